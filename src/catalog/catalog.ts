@@ -1,0 +1,99 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { FasopError } from '../errors.js';
+import { catalogDataDir } from '../paths.js';
+import {
+  catalogFileSchema,
+  type CatalogFile,
+  type DatasetSpec,
+  type GpuSpec,
+  type ModelSpec,
+} from './schema.js';
+
+/** GPU types, models and datasets, keyed by name. Pure data; look-ups by name live here only. */
+export interface Catalog {
+  gpus: Record<string, GpuSpec>;
+  models: Record<string, ModelSpec>;
+  datasets: Record<string, DatasetSpec>;
+  aliases: Record<string, string>;
+}
+
+/** Validate parsed JSON as a catalog file; `origin` names it in error messages. */
+export function parseCatalogFile(json: unknown, origin: string): CatalogFile {
+  const parsed = catalogFileSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new FasopError(
+      `catalog file ${origin} is invalid: ${z.prettifyError(parsed.error).replace(/\n/g, ' ')}`,
+      'correct the fields named above (see src/catalog/data/*.json for the format)',
+    );
+  }
+  return parsed.data;
+}
+
+export function readJsonFile(path: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new FasopError(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      'check the path and that the file is readable');
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new FasopError(`${what} ${path} is not valid JSON: ${(err as Error).message}`, 'fix the JSON syntax');
+  }
+}
+
+function mergeInto(catalog: Catalog, file: CatalogFile): void {
+  for (const [name, spec] of Object.entries(file.gpus ?? {})) catalog.gpus[name] = { ...spec, name };
+  for (const [name, spec] of Object.entries(file.models ?? {})) catalog.models[name] = { ...spec, name };
+  for (const [name, spec] of Object.entries(file.datasets ?? {})) catalog.datasets[name] = { ...spec, name };
+  Object.assign(catalog.aliases, file.aliases ?? {});
+}
+
+/** The shipped catalogs, with each user file (`--catalog FILE`) merged over them in order. */
+export function loadCatalog(userFiles: readonly string[] = []): Catalog {
+  const catalog: Catalog = { gpus: {}, models: {}, datasets: {}, aliases: {} };
+  for (const name of ['gpus.json', 'models.json', 'datasets.json']) {
+    const path = join(catalogDataDir(), name);
+    mergeInto(catalog, parseCatalogFile(readJsonFile(path, 'catalog file'), path));
+  }
+  for (const path of userFiles) mergeInto(catalog, parseCatalogFile(readJsonFile(path, 'catalog file'), path));
+  return catalog;
+}
+
+function known(names: Iterable<string>): string {
+  return [...names].sort().join(', ');
+}
+
+/** Case-insensitive GPU look-up (the original upper-cases types). */
+export function getGpu(catalog: Catalog, name: string): GpuSpec {
+  const direct = catalog.gpus[name];
+  if (direct) return direct;
+  const hit = Object.keys(catalog.gpus).find((k) => k.toUpperCase() === name.toUpperCase());
+  if (hit) return catalog.gpus[hit]!;
+  throw new FasopError(`unknown GPU type '${name}'`, `use one of: ${known(Object.keys(catalog.gpus))}, or add it with --catalog FILE`);
+}
+
+export function getModel(catalog: Catalog, name: string): ModelSpec {
+  const key = catalog.aliases[name] ?? name;
+  const model = catalog.models[key];
+  if (!model) {
+    throw new FasopError(`unknown model '${name}'`,
+      `use one of: ${known(Object.keys(catalog.models))}, or import a Hugging Face config with --model-config FILE`);
+  }
+  return model;
+}
+
+export function getDataset(catalog: Catalog, name: string): DatasetSpec {
+  const ds = catalog.datasets[name];
+  if (!ds) throw new FasopError(`unknown dataset '${name}'`, `use one of: ${known(Object.keys(catalog.datasets))}`);
+  return ds;
+}
+
+/** Training iterations for one epoch of a dataset: ⌊samples / gbs⌋. */
+export function iterationsFor(dataset: DatasetSpec, gbs: number): number {
+  return Math.floor(dataset.samples / gbs);
+}

@@ -1,0 +1,42 @@
+import { Command, CommanderError } from 'commander';
+import { isFasopError } from '../errors.js';
+import { processIo, type CliIo } from './io.js';
+import { profilesCommand } from './profiles.js';
+
+const SUBCOMMANDS = ['profiles', 'search', 'export', 'serve', 'validate', 'help'];
+
+/** Build the program; each subcommand lives in its own file. */
+export function buildProgram(io: CliIo): Command {
+  const program = new Command('fasop')
+    .description('Find the fastest and cheapest parallelization (TP, PP, DP, micro-batch, layer partition) for training a Transformer LLM on a GPU cluster, heterogeneous clusters included.')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+  for (const make of [profilesCommand]) {
+    program.addCommand(make(io).exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) }));
+  }
+  return program;
+}
+
+/** Run the CLI; returns the exit status (0 ok, 2 user error). Never throws for user errors. */
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  // `fasop --gpus A40 8 ...` without a subcommand means `fasop search ...`.
+  const args = argv.length > 0 && !SUBCOMMANDS.includes(argv[0]!) && !['-h', '--help', '-V', '--version'].includes(argv[0]!)
+    ? ['search', ...argv]
+    : argv;
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      return 2; // commander already printed its one-line message
+    }
+    if (isFasopError(err)) {
+      io.err(err.oneLine());
+      return 2;
+    }
+    throw err;
+  }
+}

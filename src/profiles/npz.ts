@@ -1,0 +1,29 @@
+import { unzipSync, zipSync } from 'fflate';
+import { parseNpy, writeNpy, type NpyArray, type NpyValue } from './npy.js';
+
+/** Read every array of an .npz (zip of .npy files, stored or deflated). Throws plain Errors. */
+export function parseNpz(bytes: Uint8Array): Map<string, NpyArray> {
+  let entries: Record<string, Uint8Array>;
+  try {
+    entries = unzipSync(bytes);
+  } catch (err) {
+    throw new Error(`not a readable .npz (zip) file: ${(err as Error).message}`);
+  }
+  const arrays = new Map<string, NpyArray>();
+  for (const [name, data] of Object.entries(entries)) {
+    if (!name.endsWith('.npy')) continue;
+    try {
+      arrays.set(name.slice(0, -4), parseNpy(data));
+    } catch (err) {
+      throw new Error(`array '${name.slice(0, -4)}': ${(err as Error).message}`);
+    }
+  }
+  return arrays;
+}
+
+/** Write arrays as an .npz that NumPy's `np.load` reads (deflated zip entries). */
+export function writeNpz(arrays: Record<string, NpyValue>): Uint8Array {
+  const files: Record<string, Uint8Array> = {};
+  for (const [name, value] of Object.entries(arrays)) files[`${name}.npy`] = writeNpy(value);
+  return zipSync(files, { level: 6 });
+}
