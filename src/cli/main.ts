@@ -2,18 +2,20 @@ import { Command, CommanderError } from 'commander';
 import { isFasopError } from '../errors.js';
 import { processIo, type CliIo } from './io.js';
 import { profilesCommand } from './profiles.js';
+import { searchCommand } from './search.js';
+import { extractGpus } from './search-options.js';
 
 const SUBCOMMANDS = ['profiles', 'search', 'export', 'serve', 'validate', 'help'];
 
 /** Build the program; each subcommand lives in its own file. */
-export function buildProgram(io: CliIo): Command {
+export function buildProgram(io: CliIo, gpuTokens?: string[]): Command {
   const program = new Command('fasop')
     .description('Find the fastest and cheapest parallelization (TP, PP, DP, micro-batch, layer partition) for training a Transformer LLM on a GPU cluster, heterogeneous clusters included.')
     .version('0.1.0')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
-  for (const make of [profilesCommand]) {
-    program.addCommand(make(io).exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) }));
+  for (const sub of [profilesCommand(io), searchCommand(io, gpuTokens)]) {
+    program.addCommand(sub.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) }));
   }
   return program;
 }
@@ -24,9 +26,11 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   const args = argv.length > 0 && !SUBCOMMANDS.includes(argv[0]!) && !['-h', '--help', '-V', '--version'].includes(argv[0]!)
     ? ['search', ...argv]
     : argv;
-  const program = buildProgram(io);
+  // `--gpus T C ...` is taken out before commander parses: its variadic would read `-1` as a flag.
+  const { rest, gpus } = extractGpus(args);
+  const program = buildProgram(io, gpus);
   try {
-    await program.parseAsync(args, { from: 'user' });
+    await program.parseAsync(rest, { from: 'user' });
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -1,0 +1,136 @@
+import { Command, Option } from 'commander';
+import { getDataset, getModel, loadCatalog, type Catalog } from '../catalog/catalog.js';
+import { loadHfModelConfig } from '../catalog/hf-config.js';
+import { FasopError } from '../errors.js';
+import type { PartitionMethod } from '../estimate/plan.js';
+import { defaultProfileDir } from '../paths.js';
+import { gbsSweep, parseGpuTokens } from '../search/cluster.js';
+import type { EstimatorName, SearchRequest } from '../search/search.js';
+
+/** Raw commander options of `fasop search` (strings, as typed). */
+export interface RawSearchOptions {
+  modelType: string;
+  modelConfig?: string;
+  seqLength?: string;
+  dataset: string;
+  gbs: string;
+  gpuPerNode?: string;
+  precision: string;
+  ppPartitionMethod: string;
+  estimator: string;
+  pareto?: boolean;
+  paretoGbsMax?: string;
+  makePareto?: boolean;
+  onlyMakePareto?: string;
+  paretoTitle?: string;
+  verbose?: boolean;
+  logFile?: string;
+  addExpName: string;
+  parsing?: boolean;
+  parsingFile?: string;
+  saveCsv: boolean;
+  exhaustive?: boolean;
+  mbs?: string;
+  tp?: string;
+  dp?: string;
+  pp?: string;
+  profileDir?: string;
+  outputDir?: string;
+  catalog: string[];
+}
+
+export const PARTITION_METHODS = ['minmax', 'even', 'optimus-even', 'dp', 'ilp', 'bruteforce'] as const;
+
+/** The search flags (shared by `search` and `export --best`). `--gpus` is taken out of argv first. */
+export function addSearchOptions(cmd: Command): Command {
+  return cmd
+    .option('--gpus <TYPE NODES...>', 'cluster: pairs of GPU type and number of NODES (each node has --gpu-per-node GPUs), e.g. --gpus A40 8 A100 1')
+    .option('--model-type <name>', 'model from the catalog (llama1b, llama8b, llama70b, gpt2XL)', 'llama70b')
+    .option('--model-config <file>', 'a Hugging Face config.json (LLaMA/Mistral/Qwen2 or GPT-2 style) instead of --model-type')
+    .option('--seq-length <n>', 'sequence length for --model-config (default: min(1024, max positions))')
+    .option('--dataset <name>', 'dataset for the iteration count: c4, pile, redpajama, openwebtext, squad, default', 'squad')
+    .option('--gbs <n>', 'global batch size', '32')
+    .option('--gpu-per-node <n>', 'GPUs per node (default 4; 8 with --pareto when not given)')
+    .option('--precision <bits>', 'bits per element of the embedding sync (16 or 32)', '16')
+    .addOption(new Option('--pp-partition-method <method>', 'pipeline layer partition method').choices([...PARTITION_METHODS]).default('minmax'))
+    .addOption(new Option('--estimator <name>', 'cost model: reference (the original FASOP, number for number) or fasop (corrected)').choices(['reference', 'fasop']).default('reference'))
+    .option('--pareto', 'search every sub-cluster (the _pareto catalog variants)')
+    .option('--pareto-gbs-max <n>', 'also sweep gbs = 1, 2, 4, … up to this')
+    .option('--make-pareto', 'draw the cost-vs-throughput Pareto chart (PNG + SVG) after a --pareto search')
+    .option('--only-make-pareto <csv>', 'draw the Pareto chart from an existing results CSV and exit (no --gpus needed)')
+    .option('--pareto-title <title>', 'title and file name of the Pareto chart')
+    .option('--verbose', 'print one progress line per plan (also written to a log file)')
+    .option('--log-file <file>', 'also write the console output to this file')
+    .option('--add-exp-name <suffix>', 'suffix of the experiment (CSV) name', '')
+    .option('--parsing', 'write every plan as a JSONL line as soon as it is estimated')
+    .option('--parsing-file <file>', 'JSONL path for --parsing (default main_logs/{model}_{gpus}_gbs{gbs}_{time}.jsonl)')
+    .option('--no-save-csv', 'do not write the results CSV')
+    .option('--exhaustive', 'estimate one plan (--mbs --tp --dp --pp, or prompts on a terminal) and print its full breakdown')
+    .option('--mbs <n>', 'micro-batch size for --exhaustive')
+    .option('--tp <n>', 'tensor-parallel degree for --exhaustive')
+    .option('--dp <n>', 'data-parallel degree for --exhaustive')
+    .option('--pp <n>', 'pipeline-parallel degree for --exhaustive')
+    .option('--profile-dir <dir>', 'folder of {model}_{gpu}_{tp}.npz profiles (default: the shipped profiles/)')
+    .option('--output-dir <dir>', 'where CSV, JSONL, logs and charts go (default: ./main_logs)')
+    .option('--catalog <file>', 'extra catalog JSON (gpus/models/datasets) merged over the shipped one; repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[]);
+}
+
+/** A positive whole number from a flag, or a FasopError naming the flag. */
+export function intFlag(value: string | undefined, flag: string, opts: { min?: number; max?: number } = {}): number {
+  const min = opts.min ?? 1;
+  const v = value === undefined ? NaN : Number(value);
+  if (value === undefined || !/^\s*[+-]?\d+\s*$/.test(value) || !Number.isSafeInteger(v) || v < min || (opts.max !== undefined && v > opts.max)) {
+    throw new FasopError(`${flag} must be a whole number${opts.max !== undefined ? ` from ${min} to ${opts.max}` : ` >= ${min}`}, got '${value ?? ''}'`, `pass e.g. ${flag} ${Math.max(min, 1) === 1 ? 32 : min}`);
+  }
+  return v;
+}
+
+/** Pull `--gpus T C ...` out of argv ourselves: commander's variadic would take `-1` as a flag. */
+export function extractGpus(argv: readonly string[]): { rest: string[]; gpus: string[] | undefined } {
+  const rest: string[] = [];
+  let gpus: string[] | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--gpus' || a.startsWith('--gpus=')) {
+      gpus = gpus ?? [];
+      if (a.startsWith('--gpus=')) gpus.push(...a.slice(7).split(/[\s,]+/).filter(Boolean));
+      while (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) gpus.push(argv[++i]!);
+      continue;
+    }
+    rest.push(a);
+  }
+  return { rest, gpus };
+}
+
+export interface ResolvedSearchOptions {
+  request: SearchRequest;
+  catalog: Catalog;
+  profileDir: string;
+  gpuPerNodeDefaulted: boolean;
+}
+
+/** Validate and resolve every search flag into a typed request; nothing is written yet. */
+export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] | undefined): ResolvedSearchOptions {
+  const catalog = loadCatalog(raw.catalog);
+  if (!gpuTokens) throw new FasopError('--gpus is required', 'write --gpus TYPE NODES [TYPE NODES ...], e.g. --gpus A40 8');
+  const gpus = parseGpuTokens(gpuTokens, catalog);
+  const model = raw.modelConfig
+    ? loadHfModelConfig(raw.modelConfig, raw.seqLength === undefined ? undefined : intFlag(raw.seqLength, '--seq-length'))
+    : getModel(catalog, raw.modelType);
+  const dataset = getDataset(catalog, raw.dataset);
+  const gbs = intFlag(raw.gbs, '--gbs');
+  const pareto = Boolean(raw.pareto);
+  const gpuPerNodeDefaulted = raw.gpuPerNode === undefined;
+  const gpusPerNode = gpuPerNodeDefaulted ? (pareto ? 8 : 4) : intFlag(raw.gpuPerNode, '--gpu-per-node', { max: 64 });
+  const precision = intFlag(raw.precision, '--precision');
+  if (precision !== 16 && precision !== 32) throw new FasopError(`--precision must be 16 or 32, got ${precision}`, 'pass --precision 16 or --precision 32');
+  const gbsValues = raw.paretoGbsMax === undefined ? [gbs] : gbsSweep(intFlag(raw.paretoGbsMax, '--pareto-gbs-max'));
+  if (raw.parsingFile !== undefined && !raw.parsing) throw new FasopError('--parsing-file requires --parsing', 'add --parsing, or drop --parsing-file');
+  const method = (raw.ppPartitionMethod === 'optimus-even' ? 'even' : raw.ppPartitionMethod) as PartitionMethod;
+  return {
+    request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto },
+    catalog,
+    profileDir: raw.profileDir ?? defaultProfileDir(),
+    gpuPerNodeDefaulted,
+  };
+}

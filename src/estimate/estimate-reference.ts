@@ -1,0 +1,196 @@
+import { FasopError } from '../errors.js';
+import { nodeCount } from '../model/graph.js';
+import { optimusEvenPartition } from '../partition/even.js';
+import { minmaxPartition } from '../partition/minmax.js';
+import { simulate1F1B } from '../pipeline/onef1b.js';
+import { f32 } from './f32.js';
+import type { Estimate, ResolvedPlan, StageBreakdown } from './plan.js';
+import {
+  nodeCostVector,
+  referenceBoundaryCosts,
+  referenceColumnCosts,
+  referenceDpCosts,
+  referenceEmbeddingCost,
+  referenceMemoryNodes,
+  referenceStageLists,
+  referenceStageMemory_GiB,
+  stageGpuType,
+  stageNodeIndices,
+} from './reference.js';
+
+const OOM_MARGIN = f32(1.1);
+
+/** Layer unit cost as the original's layer-level minmax sums it (float32 pairwise, SPEC A3). */
+function layerUnitCost(c: number[]): number {
+  const [, q, k, v, o, g, a, u, d] = c as [number, number, number, number, number, number, number, number, number];
+  return f32(f32(f32(q + k) + f32(v + o)) + f32(f32(g + a) + f32(u + d)));
+}
+
+export interface PartitionOutcome {
+  sizes: number[];
+  partitionLayers: number[] | null;
+}
+
+/**
+ * The original's estimator (`--estimator reference`) for one resolved plan. Partition methods
+ * other than minmax/even are passed in by the caller (they are exact solvers on our objective).
+ */
+export function estimateReference(plan: ResolvedPlan, externalPartition?: (ctx: ReferenceContext) => PartitionOutcome): Estimate {
+  const ctx = referenceContext(plan);
+  const { n, stageCosts, costC, m } = ctx;
+  let outcome: PartitionOutcome;
+  if (plan.partitionMethod === 'minmax') outcome = referenceMinmax(ctx);
+  else if (plan.partitionMethod === 'even') {
+    const r = optimusEvenPartition(n, plan.model.num_layers, plan.pp, plan.tp);
+    outcome = { sizes: r.sizes, partitionLayers: r.partitionLayers };
+  } else if (externalPartition) outcome = externalPartition(ctx);
+  else throw new FasopError(`partition method '${plan.partitionMethod}' is not available here`, 'use minmax or even');
+
+  const { sizes } = outcome;
+  const lists = referenceStageLists(sizes, stageCosts, costC, n);
+  const { pp, dp } = plan;
+  let ends: number[];
+  if (pp === 1) ends = [f32(m * f32(lists.comp[0]!))];
+  else {
+    ends = simulate1F1B(
+      {
+        forward_s: lists.comp.map((c) => c / 3),
+        backward_s: lists.comp.map((c) => (2 * c) / 3),
+        forwardSend_s: lists.forSend,
+        backwardSend_s: lists.backSend,
+      },
+      m,
+      { stage0SkipsOwnSend: true },
+    );
+  }
+  const stageIsA100 = ctx.stageTypes.map((t) => t === 'A100');
+  const dpCosts = referenceDpCosts(plan, sizes, stageIsA100);
+  const emb = referenceEmbeddingCost(plan);
+  const e2e = ends.map((e, s) => f32(f32(e) + dpCosts[s]!));
+  const stepTime = f32(Math.max(...e2e) + f32(emb));
+
+  const memory = referenceStageMemory_GiB(plan, sizes, m);
+  let isOom = false;
+  let reported = Math.max(...memory);
+  const limits = memory.map((_, s) => Math.min(...referenceMemoryNodes(plan, s).map((i) => plan.nodes[i]!.gpu.memoryLimit_GiB)));
+  memory.forEach((mem, s) => {
+    const withMargin = f32(mem * OOM_MARGIN);
+    if (withMargin > limits[s]!) {
+      isOom = true;
+      reported = withMargin;
+    }
+  });
+
+  const stages: StageBreakdown[] = sizes.map((size, s) => ({
+    gpu: ctx.stageTypes[s]!,
+    nodes: size,
+    compute_s: lists.comp[s]!,
+    forwardSend_s: lists.forSend[s]!,
+    backwardSend_s: lists.backSend[s]!,
+    stageTime_s: lists.comp[s]! + lists.comm[s]!,
+    end_s: ends[s]!,
+    dpAllreduce_s: dpCosts[s]!,
+    memory_GiB: memory[s]!,
+    memoryLimit_GiB: limits[s]!,
+  }));
+  const throughput = stepTime > 0 ? plan.gbs / stepTime : 0;
+  const pricePerStep = plan.pricePerSecond_usd * stepTime;
+  return {
+    partition: sizes,
+    partitionLayers: outcome.partitionLayers,
+    stepTime_s: stepTime,
+    throughput,
+    pricePerStep_usd: pricePerStep,
+    isOom,
+    oomGpumem_GiB: reported,
+    iterations: plan.iterations,
+    totalTime_s: stepTime * plan.iterations,
+    totalTime_h: (stepTime * plan.iterations) / 3600,
+    cost_usd: pricePerStep * plan.iterations,
+    breakdown: {
+      microBatches: m,
+      stages,
+      pipeline_s: ends[0]!,
+      embeddingSync_s: emb,
+      costSource: Object.values(plan.profiles).map((p) => `${p.gpu}: forward x3, row mbs<=${p.mbs[Math.min(p.mbs.length - 1, Math.max(0, p.mbs.findIndex((x) => x >= plan.mbs)))]}`).join('; '),
+    },
+  };
+}
+
+export interface ReferenceContext {
+  plan: ResolvedPlan;
+  n: number;
+  m: number;
+  stageTypes: string[];
+  stageCosts: Float64Array[];
+  columnCosts: Record<string, number[]>;
+  /** costC[j][column]: seconds to send a node of that column across boundary j */
+  costC: number[][];
+}
+
+export function referenceContext(plan: ResolvedPlan): ReferenceContext {
+  const n = nodeCount(plan.model);
+  const columnCosts: Record<string, number[]> = {};
+  for (const [gpu, profile] of Object.entries(plan.profiles)) columnCosts[gpu] = referenceColumnCosts(profile, plan.mbs);
+  const layerCost = (gpu: string) => {
+    const c = columnCosts[gpu];
+    if (!c) throw new FasopError(`no ${plan.model.name} profile for GPU ${gpu} at TP ${plan.tp}`, 'add the profile file or remove the GPU type from --gpus');
+    return c.slice(1, 9).reduce((a, b) => a + b, 0);
+  };
+  const stageTypes = Array.from({ length: plan.pp }, (_, s) => stageGpuType(plan, s, layerCost));
+  const vectors = new Map<string, Float64Array>();
+  const stageCosts = stageTypes.map((t) => {
+    if (!vectors.has(t)) vectors.set(t, nodeCostVector(columnCosts[t]!, n));
+    return vectors.get(t)!;
+  });
+  const m = plan.gbs / (plan.dp * plan.mbs);
+  if (!Number.isInteger(m) || m < 1) {
+    throw new FasopError(`gbs ${plan.gbs} is not a multiple of dp·mbs = ${plan.dp * plan.mbs}`, 'choose gbs, dp and mbs so that gbs/(dp·mbs) is a whole number');
+  }
+  return { plan, n, m, stageTypes, stageCosts, columnCosts, costC: referenceBoundaryCosts(plan) };
+}
+
+/** minmax: node level for tp = 1, layer level (L + 2 units) for tp > 1 (SPEC §9.1). */
+function referenceMinmax(ctx: ReferenceContext): PartitionOutcome {
+  const { plan, n, stageCosts, costC, columnCosts, stageTypes } = ctx;
+  const { pp, tp } = plan;
+  if (tp === 1) {
+    const sizes = minmaxPartition(n, pp, (sz) => {
+      const l = referenceStageLists(sz, stageCosts, costC, n);
+      return l.comp.map((c, s) => l.comm[s]! + c);
+    });
+    return { sizes, partitionLayers: null };
+  }
+  const L = plan.model.num_layers;
+  const units = L + 2;
+  const unitVectors = new Map<string, Float64Array>();
+  const unitCosts = stageTypes.map((t) => {
+    if (!unitVectors.has(t)) {
+      const c = columnCosts[t]!;
+      const v = new Float64Array(units).fill(layerUnitCost(c));
+      v[0] = c[0]!;
+      v[units - 1] = c[9]!;
+      unitVectors.set(t, v);
+    }
+    return unitVectors.get(t)!;
+  });
+  const unitColumn = (u: number) => (u === 0 ? 0 : u === units - 1 ? 9 : 8);
+  const unitSizes = minmaxPartition(units, pp, (sz) => {
+    const times: number[] = [];
+    let a = 0;
+    for (let s = 0; s < pp; s++) {
+      const c = unitCosts[s]!;
+      let acc = 0;
+      for (let u = a; u < a + sz[s]!; u++) acc += c[u]!;
+      const comm = pp > 1 && s > 0 && s < pp - 1 ? costC[s - 1]![unitColumn(a)]! : 0;
+      times.push(comm + acc);
+      a += sz[s]!;
+    }
+    return times;
+  });
+  const partitionLayers = unitSizes.map((u, s) => u - (s === 0 ? 1 : 0) - (s === pp - 1 ? 1 : 0));
+  const sizes = partitionLayers.map((l, s) => 8 * l + (s === 0 ? 1 : 0) + (s === pp - 1 ? 1 : 0));
+  return { sizes, partitionLayers };
+}
+
+export { stageNodeIndices };

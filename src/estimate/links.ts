@@ -1,0 +1,51 @@
+import { f32 } from './f32.js';
+import type { ClusterNode, ResolvedPlan } from './plan.js';
+
+/** Global rank of (pipeline stage p, data-parallel replica d, tensor rank t). */
+export function rankOf(plan: Pick<ResolvedPlan, 'tp' | 'dp'>, p: number, d: number, t: number): number {
+  return t + plan.tp * d + plan.tp * plan.dp * p;
+}
+
+export function nodeOfRank(plan: Pick<ResolvedPlan, 'gpusPerNode'>, rank: number): number {
+  return Math.floor(rank / plan.gpusPerNode);
+}
+
+type TierKind = 'sendrecv_bps' | 'allreduce_bps';
+
+/** A40-style intra-node tier between two ranks: NVLink pair (r//2), PCIe switch (r//4), across switches. */
+export function intraTier(node: ClusterNode, kind: TierKind, ra: number, rb: number): number | undefined {
+  const tiers = node.gpu.intraNodeTiers?.[kind];
+  if (!tiers) return undefined;
+  if (Math.floor(ra / 2) === Math.floor(rb / 2)) return tiers.nvlinkPair;
+  if (Math.floor(ra / 4) === Math.floor(rb / 4)) return tiers.pcieSwitch;
+  return tiers.crossSwitch;
+}
+
+/**
+ * The original's pipeline p2p bandwidth (bits/s) for boundary j (SPEC §7.2): the slowest of the
+ * tp parallel streams of every DP replica. Inter-node: min NIC / dp / tp / 1.05 (tp·dp streams
+ * share the NIC); intra-node: intra / 3.5, or the A40 tier.
+ */
+export function referenceBoundaryBandwidth_bps(plan: ResolvedPlan, j: number): number {
+  let slowest = Infinity;
+  const onePointZeroFive = f32(1.05);
+  for (let i = 0; i < plan.dp; i++) {
+    for (let t = 0; t < plan.tp; t++) {
+      const rc = rankOf(plan, j, i, t);
+      const rp = rankOf(plan, j + 1, i, t);
+      const nc = nodeOfRank(plan, rc);
+      const np = nodeOfRank(plan, rp);
+      let bw: number;
+      if (nc !== np) {
+        const inter = Math.min(f32(plan.nodes[nc]!.interNode_bps), f32(plan.nodes[np]!.interNode_bps));
+        bw = f32(f32(f32(inter / plan.dp) / plan.tp) / onePointZeroFive);
+      } else {
+        const node = plan.nodes[nc]!;
+        bw = intraTier(node, 'sendrecv_bps', rc, rp) ?? f32(f32(node.intraNode_bps) / 3.5);
+        bw = f32(bw);
+      }
+      if (bw < slowest) slowest = bw;
+    }
+  }
+  return slowest;
+}

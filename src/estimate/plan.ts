@@ -1,0 +1,77 @@
+import type { GpuSpec, ModelSpec } from '../catalog/schema.js';
+import type { ProfileTable } from '../profiles/profile.js';
+
+/** One node of a placed cluster: its GPU type and the link figures in force for this search. */
+export interface ClusterNode {
+  gpu: GpuSpec;
+  /** inter-node bandwidth, bits/s (the `_pareto` variant when pareto mode selects it) */
+  interNode_bps: number;
+  /** intra-node bandwidth, bits/s */
+  intraNode_bps: number;
+}
+
+export type PartitionMethod = 'minmax' | 'even' | 'dp' | 'ilp' | 'bruteforce';
+
+/**
+ * A fully resolved plan: everything the estimator needs, nothing looked up by name.
+ * Ranks are numbered node by node (gpusPerNode per node, in placement order); rank(p, d, t) =
+ * t + tp·d + tp·dp·p.
+ */
+export interface ResolvedPlan {
+  model: ModelSpec;
+  nodes: ClusterNode[];
+  gpusPerNode: number;
+  tp: number;
+  dp: number;
+  pp: number;
+  mbs: number;
+  gbs: number;
+  /** profile of each GPU type in the placement at this tp, keyed by GPU type name */
+  profiles: Record<string, ProfileTable>;
+  partitionMethod: PartitionMethod;
+  /** bits per element of the embedding sync (the original's --precision) */
+  precision: number;
+  /** cluster price, USD per second (Σ over node types of price/3600 × nodes) */
+  pricePerSecond_usd: number;
+  /** iterations per epoch of the dataset at this gbs */
+  iterations: number;
+}
+
+/** What one estimate reports (the original's SearchResult fields plus our breakdown). */
+export interface Estimate {
+  partition: number[];
+  partitionLayers: number[] | null;
+  stepTime_s: number;
+  throughput: number;
+  pricePerStep_usd: number;
+  isOom: boolean;
+  oomGpumem_GiB: number;
+  iterations: number;
+  totalTime_s: number;
+  totalTime_h: number;
+  cost_usd: number;
+  breakdown: EstimateBreakdown;
+}
+
+export interface StageBreakdown {
+  gpu: string;
+  nodes: number;
+  compute_s: number;
+  forwardSend_s: number;
+  backwardSend_s: number;
+  /** minmax's stage time (compute + incoming comm) */
+  stageTime_s: number;
+  end_s: number;
+  dpAllreduce_s: number;
+  memory_GiB: number;
+  memoryLimit_GiB: number;
+}
+
+export interface EstimateBreakdown {
+  microBatches: number;
+  stages: StageBreakdown[];
+  pipeline_s: number;
+  embeddingSync_s: number;
+  /** how each GPU type's compute costs were obtained (profile rows used, interpolation flags) */
+  costSource: string;
+}

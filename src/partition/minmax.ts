@@ -1,0 +1,50 @@
+/**
+ * The original's greedy `minmax` partitioner (SPEC §9.1), over any sequence of units. Starting
+ * from an even split (remainder to the last stage first, then stages 0, 1, …), it repeatedly moves
+ * one unit from the slowest stage to the fastest, stopping when the maximum stage time grows, on a
+ * repeated state, or at an edge stage of 2 units. `stageTimes(sizes)` gives each stage's time.
+ */
+export function minmaxPartition(units: number, pp: number, stageTimes: (sizes: number[]) => number[]): number[] {
+  const base = Math.floor(units / pp);
+  const sizes = new Array<number>(pp).fill(base);
+  const remainder = units - base * pp;
+  for (let i = 0; i < remainder; i++) sizes[(i - 1 + pp) % pp]! += 1; // Python P[i-1]: i = 0 is the last stage
+  const history: string[] = [sizes.join(',')];
+  let last = 1e6;
+  let counted = false;
+  let imax = 0;
+  let imin = 0;
+  const undo = () => {
+    sizes[imax]! += 1;
+    sizes[imin]! -= 1;
+  };
+  for (;;) {
+    const times = stageTimes(sizes);
+    let mx = times[0]!;
+    let mn = times[0]!;
+    let newMax = 0;
+    let newMin = 0;
+    for (let s = 1; s < pp; s++) {
+      if (times[s]! > mx) { mx = times[s]!; newMax = s; }
+      if (times[s]! < mn) { mn = times[s]!; newMin = s; }
+    }
+    if (mx > last && counted) { undo(); break; }
+    if (mx === last && counted && history.slice(0, -1).includes(sizes.join(','))) { undo(); break; }
+    last = mx;
+    imax = newMax;
+    imin = newMin;
+    if ((imax === 0 || imax === pp - 1) && sizes[imax] === 2) {
+      if (counted) { sizes[imax]! += 1; sizes[imin]! -= 1; }
+      break;
+    }
+    if (sizes[imax]! > 1) {
+      sizes[imax]! -= 1;
+      sizes[imin]! += 1;
+      counted = true;
+      history.push(sizes.join(','));
+    } else {
+      break;
+    }
+  }
+  return sizes;
+}

@@ -1,0 +1,39 @@
+import type { PlanRecord } from '../search/record.js';
+import { PyFloat, pyJson } from './pyformat.js';
+
+/** One JSONL result line (SPEC §13.3): {"index": k, <SearchResult fields>, <our additions>}. */
+export function jsonlRecord(index: number, r: PlanRecord): string {
+  return pyJson({
+    index,
+    gbs: r.gbs,
+    mbs: r.mbs,
+    tp: r.tp,
+    dp: r.dp,
+    pp: r.pp,
+    node_type: r.node_type,
+    gpu_cluster_str: r.gpu_cluster_str,
+    partition: r.partition,
+    partition_layers: r.partition_layers,
+    step_time: new PyFloat(r.step_time),
+    throughput: new PyFloat(r.throughput),
+    price_per_step: new PyFloat(r.price_per_step),
+    is_oom: r.is_oom,
+    oom_gpumem: new PyFloat(r.oom_gpumem),
+    iterations: r.iterations,
+    total_time_seconds: new PyFloat(r.total_time_seconds),
+    total_time_hours: new PyFloat(r.total_time_hours),
+    cost: new PyFloat(r.cost),
+    placement: r.placement,
+    estimator: r.estimator,
+    partition_method: r.partition_method,
+    cost_source: r.cost_source,
+  });
+}
+
+export function jsonlMeta(totalCount: number, gbs: number, cluster: Record<string, number>): string {
+  return pyJson({ type: 'meta', total_count: totalCount, gbs, cluster });
+}
+
+export function jsonlParetoMeta(total: number, gbsValues: number[], modelType: string, cluster: Record<string, number>): string {
+  return pyJson({ type: 'pareto_meta', pareto_total_count: total, gbs_values: gbsValues, model_type: modelType, gpu_cluster: cluster });
+}
