@@ -39,7 +39,8 @@ export function estimateReference(plan: ResolvedPlan, externalPartition?: (ctx: 
   const ctx = referenceContext(plan);
   const { n, stageCosts, costC, m } = ctx;
   let outcome: PartitionOutcome;
-  if (plan.partitionMethod === 'minmax') outcome = referenceMinmax(ctx);
+  if (plan.fixedPartition) outcome = checkedFixedPartition(plan.fixedPartition, plan.pp, n);
+  else if (plan.partitionMethod === 'minmax') outcome = referenceMinmax(ctx);
   else if (plan.partitionMethod === 'even') {
     const r = optimusEvenPartition(n, plan.model.num_layers, plan.pp, plan.tp);
     outcome = { sizes: r.sizes, partitionLayers: r.partitionLayers };
@@ -115,6 +116,17 @@ export function estimateReference(plan: ResolvedPlan, externalPartition?: (ctx: 
       costSource: Object.values(plan.profiles).map((p) => `${p.gpu}: forward x3, row mbs<=${p.mbs[Math.min(p.mbs.length - 1, Math.max(0, p.mbs.findIndex((x) => x >= plan.mbs)))]}`).join('; '),
     },
   };
+}
+
+/** A caller-given partition, checked: pp positive stage sizes that cover the n nodes. */
+export function checkedFixedPartition(sizes: readonly number[], pp: number, n: number): PartitionOutcome {
+  if (sizes.length !== pp || sizes.some((x) => !Number.isInteger(x) || x < 1) || sizes.reduce((a, b) => a + b, 0) !== n) {
+    throw new FasopError(`partition [${sizes.join(', ')}] is not ${pp} positive stage sizes summing to ${n} nodes`, 'give one node count per pipeline stage');
+  }
+  const layers = sizes.every((x, s) => (x - (s === 0 ? 1 : 0) - (s === pp - 1 ? 1 : 0)) % 8 === 0)
+    ? sizes.map((x, s) => (x - (s === 0 ? 1 : 0) - (s === pp - 1 ? 1 : 0)) / 8)
+    : null;
+  return { sizes: [...sizes], partitionLayers: layers };
 }
 
 export interface ReferenceContext {

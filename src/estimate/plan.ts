@@ -29,6 +29,8 @@ export interface ResolvedPlan {
   /** profile of each GPU type in the placement at this tp, keyed by GPU type name */
   profiles: Record<string, ProfileTable>;
   partitionMethod: PartitionMethod;
+  /** use exactly this partition (node counts per stage) instead of running partitionMethod */
+  fixedPartition?: number[];
   /** bits per element of the embedding sync (the original's --precision) */
   precision: number;
   /** cluster price, USD per second (Σ over node types of price/3600 × nodes) */
