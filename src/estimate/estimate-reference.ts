@@ -1,5 +1,5 @@
 import { FasopError } from '../errors.js';
-import { nodeCount } from '../model/graph.js';
+import { columnOfNode, nodeCount } from '../model/graph.js';
 import { optimusEvenPartition } from '../partition/even.js';
 import { minmaxPartition } from '../partition/minmax.js';
 import { simulate1F1B } from '../pipeline/onef1b.js';
@@ -167,9 +167,17 @@ function referenceMinmax(ctx: ReferenceContext): PartitionOutcome {
   const { plan, n, stageCosts, costC, columnCosts, stageTypes } = ctx;
   const { pp, tp } = plan;
   if (tp === 1) {
+    const times = new Array<number>(pp).fill(0);
     const sizes = minmaxPartition(n, pp, (sz) => {
-      const l = referenceStageLists(sz, stageCosts, costC, n);
-      return l.comp.map((c, s) => l.comm[s]! + c);
+      let a = 0;
+      for (let s = 0; s < pp; s++) {
+        const c = stageCosts[s]!;
+        let acc = 0;
+        for (let k = a; k < a + sz[s]!; k++) acc += c[k]!;
+        times[s] = (pp > 1 && s > 0 && s < pp - 1 ? costC[s - 1]![columnOfNode(a, n)]! : 0) + acc;
+        a += sz[s]!;
+      }
+      return times;
     });
     return { sizes, partitionLayers: null };
   }

@@ -9,7 +9,8 @@ export function minmaxPartition(units: number, pp: number, stageTimes: (sizes: n
   const sizes = new Array<number>(pp).fill(base);
   const remainder = units - base * pp;
   for (let i = 0; i < remainder; i++) sizes[(i - 1 + pp) % pp]! += 1; // Python P[i-1]: i = 0 is the last stage
-  const history: string[] = [sizes.join(',')];
+  const history = new Set<string>([sizes.join(',')]); // states visited so far
+  const earlier = new Set<string>(); // states visited at least twice
   let last = 1e6;
   let counted = false;
   let imax = 0;
@@ -29,7 +30,11 @@ export function minmaxPartition(units: number, pp: number, stageTimes: (sizes: n
       if (times[s]! < mn) { mn = times[s]!; newMin = s; }
     }
     if (mx > last && counted) { undo(); break; }
-    if (mx === last && counted && history.slice(0, -1).includes(sizes.join(','))) { undo(); break; }
+    if (mx === last && counted) {
+      // the current state is the latest visit; was it also visited before that?
+      const key = sizes.join(',');
+      if (earlier.has(key)) { undo(); break; }
+    }
     last = mx;
     imax = newMax;
     imin = newMin;
@@ -41,7 +46,9 @@ export function minmaxPartition(units: number, pp: number, stageTimes: (sizes: n
       sizes[imax]! -= 1;
       sizes[imin]! += 1;
       counted = true;
-      history.push(sizes.join(','));
+      const key = sizes.join(',');
+      if (history.has(key)) earlier.add(key);
+      history.add(key);
     } else {
       break;
     }
