@@ -89,6 +89,8 @@ const SVG_HEIGHT = 576;
 const PAD = { left: 72, right: 18, top: 46, bottom: 52 };
 const PLOT_WIDTH = SVG_WIDTH - PAD.left - PAD.right;
 const PLOT_HEIGHT = SVG_HEIGHT - PAD.top - PAD.bottom;
+/** The fixed layout, in SVG units (the PNG is this scaled to `pngWidthPx`). */
+export const CHART_LAYOUT = { svgWidth: SVG_WIDTH, svgHeight: SVG_HEIGHT, pad: PAD, plotWidth: PLOT_WIDTH, plotHeight: PLOT_HEIGHT } as const;
 const FONT_ANNOTATION = 10;
 
 /** Width of a line of text in the regular font, measured by resvg (exact for DejaVu). */
@@ -203,36 +205,43 @@ export function paretoChartSpec(
     },
     layer: [
       {
+        name: 'other_points',
         data: { values: others },
         mark: { type: 'point', filled: true, color: COLORS.other, opacity: 0.6, size: 30, strokeWidth: 0 },
         encoding: { x, y },
       },
       {
+        name: 'frontier_line',
         data: { values: frontierLine },
         mark: { type: 'line', color: COLORS.frontier, strokeWidth: 1.8, opacity: 0.9 },
         encoding: { x, y, order: { field: 'order', type: 'quantitative' } },
       },
       {
+        name: 'frontier_points',
         data: { values: frontierLine },
         mark: { type: 'point', filled: true, color: COLORS.frontier, stroke: COLORS.frontierEdge, strokeWidth: 1.5, size: 100, opacity: 1 },
         encoding: { x, y },
       },
       {
+        name: 'annotation_arrow',
         data: one,
         mark: { type: 'rule', color: COLORS.frontier, strokeWidth: 1.2 },
         encoding: { x: { value: ax }, y: { value: ay }, x2: { value: tipX }, y2: { value: tipY } },
       },
       {
+        name: 'annotation_arrow_head',
         data: one,
         mark: { type: 'point', shape: 'triangle-up', filled: true, color: COLORS.frontier, opacity: 1, size: 30, angle: angleDeg },
         encoding: { x: { value: tipX - ((tipX - ax) / (len || 1)) * 3 }, y: { value: tipY - ((tipY - ay) / (len || 1)) * 3 } },
       },
       {
+        name: 'annotation_box',
         data: one,
         mark: { type: 'rect', fill: 'white', stroke: COLORS.frontier, strokeWidth: 1.5, cornerRadius: 5 },
         encoding: { x: { value: left }, x2: { value: left + boxW }, y: { value: top }, y2: { value: top + boxH } },
       },
       {
+        name: 'annotation_text',
         data: { values: [{ text: lines }] },
         mark: { type: 'text', align: 'left', baseline: 'top', fontSize: FONT_ANNOTATION, lineHeight, color: '#000000' },
         encoding: { x: { value: left + padX }, y: { value: top + padY }, text: { field: 'text' } },
@@ -264,26 +273,31 @@ function legendLayers([other, frontier]: [string, string], measure: (text: strin
   const one = { values: [{}] };
   return [
     {
+      name: 'legend_box',
       data: one,
       mark: { type: 'rect', fill: 'white', fillOpacity: 0.85, stroke: '#cccccc', strokeWidth: 1, cornerRadius: 3 },
       encoding: { x: { value: left }, x2: { value: right }, y: { value: top }, y2: { value: top + h } },
     },
     {
+      name: 'legend_other_symbol',
       data: one,
       mark: { type: 'point', filled: true, color: COLORS.other, opacity: 0.6, size: 30, strokeWidth: 0 },
       encoding: { x: { value: cx }, y: { value: row(0) } },
     },
     {
+      name: 'legend_frontier_line',
       data: one,
       mark: { type: 'rule', color: COLORS.frontier, strokeWidth: 1.8, opacity: 0.9 },
       encoding: { x: { value: cx - symbolW / 2 }, x2: { value: cx + symbolW / 2 }, y: { value: row(1) }, y2: { value: row(1) } },
     },
     {
+      name: 'legend_frontier_symbol',
       data: one,
       mark: { type: 'point', filled: true, color: COLORS.frontier, stroke: COLORS.frontierEdge, strokeWidth: 1.5, size: 100, opacity: 1 },
       encoding: { x: { value: cx }, y: { value: row(1) } },
     },
     {
+      name: 'legend_labels',
       data: { values: [{ label: other, i: 0 }, { label: frontier, i: 1 }].map((d) => ({ ...d, y: row(d.i) })) },
       mark: { type: 'text', align: 'left', baseline: 'middle', fontSize, color: '#000000' },
       encoding: { x: { value: left + pad + symbolW + 6 }, y: { field: 'y', type: 'quantitative', scale: null }, text: { field: 'label' } },

@@ -118,7 +118,8 @@ export function parseResultsCsv(text: string, source: string, options: ReadResul
   }
   let records: { record: string[]; raw: string; info: { lines: number } }[];
   try {
-    records = parse(text, { bom: true, info: true, raw: true, skip_empty_lines: true, relax_column_count: false }) as unknown as typeof records;
+    // csv-parse's line counts and raw text go wrong with CRLF (as Windows tools write): use LF.
+    records = parse(text.replace(/\r\n?/g, '\n'), { bom: true, info: true, raw: true, skip_empty_lines: true, relax_column_count: false }) as unknown as typeof records;
   } catch (err) {
     throw new FasopError(`CSV file ${source} is not valid CSV: ${(err as Error).message}`, 'pass a results CSV written by a search, unmodified');
   }
@@ -143,7 +144,7 @@ export function parseResultsCsv(text: string, source: string, options: ReadResul
   for (let r = 1; r < records.length; r++) {
     const { record, raw, info } = records[r]!;
     // info.lines is the line where the record ends; step back over the line breaks inside it
-    const inside = raw.replace(/^(\r?\n)+/, '').replace(/\r?\n$/, '').split('\n').length - 1;
+    const inside = raw.replace(/^\n+/, '').replace(/\n$/, '').split('\n').length - 1;
     const line = info.lines - inside;
     const row: Record<string, unknown> = { extra: {}, line };
     for (const spec of present) {
