@@ -233,3 +233,26 @@ test('chart: 300-point synthetic multi-GBS CSV renders', async () => {
   assert.equal(marksIn(chart.svg, 'other_points').length, chart.validCount - chart.frontierCount);
   assert.ok(chart.png.length < 300_000);
 });
+
+test('chart: the legend leaves the top-right corner when data is there', () => {
+  type L = { layer: { name?: string; encoding: Record<string, { value: number }> }[] };
+  const legendOf = (csv: string) => {
+    const built = paretoChartSpec(readResultsCsv(join(FIX, csv)), 't', (t, s) => 0.6 * s * t.length)!;
+    return (built.spec as unknown as L).layer.find((l) => l.name === 'legend_box')!.encoding;
+  };
+  const synthetic = legendOf('synthetic_multi_gbs_300.csv');
+  assert.ok(synthetic.y!.value < 20 && synthetic.x2!.value > CHART_LAYOUT.plotWidth - 20, 'upper right, like the original');
+  const right = legendOf('max_at_right.csv');
+  assert.ok(right.y!.value > CHART_LAYOUT.plotHeight / 2, 'moved down: the best plan sits in the upper right');
+});
+
+test('chart: a long title is set smaller so that it fits', async () => {
+  const rows = readResultsCsv(join(FIX, 'small_valid.csv'));
+  const title = `${'a_very_long_experiment_name_'.repeat(4)} pareto frontier analysis`;
+  const chart = (await renderParetoChart(rows, { title }))!;
+  const m = /font-size="([\d.]+)px" font-weight="bold"[^>]*>a_very_long/.exec(chart.svg);
+  assert.ok(m, 'title text in the SVG');
+  assert.ok(Number(m[1]) < 16 && Number(m[1]) >= 8, `title font size ${m[1]}`);
+  const short = (await renderParetoChart(rows, { title: 'short' }))!;
+  assert.match(short.svg, /font-size="16px" font-weight="bold"[^>]*>short</);
+});

@@ -93,7 +93,7 @@ const PLOT_HEIGHT = SVG_HEIGHT - PAD.top - PAD.bottom;
 export const CHART_LAYOUT = { svgWidth: SVG_WIDTH, svgHeight: SVG_HEIGHT, pad: PAD, plotWidth: PLOT_WIDTH, plotHeight: PLOT_HEIGHT } as const;
 const FONT_ANNOTATION = 10;
 
-/** Width of a line of text in the regular font, measured by resvg (exact for DejaVu). */
+/** Width of a line of text in DejaVu Sans (bold or not), measured by resvg. */
 function measureTextWidth(text: string, fontSize: number, fontFiles: readonly string[], bold = false): number {
   const esc = text.replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="2000" height="100"><text x="0" y="50" font-family="${FONT_FAMILY}" font-size="${fontSize}"${bold ? ' font-weight="bold"' : ''}>${esc}</text></svg>`;
@@ -132,7 +132,7 @@ export function annotationLines(row: ParetoChartRow): [string, string] {
 export function paretoChartSpec(
   rows: readonly ParetoChartRow[],
   title: string,
-  measure: (text: string, fontSize: number) => number = (t, s) => 0.6 * s * t.length,
+  measure: TextMeasure = (t, s, bold) => (bold ? 0.7 : 0.6) * s * t.length,
 ): { spec: TopLevelSpec; validCount: number; frontierCount: number } | undefined {
   const drawable = rows.filter((r) => !r.isOom && Number.isFinite(r.costUsd) && Number.isFinite(r.throughputSamplesPerS));
   if (drawable.length === 0) return undefined;
@@ -147,8 +147,7 @@ export function paretoChartSpec(
   const px = (cost: number) => (cost / xMax) * PLOT_WIDTH;
   const py = (thr: number) => PLOT_HEIGHT - (thr / yMax) * PLOT_HEIGHT;
 
-  const OTHER = 'Other configurations';
-  const FRONTIER = 'Pareto frontier';
+  const [OTHER, FRONTIER] = LEGEND_LABELS;
   const point = (r: ParetoChartRow, series: string) => ({
     cost: r.costUsd, throughput: r.throughputSamplesPerS, series,
     gbs: r.gbs, mbs: r.mbs, tp: r.tp, pp: r.pp, dp: r.dp, total_time_s: r.totalTimeS,
@@ -156,8 +155,17 @@ export function paretoChartSpec(
   const others = result.others.map((r) => point(r, OTHER));
   const frontierLine = result.frontier.map((r, order) => ({ ...point(r, FRONTIER), order }));
 
-  // Annotation: like matplotlib's annotate(xytext=(cost + 0.1·max cost, thr − 0.05·max thr)), in
-  // pixels, but flipped to the left of the point (and kept inside the plot) when it would be cut off.
+  // Pixel positions of everything drawn, so the legend and the annotation can avoid covering it.
+  const dots = drawable.map((r) => ({ x: px(r.costUsd), y: py(r.throughputSamplesPerS) }));
+  const segments = result.frontier.slice(1).map((r, i) => ({
+    x0: px(result.frontier[i]!.costUsd), y0: py(result.frontier[i]!.throughputSamplesPerS),
+    x1: px(r.costUsd), y1: py(r.throughputSamplesPerS),
+  }));
+  const legend = placeLegend(measure, dots, segments);
+
+  // Annotation: matplotlib's annotate(xytext=(cost + 0.1·max cost, thr − 0.05·max thr)) is the
+  // first choice; when that box would be cut off or cover the legend, points or the frontier line,
+  // the least-covering of a few alternatives (left of the point, further down) is used instead.
   const lines = annotationLines(best);
   const lineHeight = FONT_ANNOTATION * 1.25;
   const padX = 6;
@@ -167,13 +175,21 @@ export function paretoChartSpec(
   const boxH = lines.length * lineHeight + 2 * padY;
   const bx = px(best.costUsd);
   const by = py(best.throughputSamplesPerS);
-  let left = px(best.costUsd + 0.1 * maxCost);
-  if (left + boxW > PLOT_WIDTH - 4) left = Math.max(4, px(best.costUsd - 0.1 * maxCost) - boxW);
-  let top = py(best.throughputSamplesPerS - 0.05 * maxThr) - padY;
-  top = Math.min(Math.max(top, 4), PLOT_HEIGHT - boxH - 4);
+  const dx = px(0.1 * maxCost);
+  const dy = PLOT_HEIGHT - py(0.05 * maxThr);
+  const candidates: Box[] = [];
+  for (const down of [dy, 3 * dy, 6 * dy, -dy - boxH]) {
+    candidates.push({ left: bx + dx, top: by + down - padY, w: boxW, h: boxH });
+    candidates.push({ left: bx - dx - boxW, top: by + down - padY, w: boxW, h: boxH });
+  }
+  const scored = candidates.map((b, i) => ({ b, i, score: coverScore(b, dots, segments, legend.box) }));
+  scored.sort((a, b) => a.score - b.score || a.i - b.i);
+  const chosen = scored[0]!.score < OUT_OF_PLOT ? scored[0]!.b : clampBox(candidates[0]!);
+  const left = chosen.left;
+  const top = chosen.top;
   // the arrow leaves the box edge that faces the point and stops at the marker's edge
-  const ax = left > bx ? left : left + boxW;
-  const ay = Math.min(Math.max(by, top + 4), top + boxH - 4);
+  const ax = left > bx ? left : left + boxW < bx ? left + boxW : bx;
+  const ay = ax === bx ? (top > by ? top : top + boxH) : Math.min(Math.max(by, top + 4), top + boxH - 4);
   const len = Math.hypot(bx - ax, by - ay);
   const markerR = 6.5;
   const tipX = len > markerR ? bx - ((bx - ax) / len) * markerR : bx;
@@ -183,10 +199,13 @@ export function paretoChartSpec(
   const x = { field: 'cost', type: 'quantitative' as const, title: 'Training Cost ($)', scale: { domain: [0, xMax], nice: false, zero: true } };
   const y = { field: 'throughput', type: 'quantitative' as const, title: 'Throughput (samples/s)', scale: { domain: [0, yMax], nice: false, zero: true } };
   const one = { values: [{}] };
+  // 16 pt bold like the original; a title too long for the figure is set smaller (down to 8 pt)
+  const titleRoom = 2 * Math.min(PAD.left + PLOT_WIDTH / 2, SVG_WIDTH - PAD.left - PLOT_WIDTH / 2) - 16;
+  const titleFontSize = Math.max(8, Math.min(16, Math.floor((16 * titleRoom) / Math.max(1, measure(title, 16, true)) * 10) / 10));
 
   const spec: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: title, fontSize: 16, fontWeight: 'bold', offset: 14 },
+    title: { text: title, fontSize: titleFontSize, fontWeight: 'bold', offset: 14 },
     width: PLOT_WIDTH,
     height: PLOT_HEIGHT,
     background: 'white',
@@ -246,10 +265,57 @@ export function paretoChartSpec(
         mark: { type: 'text', align: 'left', baseline: 'top', fontSize: FONT_ANNOTATION, lineHeight, color: '#000000' },
         encoding: { x: { value: left + padX }, y: { value: top + padY }, text: { field: 'text' } },
       },
-      ...legendLayers([OTHER, FRONTIER], measure),
+      ...legend.layers,
     ],
   } as TopLevelSpec;
   return { spec, validCount: drawable.length, frontierCount: result.frontier.length };
+}
+
+/** Width in SVG units of one line of text at a font size (px = pt here). */
+export type TextMeasure = (text: string, fontSize: number, bold?: boolean) => number;
+
+interface Box {
+  left: number;
+  top: number;
+  w: number;
+  h: number;
+}
+interface Segment {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+const LEGEND_LABELS = ['Other configurations', 'Pareto frontier'] as const;
+const OUT_OF_PLOT = 1e9;
+
+/** How much a box covers: points under it, frontier line under it, the legend; huge when cut off. */
+function coverScore(b: Box, dots: readonly { x: number; y: number }[], segments: readonly Segment[], avoid?: Box): number {
+  const m = 3;
+  if (b.left < m || b.top < m || b.left + b.w > PLOT_WIDTH - m || b.top + b.h > PLOT_HEIGHT - m) return OUT_OF_PLOT;
+  const inside = (x: number, y: number, r = 5) => x >= b.left - r && x <= b.left + b.w + r && y >= b.top - r && y <= b.top + b.h + r;
+  let score = dots.filter((d) => inside(d.x, d.y)).length;
+  for (const s of segments) {
+    const n = 24;
+    for (let k = 0; k <= n; k++) {
+      if (inside(s.x0 + ((s.x1 - s.x0) * k) / n, s.y0 + ((s.y1 - s.y0) * k) / n, 1)) {
+        score += 3;
+        break;
+      }
+    }
+  }
+  if (avoid && b.left < avoid.left + avoid.w && avoid.left < b.left + b.w && b.top < avoid.top + avoid.h && avoid.top < b.top + b.h) {
+    score += 1000;
+  }
+  return score;
+}
+
+function clampBox(b: Box): Box {
+  return {
+    ...b,
+    left: Math.min(Math.max(b.left, 4), PLOT_WIDTH - b.w - 4),
+    top: Math.min(Math.max(b.top, 4), PLOT_HEIGHT - b.h - 4),
+  };
 }
 
 /**
@@ -257,7 +323,12 @@ export function paretoChartSpec(
  * cannot show one symbol per series with different sizes, opacities and strokes, and it truncates
  * labels whose width it can only estimate without a canvas).
  */
-function legendLayers([other, frontier]: [string, string], measure: (text: string, fontSize: number) => number): object[] {
+function placeLegend(
+  measure: TextMeasure,
+  dots: readonly { x: number; y: number }[],
+  segments: readonly Segment[],
+): { box: Box; layers: object[] } {
+  const [other, frontier] = LEGEND_LABELS;
   const fontSize = 11;
   const rowH = 20;
   const pad = 8;
@@ -265,13 +336,24 @@ function legendLayers([other, frontier]: [string, string], measure: (text: strin
   const labelW = Math.max(measure(other, fontSize), measure(frontier, fontSize));
   const w = pad + symbolW + 6 + labelW + pad;
   const h = 2 * rowH + pad;
-  const right = PLOT_WIDTH - 8;
-  const left = right - w;
-  const top = 8;
+  // matplotlib's "upper right" unless that covers data; then the corner that covers least
+  const m = 8;
+  const corners: Box[] = [
+    { left: PLOT_WIDTH - m - w, top: m, w, h },
+    { left: PLOT_WIDTH - m - w, top: PLOT_HEIGHT - m - h, w, h },
+    { left: m, top: PLOT_HEIGHT - m - h, w, h },
+    { left: m, top: m, w, h },
+  ];
+  const box = corners
+    .map((b, i) => ({ b, i, score: coverScore(b, dots, segments) }))
+    .sort((a, b) => a.score - b.score || a.i - b.i)[0]!.b;
+  const left = box.left;
+  const right = left + w;
+  const top = box.top;
   const cx = left + pad + symbolW / 2;
   const row = (i: number) => top + pad / 2 + rowH * i + rowH / 2;
   const one = { values: [{}] };
-  return [
+  return { box, layers: [
     {
       name: 'legend_box',
       data: one,
@@ -302,7 +384,7 @@ function legendLayers([other, frontier]: [string, string], measure: (text: strin
       mark: { type: 'text', align: 'left', baseline: 'middle', fontSize, color: '#000000' },
       encoding: { x: { value: left + pad + symbolW + 6 }, y: { field: 'y', type: 'quantitative', scale: null }, text: { field: 'label' } },
     },
-  ];
+  ] };
 }
 
 /** Compile a vega-lite spec to an SVG string (vega's headless renderer). */
@@ -331,7 +413,7 @@ export async function renderParetoChart(rows: readonly ParetoChartRow[], options
   if (fontFiles.length === 0) {
     throw new FasopError('no font files given for the Pareto chart', 'pass the DejaVu font files (Debian/Ubuntu: apt-get install fonts-dejavu-core)');
   }
-  const built = paretoChartSpec(rows, options.title, (t, s) => measureTextWidth(t, s, fontFiles));
+  const built = paretoChartSpec(rows, options.title, (t, s, bold) => measureTextWidth(t, s, fontFiles, bold));
   if (!built) return undefined;
   const svg = await specToSvg(built.spec);
   const { png } = rasterizeSvg(svg, fontFiles, options.pngWidthPx ?? 1800);
