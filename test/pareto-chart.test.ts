@@ -256,3 +256,19 @@ test('chart: a long title is set smaller so that it fits', async () => {
   const short = (await renderParetoChart(rows, { title: 'short' }))!;
   assert.match(short.svg, /font-size="16px" font-weight="bold"[^>]*>short</);
 });
+
+test('chart: degenerate inputs still draw (one plan, zero cost and throughput, non-finite rows skipped)', async () => {
+  const base = { gbs: 1, mbs: 1, tp: 1, pp: 1, dp: 1, isOom: false, totalTimeS: 1 };
+  const one = await renderParetoChart([{ ...base, costUsd: 0, throughputSamplesPerS: 0 }], { title: 'one' });
+  assert.ok(one);
+  assert.deepEqual([one.validCount, one.frontierCount], [1, 1]);
+  assert.deepEqual(pngSize(one.png), { width: 1800, height: 1200 });
+  const mixed = await renderParetoChart(
+    [{ ...base, costUsd: Number.NaN, throughputSamplesPerS: 1 }, { ...base, costUsd: 2, throughputSamplesPerS: Infinity }, { ...base, costUsd: 3, throughputSamplesPerS: 2 }],
+    { title: 'mixed' },
+  );
+  assert.ok(mixed);
+  assert.equal(mixed.validCount, 1);
+  const none = await renderParetoChart([{ ...base, costUsd: Number.NaN, throughputSamplesPerS: 1 }], { title: 'none' });
+  assert.equal(none, undefined);
+});
