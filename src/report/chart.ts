@@ -165,7 +165,7 @@ export function paretoChartSpec(
 
   // Annotation: matplotlib's annotate(xytext=(cost + 0.1·max cost, thr − 0.05·max thr)) is the
   // first choice; when that box would be cut off or cover the legend, points or the frontier line,
-  // the least-covering of a few alternatives (left of the point, further down) is used instead.
+  // the least-covering of a few alternatives (left of the point, further down, above) is used.
   const lines = annotationLines(best);
   const lineHeight = FONT_ANNOTATION * 1.25;
   const padX = 6;
