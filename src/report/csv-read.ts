@@ -1,0 +1,230 @@
+import { readFileSync, statSync } from 'node:fs';
+import { parse } from 'csv-parse/sync';
+import { FasopError } from '../errors.js';
+
+/**
+ * Reads a results CSV in the original FASOP's format (SPEC §13.2):
+ *
+ *   index,gbs,mbs,tp,dp,pp,node_type,gpu_cluster,partition,partition_layers,step_time(s),
+ *   throughput(samples/s),price_per_step($),is_oom,oom_gpumem(GB),iterations,total_time(s),
+ *   total_time(h),cost($),rank
+ *
+ * Columns are found by name, in any order. Extra columns are kept as strings in `extra`.
+ * The columns the Pareto chart needs (REQUIRED_CHART_COLUMNS) must be present; the others are
+ * optional and come back `undefined` when their column is absent. Number cells accept Python's
+ * float spellings (`16.0`, `1e-05`, `nan`, `inf`); integer columns must hold whole numbers;
+ * booleans are `True`/`False` (also `true`/`false`/`1`/`0`); lists are Python reprs
+ * (`['A40', 'A40']`, `[41, 40]`); an empty cell or `None` in `partition_layers` is `null`.
+ */
+
+/** One row of a results CSV, typed. Units are in the names. */
+export interface ResultRow {
+  /** 0-based evaluation index (column `index`) */
+  index?: number;
+  gbs: number;
+  mbs: number;
+  tp: number;
+  dp: number;
+  pp: number;
+  /** instance type per node (column `node_type`) */
+  nodeType?: string[];
+  /** e.g. `A40:8, A100:1` (column `gpu_cluster`) */
+  gpuCluster?: string;
+  /** node count per pipeline stage (column `partition`) */
+  partition?: number[];
+  /** layer count per pipeline stage, or null when the original wrote None (column `partition_layers`) */
+  partitionLayers?: number[] | null;
+  stepTimeS?: number;
+  throughputSamplesPerS: number;
+  pricePerStepUsd?: number;
+  isOom: boolean;
+  oomGpuMemGB?: number;
+  iterations?: number;
+  totalTimeS: number;
+  totalTimeH?: number;
+  costUsd: number;
+  rank?: number;
+  /** columns not in the original's header, by name, as written */
+  extra: Record<string, string>;
+  /** 1-based line of the file where this record starts (for messages) */
+  line: number;
+}
+
+type Kind = 'int' | 'float' | 'bool' | 'str' | 'strList' | 'intList' | 'intListOrNull';
+
+interface ColumnSpec {
+  column: string;
+  key: Exclude<keyof ResultRow, 'extra' | 'line'>;
+  kind: Kind;
+}
+
+/** The original's columns, in its order, with the field each one fills. */
+export const RESULT_COLUMNS: readonly ColumnSpec[] = [
+  { column: 'index', key: 'index', kind: 'int' },
+  { column: 'gbs', key: 'gbs', kind: 'int' },
+  { column: 'mbs', key: 'mbs', kind: 'int' },
+  { column: 'tp', key: 'tp', kind: 'int' },
+  { column: 'dp', key: 'dp', kind: 'int' },
+  { column: 'pp', key: 'pp', kind: 'int' },
+  { column: 'node_type', key: 'nodeType', kind: 'strList' },
+  { column: 'gpu_cluster', key: 'gpuCluster', kind: 'str' },
+  { column: 'partition', key: 'partition', kind: 'intList' },
+  { column: 'partition_layers', key: 'partitionLayers', kind: 'intListOrNull' },
+  { column: 'step_time(s)', key: 'stepTimeS', kind: 'float' },
+  { column: 'throughput(samples/s)', key: 'throughputSamplesPerS', kind: 'float' },
+  { column: 'price_per_step($)', key: 'pricePerStepUsd', kind: 'float' },
+  { column: 'is_oom', key: 'isOom', kind: 'bool' },
+  { column: 'oom_gpumem(GB)', key: 'oomGpuMemGB', kind: 'float' },
+  { column: 'iterations', key: 'iterations', kind: 'int' },
+  { column: 'total_time(s)', key: 'totalTimeS', kind: 'float' },
+  { column: 'total_time(h)', key: 'totalTimeH', kind: 'float' },
+  { column: 'cost($)', key: 'costUsd', kind: 'float' },
+  { column: 'rank', key: 'rank', kind: 'int' },
+];
+
+/** Columns the Pareto chart cannot do without (frontier, annotation, axes). */
+export const REQUIRED_CHART_COLUMNS: readonly string[] = [
+  'gbs', 'mbs', 'tp', 'dp', 'pp', 'throughput(samples/s)', 'cost($)', 'is_oom', 'total_time(s)',
+];
+
+export interface ReadResultsOptions {
+  /** columns that must be present; default REQUIRED_CHART_COLUMNS */
+  required?: readonly string[];
+}
+
+/** Read and type a results CSV file. Every problem a user can cause is a FasopError. */
+export function readResultsCsv(path: string, options: ReadResultsOptions = {}): ResultRow[] {
+  let text: string;
+  try {
+    if (statSync(path).isDirectory()) {
+      throw new FasopError(`CSV file not found: ${path} is a directory`, 'pass the path of a results .csv file');
+    }
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if (err instanceof FasopError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new FasopError(`CSV file not found: ${path}`, 'check the path; results CSVs are written to main_logs/ by a search');
+    }
+    throw new FasopError(`cannot read CSV file ${path} (${code ?? String(err)})`, 'check that the file exists and is readable');
+  }
+  return parseResultsCsv(text, path, options);
+}
+
+/** Parse results CSV text; `source` names it in messages. */
+export function parseResultsCsv(text: string, source: string, options: ReadResultsOptions = {}): ResultRow[] {
+  if (text.replace(/^\uFEFF/, '').trim() === '') {
+    throw new FasopError(`CSV file ${source} is empty`, 'pass a results CSV written by a search (it starts with the header line index,gbs,mbs,...)');
+  }
+  let records: { record: string[]; raw: string; info: { lines: number } }[];
+  try {
+    // csv-parse's line counts and raw text go wrong with CRLF (as Windows tools write): use LF.
+    records = parse(text.replace(/\r\n?/g, '\n'), { bom: true, info: true, raw: true, skip_empty_lines: true, relax_column_count: false }) as unknown as typeof records;
+  } catch (err) {
+    throw new FasopError(`CSV file ${source} is not valid CSV: ${(err as Error).message}`, 'pass a results CSV written by a search, unmodified');
+  }
+  const header = records[0]!.record.map((h) => h.trim());
+  const position = new Map<string, number>();
+  header.forEach((name, i) => {
+    if (!position.has(name)) position.set(name, i);
+  });
+  const required = options.required ?? REQUIRED_CHART_COLUMNS;
+  const missing = required.filter((c) => !position.has(c));
+  if (missing.length > 0) {
+    throw new FasopError(
+      `CSV file ${source} lacks the column${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (its header: ${header.join(',').slice(0, 200)})`,
+      'pass a results CSV with the original\'s header (index,gbs,mbs,tp,dp,pp,...,cost($),rank)',
+    );
+  }
+  const known = new Set(RESULT_COLUMNS.map((c) => c.column));
+  const extraColumns = header.map((name, i) => ({ name, i })).filter(({ name }) => !known.has(name));
+  const present = RESULT_COLUMNS.filter((c) => position.has(c.column));
+
+  const rows: ResultRow[] = [];
+  for (let r = 1; r < records.length; r++) {
+    const { record, raw, info } = records[r]!;
+    // info.lines is the line where the record ends; step back over the line breaks inside it
+    const inside = raw.replace(/^\n+/, '').replace(/\n$/, '').split('\n').length - 1;
+    const line = info.lines - inside;
+    const row: Record<string, unknown> = { extra: {}, line };
+    for (const spec of present) {
+      const cell = record[position.get(spec.column)!]!;
+      const value = parseCell(cell, spec, () => `CSV file ${source}, line ${line}: column ${spec.column}`);
+      if (value !== undefined) row[spec.key] = value;
+    }
+    for (const { name, i } of extraColumns) (row.extra as Record<string, string>)[name] = record[i]!;
+    rows.push(row as unknown as ResultRow);
+  }
+  return rows;
+}
+
+const HINT = 'fix the cell, or regenerate the CSV with a search';
+
+function parseCell(cell: string, spec: ColumnSpec, where: () => string): unknown {
+  const s = cell.trim();
+  switch (spec.kind) {
+    case 'str':
+      return cell;
+    case 'float':
+    case 'int': {
+      const x = parsePyNumber(s);
+      if (x === undefined) throw new FasopError(`${where()} is ${JSON.stringify(cell)}, not a number`, HINT);
+      if (spec.kind === 'int' && !Number.isInteger(x)) {
+        throw new FasopError(`${where()} is ${JSON.stringify(cell)}, not a whole number`, HINT);
+      }
+      return x;
+    }
+    case 'bool': {
+      const b = { true: true, false: false, '1': true, '0': false }[s.toLowerCase()];
+      if (b === undefined) throw new FasopError(`${where()} is ${JSON.stringify(cell)}, not True or False`, HINT);
+      return b;
+    }
+    case 'strList':
+      return parsePyList(s, where, (item) => item);
+    case 'intList':
+    case 'intListOrNull': {
+      if (spec.kind === 'intListOrNull' && (s === '' || s === 'None')) return null;
+      return parsePyList(s, where, (item) => {
+        const x = parsePyNumber(item);
+        if (x === undefined || !Number.isInteger(x)) {
+          throw new FasopError(`${where()} holds ${JSON.stringify(item)}, not a whole number`, HINT);
+        }
+        return x;
+      });
+    }
+  }
+}
+
+/** A Python float/int repr as a number (`16.0`, `1e-05`, `nan`, `inf`, `-inf`), else undefined. */
+export function parsePyNumber(s: string): number | undefined {
+  const t = s.trim();
+  if (/^[+-]?(nan)$/i.test(t)) return Number.NaN;
+  if (/^[+-]?(inf|infinity)$/i.test(t)) return t.startsWith('-') ? -Infinity : Infinity;
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t)) return undefined;
+  return Number(t);
+}
+
+/** A flat Python list repr (`['A40', 'A40']`, `[41, 40]`, `[]`) as its items. */
+function parsePyList<T>(s: string, where: () => string, item: (raw: string) => T): T[] {
+  if (!s.startsWith('[') || !s.endsWith(']')) {
+    throw new FasopError(`${where()} is ${JSON.stringify(s.slice(0, 60))}, not a list like [1, 2] or ['A40', 'A40']`, HINT);
+  }
+  const inner = s.slice(1, -1).trim();
+  if (inner === '') return [];
+  const out: T[] = [];
+  // items are quoted strings or bare numbers; quoted strings may contain commas
+  const re = /\s*('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^,]+?)\s*(,|$)/gy;
+  let pos = 0;
+  while (pos < inner.length) {
+    re.lastIndex = pos;
+    const m = re.exec(inner);
+    if (!m || m[0] === '') {
+      throw new FasopError(`${where()} is ${JSON.stringify(s.slice(0, 60))}, not a flat list`, HINT);
+    }
+    let raw = m[1]!;
+    if (/^['"]/.test(raw)) raw = raw.slice(1, -1).replace(/\\(.)/g, '$1');
+    out.push(item(raw));
+    pos = re.lastIndex;
+  }
+  return out;
+}
