@@ -17,6 +17,8 @@ export type { ResolvedPlan, Estimate, ClusterNode, PartitionMethod } from './est
 export { getEstimator } from './estimate/index.js';
 export { formatCsv, rankRecords } from './report/csv.js';
 export { simulate1F1B } from './pipeline/onef1b.js';
+export { paretoFrontier, type ParetoPoint, type ParetoResult } from './report/pareto.js';
+export { readResultsCsv, type ResultRow } from './report/csv-read.js';
 
 import { defaultProfileDir } from './paths.js';
 import { ProfileDb } from './profiles/db.js';
