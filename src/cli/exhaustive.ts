@@ -31,10 +31,10 @@ export function formatBreakdown(est: Estimate, title: string): string {
     title,
     `  partition (nodes per stage): [${est.partition.join(', ')}]` + (est.partitionLayers ? `   layers per stage: [${est.partitionLayers.join(', ')}]` : ''),
     `  micro-batches per step: ${b.microBatches}`,
-    `  stage  gpu        nodes   compute_s  fwd_send_s  bwd_send_s   pipe_end_s  dp_allreduce_s  memory_GiB / limit`,
+    `  stage  gpu        nodes   compute_s  fwd_send_s  bwd_send_s   pipe_end_s  dp_allreduce_s  optimizer_s  memory_GiB / limit`,
   ];
   b.stages.forEach((s, i) => {
-    lines.push(`  ${String(i).padStart(5)}  ${s.gpu.padEnd(9)} ${String(s.nodes).padStart(6)} ${f(s.compute_s).padStart(11)} ${f(s.forwardSend_s, 5).padStart(11)} ${f(s.backwardSend_s, 5).padStart(11)} ${f(s.end_s).padStart(12)} ${f(s.dpAllreduce_s).padStart(15)}  ${s.memory_GiB.toFixed(2).padStart(9)} / ${s.memoryLimit_GiB.toFixed(2)}`);
+    lines.push(`  ${String(i).padStart(5)}  ${s.gpu.padEnd(9)} ${String(s.nodes).padStart(6)} ${f(s.compute_s).padStart(11)} ${f(s.forwardSend_s, 5).padStart(11)} ${f(s.backwardSend_s, 5).padStart(11)} ${f(s.end_s).padStart(12)} ${f(s.dpAllreduce_s).padStart(15)} ${f(s.optimizerStep_s).padStart(12)}  ${s.memory_GiB.toFixed(2).padStart(9)} / ${s.memoryLimit_GiB.toFixed(2)}`);
   });
   lines.push(
     `  pipeline (1F1B) time: ${f(b.pipeline_s)} s`,

@@ -91,6 +91,7 @@ export function estimateReference(plan: ResolvedPlan, externalPartition?: (ctx: 
     stageTime_s: lists.comp[s]! + lists.comm[s]!,
     end_s: ends[s]!,
     dpAllreduce_s: dpCosts[s]!,
+    optimizerStep_s: 0,
     memory_GiB: memory[s]!,
     memoryLimit_GiB: limits[s]!,
   }));

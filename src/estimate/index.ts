@@ -1,5 +1,6 @@
 import { FasopError } from '../errors.js';
 import type { Estimator, EstimatorName } from '../search/search.js';
+import { estimateFasop } from './estimate-fasop.js';
 import { estimateReference } from './estimate-reference.js';
 
 /** The estimator for a name: `reference` reproduces the original; `fasop` is the corrected model. */
@@ -8,7 +9,7 @@ export function getEstimator(name: EstimatorName): Estimator {
     case 'reference':
       return (plan) => estimateReference(plan);
     case 'fasop':
-      throw new FasopError('the corrected estimator is not available in this build', 'use --estimator reference');
+      return (plan) => estimateFasop(plan);
     default:
       throw new FasopError(`unknown estimator '${String(name)}'`, 'use --estimator reference or --estimator fasop');
   }

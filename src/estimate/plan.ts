@@ -1,5 +1,6 @@
 import type { GpuSpec, ModelSpec } from '../catalog/schema.js';
 import type { ProfileTable } from '../profiles/profile.js';
+import type { TrainingRecipe } from './recipe.js';
 
 /** One node of a placed cluster: its GPU type and the link figures in force for this search. */
 export interface ClusterNode {
@@ -37,6 +38,8 @@ export interface ResolvedPlan {
   pricePerSecond_usd: number;
   /** iterations per epoch of the dataset at this gbs */
   iterations: number;
+  /** how the model is trained (state bytes, optimizer); the corrected estimator's memory and optimizer terms */
+  recipe?: TrainingRecipe;
 }
 
 /** What one estimate reports (the original's SearchResult fields plus our breakdown). */
@@ -65,6 +68,8 @@ export interface StageBreakdown {
   stageTime_s: number;
   end_s: number;
   dpAllreduce_s: number;
+  /** the optimizer step's pass over HBM (corrected estimator only; 0 in the reference) */
+  optimizerStep_s: number;
   memory_GiB: number;
   memoryLimit_GiB: number;
 }

@@ -1,0 +1,283 @@
+/**
+ * The corrected estimator (`--estimator fasop`). It shares the plan, the search, the 1F1B simulator
+ * and the partitioners with the reference; each difference from the original is one named policy
+ * (docs/estimator.md):
+ *
+ *  measured-backward   forward and backward per node from the profile (not 3 × forward)
+ *  extra-operators     attention core, norms, RoPE, residual adds, loss folded into their nodes
+ *  mbs-interpolation   micro-batches between/beyond profiled rows interpolated/extrapolated, flagged
+ *  tp-allreduce        the tensor-parallel all-reduces (2 forward + 2 backward per layer) priced
+ *  every-boundary      every pipeline boundary priced, forward and backward, with the volume of the
+ *                      last node before the cut, on an α–β link
+ *  per-stage-dp        each stage all-reduces its own gradients over its own slowest ring
+ *  tied-embedding-sync the embedding/LM-head sync only for tied embeddings
+ *  real-ffn-gqa        the model's intermediate size and KV heads
+ *  memory-in-bytes     state from the recipe, activations in bytes, per-stage in-flight counts, logits
+ *  hosting-node-limit  a stage's memory limit from the GPUs that host it
+ *  optimizer-step      the optimizer's pass over HBM is part of the step
+ */
+import { FasopError } from '../errors.js';
+import { columnOfNode, nodeCount, outputVolumeByColumn } from '../model/graph.js';
+import { minmaxPartition } from '../partition/minmax.js';
+import { optimusEvenPartition } from '../partition/even.js';
+import type { PartitionProblem, PartitionResult } from '../partition/types.js';
+import { simulate1F1B } from '../pipeline/onef1b.js';
+import { columnTimes } from './compute-fasop.js';
+import { checkedFixedPartition, type PartitionOutcome } from './estimate-reference.js';
+import { nodeOfRank, rankOf } from './links.js';
+import { allreduceTime_s, interNode, intraAllreduce, intraP2p, linkTime_s, type Link } from './links-fasop.js';
+import { paramsPerColumn, stageMemory } from './memory-fasop.js';
+import type { Estimate, ResolvedPlan, StageBreakdown } from './plan.js';
+import { RECIPES, type TrainingRecipe } from './recipe.js';
+import { stageGpuType, stageNodeIndices } from './reference.js';
+
+/** An exact partitioner on the shared objective (dp, ilp, bruteforce). */
+export type Solver = (p: PartitionProblem) => PartitionResult | Promise<PartitionResult>;
+
+export interface FasopContext {
+  plan: ResolvedPlan;
+  recipe: TrainingRecipe;
+  n: number;
+  m: number;
+  stageTypes: string[];
+  /** forward / backward seconds of every node, per stage (its GPU type) */
+  forward_s: Float64Array[];
+  backward_s: Float64Array[];
+  /** boundary[j][column]: seconds to send a node of that column's output across boundary j */
+  boundary_s: number[][];
+  sources: string[];
+}
+
+function bytesOfTp(plan: ResolvedPlan): number {
+  return plan.mbs * plan.model.seq_length * plan.model.hidden_size * 2;
+}
+
+/** Seconds of one TP all-reduce of the b·s·h activation among tp GPUs of one node. */
+function tpAllreduce_s(plan: ResolvedPlan, gpu: string): number {
+  if (plan.tp === 1) return 0;
+  const node = plan.nodes.find((x) => x.gpu.name === gpu)!;
+  return allreduceTime_s(intraAllreduce(node.gpu, node.intraNode_bps, plan.tp), bytesOfTp(plan), plan.tp);
+}
+
+/** The link a pipeline boundary j uses: the slowest of its tp·dp parallel streams. */
+function boundaryLink(plan: ResolvedPlan, j: number): Link {
+  let worst: Link | undefined;
+  let worstTime = -1;
+  const probe = 64 * 2 ** 20; // compare links at a typical activation size
+  for (let d = 0; d < plan.dp; d++) {
+    for (let t = 0; t < plan.tp; t++) {
+      const ra = rankOf(plan, j, d, t);
+      const rb = rankOf(plan, j + 1, d, t);
+      const na = nodeOfRank(plan, ra);
+      const nb = nodeOfRank(plan, rb);
+      const link = na === nb ? intraP2p(plan.nodes[na]!, ra, rb) : interNode(plan.nodes[na]!, plan.nodes[nb]!, Math.min(plan.tp * plan.dp, plan.gpusPerNode));
+      const time = linkTime_s(link, probe);
+      if (time > worstTime) { worstTime = time; worst = link; }
+    }
+  }
+  return worst!;
+}
+
+export function fasopContext(plan: ResolvedPlan, recipe: TrainingRecipe): FasopContext {
+  const n = nodeCount(plan.model);
+  const m = plan.gbs / (plan.dp * plan.mbs);
+  if (!Number.isInteger(m) || m < 1) throw new FasopError(`gbs ${plan.gbs} is not a multiple of dp·mbs = ${plan.dp * plan.mbs}`, 'choose gbs, dp and mbs so that gbs/(dp·mbs) is whole');
+  const perType = new Map<string, { f: Float64Array; b: Float64Array; layer: number; source: string }>();
+  for (const [gpu, profile] of Object.entries(plan.profiles)) {
+    const t = columnTimes(profile, plan.mbs);
+    // Our profiler measures a TP shard on one GPU: its all-reduces are added here. The original's
+    // files were measured on real TP groups, so theirs are already inside the operator times.
+    const ar = profile.backward_ms ? tpAllreduce_s(plan, gpu) : 0;
+    t.forward_s[4]! += ar; // after the row-parallel o_proj
+    t.forward_s[8]! += ar; // after the row-parallel down_proj
+    t.backward_s[1]! += ar; // input gradient of the column-parallel q/k/v
+    t.backward_s[5]! += ar; // input gradient of the column-parallel gate/up
+    const f = new Float64Array(n);
+    const b = new Float64Array(n);
+    for (let k = 0; k < n; k++) {
+      f[k] = t.forward_s[columnOfNode(k, n)]!;
+      b[k] = t.backward_s[columnOfNode(k, n)]!;
+    }
+    let layer = 0;
+    for (let c = 1; c <= 8; c++) layer += t.forward_s[c]! + t.backward_s[c]!;
+    perType.set(gpu, { f, b, layer, source: t.source + (ar > 0 ? `, +TP all-reduce ${(ar * 1e3).toFixed(3)} ms x4/layer` : '') });
+  }
+  const layerCost = (gpu: string) => {
+    const x = perType.get(gpu);
+    if (!x) throw new FasopError(`no ${plan.model.name} profile for GPU ${gpu} at TP ${plan.tp}`, 'add the profile file or remove the GPU type from --gpus');
+    return x.layer;
+  };
+  const stageTypes = Array.from({ length: plan.pp }, (_, s) => stageGpuType(plan, s, layerCost));
+  const vols = outputVolumeByColumn(plan.model, plan.mbs, plan.tp, { ffn: plan.model.intermediate_size, gqa: true });
+  // Between stages the full hidden state travels (each TP rank holds it after the all-reduce);
+  // a cut inside a layer sends that node's own output.
+  const boundary_s: number[][] = [];
+  for (let j = 0; j < plan.pp - 1; j++) {
+    const link = boundaryLink(plan, j);
+    boundary_s.push(vols.map((v) => linkTime_s(link, v * recipe.activationBytes)));
+  }
+  return {
+    plan, recipe, n, m, stageTypes,
+    forward_s: stageTypes.map((t) => perType.get(t)!.f),
+    backward_s: stageTypes.map((t) => perType.get(t)!.b),
+    boundary_s,
+    sources: [...perType.values()].map((x) => x.source),
+  };
+}
+
+/** The shared partition objective's problem for this plan (sound boundary pricing). */
+export function partitionProblem(ctx: FasopContext): PartitionProblem {
+  const nodeCost_s = ctx.forward_s.map((f, s) => Array.from(f, (x, k) => x + ctx.backward_s[s]![k]!));
+  return {
+    nodeCost_s,
+    boundaryCost_s: (k, j) => ctx.boundary_s[j]![columnOfNode(k, ctx.n)]!,
+    microBatches: ctx.m,
+  };
+}
+
+/** Stage compute and sends of a partition (every boundary: forward send of j = backward send of j+1). */
+export function stageTimes(ctx: FasopContext, sizes: readonly number[]) {
+  const pp = sizes.length;
+  const forward_s: number[] = [];
+  const backward_s: number[] = [];
+  const forwardSend_s = new Array<number>(pp).fill(0);
+  const backwardSend_s = new Array<number>(pp).fill(0);
+  let a = 0;
+  for (let s = 0; s < pp; s++) {
+    let f = 0;
+    let b = 0;
+    for (let k = a; k < a + sizes[s]!; k++) {
+      f += ctx.forward_s[s]![k]!;
+      b += ctx.backward_s[s]![k]!;
+    }
+    forward_s.push(f);
+    backward_s.push(b);
+    const last = a + sizes[s]! - 1;
+    if (s < pp - 1) {
+      const c = ctx.boundary_s[s]![columnOfNode(last, ctx.n)]!;
+      forwardSend_s[s] = c;
+      backwardSend_s[s + 1] = c;
+    }
+    a += sizes[s]!;
+  }
+  return { forward_s, backward_s, forwardSend_s, backwardSend_s };
+}
+
+/** DP gradient all-reduce of each stage's own parameters over its own slowest ring. */
+function dpCosts(ctx: FasopContext, sizes: readonly number[], stageParams: number[]): number[] {
+  const { plan } = ctx;
+  if (plan.dp === 1) return sizes.map(() => 0);
+  return sizes.map((_, s) => {
+    let worst: Link | undefined;
+    let worstTime = -1;
+    for (let t = 0; t < plan.tp; t++) {
+      for (let d = 0; d < plan.dp; d++) {
+        const ra = rankOf(plan, s, d, t);
+        const rb = rankOf(plan, s, (d + 1) % plan.dp, t);
+        const na = nodeOfRank(plan, ra);
+        const nb = nodeOfRank(plan, rb);
+        const node = plan.nodes[na]!;
+        const link = na === nb ? intraAllreduce(node.gpu, node.intraNode_bps, plan.dp) : interNode(node, plan.nodes[nb]!, plan.tp);
+        const time = allreduceTime_s(link, 64 * 2 ** 20, plan.dp);
+        if (time > worstTime) { worstTime = time; worst = link; }
+      }
+    }
+    return allreduceTime_s(worst!, stageParams[s]! * ctx.recipe.gradBytes, plan.dp);
+  });
+}
+
+/** Embedding/LM-head gradient sync: only when the embeddings are tied and live on two stages. */
+function embeddingSync_s(ctx: FasopContext): number {
+  const { plan } = ctx;
+  if (!plan.model.tie_word_embeddings || plan.pp === 1) return 0;
+  const ra = rankOf(plan, 0, 0, 0);
+  const rb = rankOf(plan, plan.pp - 1, 0, 0);
+  const na = nodeOfRank(plan, ra);
+  const nb = nodeOfRank(plan, rb);
+  const node = plan.nodes[na]!;
+  const link = na === nb ? intraAllreduce(node.gpu, node.intraNode_bps, 2) : interNode(node, plan.nodes[nb]!, plan.tp * plan.dp);
+  const bytes = ((plan.model.hidden_size * plan.model.vocab_size) / plan.tp) * ctx.recipe.gradBytes;
+  return allreduceTime_s(link, bytes, 2);
+}
+
+function partitionLayersOf(sizes: readonly number[]): number[] | null {
+  const pp = sizes.length;
+  const layers = sizes.map((x, s) => x - (s === 0 ? 1 : 0) - (s === pp - 1 ? 1 : 0));
+  return layers.every((x) => x % 8 === 0) ? layers.map((x) => x / 8) : null;
+}
+
+async function choosePartition(ctx: FasopContext, solver: Solver | undefined): Promise<PartitionOutcome> {
+  const { plan, n } = ctx;
+  if (plan.fixedPartition) return checkedFixedPartition(plan.fixedPartition, plan.pp, n);
+  if (plan.partitionMethod === 'even') {
+    const r = optimusEvenPartition(n, plan.model.num_layers, plan.pp, plan.tp);
+    return { sizes: r.sizes, partitionLayers: r.partitionLayers };
+  }
+  if (plan.partitionMethod === 'minmax') {
+    // the original's greedy, on this model's stage times (compute + both sends)
+    const sizes = minmaxPartition(n, plan.pp, (sz) => {
+      const t = stageTimes(ctx, sz);
+      return t.forward_s.map((f, s) => f + t.backward_s[s]! + t.forwardSend_s[s]! + t.backwardSend_s[s]!);
+    });
+    return { sizes, partitionLayers: partitionLayersOf(sizes) };
+  }
+  if (!solver) throw new FasopError(`partition method '${plan.partitionMethod}' is not available`, 'use minmax, even or dp');
+  const r = await solver(partitionProblem(ctx));
+  return { sizes: r.sizes, partitionLayers: partitionLayersOf(r.sizes) };
+}
+
+/** Seconds the optimizer step spends streaming a stage's state through HBM. */
+function optimizerStep_s(ctx: FasopContext, s: number, params: number): number {
+  const hbm = ctx.plan.profiles[ctx.stageTypes[s]!] ? ctx.plan.nodes.find((x) => x.gpu.name === ctx.stageTypes[s])!.gpu.hbm_GBps : undefined;
+  if (!hbm || ctx.recipe.optimizerTrafficBytesPerParam === 0) return 0;
+  return (params * ctx.recipe.optimizerTrafficBytesPerParam) / (hbm * 1e9);
+}
+
+export async function estimateFasop(plan: ResolvedPlan, opts: { recipe?: TrainingRecipe; solver?: Solver } = {}): Promise<Estimate> {
+  const recipe = opts.recipe ?? plan.recipe ?? RECIPES['megatron-mixed']!;
+  const ctx = fasopContext(plan, recipe);
+  const { sizes, partitionLayers } = await choosePartition(ctx, opts.solver);
+  const times = stageTimes(ctx, sizes);
+  const pp = sizes.length;
+  const ends = pp === 1
+    ? [ctx.m * (times.forward_s[0]! + times.backward_s[0]!)]
+    : simulate1F1B(times, ctx.m, { stage0SkipsOwnSend: false });
+  const memory = stageMemory(plan.model, sizes, ctx.n, plan.mbs, plan.tp, ctx.m, recipe);
+  const params = memory.map((x) => x.params);
+  const dp = dpCosts(ctx, sizes, params);
+  const opt = params.map((p, s) => optimizerStep_s(ctx, s, p));
+  const emb = embeddingSync_s(ctx);
+  const stepTime = Math.max(...ends.map((e, s) => e + dp[s]! + opt[s]!)) + emb;
+
+  const limits = sizes.map((_, s) => Math.min(...stageNodeIndices(plan, s).map((i) => plan.nodes[i]!.gpu.memoryLimit_GiB)));
+  const mem = memory.map((x) => x.total_GiB);
+  const isOom = mem.some((x, s) => x > limits[s]!);
+  const stages: StageBreakdown[] = sizes.map((size, s) => ({
+    gpu: ctx.stageTypes[s]!,
+    nodes: size,
+    compute_s: times.forward_s[s]! + times.backward_s[s]!,
+    forwardSend_s: times.forwardSend_s[s]!,
+    backwardSend_s: times.backwardSend_s[s]!,
+    stageTime_s: times.forward_s[s]! + times.backward_s[s]! + times.forwardSend_s[s]! + times.backwardSend_s[s]!,
+    end_s: ends[s]!,
+    dpAllreduce_s: dp[s]!,
+    optimizerStep_s: opt[s]!,
+    memory_GiB: mem[s]!,
+    memoryLimit_GiB: limits[s]!,
+  }));
+  const pricePerStep = plan.pricePerSecond_usd * stepTime;
+  return {
+    partition: sizes,
+    partitionLayers,
+    stepTime_s: stepTime,
+    throughput: stepTime > 0 ? plan.gbs / stepTime : 0,
+    pricePerStep_usd: pricePerStep,
+    isOom,
+    oomGpumem_GiB: Math.max(...mem),
+    iterations: plan.iterations,
+    totalTime_s: stepTime * plan.iterations,
+    totalTime_h: (stepTime * plan.iterations) / 3600,
+    cost_usd: pricePerStep * plan.iterations,
+    breakdown: { microBatches: ctx.m, stages, pipeline_s: Math.max(...ends), embeddingSync_s: emb, costSource: `${ctx.sources.join('; ')}; recipe ${recipe.name}` },
+  };
+}

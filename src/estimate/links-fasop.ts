@@ -1,0 +1,58 @@
+/**
+ * The corrected model's links: latency + bandwidth (α–β), from the profiler's measurements when the
+ * catalog has them, else from the datasheet figures. Bandwidths in the catalog are bits/s; here
+ * bytes/s. All functions are pure.
+ */
+import type { GpuSpec } from '../catalog/schema.js';
+import { intraTier } from './links.js';
+import type { ClusterNode } from './plan.js';
+
+/** Latency assumed where nothing was measured (NCCL's small-message latency is 5–20 µs). */
+export const DEFAULT_INTRA_LATENCY_S = 10e-6;
+export const DEFAULT_INTER_LATENCY_S = 20e-6;
+
+export interface Link {
+  latency_s: number;
+  bandwidth_Bps: number;
+  source: 'measured' | 'tier' | 'datasheet';
+}
+
+export function linkTime_s(link: Link, bytes: number): number {
+  return bytes <= 0 ? 0 : link.latency_s + bytes / link.bandwidth_Bps;
+}
+
+/** Point-to-point inside one node between two ranks. */
+export function intraP2p(node: ClusterNode, ra: number, rb: number): Link {
+  const m = node.gpu.measured;
+  if (m) return { latency_s: m.p2p.latency_us * 1e-6, bandwidth_Bps: m.p2p.bandwidth_GBps * 1e9, source: 'measured' };
+  const tier = intraTier(node, 'sendrecv_bps', ra, rb);
+  if (tier !== undefined) return { latency_s: DEFAULT_INTRA_LATENCY_S, bandwidth_Bps: tier / 8, source: 'tier' };
+  return { latency_s: DEFAULT_INTRA_LATENCY_S, bandwidth_Bps: node.intraNode_bps / 8, source: 'datasheet' };
+}
+
+/** Bus bandwidth of an all-reduce among `group` GPUs of one node. */
+export function intraAllreduce(gpu: GpuSpec, intraNode_bps: number, group: number): Link {
+  const m = gpu.measured;
+  if (m) {
+    const bus = m.allreduce.busBandwidth_GBps ?? m.allreduce.bandwidth_GBps; // 2 GPUs: bus = alg
+    return { latency_s: m.allreduce.latency_us * 1e-6, bandwidth_Bps: bus * 1e9, source: 'measured' };
+  }
+  const tiers = gpu.intraNodeTiers?.allreduce_bps;
+  if (tiers) {
+    const bw = group <= 2 ? tiers.nvlinkPair : group <= 4 ? tiers.pcieSwitch : tiers.crossSwitch;
+    return { latency_s: DEFAULT_INTRA_LATENCY_S, bandwidth_Bps: bw / 8, source: 'tier' };
+  }
+  return { latency_s: DEFAULT_INTRA_LATENCY_S, bandwidth_Bps: intraNode_bps / 8, source: 'datasheet' };
+}
+
+/** One flow between two nodes when `flows` flows leave the node at once (they share its NIC). */
+export function interNode(a: ClusterNode, b: ClusterNode, flows: number): Link {
+  const nic = Math.min(a.interNode_bps, b.interNode_bps) / 8;
+  return { latency_s: DEFAULT_INTER_LATENCY_S, bandwidth_Bps: nic / Math.max(1, flows), source: 'datasheet' };
+}
+
+/** Ring all-reduce time: latency + 2(n−1)/n · bytes / bus bandwidth. */
+export function allreduceTime_s(link: Link, bytes: number, group: number): number {
+  if (group <= 1 || bytes <= 0) return 0;
+  return link.latency_s + ((2 * (group - 1)) / group) * (bytes / link.bandwidth_Bps);
+}
