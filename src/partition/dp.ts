@@ -192,7 +192,7 @@ export function dpPartition(problem: PartitionProblem, opts: DpOptions = {}): Pa
   let curLen = 0; // in labels
   let grp = new Float64Array(256);
   let out = new Float64Array(256);
-  const ensure = (arr: Float64Array, labels: number): Float64Array => {
+  const ensure = (arr: Float64Array<ArrayBuffer>, labels: number): Float64Array<ArrayBuffer> => {
     if (arr.length >= labels * 2) return arr;
     const bigger = new Float64Array(Math.max(labels * 2, arr.length * 2));
     bigger.set(arr);
