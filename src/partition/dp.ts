@@ -120,8 +120,8 @@ export function dpPartition(problem: PartitionProblem, opts: DpOptions = {}): Pa
     for (let s = 0; s < pp; s++) sizes[s] = base + (s < n - base * pp ? 1 : 0);
     trySizes(sizes);
   }
-  const U = bestU;
-  const Ucut = U * (1 + 4 * TIE_REL);
+  let U = bestU;
+  let Ucut = U * (1 + 4 * TIE_REL);
 
   // ---- 2. lower bounds and the stage-time cap ----
   const minPre = new Float64Array(n + 1);
@@ -141,7 +141,7 @@ export function dpPartition(problem: PartitionProblem, opts: DpOptions = {}): Pa
   // bands of feasible stage starts under the cap
   const minStart = new Int32Array(pp);
   const maxStart = new Int32Array(pp);
-  const computeBands = (): boolean => {
+  const computeBands = (cap: number): boolean => {
     maxStart[0] = 0;
     for (let s = 0; s < last; s++) {
       const p = pre[s]!;
@@ -163,10 +163,130 @@ export function dpPartition(problem: PartitionProblem, opts: DpOptions = {}): Pa
     for (let s = 0; s < pp; s++) if (minStart[s]! > maxStart[s]!) return false;
     return minStart[0] === 0;
   };
-  if (!computeBands()) {
-    // cannot happen in exact arithmetic (the heuristic partition lies inside the bands); be safe
-    cap = Infinity;
-    computeBands();
+  const bands = (): void => {
+    if (!computeBands(cap)) {
+      // cannot happen in exact arithmetic (the heuristic partition lies inside the bands); be safe
+      cap = Infinity;
+      computeBands(cap);
+    }
+  };
+
+  // ---- 2b. forward single-label DPs under the cap: min prefix Σ and min prefix max ----
+  // fS[s·n + e], fM[s·n + e]: over partitions of nodes 0..e into stages 0..s with every stage ≤ cap.
+  // They are exact lower bounds for any tied optimum's prefix, and their two argmin partitions
+  // (min Σ, min max) are two more candidates for U.
+  const fS = new Float64Array(pp * n);
+  const fM = new Float64Array(pp * n);
+  const argS = new Int32Array(pp * n);
+  const argM = new Int32Array(pp * n);
+  let fwdTransitions = 0;
+  /** forward DPs with every stage ≤ B (B ≥ the true min bottleneck, else some states stay Infinity) */
+  const forward = (B: number): void => {
+    if (!computeBands(B)) computeBands(Infinity);
+    fS.fill(Infinity);
+    fM.fill(Infinity);
+    argS.fill(-1);
+    argM.fill(-1);
+    for (let s = 0; s < pp; s++) {
+      const p = pre[s]!;
+      const eLo = s === last ? n - 1 : minStart[s + 1]! - 1;
+      const eHi = s === last ? n - 1 : Math.min(maxStart[s + 1]! - 1, n - pp + s);
+      const aLo = minStart[s]!;
+      const aHi = s === 0 ? 0 : maxStart[s]!;
+      const inRow = s > 0 ? bm[s - 1]! : undefined;
+      const qBase = (s - 1) * n - 1;
+      for (let e = eLo; e <= eHi; e++) {
+        let bestS = Infinity;
+        let bestM = Infinity;
+        let bsArg = -1;
+        let bmArg = -1;
+        const out = s < last ? bm[s]![e]! : 0;
+        const pe = p[e + 1]!;
+        for (let a = e < aHi ? e : aHi; a >= aLo; a--) {
+          const c = pe - p[a]!;
+          if (c > B) break;
+          let w = c + out;
+          let pS = 0;
+          let pM = 0;
+          if (inRow !== undefined) {
+            w += inRow[a - 1]!;
+            pS = fS[qBase + a]!;
+            if (pS === Infinity) continue;
+            pM = fM[qBase + a]!;
+          }
+          fwdTransitions++;
+          if (w > B) continue;
+          const S2 = pS + w;
+          const M2 = w > pM ? w : pM;
+          if (S2 < bestS) { bestS = S2; bsArg = a; }
+          if (M2 < bestM) { bestM = M2; bmArg = a; }
+        }
+        const q = s * n + e;
+        fS[q] = bestS;
+        fM[q] = bestM;
+        argS[q] = bsArg;
+        argM[q] = bmArg;
+      }
+    }
+  };
+  const sizesTmp = new Int32Array(pp);
+  const tryArg = (arg: Int32Array): void => {
+    let e = n - 1;
+    for (let s = last; s >= 0; s--) {
+      const a = arg[s * n + e]!;
+      if (a < 0) return;
+      sizesTmp[s] = e - a + 1;
+      e = a - 1;
+    }
+    if (e === -1) trySizes(sizesTmp);
+  };
+  const updateCap = (gSum: number): void => {
+    if (bestU < U) {
+      U = bestU;
+      Ucut = U * (1 + 4 * TIE_REL);
+    }
+    if (m1 > 0 && gSum < Infinity) cap = Math.min(cap, (Ucut - gSum) / m1);
+  };
+  if (m1 === 0) {
+    // F = Σ: the backward pass alone is exact; no prefix bounds needed
+    computeBands(Infinity);
+    fS.fill(0);
+    fM.fill(0);
+  } else {
+  forward(cap);
+  tryArg(argS);
+  tryArg(argM);
+  const gSum = fS[last * n + n - 1]!; // min Σ over all partitions within the cap: a lower bound
+  const bMin = fM[last * n + n - 1]!; // the min–max bottleneck
+  updateCap(gSum);
+  if (m1 > 0 && bMin < cap) {
+    // g(B) = min Σ subject to every stage ≤ B; F* = min_B (m−1)·B + g(B). Probe a grid of B in
+    // [bMin, cap] (and refine around the best) for a near-optimal U: pruning depends on it.
+    const probe = (B: number): number => {
+      forward(B);
+      const before = bestU;
+      tryArg(argS);
+      updateCap(gSum);
+      return bestU < before ? B : NaN;
+    };
+    const G = 6;
+    let bestB = bMin;
+    let lo = bMin;
+    let hi = cap;
+    for (let round = 0; round < 2 && hi > lo; round++) {
+      const step = (hi - lo) / G;
+      for (let i = 0; i <= G; i++) {
+        const B = lo + step * i;
+        if (B > cap) break;
+        const got = probe(B);
+        if (got === got) bestB = got;
+      }
+      lo = Math.max(bMin, bestB - step);
+      hi = Math.min(cap, bestB + step);
+    }
+  }
+  forward(cap); // the prefix bounds under the final cap
+  bands();
   }
 
   // ---- 3. backward Pareto DP over suffixes ----
@@ -199,15 +319,17 @@ export function dpPartition(problem: PartitionProblem, opts: DpOptions = {}): Pa
     return bigger;
   };
   let states = 0;
-  let transitions = 0;
+  let transitions = fwdTransitions;
   let maxFront = 0;
 
   // last stage
   for (let a = minStart[last]!; a <= maxStart[last]!; a++) {
     states++;
     const w = stageTime(last, a, n - 1);
-    const prefixLB = minPre[a]! + bm[last - 1]![a - 1]!;
-    if (w > cap || m1 * w + w + prefixLB > Ucut) continue;
+    const q = (last - 1) * n + a - 1;
+    const pS = fS[q]!;
+    const pM = fM[q]!;
+    if (w > cap || pS === Infinity || m1 * (w > pM ? w : pM) + w + pS > Ucut) continue;
     frontOff[last]![a] = poolLen;
     frontCnt[last]![a] = 1;
     push(m1 > 0 ? w : 0, w);
@@ -224,7 +346,10 @@ export function dpPartition(problem: PartitionProblem, opts: DpOptions = {}): Pa
     for (let a = aLo; a <= aHi; a++) {
       states++;
       const inCost = s > 0 ? bm[s - 1]![a - 1]! : 0;
-      const prefixLB = minPre[a]! + inCost;
+      // lower bounds of the prefix (stages 0..s−1 over nodes 0..a−1)
+      const pS = s > 0 ? fS[(s - 1) * n + a - 1]! : 0;
+      const pM = s > 0 ? fM[(s - 1) * n + a - 1]! : 0;
+      if (pS === Infinity) continue;
       curLen = 0;
       for (let e = Math.max(a, eLo0); e <= eHi0; e++) {
         const c = p[e + 1]! - p[a]!;
@@ -237,6 +362,16 @@ export function dpPartition(problem: PartitionProblem, opts: DpOptions = {}): Pa
         if (w > cap) continue;
         // map the next state's front through this stage: (max(w, M'), w + S')
         const off = offNext[e + 1]!;
+        if (m1 === 0) {
+          // single-label fronts (M ≡ 0): keep the least S
+          const S2 = w + pool[off + 1]!;
+          if (curLen === 0 || S2 < cur[1]!) {
+            cur[0] = 0;
+            cur[1] = S2;
+            curLen = 1;
+          }
+          continue;
+        }
         let i = 0;
         while (i + 1 < cnt && pool[off + 2 * (i + 1)]! <= w) i++;
         // labels 0..i with M' ≤ w collapse to M = w; the one with the least S' is i
@@ -246,7 +381,7 @@ export function dpPartition(problem: PartitionProblem, opts: DpOptions = {}): Pa
           const Mq = pool[off + 2 * q]!;
           const M2 = m1 > 0 ? (Mq > w ? Mq : w) : 0;
           const S2 = w + pool[off + 2 * q + 1]!;
-          if (m1 * M2 + S2 + prefixLB > Ucut) continue;
+          if (m1 * (M2 > pM ? M2 : pM) + S2 + pS > Ucut) continue;
           grp[2 * gLen] = M2;
           grp[2 * gLen + 1] = S2;
           gLen++;
