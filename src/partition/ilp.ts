@@ -37,6 +37,99 @@ export interface IlpOptions {
   lexTieBreak?: boolean;
   /** on time-out return the incumbent flagged optimal: false instead of throwing */
   allowIncumbent?: boolean;
+  /** fix cut variables outside the ranges allowed by a valid stage-time cap (default true) */
+  tighten?: boolean;
+}
+
+/**
+ * For each boundary j, the range [lo, hi] that last_j must lie in for any partition whose F is
+ * within TIE_REL of the optimum: from a heuristic upper bound U (the best of an even split and
+ * greedy bottleneck packings) every stage of such a partition is ≤ cap = (U(1+4τ) − LB_Σ)/(m−1).
+ */
+export function cutRanges(
+  problem: PartitionProblem,
+  rows: readonly (readonly number[])[],
+  bm: Float64Array[],
+  pp: number,
+  n: number,
+  even: number[],
+): [number, number][] {
+  const m1 = problem.microBatches - 1;
+  const bc = (k: number, j: number): number => bm[j]![k]!;
+  const scratch = new Float64Array(pp);
+  const pre = rows.map((r) => {
+    const p = new Float64Array(n + 1);
+    for (let k = 0; k < n; k++) p[k + 1] = p[k]! + r[k]!;
+    return p;
+  });
+  const stageTime = (s: number, a: number, e: number): number =>
+    pre[s]![e + 1]! - pre[s]![a]! + (s < pp - 1 ? bm[s]![e]! : 0) + (s > 0 ? bm[s - 1]![a - 1]! : 0);
+  let U = objectiveInto(rows, bc, problem.microBatches, even, scratch);
+  const sizes = new Int32Array(pp);
+  const greedy = (B: number): boolean => {
+    let a = 0;
+    for (let s = 0; s < pp - 1; s++) {
+      let best = -1;
+      for (let e = a; e <= n - pp + s; e++) {
+        if (pre[s]![e + 1]! - pre[s]![a]! > B) break;
+        if (stageTime(s, a, e) <= B) best = e;
+      }
+      if (best < 0) return false;
+      sizes[s] = best - a + 1;
+      a = best + 1;
+    }
+    if (stageTime(pp - 1, a, n - 1) > B) return false;
+    sizes[pp - 1] = n - a;
+    return true;
+  };
+  let lo = 0;
+  let hi = 0;
+  for (const p of pre) hi = Math.max(hi, p[n]!);
+  let bmax = 0;
+  for (const r of bm) for (const v of r) if (v > bmax) bmax = v;
+  hi += 2 * bmax;
+  for (let it = 0; it < 64 && hi - lo > 1e-12 * hi; it++) {
+    const mid = 0.5 * (lo + hi);
+    if (greedy(mid)) {
+      hi = mid;
+      U = Math.min(U, objectiveInto(rows, bc, problem.microBatches, sizes, scratch));
+    } else lo = mid;
+  }
+  let lbSum = 0;
+  for (let k = 0; k < n; k++) {
+    let c = Infinity;
+    for (const r of rows) c = Math.min(c, r[k]!);
+    lbSum += c;
+  }
+  for (let j = 0; j < pp - 1; j++) {
+    let b = Infinity;
+    for (let k = j; k <= n - pp + j; k++) b = Math.min(b, bm[j]![k]!);
+    lbSum += 2 * b;
+  }
+  const cap = m1 > 0 ? (U * (1 + 4 * TIE_REL) - lbSum) / m1 : Infinity;
+  // furthest reach and earliest start of each stage under the cap (costs ≥ 0)
+  const maxStart = new Int32Array(pp);
+  const minStart = new Int32Array(pp);
+  for (let s = 0; s < pp - 1; s++) {
+    const a = maxStart[s]!;
+    let e = a;
+    while (e + 1 <= n - pp + s && pre[s]![e + 2]! - pre[s]![a]! <= cap) e++;
+    maxStart[s + 1] = e + 1;
+  }
+  let endNext = n - 1;
+  for (let s = pp - 1; s >= 1; s--) {
+    let a = endNext;
+    while (a - 1 >= s && pre[s]![endNext + 1]! - pre[s]![a - 1]! <= cap) a--;
+    minStart[s] = a;
+    endNext = a - 1;
+  }
+  const out: [number, number][] = [];
+  for (let j = 0; j < pp - 1; j++) {
+    const lo2 = Math.max(j, minStart[j + 1]! - 1);
+    const hi2 = Math.min(n - pp + j, maxStart[j + 1]! - 1);
+    out.push(lo2 <= hi2 ? [lo2, hi2] : [j, n - pp + j]); // empty (round-off): no fixing
+  }
+  return out;
 }
 
 export interface IlpResult extends PartitionResult {
@@ -53,7 +146,7 @@ export interface IlpResult extends PartitionResult {
 }
 
 /** The MIP for a problem (exported for tests and the benchmark). */
-export function buildIlpModel(problem: PartitionProblem): { req: Omit<IlpWorkerRequest, 'id' | 'timeLimit_s' | 'mipRelGap' | 'mipAbsGap' | 'lex' | 'tieRel'>; scale: number; pp: number; n: number } {
+export function buildIlpModel(problem: PartitionProblem, tighten = true): { req: Omit<IlpWorkerRequest, 'id' | 'timeLimit_s' | 'mipRelGap' | 'mipAbsGap' | 'lex' | 'tieRel'>; scale: number; pp: number; n: number } {
   const { pp, n } = checkProblem(problem);
   const rows = problem.nodeCost_s;
   const m1 = problem.microBatches - 1;
@@ -156,6 +249,27 @@ export function buildIlpModel(problem: PartitionProblem): { req: Omit<IlpWorkerR
     }
     start[tCol] = maxStage;
   }
+  if (tighten) {
+    // Valid bound tightening (not coarsening): every optimal or tied partition has all stages
+    // ≤ cap = (U·(1+4τ) − LB_Σ)/(m−1), U = F of a heuristic partition, LB_Σ a lower bound of Σ stage.
+    // Node costs are ≥ 0, so that bounds where each cut can lie; z outside those ranges is fixed.
+    const range = cutRanges(problem, rows, bm, pp, n, even);
+    for (let j = 0; j <= pp - 2; j++) {
+      const [lo, hi] = range[j]!;
+      for (let k = j + 1; k <= n - pp + j; k++) {
+        const i = zIdx(j, k);
+        if (k <= lo) colLower[i] = 1;
+        if (k > hi) colUpper[i] = 0;
+      }
+    }
+    for (let j = 0; j <= pp - 2; j++) {
+      // keep the start consistent with the fixings when the even split lies outside (it is only a hint)
+      for (let k = j + 1; k <= n - pp + j; k++) {
+        const i = zIdx(j, k);
+        start[i] = Math.min(colUpper[i]!, Math.max(colLower[i]!, start[i]!));
+      }
+    }
+  }
   const groups = [];
   for (let j = 0; j <= pp - 2; j++) groups.push({ start: j * width, count: width });
   return {
@@ -251,7 +365,7 @@ export async function ilpPartition(problem: PartitionProblem, opts: IlpOptions =
   if (pp === n) return trivial(new Array<number>(n).fill(1));
   const timeLimit_s = opts.timeLimit_s ?? 10;
   const lex = opts.lexTieBreak ?? true;
-  const built = buildIlpModel(problem);
+  const built = buildIlpModel(problem, opts.tighten ?? true);
   const req: IlpWorkerRequest = {
     ...built.req,
     id: nextId++,
