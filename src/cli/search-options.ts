@@ -39,7 +39,7 @@ export interface RawSearchOptions {
   catalog: string[];
 }
 
-export const PARTITION_METHODS = ['minmax', 'even', 'optimus-even', 'dp', 'ilp', 'bruteforce'] as const;
+export const PARTITION_METHODS = ['minmax', 'even', 'optimus-even', 'dp', 'ilp', 'bruteforce', 'dp-original'] as const;
 
 /** The search flags (shared by `search` and `export --best`). `--gpus` is taken out of argv first. */
 export function addSearchOptions(cmd: Command): Command {
@@ -52,7 +52,7 @@ export function addSearchOptions(cmd: Command): Command {
     .option('--gbs <n>', 'global batch size', '32')
     .option('--gpu-per-node <n>', 'GPUs per node (default 4; 8 with --pareto when not given)')
     .option('--precision <bits>', 'bits per element of the embedding sync (16 or 32)', '16')
-    .addOption(new Option('--pp-partition-method <method>', 'pipeline layer partition method').choices([...PARTITION_METHODS]).default('minmax'))
+    .addOption(new Option('--pp-partition-method <method>', 'pipeline layer partition method (dp, ilp, bruteforce: exact on one shared objective; dp-original: the original\'s O(pp·n³) dp, small models only)').choices([...PARTITION_METHODS]).default('minmax'))
     .addOption(new Option('--estimator <name>', 'cost model: reference (the original FASOP, number for number) or fasop (corrected)').choices(['reference', 'fasop']).default('reference'))
     .option('--pareto', 'search every sub-cluster (the _pareto catalog variants)')
     .option('--pareto-gbs-max <n>', 'also sweep gbs = 1, 2, 4, … up to this')

@@ -35,10 +35,13 @@ export interface PartitionOutcome {
  * The original's estimator (`--estimator reference`) for one resolved plan. Partition methods
  * other than minmax/even are passed in by the caller (they are exact solvers on our objective).
  */
-export function estimateReference(plan: ResolvedPlan, externalPartition?: (ctx: ReferenceContext) => PartitionOutcome): Estimate {
+export function estimateReference(
+  plan: ResolvedPlan,
+  externalPartition?: (ctx: ReferenceContext) => PartitionOutcome | Promise<PartitionOutcome>,
+): Estimate | Promise<Estimate> {
   const ctx = referenceContext(plan);
-  const { n, stageCosts, costC, m } = ctx;
-  let outcome: PartitionOutcome;
+  const { n } = ctx;
+  let outcome: PartitionOutcome | Promise<PartitionOutcome>;
   if (plan.fixedPartition) outcome = checkedFixedPartition(plan.fixedPartition, plan.pp, n);
   else if (plan.partitionMethod === 'minmax') outcome = referenceMinmax(ctx);
   else if (plan.partitionMethod === 'even') {
@@ -46,7 +49,12 @@ export function estimateReference(plan: ResolvedPlan, externalPartition?: (ctx: 
     outcome = { sizes: r.sizes, partitionLayers: r.partitionLayers };
   } else if (externalPartition) outcome = externalPartition(ctx);
   else throw new FasopError(`partition method '${plan.partitionMethod}' is not available here`, 'use minmax or even');
+  return outcome instanceof Promise ? outcome.then((o) => finishReference(ctx, o)) : finishReference(ctx, outcome);
+}
 
+/** Everything after the partition: stage lists, 1F1B, DP and embedding costs, memory, outputs. */
+function finishReference(ctx: ReferenceContext, outcome: PartitionOutcome): Estimate {
+  const { plan, n, stageCosts, costC, m } = ctx;
   const { sizes } = outcome;
   const lists = referenceStageLists(sizes, stageCosts, costC, n);
   const { pp, dp } = plan;

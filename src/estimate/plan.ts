@@ -11,7 +11,7 @@ export interface ClusterNode {
   intraNode_bps: number;
 }
 
-export type PartitionMethod = 'minmax' | 'even' | 'dp' | 'ilp' | 'bruteforce';
+export type PartitionMethod = 'minmax' | 'even' | 'dp' | 'ilp' | 'bruteforce' | 'dp-original';
 
 /**
  * A fully resolved plan: everything the estimator needs, nothing looked up by name.
