@@ -206,24 +206,28 @@ function partitionLayersOf(sizes: readonly number[]): number[] | null {
   return layers.every((x) => x % 8 === 0) ? layers.map((x) => x / 8) : null;
 }
 
-async function choosePartition(ctx: FasopContext, solver: Solver | undefined): Promise<PartitionOutcome> {
+function minmaxSizes(ctx: FasopContext): number[] {
+  // the original's greedy, on this model's stage times (compute + both sends)
+  return minmaxPartition(ctx.n, ctx.plan.pp, (sz) => {
+    const t = stageTimes(ctx, sz);
+    return t.forward_s.map((f, s) => f + t.backward_s[s]! + t.forwardSend_s[s]! + t.backwardSend_s[s]!);
+  });
+}
+
+/**
+ * Candidate partitions. The exact methods optimise the 1F1B approximation (m−1)·max + Σ, which
+ * ignores the per-stage gradient all-reduce and, at m = 1, the balance of stages; so the balanced
+ * (minmax) partition is simulated beside it and the faster of the two is kept (policy
+ * `simulated-candidates`, docs/estimator.md).
+ */
+async function candidatePartitions(ctx: FasopContext, solver: Solver | undefined): Promise<number[][]> {
   const { plan, n } = ctx;
-  if (plan.fixedPartition) return checkedFixedPartition(plan.fixedPartition, plan.pp, n);
-  if (plan.partitionMethod === 'even') {
-    const r = optimusEvenPartition(n, plan.model.num_layers, plan.pp, plan.tp);
-    return { sizes: r.sizes, partitionLayers: r.partitionLayers };
-  }
-  if (plan.partitionMethod === 'minmax') {
-    // the original's greedy, on this model's stage times (compute + both sends)
-    const sizes = minmaxPartition(n, plan.pp, (sz) => {
-      const t = stageTimes(ctx, sz);
-      return t.forward_s.map((f, s) => f + t.backward_s[s]! + t.forwardSend_s[s]! + t.backwardSend_s[s]!);
-    });
-    return { sizes, partitionLayers: partitionLayersOf(sizes) };
-  }
+  if (plan.fixedPartition) return [checkedFixedPartition(plan.fixedPartition, plan.pp, n).sizes];
+  if (plan.partitionMethod === 'even') return [optimusEvenPartition(n, plan.model.num_layers, plan.pp, plan.tp).sizes];
+  if (plan.partitionMethod === 'minmax') return [minmaxSizes(ctx)];
   if (!solver) throw new FasopError(`partition method '${plan.partitionMethod}' is not available`, 'use minmax, even or dp');
   const r = await solver(partitionProblem(ctx));
-  return { sizes: r.sizes, partitionLayers: partitionLayersOf(r.sizes) };
+  return plan.pp > 1 ? [r.sizes, minmaxSizes(ctx)] : [r.sizes];
 }
 
 /** Seconds the optimizer step spends streaming a stage's state through HBM. */
@@ -233,13 +237,22 @@ function optimizerStep_s(ctx: FasopContext, s: number, params: number): number {
   return (params * ctx.recipe.optimizerTrafficBytesPerParam) / (hbm * 1e9);
 }
 
-export async function estimateFasop(plan: ResolvedPlan, opts: { recipe?: TrainingRecipe; solver?: Solver } = {}): Promise<Estimate> {
-  const recipe = opts.recipe ?? plan.recipe ?? RECIPES['megatron-mixed']!;
-  const ctx = fasopContext(plan, recipe);
-  const { sizes, partitionLayers } = await choosePartition(ctx, opts.solver);
+interface Evaluation {
+  sizes: number[];
+  times: ReturnType<typeof stageTimes>;
+  ends: number[];
+  memory: ReturnType<typeof stageMemory>;
+  dp: number[];
+  opt: number[];
+  emb: number;
+  stepTime: number;
+}
+
+/** Simulate one partition: 1F1B, per-stage DP all-reduce and optimizer, embedding sync, memory. */
+function evaluate(ctx: FasopContext, sizes: number[]): Evaluation {
+  const { plan, recipe } = ctx;
   const times = stageTimes(ctx, sizes);
-  const pp = sizes.length;
-  const ends = pp === 1
+  const ends = sizes.length === 1
     ? [ctx.m * (times.forward_s[0]! + times.backward_s[0]!)]
     : simulate1F1B(times, ctx.m, { stage0SkipsOwnSend: false });
   const memory = stageMemory(plan.model, sizes, ctx.n, plan.mbs, plan.tp, ctx.m, recipe);
@@ -248,6 +261,16 @@ export async function estimateFasop(plan: ResolvedPlan, opts: { recipe?: Trainin
   const opt = params.map((p, s) => optimizerStep_s(ctx, s, p));
   const emb = embeddingSync_s(ctx);
   const stepTime = Math.max(...ends.map((e, s) => e + dp[s]! + opt[s]!)) + emb;
+  return { sizes, times, ends, memory, dp, opt, emb, stepTime };
+}
+
+export async function estimateFasop(plan: ResolvedPlan, opts: { recipe?: TrainingRecipe; solver?: Solver } = {}): Promise<Estimate> {
+  const recipe = opts.recipe ?? plan.recipe ?? RECIPES['megatron-mixed']!;
+  const ctx = fasopContext(plan, recipe);
+  const candidates = (await candidatePartitions(ctx, opts.solver)).map((sz) => evaluate(ctx, sz));
+  const best = candidates.reduce((a, b) => (b.stepTime < a.stepTime ? b : a));
+  const { sizes, times, ends, memory, dp, opt, emb, stepTime } = best;
+  const partitionLayers = partitionLayersOf(sizes);
 
   const limits = sizes.map((_, s) => Math.min(...stageNodeIndices(plan, s).map((i) => plan.nodes[i]!.gpu.memoryLimit_GiB)));
   const mem = memory.map((x) => x.total_GiB);
