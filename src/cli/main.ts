@@ -5,6 +5,7 @@ import { paretoHooks } from './pareto-hooks.js';
 import { profilesCommand } from './profiles.js';
 import { searchCommand } from './search.js';
 import { extractGpus } from './search-options.js';
+import { validateCommand } from './validate.js';
 
 const SUBCOMMANDS = ['profiles', 'search', 'export', 'serve', 'validate', 'help'];
 
@@ -15,7 +16,7 @@ export function buildProgram(io: CliIo, gpuTokens?: string[]): Command {
     .version('0.1.0')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
-  for (const sub of [profilesCommand(io), searchCommand(io, gpuTokens, paretoHooks)]) {
+  for (const sub of [profilesCommand(io), searchCommand(io, gpuTokens, paretoHooks), validateCommand(io)]) {
     program.addCommand(sub.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) }));
   }
   return program;
