@@ -18,6 +18,9 @@ const scenarios = [
   { name: 's4: A40×4, gbs 32, squad', original_s: 3.7, gpus: [{ type: 'A40', nodes: 4 }], dataset: 'squad', gbsValues: [32], args: ['--gpus', 'A40', '4', '--gbs', '32'] },
   { name: 'A40×8, gbs 64, c4', original_s: 7.0, gpus: [{ type: 'A40', nodes: 8 }], dataset: 'c4', gbsValues: [64], args: ['--gpus', 'A40', '8', '--gbs', '64', '--dataset', 'c4'] },
   { name: 'A40×16, gbs 128, pile', original_s: null, gpus: [{ type: 'A40', nodes: 16 }], dataset: 'pile', gbsValues: [128], args: ['--gpus', 'A40', '16', '--gbs', '128', '--dataset', 'pile'] },
+  { name: 'pareto: A40×8 --pareto', original_s: 60, gpus: [{ type: 'A40', nodes: 8 }], dataset: 'squad', gbsValues: [32], pareto: true, gpusPerNode: 8, args: ['--gpus', 'A40', '8', '--pareto'] },
+  { name: 'pareto: A40×8 --pareto --pareto-gbs-max 64', original_s: 270, gpus: [{ type: 'A40', nodes: 8 }], dataset: 'squad', gbsValues: [1, 2, 4, 8, 16, 32, 64], pareto: true, gpusPerNode: 8, args: ['--gpus', 'A40', '8', '--pareto', '--pareto-gbs-max', '64'] },
+  { name: 'dp partition: A40×8, gbs 32 (Scenario 6)', original_s: null, gpus: [{ type: 'A40', nodes: 8 }], dataset: 'squad', gbsValues: [32], method: 'dp', args: ['--gpus', 'A40', '8', '--gbs', '32', '--pp-partition-method', 'dp'] },
 ];
 
 const rows = [];
