@@ -35,3 +35,13 @@ export function loadProfiles(dir: string = defaultProfileDir()): ProfileDb {
 export async function estimate(plan: ResolvedPlan, estimator: EstimatorName = 'reference'): Promise<Estimate> {
   return getEstimator(estimator)(plan);
 }
+
+// Launch export: a plan → Megatron-LM / torchtitan arguments (docs/export.md, docs/api.md).
+export {
+  exportPlan, exportPlan as export, resolvePlans, resolveBestPlacement, formatExport,
+  formatMegatronLayout, parseMegatronLayout, validateMegatronLayout, layoutLayersPerStage,
+  roundToLayers, layerToNodePartition, moduleFqnsPerModelPart, checkModuleFqns, torchtitanConfig, torchtitanToml,
+  megatronArgs, placementReport, readPlanCsv, readPlanCsvFile,
+  type ExportablePlan, type ExportOptions, type ExportResult, type ExportFormat, type LayerPartition, type PlanChoice,
+  type PlacementReport, type TorchtitanConfig, type MegatronArgs,
+} from './export/index.js';

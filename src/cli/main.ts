@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { isFasopError } from '../errors.js';
 import { processIo, type CliIo } from './io.js';
+import { exportCommand } from './export.js';
 import { paretoHooks } from './pareto-hooks.js';
 import { profilesCommand } from './profiles.js';
 import { searchCommand } from './search.js';
@@ -16,7 +17,7 @@ export function buildProgram(io: CliIo, gpuTokens?: string[]): Command {
     .version('0.1.0')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
-  for (const sub of [profilesCommand(io), searchCommand(io, gpuTokens, paretoHooks), validateCommand(io)]) {
+  for (const sub of [profilesCommand(io), searchCommand(io, gpuTokens, paretoHooks), exportCommand(io, gpuTokens), validateCommand(io)]) {
     program.addCommand(sub.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) }));
   }
   return program;

@@ -1,0 +1,150 @@
+import { basename } from 'node:path';
+import { resolve } from 'node:path';
+import { Command, Option } from 'commander';
+import { FasopError } from '../errors.js';
+import { getEstimator } from '../estimate/index.js';
+import type { ResolvedPlan } from '../estimate/plan.js';
+import { readPlanCsvFile } from '../export/csv-row.js';
+import { exportPlan, type ExportablePlan } from '../export/export.js';
+import { formatExport, type ExportFormat } from '../export/format.js';
+import { resolveBestPlacement, resolvePlans } from '../export/resolve.js';
+import { roundToLayers } from '../export/rounding.js';
+import type { TorchtitanDpMode } from '../export/torchtitan.js';
+import { ProfileDb } from '../profiles/db.js';
+import { rankRecords } from '../report/csv.js';
+import { search, type Estimator, type SearchRequest } from '../search/search.js';
+import type { Catalog } from '../catalog/catalog.js';
+import type { CliIo } from './io.js';
+import { addSearchOptions, intFlag, resolveSearchOptions, type RawSearchOptions } from './search-options.js';
+
+interface RawExportOptions extends RawSearchOptions {
+  csv?: string;
+  rank?: string;
+  best?: boolean;
+  allowOom?: boolean;
+  format: ExportFormat;
+  torchtitanDp: TorchtitanDpMode;
+}
+
+/** `fasop export`: one plan → Megatron-LM / torchtitan launcher arguments (or all of it as JSON). */
+export function exportCommand(io: CliIo, gpuTokens: string[] | undefined): Command {
+  const cmd = addSearchOptions(new Command('export'))
+    .description('turn one plan into launcher arguments: Megatron-LM (--pipeline-model-parallel-layout), torchtitan ([parallelism] module_fqns_per_model_part) or JSON. Choose the plan with --csv FILE --rank N, --best (fresh search) or --tp --dp --pp --mbs')
+    .option('--csv <file>', 'results CSV of fasop search (or the original FASOP) to take the plan from')
+    .option('--rank <n>', 'rank of the plan in --csv (default 1)')
+    .option('--best', 'search now (same flags as fasop search) and export the best plan that fits in memory')
+    .option('--allow-oom', 'with --best: also consider plans estimated to run out of memory')
+    .addOption(new Option('--format <format>', 'output: megatron arguments, torchtitan TOML, or json (both, plus rounding and placement)').choices(['megatron', 'torchtitan', 'json']).default('json'))
+    .addOption(new Option('--torchtitan-dp <mode>', 'torchtitan data parallelism: replicate (DDP, what fasop prices) or shard (FSDP)').choices(['replicate', 'shard']).default('replicate'));
+  cmd.action(async (raw: RawExportOptions) => {
+    await runExport(io, raw, gpuTokens, (name) => cmd.getOptionValueSource(name) === 'cli');
+  });
+  return cmd;
+}
+
+function clusterTokens(cluster: string): string[] {
+  // "A40:8, A100:1" → ['A40', '8', 'A100', '1']
+  return cluster.split(',').map((s) => s.trim()).filter(Boolean).flatMap((part) => {
+    const m = /^(.+):(\d+)$/.exec(part);
+    if (!m) throw new FasopError(`cannot read the gpu_cluster cell '${cluster}'`, 'pass --gpus TYPE NODES ... explicitly');
+    return [m[1]!, m[2]!];
+  });
+}
+
+export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: string[] | undefined, fromCli: (option: string) => boolean): Promise<void> {
+  const explicit = ['tp', 'dp', 'pp', 'mbs'].filter((k) => raw[k as 'tp'] !== undefined);
+  const modes = [raw.csv !== undefined || raw.rank !== undefined, Boolean(raw.best), explicit.length > 0].filter(Boolean).length;
+  if (modes !== 1) {
+    throw new FasopError('choose the plan one way: --csv FILE [--rank N], --best, or --tp N --dp N --pp N --mbs N',
+      'e.g. fasop export --csv main_logs/llama70b.csv --rank 1 --format megatron');
+  }
+  const out = async (p: ExportablePlan, model: SearchRequest['model'], gpusPerNode: number, plan: ResolvedPlan | undefined, estimator: Estimator | undefined, source: Record<string, unknown>, why?: string) => {
+    const r = await exportPlan(p, { model, gpusPerNode, plan, estimator, torchtitanDp: raw.torchtitanDp, source });
+    if (why && r.rounding && r.rounding.stepTimeAfter_s === null) r.rounding.reestimateError = why;
+    io.out(formatExport(r, raw.format));
+  };
+
+  if (raw.csv !== undefined || raw.rank !== undefined) {
+    if (raw.csv === undefined) throw new FasopError('--rank needs --csv FILE', 'pass the results CSV, e.g. --csv main_logs/llama70b.csv --rank 1');
+    const path = resolve(io.cwd, raw.csv);
+    const rank = raw.rank === undefined ? 1 : intFlag(raw.rank, '--rank');
+    const rows = readPlanCsvFile(path);
+    const hits = rows.filter((r) => r.rank === rank).sort((a, b) => a.index - b.index);
+    if (hits.length === 0) {
+      const ranks = rows.map((r) => r.rank);
+      throw new FasopError(`no row of rank ${rank} in ${raw.csv}`, rows.length ? `ranks go from ${Math.min(...ranks)} to ${Math.max(...ranks)}` : 'the CSV has no rows');
+    }
+    const row = hits[0]!;
+    // Flags the user did not give come from the CSV: cluster, gbs, estimator, model (by file name).
+    const adj: RawExportOptions = { ...raw, gbs: String(row.record.gbs), paretoGbsMax: undefined };
+    if (!fromCli('estimator') && (row.record.estimator === 'reference' || row.record.estimator === 'fasop')) adj.estimator = row.record.estimator;
+    const tokens = gpuTokens ?? clusterTokens(row.record.gpu_cluster_str);
+    let catalogModels: string[] = [];
+    const resolved = (() => {
+      const first = resolveSearchOptions(adj, tokens);
+      catalogModels = Object.keys(first.catalog.models);
+      if (fromCli('modelType') || raw.modelConfig) return first;
+      const stem = basename(path).replace(/\.csv$/i, '').split('_')[0]!;
+      return catalogModels.includes(stem) && stem !== first.request.model.name ? resolveSearchOptions({ ...adj, modelType: stem }, tokens) : first;
+    })();
+    const req = resolved.request;
+    const record = row.record;
+    const placement = record.placement.map((t) => canonicalType(resolved.catalog, t));
+    const p: ExportablePlan = { ...record, placement };
+    const source = { mode: 'csv', csv: raw.csv, rank, index: row.index, ...(hits.length > 1 ? { tiedRows: hits.map((h) => h.index) } : {}) };
+    const n = 8 * req.model.num_layers + 2;
+    const needsRounding = record.partition.reduce((a, b) => a + b, 0) === n && !roundToLayers(record.partition, req.model.num_layers).exact;
+    let plan: ResolvedPlan | undefined;
+    let estimator: Estimator | undefined;
+    let why: string | undefined;
+    if (needsRounding) {
+      try {
+        estimator = getEstimator(req.estimator);
+        const profiles = ProfileDb.open(resolved.profileDir);
+        plan = (await resolvePlans(req, { catalog: resolved.catalog, profiles, estimator: SKIP_ESTIMATOR }, { tp: record.tp, dp: record.dp, pp: record.pp, mbs: record.mbs, gbs: record.gbs, placement }))[0]!.plan;
+      } catch (err) {
+        why = `the plan could not be resolved for re-estimation: ${(err as Error).message}`;
+        plan = undefined;
+      }
+    }
+    await out(p, req.model, req.gpusPerNode, plan, estimator, source, why);
+    return;
+  }
+
+  const resolved = resolveSearchOptions(raw, gpuTokens);
+  const req = resolved.request;
+  const profiles = ProfileDb.open(resolved.profileDir);
+  const estimator = getEstimator(req.estimator);
+  const ctx = { catalog: resolved.catalog, profiles, estimator };
+
+  if (raw.best) {
+    const records = await search(req, ctx);
+    const ranked = rankRecords(records);
+    const chosen = ranked.find((r) => raw.allowOom || !r.record.is_oom);
+    if (!chosen) throw new FasopError(`all ${records.length} plans are estimated to run out of GPU memory`, 'add nodes, use a smaller model or gbs, or pass --allow-oom');
+    const rec = chosen.record;
+    const { plan } = (await resolvePlans(req, { ...ctx, estimator: SKIP_ESTIMATOR }, { tp: rec.tp, dp: rec.dp, pp: rec.pp, mbs: rec.mbs, gbs: rec.gbs, placement: rec.placement }))[0]!;
+    await out(rec, req.model, req.gpusPerNode, plan, estimator, { mode: 'best', rank: chosen.rank, plans: records.length, oomSkipped: ranked.indexOf(chosen) });
+    return;
+  }
+
+  const missing = ['tp', 'dp', 'pp', 'mbs'].filter((k) => !explicit.includes(k));
+  if (missing.length) throw new FasopError(`explicit degrees need ${missing.map((k) => `--${k}`).join(', ')} too`, 'pass --tp N --dp N --pp N --mbs N');
+  const want = { tp: intFlag(raw.tp, '--tp'), dp: intFlag(raw.dp, '--dp'), pp: intFlag(raw.pp, '--pp'), mbs: intFlag(raw.mbs, '--mbs'), gbs: req.gbsValues[0]! };
+  const best = await resolveBestPlacement(req, ctx, want);
+  await out(best.record, req.model, req.gpusPerNode, best.plan, estimator, { mode: 'explicit' });
+}
+
+/** Placement cells hold GPU type names (ours) or instance names (the original's node_type). */
+function canonicalType(catalog: Catalog, name: string): string {
+  if (catalog.gpus[name]) return name;
+  const hit = Object.entries(catalog.gpus).find(([, g]) => g.instance.name === name);
+  return hit ? hit[0] : name;
+}
+
+/** Resolution only needs the plan, not its estimate. */
+const SKIP_ESTIMATOR: Estimator = (plan) => ({
+  partition: [], partitionLayers: null, stepTime_s: 0, throughput: 0, pricePerStep_usd: 0, isOom: false, oomGpumem_GiB: 0,
+  iterations: plan.iterations, totalTime_s: 0, totalTime_h: 0, cost_usd: 0,
+  breakdown: { microBatches: 0, stages: [], pipeline_s: 0, embeddingSync_s: 0, costSource: '' },
+});

@@ -1,0 +1,58 @@
+import type { ExportResult } from './export.js';
+
+export type ExportFormat = 'megatron' | 'torchtitan' | 'json';
+
+const fmtS = (x: number | null) => (x === null || !Number.isFinite(x) ? 'n/a' : `${Number(x.toPrecision(7))} s`);
+
+/** `# `-prefixed notes (valid in shell scripts and TOML): plan, rounding, placement, warnings. */
+export function commentLines(r: ExportResult, format: ExportFormat = 'json'): string[] {
+  const p = r.plan;
+  const lines = [
+    `plan: tp=${p.tp} dp=${p.dp} pp=${p.pp} mbs=${p.mbs} gbs=${p.gbs} (${p.microBatches} micro-batches per step) on ${p.cluster}: ${p.nodes} node(s) × ${p.gpusPerNode} GPUs = ${p.worldSize} GPUs; ${p.model} (${p.numLayers} layers)`,
+    `estimated step time: ${fmtS(p.stepTime_s)}${p.estimator ? ` (${p.estimator} estimator${p.partitionMethod ? `, ${p.partitionMethod} partition` : ''})` : ''}${p.isOom ? '  — OOM estimated' : ''}`,
+    `layers per stage: [${r.layerPartition.layersPerStage.join(', ')}]` +
+      (r.layerPartition.exact ? ' (exact: fasop\'s node partition cuts only between layers)' : ' (rounded, see below)'),
+  ];
+  const rd = r.rounding;
+  if (rd) {
+    lines.push(`rounding: fasop's node partition [${rd.from.join(', ')}] cuts inside layers; rounded to [${rd.to.join(', ')}]:`);
+    for (const b of rd.boundaries) {
+      if (b.how === 'exact') continue;
+      const moved = b.toNode - b.fromNode;
+      lines.push(`  stage ${b.boundary}|${b.boundary + 1}: cut before node ${b.fromNode} -> before node ${b.toNode} (layer ${b.layer} starts stage ${b.boundary + 1}; ${b.how}; ${Math.abs(moved)} node(s) ${moved > 0 ? `moved to stage ${b.boundary}` : `moved to stage ${b.boundary + 1}`})`);
+    }
+    lines.push(`  rule: ${rd.rule}`);
+    if (rd.stepTimeAfter_s !== null) {
+      lines.push(`  cost: step time ${fmtS(rd.stepTimeBefore_s)} -> ${fmtS(rd.stepTimeAfter_s)} (${rd.changePct! >= 0 ? '+' : ''}${rd.changePct!.toFixed(2)} %), both re-estimated with a fixed partition${rd.isOomAfter ? '; rounded plan OOM' : ''}`);
+    } else lines.push(`  cost: not re-estimated: ${rd.reestimateError ?? 'unknown reason'}`);
+  }
+  const pl = r.placement;
+  if (pl.heterogeneous) {
+    lines.push(`heterogeneous placement (${pl.gpuTypes.join(', ')}): what upstream launchers cannot express:`);
+    for (const l of pl.lost) lines.push(`  - ${l}`);
+    lines.push(`  rank order: ${pl.rankFormula}`);
+    for (const n of pl.nodes) lines.push(`  node rank ${n.nodeRank}: ${n.gpu}, ranks ${n.firstRank}-${n.lastRank}, stage(s) ${n.stages.join(', ')}`);
+  }
+  for (const w of r.warnings) if (format !== 'megatron' || !w.startsWith('torchtitan')) lines.push(`warning: ${w}`);
+  return lines.map((l) => `# ${l}`);
+}
+
+export function formatExport(r: ExportResult, format: ExportFormat): string {
+  if (format === 'json') return `${JSON.stringify(r, null, 2)}\n`;
+  const head = commentLines(r, format);
+  if (format === 'megatron') {
+    return [
+      '# fasop export: Megatron-LM arguments (data parallel = world size / (tp·pp))',
+      ...head,
+      `# launch: ${r.megatron.launch} pretrain_gpt.py <model, data and optimizer args> \\`,
+      r.megatron.text,
+      '',
+    ].join('\n');
+  }
+  return [
+    '# fasop export: torchtitan job config (merge into your train config TOML)',
+    ...head,
+    r.torchtitan.toml,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,271 @@
+/** Launch export (docs/export.md): layout strings, rounding, torchtitan module lists, `fasop export`. */
+import assert from 'node:assert/strict';
+import { copyFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { loadCatalog, getModel } from '../src/catalog/catalog.js';
+import { readPlanCsvFile, parseCsv, parsePyList } from '../src/export/csv-row.js';
+import { exportPlan } from '../src/export/export.js';
+import { formatMegatronLayout, layoutLayersPerStage, parseMegatronLayout, validateMegatronLayout } from '../src/export/layout.js';
+import { placementReport } from '../src/export/placement.js';
+import { layerToNodePartition, roundToLayers } from '../src/export/rounding.js';
+import { checkModuleFqns, moduleFqnsPerModelPart, torchtitanConfig } from '../src/export/torchtitan.js';
+import { REF_OUTPUTS, REF_PROFILES, runCli, tmp } from './helpers/cli.js';
+
+const S1 = join(REF_OUTPUTS, 's1_A40x8_gbs32_squad_minmax.csv');
+const llama70b = getModel(loadCatalog(), 'llama70b');
+
+// ---------- Megatron layout ----------
+
+test('layout: Megatron-LM documented examples parse as its parser reads them', () => {
+  // docs: "Et*3|(tt|)*29,m|L" with PP16 (VPP 2) for DeepSeek-V3: 61 decoder layers + 1 MTP
+  const st = validateMegatronLayout('Et*3|(tt|)*29,m|L', 16, 61);
+  assert.equal(st.length, 32);
+  assert.deepEqual([st[0]!.embedding, st[0]!.decoder], [1, 3]);
+  assert.ok(st.slice(1, 30).every((s) => s.decoder === 2));
+  assert.deepEqual([st[30]!.mtp, st[31]!.loss, st[31]!.ppRank, st[31]!.vppRank], [1, 1, 15, 1]);
+  // docs: empty stages are legal ("E||t|L")
+  assert.deepEqual(parseMegatronLayout('E||t|L'), [['E'], [], ['t'], ['L']]);
+  // the issue's example
+  assert.deepEqual(layoutLayersPerStage('Et*6|t*9|t*9|t*8,L', 4, 32), [6, 9, 9, 8]);
+  // *N takes all digits; commas anywhere are cosmetic
+  assert.deepEqual(layoutLayersPerStage('Et*11,|t*1,1|t,*,1,0L', 3, 32), [11, 11, 10]);
+});
+
+test('layout: invalid strings are refused like Megatron refuses them', () => {
+  assert.throws(() => parseMegatronLayout('Et*2 | t*2L'), /invalid layout character ' '/);
+  assert.throws(() => parseMegatronLayout('Ex*2|L'), /invalid layout character 'x'/);
+  assert.throws(() => validateMegatronLayout('t*2|EL', 2, 2), /first layer .* must be E/);
+  assert.throws(() => validateMegatronLayout('Et|tL|L', 3, 2), /last layer|exactly one E and one L/);
+  assert.throws(() => validateMegatronLayout('Et*3|t*2L', 2, 4), /5 decoder layers, the model has 4/);
+  assert.throws(() => validateMegatronLayout('Et|t|tL', 2, 3), /not a multiple of pipeline size 2/);
+  assert.throws(() => validateMegatronLayout('Etm|tL', 2, 2), /decoder layers must come before MTP/);
+});
+
+test('layout: format then parse gives back the layers per stage (property)', () => {
+  fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 40 }), (layers) => {
+    const total = layers.reduce((a, b) => a + b, 0);
+    const s = formatMegatronLayout(layers);
+    assert.ok(!/\s/.test(s));
+    assert.deepEqual(layoutLayersPerStage(s, layers.length, total), layers);
+  }), { numRuns: 300 });
+  assert.equal(formatMegatronLayout([11, 11, 10, 5]), 'Et*11|t*11|t*10|t*5,L');
+  assert.equal(formatMegatronLayout([0, 1, 0]), 'E|t|L');
+});
+
+// ---------- rounding ----------
+
+test('rounding: exact node partitions are kept; boundaries inside layers go to the nearest layer boundary', () => {
+  const exact = roundToLayers([89, 88, 80, 88, 88, 88, 80, 41], 80);
+  assert.equal(exact.exact, true);
+  assert.deepEqual(exact.layersPerStage, [11, 11, 10, 11, 11, 11, 10, 5]);
+  // L = 4 → 34 nodes; cut before node 11 (layer 1's 3rd node: r = 2) rounds down to node 9
+  let r = roundToLayers([11, 23], 4);
+  assert.deepEqual([r.exact, r.layersPerStage, r.boundaries[0]!.how, r.boundaries[0]!.toNode], [false, [1, 3], 'nearest', 9]);
+  // r = 5 rounds up
+  r = roundToLayers([14, 20], 4);
+  assert.deepEqual([r.layersPerStage, r.boundaries[0]!.how], [[2, 2], 'nearest']);
+  // tie (r = 4: between o_proj and the MLP) rounds down: the split layer goes to the later stage
+  r = roundToLayers([13, 21], 4);
+  assert.deepEqual([r.layersPerStage, r.boundaries[0]!.how], [[1, 3], 'tie']);
+  // clamp: every stage keeps a decoder layer
+  r = roundToLayers([2, 16], 2);
+  assert.deepEqual([r.layersPerStage, r.boundaries[0]!.how], [[1, 1], 'clamped']);
+  r = roundToLayers([9, 1, 16], 3);
+  assert.deepEqual([r.layersPerStage, r.boundaries.map((b) => b.how)], [[1, 1, 1], ['exact', 'clamped']]);
+  assert.throws(() => roundToLayers([9, 1, 8], 2), /3 stages cannot each hold a layer/);
+  // an embedding-only first stage that fasop chose exactly is kept (Megatron `E|…`, torchtitan ["tok_embeddings"])
+  r = roundToLayers([1, 17], 2);
+  assert.deepEqual([r.exact, r.layersPerStage], [true, [0, 2]]);
+  assert.throws(() => roundToLayers([10, 10], 4), /summing to 34 nodes/);
+});
+
+test('rounding: always a valid layer partition, each cut moved at most half a layer unless clamped (property)', () => {
+  const arb = fc.integer({ min: 1, max: 24 }).chain((L) => fc.integer({ min: 1, max: L }).chain((pp) =>
+    fc.uniqueArray(fc.integer({ min: 1, max: 8 * L + 1 }), { minLength: pp - 1, maxLength: pp - 1 }).map((cuts) => {
+      const c = [0, ...cuts.sort((a, b) => a - b), 8 * L + 2];
+      return { L, sizes: c.slice(1).map((x, i) => x - c[i]!) };
+    })));
+  fc.assert(fc.property(arb, ({ L, sizes }) => {
+    const r = roundToLayers(sizes, L);
+    assert.equal(r.layersPerStage.length, sizes.length);
+    assert.equal(r.layersPerStage.reduce((a, b) => a + b, 0), L);
+    assert.deepEqual(r.nodePartition, layerToNodePartition(r.layersPerStage));
+    r.layersPerStage.forEach((k, s) => {
+      const exactEdge = (s === 0 && sizes[0] === 1) || (s === sizes.length - 1 && sizes[s] === 1);
+      assert.ok(k >= 1 || exactEdge, `stage ${s} has ${k} layers`);
+    });
+    for (const b of r.boundaries) if (b.how !== 'clamped') assert.ok(Math.abs(b.toNode - b.fromNode) <= 4);
+    if (r.exact) assert.deepEqual(r.nodePartition, sizes);
+  }), { numRuns: 500 });
+});
+
+// ---------- torchtitan ----------
+
+test('torchtitan: module lists name every module once, in order; settings follow the plan', () => {
+  const fq = moduleFqnsPerModelPart([1, 2, 1]);
+  assert.deepEqual(fq, [['tok_embeddings', 'layers.0'], ['layers.1', 'layers.2'], ['layers.3', 'norm', 'output']]);
+  assert.deepEqual(checkModuleFqns(fq, 4), [1, 2, 1]);
+  assert.throws(() => checkModuleFqns([['tok_embeddings', 'layers.1'], ['layers.0', 'norm', 'output']], 2), /in order/);
+  assert.throws(() => checkModuleFqns([['tok_embeddings', 3]], 2), /list of lists of strings/);
+  const cfg = torchtitanConfig({ tp: 4, dp: 2, pp: 8, mbs: 2, gbs: 64 }, [10, 10, 10, 10, 10, 10, 10, 10]);
+  assert.deepEqual({ ...cfg.parallelism, module_fqns_per_model_part: undefined }, {
+    data_parallel_replicate_degree: 2, data_parallel_shard_degree: 1, tensor_parallel_degree: 4, pipeline_parallel_degree: 8,
+    pipeline_parallel_schedule: '1F1B', pipeline_parallel_microbatch_size: 2, module_fqns_per_model_part: undefined,
+  });
+  // n_microbatches = local_batch_size / microbatch = gbs / (dp · mbs)
+  assert.equal(cfg.training.local_batch_size / cfg.parallelism.pipeline_parallel_microbatch_size!, 64 / (2 * 2));
+  assert.equal(torchtitanConfig({ tp: 1, dp: 4, pp: 1, mbs: 2, gbs: 32 }, [80], 'shard').parallelism.data_parallel_shard_degree, 4);
+});
+
+// ---------- CSV reader ----------
+
+test('csv reader: quoted fields and Python-list cells', () => {
+  assert.deepEqual(parseCsv('a,b\n1,"[1, 2]"\n2,"x ""y"", z"\n'), [['a', 'b'], ['1', '[1, 2]'], ['2', 'x "y", z']]);
+  assert.deepEqual(parsePyList("['A40', 'A100']", 't'), ['A40', 'A100']);
+  assert.deepEqual(parsePyList('[81, 80, 80]', 't'), [81, 80, 80]);
+  assert.deepEqual(parsePyList('[]', 't'), []);
+  assert.throws(() => parsePyList('[1, 2', 't'), /not a list/);
+  const rows = readPlanCsvFile(S1);
+  assert.ok(rows.length > 50);
+  const r1 = rows.find((r) => r.rank === 1)!;
+  assert.deepEqual([r1.record.tp, r1.record.pp, r1.record.placement.length, r1.record.partition_layers], [1, 32, 8, null]);
+});
+
+// ---------- fasop export on the reference CSV ----------
+
+const megatronLayoutOf = (text: string) => /--pipeline-model-parallel-layout '([^']+)'/.exec(text)?.[1];
+
+test('export --rank (tp > 1, whole layers): layout parses back to the CSV partition_layers; no rounding', async () => {
+  const rows = readPlanCsvFile(S1).filter((r) => r.record.partition_layers);
+  assert.ok(rows.length > 5);
+  for (const row of rows.slice(0, 6)) {
+    const run = await runCli(['export', '--csv', S1, '--rank', String(row.rank), '--format', 'megatron', '--profile-dir', REF_PROFILES]);
+    assert.equal(run.code, 0, run.err);
+    const layout = megatronLayoutOf(run.out)!;
+    assert.deepEqual(layoutLayersPerStage(layout, row.record.pp, 80), row.record.partition_layers);
+    assert.match(run.out, /--tensor-model-parallel-size \d+ \\\n--pipeline-model-parallel-size \d+ \\\n--micro-batch-size \d+ \\\n--global-batch-size 32 \\\n--num-layers 80/);
+    assert.match(run.out, new RegExp(`--tensor-model-parallel-size ${row.record.tp} `));
+    assert.doesNotMatch(run.out, /rounding:/);
+  }
+});
+
+test('export --rank (tp = 1, cuts inside layers): rounded, re-estimated, layout and module lists agree', async () => {
+  const run = await runCli(['export', '--csv', S1, '--rank', '1', '--format', 'json', '--profile-dir', REF_PROFILES]);
+  assert.equal(run.code, 0, run.err);
+  const j = JSON.parse(run.out);
+  assert.equal(j.layerPartition.exact, false);
+  assert.equal(j.rounding.from.length, 32);
+  // fasop's own partition re-estimated reproduces the CSV's step time
+  assert.ok(Math.abs(j.rounding.stepTimeBefore_s - 6.819209575653076) < 1e-9, String(j.rounding.stepTimeBefore_s));
+  assert.ok(j.rounding.stepTimeAfter_s > 0 && Number.isFinite(j.rounding.changePct));
+  assert.ok(Math.abs(j.rounding.changePct - ((j.rounding.stepTimeAfter_s - j.rounding.stepTimeBefore_s) / j.rounding.stepTimeBefore_s) * 100) < 1e-9);
+  assert.deepEqual(layoutLayersPerStage(j.megatron.layout, 32, 80), j.layerPartition.layersPerStage);
+  // the torchtitan field the validation harness takes (--module-fqns): a list of lists of strings, every module once, in order
+  const fq = j.torchtitan.module_fqns_per_model_part;
+  assert.ok(Array.isArray(fq) && fq.every((p: unknown) => Array.isArray(p) && p.every((x) => typeof x === 'string')));
+  assert.deepEqual(fq.flat(), ['tok_embeddings', ...Array.from({ length: 80 }, (_, i) => `layers.${i}`), 'norm', 'output']);
+  assert.deepEqual(checkModuleFqns(fq, 80), j.layerPartition.layersPerStage);
+  const vi = j.validation.args.indexOf('--module-fqns');
+  assert.deepEqual(JSON.parse(j.validation.args[vi + 1]), fq);
+  assert.deepEqual(j.torchtitan.parallelism.module_fqns_per_model_part, fq);
+  // megatron text output states the rounding and its cost
+  const mg = await runCli(['export', '--csv', S1, '--rank', '1', '--format', 'megatron', '--profile-dir', REF_PROFILES]);
+  assert.match(mg.out, /# rounding: fasop's node partition \[21, 20, 21/);
+  assert.match(mg.out, /# {3}cost: step time 6\.81921 s -> [\d.]+ s \([+-][\d.]+ %\)/);
+  assert.equal(megatronLayoutOf(mg.out), j.megatron.layout);
+});
+
+test('export --format torchtitan: TOML with module_fqns_per_model_part that parses back to the layers', async () => {
+  const run = await runCli(['export', '--csv', S1, '--rank', '3', '--format', 'torchtitan', '--profile-dir', REF_PROFILES]);
+  assert.equal(run.code, 0, run.err);
+  const lines = run.out.split('\n').filter((l) => !l.startsWith('#'));
+  assert.equal(lines[0], '[parallelism]');
+  const kv = Object.fromEntries(lines.filter((l) => / = [^[]/.test(l)).map((l) => l.split(' = ')).map(([k, v]) => [k, JSON.parse(v!)]));
+  const start = lines.findIndex((l) => l === 'module_fqns_per_model_part = [');
+  const end = lines.indexOf(']', start);
+  const arr = JSON.parse(`[${lines.slice(start + 1, end).join('').replace(/,$/, '')}]`);
+  const row = readPlanCsvFile(S1).find((r) => r.rank === 3)!.record;
+  assert.equal(kv['pipeline_parallel_degree'], row.pp);
+  assert.equal(kv['tensor_parallel_degree'], row.tp);
+  assert.equal(kv['pipeline_parallel_microbatch_size'], row.mbs);
+  assert.equal(kv['pipeline_parallel_schedule'], '1F1B');
+  assert.equal(kv['local_batch_size'] / kv['pipeline_parallel_microbatch_size'], row.gbs / (row.dp * row.mbs));
+  assert.equal(arr.length, row.pp);
+  const layers = checkModuleFqns(arr, 80);
+  assert.deepEqual(layers, roundToLayers(row.partition, 80).layersPerStage);
+});
+
+test('export on every s1 plan (library): launcher partitions are whole layers and agree with each other', async () => {
+  for (const row of readPlanCsvFile(S1)) {
+    const r = await exportPlan(row.record, { model: llama70b, gpusPerNode: 4 });
+    assert.equal(r.layerPartition.exact, row.record.partition_layers !== null || roundToLayers(row.record.partition, 80).exact);
+    if (r.megatron.layout) assert.deepEqual(layoutLayersPerStage(r.megatron.layout, row.record.pp, 80), r.layerPartition.layersPerStage);
+    assert.deepEqual(checkModuleFqns(r.torchtitan.module_fqns_per_model_part, 80), r.layerPartition.layersPerStage);
+    if (!r.layerPartition.exact) assert.match(r.rounding!.reestimateError!, /no resolved plan/);
+  }
+});
+
+test('export --best and explicit degrees use the search flags; heterogeneous plans state what is lost', async () => {
+  const best = await runCli(['export', '--best', '--gpus', 'A40', '8', '--allow-oom', '--format', 'json', '--profile-dir', REF_PROFILES]);
+  assert.equal(best.code, 0, best.err);
+  const jb = JSON.parse(best.out);
+  const s1best = readPlanCsvFile(S1).find((r) => r.rank === 1)!.record;
+  assert.deepEqual([jb.plan.tp, jb.plan.dp, jb.plan.pp, jb.plan.mbs], [s1best.tp, s1best.dp, s1best.pp, s1best.mbs]);
+  assert.equal(jb.plan.source.mode, 'best');
+
+  // two GPU types from the A40 profiles under a second name (a temporary folder, not the repo)
+  const dir = tmp('fasop-export-prof-');
+  for (const t of [1, 2, 4]) for (const g of ['A40', 'A10']) copyFileSync(join(REF_PROFILES, `llama70b_A40_${t}.npz`), join(dir, `llama70b_${g}_${t}.npz`));
+  const het = await runCli(['export', '--gpus', 'A40', '2', 'A10', '2', '--tp', '4', '--dp', '1', '--pp', '4', '--mbs', '1', '--format', 'json', '--profile-dir', dir]);
+  assert.equal(het.code, 0, het.err);
+  const jh = JSON.parse(het.out);
+  assert.equal(jh.placement.heterogeneous, true);
+  assert.ok(jh.placement.lost.some((l: string) => /--node-rank i/.test(l)));
+  for (const s of jh.placement.stages) {
+    // rank(p, d, t) = t + tp·d + tp·dp·p: stage p's ranks, on node ⌊rank / gpusPerNode⌋
+    assert.equal(s.firstRank, 4 * s.stage);
+    assert.deepEqual(s.gpus, [jh.plan.placement[Math.floor(s.firstRank / 4)]]);
+  }
+  const mg = await runCli(['export', '--gpus', 'A40', '2', 'A10', '2', '--tp', '4', '--dp', '1', '--pp', '4', '--mbs', '1', '--format', 'megatron', '--profile-dir', dir]);
+  assert.match(mg.out, /# heterogeneous placement \(A40, A10\)/);
+  assert.match(mg.out, /# {3}node rank 0: A\d+, ranks 0-3, stage\(s\) 0/);
+});
+
+test('placement report: a stage spanning two GPU types is named', () => {
+  const r = placementReport({ tp: 4, dp: 2, pp: 2 }, ['A100', 'A40', 'A40', 'A40'], 4);
+  assert.equal(r.heterogeneous, true);
+  assert.deepEqual(r.stages.map((s) => s.gpus), [['A100', 'A40'], ['A40']]);
+  assert.ok(r.lost.some((l) => /Stage 0 spans nodes of different GPU types \(A100, A40\)/.test(l)));
+  assert.deepEqual(placementReport({ tp: 4, dp: 1, pp: 2 }, ['A40', 'A40'], 4).lost, []);
+});
+
+test('export: user errors exit 2 with a hint', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['export', '--rank', '1'], /--rank needs --csv/],
+    [['export', '--csv', S1, '--rank', '100000'], /no row of rank 100000/],
+    [['export', '--csv', S1, '--best'], /choose the plan one way/],
+    [['export', '--csv', S1, '--rank', '1', '--model-type', 'llama8b'], /has 8·32\+2 = 258/],
+    [['export', '--gpus', 'A40', '8', '--tp', '4', '--profile-dir', REF_PROFILES], /need --dp, --pp, --mbs/],
+    [['export', '--gpus', 'A40', '8', '--tp', '3', '--dp', '1', '--pp', '8', '--mbs', '1', '--profile-dir', REF_PROFILES], /not among the plans/],
+  ];
+  for (const [argv, re] of cases) {
+    const run = await runCli(argv);
+    assert.equal(run.code, 2, `${argv.join(' ')}: ${run.out}`);
+    assert.match(run.err, re);
+  }
+});
+
+test('export: the CSV header of our own search (extra columns) is read too', async () => {
+  const dir = tmp();
+  const s = await runCli(['search', '--gpus', 'A40', '4', '--gbs', '32', '--profile-dir', REF_PROFILES, '--output-dir', dir]);
+  assert.equal(s.code, 0, s.err);
+  const csv = join(dir, 'llama70b.csv');
+  assert.match(readFileSync(csv, 'utf8').split('\n')[0]!, /placement/);
+  const run = await runCli(['export', '--csv', csv, '--rank', '1', '--format', 'json', '--profile-dir', REF_PROFILES]);
+  assert.equal(run.code, 0, run.err);
+  const j = JSON.parse(run.out);
+  assert.equal(j.plan.estimator, 'reference');
+  assert.deepEqual(j.plan.placement, ['A40', 'A40', 'A40', 'A40']);
+});
