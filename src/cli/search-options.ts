@@ -3,6 +3,7 @@ import { getDataset, getModel, loadCatalog, type Catalog } from '../catalog/cata
 import { loadHfModelConfig } from '../catalog/hf-config.js';
 import { FasopError } from '../errors.js';
 import type { PartitionMethod } from '../estimate/plan.js';
+import { RECIPES } from '../estimate/recipe.js';
 import { defaultProfileDir } from '../paths.js';
 import { gbsSweep, parseGpuTokens } from '../search/cluster.js';
 import type { EstimatorName, SearchRequest } from '../search/search.js';
@@ -18,6 +19,7 @@ export interface RawSearchOptions {
   precision: string;
   ppPartitionMethod: string;
   estimator: string;
+  recipe: string;
   pareto?: boolean;
   paretoGbsMax?: string;
   makePareto?: boolean;
@@ -54,6 +56,7 @@ export function addSearchOptions(cmd: Command): Command {
     .option('--precision <bits>', 'bits per element of the embedding sync (16 or 32)', '16')
     .addOption(new Option('--pp-partition-method <method>', 'pipeline layer partition method (dp, ilp, bruteforce: exact on one shared objective; dp-original: the original\'s O(pp·n³) dp, small models only)').choices([...PARTITION_METHODS]).default('minmax'))
     .addOption(new Option('--estimator <name>', 'cost model: reference (the original FASOP, number for number) or fasop (corrected)').choices(['reference', 'fasop']).default('reference'))
+    .addOption(new Option('--recipe <name>', 'training recipe for the corrected estimator\'s memory/optimizer terms').choices(Object.keys(RECIPES)).default('megatron-mixed'))
     .option('--pareto', 'search every sub-cluster (the _pareto catalog variants)')
     .option('--pareto-gbs-max <n>', 'also sweep gbs = 1, 2, 4, … up to this')
     .option('--make-pareto', 'draw the cost-vs-throughput Pareto chart (PNG + SVG) after a --pareto search')
@@ -128,7 +131,7 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
   if (raw.parsingFile !== undefined && !raw.parsing) throw new FasopError('--parsing-file requires --parsing', 'add --parsing, or drop --parsing-file');
   const method = (raw.ppPartitionMethod === 'optimus-even' ? 'even' : raw.ppPartitionMethod) as PartitionMethod;
   return {
-    request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto },
+    request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto, recipe: RECIPES[raw.recipe] },
     catalog,
     profileDir: raw.profileDir ?? defaultProfileDir(),
     gpuPerNodeDefaulted,

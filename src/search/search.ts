@@ -2,6 +2,7 @@ import { getGpu, iterationsFor, type Catalog } from '../catalog/catalog.js';
 import type { DatasetSpec, ModelSpec } from '../catalog/schema.js';
 import { FasopError } from '../errors.js';
 import type { Estimate, PartitionMethod, ResolvedPlan } from '../estimate/plan.js';
+import type { TrainingRecipe } from '../estimate/recipe.js';
 import type { ProfileDb } from '../profiles/db.js';
 import type { ProfileTable } from '../profiles/profile.js';
 import { clusterObject, clusterString, placements, pricePerSecond_usd, subClusters, type NodeGroup } from './cluster.js';
@@ -24,6 +25,8 @@ export interface SearchRequest {
   estimator: EstimatorName;
   /** search every sub-cluster with the `_pareto` catalog variants */
   pareto: boolean;
+  /** how the model is trained (corrected estimator's memory and optimizer terms); default megatron-mixed */
+  recipe?: TrainingRecipe;
 }
 
 /** Estimates one resolved plan; the search is generic over it (reference or corrected model). */
@@ -123,6 +126,7 @@ export async function* searchEvents(
           precision: req.precision,
           pricePerSecond_usd: price,
           iterations,
+          recipe: req.recipe,
         };
         const est = await ctx.estimator(plan);
         index += 1;
