@@ -60,8 +60,10 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
   const csvPath = raw.saveCsv ? join(outputDir, `${exp}.csv`) : undefined;
   const logPath = raw.logFile ? resolve(io.cwd, raw.logFile) : raw.verbose ? join(outputDir, `${stem}.log`) : undefined;
   const jsonlPath = raw.parsing ? (raw.parsingFile ? resolve(io.cwd, raw.parsingFile) : join(outputDir, `${stem}.jsonl`)) : undefined;
+  // The output directory is created on demand; the folder of a file the user names must exist.
   for (const dir of new Set([csvPath, logPath, jsonlPath].filter((p): p is string => p !== undefined).map((p) => dirname(p)))) {
-    ensureWritableDir(dir, dir === outputDir ? '--output-dir' : 'a writable path');
+    if (dir === outputDir) ensureWritableDir(dir, '--output-dir');
+    else ensureWritableDir(dir, dir === dirname(jsonlPath ?? '') ? '--parsing-file (create the folder first)' : '--log-file (create the folder first)', false);
   }
 
   let logFd: number | undefined;
