@@ -58,6 +58,9 @@ export function planJobs(req: SearchRequest, catalog: Catalog, profiles: Profile
       const tps = tpCandidates(groups.map((g) => profiles.tpsFor(req.model.name, g.type)), req.gpusPerNode);
       const nodes = groups.reduce((a, g) => a + g.nodes, 0);
       const strategies = enumerateStrategies(nodes * req.gpusPerNode, tps, gbs, req.model.num_layers);
+      // Load (and validate) every profile the job will use now, so that a corrupt file is an
+      // error before any output is written rather than halfway through the search.
+      for (const st of new Set(strategies.map((s) => s.tp))) for (const g of groups) profiles.get(req.model.name, g.type, st);
       jobs.push({ gbs, groups, tps, strategies, placements: placements(groups) });
     }
   }
