@@ -1,10 +1,10 @@
 import { Command, Option } from 'commander';
-import { getDataset, getModel, loadCatalog, type Catalog } from '../catalog/catalog.js';
+import { getDataset, getGpu, getModel, loadCatalog, type Catalog } from '../catalog/catalog.js';
 import { loadHfModelConfig } from '../catalog/hf-config.js';
 import { FasopError } from '../errors.js';
 import type { PartitionMethod } from '../estimate/plan.js';
 import { defaultProfileDir } from '../paths.js';
-import { gbsSweep, parseGpuTokens } from '../search/cluster.js';
+import { gbsSweep, parseGpuTokens, type NodeGroup } from '../search/cluster.js';
 import type { EstimatorName, SearchRequest } from '../search/search.js';
 
 /** Raw commander options of `fasop search` (strings, as typed). */
@@ -37,6 +37,7 @@ export interface RawSearchOptions {
   profileDir?: string;
   outputDir?: string;
   catalog: string[];
+  substituteProfile: string[];
 }
 
 export const PARTITION_METHODS = ['minmax', 'even', 'optimus-even', 'dp', 'ilp', 'bruteforce'] as const;
@@ -72,7 +73,8 @@ export function addSearchOptions(cmd: Command): Command {
     .option('--pp <n>', 'pipeline-parallel degree for --exhaustive')
     .option('--profile-dir <dir>', 'folder of {model}_{gpu}_{tp}.npz profiles (default: the shipped profiles/)')
     .option('--output-dir <dir>', 'where CSV, JSONL, logs and charts go (default: ./main_logs)')
-    .option('--catalog <file>', 'extra catalog JSON (gpus/models/datasets) merged over the shipped one; repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[]);
+    .option('--catalog <file>', 'extra catalog JSON (gpus/models/datasets) merged over the shipped one; repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--substitute-profile <GPU=OTHER>', 'cost GPU type GPU with OTHER\'s profiles (it has none of its own); plans that use it say so in cost_source; repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[]);
 }
 
 /** A positive whole number from a flag, or a FasopError naming the flag. */
@@ -102,6 +104,28 @@ export function extractGpus(argv: readonly string[]): { rest: string[]; gpus: st
   return { rest, gpus };
 }
 
+/**
+ * `--substitute-profile GPU=OTHER` values: GPU types of the cluster that are costed with another
+ * type's profiles, only because the user asked (no silent fallback; the output marks such plans).
+ */
+export function parseSubstitutes(values: readonly string[], gpus: readonly NodeGroup[], catalog: Catalog): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const m = /^\s*([^=\s]+)\s*=\s*([^=\s]+)\s*$/.exec(v);
+    if (!m) throw new FasopError(`--substitute-profile must be GPU=OTHER, got '${v}'`, 'write e.g. --substitute-profile A100=A40 (cost A100 nodes with the A40 profiles)');
+    const gpu = getGpu(catalog, m[1]!).name;
+    const other = getGpu(catalog, m[2]!).name;
+    if (gpu === other) throw new FasopError(`--substitute-profile ${v}: a GPU type cannot substitute itself`, 'name two different GPU types, e.g. A100=A40');
+    if (!gpus.some((g) => g.type === gpu)) throw new FasopError(`--substitute-profile ${v}: ${gpu} is not in --gpus`, `drop it, or add ${gpu} nodes to --gpus`);
+    if (out[gpu] !== undefined && out[gpu] !== other) throw new FasopError(`--substitute-profile: ${gpu} is given two substitutes (${out[gpu]} and ${other})`, 'give one substitute per GPU type');
+    out[gpu] = other;
+  }
+  for (const [gpu, other] of Object.entries(out)) {
+    if (out[other] !== undefined) throw new FasopError(`--substitute-profile: ${gpu}=${other} and ${other}=${out[other]} chain`, `substitute ${gpu} directly with a type that has its own profiles`);
+  }
+  return out;
+}
+
 export interface ResolvedSearchOptions {
   request: SearchRequest;
   catalog: Catalog;
@@ -127,8 +151,9 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
   const gbsValues = raw.paretoGbsMax === undefined ? [gbs] : gbsSweep(intFlag(raw.paretoGbsMax, '--pareto-gbs-max'));
   if (raw.parsingFile !== undefined && !raw.parsing) throw new FasopError('--parsing-file requires --parsing', 'add --parsing, or drop --parsing-file');
   const method = (raw.ppPartitionMethod === 'optimus-even' ? 'even' : raw.ppPartitionMethod) as PartitionMethod;
+  const profileSubstitutes = parseSubstitutes(raw.substituteProfile ?? [], gpus, catalog);
   return {
-    request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto },
+    request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto, profileSubstitutes },
     catalog,
     profileDir: raw.profileDir ?? defaultProfileDir(),
     gpuPerNodeDefaulted,

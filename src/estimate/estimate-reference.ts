@@ -130,7 +130,8 @@ export function referenceCostSource(gpu: string, p: ProfileTable, mbs: number): 
   const how = rowMbs === mbs ? `row mbs=${rowMbs}`
     : rowMbs > mbs ? `row mbs=${rowMbs} for mbs ${mbs} (next larger row)`
       : `row mbs=${rowMbs} for mbs ${mbs} (clamped: beyond the profiled rows)`;
-  return `${gpu}: forward x3, ${how}`;
+  const sub = p.gpu.toUpperCase() === gpu.toUpperCase() ? '' : ` SUBSTITUTED with the ${p.gpu} profile (--substitute-profile ${gpu}=${p.gpu})`;
+  return `${gpu}${sub}: forward x3, ${how}`;
 }
 
 /** A caller-given partition, checked: pp positive stage sizes that cover the n nodes. */
