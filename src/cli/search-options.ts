@@ -104,6 +104,40 @@ export function extractGpus(argv: readonly string[]): { rest: string[]; gpus: st
   return { rest, gpus };
 }
 
+/** Largest global batch size: the 1F1B simulation holds O(stages × micro-batches) numbers per plan. */
+export const MAX_GBS = 65536;
+/** Most nodes in one cluster. */
+export const MAX_NODES = 100_000;
+/** Most (gbs × sub-cluster × placement × node) cells a search may enumerate (memory bound). */
+export const MAX_PLACEMENT_CELLS = 2 ** 25;
+
+/**
+ * Refuse, before any work, a search whose enumeration would not fit in memory or time: a huge
+ * cluster, a heterogeneous cluster with many nodes (one placement per node, each listing every
+ * node), or `--pareto` over many sub-clusters.
+ */
+export function checkSearchSize(gpus: readonly NodeGroup[], pareto: boolean, gbsCount: number): void {
+  const nodes = gpus.reduce((a, g) => a + g.nodes, 0);
+  if (nodes > MAX_NODES) {
+    throw new FasopError(`--gpus asks for ${nodes} nodes; fasop searches at most ${MAX_NODES}`, 'give fewer nodes (NODES counts whole nodes, not GPUs)');
+  }
+  let subClusters = 1;
+  if (pareto) {
+    subClusters = 1;
+    for (const g of gpus) subClusters = Math.min(subClusters * (g.nodes + 1), Number.MAX_SAFE_INTEGER);
+    subClusters -= 1;
+  }
+  const perCluster = gpus.length > 1 ? nodes * nodes : nodes;
+  const cells = gbsCount * subClusters * perCluster;
+  if (cells > MAX_PLACEMENT_CELLS) {
+    throw new FasopError(
+      `the search is too large: ${gbsCount > 1 ? `${gbsCount} batch sizes × ` : ''}${pareto ? `${subClusters} sub-clusters × ` : ''}` +
+        `${gpus.length > 1 ? `up to ${nodes} placements × ` : ''}${nodes} nodes exceeds ${MAX_PLACEMENT_CELLS} placement cells`,
+      `use fewer nodes${gpus.length > 1 ? ' or GPU types' : ''}${pareto ? ', drop --pareto' : ''}${gbsCount > 1 ? ', or a smaller --pareto-gbs-max' : ''}`,
+    );
+  }
+}
+
 /**
  * `--substitute-profile GPU=OTHER` values: GPU types of the cluster that are costed with another
  * type's profiles, only because the user asked (no silent fallback; the output marks such plans).
@@ -142,15 +176,21 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
     ? loadHfModelConfig(raw.modelConfig, raw.seqLength === undefined ? undefined : intFlag(raw.seqLength, '--seq-length'))
     : getModel(catalog, raw.modelType);
   const dataset = getDataset(catalog, raw.dataset);
-  const gbs = intFlag(raw.gbs, '--gbs');
+  const gbs = intFlag(raw.gbs, '--gbs', { max: MAX_GBS });
   const pareto = Boolean(raw.pareto);
   const gpuPerNodeDefaulted = raw.gpuPerNode === undefined;
   const gpusPerNode = gpuPerNodeDefaulted ? (pareto ? 8 : 4) : intFlag(raw.gpuPerNode, '--gpu-per-node', { max: 64 });
   const precision = intFlag(raw.precision, '--precision');
   if (precision !== 16 && precision !== 32) throw new FasopError(`--precision must be 16 or 32, got ${precision}`, 'pass --precision 16 or --precision 32');
-  const gbsValues = raw.paretoGbsMax === undefined ? [gbs] : gbsSweep(intFlag(raw.paretoGbsMax, '--pareto-gbs-max'));
+  const gbsValues = raw.paretoGbsMax === undefined ? [gbs] : gbsSweep(intFlag(raw.paretoGbsMax, '--pareto-gbs-max', { max: MAX_GBS }));
+  const tooBig = gbsValues.filter((g) => g > dataset.samples);
+  if (tooBig.length > 0) {
+    throw new FasopError(`${raw.paretoGbsMax === undefined ? '--gbs' : '--pareto-gbs-max'} ${tooBig.at(-1)} is larger than dataset ${dataset.name} (${dataset.samples} samples): an epoch would have 0 iterations`,
+      `use a global batch size <= ${dataset.samples}, or a larger --dataset`);
+  }
   if (raw.parsingFile !== undefined && !raw.parsing) throw new FasopError('--parsing-file requires --parsing', 'add --parsing, or drop --parsing-file');
   const method = (raw.ppPartitionMethod === 'optimus-even' ? 'even' : raw.ppPartitionMethod) as PartitionMethod;
+  checkSearchSize(gpus, pareto, gbsValues.length);
   const profileSubstitutes = parseSubstitutes(raw.substituteProfile ?? [], gpus, catalog);
   return {
     request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto, profileSubstitutes },
