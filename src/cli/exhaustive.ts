@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline/promises';
 import { FasopError } from '../errors.js';
 import type { Estimate } from '../estimate/plan.js';
 import type { ProfileDb } from '../profiles/db.js';
-import { searchEvents, type Estimator } from '../search/search.js';
+import { profileTypeFor, searchEvents, type Estimator } from '../search/search.js';
 import type { CliIo } from './io.js';
 import { intFlag, type RawSearchOptions, type ResolvedSearchOptions } from './search-options.js';
 
@@ -59,7 +59,10 @@ export async function runExhaustive(io: CliIo, raw: RawSearchOptions, resolved: 
   if (req.gbsValues[0]! % want.dp !== 0) why.push(`dp ${want.dp} does not divide gbs ${req.gbsValues[0]}`);
   else if ((req.gbsValues[0]! / want.dp) % want.mbs !== 0) why.push(`mbs ${want.mbs} does not divide gbs/dp = ${req.gbsValues[0]! / want.dp}`);
   if (want.pp > req.model.num_layers) why.push(`pp ${want.pp} exceeds the model's ${req.model.num_layers} layers`);
-  for (const g of req.gpus) if (!profiles.has(req.model.name, g.type, want.tp)) why.push(`no profile ${req.model.name}_${g.type}_${want.tp}.npz`);
+  for (const g of req.gpus) {
+    const p = profileTypeFor(req, g.type);
+    if (!profiles.has(req.model.name, p, want.tp)) why.push(`no profile ${req.model.name}_${p}_${want.tp}.npz`);
+  }
   if (why.length) throw new FasopError(`plan mbs=${want.mbs} tp=${want.tp} dp=${want.dp} pp=${want.pp} is invalid for this cluster: ${why.join('; ')}`, 'choose degrees with tp·dp·pp = GPUs, tp | GPUs per node, dp | gbs, mbs | gbs/dp');
 
   const one = { ...req, gbsValues: [req.gbsValues[0]!], pareto: false };

@@ -10,15 +10,29 @@ import { validateCommand } from './validate.js';
 
 const SUBCOMMANDS = ['profiles', 'search', 'export', 'serve', 'validate', 'help'];
 
+/** Commander's own errors (unknown flag, bad choice, missing value) in our one-line format. */
+function commanderErrorLine(text: string, command: string): string {
+  const problem = text.trim().replace(/^error:\s*/i, '').replace(/\s*\n\s*/g, '; ');
+  return `fasop: error: ${problem} — fix: see 'fasop${command ? ` ${command}` : ''} --help' for the accepted flags and values\n`;
+}
+
+function output(io: CliIo, command: string) {
+  return {
+    writeOut: (s: string) => io.out(s),
+    writeErr: (s: string) => io.err(s),
+    outputError: (s: string, write: (s: string) => void) => write(commanderErrorLine(s, command)),
+  };
+}
+
 /** Build the program; each subcommand lives in its own file. */
 export function buildProgram(io: CliIo, gpuTokens?: string[]): Command {
   const program = new Command('fasop')
     .description('Find the fastest and cheapest parallelization (TP, PP, DP, micro-batch, layer partition) for training a Transformer LLM on a GPU cluster, heterogeneous clusters included.')
     .version('0.1.0')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+    .configureOutput(output(io, ''));
   for (const sub of [profilesCommand(io), searchCommand(io, gpuTokens, paretoHooks), exportCommand(io, gpuTokens), validateCommand(io)]) {
-    program.addCommand(sub.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) }));
+    program.addCommand(sub.exitOverride().configureOutput(output(io, sub.name())));
   }
   return program;
 }

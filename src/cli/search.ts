@@ -60,8 +60,11 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
   const csvPath = raw.saveCsv ? join(outputDir, `${exp}.csv`) : undefined;
   const logPath = raw.logFile ? resolve(io.cwd, raw.logFile) : raw.verbose ? join(outputDir, `${stem}.log`) : undefined;
   const jsonlPath = raw.parsing ? (raw.parsingFile ? resolve(io.cwd, raw.parsingFile) : join(outputDir, `${stem}.jsonl`)) : undefined;
-  for (const dir of new Set([csvPath, logPath, jsonlPath].filter((p): p is string => p !== undefined).map((p) => dirname(p)))) {
-    ensureWritableDir(dir, dir === outputDir ? '--output-dir' : 'a writable path');
+  // The folder of a file the user names must exist; the output directory is created on demand,
+  // once the request has been checked (so that an error leaves no new folder behind).
+  const dirs = new Set([csvPath, logPath, jsonlPath].filter((p): p is string => p !== undefined).map((p) => dirname(p)));
+  for (const dir of dirs) {
+    if (dir !== outputDir) ensureWritableDir(dir, dir === dirname(jsonlPath ?? '') ? '--parsing-file (create the folder first)' : '--log-file (create the folder first)', false);
   }
 
   let logFd: number | undefined;
@@ -82,6 +85,7 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
     // Errors in the request surface here (before any output file is opened).
     const events = searchEvents(req, { catalog, profiles, estimator });
     const first = await events.next();
+    if (dirs.has(outputDir)) ensureWritableDir(outputDir, '--output-dir');
     if (logPath) {
       logFd = openSync(logPath, 'w');
       out(`[LOG] Output will be saved to: ${logPath}`);

@@ -3,6 +3,7 @@ import { columnOfNode, nodeCount } from '../model/graph.js';
 import { optimusEvenPartition } from '../partition/even.js';
 import { minmaxPartition } from '../partition/minmax.js';
 import { simulate1F1B } from '../pipeline/onef1b.js';
+import type { ProfileTable } from '../profiles/profile.js';
 import { f32 } from './f32.js';
 import type { Estimate, ResolvedPlan, StageBreakdown } from './plan.js';
 import {
@@ -12,6 +13,7 @@ import {
   referenceDpCosts,
   referenceEmbeddingCost,
   referenceMemoryNodes,
+  referenceProfileRow,
   referenceStageLists,
   referenceStageMemory_GiB,
   stageGpuType,
@@ -122,9 +124,23 @@ function finishReference(ctx: ReferenceContext, outcome: PartitionOutcome): Esti
       stages,
       pipeline_s: ends[0]!,
       embeddingSync_s: emb,
-      costSource: Object.values(plan.profiles).map((p) => `${p.gpu}: forward x3, row mbs<=${p.mbs[Math.min(p.mbs.length - 1, Math.max(0, p.mbs.findIndex((x) => x >= plan.mbs)))]}`).join('; '),
+      costSource: Object.entries(plan.profiles).map(([gpu, p]) => referenceCostSource(gpu, p, plan.mbs)).join('; '),
     },
   };
+}
+
+/**
+ * How one GPU type's compute costs were obtained (the cost_source column): the profile row the
+ * reference policy actually used (SPEC §3.3), saying so when it is not the plan's micro-batch.
+ */
+export function referenceCostSource(gpu: string, p: ProfileTable, mbs: number): string {
+  const row = referenceProfileRow(mbs, p.forward_ms.length);
+  const rowMbs = p.mbs[row] ?? 2 ** row;
+  const how = rowMbs === mbs ? `row mbs=${rowMbs}`
+    : rowMbs > mbs ? `row mbs=${rowMbs} for mbs ${mbs} (next larger row)`
+      : `row mbs=${rowMbs} for mbs ${mbs} (clamped: beyond the profiled rows)`;
+  const sub = p.gpu.toUpperCase() === gpu.toUpperCase() ? '' : ` SUBSTITUTED with the ${p.gpu} profile (--substitute-profile ${gpu}=${p.gpu})`;
+  return `${gpu}${sub}: forward x3, ${how}`;
 }
 
 /** A caller-given partition, checked: pp positive stage sizes that cover the n nodes. */

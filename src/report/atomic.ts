@@ -14,13 +14,18 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   }
 }
 
-/** Create (if needed) and check a directory we are about to write into, before any work starts. */
-export function ensureWritableDir(dir: string, flag: string): void {
+/**
+ * Check a directory we are about to write into, before any work starts. With `create` it is made
+ * (with its parents) when missing; without, a missing directory is an error — a file path the
+ * user names never makes folders appear elsewhere on the disk.
+ */
+export function ensureWritableDir(dir: string, flag: string, create = true): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    if (create) mkdirSync(dir, { recursive: true });
     if (!statSync(dir).isDirectory()) throw Object.assign(new Error(), { code: 'ENOTDIR' });
     accessSync(dir, constants.W_OK);
   } catch (err) {
-    throw new FasopError(`output directory ${dir} is not writable (${(err as NodeJS.ErrnoException).code ?? 'error'})`, `pass a writable folder with ${flag}`);
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new FasopError(code === 'ENOENT' && !create ? `output folder ${dir} does not exist` : `output directory ${dir} is not writable (${code})`, `pass a writable folder with ${flag}`);
   }
 }

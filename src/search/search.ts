@@ -27,6 +27,16 @@ export interface SearchRequest {
   pareto: boolean;
   /** how the model is trained (corrected estimator's memory and optimizer terms); default megatron-mixed */
   recipe?: TrainingRecipe;
+  /**
+   * GPU type → the type whose profiles cost it (`--substitute-profile A100=A40`). Only what the
+   * user asks for: a type without profiles is otherwise an error. Such plans say so in cost_source.
+   */
+  profileSubstitutes?: Record<string, string>;
+}
+
+/** The GPU type whose profiles cost `type` in this request (itself unless substituted). */
+export function profileTypeFor(req: SearchRequest, type: string): string {
+  return req.profileSubstitutes?.[type] ?? type;
 }
 
 /** Estimates one resolved plan; the search is generic over it (reference or corrected model). */
@@ -50,17 +60,23 @@ interface ClusterJob {
 export function planJobs(req: SearchRequest, catalog: Catalog, profiles: ProfileDb): ClusterJob[] {
   const clusters = req.pareto ? subClusters(req.gpus) : [req.gpus];
   const jobs: ClusterJob[] = [];
+  const prof = (type: string) => profileTypeFor(req, type);
   for (const type of req.gpus.map((g) => g.type)) {
-    if (profiles.tpsFor(req.model.name, type).length === 0) {
-      throw new FasopError(`no profile for model ${req.model.name} on GPU ${type} in ${profiles.dir} (looked for ${req.model.name}_${type}_{tp}.npz)`,
-        `measure it with the profiler (docs/profiles.md), pass --profile-dir with a folder that has it, or drop ${type} from --gpus`);
+    const p = prof(type);
+    if (profiles.tpsFor(req.model.name, p).length === 0) {
+      throw new FasopError(`no profile for model ${req.model.name} on GPU ${p}${p === type ? '' : ` (substitute for ${type})`} in ${profiles.dir} (looked for ${req.model.name}_${p}_{tp}.npz)`,
+        `measure it with the profiler (docs/profiles.md), pass --profile-dir with a folder that has it, drop ${type} from --gpus` +
+          (p === type ? `, or cost it with another type's profiles: --substitute-profile ${type}=OTHER (marked in cost_source)` : ''));
     }
   }
   for (const gbs of req.gbsValues) {
     for (const groups of clusters) {
-      const tps = tpCandidates(groups.map((g) => profiles.tpsFor(req.model.name, g.type)), req.gpusPerNode);
+      const tps = tpCandidates(groups.map((g) => profiles.tpsFor(req.model.name, prof(g.type))), req.gpusPerNode);
       const nodes = groups.reduce((a, g) => a + g.nodes, 0);
       const strategies = enumerateStrategies(nodes * req.gpusPerNode, tps, gbs, req.model.num_layers);
+      // Load (and validate) every profile the job will use now, so that a corrupt file is an
+      // error before any output is written rather than halfway through the search.
+      for (const st of new Set(strategies.map((s) => s.tp))) for (const g of groups) profiles.get(req.model.name, prof(g.type), st);
       jobs.push({ gbs, groups, tps, strategies, placements: placements(groups) });
     }
   }
@@ -86,7 +102,7 @@ export async function* searchEvents(
   if (total === 0) {
     throw new FasopError(
       `no plan fits: ${clusterString(req.gpus)} × ${req.gpusPerNode} GPUs per node with gbs ${req.gbsValues.join('/')} and the profiled TPs ` +
-        `(${[...new Set(req.gpus.flatMap((g) => ctx.profiles.tpsFor(req.model.name, g.type)))].join(', ')})`,
+        `(${[...new Set(req.gpus.flatMap((g) => ctx.profiles.tpsFor(req.model.name, profileTypeFor(req, g.type))))].join(', ')})`,
       'use a gbs divisible by the data-parallel degrees, a --gpu-per-node that the profiled TPs divide, or more layers than pipeline stages',
     );
   }
@@ -111,7 +127,7 @@ export async function* searchEvents(
       for (const st of job.strategies) {
         if (ctx.signal?.aborted) return;
         const profiles: Record<string, ProfileTable> = {};
-        for (const t of types) profiles[t] = ctx.profiles.get(req.model.name, t, st.tp);
+        for (const t of types) profiles[t] = ctx.profiles.get(req.model.name, profileTypeFor(req, t), st.tp);
         const plan: ResolvedPlan = {
           model: req.model,
           nodes,
