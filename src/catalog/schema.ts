@@ -20,6 +20,8 @@ export const gpuSpecSchema = z.object({
   memoryLimit_GiB: positive('memoryLimit_GiB'),
   bf16Dense_TFLOPS: positive('bf16Dense_TFLOPS').optional(),
   hbm_GBps: positive('hbm_GBps').optional(),
+  /** HBM bandwidth a streaming kernel reaches (measured: bytes read + written per second) */
+  hbmMeasured_GBps: positive('hbmMeasured_GBps').optional(),
   gpusPerNode: z.number().int().positive(),
   interNode_bps: positive('interNode_bps'),
   intraNode_bps: positive('intraNode_bps'),

@@ -230,11 +230,17 @@ async function candidatePartitions(ctx: FasopContext, solver: Solver | undefined
   return plan.pp > 1 ? [r.sizes, minmaxSizes(ctx)] : [r.sizes];
 }
 
+/** Bytes per second a memory-bound pass reaches on stage s's GPU (measured copy rate, else datasheet). */
+function hbmBytesPerSecond(ctx: FasopContext, s: number): number {
+  const gpu = ctx.plan.nodes.find((x) => x.gpu.name === ctx.stageTypes[s])!.gpu;
+  const GBps = gpu.hbmMeasured_GBps ?? gpu.hbm_GBps;
+  if (!GBps) throw new FasopError(`GPU ${gpu.name} has no hbm_GBps in the catalog`, 'add hbm_GBps (memory bandwidth, GB/s) to its catalog entry');
+  return GBps * 1e9;
+}
+
 /** Seconds the optimizer step spends streaming a stage's state through HBM. */
 function optimizerStep_s(ctx: FasopContext, s: number, params: number): number {
-  const hbm = ctx.plan.profiles[ctx.stageTypes[s]!] ? ctx.plan.nodes.find((x) => x.gpu.name === ctx.stageTypes[s])!.gpu.hbm_GBps : undefined;
-  if (!hbm || ctx.recipe.optimizerTrafficBytesPerParam === 0) return 0;
-  return (params * ctx.recipe.optimizerTrafficBytesPerParam) / (hbm * 1e9);
+  return (params * ctx.recipe.optimizerTrafficBytesPerParam) / hbmBytesPerSecond(ctx, s);
 }
 
 interface Evaluation {
@@ -252,11 +258,16 @@ interface Evaluation {
 function evaluate(ctx: FasopContext, sizes: number[]): Evaluation {
   const { plan, recipe } = ctx;
   const times = stageTimes(ctx, sizes);
+  const memory = stageMemory(plan.model, sizes, ctx.n, plan.mbs, plan.tp, plan.dp, ctx.m, recipe);
+  const params = memory.map((x) => x.params);
+  // gradient accumulation: every micro-batch after the first adds its weight gradients into the
+  // accumulated ones (read, read, write: 3 × gradBytes per parameter, memory-bound)
+  params.forEach((p, s) => {
+    times.backward_s[s]! += ((ctx.m - 1) / ctx.m) * ((3 * recipe.gradBytes * p) / hbmBytesPerSecond(ctx, s));
+  });
   const ends = sizes.length === 1
     ? [ctx.m * (times.forward_s[0]! + times.backward_s[0]!)]
     : simulate1F1B(times, ctx.m, { stage0SkipsOwnSend: false });
-  const memory = stageMemory(plan.model, sizes, ctx.n, plan.mbs, plan.tp, ctx.m, recipe);
-  const params = memory.map((x) => x.params);
   const dp = dpCosts(ctx, sizes, params);
   const opt = params.map((p, s) => optimizerStep_s(ctx, s, p));
   const emb = embeddingSync_s(ctx);

@@ -18,7 +18,7 @@ export function paramsPerColumn(model: ModelSpec, tp: number): number[] {
  * k and v (kv heads); o: the attention output, its contiguous copy for o_proj and the softmax
  * log-sum-exp (fp32); gate: the second norm's input and output and the gate output; act: SiLU
  * output; up: up output; down: the product fed to down; lm_head: the final norm's input and output,
- * the logits (bf16) and their fp32 copy and fp32 gradient in the loss.
+ * the logits (bf16), their fp32 copy, its fp32 gradient and the bf16 gradient of the logits.
  */
 export function activationBytesPerColumn(model: ModelSpec, b: number, tp: number, recipe: TrainingRecipe): number[] {
   const { hidden_size: h, seq_length: s, vocab_size: v, intermediate_size: f } = model;
@@ -36,7 +36,7 @@ export function activationBytesPerColumn(model: ModelSpec, b: number, tp: number
     (tokens * e * f) / tp,
     (tokens * e * f) / tp,
     (tokens * e * f) / tp,
-    tokens * e * 2 * h + (tokens * v * (e + 4 + 4)) / tp,
+    tokens * e * 2 * h + (tokens * v * (e + 4 + 4 + e)) / tp,
   ];
 }
 
@@ -49,7 +49,7 @@ export interface StageMemory {
 }
 
 /** Peak bytes per stage: state + in-flight activations (+ the optimizer's transient buffers). */
-export function stageMemory(model: ModelSpec, sizes: readonly number[], n: number, b: number, tp: number, m: number, recipe: TrainingRecipe): StageMemory[] {
+export function stageMemory(model: ModelSpec, sizes: readonly number[], n: number, b: number, tp: number, dp: number, m: number, recipe: TrainingRecipe): StageMemory[] {
   const params = paramsPerColumn(model, tp);
   const acts = activationBytesPerColumn(model, b, tp, recipe);
   const pp = sizes.length;
@@ -66,8 +66,11 @@ export function stageMemory(model: ModelSpec, sizes: readonly number[], n: numbe
     // embeddings tied to the lm_head hold one copy when both sit on the same stage
     if (model.tie_word_embeddings && a === 0 && a + size === n) P -= params[9]!;
     const inFlight = Math.min(pp - s, m);
-    const stateBytes = P * recipe.stateBytesPerParam;
-    const activationBytes = A * inFlight;
+    let stateBytes = P * recipe.stateBytesPerParam;
+    if (dp > 1 && m > 1) stateBytes += P * recipe.gradBytes * recipe.dpExtraGradCopiesWhenAccumulating;
+    let activationBytes = A * inFlight;
+    // the runtime keeps the outputs of the micro-batches already done while the last one runs
+    if (pp > 1 && s === pp - 1 && recipe.pipelineRetainsOutputs) activationBytes += ((m - 1) * b * model.seq_length * model.vocab_size * recipe.retainedOutputBytes) / tp;
     const transientBytes = P * recipe.optimizerTransientBytesPerParam;
     out.push({ params: P, stateBytes, activationBytes, transientBytes, total_GiB: (stateBytes + Math.max(activationBytes, transientBytes)) / 2 ** 30 });
     a += size;

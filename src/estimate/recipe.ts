@@ -14,6 +14,19 @@ export interface TrainingRecipe {
   optimizerTrafficBytesPerParam: number;
   /** extra bytes per parameter allocated while the optimizer step runs (multi-tensor temporaries) */
   optimizerTransientBytesPerParam: number;
+  /**
+   * The pipeline runtime keeps every micro-batch's last-stage output until the step ends
+   * (torch.distributed.pipelining's schedules do, for merging outputs): fp32 logits × m on the
+   * last stage.
+   */
+  pipelineRetainsOutputs: boolean;
+  /** bytes kept per logit element of each finished micro-batch when pipelineRetainsOutputs */
+  retainedOutputBytes: number;
+  /**
+   * Extra gradient-sized buffers when data parallelism accumulates over several micro-batches
+   * (PyTorch DDP under no_sync: its buckets are separate from the accumulated .grad tensors).
+   */
+  dpExtraGradCopiesWhenAccumulating: number;
 }
 
 export const RECIPES: Record<string, TrainingRecipe> = {
@@ -25,18 +38,27 @@ export const RECIPES: Record<string, TrainingRecipe> = {
     activationBytes: 2,
     optimizerTrafficBytesPerParam: 32,
     optimizerTransientBytesPerParam: 0,
+    pipelineRetainsOutputs: false,
+    retainedOutputBytes: 0,
+    dpExtraGradCopiesWhenAccumulating: 0,
   },
   /**
    * What validation/train_step.py runs: bf16 weights and grads, torch.optim.AdamW(foreach) on the
-   * bf16 weights (states in bf16), no master copy. Traffic: read p, g, m, v and write p, m, v (14 B)
-   * plus the foreach pass's temporaries; transient: one param-sized bf16 buffer (sqrt of v).
+   * bf16 weights (states in bf16), no master copy, DDP and torch.distributed.pipelining. Traffic,
+   * counted pass by pass in torch's multi-tensor AdamW (2 B per element per read or write):
+   * weight decay p·=c (r p, w p: 4), m.lerp_(g) (r m g, w m: 6), v·=β2 (4), v.addcmul_(g, g)
+   * (r v g g, w v: 8), d = sqrt(v) (r v, w d: 4), d /= c (4), d += ε (4), p.addcdiv_(m, d)
+   * (r p m d, w p: 8) = 42 B; transient: d, one param-sized bf16 buffer.
    */
   'bf16-adamw': {
     name: 'bf16-adamw',
     stateBytesPerParam: 8,
     gradBytes: 2,
     activationBytes: 2,
-    optimizerTrafficBytesPerParam: 18,
+    optimizerTrafficBytesPerParam: 42,
     optimizerTransientBytesPerParam: 2,
+    pipelineRetainsOutputs: true,
+    retainedOutputBytes: 4,
+    dpExtraGradCopiesWhenAccumulating: 2,
   },
 };
