@@ -3,6 +3,7 @@ import { isFasopError } from '../errors.js';
 import { processIo, type CliIo } from './io.js';
 import { profilesCommand } from './profiles.js';
 import { searchCommand } from './search.js';
+import { serveCommand } from './serve.js';
 import { extractGpus } from './search-options.js';
 
 const SUBCOMMANDS = ['profiles', 'search', 'export', 'serve', 'validate', 'help'];
@@ -14,7 +15,7 @@ export function buildProgram(io: CliIo, gpuTokens?: string[]): Command {
     .version('0.1.0')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
-  for (const sub of [profilesCommand(io), searchCommand(io, gpuTokens)]) {
+  for (const sub of [profilesCommand(io), searchCommand(io, gpuTokens), serveCommand(io)]) {
     program.addCommand(sub.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) }));
   }
   return program;
