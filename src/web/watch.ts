@@ -3,6 +3,8 @@ import { basename } from 'node:path';
 import { Run } from './channel.js';
 import { wirePlan, type WirePlan } from './wire.js';
 
+const TAIL_BYTES = 512;
+
 /** Python's json.dumps writes NaN/Infinity for non-finite floats; JSON.parse does not take them. */
 export function parseJsonlLine(line: string): Record<string, unknown> | undefined {
   const text = line.trim();
@@ -31,6 +33,8 @@ export class JsonlFollower {
   private offset = 0;
   private ino: number | undefined;
   private pending: Buffer = Buffer.alloc(0);
+  /** the last bytes read: if they change, the file was rewritten (even when it grew past our offset) */
+  private tail: Buffer = Buffer.alloc(0);
   private paretoTotal = false;
   private metaTotal = 0;
   private complete = false;
@@ -55,6 +59,7 @@ export class JsonlFollower {
   private newRun(): Run {
     this.offset = 0;
     this.pending = Buffer.alloc(0);
+    this.tail = Buffer.alloc(0);
     this.paretoTotal = false;
     this.metaTotal = 0;
     this.complete = false;
@@ -78,18 +83,27 @@ export class JsonlFollower {
       this.ino = undefined;
       return;
     }
-    if ((this.ino !== undefined && st.ino !== this.ino) || st.size < this.offset) this.reset();
-    this.ino = st.ino;
-    if (st.size === this.offset) return;
     const fd = openSync(this.file, 'r');
     try {
+      if ((this.ino !== undefined && st.ino !== this.ino) || st.size < this.offset || !this.sameTail(fd)) this.reset();
+      this.ino = st.ino;
+      if (st.size === this.offset) return;
       const chunk = Buffer.alloc(Math.min(st.size - this.offset, 16 * 1024 * 1024));
       const n = readSync(fd, chunk, 0, chunk.length, this.offset);
       this.offset += n;
-      this.consume(chunk.subarray(0, n));
+      const got = chunk.subarray(0, n);
+      this.tail = Buffer.from(got.length >= TAIL_BYTES ? got.subarray(got.length - TAIL_BYTES) : Buffer.concat([this.tail, got]).subarray(-TAIL_BYTES));
+      this.consume(got);
     } finally {
       closeSync(fd);
     }
+  }
+
+  private sameTail(fd: number): boolean {
+    if (this.tail.length === 0) return true;
+    const now = Buffer.alloc(this.tail.length);
+    const n = readSync(fd, now, 0, now.length, this.offset - this.tail.length);
+    return n === now.length && now.equals(this.tail);
   }
 
   private consume(bytes: Buffer): void {
