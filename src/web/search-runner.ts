@@ -22,6 +22,7 @@ export class SearchRunner {
   current: Run | undefined;
   private worker: Worker | undefined;
   private exited: Promise<void> | undefined;
+  private stopping = false;
 
   constructor(private readonly opts: { profileDir: string; catalogFiles: readonly string[] }) {}
 
@@ -76,7 +77,7 @@ export class SearchRunner {
       : new Worker(new URL('./worker.js', here), { workerData: input });
     this.worker = worker;
     worker.on('message', (m: WorkerMessage) => {
-      if (run !== this.current || !run.running) return;
+      if (run !== this.current || !run.running || this.stopping) return;
       if (m.type === 'results') run.addResults(m.plans);
       else if (m.type === 'meta') run.push('meta', { run: run.id, ...m.meta });
       else if (m.type === 'end') run.finish('done');
@@ -92,7 +93,7 @@ export class SearchRunner {
     this.exited = new Promise((resolve) => {
       worker.on('exit', () => {
         if (this.worker === worker) this.worker = undefined;
-        if (run.running) {
+        if (run.running && !this.stopping) {
           run.error = { error: 'search worker exited before the end of the search', hint: 'this is a bug in fasop; please report it' };
           run.finish('error', run.error);
         }
@@ -104,12 +105,18 @@ export class SearchRunner {
   /** Stop the running search: terminate its thread, then close its streams with `stopped`. */
   async stop(): Promise<boolean> {
     const run = this.current;
-    if (!run?.running) return false;
-    run.finish('stopped');
-    const w = this.worker;
-    if (w) {
-      await w.terminate();
-      await this.exited;
+    if (!run?.running || this.stopping) return false;
+    this.stopping = true;
+    try {
+      const w = this.worker;
+      if (w) {
+        await w.terminate();
+        await this.exited;
+      }
+      // `stopped` goes out once the thread is gone: no result can follow it.
+      run.finish('stopped');
+    } finally {
+      this.stopping = false;
     }
     return true;
   }
