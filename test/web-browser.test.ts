@@ -6,7 +6,7 @@
  * clean, and take a screenshot. Everything has an explicit timeout: chromium hung in 1 of 8 trials.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -29,7 +29,7 @@ async function cliCounts(args: string[]) {
   const total = lines.find((l) => l['type'] === 'pareto_meta')!['pareto_total_count'] as number;
   const recs = lines.filter((l) => l['type'] === undefined) as unknown as { cost: number; throughput: number; is_oom: boolean }[];
   const valid = recs.filter((x) => !x.is_oom);
-  return { total, done: recs.length, valid: valid.length, oom: recs.length - valid.length, frontier: frontierIndices(recs).length, bestThroughput: Math.max(...valid.map((x) => x.throughput)) };
+  return { jsonl, total, done: recs.length, valid: valid.length, oom: recs.length - valid.length, frontier: frontierIndices(recs).length, bestThroughput: Math.max(...valid.map((x) => x.throughput)) };
 }
 
 /** Kill the chromium processes of one profile folder (by pid), if closing it hangs. */
@@ -52,16 +52,18 @@ const counters = (page: Page) => page.evaluate(`(() => {
   return { done: n('count-done'), total: n('count-total'), valid: n('count-valid'), oom: n('count-oom'), frontier: n('count-frontier') };
 })()`) as Promise<{ done: number; total: number; valid: number; oom: number; frontier: number }>;
 
-test('web (browser): chromium runs a search from the form; counters and chart equal the CLI\'s; Stop stops; nothing leaves 127.0.0.1', { timeout: 90_000, skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (scripts/setup.sh installs it with apt)` }, async () => {
+test('web (browser): chromium runs a search from the form; counters and chart equal the CLI\'s; Stop stops; --watch follows a file; nothing leaves 127.0.0.1', { timeout: 90_000, skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (scripts/setup.sh installs it with apt)` }, async () => {
   const cli = await cliCounts(['--gpus', 'A40', '8', '--gbs', '32', '--pareto']);
   assert.ok(cli.valid > 0 && cli.frontier > 1);
   const server: FasopServer = await startServer({ port: 0, profileDir: REF_PROFILES });
   const origin = `http://127.0.0.1:${server.port}`;
   const userDataDir = mkdtempSync(join(tmpdir(), 'fasop-chromium-'));
   const requests: string[] = [];
+  const allowed = [`${origin}/`];
   const consoleErrors: { text: string; url: string }[] = [];
   const pageErrors: string[] = [];
   let ctx: BrowserContext | undefined;
+  let watcher: FasopServer | undefined;
   try {
     ctx = await withTimeout(chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 30_000, viewport: { width: 1440, height: 1000 },
@@ -132,9 +134,31 @@ test('web (browser): chromium runs a search from the form; counters and chart eq
     assert.equal((await counters(page)).done, stopped.done);
     assert.equal(await page.isEnabled('#start'), true);
 
+    // --watch: the same search's JSONL, written in two pieces to a file the page follows.
+    const watchDir = tmp();
+    const watched = join(watchDir, 'live.jsonl');
+    watcher = await startServer({ port: 0, watch: watched });
+    const watchOrigin = `http://127.0.0.1:${watcher.port}`;
+    const wpage = await ctx.newPage();
+    allowed.push(`${watchOrigin}/`);
+    wpage.on('request', (r) => requests.push(r.url()));
+    wpage.on('console', (m) => { if (m.type() === 'error') consoleErrors.push({ text: m.text(), url: m.location().url }); });
+    wpage.on('pageerror', (e) => pageErrors.push(e.message));
+    await wpage.goto(`${watchOrigin}/`);
+    await wpage.waitForFunction(() => (window as any).fasopViewer?.status === 'watching');
+    assert.equal(await wpage.isDisabled('#start'), true);
+    assert.match(await wpage.textContent('#watch-note') ?? '', /live\.jsonl/);
+    const text = readFileSync(cli.jsonl, 'utf8');
+    writeFileSync(watched, text.slice(0, Math.floor(text.length / 3)));
+    await wpage.waitForFunction(() => (window as any).fasopViewer.done > 0);
+    appendFileSync(watched, text.slice(Math.floor(text.length / 3)));
+    await wpage.waitForFunction(() => (window as any).fasopViewer.status === 'complete', null, { timeout: 20_000 });
+    assert.deepEqual(await counters(wpage), { done: cli.done, total: cli.total, valid: cli.valid, oom: cli.oom, frontier: cli.frontier });
+    await wpage.close();
+
     // Nothing left the machine; the console stayed clean (but for the one refused request above).
     assert.ok(requests.length >= 5);
-    const foreign = requests.filter((u) => !u.startsWith(`${origin}/`));
+    const foreign = requests.filter((u) => !allowed.some((a) => u.startsWith(a)));
     assert.deepEqual(foreign, [], 'every request goes to the server on 127.0.0.1');
     assert.deepEqual(pageErrors, []);
     const unexpected = consoleErrors.filter((e) => !(/status of 400/.test(e.text) && e.url === `${origin}/api/search`));
@@ -142,6 +166,7 @@ test('web (browser): chromium runs a search from the form; counters and chart eq
   } finally {
     if (ctx) await withTimeout(ctx.close(), 10_000, 'chromium close').catch(() => killChromium(userDataDir));
     await server.close();
+    await watcher?.close();
     rmSync(userDataDir, { recursive: true, force: true });
   }
 });

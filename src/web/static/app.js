@@ -475,6 +475,9 @@
       const note = $('watch-note');
       note.hidden = false;
       note.textContent = `Following ${info.watch_file}. Run a search with --parsing --parsing-file pointing to it from another terminal; this page shows each plan as it is written.`;
+      document.querySelector('#search-form h2').textContent = 'Following a file';
+      for (const id of ['form-fields', 'cli-line']) $(id).hidden = true;
+      document.querySelector('.buttons').hidden = true;
       setRunning(false);
       openStream();
     } else {
