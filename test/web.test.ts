@@ -230,6 +230,8 @@ test('web: POST /api/search is validated like the CLI: 400 with {error, hint}, 4
     assert.equal(r.status, 403);
     r = await post(SMALL, { Host: 'evil.example' });
     assert.equal(r.status, 403, 'DNS rebinding: a foreign Host header is refused');
+    const rebound = await rawRequest(s.port, `GET /api/search/status HTTP/1.1\r\nHost: evil.example:${s.port}\r\nConnection: close\r\n\r\n`);
+    assert.equal(rebound.status, 403, 'also for reads');
     assert.equal((await fetch(api)).status, 405);
     const st = await (await fetch(new URL('/api/search/status', s.url))).json();
     assert.equal(st.status, 'idle', 'no refused request started a search');

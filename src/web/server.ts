@@ -148,13 +148,18 @@ export async function startServer(opts: ServeOptions = {}): Promise<FasopServer>
     return { mode, running: run.running, status: run.status, run: run.id, ...run.progress(), elapsed_s: run.elapsedS(), info: run.info, error: run.error ?? null };
   };
 
-  /** Refuse state changes from other sites (CSRF) and other host names (DNS rebinding). */
-  const checkOrigin = (req: IncomingMessage) => {
+  /** On loopback, answer only requests addressed to this machine by name (against DNS rebinding). */
+  const checkHost = (req: IncomingMessage) => {
     const allowed = new Set([`${host.includes(':') ? `[${host}]` : host}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]);
     const hostHeader = String(req.headers.host ?? '');
     if (LOOPBACK.has(host) && !allowed.has(hostHeader)) {
       throw new HttpError(403, `refused: Host '${hostHeader}' is not this server`, `open http://127.0.0.1:${port}/`);
     }
+  };
+
+  /** Refuse state changes from other sites (CSRF). */
+  const checkOrigin = (req: IncomingMessage) => {
+    const hostHeader = String(req.headers.host ?? '');
     const origin = req.headers.origin;
     if (origin !== undefined && origin !== `http://${hostHeader}`) {
       throw new HttpError(403, `refused: a request from another site (${origin})`, `use the page at http://${hostHeader}/`);
@@ -191,6 +196,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<FasopServer>
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0]!;
     const method = req.method ?? 'GET';
+    checkHost(req);
     if (method === 'GET' || method === 'HEAD') {
       const asset = assets.get(path);
       if (asset) return serveAsset(req, res, asset);
