@@ -5,6 +5,7 @@ import { exportCommand } from './export.js';
 import { paretoHooks } from './pareto-hooks.js';
 import { profilesCommand } from './profiles.js';
 import { searchCommand } from './search.js';
+import { serveCommand } from './serve.js';
 import { extractGpus } from './search-options.js';
 import { validateCommand } from './validate.js';
 
@@ -31,7 +32,7 @@ export function buildProgram(io: CliIo, gpuTokens?: string[]): Command {
     .version('0.1.0')
     .exitOverride()
     .configureOutput(output(io, ''));
-  for (const sub of [profilesCommand(io), searchCommand(io, gpuTokens, paretoHooks), exportCommand(io, gpuTokens), validateCommand(io)]) {
+  for (const sub of [profilesCommand(io), searchCommand(io, gpuTokens, paretoHooks), exportCommand(io, gpuTokens), serveCommand(io), validateCommand(io)]) {
     program.addCommand(sub.exitOverride().configureOutput(output(io, sub.name())));
   }
   return program;

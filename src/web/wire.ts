@@ -1,0 +1,51 @@
+import type { PlanRecord } from '../search/record.js';
+
+/**
+ * What one SSE `result` event carries: the record fields the page shows (the original's names),
+ * not the estimate's breakdown. Numbers that are not finite become null.
+ */
+export interface WirePlan {
+  index: number;
+  gbs: number;
+  mbs: number;
+  tp: number;
+  dp: number;
+  pp: number;
+  node_type: string[];
+  gpu_cluster_str: string;
+  partition: number[];
+  step_time: number | null;
+  throughput: number | null;
+  price_per_step: number | null;
+  is_oom: boolean;
+  oom_gpumem: number | null;
+  total_time_hours: number | null;
+  cost: number | null;
+}
+
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const int = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+
+/** The page's view of a record: from the search (PlanRecord) or from a JSONL line (ours or the original's). */
+export function wirePlan(index: number, r: PlanRecord | Record<string, unknown>): WirePlan {
+  const o = r as Record<string, unknown>;
+  const list = <T>(v: unknown, ok: (x: unknown) => x is T): T[] => (Array.isArray(v) ? v.filter(ok) : []);
+  return {
+    index,
+    gbs: int(o['gbs']),
+    mbs: int(o['mbs']),
+    tp: int(o['tp']),
+    dp: int(o['dp']),
+    pp: int(o['pp']),
+    node_type: list(o['node_type'] ?? o['placement'], (x): x is string => typeof x === 'string'),
+    gpu_cluster_str: typeof o['gpu_cluster_str'] === 'string' ? o['gpu_cluster_str'] : '',
+    partition: list(o['partition'], (x): x is number => typeof x === 'number'),
+    step_time: num(o['step_time']),
+    throughput: num(o['throughput']),
+    price_per_step: num(o['price_per_step']),
+    is_oom: o['is_oom'] === true || o['is_oom'] === 'True',
+    oom_gpumem: num(o['oom_gpumem']),
+    total_time_hours: num(o['total_time_hours']),
+    cost: num(o['cost']),
+  };
+}
