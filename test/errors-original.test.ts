@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { REF_PROFILES, runCli } from './helpers/cli.js';
 
-const P = ['--profile-dir', REF_PROFILES];
+const P = ['--profile-dir', REF_PROFILES, '--estimator', 'reference'];
 const A40_LIMIT_GIB = 47;
 
 type Row = Record<string, string>;

@@ -259,7 +259,7 @@ test('export: user errors exit 2 with a hint', async () => {
 
 test('export: the CSV header of our own search (extra columns) is read too', async () => {
   const dir = tmp();
-  const s = await runCli(['search', '--gpus', 'A40', '4', '--gbs', '32', '--profile-dir', REF_PROFILES, '--output-dir', dir]);
+  const s = await runCli(['search', '--gpus', 'A40', '4', '--gbs', '32', '--profile-dir', REF_PROFILES, '--output-dir', dir, '--estimator', 'reference']);
   assert.equal(s.code, 0, s.err);
   const csv = join(dir, 'llama70b.csv');
   assert.match(readFileSync(csv, 'utf8').split('\n')[0]!, /placement/);

@@ -77,7 +77,8 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
     const row = hits[0]!;
     // Flags the user did not give come from the CSV: cluster, gbs, estimator, model (by file name).
     const adj: RawExportOptions = { ...raw, gbs: String(row.record.gbs), paretoGbsMax: undefined };
-    if (!fromCli('estimator') && (row.record.estimator === 'reference' || row.record.estimator === 'fasop')) adj.estimator = row.record.estimator;
+    // a CSV without an estimator column was written by the original FASOP: its numbers are the reference's
+    if (!fromCli('estimator')) adj.estimator = row.record.estimator === 'fasop' ? 'fasop' : 'reference';
     const tokens = gpuTokens ?? clusterTokens(row.record.gpu_cluster_str);
     let catalogModels: string[] = [];
     const resolved = (() => {

@@ -56,7 +56,7 @@ export function addSearchOptions(cmd: Command): Command {
     .option('--gpu-per-node <n>', 'GPUs per node (default 4; 8 with --pareto when not given)')
     .option('--precision <bits>', 'bits per element of the embedding sync (16 or 32)', '16')
     .addOption(new Option('--pp-partition-method <method>', 'pipeline layer partition method (dp, ilp, bruteforce: exact on one shared objective; dp-original: the original\'s O(pp·n³) dp, small models only)').choices([...PARTITION_METHODS]).default('minmax'))
-    .addOption(new Option('--estimator <name>', 'cost model: reference (the original FASOP, number for number) or fasop (corrected)').choices(['reference', 'fasop']).default('reference'))
+    .addOption(new Option('--estimator <name>', 'cost model: reference (the original FASOP, number for number) or fasop (corrected)').choices(['reference', 'fasop']).default('fasop'))
     .addOption(new Option('--recipe <name>', 'training recipe for the corrected estimator\'s memory/optimizer terms').choices(Object.keys(RECIPES)).default('megatron-mixed'))
     .option('--pareto', 'search every sub-cluster (the _pareto catalog variants)')
     .option('--pareto-gbs-max <n>', 'also sweep gbs = 1, 2, 4, … up to this')

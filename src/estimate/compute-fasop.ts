@@ -47,7 +47,7 @@ export function interpolateRow(mbs: readonly number[], values: readonly number[]
  * Forward/backward seconds per node column for micro-batch b. Profiles without a measured backward
  * (the original's files) use backward = 2 × forward and say so.
  */
-export function columnTimes(profile: ProfileTable, b: number): ColumnTimes {
+export function columnTimes(profile: ProfileTable, b: number, gpu: string = profile.gpu): ColumnTimes {
   const hows = new Set<string>();
   const at = (matrix: number[][], col: number) => {
     const r = interpolateRow(profile.mbs, matrix.map((row) => row[col]!), b);
@@ -74,7 +74,7 @@ export function columnTimes(profile: ProfileTable, b: number): ColumnTimes {
   });
   const rowInfo = hows.has('extrapolated') ? `EXTRAPOLATED beyond mbs ${profile.mbs[profile.mbs.length - 1]}` : hows.has('interpolated') ? 'interpolated between rows' : 'exact row';
   const parts = [
-    `${profile.gpu} tp${profile.tp} mbs${b}: ${rowInfo}`,
+    `${gpu}${profile.gpu.toUpperCase() === gpu.toUpperCase() ? '' : ` SUBSTITUTED with the ${profile.gpu} profile (--substitute-profile ${gpu}=${profile.gpu})`} tp${profile.tp} mbs${b}: ${rowInfo}`,
     profile.backward_ms ? 'measured fwd+bwd' : 'bwd assumed 2x fwd',
     extrasUsed.length ? `+${extrasUsed.length} extra ops` : 'no extra ops',
   ];

@@ -84,7 +84,7 @@ export function fasopContext(plan: ResolvedPlan, recipe: TrainingRecipe): FasopC
   if (!Number.isInteger(m) || m < 1) throw new FasopError(`gbs ${plan.gbs} is not a multiple of dp·mbs = ${plan.dp * plan.mbs}`, 'choose gbs, dp and mbs so that gbs/(dp·mbs) is whole');
   const perType = new Map<string, { f: Float64Array; b: Float64Array; layer: number; source: string }>();
   for (const [gpu, profile] of Object.entries(plan.profiles)) {
-    const t = columnTimes(profile, plan.mbs);
+    const t = columnTimes(profile, plan.mbs, gpu);
     // Our profiler measures a TP shard on one GPU: its all-reduces are added here. The original's
     // files were measured on real TP groups, so theirs are already inside the operator times.
     const ar = profile.backward_ms ? tpAllreduce_s(plan, gpu) : 0;

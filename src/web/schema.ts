@@ -23,7 +23,7 @@ export const searchBodySchema = z.strictObject({
   gpuPerNode: optionalInt,
   precision: intLike.default(16),
   partitionMethod: z.enum(PARTITION_METHODS).default('minmax'),
-  estimator: z.enum(['reference', 'fasop']).default('reference'),
+  estimator: z.enum(['reference', 'fasop']).default('fasop'),
   pareto: z.boolean().default(false),
   recipe: z.enum(Object.keys(RECIPES) as [string, ...string[]]).default('megatron-mixed'),
 });

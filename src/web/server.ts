@@ -135,8 +135,8 @@ export async function startServer(opts: ServeOptions = {}): Promise<FasopServer>
       models: Object.keys(catalog.models),
       datasets: Object.keys(catalog.datasets),
       partition_methods: [...PARTITION_METHODS],
-      estimators: ['reference', 'fasop'],
-      defaults: { model: 'llama70b', dataset: 'squad', gbs: 32, partitionMethod: 'minmax', estimator: 'reference', precision: 16 },
+      estimators: ['fasop', 'reference'],
+      defaults: { model: 'llama70b', dataset: 'squad', gbs: 32, partitionMethod: 'minmax', estimator: 'fasop', precision: 16 },
     };
   };
 

@@ -228,7 +228,7 @@
     if (b.gpuPerNode) parts.push(`--gpu-per-node ${b.gpuPerNode}`);
     if (b.precision !== '16') parts.push(`--precision ${b.precision}`);
     if (b.partitionMethod !== 'minmax') parts.push(`--pp-partition-method ${b.partitionMethod}`);
-    if (b.estimator !== 'reference') parts.push(`--estimator ${b.estimator}`);
+    if (b.estimator !== 'fasop') parts.push(`--estimator ${b.estimator}`);
     if (b.pareto) parts.push('--pareto');
     $('cli-line').textContent = `$ ${parts.join(' ')}`;
     $('gpn').placeholder = b.pareto ? '8 (Pareto)' : '4';
