@@ -285,7 +285,14 @@ def profile_row(cfg, tp, b, seq, timer, device, dtype):
     # ---- whole decoder layer (HF LlamaDecoderLayer with TP-shard config)
     layer_f = layer_fb = (math.nan, math.nan, math.nan)
     try:
-        layer = LlamaDecoderLayer(lcfg, layer_idx=0).to(device=device, dtype=dtype)
+        old_dt = torch.get_default_dtype()
+        torch.set_default_dtype(dtype)
+        try:
+            with torch.device(device):  # build directly on the GPU (CPU init of a 70B layer is slow)
+                layer = LlamaDecoderLayer(lcfg, layer_idx=0)
+        finally:
+            torch.set_default_dtype(old_dt)
+        layer = layer.to(device=device, dtype=dtype)
         layer.train()
         x = rnd(b, seq, h)
         params = [x] + list(layer.parameters())

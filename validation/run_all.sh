@@ -2,7 +2,7 @@
 # Run all validation plans: every (tp,pp,dp) with tp*pp*dp in {1,2}, mbs in MBS, gbs in GBS.
 #   validation/run_all.sh [RESULTS_DIR]      (default validation/results)
 # Env: MBS="1 2 4" GBS="8 16" LAYERS=4 STEPS=6 WARMUP=3 DEADLINE=<unix time, 0=none>
-#      PLANS="1,1,1 2,1,1 1,2,1 1,1,2"  EXTRA_ARGS=""
+#      PLANS="1,1,1 2,1,1 1,2,1 1,1,2"  EXTRA_ARGS=""  EXTRA_PP="1,3" (uneven pp=2 partitions)
 # Each plan shape is one process group; a combo that OOMs/crashes kills only that launch,
 # which is then relaunched with --skip-existing (the crashed combo is recorded, not retried).
 set -uo pipefail
@@ -49,5 +49,13 @@ for plan in $PLANS; do
     retry torchrun --standalone --nproc_per_node "$world" "$HERE/train_step.py" --tp $tp --pp $pp --dp $dp \
       --mbs $MBS --gbs $GBS $COMMON 2>&1 | grep -v "OMP_NUM_THREADS\|^W.*run.py.*\*\*\*\|^\*\*\*\*"
   fi
+done
+# optional uneven pipeline partitions (exercise --layers-per-stage), e.g. EXTRA_PP="1,3 3,1"
+for lps in ${EXTRA_PP:-}; do
+  [ "$NGPU" -ge 2 ] || break
+  echo "[run_all] $(date -Is) plan tp=1 pp=2 dp=1 layers-per-stage=$lps"
+  retry torchrun --standalone --nproc_per_node 2 "$HERE/train_step.py" --tp 1 --pp 2 --dp 1 \
+    --layers-per-stage "$lps" --name-suffix "_lps${lps//,/-}" --mbs ${EXTRA_PP_MBS:-$MBS} \
+    --gbs ${EXTRA_PP_GBS:-16} $COMMON 2>&1 | grep -v "OMP_NUM_THREADS\|^W.*run.py.*\*\*\*\|^\*\*\*\*"
 done
 python3 "$HERE/summarize.py" "$OUTDIR"

@@ -159,6 +159,7 @@ def main():
     ap.add_argument("--no-loss-parallel", action="store_true",
                     help="tp: all-gather logits instead of vocab-parallel loss")
     ap.add_argument("--skip-existing", action="store_true")
+    ap.add_argument("--name-suffix", default="", help="appended to result file names")
     ap.add_argument("--deadline", type=float, default=0.0, help="unix time; no new combo after it")
     args = ap.parse_args()
 
@@ -226,7 +227,7 @@ def main():
     combos = [(b, g) for g in args.gbs for b in args.mbs]
 
     def name_of(b, g):
-        return f"{prefix}_tp{args.tp}_pp{args.pp}_dp{args.dp}_mbs{b}_gbs{g}"
+        return f"{prefix}_tp{args.tp}_pp{args.pp}_dp{args.dp}_mbs{b}_gbs{g}{args.name_suffix}"
 
     # decide (on rank 0) which combos to run; consistent across ranks
     plan_list = []
@@ -397,9 +398,19 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
 
     fb_ms = []
 
+    evs = []  # (label, cuda event) of the current step, pp == 1 only
+
+    def mark(label):
+        if is_cuda and sched is None:
+            e = torch.cuda.Event(enable_timing=True)
+            e.record()
+            evs.append((label, e))
+
     def step():
         # returns the (detached) mean loss of the global batch on this rank, or None
         tot = None
+        evs.clear()
+        mark("start")
         for o in opts:
             o.zero_grad(set_to_none=True)
         if sched is not None:
@@ -417,15 +428,20 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
                 ctx = model.no_sync() if (dp > 1 and i < m - 1) else contextlib.nullcontext()
                 with ctx:
                     with loss_ctx():
+                        mark("f0")
                         out = model(ids[sl])
                         loss = loss_fn(out, labels[sl]) / m
+                        mark("f1")
                         loss.backward()
+                        mark("b1")
                 ld = loss.detach()
                 if hasattr(ld, "full_tensor"):
                     ld = ld.full_tensor()
                 tot = ld if tot is None else tot + ld
+        mark("o0")
         for o in opts:
             o.step()
+        mark("o1")
         return tot
 
     def sync():
@@ -434,16 +450,39 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
 
     times = []
     step_losses = []
+    cpu_proc, cpu_main, phases = [], [], []
     total = args.warmup + args.steps
     for it in range(total):
         if world > 1:
             dist.barrier()
         sync()
         t0 = time.perf_counter()
+        c0, th0 = time.process_time(), time.thread_time()
         lt = step()
+        c1, th1 = time.process_time(), time.thread_time()
         sync()
         t1 = time.perf_counter()
         step_losses.append(float(lt) if lt is not None else None)
+        if it >= args.warmup:
+            cpu_proc.append((c1 - c0) * 1e3)
+            cpu_main.append((th1 - th0) * 1e3)
+            if evs:
+              try:
+                ph = dict(fwd=0.0, bwd=0.0, opt=0.0, zero_grad=0.0)
+                last = {}
+                for lab, e in evs:
+                    if lab == "f1":
+                        ph["fwd"] += last["f0"].elapsed_time(e)
+                    elif lab == "b1":
+                        ph["bwd"] += last["f1"].elapsed_time(e)
+                    elif lab == "o1":
+                        ph["opt"] += last["o0"].elapsed_time(e)
+                    last[lab] = e
+                ph["zero_grad"] = evs[0][1].elapsed_time(evs[1][1])
+                ph["gpu_timeline_total"] = evs[0][1].elapsed_time(evs[-1][1])
+                phases.append(ph)
+              except Exception as e:  # noqa  (diagnostic only; never fail a combo for it)
+                print(f"[rank {rank}] phase timing failed: {e}", flush=True)
         if it >= args.warmup:
             times.append((t1 - t0) * 1e3)
     alloc = torch.cuda.max_memory_allocated(dev) / 2 ** 30 if is_cuda else 0.0
@@ -452,23 +491,41 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
     allocs, reserveds = [alloc], [reserved]
     if world > 1:
         objs = [None] * world
-        dist.all_gather_object(objs, dict(t=times, a=alloc, r=reserved, l=step_losses))
+        dist.all_gather_object(objs, dict(t=times, a=alloc, r=reserved, l=step_losses, cp=cpu_proc,
+                                          cm=cpu_main, ph=phases))
         per_rank_times = [o["t"] for o in objs]
         step_losses = [o["l"] for o in objs]
+        cpu_proc = [o["cp"] for o in objs]
+        cpu_main = [o["cm"] for o in objs]
+        phases = [o["ph"] for o in objs]
         allocs = [o["a"] for o in objs]
         reserveds = [o["r"] for o in objs]
+    else:
+        cpu_proc, cpu_main, phases = [cpu_proc], [cpu_main], [phases]
+
+    def med_phase(plist):
+        if not plist:
+            return None
+        return {k: float(np.median([p[k] for p in plist])) for k in plist[0]}
     step_t = np.max(np.array(per_rank_times), axis=0)
     n_params_local = sum(p.numel() for p in params)
     try:
         n_params_local = sum(p.to_local().numel() if hasattr(p, "to_local") else p.numel() for p in params)
     except Exception:  # noqa
         pass
-    del model, opts, sched, params, plain, dparams
+    has_sched = sched is not None
+    del model, opts, params, plain, dparams
     return dict(step_time_ms_median=float(np.median(step_t)), step_time_ms_p10=float(np.percentile(step_t, 10)),
                 step_time_ms_p90=float(np.percentile(step_t, 90)), step_times_ms=[float(x) for x in step_t],
                 steps=args.steps, warmup=args.warmup, peak_allocated_GiB_per_rank=allocs,
                 peak_reserved_GiB_per_rank=reserveds, params_local_rank=int(n_params_local),
                 loss_per_step_per_rank=step_losses if world > 1 else [step_losses],
+                cpu_process_ms_median_per_rank=[float(np.median(x)) for x in cpu_proc],
+                cpu_main_thread_ms_median_per_rank=[float(np.median(x)) for x in cpu_main],
+                phase_ms_median_per_rank=[med_phase(x) for x in phases] if not has_sched and is_cuda else None,
+                phase_note=("GPU-timeline (CUDA events, pp=1 only): fwd = sum over micro-batches of forward+loss, "
+                            "bwd = sum of backward (includes DDP all-reduce on the last micro-batch), "
+                            "opt = optimizer step; intervals include GPU idle time if CPU-bound"),
                 timing="per step: barrier, cuda sync, wall clock of zero_grad+fwd/bwd of all micro-batches+"
                        "optimizer step, cuda sync; max over ranks")
 
