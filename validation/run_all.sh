@@ -2,6 +2,7 @@
 # Run all validation plans: every (tp,pp,dp) with tp*pp*dp in {1,2}, mbs in MBS, gbs in GBS.
 #   validation/run_all.sh [RESULTS_DIR]      (default validation/results)
 # Env: MBS="1 2 4" GBS="8 16" LAYERS=4 STEPS=6 WARMUP=3 DEADLINE=<unix time, 0=none>
+#      TP_IMPLS="dtensor manual" (tp>1: DTensor and/or hand-written Megatron-style TP)
 #      PLANS="1,1,1 2,1,1 1,2,1 1,1,2"  EXTRA_ARGS=""  EXTRA_PP="1,3" (uneven pp=2 partitions)
 # Each plan shape is one process group; a combo that OOMs/crashes kills only that launch,
 # which is then relaunched with --skip-existing (the crashed combo is recorded, not retried).
@@ -9,7 +10,7 @@ set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 OUTDIR="${1:-validation/results}"
 MBS="${MBS:-1 2 4}"; GBS="${GBS:-8 16}"; LAYERS="${LAYERS:-4}"; STEPS="${STEPS:-6}"; WARMUP="${WARMUP:-3}"
-DEADLINE="${DEADLINE:-0}"; PLANS="${PLANS:-1,1,1 2,1,1 1,2,1 1,1,2}"; EXTRA_ARGS="${EXTRA_ARGS:-}"
+TP_IMPLS="${TP_IMPLS:-dtensor manual}"; DEADLINE="${DEADLINE:-0}"; PLANS="${PLANS:-1,1,1 2,1,1 1,2,1 1,1,2}"; EXTRA_ARGS="${EXTRA_ARGS:-}"
 export PYTHONUNBUFFERED=1
 mkdir -p "$OUTDIR"
 NGPU="${NGPU:-$(python3 -c "import torch; print(torch.cuda.device_count())")}"
@@ -46,8 +47,12 @@ for plan in $PLANS; do
     fi
   else
     [ "$NGPU" -ge "$world" ] || { echo "[run_all] skip plan $plan: needs $world GPUs"; continue; }
-    retry torchrun --standalone --nproc_per_node "$world" "$HERE/train_step.py" --tp $tp --pp $pp --dp $dp \
-      --mbs $MBS --gbs $GBS $COMMON 2>&1 | grep -v "OMP_NUM_THREADS\|^W.*run.py.*\*\*\*\|^\*\*\*\*"
+    impls="dtensor"; [ "$tp" -gt 1 ] && impls="$TP_IMPLS"
+    for impl in $impls; do
+      [ "$tp" -gt 1 ] && echo "[run_all] tp implementation: $impl"
+      retry torchrun --standalone --nproc_per_node "$world" "$HERE/train_step.py" --tp $tp --pp $pp --dp $dp \
+        --tp-impl $impl --mbs $MBS --gbs $GBS $COMMON 2>&1 | grep -v "OMP_NUM_THREADS\|^W.*run.py.*\*\*\*\|^\*\*\*\*"
+    done
   fi
 done
 # optional uneven pipeline partitions (exercise --layers-per-stage), e.g. EXTRA_PP="1,3 3,1"

@@ -127,6 +127,147 @@ def stage_fqns(num_layers, pp, layers_per_stage=None, module_fqns=None):
     return st
 
 
+# ----------------------------------------------------------------------------------------
+# Hand-written Megatron-style tensor parallelism (plain tensors, explicit NCCL all-reduces).
+# Used with --tp-impl manual, as a low-CPU-overhead alternative to DTensor.
+class _CopyToTP(torch.autograd.Function):
+    """f: identity forward, all-reduce of the gradient backward."""
+    @staticmethod
+    def forward(ctx, x, group):
+        ctx.group = group
+        return x
+
+    @staticmethod
+    def backward(ctx, g):
+        g = g.contiguous().clone()
+        dist.all_reduce(g, group=ctx.group)
+        return g, None
+
+
+class _ReduceFromTP(torch.autograd.Function):
+    """g: all-reduce forward, identity backward."""
+    @staticmethod
+    def forward(ctx, x, group):
+        x = x.contiguous()
+        dist.all_reduce(x, group=group)
+        return x
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, None
+
+
+class _CopyIn(nn.Module):
+    """Wraps a module so that its (replicated) input passes through f (grad all-reduce once)."""
+    def __init__(self, inner, group):
+        super().__init__()
+        self.inner = inner
+        self.group = group
+
+    def forward(self, hidden_states=None, *args, **kwargs):
+        return self.inner(_CopyToTP.apply(hidden_states, self.group), *args, **kwargs)
+
+
+class _RowLinear(nn.Module):
+    def __init__(self, weight, group):
+        super().__init__()
+        self.weight = nn.Parameter(weight)
+        self.group = group
+
+    def forward(self, x):
+        return _ReduceFromTP.apply(F.linear(x, self.weight), self.group)
+
+
+class _VocabParallelEmbedding(nn.Module):
+    def __init__(self, weight, start, group):
+        super().__init__()
+        self.weight = nn.Parameter(weight)
+        self.start, self.end = start, start + weight.shape[0]
+        self.group = group
+
+    def forward(self, ids):
+        mask = (ids < self.start) | (ids >= self.end)
+        local = (ids - self.start).masked_fill(mask, 0)
+        out = F.embedding(local, self.weight)
+        out = out.masked_fill(mask.unsqueeze(-1), 0.0)
+        return _ReduceFromTP.apply(out, self.group)
+
+
+class _VocabParallelCE(torch.autograd.Function):
+    """Megatron vocab-parallel cross-entropy on fp32 logits shards [N, V/tp]; returns per-token loss."""
+    @staticmethod
+    def forward(ctx, logits, target, start, group):
+        lmax = logits.max(dim=-1)[0]
+        dist.all_reduce(lmax, op=dist.ReduceOp.MAX, group=group)
+        logits = logits - lmax.unsqueeze(-1)
+        V = logits.shape[-1]
+        mask = (target < start) | (target >= start + V)
+        local_t = (target - start).masked_fill(mask, 0)
+        pred = logits.gather(-1, local_t.unsqueeze(-1)).squeeze(-1).masked_fill(mask, 0.0)
+        dist.all_reduce(pred, group=group)
+        exp = logits.exp_()
+        sum_exp = exp.sum(dim=-1)
+        dist.all_reduce(sum_exp, group=group)
+        loss = torch.log(sum_exp) - pred
+        exp.div_(sum_exp.unsqueeze(-1))
+        ctx.save_for_backward(exp, local_t, mask)
+        return loss
+
+    @staticmethod
+    def backward(ctx, g):
+        softmax, local_t, mask = ctx.saved_tensors
+        grad = softmax
+        upd = 1.0 - mask.to(grad.dtype)
+        grad.scatter_add_(-1, local_t.unsqueeze(-1), -upd.unsqueeze(-1))
+        grad.mul_(g.unsqueeze(-1))
+        return grad, None, None, None
+
+
+def manual_tp(model, tp, rank, group):
+    """Shard a Transformer (full weights, identical on all ranks) Megatron-style in place."""
+    def chunk(w, dim):
+        return w.detach().chunk(tp, dim=dim)[rank].contiguous().clone()
+    with torch.no_grad():
+        if model.tok_embeddings is not None:
+            w = model.tok_embeddings.weight
+            V = w.shape[0]
+            model.tok_embeddings = _VocabParallelEmbedding(chunk(w, 0), rank * (V // tp), group)
+        for layer in model.layers.values():
+            at, mlp = layer.self_attn, layer.mlp
+            for nm in ("q_proj", "k_proj", "v_proj"):
+                lin = getattr(at, nm)
+                lin.weight = nn.Parameter(chunk(lin.weight, 0))
+            at.o_proj = _RowLinear(chunk(at.o_proj.weight, 1), group)
+            for nm in ("gate_proj", "up_proj"):
+                lin = getattr(mlp, nm)
+                lin.weight = nn.Parameter(chunk(lin.weight, 0))
+            mlp.down_proj = _RowLinear(chunk(mlp.down_proj.weight, 1), group)
+            layer.self_attn = _CopyIn(at, group)
+            layer.mlp = _CopyIn(mlp, group)
+        if model.output is not None:
+            w = model.output.weight
+            lin = nn.Linear(w.shape[1], w.shape[0] // tp, bias=False, device=w.device, dtype=w.dtype)
+            lin.weight = nn.Parameter(chunk(w, 0))
+            model.output = nn.Sequential(_CopyInFn(group), lin)
+    return model
+
+
+class _CopyInFn(nn.Module):
+    def __init__(self, group):
+        super().__init__()
+        self.group = group
+
+    def forward(self, x):
+        return _CopyToTP.apply(x, self.group)
+
+
+def make_manual_tp_loss(V_local, start, group):
+    def fn(logits, labels):
+        lg = logits.flatten(0, 1).float()
+        return _VocabParallelCE.apply(lg, labels.flatten(0, 1), start, group).mean()
+    return fn
+
+
 def loss_fn(logits, labels):
     # HF-style: upcast logits to fp32, mean cross-entropy over tokens
     return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(0, 1))
@@ -156,6 +297,8 @@ def main():
     ap.add_argument("--prefix", default=None, help="file prefix (default: gpu short name, lower case)")
     ap.add_argument("--tiny", action="store_true", help="tiny model (testing)")
     ap.add_argument("--cpu", action="store_true", help="gloo on CPU (testing)")
+    ap.add_argument("--tp-impl", default="dtensor", choices=["dtensor", "manual"],
+                    help="dtensor: parallelize_module; manual: hand-written Megatron-style TP")
     ap.add_argument("--no-loss-parallel", action="store_true",
                     help="tp: all-gather logits instead of vocab-parallel loss")
     ap.add_argument("--skip-existing", action="store_true")
@@ -202,7 +345,9 @@ def main():
                     transformers=transformers.__version__, python=sys.version.split()[0])
     os.makedirs(args.out, exist_ok=True)
 
-    use_loss_parallel = args.tp > 1 and not args.no_loss_parallel
+    use_loss_parallel = args.tp > 1 and not args.no_loss_parallel and args.tp_impl == "dtensor"
+    if args.tp > 1 and args.tp_impl == "manual" and not args.name_suffix:
+        args.name_suffix = "_manualtp"
     recipe = dict(param_dtype="bf16", compute_dtype="bf16", grad_dtype="bf16",
                   optimizer="torch.optim.AdamW(foreach=True) on bf16 params, no fp32 master copy",
                   optimizer_state_dtype="bf16", lr=args.lr, weight_decay=0.01,
@@ -211,10 +356,15 @@ def main():
                   activation_checkpointing=False, attention="sdpa (causal, enable_gqa when supported)",
                   dp_impl="DDP(gradient_as_bucket_view=True, default 25 MiB buckets), no_sync on all but last micro-batch"
                   if args.dp > 1 else None,
-                  tp_impl=("DTensor parallelize_module: Colwise q/k/v/gate/up, Rowwise o/down, "
-                           "Rowwise(vocab-parallel) embedding, Colwise lm_head with "
-                           + ("loss_parallel (vocab-sharded logits)" if use_loss_parallel else
-                              "all-gathered logits")) if args.tp > 1 else None,
+                  tp_impl=(("DTensor parallelize_module: Colwise q/k/v/gate/up, Rowwise o/down, "
+                            "Rowwise(vocab-parallel) embedding, Colwise lm_head with "
+                            + ("loss_parallel (vocab-sharded logits)" if use_loss_parallel else
+                               "all-gathered logits")) if args.tp_impl == "dtensor" else
+                           "manual Megatron-style: plain tensors, column-parallel q/k/v/gate/up/lm_head, "
+                           "row-parallel o/down, vocab-parallel embedding and fp32 vocab-parallel "
+                           "cross-entropy, explicit NCCL all-reduce (f/g autograd functions: 2 all-reduces "
+                           "per layer forward, 2 per layer backward, + embedding fwd, lm_head-input bwd, "
+                           "3 small ones in the loss)") if args.tp > 1 else None,
                   pp_impl="torch.distributed.pipelining PipelineStage + Schedule1F1B (scale_grads=True)"
                   if args.pp > 1 else None,
                   zero_grad="set_to_none=True", weights="random init", data="synthetic uniform random tokens")
@@ -344,7 +494,12 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
 
     # ---- tensor parallel
     loss_ctx = contextlib.nullcontext
-    if tp > 1:
+    lossf = loss_fn
+    if tp > 1 and args.tp_impl == "manual":
+        group = dist.group.WORLD
+        manual_tp(model, tp, rank, group)
+        lossf = make_manual_tp_loss(V // tp, rank * (V // tp), group)
+    elif tp > 1:
         from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.tensor import Replicate, Shard
         from torch.distributed.tensor.parallel import (
@@ -430,7 +585,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
                     with loss_ctx():
                         mark("f0")
                         out = model(ids[sl])
-                        loss = loss_fn(out, labels[sl]) / m
+                        loss = lossf(out, labels[sl]) / m
                         mark("f1")
                         loss.backward()
                         mark("b1")
