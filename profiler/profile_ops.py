@@ -64,8 +64,9 @@ def gpu_short_name(full):
 class Timer:
     """CUDA-event timer with a stream-backing sleep kernel before each rep."""
 
-    def __init__(self, device, reps=20, warmup=3, use_sleep=True):
+    def __init__(self, device, reps=20, warmup=3, use_sleep=True, sleep_floor_ms=1.0):
         self.device = device
+        self.sleep_floor_ms = sleep_floor_ms
         self.reps = reps
         self.warmup = warmup
         self.is_cuda = device.type == "cuda"
@@ -100,14 +101,19 @@ class Timer:
                 ts.append((time.perf_counter() - t0) * 1e3)
             return np.array(ts)
         torch.cuda.synchronize()
-        # CPU issue time of one call (no sync inside)
-        t0 = time.perf_counter()
-        fn()
-        cpu_ms = (time.perf_counter() - t0) * 1e3
-        torch.cuda.synchronize()
+        # CPU issue time of a call (no sync inside); max of 3
+        cpu_ms = 0.0
+        for _ in range(3):
+            t0 = time.perf_counter()
+            fn()
+            cpu_ms = max(cpu_ms, (time.perf_counter() - t0) * 1e3)
+            torch.cuda.synchronize()
         sleep_cycles = 0
         if self.use_sleep:
-            sleep_ms = min(1.5 * cpu_ms + 0.05, 20.0)
+            # the queued sleep must outlast the CPU issue of the op, including host hiccups:
+            # floor of SLEEP_FLOOR_MS (1 ms; an earlier 0.05 ms floor let two tiny-GEMM cells
+            # pick up ~0.6 ms of host stalls)
+            sleep_ms = min(max(2.0 * cpu_ms + 0.1, self.sleep_floor_ms), 25.0)
             sleep_cycles = int(sleep_ms * self.cycles_per_ms)
         reps = self.reps
         starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
@@ -421,7 +427,7 @@ def main():
                     date=datetime.date.today().isoformat(), dtype=args.dtype,
                     transformers_version=transformers.__version__, reps=args.reps,
                     warmup=args.warmup,
-                    method="cuda events, stream backed by torch.cuda._sleep before each rep; "
+                    method="cuda events, stream backed by torch.cuda._sleep (>= 1 ms) before each rep; "
                            "median of reps; bwd = autograd.grad(out, inputs+weights, g, retain_graph=True)")
         path = os.path.join(args.out, f"{args.model}_{gpu}_{tp}.npz")
         rows = []
