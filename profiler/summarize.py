@@ -43,7 +43,7 @@ for m in models:
         cells = [f"{a:.3f} / {b:.3f}" for a, b in zip(z["layer_forward"], z["layer_fwdbwd"])]
         print(f"| {m} | {tp} | " + " | ".join(cells) + " |")
 
-print("\n### Backward/forward ratio (whole layer: (fwd+bwd)/fwd - 1; and sum of the 8 layer GEMM columns)\n")
+print("\n### Backward/forward ratio (whole layer: (fwd+bwd)/fwd - 1; and sum of the 7 layer GEMM columns q,k,v,o,gate,up,down)\n")
 gemm = [1, 2, 3, 4, 5, 7, 8]  # attn_q,k,v,o, gate, up, down
 print("| model | tp | " + " | ".join(f"b={int(b)} layer / GEMMs" for b in z0["mbs"]) + " |")
 print("|---|---|" + "---|" * len(z0["mbs"]))
