@@ -1,0 +1,689 @@
+#!/usr/bin/env python3
+"""Validation harness: real training steps of a LLaMA-style model under a (tp, pp, dp) plan.
+
+One process per rank (torchrun) or a single process for the 1-GPU plan.  For every
+(mbs, gbs) combination given, it builds the model, runs `--warmup` + `--steps` full
+training steps (zero_grad, forward/backward of all micro-batches, optimizer step) and
+writes one JSON per combination into --out.
+
+Parallelism (PyTorch's own stack):
+  dp: DistributedDataParallel, gradient all-reduce once per step (no_sync on all but the
+      last micro-batch), gradient_as_bucket_view=True.
+  tp: DTensor tensor parallel (parallelize_module): ColwiseParallel on q/k/v/gate/up,
+      RowwiseParallel on o/down; vocab-parallel embedding (RowwiseParallel) and lm_head
+      (ColwiseParallel, logits stay vocab-sharded) with loss_parallel() cross-entropy.
+  pp: torch.distributed.pipelining PipelineStage + Schedule1F1B; stage 0 = embedding +
+      first layers, last stage = last layers + final norm + lm_head (+ loss).
+Recipe: params and compute bf16, torch.optim.AdamW (foreach) directly on bf16 params,
+no fp32 master copy, optimizer states bf16; loss = cross-entropy with fp32 upcast of
+logits; no activation checkpointing; attention = SDPA (flash) causal; random weights,
+synthetic random tokens.
+
+Plan partition: --layers-per-stage 2,2   or
+                --module-fqns '[["tok_embeddings","layers.0"],["layers.1","norm","output"]]'
+(torchtitan-style module names: tok_embeddings, layers.<i>, norm, output).
+"""
+import argparse
+import contextlib
+import datetime
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+import traceback
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+
+LLAMA8B = dict(name="llama8b", hidden_size=4096, num_attention_heads=32, num_key_value_heads=8,
+               intermediate_size=14336, vocab_size=128256, seq_length=1024)
+TINY = dict(name="tiny", hidden_size=256, num_attention_heads=8, num_key_value_heads=2,
+            intermediate_size=512, vocab_size=1024, seq_length=64)
+
+
+def log(*a):
+    r = dist.get_rank() if dist.is_initialized() else 0
+    if r == 0:
+        print(*a, flush=True)
+
+
+def gpu_short_name(full):
+    import re
+    m = re.search(r"(H100|H200|H20|A100|A800|H800|L40S|L40|A10G|A6000|V100|T4|B200|GB200|MI300X|MI250)", full)
+    return m.group(1) if m else re.sub(r"[^A-Za-z0-9]", "", full)[:16] or "GPU"
+
+
+def make_hf_config(m, num_layers):
+    from transformers import LlamaConfig
+    c = LlamaConfig(hidden_size=m["hidden_size"], intermediate_size=m["intermediate_size"],
+                    num_attention_heads=m["num_attention_heads"],
+                    num_key_value_heads=m["num_key_value_heads"],
+                    head_dim=m["hidden_size"] // m["num_attention_heads"],
+                    vocab_size=m["vocab_size"], num_hidden_layers=num_layers,
+                    max_position_embeddings=max(2048, m["seq_length"]), rms_norm_eps=1e-5,
+                    attention_bias=False, mlp_bias=False, hidden_act="silu", tie_word_embeddings=False)
+    c._attn_implementation = "sdpa"
+    return c
+
+
+class Transformer(nn.Module):
+    """LLaMA model (HF LlamaDecoderLayer blocks) holding only the modules of one stage."""
+
+    def __init__(self, hf_cfg, fqns):
+        super().__init__()
+        from transformers.models.llama.modeling_llama import (
+            LlamaDecoderLayer, LlamaRMSNorm, LlamaRotaryEmbedding)
+        h, V = hf_cfg.hidden_size, hf_cfg.vocab_size
+        self.tok_embeddings = nn.Embedding(V, h) if "tok_embeddings" in fqns else None
+        ids = [int(f.split(".")[1]) for f in fqns if f.startswith("layers.")]
+        self.layers = nn.ModuleDict({str(i): LlamaDecoderLayer(hf_cfg, layer_idx=i) for i in ids})
+        self.norm = LlamaRMSNorm(h, eps=hf_cfg.rms_norm_eps) if "norm" in fqns else None
+        self.output = nn.Linear(h, V, bias=False) if "output" in fqns else None
+        self.rotary = LlamaRotaryEmbedding(hf_cfg)
+
+    def forward(self, x):
+        if self.tok_embeddings is not None:
+            x = self.tok_embeddings(x)
+        pos = torch.arange(x.shape[1], device=x.device).unsqueeze(0)
+        cos, sin = self.rotary(x, pos)
+        for layer in self.layers.values():
+            o = layer(x, position_embeddings=(cos, sin))
+            x = o[0] if isinstance(o, tuple) else o
+        if self.norm is not None:
+            x = self.norm(x)
+        if self.output is not None:
+            x = self.output(x)
+        return x
+
+
+def stage_fqns(num_layers, pp, layers_per_stage=None, module_fqns=None):
+    if module_fqns is not None:
+        st = json.loads(module_fqns) if isinstance(module_fqns, str) else module_fqns
+        assert len(st) == pp, f"module_fqns has {len(st)} stages, pp={pp}"
+        allf = [f for s in st for f in s]
+        need = ["tok_embeddings", "norm", "output"] + [f"layers.{i}" for i in range(num_layers)]
+        assert sorted(allf) == sorted(need), f"module_fqns must cover each module once: {allf}"
+        return st
+    if layers_per_stage is None:
+        assert num_layers % pp == 0, "layers not divisible by pp; pass --layers-per-stage"
+        layers_per_stage = [num_layers // pp] * pp
+    assert len(layers_per_stage) == pp and sum(layers_per_stage) == num_layers, \
+        f"layers_per_stage {layers_per_stage} must have pp={pp} entries summing to {num_layers}"
+    st, i = [], 0
+    for s, n in enumerate(layers_per_stage):
+        f = [f"layers.{j}" for j in range(i, i + n)]
+        i += n
+        if s == 0:
+            f = ["tok_embeddings"] + f
+        if s == pp - 1:
+            f = f + ["norm", "output"]
+        st.append(f)
+    return st
+
+
+# ----------------------------------------------------------------------------------------
+# Hand-written Megatron-style tensor parallelism (plain tensors, explicit NCCL all-reduces).
+# Used with --tp-impl manual, as a low-CPU-overhead alternative to DTensor.
+class _CopyToTP(torch.autograd.Function):
+    """f: identity forward, all-reduce of the gradient backward."""
+    @staticmethod
+    def forward(ctx, x, group):
+        ctx.group = group
+        return x
+
+    @staticmethod
+    def backward(ctx, g):
+        g = g.contiguous().clone()
+        dist.all_reduce(g, group=ctx.group)
+        return g, None
+
+
+class _ReduceFromTP(torch.autograd.Function):
+    """g: all-reduce forward, identity backward."""
+    @staticmethod
+    def forward(ctx, x, group):
+        x = x.contiguous()
+        dist.all_reduce(x, group=group)
+        return x
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, None
+
+
+class _CopyIn(nn.Module):
+    """Wraps a module so that its (replicated) input passes through f (grad all-reduce once)."""
+    def __init__(self, inner, group):
+        super().__init__()
+        self.inner = inner
+        self.group = group
+
+    def forward(self, hidden_states=None, *args, **kwargs):
+        return self.inner(_CopyToTP.apply(hidden_states, self.group), *args, **kwargs)
+
+
+class _RowLinear(nn.Module):
+    def __init__(self, weight, group):
+        super().__init__()
+        self.weight = nn.Parameter(weight)
+        self.group = group
+
+    def forward(self, x):
+        return _ReduceFromTP.apply(F.linear(x, self.weight), self.group)
+
+
+class _VocabParallelEmbedding(nn.Module):
+    def __init__(self, weight, start, group):
+        super().__init__()
+        self.weight = nn.Parameter(weight)
+        self.start, self.end = start, start + weight.shape[0]
+        self.group = group
+
+    def forward(self, ids):
+        mask = (ids < self.start) | (ids >= self.end)
+        local = (ids - self.start).masked_fill(mask, 0)
+        out = F.embedding(local, self.weight)
+        out = out.masked_fill(mask.unsqueeze(-1), 0.0)
+        return _ReduceFromTP.apply(out, self.group)
+
+
+class _VocabParallelCE(torch.autograd.Function):
+    """Megatron vocab-parallel cross-entropy on fp32 logits shards [N, V/tp]; returns per-token loss."""
+    @staticmethod
+    def forward(ctx, logits, target, start, group):
+        lmax = logits.max(dim=-1)[0]
+        dist.all_reduce(lmax, op=dist.ReduceOp.MAX, group=group)
+        logits = logits - lmax.unsqueeze(-1)
+        V = logits.shape[-1]
+        mask = (target < start) | (target >= start + V)
+        local_t = (target - start).masked_fill(mask, 0)
+        pred = logits.gather(-1, local_t.unsqueeze(-1)).squeeze(-1).masked_fill(mask, 0.0)
+        dist.all_reduce(pred, group=group)
+        exp = logits.exp_()
+        sum_exp = exp.sum(dim=-1)
+        dist.all_reduce(sum_exp, group=group)
+        loss = torch.log(sum_exp) - pred
+        exp.div_(sum_exp.unsqueeze(-1))
+        ctx.save_for_backward(exp, local_t, mask)
+        return loss
+
+    @staticmethod
+    def backward(ctx, g):
+        softmax, local_t, mask = ctx.saved_tensors
+        grad = softmax
+        upd = 1.0 - mask.to(grad.dtype)
+        grad.scatter_add_(-1, local_t.unsqueeze(-1), -upd.unsqueeze(-1))
+        grad.mul_(g.unsqueeze(-1))
+        return grad, None, None, None
+
+
+def manual_tp(model, tp, rank, group):
+    """Shard a Transformer (full weights, identical on all ranks) Megatron-style in place."""
+    def chunk(w, dim):
+        return w.detach().chunk(tp, dim=dim)[rank].contiguous().clone()
+    with torch.no_grad():
+        if model.tok_embeddings is not None:
+            w = model.tok_embeddings.weight
+            V = w.shape[0]
+            model.tok_embeddings = _VocabParallelEmbedding(chunk(w, 0), rank * (V // tp), group)
+        for layer in model.layers.values():
+            at, mlp = layer.self_attn, layer.mlp
+            for nm in ("q_proj", "k_proj", "v_proj"):
+                lin = getattr(at, nm)
+                lin.weight = nn.Parameter(chunk(lin.weight, 0))
+            at.o_proj = _RowLinear(chunk(at.o_proj.weight, 1), group)
+            for nm in ("gate_proj", "up_proj"):
+                lin = getattr(mlp, nm)
+                lin.weight = nn.Parameter(chunk(lin.weight, 0))
+            mlp.down_proj = _RowLinear(chunk(mlp.down_proj.weight, 1), group)
+            layer.self_attn = _CopyIn(at, group)
+            layer.mlp = _CopyIn(mlp, group)
+        if model.output is not None:
+            w = model.output.weight
+            lin = nn.Linear(w.shape[1], w.shape[0] // tp, bias=False, device=w.device, dtype=w.dtype)
+            lin.weight = nn.Parameter(chunk(w, 0))
+            model.output = nn.Sequential(_CopyInFn(group), lin)
+    return model
+
+
+class _CopyInFn(nn.Module):
+    def __init__(self, group):
+        super().__init__()
+        self.group = group
+
+    def forward(self, x):
+        return _CopyToTP.apply(x, self.group)
+
+
+def make_manual_tp_loss(V_local, start, group):
+    def fn(logits, labels):
+        lg = logits.flatten(0, 1).float()
+        return _VocabParallelCE.apply(lg, labels.flatten(0, 1), start, group).mean()
+    return fn
+
+
+def loss_fn(logits, labels):
+    # HF-style: upcast logits to fp32, mean cross-entropy over tokens
+    return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(0, 1))
+
+
+def cmd_out(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout.strip()
+    except Exception as e:  # noqa
+        return f"failed: {e}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tp", type=int, default=1)
+    ap.add_argument("--pp", type=int, default=1)
+    ap.add_argument("--dp", type=int, default=1)
+    ap.add_argument("--mbs", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--gbs", type=int, nargs="+", default=[8, 16])
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--layers-per-stage", default=None, help="e.g. 2,2")
+    ap.add_argument("--module-fqns", default=None, help="torchtitan-style JSON list of lists")
+    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--lr", type=float, default=1e-5)
+    ap.add_argument("--out", default="validation/results")
+    ap.add_argument("--prefix", default=None, help="file prefix (default: gpu short name, lower case)")
+    ap.add_argument("--tiny", action="store_true", help="tiny model (testing)")
+    ap.add_argument("--cpu", action="store_true", help="gloo on CPU (testing)")
+    ap.add_argument("--tp-impl", default="dtensor", choices=["dtensor", "manual"],
+                    help="dtensor: parallelize_module; manual: hand-written Megatron-style TP")
+    ap.add_argument("--no-loss-parallel", action="store_true",
+                    help="tp: all-gather logits instead of vocab-parallel loss")
+    ap.add_argument("--skip-existing", action="store_true")
+    ap.add_argument("--name-suffix", default="", help="appended to result file names")
+    ap.add_argument("--deadline", type=float, default=0.0, help="unix time; no new combo after it")
+    args = ap.parse_args()
+
+    world_env = int(os.environ.get("WORLD_SIZE", "1"))
+    world = args.tp * args.pp * args.dp
+    assert world == world_env, f"tp*pp*dp={world} but WORLD_SIZE={world_env}"
+    assert not (args.tp > 1 and args.pp > 1) and not (args.tp > 1 and args.dp > 1) and \
+        not (args.pp > 1 and args.dp > 1), "only one kind of parallelism at a time is implemented"
+    is_cuda = not args.cpu and torch.cuda.is_available()
+    if world > 1:
+        dist.init_process_group("nccl" if is_cuda else "gloo",
+                                timeout=datetime.timedelta(seconds=300))
+    rank = dist.get_rank() if world > 1 else 0
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if is_cuda:
+        torch.cuda.set_device(local)
+        dev = torch.device("cuda", local)
+    else:
+        dev = torch.device("cpu")
+    mdef = dict(TINY if args.tiny else LLAMA8B)
+    S = mdef["seq_length"]
+    V = mdef["vocab_size"]
+    hf_cfg = make_hf_config(mdef, args.layers)
+    lps = [int(x) for x in args.layers_per_stage.split(",")] if args.layers_per_stage else None
+    fqns_all = stage_fqns(args.layers, args.pp, lps, args.module_fqns)
+    layers_per_stage = [sum(1 for f in s if f.startswith("layers.")) for s in fqns_all]
+    my_fqns = fqns_all[rank] if args.pp > 1 else fqns_all[0]
+
+    import transformers
+    gpu_name = torch.cuda.get_device_name(dev) if is_cuda else "CPU"
+    prefix = args.prefix or gpu_short_name(gpu_name).lower()
+    try:
+        nccl_ver = ".".join(str(x) for x in torch.cuda.nccl.version()) if is_cuda else "n/a"
+    except Exception as e:  # noqa
+        nccl_ver = f"unknown ({e})"
+    machine = dict(gpu_name=gpu_name, gpu_count=torch.cuda.device_count() if is_cuda else 0,
+                   driver=cmd_out(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]).split("\n")[0]
+                   if is_cuda else "n/a", hostname=socket.gethostname())
+    versions = dict(torch=torch.__version__, cuda=str(torch.version.cuda), nccl=nccl_ver,
+                    transformers=transformers.__version__, python=sys.version.split()[0])
+    os.makedirs(args.out, exist_ok=True)
+
+    use_loss_parallel = args.tp > 1 and not args.no_loss_parallel and args.tp_impl == "dtensor"
+    if args.tp > 1 and args.tp_impl == "manual" and not args.name_suffix:
+        args.name_suffix = "_manualtp"
+    recipe = dict(param_dtype="bf16", compute_dtype="bf16", grad_dtype="bf16",
+                  optimizer="torch.optim.AdamW(foreach=True) on bf16 params, no fp32 master copy",
+                  optimizer_state_dtype="bf16", lr=args.lr, weight_decay=0.01,
+                  grad_accum="sum over m micro-batches (loss/m), optimizer step once per global batch",
+                  loss="cross_entropy, logits upcast to fp32, mean over tokens",
+                  activation_checkpointing=False, attention="sdpa (causal, enable_gqa when supported)",
+                  dp_impl="DDP(gradient_as_bucket_view=True, default 25 MiB buckets), no_sync on all but last micro-batch"
+                  if args.dp > 1 else None,
+                  tp_impl=(("DTensor parallelize_module: Colwise q/k/v/gate/up, Rowwise o/down, "
+                            "Rowwise(vocab-parallel) embedding, Colwise lm_head with "
+                            + ("loss_parallel (vocab-sharded logits)" if use_loss_parallel else
+                               "all-gathered logits")) if args.tp_impl == "dtensor" else
+                           "manual Megatron-style: plain tensors, column-parallel q/k/v/gate/up/lm_head, "
+                           "row-parallel o/down, vocab-parallel embedding and fp32 vocab-parallel "
+                           "cross-entropy, explicit NCCL all-reduce (f/g autograd functions: 2 all-reduces "
+                           "per layer forward, 2 per layer backward, + embedding fwd, lm_head-input bwd, "
+                           "3 small ones in the loss)") if args.tp > 1 else None,
+                  pp_impl="torch.distributed.pipelining PipelineStage + Schedule1F1B (scale_grads=True)"
+                  if args.pp > 1 else None,
+                  zero_grad="set_to_none=True", weights="random init", data="synthetic uniform random tokens")
+    model_json = dict(name=mdef["name"], hidden_size=mdef["hidden_size"], num_layers=args.layers,
+                      num_attention_heads=mdef["num_attention_heads"],
+                      num_key_value_heads=mdef["num_key_value_heads"],
+                      intermediate_size=mdef["intermediate_size"], vocab_size=V, seq_length=S,
+                      tie_word_embeddings=False)
+
+    combos = [(b, g) for g in args.gbs for b in args.mbs]
+
+    def name_of(b, g):
+        return f"{prefix}_tp{args.tp}_pp{args.pp}_dp{args.dp}_mbs{b}_gbs{g}{args.name_suffix}"
+
+    # decide (on rank 0) which combos to run; consistent across ranks
+    plan_list = []
+    if rank == 0:
+        for b, g in combos:
+            nm = name_of(b, g)
+            path = os.path.join(args.out, nm + ".json")
+            marker = os.path.join(args.out, "." + nm + ".started")
+            if g % (args.dp * b):
+                plan_list.append((b, g, "invalid"))
+            elif args.skip_existing and os.path.exists(path):
+                plan_list.append((b, g, "skip"))
+            elif args.skip_existing and os.path.exists(marker):
+                plan_list.append((b, g, "crashed"))
+            else:
+                plan_list.append((b, g, "run"))
+    if world > 1:
+        obj = [plan_list]
+        dist.broadcast_object_list(obj, src=0)
+        plan_list = obj[0]
+
+    def write_result(b, g, measured, extra=None):
+        if rank != 0:
+            return
+        m = (g // (args.dp * b)) if g % (args.dp * b) == 0 else None
+        res = dict(plan=dict(tp=args.tp, pp=args.pp, dp=args.dp, mbs=b, gbs=g, num_microbatches=m,
+                             layers_per_stage=layers_per_stage, module_fqns=fqns_all),
+                   model=model_json, recipe=recipe, measured=measured, machine=machine,
+                   versions=versions, date=datetime.datetime.now().isoformat(timespec="seconds"))
+        if extra:
+            res.update(extra)
+        path = os.path.join(args.out, name_of(b, g) + ".json")
+        with open(path + ".tmp", "w") as fh:
+            json.dump(res, fh, indent=1)
+        os.replace(path + ".tmp", path)
+
+    for b, g, what in plan_list:
+        nm = name_of(b, g)
+        if what == "skip":
+            continue
+        if what in ("invalid", "crashed"):
+            log(f"{nm}: {what}")
+            write_result(b, g, dict(oom=False, error=what, steps=0, warmup=0))
+            continue
+        if args.deadline and time.time() > args.deadline:
+            log(f"{nm}: deadline reached, not run")
+            continue
+        if rank == 0:
+            open(os.path.join(args.out, "." + nm + ".started"), "w").close()
+        m = g // (args.dp * b)
+        try:
+            measured = run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank,
+                                 use_loss_parallel)
+            measured["oom"] = False
+            write_result(b, g, measured)
+            if rank == 0:
+                try:
+                    os.remove(os.path.join(args.out, "." + nm + ".started"))
+                except OSError:
+                    pass
+            log(f"{nm}: step {measured['step_time_ms_median']:.1f} ms (p10 {measured['step_time_ms_p10']:.1f}, "
+                f"p90 {measured['step_time_ms_p90']:.1f}), peak alloc GiB "
+                f"{[round(x, 2) for x in measured['peak_allocated_GiB_per_rank']]}, reserved "
+                f"{[round(x, 2) for x in measured['peak_reserved_GiB_per_rank']]}")
+        except torch.cuda.OutOfMemoryError as e:
+            print(f"[rank {rank}] {nm}: OOM: {str(e)[:300]}", flush=True)
+            peak = torch.cuda.max_memory_allocated(dev) / 2 ** 30
+            if rank == 0 or world == 1:
+                write_result(b, g, dict(oom=True, steps=0, warmup=args.warmup, error="OutOfMemoryError",
+                                        peak_allocated_GiB_rank0_before_oom=peak))
+            else:
+                # let rank 0's file mark it; write our own marker in case rank 0 survives
+                with open(os.path.join(args.out, f".{nm}.oom_rank{rank}"), "w") as fh:
+                    fh.write(str(e)[:1000])
+            if world > 1:
+                # peers would hang in collectives: exit hard; torchrun tears the group down,
+                # run_all.sh relaunches with --skip-existing
+                if rank != 0:
+                    # make rank 0's file exist for the record
+                    with open(os.path.join(args.out, nm + ".json"), "w") as fh:
+                        json.dump(dict(plan=dict(tp=args.tp, pp=args.pp, dp=args.dp, mbs=b, gbs=g,
+                                                 layers_per_stage=layers_per_stage, module_fqns=fqns_all),
+                                       model=model_json, recipe=recipe,
+                                       measured=dict(oom=True, steps=0, error=f"OOM on rank {rank}"),
+                                       machine=machine, versions=versions,
+                                       date=datetime.datetime.now().isoformat(timespec="seconds")), fh, indent=1)
+                os._exit(3)
+        finally:
+            if is_cuda:
+                torch.cuda.empty_cache()
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return 0
+
+
+def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, use_loss_parallel):
+    S, V = mdef["seq_length"], mdef["vocab_size"]
+    tp, pp, dp = args.tp, args.pp, args.dp
+    import gc
+    gc.collect()
+    if is_cuda:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(dev)
+    torch.manual_seed(0)
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        with torch.device(dev):
+            model = Transformer(hf_cfg, my_fqns)
+    finally:
+        torch.set_default_dtype(old)
+    model.train()
+
+    # ---- tensor parallel
+    loss_ctx = contextlib.nullcontext
+    lossf = loss_fn
+    if tp > 1 and args.tp_impl == "manual":
+        group = dist.group.WORLD
+        manual_tp(model, tp, rank, group)
+        lossf = make_manual_tp_loss(V // tp, rank * (V // tp), group)
+    elif tp > 1:
+        from torch.distributed.device_mesh import init_device_mesh
+        from torch.distributed.tensor import Replicate, Shard
+        from torch.distributed.tensor.parallel import (
+            ColwiseParallel, RowwiseParallel, loss_parallel, parallelize_module)
+        mesh = init_device_mesh(dev.type, (tp,))
+        top = {"tok_embeddings": RowwiseParallel(input_layouts=Replicate())}
+        if use_loss_parallel:
+            top["output"] = ColwiseParallel(input_layouts=Replicate(), output_layouts=Shard(-1),
+                                            use_local_output=False)
+            loss_ctx = loss_parallel
+        else:
+            top["output"] = ColwiseParallel(input_layouts=Replicate(), output_layouts=Replicate())
+        parallelize_module(model, mesh, top)
+        for layer in model.layers.values():
+            parallelize_module(layer, mesh, {
+                "self_attn.q_proj": ColwiseParallel(), "self_attn.k_proj": ColwiseParallel(),
+                "self_attn.v_proj": ColwiseParallel(), "self_attn.o_proj": RowwiseParallel(),
+                "mlp.gate_proj": ColwiseParallel(), "mlp.up_proj": ColwiseParallel(),
+                "mlp.down_proj": RowwiseParallel()})
+            # heads per rank are inferred by HF attention from the local q/k/v widths (view(..., -1, head_dim))
+
+    # ---- data parallel
+    if dp > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        model = DDP(model, device_ids=[dev.index] if is_cuda else None, gradient_as_bucket_view=True)
+
+    # ---- optimizer (group params by DTensor-ness so foreach kernels never mix types)
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        from torch.distributed.tensor import DTensor
+        dparams = [p for p in params if isinstance(p, DTensor)]
+    except Exception:  # noqa
+        dparams = []
+    ids_d = {id(p) for p in dparams}
+    plain = [p for p in params if id(p) not in ids_d]
+    groups = [grp for grp in (plain, dparams) if grp]
+    opts = [torch.optim.AdamW(grp, lr=args.lr, weight_decay=0.01, foreach=True) for grp in groups]
+
+    # ---- synthetic data (identical on tp ranks; different per dp rank)
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(1000 + (rank if dp > 1 else 0))
+    local_batch = g // dp
+    ids = torch.randint(0, V, (local_batch, S), device=dev, generator=gen)
+    labels = torch.randint(0, V, (local_batch, S), device=dev, generator=gen)
+
+    sched = None
+    if pp > 1:
+        from torch.distributed.pipelining import PipelineStage, Schedule1F1B
+        stage = PipelineStage(model, stage_index=rank, num_stages=pp, device=dev)
+        sched = Schedule1F1B(stage, n_microbatches=m, loss_fn=loss_fn)
+
+    fb_ms = []
+
+    evs = []  # (label, cuda event) of the current step, pp == 1 only
+
+    def mark(label):
+        if is_cuda and sched is None:
+            e = torch.cuda.Event(enable_timing=True)
+            e.record()
+            evs.append((label, e))
+
+    def step():
+        # returns the (detached) mean loss of the global batch on this rank, or None
+        tot = None
+        evs.clear()
+        mark("start")
+        for o in opts:
+            o.zero_grad(set_to_none=True)
+        if sched is not None:
+            if rank == 0:
+                sched.step(ids)
+            elif rank == pp - 1:
+                losses = []
+                sched.step(target=labels, losses=losses)
+                tot = torch.stack([x.detach() for x in losses]).mean()
+            else:
+                sched.step()
+        else:
+            for i in range(m):
+                sl = slice(i * b, (i + 1) * b)
+                ctx = model.no_sync() if (dp > 1 and i < m - 1) else contextlib.nullcontext()
+                with ctx:
+                    with loss_ctx():
+                        mark("f0")
+                        out = model(ids[sl])
+                        loss = lossf(out, labels[sl]) / m
+                        mark("f1")
+                        loss.backward()
+                        mark("b1")
+                ld = loss.detach()
+                if hasattr(ld, "full_tensor"):
+                    ld = ld.full_tensor()
+                tot = ld if tot is None else tot + ld
+        mark("o0")
+        for o in opts:
+            o.step()
+        mark("o1")
+        return tot
+
+    def sync():
+        if is_cuda:
+            torch.cuda.synchronize(dev)
+
+    times = []
+    step_losses = []
+    cpu_proc, cpu_main, phases = [], [], []
+    total = args.warmup + args.steps
+    for it in range(total):
+        if world > 1:
+            dist.barrier()
+        sync()
+        t0 = time.perf_counter()
+        c0, th0 = time.process_time(), time.thread_time()
+        lt = step()
+        c1, th1 = time.process_time(), time.thread_time()
+        sync()
+        t1 = time.perf_counter()
+        step_losses.append(float(lt) if lt is not None else None)
+        if it >= args.warmup:
+            cpu_proc.append((c1 - c0) * 1e3)
+            cpu_main.append((th1 - th0) * 1e3)
+            if evs:
+              try:
+                ph = dict(fwd=0.0, bwd=0.0, opt=0.0, zero_grad=0.0)
+                last = {}
+                for lab, e in evs:
+                    if lab == "f1":
+                        ph["fwd"] += last["f0"].elapsed_time(e)
+                    elif lab == "b1":
+                        ph["bwd"] += last["f1"].elapsed_time(e)
+                    elif lab == "o1":
+                        ph["opt"] += last["o0"].elapsed_time(e)
+                    last[lab] = e
+                ph["zero_grad"] = evs[0][1].elapsed_time(evs[1][1])
+                ph["gpu_timeline_total"] = evs[0][1].elapsed_time(evs[-1][1])
+                phases.append(ph)
+              except Exception as e:  # noqa  (diagnostic only; never fail a combo for it)
+                print(f"[rank {rank}] phase timing failed: {e}", flush=True)
+        if it >= args.warmup:
+            times.append((t1 - t0) * 1e3)
+    alloc = torch.cuda.max_memory_allocated(dev) / 2 ** 30 if is_cuda else 0.0
+    reserved = torch.cuda.max_memory_reserved(dev) / 2 ** 30 if is_cuda else 0.0
+    per_rank_times = [times]
+    allocs, reserveds = [alloc], [reserved]
+    if world > 1:
+        objs = [None] * world
+        dist.all_gather_object(objs, dict(t=times, a=alloc, r=reserved, l=step_losses, cp=cpu_proc,
+                                          cm=cpu_main, ph=phases))
+        per_rank_times = [o["t"] for o in objs]
+        step_losses = [o["l"] for o in objs]
+        cpu_proc = [o["cp"] for o in objs]
+        cpu_main = [o["cm"] for o in objs]
+        phases = [o["ph"] for o in objs]
+        allocs = [o["a"] for o in objs]
+        reserveds = [o["r"] for o in objs]
+    else:
+        cpu_proc, cpu_main, phases = [cpu_proc], [cpu_main], [phases]
+
+    def med_phase(plist):
+        if not plist:
+            return None
+        return {k: float(np.median([p[k] for p in plist])) for k in plist[0]}
+    step_t = np.max(np.array(per_rank_times), axis=0)
+    n_params_local = sum(p.numel() for p in params)
+    try:
+        n_params_local = sum(p.to_local().numel() if hasattr(p, "to_local") else p.numel() for p in params)
+    except Exception:  # noqa
+        pass
+    has_sched = sched is not None
+    del model, opts, params, plain, dparams
+    return dict(step_time_ms_median=float(np.median(step_t)), step_time_ms_p10=float(np.percentile(step_t, 10)),
+                step_time_ms_p90=float(np.percentile(step_t, 90)), step_times_ms=[float(x) for x in step_t],
+                steps=args.steps, warmup=args.warmup, peak_allocated_GiB_per_rank=allocs,
+                peak_reserved_GiB_per_rank=reserveds, params_local_rank=int(n_params_local),
+                loss_per_step_per_rank=step_losses if world > 1 else [step_losses],
+                cpu_process_ms_median_per_rank=[float(np.median(x)) for x in cpu_proc],
+                cpu_main_thread_ms_median_per_rank=[float(np.median(x)) for x in cpu_main],
+                phase_ms_median_per_rank=[med_phase(x) for x in phases] if not has_sched and is_cuda else None,
+                phase_note=("GPU-timeline (CUDA events, pp=1 only): fwd = sum over micro-batches of forward+loss, "
+                            "bwd = sum of backward (includes DDP all-reduce on the last micro-batch), "
+                            "opt = optimizer step; intervals include GPU idle time if CPU-bound"),
+                timing="per step: barrier, cuda sync, wall clock of zero_grad+fwd/bwd of all micro-batches+"
+                       "optimizer step, cuda sync; max over ranks")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
