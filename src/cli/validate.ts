@@ -15,13 +15,14 @@ export function validateCommand(io: CliIo): Command {
     .option('--profile-dir <dir>', 'profiles to estimate with (default: the shipped profiles/)')
     .option('--estimator <name...>', 'estimators to compare', ['fasop', 'reference'])
     .option('--catalog <file>', 'extra catalog JSON', (v: string, p: string[]) => [...p, v], [] as string[])
-    .action(async (dir: string, opts: { profileDir?: string; estimator: string[]; catalog: string[] }) => {
+    .option('--calibration <scenario...>', 'scenarios any constant was read from; reported apart from the held-out ones', ['llama8b-4L gbs16 2xH100'])
+    .action(async (dir: string, opts: { profileDir?: string; estimator: string[]; catalog: string[]; calibration: string[] }) => {
       const catalog = loadCatalog(opts.catalog);
       const profiles = ProfileDb.open(opts.profileDir ?? defaultProfileDir());
       const records = readValidationRecords(resolve(io.cwd, dir));
       const blocks: string[] = [];
       for (const name of opts.estimator) {
-        const s = await compareRecords(records, catalog, profiles, name as 'fasop' | 'reference');
+        const s = await compareRecords(records, catalog, profiles, name as 'fasop' | 'reference', opts.calibration);
         blocks.push(formatComparison(s));
       }
       io.out(blocks.join('\n\n'));

@@ -59,6 +59,12 @@ function tpAllreduce_s(plan: ResolvedPlan, gpu: string): number {
   return allreduceTime_s(intraAllreduce(node.gpu, node.intraNode_bps, plan.tp), bytesOfTp(plan), plan.tp);
 }
 
+/** Seconds of one small TP all-reduce of b·s fp32 values (the vocab-parallel loss's statistics). */
+function tpSmallAllreduce_s(plan: ResolvedPlan, gpu: string): number {
+  const node = plan.nodes.find((x) => x.gpu.name === gpu)!;
+  return allreduceTime_s(intraAllreduce(node.gpu, node.intraNode_bps, plan.tp), plan.mbs * plan.model.seq_length * 4, plan.tp);
+}
+
 /** The link a pipeline boundary j uses: the slowest of its tp·dp parallel streams. */
 function boundaryLink(plan: ResolvedPlan, j: number): Link {
   let worst: Link | undefined;
@@ -92,6 +98,9 @@ export function fasopContext(plan: ResolvedPlan, recipe: TrainingRecipe): FasopC
     t.forward_s[8]! += ar; // after the row-parallel down_proj
     t.backward_s[1]! += ar; // input gradient of the column-parallel q/k/v
     t.backward_s[5]! += ar; // input gradient of the column-parallel gate/up
+    t.forward_s[0]! += ar; // vocab-parallel embedding: partial lookups summed
+    t.backward_s[9]! += ar; // input gradient of the column-parallel lm_head
+    if (ar > 0) t.forward_s[9]! += 3 * tpSmallAllreduce_s(plan, gpu); // vocab-parallel loss: max, sum-exp, target logit
     const f = new Float64Array(n);
     const b = new Float64Array(n);
     for (let k = 0; k < n; k++) {
@@ -100,7 +109,7 @@ export function fasopContext(plan: ResolvedPlan, recipe: TrainingRecipe): FasopC
     }
     let layer = 0;
     for (let c = 1; c <= 8; c++) layer += t.forward_s[c]! + t.backward_s[c]!;
-    perType.set(gpu, { f, b, layer, source: t.source + (ar > 0 ? `, +TP all-reduce ${(ar * 1e3).toFixed(3)} ms x4/layer` : '') });
+    perType.set(gpu, { f, b, layer, source: t.source + (ar > 0 ? `, +TP all-reduce ${(ar * 1e3).toFixed(3)} ms x4/layer (+embedding, lm_head, loss)` : '') });
   }
   const layerCost = (gpu: string) => {
     const x = perType.get(gpu);

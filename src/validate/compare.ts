@@ -11,6 +11,11 @@ import { gpuTypeOf, type ValidationRecord } from './records.js';
 export interface ComparedPlan {
   file: string;
   scenario: string;
+  /** which runtime ran it: 'megatron-style' (what the estimator models) or 'dtensor' (PyTorch DTensor TP) */
+  runtime: string;
+  /** a second measurement of a plan already in the set */
+  repeat: boolean;
+  layersPerStage?: number[];
   tp: number;
   pp: number;
   dp: number;
@@ -32,17 +37,51 @@ export interface ScenarioVerdict {
   same: boolean;
 }
 
-export interface ComparisonSummary {
-  estimator: EstimatorName;
-  plans: ComparedPlan[];
+export interface ErrorStats {
+  plans: number;
   stepMape: number;
   stepMaxError: number;
   memoryMape: number;
   memoryMaxError: number;
-  scenarios: ScenarioVerdict[];
 }
 
-const planName = (p: Pick<ComparedPlan, 'tp' | 'pp' | 'dp' | 'mbs'>) => `tp${p.tp} pp${p.pp} dp${p.dp} mbs${p.mbs}`;
+export interface ComparisonSummary {
+  estimator: EstimatorName;
+  /** error figures over the main set */
+  overall: ErrorStats;
+  /** every compared run (main set, repeats and other runtimes) */
+  all: ComparedPlan[];
+  /** the main set: modelled runtime, first measurement of each plan */
+  plans: ComparedPlan[];
+  scenarios: ScenarioVerdict[];
+  calibration: string[];
+  calibrationStats?: ErrorStats;
+  heldOutStats?: ErrorStats;
+}
+
+const planName = (p: Pick<ComparedPlan, 'tp' | 'pp' | 'dp' | 'mbs' | 'layersPerStage'>) => {
+  const lps = p.layersPerStage && new Set(p.layersPerStage).size > 1 ? ` layers ${p.layersPerStage.join('+')}` : '';
+  return `tp${p.tp} pp${p.pp} dp${p.dp} mbs${p.mbs}${lps}`;
+};
+
+/** PyTorch DTensor tensor parallelism is host-bound at these sizes; the estimator models Megatron-style TP. */
+export function runtimeOf(rec: ValidationRecord): string {
+  const impl = String(rec.recipe?.['tp_impl'] ?? '');
+  return rec.plan.tp > 1 && /^DTensor/i.test(impl) ? 'dtensor' : 'megatron-style';
+}
+
+function stats(ps: readonly ComparedPlan[]): ErrorStats {
+  const abs = (xs: number[]) => xs.map(Math.abs);
+  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+  const mem = ps.map((p) => p.memoryError).filter(Number.isFinite);
+  return {
+    plans: ps.length,
+    stepMape: mean(abs(ps.map((p) => p.stepError))),
+    stepMaxError: ps.length ? Math.max(...abs(ps.map((p) => p.stepError))) : NaN,
+    memoryMape: mean(abs(mem)),
+    memoryMaxError: mem.length ? Math.max(...abs(mem)) : NaN,
+  };
+}
 
 /** The recipe a record was trained with (validation/train_step.py writes bf16 + AdamW on bf16). */
 export function recipeOf(rec: ValidationRecord): TrainingRecipe {
@@ -78,9 +117,10 @@ export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: 
 }
 
 /** Estimate every successful measured run and compare (step time and peak memory per rank). */
-export async function compareRecords(records: readonly ValidationRecord[], catalog: Catalog, profiles: ProfileDb, estimatorName: EstimatorName): Promise<ComparisonSummary> {
+export async function compareRecords(records: readonly ValidationRecord[], catalog: Catalog, profiles: ProfileDb, estimatorName: EstimatorName, calibration: readonly string[] = []): Promise<ComparisonSummary> {
   const estimator = getEstimator(estimatorName);
-  const plans: ComparedPlan[] = [];
+  const all: ComparedPlan[] = [];
+  const seen = new Set<string>();
   for (const rec of records) {
     const m = rec.measured;
     if (m.oom || m.error || m.step_time_ms_median === undefined) continue;
@@ -89,9 +129,17 @@ export async function compareRecords(records: readonly ValidationRecord[], catal
     const measuredPeak = Math.max(...(m.peak_allocated_GiB_per_rank ?? [NaN]));
     const predictedPeak = Math.max(...est.breakdown.stages.map((s) => s.memory_GiB));
     const world = plan.tp * plan.pp * plan.dp;
-    plans.push({
+    const runtime = runtimeOf(rec);
+    const layersPerStage = rec.plan.layers_per_stage ?? undefined;
+    const key = `${rec.model.name}|${rec.model.num_layers}|${plan.tp}|${plan.pp}|${plan.dp}|${plan.mbs}|${plan.gbs}|${layersPerStage?.join('+')}|${runtime}`;
+    const repeat = seen.has(key);
+    seen.add(key);
+    all.push({
       file: rec.file,
       scenario: `${rec.model.name}-${rec.model.num_layers}L gbs${plan.gbs} ${world}x${gpuTypeOf(rec.machine.gpu_name)}`,
+      runtime,
+      repeat,
+      layersPerStage,
       tp: plan.tp, pp: plan.pp, dp: plan.dp, mbs: plan.mbs, gbs: plan.gbs,
       measuredStep_ms: m.step_time_ms_median,
       predictedStep_ms: est.stepTime_s * 1000,
@@ -101,9 +149,8 @@ export async function compareRecords(records: readonly ValidationRecord[], catal
       memoryError: (predictedPeak - measuredPeak) / measuredPeak,
     });
   }
+  const plans = all.filter((p) => p.runtime === 'megatron-style' && !p.repeat);
   if (plans.length === 0) throw new FasopError('no successful measured run to compare', 'check validation/results (all OOM or failed?)');
-  const abs = (xs: number[]) => xs.map(Math.abs);
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const byScenario = new Map<string, ComparedPlan[]>();
   for (const p of plans) byScenario.set(p.scenario, [...(byScenario.get(p.scenario) ?? []), p]);
   const scenarios: ScenarioVerdict[] = [...byScenario].map(([scenario, ps]) => {
@@ -111,36 +158,44 @@ export async function compareRecords(records: readonly ValidationRecord[], catal
     const pb = ps.reduce((a, b) => (b.predictedStep_ms < a.predictedStep_ms ? b : a));
     return { scenario, plans: ps.length, measuredBest: planName(mb), predictedBest: planName(pb), same: mb === pb };
   });
-  const memErr = plans.map((p) => p.memoryError).filter(Number.isFinite);
+  const inCal = (p: ComparedPlan) => calibration.includes(p.scenario);
   return {
     estimator: estimatorName,
+    all,
     plans,
-    stepMape: mean(abs(plans.map((p) => p.stepError))),
-    stepMaxError: Math.max(...abs(plans.map((p) => p.stepError))),
-    memoryMape: memErr.length ? mean(abs(memErr)) : NaN,
-    memoryMaxError: memErr.length ? Math.max(...abs(memErr)) : NaN,
+    overall: stats(plans),
     scenarios,
+    calibration: [...calibration],
+    calibrationStats: calibration.length ? stats(plans.filter(inCal)) : undefined,
+    heldOutStats: calibration.length ? stats(plans.filter((p) => !inCal(p))) : undefined,
   };
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 
+const statsLine = (label: string, x: ErrorStats) =>
+  `${label}: step time MAPE ${pct(x.stepMape)}, max |error| ${pct(x.stepMaxError)} over ${x.plans} plans; peak memory mean |error| ${pct(x.memoryMape)}, max ${pct(x.memoryMaxError)}`;
+
+const row = (p: ComparedPlan) => `| ${p.scenario} | ${planName(p)} | ${p.measuredStep_ms.toFixed(1)} | ${p.predictedStep_ms.toFixed(1)} | ${pct(p.stepError)} | ${p.measuredPeak_GiB.toFixed(2)} | ${p.predictedPeak_GiB.toFixed(2)} | ${pct(p.memoryError)} |`;
+const HEAD = ['| scenario | plan | measured step (ms) | predicted (ms) | error | measured peak (GiB) | predicted (GiB) | error |', '|---|---|---|---|---|---|---|---|'];
+
 /** Markdown tables of one comparison. */
 export function formatComparison(s: ComparisonSummary): string {
-  const out = [
-    `### estimator: ${s.estimator}`,
-    '',
-    '| scenario | plan | measured step (ms) | predicted (ms) | error | measured peak (GiB) | predicted (GiB) | error |',
-    '|---|---|---|---|---|---|---|---|',
-    ...s.plans.map((p) => `| ${p.scenario} | ${planName(p)} | ${p.measuredStep_ms.toFixed(1)} | ${p.predictedStep_ms.toFixed(1)} | ${pct(p.stepError)} | ${p.measuredPeak_GiB.toFixed(2)} | ${p.predictedPeak_GiB.toFixed(2)} | ${pct(p.memoryError)} |`),
-    '',
-    `step time: MAPE ${pct(s.stepMape)}, max |error| ${pct(s.stepMaxError)} over ${s.plans.length} plans; peak memory: mean |error| ${pct(s.memoryMape)}, max ${pct(s.memoryMaxError)}`,
-    '',
-    '| scenario | plans | measured best | predicted best | same |',
-    '|---|---|---|---|---|',
-    ...s.scenarios.map((v) => `| ${v.scenario} | ${v.plans} | ${v.measuredBest} | ${v.predictedBest} | ${v.same ? 'yes' : 'NO'} |`),
-    '',
-    `predicted-best = measured-best in ${s.scenarios.filter((v) => v.same).length} of ${s.scenarios.length} scenarios`,
-  ];
+  const out = [`### estimator: ${s.estimator}`, '', ...HEAD, ...s.plans.map(row), '', statsLine('all plans', s.overall)];
+  if (s.calibrationStats && s.heldOutStats) {
+    out.push(statsLine(`calibration scenario (${s.calibration.join(', ')})`, s.calibrationStats));
+    out.push(statsLine('held-out scenarios', s.heldOutStats));
+  }
+  out.push('', '| scenario | plans | measured best | predicted best | same |', '|---|---|---|---|---|',
+    ...s.scenarios.map((v) => `| ${v.scenario}${s.calibration.includes(v.scenario) ? ' (calibration)' : ''} | ${v.plans} | ${v.measuredBest} | ${v.predictedBest} | ${v.same ? 'yes' : 'NO'} |`),
+    '', `predicted-best = measured-best in ${s.scenarios.filter((v) => v.same).length} of ${s.scenarios.length} scenarios`);
+  const other = s.all.filter((p) => p.runtime !== 'megatron-style');
+  if (other.length) {
+    out.push('', `Runs of a runtime the estimator does not model (PyTorch DTensor tensor parallelism, host-bound at these sizes), not in the figures above:`, '', ...HEAD, ...other.map(row));
+  }
+  const repeats = s.all.filter((p) => p.repeat);
+  if (repeats.length) {
+    out.push('', 'Repeated measurements of plans above (not in the figures above; they show the run-to-run spread):', '', ...HEAD, ...repeats.map(row));
+  }
   return out.join('\n');
 }
