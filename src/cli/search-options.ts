@@ -53,7 +53,7 @@ export function addSearchOptions(cmd: Command): Command {
     .option('--seq-length <n>', 'sequence length for --model-config (default: min(1024, max positions))')
     .option('--dataset <name>', 'dataset for the iteration count: c4, pile, redpajama, openwebtext, squad, default', 'squad')
     .option('--gbs <n>', 'global batch size', '32')
-    .option('--gpu-per-node <n>', 'GPUs per node (default 4; 8 with --pareto when not given)')
+    .option('--gpu-per-node <n>', 'GPUs per node (default: the catalog node size of the GPU type, e.g. A40 4, H100 8; 4 for mixed sizes; 8 with --pareto)')
     .option('--precision <bits>', 'bits per element of the embedding sync (16 or 32)', '16')
     .addOption(new Option('--pp-partition-method <method>', 'pipeline layer partition method (dp, ilp, bruteforce: exact on one shared objective; dp-original: the original\'s O(pp·n³) dp, small models only)').choices([...PARTITION_METHODS]).default('minmax'))
     .addOption(new Option('--estimator <name>', 'cost model: reference (the original FASOP, number for number) or fasop (corrected)').choices(['reference', 'fasop']).default('fasop'))
@@ -163,6 +163,15 @@ export function parseSubstitutes(values: readonly string[], gpus: readonly NodeG
   return out;
 }
 
+/**
+ * GPUs per node when `--gpu-per-node` is not given: 8 in pareto mode (the original's rule); else the
+ * node size of the GPU types in the catalog when they agree (A40: 4, H100: 8), else the original's 4.
+ */
+export function defaultGpusPerNode(nodeSizes: readonly number[], pareto: boolean): number {
+  if (pareto) return 8;
+  return nodeSizes.length > 0 && nodeSizes.every((x) => x === nodeSizes[0]) ? nodeSizes[0]! : 4;
+}
+
 export interface ResolvedSearchOptions {
   request: SearchRequest;
   catalog: Catalog;
@@ -182,7 +191,7 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
   const gbs = intFlag(raw.gbs, '--gbs', { max: MAX_GBS });
   const pareto = Boolean(raw.pareto);
   const gpuPerNodeDefaulted = raw.gpuPerNode === undefined;
-  const gpusPerNode = gpuPerNodeDefaulted ? (pareto ? 8 : 4) : intFlag(raw.gpuPerNode, '--gpu-per-node', { max: 64 });
+  const gpusPerNode = gpuPerNodeDefaulted ? defaultGpusPerNode(gpus.map((g) => getGpu(catalog, g.type).gpusPerNode), pareto) : intFlag(raw.gpuPerNode, '--gpu-per-node', { max: 64 });
   const precision = intFlag(raw.precision, '--precision');
   if (precision !== 16 && precision !== 32) throw new FasopError(`--precision must be 16 or 32, got ${precision}`, 'pass --precision 16 or --precision 32');
   const gbsValues = raw.paretoGbsMax === undefined ? [gbs] : gbsSweep(intFlag(raw.paretoGbsMax, '--pareto-gbs-max', { max: MAX_GBS }));
