@@ -47,6 +47,10 @@ export const gpuSpecSchema = z.object({
     .object({
       p2p: measuredLinkSchema,
       allreduce: measuredLinkSchema.extend({ busBandwidth_GBps: positive('busBandwidth_GBps').optional() }),
+      /** measured optimizer step per recipe, ms per 1e9 parameters (profiler/optimizer.py) */
+      optimizerStep_msPerGparam: z.record(z.string(), positive('optimizerStep_msPerGparam')).optional(),
+      /** measured p.grad += g over every parameter, ms per 1e9 parameters */
+      gradAccumulate_msPerGparam: positive('gradAccumulate_msPerGparam').optional(),
       gpuCount: z.number().int().positive(),
       date: z.string(),
       source: z.string(),

@@ -241,15 +241,31 @@ async function candidatePartitions(ctx: FasopContext, solver: Solver | undefined
 
 /** Bytes per second a memory-bound pass reaches on stage s's GPU (measured copy rate, else datasheet). */
 function hbmBytesPerSecond(ctx: FasopContext, s: number): number {
-  const gpu = ctx.plan.nodes.find((x) => x.gpu.name === ctx.stageTypes[s])!.gpu;
+  const gpu = stageGpu(ctx, s);
   const GBps = gpu.hbmMeasured_GBps ?? gpu.hbm_GBps;
   if (!GBps) throw new FasopError(`GPU ${gpu.name} has no hbm_GBps in the catalog`, 'add hbm_GBps (memory bandwidth, GB/s) to its catalog entry');
   return GBps * 1e9;
 }
 
-/** Seconds the optimizer step spends streaming a stage's state through HBM. */
+function stageGpu(ctx: FasopContext, s: number) {
+  return ctx.plan.nodes.find((x) => x.gpu.name === ctx.stageTypes[s])!.gpu;
+}
+
+/**
+ * Seconds of the optimizer step of a stage's parameters: measured per parameter for this recipe on
+ * this GPU when the catalog has it (profiler/optimizer.py), else its HBM traffic counted per pass.
+ */
 function optimizerStep_s(ctx: FasopContext, s: number, params: number): number {
+  const measured = stageGpu(ctx, s).measured?.optimizerStep_msPerGparam?.[ctx.recipe.name];
+  if (measured !== undefined) return (params / 1e9) * measured * 1e-3;
   return (params * ctx.recipe.optimizerTrafficBytesPerParam) / hbmBytesPerSecond(ctx, s);
+}
+
+/** Seconds to add one micro-batch's weight gradients into the accumulated ones (measured, else 3 passes). */
+function gradAccumulate_s(ctx: FasopContext, s: number, params: number): number {
+  const measured = stageGpu(ctx, s).measured?.gradAccumulate_msPerGparam;
+  if (measured !== undefined) return (params / 1e9) * measured * 1e-3;
+  return (3 * ctx.recipe.gradBytes * params) / hbmBytesPerSecond(ctx, s);
 }
 
 interface Evaluation {
@@ -272,7 +288,7 @@ function evaluate(ctx: FasopContext, sizes: number[]): Evaluation {
   // gradient accumulation: every micro-batch after the first adds its weight gradients into the
   // accumulated ones (read, read, write: 3 × gradBytes per parameter, memory-bound)
   params.forEach((p, s) => {
-    times.backward_s[s]! += ((ctx.m - 1) / ctx.m) * ((3 * recipe.gradBytes * p) / hbmBytesPerSecond(ctx, s));
+    times.backward_s[s]! += ((ctx.m - 1) / ctx.m) * gradAccumulate_s(ctx, s, p);
   });
   const ends = sizes.length === 1
     ? [ctx.m * (times.forward_s[0]! + times.backward_s[0]!)]
