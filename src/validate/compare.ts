@@ -193,7 +193,7 @@ export function formatComparison(s: ComparisonSummary): string {
   if (other.length) {
     out.push('', `Runs of a runtime the estimator does not model (PyTorch DTensor tensor parallelism, host-bound at these sizes), not in the figures above:`, '', ...HEAD, ...other.map(row));
   }
-  const repeats = s.all.filter((p) => p.repeat);
+  const repeats = s.all.filter((p) => p.repeat && p.runtime === 'megatron-style');
   if (repeats.length) {
     out.push('', 'Repeated measurements of plans above (not in the figures above; they show the run-to-run spread):', '', ...HEAD, ...repeats.map(row));
   }
