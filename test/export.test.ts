@@ -208,7 +208,7 @@ test('export on every s1 plan (library): launcher partitions are whole layers an
 });
 
 test('export --best and explicit degrees use the search flags; heterogeneous plans state what is lost', async () => {
-  const best = await runCli(['export', '--best', '--gpus', 'A40', '8', '--allow-oom', '--format', 'json', '--profile-dir', REF_PROFILES]);
+  const best = await runCli(['export', '--best', '--gpus', 'A40', '8', '--allow-oom', '--format', 'json', '--profile-dir', REF_PROFILES, '--estimator', 'reference']);
   assert.equal(best.code, 0, best.err);
   const jb = JSON.parse(best.out);
   const s1best = readPlanCsvFile(S1).find((r) => r.rank === 1)!.record;

@@ -45,10 +45,15 @@ export function intraAllreduce(gpu: GpuSpec, intraNode_bps: number, group: numbe
   return { latency_s: DEFAULT_INTRA_LATENCY_S, bandwidth_Bps: intraNode_bps / 8, source: 'datasheet' };
 }
 
-/** One flow between two nodes when `flows` flows leave the node at once (they share its NIC). */
+/**
+ * One flow between two nodes when `flows` flows leave the node at once. A GPU gets at most its share
+ * of the node's network (interNode_bps / the type's node size: one rail per GPU on p5-class nodes),
+ * and concurrent flows share the node's NIC.
+ */
 export function interNode(a: ClusterNode, b: ClusterNode, flows: number): Link {
   const nic = Math.min(a.interNode_bps, b.interNode_bps) / 8;
-  return { latency_s: DEFAULT_INTER_LATENCY_S, bandwidth_Bps: nic / Math.max(1, flows), source: 'datasheet' };
+  const share = Math.max(1, flows, Math.min(a.gpu.gpusPerNode, b.gpu.gpusPerNode));
+  return { latency_s: DEFAULT_INTER_LATENCY_S, bandwidth_Bps: nic / share, source: 'datasheet' };
 }
 
 /** Ring all-reduce time: latency + 2(n−1)/n · bytes / bus bandwidth. */

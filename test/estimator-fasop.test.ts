@@ -1,0 +1,98 @@
+/** The corrected estimator's policies, each checked on a real plan with the shipped H100 profiles. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { getGpu, getModel, loadCatalog } from '../src/catalog/catalog.js';
+import { interpolateRow } from '../src/estimate/compute-fasop.js';
+import { estimateFasop } from '../src/estimate/estimate-fasop.js';
+import type { ResolvedPlan } from '../src/estimate/plan.js';
+import { RECIPES } from '../src/estimate/recipe.js';
+import { defaultProfileDir } from '../src/paths.js';
+import { ProfileDb } from '../src/profiles/db.js';
+
+const catalog = loadCatalog();
+const profiles = ProfileDb.open(defaultProfileDir());
+const h100 = getGpu(catalog, 'H100');
+
+function plan(over: Partial<Omit<ResolvedPlan, 'nodes'>> & { modelName?: string; nodeCount?: number } = {}): ResolvedPlan {
+  const { modelName: _m, nodeCount: _n, ...rest } = over;
+  const model = getModel(catalog, over.modelName ?? 'llama8b');
+  const tp = over.tp ?? 1;
+  return {
+    model,
+    nodes: Array.from({ length: over.nodeCount ?? 1 }, () => ({ gpu: h100, interNode_bps: h100.interNode_bps, intraNode_bps: h100.intraNode_bps })),
+    gpusPerNode: 8, tp, dp: 1, pp: 1, mbs: 1, gbs: 32,
+    profiles: { H100: profiles.get(model.name, 'H100', tp) },
+    partitionMethod: 'minmax', precision: 16, pricePerSecond_usd: 0.01, iterations: 100,
+    recipe: RECIPES['megatron-mixed'],
+    ...rest,
+  } as ResolvedPlan;
+}
+
+test('interpolation between rows and extrapolation beyond them', () => {
+  assert.deepEqual(interpolateRow([1, 2, 4], [10, 20, 40], 2), { value: 20, how: 'exact' });
+  assert.deepEqual(interpolateRow([1, 2, 4], [10, 20, 40], 3), { value: 30, how: 'interpolated' });
+  assert.deepEqual(interpolateRow([1, 2, 4], [10, 20, 40], 8), { value: 80, how: 'extrapolated' });
+});
+
+test('micro-batches without a row are interpolated/extrapolated and flagged; time grows with b', async () => {
+  const e3 = await estimateFasop(plan({ mbs: 3, gbs: 24, pp: 2, dp: 4 }));
+  assert.match(e3.breakdown.costSource, /interpolated between rows/);
+  const e64 = await estimateFasop(plan({ mbs: 64, gbs: 64, pp: 8 }));
+  assert.match(e64.breakdown.costSource, /EXTRAPOLATED beyond mbs 32/);
+  const c = (b: number) => estimateFasop(plan({ mbs: b, gbs: 96, pp: 8 })).then((e) => e.breakdown.stages[1]!.compute_s);
+  const [c2, c3, c4] = [await c(2), await c(3), await c(4)];
+  assert.ok(c2 < c3 && c3 < c4);
+});
+
+test('measured backward and extra operators: a layer costs what the profile says', async () => {
+  const e = await estimateFasop(plan({ pp: 4, fixedPartition: [65, 64, 64, 65] }));
+  assert.match(e.breakdown.costSource, /measured fwd\+bwd, \+8 extra ops/);
+  const p = profiles.get('llama8b', 'H100', 1);
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  // a middle stage of whole layers: its compute = layers × (fwd + bwd of the 8 nodes + the layer's extra ops)
+  const st = e.breakdown.stages[1]!;
+  assert.equal(st.nodes % 8, 0);
+  const extrasPerLayer = p.extraNames.reduce((a, name, j) => a + (name === 'final_norm' || name === 'loss' ? 0 : (name === 'residual_add' ? 2 : 1) * (p.extraForward_ms![0]![j]! + p.extraBackward_ms![0]![j]!)), 0);
+  const layer_ms = sum(p.forward_ms[0]!.slice(1, 9)) + sum(p.backward_ms![0]!.slice(1, 9)) + extrasPerLayer;
+  // compute_s of the breakdown is the stage's simulated backward + forward, accumulation pass included
+  const accumulate_s = ((32 - 1) / 32) * ((st.nodes / 8) * 218_112_000 / 1e9) * 2.02e-3;
+  const expected = (st.nodes / 8) * layer_ms / 1000 + accumulate_s;
+  assert.ok(Math.abs(st.compute_s - expected) / expected < 2e-3, `${st.compute_s} vs ${expected}`);
+});
+
+test('every pipeline boundary is priced both ways', async () => {
+  const e = await estimateFasop(plan({ pp: 8, nodeCount: 2, gpusPerNode: 4, fixedPartition: [33, 32, 32, 32, 32, 32, 32, 33] }));
+  const s = e.breakdown.stages;
+  for (let j = 0; j < s.length - 1; j++) {
+    assert.ok(s[j]!.forwardSend_s > 0, `forward send of stage ${j}`);
+    assert.equal(s[j]!.forwardSend_s, s[j + 1]!.backwardSend_s);
+  }
+  assert.equal(s[0]!.backwardSend_s, 0);
+  assert.equal(s[s.length - 1]!.forwardSend_s, 0);
+  // the boundary between the two nodes (stage 3 → 4) is the slow one
+  assert.ok(s[3]!.forwardSend_s > 3 * s[2]!.forwardSend_s, s.map((x) => x.forwardSend_s).join(', '));
+});
+
+test('embedding sync only for tied embeddings; DP all-reduce per stage of its own parameters', async () => {
+  const tied = await estimateFasop(plan({ modelName: 'llama1b', pp: 2 }));
+  const untied = await estimateFasop(plan({ pp: 2 }));
+  assert.ok(tied.breakdown.embeddingSync_s > 0);
+  assert.equal(untied.breakdown.embeddingSync_s, 0);
+  const dp = await estimateFasop(plan({ pp: 4, dp: 2, gbs: 32, fixedPartition: [65, 64, 64, 65] }));
+  const ar = dp.breakdown.stages.map((s) => s.dpAllreduce_s);
+  assert.ok(ar.every((x) => x > 0));
+  // the first and last stages hold the 0.5 B-parameter embedding and lm_head: their all-reduces are the longest
+  assert.ok(Math.min(ar[0]!, ar[3]!) > 1.25 * Math.max(ar[1]!, ar[2]!), String(ar));
+});
+
+test('memory in bytes: grows with the micro-batch, first stage holds the most in-flight micro-batches, OOM against the host GPU', async () => {
+  const small = await estimateFasop(plan({ pp: 4, mbs: 1 }));
+  const big = await estimateFasop(plan({ pp: 4, mbs: 8, gbs: 64 }));
+  assert.ok(big.oomGpumem_GiB > small.oomGpumem_GiB);
+  const mem = big.breakdown.stages.map((s) => s.memory_GiB);
+  assert.ok(mem[0]! > mem[1]! && mem[1]! > mem[2]!, `in-flight 4, 3, 2: ${mem}`);
+  assert.ok(big.breakdown.stages.every((s) => s.memoryLimit_GiB === h100.memoryLimit_GiB));
+  const huge = await estimateFasop(plan({ modelName: 'llama70b', pp: 2, mbs: 1 }));
+  assert.equal(huge.isOom, true);
+  assert.ok(huge.oomGpumem_GiB > h100.memoryLimit_GiB);
+});

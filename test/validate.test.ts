@@ -1,0 +1,48 @@
+/** `fasop validate`: the committed H100 runs against the corrected and the original estimator. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { join } from 'node:path';
+import { loadCatalog } from '../src/catalog/catalog.js';
+import { defaultProfileDir } from '../src/paths.js';
+import { ProfileDb } from '../src/profiles/db.js';
+import { compareRecords } from '../src/validate/compare.js';
+import { readValidationRecords } from '../src/validate/records.js';
+import { runCli } from './helpers/cli.js';
+
+const RESULTS = join(import.meta.dirname, '..', 'validation', 'results');
+const CAL = ['llama8b-4L gbs16 2xH100'];
+
+test('corrected estimator vs the H100 runs: held-out MAPE <= 5 %, max <= 10 %, best plan found in every scenario', async (t) => {
+  const records = readValidationRecords(RESULTS);
+  const s = await compareRecords(records, loadCatalog(), ProfileDb.open(defaultProfileDir()), 'fasop', CAL);
+  assert.equal(s.plans.length, 27);
+  assert.ok(s.plans.every((p) => p.runtime === 'megatron-style' && !p.repeat));
+  assert.ok(s.heldOutStats!.stepMape <= 0.05, `held-out MAPE ${s.heldOutStats!.stepMape}`);
+  assert.ok(s.heldOutStats!.stepMaxError <= 0.10, `held-out max ${s.heldOutStats!.stepMaxError}`);
+  assert.ok(s.overall.stepMape <= 0.05, `overall MAPE ${s.overall.stepMape}`);
+  assert.ok(s.overall.memoryMape <= 0.10, `memory mean ${s.overall.memoryMape}`);
+  assert.ok(s.scenarios.length === 4 && s.scenarios.every((v) => v.same), JSON.stringify(s.scenarios));
+  t.diagnostic(`fasop: MAPE ${(100 * s.overall.stepMape).toFixed(1)} %, held-out max ${(100 * s.heldOutStats!.stepMaxError).toFixed(1)} %`);
+});
+
+test('the original\'s model is far worse on the same runs (what the corrections gained)', async () => {
+  const records = readValidationRecords(RESULTS);
+  const ref = await compareRecords(records, loadCatalog(), ProfileDb.open(defaultProfileDir()), 'reference', CAL);
+  const fas = await compareRecords(records, loadCatalog(), ProfileDb.open(defaultProfileDir()), 'fasop', CAL);
+  assert.ok(ref.overall.stepMape > 3 * fas.overall.stepMape);
+  assert.ok(ref.overall.memoryMape > 3 * fas.overall.memoryMape);
+  assert.ok(ref.scenarios.filter((v) => v.same).length < fas.scenarios.filter((v) => v.same).length);
+});
+
+test('fasop validate prints both tables, the DTensor runs apart, and the calibration split', async () => {
+  const run = await runCli(['validate', RESULTS]);
+  assert.equal(run.code, 0, run.err);
+  assert.match(run.out, /### estimator: fasop/);
+  assert.match(run.out, /### estimator: reference/);
+  assert.match(run.out, /held-out scenarios: step time MAPE/);
+  assert.match(run.out, /runtime the estimator does not model \(PyTorch DTensor/);
+  const bad = await runCli(['validate', join(RESULTS, 'nope')]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /^fasop: error: validation results folder .*nope cannot be read/);
+});
+
