@@ -20,18 +20,19 @@ const scenarios = [
   { name: 'A40×16, gbs 128, pile', original_s: null, gpus: [{ type: 'A40', nodes: 16 }], dataset: 'pile', gbsValues: [128], args: ['--gpus', 'A40', '16', '--gbs', '128', '--dataset', 'pile'] },
   { name: 'pareto: A40×8 --pareto', original_s: 60, gpus: [{ type: 'A40', nodes: 8 }], dataset: 'squad', gbsValues: [32], pareto: true, gpusPerNode: 8, args: ['--gpus', 'A40', '8', '--pareto'] },
   { name: 'pareto: A40×8 --pareto --pareto-gbs-max 64', original_s: 270, gpus: [{ type: 'A40', nodes: 8 }], dataset: 'squad', gbsValues: [1, 2, 4, 8, 16, 32, 64], pareto: true, gpusPerNode: 8, args: ['--gpus', 'A40', '8', '--pareto', '--pareto-gbs-max', '64'] },
+  { name: 'main job: H100×4 nodes (32 GPUs), llama70b, gbs 32, --estimator fasop (shipped profiles)', original_s: null, gpus: [{ type: 'H100', nodes: 4 }], dataset: 'squad', gbsValues: [32], gpusPerNode: 8, estimator: 'fasop', profileDir: new URL('../profiles', import.meta.url).pathname, args: ['--gpus', 'H100', '4'] },
   { name: 'dp partition: A40×8, gbs 32 (Scenario 6)', original_s: null, gpus: [{ type: 'A40', nodes: 8 }], dataset: 'squad', gbsValues: [32], method: 'dp', args: ['--gpus', 'A40', '8', '--gbs', '32', '--pp-partition-method', 'dp'] },
 ];
 
 const rows = [];
 for (const s of scenarios) {
   if (only && !s.name.includes(only)) continue;
-  const r = JSON.parse(execFileSync(process.execPath, [ONCE, JSON.stringify({ ...s, profileDir: REF }), '9'], { encoding: 'utf8' }));
+  const r = JSON.parse(execFileSync(process.execPath, [ONCE, JSON.stringify({ ...s, profileDir: s.profileDir ?? REF }), '9'], { encoding: 'utf8' }));
   const cwd = mkdtempSync(join(tmpdir(), 'fasop-bench-'));
   const cmd = [];
   for (let i = 0; i < 3; i++) {
     const t = performance.now();
-    const p = spawnSync(process.execPath, [BIN, ...s.args, '--dataset', s.dataset, '--profile-dir', REF, '--no-save-csv'], { cwd, encoding: 'utf8' });
+    const p = spawnSync(process.execPath, [BIN, ...s.args, '--dataset', s.dataset, '--profile-dir', s.profileDir ?? REF, '--estimator', s.estimator ?? 'reference', '--no-save-csv'], { cwd, encoding: 'utf8' });
     if (p.status !== 0) throw new Error(p.stderr);
     cmd.push(performance.now() - t);
   }
