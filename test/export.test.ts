@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { loadCatalog, getModel } from '../src/catalog/catalog.js';
-import { readPlanCsvFile, parseCsv, parsePyList } from '../src/export/csv-row.js';
+import { readPlanCsv, readPlanCsvFile } from '../src/export/csv-row.js';
 import { exportPlan } from '../src/export/export.js';
 import { formatMegatronLayout, layoutLayersPerStage, parseMegatronLayout, validateMegatronLayout } from '../src/export/layout.js';
 import { placementReport } from '../src/export/placement.js';
@@ -122,11 +122,14 @@ test('torchtitan: module lists name every module once, in order; settings follow
 // ---------- CSV reader ----------
 
 test('csv reader: quoted fields and Python-list cells', () => {
-  assert.deepEqual(parseCsv('a,b\n1,"[1, 2]"\n2,"x ""y"", z"\n'), [['a', 'b'], ['1', '[1, 2]'], ['2', 'x "y", z']]);
-  assert.deepEqual(parsePyList("['A40', 'A100']", 't'), ['A40', 'A100']);
-  assert.deepEqual(parsePyList('[81, 80, 80]', 't'), [81, 80, 80]);
-  assert.deepEqual(parsePyList('[]', 't'), []);
-  assert.throws(() => parsePyList('[1, 2', 't'), /not a list/);
+  const header = 'index,gbs,mbs,tp,dp,pp,node_type,gpu_cluster,partition,partition_layers,step_time(s),throughput(samples/s),price_per_step($),is_oom,oom_gpumem(GB),iterations,total_time(s),total_time(h),cost($),rank,placement';
+  const one = readPlanCsv(`${header}\n3,32,1,4,1,2,"['p4d.24xlarge', 'A40']","A40:1, A100:1","[321, 321]","[40, 40]",1.5,21.3,0.1,False,30.0,322,483.0,0.13,32.2,1,"['A100', 'A40']"\n`, 't.csv');
+  assert.deepEqual(one[0]!.record.node_type, ['p4d.24xlarge', 'A40']);
+  assert.deepEqual(one[0]!.record.placement, ['A100', 'A40']);
+  assert.equal(one[0]!.record.gpu_cluster_str, 'A40:1, A100:1');
+  assert.deepEqual(one[0]!.record.partition_layers, [40, 40]);
+  assert.throws(() => readPlanCsv(`${header}\n3,32,1,4,1,2,"[1, 2",x,"[1]",,1,1,1,False,1,1,1,1,1,1,\n`, 't.csv'), /not a list/);
+  assert.throws(() => readPlanCsv('index,gbs\n1,2\n', 't.csv'), /lacks the columns mbs, tp/);
   const rows = readPlanCsvFile(S1);
   assert.ok(rows.length > 50);
   const r1 = rows.find((r) => r.rank === 1)!;

@@ -7,4 +7,4 @@ export { placementReport, type PlacementReport, type NodeAssignment, type StageA
 export { exportPlan, type ExportablePlan, type ExportOptions, type ExportResult, type RoundingReport } from './export.js';
 export { formatExport, commentLines, type ExportFormat } from './format.js';
 export { resolvePlans, resolveBestPlacement, type PlanChoice } from './resolve.js';
-export { readPlanCsv, readPlanCsvFile, parseCsv, parsePyList, type CsvPlanRow } from './csv-row.js';
+export { readPlanCsv, readPlanCsvFile, type CsvPlanRow } from './csv-row.js';

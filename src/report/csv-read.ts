@@ -205,7 +205,7 @@ export function parsePyNumber(s: string): number | undefined {
 }
 
 /** A flat Python list repr (`['A40', 'A40']`, `[41, 40]`, `[]`) as its items. */
-function parsePyList<T>(s: string, where: () => string, item: (raw: string) => T): T[] {
+export function parsePyList<T>(s: string, where: () => string, item: (raw: string) => T): T[] {
   if (!s.startsWith('[') || !s.endsWith(']')) {
     throw new FasopError(`${where()} is ${JSON.stringify(s.slice(0, 60))}, not a list like [1, 2] or ['A40', 'A40']`, HINT);
   }
