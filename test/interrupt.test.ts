@@ -57,7 +57,7 @@ test('SIGINT mid-search: previous CSV intact, JSONL valid up to its last line, n
     return JSON.parse(l);
   });
   assert.equal(records[0].type, 'meta');
-  assert.ok(records.length > 20);
+  assert.ok(records.length >= 20, `${records.length} lines`);
   assert.deepEqual(readdirSync(logs).filter((f) => /tmp/.test(f)), [], 'no temporary files');
   assert.deepEqual(readdirSync(cwd).sort(), ['main_logs']);
 });
