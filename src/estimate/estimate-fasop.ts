@@ -17,16 +17,16 @@
  *  optimizer-step      the optimizer's pass over HBM is part of the step
  */
 import { FasopError } from '../errors.js';
-import { columnOfNode, nodeCount, outputVolumeByColumn } from '../model/graph.js';
+import { columnOfNode, layersPerStage, nodeCount, outputVolumeByColumn } from '../model/graph.js';
 import { minmaxPartition } from '../partition/minmax.js';
 import { optimusEvenPartition } from '../partition/even.js';
 import type { PartitionProblem, PartitionResult } from '../partition/types.js';
 import { simulate1F1B } from '../pipeline/onef1b.js';
 import { columnTimes } from './compute-fasop.js';
-import { checkedFixedPartition, type PartitionOutcome } from './estimate-reference.js';
+import { checkedFixedPartition } from './estimate-reference.js';
 import { nodeOfRank, rankOf } from './links.js';
 import { allreduceTime_s, interNode, intraAllreduce, intraP2p, linkTime_s, type Link } from './links-fasop.js';
-import { paramsPerColumn, stageMemory } from './memory-fasop.js';
+import { stageMemory } from './memory-fasop.js';
 import type { Estimate, ResolvedPlan, StageBreakdown } from './plan.js';
 import { RECIPES, type TrainingRecipe } from './recipe.js';
 import { stageGpuType, stageNodeIndices } from './reference.js';
@@ -209,12 +209,6 @@ function embeddingSync_s(ctx: FasopContext): number {
   return allreduceTime_s(link, bytes, 2);
 }
 
-function partitionLayersOf(sizes: readonly number[]): number[] | null {
-  const pp = sizes.length;
-  const layers = sizes.map((x, s) => x - (s === 0 ? 1 : 0) - (s === pp - 1 ? 1 : 0));
-  return layers.every((x) => x % 8 === 0) ? layers.map((x) => x / 8) : null;
-}
-
 function minmaxSizes(ctx: FasopContext): number[] {
   // the original's greedy, on this model's stage times (compute + both sends)
   return minmaxPartition(ctx.n, ctx.plan.pp, (sz) => {
@@ -306,7 +300,7 @@ export async function estimateFasop(plan: ResolvedPlan, opts: { recipe?: Trainin
   const candidates = (await candidatePartitions(ctx, opts.solver)).map((sz) => evaluate(ctx, sz));
   const best = candidates.reduce((a, b) => (b.stepTime < a.stepTime ? b : a));
   const { sizes, times, ends, memory, dp, opt, emb, stepTime } = best;
-  const partitionLayers = partitionLayersOf(sizes);
+  const partitionLayers = layersPerStage(sizes);
 
   const limits = sizes.map((_, s) => Math.min(...stageNodeIndices(plan, s).map((i) => plan.nodes[i]!.gpu.memoryLimit_GiB)));
   const mem = memory.map((x) => x.total_GiB);

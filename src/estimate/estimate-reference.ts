@@ -1,5 +1,5 @@
 import { FasopError } from '../errors.js';
-import { columnOfNode, nodeCount } from '../model/graph.js';
+import { columnOfNode, layersPerStage, nodeCount } from '../model/graph.js';
 import { optimusEvenPartition } from '../partition/even.js';
 import { minmaxPartition } from '../partition/minmax.js';
 import { simulate1F1B } from '../pipeline/onef1b.js';
@@ -17,7 +17,6 @@ import {
   referenceStageLists,
   referenceStageMemory_GiB,
   stageGpuType,
-  stageNodeIndices,
 } from './reference.js';
 
 const OOM_MARGIN = f32(1.1);
@@ -59,7 +58,7 @@ function finishReference(ctx: ReferenceContext, outcome: PartitionOutcome): Esti
   const { plan, n, stageCosts, costC, m } = ctx;
   const { sizes } = outcome;
   const lists = referenceStageLists(sizes, stageCosts, costC, n);
-  const { pp, dp } = plan;
+  const { pp } = plan;
   let ends: number[];
   if (pp === 1) ends = [f32(m * f32(lists.comp[0]!))];
   else {
@@ -148,10 +147,7 @@ export function checkedFixedPartition(sizes: readonly number[], pp: number, n: n
   if (sizes.length !== pp || sizes.some((x) => !Number.isInteger(x) || x < 1) || sizes.reduce((a, b) => a + b, 0) !== n) {
     throw new FasopError(`partition [${sizes.join(', ')}] is not ${pp} positive stage sizes summing to ${n} nodes`, 'give one node count per pipeline stage');
   }
-  const layers = sizes.every((x, s) => (x - (s === 0 ? 1 : 0) - (s === pp - 1 ? 1 : 0)) % 8 === 0)
-    ? sizes.map((x, s) => (x - (s === 0 ? 1 : 0) - (s === pp - 1 ? 1 : 0)) / 8)
-    : null;
-  return { sizes: [...sizes], partitionLayers: layers };
+  return { sizes: [...sizes], partitionLayers: layersPerStage(sizes) };
 }
 
 export interface ReferenceContext {
@@ -238,4 +234,3 @@ function referenceMinmax(ctx: ReferenceContext): PartitionOutcome {
   return { sizes, partitionLayers };
 }
 
-export { stageNodeIndices };

@@ -4,7 +4,7 @@ import type { Estimator, EstimatorName } from '../search/search.js';
 import { estimateFasop } from './estimate-fasop.js';
 import { estimateReference, type PartitionOutcome, type ReferenceContext } from './estimate-reference.js';
 import { f32 } from './f32.js';
-import { columnOfNode } from '../model/graph.js';
+import { columnOfNode, layersPerStage } from '../model/graph.js';
 import type { PartitionProblem } from '../partition/types.js';
 
 /** The reference cost terms as a partition problem for the shared objective (dp/ilp/bruteforce). */
@@ -14,12 +14,6 @@ function referenceProblem(ctx: ReferenceContext): PartitionProblem {
     boundaryCost_s: (k, j) => ctx.costC[j]![columnOfNode(k, ctx.n)]!,
     microBatches: ctx.m,
   };
-}
-
-function layersOf(sizes: number[]): number[] | null {
-  const pp = sizes.length;
-  const l = sizes.map((x, s) => x - (s === 0 ? 1 : 0) - (s === pp - 1 ? 1 : 0));
-  return l.every((x) => x % 8 === 0) ? l.map((x) => x / 8) : null;
 }
 
 /** Above this many inner steps (pp·n³) the original's dp is refused: it would run for minutes. */
@@ -44,7 +38,7 @@ async function referenceExternal(ctx: ReferenceContext): Promise<PartitionOutcom
   }
   if (method === 'dp' || method === 'ilp' || method === 'bruteforce') {
     const r = await partitioners[method](referenceProblem(ctx));
-    return { sizes: r.sizes, partitionLayers: layersOf(r.sizes) };
+    return { sizes: r.sizes, partitionLayers: layersPerStage(r.sizes) };
   }
   throw new FasopError(`unknown partition method '${method}'`, 'use minmax, even, dp, ilp or bruteforce');
 }

@@ -2,8 +2,7 @@
  * The original FASOP's cost model (SPEC.md §6–12), float32 rounding points included (Appendix A,
  * mode A), so that `--estimator reference` reproduces its numbers. Every function is pure.
  */
-import { FasopError } from '../errors.js';
-import { columnOfNode, nodeCount, outputVolumeByColumn, paramsByColumn, headDim } from '../model/graph.js';
+import { columnOfNode, nodeCount, outputVolumeByColumn, paramsByColumn } from '../model/graph.js';
 import type { ProfileTable } from '../profiles/profile.js';
 import { f32 } from './f32.js';
 import { intraTier, nodeOfRank, rankOf, referenceBoundaryBandwidth_bps } from './links.js';
@@ -216,12 +215,4 @@ export function referenceMemoryNodes(plan: ResolvedPlan, s: number): number[] {
   return stageNodeIndices(plan, s);
 }
 
-export function headDimOf(plan: ResolvedPlan): number {
-  return headDim(plan.model);
-}
 
-export function assertProfile(plan: ResolvedPlan, gpu: string): ProfileTable {
-  const p = plan.profiles[gpu];
-  if (!p) throw new FasopError(`no profile for GPU ${gpu} at TP ${plan.tp}`, 'add the profile file or remove the GPU type');
-  return p;
-}

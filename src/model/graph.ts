@@ -62,3 +62,13 @@ export function paramsByColumn(model: ModelSpec, tp: number, ffn: number, intege
   const div = (x: number) => (integerDivide ? Math.floor(x / tp) : x / tp);
   return [div(h * v), div(h * h), div(h * kvd), div(h * kvd), div(h * h), div(ffn * h), 0, div(ffn * h), div(ffn * h), div(h * v)];
 }
+
+/**
+ * Decoder layers per stage of a node partition (stage 0 also holds embed, the last stage lm_head),
+ * or null when a stage boundary cuts inside a layer.
+ */
+export function layersPerStage(sizes: readonly number[]): number[] | null {
+  const pp = sizes.length;
+  const nodes = sizes.map((x, s) => x - (s === 0 ? 1 : 0) - (s === pp - 1 ? 1 : 0));
+  return nodes.every((x) => x >= 0 && x % 8 === 0) ? nodes.map((x) => x / 8) : null;
+}
