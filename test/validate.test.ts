@@ -15,13 +15,13 @@ const CAL = ['llama8b-4L gbs16 2xH100'];
 test('corrected estimator vs the H100 runs: held-out MAPE <= 5 %, max <= 10 %, best plan found in every scenario', async (t) => {
   const records = readValidationRecords(RESULTS);
   const s = await compareRecords(records, loadCatalog(), ProfileDb.open(defaultProfileDir()), 'fasop', CAL);
-  assert.equal(s.plans.length, 27);
+  assert.ok(s.plans.length >= 28, String(s.plans.length));
   assert.ok(s.plans.every((p) => p.runtime === 'megatron-style' && !p.repeat));
   assert.ok(s.heldOutStats!.stepMape <= 0.05, `held-out MAPE ${s.heldOutStats!.stepMape}`);
   assert.ok(s.heldOutStats!.stepMaxError <= 0.10, `held-out max ${s.heldOutStats!.stepMaxError}`);
   assert.ok(s.overall.stepMape <= 0.05, `overall MAPE ${s.overall.stepMape}`);
   assert.ok(s.overall.memoryMape <= 0.10, `memory mean ${s.overall.memoryMape}`);
-  assert.ok(s.scenarios.length === 4 && s.scenarios.every((v) => v.same), JSON.stringify(s.scenarios));
+  assert.ok(s.scenarios.length >= 5 && s.scenarios.every((v) => v.same), JSON.stringify(s.scenarios));
   t.diagnostic(`fasop: MAPE ${(100 * s.overall.stepMape).toFixed(1)} %, held-out max ${(100 * s.heldOutStats!.stepMaxError).toFixed(1)} %`);
 });
 
@@ -32,6 +32,15 @@ test('the original\'s model is far worse on the same runs (what the corrections 
   assert.ok(ref.overall.stepMape > 3 * fas.overall.stepMape);
   assert.ok(ref.overall.memoryMape > 3 * fas.overall.memoryMape);
   assert.ok(ref.scenarios.filter((v) => v.same).length < fas.scenarios.filter((v) => v.same).length);
+});
+
+test('a plan exported by `fasop export` ran through the harness (--module-fqns) and matches its estimate', async () => {
+  const records = readValidationRecords(RESULTS).filter((r) => r.file.includes('_exported'));
+  assert.equal(records.length, 1);
+  const fqns = (records[0]!.plan as { module_fqns?: string[][] }).module_fqns!;
+  assert.deepEqual(fqns, [['tok_embeddings', 'layers.0', 'layers.1', 'layers.2'], ['layers.3', 'norm', 'output']]);
+  const s = await compareRecords(records, loadCatalog(), ProfileDb.open(defaultProfileDir()), 'fasop');
+  assert.ok(Math.abs(s.plans[0]!.stepError) <= 0.05 && Math.abs(s.plans[0]!.memoryError) <= 0.05, JSON.stringify(s.plans[0]));
 });
 
 test('fasop validate prints both tables, the DTensor runs apart, and the calibration split', async () => {
