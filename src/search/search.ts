@@ -57,7 +57,7 @@ interface ClusterJob {
 }
 
 /** Resolve every (gbs, sub-cluster) job up front: counts for progress and errors before any work. */
-export function planJobs(req: SearchRequest, catalog: Catalog, profiles: ProfileDb): ClusterJob[] {
+export function planJobs(req: SearchRequest, profiles: ProfileDb): ClusterJob[] {
   const clusters = req.pareto ? subClusters(req.gpus) : [req.gpus];
   const jobs: ClusterJob[] = [];
   const prof = (type: string) => profileTypeFor(req, type);
@@ -97,7 +97,7 @@ export async function* searchEvents(
   ctx: { catalog: Catalog; profiles: ProfileDb; estimator: Estimator; signal?: AbortSignal },
 ): AsyncGenerator<SearchEvent> {
   validateRequest(req);
-  const jobs = planJobs(req, ctx.catalog, ctx.profiles);
+  const jobs = planJobs(req, ctx.profiles);
   const total = countPlans(jobs);
   if (total === 0) {
     throw new FasopError(
