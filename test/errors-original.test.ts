@@ -6,28 +6,14 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { readCsvFile, type CsvRow } from './helpers/csv.js';
 import { REF_PROFILES, runCli } from './helpers/cli.js';
 
 const P = ['--profile-dir', REF_PROFILES, '--estimator', 'reference'];
 const A40_LIMIT_GIB = 47;
 
-type Row = Record<string, string>;
-function readCsv(path: string): Row[] {
-  const split = (line: string) => {
-    const cells: string[] = [];
-    let cur = '';
-    let q = false;
-    for (const ch of line) {
-      if (ch === '"') q = !q;
-      else if (ch === ',' && !q) { cells.push(cur); cur = ''; } else cur += ch;
-    }
-    cells.push(cur);
-    return cells;
-  };
-  const [head, ...lines] = readFileSync(path, 'utf8').trim().split('\n');
-  const cols = split(head!);
-  return lines.map((l) => Object.fromEntries(split(l).map((c, i) => [cols[i]!, c])));
-}
+type Row = CsvRow;
+const readCsv = readCsvFile;
 
 /** Every row: a finite positive step time, consistent throughput/cost, and is_oom agreeing with the A40 limit. */
 function checkSane(rows: Row[], gbs: number): void {

@@ -3,27 +3,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { parseCsvText, type CsvRow } from './helpers/csv.js';
 import { REF_OUTPUTS, REF_PROFILES, runCli } from './helpers/cli.js';
 
-type Row = Record<string, string>;
-
-function parseCsv(text: string): Row[] {
-  const lines = text.trim().split('\n');
-  const split = (line: string) => {
-    const cells: string[] = [];
-    let cur = '';
-    let q = false;
-    for (const ch of line) {
-      if (ch === '"') q = !q;
-      else if (ch === ',' && !q) { cells.push(cur); cur = ''; }
-      else cur += ch;
-    }
-    cells.push(cur);
-    return cells;
-  };
-  const header = split(lines[0]!);
-  return lines.slice(1).map((l) => Object.fromEntries(split(l).map((c, i) => [header[i]!, c])));
-}
+type Row = CsvRow;
+const parseCsv = parseCsvText;
 
 const key = (r: Row) => [r['gbs'], r['mbs'], r['tp'], r['dp'], String(Number(r['pp'])), r['node_type']].join('|');
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-300);
