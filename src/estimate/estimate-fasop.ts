@@ -24,7 +24,7 @@ import type { PartitionProblem, PartitionResult } from '../partition/types.js';
 import { simulate1F1B } from '../pipeline/onef1b.js';
 import { columnTimes } from './compute-fasop.js';
 import { checkedFixedPartition } from './estimate-reference.js';
-import { nodeOfRank, rankOf } from './links.js';
+import { boundaryStreams, nodeOfRank, rankOf } from './links.js';
 import { allreduceTime_s, interNode, intraAllreduce, intraP2p, linkTime_s, type Link } from './links-fasop.js';
 import { stageMemory } from './memory-fasop.js';
 import type { Estimate, ResolvedPlan, StageBreakdown } from './plan.js';
@@ -70,16 +70,10 @@ function boundaryLink(plan: ResolvedPlan, j: number): Link {
   let worst: Link | undefined;
   let worstTime = -1;
   const probe = 64 * 2 ** 20; // compare links at a typical activation size
-  for (let d = 0; d < plan.dp; d++) {
-    for (let t = 0; t < plan.tp; t++) {
-      const ra = rankOf(plan, j, d, t);
-      const rb = rankOf(plan, j + 1, d, t);
-      const na = nodeOfRank(plan, ra);
-      const nb = nodeOfRank(plan, rb);
-      const link = na === nb ? intraP2p(plan.nodes[na]!, ra, rb) : interNode(plan.nodes[na]!, plan.nodes[nb]!, Math.min(plan.tp * plan.dp, plan.gpusPerNode));
-      const time = linkTime_s(link, probe);
-      if (time > worstTime) { worstTime = time; worst = link; }
-    }
+  for (const { ra, rb, na, nb } of boundaryStreams(plan, j)) {
+    const link = na === nb ? intraP2p(plan.nodes[na]!, ra, rb) : interNode(plan.nodes[na]!, plan.nodes[nb]!, Math.min(plan.tp * plan.dp, plan.gpusPerNode));
+    const time = linkTime_s(link, probe);
+    if (time > worstTime) { worstTime = time; worst = link; }
   }
   return worst!;
 }

@@ -10,6 +10,21 @@ export function nodeOfRank(plan: Pick<ResolvedPlan, 'gpusPerNode'>, rank: number
   return Math.floor(rank / plan.gpusPerNode);
 }
 
+/** One of the tp·dp parallel streams across pipeline boundary j: its two ranks and their nodes. */
+export interface BoundaryStream { ra: number; rb: number; na: number; nb: number }
+
+export function boundaryStreams(plan: Pick<ResolvedPlan, 'tp' | 'dp' | 'gpusPerNode'>, j: number): BoundaryStream[] {
+  const out: BoundaryStream[] = [];
+  for (let d = 0; d < plan.dp; d++) {
+    for (let t = 0; t < plan.tp; t++) {
+      const ra = rankOf(plan, j, d, t);
+      const rb = rankOf(plan, j + 1, d, t);
+      out.push({ ra, rb, na: nodeOfRank(plan, ra), nb: nodeOfRank(plan, rb) });
+    }
+  }
+  return out;
+}
+
 type TierKind = 'sendrecv_bps' | 'allreduce_bps';
 
 /** A40-style intra-node tier between two ranks: NVLink pair (r//2), PCIe switch (r//4), across switches. */
@@ -29,23 +44,16 @@ export function intraTier(node: ClusterNode, kind: TierKind, ra: number, rb: num
 export function referenceBoundaryBandwidth_bps(plan: ResolvedPlan, j: number): number {
   let slowest = Infinity;
   const onePointZeroFive = f32(1.05);
-  for (let i = 0; i < plan.dp; i++) {
-    for (let t = 0; t < plan.tp; t++) {
-      const rc = rankOf(plan, j, i, t);
-      const rp = rankOf(plan, j + 1, i, t);
-      const nc = nodeOfRank(plan, rc);
-      const np = nodeOfRank(plan, rp);
-      let bw: number;
-      if (nc !== np) {
-        const inter = Math.min(f32(plan.nodes[nc]!.interNode_bps), f32(plan.nodes[np]!.interNode_bps));
-        bw = f32(f32(f32(inter / plan.dp) / plan.tp) / onePointZeroFive);
-      } else {
-        const node = plan.nodes[nc]!;
-        bw = intraTier(node, 'sendrecv_bps', rc, rp) ?? f32(f32(node.intraNode_bps) / 3.5);
-        bw = f32(bw);
-      }
-      if (bw < slowest) slowest = bw;
+  for (const { ra: rc, rb: rp, na: nc, nb: np } of boundaryStreams(plan, j)) {
+    let bw: number;
+    if (nc !== np) {
+      const inter = Math.min(f32(plan.nodes[nc]!.interNode_bps), f32(plan.nodes[np]!.interNode_bps));
+      bw = f32(f32(f32(inter / plan.dp) / plan.tp) / onePointZeroFive);
+    } else {
+      const node = plan.nodes[nc]!;
+      bw = f32(intraTier(node, 'sendrecv_bps', rc, rp) ?? f32(f32(node.intraNode_bps) / 3.5));
     }
+    if (bw < slowest) slowest = bw;
   }
   return slowest;
 }

@@ -4,24 +4,11 @@ import type { PlanRecord } from '../search/record.js';
  * What one SSE `result` event carries: the record fields the page shows (the original's names),
  * not the estimate's breakdown. Numbers that are not finite become null.
  */
-export interface WirePlan {
-  index: number;
-  gbs: number;
-  mbs: number;
-  tp: number;
-  dp: number;
-  pp: number;
-  node_type: string[];
-  gpu_cluster_str: string;
-  partition: number[];
-  step_time: number | null;
-  throughput: number | null;
-  price_per_step: number | null;
-  is_oom: boolean;
-  oom_gpumem: number | null;
-  total_time_hours: number | null;
-  cost: number | null;
-}
+type Nullable<T> = { [K in keyof T]: T[K] | null };
+
+export type WirePlan = { index: number }
+  & Pick<PlanRecord, 'gbs' | 'mbs' | 'tp' | 'dp' | 'pp' | 'node_type' | 'gpu_cluster_str' | 'partition' | 'is_oom'>
+  & Nullable<Pick<PlanRecord, 'step_time' | 'throughput' | 'price_per_step' | 'oom_gpumem' | 'total_time_hours' | 'cost'>>;
 
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const int = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
