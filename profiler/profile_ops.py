@@ -162,6 +162,93 @@ class _AttnStub(nn.Module):
         self.is_causal = True
 
 
+class _VocabParallelCELocal(torch.autograd.Function):
+    """The local work of Megatron's vocab-parallel cross-entropy on one TP rank's logits shard
+    [N, V/tp] (fp32): max, shift, target gather, exp, sum, log, normalise; backward: softmax minus
+    the one-hot target, times the upstream gradient.  Its three small all-reduces (max, target
+    logit, sum of exponentials over the TP group) are priced by the estimator, not here."""
+
+    @staticmethod
+    def forward(ctx, logits, target, start):
+        lmax = logits.max(dim=-1)[0]
+        logits = logits - lmax.unsqueeze(-1)
+        V = logits.shape[-1]
+        mask = (target < start) | (target >= start + V)
+        local_t = (target - start).masked_fill(mask, 0)
+        pred = logits.gather(-1, local_t.unsqueeze(-1)).squeeze(-1).masked_fill(mask, 0.0)
+        exp = logits.exp_()
+        sum_exp = exp.sum(dim=-1)
+        loss = torch.log(sum_exp) - pred
+        exp.div_(sum_exp.unsqueeze(-1))
+        ctx.save_for_backward(exp, local_t, mask)
+        return loss
+
+    @staticmethod
+    def backward(ctx, g):
+        softmax, local_t, mask = ctx.saved_tensors
+        grad = softmax
+        upd = 1.0 - mask.to(grad.dtype)
+        grad.scatter_add_(-1, local_t.unsqueeze(-1), -upd.unsqueeze(-1))
+        grad.mul_(g.unsqueeze(-1))
+        return grad, None, None
+
+
+def measure_loss(measure, rnd, b, seq, V, tp, device, gen):
+    """The loss node: cross-entropy over the fp32-upcast logits of one TP rank (mean over tokens).
+    tp = 1: F.cross_entropy; tp > 1: the local part of the vocab-parallel cross-entropy that
+    Megatron-style TP runs (this rank's V/tp slice of the vocabulary)."""
+    labels = torch.randint(0, V * tp, (b * seq,), device=device, generator=gen)
+
+    def loss_inputs():
+        logits = rnd(b, seq, V)
+        return [logits], [logits]
+    if tp == 1:
+        fn = lambda lg: F.cross_entropy(lg.float().view(-1, V), labels)  # noqa: E731
+    else:
+        fn = lambda lg: _VocabParallelCELocal.apply(lg.float().view(-1, V), labels, 0).mean()  # noqa: E731
+    measure("loss", fn, loss_inputs, required=False)
+
+
+def reprofile_loss(path, cfg, tp, seq, timer, device, dtype):
+    """--only-loss: re-measure the loss node of an existing profile file in place."""
+    z = dict(np.load(path, allow_pickle=False))
+    names = [str(x) for x in z["extra_names"]]
+    j = names.index("loss")
+    V = shard_dims(cfg, tp)["vocab"]
+    for r, b in enumerate(z["mbs"].tolist()):
+        res = {}
+        gen = torch.Generator(device=device)
+        gen.manual_seed(1234 + b)
+
+        def rnd(*shape, grad=True):
+            return torch.randn(*shape, device=device, dtype=dtype, generator=gen).requires_grad_(grad)
+
+        def measure(name, fwd_fn, inputs_fn, required=True):
+            try:
+                ins, targets = inputs_fn()
+                tf = timer.time(lambda: fwd_fn(*ins))
+                out = fwd_fn(*ins)
+                tb = timer.time(lambda: torch.autograd.grad([out], targets, [torch.ones_like(out)], retain_graph=True))
+                res[name] = (stats(tf), stats(tb))
+            except torch.cuda.OutOfMemoryError:
+                res[name] = None
+            finally:
+                torch.cuda.empty_cache()
+        measure_loss(measure, rnd, b, seq, V, tp, device, gen)
+        old = (float(z["extra_forward"][r, j]), float(z["extra_backward"][r, j]))
+        if res.get("loss") is not None:
+            z["extra_forward"][r, j] = res["loss"][0][0]
+            z["extra_backward"][r, j] = res["loss"][1][0]
+        log(f"{os.path.basename(path)} b={b}: loss fwd/bwd {old[0]:.3f}/{old[1]:.3f} -> "
+            f"{z['extra_forward'][r, j]:.3f}/{z['extra_backward'][r, j]:.3f} ms")
+    z["loss_method"] = np.array("tp=1: F.cross_entropy(logits.float()); tp>1: local part of the vocab-parallel "
+                                "cross-entropy (max, shift, gather, exp, sum, log, normalise), re-measured "
+                                + datetime.date.today().isoformat())
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, **z)
+    os.replace(tmp, path)
+
+
 def profile_row(cfg, tp, b, seq, timer, device, dtype):
     """Measure all nodes for one micro-batch size. Returns dict name -> (fwd_stats, bwd_stats)
     plus layer stats.  Raises torch.cuda.OutOfMemoryError for main nodes."""
@@ -280,13 +367,7 @@ def profile_row(cfg, tp, b, seq, timer, device, dtype):
         return [x, y], [x, y]
     measure("mlp_mul", lambda x, y: x * y, mul_inputs, required=False)
 
-    labels = torch.randint(0, V, (b * seq,), device=device, generator=gen)
-
-    def loss_inputs():
-        logits = rnd(b, seq, V)
-        return [logits], [logits]
-    measure("loss", lambda lg: F.cross_entropy(lg.float().view(-1, V), labels), loss_inputs, required=False)
-    del labels
+    measure_loss(measure, rnd, b, seq, V, tp, device, gen)
 
     # ---- whole decoder layer (HF LlamaDecoderLayer with TP-shard config)
     layer_f = layer_fb = (math.nan, math.nan, math.nan)
@@ -403,6 +484,8 @@ def main():
     ap.add_argument("--max-seconds-per-tp", type=float, default=1e9)
     ap.add_argument("--cpu", action="store_true", help="run on CPU (testing only)")
     ap.add_argument("--dtype", default="bf16", choices=["bf16", "fp32"])
+    ap.add_argument("--only-loss", action="store_true",
+                    help="re-measure only the loss node of the existing profile files in --out")
     args = ap.parse_args()
 
     device = torch.device("cpu" if args.cpu or not torch.cuda.is_available() else "cuda")
@@ -418,6 +501,14 @@ def main():
     timer = Timer(device, reps=args.reps, warmup=args.warmup)
     os.makedirs(args.out, exist_ok=True)
     summary = []
+    if args.only_loss:
+        for tp in args.tp:
+            path = os.path.join(args.out, f"{args.model}_{gpu}_{tp}.npz")
+            if os.path.exists(path):
+                reprofile_loss(path, cfg, tp, args.seq, timer, device, dtype)
+            else:
+                log(f"no {path}: skipped")
+        return 0
     for tp in args.tp:
         if cfg["heads"] % tp:
             log(f"skip tp={tp}: heads not divisible")

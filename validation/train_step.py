@@ -304,6 +304,9 @@ def main():
     ap.add_argument("--skip-existing", action="store_true")
     ap.add_argument("--name-suffix", default="", help="appended to result file names")
     ap.add_argument("--deadline", type=float, default=0.0, help="unix time; no new combo after it")
+    ap.add_argument("--memory-trace", default=None,
+                    help="folder: record the allocator's history over the last step and write, per rank, "
+                         "what was alive at the peak (memtrace_*.json)")
     args = ap.parse_args()
 
     world_env = int(os.environ.get("WORLD_SIZE", "1"))
@@ -474,6 +477,72 @@ def main():
     return 0
 
 
+# ---- memory trace (--memory-trace): which allocations are alive at the step's peak
+_MARK_BASE = 4099  # marker allocations: (4099 + k) * 512 bytes, freed at once
+
+
+_MARKS = []
+
+
+def memtrace_marker(label):
+    """Leave a recognisable allocation in the allocator's history (a phase marker)."""
+    k = len(_MARKS)
+    _MARKS.append(label)
+    x = torch.empty((_MARK_BASE + k) * 512, dtype=torch.uint8, device="cuda")
+    del x
+
+
+def summarize_memory_trace(snap, device_index, base_bytes, max_allocated):
+    """Replay the allocator history: allocated bytes after each marker, the peak, and what was
+    alive at the peak (grouped by block size, with a Python frame that allocated it)."""
+    trace = snap["device_traces"][device_index]
+    marks = {(_MARK_BASE + k) * 512: lab for k, lab in enumerate(_MARKS)}
+    cur = base_bytes
+    live = {}
+    preexisting_freed = 0
+    peak, peak_live, peak_after = cur, None, "start"
+    last_mark = "start"
+    timeline = []
+    for ev in trace:
+        act, addr, size = ev.get("action"), ev.get("addr"), ev.get("size", 0)
+        if act == "alloc":
+            if size in marks and addr not in live:
+                last_mark = marks[size]
+                timeline.append(dict(mark=last_mark, allocated_GiB=cur / 2 ** 30))
+                live[addr] = None
+                continue
+            cur += size
+            fr = [f for f in ev.get("frames", []) if f.get("filename", "").endswith(".py")]
+            where = [f"{os.path.basename(f['filename'])}:{f['line']}:{f['name']}" for f in fr[:4]]
+            live[addr] = (size, where)
+            if cur > peak:
+                peak, peak_after = cur, last_mark
+                peak_live = dict(live)
+        elif act == "free_requested":
+            if addr in live:
+                v = live.pop(addr)
+                if v is not None:
+                    cur -= v[0]
+            else:
+                cur -= size
+                preexisting_freed += size
+    groups = {}
+    if peak_live:
+        for v in peak_live.values():
+            if v is None:
+                continue
+            size, where = v
+            g = groups.setdefault(size, dict(size_bytes=size, count=0, where=where))
+            g["count"] += 1
+    top = sorted(groups.values(), key=lambda g: -g["size_bytes"] * g["count"])[:40]
+    _MARKS.clear()
+    return dict(base_allocated_GiB=base_bytes / 2 ** 30, replayed_peak_GiB=peak / 2 ** 30,
+                max_memory_allocated_GiB=max_allocated / 2 ** 30, peak_after_marker=peak_after,
+                new_blocks_alive_at_peak_GiB=sum(g["size_bytes"] * g["count"] for g in groups.values()) / 2 ** 30,
+                preexisting_freed_before_end_GiB=preexisting_freed / 2 ** 30,
+                alive_at_peak_by_size=top, timeline=timeline[:400])
+
+
 def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, use_loss_parallel):
     S, V = mdef["seq_length"], mdef["vocab_size"]
     tp, pp, dp = args.tp, args.pp, args.dp
@@ -555,11 +624,21 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
 
     evs = []  # (label, cuda event) of the current step, pp == 1 only
 
+    tracing = [False]
+
     def mark(label):
+        if tracing[0]:
+            memtrace_marker(label)
         if is_cuda and sched is None:
             e = torch.cuda.Event(enable_timing=True)
             e.record()
             evs.append((label, e))
+
+    if args.memory_trace and sched is not None:
+        # markers inside the schedule: the stage module's forward and backward
+        stage_mod = model
+        stage_mod.register_forward_pre_hook(lambda *_: mark("F0") if tracing[0] else None)
+        stage_mod.register_forward_hook(lambda *_: mark("F1") if tracing[0] else None)
 
     def step():
         # returns the (detached) mean loss of the global batch on this rank, or None
@@ -607,16 +686,29 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
     step_losses = []
     cpu_proc, cpu_main, phases = [], [], []
     total = args.warmup + args.steps
+    memtrace = None
     for it in range(total):
         if world > 1:
             dist.barrier()
         sync()
+        trace_this = bool(args.memory_trace) and is_cuda and it == total - 1
+        if trace_this:
+            base = torch.cuda.memory_allocated(dev)
+            torch.cuda.memory._record_memory_history(max_entries=2_000_000, stacks="python")
+            tracing[0] = True
         t0 = time.perf_counter()
         c0, th0 = time.process_time(), time.thread_time()
         lt = step()
         c1, th1 = time.process_time(), time.thread_time()
         sync()
         t1 = time.perf_counter()
+        if trace_this:
+            tracing[0] = False
+            snap = torch.cuda.memory._snapshot()
+            torch.cuda.memory._record_memory_history(enabled=None)
+            memtrace = summarize_memory_trace(snap, dev.index, base,
+                                              torch.cuda.max_memory_allocated(dev))
+            del snap
         step_losses.append(float(lt) if lt is not None else None)
         if it >= args.warmup:
             cpu_proc.append((c1 - c0) * 1e3)
@@ -669,6 +761,12 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
     except Exception:  # noqa
         pass
     has_sched = sched is not None
+    if memtrace is not None:
+        os.makedirs(args.memory_trace, exist_ok=True)
+        with open(os.path.join(args.memory_trace,
+                               f"memtrace_tp{tp}_pp{pp}_dp{dp}_mbs{b}_gbs{g}_rank{rank}.json"), "w") as fh:
+            json.dump(dict(plan=dict(tp=tp, pp=pp, dp=dp, mbs=b, gbs=g, m=m, rank=rank,
+                                     fqns=list(my_fqns)), **memtrace), fh, indent=1)
     del model, opts, params, plain, dparams
     return dict(step_time_ms_median=float(np.median(step_t)), step_time_ms_p10=float(np.percentile(step_t, 10)),
                 step_time_ms_p90=float(np.percentile(step_t, 90)), step_times_ms=[float(x) for x in step_t],

@@ -131,7 +131,7 @@ export async function compareRecords(records: readonly ValidationRecord[], catal
     const world = plan.tp * plan.pp * plan.dp;
     const runtime = runtimeOf(rec);
     const layersPerStage = rec.plan.layers_per_stage ?? undefined;
-    const key = `${rec.model.name}|${rec.model.num_layers}|${plan.tp}|${plan.pp}|${plan.dp}|${plan.mbs}|${plan.gbs}|${layersPerStage?.join('+')}|${runtime}`;
+    const key = `${gpuTypeOf(rec.machine.gpu_name)}|${rec.model.name}|${rec.model.num_layers}|${plan.tp}|${plan.pp}|${plan.dp}|${plan.mbs}|${plan.gbs}|${layersPerStage?.join('+')}|${runtime}`;
     const repeat = seen.has(key);
     seen.add(key);
     all.push({
