@@ -193,20 +193,30 @@ class _VocabParallelCELocal(torch.autograd.Function):
         return grad, None, None
 
 
-def measure_loss(measure, rnd, b, seq, V, tp, device, gen):
+def measure_loss(timer, res, b, seq, V, tp, device, dtype, gen):
     """The loss node: cross-entropy over the fp32-upcast logits of one TP rank (mean over tokens).
     tp = 1: F.cross_entropy; tp > 1: the local part of the vocab-parallel cross-entropy that
-    Megatron-style TP runs (this rank's V/tp slice of the vocabulary)."""
+    Megatron-style TP runs (this rank's V/tp slice of the vocabulary).  Its backward works in place
+    on the saved softmax, so it cannot be replayed: backward = (forward + backward) - forward, each
+    timed on fresh graphs.  Stores res["loss"] = (fwd stats, bwd stats); NaN on OOM."""
     labels = torch.randint(0, V * tp, (b * seq,), device=device, generator=gen)
-
-    def loss_inputs():
-        logits = rnd(b, seq, V)
-        return [logits], [logits]
-    if tp == 1:
-        fn = lambda lg: F.cross_entropy(lg.float().view(-1, V), labels)  # noqa: E731
-    else:
-        fn = lambda lg: _VocabParallelCELocal.apply(lg.float().view(-1, V), labels, 0).mean()  # noqa: E731
-    measure("loss", fn, loss_inputs, required=False)
+    try:
+        logits = torch.randn(b, seq, V, device=device, dtype=dtype, generator=gen).requires_grad_()
+        if tp == 1:
+            fn = lambda: F.cross_entropy(logits.float().view(-1, V), labels)  # noqa: E731
+        else:
+            fn = lambda: _VocabParallelCELocal.apply(logits.float().view(-1, V), labels, 0).mean()  # noqa: E731
+        tf = timer.time(fn)
+        tfb = timer.time(lambda: torch.autograd.grad([fn()], [logits]))
+        tb = tfb - np.median(tf)
+        res["loss"] = (stats(tf), stats(tb))
+        del logits
+    except torch.cuda.OutOfMemoryError:
+        res["loss"] = None
+        log(f"    OOM in extra node loss (b={b}); recorded NaN")
+    finally:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
 
 
 def reprofile_loss(path, cfg, tp, seq, timer, device, dtype):
@@ -219,22 +229,7 @@ def reprofile_loss(path, cfg, tp, seq, timer, device, dtype):
         res = {}
         gen = torch.Generator(device=device)
         gen.manual_seed(1234 + b)
-
-        def rnd(*shape, grad=True):
-            return torch.randn(*shape, device=device, dtype=dtype, generator=gen).requires_grad_(grad)
-
-        def measure(name, fwd_fn, inputs_fn, required=True):
-            try:
-                ins, targets = inputs_fn()
-                tf = timer.time(lambda: fwd_fn(*ins))
-                out = fwd_fn(*ins)
-                tb = timer.time(lambda: torch.autograd.grad([out], targets, [torch.ones_like(out)], retain_graph=True))
-                res[name] = (stats(tf), stats(tb))
-            except torch.cuda.OutOfMemoryError:
-                res[name] = None
-            finally:
-                torch.cuda.empty_cache()
-        measure_loss(measure, rnd, b, seq, V, tp, device, gen)
+        measure_loss(timer, res, b, seq, V, tp, device, dtype, gen)
         old = (float(z["extra_forward"][r, j]), float(z["extra_backward"][r, j]))
         if res.get("loss") is not None:
             z["extra_forward"][r, j] = res["loss"][0][0]
@@ -367,7 +362,7 @@ def profile_row(cfg, tp, b, seq, timer, device, dtype):
         return [x, y], [x, y]
     measure("mlp_mul", lambda x, y: x * y, mul_inputs, required=False)
 
-    measure_loss(measure, rnd, b, seq, V, tp, device, gen)
+    measure_loss(timer, res, b, seq, V, tp, device, dtype, gen)
 
     # ---- whole decoder layer (HF LlamaDecoderLayer with TP-shard config)
     layer_f = layer_fb = (math.nan, math.nan, math.nan)

@@ -96,3 +96,34 @@ test('memory in bytes: grows with the micro-batch, first stage holds the most in
   assert.equal(huge.isOom, true);
   assert.ok(huge.oomGpumem_GiB > h100.memoryLimit_GiB);
 });
+
+test('bf16-adamw memory layout: each allocator-traced run (validation/diagnostics/memtrace) within 2 % per rank', async () => {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const { stageMemory } = await import('../src/estimate/memory-fasop.js');
+  const dir = new URL('../validation/diagnostics/memtrace/', import.meta.url);
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  assert.ok(files.length >= 9, String(files.length));
+  const model = { ...getModel(catalog, 'llama8b'), num_layers: 4 };
+  const n = 8 * 4 + 2;
+  for (const f of files) {
+    const t = JSON.parse(readFileSync(new URL(f, dir), 'utf8')) as { plan: { pp: number; mbs: number; gbs: number; m: number; rank: number }; max_memory_allocated_GiB: number };
+    const sizes = t.plan.pp === 1 ? [n] : [17, 17];
+    const mem = stageMemory(model, sizes, n, t.plan.mbs, 1, 1, t.plan.m, RECIPES['bf16-adamw']!);
+    const predicted = mem[t.plan.rank]!.total_GiB;
+    const err = (predicted - t.max_memory_allocated_GiB) / t.max_memory_allocated_GiB;
+    assert.ok(Math.abs(err) <= 0.02, `${f}: predicted ${predicted.toFixed(2)} GiB, traced ${t.max_memory_allocated_GiB.toFixed(2)}`);
+  }
+});
+
+test('pipeline last stage (bf16-adamw): retained outputs grow with m; the step-end concatenation can be the peak', async () => {
+  const { stageMemory } = await import('../src/estimate/memory-fasop.js');
+  const model = { ...getModel(catalog, 'llama8b'), num_layers: 4 };
+  const r = RECIPES['bf16-adamw']!;
+  const logits_GiB = (1024 * model.vocab_size * 2) / 2 ** 30;
+  const last = (m: number) => stageMemory(model, [17, 17], 34, 1, 1, 1, m, r)[1]!;
+  // at b = 1 the concatenation of all m outputs at the end (2·m·b·s·V·2 B) is the peak
+  assert.ok(Math.abs(last(16).activationBytes / 2 ** 30 - 2 * 16 * logits_GiB) < 1e-9);
+  // megatron-mixed keeps no outputs: the last stage's activations do not depend on m
+  const mm = (m: number) => stageMemory(model, [17, 17], 34, 1, 1, 1, m, RECIPES['megatron-mixed']!)[1]!.activationBytes;
+  assert.equal(mm(4), mm(16));
+});

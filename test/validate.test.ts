@@ -21,6 +21,7 @@ test('corrected estimator vs the H100 runs: held-out MAPE <= 5 %, max <= 10 %, b
   assert.ok(s.heldOutStats!.stepMaxError <= 0.10, `held-out max ${s.heldOutStats!.stepMaxError}`);
   assert.ok(s.overall.stepMape <= 0.05, `overall MAPE ${s.overall.stepMape}`);
   assert.ok(s.overall.memoryMape <= 0.10, `memory mean ${s.overall.memoryMape}`);
+  assert.ok(s.overall.memoryMaxError <= 0.10, `memory max ${s.overall.memoryMaxError}`);
   assert.ok(s.scenarios.length >= 5 && s.scenarios.every((v) => v.same), JSON.stringify(s.scenarios));
   t.diagnostic(`fasop: MAPE ${(100 * s.overall.stepMape).toFixed(1)} %, held-out max ${(100 * s.heldOutStats!.stepMaxError).toFixed(1)} %`);
 });

@@ -13,12 +13,14 @@ export function paramsPerColumn(model: ModelSpec, tp: number): number[] {
 }
 
 /**
- * Bytes of activations one micro-batch of b sequences leaves saved for backward, per node column:
- * embed 0 (indices only); q: the layer input and its RMSNorm output, and the roped q; k, v: roped
- * k and v (kv heads); o: the attention output, its contiguous copy for o_proj and the softmax
- * log-sum-exp (fp32); gate: the second norm's input and output and the gate output; act: SiLU
- * output; up: up output; down: the product fed to down; lm_head: the final norm's input and output,
- * the logits (bf16), their fp32 copy, its fp32 gradient and the bf16 gradient of the logits.
+ * Bytes of activations one micro-batch of b sequences leaves saved for backward, per node column
+ * (what autograd keeps, counted tensor by tensor in the harness's allocator traces):
+ * embed 0 (indices only); q: the first RMSNorm's saved tensors (recipe.normSavedBytes per element)
+ * and output, and the roped q; k, v: roped k and v (kv heads); o: the attention output
+ * (recipe.attentionOutputCopies) and the softmax log-sum-exp (fp32); gate: the second RMSNorm's
+ * saved tensors and output, and the gate output; act: SiLU output; up: up output; down: the product
+ * fed to down; lm_head: the final norm's saved tensors and output, and the logits at the loss's
+ * peak (recipe.lossPeakBytesPerLogit, or the vocab-parallel figure when tp > 1).
  */
 export function activationBytesPerColumn(model: ModelSpec, b: number, tp: number, recipe: TrainingRecipe): number[] {
   const { hidden_size: h, seq_length: s, vocab_size: v, intermediate_size: f } = model;
@@ -26,17 +28,19 @@ export function activationBytesPerColumn(model: ModelSpec, b: number, tp: number
   const tokens = b * s;
   const kvd = model.num_key_value_heads * headDim(model);
   const heads = model.num_attention_heads / tp;
+  const norm = tokens * h * (recipe.normSavedBytes + e);
+  const lossPerLogit = tp > 1 ? recipe.vocabParallelLossPeakBytesPerLogit : recipe.lossPeakBytesPerLogit;
   return [
     0,
-    tokens * e * (2 * h + h / tp),
+    norm + (tokens * e * h) / tp,
     (tokens * e * kvd) / tp,
     (tokens * e * kvd) / tp,
-    tokens * e * ((2 * h) / tp) + 4 * b * heads * s,
-    tokens * e * (2 * h + f / tp),
+    (tokens * e * recipe.attentionOutputCopies * h) / tp + 4 * b * heads * s,
+    norm + (tokens * e * f) / tp,
     (tokens * e * f) / tp,
     (tokens * e * f) / tp,
     (tokens * e * f) / tp,
-    tokens * e * 2 * h + (tokens * v * (e + 4 + 4 + e)) / tp,
+    norm + (tokens * v * lossPerLogit) / tp,
   ];
 }
 
@@ -65,12 +69,21 @@ export function stageMemory(model: ModelSpec, sizes: readonly number[], n: numbe
     }
     // embeddings tied to the lm_head hold one copy when both sit on the same stage
     if (model.tie_word_embeddings && a === 0 && a + size === n) P -= params[9]!;
+    // 1F1B: stage s runs pp − s forwards before its first backward, then keeps pp − s in flight
     const inFlight = Math.min(pp - s, m);
+    const gradBytes = P * recipe.gradBytes;
     let stateBytes = P * recipe.stateBytesPerParam;
-    if (dp > 1 && m > 1) stateBytes += P * recipe.gradBytes * recipe.dpExtraGradCopiesWhenAccumulating;
-    let activationBytes = A * inFlight;
-    // the runtime keeps the outputs of the micro-batches already done while the last one runs
-    if (pp > 1 && s === pp - 1 && recipe.pipelineRetainsOutputs) activationBytes += ((m - 1) * b * model.seq_length * model.vocab_size * recipe.retainedOutputBytes) / tp;
+    if (dp > 1 && m > 1) stateBytes += gradBytes * recipe.dpExtraGradCopiesWhenAccumulating;
+    // the in-flight peak comes before any backward (no gradients yet) unless a later forward
+    // reaches it again; DDP keeps its gradient buckets for the whole run
+    const gradsAtActivationPeak = !recipe.gradsAllocatedByFirstBackward || dp > 1 || m > pp - s;
+    const logitsBytes = (b * model.seq_length * model.vocab_size * recipe.retainedOutputBytes) / tp;
+    let activationBytes = A * inFlight - (gradsAtActivationPeak ? 0 : gradBytes);
+    if (pp > 1 && s === pp - 1 && recipe.pipelineRetainsOutputs) {
+      // the outputs of the micro-batches already done while the last one runs, and at the step's
+      // end all m outputs plus their concatenation (activations freed by then)
+      activationBytes = Math.max(activationBytes + (m - 1) * logitsBytes, 2 * m * logitsBytes);
+    }
     const transientBytes = P * recipe.optimizerTransientBytesPerParam;
     out.push({ params: P, stateBytes, activationBytes, transientBytes, total_GiB: (stateBytes + Math.max(activationBytes, transientBytes)) / 2 ** 30 });
     a += size;

@@ -15,12 +15,36 @@ export interface TrainingRecipe {
   /** extra bytes per parameter allocated while the optimizer step runs (multi-tensor temporaries) */
   optimizerTransientBytesPerParam: number;
   /**
-   * The pipeline runtime keeps every micro-batch's last-stage output until the step ends
-   * (torch.distributed.pipelining's schedules do, for merging outputs): fp32 logits × m on the
-   * last stage.
+   * Bytes each RMSNorm keeps per hidden element for backward besides its output. HF's eager
+   * LlamaRMSNorm upcasts: an fp32 copy of the input (4) and the normalised bf16 tensor (2) = 6; a
+   * norm that keeps only its input keeps `activationBytes` (2).
+   */
+  normSavedBytes: number;
+  /**
+   * Copies of the attention output kept for backward: 1 when the projection reads the attention
+   * kernel's output in place (flash/SDPA output layout makes HF's transpose+contiguous a no-op), 2
+   * when a contiguous copy is made.
+   */
+  attentionOutputCopies: number;
+  /**
+   * Bytes per logit alive at the loss's peak (its backward), with the plain cross-entropy over
+   * fp32-upcast logits (tp = 1 here): the bf16 logits, the fp32 log-softmax output, its gradient and
+   * the input gradient (2 + 4 + 4 + 4 = 14).
+   */
+  lossPeakBytesPerLogit: number;
+  /** the same with the vocab-parallel cross-entropy of tp > 1 (bf16 logits, fp32 copy, shifted fp32: 10) */
+  vocabParallelLossPeakBytesPerLogit: number;
+  /**
+   * Gradients are freed by zero_grad(set_to_none) and allocated again by the step's first backward
+   * (no persistent gradient buffer): forwards that run before any backward see the state without them.
+   */
+  gradsAllocatedByFirstBackward: boolean;
+  /**
+   * The pipeline runtime keeps every micro-batch's last-stage output until the step ends and then
+   * concatenates them (torch.distributed.pipelining's schedules with return_outputs=True).
    */
   pipelineRetainsOutputs: boolean;
-  /** bytes kept per logit element of each finished micro-batch when pipelineRetainsOutputs */
+  /** bytes kept per logit of each micro-batch when pipelineRetainsOutputs (the bf16 logits: 2) */
   retainedOutputBytes: number;
   /**
    * Extra gradient-sized buffers when data parallelism accumulates over several micro-batches
@@ -38,6 +62,11 @@ export const RECIPES: Record<string, TrainingRecipe> = {
     activationBytes: 2,
     optimizerTrafficBytesPerParam: 32,
     optimizerTransientBytesPerParam: 0,
+    normSavedBytes: 2,
+    attentionOutputCopies: 2,
+    lossPeakBytesPerLogit: 12,
+    vocabParallelLossPeakBytesPerLogit: 12,
+    gradsAllocatedByFirstBackward: false,
     pipelineRetainsOutputs: false,
     retainedOutputBytes: 0,
     dpExtraGradCopiesWhenAccumulating: 0,
@@ -48,7 +77,8 @@ export const RECIPES: Record<string, TrainingRecipe> = {
    * counted pass by pass in torch's multi-tensor AdamW (2 B per element per read or write):
    * weight decay p·=c (r p, w p: 4), m.lerp_(g) (r m g, w m: 6), v·=β2 (4), v.addcmul_(g, g)
    * (r v g g, w v: 8), d = sqrt(v) (r v, w d: 4), d /= c (4), d += ε (4), p.addcdiv_(m, d)
-   * (r p m d, w p: 8) = 42 B; transient: d, one param-sized bf16 buffer.
+   * (r p m d, w p: 8) = 42 B; transient: d, one param-sized bf16 buffer. Activation layout, loss
+   * peak and pipeline outputs as found in the allocator traces of the harness (docs/accuracy.md).
    */
   'bf16-adamw': {
     name: 'bf16-adamw',
@@ -57,8 +87,13 @@ export const RECIPES: Record<string, TrainingRecipe> = {
     activationBytes: 2,
     optimizerTrafficBytesPerParam: 42,
     optimizerTransientBytesPerParam: 2,
+    normSavedBytes: 6,
+    attentionOutputCopies: 1,
+    lossPeakBytesPerLogit: 14,
+    vocabParallelLossPeakBytesPerLogit: 10,
+    gradsAllocatedByFirstBackward: true,
     pipelineRetainsOutputs: true,
-    retainedOutputBytes: 4,
+    retainedOutputBytes: 2,
     dpExtraGradCopiesWhenAccumulating: 2,
   },
 };
