@@ -127,3 +127,16 @@ test('pipeline last stage (bf16-adamw): retained outputs grow with m; the step-e
   const mm = (m: number) => stageMemory(model, [17, 17], 34, 1, 1, 1, m, RECIPES['megatron-mixed']!)[1]!.activationBytes;
   assert.equal(mm(4), mm(16));
 });
+
+test('host-bound flag: only with a recipe that has measured host figures; tp2 at b = 1 is flagged, tp1 at b = 4 is not', async () => {
+  const r = RECIPES['bf16-adamw']!;
+  const small = await estimateFasop(plan({ tp: 2, mbs: 1, gbs: 8, recipe: r }));
+  assert.equal(small.breakdown.hostBound, true);
+  assert.match(small.breakdown.costSource, /HOST-BOUND/);
+  assert.ok(small.breakdown.stages[0]!.hostIssue_s! > small.breakdown.stages[0]!.compute_s);
+  const big = await estimateFasop(plan({ tp: 1, mbs: 4, gbs: 8, recipe: r }));
+  assert.equal(big.breakdown.hostBound, false);
+  const megatron = await estimateFasop(plan({ tp: 2, mbs: 1, gbs: 8 }));
+  assert.equal(megatron.breakdown.hostBound, undefined);
+  assert.doesNotMatch(megatron.breakdown.costSource, /HOST-BOUND/);
+});

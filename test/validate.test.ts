@@ -22,6 +22,11 @@ test('corrected estimator vs the H100 runs: held-out MAPE <= 5 %, max <= 10 %, b
   assert.ok(s.overall.stepMape <= 0.05, `overall MAPE ${s.overall.stepMape}`);
   assert.ok(s.overall.memoryMape <= 0.10, `memory mean ${s.overall.memoryMape}`);
   assert.ok(s.overall.memoryMaxError <= 0.10, `memory max ${s.overall.memoryMaxError}`);
+  // the plans the estimator flags as host-bound are the tp = 2, b = 1 ones; every other plan is within 10 %
+  const flagged = s.plans.filter((p) => p.hostBound);
+  assert.ok(flagged.length >= 1 && flagged.every((p) => p.tp > 1 && p.mbs === 1), JSON.stringify(flagged));
+  const others = s.plans.filter((p) => !p.hostBound);
+  assert.ok(others.every((p) => Math.abs(p.stepError) <= 0.10), JSON.stringify(others.filter((p) => Math.abs(p.stepError) > 0.10)));
   assert.ok(s.scenarios.length >= 5 && s.scenarios.every((v) => v.same), JSON.stringify(s.scenarios));
   t.diagnostic(`fasop: MAPE ${(100 * s.overall.stepMape).toFixed(1)} %, held-out max ${(100 * s.heldOutStats!.stepMaxError).toFixed(1)} %`);
 });

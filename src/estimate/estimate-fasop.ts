@@ -15,6 +15,7 @@
  *  memory-in-bytes     state from the recipe, activations in bytes, per-stage in-flight counts, logits
  *  hosting-node-limit  a stage's memory limit from the GPUs that host it
  *  optimizer-step      the optimizer's pass over HBM is part of the step
+ *  host-bound-flag     plans whose CPU issue time per micro-batch exceeds the GPU's are flagged
  */
 import { FasopError } from '../errors.js';
 import { columnOfNode, layersPerStage, nodeCount, outputVolumeByColumn } from '../model/graph.js';
@@ -288,6 +289,22 @@ function evaluate(ctx: FasopContext, sizes: number[]): Evaluation {
   return { sizes, times, ends, memory, dp, opt, emb, stepTime };
 }
 
+/**
+ * CPU seconds to issue one micro-batch's forward + backward on each stage, when the recipe has
+ * measured host figures (policy `host-bound-flag`): its layers, plus the fixed model-level work on
+ * the last stage.
+ */
+function hostIssuePerMicroBatch_s(ctx: FasopContext, sizes: readonly number[]): number[] | undefined {
+  const h = ctx.recipe.hostIssue;
+  if (!h) return undefined;
+  const f = ctx.plan.tp > 1 ? h.tpN : h.tp1;
+  const pp = sizes.length;
+  // a layer is 8 nodes; a cut inside a layer counts its share of the layer
+  const layers = sizes.map((x, s) => (x - (s === 0 ? 1 : 0) - (s === pp - 1 ? 1 : 0)) / 8);
+  // the fixed part is counted on the last stage (its final norm, lm_head and loss are most of it)
+  return layers.map((l, s) => (l * (f.forwardPerLayer_ms + f.backwardPerLayer_ms) + (s === pp - 1 ? f.forwardFixed_ms + f.backwardFixed_ms : 0)) * 1e-3);
+}
+
 export async function estimateFasop(plan: ResolvedPlan, opts: { recipe?: TrainingRecipe; solver?: Solver } = {}): Promise<Estimate> {
   const recipe = opts.recipe ?? plan.recipe ?? RECIPES['megatron-mixed']!;
   const ctx = fasopContext(plan, recipe);
@@ -312,6 +329,12 @@ export async function estimateFasop(plan: ResolvedPlan, opts: { recipe?: Trainin
     memory_GiB: mem[s]!,
     memoryLimit_GiB: limits[s]!,
   }));
+  const host = hostIssuePerMicroBatch_s(ctx, sizes);
+  if (host) stages.forEach((st, s) => { st.hostIssue_s = host[s]!; });
+  const hostBound = host ? stages.some((st, s) => host[s]! > st.compute_s) : undefined;
+  const hostNote = hostBound
+    ? `; HOST-BOUND: CPU issue ${(Math.max(...host!) * 1e3).toFixed(1)} ms per micro-batch exceeds the GPU's ${(Math.min(...stages.map((x) => x.compute_s)) * 1e3).toFixed(1)} ms on some stage (step time likely underestimated)`
+    : '';
   const pricePerStep = plan.pricePerSecond_usd * stepTime;
   return {
     partition: sizes,
@@ -325,6 +348,6 @@ export async function estimateFasop(plan: ResolvedPlan, opts: { recipe?: Trainin
     totalTime_s: stepTime * plan.iterations,
     totalTime_h: (stepTime * plan.iterations) / 3600,
     cost_usd: pricePerStep * plan.iterations,
-    breakdown: { microBatches: ctx.m, stages, pipeline_s: Math.max(...ends), embeddingSync_s: emb, costSource: `${ctx.sources.join('; ')}; recipe ${recipe.name}` },
+    breakdown: { microBatches: ctx.m, stages, pipeline_s: Math.max(...ends), embeddingSync_s: emb, costSource: `${ctx.sources.join('; ')}; recipe ${recipe.name}${hostNote}`, hostBound },
   };
 }

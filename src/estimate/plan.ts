@@ -72,6 +72,8 @@ export interface StageBreakdown {
   optimizerStep_s: number;
   memory_GiB: number;
   memoryLimit_GiB: number;
+  /** CPU time to issue one micro-batch's forward + backward of this stage (recipe.hostIssue; corrected estimator only) */
+  hostIssue_s?: number;
 }
 
 export interface EstimateBreakdown {
@@ -81,4 +83,9 @@ export interface EstimateBreakdown {
   embeddingSync_s: number;
   /** how each GPU type's compute costs were obtained (profile rows used, interpolation flags) */
   costSource: string;
+  /**
+   * Some stage needs longer to issue a micro-batch on the CPU than its GPU needs to run it (policy
+   * `host-bound-flag`): the step time is then likely underestimated, and varies from run to run.
+   */
+  hostBound?: boolean;
 }

@@ -2,6 +2,15 @@
  * How the model is trained, as far as time and memory are concerned. The estimator takes it as an
  * input (no defaults hidden in the math).
  */
+/** Host (CPU) milliseconds to issue one micro-batch's work in the recipe's runtime (profiler/host_overhead.py). */
+export interface HostIssueFigures {
+  forwardPerLayer_ms: number;
+  backwardPerLayer_ms: number;
+  /** model-level work besides the layers (embedding, rotary tables, final norm, lm_head, loss) */
+  forwardFixed_ms: number;
+  backwardFixed_ms: number;
+}
+
 export interface TrainingRecipe {
   name: string;
   /** bytes of model state per parameter on a GPU: weights + gradients + optimizer states */
@@ -51,6 +60,8 @@ export interface TrainingRecipe {
    * (PyTorch DDP under no_sync: its buckets are separate from the accumulated .grad tensors).
    */
   dpExtraGradCopiesWhenAccumulating: number;
+  /** CPU issue time of the runtime, when measured: tp = 1 and tp > 1 (the same launches at any degree) */
+  hostIssue?: { tp1: HostIssueFigures; tpN: HostIssueFigures; source: string };
 }
 
 export const RECIPES: Record<string, TrainingRecipe> = {
@@ -95,5 +106,12 @@ export const RECIPES: Record<string, TrainingRecipe> = {
     pipelineRetainsOutputs: true,
     retainedOutputBytes: 2,
     dpExtraGradCopiesWhenAccumulating: 2,
+    // medians of the runs in validation/diagnostics/host (5 runs at tp = 1, 4 at tp = 2, on 2×H200
+    // machines, Intel Xeon, 16 cores per GPU); the runs spread by up to ±40 % (docs/accuracy.md)
+    hostIssue: {
+      tp1: { forwardPerLayer_ms: 0.970, backwardPerLayer_ms: 1.655, forwardFixed_ms: 1.872, backwardFixed_ms: 1.980 },
+      tpN: { forwardPerLayer_ms: 1.419, backwardPerLayer_ms: 2.006, forwardFixed_ms: 2.674, backwardFixed_ms: 2.106 },
+      source: 'profiler/host_overhead.py, validation/diagnostics/host/*.json (medians)',
+    },
   },
 };

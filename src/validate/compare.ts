@@ -27,6 +27,8 @@ export interface ComparedPlan {
   measuredPeak_GiB: number;
   predictedPeak_GiB: number;
   memoryError: number;
+  /** the estimator flags the plan as host-bound (policy host-bound-flag) */
+  hostBound: boolean;
 }
 
 export interface ScenarioVerdict {
@@ -147,6 +149,7 @@ export async function compareRecords(records: readonly ValidationRecord[], catal
       measuredPeak_GiB: measuredPeak,
       predictedPeak_GiB: predictedPeak,
       memoryError: (predictedPeak - measuredPeak) / measuredPeak,
+      hostBound: est.breakdown.hostBound === true,
     });
   }
   const plans = all.filter((p) => p.runtime === 'megatron-style' && !p.repeat);
@@ -159,6 +162,7 @@ export async function compareRecords(records: readonly ValidationRecord[], catal
     return { scenario, plans: ps.length, measuredBest: planName(mb), predictedBest: planName(pb), same: mb === pb };
   });
   const inCal = (p: ComparedPlan) => calibration.includes(p.scenario);
+  const split = plans.some(inCal);
   return {
     estimator: estimatorName,
     all,
@@ -166,8 +170,8 @@ export async function compareRecords(records: readonly ValidationRecord[], catal
     overall: stats(plans),
     scenarios,
     calibration: [...calibration],
-    calibrationStats: calibration.length ? stats(plans.filter(inCal)) : undefined,
-    heldOutStats: calibration.length ? stats(plans.filter((p) => !inCal(p))) : undefined,
+    calibrationStats: split ? stats(plans.filter(inCal)) : undefined,
+    heldOutStats: split ? stats(plans.filter((p) => !inCal(p))) : undefined,
   };
 }
 
@@ -176,7 +180,7 @@ const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 const statsLine = (label: string, x: ErrorStats) =>
   `${label}: step time MAPE ${pct(x.stepMape)}, max |error| ${pct(x.stepMaxError)} over ${x.plans} plans; peak memory mean |error| ${pct(x.memoryMape)}, max ${pct(x.memoryMaxError)}`;
 
-const row = (p: ComparedPlan) => `| ${p.scenario} | ${planName(p)} | ${p.measuredStep_ms.toFixed(1)} | ${p.predictedStep_ms.toFixed(1)} | ${pct(p.stepError)} | ${p.measuredPeak_GiB.toFixed(2)} | ${p.predictedPeak_GiB.toFixed(2)} | ${pct(p.memoryError)} |`;
+const row = (p: ComparedPlan) => `| ${p.scenario} | ${planName(p)}${p.hostBound ? ' [host-bound]' : ''} | ${p.measuredStep_ms.toFixed(1)} | ${p.predictedStep_ms.toFixed(1)} | ${pct(p.stepError)} | ${p.measuredPeak_GiB.toFixed(2)} | ${p.predictedPeak_GiB.toFixed(2)} | ${pct(p.memoryError)} |`;
 const HEAD = ['| scenario | plan | measured step (ms) | predicted (ms) | error | measured peak (GiB) | predicted (GiB) | error |', '|---|---|---|---|---|---|---|---|'];
 
 /** Markdown tables of one comparison. */
@@ -185,6 +189,11 @@ export function formatComparison(s: ComparisonSummary): string {
   if (s.calibrationStats && s.heldOutStats) {
     out.push(statsLine(`calibration scenario (${s.calibration.join(', ')})`, s.calibrationStats));
     out.push(statsLine('held-out scenarios', s.heldOutStats));
+  }
+  const flagged = s.plans.filter((p) => p.hostBound);
+  if (flagged.length) {
+    out.push(statsLine('plans the estimator flags [host-bound] (CPU issue time above GPU time)', stats(flagged)));
+    out.push(statsLine('plans not flagged', stats(s.plans.filter((p) => !p.hostBound))));
   }
   out.push('', '| scenario | plans | measured best | predicted best | same |', '|---|---|---|---|---|',
     ...s.scenarios.map((v) => `| ${v.scenario}${s.calibration.includes(v.scenario) ? ' (calibration)' : ''} | ${v.plans} | ${v.measuredBest} | ${v.predictedBest} | ${v.same ? 'yes' : 'NO'} |`),
