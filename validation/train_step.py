@@ -43,6 +43,8 @@ import torch.nn.functional as F
 
 LLAMA8B = dict(name="llama8b", hidden_size=4096, num_attention_heads=32, num_key_value_heads=8,
                intermediate_size=14336, vocab_size=128256, seq_length=1024)
+LLAMA1B = dict(name="llama1b", hidden_size=2048, num_attention_heads=32, num_key_value_heads=8,
+               intermediate_size=8192, vocab_size=128256, seq_length=1024)
 TINY = dict(name="tiny", hidden_size=256, num_attention_heads=8, num_key_value_heads=2,
             intermediate_size=512, vocab_size=1024, seq_length=64)
 
@@ -296,6 +298,8 @@ def main():
     ap.add_argument("--out", default="validation/results")
     ap.add_argument("--prefix", default=None, help="file prefix (default: gpu short name, lower case)")
     ap.add_argument("--tiny", action="store_true", help="tiny model (testing)")
+    ap.add_argument("--model", default="llama8b", choices=["llama8b", "llama1b"],
+                    help="dimensions of the model (Llama-3-8B or Llama-3.2-1B, untied here), --layers of them")
     ap.add_argument("--cpu", action="store_true", help="gloo on CPU (testing)")
     ap.add_argument("--tp-impl", default="dtensor", choices=["dtensor", "manual"],
                     help="dtensor: parallelize_module; manual: hand-written Megatron-style TP")
@@ -325,7 +329,7 @@ def main():
         dev = torch.device("cuda", local)
     else:
         dev = torch.device("cpu")
-    mdef = dict(TINY if args.tiny else LLAMA8B)
+    mdef = dict(TINY if args.tiny else LLAMA1B if args.model == "llama1b" else LLAMA8B)
     S = mdef["seq_length"]
     V = mdef["vocab_size"]
     hf_cfg = make_hf_config(mdef, args.layers)
