@@ -128,14 +128,19 @@ test('pipeline last stage (bf16-adamw): retained outputs grow with m; the step-e
   assert.equal(mm(4), mm(16));
 });
 
-test('host-bound flag: only with a recipe that has measured host figures; tp2 at b = 1 is flagged, tp1 at b = 4 is not', async () => {
+test('host-issue floor: only with a recipe that has measured CPU issue times; raises and flags tp2 at b = 1, leaves tp1 at b = 4', async () => {
   const r = RECIPES['bf16-adamw']!;
+  const noHost = { ...r, hostIssue: undefined };
   const small = await estimateFasop(plan({ tp: 2, mbs: 1, gbs: 8, recipe: r }));
+  const smallGpu = await estimateFasop(plan({ tp: 2, mbs: 1, gbs: 8, recipe: noHost }));
   assert.equal(small.breakdown.hostBound, true);
   assert.match(small.breakdown.costSource, /HOST-BOUND/);
-  assert.ok(small.breakdown.stages[0]!.hostIssue_s! > small.breakdown.stages[0]!.compute_s);
+  assert.ok(small.breakdown.stages[0]!.compute_s >= small.breakdown.stages[0]!.hostIssue_s! - 1e-12);
+  assert.ok(small.stepTime_s > smallGpu.stepTime_s * 1.05, `${small.stepTime_s} vs ${smallGpu.stepTime_s}`);
   const big = await estimateFasop(plan({ tp: 1, mbs: 4, gbs: 8, recipe: r }));
+  const bigGpu = await estimateFasop(plan({ tp: 1, mbs: 4, gbs: 8, recipe: noHost }));
   assert.equal(big.breakdown.hostBound, false);
+  assert.equal(big.stepTime_s, bigGpu.stepTime_s);
   const megatron = await estimateFasop(plan({ tp: 2, mbs: 1, gbs: 8 }));
   assert.equal(megatron.breakdown.hostBound, undefined);
   assert.doesNotMatch(megatron.breakdown.costSource, /HOST-BOUND/);

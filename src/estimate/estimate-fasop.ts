@@ -15,7 +15,7 @@
  *  memory-in-bytes     state from the recipe, activations in bytes, per-stage in-flight counts, logits
  *  hosting-node-limit  a stage's memory limit from the GPUs that host it
  *  optimizer-step      the optimizer's pass over HBM is part of the step
- *  host-bound-flag     plans whose CPU issue time per micro-batch exceeds the GPU's are flagged
+ *  host-issue-floor    a micro-batch takes at least the CPU's time to issue it (measured), flagged
  */
 import { FasopError } from '../errors.js';
 import { columnOfNode, layersPerStage, nodeCount, outputVolumeByColumn } from '../model/graph.js';
@@ -266,6 +266,8 @@ interface Evaluation {
   opt: number[];
   emb: number;
   stepTime: number;
+  host?: number[];
+  gpuCompute: number[];
 }
 
 /** Simulate one partition: 1F1B, per-stage DP all-reduce and optimizer, embedding sync, memory. */
@@ -279,6 +281,17 @@ function evaluate(ctx: FasopContext, sizes: number[]): Evaluation {
   params.forEach((p, s) => {
     times.backward_s[s]! += ((ctx.m - 1) / ctx.m) * gradAccumulate_s(ctx, s, p);
   });
+  // policy host-issue-floor: a stage cannot run a micro-batch's forward (backward) faster than the
+  // CPU issues it
+  const hostFB = hostIssuePerMicroBatch_s(ctx, sizes);
+  const gpuCompute = times.forward_s.map((f, s) => f + times.backward_s[s]!);
+  const host = hostFB?.forward.map((f, s) => f + hostFB.backward[s]!);
+  if (hostFB) {
+    sizes.forEach((_, s) => {
+      times.forward_s[s] = Math.max(times.forward_s[s]!, hostFB.forward[s]!);
+      times.backward_s[s] = Math.max(times.backward_s[s]!, hostFB.backward[s]!);
+    });
+  }
   const ends = sizes.length === 1
     ? [ctx.m * (times.forward_s[0]! + times.backward_s[0]!)]
     : simulate1F1B(times, ctx.m, { stage0SkipsOwnSend: false });
@@ -286,15 +299,15 @@ function evaluate(ctx: FasopContext, sizes: number[]): Evaluation {
   const opt = params.map((p, s) => optimizerStep_s(ctx, s, p));
   const emb = embeddingSync_s(ctx);
   const stepTime = Math.max(...ends.map((e, s) => e + dp[s]! + opt[s]!)) + emb;
-  return { sizes, times, ends, memory, dp, opt, emb, stepTime };
+  return { sizes, times, ends, memory, dp, opt, emb, stepTime, host, gpuCompute };
 }
 
 /**
  * CPU seconds to issue one micro-batch's forward + backward on each stage, when the recipe has
- * measured host figures (policy `host-bound-flag`): its layers, plus the fixed model-level work on
+ * measured host figures (policy `host-issue-floor`): its layers, plus the fixed model-level work on
  * the last stage.
  */
-function hostIssuePerMicroBatch_s(ctx: FasopContext, sizes: readonly number[]): number[] | undefined {
+function hostIssuePerMicroBatch_s(ctx: FasopContext, sizes: readonly number[]): { forward: number[]; backward: number[] } | undefined {
   const h = ctx.recipe.hostIssue;
   if (!h) return undefined;
   const f = ctx.plan.tp > 1 ? h.tpN : h.tp1;
@@ -302,7 +315,11 @@ function hostIssuePerMicroBatch_s(ctx: FasopContext, sizes: readonly number[]): 
   // a layer is 8 nodes; a cut inside a layer counts its share of the layer
   const layers = sizes.map((x, s) => (x - (s === 0 ? 1 : 0) - (s === pp - 1 ? 1 : 0)) / 8);
   // the fixed part is counted on the last stage (its final norm, lm_head and loss are most of it)
-  return layers.map((l, s) => (l * (f.forwardPerLayer_ms + f.backwardPerLayer_ms) + (s === pp - 1 ? f.forwardFixed_ms + f.backwardFixed_ms : 0)) * 1e-3);
+  const last = (s: number) => s === pp - 1;
+  return {
+    forward: layers.map((l, s) => (l * f.forwardPerLayer_ms + (last(s) ? f.forwardFixed_ms : 0)) * 1e-3),
+    backward: layers.map((l, s) => (l * f.backwardPerLayer_ms + (last(s) ? f.backwardFixed_ms : 0)) * 1e-3),
+  };
 }
 
 export async function estimateFasop(plan: ResolvedPlan, opts: { recipe?: TrainingRecipe; solver?: Solver } = {}): Promise<Estimate> {
@@ -310,7 +327,7 @@ export async function estimateFasop(plan: ResolvedPlan, opts: { recipe?: Trainin
   const ctx = fasopContext(plan, recipe);
   const candidates = (await candidatePartitions(ctx, opts.solver)).map((sz) => evaluate(ctx, sz));
   const best = candidates.reduce((a, b) => (b.stepTime < a.stepTime ? b : a));
-  const { sizes, times, ends, memory, dp, opt, emb, stepTime } = best;
+  const { sizes, times, ends, memory, dp, opt, emb, stepTime, host, gpuCompute } = best;
   const partitionLayers = layersPerStage(sizes);
 
   const limits = sizes.map((_, s) => Math.min(...stageNodeIndices(plan, s).map((i) => plan.nodes[i]!.gpu.memoryLimit_GiB)));
@@ -329,11 +346,11 @@ export async function estimateFasop(plan: ResolvedPlan, opts: { recipe?: Trainin
     memory_GiB: mem[s]!,
     memoryLimit_GiB: limits[s]!,
   }));
-  const host = hostIssuePerMicroBatch_s(ctx, sizes);
   if (host) stages.forEach((st, s) => { st.hostIssue_s = host[s]!; });
-  const hostBound = host ? stages.some((st, s) => host[s]! > st.compute_s) : undefined;
+  const hostBound = host ? stages.some((st, s) => st.compute_s > gpuCompute[s]! * (1 + 1e-9)) : undefined;
+  const worst = host ? host.map((h, s) => h / gpuCompute[s]!).reduce((a, x, s, xs) => (x > xs[a]! ? s : a), 0) : 0;
   const hostNote = hostBound
-    ? `; HOST-BOUND: CPU issue ${(Math.max(...host!) * 1e3).toFixed(1)} ms per micro-batch exceeds the GPU's ${(Math.min(...stages.map((x) => x.compute_s)) * 1e3).toFixed(1)} ms on some stage (step time likely underestimated)`
+    ? `; HOST-BOUND: issuing a micro-batch takes the CPU ${(host![worst]! * 1e3).toFixed(1)} ms, its GPU work ${(gpuCompute[worst]! * 1e3).toFixed(1)} ms (stage ${worst}); the step time uses the CPU's, which varies from run to run`
     : '';
   const pricePerStep = plan.pricePerSecond_usd * stepTime;
   return {

@@ -84,8 +84,8 @@ export interface EstimateBreakdown {
   /** how each GPU type's compute costs were obtained (profile rows used, interpolation flags) */
   costSource: string;
   /**
-   * Some stage needs longer to issue a micro-batch on the CPU than its GPU needs to run it (policy
-   * `host-bound-flag`): the step time is then likely underestimated, and varies from run to run.
+   * Some stage needs longer to issue a micro-batch's forward or backward on the CPU than its GPU needs
+   * to run it (policy `host-issue-floor`): the step time then follows the CPU and varies from run to run.
    */
   hostBound?: boolean;
 }

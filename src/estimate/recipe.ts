@@ -60,7 +60,7 @@ export interface TrainingRecipe {
    * (PyTorch DDP under no_sync: its buckets are separate from the accumulated .grad tensors).
    */
   dpExtraGradCopiesWhenAccumulating: number;
-  /** CPU issue time of the runtime, when measured: tp = 1 and tp > 1 (the same launches at any degree) */
+  /** CPU issue time of the runtime, when measured (policy host-issue-floor): tp = 1 and tp > 1 (the same launches at any degree) */
   hostIssue?: { tp1: HostIssueFigures; tpN: HostIssueFigures; source: string };
 }
 
