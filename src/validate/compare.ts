@@ -27,7 +27,7 @@ export interface ComparedPlan {
   measuredPeak_GiB: number;
   predictedPeak_GiB: number;
   memoryError: number;
-  /** the estimator flags the plan as host-bound (policy host-bound-flag) */
+  /** the estimator flags the plan as host-bound (policy host-issue-floor) */
   hostBound: boolean;
 }
 
