@@ -308,6 +308,8 @@ def main():
     ap.add_argument("--skip-existing", action="store_true")
     ap.add_argument("--name-suffix", default="", help="appended to result file names")
     ap.add_argument("--deadline", type=float, default=0.0, help="unix time; no new combo after it")
+    ap.add_argument("--pin-cpus", type=int, default=0,
+                    help="pin each rank to this many CPU cores of its own (0: no pinning)")
     ap.add_argument("--memory-trace", default=None,
                     help="folder: record the allocator's history over the last step and write, per rank, "
                          "what was alive at the peak (memtrace_*.json)")
@@ -324,6 +326,8 @@ def main():
                                 timeout=datetime.timedelta(seconds=300))
     rank = dist.get_rank() if world > 1 else 0
     local = int(os.environ.get("LOCAL_RANK", "0"))
+    if args.pin_cpus:
+        os.sched_setaffinity(0, set(range(args.pin_cpus * local, args.pin_cpus * (local + 1))))
     if is_cuda:
         torch.cuda.set_device(local)
         dev = torch.device("cuda", local)
