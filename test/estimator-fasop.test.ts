@@ -1,9 +1,11 @@
 /** The corrected estimator's policies, each checked on a real plan with the shipped H100 profiles. */
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { getGpu, getModel, loadCatalog } from '../src/catalog/catalog.js';
 import { interpolateRow } from '../src/estimate/compute-fasop.js';
 import { estimateFasop } from '../src/estimate/estimate-fasop.js';
+import { stageMemory } from '../src/estimate/memory-fasop.js';
 import type { ResolvedPlan } from '../src/estimate/plan.js';
 import { RECIPES } from '../src/estimate/recipe.js';
 import { defaultProfileDir } from '../src/paths.js';
@@ -97,9 +99,7 @@ test('memory in bytes: grows with the micro-batch, first stage holds the most in
   assert.ok(huge.oomGpumem_GiB > h100.memoryLimit_GiB);
 });
 
-test('bf16-adamw memory layout: each allocator-traced run (validation/diagnostics/memtrace) within 2 % per rank', async () => {
-  const { readdirSync, readFileSync } = await import('node:fs');
-  const { stageMemory } = await import('../src/estimate/memory-fasop.js');
+test('bf16-adamw memory layout: each allocator-traced run (validation/diagnostics/memtrace) within 2 % per rank', () => {
   const dir = new URL('../validation/diagnostics/memtrace/', import.meta.url);
   const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
   assert.ok(files.length >= 9, String(files.length));
@@ -115,8 +115,7 @@ test('bf16-adamw memory layout: each allocator-traced run (validation/diagnostic
   }
 });
 
-test('pipeline last stage (bf16-adamw): retained outputs grow with m; the step-end concatenation can be the peak', async () => {
-  const { stageMemory } = await import('../src/estimate/memory-fasop.js');
+test('pipeline last stage (bf16-adamw): retained outputs grow with m; the step-end concatenation can be the peak', () => {
   const model = { ...getModel(catalog, 'llama8b'), num_layers: 4 };
   const r = RECIPES['bf16-adamw']!;
   const logits_GiB = (1024 * model.vocab_size * 2) / 2 ** 30;

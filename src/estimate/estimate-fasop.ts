@@ -18,7 +18,7 @@
  *  host-issue-floor    a micro-batch takes at least the CPU's time to issue it (measured), flagged
  */
 import { FasopError } from '../errors.js';
-import { columnOfNode, layersPerStage, nodeCount, outputVolumeByColumn } from '../model/graph.js';
+import { columnOfNode, layerSharesPerStage, layersPerStage, nodeCount, outputVolumeByColumn } from '../model/graph.js';
 import { minmaxPartition } from '../partition/minmax.js';
 import { optimusEvenPartition } from '../partition/even.js';
 import type { PartitionProblem, PartitionResult } from '../partition/types.js';
@@ -266,8 +266,8 @@ interface Evaluation {
   opt: number[];
   emb: number;
   stepTime: number;
-  host?: number[];
-  gpuCompute: number[];
+  /** per stage, when the recipe has host figures: CPU issue and GPU seconds of a micro-batch, floored or not */
+  host?: { issue_s: number; gpu_s: number; bound: boolean }[];
 }
 
 /** Simulate one partition: 1F1B, per-stage DP all-reduce and optimizer, embedding sync, memory. */
@@ -283,15 +283,14 @@ function evaluate(ctx: FasopContext, sizes: number[]): Evaluation {
   });
   // policy host-issue-floor: a stage cannot run a micro-batch's forward (backward) faster than the
   // CPU issues it
-  const hostFB = hostIssuePerMicroBatch_s(ctx, sizes);
-  const gpuCompute = times.forward_s.map((f, s) => f + times.backward_s[s]!);
-  const host = hostFB?.forward.map((f, s) => f + hostFB.backward[s]!);
-  if (hostFB) {
-    sizes.forEach((_, s) => {
-      times.forward_s[s] = Math.max(times.forward_s[s]!, hostFB.forward[s]!);
-      times.backward_s[s] = Math.max(times.backward_s[s]!, hostFB.backward[s]!);
-    });
-  }
+  const issue = hostIssuePerMicroBatch_s(ctx, sizes);
+  const host = issue && sizes.map((_, s) => {
+    const gpu_s = times.forward_s[s]! + times.backward_s[s]!;
+    const bound = issue.forward[s]! > times.forward_s[s]! || issue.backward[s]! > times.backward_s[s]!;
+    times.forward_s[s] = Math.max(times.forward_s[s]!, issue.forward[s]!);
+    times.backward_s[s] = Math.max(times.backward_s[s]!, issue.backward[s]!);
+    return { issue_s: issue.forward[s]! + issue.backward[s]!, gpu_s, bound };
+  });
   const ends = sizes.length === 1
     ? [ctx.m * (times.forward_s[0]! + times.backward_s[0]!)]
     : simulate1F1B(times, ctx.m, { stage0SkipsOwnSend: false });
@@ -299,26 +298,23 @@ function evaluate(ctx: FasopContext, sizes: number[]): Evaluation {
   const opt = params.map((p, s) => optimizerStep_s(ctx, s, p));
   const emb = embeddingSync_s(ctx);
   const stepTime = Math.max(...ends.map((e, s) => e + dp[s]! + opt[s]!)) + emb;
-  return { sizes, times, ends, memory, dp, opt, emb, stepTime, host, gpuCompute };
+  return { sizes, times, ends, memory, dp, opt, emb, stepTime, host };
 }
 
 /**
- * CPU seconds to issue one micro-batch's forward + backward on each stage, when the recipe has
- * measured host figures (policy `host-issue-floor`): its layers, plus the fixed model-level work on
- * the last stage.
+ * CPU seconds to issue one micro-batch's forward and its backward on each stage, when the recipe
+ * has measured host figures (policy `host-issue-floor`): its layers (a cut layer by its share),
+ * plus the fixed model-level work on the last stage (its final norm, lm_head and loss are most of it).
  */
 function hostIssuePerMicroBatch_s(ctx: FasopContext, sizes: readonly number[]): { forward: number[]; backward: number[] } | undefined {
   const h = ctx.recipe.hostIssue;
   if (!h) return undefined;
   const f = ctx.plan.tp > 1 ? h.tpN : h.tp1;
-  const pp = sizes.length;
-  // a layer is 8 nodes; a cut inside a layer counts its share of the layer
-  const layers = sizes.map((x, s) => (x - (s === 0 ? 1 : 0) - (s === pp - 1 ? 1 : 0)) / 8);
-  // the fixed part is counted on the last stage (its final norm, lm_head and loss are most of it)
-  const last = (s: number) => s === pp - 1;
+  const layers = layerSharesPerStage(sizes);
+  const fixed = (s: number, ms: number) => (s === sizes.length - 1 ? ms : 0);
   return {
-    forward: layers.map((l, s) => (l * f.forwardPerLayer_ms + (last(s) ? f.forwardFixed_ms : 0)) * 1e-3),
-    backward: layers.map((l, s) => (l * f.backwardPerLayer_ms + (last(s) ? f.backwardFixed_ms : 0)) * 1e-3),
+    forward: layers.map((l, s) => (l * f.forwardPerLayer_ms + fixed(s, f.forwardFixed_ms)) * 1e-3),
+    backward: layers.map((l, s) => (l * f.backwardPerLayer_ms + fixed(s, f.backwardFixed_ms)) * 1e-3),
   };
 }
 
@@ -327,7 +323,7 @@ export async function estimateFasop(plan: ResolvedPlan, opts: { recipe?: Trainin
   const ctx = fasopContext(plan, recipe);
   const candidates = (await candidatePartitions(ctx, opts.solver)).map((sz) => evaluate(ctx, sz));
   const best = candidates.reduce((a, b) => (b.stepTime < a.stepTime ? b : a));
-  const { sizes, times, ends, memory, dp, opt, emb, stepTime, host, gpuCompute } = best;
+  const { sizes, times, ends, memory, dp, opt, emb, stepTime, host } = best;
   const partitionLayers = layersPerStage(sizes);
 
   const limits = sizes.map((_, s) => Math.min(...stageNodeIndices(plan, s).map((i) => plan.nodes[i]!.gpu.memoryLimit_GiB)));
@@ -346,11 +342,11 @@ export async function estimateFasop(plan: ResolvedPlan, opts: { recipe?: Trainin
     memory_GiB: mem[s]!,
     memoryLimit_GiB: limits[s]!,
   }));
-  if (host) stages.forEach((st, s) => { st.hostIssue_s = host[s]!; });
-  const hostBound = host ? stages.some((st, s) => st.compute_s > gpuCompute[s]! * (1 + 1e-9)) : undefined;
-  const worst = host ? host.map((h, s) => h / gpuCompute[s]!).reduce((a, x, s, xs) => (x > xs[a]! ? s : a), 0) : 0;
-  const hostNote = hostBound
-    ? `; HOST-BOUND: issuing a micro-batch takes the CPU ${(host![worst]! * 1e3).toFixed(1)} ms, its GPU work ${(gpuCompute[worst]! * 1e3).toFixed(1)} ms (stage ${worst}); the step time uses the CPU's, which varies from run to run`
+  host?.forEach((x, s) => { stages[s]!.hostIssue_s = x.issue_s; });
+  const hostBound = host?.some((x) => x.bound);
+  const worst = host?.reduce((a, x) => (x.issue_s / x.gpu_s > a.issue_s / a.gpu_s ? x : a));
+  const hostNote = hostBound && worst
+    ? `; HOST-BOUND: issuing a micro-batch takes the CPU ${(worst.issue_s * 1e3).toFixed(1)} ms, its GPU work ${(worst.gpu_s * 1e3).toFixed(1)} ms (stage ${host!.indexOf(worst)}); the step time uses the CPU's, which varies from run to run`
     : '';
   const pricePerStep = plan.pricePerSecond_usd * stepTime;
   return {

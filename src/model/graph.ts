@@ -68,7 +68,12 @@ export function paramsByColumn(model: ModelSpec, tp: number, ffn: number, intege
  * or null when a stage boundary cuts inside a layer.
  */
 export function layersPerStage(sizes: readonly number[]): number[] | null {
+  const shares = layerSharesPerStage(sizes);
+  return shares.every((x) => x >= 0 && Number.isInteger(x)) ? shares : null;
+}
+
+/** Decoder layers per stage of a node partition, a layer cut by a stage boundary counted by its share (8 nodes a layer). */
+export function layerSharesPerStage(sizes: readonly number[]): number[] {
   const pp = sizes.length;
-  const nodes = sizes.map((x, s) => x - (s === 0 ? 1 : 0) - (s === pp - 1 ? 1 : 0));
-  return nodes.every((x) => x >= 0 && x % 8 === 0) ? nodes.map((x) => x / 8) : null;
+  return sizes.map((x, s) => (x - (s === 0 ? 1 : 0) - (s === pp - 1 ? 1 : 0)) / 8);
 }
