@@ -144,6 +144,23 @@ def main():
         dist.all_gather(lst, t)
         return torch.stack(lst).max(0).values.cpu().numpy()
 
+    def timed_max_over_ranks(op, reps, after=None):
+        """(median, p10, p90) ms of op after a barrier, CUDA events per rank, max over ranks per rep."""
+        times = []
+        for it in range(args.warmup + reps):
+            dist.barrier()
+            sync()
+            s, e = Ev(), Ev()
+            s.record()
+            op()
+            e.record()
+            sync()
+            if it >= args.warmup:
+                times.append(s.ms(e))
+            if after:
+                after()
+        return pct(gather_max(times))
+
     def write():
         if rank != 0:
             return
@@ -200,38 +217,15 @@ def main():
                                              p90_ms=max(a["p90_ms"], b_["p90_ms"]), reps=reps))
 
             # ---- bidirectional simultaneous exchange
-            times = []
-            for it in range(args.warmup + reps):
-                dist.barrier()
-                sync()
-                s, e = Ev(), Ev()
-                s.record()
+            def exchange():
                 ops = [dist.P2POp(dist.isend, buf, peer), dist.P2POp(dist.irecv, rbuf, peer)]
                 for r_ in dist.batch_isend_irecv(ops):
                     r_.wait()
-                e.record()
-                sync()
-                if it >= args.warmup:
-                    times.append(s.ms(e))
-            tm = gather_max(times)
-            med, p10, p90 = pct(tm)
+            med, p10, p90 = timed_max_over_ranks(exchange, reps)
             result["raw"]["p2p_bidir"].append(dict(bytes=nbytes, median_ms=med, p10_ms=p10, p90_ms=p90, reps=reps))
 
         # ---- all-reduce
-        times = []
-        for it in range(args.warmup + reps):
-            dist.barrier()
-            sync()
-            s, e = Ev(), Ev()
-            s.record()
-            dist.all_reduce(buf)
-            e.record()
-            sync()
-            if it >= args.warmup:
-                times.append(s.ms(e))
-            buf.fill_(1.0)
-        tm = gather_max(times)
-        med, p10, p90 = pct(tm)
+        med, p10, p90 = timed_max_over_ranks(lambda: dist.all_reduce(buf), reps, after=lambda: buf.fill_(1.0))
         algbw = nbytes / (med / 1e3) / 1e9
         result["raw"]["allreduce"].append(dict(bytes=nbytes, median_ms=med, p10_ms=p10, p90_ms=p90, reps=reps,
                                                algbw_GBps=algbw, busbw_GBps=algbw * 2 * (world - 1) / world))

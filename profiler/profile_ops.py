@@ -162,35 +162,14 @@ class _AttnStub(nn.Module):
         self.is_causal = True
 
 
-class _VocabParallelCELocal(torch.autograd.Function):
-    """The local work of Megatron's vocab-parallel cross-entropy on one TP rank's logits shard
-    [N, V/tp] (fp32): max, shift, target gather, exp, sum, log, normalise; backward: softmax minus
-    the one-hot target, times the upstream gradient.  Its three small all-reduces (max, target
-    logit, sum of exponentials over the TP group) are priced by the estimator, not here."""
-
-    @staticmethod
-    def forward(ctx, logits, target, start):
-        lmax = logits.max(dim=-1)[0]
-        logits = logits - lmax.unsqueeze(-1)
-        V = logits.shape[-1]
-        mask = (target < start) | (target >= start + V)
-        local_t = (target - start).masked_fill(mask, 0)
-        pred = logits.gather(-1, local_t.unsqueeze(-1)).squeeze(-1).masked_fill(mask, 0.0)
-        exp = logits.exp_()
-        sum_exp = exp.sum(dim=-1)
-        loss = torch.log(sum_exp) - pred
-        exp.div_(sum_exp.unsqueeze(-1))
-        ctx.save_for_backward(exp, local_t, mask)
-        return loss
-
-    @staticmethod
-    def backward(ctx, g):
-        softmax, local_t, mask = ctx.saved_tensors
-        grad = softmax
-        upd = 1.0 - mask.to(grad.dtype)
-        grad.scatter_add_(-1, local_t.unsqueeze(-1), -upd.unsqueeze(-1))
-        grad.mul_(g.unsqueeze(-1))
-        return grad, None, None
+def vocab_parallel_ce():
+    """The validation harness's Megatron-style vocab-parallel cross-entropy (with group=None: the local
+    work of one TP rank, without its three small all-reduces, which the estimator prices)."""
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "validation")
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import train_step
+    return train_step._VocabParallelCE
 
 
 def measure_loss(timer, res, b, seq, V, tp, device, dtype, gen):
@@ -205,7 +184,8 @@ def measure_loss(timer, res, b, seq, V, tp, device, dtype, gen):
         if tp == 1:
             fn = lambda: F.cross_entropy(logits.float().view(-1, V), labels)  # noqa: E731
         else:
-            fn = lambda: _VocabParallelCELocal.apply(logits.float().view(-1, V), labels, 0).mean()  # noqa: E731
+            ce = vocab_parallel_ce()
+            fn = lambda: ce.apply(logits.float().view(-1, V), labels, 0, None).mean()  # noqa: E731
         tf = timer.time(fn)
         tfb = timer.time(lambda: torch.autograd.grad([fn()], [logits]))
         tb = tfb - np.median(tf)

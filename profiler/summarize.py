@@ -21,40 +21,29 @@ z0 = next(iter(by.values()))
 print(f"GPU: {z0['gpu_name']} ({z0['gpu']}), torch {z0['torch_version']}, CUDA {z0['cuda_version']}, "
       f"transformers {z0['transformers_version']}, date {z0['date']}, seq {int(z0['seq_length'])}, {z0['dtype']}\n")
 
-print("### Whole layer vs sum of parts (gap = (whole - parts)/whole, %)\n")
-print("| model | tp | " + " | ".join(f"b={int(b)} fwd / fwd+bwd" for b in z0["mbs"]) + " |")
-print("|---|---|" + "---|" * len(z0["mbs"]))
-for m in models:
-    for tp in (1, 2, 4, 8):
-        z = by.get((m, tp))
-        if z is None:
-            continue
-        cells = [f"{a:+.1f} / {b:+.1f}" for a, b in zip(z["layer_gap_forward_pct"], z["layer_gap_fwdbwd_pct"])]
-        print(f"| {m} | {tp} | " + " | ".join(cells) + " |")
 
-print("\n### Whole decoder layer time (ms): forward / forward+backward\n")
-print("| model | tp | " + " | ".join(f"b={int(b)}" for b in z0["mbs"]) + " |")
-print("|---|---|" + "---|" * len(z0["mbs"]))
-for m in models:
-    for tp in (1, 2, 4, 8):
-        z = by.get((m, tp))
-        if z is None:
-            continue
-        cells = [f"{a:.3f} / {b:.3f}" for a, b in zip(z["layer_forward"], z["layer_fwdbwd"])]
-        print(f"| {m} | {tp} | " + " | ".join(cells) + " |")
 
-print("\n### Backward/forward ratio (whole layer: (fwd+bwd)/fwd - 1; and sum of the 7 layer GEMM columns q,k,v,o,gate,up,down)\n")
+def model_tp_table(title, column, cells):
+    """One markdown table: a row per (model, tp) profile, a column per micro-batch row."""
+    print(title)
+    print("| model | tp | " + " | ".join(f"b={int(b)}{column}" for b in z0["mbs"]) + " |")
+    print("|---|---|" + "---|" * len(z0["mbs"]))
+    for m in models:
+        for tp in (1, 2, 4, 8):
+            z = by.get((m, tp))
+            if z is not None:
+                print(f"| {m} | {tp} | " + " | ".join(cells(z)) + " |")
+
+
+model_tp_table("### Whole layer vs sum of parts (gap = (whole - parts)/whole, %)\n", " fwd / fwd+bwd",
+               lambda z: [f"{a:+.1f} / {b:+.1f}" for a, b in zip(z["layer_gap_forward_pct"], z["layer_gap_fwdbwd_pct"])])
+model_tp_table("\n### Whole decoder layer time (ms): forward / forward+backward\n", "",
+               lambda z: [f"{a:.3f} / {b:.3f}" for a, b in zip(z["layer_forward"], z["layer_fwdbwd"])])
 gemm = [1, 2, 3, 4, 5, 7, 8]  # attn_q,k,v,o, gate, up, down
-print("| model | tp | " + " | ".join(f"b={int(b)} layer / GEMMs" for b in z0["mbs"]) + " |")
-print("|---|---|" + "---|" * len(z0["mbs"]))
-for m in models:
-    for tp in (1, 2, 4, 8):
-        z = by.get((m, tp))
-        if z is None:
-            continue
-        lr = z["layer_fwdbwd"] / z["layer_forward"] - 1
-        gr = z["backward"][:, gemm].sum(1) / z["data"][:, gemm].sum(1)
-        print(f"| {m} | {tp} | " + " | ".join(f"{a:.2f} / {b:.2f}" for a, b in zip(lr, gr)) + " |")
+model_tp_table("\n### Backward/forward ratio (whole layer: (fwd+bwd)/fwd - 1; and sum of the 7 layer GEMM columns "
+               "q,k,v,o,gate,up,down)\n", " layer / GEMMs",
+               lambda z: [f"{a:.2f} / {b:.2f}" for a, b in zip(z["layer_fwdbwd"] / z["layer_forward"] - 1,
+                                                               z["backward"][:, gemm].sum(1) / z["data"][:, gemm].sum(1))])
 
 print("\n### TP scaling: layer fwd+bwd time relative to tp=1 (ideal 1/tp), largest and smallest b\n")
 print("| model | b | tp=1 ms | tp=2 | tp=4 | tp=8 |")

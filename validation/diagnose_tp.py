@@ -55,14 +55,7 @@ def main():
     hf_cfg = ts.make_hf_config(mdef, args.layers)
     fqns = ts.stage_fqns(args.layers, 1)[0]
 
-    # sleep calibration (cycles per ms)
-    torch.cuda.synchronize()
-    e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    e0.record()
-    torch.cuda._sleep(20_000_000)
-    e1.record()
-    torch.cuda.synchronize()
-    cycles_per_ms = 20_000_000 / e0.elapsed_time(e1)
+    cycles_per_ms = ts.sleep_cycles_per_ms()
 
     def barrier():
         if tp > 1:
@@ -72,20 +65,7 @@ def main():
     real_all_reduce = dist.all_reduce
     out_rows = []
     for b in args.mbs:
-        torch.manual_seed(0)
-        old = torch.get_default_dtype()
-        torch.set_default_dtype(torch.bfloat16)
-        try:
-            with torch.device(dev):
-                model = ts.Transformer(hf_cfg, fqns)
-        finally:
-            torch.set_default_dtype(old)
-        model.train()
-        if tp > 1:
-            ts.manual_tp(model, tp, rank, dist.group.WORLD)
-            lossf = ts.make_manual_tp_loss(V // tp, rank * (V // tp), dist.group.WORLD)
-        else:
-            lossf = ts.loss_fn
+        model, lossf = ts.harness_model(hf_cfg, fqns, dev, tp, rank, dist.group.WORLD if tp > 1 else None)
         gen = torch.Generator(device=dev)
         gen.manual_seed(7)
         ids = torch.randint(0, V, (b, S), device=dev, generator=gen)

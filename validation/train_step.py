@@ -196,20 +196,24 @@ class _VocabParallelEmbedding(nn.Module):
 
 
 class _VocabParallelCE(torch.autograd.Function):
-    """Megatron vocab-parallel cross-entropy on fp32 logits shards [N, V/tp]; returns per-token loss."""
+    """Megatron vocab-parallel cross-entropy on fp32 logits shards [N, V/tp]; returns per-token loss.
+    group=None: the local work of one rank only, without the three all-reduces (the profiler's view)."""
     @staticmethod
     def forward(ctx, logits, target, start, group):
+        def all_reduce(x, **kw):
+            if group is not None:
+                dist.all_reduce(x, group=group, **kw)
         lmax = logits.max(dim=-1)[0]
-        dist.all_reduce(lmax, op=dist.ReduceOp.MAX, group=group)
+        all_reduce(lmax, op=dist.ReduceOp.MAX)
         logits = logits - lmax.unsqueeze(-1)
         V = logits.shape[-1]
         mask = (target < start) | (target >= start + V)
         local_t = (target - start).masked_fill(mask, 0)
         pred = logits.gather(-1, local_t.unsqueeze(-1)).squeeze(-1).masked_fill(mask, 0.0)
-        dist.all_reduce(pred, group=group)
+        all_reduce(pred)
         exp = logits.exp_()
         sum_exp = exp.sum(dim=-1)
-        dist.all_reduce(sum_exp, group=group)
+        all_reduce(sum_exp)
         loss = torch.log(sum_exp) - pred
         exp.div_(sum_exp.unsqueeze(-1))
         ctx.save_for_backward(exp, local_t, mask)
@@ -273,6 +277,41 @@ def make_manual_tp_loss(V_local, start, group):
 def loss_fn(logits, labels):
     # HF-style: upcast logits to fp32, mean cross-entropy over tokens
     return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(0, 1))
+
+
+def new_model(hf_cfg, fqns, dev):
+    """The stage's modules on dev, bf16, seeded, in train mode."""
+    torch.manual_seed(0)
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        with torch.device(dev):
+            model = Transformer(hf_cfg, fqns)
+    finally:
+        torch.set_default_dtype(old)
+    model.train()
+    return model
+
+
+def harness_model(hf_cfg, fqns, dev, tp=1, rank=0, group=None):
+    """(model, loss function) of one rank: plain for tp = 1, hand-written Megatron-style TP otherwise."""
+    model = new_model(hf_cfg, fqns, dev)
+    if tp == 1:
+        return model, loss_fn
+    V = hf_cfg.vocab_size
+    manual_tp(model, tp, rank, group)
+    return model, make_manual_tp_loss(V // tp, rank * (V // tp), group)
+
+
+def sleep_cycles_per_ms():
+    """Cycles of torch.cuda._sleep per millisecond on the current GPU."""
+    torch.cuda.synchronize()
+    e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    e0.record()
+    torch.cuda._sleep(20_000_000)
+    e1.record()
+    torch.cuda.synchronize()
+    return 20_000_000 / e0.elapsed_time(e1)
 
 
 def cmd_out(cmd):
@@ -559,24 +598,12 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
     if is_cuda:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(dev)
-    torch.manual_seed(0)
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.bfloat16)
-    try:
-        with torch.device(dev):
-            model = Transformer(hf_cfg, my_fqns)
-    finally:
-        torch.set_default_dtype(old)
-    model.train()
-
-    # ---- tensor parallel
+    # ---- model and tensor parallel
     loss_ctx = contextlib.nullcontext
-    lossf = loss_fn
-    if tp > 1 and args.tp_impl == "manual":
-        group = dist.group.WORLD
-        manual_tp(model, tp, rank, group)
-        lossf = make_manual_tp_loss(V // tp, rank * (V // tp), group)
-    elif tp > 1:
+    if tp == 1 or args.tp_impl == "manual":
+        model, lossf = harness_model(hf_cfg, my_fqns, dev, tp, rank, dist.group.WORLD if tp > 1 else None)
+    else:
+        model, lossf = new_model(hf_cfg, my_fqns, dev), loss_fn
         from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.tensor import Replicate, Shard
         from torch.distributed.tensor.parallel import (
