@@ -3,6 +3,8 @@
 Both are memory-bound passes over every parameter, so they are measured on a real model's
 parameter shapes (llama8b with 4 layers: 1.92 B parameters) and reported in ms per 1e9 parameters:
   - bf16-adamw:     torch.optim.AdamW(foreach=True, weight_decay=0.01) on bf16 params/grads/states
+  - bf16-adamw-graph: the same with capturable=True (step counters on the GPU), captured in a CUDA
+                    graph and timed by replaying it (validation/train_step.py --cuda-graph)
   - megatron-mixed: torch.optim.AdamW(fused=True) on fp32 master params/grads (the fp32 part of
                     Megatron-style mixed precision), plus the bf16 copy-back of the weights
   - grad-accumulate-bf16: p.grad += g for every parameter (what autograd does for micro-batch 2..m)
@@ -34,7 +36,9 @@ def main(out):
     name = torch.cuda.get_device_name(0)
     gpu = (re.search(r"(H100|H200|A100|B200|L40S)", name) or [None, name])[1]
     res = dict(gpu=gpu, gpu_name=name, torch_version=torch.__version__, date=datetime.date.today().isoformat(), shapes="llama8b dims, 4 layers")
-    for label, dtype, kw in [("bf16-adamw", torch.bfloat16, dict(foreach=True)), ("megatron-mixed", torch.float32, dict(fused=True))]:
+    for label, dtype, kw in [("bf16-adamw", torch.bfloat16, dict(foreach=True)),
+                             ("bf16-adamw-graph", torch.bfloat16, dict(foreach=True, capturable=True)),
+                             ("megatron-mixed", torch.float32, dict(fused=True))]:
         ps = [torch.nn.Parameter(torch.randn(s, device=dev, dtype=dtype) * 0.02) for s in shapes()]
         for p in ps:
             p.grad = torch.randn_like(p) * 1e-3
@@ -45,6 +49,19 @@ def main(out):
             def step():
                 opt.step()
                 torch._foreach_copy_(half, ps)
+        elif label == "bf16-adamw-graph":
+            # the step as validation/train_step.py --cuda-graph runs it: captured once, replayed
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    opt.step()
+            torch.cuda.current_stream().wait_stream(side)
+            torch.cuda.synchronize()
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                opt.step()
+            step = graph.replay
         else:
             step = opt.step
         med, ts = timed(step)
@@ -59,7 +76,8 @@ def main(out):
             res["grad-accumulate-bf16"] = dict(params=n, foreach_ms_median=med2, per_tensor_ms_median=med3, ms_per_Gparam=med3 / (n / 1e9))
             print("grad-accumulate-bf16", f"foreach {med2:.2f} ms, per tensor {med3:.2f} ms", flush=True)
             del gs, grads
-        del ps, opt
+        del ps, opt, step
+        graph = None
         torch.cuda.empty_cache()
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, f"optimizer_{gpu}.json"), "w") as f:

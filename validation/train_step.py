@@ -349,6 +349,12 @@ def main():
     ap.add_argument("--deadline", type=float, default=0.0, help="unix time; no new combo after it")
     ap.add_argument("--pin-cpus", type=int, default=0,
                     help="pin each rank to this many CPU cores of its own (0: no pinning)")
+    ap.add_argument("--cuda-graph", action="store_true",
+                    help="capture one whole training step (all micro-batches, DP/TP/PP communication, "
+                         "optimizer step) in a CUDA graph after eager warm-up, and time its replays: the "
+                         "same kernels without the CPU's per-kernel issue time")
+    ap.add_argument("--graph-capture-mode", default="thread_local", choices=["global", "thread_local", "relaxed"],
+                    help="cudaStreamCaptureMode of the capture (--cuda-graph)")
     ap.add_argument("--memory-trace", default=None,
                     help="folder: record the allocator's history over the last step and write, per rank, "
                          "what was alive at the peak (memtrace_*.json)")
@@ -396,10 +402,18 @@ def main():
     os.makedirs(args.out, exist_ok=True)
 
     use_loss_parallel = args.tp > 1 and not args.no_loss_parallel and args.tp_impl == "dtensor"
-    if args.tp > 1 and args.tp_impl == "manual" and not args.name_suffix:
-        args.name_suffix = "_manualtp"
+    if not args.name_suffix:
+        if args.tp > 1 and args.tp_impl == "manual":
+            args.name_suffix += "_manualtp"
+        if args.cuda_graph:
+            args.name_suffix += "_graph"
+    assert not (args.cuda_graph and (args.memory_trace or args.cpu or (args.tp > 1 and args.tp_impl == "dtensor"))), \
+        "--cuda-graph works on CUDA, without --memory-trace, with --tp-impl manual"
     recipe = dict(param_dtype="bf16", compute_dtype="bf16", grad_dtype="bf16",
-                  optimizer="torch.optim.AdamW(foreach=True) on bf16 params, no fp32 master copy",
+                  optimizer="torch.optim.AdamW(foreach=True" + (", capturable=True" if args.cuda_graph else "")
+                            + ") on bf16 params, no fp32 master copy",
+                  launch=("cuda-graph: one whole training step captured after eager warm-up "
+                          f"(capture mode {args.graph_capture_mode}), timed replays") if args.cuda_graph else "eager",
                   optimizer_state_dtype="bf16", lr=args.lr, weight_decay=0.01,
                   grad_accum="sum over m micro-batches (loss/m), optimizer step once per global batch",
                   loss="cross_entropy, logits upcast to fp32, mean over tokens",
@@ -417,7 +431,7 @@ def main():
                            "3 small ones in the loss)") if args.tp > 1 else None,
                   pp_impl="torch.distributed.pipelining PipelineStage + Schedule1F1B (scale_grads=True)"
                   if args.pp > 1 else None,
-                  zero_grad="set_to_none=True", weights="random init", data="synthetic uniform random tokens")
+                  zero_grad="set_to_none=True" + (" (inside the captured step)" if args.cuda_graph else ""), weights="random init", data="synthetic uniform random tokens")
     model_json = dict(name=mdef["name"], hidden_size=mdef["hidden_size"], num_layers=args.layers,
                       num_attention_heads=mdef["num_attention_heads"],
                       num_key_value_heads=mdef["num_key_value_heads"],
@@ -626,9 +640,15 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
             # heads per rank are inferred by HF attention from the local q/k/v widths (view(..., -1, head_dim))
 
     # ---- data parallel
+    # --cuda-graph: eager warm-up and DDP construction on a side stream (PyTorch's recipe for
+    # whole-network capture: DDP needs 11 eager iterations before capture)
+    side = torch.cuda.Stream(dev) if args.cuda_graph else None
+    if side is not None:
+        side.wait_stream(torch.cuda.current_stream(dev))
     if dp > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
-        model = DDP(model, device_ids=[dev.index] if is_cuda else None, gradient_as_bucket_view=True)
+        with torch.cuda.stream(side) if side is not None else contextlib.nullcontext():
+            model = DDP(model, device_ids=[dev.index] if is_cuda else None, gradient_as_bucket_view=True)
 
     # ---- optimizer (group params by DTensor-ness so foreach kernels never mix types)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -640,7 +660,8 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
     ids_d = {id(p) for p in dparams}
     plain = [p for p in params if id(p) not in ids_d]
     groups = [grp for grp in (plain, dparams) if grp]
-    opts = [torch.optim.AdamW(grp, lr=args.lr, weight_decay=0.01, foreach=True) for grp in groups]
+    opts = [torch.optim.AdamW(grp, lr=args.lr, weight_decay=0.01, foreach=True,
+                              capturable=bool(args.cuda_graph)) for grp in groups]
 
     # ---- synthetic data (identical on tp ranks; different per dp rank)
     gen = torch.Generator(device=dev)
@@ -662,6 +683,8 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
     tracing = [False]
 
     def mark(label):
+        if args.cuda_graph:
+            return
         if tracing[0]:
             memtrace_marker(label)
         if is_cuda and sched is None:
@@ -717,6 +740,29 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
         if is_cuda:
             torch.cuda.synchronize(dev)
 
+    run_step = step
+    graph = None
+    if args.cuda_graph:
+        n_eager = max(args.warmup, 11 if dp > 1 else 3)
+        with torch.cuda.stream(side):
+            for _ in range(n_eager):
+                if world > 1:
+                    dist.barrier()
+                step()
+        torch.cuda.current_stream(dev).wait_stream(side)
+        sync_all = torch.cuda.synchronize
+        sync_all(dev)
+        if world > 1:
+            dist.barrier()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, capture_error_mode=args.graph_capture_mode):
+            static_tot = step()
+        sync_all(dev)
+
+        def run_step():
+            graph.replay()
+            return static_tot
+
     times = []
     step_losses = []
     cpu_proc, cpu_main, phases = [], [], []
@@ -733,7 +779,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
             tracing[0] = True
         t0 = time.perf_counter()
         c0, th0 = time.process_time(), time.thread_time()
-        lt = step()
+        lt = run_step()
         c1, th1 = time.process_time(), time.thread_time()
         sync()
         t1 = time.perf_counter()
@@ -802,6 +848,9 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
                                f"memtrace_tp{tp}_pp{pp}_dp{dp}_mbs{b}_gbs{g}_rank{rank}.json"), "w") as fh:
             json.dump(dict(plan=dict(tp=tp, pp=pp, dp=dp, mbs=b, gbs=g, m=m, rank=rank,
                                      fqns=list(my_fqns)), **memtrace), fh, indent=1)
+    if graph is not None:
+        graph.reset()
+        del graph
     del model, opts, params, plain, dparams
     return dict(step_time_ms_median=float(np.median(step_t)), step_time_ms_p10=float(np.percentile(step_t, 10)),
                 step_time_ms_p90=float(np.percentile(step_t, 90)), step_times_ms=[float(x) for x in step_t],
