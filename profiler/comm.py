@@ -13,6 +13,12 @@ all-reduce: dist.all_reduce (sum) of a bf16 tensor, per-rep time = max over rank
 CUDA-event interval, after a barrier.
 Fit: t = latency + bytes / bandwidth by weighted least squares with weights 1/t
 (i.e. minimising relative error, so small and large messages both count).
+
+--graph: the device time of the operations as a CUDA-graph runtime issues them (validation/
+train_step.py --cuda-graph): K = 10 back-to-back copies of the operation are captured in one CUDA
+graph on each rank; the graph is replayed after a barrier, per-rep time = max over ranks of the
+CUDA-event interval / K.  No host launch cost and no rank skew between copies.  Measures
+allreduce_graph and p2p_graph (rank 0 sends, rank 1 receives) only; writes comm_{GPU}_graph.json.
 """
 import argparse
 import datetime
@@ -70,6 +76,8 @@ def main():
     ap.add_argument("--reps-large", type=int, default=10, help="reps for >= 256 MiB")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--cpu", action="store_true", help="gloo on CPU (testing only)")
+    ap.add_argument("--graph", action="store_true",
+                    help="time K captured copies per CUDA-graph replay (see the module docstring)")
     args = ap.parse_args()
 
     backend = "gloo" if args.cpu else "nccl"
@@ -134,8 +142,14 @@ def main():
                 "fit: weighted LS t = latency + bytes/bandwidth, weights 1/t (relative error)"),
         raw={"p2p_0to1to0": [], "p2p_1to0to1": [], "p2p": [], "p2p_bidir": [], "allreduce": []},
     )
+    if args.graph:
+        result["method"] = ("allreduce_graph / p2p_graph: 10 back-to-back copies captured in one CUDA graph "
+                            "per rank, replayed after a barrier; per-rep time = max over ranks of the "
+                            "CUDA-event interval / 10; p2p: rank 0 sends, rank 1 receives; "
+                            "fit: weighted LS t = latency + bytes/bandwidth, weights 1/t")
+        result["raw"] = {"allreduce_graph": [], "p2p_graph": []}
     os.makedirs(args.out, exist_ok=True)
-    out_path = os.path.join(args.out, f"comm_{gpu}.json")
+    out_path = os.path.join(args.out, f"comm_{gpu}" + ("_graph" if args.graph else "") + ".json")
     peer = 1 - rank if world == 2 else None
 
     def gather_max(vals):
@@ -165,13 +179,13 @@ def main():
         if rank != 0:
             return
         fits = {}
-        for key in ("p2p", "allreduce", "p2p_bidir"):
-            rows = result["raw"][key]
+        for key in ("p2p", "allreduce", "p2p_bidir", "allreduce_graph", "p2p_graph"):
+            rows = result["raw"].get(key, [])
             if len(rows) >= 2:
                 a, B, resid = fit_alpha_beta([r["bytes"] for r in rows], [r["median_ms"] for r in rows])
                 f = dict(latency_us=a * 1e6, bandwidth_GBps=B / 1e9, residuals_pct=resid,
                          bytes=[r["bytes"] for r in rows])
-                if key == "allreduce":
+                if key.startswith("allreduce"):
                     f = dict(latency_us=a * 1e6, algbw_GBps=B / 1e9,
                              busbw_GBps=B / 1e9 * 2 * (world - 1) / world, residuals_pct=resid,
                              bytes=[r["bytes"] for r in rows])
@@ -187,6 +201,41 @@ def main():
         reps = args.reps if nbytes < 256 * 1024 ** 2 else args.reps_large
         buf = torch.ones(numel, dtype=torch.bfloat16, device=dev)
         rbuf = torch.empty_like(buf)
+
+        if args.graph:
+            K = 10
+
+            def captured(op):
+                side = torch.cuda.Stream()
+                side.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(side):
+                    for _ in range(2):
+                        op()
+                torch.cuda.current_stream().wait_stream(side)
+                sync()
+                dist.barrier()
+                g = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(g):
+                    for _ in range(K):
+                        op()
+                sync()
+                return g
+
+            def send_or_recv():
+                p2p = dist.P2POp(dist.isend, buf, peer) if rank == 0 else dist.P2POp(dist.irecv, rbuf, peer)
+                for r_ in dist.batch_isend_irecv([p2p]):
+                    r_.wait()
+            for key, op in (("allreduce_graph", lambda: dist.all_reduce(buf)), ("p2p_graph", send_or_recv)):
+                g = captured(op)
+                med, p10, p90 = (x / K for x in timed_max_over_ranks(g.replay, reps))
+                row = dict(bytes=nbytes, median_ms=med, p10_ms=p10, p90_ms=p90, reps=reps, copies=K)
+                result["raw"][key].append(row)
+                del g
+            log(f"{nbytes/1024:>10.0f} KiB  graph: p2p one-way {result['raw']['p2p_graph'][-1]['median_ms']:8.4f} ms  "
+                f"allreduce {result['raw']['allreduce_graph'][-1]['median_ms']:8.4f} ms")
+            del buf, rbuf
+            write()
+            continue
 
         # ---- p2p ping-pong, both initiators
         if world == 2:

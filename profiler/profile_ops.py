@@ -64,8 +64,10 @@ def gpu_short_name(full):
 class Timer:
     """CUDA-event timer with a stream-backing sleep kernel before each rep."""
 
-    def __init__(self, device, reps=20, warmup=3, use_sleep=True, sleep_floor_ms=1.0):
+    def __init__(self, device, reps=20, warmup=3, use_sleep=True, sleep_floor_ms=1.0, graph=False, copies=4):
         self.device = device
+        self.graph = graph and device.type == "cuda"
+        self.copies = copies
         self.sleep_floor_ms = sleep_floor_ms
         self.reps = reps
         self.warmup = warmup
@@ -89,8 +91,42 @@ class Timer:
         self.cycles_per_ms = n / max(ms, 1e-3)
         log(f"[timer] sleep calibration: {self.cycles_per_ms/1e6:.3f} Mcycles/ms")
 
+    def time_graph(self, fn):
+        """Per-call milliseconds of fn as a CUDA-graph runtime runs it: `copies` back-to-back calls
+        captured in one graph (after eager warm-up on a side stream), each replay timed with CUDA
+        events behind a sleep kernel; returns replay time / copies per rep."""
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(max(self.warmup, 2)):
+                fn()
+        torch.cuda.current_stream().wait_stream(side)
+        torch.cuda.synchronize()
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            for _ in range(self.copies):
+                fn()
+        torch.cuda.synchronize()
+        sleep_cycles = int(self.sleep_floor_ms * self.cycles_per_ms) if self.use_sleep else 0
+        starts = [torch.cuda.Event(enable_timing=True) for _ in range(self.reps)]
+        ends = [torch.cuda.Event(enable_timing=True) for _ in range(self.reps)]
+        g.replay()
+        for i in range(self.reps):
+            if sleep_cycles:
+                torch.cuda._sleep(sleep_cycles)
+            starts[i].record()
+            g.replay()
+            ends[i].record()
+        torch.cuda.synchronize()
+        out = np.array([a.elapsed_time(b) for a, b in zip(starts, ends)]) / self.copies
+        g.reset()
+        del g
+        return out
+
     def time(self, fn):
         """Return np.array of per-rep milliseconds."""
+        if self.graph:
+            return self.time_graph(fn)
         for _ in range(self.warmup):
             fn()
         if not self.is_cuda:
@@ -250,7 +286,15 @@ def profile_row(cfg, tp, b, seq, timer, device, dtype):
             out = fwd_fn(*ins)
             outs = list(out) if isinstance(out, (tuple, list)) else [out]
             gouts = [torch.randn_like(o) if o.dim() > 0 else torch.ones_like(o) for o in outs]
-            tb = timer.time(lambda: torch.autograd.grad(outs, grad_targets, gouts, retain_graph=True))
+            if timer.graph:
+                # a captured backward needs its forward in the same capture: (fwd + bwd) - fwd
+                def fwd_bwd():
+                    o = fwd_fn(*ins)
+                    o = list(o) if isinstance(o, (tuple, list)) else [o]
+                    return torch.autograd.grad(o, grad_targets, gouts)
+                tb = timer.time(fwd_bwd) - np.median(tf)
+            else:
+                tb = timer.time(lambda: torch.autograd.grad(outs, grad_targets, gouts, retain_graph=True))
             res[name] = (stats(tf), stats(tb))
             del out, outs, gouts, ins, grad_targets
         except torch.cuda.OutOfMemoryError:
@@ -459,6 +503,9 @@ def main():
     ap.add_argument("--max-seconds-per-tp", type=float, default=1e9)
     ap.add_argument("--cpu", action="store_true", help="run on CPU (testing only)")
     ap.add_argument("--dtype", default="bf16", choices=["bf16", "fp32"])
+    ap.add_argument("--graph", action="store_true",
+                    help="time every node as a CUDA-graph runtime runs it (captured copies replayed; "
+                         "backward = captured fwd+bwd - fwd); for validation/train_step.py --cuda-graph")
     ap.add_argument("--only-loss", action="store_true",
                     help="re-measure only the loss node of the existing profile files in --out")
     args = ap.parse_args()
@@ -473,7 +520,7 @@ def main():
     gpu = gpu_short_name(gpu_name)
     import transformers
     cfg = MODELS[args.model]
-    timer = Timer(device, reps=args.reps, warmup=args.warmup)
+    timer = Timer(device, reps=args.reps, warmup=args.warmup, graph=args.graph)
     os.makedirs(args.out, exist_ok=True)
     summary = []
     if args.only_loss:
@@ -493,8 +540,11 @@ def main():
                     date=datetime.date.today().isoformat(), dtype=args.dtype,
                     transformers_version=transformers.__version__, reps=args.reps,
                     warmup=args.warmup,
-                    method="cuda events, stream backed by torch.cuda._sleep (>= 1 ms) before each rep; "
-                           "median of reps; bwd = autograd.grad(out, inputs+weights, g, retain_graph=True)")
+                    method=("cuda-graph: 4 back-to-back calls captured in one CUDA graph, each replay timed with "
+                            "cuda events behind a 1 ms sleep kernel, per call = replay / 4; median of reps; "
+                            "bwd = captured (fwd + autograd.grad) - fwd" if timer.graph else
+                            "cuda events, stream backed by torch.cuda._sleep (>= 1 ms) before each rep; "
+                            "median of reps; bwd = autograd.grad(out, inputs+weights, g, retain_graph=True)"))
         path = os.path.join(args.out, f"{args.model}_{gpu}_{tp}.npz")
         rows = []
         t_tp = time.time()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One device call: CUDA-graph validation sweep (validation/train_step.py --cuda-graph).
-#   OUT=<dir> MODEL=llama1b LAYERS=8 BUDGET_S=420 bash validation/graph_session.sh
+#   OUT=<dir> MODEL=llama1b LAYERS=8 BUDGET_S=420 [SKIP_SMOKE=1] [SKIP_OPT=1] bash validation/graph_session.sh
 # 1. smoke-tests whole-step capture on the tiny model for each parallelism kind (capture mode
 #    thread_local, then global), 2. measures the optimizer step as captured (profiler/optimizer.py),
 # 3. runs the sweep (run_all.sh) for the kinds that captured, until BUDGET_S seconds have passed.
@@ -16,7 +16,9 @@ NGPU=$(nvidia-smi -L | wc -l)
 echo "[graph] $(date -Is) $GPU x$NGPU model=$MODEL layers=$LAYERS"
 export TORCH_NCCL_ASYNC_ERROR_HANDLING=0 NCCL_ASYNC_ERROR_HANDLING=0 PYTHONUNBUFFERED=1
 ok_plans=""; mode_of=""
+if [ -n "${SKIP_SMOKE:-}" ]; then mode_of="1,1,1=thread_local 1,1,2=thread_local 2,1,1=thread_local 1,2,1=thread_local"; fi
 for plan in 1,1,1 1,1,2 2,1,1 1,2,1; do
+  [ -z "${SKIP_SMOKE:-}" ] || break
   IFS=, read -r tp pp dp <<< "$plan"; w=$((tp*pp*dp))
   [ "$w" -le "$NGPU" ] || continue
   for mode in thread_local global; do
@@ -29,12 +31,12 @@ for plan in 1,1,1 1,1,2 2,1,1 1,2,1; do
     fi
   done
 done
-timeout 120 python3 "$HERE/../profiler/optimizer.py" "$W/prof" > "$W/prof/log.txt" 2>&1; cat "$W/prof/log.txt" | tail -4
+[ -n "${SKIP_OPT:-}" ] || timeout 120 python3 "$HERE/../profiler/optimizer.py" "$W/prof" > "$W/prof/log.txt" 2>&1; tail -4 "$W/prof/log.txt" 2>/dev/null
 for pm in $mode_of; do
   plan=${pm%%=*}; mode=${pm##*=}
   left=$(( START + BUDGET_S - $(date +%s) )); [ $left -gt 20 ] || break
   echo "[graph] $(date -Is) sweep plan $plan ($mode), ${left}s left"
-  PLANS="$plan" TP_IMPLS=manual LAYERS=$LAYERS MBS="${MBS:-1 2 4}" GBS="${GBS:-8 16}" STEPS=10 WARMUP=3 \
+  EXTRA_PP=$([ "$plan" = 1,2,1 ] && echo "${EXTRA_PP_GRAPH:-}") PLANS="$plan" TP_IMPLS=manual LAYERS=$LAYERS MBS="${MBS:-1 2 4}" GBS="${GBS:-8 16}" STEPS=10 WARMUP=3 \
     DEADLINE=$(( START + BUDGET_S )) EXTRA_ARGS="--model $MODEL --cuda-graph --graph-capture-mode $mode --prefix ${g}_${MODEL}${LAYERS}L" \
     timeout $left bash "$HERE/run_all.sh" "$W/res" 2>&1 | grep -v "^\[rank\|Warning" | tail -20
 done

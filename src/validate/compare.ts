@@ -88,6 +88,7 @@ function stats(ps: readonly ComparedPlan[]): ErrorStats {
 /** The recipe a record was trained with (validation/train_step.py writes bf16 + AdamW on bf16). */
 export function recipeOf(rec: ValidationRecord): TrainingRecipe {
   const r = rec.recipe ?? {};
+  if (String(r['launch'] ?? '').startsWith('cuda-graph')) return RECIPES['bf16-adamw-graph']!;
   if (r['param_dtype'] === 'bf16' && String(r['optimizer'] ?? '').includes('AdamW') && !String(r['optimizer'] ?? '').includes('master')) return RECIPES['bf16-adamw']!;
   if (String(r['optimizer'] ?? '').includes('no fp32 master')) return RECIPES['bf16-adamw']!;
   return RECIPES['megatron-mixed']!;
