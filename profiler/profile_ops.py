@@ -18,6 +18,7 @@ returned (not accumulated into .grad).
 Usage: python3 profile_ops.py --model llama8b --tp 1 2 4 8 --out ../profiles
 """
 import argparse
+import contextlib
 import datetime
 import json
 import math
@@ -283,10 +284,15 @@ def profile_row(cfg, tp, b, seq, timer, device, dtype):
         try:
             ins, grad_targets = inputs_fn()
             tf = timer.time(lambda: fwd_fn(*ins))
-            out = fwd_fn(*ins)
+            # (graph mode: no autograd graph may outlive this line, or its AccumulateGrad nodes stay
+            # bound to the default stream and a later capture fails)
+            with torch.no_grad() if timer.graph else contextlib.nullcontext():
+                out = fwd_fn(*ins)
             outs = list(out) if isinstance(out, (tuple, list)) else [out]
             gouts = [torch.randn_like(o) if o.dim() > 0 else torch.ones_like(o) for o in outs]
             if timer.graph:
+                del out, outs
+                out = outs = None
                 # a captured backward needs its forward in the same capture: (fwd + bwd) - fwd
                 def fwd_bwd():
                     o = fwd_fn(*ins)

@@ -742,6 +742,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
 
     run_step = step
     graph = None
+    eager_peak = [None]
     if args.cuda_graph:
         n_eager = max(args.warmup, 11 if dp > 1 else 3)
         with torch.cuda.stream(side):
@@ -752,6 +753,12 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
         torch.cuda.current_stream(dev).wait_stream(side)
         sync_all = torch.cuda.synchronize
         sync_all(dev)
+        # the warm-up steps are ordinary eager steps: their peak is the step's memory as the
+        # estimator counts it; the capture's own peak (graph pool) is recorded apart
+        eager_peak[0] = torch.cuda.max_memory_allocated(dev) / 2 ** 30
+        for o in opts:
+            o.zero_grad(set_to_none=True)
+        torch.cuda.reset_peak_memory_stats(dev)
         if world > 1:
             dist.barrier()
         graph = torch.cuda.CUDAGraph()
@@ -814,13 +821,17 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
         if it >= args.warmup:
             times.append((t1 - t0) * 1e3)
     alloc = torch.cuda.max_memory_allocated(dev) / 2 ** 30 if is_cuda else 0.0
+    capture_peak = None
+    if eager_peak[0] is not None:
+        alloc, capture_peak = eager_peak[0], alloc
     reserved = torch.cuda.max_memory_reserved(dev) / 2 ** 30 if is_cuda else 0.0
     per_rank_times = [times]
     allocs, reserveds = [alloc], [reserved]
     if world > 1:
         objs = [None] * world
         dist.all_gather_object(objs, dict(t=times, a=alloc, r=reserved, l=step_losses, cp=cpu_proc,
-                                          cm=cpu_main, ph=phases))
+                                          cm=cpu_main, ph=phases, c=capture_peak))
+        capture_peaks = [o["c"] for o in objs]
         per_rank_times = [o["t"] for o in objs]
         step_losses = [o["l"] for o in objs]
         cpu_proc = [o["cp"] for o in objs]
@@ -830,6 +841,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
         reserveds = [o["r"] for o in objs]
     else:
         cpu_proc, cpu_main, phases = [cpu_proc], [cpu_main], [phases]
+        capture_peaks = [capture_peak]
 
     def med_phase(plist):
         if not plist:
@@ -855,6 +867,8 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
     return dict(step_time_ms_median=float(np.median(step_t)), step_time_ms_p10=float(np.percentile(step_t, 10)),
                 step_time_ms_p90=float(np.percentile(step_t, 90)), step_times_ms=[float(x) for x in step_t],
                 steps=args.steps, warmup=args.warmup, peak_allocated_GiB_per_rank=allocs,
+                **(dict(peak_allocated_GiB_source="the eager warm-up steps before capture",
+                        capture_peak_allocated_GiB_per_rank=capture_peaks) if args.cuda_graph else {}),
                 peak_reserved_GiB_per_rank=reserveds, params_local_rank=int(n_params_local),
                 loss_per_step_per_rank=step_losses if world > 1 else [step_losses],
                 cpu_process_ms_median_per_rank=[float(np.median(x)) for x in cpu_proc],

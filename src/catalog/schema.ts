@@ -47,6 +47,14 @@ export const gpuSpecSchema = z.object({
     .object({
       p2p: measuredLinkSchema,
       allreduce: measuredLinkSchema.extend({ busBandwidth_GBps: positive('busBandwidth_GBps').optional() }),
+      /** the same links timed as captured CUDA-graph replays (profiler/comm.py --graph): for recipes with launch 'cuda-graph' */
+      captured: z
+        .object({
+          p2p: measuredLinkSchema,
+          allreduce: measuredLinkSchema.extend({ busBandwidth_GBps: positive('busBandwidth_GBps').optional() }),
+          source: z.string(),
+        })
+        .optional(),
       /** measured optimizer step per recipe, ms per 1e9 parameters (profiler/optimizer.py) */
       optimizerStep_msPerGparam: z.record(z.string(), positive('optimizerStep_msPerGparam')).optional(),
       /** measured p.grad += g over every parameter, ms per 1e9 parameters */

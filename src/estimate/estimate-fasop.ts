@@ -26,7 +26,7 @@ import { simulate1F1B } from '../pipeline/onef1b.js';
 import { columnTimes } from './compute-fasop.js';
 import { checkedFixedPartition } from './estimate-reference.js';
 import { boundaryStreams, nodeOfRank, rankOf } from './links.js';
-import { allreduceTime_s, interNode, intraAllreduce, intraP2p, linkTime_s, type Link } from './links-fasop.js';
+import { allreduceTime_s, interNode, intraAllreduce, intraP2p, linkTime_s, type Launch, type Link } from './links-fasop.js';
 import { stageMemory } from './memory-fasop.js';
 import type { Estimate, ResolvedPlan, StageBreakdown } from './plan.js';
 import { RECIPES, type TrainingRecipe } from './recipe.js';
@@ -49,6 +49,11 @@ export interface FasopContext {
   sources: string[];
 }
 
+/** The runtime's launch mode (the plan's recipe; eager when it names none). */
+function launchOf(plan: ResolvedPlan): Launch {
+  return plan.recipe?.launch ?? 'eager';
+}
+
 function bytesOfTp(plan: ResolvedPlan): number {
   return plan.mbs * plan.model.seq_length * plan.model.hidden_size * 2;
 }
@@ -57,13 +62,13 @@ function bytesOfTp(plan: ResolvedPlan): number {
 function tpAllreduce_s(plan: ResolvedPlan, gpu: string): number {
   if (plan.tp === 1) return 0;
   const node = plan.nodes.find((x) => x.gpu.name === gpu)!;
-  return allreduceTime_s(intraAllreduce(node.gpu, node.intraNode_bps, plan.tp), bytesOfTp(plan), plan.tp);
+  return allreduceTime_s(intraAllreduce(node.gpu, node.intraNode_bps, plan.tp, launchOf(plan)), bytesOfTp(plan), plan.tp);
 }
 
 /** Seconds of one small TP all-reduce of b·s fp32 values (the vocab-parallel loss's statistics). */
 function tpSmallAllreduce_s(plan: ResolvedPlan, gpu: string): number {
   const node = plan.nodes.find((x) => x.gpu.name === gpu)!;
-  return allreduceTime_s(intraAllreduce(node.gpu, node.intraNode_bps, plan.tp), plan.mbs * plan.model.seq_length * 4, plan.tp);
+  return allreduceTime_s(intraAllreduce(node.gpu, node.intraNode_bps, plan.tp, launchOf(plan)), plan.mbs * plan.model.seq_length * 4, plan.tp);
 }
 
 /** The link a pipeline boundary j uses: the slowest of its tp·dp parallel streams. */
@@ -72,7 +77,7 @@ function boundaryLink(plan: ResolvedPlan, j: number): Link {
   let worstTime = -1;
   const probe = 64 * 2 ** 20; // compare links at a typical activation size
   for (const { ra, rb, na, nb } of boundaryStreams(plan, j)) {
-    const link = na === nb ? intraP2p(plan.nodes[na]!, ra, rb) : interNode(plan.nodes[na]!, plan.nodes[nb]!, Math.min(plan.tp * plan.dp, plan.gpusPerNode));
+    const link = na === nb ? intraP2p(plan.nodes[na]!, ra, rb, launchOf(plan)) : interNode(plan.nodes[na]!, plan.nodes[nb]!, Math.min(plan.tp * plan.dp, plan.gpusPerNode));
     const time = linkTime_s(link, probe);
     if (time > worstTime) { worstTime = time; worst = link; }
   }
@@ -181,7 +186,7 @@ function dpCosts(ctx: FasopContext, sizes: readonly number[], stageParams: numbe
         const na = nodeOfRank(plan, ra);
         const nb = nodeOfRank(plan, rb);
         const node = plan.nodes[na]!;
-        const link = na === nb ? intraAllreduce(node.gpu, node.intraNode_bps, plan.dp) : interNode(node, plan.nodes[nb]!, plan.tp);
+        const link = na === nb ? intraAllreduce(node.gpu, node.intraNode_bps, plan.dp, ctx.recipe.launch) : interNode(node, plan.nodes[nb]!, plan.tp);
         const time = allreduceTime_s(link, 64 * 2 ** 20, plan.dp);
         if (time > worstTime) { worstTime = time; worst = link; }
       }
@@ -199,7 +204,7 @@ function embeddingSync_s(ctx: FasopContext): number {
   const na = nodeOfRank(plan, ra);
   const nb = nodeOfRank(plan, rb);
   const node = plan.nodes[na]!;
-  const link = na === nb ? intraAllreduce(node.gpu, node.intraNode_bps, 2) : interNode(node, plan.nodes[nb]!, plan.tp * plan.dp);
+  const link = na === nb ? intraAllreduce(node.gpu, node.intraNode_bps, 2, ctx.recipe.launch) : interNode(node, plan.nodes[nb]!, plan.tp * plan.dp);
   const bytes = ((plan.model.hidden_size * plan.model.vocab_size) / plan.tp) * ctx.recipe.gradBytes;
   return allreduceTime_s(link, bytes, 2);
 }

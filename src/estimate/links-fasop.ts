@@ -21,9 +21,19 @@ export function linkTime_s(link: Link, bytes: number): number {
   return bytes <= 0 ? 0 : link.latency_s + bytes / link.bandwidth_Bps;
 }
 
+/** How the runtime issues work (TrainingRecipe.launch): links measured as captured replays serve 'cuda-graph'. */
+export type Launch = 'eager' | 'cuda-graph';
+
+/** The measured links for a launch mode: the captured ones for 'cuda-graph' when measured, else the eager ones. */
+function measuredLinks(gpu: GpuSpec, launch: Launch) {
+  const m = gpu.measured;
+  if (!m) return undefined;
+  return launch === 'cuda-graph' && m.captured ? m.captured : m;
+}
+
 /** Point-to-point inside one node between two ranks. */
-export function intraP2p(node: ClusterNode, ra: number, rb: number): Link {
-  const m = node.gpu.measured;
+export function intraP2p(node: ClusterNode, ra: number, rb: number, launch: Launch = 'eager'): Link {
+  const m = measuredLinks(node.gpu, launch);
   if (m) return { latency_s: m.p2p.latency_us * 1e-6, bandwidth_Bps: m.p2p.bandwidth_GBps * 1e9, source: 'measured' };
   const tier = intraTier(node, 'sendrecv_bps', ra, rb);
   if (tier !== undefined) return { latency_s: DEFAULT_INTRA_LATENCY_S, bandwidth_Bps: tier / 8, source: 'tier' };
@@ -31,8 +41,8 @@ export function intraP2p(node: ClusterNode, ra: number, rb: number): Link {
 }
 
 /** Bus bandwidth of an all-reduce among `group` GPUs of one node. */
-export function intraAllreduce(gpu: GpuSpec, intraNode_bps: number, group: number): Link {
-  const m = gpu.measured;
+export function intraAllreduce(gpu: GpuSpec, intraNode_bps: number, group: number, launch: Launch = 'eager'): Link {
+  const m = measuredLinks(gpu, launch);
   if (m) {
     const bus = m.allreduce.busBandwidth_GBps ?? m.allreduce.bandwidth_GBps; // 2 GPUs: bus = alg
     return { latency_s: m.allreduce.latency_us * 1e-6, bandwidth_Bps: bus * 1e9, source: 'measured' };

@@ -13,6 +13,12 @@ export interface HostIssueFigures {
 
 export interface TrainingRecipe {
   name: string;
+  /**
+   * How the runtime issues GPU work: 'eager' (PyTorch launches kernel by kernel; operator and link
+   * figures measured that way, host-issue floor where measured) or 'cuda-graph' (a whole training step
+   * captured and replayed: operator profiles and NCCL links measured as captured replays, no host floor).
+   */
+  launch: 'eager' | 'cuda-graph';
   /** bytes of model state per parameter on a GPU: weights + gradients + optimizer states */
   stateBytesPerParam: number;
   /** bytes per gradient element in the data-parallel all-reduce */
@@ -68,6 +74,7 @@ export const RECIPES: Record<string, TrainingRecipe> = {
   /** Megatron-style mixed precision: bf16 weights, fp32 main grads, fp32 master weights, fp32 Adam m and v. */
   'megatron-mixed': {
     name: 'megatron-mixed',
+    launch: 'eager',
     stateBytesPerParam: 18,
     gradBytes: 2,
     activationBytes: 2,
@@ -93,6 +100,7 @@ export const RECIPES: Record<string, TrainingRecipe> = {
    */
   'bf16-adamw': {
     name: 'bf16-adamw',
+    launch: 'eager',
     stateBytesPerParam: 8,
     gradBytes: 2,
     activationBytes: 2,
@@ -124,6 +132,7 @@ export const RECIPES: Record<string, TrainingRecipe> = {
    */
   'bf16-adamw-graph': {
     name: 'bf16-adamw-graph',
+    launch: 'cuda-graph',
     stateBytesPerParam: 8,
     gradBytes: 2,
     activationBytes: 2,
