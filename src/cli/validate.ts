@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { loadCatalog } from '../catalog/catalog.js';
 import { defaultProfileDir } from '../paths.js';
@@ -13,16 +14,20 @@ export function validateCommand(io: CliIo): Command {
     .description('compare estimates with measured training runs (validation/results/*.json): per-plan errors, MAPE, best-plan agreement')
     .argument('<dir>', 'folder of validation result JSON files')
     .option('--profile-dir <dir>', 'profiles to estimate with (default: the shipped profiles/)')
+    .option('--graph-profile-dir <dir>', 'profiles timed as CUDA-graph replays, for runs captured with --cuda-graph (default: <profile-dir>/graph)')
     .option('--estimator <name...>', 'estimators to compare', ['fasop', 'reference'])
     .option('--catalog <file>', 'extra catalog JSON', (v: string, p: string[]) => [...p, v], [] as string[])
     .option('--calibration <scenario...>', 'scenarios any constant was read from; reported apart from the held-out ones', ['llama8b-4L gbs16 2xH100'])
-    .action(async (dir: string, opts: { profileDir?: string; estimator: string[]; catalog: string[]; calibration: string[] }) => {
+    .action(async (dir: string, opts: { profileDir?: string; graphProfileDir?: string; estimator: string[]; catalog: string[]; calibration: string[] }) => {
       const catalog = loadCatalog(opts.catalog);
-      const profiles = ProfileDb.open(opts.profileDir ?? defaultProfileDir());
+      const profileDir = opts.profileDir ?? defaultProfileDir();
+      const profiles = ProfileDb.open(profileDir);
+      const graphDir = opts.graphProfileDir ?? join(profileDir, 'graph');
+      const graphProfiles = opts.graphProfileDir !== undefined || existsSync(graphDir) ? ProfileDb.open(graphDir) : undefined;
       const records = readValidationRecords(resolve(io.cwd, dir));
       const blocks: string[] = [];
       for (const name of opts.estimator) {
-        const s = await compareRecords(records, catalog, profiles, name as 'fasop' | 'reference', opts.calibration);
+        const s = await compareRecords(records, catalog, profiles, name as 'fasop' | 'reference', opts.calibration, graphProfiles);
         blocks.push(formatComparison(s));
       }
       io.out(blocks.join('\n\n'));

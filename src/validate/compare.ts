@@ -13,6 +13,8 @@ export interface ComparedPlan {
   scenario: string;
   /** which runtime ran it: 'megatron-style' (what the estimator models) or 'dtensor' (PyTorch DTensor TP) */
   runtime: string;
+  /** how the runtime issued the work: eager, or one captured CUDA graph per step */
+  launch: 'eager' | 'cuda-graph';
   /** a second measurement of a plan already in the set */
   repeat: boolean;
   layersPerStage?: number[];
@@ -95,7 +97,7 @@ export function recipeOf(rec: ValidationRecord): TrainingRecipe {
 }
 
 /** The resolved plan that a measured run executed: one node of tp·pp·dp GPUs, its exact layer split. */
-export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: ProfileDb): ResolvedPlan {
+export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: ProfileDb, graphProfiles?: ProfileDb): ResolvedPlan {
   const type = gpuTypeOf(rec.machine.gpu_name);
   if (!type) throw new FasopError(`${rec.file}: unknown GPU '${rec.machine.gpu_name}'`, 'add the GPU type to the catalog');
   const gpu = getGpu(catalog, type);
@@ -109,7 +111,7 @@ export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: 
     nodes: [{ gpu, interNode_bps: gpu.interNode_bps, intraNode_bps: gpu.intraNode_bps }],
     gpusPerNode: world,
     tp, dp, pp, mbs, gbs,
-    profiles: { [gpu.name]: profiles.get(rec.model.name, gpu.name, tp) },
+    profiles: { [gpu.name]: profilesFor(rec, graphProfiles ?? profiles, profiles).get(rec.model.name, gpu.name, tp) },
     partitionMethod: 'minmax',
     fixedPartition,
     precision: 16,
@@ -119,28 +121,38 @@ export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: 
   };
 }
 
+/** Runs captured as CUDA graphs are estimated with operator profiles timed the same way (profiler/profile_ops.py --graph). */
+function profilesFor(rec: ValidationRecord, graphProfiles: ProfileDb, eagerProfiles: ProfileDb): ProfileDb {
+  return recipeOf(rec).launch === 'cuda-graph' ? graphProfiles : eagerProfiles;
+}
+
 /** Estimate every successful measured run and compare (step time and peak memory per rank). */
-export async function compareRecords(records: readonly ValidationRecord[], catalog: Catalog, profiles: ProfileDb, estimatorName: EstimatorName, calibration: readonly string[] = []): Promise<ComparisonSummary> {
+export async function compareRecords(records: readonly ValidationRecord[], catalog: Catalog, profiles: ProfileDb, estimatorName: EstimatorName, calibration: readonly string[] = [], graphProfiles?: ProfileDb): Promise<ComparisonSummary> {
   const estimator = getEstimator(estimatorName);
   const all: ComparedPlan[] = [];
   const seen = new Set<string>();
   for (const rec of records) {
     const m = rec.measured;
     if (m.oom || m.error || m.step_time_ms_median === undefined) continue;
-    const plan = planOfRecord(rec, catalog, profiles);
+    const plan = planOfRecord(rec, catalog, profiles, graphProfiles);
+    const launch = plan.recipe!.launch;
     const est = await estimator(plan);
-    const measuredPeak = Math.max(...(m.peak_allocated_GiB_per_rank ?? [NaN]));
+    // a captured run's peak counts only eager steps when the harness separated them from the capture
+    // (peak_allocated_GiB_source); earlier captured runs mixed both: no memory figure for those
+    const peakComparable = launch === 'eager' || m.peak_allocated_GiB_source !== undefined;
+    const measuredPeak = peakComparable ? Math.max(...(m.peak_allocated_GiB_per_rank ?? [NaN])) : NaN;
     const predictedPeak = Math.max(...est.breakdown.stages.map((s) => s.memory_GiB));
     const world = plan.tp * plan.pp * plan.dp;
     const runtime = runtimeOf(rec);
     const layersPerStage = rec.plan.layers_per_stage ?? undefined;
-    const key = `${gpuTypeOf(rec.machine.gpu_name)}|${rec.model.name}|${rec.model.num_layers}|${plan.tp}|${plan.pp}|${plan.dp}|${plan.mbs}|${plan.gbs}|${layersPerStage?.join('+')}|${runtime}`;
+    const key = `${gpuTypeOf(rec.machine.gpu_name)}|${rec.model.name}|${rec.model.num_layers}|${plan.tp}|${plan.pp}|${plan.dp}|${plan.mbs}|${plan.gbs}|${layersPerStage?.join('+')}|${runtime}|${launch}`;
     const repeat = seen.has(key);
     seen.add(key);
     all.push({
       file: rec.file,
-      scenario: `${rec.model.name}-${rec.model.num_layers}L gbs${plan.gbs} ${world}x${gpuTypeOf(rec.machine.gpu_name)}`,
+      scenario: `${rec.model.name}-${rec.model.num_layers}L gbs${plan.gbs} ${world}x${gpuTypeOf(rec.machine.gpu_name)}${launch === 'cuda-graph' ? ' graph' : ''}`,
       runtime,
+      launch,
       repeat,
       layersPerStage,
       tp: plan.tp, pp: plan.pp, dp: plan.dp, mbs: plan.mbs, gbs: plan.gbs,
@@ -176,12 +188,13 @@ export async function compareRecords(records: readonly ValidationRecord[], catal
   };
 }
 
-const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)} %` : 'n/a');
+const gib = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
 
 const statsLine = (label: string, x: ErrorStats) =>
   `${label}: step time MAPE ${pct(x.stepMape)}, max |error| ${pct(x.stepMaxError)} over ${x.plans} plans; peak memory mean |error| ${pct(x.memoryMape)}, max ${pct(x.memoryMaxError)}`;
 
-const row = (p: ComparedPlan) => `| ${p.scenario} | ${planName(p)}${p.hostBound ? ' [host-bound]' : ''} | ${p.measuredStep_ms.toFixed(1)} | ${p.predictedStep_ms.toFixed(1)} | ${pct(p.stepError)} | ${p.measuredPeak_GiB.toFixed(2)} | ${p.predictedPeak_GiB.toFixed(2)} | ${pct(p.memoryError)} |`;
+const row = (p: ComparedPlan) => `| ${p.scenario} | ${planName(p)}${p.hostBound ? ' [host-bound]' : ''} | ${p.measuredStep_ms.toFixed(1)} | ${p.predictedStep_ms.toFixed(1)} | ${pct(p.stepError)} | ${gib(p.measuredPeak_GiB)} | ${gib(p.predictedPeak_GiB)} | ${pct(p.memoryError)} |`;
 const HEAD = ['| scenario | plan | measured step (ms) | predicted (ms) | error | measured peak (GiB) | predicted (GiB) | error |', '|---|---|---|---|---|---|---|---|'];
 
 /** Markdown tables of one comparison. */
@@ -190,6 +203,12 @@ export function formatComparison(s: ComparisonSummary): string {
   if (s.calibrationStats && s.heldOutStats) {
     out.push(statsLine(`calibration scenario (${s.calibration.join(', ')})`, s.calibrationStats));
     out.push(statsLine('held-out scenarios', s.heldOutStats));
+  }
+  const eager = s.plans.filter((p) => p.launch === 'eager');
+  const graph = s.plans.filter((p) => p.launch === 'cuda-graph');
+  if (eager.length && graph.length) {
+    out.push(statsLine('eager runs (kernels launched one by one)', stats(eager)));
+    out.push(statsLine('CUDA-graph runs (one captured step replayed)', stats(graph)));
   }
   const flagged = s.plans.filter((p) => p.hostBound);
   if (flagged.length) {

@@ -34,6 +34,8 @@ export const validationRecordSchema = z.object({
     step_time_ms_p90: z.number().optional(),
     peak_allocated_GiB_per_rank: z.array(z.number()).optional(),
     peak_reserved_GiB_per_rank: z.array(z.number()).optional(),
+    /** --cuda-graph runs: which steps peak_allocated_GiB_per_rank covers (absent: it also covers the capture) */
+    peak_allocated_GiB_source: z.string().optional(),
   }).passthrough(),
   machine: z.object({ gpu_name: z.string(), gpu_count: z.number().optional() }).passthrough(),
   versions: z.record(z.string(), z.unknown()).optional(),
