@@ -18,7 +18,9 @@ Fit: t = latency + bytes / bandwidth by weighted least squares with weights 1/t
 train_step.py --cuda-graph): K = 10 back-to-back copies of the operation are captured in one CUDA
 graph on each rank; the graph is replayed after a barrier, per-rep time = max over ranks of the
 CUDA-event interval / K.  No host launch cost and no rank skew between copies.  Measures
-allreduce_graph and p2p_graph (rank 0 sends, rank 1 receives) only; writes comm_{GPU}_graph.json.
+allreduce_graph and p2p_graph (rank 0 sends, rank 1 receives) only, and allreduce_graph_interleaved:
+each all-reduce captured after a GEMM of about 0.1 ms (as tensor parallelism issues it), its cost =
+(GEMM + all-reduce) - GEMM per copy; writes comm_{GPU}_graph.json.
 """
 import argparse
 import datetime
@@ -147,7 +149,10 @@ def main():
                             "per rank, replayed after a barrier; per-rep time = max over ranks of the "
                             "CUDA-event interval / 10; p2p: rank 0 sends, rank 1 receives; "
                             "fit: weighted LS t = latency + bytes/bandwidth, weights 1/t")
-        result["raw"] = {"allreduce_graph": [], "p2p_graph": []}
+        result["raw"] = {"allreduce_graph": [], "p2p_graph": [], "allreduce_graph_interleaved": []}
+        ga = torch.randn(2048, 4096, device=dev, dtype=torch.bfloat16)
+        gb = torch.randn(4096, 4096, device=dev, dtype=torch.bfloat16)
+        gc = torch.empty(2048, 4096, device=dev, dtype=torch.bfloat16)
     os.makedirs(args.out, exist_ok=True)
     out_path = os.path.join(args.out, f"comm_{gpu}" + ("_graph" if args.graph else "") + ".json")
     peer = 1 - rank if world == 2 else None
@@ -179,8 +184,8 @@ def main():
         if rank != 0:
             return
         fits = {}
-        for key in ("p2p", "allreduce", "p2p_bidir", "allreduce_graph", "p2p_graph"):
-            rows = result["raw"].get(key, [])
+        for key in ("p2p", "allreduce", "p2p_bidir", "allreduce_graph", "p2p_graph", "allreduce_graph_interleaved"):
+            rows = [r for r in result["raw"].get(key, []) if r["median_ms"] > 0]
             if len(rows) >= 2:
                 a, B, resid = fit_alpha_beta([r["bytes"] for r in rows], [r["median_ms"] for r in rows])
                 f = dict(latency_us=a * 1e6, bandwidth_GBps=B / 1e9, residuals_pct=resid,
@@ -231,8 +236,22 @@ def main():
                 row = dict(bytes=nbytes, median_ms=med, p10_ms=p10, p90_ms=p90, reps=reps, copies=K)
                 result["raw"][key].append(row)
                 del g
+            # the all-reduce as tensor parallelism issues it: after a compute kernel (a GEMM of
+            # about 0.1 ms) on each rank, so the ranks meet cold; cost = (GEMM+AR) - GEMM
+            gemm = lambda: torch.mm(ga, gb, out=gc)  # noqa: E731
+            g_mix = captured(lambda: (gemm(), dist.all_reduce(buf)))
+            t_mix = timed_max_over_ranks(g_mix.replay, reps)
+            del g_mix
+            g_c = captured(gemm)
+            t_c = timed_max_over_ranks(g_c.replay, reps)
+            del g_c
+            med, p10, p90 = ((a - t_c[0]) / K for a in t_mix)
+            result["raw"]["allreduce_graph_interleaved"].append(
+                dict(bytes=nbytes, median_ms=med, p10_ms=p10, p90_ms=p90, reps=reps, copies=K,
+                     gemm_ms=t_c[0] / K))
             log(f"{nbytes/1024:>10.0f} KiB  graph: p2p one-way {result['raw']['p2p_graph'][-1]['median_ms']:8.4f} ms  "
-                f"allreduce {result['raw']['allreduce_graph'][-1]['median_ms']:8.4f} ms")
+                f"allreduce {result['raw']['allreduce_graph'][-1]['median_ms']:8.4f} ms  after a GEMM "
+                f"{result['raw']['allreduce_graph_interleaved'][-1]['median_ms']:8.4f} ms")
             del buf, rbuf
             write()
             continue

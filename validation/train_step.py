@@ -355,6 +355,8 @@ def main():
                          "same kernels without the CPU's per-kernel issue time")
     ap.add_argument("--graph-capture-mode", default="thread_local", choices=["global", "thread_local", "relaxed"],
                     help="cudaStreamCaptureMode of the capture (--cuda-graph)")
+    ap.add_argument("--memory-trace-step", type=int, default=-1,
+                    help="which step (0 = the first warm-up step) --memory-trace records; -1: the last")
     ap.add_argument("--memory-trace", default=None,
                     help="folder: record the allocator's history over the last step and write, per rank, "
                          "what was alive at the peak (memtrace_*.json)")
@@ -779,7 +781,8 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
         if world > 1:
             dist.barrier()
         sync()
-        trace_this = bool(args.memory_trace) and is_cuda and it == total - 1
+        trace_this = bool(args.memory_trace) and is_cuda and it == (
+            total - 1 if args.memory_trace_step < 0 else args.memory_trace_step)
         if trace_this:
             base = torch.cuda.memory_allocated(dev)
             torch.cuda.memory._record_memory_history(max_entries=2_000_000, stacks="python")
@@ -857,9 +860,13 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
     if memtrace is not None:
         os.makedirs(args.memory_trace, exist_ok=True)
         with open(os.path.join(args.memory_trace,
-                               f"memtrace_tp{tp}_pp{pp}_dp{dp}_mbs{b}_gbs{g}_rank{rank}.json"), "w") as fh:
+                               f"memtrace_tp{tp}_pp{pp}_dp{dp}_mbs{b}_gbs{g}"
+                               + (f"_step{args.memory_trace_step}" if args.memory_trace_step >= 0 else "")
+                               + f"_rank{rank}.json"), "w") as fh:
             json.dump(dict(plan=dict(tp=tp, pp=pp, dp=dp, mbs=b, gbs=g, m=m, rank=rank,
-                                     fqns=list(my_fqns)), **memtrace), fh, indent=1)
+                                     fqns=list(my_fqns)), model=mdef["name"], layers=args.layers,
+                           traced_step=args.memory_trace_step if args.memory_trace_step >= 0 else total - 1,
+                           **memtrace), fh, indent=1)
     if graph is not None:
         graph.reset()
         del graph
