@@ -355,6 +355,9 @@ def main():
                          "same kernels without the CPU's per-kernel issue time")
     ap.add_argument("--graph-capture-mode", default="thread_local", choices=["global", "thread_local", "relaxed"],
                     help="cudaStreamCaptureMode of the capture (--cuda-graph)")
+    ap.add_argument("--kernel-trace", default=None,
+                    help="folder: record the GPU kernels of the last step with torch.profiler (CUDA activity) "
+                         "and write a chrome trace per rank (trace_*.json), to see what overlaps what")
     ap.add_argument("--memory-trace-step", type=int, default=-1,
                     help="which step (0 = the first warm-up step) --memory-trace records; -1: the last")
     ap.add_argument("--memory-trace", default=None,
@@ -787,12 +790,23 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
             base = torch.cuda.memory_allocated(dev)
             torch.cuda.memory._record_memory_history(max_entries=2_000_000, stacks="python")
             tracing[0] = True
+        kt = None
+        if args.kernel_trace and is_cuda and it == total - 1:
+            from torch.profiler import ProfilerActivity, profile
+            kt = profile(activities=[ProfilerActivity.CUDA])
+            kt.__enter__()
         t0 = time.perf_counter()
         c0, th0 = time.process_time(), time.thread_time()
         lt = run_step()
         c1, th1 = time.process_time(), time.thread_time()
         sync()
         t1 = time.perf_counter()
+        if kt is not None:
+            kt.__exit__(None, None, None)
+            os.makedirs(args.kernel_trace, exist_ok=True)
+            kt.export_chrome_trace(os.path.join(
+                args.kernel_trace, f"trace_tp{tp}_pp{pp}_dp{dp}_mbs{b}_gbs{g}{args.name_suffix}_rank{rank}.json"))
+            kt = None
         if trace_this:
             tracing[0] = False
             snap = torch.cuda.memory._snapshot()

@@ -8,10 +8,20 @@ const tiersSchema = z.object({
   crossSwitch: positive('crossSwitch'),
 });
 
-/** A link measured with the profiler: time(bytes) = latency + bytes / bandwidth. */
+/**
+ * A link measured with the profiler: time(bytes) = latency + bytes / bandwidth, and optionally the
+ * measured medians themselves, [bytes, µs] ascending (on `gpuCount` GPUs): between the smallest and
+ * the largest size the time is interpolated between neighbouring samples, which follows NCCL's
+ * protocol changes that a straight line misses; outside them the latency–bandwidth line is used.
+ */
 export const measuredLinkSchema = z.object({
   latency_us: z.number().nonnegative(),
   bandwidth_GBps: positive('bandwidth_GBps'),
+  samples_us: z
+    .array(z.tuple([positive('sample bytes'), positive('sample time_us')]))
+    .min(2)
+    .refine((xs) => xs.every((x, i) => i === 0 || x[0] > xs[i - 1]![0]), { error: 'samples_us must be sorted by bytes, without repeats' })
+    .optional(),
 });
 
 export const gpuSpecSchema = z.object({

@@ -15,10 +15,29 @@ export interface Link {
   latency_s: number;
   bandwidth_Bps: number;
   source: 'measured' | 'tier' | 'datasheet';
+  /** measured medians [bytes, seconds], ascending, on `samplesGroup` GPUs (the profiler's table) */
+  samples?: readonly (readonly [number, number])[];
+  samplesGroup?: number;
+}
+
+/** Time between the measured samples (linear between neighbours); undefined outside their range. */
+function interpolated_s(samples: readonly (readonly [number, number])[] | undefined, bytes: number): number | undefined {
+  if (!samples || samples.length < 2 || bytes < samples[0]![0] || bytes > samples[samples.length - 1]![0]) return undefined;
+  let i = 1;
+  while (samples[i]![0] < bytes) i++;
+  const [x0, y0] = samples[i - 1]!;
+  const [x1, y1] = samples[i]!;
+  return y0 + ((bytes - x0) / (x1 - x0)) * (y1 - y0);
 }
 
 export function linkTime_s(link: Link, bytes: number): number {
-  return bytes <= 0 ? 0 : link.latency_s + bytes / link.bandwidth_Bps;
+  if (bytes <= 0) return 0;
+  return interpolated_s(link.samples, bytes) ?? link.latency_s + bytes / link.bandwidth_Bps;
+}
+
+/** The samples of a measured link in seconds. */
+function samplesOf(m: { samples_us?: [number, number][] | undefined }): (readonly [number, number])[] | undefined {
+  return m.samples_us?.map(([b, us]) => [b, us * 1e-6] as const);
 }
 
 /** How the runtime issues work (TrainingRecipe.launch): links measured as captured replays serve 'cuda-graph'. */
@@ -34,7 +53,7 @@ function measuredLinks(gpu: GpuSpec, launch: Launch) {
 /** Point-to-point inside one node between two ranks. */
 export function intraP2p(node: ClusterNode, ra: number, rb: number, launch: Launch = 'eager'): Link {
   const m = measuredLinks(node.gpu, launch);
-  if (m) return { latency_s: m.p2p.latency_us * 1e-6, bandwidth_Bps: m.p2p.bandwidth_GBps * 1e9, source: 'measured' };
+  if (m) return { latency_s: m.p2p.latency_us * 1e-6, bandwidth_Bps: m.p2p.bandwidth_GBps * 1e9, source: 'measured', samples: samplesOf(m.p2p), samplesGroup: 2 };
   const tier = intraTier(node, 'sendrecv_bps', ra, rb);
   if (tier !== undefined) return { latency_s: DEFAULT_INTRA_LATENCY_S, bandwidth_Bps: tier / 8, source: 'tier' };
   return { latency_s: DEFAULT_INTRA_LATENCY_S, bandwidth_Bps: node.intraNode_bps / 8, source: 'datasheet' };
@@ -45,7 +64,7 @@ export function intraAllreduce(gpu: GpuSpec, intraNode_bps: number, group: numbe
   const m = measuredLinks(gpu, launch);
   if (m) {
     const bus = m.allreduce.busBandwidth_GBps ?? m.allreduce.bandwidth_GBps; // 2 GPUs: bus = alg
-    return { latency_s: m.allreduce.latency_us * 1e-6, bandwidth_Bps: bus * 1e9, source: 'measured' };
+    return { latency_s: m.allreduce.latency_us * 1e-6, bandwidth_Bps: bus * 1e9, source: 'measured', samples: samplesOf(m.allreduce), samplesGroup: gpu.measured!.gpuCount };
   }
   const tiers = gpu.intraNodeTiers?.allreduce_bps;
   if (tiers) {
@@ -66,8 +85,9 @@ export function interNode(a: ClusterNode, b: ClusterNode, flows: number): Link {
   return { latency_s: DEFAULT_INTER_LATENCY_S, bandwidth_Bps: nic / share, source: 'datasheet' };
 }
 
-/** Ring all-reduce time: latency + 2(n−1)/n · bytes / bus bandwidth. */
+/** All-reduce time: the measured samples where they cover the size and the group, else the ring formula latency + 2(n−1)/n · bytes / bus bandwidth. */
 export function allreduceTime_s(link: Link, bytes: number, group: number): number {
   if (group <= 1 || bytes <= 0) return 0;
-  return link.latency_s + ((2 * (group - 1)) / group) * (bytes / link.bandwidth_Bps);
+  const measured = group === link.samplesGroup ? interpolated_s(link.samples, bytes) : undefined;
+  return measured ?? link.latency_s + ((2 * (group - 1)) / group) * (bytes / link.bandwidth_Bps);
 }
