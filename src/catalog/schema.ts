@@ -65,6 +65,8 @@ export const gpuSpecSchema = z.object({
           source: z.string(),
         })
         .optional(),
+      /** share of an all-reduce's own time that still shows when it runs beside compute (profiler/overlap.py; 0..1) */
+      allreduceExposedFraction: z.number().min(0).max(1).optional(),
       /** measured optimizer step per recipe, ms per 1e9 parameters (profiler/optimizer.py) */
       optimizerStep_msPerGparam: z.record(z.string(), positive('optimizerStep_msPerGparam')).optional(),
       /** measured p.grad += g over every parameter, ms per 1e9 parameters */

@@ -17,6 +17,7 @@
  *  optimizer-step      the optimizer's pass over HBM is part of the step
  *  host-issue-floor    a micro-batch takes at least the CPU's time to issue it (measured), flagged
  */
+import type { GpuSpec } from '../catalog/schema.js';
 import { FasopError } from '../errors.js';
 import { columnOfNode, layerSharesPerStage, layersPerStage, nodeCount, outputVolumeByColumn } from '../model/graph.js';
 import { minmaxPartition } from '../partition/minmax.js';
@@ -172,28 +173,58 @@ export function stageTimes(ctx: FasopContext, sizes: readonly number[]) {
   return { forward_s, backward_s, forwardSend_s, backwardSend_s };
 }
 
-/** DP gradient all-reduce of each stage's own parameters over its own slowest ring. */
-function dpCosts(ctx: FasopContext, sizes: readonly number[], stageParams: number[]): number[] {
+/**
+ * DP gradient all-reduce of each stage's own parameters over its own slowest ring: the time it adds to
+ * the step. Policy dp-overlap (recipes whose DP runtime overlaps, e.g. PyTorch DDP's buckets): the
+ * buckets all-reduce while the last micro-batch's backward still runs, except the last one (the
+ * gradients produced last: the embedding's on stage 0, one bucket elsewhere); of the overlapped part
+ * the GPU's measured exposed fraction still shows (profiler/overlap.py; 1 = no overlap where not
+ * measured), and whatever outlasts the backward shows in full.
+ */
+function dpCosts(ctx: FasopContext, sizes: readonly number[], stageParams: number[], lastBackward_s: readonly number[]): number[] {
   const { plan } = ctx;
   if (plan.dp === 1) return sizes.map(() => 0);
   return sizes.map((_, s) => {
-    let worst: Link | undefined;
-    let worstTime = -1;
-    for (let t = 0; t < plan.tp; t++) {
-      for (let d = 0; d < plan.dp; d++) {
-        const ra = rankOf(plan, s, d, t);
-        const rb = rankOf(plan, s, (d + 1) % plan.dp, t);
-        const na = nodeOfRank(plan, ra);
-        const nb = nodeOfRank(plan, rb);
-        const node = plan.nodes[na]!;
-        const link = na === nb ? intraAllreduce(node.gpu, node.intraNode_bps, plan.dp, ctx.recipe.launch) : interNode(node, plan.nodes[nb]!, plan.tp);
-        const time = allreduceTime_s(link, 64 * 2 ** 20, plan.dp);
-        if (time > worstTime) { worstTime = time; worst = link; }
-      }
-    }
-    return allreduceTime_s(worst!, stageParams[s]! * ctx.recipe.gradBytes, plan.dp);
+    const { link, gpu } = dpLink(ctx, s);
+    const bytes = stageParams[s]! * ctx.recipe.gradBytes;
+    const total = allreduceTime_s(link, bytes, plan.dp);
+    const bucket = ctx.recipe.dpOverlapBucketBytes;
+    if (!bucket) return total;
+    const lastBytes = Math.min(bytes, s === 0 ? Math.max(embeddingGradBytes(ctx), bucket) : bucket);
+    const last = allreduceTime_s(link, lastBytes, plan.dp);
+    const rest = Math.max(0, total - last);
+    const exposed = gpu.measured?.allreduceExposedFraction ?? 1;
+    const window = lastBackward_s[s]!;
+    return last + exposed * Math.min(rest, window) + Math.max(0, rest - window);
   });
 }
+
+/** Bytes of the embedding's gradient on one rank (vocab-parallel over tp). */
+function embeddingGradBytes(ctx: FasopContext): number {
+  const { model, tp } = ctx.plan;
+  return ((model.vocab_size * model.hidden_size) / tp) * ctx.recipe.gradBytes;
+}
+
+/** The slowest ring of stage s's data-parallel groups, and the GPU type of the stage. */
+function dpLink(ctx: FasopContext, s: number): { link: Link; gpu: GpuSpec } {
+  const { plan } = ctx;
+  let worst: Link | undefined;
+  let worstTime = -1;
+  for (let t = 0; t < plan.tp; t++) {
+    for (let d = 0; d < plan.dp; d++) {
+      const ra = rankOf(plan, s, d, t);
+      const rb = rankOf(plan, s, (d + 1) % plan.dp, t);
+      const na = nodeOfRank(plan, ra);
+      const nb = nodeOfRank(plan, rb);
+      const node = plan.nodes[na]!;
+      const link = na === nb ? intraAllreduce(node.gpu, node.intraNode_bps, plan.dp, ctx.recipe.launch) : interNode(node, plan.nodes[nb]!, plan.tp);
+      const time = allreduceTime_s(link, 64 * 2 ** 20, plan.dp);
+      if (time > worstTime) { worstTime = time; worst = link; }
+    }
+  }
+  return { link: worst!, gpu: stageGpu(ctx, s) };
+}
+
 
 /** Embedding/LM-head gradient sync: only when the embeddings are tied and live on two stages. */
 function embeddingSync_s(ctx: FasopContext): number {
@@ -299,7 +330,7 @@ function evaluate(ctx: FasopContext, sizes: number[]): Evaluation {
   const ends = sizes.length === 1
     ? [ctx.m * (times.forward_s[0]! + times.backward_s[0]!)]
     : simulate1F1B(times, ctx.m, { stage0SkipsOwnSend: false });
-  const dp = dpCosts(ctx, sizes, params);
+  const dp = dpCosts(ctx, sizes, params, times.backward_s);
   const opt = params.map((p, s) => optimizerStep_s(ctx, s, p));
   const emb = embeddingSync_s(ctx);
   const stepTime = Math.max(...ends.map((e, s) => e + dp[s]! + opt[s]!)) + emb;

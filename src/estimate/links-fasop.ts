@@ -30,9 +30,22 @@ function interpolated_s(samples: readonly (readonly [number, number])[] | undefi
   return y0 + ((bytes - x0) / (x1 - x0)) * (y1 - y0);
 }
 
+/** Beyond the largest sample: its time plus the rest at the bandwidth of the last two samples (the bandwidth-bound end). */
+function extrapolated_s(samples: readonly (readonly [number, number])[] | undefined, bytes: number): number | undefined {
+  if (!samples || samples.length < 2) return undefined;
+  const [x1, y1] = samples[samples.length - 1]!;
+  const [x0, y0] = samples[samples.length - 2]!;
+  if (bytes <= x1 || y1 <= y0) return undefined;
+  return y1 + ((bytes - x1) * (y1 - y0)) / (x1 - x0);
+}
+
+function sampled_s(samples: readonly (readonly [number, number])[] | undefined, bytes: number): number | undefined {
+  return interpolated_s(samples, bytes) ?? extrapolated_s(samples, bytes);
+}
+
 export function linkTime_s(link: Link, bytes: number): number {
   if (bytes <= 0) return 0;
-  return interpolated_s(link.samples, bytes) ?? link.latency_s + bytes / link.bandwidth_Bps;
+  return sampled_s(link.samples, bytes) ?? link.latency_s + bytes / link.bandwidth_Bps;
 }
 
 /** The samples of a measured link in seconds. */
@@ -88,6 +101,6 @@ export function interNode(a: ClusterNode, b: ClusterNode, flows: number): Link {
 /** All-reduce time: the measured samples where they cover the size and the group, else the ring formula latency + 2(n−1)/n · bytes / bus bandwidth. */
 export function allreduceTime_s(link: Link, bytes: number, group: number): number {
   if (group <= 1 || bytes <= 0) return 0;
-  const measured = group === link.samplesGroup ? interpolated_s(link.samples, bytes) : undefined;
+  const measured = group === link.samplesGroup ? sampled_s(link.samples, bytes) : undefined;
   return measured ?? link.latency_s + ((2 * (group - 1)) / group) * (bytes / link.bandwidth_Bps);
 }

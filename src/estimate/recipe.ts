@@ -66,6 +66,11 @@ export interface TrainingRecipe {
    * (PyTorch DDP under no_sync: its buckets are separate from the accumulated .grad tensors).
    */
   dpExtraGradCopiesWhenAccumulating: number;
+  /**
+   * Policy dp-overlap: the data-parallel runtime all-reduces gradient buckets of about this many bytes
+   * while the backward still runs (PyTorch DDP: 25 MiB); undefined: the all-reduce starts after it.
+   */
+  dpOverlapBucketBytes?: number;
   /** CPU issue time of the runtime, when measured (policy host-issue-floor): tp = 1 and tp > 1 (the same launches at any degree) */
   hostIssue?: { tp1: HostIssueFigures; tpN: HostIssueFigures; source: string };
 }
@@ -114,6 +119,7 @@ export const RECIPES: Record<string, TrainingRecipe> = {
     pipelineRetainsOutputs: true,
     retainedOutputBytes: 2,
     dpExtraGradCopiesWhenAccumulating: 2,
+    dpOverlapBucketBytes: 25 * 2 ** 20,
     // medians of the runs in validation/diagnostics/host (5 runs at tp = 1, 4 at tp = 2, on 2×H200
     // machines, Intel Xeon, 16 cores per GPU); the runs spread by up to ±40 % (docs/accuracy.md)
     hostIssue: {
@@ -146,5 +152,6 @@ export const RECIPES: Record<string, TrainingRecipe> = {
     pipelineRetainsOutputs: true,
     retainedOutputBytes: 2,
     dpExtraGradCopiesWhenAccumulating: 2,
+    dpOverlapBucketBytes: 25 * 2 ** 20,
   },
 };
