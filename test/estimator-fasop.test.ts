@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { getGpu, getModel, loadCatalog } from '../src/catalog/catalog.js';
 import { interpolateRow } from '../src/estimate/compute-fasop.js';
 import { estimateFasop } from '../src/estimate/estimate-fasop.js';
+import { allreduceTime_s, intraAllreduce, linkTime_s, type Link } from '../src/estimate/links-fasop.js';
 import { stageMemory } from '../src/estimate/memory-fasop.js';
 import type { ResolvedPlan } from '../src/estimate/plan.js';
 import { RECIPES } from '../src/estimate/recipe.js';
@@ -143,4 +144,44 @@ test('host-issue floor: only with a recipe that has measured CPU issue times; ra
   const megatron = await estimateFasop(plan({ tp: 2, mbs: 1, gbs: 8 }));
   assert.equal(megatron.breakdown.hostBound, undefined);
   assert.doesNotMatch(megatron.breakdown.costSource, /HOST-BOUND/);
+});
+
+test('links: measured samples are interpolated between sizes and extended at the bandwidth of the last two; the line outside', () => {
+  const link: Link = { latency_s: 10e-6, bandwidth_Bps: 100e9, source: 'measured', samples: [[1e6, 20e-6], [2e6, 40e-6], [4e6, 60e-6]], samplesGroup: 2 };
+  const near = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-15, `${a} vs ${b}`);
+  near(linkTime_s(link, 1.5e6), 30e-6);
+  near(linkTime_s(link, 3e6), 50e-6);
+  // beyond 4 MB: 60 µs + the rest at 2 MB per 20 µs
+  assert.ok(Math.abs(linkTime_s(link, 8e6) - 100e-6) < 1e-15);
+  // below the smallest sample: latency + bytes / bandwidth
+  assert.ok(Math.abs(linkTime_s(link, 0.5e6) - (10e-6 + 0.5e6 / 100e9)) < 1e-15);
+  // all-reduce: the samples only for the group they were measured on
+  near(allreduceTime_s(link, 2e6, 2), 40e-6);
+  assert.ok(Math.abs(allreduceTime_s(link, 2e6, 4) - (10e-6 + 1.5 * (2e6 / 100e9))) < 1e-15);
+  // the catalog's H200 entry: captured links for cuda-graph recipes, eager ones otherwise
+  const h200 = getGpu(catalog, 'H200');
+  const eager = intraAllreduce(h200, h200.intraNode_bps, 2, 'eager');
+  const graph = intraAllreduce(h200, h200.intraNode_bps, 2, 'cuda-graph');
+  assert.ok(allreduceTime_s(graph, 4 * 2 ** 20, 2) < allreduceTime_s(eager, 4 * 2 ** 20, 2));
+});
+
+test('dp-overlap: DDP buckets hide behind the last backward by the measured exposed fraction; the last bucket always shows', async () => {
+  const h200 = getGpu(catalog, 'H200');
+  const onH200 = (gpu: typeof h200, recipe = RECIPES['bf16-adamw']!) => estimateFasop({
+    ...plan({ dp: 2, mbs: 4, gbs: 8, recipe }),
+    nodes: [{ gpu, interNode_bps: gpu.interNode_bps, intraNode_bps: gpu.intraNode_bps }],
+    profiles: { H200: profiles.get('llama8b', 'H200', 1) },
+  } as ResolvedPlan).then((e) => e.breakdown.stages[0]!.dpAllreduce_s);
+  const f = h200.measured!.allreduceExposedFraction!;
+  assert.ok(f > 0 && f < 1);
+  const overlapped = await onH200(h200);
+  const noFraction = await onH200({ ...h200, measured: { ...h200.measured!, allreduceExposedFraction: undefined } });
+  const noOverlap = await onH200(h200, { ...RECIPES['bf16-adamw']!, dpOverlapBucketBytes: undefined });
+  assert.ok(Math.abs(noFraction - noOverlap) < 1e-12, 'no measured fraction: the whole all-reduce shows');
+  assert.ok(overlapped < noOverlap);
+  // what still shows: the embedding's gradient (the last bucket) in full plus f of the rest
+  const link = intraAllreduce(h200, h200.intraNode_bps, 2, 'eager');
+  const model = getModel(catalog, 'llama8b');
+  const last = allreduceTime_s(link, model.vocab_size * model.hidden_size * 2, 2);
+  assert.ok(Math.abs(overlapped - (last + f * (noOverlap - last))) < 1e-9, `${overlapped} vs ${last + f * (noOverlap - last)}`);
 });
