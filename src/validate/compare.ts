@@ -193,7 +193,8 @@ const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)} %` : '
 const gib = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
 
 const statsLine = (label: string, x: ErrorStats) =>
-  `${label}: step time MAPE ${pct(x.stepMape)}, max |error| ${pct(x.stepMaxError)} over ${x.plans} plans; peak memory mean |error| ${pct(x.memoryMape)}, max ${pct(x.memoryMaxError)}`;
+  `${label}: step time MAPE ${pct(x.stepMape)}, max |error| ${pct(x.stepMaxError)} over ${x.plans} plans; ` +
+  (Number.isFinite(x.memoryMape) ? `peak memory mean |error| ${pct(x.memoryMape)}, max ${pct(x.memoryMaxError)}` : 'peak memory not scored (captured runs)');
 
 const row = (p: ComparedPlan) => `| ${p.scenario} | ${planName(p)}${p.hostBound ? ' [host-bound]' : ''} | ${p.measuredStep_ms.toFixed(1)} | ${p.predictedStep_ms.toFixed(1)} | ${pct(p.stepError)} | ${gib(p.measuredPeak_GiB)} | ${gib(p.predictedPeak_GiB)} | ${pct(p.memoryError)} |`;
 const HEAD = ['| scenario | plan | measured step (ms) | predicted (ms) | error | measured peak (GiB) | predicted (GiB) | error |', '|---|---|---|---|---|---|---|---|'];
