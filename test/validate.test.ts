@@ -1,7 +1,10 @@
 /** `fasop validate`: the committed H100 and H200 runs (eager and CUDA-graph) against the corrected and the original estimator. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { profileDirFor } from '../src/cli/search-options.js';
 import { loadCatalog } from '../src/catalog/catalog.js';
 import { defaultProfileDir } from '../src/paths.js';
 import { ProfileDb } from '../src/profiles/db.js';
@@ -100,3 +103,24 @@ test('fasop validate prints both tables, the DTensor runs apart, and the calibra
   assert.match(bad.err, /^fasop: error: validation results folder .*nope cannot be read/);
 });
 
+
+test('search with --recipe bf16-adamw-graph is costed with the graph profiles (profile folder\'s graph/), and says so when one is missing', async () => {
+  assert.equal(profileDirFor('bf16-adamw-graph', defaultProfileDir()), join(defaultProfileDir(), 'graph'));
+  assert.equal(profileDirFor('bf16-adamw', defaultProfileDir()), defaultProfileDir());
+  const graphDir = join(defaultProfileDir(), 'graph');
+  assert.equal(profileDirFor('bf16-adamw-graph', graphDir), graphDir, 'a folder without graph/ is used as it is');
+  const out = mkdtempSync(join(tmpdir(), 'fasop-graph-'));
+  try {
+    const eager = await runCli(['search', '--gpus', 'H200', '1', '--model-type', 'llama8b', '--recipe', 'bf16-adamw', '--gbs', '16', '--output-dir', out]);
+    const graph = await runCli(['search', '--gpus', 'H200', '1', '--model-type', 'llama8b', '--recipe', 'bf16-adamw-graph', '--gbs', '16', '--output-dir', out]);
+    assert.equal(eager.code, 0, eager.err);
+    assert.equal(graph.code, 0, graph.err);
+    const step = (s: string) => Number(/Step time: ([\d.]+)s/.exec(s)![1]);
+    assert.notEqual(step(graph.out), step(eager.out));
+    const missing = await runCli(['search', '--gpus', 'H100', '1', '--model-type', 'llama70b', '--recipe', 'bf16-adamw-graph', '--gbs', '16', '--output-dir', out]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.err, /no profile for model llama70b on GPU H100 in .*profiles\/graph/);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});

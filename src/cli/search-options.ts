@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { getDataset, getGpu, getModel, loadCatalog, type Catalog } from '../catalog/catalog.js';
@@ -8,6 +9,15 @@ import { RECIPES } from '../estimate/recipe.js';
 import { defaultProfileDir } from '../paths.js';
 import { gbsSweep, parseGpuTokens, type NodeGroup } from '../search/cluster.js';
 import type { EstimatorName, SearchRequest } from '../search/search.js';
+
+/**
+ * The profile folder for a recipe: one whose runtime replays a captured CUDA graph is costed with
+ * operators timed that way, `<dir>/graph` when that folder exists (the shipped layout), else `<dir>`.
+ */
+export function profileDirFor(recipe: string, dir: string): string {
+  const graphDir = join(dir, 'graph');
+  return RECIPES[recipe]?.launch === 'cuda-graph' && existsSync(graphDir) ? graphDir : dir;
+}
 
 /** Raw commander options of `fasop search` (strings, as typed). */
 export interface RawSearchOptions {
@@ -58,7 +68,7 @@ export function addSearchOptions(cmd: Command): Command {
     .option('--precision <bits>', 'bits per element of the embedding sync (16 or 32)', '16')
     .addOption(new Option('--pp-partition-method <method>', 'pipeline layer partition method (dp, ilp, bruteforce: exact on one shared objective; dp-original: the original\'s O(pp·n³) dp, small models only)').choices([...PARTITION_METHODS]).default('minmax'))
     .addOption(new Option('--estimator <name>', 'cost model: reference (the original FASOP, number for number) or fasop (corrected)').choices(['reference', 'fasop']).default('fasop'))
-    .addOption(new Option('--recipe <name>', 'training recipe for the corrected estimator\'s memory/optimizer terms (bf16-adamw-graph: a whole step captured as a CUDA graph; default profiles profiles/graph)').choices(Object.keys(RECIPES)).default('megatron-mixed'))
+    .addOption(new Option('--recipe <name>', 'training recipe for the corrected estimator\'s memory/optimizer terms (bf16-adamw-graph: a whole step captured as a CUDA graph, costed with the graph/ subfolder of the profiles)').choices(Object.keys(RECIPES)).default('megatron-mixed'))
     .option('--pareto', 'search every sub-cluster (the _pareto catalog variants)')
     .option('--pareto-gbs-max <n>', 'also sweep gbs = 1, 2, 4, … up to this')
     .option('--make-pareto', 'draw the cost-vs-throughput Pareto chart (PNG + SVG) after a --pareto search')
@@ -75,7 +85,7 @@ export function addSearchOptions(cmd: Command): Command {
     .option('--tp <n>', 'tensor-parallel degree for --exhaustive')
     .option('--dp <n>', 'data-parallel degree for --exhaustive')
     .option('--pp <n>', 'pipeline-parallel degree for --exhaustive')
-    .option('--profile-dir <dir>', 'folder of {model}_{gpu}_{tp}.npz profiles (default: the shipped profiles/, or profiles/graph for --recipe bf16-adamw-graph)')
+    .option('--profile-dir <dir>', 'folder of {model}_{gpu}_{tp}.npz profiles (default: the shipped profiles/; with --recipe bf16-adamw-graph its graph/ subfolder when present)')
     .option('--output-dir <dir>', 'where CSV, JSONL, logs and charts go (default: ./main_logs)')
     .option('--catalog <file>', 'extra catalog JSON (gpus/models/datasets) merged over the shipped one; repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--substitute-profile <GPU=OTHER>', 'cost GPU type GPU with OTHER\'s profiles (it has none of its own); plans that use it say so in cost_source; repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[]);
@@ -208,8 +218,7 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
   return {
     request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto, recipe: RECIPES[raw.recipe], profileSubstitutes },
     catalog,
-    // a recipe whose runtime replays a captured CUDA graph is costed with operators timed that way
-    profileDir: raw.profileDir ?? (RECIPES[raw.recipe]!.launch === 'cuda-graph' ? join(defaultProfileDir(), 'graph') : defaultProfileDir()),
+    profileDir: profileDirFor(raw.recipe, raw.profileDir ?? defaultProfileDir()),
     gpuPerNodeDefaulted,
   };
 }
