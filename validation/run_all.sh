@@ -4,6 +4,7 @@
 # Env: MBS="1 2 4" GBS="8 16" LAYERS=4 STEPS=6 WARMUP=3 DEADLINE=<unix time, 0=none>
 #      TP_IMPLS="dtensor manual" (tp>1: DTensor and/or hand-written Megatron-style TP)
 #      PLANS="1,1,1 2,1,1 1,2,1 1,1,2"  EXTRA_ARGS=""  EXTRA_PP="1,3" (uneven pp=2 partitions)
+#      SHARE_HOST=1 (1-GPU plans: two gbs values at once on GPU 0 and 1; default: one at a time)
 # Each plan shape is one process group; a combo that OOMs/crashes kills only that launch,
 # which is then relaunched with --skip-existing (the crashed combo is recorded, not retried).
 set -uo pipefail
@@ -30,8 +31,10 @@ for plan in $PLANS; do
   world=$((tp*pp*dp))
   echo "[run_all] $(date -Is) plan tp=$tp pp=$pp dp=$dp"
   if [ "$world" = "1" ]; then
-    if [ "$NGPU" -ge 2 ]; then
-      # split the gbs values over GPU 0 and GPU 1, run concurrently
+    if [ "$NGPU" -ge 2 ] && [ -n "${SHARE_HOST:-}" ]; then
+      # SHARE_HOST=1: split the gbs values over GPU 0 and GPU 1 and run them concurrently (faster, but
+      # the two processes share the host: eager runs with small micro-batches then slow each other
+      # down, up to 1.6x here; docs/accuracy.md item 11). Default: one at a time.
       i=0; pids=()
       for g in $GBS; do
         dev=$((i % 2))
