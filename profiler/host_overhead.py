@@ -52,12 +52,7 @@ def main():
     args = ap.parse_args()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     tp = world
-    if tp > 1:
-        dist.init_process_group("nccl")
-    rank = dist.get_rank() if tp > 1 else 0
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    torch.cuda.set_device(local)
-    dev = torch.device("cuda", local)
+    rank, _, dev = ts.init_cuda_rank(tp)
     mdef = dict(ts.LLAMA8B)
     S, V = mdef["seq_length"], mdef["vocab_size"]
 

@@ -303,6 +303,16 @@ def harness_model(hf_cfg, fqns, dev, tp=1, rank=0, group=None):
     return model, make_manual_tp_loss(V // tp, rank * (V // tp), group)
 
 
+def init_cuda_rank(world):
+    """NCCL process group when world > 1, and this rank's CUDA device: (rank, local rank, device)."""
+    if world > 1:
+        dist.init_process_group("nccl")
+    rank = dist.get_rank() if world > 1 else 0
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    torch.cuda.set_device(local)
+    return rank, local, torch.device("cuda", local)
+
+
 def sleep_cycles_per_ms():
     """Cycles of torch.cuda._sleep per millisecond on the current GPU."""
     torch.cuda.synchronize()
@@ -756,8 +766,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
                     dist.barrier()
                 step()
         torch.cuda.current_stream(dev).wait_stream(side)
-        sync_all = torch.cuda.synchronize
-        sync_all(dev)
+        sync()
         # the warm-up steps are ordinary eager steps: their peak is the step's memory as the
         # estimator counts it; the capture's own peak (graph pool) is recorded apart
         eager_peak[0] = torch.cuda.max_memory_allocated(dev) / 2 ** 30
@@ -769,7 +778,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, capture_error_mode=args.graph_capture_mode):
             static_tot = step()
-        sync_all(dev)
+        sync()
 
         def run_step():
             graph.replay()

@@ -48,9 +48,17 @@ export function linkTime_s(link: Link, bytes: number): number {
   return sampled_s(link.samples, bytes) ?? link.latency_s + bytes / link.bandwidth_Bps;
 }
 
-/** The samples of a measured link in seconds. */
-function samplesOf(m: { samples_us?: [number, number][] | undefined }): (readonly [number, number])[] | undefined {
-  return m.samples_us?.map(([b, us]) => [b, us * 1e-6] as const);
+/** The samples of a measured link in seconds, converted once per catalog entry (links are built in the search's loop). */
+const samplesInSeconds = new WeakMap<readonly [number, number][], readonly (readonly [number, number])[]>();
+function samplesOf(m: { samples_us?: [number, number][] | undefined }): readonly (readonly [number, number])[] | undefined {
+  const us = m.samples_us;
+  if (!us) return undefined;
+  let s = samplesInSeconds.get(us);
+  if (!s) {
+    s = us.map(([b, t]) => [b, t * 1e-6] as const);
+    samplesInSeconds.set(us, s);
+  }
+  return s;
 }
 
 /** How the runtime issues work (TrainingRecipe.launch): links measured as captured replays serve 'cuda-graph'. */

@@ -75,6 +75,32 @@ export interface TrainingRecipe {
   hostIssue?: { tp1: HostIssueFigures; tpN: HostIssueFigures; source: string };
 }
 
+/**
+ * The PyTorch runtime that validation/train_step.py runs, eager or captured: bf16 weights and
+ * grads, torch.optim.AdamW(foreach) on the bf16 weights (states in bf16), no master copy, DDP and
+ * torch.distributed.pipelining. Traffic,
+ * counted pass by pass in torch's multi-tensor AdamW (2 B per element per read or write):
+ * weight decay p·=c (r p, w p: 4), m.lerp_(g) (r m g, w m: 6), v·=β2 (4), v.addcmul_(g, g)
+ * (r v g g, w v: 8), d = sqrt(v) (r v, w d: 4), d /= c (4), d += ε (4), p.addcdiv_(m, d)
+ * (r p m d, w p: 8) = 42 B; transient: d, one param-sized bf16 buffer. Activation layout, loss
+ * peak and pipeline outputs as found in the allocator traces of the harness (docs/accuracy.md).
+ */
+const PYTORCH_BF16 = {
+  stateBytesPerParam: 8,
+  gradBytes: 2,
+  activationBytes: 2,
+  optimizerTransientBytesPerParam: 2,
+  normSavedBytes: 6,
+  attentionOutputCopies: 1,
+  lossPeakBytesPerLogit: 14,
+  vocabParallelLossPeakBytesPerLogit: 10,
+  gradsAllocatedByFirstBackward: true,
+  pipelineRetainsOutputs: true,
+  retainedOutputBytes: 2,
+  dpExtraGradCopiesWhenAccumulating: 2,
+  dpOverlapBucketBytes: 25 * 2 ** 20,
+} satisfies Partial<TrainingRecipe>;
+
 export const RECIPES: Record<string, TrainingRecipe> = {
   /** Megatron-style mixed precision: bf16 weights, fp32 main grads, fp32 master weights, fp32 Adam m and v. */
   'megatron-mixed': {
@@ -94,32 +120,12 @@ export const RECIPES: Record<string, TrainingRecipe> = {
     retainedOutputBytes: 0,
     dpExtraGradCopiesWhenAccumulating: 0,
   },
-  /**
-   * What validation/train_step.py runs: bf16 weights and grads, torch.optim.AdamW(foreach) on the
-   * bf16 weights (states in bf16), no master copy, DDP and torch.distributed.pipelining. Traffic,
-   * counted pass by pass in torch's multi-tensor AdamW (2 B per element per read or write):
-   * weight decay p·=c (r p, w p: 4), m.lerp_(g) (r m g, w m: 6), v·=β2 (4), v.addcmul_(g, g)
-   * (r v g g, w v: 8), d = sqrt(v) (r v, w d: 4), d /= c (4), d += ε (4), p.addcdiv_(m, d)
-   * (r p m d, w p: 8) = 42 B; transient: d, one param-sized bf16 buffer. Activation layout, loss
-   * peak and pipeline outputs as found in the allocator traces of the harness (docs/accuracy.md).
-   */
+  /** bf16-adamw eager: PyTorch launches kernel by kernel (see PYTORCH_BF16 for the traffic count and layout). */
   'bf16-adamw': {
+    ...PYTORCH_BF16,
     name: 'bf16-adamw',
     launch: 'eager',
-    stateBytesPerParam: 8,
-    gradBytes: 2,
-    activationBytes: 2,
     optimizerTrafficBytesPerParam: 42,
-    optimizerTransientBytesPerParam: 2,
-    normSavedBytes: 6,
-    attentionOutputCopies: 1,
-    lossPeakBytesPerLogit: 14,
-    vocabParallelLossPeakBytesPerLogit: 10,
-    gradsAllocatedByFirstBackward: true,
-    pipelineRetainsOutputs: true,
-    retainedOutputBytes: 2,
-    dpExtraGradCopiesWhenAccumulating: 2,
-    dpOverlapBucketBytes: 25 * 2 ** 20,
     // medians of the runs in validation/diagnostics/host (5 runs at tp = 1, 4 at tp = 2, on 2×H200
     // machines, Intel Xeon, 16 cores per GPU); the runs spread by up to ±40 % (docs/accuracy.md)
     hostIssue: {
@@ -137,21 +143,9 @@ export const RECIPES: Record<string, TrainingRecipe> = {
    * for this recipe (profiler/optimizer.py, the captured step replayed) is used where present.
    */
   'bf16-adamw-graph': {
+    ...PYTORCH_BF16,
     name: 'bf16-adamw-graph',
     launch: 'cuda-graph',
-    stateBytesPerParam: 8,
-    gradBytes: 2,
-    activationBytes: 2,
     optimizerTrafficBytesPerParam: 46,
-    optimizerTransientBytesPerParam: 2,
-    normSavedBytes: 6,
-    attentionOutputCopies: 1,
-    lossPeakBytesPerLogit: 14,
-    vocabParallelLossPeakBytesPerLogit: 10,
-    gradsAllocatedByFirstBackward: true,
-    pipelineRetainsOutputs: true,
-    retainedOutputBytes: 2,
-    dpExtraGradCopiesWhenAccumulating: 2,
-    dpOverlapBucketBytes: 25 * 2 ** 20,
   },
 };

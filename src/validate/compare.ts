@@ -102,6 +102,9 @@ export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: 
   if (!type) throw new FasopError(`${rec.file}: unknown GPU '${rec.machine.gpu_name}'`, 'add the GPU type to the catalog');
   const gpu = getGpu(catalog, type);
   const { tp, pp, dp, mbs, gbs } = rec.plan;
+  const recipe = recipeOf(rec);
+  // runs captured as CUDA graphs are estimated with operator profiles timed the same way (profile_ops.py --graph)
+  const db = recipe.launch === 'cuda-graph' && graphProfiles ? graphProfiles : profiles;
   const model: ModelSpec = { architecture: 'llama', source: `validation run ${rec.file}`, ...rec.model, tie_word_embeddings: rec.model.tie_word_embeddings ?? false };
   const world = tp * pp * dp;
   const layers = rec.plan.layers_per_stage ?? undefined;
@@ -111,19 +114,14 @@ export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: 
     nodes: [{ gpu, interNode_bps: gpu.interNode_bps, intraNode_bps: gpu.intraNode_bps }],
     gpusPerNode: world,
     tp, dp, pp, mbs, gbs,
-    profiles: { [gpu.name]: profilesFor(rec, graphProfiles ?? profiles, profiles).get(rec.model.name, gpu.name, tp) },
+    profiles: { [gpu.name]: db.get(rec.model.name, gpu.name, tp) },
     partitionMethod: 'minmax',
     fixedPartition,
     precision: 16,
     pricePerSecond_usd: 0,
     iterations: 1,
-    recipe: recipeOf(rec),
+    recipe,
   };
-}
-
-/** Runs captured as CUDA graphs are estimated with operator profiles timed the same way (profiler/profile_ops.py --graph). */
-function profilesFor(rec: ValidationRecord, graphProfiles: ProfileDb, eagerProfiles: ProfileDb): ProfileDb {
-  return recipeOf(rec).launch === 'cuda-graph' ? graphProfiles : eagerProfiles;
 }
 
 /** Estimate every successful measured run and compare (step time and peak memory per rank). */
