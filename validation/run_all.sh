@@ -39,7 +39,7 @@ for plan in $PLANS; do
       for g in $GBS; do
         dev=$((i % 2))
         ( retry env CUDA_VISIBLE_DEVICES=$dev python3 "$HERE/train_step.py" --tp 1 --pp 1 --dp 1 \
-            --mbs $MBS --gbs $g $COMMON ) > "$OUTDIR/log_tp1pp1dp1_gbs$g.txt" 2>&1 &
+            --mbs $MBS --gbs $g --host-processes 2 $COMMON ) > "$OUTDIR/log_tp1pp1dp1_gbs$g.txt" 2>&1 &
         pids+=($!); i=$((i+1))
         if [ $((i % 2)) = 0 ]; then for p in "${pids[@]}"; do wait $p; done; pids=(); fi
       done

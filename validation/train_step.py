@@ -313,6 +313,27 @@ def init_cuda_rank(world):
     return rank, local, torch.device("cuda", local)
 
 
+def cpu_ticks():
+    """(busy, steal, total) jiffies of all the host's CPUs (/proc/stat), or None where unreadable."""
+    try:
+        with open("/proc/stat") as fh:
+            f = [int(x) for x in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = f[3] + (f[4] if len(f) > 4 else 0)
+    steal = f[7] if len(f) > 7 else 0
+    total = sum(f[:8])
+    return total - idle - steal, steal, total
+
+
+def cpu_use_between(t0, t1):
+    """Busy and steal fractions of all the host's CPUs between two cpu_ticks() readings."""
+    if not t0 or not t1:
+        return None
+    d = [b - a for a, b in zip(t0, t1)]
+    return dict(busy_fraction=d[0] / d[2], steal_fraction=d[1] / d[2]) if d[2] else None
+
+
 def sleep_cycles_per_ms():
     """Cycles of torch.cuda._sleep per millisecond on the current GPU."""
     torch.cuda.synchronize()
@@ -357,6 +378,9 @@ def main():
     ap.add_argument("--skip-existing", action="store_true")
     ap.add_argument("--name-suffix", default="", help="appended to result file names")
     ap.add_argument("--deadline", type=float, default=0.0, help="unix time; no new combo after it")
+    ap.add_argument("--host-processes", type=int, default=0,
+                    help="training processes busy on this host at once (default: the ranks of this launch); "
+                         "recorded for the estimator's host-issue figures")
     ap.add_argument("--pin-cpus", type=int, default=0,
                     help="pin each rank to this many CPU cores of its own (0: no pinning)")
     ap.add_argument("--cuda-graph", action="store_true",
@@ -411,7 +435,8 @@ def main():
         nccl_ver = f"unknown ({e})"
     machine = dict(gpu_name=gpu_name, gpu_count=torch.cuda.device_count() if is_cuda else 0,
                    driver=cmd_out(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]).split("\n")[0]
-                   if is_cuda else "n/a", hostname=socket.gethostname())
+                   if is_cuda else "n/a", hostname=socket.gethostname(),
+                   cpus=os.cpu_count(), host_processes=args.host_processes or world)
     versions = dict(torch=torch.__version__, cuda=str(torch.version.cuda), nccl=nccl_ver,
                     transformers=transformers.__version__, python=sys.version.split()[0])
     os.makedirs(args.out, exist_ok=True)
@@ -789,6 +814,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
     cpu_proc, cpu_main, phases = [], [], []
     total = args.warmup + args.steps
     memtrace = None
+    ticks0 = None
     for it in range(total):
         if world > 1:
             dist.barrier()
@@ -804,6 +830,8 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
             from torch.profiler import ProfilerActivity, profile
             kt = profile(activities=[ProfilerActivity.CUDA])
             kt.__enter__()
+        if it == args.warmup:
+            ticks0 = cpu_ticks()
         t0 = time.perf_counter()
         c0, th0 = time.process_time(), time.thread_time()
         lt = run_step()
@@ -846,6 +874,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
                 print(f"[rank {rank}] phase timing failed: {e}", flush=True)
         if it >= args.warmup:
             times.append((t1 - t0) * 1e3)
+    host_cpu = cpu_use_between(ticks0, cpu_ticks()) if args.steps > 0 else None
     alloc = torch.cuda.max_memory_allocated(dev) / 2 ** 30 if is_cuda else 0.0
     capture_peak = None
     if eager_peak[0] is not None:
@@ -903,6 +932,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
                 loss_per_step_per_rank=step_losses if world > 1 else [step_losses],
                 cpu_process_ms_median_per_rank=[float(np.median(x)) for x in cpu_proc],
                 cpu_main_thread_ms_median_per_rank=[float(np.median(x)) for x in cpu_main],
+                host_cpu_during_timed_steps=host_cpu,
                 phase_ms_median_per_rank=[med_phase(x) for x in phases] if not has_sched and is_cuda else None,
                 phase_note=("GPU-timeline (CUDA events, pp=1 only): fwd = sum over micro-batches of forward+loss, "
                             "bwd = sum of backward (includes DDP all-reduce on the last micro-batch), "
