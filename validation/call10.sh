@@ -15,7 +15,8 @@ timeout 80 torchrun --standalone --nproc_per_node 2 $P --independent --out $W/ho
 timeout 80 torchrun --standalone --nproc_per_node 2 $P --out $W/host 2>&1 | quiet
 CUDA_VISIBLE_DEVICES=0 timeout 80 python3 $P --model llama8b --out $W/host 2>&1 | quiet
 echo "[call10] host done $(( $(date +%s) - T0 ))s"
-COMMON="--model llama1b --layers 8 --steps 10 --warmup 3 --prefix ${PREFIX:-h200}_llama1b8L --out $W/res"
+PREFIX=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | grep -o "H100\|H200" | tr A-Z a-z)
+COMMON="--model llama1b --layers 8 --steps 10 --warmup 3 --prefix ${PREFIX:-gpu}_llama1b8L --out $W/res"
 # 1-GPU plans, two processes at once (as the committed sweep ran them), then alone
 ( CUDA_VISIBLE_DEVICES=0 timeout 100 python3 $HERE/train_step.py $COMMON --mbs 1 2 --gbs 8 --host-processes 2 --name-suffix _shared3 > $W/shared_a.txt 2>&1 ) &
 ( CUDA_VISIBLE_DEVICES=1 timeout 100 python3 $HERE/train_step.py $COMMON --mbs 1 2 --gbs 16 --host-processes 2 --name-suffix _shared3 > $W/shared_b.txt 2>&1 ) &
