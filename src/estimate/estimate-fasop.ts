@@ -15,7 +15,7 @@
  *  memory-in-bytes     state from the recipe, activations in bytes, per-stage in-flight counts, logits
  *  hosting-node-limit  a stage's memory limit from the GPUs that host it
  *  optimizer-step      the optimizer's pass over HBM is part of the step
- *  host-issue-floor    a micro-batch takes at least the CPU's time to issue it (measured), flagged
+ *  host-issue-floor    a micro-batch's forward + backward take at least the CPU's time to issue them (measured), flagged
  */
 import type { GpuSpec } from '../catalog/schema.js';
 import { FasopError } from '../errors.js';
@@ -317,15 +317,20 @@ function evaluate(ctx: FasopContext, sizes: number[]): Evaluation {
   params.forEach((p, s) => {
     times.backward_s[s]! += ((ctx.m - 1) / ctx.m) * gradAccumulate_s(ctx, s, p);
   });
-  // policy host-issue-floor: a stage cannot run a micro-batch's forward (backward) faster than the
-  // CPU issues it
+  // policy host-issue-floor: a stage cannot run micro-batches faster than its CPU issues them. The
+  // CPU runs ahead of the GPU (no synchronisation inside a step), so the floor applies to a
+  // micro-batch's forward and backward together: when issuing both takes longer than running both,
+  // both stretch by the same factor
   const issue = hostIssuePerMicroBatch_s(ctx, sizes);
   const host = issue && sizes.map((_, s) => {
     const gpu_s = times.forward_s[s]! + times.backward_s[s]!;
-    const bound = issue.forward[s]! > times.forward_s[s]! || issue.backward[s]! > times.backward_s[s]!;
-    times.forward_s[s] = Math.max(times.forward_s[s]!, issue.forward[s]!);
-    times.backward_s[s] = Math.max(times.backward_s[s]!, issue.backward[s]!);
-    return { issue_s: issue.forward[s]! + issue.backward[s]!, gpu_s, bound };
+    const issue_s = issue.forward[s]! + issue.backward[s]!;
+    const bound = issue_s > gpu_s;
+    if (bound && gpu_s > 0) {
+      times.forward_s[s] = times.forward_s[s]! * (issue_s / gpu_s);
+      times.backward_s[s] = times.backward_s[s]! * (issue_s / gpu_s);
+    }
+    return { issue_s, gpu_s, bound };
   });
   const ends = sizes.length === 1
     ? [ctx.m * (times.forward_s[0]! + times.backward_s[0]!)]

@@ -126,12 +126,14 @@ export const RECIPES: Record<string, TrainingRecipe> = {
     name: 'bf16-adamw',
     launch: 'eager',
     optimizerTrafficBytesPerParam: 42,
-    // medians of the runs in validation/diagnostics/host (5 runs at tp = 1, 4 at tp = 2, on 2×H200
-    // machines, Intel Xeon, 16 cores per GPU); the runs spread by up to ±40 % (docs/accuracy.md)
+    // profiler/host_issue.py on a 2× H200 machine (Intel Xeon, 32 cores): the harness's model on short
+    // sequences, so the GPU keeps up and the wall time is the CPU's; llama1b widths, tp 1 with one busy
+    // process on the host and tp 2 with two (tp 1 with two busy processes: within 10 % of one;
+    // llama8b widths at tp 1: within 10 % per layer). Issue time spreads ±20 % run to run.
     hostIssue: {
-      tp1: { forwardPerLayer_ms: 0.970, backwardPerLayer_ms: 1.655, forwardFixed_ms: 1.872, backwardFixed_ms: 1.980 },
-      tpN: { forwardPerLayer_ms: 1.419, backwardPerLayer_ms: 2.006, forwardFixed_ms: 2.674, backwardFixed_ms: 2.106 },
-      source: 'profiler/host_overhead.py, validation/diagnostics/host/*.json (medians)',
+      tp1: { forwardPerLayer_ms: 0.672, backwardPerLayer_ms: 1.338, forwardFixed_ms: 0.532, backwardFixed_ms: 0.700 },
+      tpN: { forwardPerLayer_ms: 1.289, backwardPerLayer_ms: 1.829, forwardFixed_ms: 0.774, backwardFixed_ms: 0.736 },
+      source: 'profiler/host_issue.py, validation/diagnostics/host_issue/host_issue_H200_machineI.json',
     },
   },
   /**
