@@ -128,7 +128,7 @@ test('pipeline last stage (bf16-adamw): retained outputs grow with m; the step-e
   assert.equal(mm(4), mm(16));
 });
 
-test('host-issue floor: only with a recipe that has measured CPU issue times; raises and flags tp2 at b = 1, leaves tp1 at b = 4', async () => {
+test('host-issue floor: only with a recipe that has measured CPU issue times; raises and flags tp2 at b = 1, leaves tp1 at b = 4; flags host-sensitive plans', async () => {
   const r = RECIPES['bf16-adamw']!;
   const noHost = { ...r, hostIssue: undefined };
   const small = await estimateFasop(plan({ tp: 2, mbs: 1, gbs: 8, recipe: r }));
@@ -141,8 +141,26 @@ test('host-issue floor: only with a recipe that has measured CPU issue times; ra
   const bigGpu = await estimateFasop(plan({ tp: 1, mbs: 4, gbs: 8, recipe: noHost }));
   assert.equal(big.breakdown.hostBound, false);
   assert.equal(big.stepTime_s, bigGpu.stepTime_s);
+  // host-sensitive: the GPU bounds the plan, but not by more than the spread of hosts' speed
+  const kinds = new Set<string>();
+  for (const tp of [1, 2]) {
+    for (const mbs of [1, 2, 4, 8]) {
+      const e = await estimateFasop(plan({ tp, mbs, gbs: 16, recipe: r }));
+      const g = await estimateFasop(plan({ tp, mbs, gbs: 16, recipe: noHost }));
+      const b = e.breakdown;
+      if (b.hostBound) assert.equal(b.hostSensitive, true);
+      if (!b.hostBound) assert.equal(e.stepTime_s, g.stepTime_s);
+      if (b.hostSensitive && !b.hostBound) assert.match(b.costSource, /HOST-SENSITIVE/);
+      if (!b.hostSensitive) assert.doesNotMatch(b.costSource, /HOST-/);
+      const issue = Math.max(...b.stages.map((st) => st.hostIssue_s! / (g.breakdown.stages[b.stages.indexOf(st)]!.compute_s)));
+      assert.equal(b.hostSensitive, issue * r.hostIssue!.hostSpreadFactor > 1, `tp${tp} b${mbs}`);
+      kinds.add(b.hostBound ? 'bound' : b.hostSensitive ? 'sensitive' : 'gpu');
+    }
+  }
+  assert.deepEqual([...kinds].sort(), ['bound', 'gpu', 'sensitive']);
   const megatron = await estimateFasop(plan({ tp: 2, mbs: 1, gbs: 8 }));
   assert.equal(megatron.breakdown.hostBound, undefined);
+  assert.equal(megatron.breakdown.hostSensitive, undefined);
   assert.doesNotMatch(megatron.breakdown.costSource, /HOST-BOUND/);
 });
 

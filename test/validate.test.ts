@@ -30,17 +30,39 @@ test('eager runs: memory and best plan on target everywhere; step time on target
   assert.equal(all.overall.memoryMaxError, Math.max(...memErr), 'memory is scored on eager runs only');
   const eagerScenarios = all.scenarios.filter((v) => !v.scenario.endsWith(' graph'));
   assert.ok(eagerScenarios.length >= 9 && eagerScenarios.every((v) => v.same), JSON.stringify(eagerScenarios));
-  // plans the estimator does not flag as host-bound meet the step-time targets
-  const others = plans.filter((p) => !p.hostBound);
+  // plans the GPU bounds even on a host as slow as the slowest seen (not flagged) meet the step-time targets
+  const others = plans.filter((p) => !p.hostSensitive);
   const mape = mean(others.map((p) => Math.abs(p.stepError)));
   assert.ok(others.length >= 25 && mape <= 0.05, `unflagged MAPE ${mape} over ${others.length}`);
   assert.ok(others.every((p) => Math.abs(p.stepError) <= 0.10), JSON.stringify(others.filter((p) => Math.abs(p.stepError) > 0.10)));
-  // the host-bound ones (measured CPU issue time above GPU time) are where the error is; a guard
-  // against regressions, not a target (docs/accuracy.md)
-  const flagged = plans.filter((p) => p.hostBound);
+  assert.ok(plans.filter((p) => p.hostBound).every((p) => p.hostSensitive), 'host-bound plans are host-sensitive too');
+  // the flagged ones are where the error is: the committed sweep ran on slow hosts, whose CPU issued
+  // the same work up to 1.6x slower than the host that measured the figures; a guard against
+  // regressions, not a target (docs/accuracy.md item 12)
+  const flagged = plans.filter((p) => p.hostSensitive);
   const fmape = mean(flagged.map((p) => Math.abs(p.stepError)));
-  assert.ok(flagged.length >= 10 && fmape <= 0.10, `flagged MAPE ${fmape} over ${flagged.length}`);
-  t.diagnostic(`fasop, eager runs: unflagged MAPE ${(100 * mape).toFixed(1)} %, host-bound ${(100 * fmape).toFixed(1)} %`);
+  assert.ok(flagged.length >= 10 && fmape <= 0.25, `flagged MAPE ${fmape} over ${flagged.length}`);
+  t.diagnostic(`fasop, eager runs: unflagged MAPE ${(100 * mape).toFixed(1)} %, host-sensitive ${(100 * fmape).toFixed(1)} %`);
+});
+
+test('eager llama1b runs on four more H200 machines: GPU-bound plans on target on every machine; host-bound plans on target on the host whose CPU the figures were measured on', async () => {
+  const db = ProfileDb.open(defaultProfileDir());
+  const diag = (name: string) => join(import.meta.dirname, '..', 'validation', 'diagnostics', name);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sets: Record<string, Awaited<ReturnType<typeof compareRecords>>> = {};
+  for (const name of ['eager_repeat', 'eager_alone', 'eager_machineI', 'eager_machineJ']) {
+    sets[name] = await compareRecords(readValidationRecords(diag(name)), loadCatalog(), db, 'fasop');
+    const gpuBound = sets[name]!.plans.filter((p) => !p.hostSensitive);
+    assert.ok(gpuBound.every((p) => Math.abs(p.stepError) <= 0.10), `${name}: ${JSON.stringify(gpuBound.filter((p) => Math.abs(p.stepError) > 0.10))}`);
+    if (gpuBound.length) assert.ok(mean(gpuBound.map((p) => Math.abs(p.stepError))) <= 0.05, name);
+    assert.ok(sets[name]!.scenarios.every((v) => v.same), `${name}: best plan`);
+  }
+  // machine I measured the host figures (profiler/host_issue.py) before its runs
+  const hostBoundI = sets['eager_machineI']!.plans.filter((p) => p.hostBound);
+  assert.ok(hostBoundI.length >= 8 && mean(hostBoundI.map((p) => Math.abs(p.stepError))) <= 0.07, JSON.stringify(hostBoundI.map((p) => p.stepError)));
+  // one process per host (lone 1-GPU runs on machines H and J): within 11 %
+  const lone = [...sets['eager_alone']!.all, ...sets['eager_machineJ']!.all].filter((p) => p.dp * p.tp * p.pp === 1);
+  assert.ok(lone.length >= 14 && lone.every((p) => Math.abs(p.stepError) <= 0.11), JSON.stringify(lone.map((p) => p.stepError)));
 });
 
 test('CUDA-graph runs (H100 and H200, graph profiles): step-time MAPE <= 5 %, every plan within 10 %, predicted best = measured best in every scenario', async (t) => {

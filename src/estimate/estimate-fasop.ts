@@ -303,7 +303,7 @@ interface Evaluation {
   emb: number;
   stepTime: number;
   /** per stage, when the recipe has host figures: CPU issue and GPU seconds of a micro-batch, floored or not */
-  host?: { issue_s: number; gpu_s: number; bound: boolean }[];
+  host?: { issue_s: number; gpu_s: number; bound: boolean; sensitive: boolean }[];
 }
 
 /** Simulate one partition: 1F1B, per-stage DP all-reduce and optimizer, embedding sync, memory. */
@@ -326,11 +326,12 @@ function evaluate(ctx: FasopContext, sizes: number[]): Evaluation {
     const gpu_s = times.forward_s[s]! + times.backward_s[s]!;
     const issue_s = issue.forward[s]! + issue.backward[s]!;
     const bound = issue_s > gpu_s;
+    const sensitive = issue_s * ctx.recipe.hostIssue!.hostSpreadFactor > gpu_s;
     if (bound && gpu_s > 0) {
       times.forward_s[s] = times.forward_s[s]! * (issue_s / gpu_s);
       times.backward_s[s] = times.backward_s[s]! * (issue_s / gpu_s);
     }
-    return { issue_s, gpu_s, bound };
+    return { issue_s, gpu_s, bound, sensitive };
   });
   const ends = sizes.length === 1
     ? [ctx.m * (times.forward_s[0]! + times.backward_s[0]!)]
@@ -385,10 +386,13 @@ export async function estimateFasop(plan: ResolvedPlan, opts: { recipe?: Trainin
   }));
   host?.forEach((x, s) => { stages[s]!.hostIssue_s = x.issue_s; });
   const hostBound = host?.some((x) => x.bound);
+  const hostSensitive = host?.some((x) => x.sensitive);
   const worst = host?.reduce((a, x) => (x.issue_s / x.gpu_s > a.issue_s / a.gpu_s ? x : a));
-  const hostNote = hostBound && worst
-    ? `; HOST-BOUND: issuing a micro-batch takes the CPU ${(worst.issue_s * 1e3).toFixed(1)} ms, its GPU work ${(worst.gpu_s * 1e3).toFixed(1)} ms (stage ${host!.indexOf(worst)}); the step time uses the CPU's, which varies from run to run`
-    : '';
+  const spread = recipe.hostIssue?.hostSpreadFactor ?? 1;
+  const hostNote = !worst || !hostSensitive ? ''
+    : hostBound
+      ? `; HOST-BOUND: issuing a micro-batch takes the CPU ${(worst.issue_s * 1e3).toFixed(1)} ms, its GPU work ${(worst.gpu_s * 1e3).toFixed(1)} ms (stage ${host!.indexOf(worst)}); the step time uses the CPU's, and hosts of this kind were seen up to ${spread}x slower`
+      : `; HOST-SENSITIVE: issuing a micro-batch takes the CPU ${(worst.issue_s * 1e3).toFixed(1)} ms, its GPU work ${(worst.gpu_s * 1e3).toFixed(1)} ms (stage ${host!.indexOf(worst)}); on a host up to ${spread}x slower (seen on hosts of this kind) the CPU would set the pace`;
   const pricePerStep = plan.pricePerSecond_usd * stepTime;
   return {
     partition: sizes,
@@ -402,6 +406,6 @@ export async function estimateFasop(plan: ResolvedPlan, opts: { recipe?: Trainin
     totalTime_s: stepTime * plan.iterations,
     totalTime_h: (stepTime * plan.iterations) / 3600,
     cost_usd: pricePerStep * plan.iterations,
-    breakdown: { microBatches: ctx.m, stages, pipeline_s: Math.max(...ends), embeddingSync_s: emb, costSource: `${ctx.sources.join('; ')}; recipe ${recipe.name}${hostNote}`, hostBound },
+    breakdown: { microBatches: ctx.m, stages, pipeline_s: Math.max(...ends), embeddingSync_s: emb, costSource: `${ctx.sources.join('; ')}; recipe ${recipe.name}${hostNote}`, hostBound, hostSensitive },
   };
 }

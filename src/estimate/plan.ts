@@ -88,4 +88,10 @@ export interface EstimateBreakdown {
    * to run it (policy `host-issue-floor`): the step time then follows the CPU and varies from run to run.
    */
   hostBound?: boolean;
+  /**
+   * Some stage's CPU issue time, times the recipe's hostSpreadFactor (how much slower hosts of the same
+   * kind were seen to issue the same work), exceeds its GPU time: on a slower host the CPU may set the
+   * pace. Includes hostBound.
+   */
+  hostSensitive?: boolean;
 }

@@ -72,7 +72,17 @@ export interface TrainingRecipe {
    */
   dpOverlapBucketBytes?: number;
   /** CPU issue time of the runtime, when measured (policy host-issue-floor): tp = 1 and tp > 1 (the same launches at any degree) */
-  hostIssue?: { tp1: HostIssueFigures; tpN: HostIssueFigures; source: string };
+  hostIssue?: {
+    tp1: HostIssueFigures;
+    tpN: HostIssueFigures;
+    /**
+     * How much slower than these figures the CPU of a host of the same kind was seen to issue the same
+     * work (the spread of host-bound step times between machines): plans whose issue time times this
+     * factor exceeds their GPU time are flagged host-sensitive
+     */
+    hostSpreadFactor: number;
+    source: string;
+  };
 }
 
 /**
@@ -133,6 +143,10 @@ export const RECIPES: Record<string, TrainingRecipe> = {
     hostIssue: {
       tp1: { forwardPerLayer_ms: 0.672, backwardPerLayer_ms: 1.338, forwardFixed_ms: 0.532, backwardFixed_ms: 0.700 },
       tpN: { forwardPerLayer_ms: 1.289, backwardPerLayer_ms: 1.829, forwardFixed_ms: 0.774, backwardFixed_ms: 0.736 },
+      // the same eager plans, host-bound, on five 2× H200 machines: up to 1.63× the fastest machine's
+      // step time (llama1b dp2 b1 gbs16: 146.5 ms on machine I, 238.9 on J; tp2 b1 gbs16: 411.3 on I,
+      // 641.4 on the first sweep's; tp1 b1 gbs16: 262.6 on H, 426.9 on the first sweep's)
+      hostSpreadFactor: 1.63,
       source: 'profiler/host_issue.py, validation/diagnostics/host_issue/host_issue_H200_machineI.json',
     },
   },
