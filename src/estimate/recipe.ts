@@ -2,7 +2,7 @@
  * How the model is trained, as far as time and memory are concerned. The estimator takes it as an
  * input (no defaults hidden in the math).
  */
-/** Host (CPU) milliseconds to issue one micro-batch's work in the recipe's runtime (profiler/host_overhead.py). */
+/** Host (CPU) milliseconds to issue one micro-batch's work in the recipe's runtime (profiler/host_issue.py). */
 export interface HostIssueFigures {
   forwardPerLayer_ms: number;
   backwardPerLayer_ms: number;
