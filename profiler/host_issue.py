@@ -21,11 +21,14 @@ Busy processes on the host: every rank of the launch runs the measurement at the
     python3 profiler/host_issue.py --out DIR                                     1 process, tp 1
     torchrun --standalone --nproc_per_node 2 profiler/host_issue.py --independent --out DIR
                                                                                  2 processes, tp 1 each
+    torchrun --standalone --nproc_per_node 2 profiler/host_issue.py --ddp --out DIR
+                                                                                 2 processes, DDP (no_sync)
     torchrun --standalone --nproc_per_node 2 profiler/host_issue.py --out DIR    2 processes, tp 2
-Writes DIR/host_issue_<GPU>.json, merging entries "<model> tp<T> procs<P>" of earlier runs.
+Writes DIR/host_issue_<GPU>.json, merging entries "<model> tp<T> procs<P>[ ddp]" of earlier runs.
 Also records the host's CPU steal time over the measurement (/proc/stat), to tell a busy neighbour VM.
 """
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -67,9 +70,12 @@ def main():
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--independent", action="store_true",
                     help="with several ranks: each rank trains its own tp = 1 model on its own GPU")
+    ap.add_argument("--ddp", action="store_true",
+                    help="with several ranks: tp = 1 data parallel, the model wrapped in DDP and run under "
+                         "no_sync (as every micro-batch but the last of a step)")
     args = ap.parse_args()
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    tp = 1 if args.independent else world
+    tp = 1 if (args.independent or args.ddp) else world
     rank, _, dev = ts.init_cuda_rank(world)
     mdef = dict(ts.LLAMA1B if args.model == "llama1b" else ts.LLAMA8B)
     V = mdef["vocab_size"]
@@ -86,6 +92,10 @@ def main():
         fqns = ts.stage_fqns(layers, 1)[0]
         group = dist.group.WORLD if tp > 1 else None
         model, lossf = ts.harness_model(hf_cfg, fqns, dev, tp, rank, group)
+        ctx = contextlib.nullcontext
+        if args.ddp and world > 1:
+            model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index])
+            ctx = model.no_sync
         opt = torch.optim.AdamW(model.parameters(), lr=1e-5, foreach=True)
         for seq in args.seqs:
             gen = torch.Generator(device=dev)
@@ -95,11 +105,12 @@ def main():
             fw, bw, tail, cpu = [], [], [], []
             for i in range(args.warmup + args.reps):
                 barrier()
-                c0, t0 = time.process_time(), time.perf_counter()
-                loss = lossf(model(ids), labels)
-                t1 = time.perf_counter()
-                loss.backward()
-                t2 = time.perf_counter()
+                with ctx():
+                    c0, t0 = time.process_time(), time.perf_counter()
+                    loss = lossf(model(ids), labels)
+                    t1 = time.perf_counter()
+                    loss.backward()
+                    t2 = time.perf_counter()
                 c1 = time.process_time()
                 torch.cuda.synchronize()
                 t3 = time.perf_counter()
@@ -150,7 +161,7 @@ def main():
         entry = dict(forwardPerLayer_ms=pf, backwardPerLayer_ms=pb,
                      forwardFixed_ms=pick("fwd_ms", L1) - L1 * pf, backwardFixed_ms=pick("bwd_ms", L1) - L1 * pb,
                      optimizerPerLayer_ms=po, optimizerFixed_ms=opt_issue(L1) - L1 * po,
-                     processes_on_host=world, tp=tp, model=args.model, host_cpu=host_cpu,
+                     processes_on_host=world, tp=tp, model=args.model, ddp=bool(args.ddp and world > 1), host_cpu=host_cpu,
                      elapsed_s=elapsed, rows_per_rank=all_rows)
         gpu_name = torch.cuda.get_device_name(dev)
         path = os.path.join(args.out, f"host_issue_{ts.gpu_short_name(gpu_name)}.json")
@@ -165,7 +176,7 @@ def main():
                    method=f"harness model at real widths on {args.seqs}-token sequences (GPU keeps up with the "
                           f"CPU); wall time forward+loss and loss.backward() to its return; {L1} and {L2} layers; "
                           f"median of {args.reps} after {args.warmup}; slowest rank; all ranks at once")
-        doc.setdefault("entries", {})[f"{args.model} tp{tp} procs{world}"] = entry
+        doc.setdefault("entries", {})[f"{args.model} tp{tp} procs{world}" + (" ddp" if args.ddp and world > 1 else "")] = entry
         os.makedirs(args.out, exist_ok=True)
         with open(path + ".tmp", "w") as fh:
             json.dump(doc, fh, indent=1)
