@@ -6,6 +6,7 @@ import { loadHfModelConfig } from '../catalog/hf-config.js';
 import { FasopError } from '../errors.js';
 import type { PartitionMethod } from '../estimate/plan.js';
 import { RECIPES } from '../estimate/recipe.js';
+import { readHostIssueProfile, recipeWithHostProfile } from '../profiles/host-issue.js';
 import { defaultProfileDir } from '../paths.js';
 import { gbsSweep, parseGpuTokens, type NodeGroup } from '../search/cluster.js';
 import type { EstimatorName, SearchRequest } from '../search/search.js';
@@ -31,6 +32,7 @@ export interface RawSearchOptions {
   ppPartitionMethod: string;
   estimator: string;
   recipe: string;
+  hostProfile?: string;
   pareto?: boolean;
   paretoGbsMax?: string;
   makePareto?: boolean;
@@ -69,6 +71,7 @@ export function addSearchOptions(cmd: Command): Command {
     .addOption(new Option('--pp-partition-method <method>', 'pipeline layer partition method (dp, ilp, bruteforce: exact on one shared objective; dp-original: the original\'s O(pp·n³) dp, small models only)').choices([...PARTITION_METHODS]).default('minmax'))
     .addOption(new Option('--estimator <name>', 'cost model: reference (the original FASOP, number for number) or fasop (corrected)').choices(['reference', 'fasop']).default('fasop'))
     .addOption(new Option('--recipe <name>', 'training recipe for the corrected estimator\'s memory/optimizer terms (bf16-adamw-graph: a whole step captured as a CUDA graph, costed with the graph/ subfolder of the profiles)').choices(Object.keys(RECIPES)).default('megatron-mixed'))
+    .option('--host-profile <file>', 'CPU issue figures of your host (profiler/host_issue.py: host_issue_<GPU>.json) for the eager recipe bf16-adamw, instead of the shipped ones')
     .option('--pareto', 'search every sub-cluster (the _pareto catalog variants)')
     .option('--pareto-gbs-max <n>', 'also sweep gbs = 1, 2, 4, … up to this')
     .option('--make-pareto', 'draw the cost-vs-throughput Pareto chart (PNG + SVG) after a --pareto search')
@@ -215,8 +218,13 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
   const method = (raw.ppPartitionMethod === 'optimus-even' ? 'even' : raw.ppPartitionMethod) as PartitionMethod;
   checkSearchSize(gpus, pareto, gbsValues.length);
   const profileSubstitutes = parseSubstitutes(raw.substituteProfile ?? [], gpus, catalog);
+  let recipe = RECIPES[raw.recipe]!;
+  if (raw.hostProfile !== undefined) {
+    if (raw.estimator !== 'fasop') throw new FasopError('--host-profile needs --estimator fasop', 'drop --host-profile, or use --estimator fasop');
+    recipe = recipeWithHostProfile(recipe, readHostIssueProfile(raw.hostProfile), { model: model.name, processesPerHost: gpusPerNode });
+  }
   return {
-    request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto, recipe: RECIPES[raw.recipe], profileSubstitutes },
+    request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto, recipe, profileSubstitutes },
     catalog,
     profileDir: profileDirFor(raw.recipe, raw.profileDir ?? defaultProfileDir()),
     gpuPerNodeDefaulted,

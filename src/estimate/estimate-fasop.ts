@@ -351,7 +351,7 @@ function evaluate(ctx: FasopContext, sizes: number[]): Evaluation {
 function hostIssuePerMicroBatch_s(ctx: FasopContext, sizes: readonly number[]): { forward: number[]; backward: number[] } | undefined {
   const h = ctx.recipe.hostIssue;
   if (!h) return undefined;
-  const f = ctx.plan.tp > 1 ? h.tpN : h.tp1;
+  const f = ctx.plan.tp > 1 ? h.tpN : ctx.plan.dp > 1 && h.tp1Ddp ? h.tp1Ddp : h.tp1;
   const layers = layerSharesPerStage(sizes);
   const fixed = (s: number, ms: number) => (s === sizes.length - 1 ? ms : 0);
   return {
@@ -393,6 +393,7 @@ export async function estimateFasop(plan: ResolvedPlan, opts: { recipe?: Trainin
     : hostBound
       ? `; HOST-BOUND: issuing a micro-batch takes the CPU ${(worst.issue_s * 1e3).toFixed(1)} ms, its GPU work ${(worst.gpu_s * 1e3).toFixed(1)} ms (stage ${host!.indexOf(worst)}); the step time uses the CPU's, and hosts of this kind were seen up to ${spread}x slower`
       : `; HOST-SENSITIVE: issuing a micro-batch takes the CPU ${(worst.issue_s * 1e3).toFixed(1)} ms, its GPU work ${(worst.gpu_s * 1e3).toFixed(1)} ms (stage ${host!.indexOf(worst)}); on a host up to ${spread}x slower (seen on hosts of this kind) the CPU would set the pace`;
+  const hostSource = hostNote ? ` (CPU issue figures: ${recipe.hostIssue!.source})` : '';
   const pricePerStep = plan.pricePerSecond_usd * stepTime;
   return {
     partition: sizes,
@@ -406,6 +407,6 @@ export async function estimateFasop(plan: ResolvedPlan, opts: { recipe?: Trainin
     totalTime_s: stepTime * plan.iterations,
     totalTime_h: (stepTime * plan.iterations) / 3600,
     cost_usd: pricePerStep * plan.iterations,
-    breakdown: { microBatches: ctx.m, stages, pipeline_s: Math.max(...ends), embeddingSync_s: emb, costSource: `${ctx.sources.join('; ')}; recipe ${recipe.name}${hostNote}`, hostBound, hostSensitive },
+    breakdown: { microBatches: ctx.m, stages, pipeline_s: Math.max(...ends), embeddingSync_s: emb, costSource: `${ctx.sources.join('; ')}; recipe ${recipe.name}${hostNote}${hostSource}`, hostBound, hostSensitive },
   };
 }

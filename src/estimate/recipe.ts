@@ -74,6 +74,8 @@ export interface TrainingRecipe {
   /** CPU issue time of the runtime, when measured (policy host-issue-floor): tp = 1 and tp > 1 (the same launches at any degree) */
   hostIssue?: {
     tp1: HostIssueFigures;
+    /** tp = 1 with data parallelism (the model in DDP), when measured apart; else tp1 */
+    tp1Ddp?: HostIssueFigures;
     tpN: HostIssueFigures;
     /**
      * How much slower than these figures the CPU of a host of the same kind was seen to issue the same

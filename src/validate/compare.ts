@@ -4,6 +4,7 @@ import { FasopError } from '../errors.js';
 import { getEstimator } from '../estimate/index.js';
 import type { ResolvedPlan } from '../estimate/plan.js';
 import { RECIPES, type TrainingRecipe } from '../estimate/recipe.js';
+import { recipeWithHostProfile, type HostIssueProfile } from '../profiles/host-issue.js';
 import type { ProfileDb } from '../profiles/db.js';
 import type { EstimatorName } from '../search/search.js';
 import { gpuTypeOf, type ValidationRecord } from './records.js';
@@ -99,12 +100,23 @@ export function recipeOf(rec: ValidationRecord): TrainingRecipe {
 }
 
 /** The resolved plan that a measured run executed: one node of tp·pp·dp GPUs, its exact layer split. */
-export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: ProfileDb, graphProfiles?: ProfileDb): ResolvedPlan {
+/**
+ * The recipe a record ran, with the CPU issue figures of a measured host profile when one is given
+ * (for as many busy training processes as the run had on its host).
+ */
+function recipeForRecord(rec: ValidationRecord, hostProfile?: HostIssueProfile): TrainingRecipe {
+  const recipe = recipeOf(rec);
+  if (!hostProfile || !recipe.hostIssue) return recipe;
+  const world = rec.plan.tp * rec.plan.pp * rec.plan.dp;
+  return recipeWithHostProfile(recipe, hostProfile, { model: rec.model.name, processesPerHost: rec.machine.host_processes ?? world });
+}
+
+export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: ProfileDb, graphProfiles?: ProfileDb, hostProfile?: HostIssueProfile): ResolvedPlan {
   const type = gpuTypeOf(rec.machine.gpu_name);
   if (!type) throw new FasopError(`${rec.file}: unknown GPU '${rec.machine.gpu_name}'`, 'add the GPU type to the catalog');
   const gpu = getGpu(catalog, type);
   const { tp, pp, dp, mbs, gbs } = rec.plan;
-  const recipe = recipeOf(rec);
+  const recipe = recipeForRecord(rec, hostProfile);
   // runs captured as CUDA graphs are estimated with operator profiles timed the same way (profile_ops.py --graph)
   const db = recipe.launch === 'cuda-graph' && graphProfiles ? graphProfiles : profiles;
   const model: ModelSpec = { architecture: 'llama', source: `validation run ${rec.file}`, ...rec.model, tie_word_embeddings: rec.model.tie_word_embeddings ?? false };
@@ -127,14 +139,14 @@ export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: 
 }
 
 /** Estimate every successful measured run and compare (step time and peak memory per rank). */
-export async function compareRecords(records: readonly ValidationRecord[], catalog: Catalog, profiles: ProfileDb, estimatorName: EstimatorName, calibration: readonly string[] = [], graphProfiles?: ProfileDb): Promise<ComparisonSummary> {
+export async function compareRecords(records: readonly ValidationRecord[], catalog: Catalog, profiles: ProfileDb, estimatorName: EstimatorName, calibration: readonly string[] = [], graphProfiles?: ProfileDb, hostProfile?: HostIssueProfile): Promise<ComparisonSummary> {
   const estimator = getEstimator(estimatorName);
   const all: ComparedPlan[] = [];
   const seen = new Set<string>();
   for (const rec of records) {
     const m = rec.measured;
     if (m.oom || m.error || m.step_time_ms_median === undefined) continue;
-    const plan = planOfRecord(rec, catalog, profiles, graphProfiles);
+    const plan = planOfRecord(rec, catalog, profiles, graphProfiles, hostProfile);
     const launch = plan.recipe!.launch;
     const est = await estimator(plan);
     // Memory is judged on eager runs. A captured run warms up on a side stream (with DDP built
@@ -193,7 +205,7 @@ export async function compareRecords(records: readonly ValidationRecord[], catal
 const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)} %` : 'n/a');
 const gib = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
 
-const statsLine = (label: string, x: ErrorStats) =>
+const statsLine = (label: string, x: ErrorStats) => x.plans === 0 ? `${label}: none` :
   `${label}: step time MAPE ${pct(x.stepMape)}, max |error| ${pct(x.stepMaxError)} over ${x.plans} plans; ` +
   (Number.isFinite(x.memoryMape) ? `peak memory mean |error| ${pct(x.memoryMape)}, max ${pct(x.memoryMaxError)}` : 'peak memory not scored (captured runs)');
 

@@ -37,7 +37,7 @@ export const validationRecordSchema = z.object({
     /** --cuda-graph runs: which steps peak_allocated_GiB_per_rank covers (absent: it also covers the capture) */
     peak_allocated_GiB_source: z.string().optional(),
   }).passthrough(),
-  machine: z.object({ gpu_name: z.string(), gpu_count: z.number().optional() }).passthrough(),
+  machine: z.object({ gpu_name: z.string(), gpu_count: z.number().optional(), host_processes: z.number().int().positive().optional() }).passthrough(),
   versions: z.record(z.string(), z.unknown()).optional(),
   date: z.string().optional(),
 }).passthrough();

@@ -1,0 +1,104 @@
+/** Host CPU issue profiles (profiler/host_issue.py output): parsing, the choice of figures for a plan, --host-profile. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadCatalog } from '../src/catalog/catalog.js';
+import { FasopError } from '../src/errors.js';
+import { estimateFasop } from '../src/estimate/estimate-fasop.js';
+import { RECIPES } from '../src/estimate/recipe.js';
+import { defaultProfileDir } from '../src/paths.js';
+import { ProfileDb } from '../src/profiles/db.js';
+import { parseHostIssueProfile, readHostIssueProfile, recipeWithHostProfile } from '../src/profiles/host-issue.js';
+import { compareRecords, planOfRecord } from '../src/validate/compare.js';
+import { readValidationRecords } from '../src/validate/records.js';
+import { runCli, tmp } from './helpers/cli.js';
+
+const DIAG = join(import.meta.dirname, '..', 'validation', 'diagnostics');
+const L_START = join(DIAG, 'host_issue', 'host_issue_H200_machineL_start.json');
+
+test('host profile: the measured file parses; figures are chosen by tp class, busy processes and DDP', () => {
+  const p = readHostIssueProfile(L_START);
+  const doc = JSON.parse(readFileSync(L_START, 'utf8')).entries;
+  assert.deepEqual(p.entries.map((e) => `${e.model} tp${e.tp} procs${e.processes}${e.ddp ? ' ddp' : ''}`).sort(), Object.keys(doc).sort());
+  const r = RECIPES['bf16-adamw']!;
+  const two = recipeWithHostProfile(r, p, { model: 'llama1b', processesPerHost: 2 }).hostIssue!;
+  assert.equal(two.tp1.backwardPerLayer_ms, doc['llama1b tp1 procs2'].backwardPerLayer_ms);
+  assert.equal(two.tp1Ddp!.backwardPerLayer_ms, doc['llama1b tp1 procs2 ddp'].backwardPerLayer_ms);
+  assert.equal(two.tpN.forwardPerLayer_ms, doc['llama1b tp2 procs2'].forwardPerLayer_ms);
+  assert.equal(two.hostSpreadFactor, r.hostIssue!.hostSpreadFactor);
+  assert.match(two.source, /host_issue_H200_machineL_start\.json.*2 busy processes/);
+  const one = recipeWithHostProfile(r, p, { model: 'llama1b', processesPerHost: 1 }).hostIssue!;
+  assert.equal(one.tp1.backwardPerLayer_ms, doc['llama1b tp1 procs1'].backwardPerLayer_ms);
+  // more processes per host than measured: the most measured; another model: the one measured
+  const eight = recipeWithHostProfile(r, p, { model: 'llama70b', processesPerHost: 8 }).hostIssue!;
+  assert.equal(eight.tp1.backwardPerLayer_ms, doc['llama1b tp1 procs2'].backwardPerLayer_ms);
+  // the shipped recipe is not changed
+  assert.equal(RECIPES['bf16-adamw']!.hostIssue!.tp1Ddp, undefined);
+});
+
+test('host profile: bad files and recipes without a CPU term are FasopErrors naming the fix', () => {
+  const bad = (text: string, re: RegExp) => assert.throws(() => parseHostIssueProfile(text, 'x.json'), (e: unknown) => e instanceof FasopError && re.test(e.message) && /host_issue\.py/.test(e.hint ?? ''));
+  bad('{', /not valid JSON/);
+  bad('{"what": 1}', /no "entries"/);
+  bad('{"entries": {"llama1b tp1": {}}}', /not "<model> tp<N> procs<N>/);
+  bad('{"entries": {"llama1b tp1 procs1": {"forwardPerLayer_ms": 1, "backwardPerLayer_ms": 2, "forwardFixed_ms": 1}}}', /backwardFixed_ms/);
+  bad('{"entries": {"llama1b tp1 procs1": {"forwardPerLayer_ms": 0, "backwardPerLayer_ms": 2, "forwardFixed_ms": 1, "backwardFixed_ms": 1}}}', /forwardPerLayer_ms/);
+  bad('{"entries": {"llama1b tp2 procs2": {"forwardPerLayer_ms": 1, "backwardPerLayer_ms": 2, "forwardFixed_ms": 1, "backwardFixed_ms": 1}}}', /no tp1 entry/);
+  const onlyTp1 = parseHostIssueProfile('{"entries": {"m tp1 procs1": {"forwardPerLayer_ms": 1, "backwardPerLayer_ms": 2, "forwardFixed_ms": -0.1, "backwardFixed_ms": 1}}}', 'y.json');
+  assert.equal(onlyTp1.entries[0]!.figures.forwardFixed_ms, 0, 'a slightly negative fixed part (difference of medians) is 0');
+  assert.throws(() => recipeWithHostProfile(RECIPES['bf16-adamw']!, onlyTp1, { model: 'm', processesPerHost: 1 }), /no tp > 1 entry/);
+  assert.throws(() => recipeWithHostProfile(RECIPES['megatron-mixed']!, onlyTp1, { model: 'm', processesPerHost: 1 }), /no CPU issue term/);
+  assert.throws(() => readHostIssueProfile('/nonexistent/host.json'), /cannot read host profile/);
+});
+
+test('the DDP figures cost data-parallel tp1 plans only', async () => {
+  const recs = readValidationRecords(join(DIAG, 'eager_machineL'));
+  const dp2 = recs.find((r) => r.plan.dp === 2 && r.plan.mbs === 1)!;
+  const pp2 = recs.find((r) => r.plan.pp === 2 && r.plan.mbs === 1)!;
+  const db = ProfileDb.open(defaultProfileDir());
+  const p = readHostIssueProfile(L_START);
+  const slowDdp = { ...p, entries: p.entries.map((e) => (e.ddp ? { ...e, figures: { ...e.figures, backwardPerLayer_ms: 50 } } : e)) };
+  for (const [rec, changes] of [[dp2, true], [pp2, false]] as const) {
+    const a = await estimateFasop(planOfRecord(rec, loadCatalog(), db, undefined, p));
+    const b = await estimateFasop(planOfRecord(rec, loadCatalog(), db, undefined, slowDdp));
+    assert.equal(b.stepTime_s > a.stepTime_s * 2, changes, `dp${rec.plan.dp} pp${rec.plan.pp}`);
+  }
+});
+
+test('validate --host-profile: a slow host\'s own figures predict its eager runs far better than the shipped ones', async () => {
+  const db = ProfileDb.open(defaultProfileDir());
+  const recs = readValidationRecords(join(DIAG, 'eager_machineL'));
+  const shipped = await compareRecords(recs, loadCatalog(), db, 'fasop');
+  const own = await compareRecords(recs, loadCatalog(), db, 'fasop', [], undefined, readHostIssueProfile(L_START));
+  assert.ok(shipped.overall.stepMape > 0.15, String(shipped.overall.stepMape));
+  assert.ok(own.overall.stepMape < 0.10, String(own.overall.stepMape));
+  // machine I measured the shipped figures: its own file changes little, and stays on target on average
+  const recsI = readValidationRecords(join(DIAG, 'eager_machineI'));
+  const ownI = await compareRecords(recsI, loadCatalog(), db, 'fasop', [], undefined, readHostIssueProfile(join(DIAG, 'host_issue', 'host_issue_H200_machineI.json')));
+  assert.ok(ownI.overall.stepMape <= 0.05, String(ownI.overall.stepMape));
+});
+
+test('--host-profile on the CLI: used by validate and search; a bad file or recipe is one line, exit 2, nothing written', async () => {
+  const v = await runCli(['validate', join(DIAG, 'eager_machineL'), '--estimator', 'fasop', '--calibration', 'none', '--host-profile', L_START]);
+  assert.equal(v.code, 0, v.err);
+  assert.match(v.out, /all plans: step time MAPE/);
+  const missing = await runCli(['validate', join(DIAG, 'eager_machineL'), '--host-profile', 'nope.json']);
+  assert.equal(missing.code, 2);
+  assert.equal(missing.err.trim().split('\n').length, 1);
+  assert.match(missing.err, /cannot read host profile .*nope\.json/);
+  const dir = tmp();
+  const corrupt = join(dir, 'host.json');
+  writeFileSync(corrupt, '{"entries": ');
+  const s1 = await runCli(['--gpus', 'H100', '1', '--gbs', '16', '--model-type', 'llama1b', '--recipe', 'bf16-adamw', '--host-profile', corrupt, '--output-dir', join(dir, 'out')]);
+  assert.equal(s1.code, 2);
+  assert.match(s1.err, /not valid JSON/);
+  assert.equal(existsSync(join(dir, 'out')), false);
+  const s2 = await runCli(['--gpus', 'H100', '1', '--gbs', '16', '--model-type', 'llama1b', '--host-profile', L_START, '--output-dir', join(dir, 'out')]);
+  assert.equal(s2.code, 2);
+  assert.match(s2.err, /recipe megatron-mixed has no CPU issue term/);
+  const ok = await runCli(['--gpus', 'H100', '1', '--gpu-per-node', '2', '--gbs', '16', '--model-type', 'llama1b', '--recipe', 'bf16-adamw', '--host-profile', L_START, '--output-dir', join(dir, 'out')]);
+  assert.equal(ok.code, 0, ok.err);
+  const csv = readFileSync(join(dir, 'out', 'llama1b.csv'), 'utf8');
+  assert.match(csv, /CPU issue figures: [^)]*host_issue_H200_machineL_start\.json \(llama1b tp1 procs2/);
+});
