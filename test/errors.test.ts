@@ -122,6 +122,9 @@ export const CASES: Case[] = [
   { id: 'catalog-not-json', args: () => [...G, '--catalog', json('cat-broken.json', '{gpus: {}}'), ...P()], expect: /catalog file .*cat-broken\.json is not valid JSON/ },
   { id: 'catalog-invalid', args: () => [...G, '--catalog', json('cat-neg.json', { gpus: { X1: { memory_GB: -1 } } }), ...P()], expect: /catalog file .*cat-neg\.json is invalid: .*memory_GB must be > 0/ },
   { id: 'catalog-unknown-key', args: () => [...G, '--catalog', json('cat-key.json', { gpu: {} }), ...P()], expect: /cat-key\.json is invalid: .*Unrecognized key.*"gpu"/ },
+  { id: 'host-profile-missing', args: () => [...G, '--recipe', 'bf16-adamw', '--host-profile', join(fx, 'none.json'), ...P()], expect: /cannot read host profile .*none\.json \(ENOENT\)/ },
+  { id: 'host-profile-not-json', args: () => [...G, '--recipe', 'bf16-adamw', '--host-profile', json('host-broken.json', '{"entries": '), ...P()], expect: /host profile .*host-broken\.json is not valid JSON/ },
+  { id: 'host-profile-eager-only', args: () => [...G, '--host-profile', json('host-ok.json', { entries: { 'llama1b tp1 procs1': { forwardPerLayer_ms: 1, backwardPerLayer_ms: 2, forwardFixed_ms: 1, backwardFixed_ms: 1 } } }), ...P()], expect: /--host-profile applies to recipes whose runtime issues kernels one by one; recipe megatron-mixed has no CPU issue term/ },
   // outputs
   { id: 'only-make-pareto-columns', args: () => ['--only-make-pareto', json('old.csv', 'index,gbs,mbs,tp,dp,pp,is_oom\n0,32,1,1,1,8,False\n')], expect: /old\.csv lacks the columns throughput\(samples\/s\), cost\(\$\), total_time\(s\)/ },
   { id: 'output-dir-unwritable', args: () => [...G, '--output-dir', join(json('a-file', 'x'), 'out'), ...P()], expect: /output directory .*a-file\/out is not writable \(ENOTDIR\)/ },
