@@ -45,12 +45,12 @@ test('eager runs: memory and best plan on target everywhere; step time on target
   t.diagnostic(`fasop, eager runs: unflagged MAPE ${(100 * mape).toFixed(1)} %, host-sensitive ${(100 * fmape).toFixed(1)} %`);
 });
 
-test('eager llama1b runs on four more H200 machines: GPU-bound plans on target on every machine; host-bound plans on target on the host whose CPU the figures were measured on', async () => {
+test('eager llama1b runs on six more H200 machines: GPU-bound plans on target on every machine; host-bound plans on target on the host whose CPU the figures were measured on', async () => {
   const db = ProfileDb.open(defaultProfileDir());
   const diag = (name: string) => join(import.meta.dirname, '..', 'validation', 'diagnostics', name);
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const sets: Record<string, Awaited<ReturnType<typeof compareRecords>>> = {};
-  for (const name of ['eager_repeat', 'eager_alone', 'eager_machineI', 'eager_machineJ']) {
+  for (const name of ['eager_repeat', 'eager_alone', 'eager_machineI', 'eager_machineJ', 'eager_machineK', 'eager_machineL']) {
     sets[name] = await compareRecords(readValidationRecords(diag(name)), loadCatalog(), db, 'fasop');
     const gpuBound = sets[name]!.plans.filter((p) => !p.hostSensitive);
     assert.ok(gpuBound.every((p) => Math.abs(p.stepError) <= 0.10), `${name}: ${JSON.stringify(gpuBound.filter((p) => Math.abs(p.stepError) > 0.10))}`);
