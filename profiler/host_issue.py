@@ -45,17 +45,6 @@ sys.path.insert(0, os.path.join(HERE, "..", "validation"))
 import train_step as ts  # noqa: E402
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def median(xs):
     return float(np.median(xs))
 
@@ -170,7 +159,7 @@ def main():
             with open(path) as fh:
                 doc = json.load(fh)
         doc.update(what="CPU issue time of one eager micro-batch (profiler/host_issue.py)",
-                   gpu=ts.gpu_short_name(gpu_name), gpu_name=gpu_name, cpu=cpu_model(), cpus=os.cpu_count(),
+                   gpu=ts.gpu_short_name(gpu_name), gpu_name=gpu_name, cpu=ts.cpu_model(), cpus=os.cpu_count(),
                    torch=torch.__version__, python=platform.python_version(),
                    date=datetime.date.today().isoformat(),
                    method=f"harness model at real widths on {args.seqs}-token sequences (GPU keeps up with the "

@@ -36,17 +36,6 @@ import train_step as ts  # noqa: E402
 from profile_ops import gpu_short_name  # noqa: E402
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="profiles")
@@ -119,7 +108,7 @@ def main():
             with open(path) as fh:
                 doc = json.load(fh)
         doc.update(what="host (CPU) issue time of one micro-batch, eager PyTorch (profiler/host_overhead.py)",
-                   gpu=gpu_short_name(gpu_name), gpu_name=gpu_name, cpu=cpu_model(),
+                   gpu=gpu_short_name(gpu_name), gpu_name=gpu_name, cpu=ts.cpu_model(),
                    torch=torch.__version__, python=platform.python_version(),
                    date=datetime.date.today().isoformat(),
                    method="GPU stream backed up by a 150 ms sleep kernel; CPU wall time of forward+loss and of "

@@ -313,6 +313,19 @@ def init_cuda_rank(world):
     return rank, local, torch.device("cuda", local)
 
 
+def cpu_model():
+    """The host CPU's model name (/proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or "unknown"
+
+
 def cpu_ticks():
     """(busy, steal, total) jiffies of all the host's CPUs (/proc/stat), or None where unreadable."""
     try:
