@@ -154,22 +154,15 @@ def main():
                      elapsed_s=elapsed, rows_per_rank=all_rows)
         gpu_name = torch.cuda.get_device_name(dev)
         path = os.path.join(args.out, f"host_issue_{ts.gpu_short_name(gpu_name)}.json")
-        doc = {}
-        if os.path.exists(path):
-            with open(path) as fh:
-                doc = json.load(fh)
-        doc.update(what="CPU issue time of one eager micro-batch (profiler/host_issue.py)",
+        ts.merge_json_entry(path, dict(
+                   what="CPU issue time of one eager micro-batch (profiler/host_issue.py)",
                    gpu=ts.gpu_short_name(gpu_name), gpu_name=gpu_name, cpu=ts.cpu_model(), cpus=os.cpu_count(),
                    torch=torch.__version__, python=platform.python_version(),
                    date=datetime.date.today().isoformat(),
                    method=f"harness model at real widths on {args.seqs}-token sequences (GPU keeps up with the "
                           f"CPU); wall time forward+loss and loss.backward() to its return; {L1} and {L2} layers; "
-                          f"median of {args.reps} after {args.warmup}; slowest rank; all ranks at once")
-        doc.setdefault("entries", {})[f"{args.model} tp{tp} procs{world}" + (" ddp" if args.ddp and world > 1 else "")] = entry
-        os.makedirs(args.out, exist_ok=True)
-        with open(path + ".tmp", "w") as fh:
-            json.dump(doc, fh, indent=1)
-        os.replace(path + ".tmp", path)
+                          f"median of {args.reps} after {args.warmup}; slowest rank; all ranks at once"),
+            "entries", f"{args.model} tp{tp} procs{world}" + (" ddp" if args.ddp and world > 1 else ""), entry)
         print(f"wrote {path}: {args.model} tp{tp} procs{world}: fwd {pf:.3f} ms/layer + {entry['forwardFixed_ms']:.3f}, "
               f"bwd {pb:.3f} ms/layer + {entry['backwardFixed_ms']:.3f}, opt {po:.3f}/layer + {entry['optimizerFixed_ms']:.3f}; "
               f"host CPUs {host_cpu}", flush=True)

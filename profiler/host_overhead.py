@@ -103,22 +103,15 @@ def main():
                      raw=raw)
         gpu_name = torch.cuda.get_device_name(dev)
         path = os.path.join(args.out, f"host_{gpu_short_name(gpu_name)}.json")
-        doc = {}
-        if os.path.exists(path):
-            with open(path) as fh:
-                doc = json.load(fh)
-        doc.update(what="host (CPU) issue time of one micro-batch, eager PyTorch (profiler/host_overhead.py)",
+        ts.merge_json_entry(path, dict(
+                   what="host (CPU) issue time of one micro-batch, eager PyTorch (profiler/host_overhead.py)",
                    gpu=gpu_short_name(gpu_name), gpu_name=gpu_name, cpu=ts.cpu_model(),
                    torch=torch.__version__, python=platform.python_version(),
                    date=datetime.date.today().isoformat(),
                    method="GPU stream backed up by a 150 ms sleep kernel; CPU wall time of forward+loss and of "
                           "backward; validation/train_step.py model (HF LlamaDecoderLayer, manual Megatron-style TP "
-                          "for tp > 1) with 1 and 3 layers, llama8b dimensions; per layer = (3-layer - 1-layer) / 2")
-        doc.setdefault("tp", {})[str(tp)] = entry
-        os.makedirs(args.out, exist_ok=True)
-        with open(path + ".tmp", "w") as fh:
-            json.dump(doc, fh, indent=1)
-        os.replace(path + ".tmp", path)
+                          "for tp > 1) with 1 and 3 layers, llama8b dimensions; per layer = (3-layer - 1-layer) / 2"),
+            "tp", str(tp), entry)
         print(f"wrote {path}: tp={tp} fwd {per_layer_f:.3f} ms/layer + {entry['fwd_ms_fixed']:.3f}, "
               f"bwd {per_layer_b:.3f} ms/layer + {entry['bwd_ms_fixed']:.3f}", flush=True)
     if tp > 1:

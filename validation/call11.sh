@@ -1,29 +1,3 @@
 #!/usr/bin/env bash
-# Device call (2 GPUs): does a host's own CPU issue figure (profiler/host_issue.py, run at the start and
-# again at the end) predict that host's eager host-bound runs? The llama1b plans with micro-batch 1
-# and 2 (those near or past the host bound), 1-GPU alone and the three 2-GPU shapes.
-set -uo pipefail
-HERE="$(cd "$(dirname "$0")" && pwd)"
-T0=$(date +%s); OUT="${OUT:-/tmp/call11}"; W=/tmp/c11; mkdir -p "$OUT" $W/host_start $W/host_end $W/res
-export PYTHONUNBUFFERED=1
-{ nproc; lscpu | grep -i "model name\|thread\|core\|socket\|mhz\|numa"; head -1 /proc/stat; nvidia-smi -L; } > $W/machine.txt 2>&1
-P="$HERE/../profiler/host_issue.py"
-quiet() { grep -v "OMP_NUM_THREADS\|^W.*run.py\|^\*\*\*\*" | grep "wrote\|rror" ; }
-probe() {
-  CUDA_VISIBLE_DEVICES=0 timeout 80 python3 $P --out $1 2>&1 | quiet
-  timeout 80 torchrun --standalone --nproc_per_node 2 $P --out $1 2>&1 | quiet
-}
-probe $W/host_start
-echo "[call11] host done $(( $(date +%s) - T0 ))s"
-PREFIX=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | grep -o "H100\|H200" | tr A-Z a-z)
-COMMON="--model llama1b --layers 8 --steps 10 --warmup 3 --prefix ${PREFIX:-gpu}_llama1b8L --out $W/res --mbs 1 2 --gbs 8 16"
-CUDA_VISIBLE_DEVICES=0 timeout 100 python3 $HERE/train_step.py $COMMON --name-suffix _machineJ 2>&1 | grep "step \|rror"
-for plan in "2 1 1" "1 1 2" "1 2 1"; do
-  read -r tp pp dp <<< "$plan"
-  [ $(( $(date +%s) - T0 )) -lt 420 ] || break
-  timeout 120 torchrun --standalone --nproc_per_node 2 $HERE/train_step.py $COMMON \
-    --tp $tp --pp $pp --dp $dp --tp-impl manual --name-suffix _machineJ --deadline $(( T0 + 440 )) 2>&1 | grep "step \|rror" | grep -v OMP
-done
-probe $W/host_end
-tar czf "$OUT/call11.tgz" -C $W .
-echo "[call11] done $(( $(date +%s) - T0 ))s"
+# Device call (2 GPUs, machine J): validation/host_machine_call.sh with the one-process and tp 2 probes.
+NAME=call11 TAG=machineJ PROBES="" exec bash "$(dirname "$0")/host_machine_call.sh"

@@ -326,6 +326,21 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+def merge_json_entry(path, header, section, key, entry):
+    """Set doc[section][key] = entry in the JSON file at path (created if absent; its other entries
+    kept), update its top-level fields from header, and write it atomically."""
+    doc = {}
+    if os.path.exists(path):
+        with open(path) as fh:
+            doc = json.load(fh)
+    doc.update(header)
+    doc.setdefault(section, {})[key] = entry
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path + ".tmp", "w") as fh:
+        json.dump(doc, fh, indent=1)
+    os.replace(path + ".tmp", path)
+
+
 def cpu_ticks():
     """(busy, steal, total) jiffies of all the host's CPUs (/proc/stat), or None where unreadable."""
     try:
@@ -887,7 +902,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
                 print(f"[rank {rank}] phase timing failed: {e}", flush=True)
         if it >= args.warmup:
             times.append((t1 - t0) * 1e3)
-    host_cpu = cpu_use_between(ticks0, cpu_ticks()) if args.steps > 0 else None
+    host_cpu = cpu_use_between(ticks0, cpu_ticks())
     alloc = torch.cuda.max_memory_allocated(dev) / 2 ** 30 if is_cuda else 0.0
     capture_peak = None
     if eager_peak[0] is not None:

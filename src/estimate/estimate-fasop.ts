@@ -390,10 +390,9 @@ export async function estimateFasop(plan: ResolvedPlan, opts: { recipe?: Trainin
   const worst = host?.reduce((a, x) => (x.issue_s / x.gpu_s > a.issue_s / a.gpu_s ? x : a));
   const spread = recipe.hostIssue?.hostSpreadFactor ?? 1;
   const hostNote = !worst || !hostSensitive ? ''
-    : hostBound
-      ? `; HOST-BOUND: issuing a micro-batch takes the CPU ${(worst.issue_s * 1e3).toFixed(1)} ms, its GPU work ${(worst.gpu_s * 1e3).toFixed(1)} ms (stage ${host!.indexOf(worst)}); the step time uses the CPU's, and hosts of this kind were seen up to ${spread}x slower`
-      : `; HOST-SENSITIVE: issuing a micro-batch takes the CPU ${(worst.issue_s * 1e3).toFixed(1)} ms, its GPU work ${(worst.gpu_s * 1e3).toFixed(1)} ms (stage ${host!.indexOf(worst)}); on a host up to ${spread}x slower (seen on hosts of this kind) the CPU would set the pace`;
-  const hostSource = hostNote ? ` (CPU issue figures: ${recipe.hostIssue!.source})` : '';
+    : `; HOST-${hostBound ? 'BOUND' : 'SENSITIVE'}: issuing a micro-batch takes the CPU ${(worst.issue_s * 1e3).toFixed(1)} ms, its GPU work ${(worst.gpu_s * 1e3).toFixed(1)} ms (stage ${host!.indexOf(worst)}); ${hostBound
+      ? `the step time uses the CPU's, and hosts of this kind were seen up to ${spread}x slower`
+      : `on a host up to ${spread}x slower (seen on hosts of this kind) the CPU would set the pace`} (CPU issue figures: ${recipe.hostIssue!.source})`;
   const pricePerStep = plan.pricePerSecond_usd * stepTime;
   return {
     partition: sizes,
@@ -407,6 +406,6 @@ export async function estimateFasop(plan: ResolvedPlan, opts: { recipe?: Trainin
     totalTime_s: stepTime * plan.iterations,
     totalTime_h: (stepTime * plan.iterations) / 3600,
     cost_usd: pricePerStep * plan.iterations,
-    breakdown: { microBatches: ctx.m, stages, pipeline_s: Math.max(...ends), embeddingSync_s: emb, costSource: `${ctx.sources.join('; ')}; recipe ${recipe.name}${hostNote}${hostSource}`, hostBound, hostSensitive },
+    breakdown: { microBatches: ctx.m, stages, pipeline_s: Math.max(...ends), embeddingSync_s: emb, costSource: `${ctx.sources.join('; ')}; recipe ${recipe.name}${hostNote}`, hostBound, hostSensitive },
   };
 }

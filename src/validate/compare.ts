@@ -99,7 +99,6 @@ export function recipeOf(rec: ValidationRecord): TrainingRecipe {
   return RECIPES['megatron-mixed']!;
 }
 
-/** The resolved plan that a measured run executed: one node of tp·pp·dp GPUs, its exact layer split. */
 /**
  * The recipe a record ran, with the CPU issue figures of a measured host profile when one is given
  * (for as many busy training processes as the run had on its host).
@@ -111,6 +110,7 @@ function recipeForRecord(rec: ValidationRecord, hostProfile?: HostIssueProfile):
   return recipeWithHostProfile(recipe, hostProfile, { model: rec.model.name, processesPerHost: rec.machine.host_processes ?? world });
 }
 
+/** The resolved plan that a measured run executed: one node of tp·pp·dp GPUs, its exact layer split. */
 export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: ProfileDb, graphProfiles?: ProfileDb, hostProfile?: HostIssueProfile): ResolvedPlan {
   const type = gpuTypeOf(rec.machine.gpu_name);
   if (!type) throw new FasopError(`${rec.file}: unknown GPU '${rec.machine.gpu_name}'`, 'add the GPU type to the catalog');
