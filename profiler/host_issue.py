@@ -25,7 +25,9 @@ Busy processes on the host: every rank of the launch runs the measurement at the
                                                                                  2 processes, DDP (no_sync)
     torchrun --standalone --nproc_per_node 2 profiler/host_issue.py --out DIR    2 processes, tp 2
 Writes DIR/host_issue_<GPU>.json, merging entries "<model> tp<T> procs<P>[ ddp]" of earlier runs.
-Also records the host's CPU steal time over the measurement (/proc/stat), to tell a busy neighbour VM.
+Also records the host's CPU steal time over the measurement (/proc/stat), to tell a busy neighbour VM,
+and the host's speed before and after (validation/train_step.py host_speed_probe(): µs per Python loop,
+CPU op and CUDA launch), which the validation runs record between their steps too.
 """
 import argparse
 import contextlib
@@ -74,6 +76,16 @@ def main():
         if world > 1:
             dist.barrier()
 
+    def host_speed():
+        # all ranks at once, as the measurement runs (train_step.host_speed_probe, 5 times)
+        barrier()
+        try:
+            return ts.median_speed([ts.host_speed_probe(dev) for _ in range(5)])
+        except Exception as e:  # noqa  (diagnostic only)
+            print(f"host speed probe failed: {e}", flush=True)
+            return None
+
+    speed_start = host_speed()
     t_start, ticks0 = time.perf_counter(), ts.cpu_ticks()
     rows = []
     for layers in args.layers:
@@ -128,12 +140,15 @@ def main():
         torch.cuda.empty_cache()
     elapsed = time.perf_counter() - t_start
     host_cpu = ts.cpu_use_between(ticks0, ts.cpu_ticks())
+    speeds = dict(start=speed_start, end=host_speed())
 
     # every rank's rows: the slowest rank sets a step's pace
-    all_rows = [rows]
+    all_rows, all_speeds = [rows], [speeds]
     if world > 1:
         all_rows = [None] * world
         dist.all_gather_object(all_rows, rows)
+        all_speeds = [None] * world
+        dist.all_gather_object(all_speeds, speeds)
     if rank == 0:
         L1, L2 = args.layers
 
@@ -151,7 +166,7 @@ def main():
                      forwardFixed_ms=pick("fwd_ms", L1) - L1 * pf, backwardFixed_ms=pick("bwd_ms", L1) - L1 * pb,
                      optimizerPerLayer_ms=po, optimizerFixed_ms=opt_issue(L1) - L1 * po,
                      processes_on_host=world, tp=tp, model=args.model, ddp=bool(args.ddp and world > 1), host_cpu=host_cpu,
-                     elapsed_s=elapsed, rows_per_rank=all_rows)
+                     elapsed_s=elapsed, host_speed_us_per_rank=all_speeds, rows_per_rank=all_rows)
         gpu_name = torch.cuda.get_device_name(dev)
         path = os.path.join(args.out, f"host_issue_{ts.gpu_short_name(gpu_name)}.json")
         ts.merge_json_entry(path, dict(

@@ -362,6 +362,49 @@ def cpu_use_between(t0, t1):
     return dict(busy_fraction=d[0] / d[2], steal_fraction=d[1] / d[2]) if d[2] else None
 
 
+def host_speed_probe(dev, n=200, batches=3):
+    """How fast this host issues work right now, in microseconds per call (median of `batches`
+    batches of n calls; the GPU queue drained first): 'python_us' 100 iterations of a bare Python
+    loop, 'cpu_op_us' one PyTorch op on a small CPU tensor (interpreter + dispatcher), and
+    'cuda_launch_us' the same op on a CUDA tensor (dispatcher + kernel launch; the kernels are tiny,
+    so the GPU keeps up and the wall time is the CPU's). A few milliseconds in all."""
+    def per_call(fn):
+        xs = []
+        for _ in range(batches):
+            t0 = time.perf_counter()
+            fn()
+            xs.append((time.perf_counter() - t0) / n * 1e6)
+        return float(np.median(xs))
+
+    def py_loop():
+        for _ in range(n):
+            s = 0
+            for i in range(100):
+                s += i
+
+    x = torch.zeros(8)
+
+    def cpu_ops():
+        for _ in range(n):
+            x.add_(1.0)
+    out = dict(python_us=per_call(py_loop), cpu_op_us=per_call(cpu_ops))
+    if dev is not None and dev.type == "cuda":
+        y = torch.zeros(8, device=dev)
+        torch.cuda.synchronize(dev)
+
+        def launches():
+            for _ in range(n):
+                y.add_(1.0)
+        out["cuda_launch_us"] = per_call(launches)
+        torch.cuda.synchronize(dev)
+    return out
+
+
+def median_speed(samples):
+    """Per-key medians of host_speed_probe() results."""
+    return {k: float(np.median([s[k] for s in samples])) for k in samples[0]} if samples else None
+
+
 def sleep_cycles_per_ms():
     """Cycles of torch.cuda._sleep per millisecond on the current GPU."""
     torch.cuda.synchronize()
@@ -843,7 +886,15 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
     total = args.warmup + args.steps
     memtrace = None
     ticks0 = None
+    speeds = []
     for it in range(total):
+        # the host's speed between steps (GPU idle, outside the timed region): docs/accuracy.md item 13
+        try:
+            speed = host_speed_probe(dev if is_cuda else None)
+            if it >= args.warmup:
+                speeds.append(speed)
+        except Exception as e:  # noqa  (diagnostic only; never fail a combo for it)
+            print(f"[rank {rank}] host speed probe failed: {e}", flush=True)
         if world > 1:
             dist.barrier()
         sync()
@@ -913,7 +964,8 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
     if world > 1:
         objs = [None] * world
         dist.all_gather_object(objs, dict(t=times, a=alloc, r=reserved, l=step_losses, cp=cpu_proc,
-                                          cm=cpu_main, ph=phases, c=capture_peak))
+                                          cm=cpu_main, ph=phases, c=capture_peak, hs=median_speed(speeds)))
+        host_speeds = [o["hs"] for o in objs]
         capture_peaks = [o["c"] for o in objs]
         per_rank_times = [o["t"] for o in objs]
         step_losses = [o["l"] for o in objs]
@@ -925,6 +977,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
     else:
         cpu_proc, cpu_main, phases = [cpu_proc], [cpu_main], [phases]
         capture_peaks = [capture_peak]
+        host_speeds = [median_speed(speeds)]
 
     def med_phase(plist):
         if not plist:
@@ -961,6 +1014,8 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
                 cpu_process_ms_median_per_rank=[float(np.median(x)) for x in cpu_proc],
                 cpu_main_thread_ms_median_per_rank=[float(np.median(x)) for x in cpu_main],
                 host_cpu_during_timed_steps=host_cpu,
+                host_speed_us_median_per_rank=host_speeds,
+                host_speed_note="host_speed_probe() between the timed steps (GPU idle): median per rank",
                 phase_ms_median_per_rank=[med_phase(x) for x in phases] if not has_sched and is_cuda else None,
                 phase_note=("GPU-timeline (CUDA events, pp=1 only): fwd = sum over micro-batches of forward+loss, "
                             "bwd = sum of backward (includes DDP all-reduce on the last micro-batch), "
