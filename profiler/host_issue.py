@@ -64,8 +64,14 @@ def main():
     ap.add_argument("--ddp", action="store_true",
                     help="with several ranks: tp = 1 data parallel, the model wrapped in DDP and run under "
                          "no_sync (as every micro-batch but the last of a step)")
+    ap.add_argument("--pin-fastest", type=int, default=0,
+                    help="pin each rank to the K fastest CPUs of its share of the host, as train_step.py does")
     args = ap.parse_args()
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    pinning = None
+    if args.pin_fastest:
+        pinning = ts.pin_fastest(args.pin_fastest, int(os.environ.get("LOCAL_RANK", "0")),
+                                 int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     tp = 1 if (args.independent or args.ddp) else world
     rank, _, dev = ts.init_cuda_rank(world)
     mdef = dict(ts.LLAMA1B if args.model == "llama1b" else ts.LLAMA8B)
@@ -140,7 +146,7 @@ def main():
         torch.cuda.empty_cache()
     elapsed = time.perf_counter() - t_start
     host_cpu = ts.cpu_use_between(ticks0, ts.cpu_ticks())
-    speeds = dict(start=speed_start, end=host_speed())
+    speeds = dict(start=speed_start, end=host_speed(), cpu_pinning=pinning)
 
     # every rank's rows: the slowest rank sets a step's pace
     all_rows, all_speeds = [rows], [speeds]
@@ -177,7 +183,8 @@ def main():
                    method=f"harness model at real widths on {args.seqs}-token sequences (GPU keeps up with the "
                           f"CPU); wall time forward+loss and loss.backward() to its return; {L1} and {L2} layers; "
                           f"median of {args.reps} after {args.warmup}; slowest rank; all ranks at once"),
-            "entries", f"{args.model} tp{tp} procs{world}" + (" ddp" if args.ddp and world > 1 else ""), entry)
+            "entries", f"{args.model} tp{tp} procs{world}" + (" ddp" if args.ddp and world > 1 else "")
+            + (" pinned" if args.pin_fastest else ""), entry)
         print(f"wrote {path}: {args.model} tp{tp} procs{world}: fwd {pf:.3f} ms/layer + {entry['forwardFixed_ms']:.3f}, "
               f"bwd {pb:.3f} ms/layer + {entry['backwardFixed_ms']:.3f}, opt {po:.3f}/layer + {entry['optimizerFixed_ms']:.3f}; "
               f"host CPUs {host_cpu}", flush=True)

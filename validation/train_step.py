@@ -400,6 +400,43 @@ def host_speed_probe(dev, n=200, batches=3):
     return out
 
 
+def python_loop_us(n=50):
+    """Microseconds per 100-iteration bare Python loop (a CPU speed index), over n loops."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        s = 0
+        for i in range(100):
+            s += i
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+def vcpu_speed_us(cpus, rounds=2, batches=3):
+    """python_loop_us() on each of `cpus`, this thread pinned to one at a time (the best of
+    rounds x batches; its old affinity restored). Virtual CPUs of one VM differ: docs/accuracy.md item 13."""
+    old = os.sched_getaffinity(0)
+    out = {}
+    try:
+        for _ in range(rounds):
+            for c in cpus:
+                os.sched_setaffinity(0, {c})
+                best = min(python_loop_us() for _ in range(batches))
+                out[c] = min(out.get(c, best), best)
+    finally:
+        os.sched_setaffinity(0, old)
+    return out
+
+
+def pin_fastest(k, local, nlocal):
+    """Pin this process (threads started later inherit it) to the k fastest of its share of the
+    host's CPUs: local rank r of nlocal gets every nlocal-th CPU from the r-th, so ranks never share
+    one. Returns what was chosen and measured."""
+    cpus = sorted(os.sched_getaffinity(0))[local::nlocal]
+    speeds = vcpu_speed_us(cpus)
+    chosen = sorted(cpus, key=lambda c: speeds[c])[:k]
+    os.sched_setaffinity(0, set(chosen))
+    return dict(cpus=chosen, python_us_of_cpu={str(c): round(v, 3) for c, v in speeds.items()})
+
+
 def median_speed(samples):
     """Per-key medians of host_speed_probe() results."""
     return {k: float(np.median([s[k] for s in samples])) for k in samples[0]} if samples else None
@@ -452,6 +489,8 @@ def main():
     ap.add_argument("--host-processes", type=int, default=0,
                     help="training processes busy on this host at once (default: the ranks of this launch); "
                          "recorded for the estimator's host-issue figures")
+    ap.add_argument("--pin-fastest", type=int, default=0,
+                    help="pin each rank to the K fastest CPUs of its share of the host (measured at start)")
     ap.add_argument("--pin-cpus", type=int, default=0,
                     help="pin each rank to this many CPU cores of its own (0: no pinning)")
     ap.add_argument("--cuda-graph", action="store_true",
@@ -481,8 +520,12 @@ def main():
                                 timeout=datetime.timedelta(seconds=300))
     rank = dist.get_rank() if world > 1 else 0
     local = int(os.environ.get("LOCAL_RANK", "0"))
+    pinning = None
     if args.pin_cpus:
         os.sched_setaffinity(0, set(range(args.pin_cpus * local, args.pin_cpus * (local + 1))))
+    if args.pin_fastest:
+        pinning = pin_fastest(args.pin_fastest, local, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+        log(f"pinned to CPUs {pinning['cpus']}")
     if is_cuda:
         torch.cuda.set_device(local)
         dev = torch.device("cuda", local)
@@ -508,6 +551,12 @@ def main():
                    driver=cmd_out(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]).split("\n")[0]
                    if is_cuda else "n/a", hostname=socket.gethostname(),
                    cpus=os.cpu_count(), host_processes=args.host_processes or world)
+    if pinning is not None:
+        pins = [pinning]
+        if world > 1:
+            pins = [None] * world
+            dist.all_gather_object(pins, pinning)
+        machine["cpu_pinning_per_rank"] = pins
     versions = dict(torch=torch.__version__, cuda=str(torch.version.cuda), nccl=nccl_ver,
                     transformers=transformers.__version__, python=sys.version.split()[0])
     os.makedirs(args.out, exist_ok=True)
