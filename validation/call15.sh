@@ -33,7 +33,8 @@ for pin in pinned unpinned pinned2; do
       --tp $tp --pp $pp --dp $dp --tp-impl manual --name-suffix _${TAG}_$pin --deadline $(( T0 + 450 )) 2>&1 | grep "step \|rror\|pinned" | grep -v OMP
   done
 done
-probe $W/host_end
+tar czf "$OUT/$NAME.tgz" -C $W .
+[ $(( $(date +%s) - T0 )) -lt 500 ] && probe $W/host_end
 timeout 40 python3 $HERE/cpu_map.py --out $W/cpu --tag _end --rounds 3 --load 0 2>&1 | tail -5
 tar czf "$OUT/$NAME.tgz" -C $W .
 echo "[$NAME] done $(( $(date +%s) - T0 ))s"
