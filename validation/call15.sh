@@ -17,7 +17,7 @@ probe() {
   timeout 70 torchrun --standalone --nproc_per_node 2 $P --independent --pin-fastest 2 --out $1 2>&1 | quiet
   timeout 70 torchrun --standalone --nproc_per_node 2 $P --pin-fastest 2 --out $1 2>&1 | quiet
 }
-timeout 60 python3 $HERE/cpu_map.py --out $W/cpu --tag _start --load 0 1 2 3 16 17 2>&1 | tail -8
+timeout 60 python3 $HERE/cpu_map.py --out $W/cpu --tag _start --load ${LOADS:-0 1 2 3 16 17} 2>&1 | tail -8
 probe $W/host_start
 echo "[$NAME] host done $(( $(date +%s) - T0 ))s"
 PREFIX=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | grep -o "H100\|H200" | tr A-Z a-z)

@@ -1013,8 +1013,10 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
     if world > 1:
         objs = [None] * world
         dist.all_gather_object(objs, dict(t=times, a=alloc, r=reserved, l=step_losses, cp=cpu_proc,
-                                          cm=cpu_main, ph=phases, c=capture_peak, hs=median_speed(speeds)))
+                                          cm=cpu_main, ph=phases, c=capture_peak, hs=median_speed(speeds),
+                                          hss=[x["python_us"] for x in speeds]))
         host_speeds = [o["hs"] for o in objs]
+        host_speed_steps = [o["hss"] for o in objs]
         capture_peaks = [o["c"] for o in objs]
         per_rank_times = [o["t"] for o in objs]
         step_losses = [o["l"] for o in objs]
@@ -1027,6 +1029,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
         cpu_proc, cpu_main, phases = [cpu_proc], [cpu_main], [phases]
         capture_peaks = [capture_peak]
         host_speeds = [median_speed(speeds)]
+        host_speed_steps = [[x["python_us"] for x in speeds]]
 
     def med_phase(plist):
         if not plist:
@@ -1064,6 +1067,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
                 cpu_main_thread_ms_median_per_rank=[float(np.median(x)) for x in cpu_main],
                 host_cpu_during_timed_steps=host_cpu,
                 host_speed_us_median_per_rank=host_speeds,
+                host_speed_python_us_per_step_per_rank=host_speed_steps,
                 host_speed_note="host_speed_probe() between the timed steps (GPU idle): median per rank",
                 phase_ms_median_per_rank=[med_phase(x) for x in phases] if not has_sched and is_cuda else None,
                 phase_note=("GPU-timeline (CUDA events, pp=1 only): fwd = sum over micro-batches of forward+loss, "

@@ -20,7 +20,8 @@ export function validateCommand(io: CliIo): Command {
     .option('--catalog <file>', 'extra catalog JSON', (v: string, p: string[]) => [...p, v], [] as string[])
     .option('--calibration <scenario...>', 'scenarios any constant was read from; reported apart from the held-out ones', ['llama8b-4L gbs16 2xH100'])
     .option('--host-profile <file>', 'CPU issue figures of the host the runs ran on (profiler/host_issue.py), for eager runs, instead of the recipe\'s')
-    .action(async (dir: string, opts: { profileDir?: string; graphProfileDir?: string; estimator: string[]; catalog: string[]; calibration: string[]; hostProfile?: string }) => {
+    .option('--no-host-speed', 'do not scale CPU issue figures to the host speed a run recorded (policy host-speed)')
+    .action(async (dir: string, opts: { profileDir?: string; graphProfileDir?: string; estimator: string[]; catalog: string[]; calibration: string[]; hostProfile?: string; hostSpeed: boolean }) => {
       const catalog = loadCatalog(opts.catalog);
       const profileDir = opts.profileDir ?? defaultProfileDir();
       const profiles = ProfileDb.open(profileDir);
@@ -30,7 +31,7 @@ export function validateCommand(io: CliIo): Command {
       const records = readValidationRecords(resolve(io.cwd, dir));
       const blocks: string[] = [];
       for (const name of opts.estimator) {
-        const s = await compareRecords(records, catalog, profiles, name as 'fasop' | 'reference', opts.calibration, graphProfiles, name === 'fasop' ? hostProfile : undefined);
+        const s = await compareRecords(records, catalog, profiles, name as 'fasop' | 'reference', opts.calibration, graphProfiles, name === 'fasop' ? hostProfile : undefined, opts.hostSpeed);
         blocks.push(formatComparison(s));
       }
       io.out(blocks.join('\n\n'));

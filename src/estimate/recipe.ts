@@ -83,6 +83,12 @@ export interface TrainingRecipe {
      * factor exceeds their GPU time are flagged host-sensitive
      */
     hostSpreadFactor: number;
+    /**
+     * Policy host-speed: the host's speed when these figures were measured, as µs per 100-iteration
+     * Python loop (profiler/host_issue.py records it); figures can be scaled to another host's speed
+     * (estimate/host-speed.ts). Undefined: measured without it, not scalable.
+     */
+    speedRef_python_us?: number;
     source: string;
   };
 }

@@ -6,13 +6,18 @@
 import { readFileSync } from 'node:fs';
 import { FasopError } from '../errors.js';
 import type { HostIssueFigures, TrainingRecipe } from '../estimate/recipe.js';
+import { scaleHostIssue } from '../estimate/host-speed.js';
 
 export interface HostIssueEntry {
   model: string;
   tp: number;
   processes: number;
   ddp: boolean;
+  /** its processes were pinned to the fastest CPUs (host_issue.py --pin-fastest) */
+  pinned: boolean;
   figures: HostIssueFigures;
+  /** the host's speed over the measurement (µs per 100-iteration Python loop; slowest rank, mean of before and after), when recorded */
+  speed_python_us?: number;
 }
 
 export interface HostIssueProfile {
@@ -21,8 +26,19 @@ export interface HostIssueProfile {
 }
 
 const FIX = 'write it with profiler/host_issue.py (python3 profiler/host_issue.py --out DIR; torchrun --nproc_per_node 2 ... for 2 processes)';
-const KEY = /^(\S+) tp(\d+) procs(\d+)( ddp)?$/;
+const KEY = /^(\S+) tp(\d+) procs(\d+)( ddp)?( pinned)?$/;
 const FIELDS = ['forwardPerLayer_ms', 'backwardPerLayer_ms', 'forwardFixed_ms', 'backwardFixed_ms'] as const;
+
+/** The slowest rank's mean of its speed before and after the measurement (host_speed_us_per_rank), if every rank has both. */
+function speedOf(raw: unknown): number | undefined {
+  if (!Array.isArray(raw) || raw.length === 0) return undefined;
+  const per = raw.map((r) => {
+    const a = (r as { start?: { python_us?: unknown } } | null)?.start?.python_us;
+    const b = (r as { end?: { python_us?: unknown } } | null)?.end?.python_us;
+    return typeof a === 'number' && typeof b === 'number' && a > 0 && b > 0 ? (a + b) / 2 : undefined;
+  });
+  return per.every((x) => x !== undefined) ? Math.max(...(per as number[])) : undefined;
+}
 
 /** Parse a host_issue_<GPU>.json document (FasopError naming the problem otherwise). */
 export function parseHostIssueProfile(text: string, path: string): HostIssueProfile {
@@ -37,7 +53,7 @@ export function parseHostIssueProfile(text: string, path: string): HostIssueProf
   const entries: HostIssueEntry[] = [];
   for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
     const m = KEY.exec(key);
-    if (!m) throw new FasopError(`host profile ${path}: entry "${key}" is not "<model> tp<N> procs<N>[ ddp]"`, FIX);
+    if (!m) throw new FasopError(`host profile ${path}: entry "${key}" is not "<model> tp<N> procs<N>[ ddp][ pinned]"`, FIX);
     const v = value as Record<string, unknown>;
     const figures = {} as Record<(typeof FIELDS)[number], number>;
     for (const f of FIELDS) {
@@ -48,7 +64,8 @@ export function parseHostIssueProfile(text: string, path: string): HostIssueProf
       }
       figures[f] = Math.max(0, x);
     }
-    entries.push({ model: m[1]!, tp: Number(m[2]), processes: Number(m[3]), ddp: m[4] !== undefined, figures });
+    entries.push({ model: m[1]!, tp: Number(m[2]), processes: Number(m[3]), ddp: m[4] !== undefined, pinned: m[5] !== undefined, figures,
+      speed_python_us: speedOf(v?.['host_speed_us_per_rank']) });
   }
   if (!entries.some((e) => e.tp === 1)) throw new FasopError(`host profile ${path} has no tp1 entry`, FIX);
   return { path, entries };
@@ -81,7 +98,7 @@ function pick(profile: HostIssueProfile, model: string, tpN: boolean, processes:
   return below[0] ?? above[0];
 }
 
-const describe = (e: HostIssueEntry) => `${e.model} tp${e.tp} procs${e.processes}${e.ddp ? ' ddp' : ''}`;
+const describe = (e: HostIssueEntry) => `${e.model} tp${e.tp} procs${e.processes}${e.ddp ? ' ddp' : ''}${e.pinned ? ' pinned' : ''}`;
 
 /**
  * The recipe with its CPU issue figures taken from a measured host profile, for plans with this many
@@ -97,15 +114,21 @@ export function recipeWithHostProfile(recipe: TrainingRecipe, profile: HostIssue
   const tp1Ddp = ddp?.ddp ? ddp : undefined;
   const tpN = pick(profile, opts.model, true, opts.processesPerHost, false);
   if (!tpN) throw new FasopError(`host profile ${profile.path} has no tp > 1 entry`, `measure it: torchrun --nproc_per_node 2 profiler/host_issue.py --out DIR`);
-  const used = [tp1, ...(tp1Ddp ? [tp1Ddp] : []), tpN].map(describe).join(', ');
+  const chosen = [tp1, ...(tp1Ddp ? [tp1Ddp] : []), tpN];
+  const used = chosen.map(describe).join(', ');
+  // entries measured at different host speeds are brought to one (the tp 1 entry's), so that the
+  // recipe's figures can be scaled together (policy host-speed); without speeds they stay as measured
+  const ref = chosen.every((e) => e.speed_python_us !== undefined) ? tp1.speed_python_us : undefined;
+  const at = (e: HostIssueEntry) => (ref === undefined ? e.figures : scaleHostIssue(e.figures, ref / e.speed_python_us!));
   return {
     ...recipe,
     hostIssue: {
       ...recipe.hostIssue,
-      tp1: tp1.figures,
-      tp1Ddp: tp1Ddp?.figures,
-      tpN: tpN.figures,
-      source: `${profile.path} (${used}; ${opts.processesPerHost} busy process${opts.processesPerHost === 1 ? '' : 'es'} per host)`,
+      tp1: at(tp1),
+      tp1Ddp: tp1Ddp && at(tp1Ddp),
+      tpN: at(tpN),
+      speedRef_python_us: ref,
+      source: `${profile.path} (${used}; ${opts.processesPerHost} busy process${opts.processesPerHost === 1 ? '' : 'es'} per host${ref === undefined ? '' : `; at a host speed of ${ref.toFixed(2)} µs`})`,
     },
   };
 }

@@ -5,6 +5,7 @@ import { getEstimator } from '../estimate/index.js';
 import type { ResolvedPlan } from '../estimate/plan.js';
 import { RECIPES, type TrainingRecipe } from '../estimate/recipe.js';
 import { recipeWithHostProfile, type HostIssueProfile } from '../profiles/host-issue.js';
+import { recipeAtHostSpeed } from '../estimate/host-speed.js';
 import type { ProfileDb } from '../profiles/db.js';
 import type { EstimatorName } from '../search/search.js';
 import { gpuTypeOf, type ValidationRecord } from './records.js';
@@ -103,20 +104,34 @@ export function recipeOf(rec: ValidationRecord): TrainingRecipe {
  * The recipe a record ran, with the CPU issue figures of a measured host profile when one is given
  * (for as many busy training processes as the run had on its host).
  */
-function recipeForRecord(rec: ValidationRecord, hostProfile?: HostIssueProfile): TrainingRecipe {
-  const recipe = recipeOf(rec);
-  if (!hostProfile || !recipe.hostIssue) return recipe;
+function recipeForRecord(rec: ValidationRecord, hostProfile?: HostIssueProfile, useRecordSpeed = true): TrainingRecipe {
+  let recipe = recipeOf(rec);
+  if (!recipe.hostIssue) return recipe;
   const world = rec.plan.tp * rec.plan.pp * rec.plan.dp;
-  return recipeWithHostProfile(recipe, hostProfile, { model: rec.model.name, processesPerHost: rec.machine.host_processes ?? world });
+  if (hostProfile) recipe = recipeWithHostProfile(recipe, hostProfile, { model: rec.model.name, processesPerHost: rec.machine.host_processes ?? world });
+  const speed = useRecordSpeed ? hostSpeedOfRecord(rec) : undefined;
+  return speed !== undefined && recipe.hostIssue?.speedRef_python_us !== undefined ? recipeAtHostSpeed(recipe, speed) : recipe;
+}
+
+/**
+ * The speed of the host while the run ran (policy host-speed): the slowest rank's median of the
+ * Python-loop time that validation/train_step.py measures between steps; undefined for runs that
+ * did not record it.
+ */
+export function hostSpeedOfRecord(rec: ValidationRecord): number | undefined {
+  const per = (rec.measured as { host_speed_us_median_per_rank?: unknown }).host_speed_us_median_per_rank;
+  if (!Array.isArray(per) || per.length === 0) return undefined;
+  const xs = per.map((r) => (r as { python_us?: unknown } | null)?.python_us);
+  return xs.every((x): x is number => typeof x === 'number' && x > 0) ? Math.max(...xs) : undefined;
 }
 
 /** The resolved plan that a measured run executed: one node of tp·pp·dp GPUs, its exact layer split. */
-export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: ProfileDb, graphProfiles?: ProfileDb, hostProfile?: HostIssueProfile): ResolvedPlan {
+export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: ProfileDb, graphProfiles?: ProfileDb, hostProfile?: HostIssueProfile, useRecordSpeed = true): ResolvedPlan {
   const type = gpuTypeOf(rec.machine.gpu_name);
   if (!type) throw new FasopError(`${rec.file}: unknown GPU '${rec.machine.gpu_name}'`, 'add the GPU type to the catalog');
   const gpu = getGpu(catalog, type);
   const { tp, pp, dp, mbs, gbs } = rec.plan;
-  const recipe = recipeForRecord(rec, hostProfile);
+  const recipe = recipeForRecord(rec, hostProfile, useRecordSpeed);
   // runs captured as CUDA graphs are estimated with operator profiles timed the same way (profile_ops.py --graph)
   const db = recipe.launch === 'cuda-graph' && graphProfiles ? graphProfiles : profiles;
   const model: ModelSpec = { architecture: 'llama', source: `validation run ${rec.file}`, ...rec.model, tie_word_embeddings: rec.model.tie_word_embeddings ?? false };
@@ -139,14 +154,14 @@ export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: 
 }
 
 /** Estimate every successful measured run and compare (step time and peak memory per rank). */
-export async function compareRecords(records: readonly ValidationRecord[], catalog: Catalog, profiles: ProfileDb, estimatorName: EstimatorName, calibration: readonly string[] = [], graphProfiles?: ProfileDb, hostProfile?: HostIssueProfile): Promise<ComparisonSummary> {
+export async function compareRecords(records: readonly ValidationRecord[], catalog: Catalog, profiles: ProfileDb, estimatorName: EstimatorName, calibration: readonly string[] = [], graphProfiles?: ProfileDb, hostProfile?: HostIssueProfile, useRecordSpeed = true): Promise<ComparisonSummary> {
   const estimator = getEstimator(estimatorName);
   const all: ComparedPlan[] = [];
   const seen = new Set<string>();
   for (const rec of records) {
     const m = rec.measured;
     if (m.oom || m.error || m.step_time_ms_median === undefined) continue;
-    const plan = planOfRecord(rec, catalog, profiles, graphProfiles, hostProfile);
+    const plan = planOfRecord(rec, catalog, profiles, graphProfiles, hostProfile, useRecordSpeed);
     const launch = plan.recipe!.launch;
     const est = await estimator(plan);
     // Memory is judged on eager runs. A captured run warms up on a side stream (with DDP built
