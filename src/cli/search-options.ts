@@ -7,6 +7,7 @@ import { FasopError } from '../errors.js';
 import type { PartitionMethod } from '../estimate/plan.js';
 import { RECIPES } from '../estimate/recipe.js';
 import { readHostIssueProfile, recipeWithHostProfile } from '../profiles/host-issue.js';
+import { recipeAtHostSpeed } from '../estimate/host-speed.js';
 import { defaultProfileDir } from '../paths.js';
 import { gbsSweep, parseGpuTokens, type NodeGroup } from '../search/cluster.js';
 import type { EstimatorName, SearchRequest } from '../search/search.js';
@@ -33,6 +34,7 @@ export interface RawSearchOptions {
   estimator: string;
   recipe: string;
   hostProfile?: string;
+  hostLaunchUs?: string;
   pareto?: boolean;
   paretoGbsMax?: string;
   makePareto?: boolean;
@@ -72,6 +74,7 @@ export function addSearchOptions(cmd: Command): Command {
     .addOption(new Option('--estimator <name>', 'cost model: reference (the original FASOP, number for number) or fasop (corrected)').choices(['reference', 'fasop']).default('fasop'))
     .addOption(new Option('--recipe <name>', 'training recipe for the corrected estimator\'s memory/optimizer terms (bf16-adamw-graph: a whole step captured as a CUDA graph, costed with the graph/ subfolder of the profiles)').choices(Object.keys(RECIPES)).default('megatron-mixed'))
     .option('--host-profile <file>', 'CPU issue figures of your host (profiler/host_issue.py: host_issue_<GPU>.json) for the eager recipe bf16-adamw, instead of the shipped ones')
+    .option('--host-launch-us <us>', 'your training host\'s speed (python3 profiler/host_speed.py on it): scales the --host-profile figures to it (policy host-speed)')
     .option('--pareto', 'search every sub-cluster (the _pareto catalog variants)')
     .option('--pareto-gbs-max <n>', 'also sweep gbs = 1, 2, 4, … up to this')
     .option('--make-pareto', 'draw the cost-vs-throughput Pareto chart (PNG + SVG) after a --pareto search')
@@ -222,6 +225,14 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
   if (raw.hostProfile !== undefined) {
     if (raw.estimator !== 'fasop') throw new FasopError('--host-profile needs --estimator fasop', 'drop --host-profile, or use --estimator fasop');
     recipe = recipeWithHostProfile(recipe, readHostIssueProfile(raw.hostProfile), { model: model.name, processesPerHost: gpusPerNode });
+  }
+  if (raw.hostLaunchUs !== undefined) {
+    if (raw.estimator !== 'fasop') throw new FasopError('--host-launch-us needs --estimator fasop', 'drop --host-launch-us, or use --estimator fasop');
+    const us = Number(raw.hostLaunchUs);
+    if (!/^\s*\d+(\.\d+)?\s*$/.test(raw.hostLaunchUs) || !(us > 0)) {
+      throw new FasopError(`--host-launch-us must be a positive number of microseconds, got '${raw.hostLaunchUs}'`, 'pass what python3 profiler/host_speed.py prints on the training host, e.g. --host-launch-us 6.2');
+    }
+    recipe = recipeAtHostSpeed(recipe, us);
   }
   return {
     request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto, recipe, profileSubstitutes },

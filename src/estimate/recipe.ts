@@ -84,11 +84,11 @@ export interface TrainingRecipe {
      */
     hostSpreadFactor: number;
     /**
-     * Policy host-speed: the host's speed when these figures were measured, as µs per 100-iteration
-     * Python loop (profiler/host_issue.py records it); figures can be scaled to another host's speed
+     * Policy host-speed: the host's speed when these figures were measured, as µs per CUDA launch of
+     * a tiny PyTorch op (profiler/host_issue.py records it); figures can be scaled to another host's speed
      * (estimate/host-speed.ts). Undefined: measured without it, not scalable.
      */
-    speedRef_python_us?: number;
+    speedRef_launch_us?: number;
     source: string;
   };
 }

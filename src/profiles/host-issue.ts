@@ -16,8 +16,8 @@ export interface HostIssueEntry {
   /** its processes were pinned to the fastest CPUs (host_issue.py --pin-fastest) */
   pinned: boolean;
   figures: HostIssueFigures;
-  /** the host's speed over the measurement (µs per 100-iteration Python loop; slowest rank, mean of before and after), when recorded */
-  speed_python_us?: number;
+  /** the host's speed over the measurement (µs per CUDA launch of a tiny PyTorch op; slowest rank, mean of before and after), when recorded */
+  launch_us?: number;
 }
 
 export interface HostIssueProfile {
@@ -33,8 +33,8 @@ const FIELDS = ['forwardPerLayer_ms', 'backwardPerLayer_ms', 'forwardFixed_ms', 
 function speedOf(raw: unknown): number | undefined {
   if (!Array.isArray(raw) || raw.length === 0) return undefined;
   const per = raw.map((r) => {
-    const a = (r as { start?: { python_us?: unknown } } | null)?.start?.python_us;
-    const b = (r as { end?: { python_us?: unknown } } | null)?.end?.python_us;
+    const a = (r as { start?: { cuda_launch_us?: unknown } } | null)?.start?.cuda_launch_us;
+    const b = (r as { end?: { cuda_launch_us?: unknown } } | null)?.end?.cuda_launch_us;
     return typeof a === 'number' && typeof b === 'number' && a > 0 && b > 0 ? (a + b) / 2 : undefined;
   });
   return per.every((x) => x !== undefined) ? Math.max(...(per as number[])) : undefined;
@@ -65,7 +65,7 @@ export function parseHostIssueProfile(text: string, path: string): HostIssueProf
       figures[f] = Math.max(0, x);
     }
     entries.push({ model: m[1]!, tp: Number(m[2]), processes: Number(m[3]), ddp: m[4] !== undefined, pinned: m[5] !== undefined, figures,
-      speed_python_us: speedOf(v?.['host_speed_us_per_rank']) });
+      launch_us: speedOf(v?.['host_speed_us_per_rank']) });
   }
   if (!entries.some((e) => e.tp === 1)) throw new FasopError(`host profile ${path} has no tp1 entry`, FIX);
   return { path, entries };
@@ -118,8 +118,8 @@ export function recipeWithHostProfile(recipe: TrainingRecipe, profile: HostIssue
   const used = chosen.map(describe).join(', ');
   // entries measured at different host speeds are brought to one (the tp 1 entry's), so that the
   // recipe's figures can be scaled together (policy host-speed); without speeds they stay as measured
-  const ref = chosen.every((e) => e.speed_python_us !== undefined) ? tp1.speed_python_us : undefined;
-  const at = (e: HostIssueEntry) => (ref === undefined ? e.figures : scaleHostIssue(e.figures, ref / e.speed_python_us!));
+  const ref = chosen.every((e) => e.launch_us !== undefined) ? tp1.launch_us : undefined;
+  const at = (e: HostIssueEntry) => (ref === undefined ? e.figures : scaleHostIssue(e.figures, ref / e.launch_us!));
   return {
     ...recipe,
     hostIssue: {
@@ -127,7 +127,7 @@ export function recipeWithHostProfile(recipe: TrainingRecipe, profile: HostIssue
       tp1: at(tp1),
       tp1Ddp: tp1Ddp && at(tp1Ddp),
       tpN: at(tpN),
-      speedRef_python_us: ref,
+      speedRef_launch_us: ref,
       source: `${profile.path} (${used}; ${opts.processesPerHost} busy process${opts.processesPerHost === 1 ? '' : 'es'} per host${ref === undefined ? '' : `; at a host speed of ${ref.toFixed(2)} µs`})`,
     },
   };

@@ -110,18 +110,18 @@ function recipeForRecord(rec: ValidationRecord, hostProfile?: HostIssueProfile, 
   const world = rec.plan.tp * rec.plan.pp * rec.plan.dp;
   if (hostProfile) recipe = recipeWithHostProfile(recipe, hostProfile, { model: rec.model.name, processesPerHost: rec.machine.host_processes ?? world });
   const speed = useRecordSpeed ? hostSpeedOfRecord(rec) : undefined;
-  return speed !== undefined && recipe.hostIssue?.speedRef_python_us !== undefined ? recipeAtHostSpeed(recipe, speed) : recipe;
+  return speed !== undefined && recipe.hostIssue?.speedRef_launch_us !== undefined ? recipeAtHostSpeed(recipe, speed) : recipe;
 }
 
 /**
  * The speed of the host while the run ran (policy host-speed): the slowest rank's median of the
- * Python-loop time that validation/train_step.py measures between steps; undefined for runs that
- * did not record it.
+ * time per CUDA launch of a tiny PyTorch op that validation/train_step.py measures between steps;
+ * undefined for runs that did not record it.
  */
 export function hostSpeedOfRecord(rec: ValidationRecord): number | undefined {
   const per = (rec.measured as { host_speed_us_median_per_rank?: unknown }).host_speed_us_median_per_rank;
   if (!Array.isArray(per) || per.length === 0) return undefined;
-  const xs = per.map((r) => (r as { python_us?: unknown } | null)?.python_us);
+  const xs = per.map((r) => (r as { cuda_launch_us?: unknown } | null)?.cuda_launch_us);
   return xs.every((x): x is number => typeof x === 'number' && x > 0) ? Math.max(...xs) : undefined;
 }
 
