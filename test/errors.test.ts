@@ -124,6 +124,8 @@ export const CASES: Case[] = [
   { id: 'catalog-unknown-key', args: () => [...G, '--catalog', json('cat-key.json', { gpu: {} }), ...P()], expect: /cat-key\.json is invalid: .*Unrecognized key.*"gpu"/ },
   { id: 'host-profile-missing', args: () => [...G, '--recipe', 'bf16-adamw', '--host-profile', join(fx, 'none.json'), ...P()], expect: /cannot read host profile .*none\.json \(ENOENT\)/ },
   { id: 'host-profile-not-json', args: () => [...G, '--recipe', 'bf16-adamw', '--host-profile', json('host-broken.json', '{"entries": '), ...P()], expect: /host profile .*host-broken\.json is not valid JSON/ },
+  { id: 'host-launch-us-no-speed', args: () => [...G, '--recipe', 'bf16-adamw', '--host-launch-us', '6.2', ...P()], expect: /the CPU issue figures of recipe bf16-adamw \(.*\) were measured without a host speed, so they cannot be scaled to another host/ },
+  { id: 'host-launch-us-bad', args: () => [...G, '--recipe', 'bf16-adamw', '--host-launch-us', 'fast', ...P()], expect: /--host-launch-us must be a positive number of microseconds, got 'fast'/ },
   { id: 'host-profile-eager-only', args: () => [...G, '--host-profile', json('host-ok.json', { entries: { 'llama1b tp1 procs1': { forwardPerLayer_ms: 1, backwardPerLayer_ms: 2, forwardFixed_ms: 1, backwardFixed_ms: 1 } } }), ...P()], expect: /--host-profile applies to recipes whose runtime issues kernels one by one; recipe megatron-mixed has no CPU issue term/ },
   // outputs
   { id: 'only-make-pareto-columns', args: () => ['--only-make-pareto', json('old.csv', 'index,gbs,mbs,tp,dp,pp,is_oom\n0,32,1,1,1,8,False\n')], expect: /old\.csv lacks the columns throughput\(samples\/s\), cost\(\$\), total_time\(s\)/ },

@@ -10,7 +10,8 @@ import { RECIPES } from '../src/estimate/recipe.js';
 import { defaultProfileDir } from '../src/paths.js';
 import { ProfileDb } from '../src/profiles/db.js';
 import { parseHostIssueProfile, readHostIssueProfile, recipeWithHostProfile } from '../src/profiles/host-issue.js';
-import { compareRecords, planOfRecord } from '../src/validate/compare.js';
+import { compareRecords, hostSpeedOfRecord, planOfRecord } from '../src/validate/compare.js';
+import { recipeAtHostSpeed } from '../src/estimate/host-speed.js';
 import { readValidationRecords } from '../src/validate/records.js';
 import { runCli, tmp } from './helpers/cli.js';
 
@@ -101,4 +102,48 @@ test('--host-profile on the CLI: used by validate and search; a bad file or reci
   assert.equal(ok.code, 0, ok.err);
   const csv = readFileSync(join(dir, 'out', 'llama1b.csv'), 'utf8');
   assert.match(csv, /CPU issue figures: [^)]*host_issue_H200_machineL_start\.json \(llama1b tp1 procs2/);
+});
+
+// ---- policy host-speed: issue figures scaled to the host speed (µs per CUDA launch) a run recorded
+const N_START = join(DIAG, 'host_issue', 'host_issue_H200_machineN_start.json');
+
+test('host speed: figures scale with the launch index; entries measured at different speeds are brought to one', () => {
+  const p = readHostIssueProfile(N_START);
+  const doc = JSON.parse(readFileSync(N_START, 'utf8')).entries;
+  const speed = (key: string) => Math.max(...doc[key].host_speed_us_per_rank.map((r: { start: { cuda_launch_us: number }; end: { cuda_launch_us: number } }) => (r.start.cuda_launch_us + r.end.cuda_launch_us) / 2));
+  assert.ok(p.entries.every((e) => e.pinned && e.launch_us !== undefined));
+  const hi = recipeWithHostProfile(RECIPES['bf16-adamw']!, p, { model: 'llama1b', processesPerHost: 2 }).hostIssue!;
+  const ref = speed('llama1b tp1 procs2 pinned');
+  assert.equal(hi.speedRef_launch_us, ref);
+  assert.equal(hi.tp1.forwardPerLayer_ms, doc['llama1b tp1 procs2 pinned'].forwardPerLayer_ms);
+  const tpNScale = ref / speed('llama1b tp2 procs2 pinned');
+  assert.ok(Math.abs(hi.tpN.forwardPerLayer_ms - doc['llama1b tp2 procs2 pinned'].forwardPerLayer_ms * tpNScale) < 1e-12);
+  const r = recipeWithHostProfile(RECIPES['bf16-adamw']!, p, { model: 'llama1b', processesPerHost: 2 });
+  const slow = recipeAtHostSpeed(r, 2 * ref).hostIssue!;
+  assert.ok(Math.abs(slow.tp1.backwardFixed_ms - 2 * hi.tp1.backwardFixed_ms) < 1e-12);
+  assert.ok(Math.abs(slow.tpN.forwardPerLayer_ms - 2 * hi.tpN.forwardPerLayer_ms) < 1e-12);
+  assert.equal(slow.speedRef_launch_us, 2 * ref);
+  assert.match(slow.source, /scaled ×2\.000 to a host speed of/);
+  // figures without a speed (the shipped ones, an old probe) cannot be scaled; nor can a recipe without a CPU term
+  assert.throws(() => recipeAtHostSpeed(RECIPES['bf16-adamw']!, 6), (e: unknown) => e instanceof FasopError && /measured without a host speed/.test(e.message));
+  assert.throws(() => recipeAtHostSpeed(RECIPES['bf16-adamw-graph']!, 6), (e: unknown) => e instanceof FasopError && /has no CPU issue term/.test(e.message));
+  assert.throws(() => recipeAtHostSpeed(r, 0), (e: unknown) => e instanceof FasopError && /not a positive number/.test(e.message));
+});
+
+test('host speed, held out: machine P\'s eager runs, costed with machine N\'s probe, are closer with each run\'s recorded speed', async () => {
+  // the CUDA-launch index was chosen on machines M, N and O; machine P ran after, for this test
+  const db = ProfileDb.open(defaultProfileDir());
+  const recs = readValidationRecords(join(DIAG, 'eager_machineP'));
+  assert.ok(recs.every((r) => hostSpeedOfRecord(r) !== undefined));
+  const n = readHostIssueProfile(N_START);
+  const withSpeed = await compareRecords(recs, loadCatalog(), db, 'fasop', [], undefined, n);
+  const without = await compareRecords(recs, loadCatalog(), db, 'fasop', [], undefined, n, false);
+  assert.equal(withSpeed.plans.length, 16);
+  // measured: 8.4 % with the speeds, 16.3 % without (the pinned runs; the unpinned repeats are listed apart)
+  assert.ok(withSpeed.overall.stepMape < 0.10, `MAPE ${withSpeed.overall.stepMape}`);
+  assert.ok(without.overall.stepMape > 1.5 * withSpeed.overall.stepMape, `${without.overall.stepMape} vs ${withSpeed.overall.stepMape}`);
+  // the lone 1-GPU runs (one process on the host) are within 10 % with the speed
+  const lone = withSpeed.plans.filter((x) => x.tp * x.pp * x.dp === 1);
+  assert.equal(lone.length, 4);
+  for (const p of lone) assert.ok(Math.abs(p.stepError) < 0.10, `${p.file}: ${p.stepError}`);
 });
