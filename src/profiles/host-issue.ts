@@ -128,7 +128,7 @@ export function recipeWithHostProfile(recipe: TrainingRecipe, profile: HostIssue
       tp1Ddp: tp1Ddp && at(tp1Ddp),
       tpN: at(tpN),
       speedRef_launch_us: ref,
-      source: `${profile.path} (${used}; ${opts.processesPerHost} busy process${opts.processesPerHost === 1 ? '' : 'es'} per host${ref === undefined ? '' : `; at a host speed of ${ref.toFixed(2)} µs`})`,
+      source: `${profile.path} (${used}; ${opts.processesPerHost} busy process${opts.processesPerHost === 1 ? '' : 'es'} per host${ref === undefined ? '' : `; at a host speed of ${ref.toFixed(2)} µs per launch`})`,
     },
   };
 }
