@@ -10,7 +10,7 @@ import { RECIPES } from '../src/estimate/recipe.js';
 import { defaultProfileDir } from '../src/paths.js';
 import { ProfileDb } from '../src/profiles/db.js';
 import { parseHostIssueProfile, readHostIssueProfile, recipeWithHostProfile } from '../src/profiles/host-issue.js';
-import { compareRecords, hostSpeedOfRecord, planOfRecord } from '../src/validate/compare.js';
+import { compareRecords, formatComparison, hostSpeedOfRecord, planOfRecord } from '../src/validate/compare.js';
 import { recipeAtHostSpeed } from '../src/estimate/host-speed.js';
 import { readValidationRecords } from '../src/validate/records.js';
 import { runCli, tmp } from './helpers/cli.js';
@@ -143,6 +143,11 @@ test('host speed, held out: machine P\'s eager runs, costed with machine N\'s pr
   assert.ok(withSpeed.overall.stepMape < 0.10, `MAPE ${withSpeed.overall.stepMape}`);
   assert.ok(without.overall.stepMape > 1.5 * withSpeed.overall.stepMape, `${without.overall.stepMape} vs ${withSpeed.overall.stepMape}`);
   // the lone 1-GPU runs (one process on the host) are within 10 % with the speed
+  assert.deepEqual(withSpeed.hostSpeed, { recorded: 32, scaled: 32 });
+  assert.match(formatComparison(withSpeed), /scaled to the speed each of the 32 eager runs recorded/);
+  const shipped = await compareRecords(recs, loadCatalog(), db, 'fasop');
+  assert.deepEqual(shipped.hostSpeed, { recorded: 32, scaled: 0 });
+  assert.match(formatComparison(shipped), /32 eager runs recorded their host's speed, not used/);
   const lone = withSpeed.plans.filter((x) => x.tp * x.pp * x.dp === 1);
   assert.equal(lone.length, 4);
   for (const p of lone) assert.ok(Math.abs(p.stepError) < 0.10, `${p.file}: ${p.stepError}`);

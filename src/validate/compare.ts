@@ -65,6 +65,8 @@ export interface ComparisonSummary {
   calibration: string[];
   calibrationStats?: ErrorStats;
   heldOutStats?: ErrorStats;
+  /** eager runs that recorded their host's speed, and of them those whose CPU issue figures were scaled to it (policy host-speed) */
+  hostSpeed: { recorded: number; scaled: number };
 }
 
 const planName = (p: Pick<ComparedPlan, 'tp' | 'pp' | 'dp' | 'mbs' | 'layersPerStage'>) => {
@@ -158,11 +160,16 @@ export async function compareRecords(records: readonly ValidationRecord[], catal
   const estimator = getEstimator(estimatorName);
   const all: ComparedPlan[] = [];
   const seen = new Set<string>();
+  const hostSpeed = { recorded: 0, scaled: 0 };
   for (const rec of records) {
     const m = rec.measured;
     if (m.oom || m.error || m.step_time_ms_median === undefined) continue;
     const plan = planOfRecord(rec, catalog, profiles, graphProfiles, hostProfile, useRecordSpeed);
     const launch = plan.recipe!.launch;
+    if (launch === 'eager' && hostSpeedOfRecord(rec) !== undefined) {
+      hostSpeed.recorded += 1;
+      if (/scaled ×/.test(plan.recipe!.hostIssue?.source ?? '')) hostSpeed.scaled += 1;
+    }
     const est = await estimator(plan);
     // Memory is judged on eager runs. A captured run warms up on a side stream (with DDP built
     // there, as whole-step capture requires), which changes DDP's buffers; its peak is shown when the
@@ -214,6 +221,7 @@ export async function compareRecords(records: readonly ValidationRecord[], catal
     calibration: [...calibration],
     calibrationStats: split ? stats(plans.filter(inCal)) : undefined,
     heldOutStats: split ? stats(plans.filter((p) => !inCal(p))) : undefined,
+    hostSpeed,
   };
 }
 
@@ -245,6 +253,13 @@ export function formatComparison(s: ComparisonSummary): string {
     out.push(statsLine('plans whose pace the CPU sets or may set on a slower host ([host-bound], [host-sensitive])', stats(flagged)));
     out.push(statsLine('— of them [host-bound] (CPU issue time above GPU time)', stats(flagged.filter((p) => p.hostBound))));
     out.push(statsLine('plans the GPU bounds (not flagged)', stats(s.plans.filter((p) => !p.hostSensitive))));
+  }
+  if (s.estimator === 'fasop' && s.hostSpeed.recorded > 0) {
+    out.push(s.hostSpeed.scaled === s.hostSpeed.recorded
+      ? `host speed (policy host-speed): the CPU issue figures were scaled to the speed each of the ${s.hostSpeed.recorded} eager runs recorded`
+      : s.hostSpeed.scaled === 0
+        ? `host speed: ${s.hostSpeed.recorded} eager runs recorded their host's speed, not used — the CPU issue figures carry no speed of their own (pass --host-profile with a profiler/host_issue.py file that records it) or --no-host-speed was given`
+        : `host speed (policy host-speed): ${s.hostSpeed.scaled} of the ${s.hostSpeed.recorded} eager runs that recorded their host's speed were scaled to it`);
   }
   out.push('', '| scenario | plans | measured best | predicted best | same |', '|---|---|---|---|---|',
     ...s.scenarios.map((v) => `| ${v.scenario}${s.calibration.includes(v.scenario) ? ' (calibration)' : ''} | ${v.plans} | ${v.measuredBest} | ${v.predictedBest} | ${v.same ? 'yes' : 'NO'} |`),
