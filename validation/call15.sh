@@ -20,18 +20,8 @@ probe() {
 timeout 60 python3 $HERE/cpu_map.py --out $W/cpu --tag _start --load ${LOADS:-0 1 2 3 16 17} 2>&1 | tail -8
 probe $W/host_start
 echo "[$NAME] host done $(( $(date +%s) - T0 ))s"
-PREFIX=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | grep -o "H100\|H200" | tr A-Z a-z)
-COMMON="--model llama1b --layers 8 --steps 10 --warmup 3 --prefix ${PREFIX:-gpu}_llama1b8L --out $W/res --mbs 1 2 --gbs 8 16"
 for pin in pinned unpinned pinned2; do
-  flag=""; [ $pin = unpinned ] || flag="--pin-fastest 2"
-  [ $(( $(date +%s) - T0 )) -lt 430 ] || break
-  CUDA_VISIBLE_DEVICES=0 timeout 100 python3 $HERE/train_step.py $COMMON $flag --name-suffix _${TAG}_$pin 2>&1 | grep "step \|rror\|pinned"
-  for plan in "2 1 1" "1 1 2" "1 2 1"; do
-    read -r tp pp dp <<< "$plan"
-    [ $(( $(date +%s) - T0 )) -lt 440 ] || break
-    timeout 100 torchrun --standalone --nproc_per_node 2 $HERE/train_step.py $COMMON $flag \
-      --tp $tp --pp $pp --dp $dp --tp-impl manual --name-suffix _${TAG}_$pin --deadline $(( T0 + 450 )) 2>&1 | grep "step \|rror\|pinned" | grep -v OMP
-  done
+  bash "$HERE/host_bound_sweep.sh" $W/res "$TAG" $pin $T0 440 || break
 done
 tar czf "$OUT/$NAME.tgz" -C $W .
 [ $(( $(date +%s) - T0 )) -lt 500 ] && probe $W/host_end

@@ -368,34 +368,21 @@ def host_speed_probe(dev, n=200, batches=3):
     loop, 'cpu_op_us' one PyTorch op on a small CPU tensor (interpreter + dispatcher), and
     'cuda_launch_us' the same op on a CUDA tensor (dispatcher + kernel launch; the kernels are tiny,
     so the GPU keeps up and the wall time is the CPU's). A few milliseconds in all."""
-    def per_call(fn):
-        xs = []
-        for _ in range(batches):
-            t0 = time.perf_counter()
-            fn()
-            xs.append((time.perf_counter() - t0) / n * 1e6)
-        return float(np.median(xs))
-
-    def py_loop():
+    def op_us(t):
+        # µs per in-place add on tensor t, n back to back
+        t0 = time.perf_counter()
         for _ in range(n):
-            s = 0
-            for i in range(100):
-                s += i
+            t.add_(1.0)
+        return (time.perf_counter() - t0) / n * 1e6
 
-    x = torch.zeros(8)
+    def median_of(fn, *a):
+        return float(np.median([fn(*a) for _ in range(batches)]))
 
-    def cpu_ops():
-        for _ in range(n):
-            x.add_(1.0)
-    out = dict(python_us=per_call(py_loop), cpu_op_us=per_call(cpu_ops))
+    out = dict(python_us=median_of(python_loop_us, n), cpu_op_us=median_of(op_us, torch.zeros(8)))
     if dev is not None and dev.type == "cuda":
         y = torch.zeros(8, device=dev)
         torch.cuda.synchronize(dev)
-
-        def launches():
-            for _ in range(n):
-                y.add_(1.0)
-        out["cuda_launch_us"] = per_call(launches)
+        out["cuda_launch_us"] = median_of(op_us, y)
         torch.cuda.synchronize(dev)
     return out
 

@@ -166,9 +166,11 @@ export async function compareRecords(records: readonly ValidationRecord[], catal
     if (m.oom || m.error || m.step_time_ms_median === undefined) continue;
     const plan = planOfRecord(rec, catalog, profiles, graphProfiles, hostProfile, useRecordSpeed);
     const launch = plan.recipe!.launch;
-    if (launch === 'eager' && hostSpeedOfRecord(rec) !== undefined) {
+    const speed = launch === 'eager' ? hostSpeedOfRecord(rec) : undefined;
+    if (speed !== undefined) {
       hostSpeed.recorded += 1;
-      if (/scaled ×/.test(plan.recipe!.hostIssue?.source ?? '')) hostSpeed.scaled += 1;
+      // scaled figures carry the run's speed as their reference
+      if (plan.recipe!.hostIssue?.speedRef_launch_us === speed) hostSpeed.scaled += 1;
     }
     const est = await estimator(plan);
     // Memory is judged on eager runs. A captured run warms up on a side stream (with DDP built
