@@ -152,3 +152,23 @@ test('host speed, held out: machine P\'s eager runs, costed with machine N\'s pr
   assert.equal(lone.length, 4);
   for (const p of lone) assert.ok(Math.abs(p.stepError) < 0.10, `${p.file}: ${p.stepError}`);
 });
+
+test('host speed of a run: the slowest rank\'s mean of its per-step launch samples, else its median', () => {
+  const [rec] = readValidationRecords(join(DIAG, 'eager_machineP'));
+  const base = rec!;
+  const withSeries = {
+    ...base,
+    measured: {
+      ...base.measured,
+      host_speed_us_median_per_rank: [{ cuda_launch_us: 6 }, { cuda_launch_us: 6 }],
+      // bimodal samples: medians 6.0 and 6.5, means 8.0 and 7.0
+      host_speed_us_per_step_per_rank: [{ cuda_launch_us: [6, 6, 12] }, { cuda_launch_us: [6.5, 6.5, 8] }],
+    },
+  };
+  assert.equal(hostSpeedOfRecord(withSeries as typeof base), 8);
+  // a rank without usable samples: every rank falls back to the recorded medians
+  const partial = { ...withSeries, measured: { ...withSeries.measured, host_speed_us_per_step_per_rank: [{ cuda_launch_us: [6, 6, 12] }, { python_us: [2] }] } };
+  assert.equal(hostSpeedOfRecord(partial as typeof base), 6);
+  const none = { ...base, measured: { ...base.measured, host_speed_us_median_per_rank: undefined } };
+  assert.equal(hostSpeedOfRecord(none as typeof base), undefined);
+});

@@ -429,6 +429,11 @@ def median_speed(samples):
     return {k: float(np.median([s[k] for s in samples])) for k in samples[0]} if samples else None
 
 
+def speed_series(samples):
+    """host_speed_probe() results as one list of per-step values per key."""
+    return {k: [float(s[k]) for s in samples] for k in samples[0]} if samples else None
+
+
 def sleep_cycles_per_ms():
     """Cycles of torch.cuda._sleep per millisecond on the current GPU."""
     torch.cuda.synchronize()
@@ -1001,9 +1006,10 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
         objs = [None] * world
         dist.all_gather_object(objs, dict(t=times, a=alloc, r=reserved, l=step_losses, cp=cpu_proc,
                                           cm=cpu_main, ph=phases, c=capture_peak, hs=median_speed(speeds),
-                                          hss=[x["python_us"] for x in speeds]))
+                                          hss=[x["python_us"] for x in speeds], hsa=speed_series(speeds)))
         host_speeds = [o["hs"] for o in objs]
         host_speed_steps = [o["hss"] for o in objs]
+        host_speed_series = [o["hsa"] for o in objs]
         capture_peaks = [o["c"] for o in objs]
         per_rank_times = [o["t"] for o in objs]
         step_losses = [o["l"] for o in objs]
@@ -1017,6 +1023,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
         capture_peaks = [capture_peak]
         host_speeds = [median_speed(speeds)]
         host_speed_steps = [[x["python_us"] for x in speeds]]
+        host_speed_series = [speed_series(speeds)]
 
     def med_phase(plist):
         if not plist:
@@ -1055,6 +1062,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
                 host_cpu_during_timed_steps=host_cpu,
                 host_speed_us_median_per_rank=host_speeds,
                 host_speed_python_us_per_step_per_rank=host_speed_steps,
+                host_speed_us_per_step_per_rank=host_speed_series,
                 host_speed_note="host_speed_probe() between the timed steps (GPU idle): median per rank",
                 phase_ms_median_per_rank=[med_phase(x) for x in phases] if not has_sched and is_cuda else None,
                 phase_note=("GPU-timeline (CUDA events, pp=1 only): fwd = sum over micro-batches of forward+loss, "

@@ -116,12 +116,25 @@ function recipeForRecord(rec: ValidationRecord, hostProfile?: HostIssueProfile, 
 }
 
 /**
- * The speed of the host while the run ran (policy host-speed): the slowest rank's median of the
- * time per CUDA launch of a tiny PyTorch op that validation/train_step.py measures between steps;
- * undefined for runs that did not record it.
+ * The speed of the host while the run ran (policy host-speed): the time per CUDA launch of a tiny
+ * PyTorch op that validation/train_step.py measures before every step, for the slowest rank;
+ * undefined for runs that did not record it. Where the run kept every step's sample, a rank's speed
+ * is their mean: a step is a sum of issue work, so its average pace follows the average time per
+ * launch, not the typical one (on these hosts the samples are bimodal and a median jumps between
+ * the modes). Runs that kept only the median (machines M to P) use it.
  */
 export function hostSpeedOfRecord(rec: ValidationRecord): number | undefined {
-  const per = (rec.measured as { host_speed_us_median_per_rank?: unknown }).host_speed_us_median_per_rank;
+  const m = rec.measured as { host_speed_us_median_per_rank?: unknown; host_speed_us_per_step_per_rank?: unknown };
+  const series = m.host_speed_us_per_step_per_rank;
+  if (Array.isArray(series) && series.length > 0) {
+    const means = series.map((r) => {
+      const xs = (r as { cuda_launch_us?: unknown } | null)?.cuda_launch_us;
+      return Array.isArray(xs) && xs.length > 0 && xs.every((x) => typeof x === 'number' && x > 0)
+        ? (xs as number[]).reduce((a, b) => a + b, 0) / xs.length : undefined;
+    });
+    if (means.every((x): x is number => x !== undefined)) return Math.max(...means);
+  }
+  const per = m.host_speed_us_median_per_rank;
   if (!Array.isArray(per) || per.length === 0) return undefined;
   const xs = per.map((r) => (r as { cuda_launch_us?: unknown } | null)?.cuda_launch_us);
   return xs.every((x): x is number => typeof x === 'number' && x > 0) ? Math.max(...xs) : undefined;

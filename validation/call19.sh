@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Device call (2 GPUs, a fresh machine "Q"): does a longer window make eager host-bound step times
+# repeatable? Two back-to-back sweeps of the llama1b eager plans near the host bound
+# (host_bound_sweep.sh, unpinned) with 40 timed steps per run instead of 10; every run records its
+# host speed before each step (all three indices). Figures for the estimate stay machine N's probe, so
+# Q is held out (docs/accuracy.md item 14). On an H100 pair, call18.sh's links and overlap probe
+# run first and one sweep follows.  -> $OUT/call19.tgz
+set -uo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+TAG="${TAG:-machineQ}"; T0=$(date +%s); OUT="${OUT:-/tmp/call19}"; W=/tmp/call19; mkdir -p "$OUT" $W/res
+export PYTHONUNBUFFERED=1
+{ nproc; lscpu | grep -i "model name"; nvidia-smi -L; } > $W/machine.txt 2>&1
+cat $W/machine.txt
+python3 "$HERE/../profiler/host_speed.py" > $W/host_speed_start.txt 2>&1; tail -2 $W/host_speed_start.txt
+OUT=$W/call18 bash "$HERE/call18.sh"
+export SWEEP_STEPS=40 SWEEP_TIMEOUT=170
+for rep in a b; do
+  timeout $(( 575 - ($(date +%s) - T0) )) bash "$HERE/host_bound_sweep.sh" $W/res "${TAG}40$rep" unpinned $T0 520 || break
+  tar czf "$OUT/call19.tgz" -C $W .
+done
+python3 "$HERE/../profiler/host_speed.py" > $W/host_speed_end.txt 2>&1; tail -2 $W/host_speed_end.txt
+tar czf "$OUT/call19.tgz" -C $W .
+echo "[call19] done $(( $(date +%s) - T0 ))s"
