@@ -153,7 +153,7 @@ test('host speed, held out: machine P\'s eager runs, costed with machine N\'s pr
   for (const p of lone) assert.ok(Math.abs(p.stepError) < 0.10, `${p.file}: ${p.stepError}`);
 });
 
-test('host speed of a run: the slowest rank\'s mean of its per-step launch samples, else its median', () => {
+test('host speed of a run: each step\'s slowest rank, averaged over the steps, else the slowest median', () => {
   const [rec] = readValidationRecords(join(DIAG, 'eager_machineP'));
   const base = rec!;
   const withSeries = {
@@ -161,12 +161,12 @@ test('host speed of a run: the slowest rank\'s mean of its per-step launch sampl
     measured: {
       ...base.measured,
       host_speed_us_median_per_rank: [{ cuda_launch_us: 6 }, { cuda_launch_us: 6 }],
-      // bimodal samples: medians 6.0 and 6.5, means 8.0 and 7.0
+      // bimodal samples: per step the slower rank is 6.5, 6.5, 12 (mean 8.333…); rank means 8 and 7
       host_speed_us_per_step_per_rank: [{ cuda_launch_us: [6, 6, 12] }, { cuda_launch_us: [6.5, 6.5, 8] }],
     },
   };
-  assert.equal(hostSpeedOfRecord(withSeries as typeof base), 8);
-  // a rank without usable samples: every rank falls back to the recorded medians
+  assert.ok(Math.abs(hostSpeedOfRecord(withSeries as typeof base)! - 25 / 3) < 1e-12);
+  // a rank without usable samples (or a different count): every rank falls back to the recorded medians
   const partial = { ...withSeries, measured: { ...withSeries.measured, host_speed_us_per_step_per_rank: [{ cuda_launch_us: [6, 6, 12] }, { python_us: [2] }] } };
   assert.equal(hostSpeedOfRecord(partial as typeof base), 6);
   const none = { ...base, measured: { ...base.measured, host_speed_us_median_per_rank: undefined } };

@@ -116,28 +116,31 @@ function recipeForRecord(rec: ValidationRecord, hostProfile?: HostIssueProfile, 
 }
 
 /**
- * The speed of the host while the run ran (policy host-speed): the time per CUDA launch of a tiny
- * PyTorch op that validation/train_step.py measures before every step, for the slowest rank;
- * undefined for runs that did not record it. Where the run kept every step's sample, a rank's speed
- * is their mean: a step is a sum of issue work, so its average pace follows the average time per
- * launch, not the typical one (on these hosts the samples are bimodal and a median jumps between
- * the modes). Runs that kept only the median (machines M to P) use it.
+ * The speed of the host while the run ran (policy host-speed), from the time per CUDA launch of a
+ * tiny PyTorch op that validation/train_step.py measures before every step; undefined for runs that
+ * did not record it. Where the run kept every step's sample: the slowest rank's sample of each step
+ * (the ranks meet in collectives every step, so the slower one sets its pace), averaged over the
+ * steps (a step is a sum of issue work, so its average pace follows the average time per launch; on
+ * these hosts the samples are bimodal and a median jumps between the modes). Runs that kept only
+ * each rank's median (machines M to P): the slowest rank's median.
  */
 export function hostSpeedOfRecord(rec: ValidationRecord): number | undefined {
   const m = rec.measured as { host_speed_us_median_per_rank?: unknown; host_speed_us_per_step_per_rank?: unknown };
-  const series = m.host_speed_us_per_step_per_rank;
-  if (Array.isArray(series) && series.length > 0) {
-    const means = series.map((r) => {
-      const xs = (r as { cuda_launch_us?: unknown } | null)?.cuda_launch_us;
-      return Array.isArray(xs) && xs.length > 0 && xs.every((x) => typeof x === 'number' && x > 0)
-        ? (xs as number[]).reduce((a, b) => a + b, 0) / xs.length : undefined;
-    });
-    if (means.every((x): x is number => x !== undefined)) return Math.max(...means);
-  }
+  const perStep = slowestRankPerStep(m.host_speed_us_per_step_per_rank);
+  if (perStep) return perStep.reduce((a, b) => a + b, 0) / perStep.length;
   const per = m.host_speed_us_median_per_rank;
   if (!Array.isArray(per) || per.length === 0) return undefined;
   const xs = per.map((r) => (r as { cuda_launch_us?: unknown } | null)?.cuda_launch_us);
   return xs.every((x): x is number => typeof x === 'number' && x > 0) ? Math.max(...xs) : undefined;
+}
+
+/** Each step's largest CUDA-launch sample over the ranks; undefined unless every rank kept one per step. */
+function slowestRankPerStep(series: unknown): number[] | undefined {
+  if (!Array.isArray(series) || series.length === 0) return undefined;
+  const ranks = series.map((r) => (r as { cuda_launch_us?: unknown } | null)?.cuda_launch_us);
+  const n = Array.isArray(ranks[0]) ? ranks[0].length : 0;
+  const ok = n > 0 && ranks.every((xs) => Array.isArray(xs) && xs.length === n && xs.every((x) => typeof x === 'number' && x > 0));
+  return ok ? Array.from({ length: n }, (_, i) => Math.max(...(ranks as number[][]).map((xs) => xs[i]!))) : undefined;
 }
 
 /** The resolved plan that a measured run executed: one node of tp·pp·dp GPUs, its exact layer split. */
