@@ -172,3 +172,24 @@ test('host speed of a run: each step\'s slowest rank, averaged over the steps, e
   const none = { ...base, measured: { ...base.measured, host_speed_us_median_per_rank: undefined } };
   assert.equal(hostSpeedOfRecord(none as typeof base), undefined);
 });
+
+/** MAPE and max |error| of step time over every compared run, repeats included. */
+function stepErrors(s: Awaited<ReturnType<typeof compareRecords>>): { n: number; mape: number; max: number; bias: number } {
+  const e = s.all.map((p) => p.stepError);
+  return { n: e.length, mape: e.reduce((a, x) => a + Math.abs(x), 0) / e.length, max: Math.max(...e.map(Math.abs)), bias: e.reduce((a, x) => a + x, 0) / e.length };
+}
+
+test('host speed, held out: machine R (2x H200) and machine S (1x H100), 40-step runs, each step\'s slowest rank averaged', async () => {
+  // the statistic was chosen on machine Q's sweeps (validation/diagnostics/eager_machineQ); R and S ran after it
+  const db = ProfileDb.open(defaultProfileDir());
+  const n = readHostIssueProfile(N_START);
+  for (const [dir, runs, mapeBelow, maxBelow, gain] of [['eager_machineR', 32, 0.06, 0.15, 4], ['eager_machineS', 8, 0.09, 0.14, 2.5]] as const) {
+    const recs = readValidationRecords(join(DIAG, dir));
+    const withSpeed = stepErrors(await compareRecords(recs, loadCatalog(), db, 'fasop', [], undefined, n));
+    const without = stepErrors(await compareRecords(recs, loadCatalog(), db, 'fasop', [], undefined, n, false));
+    assert.equal(withSpeed.n, runs);
+    // measured: R 5.3 % / 13.1 % (without the speeds 26.6 % / 47.9 %); S 7.7 % / 12.3 % (21.8 % / 41.8 %)
+    assert.ok(withSpeed.mape < mapeBelow && withSpeed.max < maxBelow, `${dir}: ${JSON.stringify(withSpeed)}`);
+    assert.ok(without.mape > gain * withSpeed.mape, `${dir}: ${without.mape} vs ${withSpeed.mape}`);
+  }
+});
