@@ -11,13 +11,13 @@ TAG="${TAG:-machineQ}"; T0=$(date +%s); OUT="${OUT:-/tmp/call19}"; W=/tmp/call19
 export PYTHONUNBUFFERED=1
 { nproc; lscpu | grep -i "model name"; nvidia-smi -L; } > $W/machine.txt 2>&1
 cat $W/machine.txt
-python3 "$HERE/../profiler/host_speed.py" > $W/host_speed_start.txt 2>&1; tail -2 $W/host_speed_start.txt
+python3 "$HERE/../profiler/host_speed.py" --seconds 5 > $W/host_speed_start.txt 2>&1; tail -2 $W/host_speed_start.txt
 OUT=$W/call18 bash "$HERE/call18.sh"
 export SWEEP_STEPS=40 SWEEP_TIMEOUT=170
 for rep in a b; do
   timeout $(( 575 - ($(date +%s) - T0) )) bash "$HERE/host_bound_sweep.sh" $W/res "${TAG}40$rep" unpinned $T0 520 || break
   tar czf "$OUT/call19.tgz" -C $W .
 done
-python3 "$HERE/../profiler/host_speed.py" > $W/host_speed_end.txt 2>&1; tail -2 $W/host_speed_end.txt
+python3 "$HERE/../profiler/host_speed.py" --seconds 5 > $W/host_speed_end.txt 2>&1; tail -2 $W/host_speed_end.txt
 tar czf "$OUT/call19.tgz" -C $W .
 echo "[call19] done $(( $(date +%s) - T0 ))s"

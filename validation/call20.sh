@@ -9,11 +9,11 @@ TAG="${TAG:-machineS}"; T0=$(date +%s); OUT="${OUT:-/tmp/call20}"; W=/tmp/call20
 export PYTHONUNBUFFERED=1 SWEEP_STEPS=40 SWEEP_TIMEOUT=170
 { nproc; lscpu | grep -i "model name"; nvidia-smi -L; } > $W/machine.txt 2>&1
 cat $W/machine.txt
-python3 "$HERE/../profiler/host_speed.py" > $W/host_speed_start.txt 2>&1; tail -1 $W/host_speed_start.txt
+python3 "$HERE/../profiler/host_speed.py" --seconds 5 > $W/host_speed_start.txt 2>&1; tail -1 $W/host_speed_start.txt
 for rep in a b; do
   bash "$HERE/host_bound_sweep.sh" $W/res "${TAG}40$rep" unpinned $T0 400
   tar czf "$OUT/call20.tgz" -C $W .
 done
-python3 "$HERE/../profiler/host_speed.py" > $W/host_speed_end.txt 2>&1; tail -1 $W/host_speed_end.txt
+python3 "$HERE/../profiler/host_speed.py" --seconds 5 > $W/host_speed_end.txt 2>&1; tail -1 $W/host_speed_end.txt
 tar czf "$OUT/call20.tgz" -C $W .
 echo "[call20] done $(( $(date +%s) - T0 ))s"
