@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One device call: CUDA-graph validation sweep (validation/train_step.py --cuda-graph).
-#   OUT=<dir> MODEL=llama1b LAYERS=8 BUDGET_S=420 [SKIP_SMOKE=1] [SKIP_OPT=1] bash validation/graph_session.sh
+#   OUT=<dir> MODEL=llama1b LAYERS=8 BUDGET_S=420 [SKIP_SMOKE=1 [GRAPH_PLANS="2,1,1 ..."]] [SKIP_OPT=1] bash validation/graph_session.sh
 # 1. smoke-tests whole-step capture on the tiny model for each parallelism kind (capture mode
 #    thread_local, then global), 2. measures the optimizer step as captured (profiler/optimizer.py),
 # 3. runs the sweep (run_all.sh) for the kinds that captured, until BUDGET_S seconds have passed.
@@ -16,7 +16,7 @@ NGPU=$(nvidia-smi -L | wc -l)
 echo "[graph] $(date -Is) $GPU x$NGPU model=$MODEL layers=$LAYERS"
 export TORCH_NCCL_ASYNC_ERROR_HANDLING=0 NCCL_ASYNC_ERROR_HANDLING=0 PYTHONUNBUFFERED=1
 ok_plans=""; mode_of=""
-if [ -n "${SKIP_SMOKE:-}" ]; then mode_of="1,1,1=thread_local 1,1,2=thread_local 2,1,1=thread_local 1,2,1=thread_local"; fi
+if [ -n "${SKIP_SMOKE:-}" ]; then for p in ${GRAPH_PLANS:-1,1,1 1,1,2 2,1,1 1,2,1}; do mode_of="$mode_of $p=thread_local"; done; fi
 for plan in 1,1,1 1,1,2 2,1,1 1,2,1; do
   [ -z "${SKIP_SMOKE:-}" ] || break
   IFS=, read -r tp pp dp <<< "$plan"; w=$((tp*pp*dp))
