@@ -105,7 +105,7 @@ test('--host-profile on the CLI: used by validate and search; a bad file or reci
 });
 
 // ---- policy host-speed: issue figures scaled to the host speed (µs per CUDA launch) a run recorded
-const N_START = join(DIAG, 'host_issue', 'host_issue_H200_machineN_start.json');
+const N_START = join(defaultProfileDir(), 'host_issue_H200.json');
 
 test('host speed: figures scale with the launch index; entries measured at different speeds are brought to one', () => {
   const p = readHostIssueProfile(N_START);
@@ -193,4 +193,24 @@ test('host speed, held out: machines R and T (2x H200) and S (1x H100), 40-step 
     assert.ok(withSpeed.mape < mapeBelow && withSpeed.max < maxBelow, `${dir}: ${JSON.stringify(withSpeed)}`);
     assert.ok(without.mape > gain * withSpeed.mape, `${dir}: ${without.mape} vs ${withSpeed.mape}`);
   }
+});
+
+test('fasop search --host-profile profiles/host_issue_H200.json --host-launch-us: host-bound plans follow the host speed, GPU-bound ones do not', async () => {
+  const dir = tmp();
+  const rows = async (us: string) => {
+    const r = await runCli(['--gpus', 'H200', '1', '--gpu-per-node', '1', '--gbs', '16', '--model-type', 'llama1b', '--recipe', 'bf16-adamw',
+      '--host-profile', N_START, '--host-launch-us', us, '--output-dir', join(dir, us)]);
+    assert.equal(r.code, 0, r.err);
+    const [head, ...lines] = readFileSync(join(dir, us, 'llama1b.csv'), 'utf8').trim().split('\n');
+    const cols = head!.split(',');
+    const at = (l: string, name: string) => l.split(',')[cols.indexOf(name)]!;
+    return new Map(lines.map((l) => [Number(at(l, 'mbs')), { step_s: Number(at(l, 'step_time(s)')), source: l }]));
+  };
+  const fast = await rows('5'), slow = await rows('10');
+  // mbs 1 is host-bound (the CPU's 26.7 ms per micro-batch at 5 µs per launch against 25.4 ms of GPU work): twice the speed index, about twice the step
+  const r1 = slow.get(1)!.step_s / fast.get(1)!.step_s;
+  assert.ok(r1 > 1.8 && r1 < 2.0, `mbs 1: ×${r1}`);
+  assert.match(slow.get(1)!.source, /HOST-BOUND.*host_issue_H200\.json.*scaled ×1\.987 to a host speed of 10\.00 µs per launch/);
+  // mbs 16 is GPU-bound at either speed
+  assert.equal(slow.get(16)!.step_s, fast.get(16)!.step_s);
 });

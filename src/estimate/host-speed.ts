@@ -34,7 +34,7 @@ export function recipeAtHostSpeed(recipe: TrainingRecipe, hostLaunch_us: number)
   }
   if (hi.speedRef_launch_us === undefined) {
     throw new FasopError(`the CPU issue figures of recipe ${recipe.name} (${hi.source}) were measured without a host speed, so they cannot be scaled to another host`,
-      'measure them again with profiler/host_issue.py (it records the speed) and pass the file with --host-profile');
+      'pass figures that carry their speed with --host-profile: the shipped profiles/host_issue_H200.json, or your host\'s from profiler/host_issue.py');
   }
   const factor = hostLaunch_us / hi.speedRef_launch_us;
   return {
