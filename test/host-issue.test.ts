@@ -14,6 +14,7 @@ import { compareRecords, formatComparison, hostSpeedOfRecord, planOfRecord } fro
 import { recipeAtHostSpeed } from '../src/estimate/host-speed.js';
 import { readValidationRecords } from '../src/validate/records.js';
 import { runCli, tmp } from './helpers/cli.js';
+import { readCsvFile } from './helpers/csv.js';
 
 const DIAG = join(import.meta.dirname, '..', 'validation', 'diagnostics');
 const L_START = join(DIAG, 'host_issue', 'host_issue_H200_machineL_start.json');
@@ -201,10 +202,7 @@ test('fasop search --host-profile profiles/host_issue_H200.json --host-launch-us
     const r = await runCli(['--gpus', 'H200', '1', '--gpu-per-node', '1', '--gbs', '16', '--model-type', 'llama1b', '--recipe', 'bf16-adamw',
       '--host-profile', N_START, '--host-launch-us', us, '--output-dir', join(dir, us)]);
     assert.equal(r.code, 0, r.err);
-    const [head, ...lines] = readFileSync(join(dir, us, 'llama1b.csv'), 'utf8').trim().split('\n');
-    const cols = head!.split(',');
-    const at = (l: string, name: string) => l.split(',')[cols.indexOf(name)]!;
-    return new Map(lines.map((l) => [Number(at(l, 'mbs')), { step_s: Number(at(l, 'step_time(s)')), source: l }]));
+    return new Map(readCsvFile(join(dir, us, 'llama1b.csv')).map((row) => [Number(row['mbs']), { step_s: Number(row['step_time(s)']), source: row['cost_source']! }]));
   };
   const fast = await rows('5'), slow = await rows('10');
   // mbs 1 is host-bound (the CPU's 26.7 ms per micro-batch at 5 µs per launch against 25.4 ms of GPU work): twice the speed index, about twice the step

@@ -424,14 +424,19 @@ def pin_fastest(k, local, nlocal):
     return dict(cpus=chosen, python_us_of_cpu={str(c): round(v, 3) for c, v in speeds.items()})
 
 
-def median_speed(samples):
-    """Per-key medians of host_speed_probe() results."""
-    return {k: float(np.median([s[k] for s in samples])) for k in samples[0]} if samples else None
-
-
 def speed_series(samples):
     """host_speed_probe() results as one list of per-step values per key."""
     return {k: [float(s[k]) for s in samples] for k in samples[0]} if samples else None
+
+
+def series_medians(series):
+    """Per-key medians of a speed_series()."""
+    return {k: float(np.median(v)) for k, v in series.items()} if series else None
+
+
+def median_speed(samples):
+    """Per-key medians of host_speed_probe() results."""
+    return series_medians(speed_series(samples))
 
 
 def sleep_cycles_per_ms():
@@ -1005,11 +1010,8 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
     if world > 1:
         objs = [None] * world
         dist.all_gather_object(objs, dict(t=times, a=alloc, r=reserved, l=step_losses, cp=cpu_proc,
-                                          cm=cpu_main, ph=phases, c=capture_peak, hs=median_speed(speeds),
-                                          hss=[x["python_us"] for x in speeds], hsa=speed_series(speeds)))
-        host_speeds = [o["hs"] for o in objs]
-        host_speed_steps = [o["hss"] for o in objs]
-        host_speed_series = [o["hsa"] for o in objs]
+                                          cm=cpu_main, ph=phases, c=capture_peak, hs=speed_series(speeds)))
+        host_speed_series = [o["hs"] for o in objs]
         capture_peaks = [o["c"] for o in objs]
         per_rank_times = [o["t"] for o in objs]
         step_losses = [o["l"] for o in objs]
@@ -1021,9 +1023,9 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
     else:
         cpu_proc, cpu_main, phases = [cpu_proc], [cpu_main], [phases]
         capture_peaks = [capture_peak]
-        host_speeds = [median_speed(speeds)]
-        host_speed_steps = [[x["python_us"] for x in speeds]]
         host_speed_series = [speed_series(speeds)]
+    host_speeds = [series_medians(s) for s in host_speed_series]
+    host_speed_steps = [s["python_us"] if s else [] for s in host_speed_series]
 
     def med_phase(plist):
         if not plist:

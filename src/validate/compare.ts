@@ -128,20 +128,26 @@ export function hostSpeedOfRecord(rec: ValidationRecord): number | undefined {
   const m = rec.measured as { host_speed_us_median_per_rank?: unknown; host_speed_us_per_step_per_rank?: unknown };
   const perStep = slowestRankPerStep(m.host_speed_us_per_step_per_rank);
   if (perStep) return perStep.reduce((a, b) => a + b, 0) / perStep.length;
-  const per = m.host_speed_us_median_per_rank;
-  if (!Array.isArray(per) || per.length === 0) return undefined;
-  const xs = per.map((r) => (r as { cuda_launch_us?: unknown } | null)?.cuda_launch_us);
-  return xs.every((x): x is number => typeof x === 'number' && x > 0) ? Math.max(...xs) : undefined;
+  const medians = launchPerRank(m.host_speed_us_median_per_rank);
+  return medians?.every(isLaunch_us) ? Math.max(...medians) : undefined;
 }
 
 /** Each step's largest CUDA-launch sample over the ranks; undefined unless every rank kept one per step. */
 function slowestRankPerStep(series: unknown): number[] | undefined {
-  if (!Array.isArray(series) || series.length === 0) return undefined;
-  const ranks = series.map((r) => (r as { cuda_launch_us?: unknown } | null)?.cuda_launch_us);
-  const n = Array.isArray(ranks[0]) ? ranks[0].length : 0;
-  const ok = n > 0 && ranks.every((xs) => Array.isArray(xs) && xs.length === n && xs.every((x) => typeof x === 'number' && x > 0));
+  const ranks = launchPerRank(series);
+  const n = Array.isArray(ranks?.[0]) ? ranks[0].length : 0;
+  const ok = n > 0 && ranks!.every((xs) => Array.isArray(xs) && xs.length === n && xs.every(isLaunch_us));
   return ok ? Array.from({ length: n }, (_, i) => Math.max(...(ranks as number[][]).map((xs) => xs[i]!))) : undefined;
 }
+
+/** Each rank's recorded cuda_launch_us (a value or a list), as found; undefined without ranks. */
+function launchPerRank(perRank: unknown): unknown[] | undefined {
+  return Array.isArray(perRank) && perRank.length > 0
+    ? perRank.map((r) => (r as { cuda_launch_us?: unknown } | null)?.cuda_launch_us)
+    : undefined;
+}
+
+const isLaunch_us = (x: unknown): x is number => typeof x === 'number' && x > 0;
 
 /** The resolved plan that a measured run executed: one node of tp·pp·dp GPUs, its exact layer split. */
 export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: ProfileDb, graphProfiles?: ProfileDb, hostProfile?: HostIssueProfile, useRecordSpeed = true): ResolvedPlan {
