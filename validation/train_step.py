@@ -564,8 +564,8 @@ def main():
             args.name_suffix += "_manualtp"
         if args.cuda_graph:
             args.name_suffix += "_graph"
-    assert not (args.cuda_graph and (args.memory_trace or args.cpu or (args.tp > 1 and args.tp_impl == "dtensor"))), \
-        "--cuda-graph works on CUDA, without --memory-trace, with --tp-impl manual"
+    assert not (args.cuda_graph and (args.memory_trace or args.cpu)), \
+        "--cuda-graph works on CUDA, without --memory-trace"
     recipe = dict(param_dtype="bf16", compute_dtype="bf16", grad_dtype="bf16",
                   optimizer="torch.optim.AdamW(foreach=True" + (", capturable=True" if args.cuda_graph else "")
                             + ") on bf16 params, no fp32 master copy",
