@@ -69,6 +69,8 @@ export const gpuSpecSchema = z.object({
       allreduceExposedFraction: z.number().min(0).max(1).optional(),
       /** measured optimizer step per recipe, ms per 1e9 parameters (profiler/optimizer.py) */
       optimizerStep_msPerGparam: z.record(z.string(), positive('optimizerStep_msPerGparam')).optional(),
+      /** DTensor loss_parallel's cross-entropy beyond Megatron's, forward + backward captured, ms per 1e9 local logits (profiler/loss_parallel.py) */
+      dtensorLossExtra_msPerGlogit: positive('dtensorLossExtra_msPerGlogit').optional(),
       /** measured p.grad += g over every parameter, ms per 1e9 parameters */
       gradAccumulate_msPerGparam: positive('gradAccumulate_msPerGparam').optional(),
       gpuCount: z.number().int().positive(),

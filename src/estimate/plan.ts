@@ -1,3 +1,4 @@
+import type { DtensorTpExtras } from '../profiles/dtensor-tp.js';
 import type { GpuSpec, ModelSpec } from '../catalog/schema.js';
 import type { ProfileTable } from '../profiles/profile.js';
 import type { TrainingRecipe } from './recipe.js';
@@ -40,6 +41,8 @@ export interface ResolvedPlan {
   iterations: number;
   /** how the model is trained (state bytes, optimizer); the corrected estimator's memory and optimizer terms */
   recipe?: TrainingRecipe;
+  /** recipes with tpRuntime 'dtensor': what DTensor TP adds per GPU type, where measured (profiler/dtensor_tp.sh) */
+  dtensorTp?: Record<string, DtensorTpExtras>;
 }
 
 /** What one estimate reports (the original's SearchResult fields plus our breakdown). */

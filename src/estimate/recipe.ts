@@ -25,6 +25,8 @@ export interface TrainingRecipe {
   gradBytes: number;
   /** bytes per activation element (bf16: 2) */
   activationBytes: number;
+  /** the catalog's measured optimizer step to use (measured.optimizerStep_msPerGparam key), when not the recipe's own name */
+  optimizerMeasuredAs?: string;
   /** bytes the optimizer step reads and writes per parameter (a memory-bound pass over HBM) */
   optimizerTrafficBytesPerParam: number;
   /** extra bytes per parameter allocated while the optimizer step runs (multi-tensor temporaries) */
@@ -71,6 +73,19 @@ export interface TrainingRecipe {
    * while the backward still runs (PyTorch DDP: 25 MiB); undefined: the all-reduce starts after it.
    */
   dpOverlapBucketBytes?: number;
+  /**
+   * Policy tp-runtime: how tensor parallelism runs. 'megatron-style' (undefined: the default): one
+   * all-reduce of the input gradient per column-parallel block (q/k/v together, gate/up together) and
+   * Megatron's vocab-parallel cross-entropy. 'dtensor': PyTorch DTensor `parallelize_module` with a
+   * ColwiseParallel on each of q, k, v, gate and up, which all-reduces each one's input gradient on its
+   * own (5 per layer in backward instead of 2; seen in the kernel traces), and `loss_parallel`, whose
+   * cross-entropy makes more fp32 passes over the local logits (measured per GPU by
+   * profiler/loss_parallel.py: catalog `measured.dtensorLossExtra_msPerGlogit`; where not measured,
+   * `dtensorLossExtraTrafficBytesPerLogit` of HBM traffic per local logit).
+   */
+  tpRuntime?: 'megatron-style' | 'dtensor';
+  /** tpRuntime 'dtensor': HBM bytes per local logit that loss_parallel moves beyond Megatron's cross-entropy, for GPUs without a measurement */
+  dtensorLossExtraTrafficBytesPerLogit?: number;
   /** CPU issue time of the runtime, when measured (policy host-issue-floor): tp = 1 and tp > 1 (the same launches at any degree) */
   hostIssue?: {
     tp1: HostIssueFigures;
@@ -171,5 +186,24 @@ export const RECIPES: Record<string, TrainingRecipe> = {
     name: 'bf16-adamw-graph',
     launch: 'cuda-graph',
     optimizerTrafficBytesPerParam: 46,
+  },
+  /**
+   * bf16-adamw-graph with PyTorch's own tensor parallelism (validation/train_step.py --tp-impl dtensor
+   * --cuda-graph): DTensor parallelize_module and loss_parallel (policy tp-runtime). Its loss holds
+   * 8 B more per local logit at its peak than Megatron's (16 against 8 above the bf16 logits,
+   * profiler/loss_parallel.py: two more fp32 copies of the local logits from its log-softmax), so 18.
+   * Where the extra loss time is not measured: 24 B of HBM traffic per local logit, the H200
+   * measurement (5.6 ms per 10⁹ local logits) at that GPU's measured HBM rate (4.3 TB/s); the kernel
+   * trace shows one more fp32 exp, add and elementwise pass over the logits.
+   */
+  'bf16-adamw-graph-dtensor': {
+    ...PYTORCH_BF16,
+    name: 'bf16-adamw-graph-dtensor',
+    launch: 'cuda-graph',
+    optimizerTrafficBytesPerParam: 46,
+    optimizerMeasuredAs: 'bf16-adamw-graph', // the same captured AdamW; DTensor's own per-step extra is in the DTensor TP profile
+    tpRuntime: 'dtensor',
+    vocabParallelLossPeakBytesPerLogit: 18,
+    dtensorLossExtraTrafficBytesPerLogit: 24,
   },
 };

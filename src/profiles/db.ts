@@ -1,6 +1,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FasopError } from '../errors.js';
+import { readDtensorTp, type DtensorTpExtras } from './dtensor-tp.js';
 import { parseProfileName, readProfileFile, type ProfileName, type ProfileTable } from './profile.js';
 
 export interface ProfileEntry extends ProfileName { path: string }
@@ -14,6 +15,7 @@ export class ProfileDb {
   readonly dir: string;
   private readonly entries = new Map<string, ProfileEntry>();
   private readonly cache = new Map<string, ProfileTable>();
+  private readonly dtensor = new Map<string, DtensorTpExtras[] | undefined>();
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -62,6 +64,16 @@ export class ProfileDb {
 
   has(model: string, gpu: string, tp: number): boolean {
     return this.entries.has(ProfileDb.key(model, gpu, tp));
+  }
+
+  /**
+   * What DTensor TP adds for (model, gpu, tp), from dtensor_tp_<GPU>.json in this folder
+   * (profiler/dtensor_tp.sh); undefined when not measured (the estimator then counts it and says so).
+   */
+  dtensorTp(model: string, gpu: string, tp: number): DtensorTpExtras | undefined {
+    const g = gpu.toUpperCase();
+    if (!this.dtensor.has(g)) this.dtensor.set(g, readDtensorTp(join(this.dir, `dtensor_tp_${g}.json`)));
+    return this.dtensor.get(g)?.find((e) => e.model === model && e.tp === tp);
   }
 
   /** Load (once) the profile of (model, gpu, tp); an error names the missing file. */

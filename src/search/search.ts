@@ -4,6 +4,7 @@ import { FasopError } from '../errors.js';
 import type { Estimate, PartitionMethod, ResolvedPlan } from '../estimate/plan.js';
 import type { TrainingRecipe } from '../estimate/recipe.js';
 import type { ProfileDb } from '../profiles/db.js';
+import type { DtensorTpExtras } from '../profiles/dtensor-tp.js';
 import type { ProfileTable } from '../profiles/profile.js';
 import { clusterObject, clusterString, placements, pricePerSecond_usd, subClusters, type NodeGroup } from './cluster.js';
 import { enumerateStrategies, tpCandidates, type Strategy } from './enumerate.js';
@@ -57,6 +58,16 @@ interface ClusterJob {
 }
 
 /** Resolve every (gbs, sub-cluster) job up front: counts for progress and errors before any work. */
+/** What DTensor TP adds on each GPU type of a placement, where measured ([type, profile type] pairs). */
+function dtensorExtras(profiles: ProfileDb, model: string, types: [string, string][], tp: number): Record<string, DtensorTpExtras> | undefined {
+  const out: Record<string, DtensorTpExtras> = {};
+  for (const [t, p] of types) {
+    const x = profiles.dtensorTp(model, p, tp);
+    if (x) out[t] = x;
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
 export function planJobs(req: SearchRequest, profiles: ProfileDb): ClusterJob[] {
   const clusters = req.pareto ? subClusters(req.gpus) : [req.gpus];
   const jobs: ClusterJob[] = [];
@@ -128,6 +139,7 @@ export async function* searchEvents(
         if (ctx.signal?.aborted) return;
         const profiles: Record<string, ProfileTable> = {};
         for (const t of types) profiles[t] = ctx.profiles.get(req.model.name, profileTypeFor(req, t), st.tp);
+        const dtensorTp = req.recipe?.tpRuntime === 'dtensor' && st.tp > 1 ? dtensorExtras(ctx.profiles, req.model.name, types.map((t) => [t, profileTypeFor(req, t)]), st.tp) : undefined;
         const plan: ResolvedPlan = {
           model: req.model,
           nodes,
@@ -143,6 +155,7 @@ export async function* searchEvents(
           pricePerSecond_usd: price,
           iterations,
           recipe: req.recipe,
+          ...(dtensorTp ? { dtensorTp } : {}),
         };
         const est = await ctx.estimator(plan);
         index += 1;

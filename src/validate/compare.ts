@@ -17,6 +17,8 @@ export interface ComparedPlan {
   runtime: string;
   /** how the runtime issued the work: eager, or one captured CUDA graph per step */
   launch: 'eager' | 'cuda-graph';
+  /** the estimator models this runtime (isModelled): scored; else listed apart */
+  modelled: boolean;
   /** a second measurement of a plan already in the set */
   repeat: boolean;
   layersPerStage?: number[];
@@ -74,10 +76,21 @@ const planName = (p: Pick<ComparedPlan, 'tp' | 'pp' | 'dp' | 'mbs' | 'layersPerS
   return `tp${p.tp} pp${p.pp} dp${p.dp} mbs${p.mbs}${lps}`;
 };
 
-/** PyTorch DTensor tensor parallelism is host-bound at these sizes; the estimator models Megatron-style TP. */
+/** Which tensor-parallel runtime ran the plan: PyTorch DTensor or the Megatron-style one (also every tp = 1 plan). */
 export function runtimeOf(rec: ValidationRecord): string {
   const impl = String(rec.recipe?.['tp_impl'] ?? '');
   return rec.plan.tp > 1 && /^DTensor/i.test(impl) ? 'dtensor' : 'megatron-style';
+}
+
+const isCaptured = (rec: ValidationRecord) => String(rec.recipe?.['launch'] ?? '').startsWith('cuda-graph');
+
+/**
+ * Whether the estimator models the run: every Megatron-style run, and DTensor TP captured as a CUDA
+ * graph (recipe bf16-adamw-graph-dtensor). Eager DTensor TP is host-bound at these sizes, and its CPU
+ * dispatch was never measured: listed apart.
+ */
+export function isModelled(rec: ValidationRecord): boolean {
+  return runtimeOf(rec) === 'megatron-style' || isCaptured(rec);
 }
 
 function stats(ps: readonly ComparedPlan[]): ErrorStats {
@@ -96,7 +109,7 @@ function stats(ps: readonly ComparedPlan[]): ErrorStats {
 /** The recipe a record was trained with (validation/train_step.py writes bf16 + AdamW on bf16). */
 export function recipeOf(rec: ValidationRecord): TrainingRecipe {
   const r = rec.recipe ?? {};
-  if (String(r['launch'] ?? '').startsWith('cuda-graph')) return RECIPES['bf16-adamw-graph']!;
+  if (isCaptured(rec)) return RECIPES[runtimeOf(rec) === 'dtensor' ? 'bf16-adamw-graph-dtensor' : 'bf16-adamw-graph']!;
   if (r['param_dtype'] === 'bf16' && String(r['optimizer'] ?? '').includes('AdamW') && !String(r['optimizer'] ?? '').includes('master')) return RECIPES['bf16-adamw']!;
   if (String(r['optimizer'] ?? '').includes('no fp32 master')) return RECIPES['bf16-adamw']!;
   return RECIPES['megatron-mixed']!;
@@ -168,6 +181,7 @@ export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: 
     gpusPerNode: world,
     tp, dp, pp, mbs, gbs,
     profiles: { [gpu.name]: db.get(rec.model.name, gpu.name, tp) },
+    ...(recipe.tpRuntime === 'dtensor' && tp > 1 && db.dtensorTp(rec.model.name, gpu.name, tp) ? { dtensorTp: { [gpu.name]: db.dtensorTp(rec.model.name, gpu.name, tp)! } } : {}),
     partitionMethod: 'minmax',
     fixedPartition,
     precision: 16,
@@ -209,9 +223,10 @@ export async function compareRecords(records: readonly ValidationRecord[], catal
     seen.add(key);
     all.push({
       file: rec.file,
-      scenario: `${rec.model.name}-${rec.model.num_layers}L gbs${plan.gbs} ${world}x${gpuTypeOf(rec.machine.gpu_name)}${launch === 'cuda-graph' ? ' graph' : ''}`,
+      scenario: `${rec.model.name}-${rec.model.num_layers}L gbs${plan.gbs} ${world}x${gpuTypeOf(rec.machine.gpu_name)}${launch === 'cuda-graph' ? ' graph' : ''}${runtime === 'dtensor' ? ' dtensor' : ''}`,
       runtime,
       launch,
+      modelled: isModelled(rec),
       repeat,
       layersPerStage,
       tp: plan.tp, pp: plan.pp, dp: plan.dp, mbs: plan.mbs, gbs: plan.gbs,
@@ -225,7 +240,7 @@ export async function compareRecords(records: readonly ValidationRecord[], catal
       hostSensitive: est.breakdown.hostSensitive === true,
     });
   }
-  const plans = all.filter((p) => p.runtime === 'megatron-style' && !p.repeat);
+  const plans = all.filter((p) => p.modelled && !p.repeat);
   if (plans.length === 0) throw new FasopError('no successful measured run to compare', 'check validation/results (all OOM or failed?)');
   const byScenario = new Map<string, ComparedPlan[]>();
   for (const p of plans) byScenario.set(p.scenario, [...(byScenario.get(p.scenario) ?? []), p]);
@@ -288,11 +303,11 @@ export function formatComparison(s: ComparisonSummary): string {
   out.push('', '| scenario | plans | measured best | predicted best | same |', '|---|---|---|---|---|',
     ...s.scenarios.map((v) => `| ${v.scenario}${s.calibration.includes(v.scenario) ? ' (calibration)' : ''} | ${v.plans} | ${v.measuredBest} | ${v.predictedBest} | ${v.same ? 'yes' : 'NO'} |`),
     '', `predicted-best = measured-best in ${s.scenarios.filter((v) => v.same).length} of ${s.scenarios.length} scenarios`);
-  const other = s.all.filter((p) => p.runtime !== 'megatron-style');
+  const other = s.all.filter((p) => !p.modelled);
   if (other.length) {
-    out.push('', `Runs of a runtime the estimator does not model (PyTorch DTensor tensor parallelism, host-bound at these sizes), not in the figures above:`, '', ...HEAD, ...other.map(row));
+    out.push('', `Runs of a runtime the estimator does not model (PyTorch DTensor tensor parallelism run eagerly, host-bound at these sizes), not in the figures above:`, '', ...HEAD, ...other.map(row));
   }
-  const repeats = s.all.filter((p) => p.repeat && p.runtime === 'megatron-style');
+  const repeats = s.all.filter((p) => p.repeat && p.modelled);
   if (repeats.length) {
     out.push('', 'Repeated measurements of plans above (not in the figures above; they show the run-to-run spread):', '', ...HEAD, ...repeats.map(row));
   }
