@@ -57,7 +57,6 @@ interface ClusterJob {
   placements: string[][];
 }
 
-/** Resolve every (gbs, sub-cluster) job up front: counts for progress and errors before any work. */
 /** What DTensor TP adds on each GPU type of a placement, where measured ([type, profile type] pairs). */
 function dtensorExtras(profiles: ProfileDb, model: string, types: [string, string][], tp: number): Record<string, DtensorTpExtras> | undefined {
   const out: Record<string, DtensorTpExtras> = {};
@@ -68,12 +67,15 @@ function dtensorExtras(profiles: ProfileDb, model: string, types: [string, strin
   return Object.keys(out).length ? out : undefined;
 }
 
+/** Resolve every (gbs, sub-cluster) job up front: counts for progress and errors before any work. */
 export function planJobs(req: SearchRequest, profiles: ProfileDb): ClusterJob[] {
   const clusters = req.pareto ? subClusters(req.gpus) : [req.gpus];
   const jobs: ClusterJob[] = [];
   const prof = (type: string) => profileTypeFor(req, type);
   for (const type of req.gpus.map((g) => g.type)) {
     const p = prof(type);
+    // a DTensor TP profile of this GPU, when there is one, is read (and refused if broken) before any work
+    if (req.recipe?.tpRuntime === 'dtensor') profiles.dtensorTp(req.model.name, p, 2);
     if (profiles.tpsFor(req.model.name, p).length === 0) {
       throw new FasopError(`no profile for model ${req.model.name} on GPU ${p}${p === type ? '' : ` (substitute for ${type})`} in ${profiles.dir} (looked for ${req.model.name}_${p}_{tp}.npz)`,
         `measure it with the profiler (docs/profiles.md), pass --profile-dir with a folder that has it, drop ${type} from --gpus` +
