@@ -25,7 +25,7 @@ import { minmaxPartition } from '../partition/minmax.js';
 import { optimusEvenPartition } from '../partition/even.js';
 import type { PartitionProblem, PartitionResult } from '../partition/types.js';
 import { simulate1F1B } from '../pipeline/onef1b.js';
-import { columnTimes, interpolateRow } from './compute-fasop.js';
+import { columnTimes } from './compute-fasop.js';
 import { checkedFixedPartition } from './estimate-reference.js';
 import { boundaryStreams, nodeOfRank, rankOf } from './links.js';
 import { allreduceTime_s, interNode, intraAllreduce, intraP2p, linkTime_s, type Launch, type Link } from './links-fasop.js';
@@ -33,6 +33,7 @@ import { stageMemory } from './memory-fasop.js';
 import type { Estimate, ResolvedPlan, StageBreakdown } from './plan.js';
 import { RECIPES, type TrainingRecipe } from './recipe.js';
 import { stageGpuType, stageNodeIndices } from './reference.js';
+import { tpRuntimeTerms } from './tp-runtime.js';
 
 /** An exact partitioner on the shared objective (dp, ilp, bruteforce). */
 export type Solver = (p: PartitionProblem) => PartitionResult | Promise<PartitionResult>;
@@ -48,8 +49,8 @@ export interface FasopContext {
   backward_s: Float64Array[];
   /** boundary[j][column]: seconds to send a node of that column's output across boundary j */
   boundary_s: number[][];
-  /** per stage (its GPU type): seconds DTensor TP adds once per step, per layer and once per model (policy tp-runtime, measured) */
-  dtensorStep: { perLayer_s: number; fixed_s: number }[];
+  /** per stage (its GPU type): seconds the TP runtime adds once per step, per layer and once per model (policy tp-runtime) */
+  tpRuntimeStep: { perLayer_s: number; fixed_s: number }[];
   sources: string[];
 }
 
@@ -75,47 +76,6 @@ function tpSmallAllreduce_s(plan: ResolvedPlan, gpu: string): number {
   return allreduceTime_s(intraAllreduce(node.gpu, node.intraNode_bps, plan.tp, launchOf(plan)), plan.mbs * plan.model.seq_length * 4, plan.tp);
 }
 
-/**
- * Seconds that DTensor's loss_parallel takes beyond Megatron's vocab-parallel cross-entropy for one
- * micro-batch (policy tp-runtime): measured per local logit on this GPU, else counted as HBM traffic.
- */
-function dtensorLossExtra_s(plan: ResolvedPlan, recipe: TrainingRecipe, gpu: string): { s: number; how: string } {
-  const spec = plan.nodes.find((x) => x.gpu.name === gpu)!.gpu;
-  const logits = (plan.mbs * plan.model.seq_length * plan.model.vocab_size) / plan.tp;
-  const measured = spec.measured?.dtensorLossExtra_msPerGlogit;
-  if (measured !== undefined) return { s: (logits / 1e9) * measured * 1e-3, how: `measured ${measured} ms per 1e9 local logits` };
-  const bytes = recipe.dtensorLossExtraTrafficBytesPerLogit ?? 0;
-  const GBps = spec.hbmMeasured_GBps ?? spec.hbm_GBps;
-  if (!GBps) throw new FasopError(`GPU ${gpu} has no hbm_GBps in the catalog`, 'add hbm_GBps (memory bandwidth, GB/s) to its catalog entry');
-  return { s: (logits * bytes) / (GBps * 1e9), how: `not measured on ${gpu}: ${bytes} B of HBM traffic per local logit` };
-}
-
-/** DTensor TP's measured extras on this GPU at the plan's micro-batch size (seconds), when profiled. */
-function dtensorMeasured(plan: ResolvedPlan, gpu: string) {
-  const x = plan.dtensorTp?.[gpu];
-  if (!x) return undefined;
-  const at = (values: number[]) => interpolateRow(x.mbs, values, plan.mbs);
-  const perLayer = at(x.perLayer_ms);
-  return {
-    perLayer_s: perLayer.value * 1e-3,
-    fixed_s: at(x.fixed_ms).value * 1e-3,
-    // per-step figures may be slightly negative (differences of differences); no clamp at 0 needed for a sum
-    stepPerLayer_s: interpolateSigned(x.mbs, x.stepPerLayer_ms, plan.mbs) * 1e-3,
-    stepFixed_s: interpolateSigned(x.mbs, x.stepFixed_ms, plan.mbs) * 1e-3,
-    how: perLayer.how,
-    mbs: x.mbs,
-    source: x.source,
-  };
-}
-
-/** Linear interpolation over mbs without clamping at 0 (the ends held beyond the measured rows). */
-function interpolateSigned(mbs: readonly number[], values: readonly number[], b: number): number {
-  if (b <= mbs[0]!) return values[0]!;
-  if (b >= mbs[mbs.length - 1]!) return values[values.length - 1]!;
-  const k = mbs.findIndex((x, i) => x <= b && mbs[i + 1]! >= b);
-  return values[k]! + ((values[k + 1]! - values[k]!) * (b - mbs[k]!)) / (mbs[k + 1]! - mbs[k]!);
-}
-
 /** The link a pipeline boundary j uses: the slowest of its tp·dp parallel streams. */
 function boundaryLink(plan: ResolvedPlan, j: number): Link {
   let worst: Link | undefined;
@@ -139,25 +99,16 @@ export function fasopContext(plan: ResolvedPlan, recipe: TrainingRecipe): FasopC
     // Our profiler measures a TP shard on one GPU: its all-reduces are added here. The original's
     // files were measured on real TP groups, so theirs are already inside the operator times.
     const ar = profile.backward_ms ? tpAllreduce_s(plan, gpu) : 0;
-    // policy tp-runtime: what DTensor TP adds, measured on this GPU (profiler/dtensor_tp.sh) where it
-    // was; else counted: it all-reduces the input gradient of each column-parallel linear on its own,
-    // and loss_parallel makes more passes over the logits
-    const dtensor = recipe.tpRuntime === 'dtensor' && ar > 0;
-    const measured = dtensor ? dtensorMeasured(plan, gpu) : undefined;
-    const [qkvGrads, gateUpGrads] = dtensor && !measured ? [3, 2] : [1, 1];
+    // policy tp-runtime: what the TP runtime adds beside Megatron-style TP (tp-runtime.ts)
+    const rt = tpRuntimeTerms(plan, recipe, gpu, ar);
     t.forward_s[4]! += ar; // after the row-parallel o_proj
     t.forward_s[8]! += ar; // after the row-parallel down_proj
-    t.backward_s[1]! += qkvGrads * ar; // input gradient of the column-parallel q/k/v
-    t.backward_s[5]! += gateUpGrads * ar; // input gradient of the column-parallel gate/up
+    t.backward_s[1]! += rt.qkvGrads * ar + rt.perLayer_s; // input gradient of the column-parallel q/k/v
+    t.backward_s[5]! += rt.gateUpGrads * ar; // input gradient of the column-parallel gate/up
     t.forward_s[0]! += ar; // vocab-parallel embedding: partial lookups summed
     t.backward_s[9]! += ar; // input gradient of the column-parallel lm_head
-    if (ar > 0) t.forward_s[9]! += 3 * tpSmallAllreduce_s(plan, gpu); // vocab-parallel loss: max, sum-exp, target logit
-    const lossExtra = dtensor && !measured ? dtensorLossExtra_s(plan, recipe, gpu) : undefined;
-    if (lossExtra) t.forward_s[9]! += lossExtra.s; // loss_parallel's forward + backward beyond Megatron's, with the loss
-    if (measured) {
-      t.backward_s[1]! += measured.perLayer_s; // once per layer (most of it: the extra input-gradient all-reduces)
-      t.forward_s[9]! += measured.fixed_s; // once per model, with the loss (embedding, lm_head, loss_parallel)
-    }
+    // vocab-parallel loss: max, sum-exp, target logit; and what the runtime adds once per model
+    if (ar > 0) t.forward_s[9]! += 3 * tpSmallAllreduce_s(plan, gpu) + rt.fixed_s;
     const f = new Float64Array(n);
     const b = new Float64Array(n);
     for (let k = 0; k < n; k++) {
@@ -166,11 +117,8 @@ export function fasopContext(plan: ResolvedPlan, recipe: TrainingRecipe): FasopC
     }
     let layer = 0;
     for (let c = 1; c <= 8; c++) layer += t.forward_s[c]! + t.backward_s[c]!;
-    const arNote = ar > 0 ? `, +TP all-reduce ${(ar * 1e3).toFixed(3)} ms x${2 + qkvGrads + gateUpGrads}/layer (+embedding, lm_head, loss)` : '';
-    const lossNote = lossExtra ? `, DTensor TP counted (not measured for ${plan.model.name} tp${plan.tp} on ${gpu}: profiler/dtensor_tp.sh): 3 more all-reduces per layer, loss_parallel +${(lossExtra.s * 1e3).toFixed(3)} ms (${lossExtra.how})` : '';
-    const measuredNote = measured ? `, DTensor TP measured (${measured.source}): +${(measured.perLayer_s * 1e3).toFixed(3)} ms per layer, +${(measured.fixed_s * 1e3).toFixed(3)} ms per micro-batch${measured.how === 'exact' ? '' : ` (${measured.how.toUpperCase()} from mbs ${measured.mbs.join('/')})`}` : '';
-    const step = measured ? { perLayer_s: measured.stepPerLayer_s, fixed_s: measured.stepFixed_s } : { perLayer_s: 0, fixed_s: 0 };
-    perType.set(gpu, { f, b, layer, step, source: t.source + arNote + lossNote + measuredNote });
+    const arNote = ar > 0 ? `, +TP all-reduce ${(ar * 1e3).toFixed(3)} ms x${2 + rt.qkvGrads + rt.gateUpGrads}/layer (+embedding, lm_head, loss)` : '';
+    perType.set(gpu, { f, b, layer, step: rt.step, source: t.source + arNote + rt.note });
   }
   const layerCost = (gpu: string) => {
     const x = perType.get(gpu);
@@ -191,7 +139,7 @@ export function fasopContext(plan: ResolvedPlan, recipe: TrainingRecipe): FasopC
     forward_s: stageTypes.map((t) => perType.get(t)!.f),
     backward_s: stageTypes.map((t) => perType.get(t)!.b),
     boundary_s,
-    dtensorStep: stageTypes.map((t) => perType.get(t)!.step),
+    tpRuntimeStep: stageTypes.map((t) => perType.get(t)!.step),
     sources: [...perType.values()].map((x) => x.source),
   };
 }
@@ -400,7 +348,7 @@ function evaluate(ctx: FasopContext, sizes: number[]): Evaluation {
   const dp = dpCosts(ctx, sizes, params, times.backward_s);
   const layerShares = layerSharesPerStage(sizes);
   const opt = params.map((p, s) => optimizerStep_s(ctx, s, p)
-    + ctx.dtensorStep[s]!.perLayer_s * layerShares[s]! + (s === sizes.length - 1 ? ctx.dtensorStep[s]!.fixed_s : 0));
+    + ctx.tpRuntimeStep[s]!.perLayer_s * layerShares[s]! + (s === sizes.length - 1 ? ctx.tpRuntimeStep[s]!.fixed_s : 0));
   const emb = embeddingSync_s(ctx);
   const stepTime = Math.max(...ends.map((e, s) => e + dp[s]! + opt[s]!)) + emb;
   return { sizes, times, ends, memory, dp, opt, emb, stepTime, host };
