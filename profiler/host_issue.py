@@ -64,6 +64,9 @@ def main():
     ap.add_argument("--ddp", action="store_true",
                     help="with several ranks: tp = 1 data parallel, the model wrapped in DDP and run under "
                          "no_sync (as every micro-batch but the last of a step)")
+    ap.add_argument("--layer-probe", action="store_true",
+                    help="the speed before and after also times a narrow LLaMA layer's forward and backward issue "
+                         "(train_step.layer_probe_us: layer_fwd_us, layer_bwd_us)")
     ap.add_argument("--pin-fastest", type=int, default=0,
                     help="pin each rank to the K fastest CPUs of its share of the host, as train_step.py does")
     args = ap.parse_args()
@@ -86,7 +89,7 @@ def main():
         # all ranks at once, as the measurement runs (train_step.host_speed_probe, 5 times)
         barrier()
         try:
-            return ts.median_speed([ts.host_speed_probe(dev) for _ in range(5)])
+            return ts.median_speed([ts.host_speed_probe(dev, layer=args.layer_probe) for _ in range(5)])
         except Exception as e:  # noqa  (diagnostic only)
             print(f"host speed probe failed: {e}", flush=True)
             return None

@@ -362,7 +362,44 @@ def cpu_use_between(t0, t1):
     return dict(busy_fraction=d[0] / d[2], steal_fraction=d[1] / d[2]) if d[2] else None
 
 
-def host_speed_probe(dev, n=200, batches=3):
+_LAYER_PROBES = {}
+
+
+def layer_probe_us(dev, reps=3):
+    """(forward, backward) µs per layer for the CPU to issue a narrow LLaMA layer (the harness's own
+    modules: HF LlamaDecoderLayer, rotary; hidden 256, 8 heads, 2 KV heads, FFN 1024; 2 layers, bf16)
+    on 16 tokens, so the GPU keeps up and the wall time is the CPU's: a speed index with the training
+    step's own mix of Python module calls, dispatcher, autograd engine and launches (median of reps;
+    built once per device, outside the caller's random state)."""
+    key = str(dev)
+    if key not in _LAYER_PROBES:
+        cfg = make_hf_config(dict(hidden_size=256, intermediate_size=1024, num_attention_heads=8,
+                                  num_key_value_heads=2, vocab_size=256, seq_length=16), 2)
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+            torch.manual_seed(0)
+            m = Transformer(cfg, ["layers.0", "layers.1"]).to(device=dev, dtype=torch.bfloat16)
+            x = torch.randn(1, 16, 256, device=dev, dtype=torch.bfloat16)
+        _LAYER_PROBES[key] = (m, x)
+    m, x = _LAYER_PROBES[key]
+
+    def once():
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        t0 = time.perf_counter()
+        out = m(x)
+        t1 = time.perf_counter()
+        out.float().sum().backward()
+        t2 = time.perf_counter()
+        for p in m.parameters():
+            p.grad = None
+        return (t1 - t0) * 1e6 / 2, (t2 - t1) * 1e6 / 2
+
+    once()  # warm (kernels, caches)
+    f, b = zip(*[once() for _ in range(reps)])
+    return float(np.median(f)), float(np.median(b))
+
+
+def host_speed_probe(dev, n=200, batches=3, layer=False):
     """How fast this host issues work right now, in microseconds per call (median of `batches`
     batches of n calls; the GPU queue drained first): 'python_us' 100 iterations of a bare Python
     loop, 'cpu_op_us' one PyTorch op on a small CPU tensor (interpreter + dispatcher), and
@@ -384,6 +421,8 @@ def host_speed_probe(dev, n=200, batches=3):
         torch.cuda.synchronize(dev)
         out["cuda_launch_us"] = median_of(op_us, y)
         torch.cuda.synchronize(dev)
+        if layer:
+            out["layer_fwd_us"], out["layer_bwd_us"] = layer_probe_us(dev)
     return out
 
 
@@ -496,6 +535,9 @@ def main():
                          "same kernels without the CPU's per-kernel issue time")
     ap.add_argument("--graph-capture-mode", default="thread_local", choices=["global", "thread_local", "relaxed"],
                     help="cudaStreamCaptureMode of the capture (--cuda-graph)")
+    ap.add_argument("--layer-probe", action="store_true",
+                    help="the host speed probe between steps also times a narrow LLaMA layer's forward and "
+                         "backward issue (layer_fwd_us, layer_bwd_us: the step's own op mix)")
     ap.add_argument("--kernel-trace", default=None,
                     help="folder: record the GPU kernels of the last step with torch.profiler (CUDA activity) "
                          "and write a chrome trace per rank (trace_*.json), to see what overlaps what")
@@ -936,7 +978,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
     for it in range(total):
         # the host's speed between steps (GPU idle, outside the timed region): docs/accuracy.md item 13
         try:
-            speed = host_speed_probe(dev if is_cuda else None)
+            speed = host_speed_probe(dev if is_cuda else None, layer=args.layer_probe)
             if it >= args.warmup:
                 speeds.append(speed)
         except Exception as e:  # noqa  (diagnostic only; never fail a combo for it)
