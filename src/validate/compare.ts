@@ -13,7 +13,7 @@ import { gpuTypeOf, type ValidationRecord } from './records.js';
 export interface ComparedPlan {
   file: string;
   scenario: string;
-  /** which runtime ran it: 'megatron-style' (what the estimator models) or 'dtensor' (PyTorch DTensor TP) */
+  /** which TP runtime ran it: 'megatron-style' (also every tp = 1 run) or 'dtensor' (PyTorch DTensor TP; modelled when captured) */
   runtime: string;
   /** how the runtime issued the work: eager, or one captured CUDA graph per step */
   launch: 'eager' | 'cuda-graph';
