@@ -7,6 +7,8 @@ import { loadCatalog } from '../src/catalog/catalog.js';
 import { FasopError } from '../src/errors.js';
 import { estimateFasop } from '../src/estimate/estimate-fasop.js';
 import { RECIPES } from '../src/estimate/recipe.js';
+import { tpRuntimeTerms } from '../src/estimate/tp-runtime.js';
+import type { ResolvedPlan } from '../src/estimate/plan.js';
 import { defaultProfileDir } from '../src/paths.js';
 import { ProfileDb } from '../src/profiles/db.js';
 import { parseDtensorTp, readDtensorTp } from '../src/profiles/dtensor-tp.js';
@@ -119,4 +121,22 @@ test('fasop search --recipe bf16-adamw-graph-dtensor: measured extras on H200, c
   assert.match(bad.err, /^fasop: error: DTensor TP profile .*dtensor_tp_H200\.json has no "entries" object — fix: measure it on a 2-GPU machine/);
   assert.equal(bad.err.trim().split('\n').length, 1);
   assert.ok(!existsSync(join(bad.cwd, 'main_logs', 'llama8b.csv')), 'no output written');
+});
+
+test('tp-runtime terms: Megatron-style adds nothing; measured DTensor extras interpolate between rows and are flagged beyond them', () => {
+  const x = readDtensorTp(SHIPPED)!.find((e) => e.model === 'llama8b')!;
+  const plan = (mbs: number) => ({ mbs, tp: 2, model: { name: 'llama8b' }, dtensorTp: { H200: x } }) as unknown as ResolvedPlan;
+  const dt = RECIPES['bf16-adamw-graph-dtensor']!;
+  const none = tpRuntimeTerms(plan(2), RECIPES['bf16-adamw-graph']!, 'H200', 1e-4);
+  assert.deepEqual([none.qkvGrads, none.gateUpGrads, none.perLayer_s, none.fixed_s, none.note], [1, 1, 0, 0, '']);
+  assert.equal(tpRuntimeTerms(plan(2), dt, 'H200', 0).perLayer_s, 0, 'no TP all-reduce to add to: nothing');
+  const at3 = tpRuntimeTerms(plan(3), dt, 'H200', 1e-4);
+  const k2 = x.mbs.indexOf(2), k4 = x.mbs.indexOf(4);
+  assert.ok(Math.abs(at3.perLayer_s * 1e3 - (x.perLayer_ms[k2]! + x.perLayer_ms[k4]!) / 2) < 1e-12);
+  assert.ok(Math.abs(at3.step.fixed_s * 1e3 - (x.stepFixed_ms[k2]! + x.stepFixed_ms[k4]!) / 2) < 1e-12);
+  assert.match(at3.note, /DTensor TP measured .*\(INTERPOLATED from mbs 1\/2\/4\)/);
+  const at8 = tpRuntimeTerms(plan(8), dt, 'H200', 1e-4);
+  assert.match(at8.note, /EXTRAPOLATED from mbs 1\/2\/4/);
+  assert.equal(at8.step.fixed_s * 1e3, x.stepFixed_ms[k4], 'per-step figures hold at the last row');
+  assert.equal(tpRuntimeTerms(plan(2), dt, 'H200', 1e-4).note.includes('INTERPOLATED'), false);
 });
