@@ -5,14 +5,5 @@
 # shipped profile has no DDP entry (docs/accuracy.md item 18). Decided before the data: the DDP entry
 # joins the shipped profile if, on the runs of machines M to X (all before Z), it lowers the dp 2
 # plans' MAPE without raising the max over all runs.   -> $OUT/call27.tgz
-set -uo pipefail
-HERE="$(cd "$(dirname "$0")" && pwd)"
-T0=$(date +%s); OUT="${OUT:-/tmp/call27}"; W=/tmp/call27; mkdir -p "$OUT" $W/host
-export PYTHONUNBUFFERED=1
-{ nproc; lscpu | grep -i "model name"; nvidia-smi -L; } > $W/machine.txt 2>&1; cat $W/machine.txt
-P="$HERE/../profiler/host_issue.py"
-quiet() { grep -v "OMP_NUM_THREADS\|^W.*run.py\|^\*\*\*\*" | grep "wrote\|rror\|Trace" ; }
-timeout 70 torchrun --standalone --nproc_per_node 2 $P --ddp --pin-fastest 2 --out $W/host 2>&1 | quiet
-timeout 70 torchrun --standalone --nproc_per_node 2 $P --independent --pin-fastest 2 --out $W/host 2>&1 | quiet
-tar czf "$OUT/call27.tgz" -C $W .
-echo "[call27] done $(( $(date +%s) - T0 ))s"
+# (Ran as its own copy of these steps; a wrapper of host_issue_call.sh since.)
+NAME=call27 exec bash "$(cd "$(dirname "$0")" && pwd)/host_issue_call.sh" "2:--ddp --pin-fastest 2" "2:--independent --pin-fastest 2"

@@ -330,7 +330,9 @@ function evaluate(ctx: FasopContext, sizes: number[]): Evaluation {
   // CPU runs ahead of the GPU (no synchronisation inside a step), so the floor applies to a
   // micro-batch's forward and backward together: when issuing both takes longer than running both,
   // both stretch by the same factor
-  const issue = hostIssuePerMicroBatch_s(ctx, sizes);
+  const shares = layerSharesPerStage(sizes);
+  const last = sizes.length - 1;
+  const issue = hostIssuePerMicroBatch_s(ctx, shares);
   const host = issue && sizes.map((_, s) => {
     const gpu_s = times.forward_s[s]! + times.backward_s[s]!;
     const issue_s = issue.forward[s]! + issue.backward[s]!;
@@ -346,9 +348,8 @@ function evaluate(ctx: FasopContext, sizes: number[]): Evaluation {
     ? [ctx.m * (times.forward_s[0]! + times.backward_s[0]!)]
     : simulate1F1B(times, ctx.m, { stage0SkipsOwnSend: false });
   const dp = dpCosts(ctx, sizes, params, times.backward_s);
-  const layerShares = layerSharesPerStage(sizes);
   const opt = params.map((p, s) => optimizerStep_s(ctx, s, p)
-    + ctx.tpRuntimeStep[s]!.perLayer_s * layerShares[s]! + (s === sizes.length - 1 ? ctx.tpRuntimeStep[s]!.fixed_s : 0));
+    + ctx.tpRuntimeStep[s]!.perLayer_s * shares[s]! + (s === last ? ctx.tpRuntimeStep[s]!.fixed_s : 0));
   const emb = embeddingSync_s(ctx);
   const stepTime = Math.max(...ends.map((e, s) => e + dp[s]! + opt[s]!)) + emb;
   return { sizes, times, ends, memory, dp, opt, emb, stepTime, host };
@@ -359,12 +360,11 @@ function evaluate(ctx: FasopContext, sizes: number[]): Evaluation {
  * has measured host figures (policy `host-issue-floor`): its layers (a cut layer by its share),
  * plus the fixed model-level work on the last stage (its final norm, lm_head and loss are most of it).
  */
-function hostIssuePerMicroBatch_s(ctx: FasopContext, sizes: readonly number[]): { forward: number[]; backward: number[] } | undefined {
+function hostIssuePerMicroBatch_s(ctx: FasopContext, layers: readonly number[]): { forward: number[]; backward: number[] } | undefined {
   const h = ctx.recipe.hostIssue;
   if (!h) return undefined;
   const f = ctx.plan.tp > 1 ? h.tpN : ctx.plan.dp > 1 && h.tp1Ddp ? h.tp1Ddp : h.tp1;
-  const layers = layerSharesPerStage(sizes);
-  const fixed = (s: number, ms: number) => (s === sizes.length - 1 ? ms : 0);
+  const fixed = (s: number, ms: number) => (s === layers.length - 1 ? ms : 0);
   return {
     forward: layers.map((l, s) => (l * f.forwardPerLayer_ms + fixed(s, f.forwardFixed_ms)) * 1e-3),
     backward: layers.map((l, s) => (l * f.backwardPerLayer_ms + fixed(s, f.backwardFixed_ms)) * 1e-3),

@@ -15,7 +15,7 @@ export class ProfileDb {
   readonly dir: string;
   private readonly entries = new Map<string, ProfileEntry>();
   private readonly cache = new Map<string, ProfileTable>();
-  private readonly dtensor = new Map<string, DtensorTpExtras[] | undefined>();
+  private readonly dtensor = new Map<string, DtensorTpExtras[]>();
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -67,13 +67,27 @@ export class ProfileDb {
   }
 
   /**
-   * What DTensor TP adds for (model, gpu, tp), from dtensor_tp_<GPU>.json in this folder
-   * (profiler/dtensor_tp.sh); undefined when not measured (the estimator then counts it and says so).
+   * The entries of dtensor_tp_<GPU>.json in this folder (profiler/dtensor_tp.sh: what DTensor TP adds),
+   * read once and refused if broken; none when the file does not exist.
    */
-  dtensorTp(model: string, gpu: string, tp: number): DtensorTpExtras | undefined {
+  dtensorTpEntries(gpu: string): DtensorTpExtras[] {
     const g = gpu.toUpperCase();
-    if (!this.dtensor.has(g)) this.dtensor.set(g, readDtensorTp(join(this.dir, `dtensor_tp_${g}.json`)));
-    return this.dtensor.get(g)?.find((e) => e.model === model && e.tp === tp);
+    if (!this.dtensor.has(g)) this.dtensor.set(g, readDtensorTp(join(this.dir, `dtensor_tp_${g}.json`)) ?? []);
+    return this.dtensor.get(g)!;
+  }
+
+  /**
+   * What DTensor TP adds for the model at this tp on each GPU type of a placement ([type, the type
+   * whose profiles cost it] pairs), where measured; undefined where none is (the estimator then
+   * counts it and says so).
+   */
+  dtensorTp(model: string, tp: number, types: readonly (readonly [string, string])[]): Record<string, DtensorTpExtras> | undefined {
+    const out: Record<string, DtensorTpExtras> = {};
+    for (const [t, p] of types) {
+      const x = this.dtensorTpEntries(p).find((e) => e.model === model && e.tp === tp);
+      if (x) out[t] = x;
+    }
+    return Object.keys(out).length ? out : undefined;
   }
 
   /** Load (once) the profile of (model, gpu, tp); an error names the missing file. */

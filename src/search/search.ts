@@ -4,7 +4,6 @@ import { FasopError } from '../errors.js';
 import type { Estimate, PartitionMethod, ResolvedPlan } from '../estimate/plan.js';
 import type { TrainingRecipe } from '../estimate/recipe.js';
 import type { ProfileDb } from '../profiles/db.js';
-import type { DtensorTpExtras } from '../profiles/dtensor-tp.js';
 import type { ProfileTable } from '../profiles/profile.js';
 import { clusterObject, clusterString, placements, pricePerSecond_usd, subClusters, type NodeGroup } from './cluster.js';
 import { enumerateStrategies, tpCandidates, type Strategy } from './enumerate.js';
@@ -57,16 +56,6 @@ interface ClusterJob {
   placements: string[][];
 }
 
-/** What DTensor TP adds on each GPU type of a placement, where measured ([type, profile type] pairs). */
-function dtensorExtras(profiles: ProfileDb, model: string, types: [string, string][], tp: number): Record<string, DtensorTpExtras> | undefined {
-  const out: Record<string, DtensorTpExtras> = {};
-  for (const [t, p] of types) {
-    const x = profiles.dtensorTp(model, p, tp);
-    if (x) out[t] = x;
-  }
-  return Object.keys(out).length ? out : undefined;
-}
-
 /** Resolve every (gbs, sub-cluster) job up front: counts for progress and errors before any work. */
 export function planJobs(req: SearchRequest, profiles: ProfileDb): ClusterJob[] {
   const clusters = req.pareto ? subClusters(req.gpus) : [req.gpus];
@@ -75,7 +64,7 @@ export function planJobs(req: SearchRequest, profiles: ProfileDb): ClusterJob[] 
   for (const type of req.gpus.map((g) => g.type)) {
     const p = prof(type);
     // a DTensor TP profile of this GPU, when there is one, is read (and refused if broken) before any work
-    if (req.recipe?.tpRuntime === 'dtensor') profiles.dtensorTp(req.model.name, p, 2);
+    if (req.recipe?.tpRuntime === 'dtensor') profiles.dtensorTpEntries(p);
     if (profiles.tpsFor(req.model.name, p).length === 0) {
       throw new FasopError(`no profile for model ${req.model.name} on GPU ${p}${p === type ? '' : ` (substitute for ${type})`} in ${profiles.dir} (looked for ${req.model.name}_${p}_{tp}.npz)`,
         `measure it with the profiler (docs/profiles.md), pass --profile-dir with a folder that has it, drop ${type} from --gpus` +
@@ -137,11 +126,18 @@ export async function* searchEvents(
         return { gpu: spec, interNode_bps: variant?.interNode_bps ?? spec.interNode_bps, intraNode_bps: variant?.intraNode_bps ?? spec.intraNode_bps };
       });
       const types = [...new Set(nodeTypes)];
+      // policy tp-runtime: what DTensor TP adds on this placement's GPU types, looked up once per tp
+      const typePairs = types.map((t) => [t, profileTypeFor(req, t)] as const);
+      const dtensorByTp = new Map<number, ResolvedPlan['dtensorTp']>();
+      const dtensorFor = (tp: number) => {
+        if (!dtensorByTp.has(tp)) dtensorByTp.set(tp, ctx.profiles.dtensorTp(req.model.name, tp, typePairs));
+        return dtensorByTp.get(tp);
+      };
       for (const st of job.strategies) {
         if (ctx.signal?.aborted) return;
         const profiles: Record<string, ProfileTable> = {};
         for (const t of types) profiles[t] = ctx.profiles.get(req.model.name, profileTypeFor(req, t), st.tp);
-        const dtensorTp = req.recipe?.tpRuntime === 'dtensor' && st.tp > 1 ? dtensorExtras(ctx.profiles, req.model.name, types.map((t) => [t, profileTypeFor(req, t)]), st.tp) : undefined;
+        const dtensorTp = req.recipe?.tpRuntime === 'dtensor' && st.tp > 1 ? dtensorFor(st.tp) : undefined;
         const plan: ResolvedPlan = {
           model: req.model,
           nodes,

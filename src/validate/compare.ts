@@ -175,13 +175,14 @@ export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: 
   const world = tp * pp * dp;
   const layers = rec.plan.layers_per_stage ?? undefined;
   const fixedPartition = layers ? layers.map((l, s) => 8 * l + (s === 0 ? 1 : 0) + (s === pp - 1 ? 1 : 0)) : undefined;
+  const dtensorTp = recipe.tpRuntime === 'dtensor' && tp > 1 ? db.dtensorTp(rec.model.name, tp, [[gpu.name, gpu.name]]) : undefined;
   return {
     model,
     nodes: [{ gpu, interNode_bps: gpu.interNode_bps, intraNode_bps: gpu.intraNode_bps }],
     gpusPerNode: world,
     tp, dp, pp, mbs, gbs,
     profiles: { [gpu.name]: db.get(rec.model.name, gpu.name, tp) },
-    ...(recipe.tpRuntime === 'dtensor' && tp > 1 && db.dtensorTp(rec.model.name, gpu.name, tp) ? { dtensorTp: { [gpu.name]: db.dtensorTp(rec.model.name, gpu.name, tp)! } } : {}),
+    ...(dtensorTp ? { dtensorTp } : {}),
     partitionMethod: 'minmax',
     fixedPartition,
     precision: 16,
