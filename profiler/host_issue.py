@@ -24,7 +24,9 @@ Busy processes on the host: every rank of the launch runs the measurement at the
     torchrun --standalone --nproc_per_node 2 profiler/host_issue.py --ddp --out DIR
                                                                                  2 processes, DDP (no_sync)
     torchrun --standalone --nproc_per_node 2 profiler/host_issue.py --out DIR    2 processes, tp 2
-Writes DIR/host_issue_<GPU>.json, merging entries "<model> tp<T> procs<P>[ ddp]" of earlier runs.
+    torchrun --standalone --nproc_per_node 2 profiler/host_issue.py --tp-impl dtensor --out DIR
+                                                                                 2 processes, DTensor tp 2
+Writes DIR/host_issue_<GPU>.json, merging entries "<model> tp<T> procs<P>[ ddp][ dtensor][ pinned]" of earlier runs.
 Also records the host's CPU steal time over the measurement (/proc/stat), to tell a busy neighbour VM,
 and the host's speed before and after (validation/train_step.py host_speed_probe(): µs per Python loop,
 CPU op and CUDA launch), which the validation runs record between their steps too.
@@ -67,6 +69,9 @@ def main():
     ap.add_argument("--layer-probe", action="store_true",
                     help="the speed before and after also times a narrow LLaMA layer's forward and backward issue "
                          "(train_step.layer_probe_us: layer_fwd_us, layer_bwd_us)")
+    ap.add_argument("--tp-impl", default="manual", choices=["manual", "dtensor"],
+                    help="tensor parallelism of tp > 1: the harness's Megatron-style one (entry '<model> tp<T> procs<P>') "
+                         "or PyTorch DTensor parallelize_module with loss_parallel (entry '... dtensor')")
     ap.add_argument("--pin-fastest", type=int, default=0,
                     help="pin each rank to the K fastest CPUs of its share of the host, as train_step.py does")
     args = ap.parse_args()
@@ -101,12 +106,17 @@ def main():
         hf_cfg = ts.make_hf_config(mdef, layers)
         fqns = ts.stage_fqns(layers, 1)[0]
         group = dist.group.WORLD if tp > 1 else None
-        model, lossf = ts.harness_model(hf_cfg, fqns, dev, tp, rank, group)
+        loss_ctx = contextlib.nullcontext
+        if tp > 1 and args.tp_impl == "dtensor":
+            model, lossf = ts.new_model(hf_cfg, fqns, dev), ts.loss_fn
+            loss_ctx = ts.dtensor_tp(model, dev, tp)
+        else:
+            model, lossf = ts.harness_model(hf_cfg, fqns, dev, tp, rank, group)
         ctx = contextlib.nullcontext
         if args.ddp and world > 1:
             model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index])
             ctx = model.no_sync
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-5, foreach=True)
+        opts = ts.adamw_per_kind(model, lr=1e-5)
         for seq in args.seqs:
             gen = torch.Generator(device=dev)
             gen.manual_seed(3)
@@ -115,7 +125,7 @@ def main():
             fw, bw, tail, cpu = [], [], [], []
             for i in range(args.warmup + args.reps):
                 barrier()
-                with ctx():
+                with ctx(), loss_ctx():
                     c0, t0 = time.process_time(), time.perf_counter()
                     loss = lossf(model(ids), labels)
                     t1 = time.perf_counter()
@@ -140,12 +150,13 @@ def main():
         for i in range(3 + 10):
             barrier()
             t0 = time.perf_counter()
-            opt.step()
+            for opt in opts:
+                opt.step()
             t1 = time.perf_counter()
             if i >= 3:
                 ot.append((t1 - t0) * 1e3)
         rows.append(dict(layers=layers, optimizer_issue_ms=median(ot)))
-        del model, opt
+        del model, opts
         torch.cuda.empty_cache()
     elapsed = time.perf_counter() - t_start
     host_cpu = ts.cpu_use_between(ticks0, ts.cpu_ticks())
@@ -174,7 +185,7 @@ def main():
         entry = dict(forwardPerLayer_ms=pf, backwardPerLayer_ms=pb,
                      forwardFixed_ms=pick("fwd_ms", L1) - L1 * pf, backwardFixed_ms=pick("bwd_ms", L1) - L1 * pb,
                      optimizerPerLayer_ms=po, optimizerFixed_ms=opt_issue(L1) - L1 * po,
-                     processes_on_host=world, tp=tp, model=args.model, ddp=bool(args.ddp and world > 1), host_cpu=host_cpu,
+                     processes_on_host=world, tp=tp, tp_impl=args.tp_impl if tp > 1 else None, model=args.model, ddp=bool(args.ddp and world > 1), host_cpu=host_cpu,
                      elapsed_s=elapsed, host_speed_us_per_rank=all_speeds, rows_per_rank=all_rows)
         gpu_name = torch.cuda.get_device_name(dev)
         path = os.path.join(args.out, f"host_issue_{ts.gpu_short_name(gpu_name)}.json")
@@ -187,6 +198,7 @@ def main():
                           f"CPU); wall time forward+loss and loss.backward() to its return; {L1} and {L2} layers; "
                           f"median of {args.reps} after {args.warmup}; slowest rank; all ranks at once"),
             "entries", f"{args.model} tp{tp} procs{world}" + (" ddp" if args.ddp and world > 1 else "")
+            + (" dtensor" if tp > 1 and args.tp_impl == "dtensor" else "")
             + (" pinned" if args.pin_fastest else ""), entry)
         print(f"wrote {path}: {args.model} tp{tp} procs{world}: fwd {pf:.3f} ms/layer + {entry['forwardFixed_ms']:.3f}, "
               f"bwd {pb:.3f} ms/layer + {entry['backwardFixed_ms']:.3f}, opt {po:.3f}/layer + {entry['optimizerFixed_ms']:.3f}; "

@@ -303,6 +303,47 @@ def harness_model(hf_cfg, fqns, dev, tp=1, rank=0, group=None):
     return model, make_manual_tp_loss(V // tp, rank * (V // tp), group)
 
 
+def dtensor_tp(model, dev, tp, use_loss_parallel=True):
+    """PyTorch's own tensor parallelism on the model, in place (DTensor parallelize_module: Colwise
+    q/k/v/gate/up, Rowwise o/down, vocab-parallel embedding; with use_loss_parallel the logits stay
+    vocab-sharded and the loss must run under the returned context, loss_parallel, forward and
+    backward). Returns that context (a no-op one without loss_parallel)."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import Replicate, Shard
+    from torch.distributed.tensor.parallel import (
+        ColwiseParallel, RowwiseParallel, loss_parallel, parallelize_module)
+    mesh = init_device_mesh(dev.type, (tp,))
+    top = {"tok_embeddings": RowwiseParallel(input_layouts=Replicate())}
+    if use_loss_parallel:
+        top["output"] = ColwiseParallel(input_layouts=Replicate(), output_layouts=Shard(-1),
+                                        use_local_output=False)
+    else:
+        top["output"] = ColwiseParallel(input_layouts=Replicate(), output_layouts=Replicate())
+    parallelize_module(model, mesh, top)
+    for layer in model.layers.values():
+        parallelize_module(layer, mesh, {
+            "self_attn.q_proj": ColwiseParallel(), "self_attn.k_proj": ColwiseParallel(),
+            "self_attn.v_proj": ColwiseParallel(), "self_attn.o_proj": RowwiseParallel(),
+            "mlp.gate_proj": ColwiseParallel(), "mlp.up_proj": ColwiseParallel(),
+            "mlp.down_proj": RowwiseParallel()})
+        # heads per rank are inferred by HF attention from the local q/k/v widths (view(..., -1, head_dim))
+    return loss_parallel if use_loss_parallel else contextlib.nullcontext
+
+
+def adamw_per_kind(model, **kw):
+    """AdamW(foreach) optimizers over the model's trainable parameters, one for plain tensors and one
+    for DTensors (a foreach kernel never mixes the two)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        from torch.distributed.tensor import DTensor
+        ids_d = {id(p) for p in params if isinstance(p, DTensor)}
+    except Exception:  # noqa
+        ids_d = set()
+    plain = [p for p in params if id(p) not in ids_d]
+    dparams = [p for p in params if id(p) in ids_d]
+    return [torch.optim.AdamW(grp, foreach=True, **kw) for grp in (plain, dparams) if grp]
+
+
 def init_cuda_rank(world):
     """NCCL process group when world > 1, and this rank's CUDA device: (rank, local rank, device)."""
     if world > 1:
@@ -817,26 +858,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
         model, lossf = harness_model(hf_cfg, my_fqns, dev, tp, rank, dist.group.WORLD if tp > 1 else None)
     else:
         model, lossf = new_model(hf_cfg, my_fqns, dev), loss_fn
-        from torch.distributed.device_mesh import init_device_mesh
-        from torch.distributed.tensor import Replicate, Shard
-        from torch.distributed.tensor.parallel import (
-            ColwiseParallel, RowwiseParallel, loss_parallel, parallelize_module)
-        mesh = init_device_mesh(dev.type, (tp,))
-        top = {"tok_embeddings": RowwiseParallel(input_layouts=Replicate())}
-        if use_loss_parallel:
-            top["output"] = ColwiseParallel(input_layouts=Replicate(), output_layouts=Shard(-1),
-                                            use_local_output=False)
-            loss_ctx = loss_parallel
-        else:
-            top["output"] = ColwiseParallel(input_layouts=Replicate(), output_layouts=Replicate())
-        parallelize_module(model, mesh, top)
-        for layer in model.layers.values():
-            parallelize_module(layer, mesh, {
-                "self_attn.q_proj": ColwiseParallel(), "self_attn.k_proj": ColwiseParallel(),
-                "self_attn.v_proj": ColwiseParallel(), "self_attn.o_proj": RowwiseParallel(),
-                "mlp.gate_proj": ColwiseParallel(), "mlp.up_proj": ColwiseParallel(),
-                "mlp.down_proj": RowwiseParallel()})
-            # heads per rank are inferred by HF attention from the local q/k/v widths (view(..., -1, head_dim))
+        loss_ctx = dtensor_tp(model, dev, tp, use_loss_parallel)
 
     # ---- data parallel
     # --cuda-graph: eager warm-up and DDP construction on a side stream (PyTorch's recipe for
@@ -849,18 +871,8 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
         with torch.cuda.stream(side) if side is not None else contextlib.nullcontext():
             model = DDP(model, device_ids=[dev.index] if is_cuda else None, gradient_as_bucket_view=True)
 
-    # ---- optimizer (group params by DTensor-ness so foreach kernels never mix types)
-    params = [p for p in model.parameters() if p.requires_grad]
-    try:
-        from torch.distributed.tensor import DTensor
-        dparams = [p for p in params if isinstance(p, DTensor)]
-    except Exception:  # noqa
-        dparams = []
-    ids_d = {id(p) for p in dparams}
-    plain = [p for p in params if id(p) not in ids_d]
-    groups = [grp for grp in (plain, dparams) if grp]
-    opts = [torch.optim.AdamW(grp, lr=args.lr, weight_decay=0.01, foreach=True,
-                              capturable=bool(args.cuda_graph)) for grp in groups]
+    # ---- optimizer
+    opts = adamw_per_kind(model, lr=args.lr, weight_decay=0.01, capturable=bool(args.cuda_graph))
 
     # ---- synthetic data (identical on tp ranks; different per dp rank)
     gen = torch.Generator(device=dev)
