@@ -1086,6 +1086,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
             return None
         return {k: float(np.median([p[k] for p in plist])) for k in plist[0]}
     step_t = np.max(np.array(per_rank_times), axis=0)
+    params = [p for p in model.parameters() if p.requires_grad]
     n_params_local = sum(p.numel() for p in params)
     try:
         n_params_local = sum(p.to_local().numel() if hasattr(p, "to_local") else p.numel() for p in params)
@@ -1105,7 +1106,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
     if graph is not None:
         graph.reset()
         del graph
-    del model, opts, params, plain, dparams
+    del model, opts, params
     return dict(step_time_ms_median=float(np.median(step_t)), step_time_ms_p10=float(np.percentile(step_t, 10)),
                 step_time_ms_p90=float(np.percentile(step_t, 90)), step_times_ms=[float(x) for x in step_t],
                 steps=args.steps, warmup=args.warmup, peak_allocated_GiB_per_rank=allocs,
