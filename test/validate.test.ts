@@ -23,7 +23,7 @@ test('eager runs: memory and best plan on target everywhere; step time on target
   const plans = all.plans.filter((p) => p.launch === 'eager');
   assert.ok(plans.length >= 52, String(plans.length));
   assert.ok(all.plans.every((p) => p.modelled && !p.repeat));
-  assert.ok(plans.every((p) => p.runtime === 'megatron-style'), 'eager DTensor runs are not scored');
+  assert.equal(plans.filter((p) => p.runtime === 'dtensor').length, 6, 'eager DTensor runs with loss_parallel are scored');
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const memErr = plans.map((p) => Math.abs(p.memoryError));
   assert.ok(mean(memErr) <= 0.05, `memory mean ${mean(memErr)}`);
@@ -114,13 +114,13 @@ test('a plan exported by `fasop export` ran through the harness (--module-fqns) 
   assert.ok(Math.abs(s.plans[0]!.stepError) <= 0.05 && Math.abs(s.plans[0]!.memoryError) <= 0.05, JSON.stringify(s.plans[0]));
 });
 
-test('fasop validate prints both tables, the DTensor runs apart, and the calibration split', async () => {
+test('fasop validate prints both tables, the DTensor runs without loss_parallel apart, and the calibration split', async () => {
   const run = await runCli(['validate', RESULTS]);
   assert.equal(run.code, 0, run.err);
   assert.match(run.out, /### estimator: fasop/);
   assert.match(run.out, /### estimator: reference/);
   assert.match(run.out, /held-out scenarios: step time MAPE/);
-  assert.match(run.out, /runtime the estimator does not model \(PyTorch DTensor tensor parallelism run eagerly/);
+  assert.match(run.out, /configuration the estimator does not model \(PyTorch DTensor tensor parallelism with all-gathered logits/);
   assert.match(run.out, /\| llama8b-4L gbs8 2xH200 graph dtensor \| tp2 pp1 dp1 mbs4 \|/);
   const bad = await runCli(['validate', join(RESULTS, 'nope')]);
   assert.equal(bad.code, 2);

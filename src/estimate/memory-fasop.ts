@@ -71,9 +71,11 @@ export function stageMemory(model: ModelSpec, sizes: readonly number[], n: numbe
     if (model.tie_word_embeddings && a === 0 && a + size === n) P -= params[9]!;
     // 1F1B: stage s runs pp − s forwards before its first backward, then keeps pp − s in flight
     const inFlight = Math.min(pp - s, m);
-    const gradBytes = P * recipe.gradBytes;
-    let stateBytes = P * recipe.stateBytesPerParam;
-    if (dp > 1 && m > 1) stateBytes += gradBytes * recipe.dpExtraGradCopiesWhenAccumulating;
+    // the TP runtime's own gradient-sized copy of a local vocab table (DTensor), from the first backward on
+    const runtimeGradBytes = tp > 1 && a === 0 ? ((recipe.tpVocabGradExtraCopies ?? 0) * model.vocab_size * model.hidden_size * recipe.gradBytes) / tp : 0;
+    const gradBytes = P * recipe.gradBytes + runtimeGradBytes;
+    let stateBytes = P * recipe.stateBytesPerParam + runtimeGradBytes;
+    if (dp > 1 && m > 1) stateBytes += P * recipe.gradBytes * recipe.dpExtraGradCopiesWhenAccumulating;
     // the in-flight peak comes before any backward (no gradients yet) unless a later forward
     // reaches it again; DDP keeps its gradient buckets for the whole run
     const gradsAtActivationPeak = !recipe.gradsAllocatedByFirstBackward || dp > 1 || m > pp - s;

@@ -84,6 +84,13 @@ export interface TrainingRecipe {
    * `dtensorLossExtraTrafficBytesPerLogit` of HBM traffic per local logit).
    */
   tpRuntime?: 'megatron-style' | 'dtensor';
+  /**
+   * tpRuntime 'dtensor': gradient-sized copies of one local vocab table (vocab/tp × hidden) that the
+   * runtime holds beside the gradients, from the first backward until zero_grad (allocator traces of
+   * eager DTensor tp 2 against the Megatron-style TP: one bf16 table more after every backward;
+   * docs/accuracy.md item 19). Charged to the stage holding the embedding (the runs are pp = 1).
+   */
+  tpVocabGradExtraCopies?: number;
   /** tpRuntime 'dtensor': HBM bytes per local logit that loss_parallel moves beyond Megatron's cross-entropy, for GPUs without a measurement */
   dtensorLossExtraTrafficBytesPerLogit?: number;
   /** CPU issue time of the runtime, when measured (policy host-issue-floor): tp = 1 and tp > 1 (the same launches at any degree) */
@@ -134,6 +141,20 @@ const PYTORCH_BF16 = {
   dpOverlapBucketBytes: 25 * 2 ** 20,
 } satisfies Partial<TrainingRecipe>;
 
+/** CPU issue time of a tp = 1 eager micro-batch (machine I, llama1b widths, one busy process; see bf16-adamw) */
+const EAGER_TP1_ISSUE: HostIssueFigures = { forwardPerLayer_ms: 0.672, backwardPerLayer_ms: 1.338, forwardFixed_ms: 0.532, backwardFixed_ms: 0.700 };
+/** how much slower than the shipped figures hosts of the kind were seen to issue eager work (see bf16-adamw) */
+const EAGER_HOST_SPREAD = 1.63;
+/**
+ * CPU issue time of an eager DTensor tp = 2 micro-batch (parallelize_module + loss_parallel), two busy
+ * processes, llama1b widths: profiler/host_issue.py --tp-impl dtensor on machine AA (2× H200), in the
+ * call that ran AA's DTensor runs, as measured (not scaled; the probe also recorded the host's speed).
+ * About 3.5× the Megatron-style TP's per layer on the same host: DTensor's dispatch (sharding
+ * propagation, redistribution) runs in Python for every op.
+ */
+const DTENSOR_TP_ISSUE: HostIssueFigures = { forwardPerLayer_ms: 3.787, backwardPerLayer_ms: 6.492, forwardFixed_ms: 7.001, backwardFixed_ms: 5.916 };
+const DTENSOR_ISSUE_SOURCE = 'profiler/host_issue.py; tp 1: validation/diagnostics/host_issue/host_issue_H200_machineI.json; DTensor tp > 1 (--tp-impl dtensor): host_issue_H200_machineAA_dtensor.json';
+
 export const RECIPES: Record<string, TrainingRecipe> = {
   /** Megatron-style mixed precision: bf16 weights, fp32 main grads, fp32 master weights, fp32 Adam m and v. */
   'megatron-mixed': {
@@ -164,12 +185,12 @@ export const RECIPES: Record<string, TrainingRecipe> = {
     // process on the host and tp 2 with two (tp 1 with two busy processes: within 10 % of one;
     // llama8b widths at tp 1: within 10 % per layer). Issue time spreads ±20 % run to run.
     hostIssue: {
-      tp1: { forwardPerLayer_ms: 0.672, backwardPerLayer_ms: 1.338, forwardFixed_ms: 0.532, backwardFixed_ms: 0.700 },
+      tp1: EAGER_TP1_ISSUE,
       tpN: { forwardPerLayer_ms: 1.289, backwardPerLayer_ms: 1.829, forwardFixed_ms: 0.774, backwardFixed_ms: 0.736 },
       // the same eager plans, host-bound, on five 2× H200 machines: up to 1.63× the fastest machine's
       // step time (llama1b dp2 b1 gbs16: 146.5 ms on machine I, 238.9 on J; tp2 b1 gbs16: 411.3 on I,
       // 641.4 on the first sweep's; tp1 b1 gbs16: 262.6 on H, 426.9 on the first sweep's)
-      hostSpreadFactor: 1.63,
+      hostSpreadFactor: EAGER_HOST_SPREAD,
       source: 'profiler/host_issue.py, validation/diagnostics/host_issue/host_issue_H200_machineI.json',
     },
   },
@@ -205,5 +226,29 @@ export const RECIPES: Record<string, TrainingRecipe> = {
     tpRuntime: 'dtensor',
     vocabParallelLossPeakBytesPerLogit: 18,
     dtensorLossExtraTrafficBytesPerLogit: 24,
+    tpVocabGradExtraCopies: 1,
+  },
+  /**
+   * bf16-adamw run eagerly with PyTorch's own tensor parallelism (validation/train_step.py --tp-impl
+   * dtensor): DTensor parallelize_module and loss_parallel (policy tp-runtime, counted on the GPU side:
+   * the operator profiles and links are the eager ones) and DTensor's CPU issue time, which is about 4×
+   * the Megatron-style TP's (profiler/host_issue.py --tp-impl dtensor; docs/accuracy.md item 19).
+   */
+  'bf16-adamw-dtensor': {
+    ...PYTORCH_BF16,
+    name: 'bf16-adamw-dtensor',
+    launch: 'eager',
+    optimizerTrafficBytesPerParam: 42,
+    optimizerMeasuredAs: 'bf16-adamw',
+    tpRuntime: 'dtensor',
+    vocabParallelLossPeakBytesPerLogit: 18,
+    dtensorLossExtraTrafficBytesPerLogit: 24,
+    tpVocabGradExtraCopies: 1,
+    hostIssue: {
+      tp1: EAGER_TP1_ISSUE,
+      tpN: DTENSOR_TP_ISSUE,
+      hostSpreadFactor: EAGER_HOST_SPREAD,
+      source: DTENSOR_ISSUE_SOURCE,
+    },
   },
 };

@@ -13,6 +13,8 @@ export interface HostIssueEntry {
   tp: number;
   processes: number;
   ddp: boolean;
+  /** tp > 1 run as PyTorch DTensor parallelize_module with loss_parallel (host_issue.py --tp-impl dtensor); else the Megatron-style TP */
+  dtensor: boolean;
   /** its processes were pinned to the fastest CPUs (host_issue.py --pin-fastest) */
   pinned: boolean;
   figures: HostIssueFigures;
@@ -26,7 +28,7 @@ export interface HostIssueProfile {
 }
 
 const FIX = 'write it with profiler/host_issue.py (python3 profiler/host_issue.py --out DIR; torchrun --nproc_per_node 2 ... for 2 processes)';
-const KEY = /^(\S+) tp(\d+) procs(\d+)( ddp)?( pinned)?$/;
+const KEY = /^(\S+) tp(\d+) procs(\d+)( ddp)?( dtensor)?( pinned)?$/;
 const FIELDS = ['forwardPerLayer_ms', 'backwardPerLayer_ms', 'forwardFixed_ms', 'backwardFixed_ms'] as const;
 
 /** The slowest rank's mean of its speed before and after the measurement (host_speed_us_per_rank), if every rank has both. */
@@ -53,7 +55,7 @@ export function parseHostIssueProfile(text: string, path: string): HostIssueProf
   const entries: HostIssueEntry[] = [];
   for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
     const m = KEY.exec(key);
-    if (!m) throw new FasopError(`host profile ${path}: entry "${key}" is not "<model> tp<N> procs<N>[ ddp][ pinned]"`, FIX);
+    if (!m) throw new FasopError(`host profile ${path}: entry "${key}" is not "<model> tp<N> procs<N>[ ddp][ dtensor][ pinned]"`, FIX);
     const v = value as Record<string, unknown>;
     const figures = {} as Record<(typeof FIELDS)[number], number>;
     for (const f of FIELDS) {
@@ -64,7 +66,8 @@ export function parseHostIssueProfile(text: string, path: string): HostIssueProf
       }
       figures[f] = Math.max(0, x);
     }
-    entries.push({ model: m[1]!, tp: Number(m[2]), processes: Number(m[3]), ddp: m[4] !== undefined, pinned: m[5] !== undefined, figures,
+    if (m[5] !== undefined && Number(m[2]) === 1) throw new FasopError(`host profile ${path}: entry "${key}" is marked dtensor but has tp 1`, FIX);
+    entries.push({ model: m[1]!, tp: Number(m[2]), processes: Number(m[3]), ddp: m[4] !== undefined, dtensor: m[5] !== undefined, pinned: m[6] !== undefined, figures,
       launch_us: speedOf(v?.['host_speed_us_per_rank']) });
   }
   if (!entries.some((e) => e.tp === 1)) throw new FasopError(`host profile ${path} has no tp1 entry`, FIX);
@@ -83,13 +86,15 @@ export function readHostIssueProfile(path: string): HostIssueProfile {
 
 /**
  * The entry for a plan: the plan's model when measured (else the first model: issue time per layer
- * hardly depends on the width), its tp class (1 or > 1), the most busy processes measured up to the
- * plan's (else the fewest above), DDP when the plan is data parallel and it was measured.
+ * hardly depends on the width), its tp class (1 or > 1) and, for tp > 1, its TP runtime (DTensor or
+ * Megatron-style), the most busy processes measured up to the plan's (else the fewest above), DDP when
+ * the plan is data parallel and it was measured.
  */
-function pick(profile: HostIssueProfile, model: string, tpN: boolean, processes: number, ddp: boolean): HostIssueEntry | undefined {
-  const models = [...new Set(profile.entries.map((e) => e.model))];
+function pick(profile: HostIssueProfile, model: string, tpN: boolean, processes: number, ddp: boolean, dtensor = false): HostIssueEntry | undefined {
+  const fits = (e: HostIssueEntry) => (e.tp > 1) === tpN && e.dtensor === (tpN && dtensor);
+  const models = [...new Set(profile.entries.filter(fits).map((e) => e.model))];
   const m = models.includes(model) ? model : models[0];
-  const pool = profile.entries.filter((e) => e.model === m && (e.tp > 1) === tpN);
+  const pool = profile.entries.filter((e) => e.model === m && fits(e));
   if (pool.length === 0) return undefined;
   const withDdp = ddp && pool.some((e) => e.ddp) ? pool.filter((e) => e.ddp) : pool.filter((e) => !e.ddp);
   const cands = withDdp.length ? withDdp : pool;
@@ -98,7 +103,7 @@ function pick(profile: HostIssueProfile, model: string, tpN: boolean, processes:
   return below[0] ?? above[0];
 }
 
-const describe = (e: HostIssueEntry) => `${e.model} tp${e.tp} procs${e.processes}${e.ddp ? ' ddp' : ''}${e.pinned ? ' pinned' : ''}`;
+const describe = (e: HostIssueEntry) => `${e.model} tp${e.tp} procs${e.processes}${e.ddp ? ' ddp' : ''}${e.dtensor ? ' dtensor' : ''}${e.pinned ? ' pinned' : ''}`;
 
 /**
  * The recipe with its CPU issue figures taken from a measured host profile, for plans with this many
@@ -112,8 +117,12 @@ export function recipeWithHostProfile(recipe: TrainingRecipe, profile: HostIssue
   const tp1 = pick(profile, opts.model, false, opts.processesPerHost, false)!;
   const ddp = pick(profile, opts.model, false, opts.processesPerHost, true);
   const tp1Ddp = ddp?.ddp ? ddp : undefined;
-  const tpN = pick(profile, opts.model, true, opts.processesPerHost, false);
-  if (!tpN) throw new FasopError(`host profile ${profile.path} has no tp > 1 entry`, `measure it: torchrun --nproc_per_node 2 profiler/host_issue.py --out DIR`);
+  const dtensor = recipe.tpRuntime === 'dtensor';
+  const tpN = pick(profile, opts.model, true, opts.processesPerHost, false, dtensor);
+  if (!tpN) {
+    throw new FasopError(`host profile ${profile.path} has no ${dtensor ? 'DTensor ' : ''}tp > 1 entry`,
+      `measure it: torchrun --nproc_per_node 2 profiler/host_issue.py${dtensor ? ' --tp-impl dtensor' : ''} --out DIR`);
+  }
   const chosen = [tp1, ...(tp1Ddp ? [tp1Ddp] : []), tpN];
   const used = chosen.map(describe).join(', ');
   // entries measured at different host speeds are brought to one (the tp 1 entry's), so that the

@@ -13,7 +13,7 @@ import { gpuTypeOf, type ValidationRecord } from './records.js';
 export interface ComparedPlan {
   file: string;
   scenario: string;
-  /** which TP runtime ran it: 'megatron-style' (also every tp = 1 run) or 'dtensor' (PyTorch DTensor TP; modelled when captured) */
+  /** which TP runtime ran it: 'megatron-style' (also every tp = 1 run) or 'dtensor' (PyTorch DTensor TP; modelled with loss_parallel) */
   runtime: string;
   /** how the runtime issued the work: eager, or one captured CUDA graph per step */
   launch: 'eager' | 'cuda-graph';
@@ -85,12 +85,12 @@ export function runtimeOf(rec: ValidationRecord): string {
 const isCaptured = (rec: ValidationRecord) => String(rec.recipe?.['launch'] ?? '').startsWith('cuda-graph');
 
 /**
- * Whether the estimator models the run: every Megatron-style run, and DTensor TP captured as a CUDA
- * graph (recipe bf16-adamw-graph-dtensor). Eager DTensor TP is host-bound at these sizes, and its CPU
- * dispatch was never measured: listed apart.
+ * Whether the estimator models the run: every Megatron-style run, and DTensor TP with loss_parallel,
+ * eager (recipe bf16-adamw-dtensor) or captured as a CUDA graph (bf16-adamw-graph-dtensor). DTensor TP
+ * with all-gathered logits (train_step.py --no-loss-parallel) is not modelled: listed apart.
  */
 export function isModelled(rec: ValidationRecord): boolean {
-  return runtimeOf(rec) === 'megatron-style' || isCaptured(rec);
+  return runtimeOf(rec) === 'megatron-style' || /loss_parallel/.test(String(rec.recipe?.['tp_impl'] ?? ''));
 }
 
 function stats(ps: readonly ComparedPlan[]): ErrorStats {
@@ -110,6 +110,7 @@ function stats(ps: readonly ComparedPlan[]): ErrorStats {
 export function recipeOf(rec: ValidationRecord): TrainingRecipe {
   const r = rec.recipe ?? {};
   if (isCaptured(rec)) return RECIPES[runtimeOf(rec) === 'dtensor' ? 'bf16-adamw-graph-dtensor' : 'bf16-adamw-graph']!;
+  if (runtimeOf(rec) === 'dtensor') return RECIPES['bf16-adamw-dtensor']!;
   if (r['param_dtype'] === 'bf16' && String(r['optimizer'] ?? '').includes('AdamW') && !String(r['optimizer'] ?? '').includes('master')) return RECIPES['bf16-adamw']!;
   if (String(r['optimizer'] ?? '').includes('no fp32 master')) return RECIPES['bf16-adamw']!;
   return RECIPES['megatron-mixed']!;
@@ -220,14 +221,16 @@ export async function compareRecords(records: readonly ValidationRecord[], catal
     const runtime = runtimeOf(rec);
     const layersPerStage = rec.plan.layers_per_stage ?? undefined;
     const key = `${gpuTypeOf(rec.machine.gpu_name)}|${rec.model.name}|${rec.model.num_layers}|${plan.tp}|${plan.pp}|${plan.dp}|${plan.mbs}|${plan.gbs}|${layersPerStage?.join('+')}|${runtime}|${launch}`;
-    const repeat = seen.has(key);
-    seen.add(key);
+    const modelled = isModelled(rec);
+    // a run the estimator does not model is not a measurement of a modelled plan
+    const repeat = modelled && seen.has(key);
+    if (modelled) seen.add(key);
     all.push({
       file: rec.file,
       scenario: `${rec.model.name}-${rec.model.num_layers}L gbs${plan.gbs} ${world}x${gpuTypeOf(rec.machine.gpu_name)}${launch === 'cuda-graph' ? ' graph' : ''}${runtime === 'dtensor' ? ' dtensor' : ''}`,
       runtime,
       launch,
-      modelled: isModelled(rec),
+      modelled,
       repeat,
       layersPerStage,
       tp: plan.tp, pp: plan.pp, dp: plan.dp, mbs: plan.mbs, gbs: plan.gbs,
@@ -306,7 +309,7 @@ export function formatComparison(s: ComparisonSummary): string {
     '', `predicted-best = measured-best in ${s.scenarios.filter((v) => v.same).length} of ${s.scenarios.length} scenarios`);
   const other = s.all.filter((p) => !p.modelled);
   if (other.length) {
-    out.push('', `Runs of a runtime the estimator does not model (PyTorch DTensor tensor parallelism run eagerly, host-bound at these sizes), not in the figures above:`, '', ...HEAD, ...other.map(row));
+    out.push('', `Runs of a configuration the estimator does not model (PyTorch DTensor tensor parallelism with all-gathered logits instead of loss_parallel, train_step.py --no-loss-parallel), not in the figures above:`, '', ...HEAD, ...other.map(row));
   }
   const repeats = s.all.filter((p) => p.repeat && p.modelled);
   if (repeats.length) {
