@@ -272,3 +272,13 @@ test('export: the CSV header of our own search (extra columns) is read too', asy
   assert.equal(j.plan.estimator, 'reference');
   assert.deepEqual(j.plan.placement, ['A40', 'A40', 'A40', 'A40']);
 });
+
+test('export warns when a pipeline plan has fewer micro-batches than stages (PyTorch\'s Schedule1F1B refuses it), and only then', async () => {
+  const run = async (gbs: string) => {
+    const r = await runCli(['export', '--gpus', 'H200', '1', '--gpu-per-node', '4', '--model-type', 'llama8b', '--gbs', gbs, '--tp', '1', '--dp', '1', '--pp', '4', '--mbs', '4', '--format', 'json']);
+    assert.equal(r.code, 0, r.err);
+    return (JSON.parse(r.out) as { warnings: string[] }).warnings;
+  };
+  assert.ok((await run('8')).some((w) => /2 micro-batches per step for 4 pipeline stages; PyTorch's Schedule1F1B refuses/.test(w)));
+  assert.ok(!(await run('16')).some((w) => /Schedule1F1B/.test(w)), '4 micro-batches for 4 stages');
+});

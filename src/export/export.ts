@@ -139,6 +139,12 @@ export async function exportPlan(p: ExportablePlan, opts: ExportOptions): Promis
   if (dpMode === 'replicate' && p.dp > 1 && (p.tp > 1 || p.pp > 1)) {
     warnings.push("torchtitan: DDP (data_parallel_replicate_degree) with TP or PP is refused by torchtitan versions that raise 'DDP has not supported > 1D parallelism'; if yours does, export with --torchtitan-dp shard (FSDP: fasop's DP all-reduce estimate then only approximates its reduce-scatter/all-gather)");
   }
+  const microBatches = p.gbs / (p.dp * p.mbs);
+  if (p.pp > 1 && microBatches < p.pp) {
+    // torch.distributed.pipelining's Schedule1F1B raises "1F1B requires at least one microbatch per
+    // stage"; the validation harness's pp 4 run with 2 micro-batches crashed (docs/accuracy.md item 20)
+    warnings.push(`torchtitan: ${microBatches} micro-batch${microBatches === 1 ? '' : 'es'} per step for ${p.pp} pipeline stages; PyTorch's Schedule1F1B refuses fewer micro-batches than stages — raise gbs or lower mbs to at least ${p.pp} micro-batches (Megatron-LM's 1F1B runs it)`);
+  }
   const degrees = { tp: p.tp, dp: p.dp, pp: p.pp, mbs: p.mbs, gbs: p.gbs };
   const mg = megatronArgs(degrees, L, lp.layersPerStage);
   const nodes = p.placement.length;
@@ -152,7 +158,7 @@ export async function exportPlan(p: ExportablePlan, opts: ExportOptions): Promis
   const runner = nodes === 1 ? `torchrun --standalone --nproc_per_node ${worldSize}` : `torchrun --nnodes ${nodes} --nproc_per_node ${gpusPerNode} --node_rank <i> --rdzv_backend c10d --rdzv_endpoint <host:port>`;
   return {
     plan: {
-      model: model.name, numLayers: L, ...degrees, microBatches: p.gbs / (p.dp * p.mbs), gpusPerNode, nodes, worldSize,
+      model: model.name, numLayers: L, ...degrees, microBatches, gpusPerNode, nodes, worldSize,
       cluster: p.gpu_cluster_str, placement: [...p.placement], nodePartition: [...p.partition], stepTime_s: p.step_time, isOom: p.is_oom,
       ...(p.estimator ? { estimator: p.estimator } : {}), ...(p.partition_method ? { partitionMethod: p.partition_method } : {}),
       ...(opts.source ? { source: opts.source } : {}),
