@@ -19,6 +19,12 @@ no fp32 master copy, optimizer states bf16; loss = cross-entropy with fp32 upcas
 logits; no activation checkpointing; attention = SDPA (flash) causal; random weights,
 synthetic random tokens.
 
+Several dimensions at once (e.g. --tp 2 --dp 2 on 4 ranks): ranks in Megatron's order (tp fastest,
+then dp, then pp), one process group per dimension (Layout); the Megatron-style TP (--tp-impl manual)
+with pp or dp, since DTensor's loss_parallel would have to wrap the schedule's loss and DDP cannot
+bucket DTensor parameters. Data-parallel runs record the spread of a weight checksum over each dp
+group after the steps (dp_replica_weight_spread: 0 when the gradients were reduced).
+
 Plan partition: --layers-per-stage 2,2   or
                 --module-fqns '[["tok_embeddings","layers.0"],["layers.1","norm","output"]]'
 (torchtitan-style module names: tok_embeddings, layers.<i>, norm, output).
@@ -303,16 +309,17 @@ def harness_model(hf_cfg, fqns, dev, tp=1, rank=0, group=None):
     return model, make_manual_tp_loss(V // tp, rank * (V // tp), group)
 
 
-def dtensor_tp(model, dev, tp, use_loss_parallel=True):
+def dtensor_tp(model, dev, tp, use_loss_parallel=True, mesh=None):
     """PyTorch's own tensor parallelism on the model, in place (DTensor parallelize_module: Colwise
     q/k/v/gate/up, Rowwise o/down, vocab-parallel embedding; with use_loss_parallel the logits stay
     vocab-sharded and the loss must run under the returned context, loss_parallel, forward and
-    backward). Returns that context (a no-op one without loss_parallel)."""
+    backward). mesh: the tensor-parallel dimension of the launch's device mesh (default: all ranks).
+    Returns that context (a no-op one without loss_parallel)."""
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.tensor import Replicate, Shard
     from torch.distributed.tensor.parallel import (
         ColwiseParallel, RowwiseParallel, loss_parallel, parallelize_module)
-    mesh = init_device_mesh(dev.type, (tp,))
+    mesh = mesh if mesh is not None else init_device_mesh(dev.type, (tp,))
     top = {"tok_embeddings": RowwiseParallel(input_layouts=Replicate())}
     if use_loss_parallel:
         top["output"] = ColwiseParallel(input_layouts=Replicate(), output_layouts=Shard(-1),
@@ -328,6 +335,57 @@ def dtensor_tp(model, dev, tp, use_loss_parallel=True):
             "mlp.down_proj": RowwiseParallel()})
         # heads per rank are inferred by HF attention from the local q/k/v widths (view(..., -1, head_dim))
     return loss_parallel if use_loss_parallel else contextlib.nullcontext
+
+
+class Layout:
+    """Where a rank sits in a tp × dp × pp launch, Megatron's order: tp the fastest-varying (ranks of a
+    tensor-parallel group are neighbours), then dp, then pp (rank = (pp_rank·dp + dp_rank)·tp + tp_rank).
+    Each dimension's process group holds the ranks that differ only in that coordinate; a dimension
+    that spans the whole launch uses the default group (as one-dimension launches always did)."""
+
+    def __init__(self, tp, pp, dp, rank):
+        self.tp, self.pp, self.dp, self.rank = tp, pp, dp, rank
+        self.tp_rank = rank % tp
+        self.dp_rank = (rank // tp) % dp
+        self.pp_rank = rank // (tp * dp)
+        self._groups = {}
+        world = tp * pp * dp
+        if world > 1 and max(tp, pp, dp) < world:
+            # every rank creates every group, in the same order (torch.distributed.new_group)
+            for dim in ("tp", "dp", "pp"):
+                if self.size(dim) == 1:
+                    continue
+                for members in self.groups_of(dim):
+                    grp = dist.new_group(members)
+                    if rank in members:
+                        self._groups[dim] = grp
+
+    def size(self, dim):
+        return dict(tp=self.tp, dp=self.dp, pp=self.pp)[dim]
+
+    def coords_of(self, r):
+        return dict(tp=r % self.tp, dp=(r // self.tp) % self.dp, pp=r // (self.tp * self.dp))
+
+    def groups_of(self, dim):
+        """The member lists of dimension dim's groups: ranks equal in the other two coordinates."""
+        world = self.tp * self.pp * self.dp
+        others = [d for d in ("tp", "dp", "pp") if d != dim]
+        keys = {}
+        for r in range(world):
+            c = self.coords_of(r)
+            keys.setdefault(tuple(c[d] for d in others), []).append(r)
+        return [keys[k] for k in sorted(keys)]
+
+    def group(self, dim):
+        """The process group of this rank's dimension dim; None when the dimension has size 1."""
+        if self.size(dim) == 1:
+            return None
+        return self._groups.get(dim, dist.group.WORLD)
+
+    def tp_mesh(self, device_type):
+        """The tensor-parallel dimension of a (pp, dp, tp) device mesh over the launch."""
+        from torch.distributed.device_mesh import init_device_mesh
+        return init_device_mesh(device_type, (self.pp, self.dp, self.tp), mesh_dim_names=("pp", "dp", "tp"))["tp"]
 
 
 def adamw_per_kind(model, **kw):
@@ -349,6 +407,7 @@ def init_cuda_rank(world):
     if world > 1:
         dist.init_process_group("nccl")
     rank = dist.get_rank() if world > 1 else 0
+    lay = Layout(args.tp, args.pp, args.dp, rank)
     local = int(os.environ.get("LOCAL_RANK", "0"))
     torch.cuda.set_device(local)
     return rank, local, torch.device("cuda", local)
@@ -592,13 +651,16 @@ def main():
     world_env = int(os.environ.get("WORLD_SIZE", "1"))
     world = args.tp * args.pp * args.dp
     assert world == world_env, f"tp*pp*dp={world} but WORLD_SIZE={world_env}"
-    assert not (args.tp > 1 and args.pp > 1) and not (args.tp > 1 and args.dp > 1) and \
-        not (args.pp > 1 and args.dp > 1), "only one kind of parallelism at a time is implemented"
+    assert not (args.tp > 1 and args.pp > 1 and args.tp_impl == "dtensor"), \
+        "tp with pp: --tp-impl manual (DTensor's loss_parallel would have to wrap the pipeline schedule's loss)"
+    assert not (args.tp > 1 and args.dp > 1 and args.tp_impl == "dtensor"), \
+        "tp with dp: --tp-impl manual (DDP cannot bucket DTensor parameters; PyTorch pairs DTensor TP with FSDP)"
     is_cuda = not args.cpu and torch.cuda.is_available()
     if world > 1:
         dist.init_process_group("nccl" if is_cuda else "gloo",
                                 timeout=datetime.timedelta(seconds=300))
     rank = dist.get_rank() if world > 1 else 0
+    lay = Layout(args.tp, args.pp, args.dp, rank)
     local = int(os.environ.get("LOCAL_RANK", "0"))
     pinning = None
     if args.pin_cpus:
@@ -618,7 +680,7 @@ def main():
     lps = [int(x) for x in args.layers_per_stage.split(",")] if args.layers_per_stage else None
     fqns_all = stage_fqns(args.layers, args.pp, lps, args.module_fqns)
     layers_per_stage = [sum(1 for f in s if f.startswith("layers.")) for s in fqns_all]
-    my_fqns = fqns_all[rank] if args.pp > 1 else fqns_all[0]
+    my_fqns = fqns_all[lay.pp_rank]
 
     import transformers
     gpu_name = torch.cuda.get_device_name(dev) if is_cuda else "CPU"
@@ -733,7 +795,7 @@ def main():
             open(os.path.join(args.out, "." + nm + ".started"), "w").close()
         m = g // (args.dp * b)
         try:
-            measured = run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank,
+            measured = run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, lay,
                                  use_loss_parallel)
             measured["oom"] = False
             write_result(b, g, measured)
@@ -844,9 +906,10 @@ def summarize_memory_trace(snap, device_index, base_bytes, max_allocated):
                 alive_at_peak_by_size=top, timeline=timeline[:400])
 
 
-def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, use_loss_parallel):
+def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, lay, use_loss_parallel):
     S, V = mdef["seq_length"], mdef["vocab_size"]
     tp, pp, dp = args.tp, args.pp, args.dp
+    rank = lay.rank
     import gc
     gc.collect()
     if is_cuda:
@@ -855,10 +918,10 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
     # ---- model and tensor parallel
     loss_ctx = contextlib.nullcontext
     if tp == 1 or args.tp_impl == "manual":
-        model, lossf = harness_model(hf_cfg, my_fqns, dev, tp, rank, dist.group.WORLD if tp > 1 else None)
+        model, lossf = harness_model(hf_cfg, my_fqns, dev, tp, lay.tp_rank, lay.group("tp"))
     else:
         model, lossf = new_model(hf_cfg, my_fqns, dev), loss_fn
-        loss_ctx = dtensor_tp(model, dev, tp, use_loss_parallel)
+        loss_ctx = dtensor_tp(model, dev, tp, use_loss_parallel, mesh=lay.tp_mesh(dev.type))
 
     # ---- data parallel
     # --cuda-graph: eager warm-up and DDP construction on a side stream (PyTorch's recipe for
@@ -869,14 +932,15 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
     if dp > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
         with torch.cuda.stream(side) if side is not None else contextlib.nullcontext():
-            model = DDP(model, device_ids=[dev.index] if is_cuda else None, gradient_as_bucket_view=True)
+            model = DDP(model, device_ids=[dev.index] if is_cuda else None, gradient_as_bucket_view=True,
+                        process_group=lay.group("dp"))
 
     # ---- optimizer
     opts = adamw_per_kind(model, lr=args.lr, weight_decay=0.01, capturable=bool(args.cuda_graph))
 
     # ---- synthetic data (identical on tp ranks; different per dp rank)
     gen = torch.Generator(device=dev)
-    gen.manual_seed(1000 + (rank if dp > 1 else 0))
+    gen.manual_seed(1000 + (lay.dp_rank if dp > 1 else 0))
     local_batch = g // dp
     ids = torch.randint(0, V, (local_batch, S), device=dev, generator=gen)
     labels = torch.randint(0, V, (local_batch, S), device=dev, generator=gen)
@@ -884,8 +948,9 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
     sched = None
     if pp > 1:
         from torch.distributed.pipelining import PipelineStage, Schedule1F1B
-        stage = PipelineStage(model, stage_index=rank, num_stages=pp, device=dev)
-        sched = Schedule1F1B(stage, n_microbatches=m, loss_fn=loss_fn)
+        stage = PipelineStage(model, stage_index=lay.pp_rank, num_stages=pp, device=dev, group=lay.group("pp"))
+        # the last stage's loss: the vocab-parallel one under Megatron-style TP (lossf), else the plain one
+        sched = Schedule1F1B(stage, n_microbatches=m, loss_fn=lossf)
 
     fb_ms = []
 
@@ -917,9 +982,13 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
         for o in opts:
             o.zero_grad(set_to_none=True)
         if sched is not None:
-            if rank == 0:
+          # with DDP, the stage's forwards run under no_sync: the schedule prepares DDP's gradient
+          # reduction itself before the last backward (PipelineStage); a forward outside no_sync would
+          # prepare it a second time (DDP's reducer then fails when m == pp)
+          with model.no_sync() if dp > 1 else contextlib.nullcontext():
+            if lay.pp_rank == 0:
                 sched.step(ids)
-            elif rank == pp - 1:
+            elif lay.pp_rank == pp - 1:
                 losses = []
                 sched.step(target=labels, losses=losses)
                 tot = torch.stack([x.detach() for x in losses]).mean()
@@ -1087,6 +1156,17 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
         return {k: float(np.median([p[k] for p in plist])) for k in plist[0]}
     step_t = np.max(np.array(per_rank_times), axis=0)
     params = [p for p in model.parameters() if p.requires_grad]
+    # data-parallel replicas must hold the same weights after the steps (gradients were reduced):
+    # the spread of a weight checksum over this rank's dp group
+    dp_spread = None
+    if dp > 1:
+        with torch.no_grad():
+            mine = float(sum((p.to_local() if hasattr(p, "to_local") else p).double().abs().sum() for p in params))
+        sums = [None] * dp
+        dist.all_gather_object(sums, mine, group=lay.group("dp"))
+        spreads = [None] * world
+        dist.all_gather_object(spreads, (max(sums) - min(sums)) / max(abs(max(sums)), 1e-30))
+        dp_spread = max(spreads)
     n_params_local = sum(p.numel() for p in params)
     try:
         n_params_local = sum(p.to_local().numel() if hasattr(p, "to_local") else p.numel() for p in params)
@@ -1113,6 +1193,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, rank, u
                 **(dict(peak_allocated_GiB_source="the eager warm-up steps before capture",
                         capture_peak_allocated_GiB_per_rank=capture_peaks) if args.cuda_graph else {}),
                 peak_reserved_GiB_per_rank=reserveds, params_local_rank=int(n_params_local),
+                **(dict(dp_replica_weight_spread=dp_spread) if dp_spread is not None else {}),
                 loss_per_step_per_rank=step_losses if world > 1 else [step_losses],
                 cpu_process_ms_median_per_rank=[float(np.median(x)) for x in cpu_proc],
                 cpu_main_thread_ms_median_per_rank=[float(np.median(x)) for x in cpu_main],
