@@ -106,12 +106,7 @@ def main():
         hf_cfg = ts.make_hf_config(mdef, layers)
         fqns = ts.stage_fqns(layers, 1)[0]
         group = dist.group.WORLD if tp > 1 else None
-        loss_ctx = contextlib.nullcontext
-        if tp > 1 and args.tp_impl == "dtensor":
-            model, lossf = ts.new_model(hf_cfg, fqns, dev), ts.loss_fn
-            loss_ctx = ts.dtensor_tp(model, dev, tp)
-        else:
-            model, lossf = ts.harness_model(hf_cfg, fqns, dev, tp, rank, group)
+        model, lossf, loss_ctx = ts.tp_model(hf_cfg, fqns, dev, tp, rank, group, args.tp_impl)
         ctx = contextlib.nullcontext
         if args.ddp and world > 1:
             model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index])

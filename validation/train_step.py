@@ -345,9 +345,8 @@ class Layout:
 
     def __init__(self, tp, pp, dp, rank):
         self.tp, self.pp, self.dp, self.rank = tp, pp, dp, rank
-        self.tp_rank = rank % tp
-        self.dp_rank = (rank // tp) % dp
-        self.pp_rank = rank // (tp * dp)
+        c = self.coords_of(rank)
+        self.tp_rank, self.dp_rank, self.pp_rank = c["tp"], c["dp"], c["pp"]
         self._groups = {}
         world = tp * pp * dp
         if world > 1 and max(tp, pp, dp) < world:
@@ -400,6 +399,15 @@ def adamw_per_kind(model, **kw):
     plain = [p for p in params if id(p) not in ids_d]
     dparams = [p for p in params if id(p) in ids_d]
     return [torch.optim.AdamW(grp, foreach=True, **kw) for grp in (plain, dparams) if grp]
+
+
+def tp_model(hf_cfg, fqns, dev, tp=1, rank=0, group=None, tp_impl="manual", use_loss_parallel=True, mesh=None):
+    """(model, loss function, loss context) of one rank: harness_model for tp = 1 or the Megatron-style
+    TP, else PyTorch DTensor TP (dtensor_tp), whose loss and its backward must run under the context."""
+    if tp == 1 or tp_impl == "manual":
+        return (*harness_model(hf_cfg, fqns, dev, tp, rank, group), contextlib.nullcontext)
+    model = new_model(hf_cfg, fqns, dev)
+    return model, loss_fn, dtensor_tp(model, dev, tp, use_loss_parallel, mesh=mesh)
 
 
 def init_cuda_rank(world):
@@ -916,12 +924,8 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, lay, us
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(dev)
     # ---- model and tensor parallel
-    loss_ctx = contextlib.nullcontext
-    if tp == 1 or args.tp_impl == "manual":
-        model, lossf = harness_model(hf_cfg, my_fqns, dev, tp, lay.tp_rank, lay.group("tp"))
-    else:
-        model, lossf = new_model(hf_cfg, my_fqns, dev), loss_fn
-        loss_ctx = dtensor_tp(model, dev, tp, use_loss_parallel, mesh=lay.tp_mesh(dev.type))
+    model, lossf, loss_ctx = tp_model(hf_cfg, my_fqns, dev, tp, lay.tp_rank, lay.group("tp"), args.tp_impl, use_loss_parallel,
+                                      mesh=lay.tp_mesh(dev.type) if tp > 1 and args.tp_impl == "dtensor" else None)
 
     # ---- data parallel
     # --cuda-graph: eager warm-up and DDP construction on a side stream (PyTorch's recipe for

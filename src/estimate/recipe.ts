@@ -141,19 +141,41 @@ const PYTORCH_BF16 = {
   dpOverlapBucketBytes: 25 * 2 ** 20,
 } satisfies Partial<TrainingRecipe>;
 
-/** CPU issue time of a tp = 1 eager micro-batch (machine I, llama1b widths, one busy process; see bf16-adamw) */
-const EAGER_TP1_ISSUE: HostIssueFigures = { forwardPerLayer_ms: 0.672, backwardPerLayer_ms: 1.338, forwardFixed_ms: 0.532, backwardFixed_ms: 0.700 };
-/** how much slower than the shipped figures hosts of the kind were seen to issue eager work (see bf16-adamw) */
-const EAGER_HOST_SPREAD = 1.63;
 /**
- * CPU issue time of an eager DTensor tp = 2 micro-batch (parallelize_module + loss_parallel), two busy
- * processes, llama1b widths: profiler/host_issue.py --tp-impl dtensor on machine AA (2× H200), in the
- * call that ran AA's DTensor runs, as measured (not scaled; the probe also recorded the host's speed).
- * About 3.5× the Megatron-style TP's per layer on the same host: DTensor's dispatch (sharding
- * propagation, redistribution) runs in Python for every op.
+ * PyTorch DTensor tensor parallelism, eager or captured (policy tp-runtime): its loss holds 8 B more per
+ * local logit at its peak than Megatron's (16 against 8 above the bf16 logits, profiler/loss_parallel.py:
+ * two more fp32 copies of the local logits from its log-softmax), so 18; where the extra loss time is
+ * not measured, 24 B of HBM traffic per local logit (the H200 measurement, 5.6 ms per 10⁹ local logits,
+ * at that GPU's measured HBM rate, 4.3 TB/s; the kernel trace shows one more fp32 exp, add and
+ * elementwise pass over the logits); and one more bf16 copy of a local vocab table (allocator traces).
  */
-const DTENSOR_TP_ISSUE: HostIssueFigures = { forwardPerLayer_ms: 3.787, backwardPerLayer_ms: 6.492, forwardFixed_ms: 7.001, backwardFixed_ms: 5.916 };
-const DTENSOR_ISSUE_SOURCE = 'profiler/host_issue.py; tp 1: validation/diagnostics/host_issue/host_issue_H200_machineI.json; DTensor tp > 1 (--tp-impl dtensor): host_issue_H200_machineAA_dtensor.json';
+const DTENSOR_TP = {
+  tpRuntime: 'dtensor',
+  vocabParallelLossPeakBytesPerLogit: 18,
+  dtensorLossExtraTrafficBytesPerLogit: 24,
+  tpVocabGradExtraCopies: 1,
+} satisfies Partial<TrainingRecipe>;
+
+/** bf16-adamw eager: PyTorch launches kernel by kernel (see PYTORCH_BF16 for the traffic count and layout). */
+const BF16_ADAMW: TrainingRecipe = {
+  ...PYTORCH_BF16,
+  name: 'bf16-adamw',
+  launch: 'eager',
+  optimizerTrafficBytesPerParam: 42,
+  // profiler/host_issue.py on a 2× H200 machine (Intel Xeon, 32 cores): the harness's model on short
+  // sequences, so the GPU keeps up and the wall time is the CPU's; llama1b widths, tp 1 with one busy
+  // process on the host and tp 2 with two (tp 1 with two busy processes: within 10 % of one;
+  // llama8b widths at tp 1: within 10 % per layer). Issue time spreads ±20 % run to run.
+  hostIssue: {
+    tp1: { forwardPerLayer_ms: 0.672, backwardPerLayer_ms: 1.338, forwardFixed_ms: 0.532, backwardFixed_ms: 0.700 },
+    tpN: { forwardPerLayer_ms: 1.289, backwardPerLayer_ms: 1.829, forwardFixed_ms: 0.774, backwardFixed_ms: 0.736 },
+    // the same eager plans, host-bound, on five 2× H200 machines: up to 1.63× the fastest machine's
+    // step time (llama1b dp2 b1 gbs16: 146.5 ms on machine I, 238.9 on J; tp2 b1 gbs16: 411.3 on I,
+    // 641.4 on the first sweep's; tp1 b1 gbs16: 262.6 on H, 426.9 on the first sweep's)
+    hostSpreadFactor: 1.63,
+    source: 'profiler/host_issue.py, validation/diagnostics/host_issue/host_issue_H200_machineI.json',
+  },
+};
 
 export const RECIPES: Record<string, TrainingRecipe> = {
   /** Megatron-style mixed precision: bf16 weights, fp32 main grads, fp32 master weights, fp32 Adam m and v. */
@@ -174,26 +196,7 @@ export const RECIPES: Record<string, TrainingRecipe> = {
     retainedOutputBytes: 0,
     dpExtraGradCopiesWhenAccumulating: 0,
   },
-  /** bf16-adamw eager: PyTorch launches kernel by kernel (see PYTORCH_BF16 for the traffic count and layout). */
-  'bf16-adamw': {
-    ...PYTORCH_BF16,
-    name: 'bf16-adamw',
-    launch: 'eager',
-    optimizerTrafficBytesPerParam: 42,
-    // profiler/host_issue.py on a 2× H200 machine (Intel Xeon, 32 cores): the harness's model on short
-    // sequences, so the GPU keeps up and the wall time is the CPU's; llama1b widths, tp 1 with one busy
-    // process on the host and tp 2 with two (tp 1 with two busy processes: within 10 % of one;
-    // llama8b widths at tp 1: within 10 % per layer). Issue time spreads ±20 % run to run.
-    hostIssue: {
-      tp1: EAGER_TP1_ISSUE,
-      tpN: { forwardPerLayer_ms: 1.289, backwardPerLayer_ms: 1.829, forwardFixed_ms: 0.774, backwardFixed_ms: 0.736 },
-      // the same eager plans, host-bound, on five 2× H200 machines: up to 1.63× the fastest machine's
-      // step time (llama1b dp2 b1 gbs16: 146.5 ms on machine I, 238.9 on J; tp2 b1 gbs16: 411.3 on I,
-      // 641.4 on the first sweep's; tp1 b1 gbs16: 262.6 on H, 426.9 on the first sweep's)
-      hostSpreadFactor: EAGER_HOST_SPREAD,
-      source: 'profiler/host_issue.py, validation/diagnostics/host_issue/host_issue_H200_machineI.json',
-    },
-  },
+  'bf16-adamw': BF16_ADAMW,
   /**
    * The same training under validation/train_step.py --cuda-graph: one whole step (all micro-batches,
    * DP/TP/PP communication, optimizer) captured in a CUDA graph and replayed, so the CPU issues no
@@ -210,45 +213,34 @@ export const RECIPES: Record<string, TrainingRecipe> = {
   },
   /**
    * bf16-adamw-graph with PyTorch's own tensor parallelism (validation/train_step.py --tp-impl dtensor
-   * --cuda-graph): DTensor parallelize_module and loss_parallel (policy tp-runtime). Its loss holds
-   * 8 B more per local logit at its peak than Megatron's (16 against 8 above the bf16 logits,
-   * profiler/loss_parallel.py: two more fp32 copies of the local logits from its log-softmax), so 18.
-   * Where the extra loss time is not measured: 24 B of HBM traffic per local logit, the H200
-   * measurement (5.6 ms per 10⁹ local logits) at that GPU's measured HBM rate (4.3 TB/s); the kernel
-   * trace shows one more fp32 exp, add and elementwise pass over the logits.
+   * --cuda-graph): DTensor parallelize_module and loss_parallel (DTENSOR_TP).
    */
   'bf16-adamw-graph-dtensor': {
     ...PYTORCH_BF16,
+    ...DTENSOR_TP,
     name: 'bf16-adamw-graph-dtensor',
     launch: 'cuda-graph',
     optimizerTrafficBytesPerParam: 46,
     optimizerMeasuredAs: 'bf16-adamw-graph', // the same captured AdamW; DTensor's own per-step extra is in the DTensor TP profile
-    tpRuntime: 'dtensor',
-    vocabParallelLossPeakBytesPerLogit: 18,
-    dtensorLossExtraTrafficBytesPerLogit: 24,
-    tpVocabGradExtraCopies: 1,
   },
   /**
    * bf16-adamw run eagerly with PyTorch's own tensor parallelism (validation/train_step.py --tp-impl
-   * dtensor): DTensor parallelize_module and loss_parallel (policy tp-runtime, counted on the GPU side:
-   * the operator profiles and links are the eager ones) and DTensor's CPU issue time, which is about 4×
-   * the Megatron-style TP's (profiler/host_issue.py --tp-impl dtensor; docs/accuracy.md item 19).
+   * dtensor): DTENSOR_TP (counted on the GPU side: the operator profiles and links are the eager ones)
+   * and DTensor's CPU issue time for tp > 1 — profiler/host_issue.py --tp-impl dtensor on machine AA
+   * (2× H200), llama1b widths, two busy processes, in the call that ran AA's DTensor runs, as measured
+   * (not scaled; the probe also recorded the host's speed): about 3.5× the Megatron-style TP's per
+   * layer, since DTensor's dispatch (sharding propagation, redistribution) runs in Python for every op
+   * (docs/accuracy.md item 19). tp = 1 as bf16-adamw.
    */
   'bf16-adamw-dtensor': {
-    ...PYTORCH_BF16,
+    ...BF16_ADAMW,
+    ...DTENSOR_TP,
     name: 'bf16-adamw-dtensor',
-    launch: 'eager',
-    optimizerTrafficBytesPerParam: 42,
     optimizerMeasuredAs: 'bf16-adamw',
-    tpRuntime: 'dtensor',
-    vocabParallelLossPeakBytesPerLogit: 18,
-    dtensorLossExtraTrafficBytesPerLogit: 24,
-    tpVocabGradExtraCopies: 1,
     hostIssue: {
-      tp1: EAGER_TP1_ISSUE,
-      tpN: DTENSOR_TP_ISSUE,
-      hostSpreadFactor: EAGER_HOST_SPREAD,
-      source: DTENSOR_ISSUE_SOURCE,
+      ...BF16_ADAMW.hostIssue!,
+      tpN: { forwardPerLayer_ms: 3.787, backwardPerLayer_ms: 6.492, forwardFixed_ms: 7.001, backwardFixed_ms: 5.916 },
+      source: 'profiler/host_issue.py; tp 1: validation/diagnostics/host_issue/host_issue_H200_machineI.json; DTensor tp > 1 (--tp-impl dtensor): host_issue_H200_machineAA_dtensor.json',
     },
   },
 };
