@@ -37,6 +37,21 @@ for (const [name, method] of [['s1_A40x8_gbs32_squad_minmax.csv', 'minmax'], ['s
   });
 }
 
+// Larger clusters (INDEX.md's later files): pp 64 plans where the original's node-level minmax ends on
+// its edge move and reports the stage lists of the partition before that move (SPEC Q15e).
+for (const [name, args] of [
+  ['s12_A40x16_gbs64_squad_minmax.csv', ['--gpus', 'A40', '16', '--gbs', '64', '--dataset', 'squad']],
+  ['s13_A40x4_gpn8_gbs256_redpajama_minmax.csv', ['--gpus', 'A40', '4', '--gbs', '256', '--gpu-per-node', '8', '--dataset', 'redpajama']],
+  ['s14_A40x32_gbs512_c4_minmax.csv', ['--gpus', 'A40', '32', '--gbs', '512', '--dataset', 'c4']],
+] as const) {
+  test(`CSV parity: ${name}`, async () => {
+    const run = await runCli([...args, '--profile-dir', REF_PROFILES, '--estimator', 'reference']);
+    assert.equal(run.code, 0, run.err);
+    const ours = parseCsv(readFileSync(join(run.cwd, 'main_logs', 'llama70b.csv'), 'utf8'));
+    compareCsv(ours, parseCsv(readFileSync(join(REF_OUTPUTS, name), 'utf8')));
+  });
+}
+
 test('JSONL parity: s4 (A40×4, gbs 32), every record bit for bit', async () => {
   const run = await runCli(['--gpus', 'A40', '4', '--gbs', '32', '--dataset', 'squad', '--parsing', '--no-save-csv', '--parsing-file', 's4.jsonl', '--profile-dir', REF_PROFILES, '--estimator', 'reference']);
   assert.equal(run.code, 0, run.err);

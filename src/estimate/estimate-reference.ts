@@ -1,7 +1,7 @@
 import { FasopError } from '../errors.js';
 import { columnOfNode, layersPerStage, nodeCount } from '../model/graph.js';
 import { optimusEvenPartition } from '../partition/even.js';
-import { minmaxPartition } from '../partition/minmax.js';
+import { minmaxPartition, minmaxSearch } from '../partition/minmax.js';
 import { simulate1F1B } from '../pipeline/onef1b.js';
 import type { ProfileTable } from '../profiles/profile.js';
 import { f32 } from './f32.js';
@@ -30,6 +30,8 @@ function layerUnitCost(c: number[]): number {
 export interface PartitionOutcome {
   sizes: number[];
   partitionLayers: number[] | null;
+  /** the sizes whose stage lists the original reports (its node-level minmax can leave them stale, SPEC Q15e) */
+  listedSizes?: number[];
 }
 
 /**
@@ -57,7 +59,7 @@ export function estimateReference(
 function finishReference(ctx: ReferenceContext, outcome: PartitionOutcome): Estimate {
   const { plan, n, stageCosts, costC, m } = ctx;
   const { sizes } = outcome;
-  const lists = referenceStageLists(sizes, stageCosts, costC, n);
+  const lists = referenceStageLists(outcome.listedSizes ?? sizes, stageCosts, costC, n);
   const { pp } = plan;
   let ends: number[];
   if (pp === 1) ends = [f32(m * f32(lists.comp[0]!))];
@@ -189,7 +191,7 @@ function referenceMinmax(ctx: ReferenceContext): PartitionOutcome {
   const { pp, tp } = plan;
   if (tp === 1) {
     const times = new Array<number>(pp).fill(0);
-    const sizes = minmaxPartition(n, pp, (sz) => {
+    const { sizes, lastTimed } = minmaxSearch(n, pp, (sz) => {
       let a = 0;
       for (let s = 0; s < pp; s++) {
         const c = stageCosts[s]!;
@@ -200,7 +202,7 @@ function referenceMinmax(ctx: ReferenceContext): PartitionOutcome {
       }
       return times;
     });
-    return { sizes, partitionLayers: null };
+    return { sizes, partitionLayers: null, listedSizes: lastTimed };
   }
   const L = plan.model.num_layers;
   const units = L + 2;

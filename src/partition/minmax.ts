@@ -5,6 +5,16 @@
  * repeated state, or at an edge stage of 2 units. `stageTimes(sizes)` gives each stage's time.
  */
 export function minmaxPartition(units: number, pp: number, stageTimes: (sizes: number[]) => number[]): number[] {
+  return minmaxSearch(units, pp, stageTimes).sizes;
+}
+
+/** The greedy's result and the sizes its last stageTimes call saw (they differ after an edge move, SPEC Q15e). */
+export interface MinmaxOutcome {
+  sizes: number[];
+  lastTimed: number[];
+}
+
+export function minmaxSearch(units: number, pp: number, stageTimes: (sizes: number[]) => number[]): MinmaxOutcome {
   const base = Math.floor(units / pp);
   const sizes = new Array<number>(pp).fill(base);
   const remainder = units - base * pp;
@@ -19,7 +29,9 @@ export function minmaxPartition(units: number, pp: number, stageTimes: (sizes: n
     sizes[imax]! += 1;
     sizes[imin]! -= 1;
   };
+  let lastTimed: number[] = [];
   for (;;) {
+    lastTimed = [...sizes];
     const times = stageTimes(sizes);
     let mx = times[0]!;
     let mn = times[0]!;
@@ -29,11 +41,11 @@ export function minmaxPartition(units: number, pp: number, stageTimes: (sizes: n
       if (times[s]! > mx) { mx = times[s]!; newMax = s; }
       if (times[s]! < mn) { mn = times[s]!; newMin = s; }
     }
-    if (mx > last && counted) { undo(); break; }
+    if (mx > last && counted) { undo(); lastTimed = [...sizes]; break; }
     if (mx === last && counted) {
       // the current state is the latest visit; was it also visited before that?
       const key = sizes.join(',');
-      if (earlier.has(key)) { undo(); break; }
+      if (earlier.has(key)) { undo(); lastTimed = [...sizes]; break; }
     }
     last = mx;
     imax = newMax;
@@ -53,5 +65,5 @@ export function minmaxPartition(units: number, pp: number, stageTimes: (sizes: n
       break;
     }
   }
-  return sizes;
+  return { sizes, lastTimed };
 }
