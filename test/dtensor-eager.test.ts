@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { ModelSpec } from '../src/catalog/schema.js';
 import { loadCatalog } from '../src/catalog/catalog.js';
 import { FasopError } from '../src/errors.js';
-import { stageMemory } from '../src/estimate/memory-fasop.js';
+import { stageMemory } from '../src/estimate/memory-bytes.js';
 import { RECIPES } from '../src/estimate/recipe.js';
 import { defaultProfileDir } from '../src/paths.js';
 import { ProfileDb } from '../src/profiles/db.js';

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { getGpu, getModel, loadCatalog } from '../src/catalog/catalog.js';
-import { interpolateRow } from '../src/estimate/compute-fasop.js';
-import { estimateFasop } from '../src/estimate/estimate-fasop.js';
-import { allreduceTime_s, intraAllreduce, linkTime_s, type Link } from '../src/estimate/links-fasop.js';
-import { stageMemory } from '../src/estimate/memory-fasop.js';
+import { interpolateRow } from '../src/estimate/compute.js';
+import { estimate } from '../src/estimate/estimate.js';
+import { allreduceTime_s, intraAllreduce, linkTime_s, type Link } from '../src/estimate/links-alpha-beta.js';
+import { stageMemory } from '../src/estimate/memory-bytes.js';
 import type { ResolvedPlan } from '../src/estimate/plan.js';
 import { RECIPES } from '../src/estimate/recipe.js';
 import { defaultProfileDir } from '../src/paths.js';
@@ -38,17 +38,17 @@ test('interpolation between rows and extrapolation beyond them', () => {
 });
 
 test('micro-batches without a row are interpolated/extrapolated and flagged; time grows with b', async () => {
-  const e3 = await estimateFasop(plan({ mbs: 3, gbs: 24, pp: 2, dp: 4 }));
+  const e3 = await estimate(plan({ mbs: 3, gbs: 24, pp: 2, dp: 4 }));
   assert.match(e3.breakdown.costSource, /interpolated between rows/);
-  const e64 = await estimateFasop(plan({ mbs: 64, gbs: 64, pp: 8 }));
+  const e64 = await estimate(plan({ mbs: 64, gbs: 64, pp: 8 }));
   assert.match(e64.breakdown.costSource, /EXTRAPOLATED beyond mbs 32/);
-  const c = (b: number) => estimateFasop(plan({ mbs: b, gbs: 96, pp: 8 })).then((e) => e.breakdown.stages[1]!.compute_s);
+  const c = (b: number) => estimate(plan({ mbs: b, gbs: 96, pp: 8 })).then((e) => e.breakdown.stages[1]!.compute_s);
   const [c2, c3, c4] = [await c(2), await c(3), await c(4)];
   assert.ok(c2 < c3 && c3 < c4);
 });
 
 test('measured backward and extra operators: a layer costs what the profile says', async () => {
-  const e = await estimateFasop(plan({ pp: 4, fixedPartition: [65, 64, 64, 65] }));
+  const e = await estimate(plan({ pp: 4, fixedPartition: [65, 64, 64, 65] }));
   assert.match(e.breakdown.costSource, /measured fwd\+bwd, \+8 extra ops/);
   const p = profiles.get('llama8b', 'H100', 1);
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
@@ -64,7 +64,7 @@ test('measured backward and extra operators: a layer costs what the profile says
 });
 
 test('every pipeline boundary is priced both ways', async () => {
-  const e = await estimateFasop(plan({ pp: 8, nodeCount: 2, gpusPerNode: 4, fixedPartition: [33, 32, 32, 32, 32, 32, 32, 33] }));
+  const e = await estimate(plan({ pp: 8, nodeCount: 2, gpusPerNode: 4, fixedPartition: [33, 32, 32, 32, 32, 32, 32, 33] }));
   const s = e.breakdown.stages;
   for (let j = 0; j < s.length - 1; j++) {
     assert.ok(s[j]!.forwardSend_s > 0, `forward send of stage ${j}`);
@@ -77,11 +77,11 @@ test('every pipeline boundary is priced both ways', async () => {
 });
 
 test('embedding sync only for tied embeddings; DP all-reduce per stage of its own parameters', async () => {
-  const tied = await estimateFasop(plan({ modelName: 'llama1b', pp: 2 }));
-  const untied = await estimateFasop(plan({ pp: 2 }));
+  const tied = await estimate(plan({ modelName: 'llama1b', pp: 2 }));
+  const untied = await estimate(plan({ pp: 2 }));
   assert.ok(tied.breakdown.embeddingSync_s > 0);
   assert.equal(untied.breakdown.embeddingSync_s, 0);
-  const dp = await estimateFasop(plan({ pp: 4, dp: 2, gbs: 32, fixedPartition: [65, 64, 64, 65] }));
+  const dp = await estimate(plan({ pp: 4, dp: 2, gbs: 32, fixedPartition: [65, 64, 64, 65] }));
   const ar = dp.breakdown.stages.map((s) => s.dpAllreduce_s);
   assert.ok(ar.every((x) => x > 0));
   // the first and last stages hold the 0.5 B-parameter embedding and lm_head: their all-reduces are the longest
@@ -89,13 +89,13 @@ test('embedding sync only for tied embeddings; DP all-reduce per stage of its ow
 });
 
 test('memory in bytes: grows with the micro-batch, first stage holds the most in-flight micro-batches, OOM against the host GPU', async () => {
-  const small = await estimateFasop(plan({ pp: 4, mbs: 1 }));
-  const big = await estimateFasop(plan({ pp: 4, mbs: 8, gbs: 64 }));
+  const small = await estimate(plan({ pp: 4, mbs: 1 }));
+  const big = await estimate(plan({ pp: 4, mbs: 8, gbs: 64 }));
   assert.ok(big.oomGpumem_GiB > small.oomGpumem_GiB);
   const mem = big.breakdown.stages.map((s) => s.memory_GiB);
   assert.ok(mem[0]! > mem[1]! && mem[1]! > mem[2]!, `in-flight 4, 3, 2: ${mem}`);
   assert.ok(big.breakdown.stages.every((s) => s.memoryLimit_GiB === h100.memoryLimit_GiB));
-  const huge = await estimateFasop(plan({ modelName: 'llama70b', pp: 2, mbs: 1 }));
+  const huge = await estimate(plan({ modelName: 'llama70b', pp: 2, mbs: 1 }));
   assert.equal(huge.isOom, true);
   assert.ok(huge.oomGpumem_GiB > h100.memoryLimit_GiB);
 });
@@ -131,22 +131,22 @@ test('pipeline last stage (bf16-adamw): retained outputs grow with m; the step-e
 test('host-issue floor: only with a recipe that has measured CPU issue times; raises and flags tp2 at b = 1, leaves tp1 at b = 4; flags host-sensitive plans', async () => {
   const r = RECIPES['bf16-adamw']!;
   const noHost = { ...r, hostIssue: undefined };
-  const small = await estimateFasop(plan({ tp: 2, mbs: 1, gbs: 8, recipe: r }));
-  const smallGpu = await estimateFasop(plan({ tp: 2, mbs: 1, gbs: 8, recipe: noHost }));
+  const small = await estimate(plan({ tp: 2, mbs: 1, gbs: 8, recipe: r }));
+  const smallGpu = await estimate(plan({ tp: 2, mbs: 1, gbs: 8, recipe: noHost }));
   assert.equal(small.breakdown.hostBound, true);
   assert.match(small.breakdown.costSource, /HOST-BOUND/);
   assert.ok(small.breakdown.stages[0]!.compute_s >= small.breakdown.stages[0]!.hostIssue_s! - 1e-12);
   assert.ok(small.stepTime_s > smallGpu.stepTime_s * 1.05, `${small.stepTime_s} vs ${smallGpu.stepTime_s}`);
-  const big = await estimateFasop(plan({ tp: 1, mbs: 4, gbs: 8, recipe: r }));
-  const bigGpu = await estimateFasop(plan({ tp: 1, mbs: 4, gbs: 8, recipe: noHost }));
+  const big = await estimate(plan({ tp: 1, mbs: 4, gbs: 8, recipe: r }));
+  const bigGpu = await estimate(plan({ tp: 1, mbs: 4, gbs: 8, recipe: noHost }));
   assert.equal(big.breakdown.hostBound, false);
   assert.equal(big.stepTime_s, bigGpu.stepTime_s);
   // host-sensitive: the GPU bounds the plan, but not by more than the spread of hosts' speed
   const kinds = new Set<string>();
   for (const tp of [1, 2]) {
     for (const mbs of [1, 2, 4, 8]) {
-      const e = await estimateFasop(plan({ tp, mbs, gbs: 16, recipe: r }));
-      const g = await estimateFasop(plan({ tp, mbs, gbs: 16, recipe: noHost }));
+      const e = await estimate(plan({ tp, mbs, gbs: 16, recipe: r }));
+      const g = await estimate(plan({ tp, mbs, gbs: 16, recipe: noHost }));
       const b = e.breakdown;
       if (b.hostBound) assert.equal(b.hostSensitive, true);
       if (!b.hostBound) assert.equal(e.stepTime_s, g.stepTime_s);
@@ -158,7 +158,7 @@ test('host-issue floor: only with a recipe that has measured CPU issue times; ra
     }
   }
   assert.deepEqual([...kinds].sort(), ['bound', 'gpu', 'sensitive']);
-  const megatron = await estimateFasop(plan({ tp: 2, mbs: 1, gbs: 8 }));
+  const megatron = await estimate(plan({ tp: 2, mbs: 1, gbs: 8 }));
   assert.equal(megatron.breakdown.hostBound, undefined);
   assert.equal(megatron.breakdown.hostSensitive, undefined);
   assert.doesNotMatch(megatron.breakdown.costSource, /HOST-BOUND/);
@@ -185,7 +185,7 @@ test('links: measured samples are interpolated between sizes and extended at the
 
 test('dp-overlap: DDP buckets hide behind the last backward by the measured exposed fraction; the last bucket always shows', async () => {
   const h200 = getGpu(catalog, 'H200');
-  const onH200 = (gpu: typeof h200, recipe = RECIPES['bf16-adamw']!) => estimateFasop({
+  const onH200 = (gpu: typeof h200, recipe = RECIPES['bf16-adamw']!) => estimate({
     ...plan({ dp: 2, mbs: 4, gbs: 8, recipe }),
     nodes: [{ gpu, interNode_bps: gpu.interNode_bps, intraNode_bps: gpu.intraNode_bps }],
     profiles: { H200: profiles.get('llama8b', 'H200', 1) },

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCatalog } from '../src/catalog/catalog.js';
 import { FasopError } from '../src/errors.js';
-import { estimateFasop } from '../src/estimate/estimate-fasop.js';
+import { estimate } from '../src/estimate/estimate.js';
 import { RECIPES } from '../src/estimate/recipe.js';
 import { defaultProfileDir } from '../src/paths.js';
 import { ProfileDb } from '../src/profiles/db.js';
@@ -62,8 +62,8 @@ test('the DDP figures cost data-parallel tp1 plans only', async () => {
   const p = readHostIssueProfile(L_START);
   const slowDdp = { ...p, entries: p.entries.map((e) => (e.ddp ? { ...e, figures: { ...e.figures, backwardPerLayer_ms: 50 } } : e)) };
   for (const [rec, changes] of [[dp2, true], [pp2, false]] as const) {
-    const a = await estimateFasop(planOfRecord(rec, loadCatalog(), db, undefined, p));
-    const b = await estimateFasop(planOfRecord(rec, loadCatalog(), db, undefined, slowDdp));
+    const a = await estimate(planOfRecord(rec, loadCatalog(), db, undefined, p));
+    const b = await estimate(planOfRecord(rec, loadCatalog(), db, undefined, slowDdp));
     assert.equal(b.stepTime_s > a.stepTime_s * 2, changes, `dp${rec.plan.dp} pp${rec.plan.pp}`);
   }
 });

@@ -36,24 +36,39 @@ export function intraTier(node: ClusterNode, kind: TierKind, ra: number, rb: num
   return tiers.crossSwitch;
 }
 
+/** The item that takes longest by `time_s` (the first of equals): the slowest link of a set of parallel streams. */
+export function slowest<T>(items: readonly T[], time_s: (x: T) => number): T {
+  let worst = items[0]!;
+  let worstTime = time_s(worst);
+  for (let i = 1; i < items.length; i++) {
+    const t = time_s(items[i]!);
+    if (t > worstTime) { worst = items[i]!; worstTime = t; }
+  }
+  return worst;
+}
+
 /**
  * The original's pipeline p2p bandwidth (bits/s) for boundary j (SPEC §7.2): the slowest of the
  * tp parallel streams of every DP replica. Inter-node: min NIC / dp / tp / 1.05 (tp·dp streams
  * share the NIC); intra-node: intra / 3.5, or the A40 tier.
  */
-export function referenceBoundaryBandwidth_bps(plan: ResolvedPlan, j: number): number {
-  let slowest = Infinity;
+export function originalBoundaryBandwidth_bps(plan: ResolvedPlan, j: number): number {
   const onePointZeroFive = f32(1.05);
-  for (const { ra: rc, rb: rp, na: nc, nb: np } of boundaryStreams(plan, j)) {
-    let bw: number;
+  const bws = boundaryStreams(plan, j).map(({ ra: rc, rb: rp, na: nc, nb: np }) => {
     if (nc !== np) {
       const inter = Math.min(f32(plan.nodes[nc]!.interNode_bps), f32(plan.nodes[np]!.interNode_bps));
-      bw = f32(f32(f32(inter / plan.dp) / plan.tp) / onePointZeroFive);
-    } else {
-      const node = plan.nodes[nc]!;
-      bw = f32(intraTier(node, 'sendrecv_bps', rc, rp) ?? f32(f32(node.intraNode_bps) / 3.5));
+      return f32(f32(f32(inter / plan.dp) / plan.tp) / onePointZeroFive);
     }
-    if (bw < slowest) slowest = bw;
-  }
-  return slowest;
+    const node = plan.nodes[nc]!;
+    return f32(intraTier(node, 'sendrecv_bps', rc, rp) ?? f32(f32(node.intraNode_bps) / 3.5));
+  });
+  return slowest(bws, (bw) => -bw);
+}
+
+/** The GPUs hosting stage s: nodes of ranks [s·tp·dp, (s+1)·tp·dp). */
+export function stageNodeIndices(plan: Pick<ResolvedPlan, 'tp' | 'dp' | 'gpusPerNode'>, s: number): number[] {
+  const per = plan.tp * plan.dp;
+  const first = nodeOfRank(plan, s * per);
+  const last = nodeOfRank(plan, (s + 1) * per - 1);
+  return Array.from({ length: last - first + 1 }, (_, i) => first + i);
 }

@@ -1,5 +1,18 @@
 import type { ModelSpec } from '../catalog/schema.js';
-import { NODE_COLUMNS, type NodeColumn } from '../profiles/profile.js';
+
+/** The node kinds of the graph, which are also the columns of a per-model profile, in file order. */
+export const NODE_COLUMNS = [
+  'embed', 'attn_q', 'attn_k', 'attn_v', 'attn_o', 'mlp_gate', 'mlp_act_fn', 'mlp_up', 'mlp_down', 'lm_head',
+] as const;
+export type NodeColumn = (typeof NODE_COLUMNS)[number];
+/** The eight per-layer columns (1..8). */
+export const LAYER_COLUMNS = NODE_COLUMNS.slice(1, 9) as readonly NodeColumn[];
+
+/** Column index by name: `COL.attn_o` rather than a bare 4. */
+export const COL = Object.freeze(Object.fromEntries(NODE_COLUMNS.map((c, i) => [c, i]))) as Readonly<Record<NodeColumn, number>>;
+/** The first and last per-layer column. */
+export const FIRST_LAYER_COL = COL.attn_q;
+export const LAST_LAYER_COL = COL.mlp_down;
 
 /**
  * The operator graph of a decoder-only model as the original FASOP sees it: n = 8L + 2 nodes —
@@ -12,9 +25,16 @@ export function nodeCount(model: Pick<ModelSpec, 'num_layers'>): number {
 
 /** Profile column index (0..9) of node k in a graph of n nodes. */
 export function columnOfNode(k: number, n: number): number {
-  if (k === 0) return 0;
-  if (k === n - 1) return 9;
-  return 1 + ((k - 1) % 8);
+  if (k === 0) return COL.embed;
+  if (k === n - 1) return COL.lm_head;
+  return FIRST_LAYER_COL + ((k - 1) % 8);
+}
+
+/** Sum of a per-column vector over the eight per-layer columns (left to right). */
+export function layerSum(byColumn: readonly number[]): number {
+  let acc = 0;
+  for (let c = FIRST_LAYER_COL; c <= LAST_LAYER_COL; c++) acc += byColumn[c]!;
+  return acc;
 }
 
 export function kindOfNode(k: number, n: number): NodeColumn {

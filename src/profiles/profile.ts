@@ -6,12 +6,8 @@ import { parseNpy } from './npy.js';
 import { parseNpz, writeNpz } from './npz.js';
 
 /** The ten operator columns of the original's profile format, in file order. */
-export const NODE_COLUMNS = [
-  'embed', 'attn_q', 'attn_k', 'attn_v', 'attn_o', 'mlp_gate', 'mlp_act_fn', 'mlp_up', 'mlp_down', 'lm_head',
-] as const;
-export type NodeColumn = (typeof NODE_COLUMNS)[number];
-/** The eight per-layer columns (1..8). */
-export const LAYER_COLUMNS = NODE_COLUMNS.slice(1, 9) as readonly NodeColumn[];
+export { NODE_COLUMNS, LAYER_COLUMNS, type NodeColumn } from '../model/graph.js';
+import { NODE_COLUMNS } from '../model/graph.js';
 
 /**
  * One profile file: per-operator times of one model on one GPU type at one TP degree, one row

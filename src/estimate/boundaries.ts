@@ -1,0 +1,107 @@
+/**
+ * Pipeline boundaries: what sending one node's output across each boundary costs, and each stage's
+ * compute and sends for a partition, as the policy prices them. Pure functions.
+ */
+import { columnOfNode, outputVolumeByColumn } from '../model/graph.js';
+import type { TypeCosts } from './compute.js';
+import { roundingOf } from './f32.js';
+import { interNode, intraP2p, linkTime_s, type Link } from './links-alpha-beta.js';
+import { boundaryStreams, originalBoundaryBandwidth_bps, slowest } from './links.js';
+import type { ResolvedPlan } from './plan.js';
+import type { EstimatorPolicy } from './policy.js';
+import type { TrainingRecipe } from './recipe.js';
+
+/** FFN and K/V widths of the policy: the original's 4h and full-width K/V, or the model's own. */
+export function widthsOf(plan: ResolvedPlan, policy: EstimatorPolicy): { ffn: number; gqa: boolean } {
+  return policy.widths === '4h-mha' ? { ffn: 4 * plan.model.hidden_size, gqa: false } : { ffn: plan.model.intermediate_size, gqa: true };
+}
+
+/** The α–β link a boundary uses: the slowest of its tp·dp parallel streams (compared at a typical activation size). */
+function boundaryLink(plan: ResolvedPlan, recipe: TrainingRecipe, j: number): Link {
+  const probe = 64 * 2 ** 20;
+  const links = boundaryStreams(plan, j).map(({ ra, rb, na, nb }) => (na === nb
+    ? intraP2p(plan.nodes[na]!, ra, rb, recipe.launch)
+    : interNode(plan.nodes[na]!, plan.nodes[nb]!, Math.min(plan.tp * plan.dp, plan.gpusPerNode))));
+  return slowest(links, (l) => linkTime_s(l, probe));
+}
+
+/** cost[j][column]: seconds to send one micro-batch's output of a node of that column across boundary j. */
+export function boundaryCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe): number[][] {
+  const vols = outputVolumeByColumn(plan.model, plan.mbs, plan.tp, widthsOf(plan, policy));
+  const round = roundingOf(policy);
+  const out: number[][] = [];
+  for (let j = 0; j < plan.pp - 1; j++) {
+    if (policy.links === 'bandwidth-only') {
+      const bw = originalBoundaryBandwidth_bps(plan, j);
+      out.push(vols.map((v) => round(round(16 * v) / bw))); // bf16: 16 bits per element
+    } else {
+      const link = boundaryLink(plan, recipe, j);
+      out.push(vols.map((v) => linkTime_s(link, v * recipe.activationBytes)));
+    }
+  }
+  return out;
+}
+
+/** Each stage's compute and priced sends for one partition (the 1F1B simulator's input, and minmax's). */
+export interface StageLists {
+  forward_s: number[];
+  backward_s: number[];
+  /** forward + backward of one micro-batch */
+  compute_s: number[];
+  forwardSend_s: number[];
+  backwardSend_s: number[];
+  /** minmax's communication term of each stage */
+  comm_s: number[];
+}
+
+/**
+ * Stage lists of a partition. 'first-and-last' (the original, SPEC §8.1): stage 0's forward send with
+ * the embed's volume, the last stage's backward send with its first node's, each middle stage's
+ * minmax term with its own first node's; 'every-boundary': boundary j's cost (the volume of the last
+ * node before the cut) is stage j's forward send and stage j+1's backward send.
+ */
+export function stageLists(costs: readonly TypeCosts[], boundary: readonly (readonly number[])[], sizes: readonly number[], n: number, policy: EstimatorPolicy): StageLists {
+  const S = sizes.length;
+  const l: StageLists = { forward_s: [], backward_s: [], compute_s: [], forwardSend_s: new Array<number>(S).fill(0), backwardSend_s: new Array<number>(S).fill(0), comm_s: new Array<number>(S).fill(0) };
+  const thirds = policy.backward === 'twice-forward';
+  let a = 0;
+  for (let s = 0; s < S; s++) {
+    const c = costs[s]!;
+    if (thirds) {
+      let acc = 0;
+      for (let k = a; k < a + sizes[s]!; k++) acc += c.node_s[k]!;
+      l.compute_s.push(acc);
+      l.forward_s.push(acc / 3);
+      l.backward_s.push((2 * acc) / 3);
+    } else {
+      let f = 0;
+      let b = 0;
+      for (let k = a; k < a + sizes[s]!; k++) {
+        f += c.forward_s[k]!;
+        b += c.backward_s[k]!;
+      }
+      l.forward_s.push(f);
+      l.backward_s.push(b);
+      l.compute_s.push(f + b);
+    }
+    if (S > 1) {
+      if (policy.boundaries === 'first-and-last') {
+        if (s === 0) l.forwardSend_s[s] = boundary[0]![columnOfNode(0, n)]!;
+        else if (s < S - 1) l.comm_s[s] = boundary[s - 1]![columnOfNode(a, n)]!;
+        else l.backwardSend_s[s] = boundary[S - 2]![columnOfNode(a, n)]!;
+      } else if (s < S - 1) {
+        const x = boundary[s]![columnOfNode(a + sizes[s]! - 1, n)]!;
+        l.forwardSend_s[s] = x;
+        l.backwardSend_s[s + 1] = x;
+      }
+    }
+    a += sizes[s]!;
+  }
+  if (policy.boundaries === 'every-boundary') for (let s = 0; s < S; s++) l.comm_s[s] = l.forwardSend_s[s]! + l.backwardSend_s[s]!;
+  return l;
+}
+
+/** A stage's time as minmax balances it: compute plus its communication term. */
+export function stageTime_s(l: StageLists, s: number, policy: EstimatorPolicy): number {
+  return policy.boundaries === 'first-and-last' ? l.compute_s[s]! + l.comm_s[s]! : l.compute_s[s]! + l.forwardSend_s[s]! + l.backwardSend_s[s]!;
+}

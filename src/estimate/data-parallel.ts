@@ -1,0 +1,144 @@
+/**
+ * Gradient synchronisation: each stage's data-parallel all-reduce and the embedding/LM-head sync,
+ * as the policy prices them (the original's figures, or α–β links with overlap). Pure functions.
+ */
+import { columnOfNode, nodeCount, paramsByColumn } from '../model/graph.js';
+import type { GpuSpec } from '../catalog/schema.js';
+import { f32 } from './f32.js';
+import { allreduceTime_s, interNode, intraAllreduce, type Link } from './links-alpha-beta.js';
+import { intraTier, nodeOfRank, rankOf, slowest } from './links.js';
+import type { ResolvedPlan } from './plan.js';
+import type { EstimatorPolicy } from './policy.js';
+import type { TrainingRecipe } from './recipe.js';
+import { widthsOf } from './boundaries.js';
+
+/** What the DP terms need to know of the plan's stages. */
+export interface DpInputs {
+  plan: ResolvedPlan;
+  policy: EstimatorPolicy;
+  recipe: TrainingRecipe;
+  /** GPU type that times each stage */
+  stageTypes: readonly string[];
+  sizes: readonly number[];
+  /** parameters each stage holds on one GPU */
+  stageParams: readonly number[];
+  /** each stage's backward of one micro-batch (the window an overlapped all-reduce can hide in) */
+  lastBackward_s: readonly number[];
+}
+
+/** Parameters of stage 0 (float64), which the original charges to every stage's DP all-reduce. */
+function stage0Params(plan: ResolvedPlan, policy: EstimatorPolicy, firstStageSize: number): number {
+  const n = nodeCount(plan.model);
+  const params = paramsByColumn(plan.model, plan.tp, widthsOf(plan, policy).ffn, false);
+  let p = 0;
+  for (let k = 0; k < firstStageSize; k++) p += params[columnOfNode(k, n)]!;
+  return p;
+}
+
+/** Seconds each stage's DP all-reduce adds to the step. */
+export function dpAllreduce_s(x: DpInputs): number[] {
+  const { plan, policy, sizes } = x;
+  if (plan.dp === 1) return sizes.map(() => 0);
+  const params = policy.dpAllreduce === 'stage0-params'
+    ? sizes.map(() => stage0Params(plan, policy, sizes[0]!))
+    : x.stageParams;
+  if (policy.links === 'bandwidth-only') return originalDp_s(plan, params, x.stageTypes);
+  return sizes.map((_, s) => alphaBetaDp_s(x, s, params[s]!));
+}
+
+/** The original's DP formula (SPEC §11.1): its slowest ring bandwidth, its divisors, 16-bit gradients. */
+function originalDp_s(plan: ResolvedPlan, params: readonly number[], stageTypes: readonly string[]): number[] {
+  const { tp, dp, gpusPerNode: M } = plan;
+  const bws = Array.from({ length: dp }, (_, k) => {
+    const nc = nodeOfRank(plan, rankOf(plan, 0, k, tp - 1));
+    const nn = nodeOfRank(plan, rankOf(plan, 0, (k + 1) % dp, tp - 1));
+    if (nc !== nn) return f32(Math.min(plan.nodes[nc]!.interNode_bps, plan.nodes[nn]!.interNode_bps));
+    const node = plan.nodes[nc]!;
+    const tiers = node.gpu.intraNodeTiers?.allreduce_bps;
+    if (!tiers) return f32(node.intraNode_bps);
+    // The original leaves g ∈ {3,5,6,7} at a 40 bit/s placeholder (a 2e10-second step):
+    // those groups get the tier of the switch they span instead.
+    const g = tp * dp;
+    return f32(g <= 2 ? tiers.nvlinkPair : g <= 4 ? tiers.pcieSwitch : tiers.crossSwitch);
+  });
+  const B = slowest(bws, (bw) => -bw);
+  return params.map((P, s) => {
+    const volume = f32(2 * (dp - 1) * 16 * P);
+    let b = B;
+    if (tp * dp >= M) b = f32(b / f32(tp));
+    else if (tp > 1 && stageTypes[s] !== 'A100') b = f32(b / f32(M / dp));
+    return f32(f32(1 / f32(dp * b)) * volume);
+  });
+}
+
+/** The slowest ring of stage s's data-parallel groups. */
+function dpLink(plan: ResolvedPlan, recipe: TrainingRecipe, s: number): Link {
+  const links: Link[] = [];
+  for (let t = 0; t < plan.tp; t++) {
+    for (let d = 0; d < plan.dp; d++) {
+      const na = nodeOfRank(plan, rankOf(plan, s, d, t));
+      const nb = nodeOfRank(plan, rankOf(plan, s, (d + 1) % plan.dp, t));
+      const node = plan.nodes[na]!;
+      links.push(na === nb ? intraAllreduce(node.gpu, node.intraNode_bps, plan.dp, recipe.launch) : interNode(node, plan.nodes[nb]!, plan.tp));
+    }
+  }
+  return slowest(links, (l) => allreduceTime_s(l, 64 * 2 ** 20, plan.dp));
+}
+
+/**
+ * One stage's all-reduce on its own slowest ring. With policy dpOverlap and a runtime that overlaps
+ * (recipe.dpOverlapBucketBytes, e.g. PyTorch DDP's buckets): the buckets all-reduce while the last
+ * micro-batch's backward still runs, except the last one (the gradients produced last: the
+ * embedding's on stage 0, one bucket elsewhere); of the overlapped part the GPU's measured exposed
+ * fraction still shows (profiler/overlap.py; 1 where not measured), and any excess over the backward
+ * shows in full.
+ */
+function alphaBetaDp_s(x: DpInputs, s: number, params: number): number {
+  const { plan, recipe } = x;
+  const link = dpLink(plan, recipe, s);
+  const bytes = params * recipe.gradBytes;
+  const total = allreduceTime_s(link, bytes, plan.dp);
+  const bucket = recipe.dpOverlapBucketBytes;
+  if (!x.policy.dpOverlap || !bucket) return total;
+  const embeddingGradBytes = ((plan.model.vocab_size * plan.model.hidden_size) / plan.tp) * recipe.gradBytes;
+  const lastBytes = Math.min(bytes, s === 0 ? Math.max(embeddingGradBytes, bucket) : bucket);
+  const last = allreduceTime_s(link, lastBytes, plan.dp);
+  const rest = Math.max(0, total - last);
+  const gpu: GpuSpec = plan.nodes.find((n) => n.gpu.name === x.stageTypes[s])!.gpu;
+  const exposed = gpu.measured?.allreduceExposedFraction ?? 1;
+  const window = x.lastBackward_s[s]!;
+  return last + exposed * Math.min(rest, window) + Math.max(0, rest - window);
+}
+
+/** Embedding/LM-head gradient sync, when the policy charges it: the original's formula or an α–β all-reduce of two. */
+export function embeddingSync_s(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe): number {
+  if (plan.pp === 1) return 0;
+  if (policy.embeddingSync === 'tied-only' && !plan.model.tie_word_embeddings) return 0;
+  return policy.links === 'bandwidth-only' ? originalEmbeddingSync_s(plan) : alphaBetaEmbeddingSync_s(plan, recipe);
+}
+
+/** The original's embedding sync (SPEC §11.2): the last replica's slowest tensor rank pair, its divisors. */
+function originalEmbeddingSync_s(plan: ResolvedPlan): number {
+  const { tp, dp, pp, gpusPerNode: M } = plan;
+  const i = dp - 1;
+  const bws = Array.from({ length: tp }, (_, t) => {
+    const ra = rankOf(plan, 0, i, t);
+    const rb = rankOf(plan, pp - 1, i, t);
+    const na = nodeOfRank(plan, ra);
+    const nb = nodeOfRank(plan, rb);
+    if (na !== nb) return f32(Math.min(f32(plan.nodes[na]!.interNode_bps), f32(plan.nodes[nb]!.interNode_bps)));
+    return f32(intraTier(plan.nodes[na]!, 'allreduce_bps', ra, rb) ?? plan.nodes[na]!.intraNode_bps);
+  });
+  const band = f32(slowest(bws, (bw) => -bw) / Math.min(dp, M));
+  const { hidden_size: h, vocab_size: v } = plan.model;
+  return f32(f32(f32(1 / f32(2 * band)) * f32(2 * h * v * plan.precision)) / tp);
+}
+
+function alphaBetaEmbeddingSync_s(plan: ResolvedPlan, recipe: TrainingRecipe): number {
+  const na = nodeOfRank(plan, rankOf(plan, 0, 0, 0));
+  const nb = nodeOfRank(plan, rankOf(plan, plan.pp - 1, 0, 0));
+  const node = plan.nodes[na]!;
+  const link = na === nb ? intraAllreduce(node.gpu, node.intraNode_bps, 2, recipe.launch) : interNode(node, plan.nodes[nb]!, plan.tp * plan.dp);
+  const bytes = ((plan.model.hidden_size * plan.model.vocab_size) / plan.tp) * recipe.gradBytes;
+  return allreduceTime_s(link, bytes, 2);
+}

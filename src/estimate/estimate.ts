@@ -1,0 +1,183 @@
+/**
+ * The estimator: one pure function of a fully resolved plan and a policy record. Compute costs per
+ * GPU type, boundary costs, the partitions to simulate, then for each: stage lists, 1F1B, the DP
+ * all-reduce, the optimizer step, the embedding sync and memory; the fastest is reported.
+ */
+import { FasopError } from '../errors.js';
+import { layerSharesPerStage, layersPerStage, nodeCount } from '../model/graph.js';
+import { simulate1F1B } from '../pipeline/onef1b.js';
+import { boundaryCosts, stageLists, stageTime_s, type StageLists } from './boundaries.js';
+import { typeCosts, type TypeCosts } from './compute.js';
+import { dpAllreduce_s, embeddingSync_s } from './data-parallel.js';
+import { roundingOf } from './f32.js';
+import { stageNodeIndices } from './links.js';
+import { memoryOf, oomCheck, type MemoryOutcome } from './memory.js';
+import { candidatePartitions, type Candidate, type PartitionInputs } from './partition-choice.js';
+import type { Estimate, ResolvedPlan, StageBreakdown } from './plan.js';
+import { FASOP, type EstimatorPolicy } from './policy.js';
+import { RECIPES, type TrainingRecipe } from './recipe.js';
+import { gradAccumulate_s, hostIssuePerMicroBatch_s, optimizerStep_s } from './step-terms.js';
+
+/** Micro-batches per step: gbs / (dp·mbs), which must be whole. */
+export function microBatchesOf(plan: Pick<ResolvedPlan, 'gbs' | 'dp' | 'mbs'>): number {
+  const m = plan.gbs / (plan.dp * plan.mbs);
+  if (!Number.isInteger(m) || m < 1) {
+    throw new FasopError(`gbs ${plan.gbs} is not a multiple of dp·mbs = ${plan.dp * plan.mbs}`, 'choose gbs, dp and mbs so that gbs/(dp·mbs) is a whole number');
+  }
+  return m;
+}
+
+/**
+ * GPU type whose costs time stage s. One type: that type. Several (a stage that spans nodes of
+ * different types): the slowest of them, since the slowest replica sets the pace.
+ */
+function stageType(plan: ResolvedPlan, s: number, costs: ReadonlyMap<string, TypeCosts>): string {
+  const layer = (gpu: string) => {
+    const c = costs.get(gpu);
+    if (!c) throw new FasopError(`no ${plan.model.name} profile for GPU ${gpu} at TP ${plan.tp}`, 'add the profile file or remove the GPU type from --gpus');
+    return c.layer_s;
+  };
+  const types = [...new Set(stageNodeIndices(plan, s).map((i) => plan.nodes[i]!.gpu.name))];
+  return types.reduce((a, b) => (layer(b) > layer(a) ? b : a));
+}
+
+interface Context extends PartitionInputs {
+  recipe: TrainingRecipe;
+  stageTypes: string[];
+  sources: string[];
+}
+
+interface HostTerm { issue_s: number; gpu_s: number; bound: boolean; sensitive: boolean }
+
+interface Evaluation {
+  candidate: Candidate;
+  lists: StageLists;
+  ends: number[];
+  memory: MemoryOutcome;
+  dp: number[];
+  opt: number[];
+  emb: number;
+  stepTime: number;
+  host?: HostTerm[];
+}
+
+function gpuOfStage(ctx: Context, s: number) {
+  return ctx.plan.nodes.find((x) => x.gpu.name === ctx.stageTypes[s])!.gpu;
+}
+
+/** Stretch or extend a stage's compute; under 'twice-forward' its stored total follows. */
+function setStage(ctx: Context, l: StageLists, s: number, forward: number, backward: number): void {
+  const delta = forward + backward - (l.forward_s[s]! + l.backward_s[s]!);
+  l.forward_s[s] = forward;
+  l.backward_s[s] = backward;
+  l.compute_s[s] = ctx.policy.backward === 'twice-forward' ? l.compute_s[s]! + delta : forward + backward;
+}
+
+function evaluate(ctx: Context, candidate: Candidate): Evaluation {
+  const { plan, policy, recipe, m } = ctx;
+  const round = roundingOf(policy);
+  const { sizes } = candidate;
+  const lists = stageLists(ctx.stageCosts, ctx.boundary, candidate.listedSizes ?? sizes, ctx.n, policy);
+  const memory = memoryOf(plan, policy, recipe, sizes, ctx.n, m);
+  const shares = layerSharesPerStage(sizes);
+  if (policy.optimizerStep) {
+    // every micro-batch after the first adds its weight gradients into the accumulated ones
+    memory.params.forEach((p, s) => {
+      setStage(ctx, lists, s, lists.forward_s[s]!, lists.backward_s[s]! + ((m - 1) / m) * gradAccumulate_s(gpuOfStage(ctx, s), recipe, p));
+    });
+  }
+  // policy hostIssueFloor: a stage cannot run micro-batches faster than its CPU issues them; the CPU
+  // runs ahead within a step, so the floor holds for a micro-batch's forward and backward together
+  const issue = policy.hostIssueFloor ? hostIssuePerMicroBatch_s(plan, recipe, shares) : undefined;
+  const host = issue && sizes.map((_, s): HostTerm => {
+    const gpu_s = lists.forward_s[s]! + lists.backward_s[s]!;
+    const issue_s = issue.forward[s]! + issue.backward[s]!;
+    const bound = issue_s > gpu_s;
+    if (bound && gpu_s > 0) setStage(ctx, lists, s, lists.forward_s[s]! * (issue_s / gpu_s), lists.backward_s[s]! * (issue_s / gpu_s));
+    return { issue_s, gpu_s, bound, sensitive: issue_s * recipe.hostIssue!.hostSpreadFactor > gpu_s };
+  });
+  const ends = sizes.length === 1
+    ? [round(m * round(lists.compute_s[0]!))]
+    : simulate1F1B(lists, m, { stage0SkipsOwnSend: policy.stage0SkipsOwnSend });
+  const dp = dpAllreduce_s({ plan, policy, recipe, stageTypes: ctx.stageTypes, sizes, stageParams: memory.params, lastBackward_s: lists.backward_s });
+  const last = sizes.length - 1;
+  const opt = memory.params.map((p, s) => {
+    const rt = ctx.stageCosts[s]!.step;
+    return (policy.optimizerStep ? optimizerStep_s(gpuOfStage(ctx, s), recipe, p) : 0) + rt.perLayer_s * shares[s]! + (s === last ? rt.fixed_s : 0);
+  });
+  const emb = embeddingSync_s(plan, policy, recipe);
+  const stepTime = round(Math.max(...ends.map((e, s) => round(round(e) + dp[s]! + opt[s]!))) + round(emb));
+  return { candidate, lists, ends, memory, dp, opt, emb, stepTime, host };
+}
+
+function hostNote(recipe: TrainingRecipe, host: HostTerm[] | undefined): string {
+  if (!host || !host.some((x) => x.sensitive)) return '';
+  const bound = host.some((x) => x.bound);
+  const worst = host.reduce((a, x) => (x.issue_s / x.gpu_s > a.issue_s / a.gpu_s ? x : a));
+  const spread = recipe.hostIssue?.hostSpreadFactor ?? 1;
+  return `; HOST-${bound ? 'BOUND' : 'SENSITIVE'}: issuing a micro-batch takes the CPU ${(worst.issue_s * 1e3).toFixed(1)} ms, its GPU work ${(worst.gpu_s * 1e3).toFixed(1)} ms (stage ${host.indexOf(worst)}); ${bound
+    ? `the step time uses the CPU's, and hosts of this kind were seen up to ${spread}x slower`
+    : `on a host up to ${spread}x slower (seen on hosts of this kind) the CPU would set the pace`} (CPU issue figures: ${recipe.hostIssue!.source})`;
+}
+
+function result(ctx: Context, best: Evaluation): Estimate {
+  const { plan, policy, recipe } = ctx;
+  const { candidate, lists, ends, memory, dp, opt, emb, stepTime, host } = best;
+  const { sizes } = candidate;
+  const oom = oomCheck(plan, policy, memory.total_GiB);
+  const stages: StageBreakdown[] = sizes.map((size, s) => ({
+    gpu: ctx.stageTypes[s]!,
+    nodes: size,
+    compute_s: lists.compute_s[s]!,
+    forwardSend_s: lists.forwardSend_s[s]!,
+    backwardSend_s: lists.backwardSend_s[s]!,
+    stageTime_s: stageTime_s(lists, s, policy),
+    end_s: ends[s]!,
+    dpAllreduce_s: dp[s]!,
+    optimizerStep_s: opt[s]!,
+    memory_GiB: memory.total_GiB[s]!,
+    memoryLimit_GiB: oom.limits_GiB[s]!,
+    ...(host ? { hostIssue_s: host[s]!.issue_s } : {}),
+  }));
+  const pricePerStep = plan.pricePerSecond_usd * stepTime;
+  const usesRecipe = policy.memory === 'bytes' || policy.optimizerStep;
+  return {
+    partition: sizes,
+    partitionLayers: policy.partitionLayers === 'method' ? candidate.partitionLayers : layersPerStage(sizes),
+    stepTime_s: stepTime,
+    throughput: stepTime > 0 ? plan.gbs / stepTime : 0,
+    pricePerStep_usd: pricePerStep,
+    isOom: oom.isOom,
+    oomGpumem_GiB: oom.reported_GiB,
+    iterations: plan.iterations,
+    totalTime_s: stepTime * plan.iterations,
+    totalTime_h: (stepTime * plan.iterations) / 3600,
+    cost_usd: pricePerStep * plan.iterations,
+    breakdown: {
+      microBatches: ctx.m,
+      stages,
+      pipeline_s: Math.max(...ends),
+      embeddingSync_s: emb,
+      costSource: ctx.sources.join('; ') + (usesRecipe ? `; recipe ${recipe.name}` : '') + hostNote(recipe, host),
+      ...(host ? { hostBound: host.some((x) => x.bound), hostSensitive: host.some((x) => x.sensitive) } : {}),
+    },
+  };
+}
+
+/** Estimate one fully resolved plan under a policy (default: the corrected model). */
+export async function estimate(plan: ResolvedPlan, policy: EstimatorPolicy = FASOP): Promise<Estimate> {
+  const recipe = plan.recipe ?? RECIPES['megatron-mixed']!;
+  const n = nodeCount(plan.model);
+  const m = microBatchesOf(plan);
+  const costs = new Map<string, TypeCosts>();
+  for (const [gpu, profile] of Object.entries(plan.profiles)) costs.set(gpu, typeCosts(plan, policy, recipe, gpu, profile, n));
+  const stageTypes = Array.from({ length: plan.pp }, (_, s) => stageType(plan, s, costs));
+  const ctx: Context = {
+    plan, policy, recipe, n, m, stageTypes,
+    stageCosts: stageTypes.map((t) => costs.get(t)!),
+    boundary: boundaryCosts(plan, policy, recipe),
+    sources: [...costs.values()].map((c) => c.source),
+  };
+  const evaluations = (await candidatePartitions(ctx)).map((c) => evaluate(ctx, c));
+  return result(ctx, evaluations.reduce((a, b) => (b.stepTime < a.stepTime ? b : a)));
+}

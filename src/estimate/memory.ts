@@ -1,0 +1,72 @@
+/**
+ * Peak memory per stage and the out-of-memory check, as the policy counts them: the original's
+ * elements or the recipe's bytes, and which GPUs' limit a stage is held to. Pure functions.
+ */
+import { stageNodeIndices } from './links.js';
+import { elementStageMemory } from './memory-elements.js';
+import { stageMemory, type StageMemory } from './memory-bytes.js';
+import { roundingOf } from './f32.js';
+import type { ResolvedPlan } from './plan.js';
+import type { EstimatorPolicy } from './policy.js';
+import type { TrainingRecipe } from './recipe.js';
+import { widthsOf } from './boundaries.js';
+
+export interface MemoryOutcome {
+  /** peak GiB per stage, before any margin */
+  total_GiB: number[];
+  /** parameters each stage holds on one GPU */
+  params: number[];
+  /** the byte model's parts per stage (policy 'bytes' only) */
+  parts?: StageMemory[];
+}
+
+export function memoryOf(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe, sizes: readonly number[], n: number, m: number): MemoryOutcome {
+  if (policy.memory === 'elements') return elementStageMemory(plan, sizes, m, widthsOf(plan, policy).ffn);
+  const parts = stageMemory(plan.model, sizes, n, plan.mbs, plan.tp, plan.dp, m, recipe);
+  return { total_GiB: parts.map((x) => x.total_GiB), params: parts.map((x) => x.params), parts };
+}
+
+/**
+ * Node whose memory limit applies to stage s in the original (SPEC §12), where its mapping is
+ * defined; where it crashes (pp > N with N ∤ pp, or ⌊N/pp⌋ = 1) the nodes that host the stage.
+ */
+function originalLimitNodes(plan: ResolvedPlan, s: number): number[] {
+  const N = plan.nodes.length;
+  const { pp } = plan;
+  if (pp > N) {
+    const j = Math.floor(s / Math.floor(pp / N));
+    if (j < N) return [j];
+  } else if (pp === N) {
+    return [s];
+  } else {
+    const k = Math.floor(N / pp);
+    if (k > 1) return [(s + 1) * k - 2];
+  }
+  return stageNodeIndices(plan, s);
+}
+
+export interface OomOutcome {
+  limits_GiB: number[];
+  isOom: boolean;
+  /** the memory figure reported (oom_gpumem) */
+  reported_GiB: number;
+}
+
+/** Each stage's limit, whether any stage exceeds it (with the policy's margin), and the figure reported. */
+export function oomCheck(plan: ResolvedPlan, policy: EstimatorPolicy, total_GiB: readonly number[]): OomOutcome {
+  const round = roundingOf(policy);
+  const limits_GiB = total_GiB.map((_, s) => {
+    const nodes = policy.memoryLimit === 'node-formula' ? originalLimitNodes(plan, s) : stageNodeIndices(plan, s);
+    return Math.min(...nodes.map((i) => plan.nodes[i]!.gpu.memoryLimit_GiB));
+  });
+  let isOom = false;
+  let reported_GiB = Math.max(...total_GiB);
+  total_GiB.forEach((mem, s) => {
+    const withMargin = round(mem * round(policy.oomMargin));
+    if (withMargin > limits_GiB[s]!) {
+      isOom = true;
+      if (policy.oomReported === 'last-oom-stage-with-margin') reported_GiB = withMargin;
+    }
+  });
+  return { limits_GiB, isOom, reported_GiB };
+}

@@ -1,0 +1,46 @@
+/**
+ * Per-step terms beside the pipeline: the optimizer step and gradient accumulation (memory-bound
+ * passes over HBM, measured where the catalog has them), and the CPU's time to issue a micro-batch
+ * (recipes with measured host figures). Pure functions.
+ */
+import type { GpuSpec } from '../catalog/schema.js';
+import { FasopError } from '../errors.js';
+import type { ResolvedPlan } from './plan.js';
+import type { TrainingRecipe } from './recipe.js';
+
+/** Bytes per second a memory-bound pass reaches on this GPU (measured copy rate, else datasheet). */
+function hbmBytesPerSecond(gpu: GpuSpec): number {
+  const GBps = gpu.hbmMeasured_GBps ?? gpu.hbm_GBps;
+  if (!GBps) throw new FasopError(`GPU ${gpu.name} has no hbm_GBps in the catalog`, 'add hbm_GBps (memory bandwidth, GB/s) to its catalog entry');
+  return GBps * 1e9;
+}
+
+/** Seconds of the optimizer step over `params` parameters: measured per parameter for this recipe, else its HBM traffic. */
+export function optimizerStep_s(gpu: GpuSpec, recipe: TrainingRecipe, params: number): number {
+  const measured = gpu.measured?.optimizerStep_msPerGparam?.[recipe.optimizerMeasuredAs ?? recipe.name];
+  if (measured !== undefined) return (params / 1e9) * measured * 1e-3;
+  return (params * recipe.optimizerTrafficBytesPerParam) / hbmBytesPerSecond(gpu);
+}
+
+/** Seconds to add one micro-batch's weight gradients into the accumulated ones (measured, else 3 passes). */
+export function gradAccumulate_s(gpu: GpuSpec, recipe: TrainingRecipe, params: number): number {
+  const measured = gpu.measured?.gradAccumulate_msPerGparam;
+  if (measured !== undefined) return (params / 1e9) * measured * 1e-3;
+  return (3 * recipe.gradBytes * params) / hbmBytesPerSecond(gpu);
+}
+
+/**
+ * CPU seconds to issue one micro-batch's forward and its backward on each stage (policy
+ * hostIssueFloor): its layers (a cut layer by its share), plus the fixed model-level work on the last
+ * stage (its final norm, lm_head and loss are most of it). Undefined when the recipe has no figures.
+ */
+export function hostIssuePerMicroBatch_s(plan: ResolvedPlan, recipe: TrainingRecipe, layers: readonly number[]): { forward: number[]; backward: number[] } | undefined {
+  const h = recipe.hostIssue;
+  if (!h) return undefined;
+  const f = plan.tp > 1 ? h.tpN : plan.dp > 1 && h.tp1Ddp ? h.tp1Ddp : h.tp1;
+  const fixed = (s: number, ms: number) => (s === layers.length - 1 ? ms : 0);
+  return {
+    forward: layers.map((l, s) => (l * f.forwardPerLayer_ms + fixed(s, f.forwardFixed_ms)) * 1e-3),
+    backward: layers.map((l, s) => (l * f.backwardPerLayer_ms + fixed(s, f.backwardFixed_ms)) * 1e-3),
+  };
+}
