@@ -9,7 +9,7 @@ export { loadHfModelConfig, modelFromHfConfig } from './catalog/hf-config.js';
 export type { GpuSpec, ModelSpec, DatasetSpec } from './catalog/schema.js';
 export { ProfileDb } from './profiles/db.js';
 export { readProfileFile, writeProfileFile, NODE_COLUMNS, type ProfileTable } from './profiles/profile.js';
-export { parseGpuTokens, placements, subClusters, type NodeGroup } from './search/cluster.js';
+export { parseGpuTokens, placements, subClusters, type NodeGroup } from './request/cluster.js';
 export { enumerateStrategies, type Strategy } from './search/enumerate.js';
 export { search, searchEvents, type SearchRequest, type SearchEvent, type Estimator, type EstimatorName } from './search/search.js';
 export type { PlanRecord } from './search/record.js';

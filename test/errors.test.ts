@@ -82,7 +82,7 @@ export const CASES: Case[] = [
   { id: 'flag-unknown', args: () => [...G, '--gpu-per-nodes', '4', ...P()], expect: /unknown option '--gpu-per-nodes'/ },
   { id: 'flag-value-missing', args: () => [...G, ...P(), '--gbs'], expect: /option '--gbs <n>' argument missing/ },
   { id: 'exhaustive-not-tty', args: () => [...G, '--exhaustive', ...P()], expect: /--exhaustive needs --mbs, --tp, --dp, --pp when stdin is not a terminal/ },
-  { id: 'exhaustive-bad-plan', args: () => [...G, '--exhaustive', '--mbs', '1', '--tp', '3', '--dp', '1', '--pp', '8', ...P()], expect: /plan mbs=1 tp=3 dp=1 pp=8 is invalid for this cluster: tp·dp·pp = 24 but the cluster has 8 GPUs/ },
+  { id: 'exhaustive-bad-plan', args: () => [...G, '--exhaustive', '--mbs', '1', '--tp', '3', '--dp', '1', '--pp', '8', ...P()], expect: /plan tp=3 dp=1 pp=8 mbs=1 gbs=32 is not a plan of this cluster: tp·dp·pp = 24 but the cluster has 8 GPUs/ },
   // profiles
   { id: 'profile-gpu-missing', args: () => ['--gpus', 'A100', '2', ...P()], expect: /no profile for model llama70b on GPU A100 in .* \(looked for llama70b_A100_\{tp\}\.npz\)/ },
   { id: 'profile-model-missing', args: () => [...G, '--model-type', 'llama1b', ...P()], expect: /no profile for model llama1b on GPU A40 .*llama1b_A40_\{tp\}\.npz/ },

@@ -251,7 +251,7 @@ test('export: user errors exit 2 with a hint', async () => {
     [['export', '--csv', S1, '--best'], /choose the plan one way/],
     [['export', '--csv', S1, '--rank', '1', '--model-type', 'llama8b'], /has 8·32\+2 = 258/],
     [['export', '--gpus', 'A40', '8', '--tp', '4', '--profile-dir', REF_PROFILES], /need --dp, --pp, --mbs/],
-    [['export', '--gpus', 'A40', '8', '--tp', '3', '--dp', '1', '--pp', '8', '--mbs', '1', '--profile-dir', REF_PROFILES], /not among the plans/],
+    [['export', '--gpus', 'A40', '8', '--tp', '3', '--dp', '1', '--pp', '8', '--mbs', '1', '--profile-dir', REF_PROFILES], /not a plan of this cluster/],
   ];
   for (const [argv, re] of cases) {
     const run = await runCli(argv);

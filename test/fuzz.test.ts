@@ -20,7 +20,7 @@ import type { NpyValue } from '../src/profiles/npy.js';
 import { ProfileDb } from '../src/profiles/db.js';
 import { readProfileFile } from '../src/profiles/profile.js';
 import { catalogDataDir } from '../src/paths.js';
-import { parseGpuTokens } from '../src/search/cluster.js';
+import { parseGpuTokens } from '../src/request/cluster.js';
 import { search, type SearchRequest } from '../src/search/search.js';
 import { REF_PROFILES } from './helpers/cli.js';
 import { npzBytes, refData, refProfileBytes } from './helpers/profiles.js';

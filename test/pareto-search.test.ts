@@ -8,7 +8,7 @@ import { getEstimator } from '../src/estimate/index.js';
 import { ProfileDb } from '../src/profiles/db.js';
 import { readResultsCsv } from '../src/report/csv-read.js';
 import { paretoFrontier, resultRowPoint } from '../src/report/pareto.js';
-import { subClusters } from '../src/search/cluster.js';
+import { subClusters } from '../src/request/cluster.js';
 import { search, type SearchRequest } from '../src/search/search.js';
 import { REF_PROFILES, runCli } from './helpers/cli.js';
 

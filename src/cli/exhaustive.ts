@@ -1,8 +1,9 @@
 import { createInterface } from 'node:readline/promises';
 import { FasopError } from '../errors.js';
+import type { Estimator } from '../estimate/index.js';
 import type { Estimate } from '../estimate/plan.js';
+import { resolvePlans } from '../plan/resolve.js';
 import type { ProfileDb } from '../profiles/db.js';
-import { profileTypeFor, searchEvents, type Estimator } from '../search/search.js';
 import type { CliIo } from './io.js';
 import { intFlag, type RawSearchOptions, type ResolvedSearchOptions } from './search-options.js';
 
@@ -52,35 +53,10 @@ export async function runExhaustive(io: CliIo, raw: RawSearchOptions, resolved: 
   const v = await askMissing(io, raw);
   const want = { mbs: intFlag(v.mbs, '--mbs'), tp: intFlag(v.tp, '--tp'), dp: intFlag(v.dp, '--dp'), pp: intFlag(v.pp, '--pp') };
   const req = resolved.request;
-  const gpusTotal = req.gpus.reduce((a, g) => a + g.nodes, 0) * req.gpusPerNode;
-  const why: string[] = [];
-  if (want.tp * want.dp * want.pp !== gpusTotal) why.push(`tp·dp·pp = ${want.tp * want.dp * want.pp} but the cluster has ${gpusTotal} GPUs`);
-  if (req.gpusPerNode % want.tp !== 0) why.push(`tp ${want.tp} does not divide ${req.gpusPerNode} GPUs per node`);
-  if (req.gbsValues[0]! % want.dp !== 0) why.push(`dp ${want.dp} does not divide gbs ${req.gbsValues[0]}`);
-  else if ((req.gbsValues[0]! / want.dp) % want.mbs !== 0) why.push(`mbs ${want.mbs} does not divide gbs/dp = ${req.gbsValues[0]! / want.dp}`);
-  if (want.pp > req.model.num_layers) why.push(`pp ${want.pp} exceeds the model's ${req.model.num_layers} layers`);
-  for (const g of req.gpus) {
-    const p = profileTypeFor(req, g.type);
-    if (!profiles.has(req.model.name, p, want.tp)) why.push(`no profile ${req.model.name}_${p}_${want.tp}.npz`);
+  const settings = { ...want, gbs: req.gbsValues[0]! };
+  const plans = resolvePlans({ ...req, gbsValues: [settings.gbs], pareto: false }, resolved.catalog, profiles, settings);
+  for (const plan of plans) {
+    const est = await estimator(plan);
+    io.out(formatBreakdown(est, `Plan mbs=${want.mbs} tp=${want.tp} dp=${want.dp} pp=${want.pp} gbs=${settings.gbs} on [${plan.nodes.map((n) => n.gpu.name).join(', ')}] (${req.estimator} estimator, ${raw.ppPartitionMethod})`));
   }
-  if (why.length) throw new FasopError(`plan mbs=${want.mbs} tp=${want.tp} dp=${want.dp} pp=${want.pp} is invalid for this cluster: ${why.join('; ')}`, 'choose degrees with tp·dp·pp = GPUs, tp | GPUs per node, dp | gbs, mbs | gbs/dp');
-
-  const one = { ...req, gbsValues: [req.gbsValues[0]!], pareto: false };
-  let shown = 0;
-  const only = (s: { tp: number; dp: number; pp: number; mbs: number }) => s.tp === want.tp && s.dp === want.dp && s.pp === want.pp && s.mbs === want.mbs;
-  let placement: string[] = [];
-  for await (const ev of searchEvents(one, { catalog: resolved.catalog, profiles, estimator: (plan) => (only(plan) ? estimator(plan) : SKIP) })) {
-    if (ev.type === 'placement') placement = ev.nodes;
-    if (ev.type === 'result' && ev.estimate !== SKIP) {
-      shown += 1;
-      io.out(formatBreakdown(ev.estimate, `Plan mbs=${want.mbs} tp=${want.tp} dp=${want.dp} pp=${want.pp} gbs=${one.gbsValues[0]} on [${placement.join(', ')}] (${req.estimator} estimator, ${raw.ppPartitionMethod})`));
-    }
-  }
-  if (shown === 0) throw new FasopError('the plan is not among the enumerated strategies', 'check the degrees against --gpus and --gpu-per-node');
 }
-
-const SKIP = {
-  partition: [], partitionLayers: null, stepTime_s: 0, throughput: 0, pricePerStep_usd: 0, isOom: false, oomGpumem_GiB: 0,
-  iterations: 0, totalTime_s: 0, totalTime_h: 0, cost_usd: 0,
-  breakdown: { microBatches: 0, stages: [], pipeline_s: 0, embeddingSync_s: 0, costSource: '' },
-} as Estimate;

@@ -7,7 +7,8 @@ import type { ResolvedPlan } from '../estimate/plan.js';
 import { readPlanCsvFile } from '../export/csv-row.js';
 import { exportPlan, type ExportablePlan } from '../export/export.js';
 import { formatExport, type ExportFormat } from '../export/format.js';
-import { resolveBestPlacement, resolvePlans } from '../export/resolve.js';
+import { resolveBestPlacement } from '../export/resolve.js';
+import { resolvePlans as resolvePlansOf } from '../plan/resolve.js';
 import { roundToLayers } from '../export/rounding.js';
 import type { TorchtitanDpMode } from '../export/torchtitan.js';
 import { ProfileDb } from '../profiles/db.js';
@@ -102,7 +103,7 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
       try {
         estimator = getEstimator(req.estimator);
         const profiles = ProfileDb.open(resolved.profileDir);
-        plan = (await resolvePlans(req, { catalog: resolved.catalog, profiles, estimator: SKIP_ESTIMATOR }, { tp: record.tp, dp: record.dp, pp: record.pp, mbs: record.mbs, gbs: record.gbs, placement }))[0]!.plan;
+        plan = resolvePlansOf(req, resolved.catalog, profiles, record, placement)[0]!;
       } catch (err) {
         why = `the plan could not be resolved for re-estimation: ${(err as Error).message}`;
         plan = undefined;
@@ -124,7 +125,7 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
     const chosen = ranked.find((r) => raw.allowOom || !r.record.is_oom);
     if (!chosen) throw new FasopError(`all ${records.length} plans are estimated to run out of GPU memory`, 'add nodes, use a smaller model or gbs, or pass --allow-oom');
     const rec = chosen.record;
-    const { plan } = (await resolvePlans(req, { ...ctx, estimator: SKIP_ESTIMATOR }, { tp: rec.tp, dp: rec.dp, pp: rec.pp, mbs: rec.mbs, gbs: rec.gbs, placement: rec.placement }))[0]!;
+    const plan = resolvePlansOf(req, resolved.catalog, profiles, rec, rec.placement)[0]!;
     await out(rec, req.model, req.gpusPerNode, plan, estimator, { mode: 'best', rank: chosen.rank, plans: records.length, oomSkipped: ranked.indexOf(chosen) });
     return;
   }
@@ -142,10 +143,3 @@ function canonicalType(catalog: Catalog, name: string): string {
   const hit = Object.entries(catalog.gpus).find(([, g]) => g.instance.name === name);
   return hit ? hit[0] : name;
 }
-
-/** Resolution only needs the plan, not its estimate. */
-const SKIP_ESTIMATOR: Estimator = (plan) => ({
-  partition: [], partitionLayers: null, stepTime_s: 0, throughput: 0, pricePerStep_usd: 0, isOom: false, oomGpumem_GiB: 0,
-  iterations: plan.iterations, totalTime_s: 0, totalTime_h: 0, cost_usd: 0,
-  breakdown: { microBatches: 0, stages: [], pipeline_s: 0, embeddingSync_s: 0, costSource: '' },
-});

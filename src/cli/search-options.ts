@@ -9,7 +9,7 @@ import { RECIPES } from '../estimate/recipe.js';
 import { readHostIssueProfile, recipeWithHostProfile } from '../profiles/host-issue.js';
 import { recipeAtHostSpeed } from '../estimate/host-speed.js';
 import { defaultProfileDir } from '../paths.js';
-import { gbsSweep, parseGpuTokens, type NodeGroup } from '../search/cluster.js';
+import { gbsSweep, parseGpuTokens, type NodeGroup } from '../request/cluster.js';
 import type { EstimatorName, SearchRequest } from '../search/search.js';
 
 /**

@@ -8,7 +8,7 @@ import { ensureWritableDir, writeFileAtomic } from '../report/atomic.js';
 import { ProgressLine, summaryLines, verboseLines } from '../report/console.js';
 import { formatCsv, rankRecords } from '../report/csv.js';
 import { jsonlMeta, jsonlParetoMeta, jsonlRecord } from '../report/jsonl.js';
-import { clusterString } from '../search/cluster.js';
+import { clusterString } from '../request/cluster.js';
 import type { PlanRecord } from '../search/record.js';
 import { searchEvents, type SearchEvent } from '../search/search.js';
 import { runExhaustive } from './exhaustive.js';

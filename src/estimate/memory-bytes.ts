@@ -4,7 +4,7 @@
  * logits on the last stage, and 1F1B's in-flight micro-batches per stage (min(pp − s, m)).
  */
 import type { ModelSpec } from '../catalog/schema.js';
-import { columnOfNode, headDim, paramsByColumn } from '../model/graph.js';
+import { COL, columnOfNode, headDim, paramsByColumn } from '../model/graph.js';
 import type { TrainingRecipe } from './recipe.js';
 
 /** Parameters per node column on one TP rank (GQA and the real FFN width). */
@@ -68,7 +68,7 @@ export function stageMemory(model: ModelSpec, sizes: readonly number[], n: numbe
       A += acts[c]!;
     }
     // embeddings tied to the lm_head hold one copy when both sit on the same stage
-    if (model.tie_word_embeddings && a === 0 && a + size === n) P -= params[9]!;
+    if (model.tie_word_embeddings && a === 0 && a + size === n) P -= params[COL.lm_head]!;
     // 1F1B: stage s runs pp − s forwards before its first backward, then keeps pp − s in flight
     const inFlight = Math.min(pp - s, m);
     // the TP runtime's own gradient-sized copy of a local vocab table (DTensor), from the first backward on

@@ -1,8 +1,9 @@
 import type { ProfileTable } from '../profiles/profile.js';
+import { COL, FIRST_LAYER_COL, LAST_LAYER_COL, layerSum } from '../model/graph.js';
 
 const f = (x: number, w: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'nan').padStart(w);
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-const layerOf = (row: number[]) => sum(row.slice(1, 9));
+const layerOf = (row: number[]) => layerSum(row);
 
 /**
  * The original's profile viewer (known_cost/load.py): PROFILE SUMMARY, LAYER BREAKDOWN, SCALING
@@ -21,7 +22,7 @@ export function formatProfileSummary(title: string, tables: ProfileTable[]): str
     if (i > 0) out.push(`${'─'.repeat(11)}┼${'─'.repeat(34)}┼${'─'.repeat(11)}`);
     t.forward_ms.forEach((row, r) => {
       const layer = layerOf(row);
-      out.push(`${String(t.tp).padEnd(5)}${String(t.mbs[r]).padEnd(6)}│ ${f(row[0]!, 10)} ${f(layer, 10)} ${f(row[9]!, 10)} │ ${f(row[0]! + layer + row[9]!, 10)}`);
+      out.push(`${String(t.tp).padEnd(5)}${String(t.mbs[r]).padEnd(6)}│ ${f(row[COL.embed]!, 10)} ${f(layer, 10)} ${f(row[COL.lm_head]!, 10)} │ ${f(row[COL.embed]! + layer + row[COL.lm_head]!, 10)}`);
     });
   });
   out.push('', eq85, ' LAYER BREAKDOWN (ms)',
@@ -31,7 +32,7 @@ export function formatProfileSummary(title: string, tables: ProfileTable[]): str
   out.push('─'.repeat(85));
   for (const t of sorted) {
     t.forward_ms.forEach((row, r) => {
-      out.push(`${String(t.tp).padEnd(4)}${String(t.mbs[r]).padEnd(4)}${row.slice(1, 9).map((v) => ` ${f(v, 8)}`).join('')}`);
+      out.push(`${String(t.tp).padEnd(4)}${String(t.mbs[r]).padEnd(4)}${row.slice(FIRST_LAYER_COL, LAST_LAYER_COL + 1).map((v) => ` ${f(v, 8)}`).join('')}`);
     });
   }
 
@@ -48,7 +49,7 @@ export function formatProfileSummary(title: string, tables: ProfileTable[]): str
         const partsFb = layerOf(fwd) + layerOf(row) + extrasF + extrasB;
         const whole = t.layerFwdBwd_ms?.[r];
         out.push(
-          `${String(t.tp).padEnd(4)}${String(t.mbs[r]).padEnd(5)}${f(row[0]!, 10)}${f(layerOf(row), 10)}${f(row[9]!, 10)}` +
+          `${String(t.tp).padEnd(4)}${String(t.mbs[r]).padEnd(5)}${f(row[COL.embed]!, 10)}${f(layerOf(row), 10)}${f(row[COL.lm_head]!, 10)}` +
             `${f(layerOf(row) / layerOf(fwd), 10, 3)}${f(t.layerForward_ms?.[r] ?? NaN, 11)}${f(whole ?? NaN, 11)}` +
             `${f(whole ? partsFb / whole : NaN, 13, 3)}`,
         );

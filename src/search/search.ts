@@ -1,46 +1,17 @@
-import { getGpu, iterationsFor, type Catalog } from '../catalog/catalog.js';
-import type { DatasetSpec, ModelSpec } from '../catalog/schema.js';
+import type { Catalog } from '../catalog/catalog.js';
 import { FasopError } from '../errors.js';
-import type { Estimate, PartitionMethod, ResolvedPlan } from '../estimate/plan.js';
-import type { TrainingRecipe } from '../estimate/recipe.js';
+import type { Estimator } from '../estimate/index.js';
+import type { Estimate, ResolvedPlan } from '../estimate/plan.js';
+import { placementOf, resolvePlan } from '../plan/resolve.js';
 import type { ProfileDb } from '../profiles/db.js';
-import type { ProfileTable } from '../profiles/profile.js';
-import { clusterObject, clusterString, placements, pricePerSecond_usd, subClusters, type NodeGroup } from './cluster.js';
+import { clusterObject, clusterString, placements, subClusters, type NodeGroup } from '../request/cluster.js';
+import { profileTypeFor, validateRequest, type SearchRequest } from '../request/request.js';
 import { enumerateStrategies, tpCandidates, type Strategy } from './enumerate.js';
 import type { PlanRecord } from './record.js';
 
-export type EstimatorName = 'reference' | 'fasop';
-
-export interface SearchRequest {
-  /** the cluster: node groups in CLI order */
-  gpus: NodeGroup[];
-  model: ModelSpec;
-  dataset: DatasetSpec;
-  /** global batch sizes to search (one, or the `--pareto-gbs-max` sweep) */
-  gbsValues: number[];
-  gpusPerNode: number;
-  /** bits per element of the embedding sync */
-  precision: number;
-  partitionMethod: PartitionMethod;
-  estimator: EstimatorName;
-  /** search every sub-cluster with the `_pareto` catalog variants */
-  pareto: boolean;
-  /** how the model is trained (corrected estimator's memory and optimizer terms); default megatron-mixed */
-  recipe?: TrainingRecipe;
-  /**
-   * GPU type → the type whose profiles cost it (`--substitute-profile A100=A40`). Only what the
-   * user asks for: a type without profiles is otherwise an error. Such plans say so in cost_source.
-   */
-  profileSubstitutes?: Record<string, string>;
-}
-
-/** The GPU type whose profiles cost `type` in this request (itself unless substituted). */
-export function profileTypeFor(req: SearchRequest, type: string): string {
-  return req.profileSubstitutes?.[type] ?? type;
-}
-
-/** Estimates one resolved plan; the search is generic over it (reference or corrected model). */
-export type Estimator = (plan: ResolvedPlan) => Estimate | Promise<Estimate>;
+export type { EstimatorName, SearchRequest } from '../request/request.js';
+export { profileTypeFor, validateRequest } from '../request/request.js';
+export type { Estimator } from '../estimate/index.js';
 
 export type SearchEvent =
   | { type: 'pareto_meta'; pareto_total_count: number; gbs_values: number[]; model_type: string; gpu_cluster: Record<string, number> }
@@ -111,50 +82,16 @@ export async function* searchEvents(
   if (req.pareto) {
     yield { type: 'pareto_meta', pareto_total_count: total, gbs_values: req.gbsValues, model_type: req.model.name, gpu_cluster: clusterObject(req.gpus) };
   }
-  const gpu = (t: string) => getGpu(ctx.catalog, t);
   let index = 0;
   for (const job of jobs) {
     yield { type: 'meta', total_count: job.strategies.length, gbs: job.gbs, cluster: clusterObject(job.groups), placements: job.placements, tpCandidates: job.tps, strategies: job.strategies };
-    const price = pricePerSecond_usd(job.groups, gpu, req.pareto);
-    const iterations = iterationsFor(req.dataset, job.gbs);
     const clusterStr = clusterString(job.groups);
     for (const [pi, nodeTypes] of job.placements.entries()) {
       yield { type: 'placement', nodes: nodeTypes, index: pi, count: job.placements.length };
-      const nodes = nodeTypes.map((t) => {
-        const spec = gpu(t);
-        const variant = req.pareto ? spec.pareto : undefined;
-        return { gpu: spec, interNode_bps: variant?.interNode_bps ?? spec.interNode_bps, intraNode_bps: variant?.intraNode_bps ?? spec.intraNode_bps };
-      });
-      const types = [...new Set(nodeTypes)];
-      // policy tp-runtime: what DTensor TP adds on this placement's GPU types, looked up once per tp
-      const typePairs = types.map((t) => [t, profileTypeFor(req, t)] as const);
-      const dtensorByTp = new Map<number, ResolvedPlan['dtensorTp']>();
-      const dtensorFor = (tp: number) => {
-        if (!dtensorByTp.has(tp)) dtensorByTp.set(tp, ctx.profiles.dtensorTp(req.model.name, tp, typePairs));
-        return dtensorByTp.get(tp);
-      };
+      const place = placementOf(req, ctx.catalog, job.groups, nodeTypes);
       for (const st of job.strategies) {
         if (ctx.signal?.aborted) return;
-        const profiles: Record<string, ProfileTable> = {};
-        for (const t of types) profiles[t] = ctx.profiles.get(req.model.name, profileTypeFor(req, t), st.tp);
-        const dtensorTp = req.recipe?.tpRuntime === 'dtensor' && st.tp > 1 ? dtensorFor(st.tp) : undefined;
-        const plan: ResolvedPlan = {
-          model: req.model,
-          nodes,
-          gpusPerNode: req.gpusPerNode,
-          tp: st.tp,
-          dp: st.dp,
-          pp: st.pp,
-          mbs: st.mbs,
-          gbs: job.gbs,
-          profiles,
-          partitionMethod: req.partitionMethod,
-          precision: req.precision,
-          pricePerSecond_usd: price,
-          iterations,
-          recipe: req.recipe,
-          ...(dtensorTp ? { dtensorTp } : {}),
-        };
+        const plan = resolvePlan(req, ctx.profiles, place, { ...st, gbs: job.gbs });
         const est = await ctx.estimator(plan);
         index += 1;
         yield { type: 'result', index, estimate: est, record: toRecord(plan, est, nodeTypes, clusterStr, req) };
@@ -163,7 +100,7 @@ export async function* searchEvents(
   }
 }
 
-function toRecord(plan: ResolvedPlan, est: Estimate, nodeTypes: string[], clusterStr: string, req: SearchRequest): PlanRecord {
+export function toRecord(plan: ResolvedPlan, est: Estimate, nodeTypes: string[], clusterStr: string, req: SearchRequest): PlanRecord {
   return {
     gbs: plan.gbs,
     mbs: plan.mbs,
@@ -188,17 +125,6 @@ function toRecord(plan: ResolvedPlan, est: Estimate, nodeTypes: string[], cluste
     partition_method: req.partitionMethod,
     cost_source: est.breakdown.costSource,
   };
-}
-
-export function validateRequest(req: SearchRequest): void {
-  const pos = (x: number) => Number.isSafeInteger(x) && x >= 1;
-  if (!req.gbsValues.length || !req.gbsValues.every(pos)) {
-    throw new FasopError(`global batch size must be a whole number >= 1, got ${req.gbsValues.join(', ')}`, 'pass e.g. --gbs 32');
-  }
-  if (!pos(req.gpusPerNode) || req.gpusPerNode > 64) {
-    throw new FasopError(`--gpu-per-node must be a whole number from 1 to 64, got ${req.gpusPerNode}`, 'pass the GPUs of one node, e.g. --gpu-per-node 8');
-  }
-  if (req.precision !== 16 && req.precision !== 32) throw new FasopError(`--precision must be 16 or 32, got ${req.precision}`, 'pass --precision 16 or --precision 32');
 }
 
 /** Collect every result of a search (convenience for the library API and tests). */

@@ -7,7 +7,8 @@ import { RECIPES, type TrainingRecipe } from '../estimate/recipe.js';
 import { recipeWithHostProfile, type HostIssueProfile } from '../profiles/host-issue.js';
 import { recipeAtHostSpeed } from '../estimate/host-speed.js';
 import type { ProfileDb } from '../profiles/db.js';
-import type { EstimatorName } from '../search/search.js';
+import { placementOf, resolvePlan } from '../plan/resolve.js';
+import type { EstimatorName, SearchRequest } from '../request/request.js';
 import { gpuTypeOf, type ValidationRecord } from './records.js';
 
 export interface ComparedPlan {
@@ -176,21 +177,12 @@ export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: 
   const world = tp * pp * dp;
   const layers = rec.plan.layers_per_stage ?? undefined;
   const fixedPartition = layers ? layers.map((l, s) => 8 * l + (s === 0 ? 1 : 0) + (s === pp - 1 ? 1 : 0)) : undefined;
-  const dtensorTp = recipe.tpRuntime === 'dtensor' && tp > 1 ? db.dtensorTp(rec.model.name, tp, [[gpu.name, gpu.name]]) : undefined;
-  return {
-    model,
-    nodes: [{ gpu, interNode_bps: gpu.interNode_bps, intraNode_bps: gpu.intraNode_bps }],
-    gpusPerNode: world,
-    tp, dp, pp, mbs, gbs,
-    profiles: { [gpu.name]: db.get(rec.model.name, gpu.name, tp) },
-    ...(dtensorTp ? { dtensorTp } : {}),
-    partitionMethod: 'minmax',
-    fixedPartition,
-    precision: 16,
-    pricePerSecond_usd: 0,
-    iterations: 1,
-    recipe,
+  // every rank of a run on one host: one node of `world` GPUs; one step is the whole run
+  const req: SearchRequest = {
+    gpus: [{ type: gpu.name, nodes: 1 }], model, dataset: { name: rec.file, samples: gbs, description: 'one step' }, gbsValues: [gbs],
+    gpusPerNode: world, precision: 16, partitionMethod: 'minmax', estimator: 'fasop', pareto: false, recipe,
   };
+  return resolvePlan(req, db, placementOf(req, catalog, req.gpus, [gpu.name]), { tp, dp, pp, mbs, gbs }, fixedPartition);
 }
 
 /** Estimate every successful measured run and compare (step time and peak memory per rank). */

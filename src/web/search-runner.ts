@@ -3,7 +3,7 @@ import { resolveSearchOptions } from '../cli/search-options.js';
 import { FasopError } from '../errors.js';
 import { getEstimator } from '../estimate/index.js';
 import { ProfileDb } from '../profiles/db.js';
-import { clusterString } from '../search/cluster.js';
+import { clusterString } from '../request/cluster.js';
 import { countPlans, planJobs, searchEvents } from '../search/search.js';
 import { Run } from './channel.js';
 import { bodyToRawOptions } from './schema.js';

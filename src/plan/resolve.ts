@@ -1,0 +1,120 @@
+/**
+ * The plan resolver: (request, settings, placement) → the fully resolved plan the estimator takes.
+ * The search, the one-plan breakdown, `fasop export`, `fasop validate` and the web viewer all build
+ * their plans here; none of them runs a search to find one plan.
+ */
+import { getGpu, iterationsFor, type Catalog } from '../catalog/catalog.js';
+import { FasopError } from '../errors.js';
+import type { ClusterNode, ResolvedPlan } from '../estimate/plan.js';
+import type { ProfileDb } from '../profiles/db.js';
+import type { ProfileTable } from '../profiles/profile.js';
+import { placements, pricePerSecond_usd, type NodeGroup } from '../request/cluster.js';
+import { profileTypeFor, type SearchRequest } from '../request/request.js';
+
+/** The degrees and batch of one plan. */
+export interface PlanSettings {
+  tp: number;
+  dp: number;
+  pp: number;
+  mbs: number;
+  gbs: number;
+}
+
+/** What every plan on one placement of one (sub-)cluster shares: its nodes, price and per-tp lookups. */
+export interface Placement {
+  /** GPU type of each node, in placement order */
+  nodeTypes: readonly string[];
+  nodes: ClusterNode[];
+  pricePerSecond_usd: number;
+  /** GPU types present, each with the type whose profiles cost it */
+  typePairs: readonly (readonly [string, string])[];
+  /** DTensor TP extras per tp, looked up once */
+  dtensorByTp: Map<number, ResolvedPlan['dtensorTp']>;
+}
+
+/** A placement of `groups` (the request's cluster or one of its sub-clusters). */
+export function placementOf(req: SearchRequest, catalog: Catalog, groups: readonly NodeGroup[], nodeTypes: readonly string[]): Placement {
+  const gpu = (t: string) => getGpu(catalog, t);
+  const nodes = nodeTypes.map((t) => {
+    const spec = gpu(t);
+    const variant = req.pareto ? spec.pareto : undefined;
+    return { gpu: spec, interNode_bps: variant?.interNode_bps ?? spec.interNode_bps, intraNode_bps: variant?.intraNode_bps ?? spec.intraNode_bps };
+  });
+  const types = [...new Set(nodeTypes)];
+  return {
+    nodeTypes,
+    nodes,
+    pricePerSecond_usd: pricePerSecond_usd(groups, gpu, req.pareto),
+    typePairs: types.map((t) => [t, profileTypeFor(req, t)] as const),
+    dtensorByTp: new Map(),
+  };
+}
+
+/** Resolve one plan: its placement's nodes, the profiles at its tp, its price and iteration count. */
+export function resolvePlan(req: SearchRequest, profiles: ProfileDb, place: Placement, s: PlanSettings, fixedPartition?: number[]): ResolvedPlan {
+  const byType: Record<string, ProfileTable> = {};
+  for (const [t, p] of place.typePairs) byType[t] = profiles.get(req.model.name, p, s.tp);
+  let dtensorTp: ResolvedPlan['dtensorTp'];
+  if (req.recipe?.tpRuntime === 'dtensor' && s.tp > 1) {
+    // policy tp-runtime: what DTensor TP adds on this placement's GPU types, looked up once per tp
+    if (!place.dtensorByTp.has(s.tp)) place.dtensorByTp.set(s.tp, profiles.dtensorTp(req.model.name, s.tp, place.typePairs));
+    dtensorTp = place.dtensorByTp.get(s.tp);
+  }
+  return {
+    model: req.model,
+    nodes: place.nodes,
+    gpusPerNode: req.gpusPerNode,
+    tp: s.tp,
+    dp: s.dp,
+    pp: s.pp,
+    mbs: s.mbs,
+    gbs: s.gbs,
+    profiles: byType,
+    partitionMethod: req.partitionMethod,
+    ...(fixedPartition ? { fixedPartition } : {}),
+    precision: req.precision,
+    pricePerSecond_usd: place.pricePerSecond_usd,
+    iterations: iterationsFor(req.dataset, s.gbs),
+    recipe: req.recipe,
+    ...(dtensorTp ? { dtensorTp } : {}),
+  };
+}
+
+/** Why the settings are not a plan of this request's cluster (empty when they are one). */
+export function planProblems(req: SearchRequest, profiles: ProfileDb, s: PlanSettings): string[] {
+  const gpusTotal = req.gpus.reduce((a, g) => a + g.nodes, 0) * req.gpusPerNode;
+  const why: string[] = [];
+  if (s.tp * s.dp * s.pp !== gpusTotal) why.push(`tp·dp·pp = ${s.tp * s.dp * s.pp} but the cluster has ${gpusTotal} GPUs`);
+  if (req.gpusPerNode % s.tp !== 0) why.push(`tp ${s.tp} does not divide ${req.gpusPerNode} GPUs per node`);
+  if (s.gbs % s.dp !== 0) why.push(`dp ${s.dp} does not divide gbs ${s.gbs}`);
+  else if ((s.gbs / s.dp) % s.mbs !== 0) why.push(`mbs ${s.mbs} does not divide gbs/dp = ${s.gbs / s.dp}`);
+  if (s.pp > req.model.num_layers) why.push(`pp ${s.pp} exceeds the model's ${req.model.num_layers} layers`);
+  for (const g of req.gpus) {
+    const p = profileTypeFor(req, g.type);
+    if (!profiles.has(req.model.name, p, s.tp)) why.push(`no profile ${req.model.name}_${p}_${s.tp}.npz`);
+  }
+  return why;
+}
+
+const sameTypes = (nodes: readonly ClusterNode[], want: readonly string[]) =>
+  nodes.length === want.length && nodes.every((n, i) => n.gpu.name === want[i] || n.gpu.instance.name === want[i]);
+
+/**
+ * One plan of the request's whole cluster, on every placement (or the one given, by GPU type or
+ * instance name per node): resolved directly, after the same checks the enumeration applies.
+ */
+export function resolvePlans(req: SearchRequest, catalog: Catalog, profiles: ProfileDb, s: PlanSettings, placement?: readonly string[]): ResolvedPlan[] {
+  const why = planProblems(req, profiles, s);
+  if (why.length) {
+    throw new FasopError(`plan tp=${s.tp} dp=${s.dp} pp=${s.pp} mbs=${s.mbs} gbs=${s.gbs}${placement ? ` on [${placement.join(', ')}]` : ''} is not a plan of this cluster: ${why.join('; ')}`,
+      'choose degrees with tp·dp·pp = GPUs, tp | GPUs per node, dp | gbs, mbs | gbs/dp, pp <= layers, and profiles for this tp');
+  }
+  const out = placements(req.gpus)
+    .map((types) => placementOf(req, catalog, req.gpus, types))
+    .filter((p) => !placement || sameTypes(p.nodes, placement))
+    .map((p) => resolvePlan(req, profiles, p, s));
+  if (out.length === 0) {
+    throw new FasopError(`placement [${placement!.join(', ')}] is not a placement of ${req.gpus.map((g) => `${g.type} ${g.nodes}`).join(', ')}`, 'give one GPU type per node, in an order fasop enumerates (see the CSV placement column)');
+  }
+  return out;
+}

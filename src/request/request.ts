@@ -1,0 +1,52 @@
+/**
+ * A search request, fully typed: what the CLI's flags and the web form's JSON both resolve to
+ * (options.ts), and what the plan resolver and the search read.
+ */
+import type { DatasetSpec, ModelSpec } from '../catalog/schema.js';
+import { FasopError } from '../errors.js';
+import type { PartitionMethod } from '../estimate/plan.js';
+import type { TrainingRecipe } from '../estimate/recipe.js';
+import type { NodeGroup } from './cluster.js';
+
+export type EstimatorName = 'reference' | 'fasop';
+
+export interface SearchRequest {
+  /** the cluster: node groups in CLI order */
+  gpus: NodeGroup[];
+  model: ModelSpec;
+  dataset: DatasetSpec;
+  /** global batch sizes to search (one, or the `--pareto-gbs-max` sweep) */
+  gbsValues: number[];
+  gpusPerNode: number;
+  /** bits per element of the embedding sync */
+  precision: number;
+  partitionMethod: PartitionMethod;
+  estimator: EstimatorName;
+  /** search every sub-cluster with the `_pareto` catalog variants */
+  pareto: boolean;
+  /** how the model is trained (the corrected estimator's memory and optimizer terms); default megatron-mixed */
+  recipe?: TrainingRecipe;
+  /**
+   * GPU type → the type whose profiles cost it (`--substitute-profile A100=A40`). Only what the
+   * user asks for: a type without profiles is otherwise an error. Such plans say so in cost_source.
+   */
+  profileSubstitutes?: Record<string, string>;
+}
+
+/** The GPU type whose profiles cost `type` in this request (itself unless substituted). */
+export function profileTypeFor(req: Pick<SearchRequest, 'profileSubstitutes'>, type: string): string {
+  const subs = req.profileSubstitutes;
+  return subs && Object.hasOwn(subs, type) ? subs[type]! : type;
+}
+
+/** The checks every request passes before any work, whoever built it. */
+export function validateRequest(req: SearchRequest): void {
+  const pos = (x: number) => Number.isSafeInteger(x) && x >= 1;
+  if (!req.gbsValues.length || !req.gbsValues.every(pos)) {
+    throw new FasopError(`global batch size must be a whole number >= 1, got ${req.gbsValues.join(', ')}`, 'pass e.g. --gbs 32');
+  }
+  if (!pos(req.gpusPerNode) || req.gpusPerNode > 64) {
+    throw new FasopError(`--gpu-per-node must be a whole number from 1 to 64, got ${req.gpusPerNode}`, 'pass the GPUs of one node, e.g. --gpu-per-node 8');
+  }
+  if (req.precision !== 16 && req.precision !== 32) throw new FasopError(`--precision must be 16 or 32, got ${req.precision}`, 'pass --precision 16 or --precision 32');
+}
