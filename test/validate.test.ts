@@ -39,7 +39,7 @@ test('eager runs: memory and best plan on target everywhere; step time on target
   assert.ok(plans.filter((p) => p.hostBound).every((p) => p.hostSensitive), 'host-bound plans are host-sensitive too');
   // the flagged ones are where the error is: the committed sweep ran on slow hosts, whose CPU issued
   // the same work up to 1.6x slower than the host that measured the figures; a guard against
-  // regressions, not a target (docs/accuracy.md item 12)
+  // regressions, not a target (docs/accuracy.md)
   const flagged = plans.filter((p) => p.hostSensitive);
   const fmape = mean(flagged.map((p) => Math.abs(p.stepError)));
   assert.ok(flagged.length >= 10 && fmape <= 0.25, `flagged MAPE ${fmape} over ${flagged.length}`);
