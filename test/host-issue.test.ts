@@ -76,9 +76,9 @@ test('validate --host-profile: a slow host\'s own figures predict its eager runs
   assert.ok(shipped.overall.stepMape > 0.15, String(shipped.overall.stepMape));
   assert.ok(own.overall.stepMape < 0.10, String(own.overall.stepMape));
   // the host that measured the recipe's figures: its own file changes little, and stays on target on average
-  const recsI = readValidationRecords(join(SETS, 'eager_figures_host'));
-  const ownI = await compareRecords(recsI, loadCatalog(), db, 'fasop', [], undefined, readHostIssueProfile(join(SETS, 'host_issue', 'host_issue_H200_figures_host.json')));
-  assert.ok(ownI.overall.stepMape <= 0.05, String(ownI.overall.stepMape));
+  const recsFig = readValidationRecords(join(SETS, 'eager_figures_host'));
+  const ownFig = await compareRecords(recsFig, loadCatalog(), db, 'fasop', [], undefined, readHostIssueProfile(join(SETS, 'host_issue', 'host_issue_H200_figures_host.json')));
+  assert.ok(ownFig.overall.stepMape <= 0.05, String(ownFig.overall.stepMape));
 });
 
 test('--host-profile on the CLI: used by validate and search; a bad file or recipe is one line, exit 2, nothing written', async () => {
