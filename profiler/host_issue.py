@@ -3,7 +3,7 @@
 a given number of busy training processes on the host.
 
 Method (replaces the sleep-kernel method of profiler/host_overhead.py, whose figures came out as upper
-values: docs/accuracy.md item 11): the harness's own model (validation/train_step.py: HF
+values: docs/accuracy.md): the harness's own model (validation/train_step.py: HF
 LlamaDecoderLayer blocks; Megatron-style TP with explicit NCCL all-reduces for tp > 1) at its real
 hidden sizes, run on a *short* sequence (--seqs, default 16 and 64 tokens) so that every kernel takes
 the GPU less time than the CPU needs to launch it. The GPU then keeps up with the CPU, and the wall

@@ -2,8 +2,7 @@
 """Host (CPU) time to issue one micro-batch's work, per decoder layer and fixed, for the eager
 PyTorch runtime that the profiles and the validation harness use.
 
-Superseded by profiler/host_issue.py (its figures are upper values: docs/accuracy.md items 11, 12); kept to
-reproduce validation/diagnostics/host/.
+Superseded by profiler/host_issue.py (its figures are upper values).
 
 A step is host-bound when the CPU needs longer to launch a micro-batch's kernels and collectives
 than the GPU needs to run them (small micro-batches, high TP).  This measures the launch side: the

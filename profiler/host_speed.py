@@ -7,7 +7,7 @@ validation/train_step.py records between training steps (host_speed_probe()).
     python3 profiler/host_speed.py [--seconds 30]
 prints the mean over the period, and its median, 10th and 90th percentiles. Shared hosts vary (a busy
 neighbour on the same physical core slows the issue down, for seconds to minutes): pass the mean,
-which a training run's average pace follows (docs/accuracy.md item 14), to
+which a training run's average pace follows (docs/accuracy.md), to
 `fasop search ... --host-profile host_issue_<GPU>.json --host-launch-us <mean>`, and read the
 percentiles as the range a HOST-BOUND plan's step time will swing over.
 """

@@ -17,7 +17,6 @@ import { readCsvFile } from './helpers/csv.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const RESULTS = join(ROOT, 'validation', 'results');
-const DIAG = join(ROOT, 'validation', 'diagnostics');
 const SHIPPED = join(defaultProfileDir(), 'host_issue_H200.json');
 const DTENSOR = RECIPES['bf16-adamw-dtensor']!;
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -76,12 +75,12 @@ test('eager DTensor runs in validation/results: scored with bf16-adamw-dtensor, 
   assert.ok(s.scenarios.every((v) => v.same));
 });
 
-test('eager DTensor, held out: machines AB and AD costed with machine AA\'s probe (shipped) and each run\'s host speed', async (t) => {
+test('eager DTensor, held out: two hosts costed with a third host\'s probe (shipped) and each run\'s host speed', async (t) => {
   const db = ProfileDb.open(defaultProfileDir());
   const shipped = readHostIssueProfile(SHIPPED);
-  // measured: AB 7.4 % / 15.4 % with the speeds (16.9 / 32.5 % without); AD 8.1 % / 17.6 % (19.2 / 35.1 %)
-  for (const [m, mapeBelow, maxBelow] of [['AB', 0.09, 0.17], ['AD', 0.09, 0.19]] as const) {
-    const recs = readValidationRecords(join(DIAG, `eager_dtensor_machine${m}`));
+  // measured: held_out_1 7.4 % / 15.4 % with the speeds (16.9 / 32.5 % without); held_out_2 8.1 % / 17.6 % (19.2 / 35.1 %)
+  for (const [m, mapeBelow, maxBelow] of [['held_out_1', 0.09, 0.17], ['held_out_2', 0.09, 0.19]] as const) {
+    const recs = readValidationRecords(join(RESULTS, `eager_dtensor_${m}`));
     assert.equal(recs.length, 12);
     const withSpeed = await compareRecords(recs, loadCatalog(), db, 'fasop', [], undefined, shipped);
     const without = await compareRecords(recs, loadCatalog(), db, 'fasop', [], undefined, shipped, false);
@@ -90,9 +89,9 @@ test('eager DTensor, held out: machines AB and AD costed with machine AA\'s prob
     assert.ok(mean(abs(withSpeed)) < mapeBelow && Math.max(...abs(withSpeed)) < maxBelow, `${m}: ${JSON.stringify(abs(withSpeed))}`);
     assert.ok(mean(abs(without)) > 1.8 * mean(abs(withSpeed)), m);
     assert.ok(withSpeed.plans.every((p) => p.hostBound), m);
-    assert.ok(withSpeed.plans.every((p) => Math.abs(p.memoryError) <= 0.03), `${m}: memory (the trace was of llama1b on another machine; llama8b is new to it)`);
+    assert.ok(withSpeed.plans.every((p) => Math.abs(p.memoryError) <= 0.03), `${m}: memory (the trace was of llama1b on another host; llama8b is new to it)`);
     assert.ok(withSpeed.scenarios.length === 4 && withSpeed.scenarios.every((v) => v.same), m);
-    t.diagnostic(`machine ${m}: MAPE ${(100 * mean(abs(withSpeed))).toFixed(1)} % with the speeds, ${(100 * mean(abs(without))).toFixed(1)} % without`);
+    t.diagnostic(`${m}: MAPE ${(100 * mean(abs(withSpeed))).toFixed(1)} % with the speeds, ${(100 * mean(abs(without))).toFixed(1)} % without`);
   }
 });
 

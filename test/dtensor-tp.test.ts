@@ -54,7 +54,7 @@ test('measured DTensor extras add exactly m·(layers·per-layer + fixed) + (laye
   assert.ok(Math.abs((dt.stepTime_s - mega.stepTime_s) * 1e3 - want_ms) < 1e-6, `${(dt.stepTime_s - mega.stepTime_s) * 1e3} vs ${want_ms}`);
   assert.match(dt.breakdown.costSource ?? JSON.stringify(dt.breakdown), /DTensor TP measured/);
   // memory: loss_parallel's peak holds 8 B more per local logit (profiler/loss_parallel.py), and
-  // DTensor one more bf16 copy of a local vocab table (allocator traces, docs/accuracy.md item 19)
+  // DTensor one more bf16 copy of a local vocab table (allocator traces, docs/accuracy.md)
   const logits = 2 * 1024 * (128256 / 2);
   const table = (128256 / 2) * 4096 * 2;
   const memDiff = Math.max(...dt.breakdown.stages.map((s) => s.memory_GiB)) - Math.max(...mega.breakdown.stages.map((s) => s.memory_GiB));

@@ -100,8 +100,8 @@ test('memory in bytes: grows with the micro-batch, first stage holds the most in
   assert.ok(huge.oomGpumem_GiB > h100.memoryLimit_GiB);
 });
 
-test('bf16-adamw memory layout: each allocator-traced run (validation/diagnostics/memtrace) within 2 % per rank', () => {
-  const dir = new URL('../validation/diagnostics/memtrace/', import.meta.url);
+test('bf16-adamw memory layout: each allocator-traced run (validation/results/memtrace) within 2 % per rank', () => {
+  const dir = new URL('../validation/results/memtrace/', import.meta.url);
   const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
   assert.ok(files.length >= 9, String(files.length));
   const model = { ...getModel(catalog, 'llama8b'), num_layers: 4 };

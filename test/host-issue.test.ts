@@ -16,12 +16,12 @@ import { readValidationRecords } from '../src/validate/records.js';
 import { runCli, tmp } from './helpers/cli.js';
 import { readCsvFile } from './helpers/csv.js';
 
-const DIAG = join(import.meta.dirname, '..', 'validation', 'diagnostics');
-const L_START = join(DIAG, 'host_issue', 'host_issue_H200_machineL_start.json');
+const SETS = join(import.meta.dirname, '..', 'validation', 'results');
+const SLOW_HOST = join(SETS, 'host_issue', 'host_issue_H200_slow_host.json');
 
 test('host profile: the measured file parses; figures are chosen by tp class, busy processes and DDP', () => {
-  const p = readHostIssueProfile(L_START);
-  const doc = JSON.parse(readFileSync(L_START, 'utf8')).entries;
+  const p = readHostIssueProfile(SLOW_HOST);
+  const doc = JSON.parse(readFileSync(SLOW_HOST, 'utf8')).entries;
   assert.deepEqual(p.entries.map((e) => `${e.model} tp${e.tp} procs${e.processes}${e.ddp ? ' ddp' : ''}`).sort(), Object.keys(doc).sort());
   const r = RECIPES['bf16-adamw']!;
   const two = recipeWithHostProfile(r, p, { model: 'llama1b', processesPerHost: 2 }).hostIssue!;
@@ -29,7 +29,7 @@ test('host profile: the measured file parses; figures are chosen by tp class, bu
   assert.equal(two.tp1Ddp!.backwardPerLayer_ms, doc['llama1b tp1 procs2 ddp'].backwardPerLayer_ms);
   assert.equal(two.tpN.forwardPerLayer_ms, doc['llama1b tp2 procs2'].forwardPerLayer_ms);
   assert.equal(two.hostSpreadFactor, r.hostIssue!.hostSpreadFactor);
-  assert.match(two.source, /host_issue_H200_machineL_start\.json.*2 busy processes/);
+  assert.match(two.source, /host_issue_H200_slow_host\.json.*2 busy processes/);
   const one = recipeWithHostProfile(r, p, { model: 'llama1b', processesPerHost: 1 }).hostIssue!;
   assert.equal(one.tp1.backwardPerLayer_ms, doc['llama1b tp1 procs1'].backwardPerLayer_ms);
   // more processes per host than measured: the most measured; another model: the one measured
@@ -55,11 +55,11 @@ test('host profile: bad files and recipes without a CPU term are FasopErrors nam
 });
 
 test('the DDP figures cost data-parallel tp1 plans only', async () => {
-  const recs = readValidationRecords(join(DIAG, 'eager_machineL'));
+  const recs = readValidationRecords(join(SETS, 'eager_slow_host'));
   const dp2 = recs.find((r) => r.plan.dp === 2 && r.plan.mbs === 1)!;
   const pp2 = recs.find((r) => r.plan.pp === 2 && r.plan.mbs === 1)!;
   const db = ProfileDb.open(defaultProfileDir());
-  const p = readHostIssueProfile(L_START);
+  const p = readHostIssueProfile(SLOW_HOST);
   const slowDdp = { ...p, entries: p.entries.map((e) => (e.ddp ? { ...e, figures: { ...e.figures, backwardPerLayer_ms: 50 } } : e)) };
   for (const [rec, changes] of [[dp2, true], [pp2, false]] as const) {
     const a = await estimate(planOfRecord(rec, loadCatalog(), db, undefined, p));
@@ -70,22 +70,22 @@ test('the DDP figures cost data-parallel tp1 plans only', async () => {
 
 test('validate --host-profile: a slow host\'s own figures predict its eager runs far better than the shipped ones', async () => {
   const db = ProfileDb.open(defaultProfileDir());
-  const recs = readValidationRecords(join(DIAG, 'eager_machineL'));
+  const recs = readValidationRecords(join(SETS, 'eager_slow_host'));
   const shipped = await compareRecords(recs, loadCatalog(), db, 'fasop');
-  const own = await compareRecords(recs, loadCatalog(), db, 'fasop', [], undefined, readHostIssueProfile(L_START));
+  const own = await compareRecords(recs, loadCatalog(), db, 'fasop', [], undefined, readHostIssueProfile(SLOW_HOST));
   assert.ok(shipped.overall.stepMape > 0.15, String(shipped.overall.stepMape));
   assert.ok(own.overall.stepMape < 0.10, String(own.overall.stepMape));
-  // machine I measured the shipped figures: its own file changes little, and stays on target on average
-  const recsI = readValidationRecords(join(DIAG, 'eager_machineI'));
-  const ownI = await compareRecords(recsI, loadCatalog(), db, 'fasop', [], undefined, readHostIssueProfile(join(DIAG, 'host_issue', 'host_issue_H200_machineI.json')));
-  assert.ok(ownI.overall.stepMape <= 0.05, String(ownI.overall.stepMape));
+  // the host that measured the recipe's figures: its own file changes little, and stays on target on average
+  const recsFig = readValidationRecords(join(SETS, 'eager_figures_host'));
+  const ownFig = await compareRecords(recsFig, loadCatalog(), db, 'fasop', [], undefined, readHostIssueProfile(join(SETS, 'host_issue', 'host_issue_H200_figures_host.json')));
+  assert.ok(ownFig.overall.stepMape <= 0.05, String(ownFig.overall.stepMape));
 });
 
 test('--host-profile on the CLI: used by validate and search; a bad file or recipe is one line, exit 2, nothing written', async () => {
-  const v = await runCli(['validate', join(DIAG, 'eager_machineL'), '--estimator', 'fasop', '--calibration', 'none', '--host-profile', L_START]);
+  const v = await runCli(['validate', join(SETS, 'eager_slow_host'), '--estimator', 'fasop', '--calibration', 'none', '--host-profile', SLOW_HOST]);
   assert.equal(v.code, 0, v.err);
   assert.match(v.out, /all plans: step time MAPE/);
-  const missing = await runCli(['validate', join(DIAG, 'eager_machineL'), '--host-profile', 'nope.json']);
+  const missing = await runCli(['validate', join(SETS, 'eager_slow_host'), '--host-profile', 'nope.json']);
   assert.equal(missing.code, 2);
   assert.equal(missing.err.trim().split('\n').length, 1);
   assert.match(missing.err, /cannot read host profile .*nope\.json/);
@@ -96,13 +96,13 @@ test('--host-profile on the CLI: used by validate and search; a bad file or reci
   assert.equal(s1.code, 2);
   assert.match(s1.err, /not valid JSON/);
   assert.equal(existsSync(join(dir, 'out')), false);
-  const s2 = await runCli(['--gpus', 'H100', '1', '--gbs', '16', '--model-type', 'llama1b', '--host-profile', L_START, '--output-dir', join(dir, 'out')]);
+  const s2 = await runCli(['--gpus', 'H100', '1', '--gbs', '16', '--model-type', 'llama1b', '--host-profile', SLOW_HOST, '--output-dir', join(dir, 'out')]);
   assert.equal(s2.code, 2);
   assert.match(s2.err, /recipe megatron-mixed has no CPU issue term/);
-  const ok = await runCli(['--gpus', 'H100', '1', '--gpu-per-node', '2', '--gbs', '16', '--model-type', 'llama1b', '--recipe', 'bf16-adamw', '--host-profile', L_START, '--output-dir', join(dir, 'out')]);
+  const ok = await runCli(['--gpus', 'H100', '1', '--gpu-per-node', '2', '--gbs', '16', '--model-type', 'llama1b', '--recipe', 'bf16-adamw', '--host-profile', SLOW_HOST, '--output-dir', join(dir, 'out')]);
   assert.equal(ok.code, 0, ok.err);
   const csv = readFileSync(join(dir, 'out', 'llama1b.csv'), 'utf8');
-  assert.match(csv, /CPU issue figures: [^)]*host_issue_H200_machineL_start\.json \(llama1b tp1 procs2/);
+  assert.match(csv, /CPU issue figures: [^)]*host_issue_H200_slow_host\.json \(llama1b tp1 procs2/);
 });
 
 // ---- policy host-speed: issue figures scaled to the host speed (µs per CUDA launch) a run recorded
@@ -131,10 +131,10 @@ test('host speed: figures scale with the launch index; entries measured at diffe
   assert.throws(() => recipeAtHostSpeed(r, 0), (e: unknown) => e instanceof FasopError && /not a positive number/.test(e.message));
 });
 
-test('host speed, held out: machine P\'s eager runs, costed with machine N\'s probe, are closer with each run\'s recorded speed', async () => {
-  // the CUDA-launch index was chosen on machines M, N and O; machine P ran after, for this test
+test('host speed, held out: a host\'s eager runs, costed with the shipped probe of another host, are closer with each run\'s recorded speed', async () => {
+  // the CUDA-launch index was chosen on three other hosts; this one ran after, for this test
   const db = ProfileDb.open(defaultProfileDir());
-  const recs = readValidationRecords(join(DIAG, 'eager_machineP'));
+  const recs = readValidationRecords(join(SETS, 'eager_host_speed'));
   assert.ok(recs.every((r) => hostSpeedOfRecord(r) !== undefined));
   const n = readHostIssueProfile(N_START);
   const withSpeed = await compareRecords(recs, loadCatalog(), db, 'fasop', [], undefined, n);
@@ -155,7 +155,7 @@ test('host speed, held out: machine P\'s eager runs, costed with machine N\'s pr
 });
 
 test('host speed of a run: each step\'s slowest rank, averaged over the steps, else the slowest median', () => {
-  const [rec] = readValidationRecords(join(DIAG, 'eager_machineP'));
+  const [rec] = readValidationRecords(join(SETS, 'eager_host_speed'));
   const base = rec!;
   const withSeries = {
     ...base,
@@ -180,17 +180,17 @@ function stepErrors(s: Awaited<ReturnType<typeof compareRecords>>): { n: number;
   return { n: e.length, mape: e.reduce((a, x) => a + Math.abs(x), 0) / e.length, max: Math.max(...e.map(Math.abs)), bias: e.reduce((a, x) => a + x, 0) / e.length };
 }
 
-test('host speed, held out: machines R, T and X (2x H200) and S (1x H100), 40-step runs, each step\'s slowest rank averaged', async () => {
-  // the statistic was chosen on machine Q's sweeps (validation/diagnostics/eager_machineQ); R, S and T ran after it
+test('host speed, held out: three 2x H200 hosts and one 1x H100 host, 40-step runs, each step\'s slowest rank averaged', async () => {
+  // the statistic was chosen on another host's sweeps; these hosts ran after it
   const db = ProfileDb.open(defaultProfileDir());
   const n = readHostIssueProfile(N_START);
-  for (const [dir, runs, mapeBelow, maxBelow, gain] of [['eager_machineR', 32, 0.06, 0.15, 4], ['eager_machineS', 8, 0.09, 0.14, 2.5], ['eager_machineT', 16, 0.08, 0.21, 3.5], ['eager_machineX', 32, 0.06, 0.17, 1.3]] as const) {
-    const recs = readValidationRecords(join(DIAG, dir));
+  for (const [dir, runs, mapeBelow, maxBelow, gain] of [['eager40_h200_1', 32, 0.06, 0.15, 4], ['eager40_h100', 8, 0.09, 0.14, 2.5], ['eager40_h200_2', 16, 0.08, 0.21, 3.5], ['eager40_h200_3', 32, 0.06, 0.17, 1.3]] as const) {
+    const recs = readValidationRecords(join(SETS, dir));
     const withSpeed = stepErrors(await compareRecords(recs, loadCatalog(), db, 'fasop', [], undefined, n));
     const without = stepErrors(await compareRecords(recs, loadCatalog(), db, 'fasop', [], undefined, n, false));
     assert.equal(withSpeed.n, runs);
-    // measured: R 5.3 % / 13.1 % (without the speeds 26.6 % / 47.9 %); S 7.7 % / 12.3 % (21.8 % / 41.8 %);
-    // T 6.8 % / 19.3 % (28.4 % / 52.5 %); X, a fast host, 5.0 % / 16.2 % (7.3 % / 24.8 %)
+    // measured: h200_1 5.3 % / 13.1 % (without the speeds 26.6 % / 47.9 %); h100 7.7 % / 12.3 % (21.8 % / 41.8 %);
+    // h200_2 6.8 % / 19.3 % (28.4 % / 52.5 %); h200_3, a fast host, 5.0 % / 16.2 % (7.3 % / 24.8 %)
     assert.ok(withSpeed.mape < mapeBelow && withSpeed.max < maxBelow, `${dir}: ${JSON.stringify(withSpeed)}`);
     assert.ok(without.mape > gain * withSpeed.mape, `${dir}: ${without.mape} vs ${withSpeed.mape}`);
   }

@@ -88,7 +88,7 @@ export interface TrainingRecipe {
    * tpRuntime 'dtensor': gradient-sized copies of one local vocab table (vocab/tp × hidden) that the
    * runtime holds beside the gradients, from the first backward until zero_grad (allocator traces of
    * eager DTensor tp 2 against the Megatron-style TP: one bf16 table more after every backward;
-   * docs/accuracy.md item 19). Charged to the stage holding the embedding (the runs are pp = 1).
+   * docs/accuracy.md). Charged to the stage holding the embedding (the runs are pp = 1).
    */
   tpVocabGradExtraCopies?: number;
   /** tpRuntime 'dtensor': HBM bytes per local logit that loss_parallel moves beyond Megatron's cross-entropy, for GPUs without a measurement */
@@ -169,11 +169,11 @@ const BF16_ADAMW: TrainingRecipe = {
   hostIssue: {
     tp1: { forwardPerLayer_ms: 0.672, backwardPerLayer_ms: 1.338, forwardFixed_ms: 0.532, backwardFixed_ms: 0.700 },
     tpN: { forwardPerLayer_ms: 1.289, backwardPerLayer_ms: 1.829, forwardFixed_ms: 0.774, backwardFixed_ms: 0.736 },
-    // the same eager plans, host-bound, on five 2× H200 machines: up to 1.63× the fastest machine's
-    // step time (llama1b dp2 b1 gbs16: 146.5 ms on machine I, 238.9 on J; tp2 b1 gbs16: 411.3 on I,
-    // 641.4 on the first sweep's; tp1 b1 gbs16: 262.6 on H, 426.9 on the first sweep's)
+    // the same eager plans, host-bound, on five 2× H200 hosts: up to 1.63× the fastest host's step
+    // time (llama1b dp2 b1 gbs16: 146.5 ms on the figures' host, 238.9 on another; tp2 b1 gbs16: 411.3
+    // and 641.4 on the main sweep's; tp1 b1 gbs16 alone: 262.6, and 426.9 on the main sweep's)
     hostSpreadFactor: 1.63,
-    source: 'profiler/host_issue.py, validation/diagnostics/host_issue/host_issue_H200_machineI.json',
+    source: 'profiler/host_issue.py, validation/results/host_issue/host_issue_H200_figures_host.json',
   },
 };
 
@@ -226,11 +226,11 @@ export const RECIPES: Record<string, TrainingRecipe> = {
   /**
    * bf16-adamw run eagerly with PyTorch's own tensor parallelism (validation/train_step.py --tp-impl
    * dtensor): DTENSOR_TP (counted on the GPU side: the operator profiles and links are the eager ones)
-   * and DTensor's CPU issue time for tp > 1 — profiler/host_issue.py --tp-impl dtensor on machine AA
-   * (2× H200), llama1b widths, two busy processes, in the call that ran AA's DTensor runs, as measured
+   * and DTensor's CPU issue time for tp > 1 — profiler/host_issue.py --tp-impl dtensor on one 2× H200
+   * host, llama1b widths, two busy processes, just before that host's eager DTensor runs, as measured
    * (not scaled; the probe also recorded the host's speed): about 3.5× the Megatron-style TP's per
    * layer, since DTensor's dispatch (sharding propagation, redistribution) runs in Python for every op
-   * (docs/accuracy.md item 19). tp = 1 as bf16-adamw.
+   * (docs/accuracy.md). tp = 1 as bf16-adamw.
    */
   'bf16-adamw-dtensor': {
     ...BF16_ADAMW,
@@ -240,7 +240,7 @@ export const RECIPES: Record<string, TrainingRecipe> = {
     hostIssue: {
       ...BF16_ADAMW.hostIssue!,
       tpN: { forwardPerLayer_ms: 3.787, backwardPerLayer_ms: 6.492, forwardFixed_ms: 7.001, backwardFixed_ms: 5.916 },
-      source: 'profiler/host_issue.py; tp 1: validation/diagnostics/host_issue/host_issue_H200_machineI.json; DTensor tp > 1 (--tp-impl dtensor): host_issue_H200_machineAA_dtensor.json',
+      source: 'profiler/host_issue.py; tp 1: validation/results/host_issue/host_issue_H200_figures_host.json; DTensor tp > 1 (--tp-impl dtensor): host_issue_H200_dtensor.json',
     },
   },
 };

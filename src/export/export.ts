@@ -142,7 +142,7 @@ export async function exportPlan(p: ExportablePlan, opts: ExportOptions): Promis
   const microBatches = p.gbs / (p.dp * p.mbs);
   if (p.pp > 1 && microBatches < p.pp) {
     // torch.distributed.pipelining's Schedule1F1B raises "1F1B requires at least one microbatch per
-    // stage"; the validation harness's pp 4 run with 2 micro-batches crashed (docs/accuracy.md item 20)
+    // stage"; the validation harness's pp 4 run with 2 micro-batches crashed (docs/accuracy.md)
     warnings.push(`torchtitan: ${microBatches} micro-batch${microBatches === 1 ? '' : 'es'} per step for ${p.pp} pipeline stages; PyTorch's Schedule1F1B refuses fewer micro-batches than stages — raise gbs or lower mbs to at least ${p.pp} micro-batches (Megatron-LM's 1F1B runs it)`);
   }
   const degrees = { tp: p.tp, dp: p.dp, pp: p.pp, mbs: p.mbs, gbs: p.gbs };

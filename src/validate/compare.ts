@@ -137,7 +137,7 @@ function recipeForRecord(rec: ValidationRecord, hostProfile?: HostIssueProfile, 
  * (the ranks meet in collectives every step, so the slower one sets its pace), averaged over the
  * steps (a step is a sum of issue work, so its average pace follows the average time per launch; on
  * these hosts the samples are bimodal and a median jumps between the modes). Runs that kept only
- * each rank's median (machines M to P): the slowest rank's median.
+ * each rank's median (the 10-step host-speed runs): the slowest rank's median.
  */
 export function hostSpeedOfRecord(rec: ValidationRecord): number | undefined {
   const m = rec.measured as { host_speed_us_median_per_rank?: unknown; host_speed_us_per_step_per_rank?: unknown };

@@ -51,7 +51,7 @@ export function readValidationRecords(dir: string): ValidationRecord[] {
   } catch (err) {
     throw new FasopError(`validation results folder ${dir} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`, 'pass the folder that holds the *.json files of validation/train_step.py');
   }
-  if (names.length === 0) throw new FasopError(`no *.json results in ${dir}`, 'run validation/run_all.sh on a GPU machine first (docs/accuracy.md)');
+  if (names.length === 0) throw new FasopError(`no *.json results in ${dir}`, 'run validation/run.sh sweep on a GPU machine first (validation/README.md)');
   return names.map((f) => {
     const path = join(dir, f);
     const parsed = validationRecordSchema.safeParse(readJsonFile(path, 'validation result'));
