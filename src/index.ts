@@ -11,10 +11,12 @@ export { ProfileDb } from './profiles/db.js';
 export { readProfileFile, writeProfileFile, NODE_COLUMNS, type ProfileTable } from './profiles/profile.js';
 export { parseGpuTokens, placements, subClusters, type NodeGroup } from './request/cluster.js';
 export { enumerateStrategies, type Strategy } from './search/enumerate.js';
-export { search, searchEvents, type SearchRequest, type SearchEvent, type Estimator, type EstimatorName } from './search/search.js';
+export { search, searchEvents, type SearchEvent } from './search/search.js';
+export type { SearchRequest, EstimatorName } from './request/request.js';
+export { resolvePlan, resolvePlans as resolvePlansOf, placementOf, planProblems, type PlanSettings, type Placement } from './plan/resolve.js';
 export type { PlanRecord } from './search/record.js';
 export type { ResolvedPlan, Estimate, ClusterNode, PartitionMethod } from './estimate/plan.js';
-export { getEstimator } from './estimate/index.js';
+export { getEstimator, policyOf, FASOP, REFERENCE, POLICIES, withPolicy, type Estimator, type EstimatorPolicy } from './estimate/index.js';
 export { formatCsv, rankRecords } from './report/csv.js';
 export { simulate1F1B } from './pipeline/onef1b.js';
 export { paretoFrontier, type ParetoPoint, type ParetoResult } from './report/pareto.js';
@@ -22,18 +24,18 @@ export { readResultsCsv, type ResultRow } from './report/csv-read.js';
 
 import { defaultProfileDir } from './paths.js';
 import { ProfileDb } from './profiles/db.js';
-import { getEstimator } from './estimate/index.js';
+import { estimate as estimateWith, policyOf, type EstimatorPolicy } from './estimate/index.js';
 import type { Estimate, ResolvedPlan } from './estimate/plan.js';
-import type { EstimatorName } from './search/search.js';
+import type { EstimatorName } from './request/request.js';
 
 /** Open a profile directory (default: the shipped profiles). */
 export function loadProfiles(dir: string = defaultProfileDir()): ProfileDb {
   return ProfileDb.open(dir);
 }
 
-/** Estimate one fully resolved plan with the named estimator. */
-export async function estimate(plan: ResolvedPlan, estimator: EstimatorName = 'reference'): Promise<Estimate> {
-  return getEstimator(estimator)(plan);
+/** Estimate one fully resolved plan under a policy or a policy's name (default: the corrected model, as the CLI). */
+export async function estimate(plan: ResolvedPlan, policy: EstimatorPolicy | EstimatorName = 'fasop'): Promise<Estimate> {
+  return estimateWith(plan, typeof policy === 'string' ? policyOf(policy) : policy);
 }
 
 // Launch export: a plan → Megatron-LM / torchtitan arguments (docs/export.md, docs/api.md).

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { getGpu, getModel, loadCatalog } from '../src/catalog/catalog.js';
-import { interpolateRow } from '../src/estimate/compute.js';
+import { interpolateRow } from '../src/estimate/interpolate.js';
 import { estimate } from '../src/estimate/estimate.js';
 import { allreduceTime_s, intraAllreduce, linkTime_s, type Link } from '../src/estimate/links-alpha-beta.js';
 import { stageMemory } from '../src/estimate/memory-bytes.js';

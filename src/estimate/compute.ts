@@ -10,6 +10,7 @@ import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
 import { roundingOf } from './f32.js';
+import { interpolateRow } from './interpolate.js';
 import { tpRuntimeTerms } from './tp-runtime.js';
 
 /** Which node column absorbs each extra operator of the profiler (per layer unless noted). */
@@ -25,23 +26,6 @@ export const EXTRA_TO_COLUMN: Record<string, { column: number; times: number }> 
 };
 
 export type RowHow = 'exact' | 'interpolated' | 'extrapolated' | 'next-larger' | 'clamped';
-
-/** Value at micro-batch b from rows at `mbs`: exact, linear between rows, or linear beyond. */
-export function interpolateRow(mbs: readonly number[], values: readonly number[], b: number): { value: number; how: 'exact' | 'interpolated' | 'extrapolated' } {
-  const i = mbs.indexOf(b);
-  if (i >= 0) return { value: values[i]!, how: 'exact' };
-  if (mbs.length === 1) return { value: (values[0]! * b) / mbs[0]!, how: b > mbs[0]! ? 'extrapolated' : 'interpolated' };
-  let lo: number;
-  if (b < mbs[0]!) lo = 0;
-  else if (b > mbs[mbs.length - 1]!) lo = mbs.length - 2;
-  else lo = mbs.findIndex((x, k) => x < b && mbs[k + 1]! > b);
-  const x0 = mbs[lo]!;
-  const x1 = mbs[lo + 1]!;
-  const y0 = values[lo]!;
-  const y1 = values[lo + 1]!;
-  const value = Math.max(0, y0 + ((y1 - y0) * (b - x0)) / (x1 - x0));
-  return { value, how: b > x1 || b < x0 ? 'extrapolated' : 'interpolated' };
-}
 
 const ORIGINAL_ROW_MBS = [1, 2, 4, 8, 16, 32];
 

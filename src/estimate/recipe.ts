@@ -2,14 +2,9 @@
  * How the model is trained, as far as time and memory are concerned. The estimator takes it as an
  * input (no defaults hidden in the math).
  */
-/** Host (CPU) milliseconds to issue one micro-batch's work in the recipe's runtime (profiler/host_issue.py). */
-export interface HostIssueFigures {
-  forwardPerLayer_ms: number;
-  backwardPerLayer_ms: number;
-  /** model-level work besides the layers (embedding, rotary tables, final norm, lm_head, loss) */
-  forwardFixed_ms: number;
-  backwardFixed_ms: number;
-}
+import type { HostIssueFigures } from '../profiles/host-issue.js';
+
+export type { HostIssueFigures } from '../profiles/host-issue.js';
 
 export interface TrainingRecipe {
   name: string;

@@ -6,7 +6,7 @@
  * layer instead of 2) and loss_parallel makes more fp32 passes over the local logits. Pure functions.
  */
 import { FasopError } from '../errors.js';
-import { interpolateRow } from './compute.js';
+import { interpolateRow } from './interpolate.js';
 import type { ResolvedPlan } from './plan.js';
 import type { TrainingRecipe } from './recipe.js';
 

@@ -1,12 +1,19 @@
 /**
- * A host's CPU issue figures, as `profiler/host_issue.py` writes them (host_issue_<GPU>.json), and the
- * choice of figures for a plan: tp = 1 or tp > 1, the number of busy training processes on the host,
- * DDP or not. Reading is the only I/O here; the choice is a pure function.
+ * A host's CPU issue figures, as `profiler/host_issue.py` writes them (host_issue_<GPU>.json): one
+ * entry per model, tp class, busy processes per host, DDP and TP runtime. Reading only; which entry
+ * a plan takes is the recipe's business (estimate/host-speed.ts).
  */
 import { readFileSync } from 'node:fs';
 import { FasopError } from '../errors.js';
-import type { HostIssueFigures, TrainingRecipe } from '../estimate/recipe.js';
-import { scaleHostIssue } from '../estimate/host-speed.js';
+
+/** Host (CPU) milliseconds to issue one micro-batch's work in a runtime (profiler/host_issue.py). */
+export interface HostIssueFigures {
+  forwardPerLayer_ms: number;
+  backwardPerLayer_ms: number;
+  /** model-level work besides the layers (embedding, rotary tables, final norm, lm_head, loss) */
+  forwardFixed_ms: number;
+  backwardFixed_ms: number;
+}
 
 export interface HostIssueEntry {
   model: string;
@@ -82,62 +89,4 @@ export function readHostIssueProfile(path: string): HostIssueProfile {
     throw new FasopError(`cannot read host profile ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, `check the path; ${FIX}`);
   }
   return parseHostIssueProfile(text, path);
-}
-
-/**
- * The entry for a plan: the plan's model when measured (else the first model: issue time per layer
- * hardly depends on the width), its tp class (1 or > 1) and, for tp > 1, its TP runtime (DTensor or
- * Megatron-style), the most busy processes measured up to the plan's (else the fewest above), DDP when
- * the plan is data parallel and it was measured.
- */
-function pick(profile: HostIssueProfile, model: string, tpN: boolean, processes: number, ddp: boolean, dtensor = false): HostIssueEntry | undefined {
-  const fits = (e: HostIssueEntry) => (e.tp > 1) === tpN && e.dtensor === (tpN && dtensor);
-  const models = [...new Set(profile.entries.filter(fits).map((e) => e.model))];
-  const m = models.includes(model) ? model : models[0];
-  const pool = profile.entries.filter((e) => e.model === m && fits(e));
-  if (pool.length === 0) return undefined;
-  const withDdp = ddp && pool.some((e) => e.ddp) ? pool.filter((e) => e.ddp) : pool.filter((e) => !e.ddp);
-  const cands = withDdp.length ? withDdp : pool;
-  const below = cands.filter((e) => e.processes <= processes).sort((a, b) => b.processes - a.processes);
-  const above = cands.filter((e) => e.processes > processes).sort((a, b) => a.processes - b.processes);
-  return below[0] ?? above[0];
-}
-
-const describe = (e: HostIssueEntry) => `${e.model} tp${e.tp} procs${e.processes}${e.ddp ? ' ddp' : ''}${e.dtensor ? ' dtensor' : ''}${e.pinned ? ' pinned' : ''}`;
-
-/**
- * The recipe with its CPU issue figures taken from a measured host profile, for plans with this many
- * busy training processes per host. Only recipes that already model CPU issue (eager ones) take it.
- */
-export function recipeWithHostProfile(recipe: TrainingRecipe, profile: HostIssueProfile, opts: { model: string; processesPerHost: number }): TrainingRecipe {
-  if (!recipe.hostIssue) {
-    throw new FasopError(`--host-profile applies to recipes whose runtime issues kernels one by one; recipe ${recipe.name} has no CPU issue term`,
-      'use --recipe bf16-adamw with --host-profile, or drop --host-profile');
-  }
-  const tp1 = pick(profile, opts.model, false, opts.processesPerHost, false)!;
-  const ddp = pick(profile, opts.model, false, opts.processesPerHost, true);
-  const tp1Ddp = ddp?.ddp ? ddp : undefined;
-  const dtensor = recipe.tpRuntime === 'dtensor';
-  const tpN = pick(profile, opts.model, true, opts.processesPerHost, false, dtensor);
-  if (!tpN) {
-    throw new FasopError(`host profile ${profile.path} has no ${dtensor ? 'DTensor ' : ''}tp > 1 entry`,
-      `measure it: torchrun --nproc_per_node 2 profiler/host_issue.py${dtensor ? ' --tp-impl dtensor' : ''} --out DIR`);
-  }
-  const chosen = [tp1, ...(tp1Ddp ? [tp1Ddp] : []), tpN];
-  const used = chosen.map(describe).join(', ');
-  // entries measured at different host speeds are brought to one (the tp 1 entry's), so that the
-  // recipe's figures can be scaled together (policy host-speed); without speeds they stay as measured
-  const ref = chosen.every((e) => e.launch_us !== undefined) ? tp1.launch_us : undefined;
-  const at = (e: HostIssueEntry) => (ref === undefined ? e.figures : scaleHostIssue(e.figures, ref / e.launch_us!));
-  return {
-    ...recipe,
-    hostIssue: {
-      ...recipe.hostIssue,
-      tp1: at(tp1),
-      tp1Ddp: tp1Ddp && at(tp1Ddp),
-      tpN: at(tpN),
-      speedRef_launch_us: ref,
-      source: `${profile.path} (${used}; ${opts.processesPerHost} busy process${opts.processesPerHost === 1 ? '' : 'es'} per host${ref === undefined ? '' : `; at a host speed of ${ref.toFixed(2)} µs per launch`})`,
-    },
-  };
 }
