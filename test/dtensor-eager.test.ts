@@ -11,7 +11,7 @@ import { defaultProfileDir } from '../src/paths.js';
 import { ProfileDb } from '../src/profiles/db.js';
 import { parseHostIssueProfile, readHostIssueProfile } from '../src/profiles/host-issue.js';
 import { recipeWithHostProfile } from '../src/estimate/host-speed.js';
-import { compareRecords, recipeOf } from '../src/validate/compare.js';
+import { compareRecords, recipeOfRecord } from '../src/validate/compare.js';
 import { readValidationRecords } from '../src/validate/records.js';
 import { runCli, tmp } from './helpers/cli.js';
 import { readCsvFile } from './helpers/csv.js';
@@ -63,7 +63,7 @@ test('memory: DTensor holds one more bf16 copy of a local vocab table, on the em
 test('eager DTensor runs in validation/results: scored with bf16-adamw-dtensor, flagged host-bound, memory within 3 %; without loss_parallel listed apart', async () => {
   const recs = readValidationRecords(RESULTS).filter((r) => r.plan.tp > 1 && /^DTensor/.test(String(r.recipe?.['tp_impl'])) && !String(r.recipe?.['launch'] ?? '').startsWith('cuda-graph'));
   assert.equal(recs.length, 8);
-  for (const r of recs) assert.equal(recipeOf(r).name, 'bf16-adamw-dtensor');
+  for (const r of recs) assert.equal(recipeOfRecord(r).name, 'bf16-adamw-dtensor');
   const s = await compareRecords(recs, loadCatalog(), ProfileDb.open(defaultProfileDir()), 'fasop');
   const scored = s.plans;
   assert.equal(scored.length, 6);

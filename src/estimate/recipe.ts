@@ -151,17 +151,58 @@ const DTENSOR_TP = {
   tpVocabGradExtraCopies: 1,
 } satisfies Partial<TrainingRecipe>;
 
-/** bf16-adamw eager: PyTorch launches kernel by kernel (see PYTORCH_BF16 for the traffic count and layout). */
-const BF16_ADAMW: TrainingRecipe = {
-  ...PYTORCH_BF16,
-  name: 'bf16-adamw',
-  launch: 'eager',
-  optimizerTrafficBytesPerParam: 42,
-  // profiler/host_issue.py on a 2× H200 machine (Intel Xeon, 32 cores): the harness's model on short
-  // sequences, so the GPU keeps up and the wall time is the CPU's; llama1b widths, tp 1 with one busy
-  // process on the host and tp 2 with two (tp 1 with two busy processes: within 10 % of one;
-  // llama8b widths at tp 1: within 10 % per layer). Issue time spreads ±20 % run to run.
-  hostIssue: {
+/** Megatron-style mixed precision: bf16 weights, fp32 main grads, fp32 master weights, fp32 Adam m and v. */
+const MEGATRON_MIXED = {
+  stateBytesPerParam: 18,
+  gradBytes: 2,
+  activationBytes: 2,
+  optimizerTransientBytesPerParam: 0,
+  normSavedBytes: 2,
+  attentionOutputCopies: 2,
+  lossPeakBytesPerLogit: 12,
+  vocabParallelLossPeakBytesPerLogit: 12,
+  gradsAllocatedByFirstBackward: false,
+  pipelineRetainsOutputs: false,
+  retainedOutputBytes: 0,
+  dpExtraGradCopiesWhenAccumulating: 0,
+} satisfies Partial<TrainingRecipe>;
+
+/** How a step is launched, which TP runtime runs, and the precision + optimizer: a recipe's three axes. */
+export type Launch = TrainingRecipe['launch'];
+export type TpRuntime = 'megatron-style' | 'dtensor';
+export type OptimizerRecipe = 'megatron-mixed' | 'bf16-adamw';
+export interface RecipeAxes {
+  optimizer: OptimizerRecipe;
+  launch: Launch;
+  tpRuntime: TpRuntime;
+}
+
+export const LAUNCHES: readonly Launch[] = ['eager', 'cuda-graph'];
+export const TP_RUNTIMES: readonly TpRuntime[] = ['megatron-style', 'dtensor'];
+export const OPTIMIZER_RECIPES: readonly OptimizerRecipe[] = ['megatron-mixed', 'bf16-adamw'];
+
+const STATE: Record<OptimizerRecipe, Partial<TrainingRecipe>> = { 'megatron-mixed': MEGATRON_MIXED, 'bf16-adamw': PYTORCH_BF16 };
+
+/**
+ * Optimizer traffic per parameter by launch. megatron-mixed: fused Adam over fp32 master weights and
+ * states. bf16-adamw eager: see PYTORCH_BF16; captured (validation/train_step.py --cuda-graph, one
+ * whole step replayed, AdamW(capturable=True)): one more pass over the denominator (division by the
+ * on-GPU step size), 46 B; the catalog's measured figure for the recipe is used where present.
+ */
+const TRAFFIC: Record<OptimizerRecipe, Record<Launch, number>> = {
+  'megatron-mixed': { eager: 32, 'cuda-graph': 32 },
+  'bf16-adamw': { eager: 42, 'cuda-graph': 46 },
+};
+
+/**
+ * CPU issue figures of the eager PyTorch runtime (profiler/host_issue.py on a 2× H200 host, Intel
+ * Xeon, 32 cores): the harness's model on short sequences, so the GPU keeps up and the wall time is
+ * the CPU's; llama1b widths, tp 1 with one busy process on the host and tp 2 with two (tp 1 with two
+ * busy processes: within 10 % of one; llama8b widths at tp 1: within 10 % per layer). Issue time
+ * spreads ±20 % run to run. Captured steps issue no kernels; megatron-mixed was not measured.
+ */
+const HOST_ISSUE: Partial<Record<OptimizerRecipe, NonNullable<TrainingRecipe['hostIssue']>>> = {
+  'bf16-adamw': {
     tp1: { forwardPerLayer_ms: 0.672, backwardPerLayer_ms: 1.338, forwardFixed_ms: 0.532, backwardFixed_ms: 0.700 },
     tpN: { forwardPerLayer_ms: 1.289, backwardPerLayer_ms: 1.829, forwardFixed_ms: 0.774, backwardFixed_ms: 0.736 },
     // the same eager plans, host-bound, on five 2× H200 hosts: up to 1.63× the fastest host's step
@@ -172,70 +213,48 @@ const BF16_ADAMW: TrainingRecipe = {
   },
 };
 
-export const RECIPES: Record<string, TrainingRecipe> = {
-  /** Megatron-style mixed precision: bf16 weights, fp32 main grads, fp32 master weights, fp32 Adam m and v. */
-  'megatron-mixed': {
-    name: 'megatron-mixed',
-    launch: 'eager',
-    stateBytesPerParam: 18,
-    gradBytes: 2,
-    activationBytes: 2,
-    optimizerTrafficBytesPerParam: 32,
-    optimizerTransientBytesPerParam: 0,
-    normSavedBytes: 2,
-    attentionOutputCopies: 2,
-    lossPeakBytesPerLogit: 12,
-    vocabParallelLossPeakBytesPerLogit: 12,
-    gradsAllocatedByFirstBackward: false,
-    pipelineRetainsOutputs: false,
-    retainedOutputBytes: 0,
-    dpExtraGradCopiesWhenAccumulating: 0,
-  },
-  'bf16-adamw': BF16_ADAMW,
-  /**
-   * The same training under validation/train_step.py --cuda-graph: one whole step (all micro-batches,
-   * DP/TP/PP communication, optimizer) captured in a CUDA graph and replayed, so the CPU issues no
-   * kernels and the GPU time is the step time (no host-issue floor). The optimizer runs with
-   * capturable=True; its step counted pass by pass as in bf16-adamw plus one more pass over the
-   * denominator (division by the on-GPU step size): 46 B per parameter; the catalog's measured figure
-   * for this recipe (profiler/optimizer.py, the captured step replayed) is used where present.
-   */
-  'bf16-adamw-graph': {
-    ...PYTORCH_BF16,
-    name: 'bf16-adamw-graph',
-    launch: 'cuda-graph',
-    optimizerTrafficBytesPerParam: 46,
-  },
-  /**
-   * bf16-adamw-graph with PyTorch's own tensor parallelism (validation/train_step.py --tp-impl dtensor
-   * --cuda-graph): DTensor parallelize_module and loss_parallel (DTENSOR_TP).
-   */
-  'bf16-adamw-graph-dtensor': {
-    ...PYTORCH_BF16,
-    ...DTENSOR_TP,
-    name: 'bf16-adamw-graph-dtensor',
-    launch: 'cuda-graph',
-    optimizerTrafficBytesPerParam: 46,
-    optimizerMeasuredAs: 'bf16-adamw-graph', // the same captured AdamW; DTensor's own per-step extra is in the DTensor TP profile
-  },
-  /**
-   * bf16-adamw run eagerly with PyTorch's own tensor parallelism (validation/train_step.py --tp-impl
-   * dtensor): DTENSOR_TP (counted on the GPU side: the operator profiles and links are the eager ones)
-   * and DTensor's CPU issue time for tp > 1 — profiler/host_issue.py --tp-impl dtensor on one 2× H200
-   * host, llama1b widths, two busy processes, just before that host's eager DTensor runs, as measured
-   * (not scaled; the probe also recorded the host's speed): about 3.5× the Megatron-style TP's per
-   * layer, since DTensor's dispatch (sharding propagation, redistribution) runs in Python for every op
-   * (docs/accuracy.md). tp = 1 as bf16-adamw.
-   */
-  'bf16-adamw-dtensor': {
-    ...BF16_ADAMW,
-    ...DTENSOR_TP,
-    name: 'bf16-adamw-dtensor',
-    optimizerMeasuredAs: 'bf16-adamw',
-    hostIssue: {
-      ...BF16_ADAMW.hostIssue!,
-      tpN: { forwardPerLayer_ms: 3.787, backwardPerLayer_ms: 6.492, forwardFixed_ms: 7.001, backwardFixed_ms: 5.916 },
-      source: 'profiler/host_issue.py; tp 1: validation/results/host_issue/host_issue_H200_figures_host.json; DTensor tp > 1 (--tp-impl dtensor): host_issue_H200_dtensor.json',
-    },
+/**
+ * DTensor's CPU issue time for tp > 1 run eagerly: profiler/host_issue.py --tp-impl dtensor on one 2×
+ * H200 host, llama1b widths, two busy processes, as measured (not scaled): about 3.5× the
+ * Megatron-style TP's per layer, since DTensor's dispatch (sharding propagation, redistribution) runs
+ * in Python for every op. tp = 1 as without DTensor.
+ */
+const DTENSOR_HOST_ISSUE: Partial<Record<OptimizerRecipe, { tpN: HostIssueFigures; source: string }>> = {
+  'bf16-adamw': {
+    tpN: { forwardPerLayer_ms: 3.787, backwardPerLayer_ms: 6.492, forwardFixed_ms: 7.001, backwardFixed_ms: 5.916 },
+    source: 'profiler/host_issue.py; tp 1: validation/results/host_issue/host_issue_H200_figures_host.json; DTensor tp > 1 (--tp-impl dtensor): host_issue_H200_dtensor.json',
   },
 };
+
+/** A recipe's name from its axes: the optimizer, then `-graph` when captured, then `-dtensor`. */
+export function recipeName(a: RecipeAxes): string {
+  return `${a.optimizer}${a.launch === 'cuda-graph' ? '-graph' : ''}${a.tpRuntime === 'dtensor' ? '-dtensor' : ''}`;
+}
+
+/** The recipe of three independent choices. */
+export function recipeOf(a: RecipeAxes): TrainingRecipe {
+  const r = { ...STATE[a.optimizer], name: recipeName(a), launch: a.launch, optimizerTrafficBytesPerParam: TRAFFIC[a.optimizer][a.launch] } as TrainingRecipe;
+  const host = a.launch === 'eager' ? HOST_ISSUE[a.optimizer] : undefined;
+  if (host) r.hostIssue = host;
+  if (a.tpRuntime === 'dtensor') {
+    Object.assign(r, DTENSOR_TP);
+    // the same optimizer step as without DTensor; DTensor's own per-step extra is in its TP profile
+    r.optimizerMeasuredAs = recipeName({ ...a, tpRuntime: 'megatron-style' });
+    const dt = DTENSOR_HOST_ISSUE[a.optimizer];
+    if (host && dt) r.hostIssue = { ...host, tpN: dt.tpN, source: dt.source };
+  }
+  return r;
+}
+
+/** Every recipe by name (each combination of the axes); the names are the CLI's `--recipe` aliases. */
+export const RECIPE_AXES: ReadonlyMap<string, RecipeAxes> = new Map(
+  OPTIMIZER_RECIPES.flatMap((optimizer) => LAUNCHES.flatMap((launch) => TP_RUNTIMES.map((tpRuntime) => {
+    const a = { optimizer, launch, tpRuntime };
+    return [recipeName(a), a] as const;
+  }))),
+);
+
+export const RECIPES: Readonly<Record<string, TrainingRecipe>> = Object.freeze(Object.fromEntries([...RECIPE_AXES].map(([n, a]) => [n, recipeOf(a)])));
+
+/** The default recipe: what Megatron-LM does (mixed precision, fused Adam, eager launch, its own TP). */
+export const DEFAULT_RECIPE_AXES: RecipeAxes = { optimizer: 'megatron-mixed', launch: 'eager', tpRuntime: 'megatron-style' };

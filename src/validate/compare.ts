@@ -3,7 +3,7 @@ import type { ModelSpec } from '../catalog/schema.js';
 import { FasopError } from '../errors.js';
 import { getEstimator } from '../estimate/index.js';
 import type { ResolvedPlan } from '../estimate/plan.js';
-import { RECIPES, type TrainingRecipe } from '../estimate/recipe.js';
+import { recipeOf, type TrainingRecipe } from '../estimate/recipe.js';
 import type { HostIssueProfile } from '../profiles/host-issue.js';
 import { recipeAtHostSpeed, recipeWithHostProfile } from '../estimate/host-speed.js';
 import type { ProfileDb } from '../profiles/db.js';
@@ -107,14 +107,13 @@ function stats(ps: readonly ComparedPlan[]): ErrorStats {
   };
 }
 
-/** The recipe a record was trained with (validation/train_step.py writes bf16 + AdamW on bf16). */
-export function recipeOf(rec: ValidationRecord): TrainingRecipe {
+/** The recipe a record was trained with (validation/train_step.py trains bf16 weights with AdamW on them). */
+export function recipeOfRecord(rec: ValidationRecord): TrainingRecipe {
   const r = rec.recipe ?? {};
-  if (isCaptured(rec)) return RECIPES[runtimeOf(rec) === 'dtensor' ? 'bf16-adamw-graph-dtensor' : 'bf16-adamw-graph']!;
-  if (runtimeOf(rec) === 'dtensor') return RECIPES['bf16-adamw-dtensor']!;
-  if (r['param_dtype'] === 'bf16' && String(r['optimizer'] ?? '').includes('AdamW') && !String(r['optimizer'] ?? '').includes('master')) return RECIPES['bf16-adamw']!;
-  if (String(r['optimizer'] ?? '').includes('no fp32 master')) return RECIPES['bf16-adamw']!;
-  return RECIPES['megatron-mixed']!;
+  const optimizer = String(r['optimizer'] ?? '');
+  const dtensor = runtimeOf(rec) === 'dtensor';
+  const bf16 = isCaptured(rec) || dtensor || (r['param_dtype'] === 'bf16' && optimizer.includes('AdamW') && !optimizer.includes('master')) || optimizer.includes('no fp32 master');
+  return recipeOf({ optimizer: bf16 ? 'bf16-adamw' : 'megatron-mixed', launch: isCaptured(rec) ? 'cuda-graph' : 'eager', tpRuntime: dtensor ? 'dtensor' : 'megatron-style' });
 }
 
 /**
@@ -122,7 +121,7 @@ export function recipeOf(rec: ValidationRecord): TrainingRecipe {
  * (for as many busy training processes as the run had on its host).
  */
 function recipeForRecord(rec: ValidationRecord, hostProfile?: HostIssueProfile, useRecordSpeed = true): TrainingRecipe {
-  let recipe = recipeOf(rec);
+  let recipe = recipeOfRecord(rec);
   if (!recipe.hostIssue) return recipe;
   const world = rec.plan.tp * rec.plan.pp * rec.plan.dp;
   if (hostProfile) recipe = recipeWithHostProfile(recipe, hostProfile, { model: rec.model.name, processesPerHost: rec.machine.host_processes ?? world });
