@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { profileDirFor } from '../src/cli/search-options.js';
+import { profileDirFor } from '../src/request/options.js';
 import { loadCatalog } from '../src/catalog/catalog.js';
 import { defaultProfileDir } from '../src/paths.js';
 import { ProfileDb } from '../src/profiles/db.js';

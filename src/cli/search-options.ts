@@ -1,63 +1,9 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+/** The `fasop search` flags (commander), resolved by request/options.ts. */
 import { Command, Option } from 'commander';
-import { getDataset, getGpu, getModel, loadCatalog, type Catalog } from '../catalog/catalog.js';
-import { loadHfModelConfig } from '../catalog/hf-config.js';
-import { FasopError } from '../errors.js';
-import type { PartitionMethod } from '../estimate/plan.js';
 import { RECIPES } from '../estimate/recipe.js';
-import { readHostIssueProfile } from '../profiles/host-issue.js';
-import { recipeAtHostSpeed, recipeWithHostProfile } from '../estimate/host-speed.js';
-import { defaultProfileDir } from '../paths.js';
-import { gbsSweep, parseGpuTokens, type NodeGroup } from '../request/cluster.js';
-import type { EstimatorName, SearchRequest } from '../search/search.js';
+import { PARTITION_METHODS } from '../request/options.js';
 
-/**
- * The profile folder for a recipe: one whose runtime replays a captured CUDA graph is costed with
- * operators timed that way, `<dir>/graph` when that folder exists (the shipped layout), else `<dir>`.
- */
-export function profileDirFor(recipe: string, dir: string): string {
-  const graphDir = join(dir, 'graph');
-  return RECIPES[recipe]?.launch === 'cuda-graph' && existsSync(graphDir) ? graphDir : dir;
-}
-
-/** Raw commander options of `fasop search` (strings, as typed). */
-export interface RawSearchOptions {
-  modelType: string;
-  modelConfig?: string;
-  seqLength?: string;
-  dataset: string;
-  gbs: string;
-  gpuPerNode?: string;
-  precision: string;
-  ppPartitionMethod: string;
-  estimator: string;
-  recipe: string;
-  hostProfile?: string;
-  hostLaunchUs?: string;
-  pareto?: boolean;
-  paretoGbsMax?: string;
-  makePareto?: boolean;
-  onlyMakePareto?: string;
-  paretoTitle?: string;
-  verbose?: boolean;
-  logFile?: string;
-  addExpName: string;
-  parsing?: boolean;
-  parsingFile?: string;
-  saveCsv: boolean;
-  exhaustive?: boolean;
-  mbs?: string;
-  tp?: string;
-  dp?: string;
-  pp?: string;
-  profileDir?: string;
-  outputDir?: string;
-  catalog: string[];
-  substituteProfile: string[];
-}
-
-export const PARTITION_METHODS = ['minmax', 'even', 'optimus-even', 'dp', 'ilp', 'bruteforce', 'dp-original'] as const;
+export { intFlag, resolveSearchOptions, profileDirFor, PARTITION_METHODS, type RawSearchOptions, type ResolvedSearchOptions } from '../request/options.js';
 
 /** The search flags (shared by `search` and `export --best`). `--gpus` is taken out of argv first. */
 export function addSearchOptions(cmd: Command): Command {
@@ -97,16 +43,6 @@ export function addSearchOptions(cmd: Command): Command {
     .option('--substitute-profile <GPU=OTHER>', 'cost GPU type GPU with OTHER\'s profiles (it has none of its own); plans that use it say so in cost_source; repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[]);
 }
 
-/** A positive whole number from a flag, or a FasopError naming the flag. */
-export function intFlag(value: string | undefined, flag: string, opts: { min?: number; max?: number } = {}): number {
-  const min = opts.min ?? 1;
-  const v = value === undefined ? NaN : Number(value);
-  if (value === undefined || !/^\s*[+-]?\d+\s*$/.test(value) || !Number.isSafeInteger(v) || v < min || (opts.max !== undefined && v > opts.max)) {
-    throw new FasopError(`${flag} must be a whole number${opts.max !== undefined ? ` from ${min} to ${opts.max}` : ` >= ${min}`}, got '${value ?? ''}'`, `pass e.g. ${flag} ${Math.max(min, 1) === 1 ? 32 : min}`);
-  }
-  return v;
-}
-
 /** Pull `--gpus T C ...` out of argv ourselves: commander's variadic would take `-1` as a flag. */
 export function extractGpus(argv: readonly string[]): { rest: string[]; gpus: string[] | undefined } {
   const rest: string[] = [];
@@ -124,120 +60,3 @@ export function extractGpus(argv: readonly string[]): { rest: string[]; gpus: st
   return { rest, gpus };
 }
 
-/** Largest global batch size: the 1F1B simulation holds O(stages × micro-batches) numbers per plan. */
-export const MAX_GBS = 65536;
-/** Most nodes in one cluster. */
-export const MAX_NODES = 100_000;
-/** Most (gbs × sub-cluster × placement × node) cells a search may enumerate (memory bound). */
-export const MAX_PLACEMENT_CELLS = 2 ** 25;
-
-/**
- * Refuse, before any work, a search whose enumeration would not fit in memory or time: a huge
- * cluster, a heterogeneous cluster with many nodes (one placement per node, each listing every
- * node), or `--pareto` over many sub-clusters.
- */
-export function checkSearchSize(gpus: readonly NodeGroup[], pareto: boolean, gbsCount: number): void {
-  const nodes = gpus.reduce((a, g) => a + g.nodes, 0);
-  if (nodes > MAX_NODES) {
-    throw new FasopError(`--gpus asks for ${nodes} nodes; fasop searches at most ${MAX_NODES}`, 'give fewer nodes (NODES counts whole nodes, not GPUs)');
-  }
-  let subClusters = 1;
-  if (pareto) {
-    subClusters = 1;
-    for (const g of gpus) subClusters = Math.min(subClusters * (g.nodes + 1), Number.MAX_SAFE_INTEGER);
-    subClusters -= 1;
-  }
-  const perCluster = gpus.length > 1 ? nodes * nodes : nodes;
-  const cells = gbsCount * subClusters * perCluster;
-  if (cells > MAX_PLACEMENT_CELLS) {
-    throw new FasopError(
-      `the search is too large: ${gbsCount > 1 ? `${gbsCount} batch sizes × ` : ''}${pareto ? `${subClusters} sub-clusters × ` : ''}` +
-        `${gpus.length > 1 ? `up to ${nodes} placements × ` : ''}${nodes} nodes exceeds ${MAX_PLACEMENT_CELLS} placement cells`,
-      `use fewer nodes${gpus.length > 1 ? ' or GPU types' : ''}${pareto ? ', drop --pareto' : ''}${gbsCount > 1 ? ', or a smaller --pareto-gbs-max' : ''}`,
-    );
-  }
-}
-
-/**
- * `--substitute-profile GPU=OTHER` values: GPU types of the cluster that are costed with another
- * type's profiles, only because the user asked (no silent fallback; the output marks such plans).
- */
-export function parseSubstitutes(values: readonly string[], gpus: readonly NodeGroup[], catalog: Catalog): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const v of values) {
-    const m = /^\s*([^=\s]+)\s*=\s*([^=\s]+)\s*$/.exec(v);
-    if (!m) throw new FasopError(`--substitute-profile must be GPU=OTHER, got '${v}'`, 'write e.g. --substitute-profile A100=A40 (cost A100 nodes with the A40 profiles)');
-    const gpu = getGpu(catalog, m[1]!).name;
-    const other = getGpu(catalog, m[2]!).name;
-    if (gpu === other) throw new FasopError(`--substitute-profile ${v}: a GPU type cannot substitute itself`, 'name two different GPU types, e.g. A100=A40');
-    if (!gpus.some((g) => g.type === gpu)) throw new FasopError(`--substitute-profile ${v}: ${gpu} is not in --gpus`, `drop it, or add ${gpu} nodes to --gpus`);
-    if (out[gpu] !== undefined && out[gpu] !== other) throw new FasopError(`--substitute-profile: ${gpu} is given two substitutes (${out[gpu]} and ${other})`, 'give one substitute per GPU type');
-    out[gpu] = other;
-  }
-  for (const [gpu, other] of Object.entries(out)) {
-    if (out[other] !== undefined) throw new FasopError(`--substitute-profile: ${gpu}=${other} and ${other}=${out[other]} chain`, `substitute ${gpu} directly with a type that has its own profiles`);
-  }
-  return out;
-}
-
-/**
- * GPUs per node when `--gpu-per-node` is not given: 8 in pareto mode (the original's rule); else the
- * node size of the GPU types in the catalog when they agree (A40: 4, H100: 8), else the original's 4.
- */
-export function defaultGpusPerNode(nodeSizes: readonly number[], pareto: boolean): number {
-  if (pareto) return 8;
-  return nodeSizes.length > 0 && nodeSizes.every((x) => x === nodeSizes[0]) ? nodeSizes[0]! : 4;
-}
-
-export interface ResolvedSearchOptions {
-  request: SearchRequest;
-  catalog: Catalog;
-  profileDir: string;
-  gpuPerNodeDefaulted: boolean;
-}
-
-/** Validate and resolve every search flag into a typed request; nothing is written yet. */
-export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] | undefined): ResolvedSearchOptions {
-  const catalog = loadCatalog(raw.catalog);
-  if (!gpuTokens) throw new FasopError('--gpus is required', 'write --gpus TYPE NODES [TYPE NODES ...], e.g. --gpus A40 8');
-  const gpus = parseGpuTokens(gpuTokens, catalog);
-  const model = raw.modelConfig
-    ? loadHfModelConfig(raw.modelConfig, raw.seqLength === undefined ? undefined : intFlag(raw.seqLength, '--seq-length'))
-    : getModel(catalog, raw.modelType);
-  const dataset = getDataset(catalog, raw.dataset);
-  const gbs = intFlag(raw.gbs, '--gbs', { max: MAX_GBS });
-  const pareto = Boolean(raw.pareto);
-  const gpuPerNodeDefaulted = raw.gpuPerNode === undefined;
-  const gpusPerNode = gpuPerNodeDefaulted ? defaultGpusPerNode(gpus.map((g) => getGpu(catalog, g.type).gpusPerNode), pareto) : intFlag(raw.gpuPerNode, '--gpu-per-node', { max: 64 });
-  const precision = intFlag(raw.precision, '--precision');
-  if (precision !== 16 && precision !== 32) throw new FasopError(`--precision must be 16 or 32, got ${precision}`, 'pass --precision 16 or --precision 32');
-  const gbsValues = raw.paretoGbsMax === undefined ? [gbs] : gbsSweep(intFlag(raw.paretoGbsMax, '--pareto-gbs-max', { max: MAX_GBS }));
-  const tooBig = gbsValues.filter((g) => g > dataset.samples);
-  if (tooBig.length > 0) {
-    throw new FasopError(`${raw.paretoGbsMax === undefined ? '--gbs' : '--pareto-gbs-max'} ${tooBig.at(-1)} is larger than dataset ${dataset.name} (${dataset.samples} samples): an epoch would have 0 iterations`,
-      `use a global batch size <= ${dataset.samples}, or a larger --dataset`);
-  }
-  if (raw.parsingFile !== undefined && !raw.parsing) throw new FasopError('--parsing-file requires --parsing', 'add --parsing, or drop --parsing-file');
-  const method = (raw.ppPartitionMethod === 'optimus-even' ? 'even' : raw.ppPartitionMethod) as PartitionMethod;
-  checkSearchSize(gpus, pareto, gbsValues.length);
-  const profileSubstitutes = parseSubstitutes(raw.substituteProfile ?? [], gpus, catalog);
-  let recipe = RECIPES[raw.recipe]!;
-  if (raw.hostProfile !== undefined) {
-    if (raw.estimator !== 'fasop') throw new FasopError('--host-profile needs --estimator fasop', 'drop --host-profile, or use --estimator fasop');
-    recipe = recipeWithHostProfile(recipe, readHostIssueProfile(raw.hostProfile), { model: model.name, processesPerHost: gpusPerNode });
-  }
-  if (raw.hostLaunchUs !== undefined) {
-    if (raw.estimator !== 'fasop') throw new FasopError('--host-launch-us needs --estimator fasop', 'drop --host-launch-us, or use --estimator fasop');
-    const us = Number(raw.hostLaunchUs);
-    if (!/^\s*\d+(\.\d+)?\s*$/.test(raw.hostLaunchUs) || !(us > 0)) {
-      throw new FasopError(`--host-launch-us must be a positive number of microseconds, got '${raw.hostLaunchUs}'`, 'pass what python3 profiler/host_speed.py prints on the training host, e.g. --host-launch-us 6.2');
-    }
-    recipe = recipeAtHostSpeed(recipe, us);
-  }
-  return {
-    request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto, recipe, profileSubstitutes },
-    catalog,
-    profileDir: profileDirFor(raw.recipe, raw.profileDir ?? defaultProfileDir()),
-    gpuPerNodeDefaulted,
-  };
-}

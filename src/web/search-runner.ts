@@ -1,12 +1,12 @@
 import { Worker } from 'node:worker_threads';
-import { resolveSearchOptions } from '../cli/search-options.js';
+import { resolveSearchOptions } from '../request/options.js';
 import { FasopError } from '../errors.js';
 import { getEstimator } from '../estimate/index.js';
 import { ProfileDb } from '../profiles/db.js';
 import { clusterString } from '../request/cluster.js';
 import { countPlans, planJobs, searchEvents } from '../search/search.js';
 import { Run } from './channel.js';
-import { bodyToRawOptions } from './schema.js';
+import { bodyToRawOptions } from '../request/form.js';
 import type { WorkerInput, WorkerMessage } from './worker.js';
 
 /** Thrown when a second search is asked for while one runs (HTTP 409). */

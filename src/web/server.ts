@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { loadCatalog } from '../catalog/catalog.js';
-import { PARTITION_METHODS } from '../cli/search-options.js';
+import { PARTITION_METHODS } from '../request/options.js';
 import { FasopError, isFasopError } from '../errors.js';
 import { defaultProfileDir } from '../paths.js';
 import { ProfileDb } from '../profiles/db.js';

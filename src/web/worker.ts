@@ -8,7 +8,7 @@ import { isFasopError } from '../errors.js';
 import { getEstimator } from '../estimate/index.js';
 import { ProfileDb } from '../profiles/db.js';
 import { searchEvents } from '../search/search.js';
-import { resolveSearchOptions, type RawSearchOptions } from '../cli/search-options.js';
+import { resolveSearchOptions, type RawSearchOptions } from '../request/options.js';
 import { wirePlan, type WirePlan } from './wire.js';
 
 export interface WorkerInput {

@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { FasopError } from '../errors.js';
-import { PARTITION_METHODS, type RawSearchOptions } from '../cli/search-options.js';
+import { PARTITION_METHODS, type RawSearchOptions } from './options.js';
 import { RECIPES } from '../estimate/recipe.js';
 
 /**
  * The JSON body of `POST /api/search`: the page's form, nothing else. Unknown keys are refused, no
  * field names a file (the profile folder and catalogs are the server's, fixed at `fasop serve`),
- * and every value is then checked by the CLI's own resolver (`resolveSearchOptions`) — the same
+ * and every value is then checked by the request resolver (`resolveSearchOptions`) — the same
  * messages as `fasop search`. Nothing here ever reaches a shell.
  */
 const name = z.string().trim().min(1).max(64).regex(/^[A-Za-z0-9_.+-]+$/, 'letters, digits and _ . + - only');
