@@ -10,7 +10,8 @@ import type { OperatorProfile, OperatorTable, TableName } from '../profiles/oper
 import { TABLE_AXES, TABLE_FIELDS } from '../profiles/operators.js';
 import type { OperatorShape } from '../model/shapes.js';
 
-type Tree = { xs: number[]; kids: Tree[] } | { xs: number[]; ys: number[][] };
+/** Points grouped by axis; `lo`/`hi`: the smallest and largest value of each deeper axis below the node. */
+type Tree = ({ xs: number[]; kids: Tree[] } | { xs: number[]; ys: number[][] }) & { lo: number[]; hi: number[] };
 
 export interface Lookup {
   ms: number;
@@ -32,12 +33,18 @@ const trees = new WeakMap<OperatorTable, Tree>();
 /** Group points by each axis in turn; the last axis becomes a sorted series. */
 function build(points: number[][], depth: number, nAxes: number, where: string): Tree {
   const values = [...new Set(points.map((p) => p[depth]!))].sort((a, b) => a - b);
+  const lo: number[] = [];
+  const hi: number[] = [];
+  for (let a = depth + 1; a < nAxes; a++) {
+    lo.push(Math.min(...points.map((p) => p[a]!)));
+    hi.push(Math.max(...points.map((p) => p[a]!)));
+  }
   if (depth === nAxes - 1) {
     if (values.length !== points.length) throw new FasopError(`operator table ${where}: two points at the same shape`, 'regenerate the operator profile');
     const sorted = [...points].sort((a, b) => a[depth]! - b[depth]!);
-    return { xs: values, ys: sorted.map((p) => p.slice(nAxes)) };
+    return { xs: values, ys: sorted.map((p) => p.slice(nAxes)), lo, hi };
   }
-  return { xs: values, kids: values.map((v) => build(points.filter((p) => p[depth] === v), depth + 1, nAxes, where)) };
+  return { xs: values, kids: values.map((v) => build(points.filter((p) => p[depth] === v), depth + 1, nAxes, where)), lo, hi };
 }
 
 function treeOf(table: OperatorTable): Tree {
@@ -78,14 +85,20 @@ function evalTree(tree: Tree, q: readonly number[], depth: number, field: number
     const r = at(exact);
     if (last || r.outside.length === 0) return r;
   }
-  if (!last) {
-    // the nearest values on each side whose sub-grids cover the query
+  if ('kids' in tree) {
+    // the nearest values on each side whose sub-grids cover the query (a kid whose box misses it cannot)
+    const kids = tree.kids;
+    const boxed = (i: number) => {
+      const k = kids[i]!;
+      const y = q[depth + 1]!;
+      return y >= k.xs[0]! && y <= k.xs[k.xs.length - 1]! && k.lo.every((l, a) => q[depth + 2 + a]! >= l && q[depth + 2 + a]! <= k.hi[a]!);
+    };
     let lo = -1;
     let hi = -1;
     let a: Val | undefined;
     let b: Val | undefined;
-    for (let i = xs.length - 1; i >= 0 && !a; i--) if (xs[i]! < x) { const r = at(i); if (r.outside.length === 0) { lo = i; a = r; } }
-    for (let i = 0; i < xs.length && !b; i++) if (xs[i]! > x) { const r = at(i); if (r.outside.length === 0) { hi = i; b = r; } }
+    for (let i = xs.length - 1; i >= 0 && !a; i--) if (xs[i]! < x && boxed(i)) { const r = at(i); if (r.outside.length === 0) { lo = i; a = r; } }
+    for (let i = 0; i < xs.length && !b; i++) if (xs[i]! > x && boxed(i)) { const r = at(i); if (r.outside.length === 0) { hi = i; b = r; } }
     if (a && b) return between(lo, hi, a, b);
     if (exact >= 0) return at(exact);
   }
