@@ -157,6 +157,11 @@ test('shapes: GPT-2 uses LayerNorm, GELU, fused qkv and learned positions; bad s
   assert.deepEqual(names, ['input_norm:layernorm', 'attn_qkv:linear', 'attn_core:attention', 'attn_o:linear', 'residual_add:add',
     'post_attn_norm:layernorm', 'mlp_fc:linear', 'mlp_act_fn:gelu', 'mlp_proj:linear']);
   assert.deepEqual(s.layer[1]!.dims, { in_features: 1600, out_features: 4800, tokens: 2048 });
+  // the vocabulary padded as Megatron pads it (multiple of 128 × tp), or kept as it is
+  assert.equal(s.last.find((o) => o.name === 'lm_head')!.dims['out_features'], 50304);
+  assert.equal(decoderShapes(gpt2, { tp: 1, mbs: 2, seq: 1024, vocabMultiple: 1 }).dims.vocab, 50257);
+  assert.equal(decoderShapes(getModel(catalog, 'llama70b'), { tp: 8, mbs: 1, seq: 1024 }).dims.vocab, 16128); // 128256 → 129024 = 126 × 1024
+  assert.equal(decoderShapes(getModel(catalog, 'llama70b'), { tp: 8, mbs: 1, seq: 1024, vocabMultiple: 1 }).dims.vocab, 16032);
   assert.equal(s.first.find((o) => o.name === 'position_embed')!.dims['vocab'], 1024);
   assert.equal(s.parameters.total, 1_557_611_200); // gpt2-xl (HF, tied)
   assert.throws(() => decoderShapes(gpt2, { tp: 2, mbs: 1, seq: 1024 }), (e: unknown) => e instanceof FasopError && /25 attention heads do not split over TP 2/.test(e.message));

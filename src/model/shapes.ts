@@ -24,6 +24,12 @@ export interface ShapeRequest {
   tp: number;
   mbs: number;
   seq: number;
+  /**
+   * the vocabulary is padded to a multiple of this × tp (Megatron's --make-vocab-size-divisible-by,
+   * default 128); 1 keeps it as it is. An odd vocabulary (GPT-2's 50257) runs its lm_head GEMMs 5–8×
+   * slower than the padded one on an H200, which no grid point shows.
+   */
+  vocabMultiple?: number;
 }
 
 export interface DecoderShapes {
@@ -33,7 +39,7 @@ export interface DecoderShapes {
   first: OperatorShape[];
   /** after the last layer (final norm, lm_head, loss) */
   last: OperatorShape[];
-  /** dimensions per GPU the shapes were built from */
+  /** dimensions per GPU the shapes were built from (vocab: this GPU's share of the padded vocabulary) */
   dims: { head_dim: number; q_heads: number; kv_heads: number; ffn: number; vocab: number; tokens: number };
   /** whole-model parameter counts (not divided by TP) */
   parameters: { perLayer: number; embedding: number; positions: number; lmHead: number; finalNorm: number; total: number };
@@ -51,7 +57,8 @@ const elementwise = (name: string, table: TableName, width: number, tokens: numb
 /** Operator shapes of `model` at (tp, mbs, seq); a FasopError for shapes TP cannot split. */
 export function decoderShapes(model: ModelSpec, req: ShapeRequest): DecoderShapes {
   const { tp, mbs, seq } = req;
-  for (const [k, v] of Object.entries({ tp, mbs, seq })) {
+  const vocabMultiple = req.vocabMultiple ?? 128;
+  for (const [k, v] of Object.entries({ tp, mbs, seq, vocabMultiple })) {
     if (!Number.isSafeInteger(v) || v < 1) throw fail(model, `${k} ${v} is not a positive integer`, `give a positive integer ${k}`);
   }
   const h = model.hidden_size;
@@ -65,7 +72,7 @@ export function decoderShapes(model: ModelSpec, req: ShapeRequest): DecoderShape
   const hq = heads / tp;
   const hkv = Math.max(1, kv / tp);
   const ffn = model.intermediate_size / tp;
-  const vocab = Math.ceil(model.vocab_size / tp);
+  const vocab = Math.ceil(model.vocab_size / (vocabMultiple * tp)) * vocabMultiple;
   const M = mbs * seq;
   const attention: OperatorShape = {
     name: 'attn_core', table: 'attention', dims: { head_dim: hd, gqa_ratio: hq / hkv, seq, query_heads: mbs * hq }, count: 1,
