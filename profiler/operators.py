@@ -6,8 +6,8 @@ Measures, forward and backward:
                 (dX = dY W) and weight gradient (dW = dY^T X) over tokens M x in_features K x
                 out_features N, on two sub-grids: in = a hidden size and out = any sharded width
                 (q/k/v/gate/up/lm_head), and in = any sharded width and out = a hidden size (o/down)
-  attention     torch SDPA, causal, flash backend, over head dim x GQA ratio x sequence x query
-                heads (batch x query heads per GPU)
+  attention     torch SDPA, causal, over head dim x GQA ratio x sequence x query heads (batch x
+                query heads per GPU): PyTorch's own backend choice, and the flash backend alone
   rmsnorm, layernorm, rope, silu, gelu (tanh), mul (gated product), add (residual),
   embedding (gather; backward = dense scatter-add), cross_entropy (fp32-upcast logits),
   vocab_parallel_cross_entropy (local work of one TP rank): by width x tokens (bytes)
