@@ -75,9 +75,61 @@ def make_hf_config(m, num_layers):
                     head_dim=m["hidden_size"] // m["num_attention_heads"],
                     vocab_size=m["vocab_size"], num_hidden_layers=num_layers,
                     max_position_embeddings=max(2048, m["seq_length"]), rms_norm_eps=1e-5,
-                    attention_bias=False, mlp_bias=False, hidden_act="silu", tie_word_embeddings=False)
+                    attention_bias=False, mlp_bias=False, hidden_act="silu",
+                    tie_word_embeddings=bool(m.get("tie_word_embeddings", False)))
     c._attn_implementation = "sdpa"
+    c.fasop_arch = m.get("architecture", "llama")
+    c.fasop_positions = m["seq_length"]
+    c.fasop_recompute = m.get("recompute", "none")
+    if c.fasop_recompute == "selective" and c.fasop_arch == "llama":
+        c._attn_implementation = register_recompute_sdpa()
     return c
+
+
+def register_recompute_sdpa():
+    """Selective recompute (Megatron's 'selective'): the attention core (SDPA) runs under a
+    non-reentrant checkpoint, so its inputs are kept and its output is recomputed in backward."""
+    from torch.utils.checkpoint import checkpoint
+    from transformers import AttentionInterface
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    def sdpa_recompute(module, query, key, value, attention_mask, **kw):
+        return checkpoint(sdpa_attention_forward, module, query, key, value, attention_mask,
+                          use_reentrant=False, **kw)
+    try:
+        AttentionInterface.register("sdpa_recompute", sdpa_recompute)
+    except AttributeError:  # an older registry without register(): its class-level mapping
+        AttentionInterface._global_mapping["sdpa_recompute"] = sdpa_recompute
+    return "sdpa_recompute"
+
+
+class GPT2Block(nn.Module):
+    """GPT-2 block: pre-LayerNorm, fused qkv with bias, causal SDPA, GELU (tanh) MLP with bias."""
+
+    def __init__(self, h, heads, ffn, selective=False):
+        super().__init__()
+        self.heads, self.selective = heads, selective
+        self.ln_1 = nn.LayerNorm(h, eps=1e-5)
+        self.c_attn = nn.Linear(h, 3 * h)
+        self.c_proj = nn.Linear(h, h)
+        self.ln_2 = nn.LayerNorm(h, eps=1e-5)
+        self.c_fc = nn.Linear(h, ffn)
+        self.mlp_proj = nn.Linear(ffn, h)
+
+    @staticmethod
+    def core(q, k, v):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+    def forward(self, x):
+        B, S, H = x.shape
+        q, k, v = self.c_attn(self.ln_1(x)).view(B, S, 3, self.heads, H // self.heads).permute(2, 0, 3, 1, 4)
+        if self.selective and torch.is_grad_enabled():
+            from torch.utils.checkpoint import checkpoint
+            a = checkpoint(self.core, q, k, v, use_reentrant=False)
+        else:
+            a = self.core(q, k, v)
+        x = x + self.c_proj(a.transpose(1, 2).reshape(B, S, H))
+        return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
 
 
 class Transformer(nn.Module):
@@ -93,7 +145,10 @@ class Transformer(nn.Module):
         self.layers = nn.ModuleDict({str(i): LlamaDecoderLayer(hf_cfg, layer_idx=i) for i in ids})
         self.norm = LlamaRMSNorm(h, eps=hf_cfg.rms_norm_eps) if "norm" in fqns else None
         self.output = nn.Linear(h, V, bias=False) if "output" in fqns else None
+        if hf_cfg.tie_word_embeddings and self.output is not None and self.tok_embeddings is not None:
+            self.output.weight = self.tok_embeddings.weight
         self.rotary = LlamaRotaryEmbedding(hf_cfg)
+        self.recompute_full = getattr(hf_cfg, "fasop_recompute", "none") == "full"
 
     def forward(self, x):
         if self.tok_embeddings is not None:
@@ -101,8 +156,47 @@ class Transformer(nn.Module):
         pos = torch.arange(x.shape[1], device=x.device).unsqueeze(0)
         cos, sin = self.rotary(x, pos)
         for layer in self.layers.values():
-            o = layer(x, position_embeddings=(cos, sin))
+            if self.recompute_full and torch.is_grad_enabled():
+                from torch.utils.checkpoint import checkpoint
+                o = checkpoint(layer, x, position_embeddings=(cos, sin), use_reentrant=False)
+            else:
+                o = layer(x, position_embeddings=(cos, sin))
             x = o[0] if isinstance(o, tuple) else o
+        if self.norm is not None:
+            x = self.norm(x)
+        if self.output is not None:
+            x = self.output(x)
+        return x
+
+
+class GPT2Transformer(nn.Module):
+    """GPT-2-style model (learned positions, LayerNorm, GELU, tied lm_head) with the same module names."""
+
+    def __init__(self, hf_cfg, fqns):
+        super().__init__()
+        h, V = hf_cfg.hidden_size, hf_cfg.vocab_size
+        rc = getattr(hf_cfg, "fasop_recompute", "none")
+        first = "tok_embeddings" in fqns
+        self.tok_embeddings = nn.Embedding(V, h) if first else None
+        self.pos_embeddings = nn.Embedding(hf_cfg.fasop_positions, h) if first else None
+        ids = [int(f.split(".")[1]) for f in fqns if f.startswith("layers.")]
+        self.layers = nn.ModuleDict({str(i): GPT2Block(h, hf_cfg.num_attention_heads, hf_cfg.intermediate_size,
+                                                       selective=rc == "selective") for i in ids})
+        self.norm = nn.LayerNorm(h, eps=1e-5) if "norm" in fqns else None
+        self.output = nn.Linear(h, V, bias=False) if "output" in fqns else None
+        if hf_cfg.tie_word_embeddings and self.output is not None and self.tok_embeddings is not None:
+            self.output.weight = self.tok_embeddings.weight
+        self.recompute_full = rc == "full"
+
+    def forward(self, x):
+        if self.tok_embeddings is not None:
+            x = self.tok_embeddings(x) + self.pos_embeddings(torch.arange(x.shape[1], device=x.device))
+        for layer in self.layers.values():
+            if self.recompute_full and torch.is_grad_enabled():
+                from torch.utils.checkpoint import checkpoint
+                x = checkpoint(layer, x, use_reentrant=False)
+            else:
+                x = layer(x)
         if self.norm is not None:
             x = self.norm(x)
         if self.output is not None:
@@ -292,7 +386,8 @@ def new_model(hf_cfg, fqns, dev):
     torch.set_default_dtype(torch.bfloat16)
     try:
         with torch.device(dev):
-            model = Transformer(hf_cfg, fqns)
+            cls = GPT2Transformer if getattr(hf_cfg, "fasop_arch", "llama") == "gpt2" else Transformer
+            model = cls(hf_cfg, fqns)
     finally:
         torch.set_default_dtype(old)
     model.train()
@@ -385,6 +480,31 @@ class Layout:
         """The tensor-parallel dimension of a (pp, dp, tp) device mesh over the launch."""
         from torch.distributed.device_mesh import init_device_mesh
         return init_device_mesh(device_type, (self.pp, self.dp, self.tp), mesh_dim_names=("pp", "dp", "tp"))["tp"]
+
+
+class MasterFP32AdamW:
+    """Mixed precision with fp32 master weights (Megatron's default recipe): fp32 copies of the bf16
+    weights with fp32 gradient buffers and fused AdamW (fp32 states) on them; each step copies the
+    bf16 gradients into the fp32 buffers, steps, and copies the masters back into the bf16 weights."""
+
+    def __init__(self, params, **kw):
+        kw.pop("capturable", None)
+        self.params = params
+        self.masters = [p.detach().float().requires_grad_(True) for p in params]
+        self.grads = [torch.zeros_like(m) for m in self.masters]
+        for m, g in zip(self.masters, self.grads):
+            m.grad = g
+        self.opt = torch.optim.AdamW(self.masters, fused=True, **kw)
+
+    def zero_grad(self, set_to_none=True):
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self):
+        torch._foreach_copy_(self.grads, [p.grad for p in self.params])
+        self.opt.step()
+        torch._foreach_copy_(self.params, self.masters)
 
 
 def adamw_per_kind(model, **kw):
@@ -622,6 +742,22 @@ def main():
     ap.add_argument("--tiny", action="store_true", help="tiny model (testing)")
     ap.add_argument("--model", default="llama8b", choices=["llama8b", "llama1b"],
                     help="dimensions of the model (Llama-3-8B or Llama-3.2-1B, untied here), --layers of them")
+    ap.add_argument("--arch", default="llama", choices=["llama", "gpt2"],
+                    help="llama: RMSNorm, RoPE, GQA, SwiGLU (LLaMA/Mistral/Qwen2); gpt2: LayerNorm, GELU, "
+                         "learned positions, biases (tp 1)")
+    ap.add_argument("--hidden", dest="hidden_size", type=int, default=None, help="hidden size (default: --model's)")
+    ap.add_argument("--ffn", dest="intermediate_size", type=int, default=None, help="FFN width")
+    ap.add_argument("--heads", dest="num_attention_heads", type=int, default=None, help="attention heads")
+    ap.add_argument("--kv-heads", dest="num_key_value_heads", type=int, default=None,
+                    help="KV heads (GQA; gpt2: = heads)")
+    ap.add_argument("--vocab", dest="vocab_size", type=int, default=None, help="vocabulary size")
+    ap.add_argument("--seq", dest="seq_length", type=int, default=None, help="sequence length (default 1024)")
+    ap.add_argument("--tied", action="store_true", help="tie lm_head to the token embedding (tp 1)")
+    ap.add_argument("--model-name", default=None, help="name recorded for a model of custom dimensions")
+    ap.add_argument("--recompute", default="none", choices=["none", "selective", "full"],
+                    help="activation recompute: selective = the attention core, full = every layer")
+    ap.add_argument("--master-fp32", action="store_true",
+                    help="fp32 master weights, fp32 gradient buffers and fused AdamW with fp32 states")
     ap.add_argument("--cpu", action="store_true", help="gloo on CPU (testing)")
     ap.add_argument("--tp-impl", default="dtensor", choices=["dtensor", "manual"],
                     help="dtensor: parallelize_module; manual: hand-written Megatron-style TP")
@@ -655,6 +791,12 @@ def main():
                     help="folder: record the allocator's history over the last step and write, per rank, "
                          "what was alive at the peak (memtrace_*.json)")
     args = ap.parse_args()
+    if (args.tied or args.arch == "gpt2") and args.tp > 1:
+        ap.error("--tied and --arch gpt2 run with --tp 1")
+    if args.master_fp32 and args.cuda_graph:
+        ap.error("--master-fp32 runs eagerly (without --cuda-graph)")
+    if args.recompute != "none" and args.cuda_graph:
+        ap.error("--recompute runs eagerly (without --cuda-graph)")
 
     world_env = int(os.environ.get("WORLD_SIZE", "1"))
     world = args.tp * args.pp * args.dp
@@ -682,6 +824,16 @@ def main():
     else:
         dev = torch.device("cpu")
     mdef = dict(TINY if args.tiny else LLAMA1B if args.model == "llama1b" else LLAMA8B)
+    dims = ("hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads", "vocab_size", "seq_length")
+    custom = {k: getattr(args, k) for k in dims if getattr(args, k) is not None}
+    mdef.update(custom)
+    if args.arch == "gpt2" and args.num_key_value_heads is None:
+        mdef["num_key_value_heads"] = mdef["num_attention_heads"]
+    if mdef["hidden_size"] % mdef["num_attention_heads"] or mdef["num_attention_heads"] % mdef["num_key_value_heads"]:
+        ap.error("--heads must divide --hidden and --kv-heads must divide --heads")
+    if custom or args.arch != "llama" or args.tied:
+        mdef["name"] = args.model_name or "custom"
+    mdef.update(architecture=args.arch, tie_word_embeddings=args.tied, recompute=args.recompute)
     S = mdef["seq_length"]
     V = mdef["vocab_size"]
     hf_cfg = make_hf_config(mdef, args.layers)
@@ -720,14 +872,22 @@ def main():
     assert not (args.cuda_graph and (args.memory_trace or args.cpu)), \
         "--cuda-graph works on CUDA, without --memory-trace"
     recipe = dict(param_dtype="bf16", compute_dtype="bf16", grad_dtype="bf16",
-                  optimizer="torch.optim.AdamW(foreach=True" + (", capturable=True" if args.cuda_graph else "")
+                  optimizer=("fp32 master weights and fp32 gradient buffers, torch.optim.AdamW(fused=True) on "
+                             "them (fp32 states), bf16 weights copied back after each step") if args.master_fp32 else
+                            "torch.optim.AdamW(foreach=True" + (", capturable=True" if args.cuda_graph else "")
                             + ") on bf16 params, no fp32 master copy",
+                  master_weights="fp32" if args.master_fp32 else None,
                   launch=("cuda-graph: one whole training step captured after eager warm-up "
                           f"(capture mode {args.graph_capture_mode}), timed replays") if args.cuda_graph else "eager",
-                  optimizer_state_dtype="bf16", lr=args.lr, weight_decay=0.01,
+                  optimizer_state_dtype="fp32" if args.master_fp32 else "bf16", lr=args.lr, weight_decay=0.01,
                   grad_accum="sum over m micro-batches (loss/m), optimizer step once per global batch",
                   loss="cross_entropy, logits upcast to fp32, mean over tokens",
-                  activation_checkpointing=False, attention="sdpa (causal, enable_gqa when supported)",
+                  activation_checkpointing=False if args.recompute == "none" else args.recompute,
+                  recompute=args.recompute,
+                  recompute_detail=dict(none=None, selective="the attention core (SDPA) under a non-reentrant "
+                                        "torch.utils.checkpoint", full="every decoder layer under a non-reentrant "
+                                        "torch.utils.checkpoint")[args.recompute],
+                  attention="sdpa (causal, enable_gqa when supported)",
                   dp_impl="DDP(gradient_as_bucket_view=True, default 25 MiB buckets), no_sync on all but last micro-batch"
                   if args.dp > 1 else None,
                   tp_impl=(("DTensor parallelize_module: Colwise q/k/v/gate/up, Rowwise o/down, "
@@ -746,7 +906,10 @@ def main():
                       num_attention_heads=mdef["num_attention_heads"],
                       num_key_value_heads=mdef["num_key_value_heads"],
                       intermediate_size=mdef["intermediate_size"], vocab_size=V, seq_length=S,
-                      tie_word_embeddings=False)
+                      tie_word_embeddings=bool(args.tied), architecture=args.arch,
+                      normalization="LayerNorm" if args.arch == "gpt2" else "RMSNorm",
+                      activation="gelu_tanh" if args.arch == "gpt2" else "swiglu",
+                      position_embedding="learned" if args.arch == "gpt2" else "rope")
 
     combos = [(b, g) for g in args.gbs for b in args.mbs]
 
@@ -940,7 +1103,10 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, lay, us
                         process_group=lay.group("dp"))
 
     # ---- optimizer
-    opts = adamw_per_kind(model, lr=args.lr, weight_decay=0.01, capturable=bool(args.cuda_graph))
+    if getattr(args, "master_fp32", False):
+        opts = [MasterFP32AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.01)]
+    else:
+        opts = adamw_per_kind(model, lr=args.lr, weight_decay=0.01, capturable=bool(args.cuda_graph))
 
     # ---- synthetic data (identical on tp ranks; different per dp rank)
     gen = torch.Generator(device=dev)
