@@ -7,7 +7,7 @@
  */
 import { FasopError } from '../errors.js';
 import type { ModelSpec } from '../catalog/schema.js';
-import type { TableName } from '../profiles/operators.js';
+import type { TableName } from './operator-families.js';
 
 export interface OperatorShape {
   /** the operator's name in the model (attn_q, mlp_down, input_norm, ...) */

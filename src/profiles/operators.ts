@@ -10,25 +10,8 @@ import { FasopError } from '../errors.js';
 /** Largest operator profile accepted, bytes (the H200 file is about 1 MB). */
 export const MAX_OPERATOR_PROFILE_BYTES = 32 * 2 ** 20;
 
-/** Operator tables and their axes, in the order the points list them (the last axis is the size axis). */
-export const TABLE_AXES = {
-  linear: ['in_features', 'out_features', 'tokens'],
-  attention: ['head_dim', 'gqa_ratio', 'seq', 'query_heads'],
-  attention_flash: ['head_dim', 'gqa_ratio', 'seq', 'query_heads'],
-  rmsnorm: ['width', 'tokens'],
-  layernorm: ['width', 'tokens'],
-  add: ['width', 'tokens'],
-  silu: ['width', 'tokens'],
-  gelu: ['width', 'tokens'],
-  mul: ['width', 'tokens'],
-  rope: ['head_dim', 'width', 'tokens'],
-  embedding: ['vocab', 'hidden', 'tokens'],
-  cross_entropy: ['vocab', 'tokens'],
-  vocab_parallel_cross_entropy: ['vocab', 'tokens'],
-  adamw_bf16_states: ['params'],
-  adamw_fp32_master: ['params'],
-} as const;
-export type TableName = keyof typeof TABLE_AXES;
+export { TABLE_AXES, type TableName } from '../model/operator-families.js';
+import { TABLE_AXES, type TableName } from '../model/operator-families.js';
 
 const FB = ['forward_ms', 'backward_ms'] as const;
 /** Measured fields of each table, ms. */

@@ -1,0 +1,21 @@
+/** The operator families of a decoder model, each priced by one table of an operator profile, and the axes its shapes are given in. */
+
+/** Families and their axes, in the order a table's points list them (the last axis is the size axis). */
+export const TABLE_AXES = {
+  linear: ['in_features', 'out_features', 'tokens'],
+  attention: ['head_dim', 'gqa_ratio', 'seq', 'query_heads'],
+  attention_flash: ['head_dim', 'gqa_ratio', 'seq', 'query_heads'],
+  rmsnorm: ['width', 'tokens'],
+  layernorm: ['width', 'tokens'],
+  add: ['width', 'tokens'],
+  silu: ['width', 'tokens'],
+  gelu: ['width', 'tokens'],
+  mul: ['width', 'tokens'],
+  rope: ['head_dim', 'width', 'tokens'],
+  embedding: ['vocab', 'hidden', 'tokens'],
+  cross_entropy: ['vocab', 'tokens'],
+  vocab_parallel_cross_entropy: ['vocab', 'tokens'],
+  adamw_bf16_states: ['params'],
+  adamw_fp32_master: ['params'],
+} as const;
+export type TableName = keyof typeof TABLE_AXES;
