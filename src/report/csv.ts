@@ -12,7 +12,7 @@ export const ORIGINAL_COLUMNS = [
 /** Columns fasop adds after the original's (docs/outputs.md says what each holds). */
 export const ADDED_COLUMNS = [
   'estimator', 'partition_method', 'placement', 'cost_source',
-  'gpus', 'gpu_memory_GiB', 'gpu_memory_limit_GiB', 'layers_per_stage', 'layers_rounded', 'dataset', 'train_tokens',
+  'gpus', 'gpu_memory_GiB', 'gpu_memory_limit_GiB', 'layers_per_stage', 'layers_rounded', 'model', 'dataset', 'train_tokens',
 ] as const;
 
 export const CSV_COLUMNS = [...ORIGINAL_COLUMNS, ...ADDED_COLUMNS] as const;
@@ -52,6 +52,7 @@ export function rankRecords(records: readonly PlanRecord[], order: RankOrder = '
 
 /** What every row of one results file shares: the training budget it was costed for. */
 export interface CsvContext {
+  model?: string;
   dataset?: string;
   trainTokens?: number;
 }
@@ -68,7 +69,7 @@ export function csvRow(r: RankedRecord, extras?: PlanExtras, ctx: CsvContext = {
     x.estimator, x.partition_method, pyList(x.placement), x.cost_source,
     String(x.tp * x.dp * x.pp), num(extras?.peakMemory_GiB), num(extras?.memoryLimit_GiB),
     extras?.layersPerStage ? pyList(extras.layersPerStage) : '', extras ? pyBool(extras.layersRounded) : '',
-    ctx.dataset ?? '', ctx.trainTokens === undefined ? '' : String(Math.round(ctx.trainTokens)),
+    ctx.model ?? '', ctx.dataset ?? '', ctx.trainTokens === undefined ? '' : String(Math.round(ctx.trainTokens)),
   ];
   return cells.map(csvField).join(',');
 }
