@@ -176,7 +176,7 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
 
   const seconds = (Date.now() - started) / 1000;
   const order = req.estimator === 'reference' ? 'time' : 'fits-first';
-  const csvText = formatCsv(records, { order, extras, context: { model: req.model.name, dataset: req.dataset.name, ...(resolved.budget.tokens !== undefined ? { trainTokens: resolved.budget.tokens } : {}) } });
+  const csvText = formatCsv(records, { order, extras, fillLayers: req.estimator !== 'reference', context: { model: req.model.name, dataset: req.dataset.name, ...(resolved.budget.tokens !== undefined ? { trainTokens: resolved.budget.tokens } : {}) } });
   let savedCsv: string | undefined;
   if (csvPath) {
     if (originalNames) {

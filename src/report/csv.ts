@@ -12,7 +12,7 @@ export const ORIGINAL_COLUMNS = [
 /** Columns fasop adds after the original's (docs/outputs.md says what each holds). */
 export const ADDED_COLUMNS = [
   'estimator', 'partition_method', 'placement', 'cost_source',
-  'gpus', 'gpu_memory_GiB', 'gpu_memory_limit_GiB', 'layers_per_stage', 'layers_rounded', 'model', 'dataset', 'train_tokens',
+  'gpus', 'gpu_memory_GiB', 'gpu_memory_limit_GiB', 'layers_rounded', 'model', 'dataset', 'train_tokens',
 ] as const;
 
 export const CSV_COLUMNS = [...ORIGINAL_COLUMNS, ...ADDED_COLUMNS] as const;
@@ -59,16 +59,22 @@ export interface CsvContext {
 
 const num = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '' : pyFloat(x));
 
-export function csvRow(r: RankedRecord, extras?: PlanExtras, ctx: CsvContext = {}): string {
+/**
+ * One CSV line. With `fillLayers` (the corrected estimator's files) a partition that cuts inside a
+ * layer gets the whole-layer split a launcher runs in `partition_layers` (and `layers_rounded` True);
+ * without, `partition_layers` is empty then, as the original writes it.
+ */
+export function csvRow(r: RankedRecord, extras?: PlanExtras, ctx: CsvContext = {}, fillLayers = false): string {
   const x = r.record;
+  const layers = x.partition_layers ?? (fillLayers ? extras?.layersPerStage ?? null : null);
   const cells = [
     String(r.index), String(x.gbs), String(x.mbs), String(x.tp), String(x.dp), String(x.pp),
-    pyList(x.node_type), x.gpu_cluster_str, pyList(x.partition), x.partition_layers ? pyList(x.partition_layers) : '',
+    pyList(x.node_type), x.gpu_cluster_str, pyList(x.partition), layers ? pyList(layers) : '',
     pyFloat(x.step_time), pyFloat(x.throughput), pyFloat(x.price_per_step), pyBool(x.is_oom), pyFloat(x.oom_gpumem),
     String(x.iterations), pyFloat(x.total_time_seconds), pyFloat(x.total_time_hours), pyFloat(x.cost), String(r.rank),
     x.estimator, x.partition_method, pyList(x.placement), x.cost_source,
     String(x.tp * x.dp * x.pp), num(extras?.peakMemory_GiB), num(extras?.memoryLimit_GiB),
-    extras?.layersPerStage ? pyList(extras.layersPerStage) : '', extras ? pyBool(extras.layersRounded) : '',
+    extras ? pyBool(extras.layersRounded) : '',
     ctx.model ?? '', ctx.dataset ?? '', ctx.trainTokens === undefined ? '' : String(Math.round(ctx.trainTokens)),
   ];
   return cells.map(csvField).join(',');
@@ -79,10 +85,12 @@ export interface FormatCsvOptions {
   /** extras of each record, by the record's position in `records` */
   extras?: readonly PlanExtras[];
   context?: CsvContext;
+  /** fill `partition_layers` with rounded whole layers where the partition cuts a layer */
+  fillLayers?: boolean;
 }
 
 /** The whole CSV text, ranked. */
 export function formatCsv(records: readonly PlanRecord[], opts: FormatCsvOptions = {}): string {
-  const lines = [CSV_COLUMNS.join(','), ...rankRecords(records, opts.order).map((r) => csvRow(r, opts.extras?.[r.index], opts.context))];
+  const lines = [CSV_COLUMNS.join(','), ...rankRecords(records, opts.order).map((r) => csvRow(r, opts.extras?.[r.index], opts.context, opts.fillLayers))];
   return `${lines.join('\n')}\n`;
 }
