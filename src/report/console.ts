@@ -146,6 +146,8 @@ export class ProgressLine {
   private shown = false;
   private readonly intervalMs: number;
   private readonly now: () => number;
+  private timer: NodeJS.Timeout | undefined;
+  private last: [number, number, number, number] | undefined;
 
   constructor(private readonly write: (s: string) => void, private readonly mode: ProgressMode | boolean, opts: { intervalMs?: number; now?: () => number } = {}) {
     this.now = opts.now ?? Date.now;
@@ -154,10 +156,16 @@ export class ProgressLine {
     this.lastDraw = this.started;
     if (mode === true) this.mode = 'tty';
     if (mode === false) this.mode = 'off';
+    // off a terminal a timer keeps the lines coming while one plan takes long (an exact partition in a worker)
+    if (this.mode === 'lines' && opts.now === undefined) {
+      this.timer = setInterval(() => { if (this.last) this.update(...this.last); }, this.intervalMs);
+      this.timer.unref();
+    }
   }
 
   update(done: number, total: number, valid: number, oom: number): void {
     if (this.mode === 'off') return;
+    this.last = [done, total, valid, oom];
     const now = this.now();
     const text = () => progressText(done, total, valid, oom, (now - this.started) / 1000);
     if (this.mode === 'lines') {
@@ -173,6 +181,8 @@ export class ProgressLine {
   }
 
   finish(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
     if (this.mode === 'tty' && this.shown) this.write('\r\x1b[2K');
   }
 }
