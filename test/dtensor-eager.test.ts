@@ -13,7 +13,7 @@ import { parseHostIssueProfile, readHostIssueProfile } from '../src/profiles/hos
 import { recipeWithHostProfile } from '../src/estimate/host-speed.js';
 import { compareRecords, recipeOfRecord } from '../src/validate/compare.js';
 import { readValidationRecords } from '../src/validate/records.js';
-import { runCli, tmp } from './helpers/cli.js';
+import { runCli, tmp, savedCsvPath } from './helpers/cli.js';
 import { readCsvFile } from './helpers/csv.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -101,7 +101,7 @@ test('fasop search --recipe bf16-adamw-dtensor: tp 2 plans pay DTensor\'s CPU is
   const run = async (recipe: string) => {
     const r = await runCli(['search', '--gpus', 'H200', '1', '--gpu-per-node', '2', '--model-type', 'llama1b', '--recipe', recipe, '--gbs', '16', '--output-dir', out]);
     assert.equal(r.code, 0, r.err);
-    return readCsvFile(join(out, 'llama1b.csv'));
+    return readCsvFile(savedCsvPath(r.out));
   };
   const pick = (rows: Record<string, string>[], tp: number, mbs: number) => rows.find((r) => r['tp'] === String(tp) && r['mbs'] === String(mbs) && r['dp'] === String(2 / tp))!;
   const megatron = await run('bf16-adamw');

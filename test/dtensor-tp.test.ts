@@ -14,7 +14,7 @@ import { ProfileDb } from '../src/profiles/db.js';
 import { parseDtensorTp, readDtensorTp } from '../src/profiles/dtensor-tp.js';
 import { compareRecords, planOfRecord } from '../src/validate/compare.js';
 import { readValidationRecords } from '../src/validate/records.js';
-import { runCli, tmp } from './helpers/cli.js';
+import { runCli, tmp, savedCsvPath } from './helpers/cli.js';
 import { readCsvFile } from './helpers/csv.js';
 
 const RESULTS = join(import.meta.dirname, '..', 'validation', 'results');
@@ -105,13 +105,13 @@ test('DTensor TP captured runs (2x H200, two machines) are scored: MAPE <= 5 %, 
 test('fasop search --recipe bf16-adamw-graph-dtensor: measured extras on H200, counted (and said) on H100; a corrupt profile is one clear error', async () => {
   const h200 = await runCli(['--model-type', 'llama8b', '--gpus', 'H200', '1', '--gpu-per-node', '2', '--recipe', 'bf16-adamw-graph-dtensor', '--gbs', '8']);
   assert.equal(h200.code, 0, h200.err);
-  const rows = readCsvFile(join(h200.cwd, 'main_logs', 'llama8b.csv'));
+  const rows = readCsvFile(savedCsvPath(h200.out));
   const tp2 = rows.filter((r) => r['tp'] === '2');
   assert.ok(tp2.length > 0 && tp2.every((r) => /DTensor TP measured/.test(r['cost_source']!)), JSON.stringify(tp2[0]));
   assert.ok(rows.filter((r) => r['tp'] === '1').every((r) => !/DTensor/.test(r['cost_source']!)));
   const h100 = await runCli(['--model-type', 'llama8b', '--gpus', 'H100', '1', '--gpu-per-node', '2', '--recipe', 'bf16-adamw-graph-dtensor', '--gbs', '8']);
   assert.equal(h100.code, 0, h100.err);
-  const r100 = readCsvFile(join(h100.cwd, 'main_logs', 'llama8b.csv')).filter((r) => r['tp'] === '2');
+  const r100 = readCsvFile(savedCsvPath(h100.out)).filter((r) => r['tp'] === '2');
   assert.ok(r100.every((r) => /DTensor TP counted .*24 B of HBM traffic per local logit/.test(r['cost_source']!)), r100[0]?.['cost_source']);
   // a corrupt dtensor_tp file in the profile folder: one line, exit 2, no output written
   const dir = tmp('fasop-prof-');
@@ -122,7 +122,7 @@ test('fasop search --recipe bf16-adamw-graph-dtensor: measured extras on H200, c
   assert.equal(bad.code, 2);
   assert.match(bad.err, /^fasop: error: DTensor TP profile .*dtensor_tp_H200\.json has no "entries" object — fix: measure it on a 2-GPU machine/);
   assert.equal(bad.err.trim().split('\n').length, 1);
-  assert.ok(!existsSync(join(bad.cwd, 'main_logs', 'llama8b.csv')), 'no output written');
+  assert.ok(!existsSync(join(bad.cwd, 'main_logs')), 'no output written');
 });
 
 test('tp-runtime terms: Megatron-style adds nothing; measured DTensor extras interpolate between rows and are flagged beyond them', () => {

@@ -9,7 +9,7 @@ import { readPlanCsv, readPlanCsvFile } from '../src/export/csv-row.js';
 import { exportPlan } from '../src/export/export.js';
 import { formatMegatronLayout, layoutLayersPerStage, parseMegatronLayout, validateMegatronLayout } from '../src/export/layout.js';
 import { placementReport } from '../src/export/placement.js';
-import { layerToNodePartition, roundToLayers } from '../src/export/rounding.js';
+import { layerToNodePartition, roundToLayers } from '../src/model/layer-rounding.js';
 import { checkModuleFqns, moduleFqnsPerModelPart, torchtitanConfig } from '../src/export/torchtitan.js';
 import { REF_OUTPUTS, REF_PROFILES, runCli, tmp } from './helpers/cli.js';
 

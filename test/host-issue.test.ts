@@ -14,7 +14,7 @@ import { recipeWithHostProfile } from '../src/estimate/host-speed.js';
 import { compareRecords, formatComparison, hostSpeedOfRecord, planOfRecord } from '../src/validate/compare.js';
 import { recipeAtHostSpeed } from '../src/estimate/host-speed.js';
 import { readValidationRecords } from '../src/validate/records.js';
-import { runCli, tmp } from './helpers/cli.js';
+import { runCli, tmp, savedCsvPath } from './helpers/cli.js';
 import { readCsvFile } from './helpers/csv.js';
 
 const SETS = join(import.meta.dirname, '..', 'validation', 'results');
@@ -102,7 +102,7 @@ test('--host-profile on the CLI: used by validate and search; a bad file or reci
   assert.match(s2.err, /recipe megatron-mixed has no CPU issue term/);
   const ok = await runCli(['--gpus', 'H100', '1', '--gpu-per-node', '2', '--gbs', '16', '--model-type', 'llama1b', '--recipe', 'bf16-adamw', '--host-profile', SLOW_HOST, '--output-dir', join(dir, 'out')]);
   assert.equal(ok.code, 0, ok.err);
-  const csv = readFileSync(join(dir, 'out', 'llama1b.csv'), 'utf8');
+  const csv = readFileSync(savedCsvPath(ok.out), 'utf8');
   assert.match(csv, /CPU issue figures: [^)]*host_issue_H200_slow_host\.json \(llama1b tp1 procs2/);
 });
 
@@ -203,7 +203,7 @@ test('fasop search --host-profile profiles/host_issue_H200.json --host-launch-us
     const r = await runCli(['--gpus', 'H200', '1', '--gpu-per-node', '1', '--gbs', '16', '--model-type', 'llama1b', '--recipe', 'bf16-adamw',
       '--host-profile', N_START, '--host-launch-us', us, '--output-dir', join(dir, us)]);
     assert.equal(r.code, 0, r.err);
-    return new Map(readCsvFile(join(dir, us, 'llama1b.csv')).map((row) => [Number(row['mbs']), { step_s: Number(row['step_time(s)']), source: row['cost_source']! }]));
+    return new Map(readCsvFile(savedCsvPath(r.out)).map((row) => [Number(row['mbs']), { step_s: Number(row['step_time(s)']), source: row['cost_source']! }]));
   };
   const fast = await rows('5'), slow = await rows('10');
   // mbs 1 is host-bound (the CPU's 26.7 ms per micro-batch at 5 µs per launch against 25.4 ms of GPU work): twice the speed index, about twice the step

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FasopError } from '../src/errors.js';
 import {
-  CHART_LAYOUT, DEFAULT_FONT_FILES, NO_VALID_PARETO_WARNING, annotationLines, paretoChartSpec, paretoChartTitle,
-  rasterizeSvg, renderParetoChart, svgPathFor, writeParetoChart,
+  CHART_LAYOUT, DEFAULT_FONT_FILES, NO_VALID_PARETO_WARNING, annotationLines, chartSubtitle, clusterColours, paretoChartSpec, paretoChartTitle,
+  rasterizeSvg, renderParetoChart, svgPathFor, writeParetoChart, type ParetoChartRow,
 } from '../src/report/chart.js';
 import { readResultsCsv } from '../src/report/csv-read.js';
 import { makeParetoFromCsv, paretoPngPathForCsv } from '../src/cli/make-pareto.js';
@@ -234,16 +234,61 @@ test('chart: 300-point synthetic multi-GBS CSV renders', async () => {
   assert.ok(chart.png.length < 300_000);
 });
 
-test('chart: the legend leaves the top-right corner when data is there', () => {
+test('chart: the legend sits in the right margin, clear of the plot, whatever the data', () => {
   type L = { layer: { name?: string; encoding: Record<string, { value: number }> }[] };
-  const legendOf = (csv: string) => {
+  for (const csv of ['synthetic_multi_gbs_300.csv', 'max_at_right.csv', 'small_valid.csv']) {
     const built = paretoChartSpec(readResultsCsv(join(FIX, csv)), 't', (t, s) => 0.6 * s * t.length)!;
-    return (built.spec as unknown as L).layer.find((l) => l.name === 'legend_box')!.encoding;
-  };
-  const synthetic = legendOf('synthetic_multi_gbs_300.csv');
-  assert.ok(synthetic.y!.value < 20 && synthetic.x2!.value > CHART_LAYOUT.plotWidth - 20, 'upper right, like the original');
-  const right = legendOf('max_at_right.csv');
-  assert.ok(right.y!.value > CHART_LAYOUT.plotHeight / 2, 'moved down: the best plan sits in the upper right');
+    const box = (built.spec as unknown as L).layer.find((l) => l.name === 'legend_box')!.encoding;
+    assert.ok(box.x!.value > CHART_LAYOUT.plotWidth, `${csv}: legend starts right of the plot (${box.x!.value})`);
+    assert.ok(box.x2!.value <= CHART_LAYOUT.plotWidth + CHART_LAYOUT.pad.right, `${csv}: and ends inside the figure`);
+  }
+});
+
+/** Plans on two sub-clusters and two batch sizes: cost and throughput rise with the GPU count. */
+function sweepRows(): ParetoChartRow[] {
+  const rows: ParetoChartRow[] = [];
+  for (const [cluster, nodes] of [['A40:1', 1], ['A40:2', 2]] as const) {
+    for (const gbs of [8, 16]) {
+      for (const mbs of [1, 2, 4]) {
+        const thr = nodes * gbs * (1 + mbs / 8);
+        rows.push({ gbs, mbs, tp: 4, pp: nodes, dp: 1, costUsd: nodes * 10 + 40 / mbs + gbs, throughputSamplesPerS: thr, isOom: false, totalTimeS: 1000 / thr, gpuCluster: cluster });
+      }
+    }
+  }
+  return rows;
+}
+
+test('chart: a sweep colours points by sub-cluster, shapes them by gbs, labels every frontier plan and names both in the legend', async () => {
+  const rows = sweepRows();
+  const subtitle = chartSubtitle(rows, { model: 'llama70b', dataset: 'c4' });
+  assert.equal(subtitle, 'model llama70b · cluster A40:2 (2 sub-clusters) · dataset c4 · gbs 8–16');
+  const chart = (await renderParetoChart(rows, { title: 'LLAMA70B training pareto frontier analysis', subtitle }))!;
+  const { svg } = chart;
+  const colours = clusterColours(rows);
+  assert.deepEqual([...colours.keys()], ['A40:1', 'A40:2'], 'smallest sub-cluster first');
+  // every point is filled with its sub-cluster's colour
+  const all = [...marksIn(svg, 'other_points'), ...marksIn(svg, 'frontier_points')];
+  assert.equal(all.length, rows.length);
+  const fills = new Set(all.map((p) => /fill="([^"]+)"/.exec(p)![1]));
+  assert.deepEqual(fills, new Set(colours.values()));
+  // two shapes (gbs 8 circles, gbs 16 squares) among the marks' paths
+  assert.equal(new Set(all.map((p) => /d="([^"]+)"/.exec(p)![1]!.replace(/[\d.-]+/g, '#'))).size, 2);
+  // each frontier plan but the annotated one has its label; the annotated one names its sub-cluster
+  const texts = [...svg.matchAll(/<(?:text|tspan)[^>]*>([^<]+)</g)].map((m) => m[1]!);
+  const labels = texts.filter((t) => /^A40:\d tp\d pp\d dp\d mbs\d gbs\d+$/.test(t));
+  assert.equal(labels.length, chart.frontierCount - 1, texts.join(' | '));
+  assert.ok(texts.some((t) => /^sub-cluster A40:2 \(8 GPUs\)$/.test(t)));
+  for (const t of ['Sub-cluster (colour)', 'A40:1 (4 GPUs)', 'A40:2 (8 GPUs)', 'Global batch (shape)', 'gbs 8', 'gbs 16', 'Pareto frontier', 'Other configurations', subtitle]) {
+    assert.ok(texts.includes(t), `legend/subtitle text ${t}`);
+  }
+  // and the text is really drawn: the legend column has ink with fonts, none without
+  const withFonts = rasterizeSvg(svg, DEFAULT_FONT_FILES);
+  const noFonts = rasterizeSvg(svg, []);
+  const scale = withFonts.width / CHART_LAYOUT.svgWidth;
+  const x0 = Math.floor((CHART_LAYOUT.pad.left + CHART_LAYOUT.plotWidth + 40) * scale);
+  const band = [x0, Math.floor(CHART_LAYOUT.pad.top * scale), withFonts.width, Math.floor((CHART_LAYOUT.pad.top + 200) * scale)] as const;
+  assert.ok(darkPixels(withFonts, ...band) > 1500, `legend labels: ${darkPixels(withFonts, ...band)} dark pixels`);
+  assert.ok(darkPixels(noFonts, ...band) < 200, 'without fonts only the symbols are left');
 });
 
 test('chart: a long title is set smaller so that it fits', async () => {

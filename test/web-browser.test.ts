@@ -79,8 +79,28 @@ test('web (browser): chromium runs a search from the form; counters and chart eq
     await page.waitForFunction(() => (window as any).fasopViewer?.info && (window as any).echarts);
     await page.waitForSelector('#conn-text:has-text("connected")');
 
-    // The CLI's validation, shown in the page: a GPU type without profiles.
+    // Defaults from the catalog: node size of the GPU type, the model's sequence length, the dataset's budget.
+    await page.selectOption('.gpu-type', 'A40');
+    assert.equal(await page.getAttribute('#gpn', 'placeholder'), '4 (catalog)');
     await page.selectOption('.gpu-type', 'H100');
+    assert.equal(await page.getAttribute('#gpn', 'placeholder'), '8 (catalog)');
+    assert.equal(await page.inputValue('#seq-length'), '1024');
+    assert.equal(await page.isDisabled('#seq-length'), true, 'a catalog model keeps its sequence length');
+    assert.match(await page.textContent('#budget-help') ?? '', /squad's 10,334 samples of 1024 tokens/);
+    await page.selectOption('#dataset', 'c4');
+    assert.match(await page.textContent('#budget-help') ?? '', /c4's 175,000,000,000 tokens \(RedPajama/);
+    await page.fill('#train-tokens', '2T');
+    assert.match(await page.textContent('#cli-line') ?? '', /--train-tokens 2T/);
+    await page.fill('#train-tokens', '');
+    await page.selectOption('#dataset', 'squad');
+    assert.deepEqual(await page.locator('#recipe option').allTextContents(), Object.keys((await import('../src/estimate/recipe.js')).RECIPES));
+    // every field and term is explained where it is shown
+    const untitled = await page.evaluate(`[...document.querySelectorAll('#form-fields label, .frontier-table th')].filter((l) => !(l.getAttribute('title') || '').trim()).map((l) => l.textContent.trim())`);
+    assert.deepEqual(untitled, []);
+    assert.match(await page.textContent('.glossary') ?? '', /TP \/ PP \/ DP.*OOM.*frontier/s);
+    assert.match(await page.textContent('#search-form') ?? '', /Pareto searches each smaller cluster too/);
+
+    // The CLI's validation, shown in the page: a GPU type without profiles.
     await page.click('#start');
     await page.waitForSelector('#form-error:not([hidden])');
     assert.match(await page.textContent('#form-error') ?? '', /no profile for model llama70b on GPU H100.*Fix: /s);
@@ -116,11 +136,36 @@ test('web (browser): chromium runs a search from the form; counters and chart eq
     await page.screenshot({ path: shot, fullPage: true, timeout: 15_000 });
     assert.ok(statSync(shot).size > 20_000, 'a real screenshot');
 
+    // The export command of the best plan, then of a chosen frontier plan; the copy button copies it; the CLI runs it.
+    assert.match(await page.textContent('#export-cmd') ?? '', /^fasop export --gpus A40 \d+ --model-type llama70b --dataset squad --gbs 32 --tp \d+ --dp \d+ --pp \d+ --mbs \d+ --gpu-per-node 8 --pareto --format megatron$/);
+    await page.locator('#frontier-body tr').first().click();
+    assert.equal(await page.textContent('#plan-heading'), 'Chosen plan');
+    const chosen = await page.evaluate(`(() => { const v = window.fasopViewer; return v.plans[v.frontier[0]]; })()`) as { tp: number; dp: number; pp: number; mbs: number; gpu_cluster_str: string };
+    const cmd = (await page.textContent('#export-cmd'))!;
+    assert.ok(cmd.includes(`--gpus ${chosen.gpu_cluster_str.replace(':', ' ')} `) && cmd.includes(`--tp ${chosen.tp} --dp ${chosen.dp} --pp ${chosen.pp} --mbs ${chosen.mbs} `), cmd);
+    await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin });
+    await page.click('#copy-export');
+    assert.equal(await page.evaluate('navigator.clipboard.readText()'), cmd);
+    const exported = await runCli([...cmd.split(' ').slice(1), '--profile-dir', REF_PROFILES]);
+    assert.equal(exported.code, 0, exported.err);
+    assert.match(exported.out, new RegExp(`--tensor-model-parallel-size ${chosen.tp}\\b`));
+
+    // An error clears the previous chart: a search that cannot start leaves no old results on show.
+    await page.selectOption('.gpu-type', 'H100');
+    await page.click('#start');
+    await page.waitForSelector('#form-error:not([hidden])');
+    assert.equal(await page.evaluate('window.fasopViewer.plans.length'), 0);
+    assert.equal(await page.isVisible('#chart-empty'), true);
+    assert.equal(await page.locator('#frontier-body tr').count(), 0);
+    assert.equal(await page.textContent('#export-cmd'), '');
+    await page.selectOption('.gpu-type', 'A40');
+
     // A large search: the page stays responsive while results stream; Stop halts it.
     await page.fill('.gpu-nodes', '32');
     await page.fill('#gbs-max', '512');
     await page.click('#start');
     await page.waitForFunction(() => (window as any).fasopViewer.status === 'running' && (window as any).fasopViewer.done > 0, null, { timeout: 20_000 });
+    await page.waitForFunction(() => /plans\/s · ETA/.test(document.getElementById('count-rate')!.textContent!), null, { timeout: 10_000 });
     const t0 = Date.now();
     await page.evaluate(() => document.title);
     assert.ok(Date.now() - t0 < 2000, 'the page answers while the search runs');
@@ -162,6 +207,7 @@ test('web (browser): chromium runs a search from the form; counters and chart eq
     assert.deepEqual(foreign, [], 'every request goes to the server on 127.0.0.1');
     assert.deepEqual(pageErrors, []);
     const unexpected = consoleErrors.filter((e) => !(/status of 400/.test(e.text) && e.url === `${origin}/api/search`));
+    assert.equal(consoleErrors.length - unexpected.length, 2, 'the two refused requests above');
     assert.deepEqual(unexpected, [], 'no console errors');
   } finally {
     if (ctx) await withTimeout(ctx.close(), 10_000, 'chromium close').catch(() => killChromium(userDataDir));

@@ -97,3 +97,39 @@ export function getDataset(catalog: Catalog, name: string): DatasetSpec {
 export function iterationsFor(dataset: DatasetSpec, gbs: number): number {
   return Math.floor(dataset.samples / gbs);
 }
+
+/** How much a search trains for: a number of tokens (fasop) or one epoch of samples (the original). */
+export interface TrainingBudget {
+  /** sequences trained: what `iterationsFor` divides by gbs */
+  samples: number;
+  /** tokens trained (samples × seq_length), when the budget is counted in tokens */
+  tokens?: number;
+  epochs: number;
+  /** `--train-tokens`, `dataset` (its token count from the catalog) or `samples` (the original's count) */
+  from: 'train-tokens' | 'dataset-tokens' | 'samples';
+  /** where the dataset's token count comes from, when it is used */
+  source?: string;
+}
+
+/**
+ * The training budget: `trainTokens` when given, else `epochs` × the dataset's token count when the
+ * catalog has one (and `countTokens`), else `epochs` × its samples. Samples = ⌊tokens / seqLength⌋.
+ */
+export function trainingBudget(dataset: DatasetSpec, seqLength: number, opts: { trainTokens?: number; epochs?: number; countTokens: boolean }): TrainingBudget {
+  const epochs = opts.epochs ?? 1;
+  if (opts.trainTokens !== undefined) return { samples: Math.floor(opts.trainTokens / seqLength), tokens: opts.trainTokens, epochs: 1, from: 'train-tokens' };
+  if (opts.countTokens && dataset.tokens !== undefined) {
+    const tokens = dataset.tokens * epochs;
+    return { samples: Math.floor(tokens / seqLength), tokens, epochs, from: 'dataset-tokens', ...(dataset.tokensSource ? { source: dataset.tokensSource } : {}) };
+  }
+  return { samples: Math.floor(dataset.samples * epochs), epochs, from: 'samples' };
+}
+
+/** `2T`, `300B`, `1.5e12`, `500M`, `64k`: a token count (K/M/B/T = 10^3/10^6/10^9/10^12); NaN when not one. */
+export function parseTokenCount(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([kmbt]?)\s*$/i.exec(text);
+  if (!m) return NaN;
+  const scale = { '': 1, k: 1e3, m: 1e6, b: 1e9, t: 1e12 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'b' | 't'];
+  const v = Math.round(Number(m[1]) * scale);
+  return Number.isSafeInteger(v) && v > 0 ? v : NaN;
+}

@@ -100,10 +100,17 @@ export const modelSpecSchema = z
   });
 export type ModelSpec = z.infer<typeof modelSpecSchema> & { name: string };
 
-export const datasetSpecSchema = z.object({
-  samples: z.number().int().positive(),
-  description: z.string().default(''),
-});
+export const datasetSpecSchema = z
+  .object({
+    /** the original's count: one sample = one sequence; --estimator reference trains one epoch of these */
+    samples: z.number().int().positive(),
+    description: z.string().default(''),
+    /** size of the dataset in tokens: the default training budget of --estimator fasop */
+    tokens: z.number().int().positive().optional(),
+    /** where the token count comes from (paper, dataset card) and with which tokenizer */
+    tokensSource: z.string().min(1).optional(),
+  })
+  .refine((d) => d.tokens === undefined || d.tokensSource !== undefined, { message: 'a dataset with tokens needs tokensSource (where the count comes from)' });
 export type DatasetSpec = z.infer<typeof datasetSpecSchema> & { name: string };
 
 /** A catalog file: any subset of the sections; user files merge over the shipped ones. */

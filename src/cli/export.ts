@@ -9,7 +9,7 @@ import { exportPlan, type ExportablePlan } from '../export/export.js';
 import { formatExport, type ExportFormat } from '../export/format.js';
 import { resolveBestPlacement } from '../export/resolve.js';
 import { resolvePlans as resolvePlansOf } from '../plan/resolve.js';
-import { roundToLayers } from '../export/rounding.js';
+import { roundToLayers } from '../model/layer-rounding.js';
 import type { TorchtitanDpMode } from '../export/torchtitan.js';
 import { ProfileDb } from '../profiles/db.js';
 import { rankRecords } from '../report/csv.js';
@@ -76,6 +76,11 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
       throw new FasopError(`no row of rank ${rank} in ${raw.csv}`, rows.length ? `ranks go from ${Math.min(...ranks)} to ${Math.max(...ranks)}` : 'the CSV has no rows');
     }
     const row = hits[0]!;
+    if (row.record.is_oom) {
+      const fit = rows.filter((r) => !r.record.is_oom).sort((a, b) => a.rank - b.rank || a.index - b.index)[0];
+      io.err(`[NOTICE] rank ${rank} of ${raw.csv} is estimated to run out of GPU memory (${row.record.oom_gpumem.toFixed(2)} GiB per GPU); ` +
+        (fit ? `the best plan that fits is rank ${fit.rank}: --rank ${fit.rank}` : 'no plan in this file fits'));
+    }
     // Flags the user did not give come from the CSV: cluster, gbs, estimator, model (by file name).
     const adj: RawExportOptions = { ...raw, gbs: String(row.record.gbs), paretoGbsMax: undefined };
     // a CSV without an estimator column was written by the original FASOP: its numbers are the reference's

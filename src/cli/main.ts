@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isFasopError } from '../errors.js';
+import { ExitStatus } from './exit.js';
 import { processIo, type CliIo } from './io.js';
 import { exportCommand } from './export.js';
 import { paretoHooks } from './pareto-hooks.js';
@@ -38,7 +39,7 @@ export function buildProgram(io: CliIo, gpuTokens?: string[]): Command {
   return program;
 }
 
-/** Run the CLI; returns the exit status (0 ok, 2 user error). Never throws for user errors. */
+/** Run the CLI; returns the exit status (0 ok, 2 user error, 3 no plan fits: docs/outputs.md). Never throws for user errors. */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
   // `fasop --gpus A40 8 ...` without a subcommand means `fasop search ...`.
   const args = argv.length > 0 && !SUBCOMMANDS.includes(argv[0]!) && !['-h', '--help', '-V', '--version'].includes(argv[0]!)
@@ -55,6 +56,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
       return 2; // commander already printed its one-line message
     }
+    if (err instanceof ExitStatus) return err.code;
     if (isFasopError(err)) {
       io.err(err.oneLine());
       return 2;

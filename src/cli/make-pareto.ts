@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { FasopError } from '../errors.js';
-import { NO_VALID_PARETO_WARNING, paretoChartTitle, renderParetoChart, writeParetoChart } from '../report/chart.js';
+import { NO_VALID_PARETO_WARNING, chartSubtitle, paretoChartTitle, renderParetoChart, writeParetoChart } from '../report/chart.js';
 import { readResultsCsv } from '../report/csv-read.js';
 
 /**
@@ -60,7 +60,7 @@ export async function makeParetoFromCsv(csvPath: string, options: MakeParetoOpti
   }
   const rows = readResultsCsv(csvPath);
   const title = paretoChartTitle({ paretoTitle });
-  const chart = await renderParetoChart(rows, { title, ...(options.fontFiles ? { fontFiles: options.fontFiles } : {}) });
+  const chart = await renderParetoChart(rows, { title, subtitle: chartSubtitle(rows), ...(options.fontFiles ? { fontFiles: options.fontFiles } : {}) });
   if (!chart) {
     return { written: false, warning: NO_VALID_PARETO_WARNING, title, rowCount: rows.length, validCount: 0, frontierCount: 0 };
   }

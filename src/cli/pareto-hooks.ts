@@ -18,7 +18,7 @@ export const paretoHooks: SearchHooks = {
     const chart = await import('../report/chart.js');
     const { paretoPngPathForCsv } = await import('./make-pareto.js');
     const rows = readResultsCsv(csvPath);
-    const rendered = await chart.renderParetoChart(rows, { title: chart.paretoChartTitle({ paretoTitle: title, modelType }) });
+    const rendered = await chart.renderParetoChart(rows, { title: chart.paretoChartTitle({ paretoTitle: title, modelType }), subtitle: chart.chartSubtitle(rows, { model: modelType }) });
     if (!rendered) {
       io.out(chart.NO_VALID_PARETO_WARNING);
       return;

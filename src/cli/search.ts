@@ -1,6 +1,12 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Command } from 'commander';
+import { iterationsFor, type TrainingBudget } from '../catalog/catalog.js';
+import type { DatasetSpec } from '../catalog/schema.js';
+import { RECIPES } from '../estimate/recipe.js';
+import { planExtras, type PlanExtras } from '../report/plan-extras.js';
+import { claimNewFile, originalCsvStem, resultStem, writeNewFile } from '../report/result-names.js';
+import { EXIT_NO_PLAN_FITS, ExitStatus } from './exit.js';
 import { FasopError } from '../errors.js';
 import { getEstimator } from '../estimate/index.js';
 import { ProfileDb } from '../profiles/db.js';
@@ -56,10 +62,14 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
   const ts = timestamp();
   const gpuStr = req.gpus.map((g) => `${g.type}${g.nodes}`).join('_');
   const stem = `${req.model.name}_${gpuStr}_gbs${req.gbsValues.length > 1 ? raw.gbs : req.gbsValues[0]}_${ts}`;
-  const exp = `${req.model.name}${req.gpus.length > 1 ? '_heterogeneous' : ''}${req.pareto ? '_pareto' : ''}${raw.addExpName}`;
-  const csvPath = raw.saveCsv ? join(outputDir, `${exp}.csv`) : undefined;
-  const logPath = raw.logFile ? resolve(io.cwd, raw.logFile) : raw.verbose ? join(outputDir, `${stem}.log`) : undefined;
-  const jsonlPath = raw.parsing ? (raw.parsingFile ? resolve(io.cwd, raw.parsingFile) : join(outputDir, `${stem}.jsonl`)) : undefined;
+  // the original's names (replaced by every run) in its mode or when asked; else one new file per run
+  const originalNames = raw.originalNames ?? req.estimator === 'reference';
+  const csvStem = originalNames
+    ? originalCsvStem(req.model.name, req.gpus.length > 1, req.pareto, raw.addExpName)
+    : resultStem(req.model.name, req.gpus, req.gbsValues, req.pareto, raw.addExpName);
+  const csvPath = raw.saveCsv ? join(outputDir, `${csvStem}.csv`) : undefined;
+  let logPath = raw.logFile ? resolve(io.cwd, raw.logFile) : raw.verbose ? join(outputDir, `${stem}.log`) : undefined;
+  let jsonlPath = raw.parsing ? (raw.parsingFile ? resolve(io.cwd, raw.parsingFile) : join(outputDir, `${stem}.jsonl`)) : undefined;
   // The folder of a file the user names must exist; the output directory is created on demand,
   // once the request has been checked (so that an error leaves no new folder behind).
   const dirs = new Set([csvPath, logPath, jsonlPath].filter((p): p is string => p !== undefined).map((p) => dirname(p)));
@@ -78,22 +88,27 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
     writeSync(jsonlFd, `${line}\n`); // one write per line: a reader never sees half a record
     out(line);
   };
-  const progress = new ProgressLine((s) => io.err(s.replace(/\n$/, '')), io.errIsTty && !raw.verbose);
+  const progress = new ProgressLine((s) => io.err(s.replace(/\n$/, '')), raw.verbose ? 'off' : io.errIsTty ? 'tty' : 'lines');
   const started = Date.now();
   const records: PlanRecord[] = [];
+  const extras: PlanExtras[] = [];
   try {
     // Errors in the request surface here (before any output file is opened).
     const events = searchEvents(req, { catalog, profiles, estimator });
     const first = await events.next();
     if (dirs.has(outputDir)) ensureWritableDir(outputDir, '--output-dir');
+    // default log and JSONL names are claimed exclusively: runs started in the same second get _2, _3, …
     if (logPath) {
-      logFd = openSync(logPath, 'w');
+      if (raw.logFile) logFd = openSync(logPath, 'w');
+      else ({ path: logPath, fd: logFd } = claimNewFile(outputDir, stem, '.log'));
       out(`[LOG] Output will be saved to: ${logPath}`);
     }
     if (jsonlPath) {
-      jsonlFd = openSync(jsonlPath, 'w');
+      if (raw.parsingFile) jsonlFd = openSync(jsonlPath, 'w');
+      else ({ path: jsonlPath, fd: jsonlFd } = claimNewFile(outputDir, stem, '.jsonl'));
       out(`[PARSING] Real-time results will be saved to: ${jsonlPath}`);
     }
+    for (const line of resolved.notices) out(line);
     if (req.pareto && resolved.gpuPerNodeDefaulted) out('[PARETO] --gpu-per-node not given: using 8 GPUs per node for Pareto experiments');
     const nodes = req.gpus.reduce((a, g) => a + g.nodes, 0);
     out([
@@ -104,9 +119,9 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
       '='.repeat(60),
       `Model: ${req.model.name}, Precision: ${req.precision}, Estimator: ${req.estimator}`,
       `Dataset: ${req.dataset.name} (${req.dataset.description})`,
-      `  Dataset samples: ${req.dataset.samples.toLocaleString('en-US')}`,
+      ...budgetLines(resolved.budget, resolved.catalogDataset, req.model.seq_length),
       `  GBS: ${req.gbsValues.join(', ')}, Seq len: ${req.model.seq_length}`,
-      `  Iterations: ${req.gbsValues.map((g) => Math.floor(req.dataset.samples / g).toLocaleString('en-US')).join(', ')}`,
+      `  Iterations: ${req.gbsValues.map((g) => iterationsFor(req.dataset, g).toLocaleString('en-US')).join(', ')}`,
       `PP Partition Method: ${raw.ppPartitionMethod}`,
       `Profiles: ${profiles.dir}`,
       '='.repeat(60),
@@ -142,6 +157,7 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
       } else {
         idxInPlacement += 1;
         records.push(ev.record);
+        extras.push(planExtras(ev.record, ev.estimate, req.model.num_layers));
         if (ev.record.is_oom) oom += 1;
         else valid += 1;
         jsonl(jsonlRecord(ev.index, ev.record));
@@ -159,18 +175,53 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
   }
 
   const seconds = (Date.now() - started) / 1000;
-  if (csvPath) writeFileAtomic(csvPath, formatCsv(records));
-  else out('[INFO] CSV save skipped (--no-save-csv)');
+  const order = req.estimator === 'reference' ? 'time' : 'fits-first';
+  const csvText = formatCsv(records, { order, extras, fillLayers: req.estimator !== 'reference', context: { model: req.model.name, dataset: req.dataset.name, ...(resolved.budget.tokens !== undefined ? { trainTokens: resolved.budget.tokens } : {}) } });
+  let savedCsv: string | undefined;
+  if (csvPath) {
+    if (originalNames) {
+      if (existsSync(csvPath)) out(`[CSV] Replacing the earlier ${csvPath} (the original's file name; --no-original-names keeps every result)`);
+      writeFileAtomic(csvPath, csvText);
+      savedCsv = csvPath;
+    } else {
+      savedCsv = writeNewFile(outputDir, csvStem, '.csv', csvText);
+    }
+  } else out('[INFO] CSV save skipped (--no-save-csv)');
   out('');
-  out(summaryLines(rankRecords(records), seconds, csvPath));
+  const noFitExit = req.estimator === 'reference' ? undefined : EXIT_NO_PLAN_FITS;
+  out(summaryLines(rankRecords(records, order), seconds, savedCsv, {
+    extras,
+    gpusPerNode: req.gpusPerNode,
+    cluster: req.gpus,
+    leanerRecipes: req.estimator === 'reference' ? [] : leanerRecipes(req.recipe?.stateBytesPerParam ?? RECIPES['megatron-mixed']!.stateBytesPerParam),
+    ...(noFitExit !== undefined ? { noFitExitCode: noFitExit } : {}),
+  }));
+  if (savedCsv && records.some((r) => !r.is_oom)) out(`Next: fasop export --csv ${savedCsv} --rank 1 --format megatron${req.pareto ? `   |   chart: fasop --only-make-pareto ${savedCsv}` : ''}`);
   if (req.pareto && raw.makePareto) {
-    if (!csvPath) out('[PARETO] --make-pareto needs the CSV: drop --no-save-csv');
-    else if (hooks.makePareto) await hooks.makePareto(io, csvPath, raw.paretoTitle, req.model.name, outputDir);
+    if (!savedCsv) out('[PARETO] --make-pareto needs the CSV: drop --no-save-csv');
+    else if (hooks.makePareto) await hooks.makePareto(io, savedCsv, raw.paretoTitle, req.model.name, outputDir);
   }
   if (jsonlPath) out(`[PARSING] Results saved to: ${jsonlPath} (${records.length} entries)`);
   if (logFd !== undefined) {
     io.out(`[LOG] Log saved to: ${logPath}`);
     closeSync(logFd);
   }
+  if (noFitExit !== undefined && records.length > 0 && records.every((r) => r.is_oom)) throw new ExitStatus(noFitExit);
 }
 
+/** Recipes that keep fewer bytes of state per parameter than `bytes`: `a or b (8 B/param of state instead of 18)`. */
+function leanerRecipes(bytes: number): string[] {
+  const byBytes = new Map<number, string[]>();
+  for (const r of Object.values(RECIPES)) if (r.stateBytesPerParam < bytes) byBytes.set(r.stateBytesPerParam, [...(byBytes.get(r.stateBytesPerParam) ?? []), r.name]);
+  return [...byBytes].sort((a, b) => a[0] - b[0]).map(([b, names]) => `${names.join(' or ')} (${b} B/param of state instead of ${bytes})`);
+}
+
+/** The training budget as the header prints it. */
+function budgetLines(b: TrainingBudget, dataset: DatasetSpec, seqLength: number): string[] {
+  const n = (x: number) => x.toLocaleString('en-US');
+  if (b.from === 'samples') return [`  Dataset samples: ${n(dataset.samples)}${b.epochs !== 1 ? ` × ${b.epochs} epochs = ${n(b.samples)}` : ''} (one sample = one sequence of ${seqLength} tokens)`];
+  const head = b.from === 'train-tokens'
+    ? `  Training budget: ${n(b.tokens!)} tokens (--train-tokens)`
+    : `  Training budget: ${n(b.tokens!)} tokens = ${b.epochs} epoch${b.epochs === 1 ? '' : 's'} of ${dataset.name}'s ${n(dataset.tokens!)} tokens (${b.source})`;
+  return [head, `  = ${n(b.samples)} sequences of ${seqLength} tokens`];
+}

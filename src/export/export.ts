@@ -4,7 +4,7 @@ import type { Estimate, ResolvedPlan } from '../estimate/plan.js';
 import type { Estimator } from '../search/search.js';
 import { megatronArgs, shellQuote, type MegatronArgs } from './megatron.js';
 import { placementReport, type PlacementReport } from './placement.js';
-import { roundToLayers, stageLayerRanges, TIE_RULE, type BoundaryRounding } from './rounding.js';
+import { roundToLayers, stageLayerRanges, TIE_RULE, type BoundaryRounding } from '../model/layer-rounding.js';
 import { torchtitanConfig, torchtitanToml, type TorchtitanConfig, type TorchtitanDpMode } from './torchtitan.js';
 
 /** What export needs of a plan: a PlanRecord (from search() or a results CSV) satisfies it. */

@@ -1,6 +1,6 @@
 /** Launch export: plan → Megatron-LM / torchtitan arguments (pure functions, plus the re-estimate). */
 export { formatMegatronLayout, parseMegatronLayout, validateMegatronLayout, layoutLayersPerStage, type LayoutSymbol, type LayoutStageCounts } from './layout.js';
-export { roundToLayers, layerToNodePartition, stageLayerRanges, TIE_RULE, type LayerPartition, type BoundaryRounding } from './rounding.js';
+export { roundToLayers, layerToNodePartition, stageLayerRanges, TIE_RULE, type LayerPartition, type BoundaryRounding } from '../model/layer-rounding.js';
 export { moduleFqnsPerModelPart, checkModuleFqns, torchtitanConfig, torchtitanToml, type TorchtitanConfig, type TorchtitanDpMode } from './torchtitan.js';
 export { megatronArgs, shellQuote, type MegatronArgs } from './megatron.js';
 export { placementReport, type PlacementReport, type NodeAssignment, type StageAssignment } from './placement.js';

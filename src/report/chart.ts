@@ -25,6 +25,8 @@ export interface ParetoChartRow {
   throughputSamplesPerS: number;
   isOom: boolean;
   totalTimeS: number;
+  /** sub-cluster of the plan, e.g. `A40:3` or `A40:2, A100:1` (column `gpu_cluster`) */
+  gpuCluster?: string;
 }
 
 export interface ParetoChartOptions {
@@ -34,6 +36,8 @@ export interface ParetoChartOptions {
   fontFiles?: readonly string[];
   /** PNG width in px; default 1800 */
   pngWidthPx?: number;
+  /** second title line: model, cluster, dataset (`chartSubtitle`) */
+  subtitle?: string;
 }
 
 export interface ParetoChart {
@@ -57,6 +61,7 @@ export const COLORS = {
   other: '#888888',
   frontier: '#3b82f6',
   frontierEdge: '#1d4ed8',
+  frontierEdgeMulti: '#111827',
   plotBackground: '#f8fafc',
 } as const;
 
@@ -86,7 +91,7 @@ export function checkFontFiles(files: readonly string[]): void {
 // Logical layout (SVG units = points at 72 dpi).
 const SVG_WIDTH = 864;
 const SVG_HEIGHT = 576;
-const PAD = { left: 72, right: 18, top: 46, bottom: 52 };
+const PAD = { left: 72, right: 178, top: 62, bottom: 52 };
 const PLOT_WIDTH = SVG_WIDTH - PAD.left - PAD.right;
 const PLOT_HEIGHT = SVG_HEIGHT - PAD.top - PAD.bottom;
 /** The fixed layout, in SVG units (the PNG is this scaled to `pngWidthPx`). */
@@ -117,10 +122,69 @@ function resvgOptions(fontFiles: readonly string[], widthPx?: number): Construct
 
 const fmt2 = (x: number) => x.toFixed(2);
 
-/** The annotation text of the highest-throughput plan (two lines). */
-export function annotationLines(row: ParetoChartRow): [string, string] {
+/** Sub-cluster of a plan as the legend names it: its `gpu_cluster`, else its GPU count. */
+export function clusterKey(r: ParetoChartRow): string {
+  return r.gpuCluster ?? `${r.tp * r.dp * r.pp} GPUs`;
+}
+
+/** A short label of a frontier plan: sub-cluster (when several), degrees, micro batch, gbs (in a sweep). */
+export function frontierLabel(r: ParetoChartRow, withCluster: boolean, withGbs: boolean): string {
+  return `${withCluster ? `${clusterKey(r)} ` : ''}tp${r.tp} pp${r.pp} dp${r.dp} mbs${r.mbs}${withGbs ? ` gbs${r.gbs}` : ''}`;
+}
+
+/** Tableau's 10 categorical colours; more sub-clusters take evenly spaced viridis colours. */
+const CATEGORICAL = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+const VIRIDIS = ['#440154', '#482878', '#3e4989', '#31688e', '#26828e', '#1f9e89', '#35b779', '#6ece58', '#b5de2b', '#fde725'];
+/** One marker shape per gbs of a sweep (cycled past nine). */
+export const GBS_SHAPES = ['circle', 'square', 'triangle-up', 'diamond', 'triangle-down', 'cross', 'triangle-right', 'triangle-left', 'wedge'] as const;
+
+function rampColour(t: number): string {
+  const x = Math.min(1, Math.max(0, t)) * (VIRIDIS.length - 1);
+  const i = Math.floor(x);
+  const j = Math.min(VIRIDIS.length - 1, i + 1);
+  const mix = (a: string, b: string, k: number) => Math.round(parseInt(a, 16) * (1 - k) + parseInt(b, 16) * k).toString(16).padStart(2, '0');
+  const [a, b] = [VIRIDIS[i]!, VIRIDIS[j]!];
+  return `#${mix(a.slice(1, 3), b.slice(1, 3), x - i)}${mix(a.slice(3, 5), b.slice(3, 5), x - i)}${mix(a.slice(5, 7), b.slice(5, 7), x - i)}`;
+}
+
+/** Colour of each sub-cluster, smallest (fewest GPUs) first. */
+export function clusterColours(rows: readonly ParetoChartRow[]): Map<string, string> {
+  const gpus = new Map<string, number>();
+  for (const r of rows) gpus.set(clusterKey(r), Math.max(gpus.get(clusterKey(r)) ?? 0, r.tp * r.dp * r.pp));
+  const keys = [...gpus.keys()].sort((a, b) => gpus.get(a)! - gpus.get(b)! || a.localeCompare(b));
+  return new Map(keys.map((k, i) => [k, keys.length <= CATEGORICAL.length ? CATEGORICAL[i]! : rampColour(i / (keys.length - 1))]));
+}
+
+/** The subtitle: model, cluster, dataset and gbs of the rows, from their columns (what is not recorded is left out). */
+export function chartSubtitle(rows: readonly (ParetoChartRow & { extra?: Record<string, string> })[], given: { model?: string; cluster?: string; dataset?: string } = {}): string {
+  const first = rows.find((r) => r.extra);
+  const model = given.model ?? first?.extra?.['model'];
+  const dataset = given.dataset ?? first?.extra?.['dataset'];
+  const tokens = Number(first?.extra?.['train_tokens']);
+  const biggest = rows.reduce<ParetoChartRow | undefined>((a, r) => (!a || r.tp * r.dp * r.pp > a.tp * a.dp * a.pp ? r : a), undefined);
+  const clusters = new Set(rows.map(clusterKey));
+  const cluster = given.cluster ?? biggest?.gpuCluster;
+  const gbs = [...new Set(rows.map((r) => r.gbs))].sort((a, b) => a - b);
+  const parts = [
+    model ? `model ${model}` : '',
+    cluster ? `cluster ${cluster}${clusters.size > 1 ? ` (${clusters.size} sub-clusters)` : ''}` : '',
+    dataset ? `dataset ${dataset}${Number.isFinite(tokens) && tokens > 0 ? ` (${formatTokens(tokens)} tokens)` : ''}` : 'dataset not recorded',
+    gbs.length ? `gbs ${gbs.length > 1 ? `${gbs[0]}–${gbs.at(-1)}` : gbs[0]}` : '',
+  ];
+  return parts.filter(Boolean).join(' · ');
+}
+
+/** `175B`, `2T`, `9.04B`: a token count in short form. */
+export function formatTokens(n: number): string {
+  for (const [d, u] of [[1e12, 'T'], [1e9, 'B'], [1e6, 'M'], [1e3, 'k']] as const) if (n >= d) return `${Number((n / d).toPrecision(3))}${u}`;
+  return String(n);
+}
+
+/** The annotation text of the highest-throughput plan (its sub-cluster too when there are several). */
+export function annotationLines(row: ParetoChartRow, withCluster = false): string[] {
   return [
     `gbs=${row.gbs} mbs=${row.mbs} tp=${row.tp} pp=${row.pp} dp=${row.dp}`,
+    ...(withCluster ? [`sub-cluster ${clusterKey(row)} (${row.tp * row.dp * row.pp} GPUs)`] : []),
     `total_time(s)=${fmt2(row.totalTimeS)}`,
   ];
 }
@@ -133,6 +197,7 @@ export function paretoChartSpec(
   rows: readonly ParetoChartRow[],
   title: string,
   measure: TextMeasure = (t, s, bold) => (bold ? 0.7 : 0.6) * s * t.length,
+  subtitle?: string,
 ): { spec: TopLevelSpec; validCount: number; frontierCount: number } | undefined {
   const drawable = rows.filter((r) => !r.isOom && Number.isFinite(r.costUsd) && Number.isFinite(r.throughputSamplesPerS));
   if (drawable.length === 0) return undefined;
@@ -148,9 +213,17 @@ export function paretoChartSpec(
   const py = (thr: number) => PLOT_HEIGHT - (thr / yMax) * PLOT_HEIGHT;
 
   const [OTHER, FRONTIER] = LEGEND_LABELS;
+  // colour by sub-cluster (the original's grey and blue when there is one), shape by gbs in a sweep
+  const colours = clusterColours(drawable);
+  const multi = colours.size > 1;
+  const gbsValues = [...new Set(drawable.map((r) => r.gbs))].sort((a, b) => a - b);
+  const sweep = gbsValues.length > 1;
+  const shapeOf = (r: ParetoChartRow) => (sweep ? GBS_SHAPES[gbsValues.indexOf(r.gbs) % GBS_SHAPES.length]! : 'circle');
   const point = (r: ParetoChartRow, series: string) => ({
     cost: r.costUsd, throughput: r.throughputSamplesPerS, series,
     gbs: r.gbs, mbs: r.mbs, tp: r.tp, pp: r.pp, dp: r.dp, total_time_s: r.totalTimeS,
+    colour: multi ? colours.get(clusterKey(r))! : series === FRONTIER ? COLORS.frontier : COLORS.other,
+    shape: shapeOf(r),
   });
   const others = result.others.map((r) => point(r, OTHER));
   const frontierLine = result.frontier.map((r, order) => ({ ...point(r, FRONTIER), order }));
@@ -161,12 +234,12 @@ export function paretoChartSpec(
     x0: px(result.frontier[i]!.costUsd), y0: py(result.frontier[i]!.throughputSamplesPerS),
     x1: px(r.costUsd), y1: py(r.throughputSamplesPerS),
   }));
-  const legend = placeLegend(measure, dots, segments);
+  const legend = placeLegend(measure, { colours, gpusOf: groupGpus(drawable), multi, gbsValues, sweep });
 
   // Annotation: matplotlib's annotate(xytext=(cost + 0.1·max cost, thr − 0.05·max thr)) is the
   // first choice; when that box would be cut off or cover the legend, points or the frontier line,
   // the least-covering of a few alternatives (left of the point, further down, above) is used.
-  const lines = annotationLines(best);
+  const lines = annotationLines(best, multi);
   const lineHeight = FONT_ANNOTATION * 1.25;
   const padX = 6;
   const padY = 5;
@@ -182,7 +255,7 @@ export function paretoChartSpec(
     candidates.push({ left: bx + dx, top: by + down - padY, w: boxW, h: boxH });
     candidates.push({ left: bx - dx - boxW, top: by + down - padY, w: boxW, h: boxH });
   }
-  const scored = candidates.map((b, i) => ({ b, i, score: coverScore(b, dots, segments, legend.box) }));
+  const scored = candidates.map((b, i) => ({ b, i, score: coverScore(b, dots, segments) }));
   scored.sort((a, b) => a.score - b.score || a.i - b.i);
   const chosen = scored[0]!.score < OUT_OF_PLOT ? scored[0]!.b : clampBox(candidates[0]!);
   const left = chosen.left;
@@ -196,6 +269,33 @@ export function paretoChartSpec(
   const tipY = len > markerR ? by - ((by - ay) / len) * markerR : by;
   const angleDeg = (Math.atan2(tipX - ax, -(tipY - ay)) * 180) / Math.PI;
 
+  // every other frontier point gets a label with its plan, placed where it covers least
+  const labelFont = 8;
+  const placed: Box[] = [{ left, top, w: boxW, h: boxH }];
+  const labels = result.frontier.filter((r) => r !== best).map((r) => {
+    const text = frontierLabel(r, multi, sweep);
+    const w = measure(text, labelFont) + 2;
+    const h = labelFont * 1.25;
+    const px0 = px(r.costUsd);
+    const py0 = py(r.throughputSamplesPerS);
+    const offsets: [number, number][] = [];
+    for (const dx of [8, 30, 60]) for (const dy of [2, -h - 2, 12, -h - 12, 24, -h - 24]) offsets.push([dx, dy], [-w - dx, dy]);
+    for (const o of placed) offsets.push([o.left + o.w + 6 - px0, -h / 2], [o.left - w - 6 - px0, -h / 2]);
+    const options = offsets.map(([dx, dy], i) => {
+      const b = { left: px0 + dx, top: py0 + dy, w, h };
+      const clash = placed.filter((o) => b.left < o.left + o.w && o.left < b.left + b.w && b.top < o.top + o.h && o.top < b.top + b.h).length;
+      // covering a few faint points is better than a label far from its point
+      const cover = coverScore(b, dots, segments);
+      return { b, i, score: (cover >= OUT_OF_PLOT ? cover : 0.25 * cover) + 500 * clash + 0.05 * Math.hypot(dx + w / 2, dy + h / 2) };
+    }).sort((a, b) => a.score - b.score || a.i - b.i);
+    const b = options[0]!.score < OUT_OF_PLOT ? options[0]!.b : clampBox({ left: px0 + 8, top: py0 + 2, w, h });
+    placed.push(b);
+    // a leader line from the point to the label's nearest edge when the label sits away from it
+    const ex = Math.min(Math.max(px0, b.left), b.left + b.w);
+    const ey = Math.min(Math.max(py0, b.top), b.top + b.h);
+    return { lx: b.left, ly: b.top, text, x0: px0, y0: py0, x1: ex, y1: ey, far: Math.hypot(ex - px0, ey - py0) > 12 };
+  });
+
   const x = { field: 'cost', type: 'quantitative' as const, title: 'Training Cost ($)', scale: { domain: [0, xMax], nice: false, zero: true } };
   const y = { field: 'throughput', type: 'quantitative' as const, title: 'Throughput (samples/s)', scale: { domain: [0, yMax], nice: false, zero: true } };
   const one = { values: [{}] };
@@ -205,7 +305,7 @@ export function paretoChartSpec(
 
   const spec: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: title, fontSize: titleFontSize, fontWeight: 'bold', offset: 14 },
+    title: { text: title, fontSize: titleFontSize, fontWeight: 'bold', offset: 12, ...(subtitle ? { subtitle, subtitleFontSize: 11, subtitleColor: '#333333', subtitlePadding: 4 } : {}) },
     width: PLOT_WIDTH,
     height: PLOT_HEIGHT,
     background: 'white',
@@ -226,8 +326,8 @@ export function paretoChartSpec(
       {
         name: 'other_points',
         data: { values: others },
-        mark: { type: 'point', filled: true, color: COLORS.other, opacity: 0.6, size: 30, strokeWidth: 0 },
-        encoding: { x, y },
+        mark: { type: 'point', filled: true, opacity: 0.6, size: 30, strokeWidth: 0 },
+        encoding: { x, y, color: { field: 'colour', type: 'nominal', scale: null }, shape: { field: 'shape', type: 'nominal', scale: null } },
       },
       {
         name: 'frontier_line',
@@ -238,8 +338,23 @@ export function paretoChartSpec(
       {
         name: 'frontier_points',
         data: { values: frontierLine },
-        mark: { type: 'point', filled: true, color: COLORS.frontier, stroke: COLORS.frontierEdge, strokeWidth: 1.5, size: 100, opacity: 1 },
-        encoding: { x, y },
+        mark: { type: 'point', filled: true, stroke: multi ? COLORS.frontierEdgeMulti : COLORS.frontierEdge, strokeWidth: 1.5, size: 100, opacity: 1 },
+        encoding: { x, y, color: { field: 'colour', type: 'nominal', scale: null }, shape: { field: 'shape', type: 'nominal', scale: null } },
+      },
+      {
+        name: 'frontier_label_leaders',
+        data: { values: labels.filter((l) => l.far) },
+        mark: { type: 'rule', color: '#6b7280', strokeWidth: 0.7 },
+        encoding: {
+          x: { field: 'x0', type: 'quantitative', scale: null }, y: { field: 'y0', type: 'quantitative', scale: null },
+          x2: { field: 'x1' }, y2: { field: 'y1' },
+        },
+      },
+      {
+        name: 'frontier_labels',
+        data: { values: labels },
+        mark: { type: 'text', align: 'left', baseline: 'top', fontSize: labelFont, color: '#111111' },
+        encoding: { x: { field: 'lx', type: 'quantitative', scale: null }, y: { field: 'ly', type: 'quantitative', scale: null }, text: { field: 'text' } },
       },
       {
         name: 'annotation_arrow',
@@ -318,72 +433,107 @@ function clampBox(b: Box): Box {
   };
 }
 
+/** The most GPUs a plan of each sub-cluster uses (its size, for the legend). */
+function groupGpus(rows: readonly ParetoChartRow[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const r of rows) out.set(clusterKey(r), Math.max(out.get(clusterKey(r)) ?? 0, r.tp * r.dp * r.pp));
+  return out;
+}
+
 /**
- * The legend, drawn by hand in the plot's top-right corner like matplotlib's (vega's own legend
- * cannot show one symbol per series with different sizes, opacities and strokes, and it truncates
- * labels whose width it can only estimate without a canvas).
+ * The legend, drawn by hand in the right margin (vega's own legend cannot show one symbol per series
+ * with different sizes, opacities and strokes, and it truncates labels whose width it can only
+ * estimate without a canvas): the frontier and the other plans, then one colour per sub-cluster
+ * (when there are several) and one shape per gbs (in a sweep).
  */
 function placeLegend(
   measure: TextMeasure,
-  dots: readonly { x: number; y: number }[],
-  segments: readonly Segment[],
+  g: { colours: Map<string, string>; gpusOf: Map<string, number>; multi: boolean; gbsValues: number[]; sweep: boolean },
 ): { box: Box; layers: object[] } {
   const [other, frontier] = LEGEND_LABELS;
-  const fontSize = 11;
-  const rowH = 20;
-  const pad = 8;
-  const symbolW = 26;
-  const labelW = Math.max(measure(other, fontSize), measure(frontier, fontSize));
-  const w = pad + symbolW + 6 + labelW + pad;
-  const h = 2 * rowH + pad;
-  // matplotlib's "upper right" unless that covers data; then the corner that covers least
-  const m = 8;
-  const corners: Box[] = [
-    { left: PLOT_WIDTH - m - w, top: m, w, h },
-    { left: PLOT_WIDTH - m - w, top: PLOT_HEIGHT - m - h, w, h },
-    { left: m, top: PLOT_HEIGHT - m - h, w, h },
-    { left: m, top: m, w, h },
-  ];
-  const box = corners
-    .map((b, i) => ({ b, i, score: coverScore(b, dots, segments) }))
-    .sort((a, b) => a.score - b.score || a.i - b.i)[0]!.b;
-  const left = box.left;
-  const right = left + w;
-  const top = box.top;
+  const fontSize = 10;
+  const rowH = 15;
+  const pad = 6;
+  const symbolW = 20;
+  const maxRows = Math.floor((PLOT_HEIGHT - 2 * pad) / rowH);
+  type Row = { label: string; kind: 'frontier' | 'other' | 'colour' | 'shape' | 'header'; colour?: string; shape?: string };
+  const rows: Row[] = [{ label: frontier, kind: 'frontier' }, { label: other, kind: 'other' }];
+  const clusterRows: Row[] = g.multi ? [...g.colours].map(([k, c]) => ({ label: `${k} (${g.gpusOf.get(k)} GPUs)`, kind: 'colour' as const, colour: c })) : [];
+  const gbsRows: Row[] = g.sweep ? g.gbsValues.map((v, i) => ({ label: `gbs ${v}`, kind: 'shape' as const, shape: GBS_SHAPES[i % GBS_SHAPES.length]! })) : [];
+  const room = maxRows - rows.length - (clusterRows.length ? 1 : 0) - (gbsRows.length ? 1 : 0);
+  const gbsShown = gbsRows.slice(0, Math.max(1, Math.min(gbsRows.length, Math.floor(room / 2))));
+  let clusterShown = clusterRows.slice(0, Math.max(0, room - gbsShown.length));
+  if (clusterShown.length < clusterRows.length) {
+    clusterShown = [...clusterShown.slice(0, -1), { label: `… ${clusterRows.length - clusterShown.length + 1} more`, kind: 'header' }];
+  }
+  if (clusterShown.length) rows.push({ label: 'Sub-cluster (colour)', kind: 'header' }, ...clusterShown);
+  if (gbsShown.length) rows.push({ label: 'Global batch (shape)', kind: 'header' }, ...gbsShown);
+  const labelW = Math.max(...rows.map((r) => measure(r.label, fontSize, r.kind === 'header')));
+  const left = PLOT_WIDTH + 12;
+  const w = Math.min(PAD.right - 16, pad + symbolW + 6 + labelW + pad);
+  const h = rows.length * rowH + pad;
+  const top = 0;
+  const box = { left, top, w, h };
   const cx = left + pad + symbolW / 2;
-  const row = (i: number) => top + pad / 2 + rowH * i + rowH / 2;
+  const rowY = (i: number) => top + pad / 2 + rowH * i + rowH / 2;
   const one = { values: [{}] };
+  const at = (kind: Row['kind']) => rows.map((r, i) => ({ ...r, y: rowY(i) })).filter((r) => r.kind === kind);
+  const frontierY = rowY(0);
+  const otherY = rowY(1);
+  const symbols = (kind: 'colour' | 'shape') => ({
+    name: `legend_${kind}_symbols`,
+    data: { values: at(kind).map((r) => ({ y: r.y, colour: r.colour ?? '#555555', shape: r.shape ?? 'circle' })) },
+    mark: { type: 'point', filled: true, size: 50, opacity: 1, strokeWidth: 0 },
+    encoding: {
+      x: { value: cx },
+      y: { field: 'y', type: 'quantitative', scale: null },
+      color: { field: 'colour', type: 'nominal', scale: null },
+      shape: { field: 'shape', type: 'nominal', scale: null },
+    },
+  });
+  const text = (name: string, kind: Row['kind'], bold: boolean, x0: number) => ({
+    name,
+    data: { values: at(kind).map((r) => ({ label: r.label, y: r.y })) },
+    mark: { type: 'text', align: 'left', baseline: 'middle', fontSize, color: '#000000', ...(bold ? { fontWeight: 'bold' } : {}) },
+    encoding: { x: { value: x0 }, y: { field: 'y', type: 'quantitative', scale: null }, text: { field: 'label' } },
+  });
+  const labelX = left + pad + symbolW + 6;
+  const frontierFill = g.multi ? '#ffffff' : COLORS.frontier;
+  const frontierEdge = g.multi ? COLORS.frontierEdgeMulti : COLORS.frontierEdge;
   return { box, layers: [
     {
       name: 'legend_box',
       data: one,
       mark: { type: 'rect', fill: 'white', fillOpacity: 0.85, stroke: '#cccccc', strokeWidth: 1, cornerRadius: 3 },
-      encoding: { x: { value: left }, x2: { value: right }, y: { value: top }, y2: { value: top + h } },
-    },
-    {
-      name: 'legend_other_symbol',
-      data: one,
-      mark: { type: 'point', filled: true, color: COLORS.other, opacity: 0.6, size: 30, strokeWidth: 0 },
-      encoding: { x: { value: cx }, y: { value: row(0) } },
+      encoding: { x: { value: left }, x2: { value: left + w }, y: { value: top }, y2: { value: top + h } },
     },
     {
       name: 'legend_frontier_line',
       data: one,
       mark: { type: 'rule', color: COLORS.frontier, strokeWidth: 1.8, opacity: 0.9 },
-      encoding: { x: { value: cx - symbolW / 2 }, x2: { value: cx + symbolW / 2 }, y: { value: row(1) }, y2: { value: row(1) } },
+      encoding: { x: { value: cx - symbolW / 2 }, x2: { value: cx + symbolW / 2 }, y: { value: frontierY }, y2: { value: frontierY } },
     },
     {
       name: 'legend_frontier_symbol',
       data: one,
-      mark: { type: 'point', filled: true, color: COLORS.frontier, stroke: COLORS.frontierEdge, strokeWidth: 1.5, size: 100, opacity: 1 },
-      encoding: { x: { value: cx }, y: { value: row(1) } },
+      mark: { type: 'point', filled: true, color: frontierFill, stroke: frontierEdge, strokeWidth: 1.5, size: 100, opacity: 1 },
+      encoding: { x: { value: cx }, y: { value: frontierY } },
     },
     {
-      name: 'legend_labels',
-      data: { values: [{ label: other, i: 0 }, { label: frontier, i: 1 }].map((d) => ({ ...d, y: row(d.i) })) },
-      mark: { type: 'text', align: 'left', baseline: 'middle', fontSize, color: '#000000' },
-      encoding: { x: { value: left + pad + symbolW + 6 }, y: { field: 'y', type: 'quantitative', scale: null }, text: { field: 'label' } },
+      name: 'legend_other_symbol',
+      data: one,
+      mark: { type: 'point', filled: true, color: g.multi ? '#555555' : COLORS.other, opacity: 0.6, size: 30, strokeWidth: 0 },
+      encoding: { x: { value: cx }, y: { value: otherY } },
     },
+    ...(clusterShown.length ? [symbols('colour')] : []),
+    ...(gbsShown.length ? [symbols('shape')] : []),
+    {
+      name: 'legend_labels',
+      data: { values: rows.map((r, i) => ({ label: r.label, y: rowY(i), kind: r.kind })).filter((r) => r.kind !== 'header') },
+      mark: { type: 'text', align: 'left', baseline: 'middle', fontSize, color: '#000000' },
+      encoding: { x: { value: labelX }, y: { field: 'y', type: 'quantitative', scale: null }, text: { field: 'label' } },
+    },
+    text('legend_headers', 'header', true, left + pad),
   ] };
 }
 
@@ -413,7 +563,7 @@ export async function renderParetoChart(rows: readonly ParetoChartRow[], options
   if (fontFiles.length === 0) {
     throw new FasopError('no font files given for the Pareto chart', 'pass the DejaVu font files (Debian/Ubuntu: apt-get install fonts-dejavu-core)');
   }
-  const built = paretoChartSpec(rows, options.title, (t, s, bold) => measureTextWidth(t, s, fontFiles, bold));
+  const built = paretoChartSpec(rows, options.title, (t, s, bold) => measureTextWidth(t, s, fontFiles, bold), options.subtitle);
   if (!built) return undefined;
   const svg = await specToSvg(built.spec);
   const { png } = rasterizeSvg(svg, fontFiles, options.pngWidthPx ?? 1800);

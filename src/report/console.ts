@@ -1,5 +1,6 @@
 import type { PlanRecord } from '../search/record.js';
 import type { RankedRecord } from './csv.js';
+import type { PlanExtras } from './plan-extras.js';
 
 /** `[41,41,...,34]` for more than 5 stages, `[162, 162, 162, 156]` otherwise (SPEC §13.4). */
 export function shortPartition(p: readonly number[]): string {
@@ -22,49 +23,166 @@ export function verboseLines(idx: number, total: number, r: PlanRecord, seconds:
   return `${prefix} | complete! ${seconds.toFixed(2)}s\n${pad}${shortPartition(p).padEnd(23)} | imbal=${imbal.toFixed(2).padStart(5)}% b=${bi} | step=${r.step_time.toFixed(4)}s`;
 }
 
-/** The final summary (SPEC §13.5). */
-export function summaryLines(ranked: readonly RankedRecord[], seconds: number, csvPath: string | undefined): string {
+/** What the summary knows beyond the ranked records (all optional: the original's summary needs none). */
+export interface SummaryContext {
+  /** extras of each record, by the record's evaluation index */
+  extras?: readonly PlanExtras[];
+  /** GPUs per node of the search */
+  gpusPerNode?: number;
+  /** the searched cluster, to suggest a larger one */
+  cluster?: readonly { type: string; nodes: number }[];
+  /** recipes that keep fewer bytes of state per parameter than the one searched, e.g. `bf16-adamw (8 B/param)` */
+  leanerRecipes?: readonly string[];
+  /** exit status printed when nothing fits */
+  noFitExitCode?: number;
+}
+
+const gib = (x: number) => `${x.toFixed(2)} GiB`;
+
+/** Micro-batches per step of a plan (gbs / (mbs·dp)). */
+function microBatches(r: PlanRecord): number {
+  return r.gbs / (r.mbs * r.dp);
+}
+
+/** Every part of one plan, one item a line (gbs, sub-cluster, GPUs, TP/PP/DP, micro batch, layers, memory). */
+export function planLines(b: PlanRecord, x: PlanExtras | undefined, gpusPerNode: number | undefined): string[] {
+  const gpus = b.tp * b.dp * b.pp;
+  const nodes = b.node_type.length;
+  const layers = x?.layersPerStage ?? b.partition_layers;
+  return [
+    `  Batch: gbs ${b.gbs} = micro-batch ${b.mbs} × ${microBatches(b)} micro-batches × DP ${b.dp}`,
+    `  GPUs: ${b.gpu_cluster_str} — ${gpus} GPUs (${nodes} node${nodes === 1 ? '' : 's'}${gpusPerNode ? ` × ${gpusPerNode}` : ''})`,
+    `  Parallelism: TP=${b.tp}, PP=${b.pp}, DP=${b.dp}, MBS=${b.mbs}`,
+    `  Layers per stage: ${layers ? `[${layers.join(', ')}]` : 'n/a'}${x?.layersRounded ? ' (stage boundaries rounded to whole layers; graph operators per stage: ' + `[${b.partition.join(', ')}])` : ''}`,
+    x && Number.isFinite(x.memoryLimit_GiB)
+      ? `  Memory: ${gib(x.peakMemory_GiB)} of ${gib(x.memoryLimit_GiB)} usable per GPU (fullest GPU, stage ${x.tightestStage})`
+      : `  Peak memory: ${gib(b.oom_gpumem)}`,
+  ];
+}
+
+/** The final summary (SPEC §13.5, extended): every part of the best plan, or why nothing fits. */
+export function summaryLines(ranked: readonly RankedRecord[], seconds: number, csvPath: string | undefined, ctx: SummaryContext = {}): string {
   const out = [`Finished in ${seconds.toFixed(2)} seconds`, `Total configurations evaluated: ${ranked.length}`];
   if (csvPath) out.push(`CSV file saved at: ${csvPath}`);
-  const best = ranked.find((r) => !r.record.is_oom);
+  const fits = ranked.filter((r) => !r.record.is_oom);
+  const best = fits.reduce<RankedRecord | undefined>((a, r) => (!a || r.record.total_time_seconds < a.record.total_time_seconds ? r : a), undefined);
   if (!best) {
-    out.push('', 'No valid (non-OOM) configurations found.');
-  } else {
-    const b = best.record;
-    out.push(
-      '',
-      'Best configuration (non-OOM):',
-      `  TP=${b.tp}, DP=${b.dp}, PP=${b.pp}, MBS=${b.mbs}`,
-      `  Step time: ${b.step_time.toFixed(4)}s`,
-      `  Total training time: ${b.total_time_seconds.toFixed(2)}s (${b.total_time_hours.toFixed(2)}h)`,
-      `  Peak memory: ${b.oom_gpumem.toFixed(2)}GB`,
-      `  Estimated cost: $${b.cost.toFixed(2)}`,
-    );
+    out.push('', 'No valid (non-OOM) configurations found.', ...noFitLines(ranked, ctx));
+    return out.join('\n');
   }
+  const b = best.record;
+  out.push(
+    '',
+    `Best configuration (non-OOM; rank ${best.rank}, ${fits.length} of ${ranked.length} plans fit in memory):`,
+    ...planLines(b, ctx.extras?.[best.index], ctx.gpusPerNode),
+    `  Step time: ${b.step_time.toFixed(4)}s`,
+    `  Total training time: ${b.total_time_seconds.toFixed(2)}s (${b.total_time_hours.toFixed(2)}h) for ${b.iterations.toLocaleString('en-US')} iterations`,
+    `  Estimated cost: $${b.cost.toFixed(2)}`,
+  );
   return out.join('\n');
 }
 
-/** A progress line for a terminal: redrawn in place, at most every 100 ms, shown after 1 s. */
-export class ProgressLine {
-  private lastDraw = 0;
-  private readonly started = Date.now();
-  private shown = false;
+/** Why nothing fits: what the leanest plan needs per GPU against what the GPU has, and what would help. */
+export function noFitLines(ranked: readonly RankedRecord[], ctx: SummaryContext): string[] {
+  if (ranked.length === 0) return [];
+  const ratio = (r: RankedRecord) => {
+    const x = ctx.extras?.[r.index];
+    return x && Number.isFinite(x.memoryLimit_GiB) ? x.peakMemory_GiB / x.memoryLimit_GiB : NaN;
+  };
+  const lean = ranked.reduce((a, r) => (ratio(r) < ratio(a) || Number.isNaN(ratio(a)) ? r : a), ranked[0]!);
+  const x = ctx.extras?.[lean.index];
+  const l = lean.record;
+  const lines: string[] = [];
+  if (!x || !Number.isFinite(x.memoryLimit_GiB)) {
+    lines.push(`  Every plan is estimated to run out of GPU memory; the leanest needs ${gib(Math.min(...ranked.map((r) => r.record.oom_gpumem)))} per GPU.`);
+  } else {
+    const r = x.peakMemory_GiB / x.memoryLimit_GiB;
+    lines.push(
+      `  Every plan is estimated to run out of GPU memory. The leanest, TP=${l.tp} PP=${l.pp} DP=${l.dp} MBS=${l.mbs} on ${l.gpu_cluster_str} (${l.tp * l.dp * l.pp} GPUs),`,
+      `  needs ${gib(x.peakMemory_GiB)} on its fullest GPU (stage ${x.tightestStage}), which has ${gib(x.memoryLimit_GiB)} usable: ${r.toFixed(2)}× too much.`,
+      '  What would make it fit:',
+    );
+    if (ctx.cluster && ctx.cluster.length > 0) {
+      const bigger = ctx.cluster.map((g) => `${g.type} ${Math.max(g.nodes + 1, Math.ceil(g.nodes * r))}`).join(' ');
+      lines.push(`    - more GPUs: weights, gradients and optimizer state divide over them; at least ~${r.toFixed(2)}× the nodes, e.g. --gpus ${bigger} (a lower bound: search it to check)`);
+    }
+    for (const recipe of ctx.leanerRecipes ?? []) lines.push(`    - a training recipe that keeps less state per parameter: --recipe ${recipe}`);
+    if (l.mbs > 1) lines.push(`    - a smaller micro-batch: a smaller --gbs lets the search use mbs 1 (the leanest plan has mbs ${l.mbs})`);
+    lines.push('    - a smaller model (--model-type), or GPUs with more memory');
+  }
+  if (ctx.noFitExitCode !== undefined) lines.push(`  Exit status ${ctx.noFitExitCode}: no plan fits (docs/outputs.md).`);
+  return lines;
+}
 
-  constructor(private readonly write: (s: string) => void, private readonly enabled: boolean) {}
+/** `95 s`, `12m 05s`, `3h 02m`: a duration for an ETA. */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 100) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 100) return `${m}m ${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
+}
+
+/** How progress is shown: redrawn in place (terminal), one line per interval (log, pipe), or not at all. */
+export type ProgressMode = 'tty' | 'lines' | 'off';
+
+/** The text of one progress report: plans done, rate, ETA. */
+export function progressText(done: number, total: number, valid: number, oom: number, elapsed_s: number): string {
+  const pct = total > 0 ? ((100 * done) / total).toFixed(0) : '0';
+  const rate = done / Math.max(0.001, elapsed_s);
+  const eta = rate > 0 ? (total - done) / rate : NaN;
+  return `[fasop] ${done}/${total} plans (${pct}%) | fit ${valid} | OOM ${oom} | ${rate.toFixed(rate < 10 ? 1 : 0)} plans/s | ETA ${formatDuration(eta)}`;
+}
+
+/**
+ * Progress of a search on stderr. On a terminal: one line redrawn in place, at most every 100 ms,
+ * shown after 1 s. Elsewhere: one plain line every `intervalMs` (default 10 s), so a log or a CI job
+ * shows that the search is alive and how long it has left.
+ */
+export class ProgressLine {
+  private lastDraw: number;
+  private readonly started: number;
+  private shown = false;
+  private readonly intervalMs: number;
+  private readonly now: () => number;
+  private timer: NodeJS.Timeout | undefined;
+  private last: [number, number, number, number] | undefined;
+
+  constructor(private readonly write: (s: string) => void, private readonly mode: ProgressMode | boolean, opts: { intervalMs?: number; now?: () => number } = {}) {
+    this.now = opts.now ?? Date.now;
+    this.intervalMs = opts.intervalMs ?? 10_000;
+    this.started = this.now();
+    this.lastDraw = this.started;
+    if (mode === true) this.mode = 'tty';
+    if (mode === false) this.mode = 'off';
+    // off a terminal a timer keeps the lines coming while one plan takes long (an exact partition in a worker)
+    if (this.mode === 'lines' && opts.now === undefined) {
+      this.timer = setInterval(() => { if (this.last) this.update(...this.last); }, this.intervalMs);
+      this.timer.unref();
+    }
+  }
 
   update(done: number, total: number, valid: number, oom: number): void {
-    if (!this.enabled) return;
-    const now = Date.now();
+    if (this.mode === 'off') return;
+    this.last = [done, total, valid, oom];
+    const now = this.now();
+    const text = () => progressText(done, total, valid, oom, (now - this.started) / 1000);
+    if (this.mode === 'lines') {
+      if (now - this.lastDraw < this.intervalMs || done >= total) return;
+      this.lastDraw = now;
+      this.write(`${text()}\n`);
+      return;
+    }
     if (now - this.started < 1000 || (now - this.lastDraw < 100 && done < total)) return;
     this.lastDraw = now;
     this.shown = true;
-    const pct = total > 0 ? ((100 * done) / total).toFixed(0) : '0';
-    const rate = done / Math.max(0.001, (now - this.started) / 1000);
-    const eta = rate > 0 ? (total - done) / rate : 0;
-    this.write(`\r\x1b[2K[fasop] ${done}/${total} plans (${pct}%) | valid ${valid} | OOM ${oom} | ${rate.toFixed(0)} plans/s | ETA ${eta.toFixed(1)}s`);
+    this.write(`\r\x1b[2K${text()}`);
   }
 
   finish(): void {
-    if (this.enabled && this.shown) this.write('\r\x1b[2K');
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.mode === 'tty' && this.shown) this.write('\r\x1b[2K');
   }
 }

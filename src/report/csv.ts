@@ -1,13 +1,21 @@
 import type { PlanRecord } from '../search/record.js';
+import type { PlanExtras, RankOrder } from './plan-extras.js';
 import { pyBool, pyFloat, pyList } from './pyformat.js';
 
 /** The original's CSV columns, in order (SPEC §13.2); ours follow at the end. */
-export const CSV_COLUMNS = [
+export const ORIGINAL_COLUMNS = [
   'index', 'gbs', 'mbs', 'tp', 'dp', 'pp', 'node_type', 'gpu_cluster', 'partition', 'partition_layers',
   'step_time(s)', 'throughput(samples/s)', 'price_per_step($)', 'is_oom', 'oom_gpumem(GB)', 'iterations',
   'total_time(s)', 'total_time(h)', 'cost($)', 'rank',
-  'estimator', 'partition_method', 'placement', 'cost_source',
 ] as const;
+
+/** Columns fasop adds after the original's (docs/outputs.md says what each holds). */
+export const ADDED_COLUMNS = [
+  'estimator', 'partition_method', 'placement', 'cost_source',
+  'gpus', 'gpu_memory_GiB', 'gpu_memory_limit_GiB', 'layers_rounded', 'model', 'dataset', 'train_tokens',
+] as const;
+
+export const CSV_COLUMNS = [...ORIGINAL_COLUMNS, ...ADDED_COLUMNS] as const;
 
 function csvField(text: string): string {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
@@ -21,38 +29,68 @@ export interface RankedRecord {
 }
 
 /**
- * Rank by total training time ascending (ties share the smallest rank, pandas' method "min") and
- * sort stably by (rank, index) — the original's order, with its unspecified tie order made stable.
+ * Rank plans. `time` (the original's): by total training time ascending, ties share the smallest
+ * rank (pandas' method "min"), sorted stably by (rank, index). `fits-first`: the same, but every plan
+ * that fits in GPU memory ranks before every plan that does not, so rank 1 is the best plan that runs.
  */
-export function rankRecords(records: readonly PlanRecord[]): RankedRecord[] {
+export function rankRecords(records: readonly PlanRecord[], order: RankOrder = 'time'): RankedRecord[] {
   const indexed = records.map((record, index) => ({ index, record, rank: 0 }));
-  const sorted = [...indexed].sort((a, b) => a.record.total_time_seconds - b.record.total_time_seconds || a.index - b.index);
-  let prevTime = NaN;
+  const oomKey = (r: PlanRecord) => (order === 'fits-first' && r.is_oom ? 1 : 0);
+  const sorted = [...indexed].sort((a, b) => oomKey(a.record) - oomKey(b.record) || a.record.total_time_seconds - b.record.total_time_seconds || a.index - b.index);
+  let prevKey = '';
   let prevRank = 0;
   sorted.forEach((r, i) => {
-    if (r.record.total_time_seconds !== prevTime) {
+    const key = `${oomKey(r.record)}|${r.record.total_time_seconds}`;
+    if (key !== prevKey) {
       prevRank = i + 1;
-      prevTime = r.record.total_time_seconds;
+      prevKey = key;
     }
     r.rank = prevRank;
   });
   return sorted;
 }
 
-export function csvRow(r: RankedRecord): string {
+/** What every row of one results file shares: the training budget it was costed for. */
+export interface CsvContext {
+  model?: string;
+  dataset?: string;
+  trainTokens?: number;
+}
+
+const num = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '' : pyFloat(x));
+
+/**
+ * One CSV line. With `fillLayers` (the corrected estimator's files) a partition that cuts inside a
+ * layer gets the whole-layer split a launcher runs in `partition_layers` (and `layers_rounded` True);
+ * without, `partition_layers` is empty then, as the original writes it.
+ */
+export function csvRow(r: RankedRecord, extras?: PlanExtras, ctx: CsvContext = {}, fillLayers = false): string {
   const x = r.record;
+  const layers = x.partition_layers ?? (fillLayers ? extras?.layersPerStage ?? null : null);
   const cells = [
     String(r.index), String(x.gbs), String(x.mbs), String(x.tp), String(x.dp), String(x.pp),
-    pyList(x.node_type), x.gpu_cluster_str, pyList(x.partition), x.partition_layers ? pyList(x.partition_layers) : '',
+    pyList(x.node_type), x.gpu_cluster_str, pyList(x.partition), layers ? pyList(layers) : '',
     pyFloat(x.step_time), pyFloat(x.throughput), pyFloat(x.price_per_step), pyBool(x.is_oom), pyFloat(x.oom_gpumem),
     String(x.iterations), pyFloat(x.total_time_seconds), pyFloat(x.total_time_hours), pyFloat(x.cost), String(r.rank),
     x.estimator, x.partition_method, pyList(x.placement), x.cost_source,
+    String(x.tp * x.dp * x.pp), num(extras?.peakMemory_GiB), num(extras?.memoryLimit_GiB),
+    extras ? pyBool(extras.layersRounded) : '',
+    ctx.model ?? '', ctx.dataset ?? '', ctx.trainTokens === undefined ? '' : String(Math.round(ctx.trainTokens)),
   ];
   return cells.map(csvField).join(',');
 }
 
+export interface FormatCsvOptions {
+  order?: RankOrder;
+  /** extras of each record, by the record's position in `records` */
+  extras?: readonly PlanExtras[];
+  context?: CsvContext;
+  /** fill `partition_layers` with rounded whole layers where the partition cuts a layer */
+  fillLayers?: boolean;
+}
+
 /** The whole CSV text, ranked. */
-export function formatCsv(records: readonly PlanRecord[]): string {
-  const lines = [CSV_COLUMNS.join(','), ...rankRecords(records).map(csvRow)];
+export function formatCsv(records: readonly PlanRecord[], opts: FormatCsvOptions = {}): string {
+  const lines = [CSV_COLUMNS.join(','), ...rankRecords(records, opts.order).map((r) => csvRow(r, opts.extras?.[r.index], opts.context, opts.fillLayers))];
   return `${lines.join('\n')}\n`;
 }

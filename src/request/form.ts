@@ -26,6 +26,12 @@ export const searchBodySchema = z.strictObject({
   estimator: z.enum(['reference', 'fasop']).default('fasop'),
   pareto: z.boolean().default(false),
   recipe: z.enum(Object.keys(RECIPES) as [string, ...string[]]).default('megatron-mixed'),
+  /** a Hugging Face config.json the page read from a file the user chose (its content, never a path) */
+  modelConfig: z.record(z.string(), z.unknown()).nullish(),
+  seqLength: optionalInt,
+  /** training budget in tokens, e.g. "2T" (checked by the CLI's resolver) */
+  trainTokens: z.string().trim().max(24).nullish().transform((v) => (v ? v : undefined)),
+  epochs: z.union([z.number().finite(), z.string().trim().max(12)]).nullish().transform((v) => (v === '' || v === null || v === undefined ? undefined : String(v))),
 });
 
 export type SearchBody = z.infer<typeof searchBodySchema>;
@@ -51,6 +57,10 @@ export function bodyToRawOptions(body: unknown, profileDir: string, catalogFiles
     substituteProfile: [],
     pareto: b.pareto,
     paretoGbsMax: str(b.paretoGbsMax),
+    ...(b.modelConfig ? { modelConfigJson: b.modelConfig } : {}),
+    ...(b.seqLength !== undefined ? { seqLength: String(b.seqLength) } : {}),
+    ...(b.trainTokens !== undefined ? { trainTokens: b.trainTokens } : {}),
+    ...(b.epochs !== undefined ? { epochs: b.epochs } : {}),
     addExpName: '',
     saveCsv: false,
     profileDir,

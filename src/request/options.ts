@@ -4,8 +4,8 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { getDataset, getGpu, getModel, loadCatalog, type Catalog } from '../catalog/catalog.js';
-import { loadHfModelConfig } from '../catalog/hf-config.js';
+import { getDataset, getGpu, getModel, loadCatalog, parseTokenCount, trainingBudget, type Catalog, type TrainingBudget } from '../catalog/catalog.js';
+import { loadHfModelConfig, modelFromHfConfig } from '../catalog/hf-config.js';
 import { FasopError } from '../errors.js';
 import type { PartitionMethod } from '../estimate/plan.js';
 import { RECIPES } from '../estimate/recipe.js';
@@ -28,6 +28,12 @@ export function profileDirFor(recipe: string, dir: string): string {
 export interface RawSearchOptions {
   modelType: string;
   modelConfig?: string;
+  /** a Hugging Face config.json already parsed (the web form's upload); never a path */
+  modelConfigJson?: unknown;
+  trainTokens?: string;
+  epochs?: string;
+  /** the original's result names (main_logs/{model}.csv, replaced on every run); default with --estimator reference */
+  originalNames?: boolean;
   seqLength?: string;
   dataset: string;
   gbs: string;
@@ -142,6 +148,12 @@ export interface ResolvedSearchOptions {
   catalog: Catalog;
   profileDir: string;
   gpuPerNodeDefaulted: boolean;
+  /** what the search trains for (tokens or samples) */
+  budget: TrainingBudget;
+  /** the dataset as named in the catalog (the request's carries the budget's sample count) */
+  catalogDataset: import('../catalog/schema.js').DatasetSpec;
+  /** lines to print before the search: settings that differ from the catalog */
+  notices: string[];
 }
 
 /** Validate and resolve every search flag into a typed request; nothing is written yet. */
@@ -149,10 +161,18 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
   const catalog = loadCatalog(raw.catalog);
   if (!gpuTokens) throw new FasopError('--gpus is required', 'write --gpus TYPE NODES [TYPE NODES ...], e.g. --gpus A40 8');
   const gpus = parseGpuTokens(gpuTokens, catalog);
-  const model = raw.modelConfig
-    ? loadHfModelConfig(raw.modelConfig, raw.seqLength === undefined ? undefined : intFlag(raw.seqLength, '--seq-length'))
-    : getModel(catalog, raw.modelType);
-  const dataset = getDataset(catalog, raw.dataset);
+  const seqLength = raw.seqLength === undefined ? undefined : intFlag(raw.seqLength, '--seq-length');
+  if (seqLength !== undefined && raw.modelConfig === undefined && raw.modelConfigJson === undefined) {
+    throw new FasopError('--seq-length applies to --model-config only (a catalog model is profiled at its own sequence length)', 'drop --seq-length, or pass --model-config FILE');
+  }
+  const model = raw.modelConfigJson !== undefined
+    ? modelFromHfConfig(raw.modelConfigJson, 'the uploaded config.json', seqLength)
+    : raw.modelConfig
+      ? loadHfModelConfig(raw.modelConfig, seqLength)
+      : getModel(catalog, raw.modelType);
+  const catalogDataset = getDataset(catalog, raw.dataset);
+  const budget = resolveBudget(raw, catalogDataset, model.seq_length);
+  const dataset = { ...catalogDataset, samples: budget.samples };
   const gbs = intFlag(raw.gbs, '--gbs', { max: MAX_GBS });
   const pareto = Boolean(raw.pareto);
   const gpuPerNodeDefaulted = raw.gpuPerNode === undefined;
@@ -162,8 +182,18 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
   const gbsValues = raw.paretoGbsMax === undefined ? [gbs] : gbsSweep(intFlag(raw.paretoGbsMax, '--pareto-gbs-max', { max: MAX_GBS }));
   const tooBig = gbsValues.filter((g) => g > dataset.samples);
   if (tooBig.length > 0) {
-    throw new FasopError(`${raw.paretoGbsMax === undefined ? '--gbs' : '--pareto-gbs-max'} ${tooBig.at(-1)} is larger than dataset ${dataset.name} (${dataset.samples} samples): an epoch would have 0 iterations`,
-      `use a global batch size <= ${dataset.samples}, or a larger --dataset`);
+    const what = budget.tokens !== undefined ? `the training budget (${budget.tokens} tokens = ${dataset.samples} sequences of ${model.seq_length})` : `dataset ${dataset.name} (${dataset.samples} samples)`;
+    throw new FasopError(`${raw.paretoGbsMax === undefined ? '--gbs' : '--pareto-gbs-max'} ${tooBig.at(-1)} is larger than ${what}: training would have 0 iterations`,
+      `use a global batch size <= ${dataset.samples}, ${budget.from === 'train-tokens' ? 'or a larger --train-tokens' : 'or a larger --dataset'}`);
+  }
+  const notices: string[] = [];
+  if (!gpuPerNodeDefaulted) {
+    for (const g of gpus) {
+      const spec = getGpu(catalog, g.type);
+      if (spec.gpusPerNode !== gpusPerNode) {
+        notices.push(`[NOTICE] --gpu-per-node ${gpusPerNode}: the catalog's ${spec.name} node (${spec.instance.name}) has ${spec.gpusPerNode} GPUs; plans use ${gpusPerNode} per node, each node still priced as a whole ${spec.instance.name}`);
+      }
+    }
   }
   if (raw.parsingFile !== undefined && !raw.parsing) throw new FasopError('--parsing-file requires --parsing', 'add --parsing, or drop --parsing-file');
   const method = (raw.ppPartitionMethod === 'optimus-even' ? 'even' : raw.ppPartitionMethod) as PartitionMethod;
@@ -187,5 +217,32 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
     catalog,
     profileDir: profileDirFor(raw.recipe, raw.profileDir ?? defaultProfileDir()),
     gpuPerNodeDefaulted,
+    budget,
+    catalogDataset,
+    notices,
   };
+}
+
+/** `--train-tokens` / `--epochs` checked and turned into the training budget of the search. */
+export function resolveBudget(raw: Pick<RawSearchOptions, 'trainTokens' | 'epochs' | 'estimator'>, dataset: import('../catalog/schema.js').DatasetSpec, seqLength: number): TrainingBudget {
+  const reference = raw.estimator === 'reference';
+  if (reference && (raw.trainTokens !== undefined || raw.epochs !== undefined)) {
+    throw new FasopError(`${raw.trainTokens !== undefined ? '--train-tokens' : '--epochs'} needs --estimator fasop: the reference trains one epoch of the dataset's samples, like the original`,
+      'drop the flag, or use --estimator fasop');
+  }
+  if (raw.trainTokens !== undefined && raw.epochs !== undefined) {
+    throw new FasopError('--train-tokens and --epochs both set the training budget', 'give one: --train-tokens N (tokens in all), or --epochs N (passes over --dataset)');
+  }
+  let trainTokens: number | undefined;
+  if (raw.trainTokens !== undefined) {
+    trainTokens = parseTokenCount(raw.trainTokens);
+    if (!Number.isFinite(trainTokens)) throw new FasopError(`--train-tokens must be a positive token count, got '${raw.trainTokens}'`, 'write e.g. --train-tokens 2T, 300B, 500M or 1.5e12');
+    if (trainTokens < seqLength) throw new FasopError(`--train-tokens ${raw.trainTokens} is less than one sequence (${seqLength} tokens)`, `pass at least ${seqLength} tokens`);
+  }
+  let epochs: number | undefined;
+  if (raw.epochs !== undefined) {
+    epochs = Number(raw.epochs);
+    if (!/^\s*\d+(\.\d+)?\s*$/.test(raw.epochs) || !(epochs > 0) || epochs > 1e6) throw new FasopError(`--epochs must be a positive number, got '${raw.epochs}'`, 'pass e.g. --epochs 1 or --epochs 2.5');
+  }
+  return trainingBudget(dataset, seqLength, { ...(trainTokens !== undefined ? { trainTokens } : {}), ...(epochs !== undefined ? { epochs } : {}), countTokens: !reference });
 }

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { loadCatalog } from '../catalog/catalog.js';
+import { RECIPES } from '../estimate/recipe.js';
 import { PARTITION_METHODS } from '../request/options.js';
 import { FasopError, isFasopError } from '../errors.js';
 import { defaultProfileDir } from '../paths.js';
@@ -136,7 +137,14 @@ export async function startServer(opts: ServeOptions = {}): Promise<FasopServer>
       datasets: Object.keys(catalog.datasets),
       partition_methods: [...PARTITION_METHODS],
       estimators: ['fasop', 'reference'],
-      defaults: { model: 'llama70b', dataset: 'squad', gbs: 32, partitionMethod: 'minmax', estimator: 'fasop', precision: 16 },
+      recipes: Object.keys(RECIPES),
+      defaults: { model: 'llama70b', dataset: 'squad', gbs: 32, partitionMethod: 'minmax', estimator: 'fasop', precision: 16, recipe: 'megatron-mixed' },
+      // what the form shows as defaults and explains: node sizes, memory, sequence lengths, budgets
+      catalog: {
+        gpus: Object.fromEntries(Object.values(catalog.gpus).map((g) => [g.name, { gpusPerNode: g.gpusPerNode, memoryLimit_GiB: g.memoryLimit_GiB, instance: g.instance.name, pricePerNodeHour_usd: g.instance.pricePerNodeHour_usd }])),
+        models: Object.fromEntries(Object.values(catalog.models).map((m) => [m.name, { seq_length: m.seq_length, num_layers: m.num_layers, hidden_size: m.hidden_size }])),
+        datasets: Object.fromEntries(Object.values(catalog.datasets).map((d) => [d.name, { samples: d.samples, tokens: d.tokens ?? null, tokensSource: d.tokensSource ?? null, description: d.description }])),
+      },
     };
   };
 

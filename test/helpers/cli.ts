@@ -28,3 +28,10 @@ export async function runCli(argv: string[], cwd = mkdtempSync(join(tmpdir(), 'f
 export function tmp(prefix = 'fasop-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
+
+/** The results CSV a search printed that it saved (`CSV file saved at: PATH`). */
+export function savedCsvPath(stdout: string): string {
+  const m = /^CSV file saved at: (.+)$/m.exec(stdout);
+  if (!m) throw new Error(`the search printed no CSV path:\n${stdout.slice(-2000)}`);
+  return m[1]!;
+}

@@ -31,6 +31,10 @@
     source: null,
     connected: false,
     renderCount: 0,
+    chosen: -1, // index into plans of the plan whose export command is shown (-1: the best)
+    modelConfig: null, // parsed config.json chosen in the form
+    modelConfigName: '',
+    request: null, // the form body of the search now shown
   };
   window.fasopViewer = state;
 
@@ -64,8 +68,10 @@
   function resetRun(info) {
     Object.assign(state, {
       run: info.run, runInfo: info, total: info.total || 0, done: 0, valid: 0, oom: 0, plans: [], frontier: [],
-      best: -1, cheapest: -1, latest: -1, startedAt: info.started_at || Date.now(), finalElapsed: null,
+      best: -1, cheapest: -1, latest: -1, startedAt: info.started_at || Date.now(), finalElapsed: null, chosen: -1,
+      request: state.pendingRequest || state.request,
     });
+    state.pendingRequest = null;
     state.status = info.mode === 'watch' ? 'watching' : 'running';
     setTitle();
     scheduleRender(true);
@@ -127,7 +133,10 @@
         closeStream();
         state.status = name;
         state.finalElapsed = d.elapsed_s;
-        if (name === 'error') showError(d.error, d.hint);
+        if (name === 'error') {
+          showError(d.error, d.hint);
+          clearRun(); // a failed search's partial results are not its answer
+        }
         setConn('ok', 'connected');
         setRunning(false);
         scheduleRender(true);
@@ -218,7 +227,31 @@
       partitionMethod: $('partition').value,
       estimator: $('estimator').value,
       pareto: $('pareto').checked,
+      recipe: $('recipe').value,
+      trainTokens: $('train-tokens').value.trim() || null,
+      epochs: intOrNull('epochs'),
+      ...(state.modelConfig ? { modelConfig: state.modelConfig, seqLength: intOrNull('seq-length') } : {}),
     };
+  }
+
+  /** GPUs per node when the field is empty: the catalog's node size when the types agree (8 with Pareto), as the CLI does. */
+  function defaultGpn(b) {
+    if (b.pareto) return 8;
+    const sizes = b.gpus.map((g) => state.info.catalog?.gpus?.[g.type]?.gpusPerNode).filter((x) => x);
+    return sizes.length && sizes.every((x) => x === sizes[0]) ? sizes[0] : 4;
+  }
+
+  /** The training budget the form asks for, in words. */
+  function budgetText(b) {
+    const ds = state.info.catalog?.datasets?.[b.dataset];
+    const seq = state.modelConfig ? (b.seqLength || 'its default') : state.info.catalog?.models?.[b.model]?.seq_length;
+    if (!ds) return '';
+    const n = (x) => Number(x).toLocaleString('en-US');
+    if (b.estimator === 'reference') return `Budget: one epoch of ${b.dataset}'s ${n(ds.samples)} samples (the original's count; one sample = one sequence of ${seq} tokens).`;
+    if (b.trainTokens) return `Budget: ${b.trainTokens} tokens in all, sequences of ${seq} tokens.`;
+    const epochs = b.epochs ? Number(b.epochs) : 1;
+    if (ds.tokens) return `Budget: ${epochs} × ${b.dataset}'s ${n(ds.tokens)} tokens (${ds.tokensSource}), sequences of ${seq} tokens.`;
+    return `Budget: ${epochs} × ${b.dataset}'s ${n(ds.samples)} samples of ${seq} tokens (the catalog has no token count for it).`;
   }
 
   function updateCliLine() {
@@ -230,8 +263,61 @@
     if (b.partitionMethod !== 'minmax') parts.push(`--pp-partition-method ${b.partitionMethod}`);
     if (b.estimator !== 'fasop') parts.push(`--estimator ${b.estimator}`);
     if (b.pareto) parts.push('--pareto');
+    if (b.recipe !== 'megatron-mixed') parts.push(`--recipe ${b.recipe}`);
+    if (b.trainTokens) parts.push(`--train-tokens ${b.trainTokens}`);
+    if (b.epochs) parts.push(`--epochs ${b.epochs}`);
+    if (state.modelConfig) {
+      parts[parts.indexOf(`--model-type ${b.model}`)] = `--model-config ${state.modelConfigName}`;
+      if (b.seqLength) parts.push(`--seq-length ${b.seqLength}`);
+    }
     $('cli-line').textContent = `$ ${parts.join(' ')}`;
-    $('gpn').placeholder = b.pareto ? '8 (Pareto)' : '4';
+    const gpn = defaultGpn(b);
+    $('gpn').placeholder = b.pareto ? `${gpn} (Pareto)` : `${gpn} (catalog)`;
+    const seq = state.info.catalog?.models?.[b.model]?.seq_length;
+    $('seq-length').disabled = !state.modelConfig;
+    if (!state.modelConfig) $('seq-length').value = seq ?? '';
+    $('budget-help').textContent = budgetText(b);
+  }
+
+  /** The `fasop export` command that prints the launcher arguments of one plan of the search shown. */
+  function exportCommand(p, b) {
+    const gpus = (p.gpu_cluster_str || '').split(',').map((x) => x.trim()).filter(Boolean).map((x) => x.replace(/:(\d+)$/, ' $1')).join(' ');
+    const parts = ['fasop export --gpus', gpus];
+    parts.push(b.modelConfig ? `--model-config ${state.modelConfigName}` : `--model-type ${b.model}`);
+    if (b.modelConfig && b.seqLength) parts.push(`--seq-length ${b.seqLength}`);
+    parts.push(`--dataset ${b.dataset}`, `--gbs ${p.gbs}`, `--tp ${p.tp}`, `--dp ${p.dp}`, `--pp ${p.pp}`, `--mbs ${p.mbs}`);
+    parts.push(`--gpu-per-node ${b.gpuPerNode || defaultGpn(b)}`);
+    if (b.pareto) parts.push('--pareto');
+    if (b.precision !== '16' && b.precision !== 16) parts.push(`--precision ${b.precision}`);
+    if (b.partitionMethod !== 'minmax') parts.push(`--pp-partition-method ${b.partitionMethod}`);
+    if (b.estimator !== 'fasop') parts.push(`--estimator ${b.estimator}`);
+    if (b.recipe && b.recipe !== 'megatron-mixed') parts.push(`--recipe ${b.recipe}`);
+    if (b.trainTokens) parts.push(`--train-tokens ${b.trainTokens}`);
+    if (b.epochs) parts.push(`--epochs ${b.epochs}`);
+    parts.push('--format megatron');
+    return parts.join(' ');
+  }
+
+  async function copyExport() {
+    const text = $('export-cmd').textContent;
+    try {
+      await navigator.clipboard.writeText(text);
+      $('copy-export').textContent = 'Copied';
+    } catch {
+      // no clipboard permission: select the text so that Ctrl+C copies it
+      const r = document.createRange();
+      r.selectNodeContents($('export-cmd'));
+      getSelection().removeAllRanges();
+      getSelection().addRange(r);
+      $('copy-export').textContent = 'Selected: press Ctrl+C';
+    }
+    setTimeout(() => { $('copy-export').textContent = 'Copy export command'; }, 2000);
+  }
+
+  /** Forget the shown run: a new search failed to start, so the old chart must not stay as if it were its result. */
+  function clearRun() {
+    Object.assign(state, { run: null, runInfo: {}, total: 0, done: 0, valid: 0, oom: 0, plans: [], frontier: [], best: -1, cheapest: -1, latest: -1, chosen: -1, finalElapsed: null, request: null });
+    $('run-title').textContent = '';
   }
 
   function showError(message, hint) {
@@ -271,16 +357,21 @@
     state.status = 'starting';
     scheduleRender(true);
     try {
-      const r = await fetch('/api/search', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(formBody()) });
+      const request = formBody();
+      const r = await fetch('/api/search', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(request) });
       const body = await r.json();
       if (!r.ok) {
         showError(body.error, body.hint);
-        state.status = state.run === null ? 'idle' : state.status === 'starting' ? 'idle' : state.status;
+        if (r.status !== 409) {
+          clearRun();
+          state.status = 'error';
+        } else state.status = state.run === null ? 'idle' : state.status === 'starting' ? 'idle' : state.status;
         setRunning(r.status === 409);
         if (r.status === 409 && !state.source) openStream();
         scheduleRender(true);
         return;
       }
+      state.pendingRequest = request;
       openStream();
     } catch (err) {
       showError(`cannot reach the server: ${err.message}`, 'is `fasop serve` still running?');
@@ -372,6 +463,10 @@
     $('count-oom').textContent = state.oom;
     $('count-frontier').textContent = state.frontier.length;
     $('count-pct').textContent = `${pct.toFixed(pct < 10 && pct > 0 ? 1 : 0)} %`;
+    const runningNow = state.status === 'running' || state.status === 'watching';
+    const el = (Date.now() - state.startedAt) / 1000;
+    const rate = runningNow && el > 0 ? state.done / el : 0;
+    $('count-rate').textContent = runningNow && state.done > 0 ? `${rate.toFixed(rate < 10 ? 1 : 0)} plans/s · ETA ${total > state.done && rate > 0 ? `${Math.ceil((total - state.done) / rate)} s` : '—'}` : '';
     const bar = $('progress-bar');
     bar.style.width = `${pct}%`;
     bar.className = `bar ${state.status === 'stopped' ? 'stopped' : state.status === 'error' ? 'error' : ''}`;
@@ -394,11 +489,17 @@
 
     // best plan details
     const dl = $('best-details');
-    if (best) {
+    const shown = state.plans[state.chosen] || best;
+    $('plan-heading').textContent = state.plans[state.chosen] ? 'Chosen plan' : 'Best plan';
+    $('export-cmd').textContent = shown && state.request ? exportCommand(shown, state.request) : '';
+    $('copy-export').disabled = !(shown && state.request);
+    if (shown) {
+      const best = shown; // the details below describe the plan shown
       const rows = [
         ['throughput', `${fmt(best.throughput, 4)} samples/s`], ['cost', `${money(best.cost)} for ${fmt(best.total_time_hours, 2)} h of training`],
         ['step time', `${fmt(best.step_time, 4)} s`], ['TP / PP / DP', `${best.tp} / ${best.pp} / ${best.dp}`], ['micro-batch', best.mbs], ['global batch', best.gbs],
-        ['nodes', `${nodes(best)}  [${(best.node_type || []).join(', ')}]`], ['partition', `[${(best.partition || []).join(', ')}]`], ['memory', `${fmt(best.oom_gpumem, 2)} GiB`], ['plan', `#${best.index}`],
+        ['sub-cluster', `${best.gpu_cluster_str} — ${best.tp * best.pp * best.dp} GPUs`],
+        ['nodes', `${nodes(best)}  [${(best.node_type || []).join(', ')}]`], ['partition', `[${(best.partition || []).join(', ')}] operators per stage`], ['memory', `${fmt(best.oom_gpumem, 2)} GiB per GPU (fullest)`], ['plan', `#${best.index}`],
       ];
       dl.replaceChildren(...rows.flatMap(([k, v]) => [Object.assign(document.createElement('dt'), { textContent: k }), Object.assign(document.createElement('dd'), { textContent: String(v) })]));
     } else {
@@ -408,7 +509,9 @@
     $('frontier-body').replaceChildren(...state.frontier.map((i) => {
       const p = state.plans[i];
       const tr = document.createElement('tr');
-      if (i === state.best) tr.className = 'best';
+      tr.className = `${i === state.best ? 'best' : ''} ${i === state.chosen ? 'chosen' : ''}`.trim();
+      tr.title = 'show this plan and its export command';
+      tr.addEventListener('click', () => { state.chosen = i; scheduleRender(true); });
       for (const v of [fmt(p.cost, 2), fmt(p.throughput, 3), `${p.tp}·${p.pp}·${p.dp}`, p.mbs, p.gbs, nodes(p)]) tr.append(Object.assign(document.createElement('td'), { textContent: String(v) }));
       return tr;
     }));
@@ -458,6 +561,26 @@
     fillSelect('dataset', info.datasets, info.defaults.dataset);
     fillSelect('partition', info.partition_methods, info.defaults.partitionMethod);
     fillSelect('estimator', info.estimators, info.defaults.estimator);
+    fillSelect('recipe', info.recipes || ['megatron-mixed'], info.defaults.recipe || 'megatron-mixed');
+    $('copy-export').addEventListener('click', copyExport);
+    $('model-config').addEventListener('change', async () => {
+      const f = $('model-config').files[0];
+      state.modelConfig = null;
+      state.modelConfigName = '';
+      showError(null);
+      if (f) {
+        try {
+          state.modelConfig = JSON.parse(await f.text());
+          state.modelConfigName = f.name;
+          $('seq-length').value = '';
+        } catch (err) {
+          showError(`${f.name} is not valid JSON: ${err.message}`, 'choose a Hugging Face config.json');
+          $('model-config').value = '';
+        }
+      }
+      $('model').disabled = Boolean(state.modelConfig);
+      updateCliLine();
+    });
     const profiledGpus = [...new Set((info.profiles || []).filter((e) => e.model === info.defaults.model).map((e) => e.gpu))];
     gpuRow(info.gpus.find((g) => profiledGpus.some((p) => p.toUpperCase() === g.toUpperCase())) || info.gpus[0], 4);
     $('add-gpu').addEventListener('click', () => {

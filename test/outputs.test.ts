@@ -1,0 +1,115 @@
+/** Result files: names, no silent replacement, concurrent runs, columns, progress off a terminal. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ProgressLine, formatDuration, progressText } from '../src/report/console.js';
+import { ADDED_COLUMNS, CSV_COLUMNS, ORIGINAL_COLUMNS } from '../src/report/csv.js';
+import { claimNewFile, resultStem, writeNewFile } from '../src/report/result-names.js';
+import { parseCsvText } from './helpers/csv.js';
+import { BIN, ensureBuilt } from './helpers/build.js';
+import { REF_PROFILES, runCli, savedCsvPath, tmp } from './helpers/cli.js';
+
+
+test('result stems name model, cluster, sweep and gbs', () => {
+  assert.equal(resultStem('llama70b', [{ type: 'H100', nodes: 4 }], [32], false), 'llama70b_H100x4_gbs32');
+  assert.equal(resultStem('llama70b', [{ type: 'A40', nodes: 8 }, { type: 'A100', nodes: 1 }], [1, 2, 4, 8], true, '_try'), 'llama70b_A40x8-A100x1_pareto_gbs1-8_try');
+});
+
+test('writeNewFile never replaces a file; claimNewFile hands out each name once', () => {
+  const dir = tmp();
+  writeFileSync(join(dir, 'r.csv'), 'old');
+  assert.equal(writeNewFile(dir, 'r', '.csv', 'a'), join(dir, 'r_2.csv'));
+  assert.equal(writeNewFile(dir, 'r', '.csv', 'b'), join(dir, 'r_3.csv'));
+  assert.equal(readFileSync(join(dir, 'r.csv'), 'utf8'), 'old');
+  assert.equal(readFileSync(join(dir, 'r_3.csv'), 'utf8'), 'b');
+  const a = claimNewFile(dir, 'j', '.jsonl');
+  const b = claimNewFile(dir, 'j', '.jsonl');
+  assert.deepEqual([a.path, b.path], [join(dir, 'j.jsonl'), join(dir, 'j_2.jsonl')]);
+  assert.deepEqual(readdirSync(dir).filter((f) => f.includes('tmp')), [], 'no temporary file left');
+});
+
+test('the CSV has the original\'s columns first, then fasop\'s; memory in GiB, partition_layers filled', async () => {
+  assert.deepEqual(CSV_COLUMNS.slice(0, ORIGINAL_COLUMNS.length), [...ORIGINAL_COLUMNS]);
+  for (const c of ADDED_COLUMNS) assert.doesNotMatch(c, /\(GB\)|_GB$/, `${c}: new memory columns are in GiB`);
+  const run = await runCli(['--gpus', 'H100', '2', '--model-type', 'llama8b', '--dataset', 'c4']);
+  assert.equal(run.code, 0, run.err);
+  const text = readFileSync(savedCsvPath(run.out), 'utf8');
+  assert.equal(text.split('\n')[0], CSV_COLUMNS.join(','));
+  const rows = parseCsvText(text);
+  for (const r of rows) {
+    assert.match(r['partition_layers']!, /^\[\d+(, \d+)*\]$/, 'partition_layers filled');
+    const layers = JSON.parse(r['partition_layers']!) as number[];
+    assert.equal(layers.length, Number(r['pp']));
+    assert.equal(layers.reduce((a, b) => a + b, 0), 32, 'llama8b has 32 layers');
+    assert.equal(Number(r['gpus']), Number(r['tp']) * Number(r['dp']) * Number(r['pp']));
+    assert.equal(Number(r['gpu_memory_GiB']), Number(r['oom_gpumem(GB)']), 'one GPU type: the fullest GPU is the peak');
+    assert.equal(r['is_oom'], Number(r['gpu_memory_GiB']) > Number(r['gpu_memory_limit_GiB']) ? 'True' : 'False');
+    assert.deepEqual([r['model'], r['dataset'], r['train_tokens']], ['llama8b', 'c4', '175000000000']);
+  }
+});
+
+test('the original\'s names under --estimator reference and --original-names; --add-exp-name in both schemes', async () => {
+  const cwd = tmp();
+  const a = await runCli(['--gpus', 'A40', '2', '--profile-dir', REF_PROFILES, '--estimator', 'reference'], cwd);
+  assert.equal(savedCsvPath(a.out), join(cwd, 'main_logs', 'llama70b.csv'));
+  const b = await runCli(['--gpus', 'A40', '2', '--profile-dir', REF_PROFILES, '--estimator', 'reference', '--add-exp-name', '_x'], cwd);
+  assert.equal(savedCsvPath(b.out), join(cwd, 'main_logs', 'llama70b_x.csv'));
+  const c = await runCli(['--gpus', 'A40', '2', '--profile-dir', REF_PROFILES, '--estimator', 'reference', '--no-original-names'], cwd);
+  assert.equal(savedCsvPath(c.out), join(cwd, 'main_logs', 'llama70b_A40x2_gbs32.csv'));
+  const d = await runCli(['--gpus', 'A40', '2', '--profile-dir', REF_PROFILES, '--original-names', '--add-exp-name', '_y'], cwd);
+  assert.equal(savedCsvPath(d.out), join(cwd, 'main_logs', 'llama70b_y.csv'));
+  const e = await runCli(['--gpus', 'A40', '2', '--profile-dir', REF_PROFILES, '--estimator', 'reference'], cwd);
+  assert.match(e.out, /Replacing the earlier .*llama70b\.csv/);
+});
+
+/** Run the CLI as a process (so that two can run at once) and collect its output. */
+function spawnCli(args: string[], cwd: string): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((res) => {
+    const p = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { err += d; });
+    p.on('close', (code) => res({ code, out, err }));
+  });
+}
+
+test('two --parsing runs started together write two whole JSONL files and two CSVs', async () => {
+  ensureBuilt();
+  const cwd = tmp();
+  const args = ['--gpus', 'A40', '4', '--profile-dir', REF_PROFILES, '--estimator', 'reference', '--no-original-names', '--parsing'];
+  const [a, b] = await Promise.all([spawnCli(args, cwd), spawnCli(args, cwd)]);
+  for (const r of [a, b]) assert.equal(r.code, 0, r.err);
+  const jsonl = [a, b].map((r) => /Results saved to: (\S+\.jsonl)/.exec(r.out)![1]!);
+  const csv = [a, b].map((r) => savedCsvPath(r.out));
+  assert.notEqual(jsonl[0], jsonl[1]);
+  assert.notEqual(csv[0], csv[1]);
+  for (const f of jsonl) {
+    const lines = readFileSync(f, 'utf8').trimEnd().split('\n');
+    assert.equal(lines.length, 54, 'meta line + 53 plans');
+    for (const l of lines) JSON.parse(l);
+  }
+  assert.equal(readdirSync(join(cwd, 'main_logs')).length, 4);
+});
+
+test('progress off a terminal: one line per interval with plans done, rate and ETA; nothing on a fast search', () => {
+  let t = 0;
+  const lines: string[] = [];
+  const p = new ProgressLine((s) => lines.push(s), 'lines', { intervalMs: 10_000, now: () => t });
+  for (let done = 1; done <= 100; done++) {
+    t += 500; // 2 plans per second
+    p.update(done, 100, done - 1, 1);
+  }
+  p.finish();
+  assert.equal(lines.length, 4, lines.join(''));
+  assert.equal(lines[0], '[fasop] 20/100 plans (20%) | fit 19 | OOM 1 | 2.0 plans/s | ETA 40 s\n');
+  assert.ok(lines.every((l) => !l.includes('\r') && l.endsWith('\n')));
+  const quick: string[] = [];
+  const q = new ProgressLine((s) => quick.push(s), 'lines', { now: () => 0 });
+  q.update(5, 5, 5, 0);
+  assert.deepEqual(quick, []);
+  assert.equal(progressText(10, 40, 10, 0, 5), '[fasop] 10/40 plans (25%) | fit 10 | OOM 0 | 2.0 plans/s | ETA 15 s');
+  assert.deepEqual([formatDuration(59), formatDuration(725), formatDuration(3 * 3600 + 120)], ['59 s', '12m 05s', '3h 02m']);
+});
