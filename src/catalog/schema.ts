@@ -82,21 +82,38 @@ export const gpuSpecSchema = z.object({
 });
 export type GpuSpec = z.infer<typeof gpuSpecSchema> & { name: string };
 
+/** Largest model dimensions fasop plans for (docs/errors.md, Limits: the search's time and memory grow with them). */
+export const MODEL_LIMITS = {
+  num_layers: 1024,
+  hidden_size: 131072,
+  seq_length: 1048576,
+  vocab_size: 4194304,
+  num_attention_heads: 4096,
+  intermediate_size: 1048576,
+} as const;
+
+const dim = (field: keyof typeof MODEL_LIMITS | 'num_key_value_heads', max: number) =>
+  z.number({ error: `${field} must be a number` }).int({ error: `${field} must be a whole number` }).positive({ error: `${field} must be >= 1` })
+    .max(max, { error: `${field} must be at most ${max}` });
+
 export const modelSpecSchema = z
   .object({
     architecture: z.enum(['llama', 'gpt2']),
-    hidden_size: z.number().int().positive(),
-    seq_length: z.number().int().positive(),
-    num_layers: z.number().int().positive(),
-    vocab_size: z.number().int().positive(),
-    num_attention_heads: z.number().int().positive(),
-    num_key_value_heads: z.number().int().positive(),
-    intermediate_size: z.number().int().positive(),
+    hidden_size: dim('hidden_size', MODEL_LIMITS.hidden_size),
+    seq_length: dim('seq_length', MODEL_LIMITS.seq_length),
+    num_layers: dim('num_layers', MODEL_LIMITS.num_layers),
+    vocab_size: dim('vocab_size', MODEL_LIMITS.vocab_size),
+    num_attention_heads: dim('num_attention_heads', MODEL_LIMITS.num_attention_heads),
+    num_key_value_heads: dim('num_key_value_heads', MODEL_LIMITS.num_attention_heads),
+    intermediate_size: dim('intermediate_size', MODEL_LIMITS.intermediate_size),
     tie_word_embeddings: z.boolean(),
     source: z.string().optional(),
   })
   .refine((m) => m.num_attention_heads % m.num_key_value_heads === 0, {
     message: 'num_attention_heads must be a multiple of num_key_value_heads',
+  })
+  .refine((m) => m.hidden_size % m.num_attention_heads === 0, {
+    message: 'hidden_size must be a multiple of num_attention_heads (each head gets hidden_size / heads dimensions)',
   });
 export type ModelSpec = z.infer<typeof modelSpecSchema> & { name: string };
 
@@ -106,14 +123,21 @@ export const datasetSpecSchema = z.object({
 });
 export type DatasetSpec = z.infer<typeof datasetSpecSchema> & { name: string };
 
+/**
+ * Names of catalog entries: they become file names ({model}_{gpu}_{tp}.npz), CSV cells and flag
+ * values, so letters and digits first, then letters, digits and . + - (and _ outside GPU names).
+ */
+const GPU_NAME = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.+-]{0,63}$/, { error: 'GPU type names must start with a letter or digit and hold only letters, digits and . + - (at most 64)' });
+const ENTRY_NAME = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$/, { error: 'names must start with a letter or digit and hold only letters, digits and _ . + - (at most 64)' });
+
 /** A catalog file: any subset of the sections; user files merge over the shipped ones. */
 export const catalogFileSchema = z
   .object({
     _comment: z.string().optional(),
-    gpus: z.record(z.string().min(1), gpuSpecSchema).optional(),
-    models: z.record(z.string().min(1), modelSpecSchema).optional(),
-    datasets: z.record(z.string().min(1), datasetSpecSchema).optional(),
-    aliases: z.record(z.string(), z.string()).optional(),
+    gpus: z.record(GPU_NAME, gpuSpecSchema).optional(),
+    models: z.record(ENTRY_NAME, modelSpecSchema).optional(),
+    datasets: z.record(ENTRY_NAME, datasetSpecSchema).optional(),
+    aliases: z.record(ENTRY_NAME, ENTRY_NAME).optional(),
   })
   .strict();
 export type CatalogFile = z.infer<typeof catalogFileSchema>;

@@ -101,7 +101,7 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
     if (needsRounding) {
       try {
         estimator = getEstimator(req.estimator);
-        const profiles = ProfileDb.open(resolved.profileDir);
+        const profiles = ProfileDb.open(resolved.profileDir, { model: resolved.request.model });
         plan = (await resolvePlans(req, { catalog: resolved.catalog, profiles, estimator: SKIP_ESTIMATOR }, { tp: record.tp, dp: record.dp, pp: record.pp, mbs: record.mbs, gbs: record.gbs, placement }))[0]!.plan;
       } catch (err) {
         why = `the plan could not be resolved for re-estimation: ${(err as Error).message}`;
@@ -114,7 +114,7 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
 
   const resolved = resolveSearchOptions(raw, gpuTokens);
   const req = resolved.request;
-  const profiles = ProfileDb.open(resolved.profileDir);
+  const profiles = ProfileDb.open(resolved.profileDir, { model: resolved.request.model });
   const estimator = getEstimator(req.estimator);
   const ctx = { catalog: resolved.catalog, profiles, estimator };
 

@@ -43,7 +43,7 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
   }
   const resolved = resolveSearchOptions(raw, gpuTokens);
   const { request: req, catalog } = resolved;
-  const profiles = ProfileDb.open(resolved.profileDir);
+  const profiles = ProfileDb.open(resolved.profileDir, { model: resolved.request.model });
   const estimator = getEstimator(req.estimator);
 
   if (raw.exhaustive) {

@@ -4,7 +4,7 @@
  * the profiles): per micro-batch, per layer and fixed (embedding, lm_head, loss); per step, per layer
  * and fixed (the optimizer over DTensor parameters). Parsing is the only I/O here.
  */
-import { readFileSync } from 'node:fs';
+import { MAX_JSON_BYTES, readFileCapped, ReadFailure } from '../guard/read.js';
 import { FasopError } from '../errors.js';
 
 /** One model at one TP degree: rows by micro-batch size, ascending. */
@@ -63,10 +63,11 @@ export function parseDtensorTp(text: string, path: string): DtensorTpExtras[] {
 export function readDtensorTp(path: string): DtensorTpExtras[] | undefined {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readFileCapped(path, MAX_JSON_BYTES).toString('utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new FasopError(`cannot read DTensor TP profile ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, FIX);
+    if (!(e instanceof ReadFailure)) throw e;
+    if (e.code === 'ENOENT') return undefined;
+    throw new FasopError(`cannot read DTensor TP profile ${path} (${e.code}${e.detail === e.code ? '' : `: ${e.detail}`})`, FIX);
   }
   return parseDtensorTp(text, path);
 }

@@ -3,7 +3,7 @@
  * choice of figures for a plan: tp = 1 or tp > 1, the number of busy training processes on the host,
  * DDP or not. Reading is the only I/O here; the choice is a pure function.
  */
-import { readFileSync } from 'node:fs';
+import { MAX_JSON_BYTES, readFileCapped, ReadFailure } from '../guard/read.js';
 import { FasopError } from '../errors.js';
 import type { HostIssueFigures, TrainingRecipe } from '../estimate/recipe.js';
 import { scaleHostIssue } from '../estimate/host-speed.js';
@@ -77,9 +77,10 @@ export function parseHostIssueProfile(text: string, path: string): HostIssueProf
 export function readHostIssueProfile(path: string): HostIssueProfile {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readFileCapped(path, MAX_JSON_BYTES).toString('utf8');
   } catch (e) {
-    throw new FasopError(`cannot read host profile ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, `check the path; ${FIX}`);
+    if (!(e instanceof ReadFailure)) throw e;
+    throw new FasopError(`cannot read host profile ${path} (${e.code}${e.detail === e.code ? '' : `: ${e.detail}`})`, `check the path; ${FIX}`);
   }
   return parseHostIssueProfile(text, path);
 }

@@ -44,7 +44,7 @@ export class SearchRunner {
     const { raw, gpuTokens, body: parsed } = bodyToRawOptions(body, this.opts.profileDir, this.opts.catalogFiles);
     const resolved = resolveSearchOptions(raw, gpuTokens);
     const { request, catalog } = resolved;
-    const profiles = ProfileDb.open(resolved.profileDir);
+    const profiles = ProfileDb.open(resolved.profileDir, { model: resolved.request.model });
     const estimator = getEstimator(request.estimator);
     // The CLI's own checks (request, profiles, "no plan fits"): run the search up to its first event.
     const gen = searchEvents(request, { catalog, profiles, estimator });

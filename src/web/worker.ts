@@ -28,7 +28,7 @@ const FLUSH_COUNT = 500;
 async function run(input: WorkerInput): Promise<void> {
   const post = (m: WorkerMessage) => parentPort!.postMessage(m);
   const { request, catalog, profileDir } = resolveSearchOptions(input.raw, input.gpuTokens);
-  const profiles = ProfileDb.open(profileDir);
+  const profiles = ProfileDb.open(profileDir, { model: request.model });
   const estimator = getEstimator(request.estimator);
   let batch: WirePlan[] = [];
   let last = Date.now();
