@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isFasopError } from '../errors.js';
+import { writeError } from '../report/atomic.js';
 import { processIo, type CliIo } from './io.js';
 import { exportCommand } from './export.js';
 import { paretoHooks } from './pareto-hooks.js';
@@ -8,6 +9,9 @@ import { searchCommand } from './search.js';
 import { serveCommand } from './serve.js';
 import { extractGpus } from './search-options.js';
 import { validateCommand } from './validate.js';
+
+/** System error codes that come from the disk or permissions, reported as one line and exit 2. */
+const ENVIRONMENT_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EACCES', 'EPERM', 'EROFS', 'EPIPE', 'EFBIG']);
 
 const SUBCOMMANDS = ['profiles', 'search', 'export', 'serve', 'validate', 'help'];
 
@@ -57,6 +61,12 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     }
     if (isFasopError(err)) {
       io.err(err.oneLine());
+      return 2;
+    }
+    // A write that the system refused (disk full, permissions, I/O error) is the environment, not a bug.
+    const sys = err as NodeJS.ErrnoException;
+    if (sys && typeof sys.code === 'string' && ENVIRONMENT_ERRORS.has(sys.code) && typeof sys.syscall === 'string') {
+      io.err(writeError(sys.path ?? `(${sys.syscall})`, sys).oneLine());
       return 2;
     }
     throw err;

@@ -1,10 +1,10 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { FasopError } from '../errors.js';
 import { getEstimator } from '../estimate/index.js';
 import { ProfileDb } from '../profiles/db.js';
-import { ensureWritableDir, writeFileAtomic } from '../report/atomic.js';
+import { checkPlainName, confinedPath } from '../guard/output-path.js';
+import { ensureWritableDir, LineFile, writeFileAtomic } from '../report/atomic.js';
 import { ProgressLine, summaryLines, verboseLines } from '../report/console.js';
 import { formatCsv, rankRecords } from '../report/csv.js';
 import { jsonlMeta, jsonlParetoMeta, jsonlRecord } from '../report/jsonl.js';
@@ -12,6 +12,7 @@ import { clusterString } from '../search/cluster.js';
 import type { PlanRecord } from '../search/record.js';
 import { searchEvents, type SearchEvent } from '../search/search.js';
 import { runExhaustive } from './exhaustive.js';
+import { checkSearchFlagModes, givenFlags } from './flag-modes.js';
 import type { CliIo } from './io.js';
 import { addSearchOptions, resolveSearchOptions, type RawSearchOptions } from './search-options.js';
 
@@ -24,7 +25,8 @@ function timestamp(d = new Date()): string {
 export function searchCommand(io: CliIo, gpuTokens: string[] | undefined, hooks: SearchHooks = {}): Command {
   return addSearchOptions(new Command('search'))
     .description('search every TP/PP/DP/micro-batch plan and layer partition for a cluster; rank by total training time')
-    .action(async (raw: RawSearchOptions) => {
+    .action(async (raw: RawSearchOptions, cmd: Command) => {
+      checkSearchFlagModes(raw, givenFlags(cmd), gpuTokens !== undefined);
       await runSearch(io, raw, gpuTokens, hooks);
     });
 }
@@ -32,10 +34,13 @@ export function searchCommand(io: CliIo, gpuTokens: string[] | undefined, hooks:
 /** Extension points that later features (Pareto chart) plug into without touching this file's flow. */
 export interface SearchHooks {
   onlyMakePareto?: (io: CliIo, csvPath: string, title: string | undefined) => Promise<void> | void;
-  makePareto?: (io: CliIo, csvPath: string, title: string | undefined, modelType: string, outputDir: string) => Promise<void> | void;
+  makePareto?: (io: CliIo, csvPath: string, title: string | undefined, modelType: string, pngPath: string) => Promise<void> | void;
 }
 
 export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: string[] | undefined, hooks: SearchHooks): Promise<void> {
+  // Names that become file names are checked first: nothing is written outside the output folder.
+  checkPlainName(raw.addExpName, '--add-exp-name', true);
+  if (raw.paretoTitle !== undefined) checkPlainName(raw.paretoTitle, '--pareto-title');
   if (raw.onlyMakePareto !== undefined) {
     if (!hooks.onlyMakePareto) throw new FasopError('--only-make-pareto is not available in this build', 'update fasop');
     await hooks.onlyMakePareto(io, resolve(io.cwd, raw.onlyMakePareto), raw.paretoTitle);
@@ -57,7 +62,10 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
   const gpuStr = req.gpus.map((g) => `${g.type}${g.nodes}`).join('_');
   const stem = `${req.model.name}_${gpuStr}_gbs${req.gbsValues.length > 1 ? raw.gbs : req.gbsValues[0]}_${ts}`;
   const exp = `${req.model.name}${req.gpus.length > 1 ? '_heterogeneous' : ''}${req.pareto ? '_pareto' : ''}${raw.addExpName}`;
-  const csvPath = raw.saveCsv ? join(outputDir, `${exp}.csv`) : undefined;
+  const csvPath = raw.saveCsv ? confinedPath(outputDir, `${exp}.csv`, '--add-exp-name') : undefined;
+  const chartPath = req.pareto && raw.makePareto && csvPath
+    ? (raw.paretoTitle ? confinedPath(outputDir, `${raw.paretoTitle}.png`, '--pareto-title') : csvPath.replace(/\.csv$/, '.png'))
+    : undefined;
   const logPath = raw.logFile ? resolve(io.cwd, raw.logFile) : raw.verbose ? join(outputDir, `${stem}.log`) : undefined;
   const jsonlPath = raw.parsing ? (raw.parsingFile ? resolve(io.cwd, raw.parsingFile) : join(outputDir, `${stem}.jsonl`)) : undefined;
   // The folder of a file the user names must exist; the output directory is created on demand,
@@ -67,15 +75,15 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
     if (dir !== outputDir) ensureWritableDir(dir, dir === dirname(jsonlPath ?? '') ? '--parsing-file (create the folder first)' : '--log-file (create the folder first)', false);
   }
 
-  let logFd: number | undefined;
+  let log: LineFile | undefined;
   const out = (text: string) => {
     io.out(text);
-    if (logFd !== undefined) writeSync(logFd, text.endsWith('\n') ? text : `${text}\n`);
+    log?.write(text.endsWith('\n') ? text : `${text}\n`);
   };
-  let jsonlFd: number | undefined;
+  let jsonlFile: LineFile | undefined;
   const jsonl = (line: string) => {
-    if (jsonlFd === undefined) return;
-    writeSync(jsonlFd, `${line}\n`); // one write per line: a reader never sees half a record
+    if (jsonlFile === undefined) return;
+    jsonlFile.write(`${line}\n`); // one write per line: a reader never sees half a record
     out(line);
   };
   const progress = new ProgressLine((s) => io.err(s.replace(/\n$/, '')), io.errIsTty && !raw.verbose);
@@ -87,11 +95,11 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
     const first = await events.next();
     if (dirs.has(outputDir)) ensureWritableDir(outputDir, '--output-dir');
     if (logPath) {
-      logFd = openSync(logPath, 'w');
+      log = new LineFile(logPath);
       out(`[LOG] Output will be saved to: ${logPath}`);
     }
     if (jsonlPath) {
-      jsonlFd = openSync(jsonlPath, 'w');
+      jsonlFile = new LineFile(jsonlPath);
       out(`[PARSING] Real-time results will be saved to: ${jsonlPath}`);
     }
     if (req.pareto && resolved.gpuPerNodeDefaulted) out('[PARETO] --gpu-per-node not given: using 8 GPUs per node for Pareto experiments');
@@ -153,9 +161,12 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
     };
     handle(first.value);
     if (!first.done) for await (const ev of events) handle(ev);
+  } catch (err) {
+    log?.close(true);
+    throw err;
   } finally {
     progress.finish();
-    if (jsonlFd !== undefined) closeSync(jsonlFd);
+    jsonlFile?.close();
   }
 
   const seconds = (Date.now() - started) / 1000;
@@ -163,14 +174,11 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
   else out('[INFO] CSV save skipped (--no-save-csv)');
   out('');
   out(summaryLines(rankRecords(records), seconds, csvPath));
-  if (req.pareto && raw.makePareto) {
-    if (!csvPath) out('[PARETO] --make-pareto needs the CSV: drop --no-save-csv');
-    else if (hooks.makePareto) await hooks.makePareto(io, csvPath, raw.paretoTitle, req.model.name, outputDir);
-  }
+  if (chartPath && csvPath && hooks.makePareto) await hooks.makePareto(io, csvPath, raw.paretoTitle, req.model.name, chartPath);
   if (jsonlPath) out(`[PARSING] Results saved to: ${jsonlPath} (${records.length} entries)`);
-  if (logFd !== undefined) {
+  if (log !== undefined) {
     io.out(`[LOG] Log saved to: ${logPath}`);
-    closeSync(logFd);
+    log.close();
   }
 }
 

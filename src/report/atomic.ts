@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { FasopError } from '../errors.js';
 
@@ -10,7 +10,65 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     renameSync(tmp, path);
   } catch (err) {
     rmSync(tmp, { force: true });
-    throw new FasopError(`cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, 'choose a writable output location (--output-dir)');
+    throw writeError(path, err);
+  }
+}
+
+const WHY: Record<string, string> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EIO: 'input/output error',
+  EROFS: 'read-only file system',
+  EISDIR: 'it is a directory',
+  ENOENT: 'its folder does not exist',
+  ENOTDIR: 'a part of the path is not a folder',
+  EFBIG: 'file too large',
+  EPIPE: 'the reader went away',
+};
+
+/** A failed write as the user's error: one line naming the file and the reason (ENOSPC, EACCES, EIO, ...). */
+export function writeError(path: string, err: unknown): FasopError {
+  if (err instanceof FasopError) return err;
+  const code = (err as NodeJS.ErrnoException).code ?? 'error';
+  const why = Object.hasOwn(WHY, code) ? ` (${WHY[code]})` : '';
+  return new FasopError(`cannot write ${path}: ${code}${why}`, 'free space or choose a writable location (--output-dir, --log-file, --parsing-file); earlier result files were left as they were');
+}
+
+/** A file written line by line (a log, a JSONL stream): every failure is a FasopError naming it. */
+export class LineFile {
+  private fd: number | undefined;
+
+  constructor(readonly path: string) {
+    try {
+      this.fd = openSync(path, 'w');
+    } catch (err) {
+      throw writeError(path, err);
+    }
+  }
+
+  /** Write all of `text` (one call per record: a reader never sees half a line). */
+  write(text: string): void {
+    if (this.fd === undefined) return;
+    const buf = Buffer.from(text, 'utf8');
+    try {
+      for (let off = 0; off < buf.length;) off += writeSync(this.fd, buf, off, buf.length - off);
+    } catch (err) {
+      this.close(true);
+      throw writeError(this.path, err);
+    }
+  }
+
+  close(quiet = false): void {
+    if (this.fd === undefined) return;
+    const fd = this.fd;
+    this.fd = undefined;
+    try {
+      closeSync(fd);
+    } catch (err) {
+      if (!quiet) throw writeError(this.path, err);
+    }
   }
 }
 
