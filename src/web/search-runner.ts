@@ -9,6 +9,9 @@ import { Run } from './channel.js';
 import { bodyToRawOptions } from './schema.js';
 import type { WorkerInput, WorkerMessage } from './worker.js';
 
+/** Most plans of one search started from the page (the replay log stays within EVENT_LOG_CAP_BYTES). */
+export const MAX_WEB_PLANS = 100_000;
+
 /** Thrown when a second search is asked for while one runs (HTTP 409). */
 export class BusyError extends FasopError {}
 
@@ -51,6 +54,10 @@ export class SearchRunner {
     await gen.next();
     await gen.return(undefined);
     const total = countPlans(planJobs(request, profiles));
+    if (total > MAX_WEB_PLANS) {
+      throw new FasopError(`this search has ${total} plans; the viewer runs at most ${MAX_WEB_PLANS} (it keeps every plan to replay to pages)`,
+        'use fewer nodes or GPU types, or run it with `fasop search --parsing --parsing-file FILE` and follow FILE with `fasop serve --watch FILE`');
+    }
     if (this.busy) throw new BusyError('a search is already running', 'wait for it to finish or press Stop');
 
     const run = new Run(this.nextId++, 'search', {
