@@ -5,6 +5,7 @@ import { catalogDataDir } from '../paths.js';
 import { nullRecord, ownGet } from '../guard/lookup.js';
 import { MAX_JSON_BYTES, readFileCapped, ReadFailure } from '../guard/read.js';
 import {
+  badCatalogName,
   catalogFileSchema,
   type CatalogFile,
   type DatasetSpec,
@@ -22,6 +23,8 @@ export interface Catalog {
 
 /** Validate parsed JSON as a catalog file; `origin` names it in error messages. */
 export function parseCatalogFile(json: unknown, origin: string): CatalogFile {
+  const badName = badCatalogName(json);
+  if (badName) throw new FasopError(`catalog file ${origin} is invalid: ${badName}`, 'rename the entry (names become file names, CSV cells and flag values)');
   const parsed = catalogFileSchema.safeParse(json);
   if (!parsed.success) {
     throw new FasopError(

@@ -127,17 +127,36 @@ export type DatasetSpec = z.infer<typeof datasetSpecSchema> & { name: string };
  * Names of catalog entries: they become file names ({model}_{gpu}_{tp}.npz), CSV cells and flag
  * values, so letters and digits first, then letters, digits and . + - (and _ outside GPU names).
  */
-const GPU_NAME = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.+-]{0,63}$/, { error: 'GPU type names must start with a letter or digit and hold only letters, digits and . + - (at most 64)' });
-const ENTRY_NAME = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$/, { error: 'names must start with a letter or digit and hold only letters, digits and _ . + - (at most 64)' });
+export const GPU_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9.+-]{0,63}$/;
+export const ENTRY_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$/;
+
+/** The first catalog entry name that breaks the rule above, with the rule; undefined when all are fine. */
+export function badCatalogName(json: unknown): string | undefined {
+  const file = (json !== null && typeof json === 'object' ? json : {}) as Record<string, unknown>;
+  const section = (key: string): Record<string, unknown> => {
+    const v = Object.hasOwn(file, key) ? file[key] : undefined;
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  };
+  for (const name of Object.keys(section('gpus'))) {
+    if (!GPU_NAME_RE.test(name)) return `GPU type name ${JSON.stringify(name.slice(0, 60))}: GPU type names must start with a letter or digit and hold only letters, digits and . + - (at most 64)`;
+  }
+  for (const key of ['models', 'datasets', 'aliases'] as const) {
+    const entries = Object.entries(section(key)).flatMap(([k, v]) => (key === 'aliases' && typeof v === 'string' ? [k, v] : [k]));
+    for (const name of entries) {
+      if (!ENTRY_NAME_RE.test(name)) return `${key} name ${JSON.stringify(name.slice(0, 60))}: names must start with a letter or digit and hold only letters, digits and _ . + - (at most 64)`;
+    }
+  }
+  return undefined;
+}
 
 /** A catalog file: any subset of the sections; user files merge over the shipped ones. */
 export const catalogFileSchema = z
   .object({
     _comment: z.string().optional(),
-    gpus: z.record(GPU_NAME, gpuSpecSchema).optional(),
-    models: z.record(ENTRY_NAME, modelSpecSchema).optional(),
-    datasets: z.record(ENTRY_NAME, datasetSpecSchema).optional(),
-    aliases: z.record(ENTRY_NAME, ENTRY_NAME).optional(),
+    gpus: z.record(z.string(), gpuSpecSchema).optional(),
+    models: z.record(z.string(), modelSpecSchema).optional(),
+    datasets: z.record(z.string(), datasetSpecSchema).optional(),
+    aliases: z.record(z.string(), z.string()).optional(),
   })
   .strict();
 export type CatalogFile = z.infer<typeof catalogFileSchema>;
