@@ -63,7 +63,12 @@ export class Run {
   private readonly clients = new Set<Client>();
   private seq = 0;
 
-  constructor(id: number, mode: 'search' | 'watch', info: Record<string, unknown>) {
+  private readonly logCapBytes: number;
+  private readonly slowClientMs: number;
+
+  constructor(id: number, mode: 'search' | 'watch', info: Record<string, unknown>, limits: { logCapBytes?: number; slowClientMs?: number } = {}) {
+    this.logCapBytes = limits.logCapBytes ?? EVENT_LOG_CAP_BYTES;
+    this.slowClientMs = limits.slowClientMs ?? SLOW_CLIENT_MS;
     this.id = id;
     this.mode = mode;
     this.info = info;
@@ -107,9 +112,9 @@ export class Run {
       chunk += this.format('result', p);
     }
     if (batch.length) this.frontier = frontierPoints([...this.frontier, ...batch]);
-    if (!this.capped && this.resultBytes + chunk.length > EVENT_LOG_CAP_BYTES) {
+    if (!this.capped && this.resultBytes + chunk.length > this.logCapBytes) {
       this.capped = true;
-      this.append(this.format('warning', { run: this.id, message: `more than ${EVENT_LOG_CAP_BYTES} bytes of results: later results are sent live but not kept for pages that connect later`, replay_capped_at: this.done - plans.length }));
+      this.append(this.format('warning', { run: this.id, message: `more than ${this.logCapBytes} bytes of results: later results are sent live but not kept for pages that connect later`, replay_capped_at: this.done - plans.length }));
     }
     if (this.capped) this.live(chunk);
     else {
@@ -186,7 +191,7 @@ export class Run {
     const res = c.res;
     if (res.destroyed || res.writableEnded) return;
     if (res.writableLength === 0) c.readAt = Date.now();
-    else if (Date.now() - c.readAt > SLOW_CLIENT_MS) {
+    else if (Date.now() - c.readAt > this.slowClientMs) {
       this.clients.delete(c);
       res.destroy();
       return;
