@@ -238,11 +238,19 @@ describe('user errors: one line, exit 2, nothing written', () => {
     });
   }
 
-  test('docs/errors.md has a row for every case, and every row has a test', () => {
+  test('docs/errors.md has a row for every case, and every row names the test that proves it', () => {
     const doc = readFileSync(join(REPO, 'docs', 'errors.md'), 'utf8');
-    const ids = [...doc.matchAll(/^\| `([a-z][a-z0-9-]*)` \|/gm)].map((x) => x[1]!);
-    const untested = new Set<string>();
-    assert.deepEqual(ids.filter((i) => !untested.has(i)), CASES.map((c) => c.id));
+    const rows = [...doc.matchAll(/^\| `([a-z][a-z0-9-]*)` \|.*\| ([a-z-]+\.test\.ts) \|$/gm)].map((x) => ({ id: x[1]!, file: x[2]! }));
+    assert.equal(rows.length, [...doc.matchAll(/^\| `([a-z][a-z0-9-]*)` \|/gm)].length, 'every error row names its test file');
+    assert.deepEqual(rows.filter((r) => r.file === 'errors.test.ts').map((r) => r.id), CASES.map((c) => c.id));
+    // rows proved elsewhere quote the test's title; it must be a test in that file
+    const quoted = [...doc.matchAll(/^\|.*\| ([a-z-]+\.test\.ts): "([^"]+)" \|$/gm)];
+    assert.ok(quoted.length >= 10, 'the bounds table names its tests');
+    for (const [, file, title] of quoted) {
+      const src = readFileSync(join(REPO, 'test', file!), 'utf8');
+      const titles = [...src.matchAll(/\btest\((['`])((?:\\.|(?!\1).)*)\1/g)].map((m) => m[2]!.replace(/\\(.)/g, '$1'));
+      assert.ok(titles.some((t) => t.includes(title!)), `${file} has a test "${title}" (its tests: ${titles.join(' | ')})`);
+    }
   });
 });
 
