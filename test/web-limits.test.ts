@@ -96,12 +96,12 @@ function postJson(url: string, body: unknown): Promise<{ status: number; json: a
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('web limits: 200 clients that do not read hold a bounded queue each and are dropped; a reading client gets everything', { timeout: 60_000 }, async () => {
-  const run = new Run(1, 'search', {}, { slowClientMs: 300 });
+  const run = new Run(1, 'search', {}, { slowClientMs: 1500 });
   const srv = await sseServer(run);
   try {
     const stuck = await Promise.all(Array.from({ length: 200 }, () => stuckClient(srv.port)));
     const reader = readAll(`http://127.0.0.1:${srv.port}/e`);
-    await sleep(100);
+    for (let t = 0; srv.responses.length < 201 && t < 400; t++) await sleep(25);
     assert.equal(srv.responses.length, 201, 'every client is attached');
     // about 40 MB of results in batches of 500, as the worker sends them
     let n = 0;
@@ -111,11 +111,12 @@ test('web limits: 200 clients that do not read hold a bounded queue each and are
       run.addResults(batch(n, 500));
       n += 500;
       for (const res of srv.responses) maxQueued = Math.max(maxQueued, res.writableLength);
-      if (b % 20 === 0) await sleep(50);
+      await new Promise((r) => setImmediate(r));
+      if (b % 20 === 0) await sleep(20);
     }
     // a client's queue never holds more than the high-water mark plus one batch
     assert.ok(maxQueued <= 256 * 1024 + largestBatch, `largest queue ${maxQueued} bytes`);
-    await sleep(400);
+    await sleep(2000);
     run.addResults(batch(n, 1)); // a later event: clients stuck past slowClientMs are dropped
     n += 1;
     assert.ok(run.clientCount() <= 1, `stuck clients dropped, ${run.clientCount()} left`);
@@ -135,7 +136,7 @@ test('web limits: the replay log is capped; late pages get a warning, caught-up 
   const srv = await sseServer(run);
   try {
     const early = readAll(`http://127.0.0.1:${srv.port}/e`, 8000);
-    await sleep(100);
+    for (let t = 0; srv.responses.length < 1 && t < 400; t++) await sleep(25);
     for (let b = 0; b < 40; b++) {
       run.addResults(batch(b * 100, 100));
       await sleep(5);
