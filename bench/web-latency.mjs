@@ -2,9 +2,10 @@
 // bench/web-latency.mjs`). `fasop serve` runs as its own process; a large page search runs in its
 // worker while 50 event-stream clients that never read stay connected and one client reads
 // everything. Every 20 ms the status and info calls are timed; the server's peak RSS is read from
-// /proc. Prints one Markdown table row.
+// /proc. Prints one Markdown table row. BENCH_NODE_FLAGS (e.g. --trace-gc) are passed to the server,
+// whose standard output goes to BENCH_SERVER_LOG when set. Argument: nodes per GPU type (default 8).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { get, request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,10 +20,11 @@ for (const tp of [1, 2, 4, 8]) {
 }
 const nodes = Number(process.argv[2] ?? 8);
 const body = JSON.stringify({ gpus: [{ type: 'A40', nodes }, { type: 'A100', nodes }], pareto: true, estimator: 'reference' });
-const server = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--profile-dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+const server = spawn(process.execPath, [...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []), BIN, 'serve', '--port', '0', '--profile-dir', dir], { stdio: ['ignore', 'pipe', process.env.BENCH_NODE_FLAGS ? 'pipe' : 'inherit'] });
 const base = await new Promise((resolve) => {
   let out = '';
   server.stdout.on('data', (c) => {
+    if (process.env.BENCH_SERVER_LOG) appendFileSync(process.env.BENCH_SERVER_LOG, c);
     out += c;
     const m = /(http:\/\/[^\s]+\/)/.exec(out);
     if (m) resolve(m[1]);

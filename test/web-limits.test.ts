@@ -16,7 +16,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { frontierCount, Run } from '../src/web/channel.js';
 import { MAX_WEB_PLANS } from '../src/web/search-runner.js';
-import { startServer, type FasopServer } from '../src/web/server.js';
+import { MAX_SSE_CLIENTS, startServer, type FasopServer } from '../src/web/server.js';
 import { JsonlFollower, MAX_JSONL_LINE_BYTES } from '../src/web/watch.js';
 import type { WirePlan } from '../src/web/wire.js';
 import { REF_PROFILES, tmp } from './helpers/cli.js';
@@ -44,10 +44,10 @@ async function sseServer(run: Run): Promise<{ port: number; responses: ServerRes
 }
 
 /** A client that sends its request and then never reads (its receive window fills up). */
-function stuckClient(port: number): Promise<Socket> {
+function stuckClient(port: number, path = '/e'): Promise<Socket> {
   return new Promise((resolve) => {
     const sock = connect({ port, host: '127.0.0.1' }, () => {
-      sock.write(`GET /e HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+      sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
       sock.pause();
       resolve(sock);
     });
@@ -269,4 +269,20 @@ test('web limits: --watch on a folder or a FIFO warns and keeps serving; a line 
   const log = (f.current as unknown as { log: string[] }).log.join('');
   assert.match(log, /skipping a line longer than/);
   f.close();
+});
+
+test('web limits: at most MAX_SSE_CLIENTS pages follow at once; the next one gets a busy event and its stream ends', { timeout: 60_000 }, async () => {
+  const dir = tmp('fasop-watch-cap-');
+  const file = join(dir, 'run.jsonl');
+  writeFileSync(file, '');
+  await withServer({ watch: file }, async (s) => {
+    const socks = await Promise.all(Array.from({ length: MAX_SSE_CLIENTS }, () => stuckClient(s.port, '/api/events')));
+    for (let t = 0; s.follower!.current.clientCount() < MAX_SSE_CLIENTS && t < 400; t++) await sleep(25);
+    assert.equal(s.follower!.current.clientCount(), MAX_SSE_CLIENTS);
+    const extra = await readAll(new URL('/api/events', s.url).href, 5000);
+    assert.ok(extra.ended, 'the extra stream is ended by the server');
+    assert.deepEqual(extra.events.map((e) => e.event), ['busy']);
+    assert.match(extra.events[0]!.data.error, new RegExp(`more than ${MAX_SSE_CLIENTS} pages`));
+    for (const x of socks) x.destroy();
+  });
 });
