@@ -188,6 +188,7 @@ export const CASES: Case[] = [
   { id: 'exp-name-subfolder', args: () => [...G, '--add-exp-name', '/sub/x', '--log-file', join(fx, 'run.log'), ...P()], expect: /--add-exp-name "\/sub\/x" contains a path separator/ },
   { id: 'parsing-file-disk-full', args: () => [...G, '--parsing', '--parsing-file', '/dev/full', ...P()], expect: /cannot write \/dev\/full: ENOSPC \(no space left on the device\)/ },
   { id: 'log-file-disk-full', args: () => [...G, '--log-file', '/dev/full', ...P()], expect: /cannot write \/dev\/full: ENOSPC \(no space left on the device\)/ },
+  { id: 'log-file-fifo', args: () => [...G, '--log-file', fifo('log-fifo'), ...P()], expect: /cannot write .*log-fifo: it is a FIFO/ },
   { id: 'seq-length-without-config', args: () => [...G, '--seq-length', '2048', ...P()], expect: /--seq-length applies only to --model-config/ },
   { id: 'model-type-with-config', args: () => [...G, '--model-type', 'llama8b', '--model-config', json('tiny3.json', LLAMA_CFG), ...P()], expect: /--model-type and --model-config both name the model/ },
   { id: 'degrees-without-exhaustive', args: () => [...G, '--mbs', '2', ...P()], expect: /--mbs choose the one plan of --exhaustive; a full search tries every degree/ },

@@ -45,6 +45,15 @@ export class LineFile {
   private fd: number | undefined;
 
   constructor(readonly path: string) {
+    let kind: string | undefined;
+    try {
+      const st = statSync(path);
+      kind = st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isDirectory() ? 'a directory' : undefined;
+    } catch {
+      // a new file
+    }
+    // opening a FIFO for writing waits for a reader: refuse it instead of hanging
+    if (kind) throw new FasopError(`cannot write ${path}: it is ${kind}`, 'name a regular file (or /dev/null) for --log-file and --parsing-file');
     try {
       this.fd = openSync(path, 'w');
     } catch (err) {
