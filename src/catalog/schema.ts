@@ -1,6 +1,8 @@
 import { z } from 'zod';
 
-const positive = (what: string) => z.number({ error: `${what} must be a number` }).positive({ error: `${what} must be > 0` });
+/** A positive catalog figure; bounded so that no time, cost or memory term can overflow to infinity. */
+const positive = (what: string) => z.number({ error: `${what} must be a number` }).positive({ error: `${what} must be > 0` })
+  .min(1e-9, { error: `${what} must be at least 1e-9` }).max(1e18, { error: `${what} must be at most 1e18` });
 
 const tiersSchema = z.object({
   nvlinkPair: positive('nvlinkPair'),
@@ -15,7 +17,7 @@ const tiersSchema = z.object({
  * protocol changes that a straight line misses; outside them the latency–bandwidth line is used.
  */
 export const measuredLinkSchema = z.object({
-  latency_us: z.number().nonnegative(),
+  latency_us: z.number().nonnegative().max(1e12, { error: "latency_us must be at most 1e12" }),
   bandwidth_GBps: positive('bandwidth_GBps'),
   samples_us: z
     .array(z.tuple([positive('sample bytes'), positive('sample time_us')]))
@@ -49,7 +51,7 @@ export const gpuSpecSchema = z.object({
     .optional(),
   instance: z.object({
     name: z.string().min(1),
-    pricePerNodeHour_usd: z.number().nonnegative(),
+    pricePerNodeHour_usd: z.number().nonnegative().max(1e9, { error: "pricePerNodeHour_usd must be at most 1e9" }),
     source: z.string().min(1),
     date: z.string().min(1),
   }),

@@ -5,6 +5,7 @@
  * and fixed (the optimizer over DTensor parameters). Parsing is the only I/O here.
  */
 import { MAX_JSON_BYTES, readFileCapped, ReadFailure } from '../guard/read.js';
+import { MAX_OP_MS } from './profile.js';
 import { FasopError } from '../errors.js';
 
 /** One model at one TP degree: rows by micro-batch size, ascending. */
@@ -51,7 +52,7 @@ export function parseDtensorTp(text: string, path: string): DtensorTpExtras[] {
       out.mbs.push(b as number);
       for (const f of ROW_FIELDS) {
         const x = r[f];
-        if (typeof x !== 'number' || !Number.isFinite(x)) throw new FasopError(`DTensor TP profile ${path}: entry "${key}" mbs ${b} has no valid ${f} (got ${JSON.stringify(x)})`, FIX);
+        if (typeof x !== 'number' || !Number.isFinite(x) || Math.abs(x) > MAX_OP_MS) throw new FasopError(`DTensor TP profile ${path}: entry "${key}" mbs ${b} has no valid ${f} (got ${JSON.stringify(x)})`, FIX);
         out[f].push(x);
       }
     }

@@ -4,6 +4,7 @@
  * DDP or not. Reading is the only I/O here; the choice is a pure function.
  */
 import { MAX_JSON_BYTES, readFileCapped, ReadFailure } from '../guard/read.js';
+import { MAX_OP_MS } from './profile.js';
 import { FasopError } from '../errors.js';
 import type { HostIssueFigures, TrainingRecipe } from '../estimate/recipe.js';
 import { scaleHostIssue } from '../estimate/host-speed.js';
@@ -61,7 +62,7 @@ export function parseHostIssueProfile(text: string, path: string): HostIssueProf
     for (const f of FIELDS) {
       const x = v?.[f];
       // a fixed part may come out slightly negative from the difference of two medians; a per-layer time may not
-      if (typeof x !== 'number' || !Number.isFinite(x) || (f.endsWith('PerLayer_ms') ? x <= 0 : x < -5)) {
+      if (typeof x !== 'number' || !Number.isFinite(x) || x > MAX_OP_MS || (f.endsWith('PerLayer_ms') ? x <= 0 : x < -5)) {
         throw new FasopError(`host profile ${path}: entry "${key}" has no valid ${f} (got ${JSON.stringify(x)})`, FIX);
       }
       figures[f] = Math.max(0, x);
