@@ -4,12 +4,13 @@
  * temporary file and renamed, and the temporary file is removed on failure).
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isFasopError } from '../src/errors.js';
 import { LineFile, writeFileAtomic } from '../src/report/atomic.js';
+import { BIN, ensureBuilt } from './helpers/build.js';
 import { REF_PROFILES, runCli, tmp } from './helpers/cli.js';
 
 test('write errors: a line file on /dev/full and an atomic write under a file are one FasopError each', () => {
@@ -59,4 +60,13 @@ test('write errors: a full disk under --output-dir is one line, exit 2; the earl
   } finally {
     execFileSync('umount', [disk]);
   }
+});
+
+test('write errors: standard output on /dev/full is one line on stderr and exit 2 (the real launcher)', { timeout: 120_000 }, () => {
+  ensureBuilt();
+  const cwd = tmp();
+  const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" --gpus A40 2 --profile-dir "${REF_PROFILES}" > /dev/full`], { cwd, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /^fasop: error: cannot write standard output: ENOSPC \(no space left on the device\) — fix: .+\n$/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
 });

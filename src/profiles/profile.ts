@@ -1,7 +1,7 @@
-import { writeFileSync, renameSync } from 'node:fs';
 import { basename } from 'node:path';
 import { FasopError } from '../errors.js';
 import { nullRecord } from '../guard/lookup.js';
+import { writeFileAtomic } from '../report/atomic.js';
 import { MAX_PROFILE_BYTES, readFileCapped, ReadFailure } from '../guard/read.js';
 import type { NpyArray, NpyValue } from './npy.js';
 import { parseNpy } from './npy.js';
@@ -225,9 +225,7 @@ export function profileToArrays(t: ProfileTable): Record<string, NpyValue> {
 
 /** Write a profile table as .npz atomically (temporary file, then rename). */
 export function writeProfileFile(path: string, t: ProfileTable): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, writeNpz(profileToArrays(t)));
-  renameSync(tmp, path);
+  writeFileAtomic(path, writeNpz(profileToArrays(t)));
 }
 
 /** The model a profile is used for: the dimensions its own metadata may record. */

@@ -33,11 +33,11 @@ const WHY: Record<string, string> = {
 };
 
 /** A failed write as the user's error: one line naming the file and the reason (ENOSPC, EACCES, EIO, ...). */
-export function writeError(path: string, err: unknown): FasopError {
+export function writeError(path: string, err: unknown, hint = 'free space or choose a writable location (--output-dir, --log-file, --parsing-file); earlier result files were left as they were'): FasopError {
   if (err instanceof FasopError) return err;
   const code = (err as NodeJS.ErrnoException).code ?? 'error';
   const why = Object.hasOwn(WHY, code) ? ` (${WHY[code]})` : '';
-  return new FasopError(`cannot write ${path}: ${code}${why}`, 'free space or choose a writable location (--output-dir, --log-file, --parsing-file); earlier result files were left as they were');
+  return new FasopError(`cannot write ${path}: ${code}${why}`, hint);
 }
 
 /** A file written line by line (a log, a JSONL stream): every failure is a FasopError naming it. */
