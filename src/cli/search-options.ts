@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { getDataset, getGpu, getModel, loadCatalog, type Catalog } from '../catalog/catalog.js';
 import { loadHfModelConfig } from '../catalog/hf-config.js';
 import { FasopError } from '../errors.js';
+import { ownGet } from '../guard/lookup.js';
 import type { PartitionMethod } from '../estimate/plan.js';
 import { RECIPES } from '../estimate/recipe.js';
 import { readHostIssueProfile, recipeWithHostProfile } from '../profiles/host-issue.js';
@@ -18,7 +19,7 @@ import type { EstimatorName, SearchRequest } from '../search/search.js';
  */
 export function profileDirFor(recipe: string, dir: string): string {
   const graphDir = join(dir, 'graph');
-  return RECIPES[recipe]?.launch === 'cuda-graph' && existsSync(graphDir) ? graphDir : dir;
+  return ownGet(RECIPES, recipe)?.launch === 'cuda-graph' && existsSync(graphDir) ? graphDir : dir;
 }
 
 /** Raw commander options of `fasop search` (strings, as typed). */
@@ -221,7 +222,9 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
   const method = (raw.ppPartitionMethod === 'optimus-even' ? 'even' : raw.ppPartitionMethod) as PartitionMethod;
   checkSearchSize(gpus, pareto, gbsValues.length);
   const profileSubstitutes = parseSubstitutes(raw.substituteProfile ?? [], gpus, catalog);
-  let recipe = RECIPES[raw.recipe]!;
+  const named = ownGet(RECIPES, raw.recipe);
+  if (!named) throw new FasopError(`unknown recipe '${raw.recipe}'`, `use one of: ${Object.keys(RECIPES).join(', ')}`);
+  let recipe = named;
   if (raw.hostProfile !== undefined) {
     if (raw.estimator !== 'fasop') throw new FasopError('--host-profile needs --estimator fasop', 'drop --host-profile, or use --estimator fasop');
     recipe = recipeWithHostProfile(recipe, readHostIssueProfile(raw.hostProfile), { model: model.name, processesPerHost: gpusPerNode });
