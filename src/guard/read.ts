@@ -63,7 +63,7 @@ export function readTextCapped(path: string, maxBytes: number): string {
 /** Byte caps of the input files (docs/errors.md, Limits). */
 export const MAX_JSON_BYTES = 16 * 1024 * 1024;
 export const MAX_PROFILE_BYTES = 64 * 1024 * 1024;
-export const MAX_CSV_BYTES = 256 * 1024 * 1024;
+export const MAX_CSV_BYTES = 128 * 1024 * 1024;
 
 /** readFileCapped with the usual FasopError: "cannot read WHAT PATH: CODE (why)". */
 export function readInputFile(path: string, what: string, maxBytes: number, hint = 'check the path and that it is a readable regular file'): Buffer {

@@ -127,10 +127,10 @@ export function parseResultsCsv(text: string, source: string, options: ReadResul
   if (text.replace(/^\uFEFF/, '').trim() === '') {
     throw new FasopError(`CSV file ${source} is empty`, 'pass a results CSV written by a search (it starts with the header line index,gbs,mbs,...)');
   }
-  let records: { record: string[]; raw: string; info: { lines: number } }[];
+  let records: { record: string[]; info: { lines: number } }[];
   try {
-    // csv-parse's line counts and raw text go wrong with CRLF (as Windows tools write): use LF.
-    records = parse(text.replace(/\r\n?/g, '\n'), { bom: true, info: true, raw: true, skip_empty_lines: true, relax_column_count: false, max_record_size: MAX_CSV_RECORD_CHARS }) as unknown as typeof records;
+    // csv-parse's line counts go wrong with CRLF (as Windows tools write): use LF.
+    records = parse(text.replace(/\r\n?/g, '\n'), { bom: true, info: true, skip_empty_lines: true, relax_column_count: false, max_record_size: MAX_CSV_RECORD_CHARS }) as unknown as typeof records;
   } catch (err) {
     const m = (err as Error).message;
     throw new FasopError(`CSV file ${source} is not valid CSV: ${m.length > 200 ? `${m.slice(0, 200)}…` : m}`, 'pass a results CSV written by a search, unmodified');
@@ -154,9 +154,10 @@ export function parseResultsCsv(text: string, source: string, options: ReadResul
 
   const rows: ResultRow[] = [];
   for (let r = 1; r < records.length; r++) {
-    const { record, raw, info } = records[r]!;
+    const { record, info } = records[r]!;
     // info.lines is the line where the record ends; step back over the line breaks inside it
-    const inside = raw.replace(/^\n+/, '').replace(/\n$/, '').split('\n').length - 1;
+    let inside = 0;
+    for (const cell of record) for (let k = cell.indexOf('\n'); k >= 0; k = cell.indexOf('\n', k + 1)) inside += 1;
     const line = info.lines - inside;
     // Object.fromEntries defines own properties, so a column named __proto__ is just a column
     const row: Record<string, unknown> = { extra: Object.fromEntries(extraColumns.map(({ name, i }) => [name, record[i]!])), line };
