@@ -4,8 +4,8 @@
  * nothing created, changed or deleted on disk (a previous CSV in main_logs/ stays byte-identical).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, ftruncateSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
@@ -14,6 +14,7 @@ import { REF_PROFILES, runCli } from './helpers/cli.js';
 import { npzBytes, refData, refProfileBytes } from './helpers/profiles.js';
 import { diffTrees, snapshotTree } from './helpers/tree.js';
 import type { NpyValue } from '../src/profiles/npy.js';
+import { storedNpz, withDeclaredSize, withFlippedByte } from './helpers/zip.js';
 
 /** A test world: cwd/ (with a previous CSV), fixtures/ (profiles, configs), all in one temp dir. */
 const world = mkdtempSync(join(tmpdir(), 'fasop-errors-'));
@@ -38,6 +39,25 @@ const json = (name: string, value: unknown) => {
   writeFileSync(p, typeof value === 'string' ? value : JSON.stringify(value));
   return p;
 };
+
+/** A special file (FIFO, link to a device) in the fixtures, made once. */
+const special = (name: string, make: (p: string) => void) => {
+  const p = join(fx, name);
+  if (!existsSync(p)) make(p);
+  return p;
+};
+const fifo = (name: string) => special(name, (p) => execFileSync('mkfifo', [p]));
+const toDevZero = (name: string) => special(name, (p) => symlinkSync('/dev/zero', p));
+const sparse = (name: string, bytes: number) => special(name, (p) => { const fd = openSync(p, 'w'); ftruncateSync(fd, bytes); closeSync(fd); });
+/** The llama70b A40 TP4 profile with metadata arrays, stored as np.savez writes it. */
+const tagged = (meta: Record<string, string | number>) => storedNpz({
+  data: f8(data4()),
+  ...Object.fromEntries(Object.entries(meta).map(([k, v]) => [k, typeof v === 'number' ? { dtype: 'i8', shape: [], data: [v] } : { dtype: 'U', shape: [], data: [v] }])),
+} as Record<string, NpyValue>);
+/** A results CSV: the original's header and its first row of s1, with cells replaced. */
+const HEADER = 'index,gbs,mbs,tp,dp,pp,node_type,gpu_cluster,partition,partition_layers,step_time(s),throughput(samples/s),price_per_step($),is_oom,oom_gpumem(GB),iterations,total_time(s),total_time(h),cost($),rank';
+const ROW = ['0', '32', '1', '1', '1', '8', "\"['A40', 'A40']\"", 'A40:2', '"[82, 80, 82, 80, 82, 80, 82, 74]"', '', '6.8', '4.69', '0.12', 'False', '61.8', '322', '2195.7', '0.61', '39.7', '1'];
+const csvWith = (name: string, cells: Record<number, string>) => json(name, `${HEADER}\n${ROW.map((c, i) => cells[i] ?? c).join(',')}\n`);
 
 const LLAMA_CFG = { model_type: 'llama', hidden_size: 2048, num_hidden_layers: 16, num_attention_heads: 32, num_key_value_heads: 8, intermediate_size: 8192, vocab_size: 128256, max_position_embeddings: 131072 };
 
@@ -64,6 +84,12 @@ export const CASES: Case[] = [
   { id: 'search-too-large', args: () => ['--gpus', 'A40', '6000', 'A100', '1', ...P()], expect: /the search is too large/ },
   { id: 'model-unknown', args: () => [...G, '--model-type', 'gpt5', ...P()], expect: /unknown model 'gpt5'/ },
   { id: 'dataset-unknown', args: () => [...G, '--dataset', 'wiki', ...P()], expect: /unknown dataset 'wiki'/ },
+  { id: 'gpu-inherited-proto', args: () => ['--gpus', '__proto__', '1', ...P()], expect: /unknown GPU type '__proto__'/ },
+  { id: 'gpu-inherited-constructor', args: () => ['--gpus', 'constructor', '1', ...P()], expect: /unknown GPU type 'constructor'/ },
+  { id: 'dataset-inherited', args: () => [...G, '--dataset', 'constructor', ...P()], expect: /unknown dataset 'constructor'/ },
+  { id: 'model-inherited', args: () => [...G, '--model-type', 'toString', ...P()], expect: /unknown model 'toString'/ },
+  { id: 'substitute-inherited', args: () => ['--gpus', 'A40', '2', 'A100', '1', '--substitute-profile', 'A100=__proto__', ...P()], expect: /unknown GPU type '__proto__'/ },
+  { id: 'catalog-formula-name', args: () => [...G, '--catalog', json('cat-formula.json', { gpus: { "=cmd|'-C calc'!A0": {} } }), ...P()], expect: /cat-formula\.json is invalid: .*GPU type names must start with a letter or digit/ },
   // batch sizes and degrees
   { id: 'gbs-zero', args: () => [...G, '--gbs', '0', ...P()], expect: /--gbs must be a whole number from 1 to 65536, got '0'/ },
   { id: 'gbs-word', args: () => [...G, '--gbs', 'abc', ...P()], expect: /--gbs must be a whole number .* got 'abc'/ },
@@ -107,6 +133,19 @@ export const CASES: Case[] = [
   { id: 'profile-negative', args: () => [...G, '--profile-dir', profDir('neg4', { 'llama70b_A40_4.npz': npzBytes({ data: f8(withCell(-0.5)) }) })], expect: /row 2 column 3 is -0\.5/ },
   { id: 'profile-infinite', args: () => [...G, '--profile-dir', profDir('inf4', { 'llama70b_A40_4.npz': npzBytes({ data: f8(withCell(Infinity)) }) })], expect: /row 2 column 3 is Infinity/ },
   { id: 'profile-mbs-bad', args: () => [...G, '--profile-dir', profDir('mbs4', { 'llama70b_A40_4.npz': npzBytes({ data: f8(data4()), mbs: { dtype: 'i8', shape: [4], data: [1, 4, 2, 8] } }) })], expect: /array 'mbs' must hold increasing positive integers, got \[1, 4, 2, 8\]/ },
+  { id: 'profile-fifo', args: () => [...G, '--profile-dir', profDir('fifo4', {}, [1, 2, 8]) && (fifo(join('fifo4', 'llama70b_A40_4.npz')), join(fx, 'fifo4'))], expect: /cannot read profile .*fifo4\/llama70b_A40_4\.npz: ENOTREG \(not a regular file/ },
+  { id: 'profile-dev-zero', args: () => [...G, '--profile-dir', profDir('zero4', {}, [1, 2, 8]) && (toDevZero(join('zero4', 'llama70b_A40_4.npz')), join(fx, 'zero4'))], expect: /cannot read profile .*zero4\/llama70b_A40_4\.npz: ENOTREG/ },
+  { id: 'profile-too-large', args: () => [...G, '--profile-dir', profDir('big4', {}, [1, 2, 8]) && (sparse(join('big4', 'llama70b_A40_4.npz'), 65 * 1024 * 1024), join(fx, 'big4'))], expect: /cannot read profile .*big4\/llama70b_A40_4\.npz: EFBIG \(68157440 bytes, more than the limit of 67108864\)/ },
+  { id: 'profile-crc', args: () => [...G, '--profile-dir', profDir('crc4', { 'llama70b_A40_4.npz': withFlippedByte(storedNpz({ data: f8(data4()) }), 'data.npy', 200) })], expect: /member 'data\.npy' fails its CRC-32 check/ },
+  { id: 'profile-member-too-large', args: () => [...G, '--profile-dir', profDir('bomb4', { 'llama70b_A40_4.npz': withDeclaredSize(npzBytes({ data: f8(data4()) }), 'data.npy', 200_000_000) })], expect: /member 'data\.npy' would inflate to 200000000 bytes, more than the limit of 16777216/ },
+  { id: 'profile-member-lies', args: () => [...G, '--profile-dir', profDir('lie4', { 'llama70b_A40_4.npz': withDeclaredSize(npzBytes({ data: f8(data4()) }), 'data.npy', 100) })], expect: /member 'data\.npy' inflates to more than its declared 100 bytes/ },
+  { id: 'profile-huge-value', args: () => [...G, '--profile-dir', profDir('huge4', { 'llama70b_A40_4.npz': npzBytes({ data: f8(withCell(1e308)) }) })], expect: /row 2 column 3 is 1e\+308 ms, more than a day/ },
+  { id: 'profile-gpu-mismatch', args: () => [...G, '--profile-dir', profDir('gpu4', { 'llama70b_A40_4.npz': tagged({ gpu: 'H200', tp: 4 }) })], expect: /the file name says gpu A40 but its 'gpu' array says "H200"/ },
+  { id: 'profile-model-mismatch', args: () => [...G, '--profile-dir', profDir('model4', { 'llama70b_A40_4.npz': tagged({ model: 'llama8b' }) })], expect: /the file name says model llama70b but its 'model' array says "llama8b"/ },
+  { id: 'profile-seq-mismatch', args: () => [...G, '--profile-dir', profDir('seq4', { 'llama70b_A40_4.npz': tagged({ seq_length: 4096 }) })], expect: /was measured with seq_length 4096, but model llama70b has seq_length 1024/ },
+  { id: 'profile-dims-mismatch', args: () => [...G, '--profile-dir', profDir('dims4', { 'llama70b_A40_4.npz': tagged({ hidden_size: 4096 }) })], expect: /was measured with hidden_size 4096, but model llama70b has hidden_size 8192/ },
+  { id: 'profile-name-case', args: () => [...G, '--profile-dir', profDir('case', { 'llama70b_a40_1.npz': refProfileBytes(1), 'llama70b_a40_2.npz': refProfileBytes(2) }, [])], expect: /profile file .*llama70b_a40_1\.npz is named for llama70b on a40, not llama70b on A40 \(names are case-sensitive\)/ },
+  { id: 'profile-name-leading-zero', args: () => [...G, '--profile-dir', profDir('zero-tp', { 'llama70b_A40_08.npz': refProfileBytes(8) })], expect: /llama70b_A40_08\.npz: the name does not have the form/ },
   { id: 'profile-tp-mismatch', args: () => [...G, '--profile-dir', profDir('tp4', { 'llama70b_A40_4.npz': npzBytes({ data: f8(data4()), tp: { dtype: 'i8', shape: [], data: [2] } }) })], expect: /the file name says TP 4 but its 'tp' array says 2/ },
   // model configs and catalogs
   { id: 'model-config-missing', args: () => [...G, '--model-config', join(fx, 'nope.json'), ...P()], expect: /cannot read model config .*nope\.json: ENOENT/ },
@@ -117,6 +156,12 @@ export const CASES: Case[] = [
   { id: 'model-config-field', args: () => [...G, '--model-config', json('nolayers.json', { ...LLAMA_CFG, num_hidden_layers: undefined }), ...P()], expect: /field 'num_hidden_layers' is missing or not a positive integer/ },
   { id: 'model-config-heads', args: () => [...G, '--model-config', json('heads.json', { ...LLAMA_CFG, num_key_value_heads: 7 }), ...P()], expect: /num_attention_heads must be a multiple of num_key_value_heads/ },
   { id: 'model-config-no-profile', args: () => [...G, '--model-config', json('tiny.json', LLAMA_CFG), ...P()], expect: /no profile for model tiny on GPU A40/ },
+  { id: 'model-config-type-object', args: () => [...G, '--model-config', json('type-obj.json', { ...LLAMA_CFG, model_type: { toString: 1 } }), ...P()], expect: /field 'model_type' must be a string, got \{"toString":1\}/ },
+  { id: 'model-config-tie-string', args: () => [...G, '--model-config', json('tie.json', { ...LLAMA_CFG, tie_word_embeddings: 'true' }), ...P()], expect: /field 'tie_word_embeddings' must be true or false, got "true"/ },
+  { id: 'model-config-heads-hidden', args: () => [...G, '--model-config', json('heads-hidden.json', { ...LLAMA_CFG, hidden_size: 2050, num_attention_heads: 32, num_key_value_heads: 8 }), ...P()], expect: /hidden_size must be a multiple of num_attention_heads/ },
+  { id: 'model-config-too-many-layers', args: () => [...G, '--model-config', json('deep.json', { ...LLAMA_CFG, num_hidden_layers: 10_000_000 }), ...P()], expect: /num_layers must be at most 1024/ },
+  { id: 'model-config-fifo', args: () => [...G, '--model-config', fifo('config-fifo.json'), ...P()], expect: /cannot read model config .*config-fifo\.json: ENOTREG/ },
+  { id: 'catalog-dev-zero', args: () => [...G, '--catalog', toDevZero('cat-zero.json'), ...P()], expect: /cannot read catalog file .*cat-zero\.json: ENOTREG/ },
   { id: 'seq-length-bad', args: () => [...G, '--model-config', json('tiny2.json', LLAMA_CFG), '--seq-length', 'long', ...P()], expect: /--seq-length must be a whole number >= 1, got 'long'/ },
   { id: 'catalog-missing', args: () => [...G, '--catalog', join(fx, 'none.json'), ...P()], expect: /cannot read catalog file .*none\.json: ENOENT/ },
   { id: 'catalog-not-json', args: () => [...G, '--catalog', json('cat-broken.json', '{gpus: {}}'), ...P()], expect: /catalog file .*cat-broken\.json is not valid JSON/ },
@@ -131,6 +176,28 @@ export const CASES: Case[] = [
   { id: 'host-profile-eager-only', args: () => [...G, '--host-profile', json('host-ok.json', { entries: { 'llama1b tp1 procs1': { forwardPerLayer_ms: 1, backwardPerLayer_ms: 2, forwardFixed_ms: 1, backwardFixed_ms: 1 } } }), ...P()], expect: /--host-profile applies to recipes whose runtime issues kernels one by one; recipe megatron-mixed has no CPU issue term/ },
   // outputs
   { id: 'only-make-pareto-columns', args: () => ['--only-make-pareto', json('old.csv', 'index,gbs,mbs,tp,dp,pp,is_oom\n0,32,1,1,1,8,False\n')], expect: /old\.csv lacks the columns throughput\(samples\/s\), cost\(\$\), total_time\(s\)/ },
+  { id: 'csv-long-cell', args: () => ['--only-make-pareto', csvWith('long.csv', { 8: `"[${'1'.repeat(200_000)} x]"` })], expect: /long\.csv, line 2: column partition holds "1{60}"… \(200002 characters\), not a whole number$/ },
+  { id: 'csv-negative-cost', args: () => ['--only-make-pareto', csvWith('neg.csv', { 18: '-39.7' })], expect: /neg\.csv, line 2: column cost\(\$\) is "-39\.7": times, costs and rates cannot be negative/ },
+  { id: 'csv-huge-tp', args: () => ['--only-make-pareto', csvWith('tp.csv', { 3: '1e20' })], expect: /tp\.csv, line 2: column tp is "1e20", outside 1 … 2147483647/ },
+  { id: 'csv-fifo', args: () => ['--only-make-pareto', fifo('results-fifo.csv')], expect: /cannot read CSV file .*results-fifo\.csv \(ENOTREG/ },
+  { id: 'export-unknown-gpu', args: () => ['export', '--csv', csvWith('z99.csv', { 6: "\"['H100', 'Z99']\"" }), ...P()], expect: /the plan's placement names GPU type 'H100', which is not in the catalog|GPU type 'Z99', which is not in the catalog/ },
+  { id: 'export-inherited-cluster', args: () => ['export', '--csv', csvWith('proto.csv', { 7: '__proto__:2' }), ...P()], expect: /unknown GPU type '__proto__'/ },
+  { id: 'pareto-title-escape', args: () => [...G, '--pareto', '--make-pareto', '--pareto-title', '../../escaped', ...P()], expect: /--pareto-title "\.\.\/\.\.\/escaped" contains a path separator/ },
+  { id: 'pareto-title-subfolder', args: () => [...G, '--pareto', '--make-pareto', '--pareto-title', 'nodir/x', ...P()], expect: /--pareto-title "nodir\/x" contains a path separator/ },
+  { id: 'exp-name-escape', args: () => [...G, '--add-exp-name', '/../../x', ...P()], expect: /--add-exp-name "\/\.\.\/\.\.\/x" contains a path separator/ },
+  { id: 'exp-name-subfolder', args: () => [...G, '--add-exp-name', '/sub/x', '--log-file', join(fx, 'run.log'), ...P()], expect: /--add-exp-name "\/sub\/x" contains a path separator/ },
+  { id: 'parsing-file-disk-full', args: () => [...G, '--parsing', '--parsing-file', '/dev/full', ...P()], expect: /cannot write \/dev\/full: ENOSPC \(no space left on the device\)/ },
+  { id: 'log-file-disk-full', args: () => [...G, '--log-file', '/dev/full', ...P()], expect: /cannot write \/dev\/full: ENOSPC \(no space left on the device\)/ },
+  { id: 'log-file-fifo', args: () => [...G, '--log-file', fifo('log-fifo'), ...P()], expect: /cannot write .*log-fifo: it is a FIFO/ },
+  { id: 'seq-length-without-config', args: () => [...G, '--seq-length', '2048', ...P()], expect: /--seq-length applies only to --model-config/ },
+  { id: 'model-type-with-config', args: () => [...G, '--model-type', 'llama8b', '--model-config', json('tiny3.json', LLAMA_CFG), ...P()], expect: /--model-type and --model-config both name the model/ },
+  { id: 'degrees-without-exhaustive', args: () => [...G, '--mbs', '2', ...P()], expect: /--mbs choose the one plan of --exhaustive; a full search tries every degree/ },
+  { id: 'exhaustive-with-pareto', args: () => [...G, '--exhaustive', '--pareto', '--mbs', '1', '--tp', '1', '--dp', '1', '--pp', '8', ...P()], expect: /--exhaustive prints one plan and writes no file; --pareto would do nothing/ },
+  { id: 'make-pareto-without-pareto', args: () => [...G, '--make-pareto', ...P()], expect: /--make-pareto draws the chart of a --pareto search/ },
+  { id: 'make-pareto-no-csv', args: () => [...G, '--pareto', '--make-pareto', '--no-save-csv', ...P()], expect: /--make-pareto draws the chart from the results CSV, which --no-save-csv turns off/ },
+  { id: 'pareto-title-without-chart', args: () => [...G, '--pareto-title', 'mine', ...P()], expect: /--pareto-title names the chart of --make-pareto or --only-make-pareto/ },
+  { id: 'only-make-pareto-with-search-flags', args: () => ['--only-make-pareto', json('some.csv', 'x'), '--gpus', 'A40', '2', '--gbs', '64'], expect: /--only-make-pareto draws the chart of an existing CSV; --gpus, --gbs would do nothing with it/ },
+  { id: 'export-allow-oom-without-best', args: () => ['export', '--tp', '1', '--dp', '1', '--pp', '8', '--mbs', '1', '--allow-oom', ...G, ...P()], expect: /--allow-oom applies only to --best/ },
   { id: 'output-dir-unwritable', args: () => [...G, '--output-dir', join(json('a-file', 'x'), 'out'), ...P()], expect: /output directory .*a-file\/out is not writable \(ENOTDIR\)/ },
   { id: 'parsing-file-folder-missing', args: () => [...G, '--parsing', '--parsing-file', join(fx, 'missing-folder', 'run.jsonl'), ...P()], expect: /output folder .*missing-folder does not exist/ },
   { id: 'log-file-folder-missing', args: () => [...G, '--log-file', join(fx, 'missing-folder', 'run.log'), ...P()], expect: /output folder .*missing-folder does not exist/ },
@@ -172,11 +239,19 @@ describe('user errors: one line, exit 2, nothing written', () => {
     });
   }
 
-  test('docs/errors.md has a row for every case, and every row has a test', () => {
+  test('docs/errors.md has a row for every case, and every row names the test that proves it', () => {
     const doc = readFileSync(join(REPO, 'docs', 'errors.md'), 'utf8');
-    const ids = [...doc.matchAll(/^\| `([a-z][a-z0-9-]*)` \|/gm)].map((x) => x[1]!);
-    const untested = new Set<string>();
-    assert.deepEqual(ids.filter((i) => !untested.has(i)), CASES.map((c) => c.id));
+    const rows = [...doc.matchAll(/^\| `([a-z][a-z0-9-]*)` \|.*\| ([a-z-]+\.test\.ts) \|$/gm)].map((x) => ({ id: x[1]!, file: x[2]! }));
+    assert.equal(rows.length, [...doc.matchAll(/^\| `([a-z][a-z0-9-]*)` \|/gm)].length, 'every error row names its test file');
+    assert.deepEqual(rows.filter((r) => r.file === 'errors.test.ts').map((r) => r.id), CASES.map((c) => c.id));
+    // rows proved elsewhere quote the test's title; it must be a test in that file
+    const quoted = [...doc.matchAll(/^\|.*\| ([a-z-]+\.test\.ts): "([^"]+)" \|$/gm)];
+    assert.ok(quoted.length >= 10, 'the bounds table names its tests');
+    for (const [, file, title] of quoted) {
+      const src = readFileSync(join(REPO, 'test', file!), 'utf8');
+      const titles = [...src.matchAll(/\btest\((['`])((?:\\.|(?!\1).)*)\1/g)].map((m) => m[2]!.replace(/\\(.)/g, '$1'));
+      assert.ok(titles.some((t) => t.includes(title!)), `${file} has a test "${title}" (its tests: ${titles.join(' | ')})`);
+    }
   });
 });
 

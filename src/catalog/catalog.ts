@@ -1,9 +1,11 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { FasopError } from '../errors.js';
 import { catalogDataDir } from '../paths.js';
+import { nullRecord, ownGet } from '../guard/lookup.js';
+import { MAX_JSON_BYTES, readFileCapped, ReadFailure } from '../guard/read.js';
 import {
+  badCatalogName,
   catalogFileSchema,
   type CatalogFile,
   type DatasetSpec,
@@ -21,6 +23,8 @@ export interface Catalog {
 
 /** Validate parsed JSON as a catalog file; `origin` names it in error messages. */
 export function parseCatalogFile(json: unknown, origin: string): CatalogFile {
+  const badName = badCatalogName(json);
+  if (badName) throw new FasopError(`catalog file ${origin} is invalid: ${badName}`, 'rename the entry (names become file names, CSV cells and flag values)');
   const parsed = catalogFileSchema.safeParse(json);
   if (!parsed.success) {
     throw new FasopError(
@@ -34,10 +38,11 @@ export function parseCatalogFile(json: unknown, origin: string): CatalogFile {
 export function readJsonFile(path: string, what: string): unknown {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readFileCapped(path, MAX_JSON_BYTES).toString('utf8');
   } catch (err) {
-    throw new FasopError(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-      'check the path and that the file is readable');
+    if (!(err instanceof ReadFailure)) throw err;
+    throw new FasopError(`cannot read ${what} ${path}: ${err.code}${err.detail === err.code ? '' : ` (${err.detail})`}`,
+      'check the path and that it is a readable regular file');
   }
   try {
     return JSON.parse(text);
@@ -50,12 +55,12 @@ function mergeInto(catalog: Catalog, file: CatalogFile): void {
   for (const [name, spec] of Object.entries(file.gpus ?? {})) catalog.gpus[name] = { ...spec, name };
   for (const [name, spec] of Object.entries(file.models ?? {})) catalog.models[name] = { ...spec, name };
   for (const [name, spec] of Object.entries(file.datasets ?? {})) catalog.datasets[name] = { ...spec, name };
-  Object.assign(catalog.aliases, file.aliases ?? {});
+  for (const [alias, target] of Object.entries(file.aliases ?? {})) catalog.aliases[alias] = target;
 }
 
 /** The shipped catalogs, with each user file (`--catalog FILE`) merged over them in order. */
 export function loadCatalog(userFiles: readonly string[] = []): Catalog {
-  const catalog: Catalog = { gpus: {}, models: {}, datasets: {}, aliases: {} };
+  const catalog: Catalog = { gpus: nullRecord(), models: nullRecord(), datasets: nullRecord(), aliases: nullRecord() };
   for (const name of ['gpus.json', 'models.json', 'datasets.json']) {
     const path = join(catalogDataDir(), name);
     mergeInto(catalog, parseCatalogFile(readJsonFile(path, 'catalog file'), path));
@@ -70,16 +75,16 @@ function known(names: Iterable<string>): string {
 
 /** Case-insensitive GPU look-up (the original upper-cases types). */
 export function getGpu(catalog: Catalog, name: string): GpuSpec {
-  const direct = catalog.gpus[name];
+  const direct = ownGet(catalog.gpus, name);
   if (direct) return direct;
   const hit = Object.keys(catalog.gpus).find((k) => k.toUpperCase() === name.toUpperCase());
-  if (hit) return catalog.gpus[hit]!;
+  if (hit) return ownGet(catalog.gpus, hit)!;
   throw new FasopError(`unknown GPU type '${name}'`, `use one of: ${known(Object.keys(catalog.gpus))}, or add it with --catalog FILE`);
 }
 
 export function getModel(catalog: Catalog, name: string): ModelSpec {
-  const key = catalog.aliases[name] ?? name;
-  const model = catalog.models[key];
+  const key = ownGet(catalog.aliases, name) ?? name;
+  const model = ownGet(catalog.models, key);
   if (!model) {
     throw new FasopError(`unknown model '${name}'`,
       `use one of: ${known(Object.keys(catalog.models))}, or import a Hugging Face config with --model-config FILE`);
@@ -88,7 +93,7 @@ export function getModel(catalog: Catalog, name: string): ModelSpec {
 }
 
 export function getDataset(catalog: Catalog, name: string): DatasetSpec {
-  const ds = catalog.datasets[name];
+  const ds = ownGet(catalog.datasets, name);
   if (!ds) throw new FasopError(`unknown dataset '${name}'`, `use one of: ${known(Object.keys(catalog.datasets))}`);
   return ds;
 }

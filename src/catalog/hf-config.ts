@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import { FasopError } from '../errors.js';
+import { ownGet, ownHas } from '../guard/lookup.js';
 import { readJsonFile } from './catalog.js';
 import { modelSpecSchema, type ModelSpec } from './schema.js';
 
@@ -7,7 +8,7 @@ const LLAMA_LIKE = new Set(['llama', 'mistral', 'qwen2', 'qwen3', 'gemma', 'phi3
 const MOE_HINTS = ['num_local_experts', 'num_experts', 'n_routed_experts', 'moe_intermediate_size'];
 
 function int(cfg: Record<string, unknown>, key: string, origin: string, fallback?: number): number {
-  const v = cfg[key] ?? fallback;
+  const v = ownGet(cfg, key) ?? fallback;
   if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
     throw new FasopError(`model config ${origin}: field '${key}' is missing or not a positive integer`,
       'pass a Hugging Face config.json of a LLaMA/Mistral/Qwen2-style or GPT-2-style model');
@@ -25,8 +26,16 @@ export function modelFromHfConfig(cfg: unknown, origin: string, seqLength?: numb
     throw new FasopError(`model config ${origin} is not a JSON object`, 'pass a Hugging Face config.json');
   }
   const c = cfg as Record<string, unknown>;
-  const type = String(c['model_type'] ?? '');
-  const moe = MOE_HINTS.find((k) => k in c && c[k] !== null && c[k] !== 0);
+  const rawType = ownGet(c, 'model_type');
+  if (rawType !== undefined && typeof rawType !== 'string') {
+    throw new FasopError(`model config ${origin}: field 'model_type' must be a string, got ${JSON.stringify(rawType).slice(0, 60)}`, 'pass a Hugging Face config.json (model_type is e.g. "llama")');
+  }
+  const type = rawType ?? '';
+  const tie = ownGet(c, 'tie_word_embeddings');
+  if (tie !== undefined && tie !== null && typeof tie !== 'boolean') {
+    throw new FasopError(`model config ${origin}: field 'tie_word_embeddings' must be true or false, got ${JSON.stringify(tie).slice(0, 60)}`, 'write it as a JSON boolean (true or false, without quotes)');
+  }
+  const moe = MOE_HINTS.find((k) => ownHas(c, k) && c[k] !== null && c[k] !== 0);
   if (moe || /moe|mixtral|deepseek/i.test(type)) {
     throw new FasopError(`model config ${origin}: mixture-of-experts models ('${type}'${moe ? `, ${moe}` : ''}) are not supported`,
       'use a dense LLaMA/Mistral/Qwen2-style or GPT-2-style model');
@@ -45,7 +54,7 @@ export function modelFromHfConfig(cfg: unknown, origin: string, seqLength?: numb
       num_attention_heads: heads,
       num_key_value_heads: int(c, 'num_key_value_heads', origin, heads),
       intermediate_size: int(c, 'intermediate_size', origin),
-      tie_word_embeddings: c['tie_word_embeddings'] === true,
+      tie_word_embeddings: tie === true,
       source: `Hugging Face config ${origin}`,
     };
   } else if (type === 'gpt2') {
@@ -59,8 +68,8 @@ export function modelFromHfConfig(cfg: unknown, origin: string, seqLength?: numb
       vocab_size: int(c, 'vocab_size', origin),
       num_attention_heads: heads,
       num_key_value_heads: heads,
-      intermediate_size: c['n_inner'] == null ? 4 * hidden : int(c, 'n_inner', origin),
-      tie_word_embeddings: c['tie_word_embeddings'] !== false,
+      intermediate_size: ownGet(c, 'n_inner') == null ? 4 * hidden : int(c, 'n_inner', origin),
+      tie_word_embeddings: tie !== false,
       source: `Hugging Face config ${origin}`,
     };
   } else {

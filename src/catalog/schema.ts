@@ -1,6 +1,8 @@
 import { z } from 'zod';
 
-const positive = (what: string) => z.number({ error: `${what} must be a number` }).positive({ error: `${what} must be > 0` });
+/** A positive catalog figure; bounded so that no time, cost or memory term can overflow to infinity. */
+const positive = (what: string) => z.number({ error: `${what} must be a number` }).positive({ error: `${what} must be > 0` })
+  .min(1e-9, { error: `${what} must be at least 1e-9` }).max(1e18, { error: `${what} must be at most 1e18` });
 
 const tiersSchema = z.object({
   nvlinkPair: positive('nvlinkPair'),
@@ -15,7 +17,7 @@ const tiersSchema = z.object({
  * protocol changes that a straight line misses; outside them the latency–bandwidth line is used.
  */
 export const measuredLinkSchema = z.object({
-  latency_us: z.number().nonnegative(),
+  latency_us: z.number().nonnegative().max(1e12, { error: "latency_us must be at most 1e12" }),
   bandwidth_GBps: positive('bandwidth_GBps'),
   samples_us: z
     .array(z.tuple([positive('sample bytes'), positive('sample time_us')]))
@@ -49,7 +51,7 @@ export const gpuSpecSchema = z.object({
     .optional(),
   instance: z.object({
     name: z.string().min(1),
-    pricePerNodeHour_usd: z.number().nonnegative(),
+    pricePerNodeHour_usd: z.number().nonnegative().max(1e9, { error: "pricePerNodeHour_usd must be at most 1e9" }),
     source: z.string().min(1),
     date: z.string().min(1),
   }),
@@ -82,21 +84,38 @@ export const gpuSpecSchema = z.object({
 });
 export type GpuSpec = z.infer<typeof gpuSpecSchema> & { name: string };
 
+/** Largest model dimensions fasop plans for (docs/errors.md, Limits: the search's time and memory grow with them). */
+export const MODEL_LIMITS = {
+  num_layers: 1024,
+  hidden_size: 131072,
+  seq_length: 1048576,
+  vocab_size: 4194304,
+  num_attention_heads: 4096,
+  intermediate_size: 1048576,
+} as const;
+
+const dim = (field: keyof typeof MODEL_LIMITS | 'num_key_value_heads', max: number) =>
+  z.number({ error: `${field} must be a number` }).int({ error: `${field} must be a whole number` }).positive({ error: `${field} must be >= 1` })
+    .max(max, { error: `${field} must be at most ${max}` });
+
 export const modelSpecSchema = z
   .object({
     architecture: z.enum(['llama', 'gpt2']),
-    hidden_size: z.number().int().positive(),
-    seq_length: z.number().int().positive(),
-    num_layers: z.number().int().positive(),
-    vocab_size: z.number().int().positive(),
-    num_attention_heads: z.number().int().positive(),
-    num_key_value_heads: z.number().int().positive(),
-    intermediate_size: z.number().int().positive(),
+    hidden_size: dim('hidden_size', MODEL_LIMITS.hidden_size),
+    seq_length: dim('seq_length', MODEL_LIMITS.seq_length),
+    num_layers: dim('num_layers', MODEL_LIMITS.num_layers),
+    vocab_size: dim('vocab_size', MODEL_LIMITS.vocab_size),
+    num_attention_heads: dim('num_attention_heads', MODEL_LIMITS.num_attention_heads),
+    num_key_value_heads: dim('num_key_value_heads', MODEL_LIMITS.num_attention_heads),
+    intermediate_size: dim('intermediate_size', MODEL_LIMITS.intermediate_size),
     tie_word_embeddings: z.boolean(),
     source: z.string().optional(),
   })
   .refine((m) => m.num_attention_heads % m.num_key_value_heads === 0, {
     message: 'num_attention_heads must be a multiple of num_key_value_heads',
+  })
+  .refine((m) => m.hidden_size % m.num_attention_heads === 0, {
+    message: 'hidden_size must be a multiple of num_attention_heads (each head gets hidden_size / heads dimensions)',
   });
 export type ModelSpec = z.infer<typeof modelSpecSchema> & { name: string };
 
@@ -113,13 +132,39 @@ export const datasetSpecSchema = z
   .refine((d) => d.tokens === undefined || d.tokensSource !== undefined, { message: 'a dataset with tokens needs tokensSource (where the count comes from)' });
 export type DatasetSpec = z.infer<typeof datasetSpecSchema> & { name: string };
 
+/**
+ * Names of catalog entries: they become file names ({model}_{gpu}_{tp}.npz), CSV cells and flag
+ * values, so letters and digits first, then letters, digits and . + - (and _ outside GPU names).
+ */
+export const GPU_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9.+-]{0,63}$/;
+export const ENTRY_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$/;
+
+/** The first catalog entry name that breaks the rule above, with the rule; undefined when all are fine. */
+export function badCatalogName(json: unknown): string | undefined {
+  const file = (json !== null && typeof json === 'object' ? json : {}) as Record<string, unknown>;
+  const section = (key: string): Record<string, unknown> => {
+    const v = Object.hasOwn(file, key) ? file[key] : undefined;
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  };
+  for (const name of Object.keys(section('gpus'))) {
+    if (!GPU_NAME_RE.test(name)) return `GPU type name ${JSON.stringify(name.slice(0, 60))}: GPU type names must start with a letter or digit and hold only letters, digits and . + - (at most 64)`;
+  }
+  for (const key of ['models', 'datasets', 'aliases'] as const) {
+    const entries = Object.entries(section(key)).flatMap(([k, v]) => (key === 'aliases' && typeof v === 'string' ? [k, v] : [k]));
+    for (const name of entries) {
+      if (!ENTRY_NAME_RE.test(name)) return `${key} name ${JSON.stringify(name.slice(0, 60))}: names must start with a letter or digit and hold only letters, digits and _ . + - (at most 64)`;
+    }
+  }
+  return undefined;
+}
+
 /** A catalog file: any subset of the sections; user files merge over the shipped ones. */
 export const catalogFileSchema = z
   .object({
     _comment: z.string().optional(),
-    gpus: z.record(z.string().min(1), gpuSpecSchema).optional(),
-    models: z.record(z.string().min(1), modelSpecSchema).optional(),
-    datasets: z.record(z.string().min(1), datasetSpecSchema).optional(),
+    gpus: z.record(z.string(), gpuSpecSchema).optional(),
+    models: z.record(z.string(), modelSpecSchema).optional(),
+    datasets: z.record(z.string(), datasetSpecSchema).optional(),
     aliases: z.record(z.string(), z.string()).optional(),
   })
   .strict();

@@ -15,6 +15,8 @@ import { ProfileDb } from '../profiles/db.js';
 import { rankRecords } from '../report/csv.js';
 import { search, type Estimator, type SearchRequest } from '../search/search.js';
 import type { Catalog } from '../catalog/catalog.js';
+import { ownGet } from '../guard/lookup.js';
+import { checkExportFlagModes, givenFlags } from './flag-modes.js';
 import type { CliIo } from './io.js';
 import { addSearchOptions, intFlag, resolveSearchOptions, type RawSearchOptions } from './search-options.js';
 
@@ -38,6 +40,7 @@ export function exportCommand(io: CliIo, gpuTokens: string[] | undefined): Comma
     .addOption(new Option('--format <format>', 'output: megatron arguments, torchtitan TOML, or json (both, plus rounding and placement)').choices(['megatron', 'torchtitan', 'json']).default('json'))
     .addOption(new Option('--torchtitan-dp <mode>', 'torchtitan data parallelism: replicate (DDP, what fasop prices) or shard (FSDP)').choices(['replicate', 'shard']).default('replicate'));
   cmd.action(async (raw: RawExportOptions) => {
+    checkExportFlagModes(raw, givenFlags(cmd));
     await runExport(io, raw, gpuTokens, (name) => cmd.getOptionValueSource(name) === 'cli');
   });
   return cmd;
@@ -107,7 +110,7 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
     if (needsRounding) {
       try {
         estimator = getEstimator(req.estimator);
-        const profiles = ProfileDb.open(resolved.profileDir);
+        const profiles = ProfileDb.open(resolved.profileDir, { model: resolved.request.model });
         plan = resolvePlansOf(req, resolved.catalog, profiles, record, placement)[0]!;
       } catch (err) {
         why = `the plan could not be resolved for re-estimation: ${(err as Error).message}`;
@@ -120,7 +123,7 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
 
   const resolved = resolveSearchOptions(raw, gpuTokens);
   const req = resolved.request;
-  const profiles = ProfileDb.open(resolved.profileDir);
+  const profiles = ProfileDb.open(resolved.profileDir, { model: resolved.request.model });
   const estimator = getEstimator(req.estimator);
   const ctx = { catalog: resolved.catalog, profiles, estimator };
 
@@ -142,9 +145,13 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
   await out(best.record, req.model, req.gpusPerNode, best.plan, estimator, { mode: 'explicit' });
 }
 
-/** Placement cells hold GPU type names (ours) or instance names (the original's node_type). */
+/** Placement cells hold GPU type names (ours) or instance names (the original's node_type); anything else is an error. */
 function canonicalType(catalog: Catalog, name: string): string {
-  if (catalog.gpus[name]) return name;
+  if (ownGet(catalog.gpus, name)) return name;
   const hit = Object.entries(catalog.gpus).find(([, g]) => g.instance.name === name);
-  return hit ? hit[0] : name;
+  if (!hit) {
+    throw new FasopError(`the plan's placement names GPU type '${name.length > 60 ? `${name.slice(0, 60)}…` : name}', which is not in the catalog`,
+      `use a CSV whose placement holds catalog types (${Object.keys(catalog.gpus).sort().join(', ')}), or add the type with --catalog FILE`);
+  }
+  return hit[0];
 }

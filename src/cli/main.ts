@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isFasopError } from '../errors.js';
+import { writeError } from '../guard/write.js';
 import { ExitStatus } from './exit.js';
 import { processIo, type CliIo } from './io.js';
 import { exportCommand } from './export.js';
@@ -9,6 +10,9 @@ import { searchCommand } from './search.js';
 import { serveCommand } from './serve.js';
 import { extractGpus } from './search-options.js';
 import { validateCommand } from './validate.js';
+
+/** System error codes that come from the disk or permissions, reported as one line and exit 2. */
+const ENVIRONMENT_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EACCES', 'EPERM', 'EROFS', 'EPIPE', 'EFBIG']);
 
 const SUBCOMMANDS = ['profiles', 'search', 'export', 'serve', 'validate', 'help'];
 
@@ -59,6 +63,12 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     if (err instanceof ExitStatus) return err.code;
     if (isFasopError(err)) {
       io.err(err.oneLine());
+      return 2;
+    }
+    // A write that the system refused (disk full, permissions, I/O error) is the environment, not a bug.
+    const sys = err as NodeJS.ErrnoException;
+    if (sys && typeof sys.code === 'string' && ENVIRONMENT_ERRORS.has(sys.code) && typeof sys.syscall === 'string') {
+      io.err(writeError(sys.path ?? `(${sys.syscall})`, sys).oneLine());
       return 2;
     }
     throw err;

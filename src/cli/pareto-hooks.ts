@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import type { CliIo } from './io.js';
 import type { SearchHooks } from './search.js';
 
@@ -13,17 +12,15 @@ export const paretoHooks: SearchHooks = {
     if (!r.written) io.out(r.warning);
     else io.out(`[PARETO] ${r.validCount} valid plans, ${r.frontierCount} on the frontier\n[PARETO] Pareto graph saved to: ${r.pngPath} (and ${r.svgPath})`);
   },
-  async makePareto(io: CliIo, csvPath: string, title: string | undefined, modelType: string, outputDir: string) {
+  async makePareto(io: CliIo, csvPath: string, title: string | undefined, modelType: string, png: string) {
     const { readResultsCsv } = await import('../report/csv-read.js');
     const chart = await import('../report/chart.js');
-    const { paretoPngPathForCsv } = await import('./make-pareto.js');
     const rows = readResultsCsv(csvPath);
     const rendered = await chart.renderParetoChart(rows, { title: chart.paretoChartTitle({ paretoTitle: title, modelType }), subtitle: chart.chartSubtitle(rows, { model: modelType }) });
     if (!rendered) {
       io.out(chart.NO_VALID_PARETO_WARNING);
       return;
     }
-    const png = title ? join(outputDir, `${title}.png`) : paretoPngPathForCsv(csvPath);
     const { pngPath, svgPath } = chart.writeParetoChart(png, rendered);
     io.out(`[PARETO] ${rendered.validCount} valid plans, ${rendered.frontierCount} on the frontier\n[PARETO] Pareto graph saved to: ${pngPath} (and ${svgPath})`);
   },

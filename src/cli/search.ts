@@ -1,4 +1,4 @@
-import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { iterationsFor, type TrainingBudget } from '../catalog/catalog.js';
@@ -10,7 +10,8 @@ import { EXIT_NO_PLAN_FITS, ExitStatus } from './exit.js';
 import { FasopError } from '../errors.js';
 import { getEstimator } from '../estimate/index.js';
 import { ProfileDb } from '../profiles/db.js';
-import { ensureWritableDir, writeFileAtomic } from '../report/atomic.js';
+import { checkPlainName, confinedPath } from '../guard/output-path.js';
+import { ensureWritableDir, LineFile, writeFileAtomic } from '../guard/write.js';
 import { ProgressLine, summaryLines, verboseLines } from '../report/console.js';
 import { formatCsv, rankRecords } from '../report/csv.js';
 import { jsonlMeta, jsonlParetoMeta, jsonlRecord } from '../report/jsonl.js';
@@ -18,6 +19,7 @@ import { clusterString } from '../request/cluster.js';
 import type { PlanRecord } from '../search/record.js';
 import { searchEvents, type SearchEvent } from '../search/search.js';
 import { runExhaustive } from './exhaustive.js';
+import { checkSearchFlagModes, givenFlags } from './flag-modes.js';
 import type { CliIo } from './io.js';
 import { addSearchOptions, resolveSearchOptions, type RawSearchOptions } from './search-options.js';
 
@@ -30,7 +32,8 @@ function timestamp(d = new Date()): string {
 export function searchCommand(io: CliIo, gpuTokens: string[] | undefined, hooks: SearchHooks = {}): Command {
   return addSearchOptions(new Command('search'))
     .description('search every TP/PP/DP/micro-batch plan and layer partition for a cluster; rank by total training time')
-    .action(async (raw: RawSearchOptions) => {
+    .action(async (raw: RawSearchOptions, cmd: Command) => {
+      checkSearchFlagModes(raw, givenFlags(cmd), gpuTokens !== undefined);
       await runSearch(io, raw, gpuTokens, hooks);
     });
 }
@@ -38,10 +41,13 @@ export function searchCommand(io: CliIo, gpuTokens: string[] | undefined, hooks:
 /** Extension points that later features (Pareto chart) plug into without touching this file's flow. */
 export interface SearchHooks {
   onlyMakePareto?: (io: CliIo, csvPath: string, title: string | undefined) => Promise<void> | void;
-  makePareto?: (io: CliIo, csvPath: string, title: string | undefined, modelType: string, outputDir: string) => Promise<void> | void;
+  makePareto?: (io: CliIo, csvPath: string, title: string | undefined, modelType: string, pngPath: string) => Promise<void> | void;
 }
 
 export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: string[] | undefined, hooks: SearchHooks): Promise<void> {
+  // Names that become file names are checked first: nothing is written outside the output folder.
+  checkPlainName(raw.addExpName, '--add-exp-name', true);
+  if (raw.paretoTitle !== undefined) checkPlainName(raw.paretoTitle, '--pareto-title');
   if (raw.onlyMakePareto !== undefined) {
     if (!hooks.onlyMakePareto) throw new FasopError('--only-make-pareto is not available in this build', 'update fasop');
     await hooks.onlyMakePareto(io, resolve(io.cwd, raw.onlyMakePareto), raw.paretoTitle);
@@ -49,7 +55,7 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
   }
   const resolved = resolveSearchOptions(raw, gpuTokens);
   const { request: req, catalog } = resolved;
-  const profiles = ProfileDb.open(resolved.profileDir);
+  const profiles = ProfileDb.open(resolved.profileDir, { model: resolved.request.model });
   const estimator = getEstimator(req.estimator);
 
   if (raw.exhaustive) {
@@ -67,7 +73,8 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
   const csvStem = originalNames
     ? originalCsvStem(req.model.name, req.gpus.length > 1, req.pareto, raw.addExpName)
     : resultStem(req.model.name, req.gpus, req.gbsValues, req.pareto, raw.addExpName);
-  const csvPath = raw.saveCsv ? join(outputDir, `${csvStem}.csv`) : undefined;
+  const csvPath = raw.saveCsv ? confinedPath(outputDir, `${csvStem}.csv`, '--add-exp-name') : undefined;
+  const titledChart = req.pareto && raw.makePareto && raw.paretoTitle ? confinedPath(outputDir, `${raw.paretoTitle}.png`, '--pareto-title') : undefined;
   let logPath = raw.logFile ? resolve(io.cwd, raw.logFile) : raw.verbose ? join(outputDir, `${stem}.log`) : undefined;
   let jsonlPath = raw.parsing ? (raw.parsingFile ? resolve(io.cwd, raw.parsingFile) : join(outputDir, `${stem}.jsonl`)) : undefined;
   // The folder of a file the user names must exist; the output directory is created on demand,
@@ -77,15 +84,15 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
     if (dir !== outputDir) ensureWritableDir(dir, dir === dirname(jsonlPath ?? '') ? '--parsing-file (create the folder first)' : '--log-file (create the folder first)', false);
   }
 
-  let logFd: number | undefined;
+  let log: LineFile | undefined;
   const out = (text: string) => {
     io.out(text);
-    if (logFd !== undefined) writeSync(logFd, text.endsWith('\n') ? text : `${text}\n`);
+    log?.write(text.endsWith('\n') ? text : `${text}\n`);
   };
-  let jsonlFd: number | undefined;
+  let jsonlFile: LineFile | undefined;
   const jsonl = (line: string) => {
-    if (jsonlFd === undefined) return;
-    writeSync(jsonlFd, `${line}\n`); // one write per line: a reader never sees half a record
+    if (jsonlFile === undefined) return;
+    jsonlFile.write(`${line}\n`); // one write per line: a reader never sees half a record
     out(line);
   };
   const progress = new ProgressLine((s) => io.err(s.replace(/\n$/, '')), raw.verbose ? 'off' : io.errIsTty ? 'tty' : 'lines');
@@ -99,13 +106,21 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
     if (dirs.has(outputDir)) ensureWritableDir(outputDir, '--output-dir');
     // default log and JSONL names are claimed exclusively: runs started in the same second get _2, _3, …
     if (logPath) {
-      if (raw.logFile) logFd = openSync(logPath, 'w');
-      else ({ path: logPath, fd: logFd } = claimNewFile(outputDir, stem, '.log'));
+      if (raw.logFile) log = new LineFile(logPath);
+      else {
+        const claimed = claimNewFile(outputDir, stem, '.log');
+        logPath = claimed.path;
+        log = new LineFile(claimed.path, claimed.fd);
+      }
       out(`[LOG] Output will be saved to: ${logPath}`);
     }
     if (jsonlPath) {
-      if (raw.parsingFile) jsonlFd = openSync(jsonlPath, 'w');
-      else ({ path: jsonlPath, fd: jsonlFd } = claimNewFile(outputDir, stem, '.jsonl'));
+      if (raw.parsingFile) jsonlFile = new LineFile(jsonlPath);
+      else {
+        const claimed = claimNewFile(outputDir, stem, '.jsonl');
+        jsonlPath = claimed.path;
+        jsonlFile = new LineFile(claimed.path, claimed.fd);
+      }
       out(`[PARSING] Real-time results will be saved to: ${jsonlPath}`);
     }
     for (const line of resolved.notices) out(line);
@@ -169,9 +184,12 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
     };
     handle(first.value);
     if (!first.done) for await (const ev of events) handle(ev);
+  } catch (err) {
+    log?.close(true);
+    throw err;
   } finally {
     progress.finish();
-    if (jsonlFd !== undefined) closeSync(jsonlFd);
+    jsonlFile?.close();
   }
 
   const seconds = (Date.now() - started) / 1000;
@@ -197,14 +215,13 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
     ...(noFitExit !== undefined ? { noFitExitCode: noFitExit } : {}),
   }));
   if (savedCsv && records.some((r) => !r.is_oom)) out(`Next: fasop export --csv ${savedCsv} --rank 1 --format megatron${req.pareto ? `   |   chart: fasop --only-make-pareto ${savedCsv}` : ''}`);
-  if (req.pareto && raw.makePareto) {
-    if (!savedCsv) out('[PARETO] --make-pareto needs the CSV: drop --no-save-csv');
-    else if (hooks.makePareto) await hooks.makePareto(io, savedCsv, raw.paretoTitle, req.model.name, outputDir);
+  if (req.pareto && raw.makePareto && savedCsv && hooks.makePareto) {
+    await hooks.makePareto(io, savedCsv, raw.paretoTitle, req.model.name, titledChart ?? savedCsv.replace(/\.csv$/, '.png'));
   }
   if (jsonlPath) out(`[PARSING] Results saved to: ${jsonlPath} (${records.length} entries)`);
-  if (logFd !== undefined) {
+  if (log !== undefined) {
     io.out(`[LOG] Log saved to: ${logPath}`);
-    closeSync(logFd);
+    log.close();
   }
   if (noFitExit !== undefined && records.length > 0 && records.every((r) => r.is_oom)) throw new ExitStatus(noFitExit);
 }

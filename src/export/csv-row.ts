@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { FasopError } from '../errors.js';
-import { parsePyList, parseResultsCsv } from '../report/csv-read.js';
+import { parsePyList, parseResultsCsv, readCsvText } from '../report/csv-read.js';
 import type { PlanRecord } from '../search/record.js';
 
 /** One CSV row as a plan record (the original's columns; ours when present) plus its rank/index. */
@@ -48,11 +47,5 @@ export function readPlanCsv(text: string, origin: string): CsvPlanRow[] {
 }
 
 export function readPlanCsvFile(path: string): CsvPlanRow[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new FasopError(`cannot read ${path}: ${(err as Error).message}`, 'pass the path of a results CSV (fasop search writes main_logs/{model}.csv)');
-  }
-  return readPlanCsv(text, path);
+  return readPlanCsv(readCsvText(path), path);
 }

@@ -2,7 +2,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FasopError } from '../errors.js';
 import { readDtensorTp, type DtensorTpExtras } from './dtensor-tp.js';
-import { parseProfileName, readProfileFile, type ProfileName, type ProfileTable } from './profile.js';
+import { checkProfileFor, parseProfileName, readProfileFile, type ProfiledModel, type ProfileName, type ProfileTable } from './profile.js';
 
 export interface ProfileEntry extends ProfileName { path: string }
 
@@ -17,12 +17,16 @@ export class ProfileDb {
   private readonly cache = new Map<string, ProfileTable>();
   private readonly dtensor = new Map<string, DtensorTpExtras[]>();
 
-  private constructor(dir: string) {
+  /** the model the profiles are used for: each loaded profile's recorded model and dimensions must match it */
+  private readonly model: ProfiledModel | undefined;
+
+  private constructor(dir: string, model: ProfiledModel | undefined) {
     this.dir = dir;
+    this.model = model;
   }
 
   /** Scan a directory. Every .npz/.npy in it must be named {model}_{gpu}_{tp}.npz|npy. */
-  static open(dir: string): ProfileDb {
+  static open(dir: string, use: { model?: ProfiledModel } = {}): ProfileDb {
     let names: string[];
     try {
       if (!statSync(dir).isDirectory()) throw Object.assign(new Error(), { code: 'ENOTDIR' });
@@ -31,7 +35,7 @@ export class ProfileDb {
       throw new FasopError(`profile directory ${dir} does not exist or is not a directory (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
         'pass an existing folder with --profile-dir, or omit the flag to use the shipped profiles');
     }
-    const db = new ProfileDb(dir);
+    const db = new ProfileDb(dir, use.model);
     for (const file of names) {
       if (!/\.(npz|npy)$/.test(file)) continue;
       const parsed = parseProfileName(file);
@@ -48,7 +52,7 @@ export class ProfileDb {
   }
 
   private static key(model: string, gpu: string, tp: number): string {
-    return `${model}\u0000${gpu.toUpperCase()}\u0000${tp}`;
+    return `${model}\u0000${gpu}\u0000${tp}`;
   }
 
   list(filter: { model?: string; gpu?: string } = {}): ProfileEntry[] {
@@ -57,9 +61,20 @@ export class ProfileDb {
       .sort((a, b) => a.model.localeCompare(b.model) || a.gpu.localeCompare(b.gpu) || a.tp - b.tp);
   }
 
-  /** TP degrees that have a profile for this model on this GPU type, ascending. */
+  /**
+   * TP degrees that have a profile for this model on this GPU type, ascending. Names match exactly
+   * (case included); a file whose name differs only in case is an error that names it.
+   */
   tpsFor(model: string, gpu: string): number[] {
-    return this.list({ model, gpu }).map((e) => e.tp);
+    const exact = [...this.entries.values()].filter((e) => e.model === model && e.gpu === gpu).sort((a, b) => a.tp - b.tp);
+    if (exact.length === 0) {
+      const near = [...this.entries.values()].find((e) => e.model.toLowerCase() === model.toLowerCase() && e.gpu.toUpperCase() === gpu.toUpperCase());
+      if (near) {
+        throw new FasopError(`profile file ${near.path} is named for ${near.model} on ${near.gpu}, not ${model} on ${gpu} (names are case-sensitive)`,
+          `rename it to ${model}_${gpu}_${near.tp}.${near.format} if it was measured for ${model} on ${gpu}, or move it out of the profile directory`);
+      }
+    }
+    return exact.map((e) => e.tp);
   }
 
   has(model: string, gpu: string, tp: number): boolean {
@@ -105,6 +120,7 @@ export class ProfileDb {
       );
     }
     const table = readProfileFile(entry.path);
+    if (this.model && this.model.name === model) checkProfileFor(table, this.model);
     this.cache.set(key, table);
     return table;
   }

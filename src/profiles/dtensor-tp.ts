@@ -4,7 +4,8 @@
  * the profiles): per micro-batch, per layer and fixed (embedding, lm_head, loss); per step, per layer
  * and fixed (the optimizer over DTensor parameters). Parsing is the only I/O here.
  */
-import { readFileSync } from 'node:fs';
+import { MAX_JSON_BYTES, readFileCapped, ReadFailure } from '../guard/read.js';
+import { MAX_OP_MS } from './profile.js';
 import { FasopError } from '../errors.js';
 
 /** One model at one TP degree: rows by micro-batch size, ascending. */
@@ -51,7 +52,7 @@ export function parseDtensorTp(text: string, path: string): DtensorTpExtras[] {
       out.mbs.push(b as number);
       for (const f of ROW_FIELDS) {
         const x = r[f];
-        if (typeof x !== 'number' || !Number.isFinite(x)) throw new FasopError(`DTensor TP profile ${path}: entry "${key}" mbs ${b} has no valid ${f} (got ${JSON.stringify(x)})`, FIX);
+        if (typeof x !== 'number' || !Number.isFinite(x) || Math.abs(x) > MAX_OP_MS) throw new FasopError(`DTensor TP profile ${path}: entry "${key}" mbs ${b} has no valid ${f} (got ${JSON.stringify(x)})`, FIX);
         out[f].push(x);
       }
     }
@@ -63,10 +64,11 @@ export function parseDtensorTp(text: string, path: string): DtensorTpExtras[] {
 export function readDtensorTp(path: string): DtensorTpExtras[] | undefined {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readFileCapped(path, MAX_JSON_BYTES).toString('utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new FasopError(`cannot read DTensor TP profile ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, FIX);
+    if (!(e instanceof ReadFailure)) throw e;
+    if (e.code === 'ENOENT') return undefined;
+    throw new FasopError(`cannot read DTensor TP profile ${path} (${e.code}${e.detail === e.code ? '' : `: ${e.detail}`})`, FIX);
   }
   return parseDtensorTp(text, path);
 }

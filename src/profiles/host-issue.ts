@@ -3,7 +3,8 @@
  * entry per model, tp class, busy processes per host, DDP and TP runtime. Reading only; which entry
  * a plan takes is the recipe's business (estimate/host-speed.ts).
  */
-import { readFileSync } from 'node:fs';
+import { MAX_JSON_BYTES, readFileCapped, ReadFailure } from '../guard/read.js';
+import { MAX_OP_MS } from './profile.js';
 import { FasopError } from '../errors.js';
 
 /** Host (CPU) milliseconds to issue one micro-batch's work in a runtime (profiler/host_issue.py). */
@@ -68,7 +69,7 @@ export function parseHostIssueProfile(text: string, path: string): HostIssueProf
     for (const f of FIELDS) {
       const x = v?.[f];
       // a fixed part may come out slightly negative from the difference of two medians; a per-layer time may not
-      if (typeof x !== 'number' || !Number.isFinite(x) || (f.endsWith('PerLayer_ms') ? x <= 0 : x < -5)) {
+      if (typeof x !== 'number' || !Number.isFinite(x) || x > MAX_OP_MS || (f.endsWith('PerLayer_ms') ? x <= 0 : x < -5)) {
         throw new FasopError(`host profile ${path}: entry "${key}" has no valid ${f} (got ${JSON.stringify(x)})`, FIX);
       }
       figures[f] = Math.max(0, x);
@@ -84,9 +85,10 @@ export function parseHostIssueProfile(text: string, path: string): HostIssueProf
 export function readHostIssueProfile(path: string): HostIssueProfile {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readFileCapped(path, MAX_JSON_BYTES).toString('utf8');
   } catch (e) {
-    throw new FasopError(`cannot read host profile ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, `check the path; ${FIX}`);
+    if (!(e instanceof ReadFailure)) throw e;
+    throw new FasopError(`cannot read host profile ${path} (${e.code}${e.detail === e.code ? '' : `: ${e.detail}`})`, `check the path; ${FIX}`);
   }
   return parseHostIssueProfile(text, path);
 }

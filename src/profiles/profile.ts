@@ -1,6 +1,8 @@
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { basename } from 'node:path';
 import { FasopError } from '../errors.js';
+import { nullRecord } from '../guard/lookup.js';
+import { writeFileAtomic } from '../guard/write.js';
+import { MAX_PROFILE_BYTES, readFileCapped, ReadFailure } from '../guard/read.js';
 import type { NpyArray, NpyValue } from './npy.js';
 import { parseNpy } from './npy.js';
 import { parseNpz, writeNpz } from './npz.js';
@@ -40,7 +42,13 @@ export interface ProfileTable {
   other: Record<string, NpyArray>;
 }
 
-const NAME_RE = /^(.+)_([^_]+)_(\d+)\.(npz|npy)$/;
+/** `{model}_{gpu}_{tp}.npz|npy`, tp without leading zeros (`_08` is not TP 8). */
+const NAME_RE = /^(.+)_([^_]+)_([1-9]\d*)\.(npz|npy)$/;
+
+/** Largest operator time a profile may hold, ms per micro-batch: a day; more is a broken file, not a measurement. */
+export const MAX_OP_MS = 86_400_000;
+/** Most micro-batch rows of a profile table. */
+export const MAX_PROFILE_ROWS = 4096;
 
 export interface ProfileName { model: string; gpu: string; tp: number; format: 'npz' | 'npy' }
 
@@ -70,11 +78,14 @@ function matrix(file: string, name: string, arr: NpyArray | undefined, rows: num
   }
   const r = arr.shape[0]!;
   if (r === 0) throw bad(file, `array '${name}' has no rows`);
+  if (r > MAX_PROFILE_ROWS) throw bad(file, `array '${name}' has ${r} rows, more than the limit of ${MAX_PROFILE_ROWS}`);
   const out: number[][] = [];
   for (let i = 0; i < r; i++) {
     const row = Array.from(arr.data.subarray(i * cols, (i + 1) * cols));
     const j = row.findIndex((v) => !Number.isFinite(v) || v < 0);
     if (j >= 0) throw bad(file, `array '${name}' row ${i} column ${j} is ${row[j]} (costs must be finite and >= 0)`);
+    const k = row.findIndex((v) => v > MAX_OP_MS);
+    if (k >= 0) throw bad(file, `array '${name}' row ${i} column ${k} is ${row[k]} ms, more than a day (the limit is ${MAX_OP_MS} ms)`);
     out.push(row);
   }
   return out;
@@ -87,6 +98,7 @@ function vector(file: string, name: string, arr: NpyArray | undefined, len: numb
   }
   const v = Array.from(arr.data);
   if (v.some((x) => !Number.isFinite(x) || x < 0)) throw bad(file, `array '${name}' has a negative or non-finite value`);
+  if (v.some((x) => x > MAX_OP_MS)) throw bad(file, `array '${name}' has a value above ${MAX_OP_MS} (more than a day in ms)`);
   return v;
 }
 
@@ -112,8 +124,8 @@ export function profileFromArrays(file: string, name: ProfileName, arrays: Map<s
     if (namesArr.kind !== 'string' || namesArr.shape.length !== 1) throw bad(file, `array 'extra_names' must be a 1-D string array`);
     extraNames = namesArr.data;
   }
-  const meta: Record<string, string | number> = {};
-  const other: Record<string, NpyArray> = {};
+  const meta = nullRecord<string | number>();
+  const other = nullRecord<NpyArray>();
   for (const [key, arr] of arrays) {
     if (KNOWN.has(key)) continue;
     if (arr.shape.length === 0) meta[key] = arr.data[0] as string | number;
@@ -121,6 +133,9 @@ export function profileFromArrays(file: string, name: ProfileName, arrays: Map<s
   }
   if (typeof meta['tp'] === 'number' && meta['tp'] !== name.tp) {
     throw bad(file, `the file name says TP ${name.tp} but its 'tp' array says ${meta['tp']}`);
+  }
+  for (const [key, said] of [['gpu', name.gpu], ['model', name.model]] as const) {
+    if (key in meta && meta[key] !== said) throw bad(file, `the file name says ${key} ${said} but its '${key}' array says ${JSON.stringify(meta[key])}`);
   }
   return {
     file,
@@ -148,9 +163,11 @@ export function readProfileFile(path: string): ProfileTable {
   if (!name) throw bad(path, `the name does not have the form {model}_{gpu}_{tp}.npz`);
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(path);
+    bytes = readFileCapped(path, MAX_PROFILE_BYTES);
   } catch (err) {
-    throw new FasopError(`cannot read profile ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, 'check the path and permissions');
+    if (!(err instanceof ReadFailure)) throw err;
+    throw new FasopError(`cannot read profile ${path}: ${err.code}${err.detail === err.code ? '' : ` (${err.detail})`}`,
+      'replace it with a regular .npz file written by the profiler (docs/profiles.md), or remove it from the profile directory');
   }
   if (bytes.length === 0) throw bad(path, 'the file is empty');
   if (name.format === 'npy') {
@@ -204,7 +221,38 @@ export function profileToArrays(t: ProfileTable): Record<string, NpyValue> {
 
 /** Write a profile table as .npz atomically (temporary file, then rename). */
 export function writeProfileFile(path: string, t: ProfileTable): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, writeNpz(profileToArrays(t)));
-  renameSync(tmp, path);
+  writeFileAtomic(path, writeNpz(profileToArrays(t)));
+}
+
+/** The model a profile is used for: the dimensions its own metadata may record. */
+export interface ProfiledModel {
+  name: string;
+  seq_length: number;
+  hidden_size: number;
+  num_layers: number;
+  vocab_size: number;
+  num_attention_heads: number;
+  num_key_value_heads: number;
+  intermediate_size: number;
+}
+
+/** Metadata keys a profile may record, and the model field each must equal. */
+const MODEL_FIELDS: readonly [string, keyof ProfiledModel][] = [
+  ['model', 'name'], ['seq_length', 'seq_length'], ['hidden_size', 'hidden_size'], ['num_layers', 'num_layers'],
+  ['num_hidden_layers', 'num_layers'], ['vocab_size', 'vocab_size'], ['num_attention_heads', 'num_attention_heads'],
+  ['num_key_value_heads', 'num_key_value_heads'], ['intermediate_size', 'intermediate_size'],
+];
+
+/**
+ * Refuse a profile whose own recorded model, sequence length or dimensions differ from the model it
+ * is about to cost (a profile measured at seq 1024 cannot cost seq 4096; no silent fallback).
+ */
+export function checkProfileFor(t: ProfileTable, model: ProfiledModel): void {
+  for (const [key, field] of MODEL_FIELDS) {
+    if (!(key in t.meta)) continue;
+    if (t.meta[key] !== model[field]) {
+      throw new FasopError(`profile ${t.file} was measured with ${key} ${JSON.stringify(t.meta[key])}, but model ${model.name} has ${field} ${model[field]}`,
+        `profile ${model.name} with these dimensions (docs/profiles.md), or pass --profile-dir with a folder measured for them`);
+    }
+  }
 }

@@ -1,6 +1,17 @@
-import { readFileSync, statSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { FasopError } from '../errors.js';
+import { MAX_CSV_BYTES, readFileCapped, ReadFailure } from '../guard/read.js';
+
+/** Longest record (one row, line breaks inside quotes included), characters: a 100000-node placement list fits. */
+export const MAX_CSV_RECORD_CHARS = 8 * 1024 * 1024;
+/** Most characters of a cell quoted in an error message. */
+const QUOTE_CHARS = 60;
+/** Largest whole number in a count column (gbs, mbs, tp, dp, pp, index, iterations, rank). */
+export const MAX_CSV_INT = 2 ** 31 - 1;
+/** A cell as an error message shows it: JSON-quoted, at most QUOTE_CHARS characters. */
+export function quoteCell(cell: string): string {
+  return cell.length > QUOTE_CHARS ? `${JSON.stringify(cell.slice(0, QUOTE_CHARS))}… (${cell.length} characters)` : JSON.stringify(cell);
+}
 
 /**
  * Reads a results CSV in the original FASOP's format (SPEC §13.2):
@@ -56,16 +67,18 @@ interface ColumnSpec {
   column: string;
   key: Exclude<keyof ResultRow, 'extra' | 'line'>;
   kind: Kind;
+  /** smallest value an int column may hold (floats: never negative; NaN and inf are Python's spellings of "none") */
+  min?: number;
 }
 
 /** The original's columns, in its order, with the field each one fills. */
 export const RESULT_COLUMNS: readonly ColumnSpec[] = [
-  { column: 'index', key: 'index', kind: 'int' },
-  { column: 'gbs', key: 'gbs', kind: 'int' },
-  { column: 'mbs', key: 'mbs', kind: 'int' },
-  { column: 'tp', key: 'tp', kind: 'int' },
-  { column: 'dp', key: 'dp', kind: 'int' },
-  { column: 'pp', key: 'pp', kind: 'int' },
+  { column: 'index', key: 'index', kind: 'int', min: 0 },
+  { column: 'gbs', key: 'gbs', kind: 'int', min: 1 },
+  { column: 'mbs', key: 'mbs', kind: 'int', min: 1 },
+  { column: 'tp', key: 'tp', kind: 'int', min: 1 },
+  { column: 'dp', key: 'dp', kind: 'int', min: 1 },
+  { column: 'pp', key: 'pp', kind: 'int', min: 1 },
   { column: 'node_type', key: 'nodeType', kind: 'strList' },
   { column: 'gpu_cluster', key: 'gpuCluster', kind: 'str' },
   { column: 'partition', key: 'partition', kind: 'intList' },
@@ -75,11 +88,11 @@ export const RESULT_COLUMNS: readonly ColumnSpec[] = [
   { column: 'price_per_step($)', key: 'pricePerStepUsd', kind: 'float' },
   { column: 'is_oom', key: 'isOom', kind: 'bool' },
   { column: 'oom_gpumem(GB)', key: 'oomGpuMemGB', kind: 'float' },
-  { column: 'iterations', key: 'iterations', kind: 'int' },
+  { column: 'iterations', key: 'iterations', kind: 'int', min: 0 },
   { column: 'total_time(s)', key: 'totalTimeS', kind: 'float' },
   { column: 'total_time(h)', key: 'totalTimeH', kind: 'float' },
   { column: 'cost($)', key: 'costUsd', kind: 'float' },
-  { column: 'rank', key: 'rank', kind: 'int' },
+  { column: 'rank', key: 'rank', kind: 'int', min: 1 },
 ];
 
 /** Columns the Pareto chart cannot do without (frontier, annotation, axes). */
@@ -94,21 +107,19 @@ export interface ReadResultsOptions {
 
 /** Read and type a results CSV file. Every problem a user can cause is a FasopError. */
 export function readResultsCsv(path: string, options: ReadResultsOptions = {}): ResultRow[] {
-  let text: string;
+  return parseResultsCsv(readCsvText(path), path, options);
+}
+
+/** The text of a CSV file, read with the size cap; only a regular file. */
+export function readCsvText(path: string): string {
   try {
-    if (statSync(path).isDirectory()) {
-      throw new FasopError(`CSV file not found: ${path} is a directory`, 'pass the path of a results .csv file');
-    }
-    text = readFileSync(path, 'utf8');
+    return readFileCapped(path, MAX_CSV_BYTES).toString('utf8');
   } catch (err) {
-    if (err instanceof FasopError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      throw new FasopError(`CSV file not found: ${path}`, 'check the path; results CSVs are written to main_logs/ by a search');
-    }
-    throw new FasopError(`cannot read CSV file ${path} (${code ?? String(err)})`, 'check that the file exists and is readable');
+    if (!(err instanceof ReadFailure)) throw err;
+    if (err.code === 'EISDIR') throw new FasopError(`CSV file not found: ${path} is a directory`, 'pass the path of a results .csv file');
+    if (err.code === 'ENOENT') throw new FasopError(`CSV file not found: ${path}`, 'check the path; results CSVs are written to main_logs/ by a search');
+    throw new FasopError(`cannot read CSV file ${path} (${err.code}${err.detail === err.code ? '' : `: ${err.detail}`})`, 'pass a results CSV that is a readable regular file');
   }
-  return parseResultsCsv(text, path, options);
 }
 
 /** Parse results CSV text; `source` names it in messages. */
@@ -116,12 +127,13 @@ export function parseResultsCsv(text: string, source: string, options: ReadResul
   if (text.replace(/^\uFEFF/, '').trim() === '') {
     throw new FasopError(`CSV file ${source} is empty`, 'pass a results CSV written by a search (it starts with the header line index,gbs,mbs,...)');
   }
-  let records: { record: string[]; raw: string; info: { lines: number } }[];
+  let records: { record: string[]; info: { lines: number } }[];
   try {
-    // csv-parse's line counts and raw text go wrong with CRLF (as Windows tools write): use LF.
-    records = parse(text.replace(/\r\n?/g, '\n'), { bom: true, info: true, raw: true, skip_empty_lines: true, relax_column_count: false }) as unknown as typeof records;
+    // csv-parse's line counts go wrong with CRLF (as Windows tools write): use LF.
+    records = parse(text.replace(/\r\n?/g, '\n'), { bom: true, info: true, skip_empty_lines: true, relax_column_count: false, max_record_size: MAX_CSV_RECORD_CHARS }) as unknown as typeof records;
   } catch (err) {
-    throw new FasopError(`CSV file ${source} is not valid CSV: ${(err as Error).message}`, 'pass a results CSV written by a search, unmodified');
+    const m = (err as Error).message;
+    throw new FasopError(`CSV file ${source} is not valid CSV: ${m.length > 200 ? `${m.slice(0, 200)}…` : m}`, 'pass a results CSV written by a search, unmodified');
   }
   const header = records[0]!.record.map((h) => h.trim());
   const position = new Map<string, number>();
@@ -142,23 +154,25 @@ export function parseResultsCsv(text: string, source: string, options: ReadResul
 
   const rows: ResultRow[] = [];
   for (let r = 1; r < records.length; r++) {
-    const { record, raw, info } = records[r]!;
+    const { record, info } = records[r]!;
     // info.lines is the line where the record ends; step back over the line breaks inside it
-    const inside = raw.replace(/^\n+/, '').replace(/\n$/, '').split('\n').length - 1;
+    let inside = 0;
+    for (const cell of record) for (let k = cell.indexOf('\n'); k >= 0; k = cell.indexOf('\n', k + 1)) inside += 1;
     const line = info.lines - inside;
-    const row: Record<string, unknown> = { extra: {}, line };
+    // Object.fromEntries defines own properties, so a column named __proto__ is just a column
+    const row: Record<string, unknown> = { extra: Object.fromEntries(extraColumns.map(({ name, i }) => [name, record[i]!])), line };
     for (const spec of present) {
       const cell = record[position.get(spec.column)!]!;
       const value = parseCell(cell, spec, () => `CSV file ${source}, line ${line}: column ${spec.column}`);
       if (value !== undefined) row[spec.key] = value;
     }
-    for (const { name, i } of extraColumns) (row.extra as Record<string, string>)[name] = record[i]!;
     rows.push(row as unknown as ResultRow);
   }
   return rows;
 }
 
 const HINT = 'fix the cell, or regenerate the CSV with a search';
+const BOOLS = new Map<string, boolean>([['true', true], ['false', false], ['1', true], ['0', false]]);
 
 function parseCell(cell: string, spec: ColumnSpec, where: () => string): unknown {
   const s = cell.trim();
@@ -168,15 +182,19 @@ function parseCell(cell: string, spec: ColumnSpec, where: () => string): unknown
     case 'float':
     case 'int': {
       const x = parsePyNumber(s);
-      if (x === undefined) throw new FasopError(`${where()} is ${JSON.stringify(cell)}, not a number`, HINT);
+      if (x === undefined) throw new FasopError(`${where()} is ${quoteCell(cell)}, not a number`, HINT);
       if (spec.kind === 'int' && !Number.isInteger(x)) {
-        throw new FasopError(`${where()} is ${JSON.stringify(cell)}, not a whole number`, HINT);
+        throw new FasopError(`${where()} is ${quoteCell(cell)}, not a whole number`, HINT);
       }
+      if (spec.kind === 'int' && (x < (spec.min ?? 0) || x > MAX_CSV_INT)) {
+        throw new FasopError(`${where()} is ${quoteCell(cell)}, outside ${spec.min ?? 0} … ${MAX_CSV_INT}`, HINT);
+      }
+      if (spec.kind === 'float' && x < 0) throw new FasopError(`${where()} is ${quoteCell(cell)}: times, costs and rates cannot be negative`, HINT);
       return x;
     }
     case 'bool': {
-      const b = { true: true, false: false, '1': true, '0': false }[s.toLowerCase()];
-      if (b === undefined) throw new FasopError(`${where()} is ${JSON.stringify(cell)}, not True or False`, HINT);
+      const b = BOOLS.get(s.toLowerCase());
+      if (b === undefined) throw new FasopError(`${where()} is ${quoteCell(cell)}, not True or False`, HINT);
       return b;
     }
     case 'strList':
@@ -187,7 +205,7 @@ function parseCell(cell: string, spec: ColumnSpec, where: () => string): unknown
       return parsePyList(s, where, (item) => {
         const x = parsePyNumber(item);
         if (x === undefined || !Number.isInteger(x)) {
-          throw new FasopError(`${where()} holds ${JSON.stringify(item)}, not a whole number`, HINT);
+          throw new FasopError(`${where()} holds ${quoteCell(item)}, not a whole number`, HINT);
         }
         return x;
       });
@@ -200,31 +218,59 @@ export function parsePyNumber(s: string): number | undefined {
   const t = s.trim();
   if (/^[+-]?(nan)$/i.test(t)) return Number.NaN;
   if (/^[+-]?(inf|infinity)$/i.test(t)) return t.startsWith('-') ? -Infinity : Infinity;
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t)) return undefined;
+  // unambiguous (linear-time) pattern: the fraction digits only after the point
+  if (!/^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/.test(t)) return undefined;
   return Number(t);
 }
 
-/** A flat Python list repr (`['A40', 'A40']`, `[41, 40]`, `[]`) as its items. */
+/**
+ * A flat Python list repr (`['A40', 'A40']`, `[41, 40]`, `[]`) as its items: one left-to-right scan
+ * (linear in the cell's length); quoted items may contain commas and backslash escapes.
+ */
 export function parsePyList<T>(s: string, where: () => string, item: (raw: string) => T): T[] {
-  if (!s.startsWith('[') || !s.endsWith(']')) {
-    throw new FasopError(`${where()} is ${JSON.stringify(s.slice(0, 60))}, not a list like [1, 2] or ['A40', 'A40']`, HINT);
-  }
-  const inner = s.slice(1, -1).trim();
-  if (inner === '') return [];
+  const fail = (what: string) => new FasopError(`${where()} is ${quoteCell(s)}, ${what}`, HINT);
+  if (!s.startsWith('[') || !s.endsWith(']')) throw fail('not a list like [1, 2] or [\'A40\', \'A40\']');
+  const end = s.length - 1;
   const out: T[] = [];
-  // items are quoted strings or bare numbers; quoted strings may contain commas
-  const re = /\s*('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^,]+?)\s*(,|$)/gy;
-  let pos = 0;
-  while (pos < inner.length) {
-    re.lastIndex = pos;
-    const m = re.exec(inner);
-    if (!m || m[0] === '') {
-      throw new FasopError(`${where()} is ${JSON.stringify(s.slice(0, 60))}, not a flat list`, HINT);
+  let i = 1;
+  const skipSpace = () => {
+    while (i < end && /\s/.test(s[i]!)) i++;
+  };
+  skipSpace();
+  if (i === end) return out;
+  for (;;) {
+    skipSpace();
+    let raw: string;
+    const q = s[i];
+    if (q === "'" || q === '"') {
+      let text = '';
+      i++;
+      for (;;) {
+        if (i >= end) throw fail('not a flat list (an unclosed quote)');
+        const c = s[i]!;
+        if (c === '\\' && i + 1 < end) {
+          text += s[i + 1];
+          i += 2;
+        } else if (c === q) {
+          i++;
+          break;
+        } else {
+          text += c;
+          i++;
+        }
+      }
+      raw = text;
+    } else {
+      const from = i;
+      while (i < end && s[i] !== ',') i++;
+      raw = s.slice(from, i).trim();
+      if (raw === '') throw fail('not a flat list (an empty item)');
+      if (/[[\]'"]/.test(raw)) throw fail('not a flat list');
     }
-    let raw = m[1]!;
-    if (/^['"]/.test(raw)) raw = raw.slice(1, -1).replace(/\\(.)/g, '$1');
     out.push(item(raw));
-    pos = re.lastIndex;
+    skipSpace();
+    if (i === end) return out;
+    if (s[i] !== ',') throw fail('not a flat list');
+    i++;
   }
-  return out;
 }

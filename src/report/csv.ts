@@ -17,9 +17,17 @@ export const ADDED_COLUMNS = [
 
 export const CSV_COLUMNS = [...ORIGINAL_COLUMNS, ...ADDED_COLUMNS] as const;
 
-function csvField(text: string): string {
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+/**
+ * One CSV cell. A text cell that a spreadsheet would run as a formula (it starts with = + - @, a
+ * tab or a carriage return) gets a leading apostrophe; numbers such as -1.5 stay numbers.
+ */
+export function csvField(text: string): string {
+  const safe = /^[=+\-@\t\r]/.test(text) && !NUMBER.test(text) ? `'${text}` : text;
+  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
+
+/** A number cell as the CSV writes it (Python float/int repr, inf, nan). */
+const NUMBER = /^[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|inf|nan)$/;
 
 export interface RankedRecord {
   /** 0-based position in evaluation order */

@@ -1,6 +1,7 @@
 import { closeSync, existsSync, linkSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FasopError } from '../errors.js';
+import { writeError } from '../guard/write.js';
 
 /** `H100x4`, `A40x8-A100x1`: a cluster as a file-name part. */
 export function clusterFilePart(groups: readonly { type: string; nodes: number }[]): string {
@@ -68,11 +69,6 @@ export function writeNewFile(dir: string, stem: string, ext: string, data: strin
   } finally {
     rmSync(tmp, { force: true });
   }
-}
-
-function writeError(path: string, err: unknown): FasopError {
-  if (err instanceof FasopError) return err;
-  return new FasopError(`cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, 'choose a writable output location (--output-dir)');
 }
 
 /** True when a file of that name is already there (for the notice that the original's name replaces it). */

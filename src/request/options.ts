@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { getDataset, getGpu, getModel, loadCatalog, parseTokenCount, trainingBudget, type Catalog, type TrainingBudget } from '../catalog/catalog.js';
 import { loadHfModelConfig, modelFromHfConfig } from '../catalog/hf-config.js';
 import { FasopError } from '../errors.js';
+import { ownGet } from '../guard/lookup.js';
 import type { PartitionMethod } from '../estimate/plan.js';
 import { RECIPES } from '../estimate/recipe.js';
 import { readHostIssueProfile } from '../profiles/host-issue.js';
@@ -21,7 +22,7 @@ import type { EstimatorName, SearchRequest } from './request.js';
  */
 export function profileDirFor(recipe: string, dir: string): string {
   const graphDir = join(dir, 'graph');
-  return RECIPES[recipe]?.launch === 'cuda-graph' && existsSync(graphDir) ? graphDir : dir;
+  return ownGet(RECIPES, recipe)?.launch === 'cuda-graph' && existsSync(graphDir) ? graphDir : dir;
 }
 
 /** Raw commander options of `fasop search` (strings, as typed). */
@@ -162,9 +163,6 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
   if (!gpuTokens) throw new FasopError('--gpus is required', 'write --gpus TYPE NODES [TYPE NODES ...], e.g. --gpus A40 8');
   const gpus = parseGpuTokens(gpuTokens, catalog);
   const seqLength = raw.seqLength === undefined ? undefined : intFlag(raw.seqLength, '--seq-length');
-  if (seqLength !== undefined && raw.modelConfig === undefined && raw.modelConfigJson === undefined) {
-    throw new FasopError('--seq-length applies to --model-config only (a catalog model is profiled at its own sequence length)', 'drop --seq-length, or pass --model-config FILE');
-  }
   const model = raw.modelConfigJson !== undefined
     ? modelFromHfConfig(raw.modelConfigJson, 'the uploaded config.json', seqLength)
     : raw.modelConfig
@@ -199,7 +197,9 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
   const method = (raw.ppPartitionMethod === 'optimus-even' ? 'even' : raw.ppPartitionMethod) as PartitionMethod;
   checkSearchSize(gpus, pareto, gbsValues.length);
   const profileSubstitutes = parseSubstitutes(raw.substituteProfile ?? [], gpus, catalog);
-  let recipe = RECIPES[raw.recipe]!;
+  const named = ownGet(RECIPES, raw.recipe);
+  if (!named) throw new FasopError(`unknown recipe '${raw.recipe}'`, `use one of: ${Object.keys(RECIPES).join(', ')}`);
+  let recipe = named;
   if (raw.hostProfile !== undefined) {
     if (raw.estimator !== 'fasop') throw new FasopError('--host-profile needs --estimator fasop', 'drop --host-profile, or use --estimator fasop');
     recipe = recipeWithHostProfile(recipe, readHostIssueProfile(raw.hostProfile), { model: model.name, processesPerHost: gpusPerNode });

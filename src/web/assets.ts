@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileCapped } from '../guard/read.js';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -35,7 +35,7 @@ export function loadAssets(): Map<string, Asset> {
   ];
   const map = new Map<string, Asset>();
   for (const [url, path, type] of files) {
-    const body = readFileSync(path);
+    const body = readFileCapped(path, 16 * 1024 * 1024);
     map.set(url, { body, gzip: gzipSync(body), type });
   }
   map.set('/', map.get('/index.html')!);

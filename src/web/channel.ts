@@ -20,9 +20,27 @@ export interface Progress {
   frontier: number;
 }
 
+/** Bytes of result events a run keeps for replay; beyond it, results stream live only (docs/errors.md, Limits). */
+export const EVENT_LOG_CAP_BYTES = 64 * 1024 * 1024;
+/** Bytes queued for one client before the server waits for it to read (its 'drain'). */
+const CLIENT_HIGH_WATER_BYTES = 256 * 1024;
+/** A client that has not read anything for this long while data waits for it is dropped. */
+export const SLOW_CLIENT_MS = 30_000;
+
+interface Client {
+  res: ServerResponse;
+  /** next log chunk to send */
+  pos: number;
+  /** when the client last had nothing queued (or drained) */
+  readAt: number;
+}
+
 /**
- * One search (or one pass over a watched file) as an SSE event log: every event is kept, so a page
- * that connects (or reconnects) late gets the whole run replayed from its start, then live events.
+ * One search (or one pass over a watched file) as an SSE event log. Every client reads the one
+ * shared log through its own cursor, at its own pace: nothing is copied per client, a client that
+ * does not read only stops its own cursor (and is dropped after SLOW_CLIENT_MS), so memory is the
+ * log (capped at EVENT_LOG_CAP_BYTES of results) plus a bounded queue per client. A page that
+ * connects or reconnects late, during the run or after it, gets the run replayed from its start.
  */
 export class Run {
   readonly id: number;
@@ -37,12 +55,20 @@ export class Run {
   readonly info: Record<string, unknown>;
   /** set when the run ended with an error */
   error: { error: string; hint: string } | undefined;
-  private readonly points: CostThroughput[] = [];
+  /** the current frontier points only: a point off the frontier never comes back onto it */
+  private frontier: CostThroughput[] = [];
   private readonly log: string[] = [];
-  private readonly clients = new Set<ServerResponse>();
+  private resultBytes = 0;
+  private capped = false;
+  private readonly clients = new Set<Client>();
   private seq = 0;
 
-  constructor(id: number, mode: 'search' | 'watch', info: Record<string, unknown>) {
+  private readonly logCapBytes: number;
+  private readonly slowClientMs: number;
+
+  constructor(id: number, mode: 'search' | 'watch', info: Record<string, unknown>, limits: { logCapBytes?: number; slowClientMs?: number } = {}) {
+    this.logCapBytes = limits.logCapBytes ?? EVENT_LOG_CAP_BYTES;
+    this.slowClientMs = limits.slowClientMs ?? SLOW_CLIENT_MS;
     this.id = id;
     this.mode = mode;
     this.info = info;
@@ -58,7 +84,12 @@ export class Run {
   }
 
   progress(): Progress {
-    return { done: this.done, total: this.total, valid: this.valid, oom: this.oom, frontier: frontierCount(this.points) };
+    return { done: this.done, total: this.total, valid: this.valid, oom: this.oom, frontier: this.frontier.length };
+  }
+
+  /** Bytes the replay log holds (tests check the cap). */
+  logBytes(): number {
+    return this.log.reduce((a, c) => a + c.length, 0);
   }
 
   setTotal(total: number): void {
@@ -66,58 +97,70 @@ export class Run {
     this.push('total', { run: this.id, total });
   }
 
-  /** Add results; one write per batch to each client. */
+  /** Add results: one log chunk per batch; beyond the cap they go to caught-up clients only. */
   addResults(plans: readonly WirePlan[]): void {
     if (!plans.length) return;
     let chunk = '';
+    const batch: CostThroughput[] = [];
     for (const p of plans) {
       this.done += 1;
       if (p.is_oom) this.oom += 1;
-      else this.valid += 1;
-      this.points.push({ cost: p.cost ?? NaN, throughput: p.throughput ?? NaN, is_oom: p.is_oom });
+      else {
+        this.valid += 1;
+        batch.push({ cost: p.cost ?? NaN, throughput: p.throughput ?? NaN, is_oom: false });
+      }
       chunk += this.format('result', p);
     }
-    this.broadcast(chunk);
+    if (batch.length) this.frontier = frontierPoints([...this.frontier, ...batch]);
+    if (!this.capped && this.resultBytes + chunk.length > this.logCapBytes) {
+      this.capped = true;
+      this.append(this.format('warning', { run: this.id, message: `more than ${this.logCapBytes} bytes of results: later results are sent live but not kept for pages that connect later`, replay_capped_at: this.done - plans.length }));
+    }
+    if (this.capped) this.live(chunk);
+    else {
+      this.resultBytes += chunk.length;
+      this.append(chunk);
+    }
   }
 
   push(event: string, data: unknown): void {
-    this.broadcast(this.format(event, data));
+    this.append(this.format(event, data));
   }
 
-  /** The final event: every stream of a search ends after it. */
+  /** The final event: every stream of a search ends once it has been sent. */
   finish(status: Exclude<RunStatus, 'running' | 'idle'>, extra: Record<string, unknown> = {}): void {
     if (!this.running) return;
     this.status = status;
     this.endedAt = Date.now();
     this.push(status, { run: this.id, ...this.progress(), elapsed_s: this.elapsedS(), ...extra });
-    for (const res of this.clients) res.end();
-    this.clients.clear();
   }
 
-  /** Replay the log to a new client; keep it for live events while the run goes on. */
+  /** A new client: it reads the log from the start, then live events. */
   attach(res: ServerResponse): void {
-    if (this.log.length) res.write(this.log.join(''));
-    if (!this.running && this.mode === 'search') {
-      res.end();
-      return;
-    }
-    this.clients.add(res);
-    res.on('close', () => this.clients.delete(res));
+    const c: Client = { res, pos: 0, readAt: Date.now() };
+    this.clients.add(c);
+    res.on('drain', () => {
+      c.readAt = Date.now();
+      this.pump(c);
+    });
+    res.on('close', () => this.clients.delete(c));
+    this.pump(c);
   }
 
   /** Watch mode: the file started over; its pages follow the next run (which replays to them). */
   moveClientsTo(next: Run): void {
     const clients = [...this.clients];
     this.clients.clear();
-    for (const res of clients) {
-      res.removeAllListeners('close');
-      next.attach(res);
+    for (const c of clients) {
+      c.res.removeAllListeners('close');
+      c.res.removeAllListeners('drain');
+      next.attach(c.res);
     }
   }
 
   /** End every stream (server shutdown). */
   closeClients(): void {
-    for (const res of this.clients) res.end();
+    for (const c of this.clients) c.res.end();
     this.clients.clear();
   }
 
@@ -127,14 +170,43 @@ export class Run {
 
   private format(event: string, data: unknown): string {
     this.seq += 1;
-    const text = `id: ${this.id}.${this.seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-    this.log.push(text);
-    return text;
+    return `id: ${this.id}.${this.seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
   }
 
-  private broadcast(text: string): void {
-    for (const res of this.clients) res.write(text);
+  private append(text: string): void {
+    this.log.push(text);
+    for (const c of this.clients) this.pump(c);
   }
+
+  /** Results past the cap: to clients that have read everything and are keeping up; others miss them. */
+  private live(text: string): void {
+    for (const c of this.clients) {
+      this.pump(c);
+      if (c.pos === this.log.length && c.res.writableLength < CLIENT_HIGH_WATER_BYTES) c.res.write(text);
+    }
+  }
+
+  /** Send a client what it has not read yet, while its queue is short; end it after a search's final event. */
+  private pump(c: Client): void {
+    const res = c.res;
+    if (res.destroyed || res.writableEnded) return;
+    if (res.writableLength === 0) c.readAt = Date.now();
+    else if (Date.now() - c.readAt > this.slowClientMs) {
+      this.clients.delete(c);
+      res.destroy();
+      return;
+    }
+    while (c.pos < this.log.length && res.writableLength < CLIENT_HIGH_WATER_BYTES) res.write(this.log[c.pos++]!);
+    if (c.pos === this.log.length && !this.running && this.mode === 'search') {
+      this.clients.delete(c);
+      res.end();
+    }
+  }
+}
+
+/** The points on the frontier (the chart's rule, src/report/pareto.ts): input order is kept for ties. */
+function frontierPoints(points: readonly CostThroughput[]): CostThroughput[] {
+  return paretoFrontier(points, (p) => ({ cost: p.cost, throughput: p.throughput, isOom: p.is_oom })).frontier;
 }
 
 /** Plans on the cost-vs-throughput frontier (the same skyline as the chart and the CLI). */

@@ -35,6 +35,9 @@ export interface FasopServer {
   close(): Promise<void>;
 }
 
+/** Most pages that follow the event stream at once (each holds a socket and a bounded queue). */
+export const MAX_SSE_CLIENTS = 100;
+
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 const SECURITY_HEADERS: Record<string, string> = {
@@ -195,6 +198,10 @@ export async function startServer(opts: ServeOptions = {}): Promise<FasopServer>
     const run = currentRun();
     if (!run) {
       res.end(`event: idle\ndata: ${JSON.stringify({ mode })}\n\n`);
+      return;
+    }
+    if (run.clientCount() >= MAX_SSE_CLIENTS) {
+      res.end(`event: busy\ndata: ${JSON.stringify({ error: `more than ${MAX_SSE_CLIENTS} pages follow this server`, hint: 'close some pages, then reload' })}\n\n`);
       return;
     }
     res.write('retry: 2000\n\n');

@@ -1,9 +1,13 @@
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Run } from './channel.js';
 import { wirePlan, type WirePlan } from './wire.js';
 
 const TAIL_BYTES = 512;
+/** Longest JSONL line kept (a record of a 100000-node cluster fits); a longer one is skipped with a warning. */
+export const MAX_JSONL_LINE_BYTES = 8 * 1024 * 1024;
+/** Most bytes read per poll. */
+const POLL_READ_BYTES = 16 * 1024 * 1024;
 
 /** Python's json.dumps writes NaN/Infinity for non-finite floats; JSON.parse does not take them. */
 export function parseJsonlLine(line: string): Record<string, unknown> | undefined {
@@ -39,6 +43,10 @@ export class JsonlFollower {
   private metaTotal = 0;
   private complete = false;
   private badLines = 0;
+  /** inside a line longer than MAX_JSONL_LINE_BYTES: skip to its end */
+  private skipping = false;
+  /** the last problem with the file itself, warned once until it changes */
+  private fileProblem: string | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(readonly file: string, private readonly pollMs = 200) {
@@ -64,6 +72,7 @@ export class JsonlFollower {
     this.metaTotal = 0;
     this.complete = false;
     this.badLines = 0;
+    this.skipping = false;
     return new Run(this.nextId++, 'watch', { file: this.file, file_name: basename(this.file) });
   }
 
@@ -73,8 +82,22 @@ export class JsonlFollower {
     this.current = next;
   }
 
-  /** Read what was appended since the last poll. */
+  /** Read what was appended since the last poll; a file that cannot be read is a warning on the page, never a crash. */
   poll(): void {
+    try {
+      this.pollOnce();
+    } catch (err) {
+      this.warnFile(`cannot read ${this.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+
+  private warnFile(problem: string): void {
+    if (this.fileProblem === problem) return;
+    this.fileProblem = problem;
+    this.current.push('warning', { run: this.current.id, message: problem });
+  }
+
+  private pollOnce(): void {
     let st;
     try {
       st = statSync(this.file);
@@ -83,12 +106,22 @@ export class JsonlFollower {
       this.ino = undefined;
       return;
     }
-    const fd = openSync(this.file, 'r');
+    if (!st.isFile()) {
+      this.warnFile(`${this.file} is not a regular file (a folder, FIFO or device): nothing to follow`);
+      return;
+    }
+    // non-blocking, and checked again on the open descriptor: a FIFO swapped in cannot hang the server
+    const fd = openSync(this.file, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
+      if (!fstatSync(fd).isFile()) {
+        this.warnFile(`${this.file} is not a regular file: nothing to follow`);
+        return;
+      }
+      this.fileProblem = undefined;
       if ((this.ino !== undefined && st.ino !== this.ino) || st.size < this.offset || !this.sameTail(fd)) this.reset();
       this.ino = st.ino;
       if (st.size === this.offset) return;
-      const chunk = Buffer.alloc(Math.min(st.size - this.offset, 16 * 1024 * 1024));
+      const chunk = Buffer.alloc(Math.min(st.size - this.offset, POLL_READ_BYTES));
       const n = readSync(fd, chunk, 0, chunk.length, this.offset);
       this.offset += n;
       const got = chunk.subarray(0, n);
@@ -110,7 +143,22 @@ export class JsonlFollower {
     let buf = this.pending.length ? Buffer.concat([this.pending, bytes]) : bytes;
     const plans: WirePlan[] = [];
     const run = this.current;
+    const tooLong = () => run.push('warning', { run: run.id, message: `skipping a line longer than ${MAX_JSONL_LINE_BYTES} bytes in ${this.file}` });
+    if (this.skipping) {
+      const nl = buf.indexOf(0x0a);
+      if (nl < 0) {
+        this.pending = Buffer.alloc(0);
+        return;
+      }
+      this.skipping = false;
+      buf = buf.subarray(nl + 1);
+    }
     for (let nl = buf.indexOf(0x0a); nl >= 0; nl = buf.indexOf(0x0a)) {
+      if (nl > MAX_JSONL_LINE_BYTES) {
+        tooLong();
+        buf = buf.subarray(nl + 1);
+        continue;
+      }
       const line = buf.subarray(0, nl).toString('utf8');
       buf = buf.subarray(nl + 1);
       if (!line.trim()) continue;
@@ -135,6 +183,11 @@ export class JsonlFollower {
       } else if (obj['type'] === undefined && ('throughput' in obj || 'cost' in obj)) {
         plans.push(wirePlan(typeof obj['index'] === 'number' ? obj['index'] : run.done + plans.length + 1, obj));
       }
+    }
+    if (buf.length > MAX_JSONL_LINE_BYTES) {
+      tooLong();
+      this.skipping = true;
+      buf = Buffer.alloc(0);
     }
     this.pending = Buffer.from(buf);
     run.addResults(plans);

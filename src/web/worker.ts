@@ -3,32 +3,39 @@
  * Stop is `worker.terminate()`, which really stops it. Input (workerData): the CLI's raw options,
  * already checked by the server. Output: batches of small records, then `end` or `error`.
  */
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { isFasopError } from '../errors.js';
 import { getEstimator } from '../estimate/index.js';
 import { ProfileDb } from '../profiles/db.js';
-import { searchEvents } from '../search/search.js';
+import { countPlans, planJobs, searchEvents } from '../search/search.js';
+import { FasopError } from '../errors.js';
 import { resolveSearchOptions, type RawSearchOptions } from '../request/options.js';
 import { wirePlan, type WirePlan } from './wire.js';
 
 export interface WorkerInput {
   raw: RawSearchOptions;
   gpuTokens: string[];
+  /** refuse (as an error before `ready`) a search with more plans */
+  maxPlans: number;
 }
 
 export type WorkerMessage =
+  | { type: 'ready'; total: number }
   | { type: 'meta'; meta: Record<string, unknown> }
   | { type: 'results'; plans: WirePlan[] }
   | { type: 'end' }
-  | { type: 'error'; error: string; hint: string };
+  | { type: 'error'; error: string; hint: string; bug?: boolean };
 
 const FLUSH_MS = 40;
+/** Nice value of the search thread (Linux: per thread; 0 is the server's). */
+const SEARCH_NICE = 10;
 const FLUSH_COUNT = 500;
 
 async function run(input: WorkerInput): Promise<void> {
   const post = (m: WorkerMessage) => parentPort!.postMessage(m);
   const { request, catalog, profileDir } = resolveSearchOptions(input.raw, input.gpuTokens);
-  const profiles = ProfileDb.open(profileDir);
+  const profiles = ProfileDb.open(profileDir, { model: request.model });
   const estimator = getEstimator(request.estimator);
   let batch: WirePlan[] = [];
   let last = Date.now();
@@ -37,7 +44,21 @@ async function run(input: WorkerInput): Promise<void> {
     batch = [];
     last = Date.now();
   };
-  for await (const ev of searchEvents(request, { catalog, profiles, estimator })) {
+  // The CLI's own checks (request, profiles, "no plan fits") happen at the first event, here, off
+  // the server's thread; the server answers the POST once `ready` (or `error`) arrives.
+  const events = searchEvents(request, { catalog, profiles, estimator });
+  const first = await events.next();
+  const total = countPlans(planJobs(request, profiles));
+  if (total > input.maxPlans) {
+    throw new FasopError(`this search has ${total} plans; the viewer runs at most ${input.maxPlans} (it keeps every plan to replay to pages)`,
+      'use fewer nodes or GPU types, or run it with `fasop search --parsing --parsing-file FILE` and follow FILE with `fasop serve --watch FILE`');
+  }
+  post({ type: 'ready', total });
+  const rest = async function* () {
+    if (!first.done) yield first.value;
+    yield* events;
+  };
+  for await (const ev of rest()) {
     if (ev.type === 'result') {
       batch.push(wirePlan(ev.index, ev.record));
       if (batch.length >= FLUSH_COUNT || Date.now() - last >= FLUSH_MS) flush();
@@ -51,10 +72,16 @@ async function run(input: WorkerInput): Promise<void> {
 }
 
 if (parentPort) {
+  // Linux nice values are per thread: the search yields the CPU to the server's thread (API calls, streams).
+  try {
+    setPriority(0, SEARCH_NICE);
+  } catch {
+    // not permitted here: the search runs at the server's priority
+  }
   run(workerData as WorkerInput).catch((err: unknown) => {
     const m: WorkerMessage = isFasopError(err)
       ? { type: 'error', error: err.message, hint: err.hint }
-      : { type: 'error', error: `internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`, hint: 'this is a bug in fasop; please report it' };
+      : { type: 'error', error: `internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`, hint: 'this is a bug in fasop; please report it', bug: true };
     parentPort!.postMessage(m);
   });
 }

@@ -24,7 +24,8 @@ export function snapshotTree(root: string): Map<string, string> {
       else if (st.isDirectory()) {
         out.set(rel, 'dir');
         walk(p);
-      } else out.set(rel, `file ${createHash('sha1').update(readFileSync(p)).digest('hex')}`);
+      } else if (!st.isFile()) out.set(rel, 'special (FIFO, socket or device)');
+      else out.set(rel, `file ${createHash('sha1').update(readFileSync(p)).digest('hex')}`);
     }
   };
   walk(root);

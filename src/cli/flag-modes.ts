@@ -1,0 +1,66 @@
+import { FasopError } from '../errors.js';
+import type { RawSearchOptions } from './search-options.js';
+
+/** Flags by the option key commander gives them. */
+const FLAG: Record<string, string> = {
+  modelType: '--model-type', modelConfig: '--model-config', seqLength: '--seq-length', dataset: '--dataset', gbs: '--gbs',
+  gpuPerNode: '--gpu-per-node', precision: '--precision', ppPartitionMethod: '--pp-partition-method', estimator: '--estimator',
+  recipe: '--recipe', hostProfile: '--host-profile', hostLaunchUs: '--host-launch-us', pareto: '--pareto',
+  paretoGbsMax: '--pareto-gbs-max', makePareto: '--make-pareto', onlyMakePareto: '--only-make-pareto', paretoTitle: '--pareto-title',
+  verbose: '--verbose', logFile: '--log-file', addExpName: '--add-exp-name', parsing: '--parsing', parsingFile: '--parsing-file',
+  saveCsv: '--no-save-csv', exhaustive: '--exhaustive', mbs: '--mbs', tp: '--tp', dp: '--dp', pp: '--pp', profileDir: '--profile-dir',
+  outputDir: '--output-dir', catalog: '--catalog', substituteProfile: '--substitute-profile',
+};
+
+/** Flags that only shape files a full search writes; `--exhaustive` prints one plan and writes none. */
+const OUTPUT_ONLY = ['pareto', 'paretoGbsMax', 'makePareto', 'paretoTitle', 'parsing', 'parsingFile', 'logFile', 'verbose', 'addExpName', 'saveCsv', 'outputDir'];
+
+const flags = (keys: readonly string[]) => keys.map((k) => FLAG[k] ?? k).join(', ');
+
+/**
+ * Refuse flags that would do nothing in the mode the command line selects (docs/errors.md):
+ * a flag is never silently dropped. `given` holds the option keys typed on the command line.
+ */
+export function checkSearchFlagModes(raw: RawSearchOptions, given: ReadonlySet<string>, gpusGiven: boolean): void {
+  const has = (k: string) => given.has(k);
+  if (has('onlyMakePareto')) {
+    const idle = [...given].filter((k) => k !== 'onlyMakePareto' && k !== 'paretoTitle');
+    if (gpusGiven) idle.unshift('--gpus');
+    if (idle.length) {
+      throw new FasopError(`--only-make-pareto draws the chart of an existing CSV; ${flags(idle)} would do nothing with it`,
+        'drop them (only --pareto-title applies), or run the search without --only-make-pareto');
+    }
+    return;
+  }
+  if (has('seqLength') && !has('modelConfig')) {
+    throw new FasopError('--seq-length applies only to --model-config (a catalog model has its own sequence length)', 'drop --seq-length, or import the model with --model-config FILE --seq-length N');
+  }
+  if (has('modelType') && has('modelConfig')) {
+    throw new FasopError('--model-type and --model-config both name the model', 'give one of them');
+  }
+  if (raw.exhaustive) {
+    const idle = OUTPUT_ONLY.filter(has);
+    if (idle.length) throw new FasopError(`--exhaustive prints one plan and writes no file; ${flags(idle)} would do nothing`, 'drop them, or drop --exhaustive to run the full search');
+    return;
+  }
+  const degrees = ['mbs', 'tp', 'dp', 'pp'].filter(has);
+  if (degrees.length) throw new FasopError(`${flags(degrees)} choose the one plan of --exhaustive; a full search tries every degree`, 'add --exhaustive, or drop them');
+  if (has('makePareto') && !raw.pareto) throw new FasopError('--make-pareto draws the chart of a --pareto search', 'add --pareto, or drop --make-pareto (or draw an existing CSV with --only-make-pareto FILE)');
+  if (has('makePareto') && !raw.saveCsv) throw new FasopError('--make-pareto draws the chart from the results CSV, which --no-save-csv turns off', 'drop --no-save-csv or --make-pareto');
+  if (has('paretoTitle') && !has('makePareto')) throw new FasopError('--pareto-title names the chart of --make-pareto or --only-make-pareto', 'add --make-pareto (with --pareto), or drop --pareto-title');
+}
+
+/** `fasop export`: flags of another way to choose the plan, or of another output format. */
+export function checkExportFlagModes(raw: { best?: boolean; format: string }, given: ReadonlySet<string>): void {
+  if (given.has('allowOom') && !raw.best) throw new FasopError('--allow-oom applies only to --best', 'add --best, or drop --allow-oom');
+  if (given.has('torchtitanDp') && raw.format === 'megatron') throw new FasopError('--torchtitan-dp shapes the torchtitan output; --format megatron does not print it', 'use --format torchtitan or json, or drop --torchtitan-dp');
+  const searchOnly = ['onlyMakePareto', 'makePareto', 'paretoTitle', 'parsing', 'parsingFile', 'logFile', 'verbose', 'addExpName', 'saveCsv', 'outputDir', 'exhaustive'].filter((k) => given.has(k));
+  if (searchOnly.length) throw new FasopError(`${flags(searchOnly)} belong to fasop search; fasop export prints one plan and writes no file`, 'drop them');
+  if (given.has('seqLength') && !given.has('modelConfig')) throw new FasopError('--seq-length applies only to --model-config (a catalog model has its own sequence length)', 'drop --seq-length, or import the model with --model-config FILE --seq-length N');
+  if (given.has('modelType') && given.has('modelConfig')) throw new FasopError('--model-type and --model-config both name the model', 'give one of them');
+}
+
+/** The option keys a commander command got from the command line. */
+export function givenFlags(cmd: { options: readonly { attributeName(): string }[]; getOptionValueSource(key: string): string | undefined }): Set<string> {
+  return new Set(cmd.options.map((o) => o.attributeName()).filter((k) => cmd.getOptionValueSource(k) === 'cli'));
+}

@@ -1,0 +1,107 @@
+import { accessSync, closeSync, constants, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { FasopError } from '../errors.js';
+
+/** Write a file so that readers see the old content or the new, never a truncated one. */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Date.now()}`);
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
+  } catch (err) {
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // the temporary file could not even be created there
+    }
+    throw writeError(path, err);
+  }
+}
+
+const WHY: Record<string, string> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EIO: 'input/output error',
+  EROFS: 'read-only file system',
+  EISDIR: 'it is a directory',
+  ENOENT: 'its folder does not exist',
+  ENOTDIR: 'a part of the path is not a folder',
+  EFBIG: 'file too large',
+  EPIPE: 'the reader went away',
+};
+
+/** A failed write as the user's error: one line naming the file and the reason (ENOSPC, EACCES, EIO, ...). */
+export function writeError(path: string, err: unknown, hint = 'free space or choose a writable location (--output-dir, --log-file, --parsing-file); earlier result files were left as they were'): FasopError {
+  if (err instanceof FasopError) return err;
+  const code = (err as NodeJS.ErrnoException).code ?? 'error';
+  const why = Object.hasOwn(WHY, code) ? ` (${WHY[code]})` : '';
+  return new FasopError(`cannot write ${path}: ${code}${why}`, hint);
+}
+
+/** A file written line by line (a log, a JSONL stream): every failure is a FasopError naming it. */
+export class LineFile {
+  private fd: number | undefined;
+
+  /** Open `path` for writing, or adopt `fd`, a descriptor already opened on it (a claimed new file). */
+  constructor(readonly path: string, fd?: number) {
+    if (fd !== undefined) {
+      this.fd = fd;
+      return;
+    }
+    let kind: string | undefined;
+    try {
+      const st = statSync(path);
+      kind = st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isDirectory() ? 'a directory' : undefined;
+    } catch {
+      // a new file
+    }
+    // opening a FIFO for writing waits for a reader: refuse it instead of hanging
+    if (kind) throw new FasopError(`cannot write ${path}: it is ${kind}`, 'name a regular file (or /dev/null) for --log-file and --parsing-file');
+    try {
+      this.fd = openSync(path, 'w');
+    } catch (err) {
+      throw writeError(path, err);
+    }
+  }
+
+  /** Write all of `text` (one call per record: a reader never sees half a line). */
+  write(text: string): void {
+    if (this.fd === undefined) return;
+    const buf = Buffer.from(text, 'utf8');
+    try {
+      for (let off = 0; off < buf.length;) off += writeSync(this.fd, buf, off, buf.length - off);
+    } catch (err) {
+      this.close(true);
+      throw writeError(this.path, err);
+    }
+  }
+
+  close(quiet = false): void {
+    if (this.fd === undefined) return;
+    const fd = this.fd;
+    this.fd = undefined;
+    try {
+      closeSync(fd);
+    } catch (err) {
+      if (!quiet) throw writeError(this.path, err);
+    }
+  }
+}
+
+/**
+ * Check a directory we are about to write into, before any work starts. With `create` it is made
+ * (with its parents) when missing; without, a missing directory is an error — a file path the
+ * user names never makes folders appear elsewhere on the disk.
+ */
+export function ensureWritableDir(dir: string, flag: string, create = true): void {
+  try {
+    if (create) mkdirSync(dir, { recursive: true });
+    if (!statSync(dir).isDirectory()) throw Object.assign(new Error(), { code: 'ENOTDIR' });
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new FasopError(code === 'ENOENT' && !create ? `output folder ${dir} does not exist` : `output directory ${dir} is not writable (${code})`, `pass a writable folder with ${flag}`);
+  }
+}
