@@ -10,6 +10,7 @@ const FLAG: Record<string, string> = {
   verbose: '--verbose', logFile: '--log-file', addExpName: '--add-exp-name', parsing: '--parsing', parsingFile: '--parsing-file',
   saveCsv: '--no-save-csv', exhaustive: '--exhaustive', mbs: '--mbs', tp: '--tp', dp: '--dp', pp: '--pp', profileDir: '--profile-dir',
   outputDir: '--output-dir', catalog: '--catalog', substituteProfile: '--substitute-profile',
+  optimizer: '--optimizer', launch: '--launch', tpRuntime: '--tp-runtime', trainTokens: '--train-tokens', epochs: '--epochs',
 };
 
 /** Flags that only shape files a full search writes; `--exhaustive` prints one plan and writes none. */
@@ -37,6 +38,10 @@ export function checkSearchFlagModes(raw: RawSearchOptions, given: ReadonlySet<s
   }
   if (has('modelType') && has('modelConfig')) {
     throw new FasopError('--model-type and --model-config both name the model', 'give one of them');
+  }
+  const recipeFlags = ['recipe', 'optimizer', 'launch', 'tpRuntime'].filter(has);
+  if (raw.estimator === 'reference' && recipeFlags.length) {
+    throw new FasopError(`${flags(recipeFlags)} choose the training recipe of the corrected estimator; --estimator reference costs every plan the original's way`, 'drop them, or use --estimator fasop');
   }
   if (raw.exhaustive) {
     const idle = OUTPUT_ONLY.filter(has);

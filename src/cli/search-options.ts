@@ -1,50 +1,79 @@
 /** The `fasop search` flags (commander), resolved by request/options.ts. */
 import { Command, Option } from 'commander';
-import { RECIPES } from '../estimate/recipe.js';
+import { LAUNCHES, OPTIMIZER_RECIPES, RECIPE_AXES, TP_RUNTIMES } from '../estimate/recipe.js';
 import { PARTITION_METHODS } from '../request/options.js';
 
 export { intFlag, resolveSearchOptions, profileDirFor, PARTITION_METHODS, type RawSearchOptions, type ResolvedSearchOptions } from '../request/options.js';
 
-/** The search flags (shared by `search` and `export --best`). `--gpus` is taken out of argv first. */
-export function addSearchOptions(cmd: Command): Command {
-  return cmd
-    .option('--gpus <TYPE NODES...>', 'cluster: pairs of GPU type and number of NODES (each node has --gpu-per-node GPUs), e.g. --gpus A40 8 A100 1')
-    .option('--model-type <name>', 'model from the catalog (llama1b, llama8b, llama70b, gpt2XL)', 'llama70b')
-    .option('--model-config <file>', 'a Hugging Face config.json (LLaMA/Mistral/Qwen2 or GPT-2 style) instead of --model-type')
-    .option('--seq-length <n>', 'sequence length for --model-config (default: min(1024, max positions))')
-    .option('--dataset <name>', 'dataset of the training budget: c4, pile, redpajama, openwebtext (counted in tokens with --estimator fasop), squad, default (counted in samples)', 'squad')
-    .option('--train-tokens <n>', 'training budget in tokens, e.g. 2T, 300B, 1.5e12 (instead of the dataset\'s size; --estimator fasop)')
-    .option('--epochs <n>', 'passes over the dataset (default 1; --estimator fasop)')
-    .option('--gbs <n>', 'global batch size', '32')
-    .option('--gpu-per-node <n>', 'GPUs per node (default: the catalog node size of the GPU type, e.g. A40 4, H100 8; 4 for mixed sizes; 8 with --pareto)')
-    .option('--precision <bits>', 'bits per element of the embedding sync (16 or 32)', '16')
-    .addOption(new Option('--pp-partition-method <method>', 'pipeline layer partition method (dp, ilp, bruteforce: exact on one shared objective; dp-original: the original\'s O(pp·n³) dp, small models only)').choices([...PARTITION_METHODS]).default('minmax'))
-    .addOption(new Option('--estimator <name>', 'cost model: reference (the original FASOP, number for number) or fasop (corrected)').choices(['reference', 'fasop']).default('fasop'))
-    .addOption(new Option('--recipe <name>', 'training recipe for the corrected estimator\'s memory/optimizer terms (bf16-adamw-graph: a whole step captured as a CUDA graph, costed with the graph/ subfolder of the profiles)').choices(Object.keys(RECIPES)).default('megatron-mixed'))
-    .option('--host-profile <file>', 'CPU issue figures of your host (profiler/host_issue.py: host_issue_<GPU>.json) for the eager recipes bf16-adamw and bf16-adamw-dtensor, instead of the shipped ones')
-    .option('--host-launch-us <us>', 'your training host\'s speed (python3 profiler/host_speed.py on it): scales the --host-profile figures to it (policy host-speed)')
-    .option('--pareto', 'search every sub-cluster (the _pareto catalog variants)')
-    .option('--pareto-gbs-max <n>', 'also sweep gbs = 1, 2, 4, … up to this')
-    .option('--make-pareto', 'draw the cost-vs-throughput Pareto chart (PNG + SVG) after a --pareto search')
-    .option('--only-make-pareto <csv>', 'draw the Pareto chart from an existing results CSV and exit (no --gpus needed)')
-    .option('--pareto-title <title>', 'title and file name of the Pareto chart')
-    .option('--verbose', 'print one progress line per plan (also written to a log file)')
-    .option('--log-file <file>', 'also write the console output to this file')
-    .option('--add-exp-name <suffix>', 'suffix of the experiment (CSV) name', '')
-    .option('--original-names', 'the original\'s result names: main_logs/{model}[_heterogeneous][_pareto]{suffix}.csv, replaced by every run (default with --estimator reference)')
-    .option('--no-original-names', 'results named by model, cluster and gbs, with a suffix rather than replacing an earlier file (default with --estimator fasop)')
-    .option('--parsing', 'write every plan as a JSONL line as soon as it is estimated')
-    .option('--parsing-file <file>', 'JSONL path for --parsing (default main_logs/{model}_{gpus}_gbs{gbs}_{time}.jsonl)')
-    .option('--no-save-csv', 'do not write the results CSV')
-    .option('--exhaustive', 'estimate one plan (--mbs --tp --dp --pp, or prompts on a terminal) and print its full breakdown')
-    .option('--mbs <n>', 'micro-batch size for --exhaustive')
-    .option('--tp <n>', 'tensor-parallel degree for --exhaustive')
-    .option('--dp <n>', 'data-parallel degree for --exhaustive')
-    .option('--pp <n>', 'pipeline-parallel degree for --exhaustive')
-    .option('--profile-dir <dir>', 'folder of {model}_{gpu}_{tp}.npz profiles (default: the shipped profiles/; with --recipe bf16-adamw-graph its graph/ subfolder when present)')
-    .option('--output-dir <dir>', 'where CSV, JSONL, logs and charts go (default: ./main_logs)')
-    .option('--catalog <file>', 'extra catalog JSON (gpus/models/datasets) merged over the shipped one; repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[])
-    .option('--substitute-profile <GPU=OTHER>', 'cost GPU type GPU with OTHER\'s profiles (it has none of its own); plans that use it say so in cost_source; repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[]);
+/** The help groups of the search flags, common ones first. */
+export const HELP_GROUPS = {
+  cluster: 'Cluster, model and batch:',
+  training: 'Training recipe and estimator:',
+  output: 'Outputs:',
+  pareto: 'Pareto sweep and chart:',
+  onePlan: 'One plan (--exhaustive):',
+  data: 'Profiles and catalogs:',
+  advanced: 'Advanced (host CPU figures, for eager PyTorch runs and validation):',
+} as const;
+
+const repeatable = (v: string, prev: string[]) => [...prev, v];
+
+/**
+ * The search flags (shared by `search` and `export`), grouped in the help. `--gpus` is taken out of
+ * argv first. `hidden` lists groups whose flags still work but stay out of this command's help.
+ */
+export function addSearchOptions(cmd: Command, hidden: ReadonlySet<keyof typeof HELP_GROUPS> = new Set()): Command {
+  const group = (g: keyof typeof HELP_GROUPS, ...opts: Option[]) => {
+    for (const o of opts) cmd.addOption(hidden.has(g) ? o.hideHelp() : o.helpGroup(HELP_GROUPS[g]));
+  };
+  group('cluster',
+    new Option('--gpus <TYPE NODES...>', 'cluster: pairs of GPU type and number of NODES (each node has --gpu-per-node GPUs), e.g. --gpus A40 8 A100 1'),
+    new Option('--gpu-per-node <n>', 'GPUs per node (default: the catalog node size of the GPU type, e.g. A40 4, H100 8; 4 for mixed sizes; 8 with --pareto)'),
+    new Option('--model-type <name>', 'model from the catalog (llama1b, llama8b, llama70b, gpt2XL)').default('llama70b'),
+    new Option('--model-config <file>', 'a Hugging Face config.json (LLaMA/Mistral/Qwen2 or GPT-2 style) instead of --model-type'),
+    new Option('--seq-length <n>', 'sequence length for --model-config (default: min(1024, max positions))'),
+    new Option('--gbs <n>', 'global batch size').default('32'),
+    new Option('--dataset <name>', 'dataset of the training budget: c4, pile, redpajama, openwebtext (counted in tokens with --estimator fasop), squad, default (counted in samples)').default('squad'),
+    new Option('--train-tokens <n>', 'training budget in tokens, e.g. 2T, 300B, 1.5e12 (instead of the dataset\'s size; --estimator fasop)'),
+    new Option('--epochs <n>', 'passes over the dataset (default 1; --estimator fasop)'));
+  group('training',
+    new Option('--recipe <name>', 'training recipe by name: an optimizer with -graph (a whole step captured as a CUDA graph, costed with the graph/ subfolder of the profiles) and -dtensor (PyTorch DTensor TP) when chosen; the three flags below change one axis of it').choices([...RECIPE_AXES.keys()]).default('megatron-mixed'),
+    new Option('--optimizer <name>', 'precision and optimizer: megatron-mixed (bf16 weights, fp32 grads, master weights and Adam states) or bf16-adamw (all bf16, torch AdamW)').choices([...OPTIMIZER_RECIPES]),
+    new Option('--launch <mode>', 'how a step is launched: eager (kernel by kernel) or cuda-graph (captured and replayed)').choices([...LAUNCHES]),
+    new Option('--tp-runtime <name>', 'tensor-parallel runtime: megatron-style or dtensor (PyTorch parallelize_module + loss_parallel)').choices([...TP_RUNTIMES]),
+    new Option('--estimator <name>', 'cost model: fasop (corrected) or reference (the original FASOP, number for number)').choices(['reference', 'fasop']).default('fasop'),
+    new Option('--pp-partition-method <method>', 'pipeline layer partition method (dp, ilp, bruteforce: exact on one shared objective; dp-original: the original\'s O(pp·n³) dp, small models only)').choices([...PARTITION_METHODS]).default('minmax'),
+    new Option('--precision <bits>', 'bits per element of the embedding sync (16 or 32)').default('16'));
+  group('output',
+    new Option('--output-dir <dir>', 'where CSV, JSONL, logs and charts go (default: ./main_logs)'),
+    new Option('--add-exp-name <suffix>', 'suffix of the experiment (CSV) name').default(''),
+    new Option('--original-names', 'the original\'s result names: main_logs/{model}[_heterogeneous][_pareto]{suffix}.csv, replaced by every run (default with --estimator reference)'),
+    new Option('--no-original-names', 'results named by model, cluster and gbs, with a suffix rather than replacing an earlier file (default with --estimator fasop)'),
+    new Option('--no-save-csv', 'do not write the results CSV'),
+    new Option('--parsing', 'write every plan as a JSONL line as soon as it is estimated'),
+    new Option('--parsing-file <file>', 'JSONL path for --parsing (default main_logs/{model}_{gpus}_gbs{gbs}_{time}.jsonl)'),
+    new Option('--verbose', 'print one progress line per plan (also written to a log file)'),
+    new Option('--log-file <file>', 'also write the console output to this file'));
+  group('pareto',
+    new Option('--pareto', 'search every sub-cluster (the _pareto catalog variants)'),
+    new Option('--pareto-gbs-max <n>', 'also sweep gbs = 1, 2, 4, … up to this'),
+    new Option('--make-pareto', 'draw the cost-vs-throughput Pareto chart (PNG + SVG) after a --pareto search'),
+    new Option('--only-make-pareto <csv>', 'draw the Pareto chart from an existing results CSV and exit (no --gpus needed)'),
+    new Option('--pareto-title <title>', 'title and file name of the Pareto chart'));
+  group('onePlan',
+    new Option('--exhaustive', 'estimate one plan (--mbs --tp --dp --pp, or prompts on a terminal) and print its full breakdown'),
+    new Option('--mbs <n>', 'micro-batch size of the plan'),
+    new Option('--tp <n>', 'tensor-parallel degree of the plan'),
+    new Option('--dp <n>', 'data-parallel degree of the plan'),
+    new Option('--pp <n>', 'pipeline-parallel degree of the plan'));
+  group('data',
+    new Option('--profile-dir <dir>', 'folder of {model}_{gpu}_{tp}.npz profiles (default: the shipped profiles/; with a cuda-graph launch its graph/ subfolder when present)'),
+    new Option('--catalog <file>', 'extra catalog JSON (gpus/models/datasets) merged over the shipped one; repeatable').argParser(repeatable).default([] as string[]),
+    new Option('--substitute-profile <GPU=OTHER>', 'cost GPU type GPU with OTHER\'s profiles (it has none of its own); plans that use it say so in cost_source; repeatable').argParser(repeatable).default([] as string[]));
+  group('advanced',
+    new Option('--host-profile <file>', 'CPU issue figures of your host (profiler/host_issue.py: host_issue_<GPU>.json) for the eager bf16-adamw recipes, instead of the shipped ones'),
+    new Option('--host-launch-us <us>', 'your training host\'s speed (python3 profiler/host_speed.py on it): scales the --host-profile figures to it (policy host-speed)'));
+  return cmd;
 }
 
 /** Pull `--gpus T C ...` out of argv ourselves: commander's variadic would take `-1` as a flag. */

@@ -9,7 +9,7 @@ import { loadHfModelConfig, modelFromHfConfig } from '../catalog/hf-config.js';
 import { FasopError } from '../errors.js';
 import { ownGet } from '../guard/lookup.js';
 import type { PartitionMethod } from '../estimate/plan.js';
-import { RECIPES } from '../estimate/recipe.js';
+import { LAUNCHES, OPTIMIZER_RECIPES, RECIPE_AXES, RECIPES, TP_RUNTIMES, recipeName, type RecipeAxes, type TrainingRecipe } from '../estimate/recipe.js';
 import { readHostIssueProfile } from '../profiles/host-issue.js';
 import { recipeAtHostSpeed, recipeWithHostProfile } from '../estimate/host-speed.js';
 import { defaultProfileDir } from '../paths.js';
@@ -20,9 +20,10 @@ import type { EstimatorName, SearchRequest } from './request.js';
  * The profile folder for a recipe: one whose runtime replays a captured CUDA graph is costed with
  * operators timed that way, `<dir>/graph` when that folder exists (the shipped layout), else `<dir>`.
  */
-export function profileDirFor(recipe: string, dir: string): string {
+export function profileDirFor(recipe: string | TrainingRecipe, dir: string): string {
   const graphDir = join(dir, 'graph');
-  return ownGet(RECIPES, recipe)?.launch === 'cuda-graph' && existsSync(graphDir) ? graphDir : dir;
+  const launch = typeof recipe === 'string' ? ownGet(RECIPES, recipe)?.launch : recipe.launch;
+  return launch === 'cuda-graph' && existsSync(graphDir) ? graphDir : dir;
 }
 
 /** Raw commander options of `fasop search` (strings, as typed). */
@@ -43,6 +44,10 @@ export interface RawSearchOptions {
   ppPartitionMethod: string;
   estimator: string;
   recipe: string;
+  /** one axis of the recipe changed: precision and optimizer, launch, TP runtime */
+  optimizer?: string;
+  launch?: string;
+  tpRuntime?: string;
   hostProfile?: string;
   hostLaunchUs?: string;
   pareto?: boolean;
@@ -197,9 +202,7 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
   const method = (raw.ppPartitionMethod === 'optimus-even' ? 'even' : raw.ppPartitionMethod) as PartitionMethod;
   checkSearchSize(gpus, pareto, gbsValues.length);
   const profileSubstitutes = parseSubstitutes(raw.substituteProfile ?? [], gpus, catalog);
-  const named = ownGet(RECIPES, raw.recipe);
-  if (!named) throw new FasopError(`unknown recipe '${raw.recipe}'`, `use one of: ${Object.keys(RECIPES).join(', ')}`);
-  let recipe = named;
+  let recipe = recipeOfOptions(raw);
   if (raw.hostProfile !== undefined) {
     if (raw.estimator !== 'fasop') throw new FasopError('--host-profile needs --estimator fasop', 'drop --host-profile, or use --estimator fasop');
     recipe = recipeWithHostProfile(recipe, readHostIssueProfile(raw.hostProfile), { model: model.name, processesPerHost: gpusPerNode });
@@ -215,7 +218,7 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
   return {
     request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto, recipe, profileSubstitutes },
     catalog,
-    profileDir: profileDirFor(raw.recipe, raw.profileDir ?? defaultProfileDir()),
+    profileDir: profileDirFor(recipe, raw.profileDir ?? defaultProfileDir()),
     gpuPerNodeDefaulted,
     budget,
     catalogDataset,
@@ -245,4 +248,21 @@ export function resolveBudget(raw: Pick<RawSearchOptions, 'trainTokens' | 'epoch
     if (!/^\s*\d+(\.\d+)?\s*$/.test(raw.epochs) || !(epochs > 0) || epochs > 1e6) throw new FasopError(`--epochs must be a positive number, got '${raw.epochs}'`, 'pass e.g. --epochs 1 or --epochs 2.5');
   }
   return trainingBudget(dataset, seqLength, { ...(trainTokens !== undefined ? { trainTokens } : {}), ...(epochs !== undefined ? { epochs } : {}), countTokens: !reference });
+}
+
+/** The recipe of `--recipe NAME` (an alias of three axes) with `--optimizer`, `--launch` and `--tp-runtime` changing one axis each. */
+export function recipeOfOptions(raw: Pick<RawSearchOptions, 'recipe' | 'optimizer' | 'launch' | 'tpRuntime'>): TrainingRecipe {
+  const named = RECIPE_AXES.get(raw.recipe);
+  if (!named) throw new FasopError(`unknown recipe '${raw.recipe}'`, `use one of: ${[...RECIPE_AXES.keys()].join(', ')}`);
+  const axis = <K extends keyof RecipeAxes>(flag: string, value: string | undefined, allowed: readonly RecipeAxes[K][], k: K): RecipeAxes[K] => {
+    if (value === undefined) return named[k];
+    if (!(allowed as readonly string[]).includes(value)) throw new FasopError(`${flag} must be one of ${allowed.join(', ')}, got '${value}'`, `pass e.g. ${flag} ${allowed[0]}`);
+    return value as RecipeAxes[K];
+  };
+  const axes: RecipeAxes = {
+    optimizer: axis('--optimizer', raw.optimizer, OPTIMIZER_RECIPES, 'optimizer'),
+    launch: axis('--launch', raw.launch, LAUNCHES, 'launch'),
+    tpRuntime: axis('--tp-runtime', raw.tpRuntime, TP_RUNTIMES, 'tpRuntime'),
+  };
+  return ownGet(RECIPES, recipeName(axes))!;
 }
