@@ -10,7 +10,7 @@ import { FasopError } from '../src/errors.js';
 import { costOf, lookup, operatorCost } from '../src/estimate/operator-costs.js';
 import { decoderShapes } from '../src/model/shapes.js';
 import { MAX_OPERATOR_PROFILE_BYTES, parseOperatorProfile, readOperatorProfile, type OperatorTable } from '../src/profiles/operators.js';
-import { layerRows, pctErr, summarize } from '../profiler/layer_check.js';
+import { layerRows, pctErr, summarize } from '../validation/checks/operator_layers.js';
 
 const PROFILES = join(import.meta.dirname, '..', 'profiles');
 const H200 = join(PROFILES, 'ops_H200.json');

@@ -31,14 +31,17 @@ interface RawExportOptions extends RawSearchOptions {
 
 /** `fasop export`: one plan → Megatron-LM / torchtitan launcher arguments (or all of it as JSON). */
 export function exportCommand(io: CliIo, gpuTokens: string[] | undefined): Command {
-  const cmd = addSearchOptions(new Command('export'))
+  const own = new Command('export')
     .description('turn one plan into launcher arguments: Megatron-LM (--pipeline-model-parallel-layout), torchtitan ([parallelism] module_fqns_per_model_part) or JSON. Choose the plan with --csv FILE --rank N, --best (fresh search) or --tp --dp --pp --mbs')
+    .optionsGroup('Export:')
     .option('--csv <file>', 'results CSV of fasop search (or the original FASOP) to take the plan from')
     .option('--rank <n>', 'rank of the plan in --csv (default 1)')
     .option('--best', 'search now (same flags as fasop search) and export the best plan that fits in memory')
     .option('--allow-oom', 'with --best: also consider plans estimated to run out of memory')
     .addOption(new Option('--format <format>', 'output: megatron arguments, torchtitan TOML, or json (both, plus rounding and placement)').choices(['megatron', 'torchtitan', 'json']).default('json'))
-    .addOption(new Option('--torchtitan-dp <mode>', 'torchtitan data parallelism: replicate (DDP, what fasop prices) or shard (FSDP)').choices(['replicate', 'shard']).default('replicate'));
+    .addOption(new Option('--torchtitan-dp <mode>', 'torchtitan data parallelism: replicate (DDP, what fasop prices) or shard (FSDP)').choices(['replicate', 'shard']).default('replicate'))
+    .addHelpText('after', '\nThe plan is priced with the search flags above (cluster, model, recipe, estimator, profiles); see fasop search --help for all of them.');
+  const cmd = addSearchOptions(own, new Set(['output', 'pareto', 'advanced'] as const));
   cmd.action(async (raw: RawExportOptions) => {
     checkExportFlagModes(raw, givenFlags(cmd));
     await runExport(io, raw, gpuTokens, (name) => cmd.getOptionValueSource(name) === 'cli');

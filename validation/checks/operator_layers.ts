@@ -4,16 +4,16 @@
  * original's format omits: norms, RoPE, attention core, residual adds, gated product), per model,
  * TP degree and micro-batch, predicted from the operator file by shape.
  *
- * Usage: node --import tsx profiler/layer_check.ts [GPU]   (default H200; reads profiles/)
+ * Usage: node --import tsx validation/checks/operator_layers.ts [GPU]   (default H200; reads profiles/)
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getModel, loadCatalog } from '../src/catalog/catalog.js';
-import { costOf } from '../src/estimate/operator-costs.js';
-import { decoderShapes } from '../src/model/shapes.js';
-import { readOperatorProfile } from '../src/profiles/operators.js';
-import { LAYER_COLUMNS, NODE_COLUMNS, readProfileFile } from '../src/profiles/profile.js';
+import { getModel, loadCatalog } from '../../src/catalog/catalog.js';
+import { costOf } from '../../src/estimate/operator-costs.js';
+import { decoderShapes } from '../../src/model/shapes.js';
+import { readOperatorProfile } from '../../src/profiles/operators.js';
+import { LAYER_COLUMNS, NODE_COLUMNS, readProfileFile } from '../../src/profiles/profile.js';
 
 /** Extra nodes of one layer and how often each runs per layer. */
 const LAYER_EXTRAS: Record<string, number> = { attn_core: 1, rope: 1, input_norm: 1, post_attn_norm: 1, residual_add: 2, mlp_mul: 1 };
@@ -91,7 +91,7 @@ export function summarize(rows: LayerRow[], pick: (r: LayerRow) => [number, numb
 
 function main(): void {
   const gpu = process.argv[2] ?? 'H200';
-  const dir = join(fileURLToPath(new URL('.', import.meta.url)), '..', 'profiles');
+  const dir = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'profiles');
   const rows = layerRows(dir, gpu);
   const f = (x: number, w = 8, d = 3) => x.toFixed(d).padStart(w);
   console.log('model     tp  mbs  fwd meas  fwd pred   err%   bwd meas  bwd pred   err%  f+b whole  f+b pred   err%');

@@ -2,15 +2,15 @@
  * The sum of operator costs (operator profile by shape) of each training run in
  * validation/results/shapes, against its measured phases and step: forward and backward of every
  * micro-batch, the recomputed forward for recompute runs, the optimizer step at the run's parameter
- * count. Usage: node --import tsx profiler/runs_check.ts
+ * count. Usage: node --import tsx validation/checks/operator_runs.ts
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { costOf, lookup } from '../src/estimate/operator-costs.js';
-import { decoderShapes } from '../src/model/shapes.js';
-import { readOperatorProfile } from '../src/profiles/operators.js';
-const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
+import { costOf, lookup } from '../../src/estimate/operator-costs.js';
+import { decoderShapes } from '../../src/model/shapes.js';
+import { readOperatorProfile } from '../../src/profiles/operators.js';
+const root = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 const ops = readOperatorProfile(join(root, 'profiles', 'ops_H200.json'));
 const dir = join(root, 'validation', 'results', 'shapes');
 for (const f of readdirSync(dir).sort()) {
