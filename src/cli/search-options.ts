@@ -11,7 +11,7 @@ export function addSearchOptions(cmd: Command): Command {
     .option('--gpus <TYPE NODES...>', 'cluster: pairs of GPU type and number of NODES (each node has --gpu-per-node GPUs), e.g. --gpus A40 8 A100 1')
     .option('--model-type <name>', 'model from the catalog (llama1b, llama8b, llama70b, gpt2XL)', 'llama70b')
     .option('--model-config <file>', 'a Hugging Face config.json (LLaMA/Mistral/Qwen2 or GPT-2 style) instead of --model-type')
-    .option('--seq-length <n>', 'sequence length for --model-config (default: min(1024, max positions))')
+    .option('--seq-length <n>', 'sequence length (default: the catalog model\'s, or min(1024, max positions) for --model-config); at most the model\'s positions')
     .option('--dataset <name>', 'dataset for the iteration count: c4, pile, redpajama, openwebtext, squad, default', 'squad')
     .option('--gbs <n>', 'global batch size', '32')
     .option('--gpu-per-node <n>', 'GPUs per node (default: the catalog node size of the GPU type, e.g. A40 4, H100 8; 4 for mixed sizes; 8 with --pareto)')

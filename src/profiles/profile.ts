@@ -15,7 +15,8 @@ import { NODE_COLUMNS } from '../model/graph.js';
  */
 export interface ProfileTable {
   file: string;
-  format: 'npz' | 'npy-legacy';
+  /** 'operators': built from an operator profile by shape (shape-table.ts), not read from a file of its own */
+  format: 'npz' | 'npy-legacy' | 'operators';
   model: string;
   gpu: string;
   tp: number;
@@ -36,6 +37,8 @@ export interface ProfileTable {
   meta: Record<string, string | number>;
   /** legacy 1-D per-layer file: [embedding, layer..., post_process] ms per sample */
   legacyPerSample_ms?: number[];
+  /** tables built from an operator profile: how (profile, derivation), what was extrapolated, why a per-model file was not used */
+  shapeSource?: { words: string; derivedFrom?: string; outside: string[]; note?: string };
   /** every array of the file that this reader does not interpret, kept so a rewrite loses nothing */
   other: Record<string, NpyArray>;
 }

@@ -40,6 +40,8 @@ export function summaryLines(ranked: readonly RankedRecord[], seconds: number, c
       `  Peak memory: ${b.oom_gpumem.toFixed(2)}GB`,
       `  Estimated cost: $${b.cost.toFixed(2)}`,
     );
+    // plans priced by shape (operator profile, possibly derived for another GPU) say so
+    if (b.cost_source && /operator profile/.test(b.cost_source)) out.push(`  Priced by: ${b.cost_source}`);
   }
   return out.join('\n');
 }

@@ -5,7 +5,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { getDataset, getGpu, getModel, loadCatalog, type Catalog } from '../catalog/catalog.js';
-import { loadHfModelConfig } from '../catalog/hf-config.js';
+import { checkSeqLength, loadHfModelConfig } from '../catalog/hf-config.js';
+import type { ModelSpec } from '../catalog/schema.js';
 import { FasopError } from '../errors.js';
 import type { PartitionMethod } from '../estimate/plan.js';
 import { RECIPES } from '../estimate/recipe.js';
@@ -22,6 +23,14 @@ import type { EstimatorName, SearchRequest } from './request.js';
 export function profileDirFor(recipe: string, dir: string): string {
   const graphDir = join(dir, 'graph');
   return RECIPES[recipe]?.launch === 'cuda-graph' && existsSync(graphDir) ? graphDir : dir;
+}
+
+/** A catalog model at the requested sequence length (its own when none is given), checked against its positions. */
+export function withSeqLength(model: ModelSpec, seqLength: number | undefined): ModelSpec {
+  if (seqLength === undefined) return model;
+  const m = { ...model, seq_length: seqLength };
+  checkSeqLength(m, `model ${model.name}`);
+  return m;
 }
 
 /** Raw commander options of `fasop search` (strings, as typed). */
@@ -149,9 +158,10 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
   const catalog = loadCatalog(raw.catalog);
   if (!gpuTokens) throw new FasopError('--gpus is required', 'write --gpus TYPE NODES [TYPE NODES ...], e.g. --gpus A40 8');
   const gpus = parseGpuTokens(gpuTokens, catalog);
+  const seqLength = raw.seqLength === undefined ? undefined : intFlag(raw.seqLength, '--seq-length');
   const model = raw.modelConfig
-    ? loadHfModelConfig(raw.modelConfig, raw.seqLength === undefined ? undefined : intFlag(raw.seqLength, '--seq-length'))
-    : getModel(catalog, raw.modelType);
+    ? loadHfModelConfig(raw.modelConfig, seqLength, Object.values(catalog.models))
+    : withSeqLength(getModel(catalog, raw.modelType), seqLength);
   const dataset = getDataset(catalog, raw.dataset);
   const gbs = intFlag(raw.gbs, '--gbs', { max: MAX_GBS });
   const pareto = Boolean(raw.pareto);

@@ -50,7 +50,7 @@ export class SearchRunner {
     const gen = searchEvents(request, { catalog, profiles, estimator });
     await gen.next();
     await gen.return(undefined);
-    const total = countPlans(planJobs(request, profiles));
+    const total = countPlans(planJobs(request, profiles, catalog));
     if (this.busy) throw new BusyError('a search is already running', 'wait for it to finish or press Stop');
 
     const run = new Run(this.nextId++, 'search', {
