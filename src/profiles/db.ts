@@ -20,8 +20,8 @@ export interface CostLookup {
   catalogModel?: (name: string) => ModelSpec | undefined;
 }
 
-const DIMS = ['architecture', 'hidden_size', 'vocab_size', 'num_attention_heads', 'num_key_value_heads', 'intermediate_size', 'tie_word_embeddings'] as const;
-/** The dimensions a per-layer cost depends on, as one key (layer count excluded: costs are per layer). */
+const DIMS = ['architecture', 'hidden_size', 'vocab_size', 'num_attention_heads', 'num_key_value_heads', 'intermediate_size'] as const;
+/** The dimensions the per-node costs depend on, as one key (layer count and tied embeddings change no node's cost). */
 const dimsKey = (m: ModelSpec) => DIMS.map((k) => String(m[k])).join('|');
 
 export interface ProfileEntry extends ProfileName { path: string }
@@ -204,8 +204,9 @@ export class ProfileDb {
       if (recSeq === model.seq_length && sameDims) return t;
       note = !sameDims ? `${basename(entry.path)} is of the catalog's ${model.name}, other dimensions` : `${basename(entry.path)} is at seq ${recSeq}`;
       if (this.opsFiles.size === 0) {
-        throw new FasopError(`profile ${entry.path} was measured ${!sameDims ? 'for other model dimensions' : `at sequence length ${recSeq}`}, the request is ${!sameDims ? `a ${model.name} of other dimensions` : `at ${model.seq_length}`}, and ${this.dir} has no operator profile (ops_<GPU>.json) to price it`,
-          `use --seq-length ${recSeq}, or a --profile-dir with an operator profile (docs/operator-profiles.md)`);
+        const what = !sameDims ? `the catalog's ${model.name} dimensions, not the request's` : `sequence length ${recSeq}, the request is at ${model.seq_length}`;
+        throw new FasopError(`profile ${entry.path} was measured at ${what}, and ${this.dir} has no operator profile (ops_<GPU>.json) to price it`,
+          `${sameDims ? `use --seq-length ${recSeq}, or ` : ''}pass a --profile-dir with an operator profile (docs/operator-profiles.md)`);
       }
     }
     const key = `${model.name}\u0000${dimsKey(model)}\u0000${model.seq_length}\u0000${gpu.toUpperCase()}\u0000${tp}\u0000${mbs}`;
