@@ -1,8 +1,8 @@
 /**
  * Operator times of a GPU that has no operator profile of its own, from a measured GPU's: each
- * operator's measured time is split into a compute-bound part (FLOPs / the source's dense BF16 peak)
- * and a memory-bound part (bytes / the source's HBM bandwidth) in proportion to those two times, and
- * each part is scaled by the catalog's peak and bandwidth ratio of the two GPUs.
+ * operator's measured time is scaled by the ratio of its roofline times on the two GPUs — its FLOPs
+ * over the catalog's dense BF16 peak or its bytes over the HBM bandwidth, whichever bounds it — so
+ * a compute-bound operator scales with the peak and a memory-bound one with the bandwidth.
  */
 import { FasopError } from '../errors.js';
 import type { GpuSpec } from '../catalog/schema.js';
@@ -39,9 +39,13 @@ export function workOf(shape: OperatorShape): { forward: { flops: number; bytes:
   return { forward: { flops: 0, bytes: 1 }, backward: { flops: 0, bytes: 1 } };
 }
 
-/** Factor from the source GPU's time of a piece of work to the target's. */
+/**
+ * Factor from the source GPU's time of a piece of work to the target's: the ratio of their roofline
+ * times, max(FLOPs / peak, bytes / bandwidth) — the bound that limits the work on each GPU scales,
+ * the other overlaps with it.
+ */
 export function timeFactor(work: { flops: number; bytes: number }, from: Roofline, to: Roofline): number {
-  const t = (r: Roofline) => work.flops / (r.bf16Dense_TFLOPS * 1e12) + work.bytes / (r.hbm_GBps * 1e9);
+  const t = (r: Roofline) => Math.max(work.flops / (r.bf16Dense_TFLOPS * 1e12), work.bytes / (r.hbm_GBps * 1e9));
   return t(to) / t(from);
 }
 
