@@ -23,6 +23,16 @@ export interface CostLookup {
 const DIMS = ['architecture', 'hidden_size', 'vocab_size', 'num_attention_heads', 'num_key_value_heads', 'intermediate_size'] as const;
 /** The dimensions the per-node costs depend on, as one key (layer count and tied embeddings change no node's cost). */
 const dimsKey = (m: ModelSpec) => DIMS.map((k) => String(m[k])).join('|');
+const modelKeys = new WeakMap<ModelSpec, string>();
+/** One key per model object: name, dimensions and sequence length (computed once per object). */
+function modelKey(m: ModelSpec): string {
+  let k = modelKeys.get(m);
+  if (k === undefined) {
+    k = `${m.name}\u0000${dimsKey(m)}\u0000${m.seq_length}`;
+    modelKeys.set(m, k);
+  }
+  return k;
+}
 
 export interface ProfileEntry extends ProfileName { path: string }
 
@@ -39,8 +49,8 @@ export class ProfileDb {
   /** ops_<GPU>.json files of the folder, by upper-case GPU name */
   private readonly opsFiles = new Map<string, string>();
   private readonly opsCache = new Map<string, OperatorProfile>();
-  /** cost tables built from operator profiles, per (model, GPU, tp, mbs, seq) */
-  private readonly shapeCache = new Map<string, ProfileTable>();
+  /** the cost table of each (model dimensions and seq, GPU, tp, mbs) asked for, built or read once */
+  private readonly tableCache = new Map<string, ProfileTable>();
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -186,6 +196,15 @@ export class ProfileDb {
    * (derive.ts). Tables are built once per (model dimensions, GPU, tp, mbs, seq).
    */
   costTable(model: ModelSpec, gpu: string, tp: number, mbs: number, ctx: CostLookup): ProfileTable {
+    const key = `${modelKey(model)}\u0000${gpu}\u0000${tp}\u0000${mbs}`;
+    const hit = this.tableCache.get(key);
+    if (hit) return hit;
+    const table = this.resolveTable(model, gpu, tp, mbs, ctx);
+    this.tableCache.set(key, table);
+    return table;
+  }
+
+  private resolveTable(model: ModelSpec, gpu: string, tp: number, mbs: number, ctx: CostLookup): ProfileTable {
     let note: string | undefined;
     const entry = this.entries.get(ProfileDb.key(model.name, gpu, tp));
     if (entry) {
@@ -209,13 +228,8 @@ export class ProfileDb {
           `${sameDims ? `use --seq-length ${recSeq}, or ` : ''}pass a --profile-dir with an operator profile (docs/operator-profiles.md)`);
       }
     }
-    const key = `${model.name}\u0000${dimsKey(model)}\u0000${model.seq_length}\u0000${gpu.toUpperCase()}\u0000${tp}\u0000${mbs}`;
-    const hit = this.shapeCache.get(key);
-    if (hit) return hit;
     const source = this.operatorSource(gpu, ctx);
     if (!source) return this.get(model.name, gpu, tp); // no operator profile: the missing per-model file's error
-    const table = shapeProfileTable(source.profile, { model, gpu, tp, mbs, ...(source.derive ? { derive: source.derive } : {}), ...(note ? { note } : {}) });
-    this.shapeCache.set(key, table);
-    return table;
+    return shapeProfileTable(source.profile, { model, gpu, tp, mbs, ...(source.derive ? { derive: source.derive } : {}), ...(note ? { note } : {}) });
   }
 }
