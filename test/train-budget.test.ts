@@ -63,7 +63,6 @@ test('budget flags that do not apply are refused with a fix', async () => {
     [['--epochs', '0'], /--epochs must be a positive number/],
     [['--train-tokens', '1000', '--gbs', '32'], /--train-tokens 1000 is less than one sequence \(1024 tokens\)/],
     [['--train-tokens', '10k', '--gbs', '32'], /--gbs 32 is larger than the training budget \(10000 tokens = 9 sequences of 1024\)/],
-    [['--seq-length', '2048'], /--seq-length applies only to --model-config/],
   ] as const) {
     const r = await runCli(['--gpus', 'H100', '2', '--profile-dir', REF_PROFILES, ...args]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);

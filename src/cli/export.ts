@@ -113,7 +113,7 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
     if (needsRounding) {
       try {
         estimator = getEstimator(req.estimator);
-        const profiles = ProfileDb.open(resolved.profileDir, { model: resolved.request.model });
+        const profiles = ProfileDb.open(resolved.profileDir);
         plan = resolvePlansOf(req, resolved.catalog, profiles, record, placement)[0]!;
       } catch (err) {
         why = `the plan could not be resolved for re-estimation: ${(err as Error).message}`;
@@ -126,7 +126,7 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
 
   const resolved = resolveSearchOptions(raw, gpuTokens);
   const req = resolved.request;
-  const profiles = ProfileDb.open(resolved.profileDir, { model: resolved.request.model });
+  const profiles = ProfileDb.open(resolved.profileDir);
   const estimator = getEstimator(req.estimator);
   const ctx = { catalog: resolved.catalog, profiles, estimator };
 

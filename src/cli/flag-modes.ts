@@ -33,9 +33,6 @@ export function checkSearchFlagModes(raw: RawSearchOptions, given: ReadonlySet<s
     }
     return;
   }
-  if (has('seqLength') && !has('modelConfig')) {
-    throw new FasopError('--seq-length applies only to --model-config (a catalog model has its own sequence length)', 'drop --seq-length, or import the model with --model-config FILE --seq-length N');
-  }
   if (has('modelType') && has('modelConfig')) {
     throw new FasopError('--model-type and --model-config both name the model', 'give one of them');
   }
@@ -61,7 +58,6 @@ export function checkExportFlagModes(raw: { best?: boolean; format: string }, gi
   if (given.has('torchtitanDp') && raw.format === 'megatron') throw new FasopError('--torchtitan-dp shapes the torchtitan output; --format megatron does not print it', 'use --format torchtitan or json, or drop --torchtitan-dp');
   const searchOnly = ['onlyMakePareto', 'makePareto', 'paretoTitle', 'parsing', 'parsingFile', 'logFile', 'verbose', 'addExpName', 'saveCsv', 'outputDir', 'exhaustive'].filter((k) => given.has(k));
   if (searchOnly.length) throw new FasopError(`${flags(searchOnly)} belong to fasop search; fasop export prints one plan and writes no file`, 'drop them');
-  if (given.has('seqLength') && !given.has('modelConfig')) throw new FasopError('--seq-length applies only to --model-config (a catalog model has its own sequence length)', 'drop --seq-length, or import the model with --model-config FILE --seq-length N');
   if (given.has('modelType') && given.has('modelConfig')) throw new FasopError('--model-type and --model-config both name the model', 'give one of them');
 }
 

@@ -31,7 +31,7 @@ export function addSearchOptions(cmd: Command, hidden: ReadonlySet<keyof typeof 
     new Option('--gpu-per-node <n>', 'GPUs per node (default: the catalog node size of the GPU type, e.g. A40 4, H100 8; 4 for mixed sizes; 8 with --pareto)'),
     new Option('--model-type <name>', 'model from the catalog (llama1b, llama8b, llama70b, gpt2XL)').default('llama70b'),
     new Option('--model-config <file>', 'a Hugging Face config.json (LLaMA/Mistral/Qwen2 or GPT-2 style) instead of --model-type'),
-    new Option('--seq-length <n>', 'sequence length for --model-config (default: min(1024, max positions))'),
+    new Option('--seq-length <n>', 'sequence length (default: the catalog model\'s, or min(1024, max positions) for --model-config); at most the model\'s positions'),
     new Option('--gbs <n>', 'global batch size').default('32'),
     new Option('--dataset <name>', 'dataset of the training budget: c4, pile, redpajama, openwebtext (counted in tokens with --estimator fasop), squad, default (counted in samples)').default('squad'),
     new Option('--train-tokens <n>', 'training budget in tokens, e.g. 2T, 300B, 1.5e12 (instead of the dataset\'s size; --estimator fasop)'),

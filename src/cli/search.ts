@@ -55,7 +55,7 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
   }
   const resolved = resolveSearchOptions(raw, gpuTokens);
   const { request: req, catalog } = resolved;
-  const profiles = ProfileDb.open(resolved.profileDir, { model: resolved.request.model });
+  const profiles = ProfileDb.open(resolved.profileDir);
   const estimator = getEstimator(req.estimator);
 
   if (raw.exhaustive) {

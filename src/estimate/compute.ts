@@ -154,10 +154,17 @@ function rowInfo(profile: ProfileTable, b: number, rule: EstimatorPolicy['microB
   return hows.has('extrapolated') ? `EXTRAPOLATED beyond mbs ${profile.mbs[profile.mbs.length - 1]}` : hows.has('interpolated') ? 'interpolated between rows' : 'exact row';
 }
 
+/** How a table built from an operator profile priced the plan: the profile, a derivation, what was extrapolated. */
+function shapeWords(src: NonNullable<ProfileTable['shapeSource']>): string {
+  const out = src.outside.length === 0 ? 'interpolated'
+    : `EXTRAPOLATED: ${src.outside.slice(0, 3).join('; ')}${src.outside.length > 3 ? ` (+${src.outside.length - 3} more)` : ''}`;
+  return `${src.words}, ${out}${src.note ? ` (${src.note})` : ''}`;
+}
+
 function costSource(plan: ResolvedPlan, policy: EstimatorPolicy, gpu: string, profile: ProfileTable, hows: Set<RowHow>, measuredBackward: boolean,
   extrasUsed: string[], unknown: string[], ar: number, rt: ReturnType<typeof tpRuntimeTerms>): string {
   const sub = profile.gpu.toUpperCase() === gpu.toUpperCase() ? '' : ` SUBSTITUTED with the ${profile.gpu} profile (--substitute-profile ${gpu}=${profile.gpu})`;
-  const row = rowInfo(profile, plan.mbs, policy.microBatchRow, hows);
+  const row = profile.shapeSource ? shapeWords(profile.shapeSource) : rowInfo(profile, plan.mbs, policy.microBatchRow, hows);
   const arNote = ar > 0 ? `, +TP all-reduce ${(ar * 1e3).toFixed(3)} ms x${2 + rt.qkvGrads + rt.gateUpGrads}/layer (+embedding, lm_head, loss)` : '';
   if (policy.backward === 'twice-forward') {
     const extras = extrasUsed.length ? `, +${extrasUsed.length} extra ops` : '';

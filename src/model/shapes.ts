@@ -54,6 +54,18 @@ const linear = (name: string, inF: number, outF: number, tokens: number): Operat
 const elementwise = (name: string, table: TableName, width: number, tokens: number, count = 1): OperatorShape =>
   ({ name, table, dims: { width, tokens }, count });
 
+/** Largest TP degree considered for a model priced by shape. */
+export const MAX_SHAPE_TP = 64;
+
+/** TP degrees that split the model's attention heads, KV heads and FFN width evenly, ascending. */
+export function shapeTpDegrees(model: ModelSpec): number[] {
+  const out: number[] = [];
+  for (let t = 1; t <= MAX_SHAPE_TP; t++) {
+    if (model.num_attention_heads % t === 0 && model.num_key_value_heads % t === 0 && model.intermediate_size % t === 0) out.push(t);
+  }
+  return out;
+}
+
 /** Operator shapes of `model` at (tp, mbs, seq); a FasopError for shapes TP cannot split. */
 export function decoderShapes(model: ModelSpec, req: ShapeRequest): DecoderShapes {
   const { tp, mbs, seq } = req;

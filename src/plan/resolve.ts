@@ -4,6 +4,8 @@
  * their plans here; none of them runs a search to find one plan.
  */
 import { getGpu, iterationsFor, type Catalog } from '../catalog/catalog.js';
+import { shapeTpDegrees } from '../model/shapes.js';
+import type { CostLookup } from '../profiles/db.js';
 import { FasopError } from '../errors.js';
 import type { ClusterNode, ResolvedPlan } from '../estimate/plan.js';
 import type { ProfileDb } from '../profiles/db.js';
@@ -30,6 +32,16 @@ export interface Placement {
   typePairs: readonly (readonly [string, string])[];
   /** DTensor TP extras per tp, looked up once */
   dtensorByTp: Map<number, ResolvedPlan['dtensorTp']>;
+  /** the catalog's GPUs and models, for the cost tables (derivations, per-model dimension checks) */
+  lookup: CostLookup;
+}
+
+/** The catalog lookups a cost table needs. */
+export function costLookupOf(catalog: Catalog): CostLookup {
+  return {
+    gpuSpec: (name) => getGpu(catalog, name),
+    catalogModel: (name) => (Object.hasOwn(catalog.models, name) ? { ...catalog.models[name]!, name } : undefined),
+  };
 }
 
 /** A placement of `groups` (the request's cluster or one of its sub-clusters). */
@@ -47,13 +59,14 @@ export function placementOf(req: SearchRequest, catalog: Catalog, groups: readon
     pricePerSecond_usd: pricePerSecond_usd(groups, gpu, req.pareto),
     typePairs: types.map((t) => [t, profileTypeFor(req, t)] as const),
     dtensorByTp: new Map(),
+    lookup: costLookupOf(catalog),
   };
 }
 
 /** Resolve one plan: its placement's nodes, the profiles at its tp, its price and iteration count. */
 export function resolvePlan(req: SearchRequest, profiles: ProfileDb, place: Placement, s: PlanSettings, fixedPartition?: number[]): ResolvedPlan {
   const byType: Record<string, ProfileTable> = {};
-  for (const [t, p] of place.typePairs) byType[t] = profiles.get(req.model.name, p, s.tp);
+  for (const [t, p] of place.typePairs) byType[t] = profiles.costTable(req.model, p, s.tp, s.mbs, place.lookup);
   let dtensorTp: ResolvedPlan['dtensorTp'];
   if (req.recipe?.tpRuntime === 'dtensor' && s.tp > 1) {
     // policy tp-runtime: what DTensor TP adds on this placement's GPU types, looked up once per tp
@@ -91,7 +104,8 @@ export function planProblems(req: SearchRequest, profiles: ProfileDb, s: PlanSet
   if (s.pp > req.model.num_layers) why.push(`pp ${s.pp} exceeds the model's ${req.model.num_layers} layers`);
   for (const g of req.gpus) {
     const p = profileTypeFor(req, g.type);
-    if (!profiles.has(req.model.name, p, s.tp)) why.push(`no profile ${req.model.name}_${p}_${s.tp}.npz`);
+    const byShape = profiles.operatorGpus().length > 0 && shapeTpDegrees(req.model).includes(s.tp);
+    if (!profiles.has(req.model.name, p, s.tp) && !byShape) why.push(`no profile ${req.model.name}_${p}_${s.tp}.npz${profiles.operatorGpus().length ? ` and tp ${s.tp} does not split the model's heads, KV heads and FFN` : ''}`);
   }
   return why;
 }

@@ -1,8 +1,38 @@
 import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import type { GpuSpec, ModelSpec } from '../catalog/schema.js';
 import { FasopError } from '../errors.js';
+import { shapeTpDegrees } from '../model/shapes.js';
+import { rooflineOf } from './derive.js';
 import { readDtensorTp, type DtensorTpExtras } from './dtensor-tp.js';
-import { checkProfileFor, parseProfileName, readProfileFile, type ProfiledModel, type ProfileName, type ProfileTable } from './profile.js';
+import { readOperatorProfile, type OperatorProfile } from './operators.js';
+import { parseProfileName, profileMismatch, readProfileFile, type ProfileName, type ProfileTable } from './profile.js';
+import { shapeProfileTable } from './shape-table.js';
+
+/** The sequence length of the original's per-model files, which record none. */
+export const ORIGINAL_PROFILE_SEQ = 1024;
+
+/** What a cost-table lookup needs from the catalog. */
+export interface CostLookup {
+  /** a GPU type's catalog entry (its dense BF16 peak and HBM bandwidth, for a derivation) */
+  gpuSpec: (name: string) => GpuSpec;
+  /** the catalog model of a per-model profile's name (to compare dimensions); undefined when not in the catalog */
+  catalogModel?: (name: string) => ModelSpec | undefined;
+}
+
+const DIMS = ['architecture', 'hidden_size', 'vocab_size', 'num_attention_heads', 'num_key_value_heads', 'intermediate_size'] as const;
+/** The dimensions the per-node costs depend on, as one key (layer count and tied embeddings change no node's cost). */
+const dimsKey = (m: ModelSpec) => DIMS.map((k) => String(m[k])).join('|');
+const modelKeys = new WeakMap<ModelSpec, string>();
+/** One key per model object: name, dimensions and sequence length (computed once per object). */
+function modelKey(m: ModelSpec): string {
+  let k = modelKeys.get(m);
+  if (k === undefined) {
+    k = `${m.name}\u0000${dimsKey(m)}\u0000${m.seq_length}`;
+    modelKeys.set(m, k);
+  }
+  return k;
+}
 
 export interface ProfileEntry extends ProfileName { path: string }
 
@@ -16,17 +46,18 @@ export class ProfileDb {
   private readonly entries = new Map<string, ProfileEntry>();
   private readonly cache = new Map<string, ProfileTable>();
   private readonly dtensor = new Map<string, DtensorTpExtras[]>();
+  /** ops_<GPU>.json files of the folder, by upper-case GPU name */
+  private readonly opsFiles = new Map<string, string>();
+  private readonly opsCache = new Map<string, OperatorProfile>();
+  /** the cost table of each (model dimensions and seq, GPU, tp, mbs) asked for, built or read once */
+  private readonly tableCache = new Map<string, ProfileTable>();
 
-  /** the model the profiles are used for: each loaded profile's recorded model and dimensions must match it */
-  private readonly model: ProfiledModel | undefined;
-
-  private constructor(dir: string, model: ProfiledModel | undefined) {
+  private constructor(dir: string) {
     this.dir = dir;
-    this.model = model;
   }
 
   /** Scan a directory. Every .npz/.npy in it must be named {model}_{gpu}_{tp}.npz|npy. */
-  static open(dir: string, use: { model?: ProfiledModel } = {}): ProfileDb {
+  static open(dir: string): ProfileDb {
     let names: string[];
     try {
       if (!statSync(dir).isDirectory()) throw Object.assign(new Error(), { code: 'ENOTDIR' });
@@ -35,8 +66,10 @@ export class ProfileDb {
       throw new FasopError(`profile directory ${dir} does not exist or is not a directory (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
         'pass an existing folder with --profile-dir, or omit the flag to use the shipped profiles');
     }
-    const db = new ProfileDb(dir, use.model);
+    const db = new ProfileDb(dir);
     for (const file of names) {
+      const ops = /^ops_([^_]+)\.json$/.exec(file);
+      if (ops) db.opsFiles.set(ops[1]!.toUpperCase(), join(dir, file));
       if (!/\.(npz|npy)$/.test(file)) continue;
       const parsed = parseProfileName(file);
       if (!parsed) {
@@ -120,8 +153,92 @@ export class ProfileDb {
       );
     }
     const table = readProfileFile(entry.path);
-    if (this.model && this.model.name === model) checkProfileFor(table, this.model);
     this.cache.set(key, table);
     return table;
+  }
+
+  /** GPU types with an operator profile of their own in this folder. */
+  operatorGpus(): string[] {
+    return [...this.opsFiles.keys()].sort();
+  }
+
+  private operatorProfile(gpu: string): OperatorProfile {
+    const g = gpu.toUpperCase();
+    let p = this.opsCache.get(g);
+    if (!p) {
+      p = readOperatorProfile(this.opsFiles.get(g)!);
+      this.opsCache.set(g, p);
+    }
+    return p;
+  }
+
+  /** Whether some file of this folder can price `model` on `gpu`: its per-model profiles, its operator profile, or another GPU's to derive from. */
+  canCost(model: string, gpu: string): boolean {
+    return this.tpsFor(model, gpu).length > 0 || this.opsFiles.size > 0;
+  }
+
+  /** TP degrees to search for the model on the GPU: by shape where an operator profile can price it, else those of its per-model files. */
+  tpsForModel(model: ModelSpec, gpu: string): number[] {
+    return this.opsFiles.size > 0 ? shapeTpDegrees(model) : this.tpsFor(model.name, gpu);
+  }
+
+  /**
+   * The operator profile that prices `gpu`: its own, else the measured GPU nearest to it in dense
+   * BF16 peak and HBM bandwidth (log distance), from which its times are derived.
+   */
+  private operatorSource(gpu: string, ctx: CostLookup): { profile: OperatorProfile; derive?: { from: ReturnType<typeof rooflineOf>; to: ReturnType<typeof rooflineOf> } } | undefined {
+    if (this.opsFiles.has(gpu.toUpperCase())) return { profile: this.operatorProfile(gpu) };
+    if (this.opsFiles.size === 0) return undefined;
+    const to = rooflineOf(ctx.gpuSpec(gpu));
+    const dist = (g: string) => {
+      const r = rooflineOf(ctx.gpuSpec(g));
+      return Math.abs(Math.log(r.bf16Dense_TFLOPS / to.bf16Dense_TFLOPS)) + Math.abs(Math.log(r.hbm_GBps / to.hbm_GBps));
+    };
+    const src = this.operatorGpus().map((g) => ({ g, d: dist(g) })).sort((a, b) => a.d - b.d || a.g.localeCompare(b.g))[0]!.g;
+    const profile = this.operatorProfile(src);
+    return { profile, derive: { from: rooflineOf(ctx.gpuSpec(profile.gpu)), to } };
+  }
+
+  /**
+   * The cost table of (model, gpu, tp, mbs) at the model's sequence length. A per-model profile of
+   * the model's name is used when what it records (GPU, model, sequence length; the catalog model's
+   * dimensions) matches the request exactly; a file whose records contradict its own name is an
+   * error. Otherwise the GPU's operator profile prices the shapes, or another GPU's, scaled
+   * (derive.ts). Tables are built once per (model dimensions, GPU, tp, mbs, seq).
+   */
+  costTable(model: ModelSpec, gpu: string, tp: number, mbs: number, ctx: CostLookup): ProfileTable {
+    const key = `${modelKey(model)}\u0000${gpu}\u0000${tp}\u0000${mbs}`;
+    const hit = this.tableCache.get(key);
+    if (hit) return hit;
+    const table = this.resolveTable(model, gpu, tp, mbs, ctx);
+    this.tableCache.set(key, table);
+    return table;
+  }
+
+  private resolveTable(model: ModelSpec, gpu: string, tp: number, mbs: number, ctx: CostLookup): ProfileTable {
+    let note: string | undefined;
+    const entry = this.entries.get(ProfileDb.key(model.name, gpu, tp));
+    if (entry) {
+      const t = this.get(model.name, gpu, tp); // its recorded GPU, model and TP agree with its name (readProfileFile)
+      const recSeq = typeof t.meta['seq_length'] === 'number' ? t.meta['seq_length'] : ORIGINAL_PROFILE_SEQ;
+      const cat = ctx.catalogModel?.(model.name);
+      const sameDims = !cat || dimsKey(cat) === dimsKey(model);
+      const recorded = profileMismatch(t, model);
+      if (recSeq === model.seq_length && sameDims && !recorded) return t;
+      note = recSeq !== model.seq_length ? `${basename(entry.path)} is at seq ${recSeq}`
+        : !sameDims ? `${basename(entry.path)} is of the catalog's ${model.name}, other dimensions` : `${basename(entry.path)} records other dimensions`;
+      if (this.opsFiles.size === 0) {
+        if (recorded) {
+          throw new FasopError(`profile ${t.file} was measured with ${recorded}`,
+            `profile ${model.name} with these dimensions (docs/profiles.md), or pass --profile-dir with a folder measured for them or with an operator profile (docs/operator-profiles.md)`);
+        }
+        const what = !sameDims ? `the catalog's ${model.name} dimensions, not the request's` : `sequence length ${recSeq}, the request is at ${model.seq_length}`;
+        throw new FasopError(`profile ${entry.path} was measured at ${what}, and ${this.dir} has no operator profile (ops_<GPU>.json) to price it`,
+          `${sameDims ? `use --seq-length ${recSeq}, or ` : ''}pass a --profile-dir with an operator profile (docs/operator-profiles.md)`);
+      }
+    }
+    const source = this.operatorSource(gpu, ctx);
+    if (!source) return this.get(model.name, gpu, tp); // no operator profile: the missing per-model file's error
+    return shapeProfileTable(source.profile, { model, gpu, tp, mbs, ...(source.derive ? { derive: source.derive } : {}), ...(note ? { note } : {}) });
   }
 }

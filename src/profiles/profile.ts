@@ -17,7 +17,8 @@ import { NODE_COLUMNS } from '../model/graph.js';
  */
 export interface ProfileTable {
   file: string;
-  format: 'npz' | 'npy-legacy';
+  /** 'operators': built from an operator profile by shape (shape-table.ts), not read from a file of its own */
+  format: 'npz' | 'npy-legacy' | 'operators';
   model: string;
   gpu: string;
   tp: number;
@@ -38,6 +39,8 @@ export interface ProfileTable {
   meta: Record<string, string | number>;
   /** legacy 1-D per-layer file: [embedding, layer..., post_process] ms per sample */
   legacyPerSample_ms?: number[];
+  /** tables built from an operator profile: how (profile, derivation), what was extrapolated, why a per-model file was not used */
+  shapeSource?: { words: string; derivedFrom?: string; outside: string[]; note?: string };
   /** every array of the file that this reader does not interpret, kept so a rewrite loses nothing */
   other: Record<string, NpyArray>;
 }
@@ -244,15 +247,14 @@ const MODEL_FIELDS: readonly [string, keyof ProfiledModel][] = [
 ];
 
 /**
- * Refuse a profile whose own recorded model, sequence length or dimensions differ from the model it
- * is about to cost (a profile measured at seq 1024 cannot cost seq 4096; no silent fallback).
+ * What a profile's own recorded model, sequence length or dimensions say that differs from the model
+ * it is about to cost ("seq_length 4096, but model llama70b has seq_length 1024"), or undefined.
  */
-export function checkProfileFor(t: ProfileTable, model: ProfiledModel): void {
+export function profileMismatch(t: ProfileTable, model: ProfiledModel): string | undefined {
   for (const [key, field] of MODEL_FIELDS) {
-    if (!(key in t.meta)) continue;
-    if (t.meta[key] !== model[field]) {
-      throw new FasopError(`profile ${t.file} was measured with ${key} ${JSON.stringify(t.meta[key])}, but model ${model.name} has ${field} ${model[field]}`,
-        `profile ${model.name} with these dimensions (docs/profiles.md), or pass --profile-dir with a folder measured for them`);
+    if (key in t.meta && t.meta[key] !== model[field]) {
+      return `${key} ${JSON.stringify(t.meta[key])}, but model ${model.name} has ${field} ${model[field]}`;
     }
   }
+  return undefined;
 }

@@ -5,7 +5,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { getDataset, getGpu, getModel, loadCatalog, parseTokenCount, trainingBudget, type Catalog, type TrainingBudget } from '../catalog/catalog.js';
-import { loadHfModelConfig, modelFromHfConfig } from '../catalog/hf-config.js';
+import { checkSeqLength, loadHfModelConfig, modelFromHfConfig } from '../catalog/hf-config.js';
+import type { ModelSpec } from '../catalog/schema.js';
 import { FasopError } from '../errors.js';
 import { ownGet } from '../guard/lookup.js';
 import type { PartitionMethod } from '../estimate/plan.js';
@@ -24,6 +25,14 @@ export function profileDirFor(recipe: string | TrainingRecipe, dir: string): str
   const graphDir = join(dir, 'graph');
   const launch = typeof recipe === 'string' ? ownGet(RECIPES, recipe)?.launch : recipe.launch;
   return launch === 'cuda-graph' && existsSync(graphDir) ? graphDir : dir;
+}
+
+/** A catalog model at the requested sequence length (its own when none is given), checked against its positions. */
+export function withSeqLength(model: ModelSpec, seqLength: number | undefined): ModelSpec {
+  if (seqLength === undefined) return model;
+  const m = { ...model, seq_length: seqLength };
+  checkSeqLength(m, `model ${model.name}`);
+  return m;
 }
 
 /** Raw commander options of `fasop search` (strings, as typed). */
@@ -169,10 +178,10 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
   const gpus = parseGpuTokens(gpuTokens, catalog);
   const seqLength = raw.seqLength === undefined ? undefined : intFlag(raw.seqLength, '--seq-length');
   const model = raw.modelConfigJson !== undefined
-    ? modelFromHfConfig(raw.modelConfigJson, 'the uploaded config.json', seqLength)
+    ? modelFromHfConfig(raw.modelConfigJson, 'the uploaded config.json', seqLength, Object.values(catalog.models))
     : raw.modelConfig
-      ? loadHfModelConfig(raw.modelConfig, seqLength)
-      : getModel(catalog, raw.modelType);
+      ? loadHfModelConfig(raw.modelConfig, seqLength, Object.values(catalog.models))
+      : withSeqLength(getModel(catalog, raw.modelType), seqLength);
   const catalogDataset = getDataset(catalog, raw.dataset);
   const budget = resolveBudget(raw, catalogDataset, model.seq_length);
   const dataset = { ...catalogDataset, samples: budget.samples };

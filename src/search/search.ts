@@ -2,7 +2,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import { FasopError } from '../errors.js';
 import type { Estimator } from '../estimate/index.js';
 import type { Estimate, ResolvedPlan } from '../estimate/plan.js';
-import { placementOf, resolvePlan } from '../plan/resolve.js';
+import { costLookupOf, placementOf, resolvePlan } from '../plan/resolve.js';
 import type { ProfileDb } from '../profiles/db.js';
 import { clusterObject, clusterString, placements, subClusters, type NodeGroup } from '../request/cluster.js';
 import { profileTypeFor, validateRequest, type SearchRequest } from '../request/request.js';
@@ -28,7 +28,8 @@ interface ClusterJob {
 }
 
 /** Resolve every (gbs, sub-cluster) job up front: counts for progress and errors before any work. */
-export function planJobs(req: SearchRequest, profiles: ProfileDb): ClusterJob[] {
+export function planJobs(req: SearchRequest, profiles: ProfileDb, catalog: Catalog): ClusterJob[] {
+  const lookup = costLookupOf(catalog);
   const clusters = req.pareto ? subClusters(req.gpus) : [req.gpus];
   const jobs: ClusterJob[] = [];
   const prof = (type: string) => profileTypeFor(req, type);
@@ -36,20 +37,25 @@ export function planJobs(req: SearchRequest, profiles: ProfileDb): ClusterJob[] 
     const p = prof(type);
     // a DTensor TP profile of this GPU, when there is one, is read (and refused if broken) before any work
     if (req.recipe?.tpRuntime === 'dtensor') profiles.dtensorTpEntries(p);
-    if (profiles.tpsFor(req.model.name, p).length === 0) {
-      throw new FasopError(`no profile for model ${req.model.name} on GPU ${p}${p === type ? '' : ` (substitute for ${type})`} in ${profiles.dir} (looked for ${req.model.name}_${p}_{tp}.npz)`,
-        `measure it with the profiler (docs/profiles.md), pass --profile-dir with a folder that has it, drop ${type} from --gpus` +
+    if (!profiles.canCost(req.model.name, p)) {
+      throw new FasopError(`no profile for model ${req.model.name} on GPU ${p}${p === type ? '' : ` (substitute for ${type})`} in ${profiles.dir} (looked for ${req.model.name}_${p}_{tp}.npz); no operator profile (ops_<GPU>.json) there either`,
+        `measure one with the profiler (docs/operator-profiles.md), pass --profile-dir with a folder that has one, drop ${type} from --gpus` +
           (p === type ? `, or cost it with another type's profiles: --substitute-profile ${type}=OTHER (marked in cost_source)` : ''));
     }
   }
   for (const gbs of req.gbsValues) {
     for (const groups of clusters) {
-      const tps = tpCandidates(groups.map((g) => profiles.tpsFor(req.model.name, prof(g.type))), req.gpusPerNode);
+      const tps = tpCandidates(groups.map((g) => profiles.tpsForModel(req.model, prof(g.type))), req.gpusPerNode);
       const nodes = groups.reduce((a, g) => a + g.nodes, 0);
       const strategies = enumerateStrategies(nodes * req.gpusPerNode, tps, gbs, req.model.num_layers);
-      // Load (and validate) every profile the job will use now, so that a corrupt file is an
-      // error before any output is written rather than halfway through the search.
-      for (const st of new Set(strategies.map((s) => s.tp))) for (const g of groups) profiles.get(req.model.name, prof(g.type), st);
+      // Load (and validate) every profile the job will use now, and cost every shape once, so that a
+      // corrupt file or an unpriceable shape is an error before any output is written.
+      const seen = new Set<string>();
+      for (const st of strategies) {
+        if (seen.has(`${st.tp} ${st.mbs}`)) continue;
+        seen.add(`${st.tp} ${st.mbs}`);
+        for (const g of groups) profiles.costTable(req.model, prof(g.type), st.tp, st.mbs, lookup);
+      }
       jobs.push({ gbs, groups, tps, strategies, placements: placements(groups) });
     }
   }
@@ -70,12 +76,12 @@ export async function* searchEvents(
   ctx: { catalog: Catalog; profiles: ProfileDb; estimator: Estimator; signal?: AbortSignal },
 ): AsyncGenerator<SearchEvent> {
   validateRequest(req);
-  const jobs = planJobs(req, ctx.profiles);
+  const jobs = planJobs(req, ctx.profiles, ctx.catalog);
   const total = countPlans(jobs);
   if (total === 0) {
     throw new FasopError(
       `no plan fits: ${clusterString(req.gpus)} × ${req.gpusPerNode} GPUs per node with gbs ${req.gbsValues.join('/')} and the profiled TPs ` +
-        `(${[...new Set(req.gpus.flatMap((g) => ctx.profiles.tpsFor(req.model.name, profileTypeFor(req, g.type))))].join(', ')})`,
+        `(${[...new Set(req.gpus.flatMap((g) => ctx.profiles.tpsForModel(req.model, profileTypeFor(req, g.type))))].join(', ')})`,
       'use a gbs divisible by the data-parallel degrees, a --gpu-per-node that the profiled TPs divide, or more layers than pipeline stages',
     );
   }

@@ -163,6 +163,15 @@ function launchPerRank(perRank: unknown): unknown[] | undefined {
 
 const isLaunch_us = (x: unknown): x is number => typeof x === 'number' && x > 0;
 
+/** What else a run varied (validation/train_step.py --recompute, --master-fp32), as a scenario suffix; empty for the default. */
+export function variantOf(rec: ValidationRecord): string {
+  const r = rec.recipe ?? {};
+  const recompute = typeof r['recompute'] === 'string' && r['recompute'] !== 'none' ? ` recompute-${r['recompute']}` : '';
+  const master = typeof r['master_weights'] === 'string' ? ` master-${r['master_weights']}` : '';
+  const seq = rec.model.seq_length !== 1024 ? ` s${rec.model.seq_length}` : '';
+  return `${seq}${recompute}${master}`;
+}
+
 /** The resolved plan that a measured run executed: one node of tp·pp·dp GPUs, its exact layer split. */
 export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: ProfileDb, graphProfiles?: ProfileDb, hostProfile?: HostIssueProfile, useRecordSpeed = true): ResolvedPlan {
   const type = gpuTypeOf(rec.machine.gpu_name);
@@ -211,14 +220,15 @@ export async function compareRecords(records: readonly ValidationRecord[], catal
     const world = plan.tp * plan.pp * plan.dp;
     const runtime = runtimeOf(rec);
     const layersPerStage = rec.plan.layers_per_stage ?? undefined;
-    const key = `${gpuTypeOf(rec.machine.gpu_name)}|${rec.model.name}|${rec.model.num_layers}|${plan.tp}|${plan.pp}|${plan.dp}|${plan.mbs}|${plan.gbs}|${layersPerStage?.join('+')}|${runtime}|${launch}`;
+    const variant = variantOf(rec);
+    const key = `${gpuTypeOf(rec.machine.gpu_name)}|${rec.model.name}|${rec.model.num_layers}|${rec.model.seq_length}|${plan.tp}|${plan.pp}|${plan.dp}|${plan.mbs}|${plan.gbs}|${layersPerStage?.join('+')}|${runtime}|${launch}|${variant}`;
     const modelled = isModelled(rec);
     // a run the estimator does not model is not a measurement of a modelled plan
     const repeat = modelled && seen.has(key);
     if (modelled) seen.add(key);
     all.push({
       file: rec.file,
-      scenario: `${rec.model.name}-${rec.model.num_layers}L gbs${plan.gbs} ${world}x${gpuTypeOf(rec.machine.gpu_name)}${launch === 'cuda-graph' ? ' graph' : ''}${runtime === 'dtensor' ? ' dtensor' : ''}`,
+      scenario: `${rec.model.name}-${rec.model.num_layers}L gbs${plan.gbs} ${world}x${gpuTypeOf(rec.machine.gpu_name)}${launch === 'cuda-graph' ? ' graph' : ''}${runtime === 'dtensor' ? ' dtensor' : ''}${variant}`,
       runtime,
       launch,
       modelled,

@@ -35,7 +35,7 @@ const FLUSH_COUNT = 500;
 async function run(input: WorkerInput): Promise<void> {
   const post = (m: WorkerMessage) => parentPort!.postMessage(m);
   const { request, catalog, profileDir } = resolveSearchOptions(input.raw, input.gpuTokens);
-  const profiles = ProfileDb.open(profileDir, { model: request.model });
+  const profiles = ProfileDb.open(profileDir);
   const estimator = getEstimator(request.estimator);
   let batch: WirePlan[] = [];
   let last = Date.now();
@@ -48,7 +48,7 @@ async function run(input: WorkerInput): Promise<void> {
   // the server's thread; the server answers the POST once `ready` (or `error`) arrives.
   const events = searchEvents(request, { catalog, profiles, estimator });
   const first = await events.next();
-  const total = countPlans(planJobs(request, profiles));
+  const total = countPlans(planJobs(request, profiles, catalog));
   if (total > input.maxPlans) {
     throw new FasopError(`this search has ${total} plans; the viewer runs at most ${input.maxPlans} (it keeps every plan to replay to pages)`,
       'use fewer nodes or GPU types, or run it with `fasop search --parsing --parsing-file FILE` and follow FILE with `fasop serve --watch FILE`');

@@ -1,0 +1,125 @@
+/**
+ * A per-model cost table built from an operator profile by shape: the ten node columns and the
+ * extra operators of the per-model format, for exactly one (model dimensions, sequence length, TP
+ * degree, micro-batch), one row, so the estimator prices it as it prices a measured per-model file.
+ */
+import type { ModelSpec } from '../catalog/schema.js';
+import { FasopError } from '../errors.js';
+import { COL, NODE_COLUMNS } from '../model/graph.js';
+import { decoderShapes, type OperatorShape } from '../model/shapes.js';
+import { derivationNote, timeFactor, workOf, type Roofline } from './derive.js';
+import { operatorCost, type OperatorCost } from './operator-costs.js';
+import type { OperatorProfile } from './operators.js';
+import type { ProfileTable } from './profile.js';
+
+/** How many times the largest measured attention sequence length the lookup may reach by extrapolation. */
+export const SEQ_REACH_FACTOR = 4;
+
+/** Where the node column of each per-layer operator lies (a name not listed is an extra operator). */
+const COLUMN_OF: Record<string, { column: number; share: number }[]> = {
+  attn_q: [{ column: COL.attn_q, share: 1 }],
+  attn_k: [{ column: COL.attn_k, share: 1 }],
+  attn_v: [{ column: COL.attn_v, share: 1 }],
+  attn_qkv: [{ column: COL.attn_q, share: 1 / 3 }, { column: COL.attn_k, share: 1 / 3 }, { column: COL.attn_v, share: 1 / 3 }], // GPT-2's fused qkv
+  attn_o: [{ column: COL.attn_o, share: 1 }],
+  mlp_gate: [{ column: COL.mlp_gate, share: 1 }],
+  mlp_act_fn: [{ column: COL.mlp_act_fn, share: 1 }],
+  mlp_up: [{ column: COL.mlp_up, share: 1 }],
+  mlp_fc: [{ column: COL.mlp_up, share: 1 }], // GPT-2: fc, GELU, proj (no gate)
+  mlp_down: [{ column: COL.mlp_down, share: 1 }],
+  mlp_proj: [{ column: COL.mlp_down, share: 1 }],
+};
+
+/** The extra operators of the per-model format, each the sum of these shapes (per call of the extra). */
+const EXTRA_OF: Record<string, string[]> = {
+  attn_core: ['attn_core'], rope: ['rope_q', 'rope_k'], input_norm: ['input_norm'], post_attn_norm: ['post_attn_norm'],
+  residual_add: ['residual_add'], mlp_mul: ['mlp_mul'], final_norm: ['final_norm'], loss: ['loss'],
+};
+
+export interface ShapeTableRequest {
+  model: ModelSpec;
+  /** the GPU the table prices */
+  gpu: string;
+  tp: number;
+  mbs: number;
+  /** scale the profile's times to another GPU (profiles/derive.ts): the profile's GPU and the target's figures */
+  derive?: { from: Roofline; to: Roofline };
+  /** why a per-model profile of this name was not used (for cost_source) */
+  note?: string;
+}
+
+/** The largest sequence length the operator profile prices (its attention grid's reach). */
+export function seqReachOf(profile: OperatorProfile): number {
+  const t = profile.tables.attention;
+  if (!t) return 0;
+  const i = t.axes.indexOf('seq');
+  return SEQ_REACH_FACTOR * Math.max(...t.points.map((p) => p[i]!));
+}
+
+/** The cost table of `req.model` at (tp, mbs, its seq_length) from `profile`. */
+export function shapeProfileTable(profile: OperatorProfile, req: ShapeTableRequest): ProfileTable {
+  const { model, tp, mbs } = req;
+  const seq = model.seq_length;
+  const reach = seqReachOf(profile);
+  if (seq > reach) {
+    throw new FasopError(`sequence length ${seq} is beyond the reach of operator profile ${profile.path} (attention measured up to ${reach / SEQ_REACH_FACTOR}, priced up to ${SEQ_REACH_FACTOR}x that: ${reach})`,
+      `use --seq-length ${reach} or less, or measure a profile whose attention grid covers it (profiler/operators.py)`);
+  }
+  const shapes = decoderShapes(model, { tp, mbs, seq });
+  const outside = new Set<string>();
+  const cost = (s: OperatorShape): OperatorCost => {
+    const c = operatorCost(profile, s);
+    c.outside.forEach((o) => outside.add(o));
+    if (!req.derive) return c;
+    const w = workOf(s);
+    return { ...c, forward_ms: c.forward_ms * timeFactor(w.forward, req.derive.from, req.derive.to), backward_ms: c.backward_ms * timeFactor(w.backward, req.derive.from, req.derive.to) };
+  };
+  const fwd = NODE_COLUMNS.map(() => 0);
+  const bwd = NODE_COLUMNS.map(() => 0);
+  const byName = new Map<string, OperatorCost>();
+  for (const s of shapes.layer) {
+    const c = cost(s);
+    byName.set(s.name, c);
+    for (const { column, share } of COLUMN_OF[s.name] ?? []) {
+      fwd[column]! += share * s.count * c.forward_ms;
+      bwd[column]! += share * s.count * c.backward_ms;
+    }
+  }
+  for (const s of shapes.first) {
+    const c = cost(s);
+    fwd[COL.embed]! += s.count * c.forward_ms;
+    bwd[COL.embed]! += s.count * c.backward_ms;
+  }
+  for (const s of shapes.last) {
+    const c = cost(s);
+    byName.set(s.name, c);
+    if (s.name === 'lm_head') {
+      fwd[COL.lm_head]! += c.forward_ms;
+      bwd[COL.lm_head]! += c.backward_ms;
+    }
+  }
+  const extraNames = Object.keys(EXTRA_OF).filter((e) => EXTRA_OF[e]!.some((n) => byName.has(n)));
+  const extra = (f: 'forward_ms' | 'backward_ms') => extraNames.map((e) => EXTRA_OF[e]!.reduce((a, n) => a + (byName.get(n)?.[f] ?? 0), 0));
+  const words = `operator profile ${profile.gpu} (${profile.date})`;
+  return {
+    file: profile.path,
+    format: 'operators',
+    model: model.name,
+    gpu: req.gpu,
+    tp,
+    mbs: [mbs],
+    forward_ms: [fwd],
+    backward_ms: [bwd],
+    extraNames,
+    extraForward_ms: [extra('forward_ms')],
+    extraBackward_ms: [extra('backward_ms')],
+    meta: { gpu: req.gpu, model: model.name, tp, seq_length: seq },
+    other: {},
+    shapeSource: {
+      words: req.derive ? `${words}, ${derivationNote(req.derive.from, req.derive.to)}` : words,
+      derivedFrom: req.derive?.from.gpu,
+      outside: [...outside],
+      ...(req.note ? { note: req.note } : {}),
+    },
+  };
+}

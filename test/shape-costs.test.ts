@@ -1,0 +1,149 @@
+/**
+ * Costs by shape in the one estimator path: ProfileDb.costTable's rule (per-model file only when its
+ * records match, else the GPU's operator profile, else another GPU's derived), its cache, TP
+ * degrees by shape, sequence lengths for catalog models and validation records, and the original's
+ * README commands on GPUs nobody profiled here.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { test } from 'node:test';
+import { getGpu, getModel, loadCatalog } from '../src/catalog/catalog.js';
+import { modelFromHfConfig } from '../src/catalog/hf-config.js';
+import { COL, LAYER_COLUMNS, NODE_COLUMNS } from '../src/model/graph.js';
+import { decoderShapes } from '../src/model/shapes.js';
+import { costLookupOf } from '../src/plan/resolve.js';
+import { ProfileDb } from '../src/profiles/db.js';
+import { costOf } from '../src/profiles/operator-costs.js';
+import { readOperatorProfile } from '../src/profiles/operators.js';
+import { planOfRecord } from '../src/validate/compare.js';
+import { readValidationRecords } from '../src/validate/records.js';
+import { readCsvFile } from './helpers/csv.js';
+import { REF_PROFILES, runCli } from './helpers/cli.js';
+
+const PROFILES = resolve(import.meta.dirname, '../profiles');
+const catalog = loadCatalog();
+const lookup = costLookupOf(catalog);
+const QWEN = { model_type: 'qwen2', hidden_size: 3584, num_hidden_layers: 28, vocab_size: 152064, num_attention_heads: 28, num_key_value_heads: 4, intermediate_size: 18944, max_position_embeddings: 32768, tie_word_embeddings: false };
+const layerCols = LAYER_COLUMNS.map((c) => NODE_COLUMNS.indexOf(c));
+const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
+
+test('a model without per-model profiles is priced from the operator profile: its columns and extras add up to the layer\'s operators', () => {
+  const db = ProfileDb.open(PROFILES);
+  const qwen = modelFromHfConfig(QWEN, 'cfg.json', 4096, Object.values(catalog.models));
+  assert.equal(qwen.name, 'qwen2-28L-3584h');
+  const t = db.costTable(qwen, 'H200', 2, 2, lookup);
+  assert.equal(t.format, 'operators');
+  assert.deepEqual(t.mbs, [2]);
+  const c = costOf(readOperatorProfile(join(PROFILES, 'ops_H200.json')), decoderShapes(qwen, { tp: 2, mbs: 2, seq: 4096 }).layer);
+  const LAYER_EXTRAS: Record<string, number> = { attn_core: 1, rope: 1, input_norm: 1, post_attn_norm: 1, residual_add: 2, mlp_mul: 1 };
+  const extras = (m: number[][]) => sum(t.extraNames.map((n, j) => (LAYER_EXTRAS[n] ?? 0) * m[0]![j]!));
+  const fwd = sum(layerCols.map((k) => t.forward_ms[0]![k]!)) + extras(t.extraForward_ms!);
+  const bwd = sum(layerCols.map((k) => t.backward_ms![0]![k]!)) + extras(t.extraBackward_ms!);
+  assert.ok(Math.abs(fwd - c.forward_ms) < 1e-9 * c.forward_ms, `${fwd} vs ${c.forward_ms}`);
+  assert.ok(Math.abs(bwd - c.backward_ms) < 1e-9 * c.backward_ms, `${bwd} vs ${c.backward_ms}`);
+  assert.match(t.shapeSource!.words, /^operator profile H200 \(/);
+  // costed once per (model, GPU, tp, mbs, seq): the same table comes back
+  assert.equal(db.costTable(qwen, 'H200', 2, 2, lookup), t);
+  assert.notEqual(db.costTable({ ...qwen, seq_length: 2048 }, 'H200', 2, 2, lookup), t);
+});
+
+test('a per-model profile is used only when its recorded sequence length matches; otherwise the operator profile prices it, said why', () => {
+  const db = ProfileDb.open(PROFILES);
+  const llama8b = getModel(catalog, 'llama8b');
+  assert.equal(db.costTable(llama8b, 'H200', 1, 4, lookup).format, 'npz');
+  const at4096 = db.costTable({ ...llama8b, seq_length: 4096 }, 'H200', 1, 4, lookup);
+  assert.equal(at4096.format, 'operators');
+  assert.equal(at4096.shapeSource!.note, 'llama8b_H200_1.npz is at seq 1024');
+  // a longer sequence costs more than 4x the per-model row of 1024 tokens would (attention grows as s²)
+  const per1024 = db.costTable(llama8b, 'H200', 1, 4, lookup);
+  assert.ok(sum(at4096.forward_ms[0]!) > 3.5 * sum(per1024.forward_ms[per1024.mbs.indexOf(4)]!));
+});
+
+test('a per-model file whose recorded GPU contradicts its name is an error, never used', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fasop-shape-'));
+  copyFileSync(join(PROFILES, 'llama8b_H200_1.npz'), join(dir, 'llama8b_H100_1.npz'));
+  copyFileSync(join(PROFILES, 'ops_H200.json'), join(dir, 'ops_H200.json'));
+  const db = ProfileDb.open(dir);
+  assert.throws(() => db.costTable(getModel(catalog, 'llama8b'), 'H100', 1, 1, lookup), /llama8b_H100_1\.npz: the file name says gpu H100 but its 'gpu' array says "H200"/);
+});
+
+test('a GPU without an operator profile is derived from the measured one by its roofline: GEMMs by peak, element-wise operators by bandwidth', () => {
+  const db = ProfileDb.open(PROFILES);
+  const llama70b = getModel(catalog, 'llama70b');
+  const h200 = db.costTable({ ...llama70b, seq_length: 2048 }, 'H200', 1, 8, lookup);
+  const a100 = db.costTable({ ...llama70b, seq_length: 2048 }, 'A100', 1, 8, lookup);
+  const peak = getGpu(catalog, 'H200').bf16Dense_TFLOPS! / getGpu(catalog, 'A100').bf16Dense_TFLOPS!;
+  const bw = getGpu(catalog, 'H200').hbm_GBps! / getGpu(catalog, 'A100').hbm_GBps!;
+  assert.equal(a100.shapeSource!.derivedFrom, 'H200');
+  assert.match(a100.shapeSource!.words, /derived from H200 \(compute x3\.170: 989\/312 TFLOP\/s, memory x3\.087: 4800\/1555 GB\/s\)/);
+  // a 16384-token GEMM 8192 x 28672 is compute-bound on both
+  const ratio = a100.forward_ms[0]![COL.mlp_gate]! / h200.forward_ms[0]![COL.mlp_gate]!;
+  assert.ok(Math.abs(ratio - peak) < 1e-9, `${ratio} vs ${peak}`);
+  const j = a100.extraNames.indexOf('input_norm');
+  const normRatio = a100.extraForward_ms![0]![j]! / h200.extraForward_ms![0]![j]!;
+  assert.ok(Math.abs(normRatio - bw) < 1e-9, `${normRatio} vs ${bw}`);
+});
+
+test('TP degrees by shape where an operator profile prices the model; the files\' TPs where none does', () => {
+  const qwen = modelFromHfConfig(QWEN, 'cfg.json', 4096);
+  assert.deepEqual(ProfileDb.open(PROFILES).tpsForModel(qwen, 'A100'), [1, 2, 4]); // 28 heads, 4 KV heads
+  assert.deepEqual(ProfileDb.open(REF_PROFILES).tpsForModel(getModel(catalog, 'llama70b'), 'A40'), [1, 2, 4, 8]);
+});
+
+test('model names come from the config\'s contents: a Qwen2 config saved as llama8b.json is not LLaMA-8B; a LLaMA-8B config is', () => {
+  const known = Object.values(catalog.models);
+  assert.equal(modelFromHfConfig(QWEN, 'llama8b.json', undefined, known).name, 'qwen2-28L-3584h');
+  const l8 = { model_type: 'llama', hidden_size: 4096, num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 8, intermediate_size: 14336, vocab_size: 128256, max_position_embeddings: 131072, tie_word_embeddings: false };
+  assert.equal(modelFromHfConfig(l8, 'whatever.json', undefined, known).name, 'llama8b');
+});
+
+test('--seq-length prices a catalog model at that length (and the per-model file at its own)', async () => {
+  const args = ['--gpus', 'H200', '1', '--gpu-per-node', '1', '--model-type', 'llama8b', '--gbs', '8', '--exhaustive', '--mbs', '1', '--tp', '1', '--dp', '1', '--pp', '1'];
+  const a = await runCli(args);
+  const b = await runCli([...args, '--seq-length', '4096']);
+  assert.equal(a.code, 0, a.err);
+  assert.equal(b.code, 0, b.err);
+  const step = (t: string) => Number(/step time: ([\d.]+) s/.exec(t)![1]);
+  // eight micro-batches of 4x the tokens (attention growing faster), one optimizer step
+  assert.ok(step(b.out) > 3 * step(a.out), `${step(b.out)} vs ${step(a.out)}`);
+  assert.match(a.out, /compute costs: H200 tp1 mbs1: exact row/);
+  assert.match(b.out, /operator profile H200 .*\(llama8b_H200_1\.npz is at seq 1024\)/);
+});
+
+test('fasop validate prices a record at its own sequence length and dimensions', () => {
+  const recs = readValidationRecords(resolve(import.meta.dirname, '../validation/results/shapes'));
+  const r = recs.find((x) => x.file.includes('llama8b32L_s4096'))!;
+  const plan = planOfRecord(r, catalog, ProfileDb.open(PROFILES));
+  assert.equal(plan.model.seq_length, 4096);
+  assert.equal(plan.profiles['H200']!.format, 'operators');
+  const g = recs.find((x) => x.file.includes('gpt2'))!;
+  const gp = planOfRecord(g, catalog, ProfileDb.open(PROFILES));
+  assert.equal(gp.model.architecture, 'gpt2');
+  assert.equal(gp.profiles['H200']!.meta['seq_length'], 2048);
+});
+
+test('the original\'s README commands run on GPUs without profiles here, derived from H200 and said so', async () => {
+  // exit 3: every plan is estimated, none fits 4 nodes of 40 GB A100s
+  const a = await runCli(['--gpus', 'A100', '4', '--gbs', '128', '--dataset', 'pile', '--original-names']);
+  assert.equal(a.code, 3, a.err);
+  const rows = readCsvFile(join(a.cwd, 'main_logs', 'llama70b.csv'));
+  assert.ok(rows.length > 0);
+  for (const r of rows) assert.match(r['cost_source']!, /^A100 tp\d mbs\d+: operator profile H200 .*derived from H200/);
+  const b = await runCli(['--gpus', 'A40', '8', 'A100', '1', '--model-type', 'llama70b', '--dataset', 'c4', '--original-names']);
+  assert.equal(b.code, 0, b.err);
+  const het = readCsvFile(join(b.cwd, 'main_logs', 'llama70b_heterogeneous.csv'));
+  assert.ok(het.length > 0);
+  for (const r of het) {
+    assert.match(r['cost_source']!, /A40 tp\d mbs\d+: operator profile H200 .*derived from H200/);
+    assert.match(r['cost_source']!, /A100 tp\d mbs\d+: operator profile H200 .*derived from H200/);
+  }
+  assert.match(b.out, /Priced by: .*derived from H200/);
+});
+
+test('the reference profiles folder (no operator profile) keeps refusing GPUs it has no file for', async () => {
+  const r = await runCli(['--gpus', 'A100', '2', '--profile-dir', REF_PROFILES, '--estimator', 'reference']);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /no profile for model llama70b on GPU A100 .*no operator profile/);
+});
