@@ -4,6 +4,7 @@
  * all-reduce, the optimizer step, the embedding sync and memory; the fastest is reported.
  */
 import { FasopError } from '../errors.js';
+import { trainingFlopsPerToken } from '../model/flops.js';
 import { layerSharesPerStage, layersPerStage, nodeCount } from '../model/graph.js';
 import { simulate1F1B } from '../pipeline/onef1b.js';
 import { boundaryCosts, stageLists, stageTime_s, type StageLists } from './boundaries.js';
@@ -153,6 +154,7 @@ function result(ctx: Context, best: Evaluation): Estimate {
     totalTime_s: stepTime * plan.iterations,
     totalTime_h: (stepTime * plan.iterations) / 3600,
     cost_usd: pricePerStep * plan.iterations,
+    ...utilisation(plan, stepTime),
     breakdown: {
       microBatches: ctx.m,
       stages,
@@ -162,6 +164,15 @@ function result(ctx: Context, best: Evaluation): Estimate {
       ...(host ? { hostBound: host.some((x) => x.bound), hostSensitive: host.some((x) => x.sensitive) } : {}),
     },
   };
+}
+
+/** MFU and tokens/s per GPU of a plan at this step time (every GPU of its nodes takes part). */
+export function utilisation(plan: ResolvedPlan, stepTime_s: number): { mfu: number; tokensPerSecondPerGpu: number } {
+  const gpus = plan.nodes.length * plan.gpusPerNode;
+  const tokens = plan.gbs * plan.model.seq_length;
+  const peak_flops = plan.nodes.reduce((a, n) => a + (n.gpu.bf16Dense_TFLOPS ?? NaN) * 1e12 * plan.gpusPerNode, 0);
+  if (!(stepTime_s > 0)) return { mfu: NaN, tokensPerSecondPerGpu: 0 };
+  return { mfu: (tokens * trainingFlopsPerToken(plan.model)) / stepTime_s / peak_flops, tokensPerSecondPerGpu: tokens / stepTime_s / gpus };
 }
 
 /** Estimate one fully resolved plan under a policy (default: the corrected model). */

@@ -1,6 +1,7 @@
 import type { DtensorTpExtras } from '../profiles/dtensor-tp.js';
 import type { GpuSpec, ModelSpec } from '../catalog/schema.js';
 import type { ProfileTable } from '../profiles/profile.js';
+import type { Execution } from './execution.js';
 import type { TrainingRecipe } from './recipe.js';
 
 /** One node of a placed cluster: its GPU type and the link figures in force for this search. */
@@ -16,8 +17,8 @@ export type PartitionMethod = 'minmax' | 'even' | 'dp' | 'ilp' | 'bruteforce' | 
 
 /**
  * A fully resolved plan: everything the estimator needs, nothing looked up by name.
- * Ranks are numbered node by node (gpusPerNode per node, in placement order); rank(p, d, t) =
- * t + tp·d + tp·dp·p.
+ * Ranks are numbered node by node (gpusPerNode per node, in placement order); rank(p, d, c, t) =
+ * t + tp·c + tp·cp·d + tp·cp·dp·p (Megatron's order: TP fastest, then CP, DP, PP).
  */
 export interface ResolvedPlan {
   model: ModelSpec;
@@ -31,6 +32,8 @@ export interface ResolvedPlan {
   /** profile of each GPU type in the placement at this tp, keyed by GPU type name */
   profiles: Record<string, ProfileTable>;
   partitionMethod: PartitionMethod;
+  /** recompute, sharding, sequence/context parallelism, virtual stages; undefined: PLAIN_EXECUTION */
+  execution?: Execution;
   /** use exactly this partition (node counts per stage) instead of running partitionMethod */
   fixedPartition?: number[];
   /** bits per element of the embedding sync (the original's --precision) */
@@ -58,6 +61,9 @@ export interface Estimate {
   totalTime_s: number;
   totalTime_h: number;
   cost_usd: number;
+  /** model FLOPs per step (model/flops.ts) over step time × the GPUs' dense BF16 peak; NaN when a GPU has no peak in the catalog */
+  mfu: number;
+  tokensPerSecondPerGpu: number;
   breakdown: EstimateBreakdown;
 }
 

@@ -1,6 +1,36 @@
 import { FasopError } from '../errors.js';
 import { parsePyList, parseResultsCsv, readCsvText } from '../report/csv-read.js';
+import { DP_SHARDING, RECOMPUTE } from '../estimate/execution.js';
 import type { PlanRecord } from '../search/record.js';
+
+type ExecutionCells = Pick<PlanRecord, 'cp' | 'recompute' | 'recompute_layers' | 'dp_sharding' | 'shard_group' | 'sequence_parallel' | 'virtual_stages'>;
+
+/** The execution columns of a row (a file without them, such as the original's, ran plain). */
+function executionCells(extra: Record<string, string>, where: () => string): ExecutionCells {
+  const cell = (k: string) => (extra[k] ?? '').trim();
+  const int = (k: string, dflt: number | null): number | null => {
+    const v = cell(k);
+    if (v === '' || v === 'None') return dflt;
+    if (!/^\d+$/.test(v) || Number(v) < 1) throw new FasopError(`${where()}: column ${k} must be a whole number >= 1, got '${v}'`, 'pass a results CSV that fasop wrote');
+    return Number(v);
+  };
+  const choice = <T extends string>(k: string, values: readonly T[]): T => {
+    const v = cell(k) || values[0]!;
+    if (!(values as readonly string[]).includes(v)) throw new FasopError(`${where()}: column ${k} must be one of ${values.join(', ')}, got '${v}'`, 'pass a results CSV that fasop wrote');
+    return v as T;
+  };
+  const sp = cell('sequence_parallel');
+  if (sp !== '' && sp !== 'True' && sp !== 'False') throw new FasopError(`${where()}: column sequence_parallel must be True or False, got '${sp}'`, 'pass a results CSV that fasop wrote');
+  return {
+    cp: int('cp', 1)!,
+    recompute: choice('recompute', RECOMPUTE),
+    recompute_layers: int('recompute_layers', null),
+    dp_sharding: choice('dp_sharding', DP_SHARDING),
+    shard_group: int('shard_group', null),
+    sequence_parallel: sp === 'True',
+    virtual_stages: int('virtual_stages', 1)!,
+  };
+}
 
 /** One CSV row as a plan record (the original's columns; ours when present) plus its rank/index. */
 export interface CsvPlanRow {
@@ -41,6 +71,9 @@ export function readPlanCsv(text: string, origin: string): CsvPlanRow[] {
       estimator: r.extra['estimator'] ?? '',
       partition_method: r.extra['partition_method'] ?? '',
       cost_source: r.extra['cost_source'] ?? '',
+      ...executionCells(r.extra, () => `${origin} line ${r.line}`),
+      mfu: Number(r.extra['mfu'] || NaN),
+      tokens_per_s_per_gpu: Number(r.extra['tokens_per_s_per_gpu'] || NaN),
     };
     return { index: r.index!, rank: r.rank!, record, hasPlacement };
   });

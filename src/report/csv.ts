@@ -13,6 +13,7 @@ export const ORIGINAL_COLUMNS = [
 export const ADDED_COLUMNS = [
   'estimator', 'partition_method', 'placement', 'cost_source',
   'gpus', 'gpu_memory_GiB', 'gpu_memory_limit_GiB', 'layers_rounded', 'model', 'dataset', 'train_tokens',
+  'cp', 'recompute', 'recompute_layers', 'dp_sharding', 'shard_group', 'sequence_parallel', 'virtual_stages', 'mfu', 'tokens_per_s_per_gpu',
 ] as const;
 
 export const CSV_COLUMNS = [...ORIGINAL_COLUMNS, ...ADDED_COLUMNS] as const;
@@ -81,9 +82,12 @@ export function csvRow(r: RankedRecord, extras?: PlanExtras, ctx: CsvContext = {
     pyFloat(x.step_time), pyFloat(x.throughput), pyFloat(x.price_per_step), pyBool(x.is_oom), pyFloat(x.oom_gpumem),
     String(x.iterations), pyFloat(x.total_time_seconds), pyFloat(x.total_time_hours), pyFloat(x.cost), String(r.rank),
     x.estimator, x.partition_method, pyList(x.placement), x.cost_source,
-    String(x.tp * x.dp * x.pp), num(extras?.peakMemory_GiB), num(extras?.memoryLimit_GiB),
+    String(x.tp * x.cp * x.dp * x.pp), num(extras?.peakMemory_GiB), num(extras?.memoryLimit_GiB),
     extras ? pyBool(extras.layersRounded) : '',
     ctx.model ?? '', ctx.dataset ?? '', ctx.trainTokens === undefined ? '' : String(Math.round(ctx.trainTokens)),
+    String(x.cp), x.recompute, x.recompute_layers === null ? '' : String(x.recompute_layers), x.dp_sharding,
+    x.shard_group === null ? '' : String(x.shard_group), pyBool(x.sequence_parallel), String(x.virtual_stages),
+    num(x.mfu), num(x.tokens_per_s_per_gpu),
   ];
   return cells.map(csvField).join(',');
 }

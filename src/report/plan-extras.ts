@@ -4,7 +4,7 @@ import type { PlanRecord } from '../search/record.js';
 
 /** What the reports add to a plan record, read off its estimate (all memory in GiB). */
 export interface PlanExtras {
-  /** GPUs the plan uses: tp × dp × pp */
+  /** GPUs the plan uses: tp × cp × dp × pp */
   gpus: number;
   /** the most memory any one GPU of the plan needs */
   peakMemory_GiB: number;
@@ -38,7 +38,7 @@ export function planExtras(record: PlanRecord, est: Estimate, numLayers: number)
     }
   }
   return {
-    gpus: record.tp * record.dp * record.pp,
+    gpus: record.tp * record.cp * record.dp * record.pp,
     peakMemory_GiB: peak ? peak.memory_GiB : record.oom_gpumem,
     memoryLimit_GiB: peak ? peak.memoryLimit_GiB : NaN,
     tightestStage: tightest,

@@ -28,4 +28,17 @@ export interface PlanRecord {
   partition_method: string;
   /** how compute costs were obtained (profile rows, interpolation, extrapolation) */
   cost_source: string;
+  /** the execution (estimate/execution.ts); the plain one for the reference estimator */
+  cp: number;
+  recompute: string;
+  /** full recompute: layers per stage recomputed; null: every layer, or no full recompute */
+  recompute_layers: number | null;
+  dp_sharding: string;
+  /** FSDP shard group (hybrid sharding); null: the whole data-parallel group */
+  shard_group: number | null;
+  sequence_parallel: boolean;
+  virtual_stages: number;
+  /** model FLOPs utilisation (docs/estimator.md states the FLOP formula); NaN when not defined */
+  mfu: number;
+  tokens_per_s_per_gpu: number;
 }

@@ -1,6 +1,7 @@
 import type { Catalog } from '../catalog/catalog.js';
 import { FasopError } from '../errors.js';
 import type { Estimator } from '../estimate/index.js';
+import { PLAIN_EXECUTION, type Execution } from '../estimate/execution.js';
 import type { Estimate, ResolvedPlan } from '../estimate/plan.js';
 import { costLookupOf, placementOf, resolvePlan } from '../plan/resolve.js';
 import type { ProfileDb } from '../profiles/db.js';
@@ -130,6 +131,22 @@ export function toRecord(plan: ResolvedPlan, est: Estimate, nodeTypes: string[],
     estimator: req.estimator,
     partition_method: req.partitionMethod,
     cost_source: est.breakdown.costSource,
+    ...executionColumns(plan.execution ?? PLAIN_EXECUTION),
+    mfu: est.mfu,
+    tokens_per_s_per_gpu: est.tokensPerSecondPerGpu,
+  };
+}
+
+/** The record's execution columns. */
+export function executionColumns(e: Execution): Pick<PlanRecord, 'cp' | 'recompute' | 'recompute_layers' | 'dp_sharding' | 'shard_group' | 'sequence_parallel' | 'virtual_stages'> {
+  return {
+    cp: e.cp,
+    recompute: e.recompute,
+    recompute_layers: e.recomputeLayers ?? null,
+    dp_sharding: e.dpSharding,
+    shard_group: e.shardGroup ?? null,
+    sequence_parallel: e.sequenceParallel,
+    virtual_stages: e.virtualStages,
   };
 }
 

@@ -1,0 +1,102 @@
+/**
+ * How a plan executes beyond its degrees: the techniques large runs turn on (activation
+ * recompute, data-parallel sharding, sequence parallelism, interleaved pipeline stages, context
+ * parallelism), each an explicit field. The launchers' own constraints live here once.
+ */
+
+/** Activation recompute: none; selective (the attention core, Megatron `--recompute-granularity selective`); full (whole layers). */
+export const RECOMPUTE = ['none', 'selective', 'full'] as const;
+export type Recompute = (typeof RECOMPUTE)[number];
+
+/**
+ * Data-parallel sharding: none (DDP); optimizer states and fp32 master weights (Megatron
+ * `--use-distributed-optimizer`, ZeRO-1); + gradients (ZeRO-2); + parameters (FSDP / ZeRO-3).
+ */
+export const DP_SHARDING = ['none', 'optimizer', 'gradients', 'parameters'] as const;
+export type DpSharding = (typeof DP_SHARDING)[number];
+
+export interface Execution {
+  recompute: Recompute;
+  /**
+   * recompute 'full': decoder layers per pipeline stage that are recomputed (Megatron
+   * `--recompute-method block --recompute-num-layers N`); undefined: every layer (`uniform`, 1).
+   */
+  recomputeLayers?: number;
+  dpSharding: DpSharding;
+  /**
+   * dpSharding 'parameters': ranks each shard group spans (torchtitan `data_parallel_shard_degree`);
+   * the dp / shardGroup groups replicate (hybrid sharding). Undefined: the whole data-parallel group.
+   */
+  shardGroup?: number;
+  /** activations and norms split over TP; reduce-scatter + all-gather instead of all-reduce (tp > 1) */
+  sequenceParallel: boolean;
+  /** model chunks (virtual stages) per pipeline rank: 1 is plain 1F1B, v > 1 interleaved 1F1B */
+  virtualStages: number;
+  /** context-parallel degree: the sequence split over cp ranks, K/V passed around a ring */
+  cp: number;
+}
+
+/** Plain DP × TP × PP: everything kept, nothing sharded or split (what the original searches). */
+export const PLAIN_EXECUTION: Readonly<Execution> = Object.freeze({ recompute: 'none', dpSharding: 'none', sequenceParallel: false, virtualStages: 1, cp: 1 });
+
+/** Whether an execution is the plain one. */
+export function isPlain(e: Execution): boolean {
+  return e.recompute === 'none' && e.dpSharding === 'none' && !e.sequenceParallel && e.virtualStages === 1 && e.cp === 1;
+}
+
+/** Ranks that hold one shard of the data-parallel state (1 when nothing is sharded). */
+export function shardDegree(e: Execution, dp: number): number {
+  if (e.dpSharding === 'none') return 1;
+  return e.dpSharding === 'parameters' ? (e.shardGroup ?? dp) : dp;
+}
+
+/** What the launcher constraints need to know of a plan. */
+export interface ExecutionShape {
+  tp: number;
+  dp: number;
+  pp: number;
+  /** micro-batches per step */
+  microBatches: number;
+  numLayers: number;
+  seqLength: number;
+}
+
+/**
+ * Why an execution cannot run with these degrees (empty when it can), after the launchers'
+ * checks: Megatron-LM (arguments.py) and torch.distributed.pipelining's interleaved schedule.
+ */
+export function executionProblems(e: Execution, p: ExecutionShape): string[] {
+  const why: string[] = [];
+  if (e.sequenceParallel && p.tp === 1) why.push('sequence parallelism needs tp > 1');
+  if (e.dpSharding !== 'none' && p.dp === 1) why.push(`dp sharding '${e.dpSharding}' needs dp > 1`);
+  if (e.shardGroup !== undefined) {
+    if (e.dpSharding !== 'parameters') why.push('a shard group applies only to dp sharding \'parameters\'');
+    else if (e.shardGroup < 2 || p.dp % e.shardGroup !== 0) why.push(`shard group ${e.shardGroup} must be at least 2 and divide dp ${p.dp}`);
+  }
+  if (e.recomputeLayers !== undefined) {
+    if (e.recompute !== 'full') why.push('a recompute layer count applies only to full recompute');
+    else if (!Number.isInteger(e.recomputeLayers) || e.recomputeLayers < 1) why.push(`recompute layers must be a whole number >= 1, got ${e.recomputeLayers}`);
+  }
+  const v = e.virtualStages;
+  if (!Number.isInteger(v) || v < 1) why.push(`virtual stages must be a whole number >= 1, got ${v}`);
+  else if (v > 1) {
+    if (p.pp < 2) why.push('interleaved stages need pp >= 2');
+    if (p.numLayers % (p.pp * v) !== 0) why.push(`interleaving ${v} virtual stages needs layers (${p.numLayers}) divisible by pp·v = ${p.pp * v}`);
+    if (p.microBatches % p.pp !== 0) why.push(`interleaving needs micro-batches (${p.microBatches}) divisible by pp ${p.pp}`);
+  }
+  if (!Number.isInteger(e.cp) || e.cp < 1) why.push(`context-parallel degree must be a whole number >= 1, got ${e.cp}`);
+  else if (e.cp > 1 && p.seqLength % (2 * e.cp) !== 0) why.push(`context parallelism ${e.cp} needs the sequence (${p.seqLength}) divisible by 2·cp = ${2 * e.cp} (load-balanced chunks)`);
+  return why;
+}
+
+/** A short label, e.g. "rc=full sh=optimizer sp v=2 cp=2" (plain: "plain"). */
+export function executionLabel(e: Execution): string {
+  if (isPlain(e)) return 'plain';
+  const parts: string[] = [];
+  if (e.recompute !== 'none') parts.push(`rc=${e.recompute}${e.recomputeLayers !== undefined ? `:${e.recomputeLayers}` : ''}`);
+  if (e.dpSharding !== 'none') parts.push(`sh=${e.dpSharding}${e.shardGroup !== undefined ? `:${e.shardGroup}` : ''}`);
+  if (e.sequenceParallel) parts.push('sp');
+  if (e.virtualStages > 1) parts.push(`v=${e.virtualStages}`);
+  if (e.cp > 1) parts.push(`cp=${e.cp}`);
+  return parts.join(' ');
+}
