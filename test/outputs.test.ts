@@ -1,9 +1,10 @@
 /** Result files: names, no silent replacement, concurrent runs, columns, progress off a terminal. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import { ProgressLine, formatDuration, progressText } from '../src/report/console.js';
 import { ADDED_COLUMNS, CSV_COLUMNS, ORIGINAL_COLUMNS } from '../src/report/csv.js';
 import { claimNewFile, resultStem, writeNewFile } from '../src/report/result-names.js';
@@ -11,6 +12,7 @@ import { parseCsvText } from './helpers/csv.js';
 import { BIN, ensureBuilt } from './helpers/build.js';
 import { REF_PROFILES, runCli, savedCsvPath, tmp } from './helpers/cli.js';
 
+before(() => ensureBuilt());
 
 test('result stems name model, cluster, sweep and gbs', () => {
   assert.equal(resultStem('llama70b', [{ type: 'H100', nodes: 4 }], [32], false), 'llama70b_H100x4_gbs32');
@@ -112,4 +114,37 @@ test('progress off a terminal: one line per interval with plans done, rate and E
   assert.deepEqual(quick, []);
   assert.equal(progressText(10, 40, 10, 0, 5), '[fasop] 10/40 plans (25%) | fit 10 | OOM 0 | 2.0 plans/s | ETA 15 s');
   assert.deepEqual([formatDuration(59), formatDuration(725), formatDuration(3 * 3600 + 120)], ['59 s', '12m 05s', '3h 02m']);
+});
+
+// an earlier result file that the searches below must keep or replace in one rename
+const PREVIOUS = 'index,gbs\n0,512 (the previous results: must survive Ctrl-C)\n';
+
+test('--original-names: a finished search replaces the previous CSV in one rename and leaves no temporary file', () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'fasop-atomic-'));
+  const logs = join(cwd, 'main_logs');
+  mkdirSync(logs);
+  writeFileSync(join(logs, 'llama70b.csv'), PREVIOUS);
+  const r = spawnSync(process.execPath, [BIN, '--gpus', 'A40', '2', '--profile-dir', REF_PROFILES, '--original-names'], { cwd, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 3, r.stderr); // llama70b does not fit on two A40 nodes: exit 3 (docs/outputs.md)
+  assert.match(r.stdout, /Replacing the earlier .*llama70b\.csv/);
+  const csv = readFileSync(join(logs, 'llama70b.csv'), 'utf8');
+  assert.notEqual(csv, PREVIOUS);
+  assert.match(csv, /^index,gbs,mbs,tp,dp,pp,/);
+  assert.equal(csv.trimEnd().split('\n').length, 45);
+  assert.deepEqual(readdirSync(logs), ['llama70b.csv']);
+  assert.ok(!existsSync(join(cwd, 'tmp')));
+});
+
+test('by default a search keeps every earlier result: a new name per model, cluster and gbs, _2 on a repeat', () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'fasop-keep-'));
+  const logs = join(cwd, 'main_logs');
+  mkdirSync(logs);
+  writeFileSync(join(logs, 'llama70b.csv'), PREVIOUS);
+  for (let i = 0; i < 2; i++) {
+    const r = spawnSync(process.execPath, [BIN, '--gpus', 'A40', '2', '--profile-dir', REF_PROFILES], { cwd, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 3, r.stderr);
+    assert.match(r.stdout, new RegExp(`CSV file saved at: .*llama70b_A40x2_gbs32${i ? '_2' : ''}\\.csv`));
+  }
+  assert.equal(readFileSync(join(logs, 'llama70b.csv'), 'utf8'), PREVIOUS);
+  assert.deepEqual(readdirSync(logs).sort(), ['llama70b.csv', 'llama70b_A40x2_gbs32.csv', 'llama70b_A40x2_gbs32_2.csv']);
 });

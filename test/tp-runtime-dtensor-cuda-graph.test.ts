@@ -86,7 +86,7 @@ test('DTensor TP captured runs (2x H200, two machines) are scored: MAPE <= 5 %, 
   assert.ok(dt.every((p) => Math.abs(p.stepError) <= 0.10), JSON.stringify(dt.filter((p) => Math.abs(p.stepError) > 0.10)));
   const sc = s.scenarios.filter((v) => v.scenario.endsWith(' graph dtensor'));
   assert.ok(sc.length >= 4 && sc.every((v) => v.same), JSON.stringify(sc));
-  // eager DTensor runs are scored apart from these (recipe bf16-adamw-dtensor; test/dtensor-eager.test.ts)
+  // eager DTensor runs are scored apart from these (recipe bf16-adamw-dtensor; test/tp-runtime-dtensor-eager.test.ts)
   assert.ok(s.plans.some((p) => p.runtime === 'dtensor' && p.launch === 'eager'));
   // the same runs with the graph profiles minus the DTensor file: counted, worse, still within 10 %
   const dir = tmp('fasop-graph-');

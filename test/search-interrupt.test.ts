@@ -6,8 +6,8 @@
  * file that is then renamed over the old one.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
@@ -60,34 +60,4 @@ test('SIGINT mid-search: previous CSV intact, JSONL valid up to its last line, n
   assert.ok(records.length >= 20, `${records.length} lines`);
   assert.deepEqual(readdirSync(logs).filter((f) => /tmp/.test(f)), [], 'no temporary files');
   assert.deepEqual(readdirSync(cwd).sort(), ['main_logs']);
-});
-
-test('--original-names: a finished search replaces the previous CSV in one rename and leaves no temporary file', () => {
-  const cwd = mkdtempSync(join(tmpdir(), 'fasop-atomic-'));
-  const logs = join(cwd, 'main_logs');
-  mkdirSync(logs);
-  writeFileSync(join(logs, 'llama70b.csv'), PREVIOUS);
-  const r = spawnSync(process.execPath, [BIN, '--gpus', 'A40', '2', '--profile-dir', REF_PROFILES, '--original-names'], { cwd, encoding: 'utf8', timeout: 60_000 });
-  assert.equal(r.status, 3, r.stderr); // llama70b does not fit on two A40 nodes: exit 3 (docs/outputs.md)
-  assert.match(r.stdout, /Replacing the earlier .*llama70b\.csv/);
-  const csv = readFileSync(join(logs, 'llama70b.csv'), 'utf8');
-  assert.notEqual(csv, PREVIOUS);
-  assert.match(csv, /^index,gbs,mbs,tp,dp,pp,/);
-  assert.equal(csv.trimEnd().split('\n').length, 45);
-  assert.deepEqual(readdirSync(logs), ['llama70b.csv']);
-  assert.ok(!existsSync(join(cwd, 'tmp')));
-});
-
-test('by default a search keeps every earlier result: a new name per model, cluster and gbs, _2 on a repeat', () => {
-  const cwd = mkdtempSync(join(tmpdir(), 'fasop-keep-'));
-  const logs = join(cwd, 'main_logs');
-  mkdirSync(logs);
-  writeFileSync(join(logs, 'llama70b.csv'), PREVIOUS);
-  for (let i = 0; i < 2; i++) {
-    const r = spawnSync(process.execPath, [BIN, '--gpus', 'A40', '2', '--profile-dir', REF_PROFILES], { cwd, encoding: 'utf8', timeout: 60_000 });
-    assert.equal(r.status, 3, r.stderr);
-    assert.match(r.stdout, new RegExp(`CSV file saved at: .*llama70b_A40x2_gbs32${i ? '_2' : ''}\\.csv`));
-  }
-  assert.equal(readFileSync(join(logs, 'llama70b.csv'), 'utf8'), PREVIOUS);
-  assert.deepEqual(readdirSync(logs).sort(), ['llama70b.csv', 'llama70b_A40x2_gbs32.csv', 'llama70b_A40x2_gbs32_2.csv']);
 });
