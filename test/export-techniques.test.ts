@@ -131,11 +131,11 @@ test('dp sharding: distributed optimizer, Megatron-FSDP for gradients and parame
   assert.deepEqual([forced.torchtitan!.parallelism.data_parallel_replicate_degree, forced.torchtitan!.parallelism.data_parallel_shard_degree], [1, 2]);
   assert.ok(forced.torchtitan!.notes.some((n) => /shards parameters, gradients and optimizer states over 2 ranks; the plan priced dp_sharding 'optimizer'/.test(n)));
 
-  const grads = await run(plan({ dp_sharding: 'gradients' }));
+  const grads = await run(plan({ layers: [80], dp_sharding: 'gradients' }));
   assert.equal(one(mgArgs(grads), '--data-parallel-sharding-strategy'), 'optim_grads');
   assert.match(grads.refused.torchtitan!.message, /no ZeRO-2/);
 
-  const params = await run(plan({ dp: 4, dp_sharding: 'parameters' }));
+  const params = await run(plan({ layers: [80], dp: 4, dp_sharding: 'parameters' }));
   const a = mgArgs(params);
   assert.equal(one(a, '--data-parallel-sharding-strategy'), 'optim_grads_params');
   for (const f of ['--use-megatron-fsdp', '--use-distributed-optimizer', '--no-gradient-accumulation-fusion']) assert.deepEqual(values(a, f), [], f);
@@ -143,13 +143,21 @@ test('dp sharding: distributed optimizer, Megatron-FSDP for gradients and parame
   assert.deepEqual(params.megatron!.env, {}, 'Megatron-FSDP refuses CUDA_DEVICE_MAX_CONNECTIONS=1');
   assert.deepEqual([params.torchtitan!.parallelism.data_parallel_replicate_degree, params.torchtitan!.parallelism.data_parallel_shard_degree], [1, 4]);
 
-  const hybrid = await run(plan({ dp: 4, dp_sharding: 'parameters', shard_group: 2 }));
+  const hybrid = await run(plan({ layers: [80], dp: 4, dp_sharding: 'parameters', shard_group: 2 }));
   assert.deepEqual([hybrid.torchtitan!.parallelism.data_parallel_replicate_degree, hybrid.torchtitan!.parallelism.data_parallel_shard_degree], [2, 2]);
   assert.equal(hybrid.megatron, null);
   assert.match(hybrid.refused.megatron!.message, /hybrid sharding/);
   assert.match(hybrid.refused.megatron!.hint, /--format torchtitan/);
 
-  const conflict = await run(plan({ dp_sharding: 'parameters' }), { torchtitanDp: 'replicate' });
+  // Megatron-FSDP with pipeline parallelism is not offered; torchtitan runs FSDP2 with PP
+  const piped = await run(plan({ dp: 4, dp_sharding: 'parameters' }));
+  assert.equal(piped.megatron, null);
+  assert.match(piped.refused.megatron!.message, /dp sharding 'parameters' with pipeline parallelism 4/);
+  assert.match(piped.refused.megatron!.hint, /--format torchtitan/);
+  assert.deepEqual([piped.torchtitan!.parallelism.data_parallel_shard_degree, piped.torchtitan!.parallelism.pipeline_parallel_degree], [4, 4]);
+  assert.throws(() => formatExport(piped, 'megatron'), /Megatron-FSDP's guide lists TP, EP and CP/);
+
+  const conflict = await run(plan({ layers: [80], dp_sharding: 'parameters' }), { torchtitanDp: 'replicate' });
   assert.match(conflict.refused.torchtitan!.message, /--torchtitan-dp replicate keeps a full copy/);
 
   await assert.rejects(run(plan({ dp: 1, gbs: 32, placement: Array(2).fill('H100'), dp_sharding: 'optimizer' })), /dp sharding 'optimizer' needs dp > 1/);

@@ -52,9 +52,13 @@ function recomputeFlags(e: Execution): Flag[] {
  * Megatron-FSDP's --data-parallel-sharding-strategy optim_grads (ZeRO-2) / optim_grads_params
  * (ZeRO-3), with the flags its guide lists and the checkpoint format validate_args asserts.
  */
-function shardingFlags(e: Execution, dp: number): Flag[] {
+function shardingFlags(e: Execution, dp: number, pp: number): Flag[] {
   if (e.dpSharding === 'none') return [];
   if (e.dpSharding === 'optimizer') return [['--use-distributed-optimizer']];
+  if (pp > 1) {
+    throw new FasopError(`Megatron-LM export: dp sharding '${e.dpSharding}' with pipeline parallelism ${pp}: Megatron-FSDP's guide lists TP, EP and CP as compatible, not PP, and --use-torch-fsdp2 asserts a pipeline size of 1`,
+      "export with --format torchtitan (FSDP2 with PP), or use a plan with pp 1 or dp sharding 'optimizer' (--use-distributed-optimizer)");
+  }
   if (e.dpSharding === 'parameters' && e.shardGroup !== undefined && e.shardGroup < dp) {
     throw new FasopError(`Megatron-LM export: hybrid sharding (parameters sharded over groups of ${e.shardGroup}, replicated ${dp / e.shardGroup}× across dp ${dp}) is not written: Megatron-FSDP's HSDP flags were not checked against its sources`,
       'export with --format torchtitan (data_parallel_replicate_degree × data_parallel_shard_degree), or use a plan whose shard group is the whole dp');
@@ -122,7 +126,7 @@ export function megatronArgs(p: { tp: number; dp: number; pp: number; mbs: numbe
     notes.push(...m.notes);
   }
   flags.push(...recomputeFlags(e));
-  const sharding = shardingFlags(e, p.dp);
+  const sharding = shardingFlags(e, p.dp, p.pp);
   flags.push(...sharding);
   flags.push(...precisionFlags(opts.recipe, notes));
   if (cp > 1 && e.dpSharding !== 'none') notes.push(`context parallelism: Megatron-LM reduces gradients and shards optimizer state over the data-parallel and context-parallel ranks together (dp·cp = ${p.dp}·${cp} = ${p.dp * cp})`);
