@@ -93,6 +93,8 @@ test('recompute: none, selective, full (uniform 1), full N layers per stage (blo
   assert.equal(values(mgArgs(sel), '--recompute-method'), undefined, 'Megatron refuses a method with selective');
   assert.deepEqual(sel.torchtitan!.activation_checkpoint, { mode: 'selective', selective_ac_option: 'op' });
   assert.ok(sel.torchtitan!.notes.some((n) => /recomputes the attention core instead/.test(n)));
+  assert.deepEqual(values(sel.validation.args, '--recompute'), ['selective'], 'the harness runs it');
+  assert.deepEqual(sel.validation.unsupported, []);
 
   const full = await run(plan({ recompute: 'full' }));
   assert.deepEqual([one(mgArgs(full), '--recompute-granularity'), one(mgArgs(full), '--recompute-method'), one(mgArgs(full), '--recompute-num-layers')], ['full', 'uniform', '1']);
@@ -100,6 +102,8 @@ test('recompute: none, selective, full (uniform 1), full N layers per stage (blo
 
   const block = await run(plan({ recompute: 'full', recompute_layers: 10 }));
   assert.deepEqual([one(mgArgs(block), '--recompute-method'), one(mgArgs(block), '--recompute-num-layers')], ['block', '10']);
+  assert.equal(values(block.validation.args, '--recompute'), undefined);
+  assert.match(block.validation.unsupported.join(), /full recompute of 10 layers per stage/);
   // 10 of each rank's 20 layers: every 2nd block
   assert.deepEqual(block.torchtitan!.activation_checkpoint, { mode: 'selective', selective_ac_option: '2' });
 
@@ -213,6 +217,7 @@ test('context parallelism: --context-parallel-size and context_parallel_degree; 
   assert.deepEqual(r.placement.stages.map((s) => [s.firstRank, s.lastRank]), [[0, 15], [16, 31], [32, 47], [48, 63]]);
   assert.ok(r.torchtitan!.notes.some((n) => /shards over dp_shard·cp = 1·2 = 2 ranks although the plan keeps full copies/.test(n)));
   assert.ok(r.validation.unsupported.includes('context parallelism 2'));
+  assert.match(r.validation.command, /^torchrun --nnodes 4 --nproc_per_node 8 /, 'the harness runs tp·dp·pp = 32 ranks');
   await assert.rejects(run(plan({ cp: 2 }), { model: { ...llama70b, seq_length: 4098 } }), /divisible by 2·cp = 4/);
   // torchtitan's seq_len_divisor is tp·2·cp
   const tt = await run(plan({ cp: 2 }), { model: { ...llama70b, seq_length: 4100 } });

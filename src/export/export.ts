@@ -206,8 +206,12 @@ export async function exportPlan(p: ExportablePlan, opts: ExportOptions): Promis
   const unsupported = harnessUnsupported(e);
   const harnessRecompute = e.recompute !== 'none' && e.recomputeLayers === undefined ? ['--recompute', e.recompute] : [];
   const vArgs = ['--tp', String(p.tp), '--pp', String(p.pp), '--dp', String(p.dp), '--mbs', String(p.mbs), '--gbs', String(p.gbs), '--layers', String(L), ...harnessRecompute, '--module-fqns', JSON.stringify(stageFqns)];
+  // the harness runs tp·dp·pp ranks (no cp)
   const harnessWorld = p.tp * p.dp * p.pp;
-  const runner = nodes === 1 || unsupported.length ? `torchrun --standalone --nproc_per_node ${harnessWorld}` : `torchrun --nnodes ${nodes} --nproc_per_node ${gpusPerNode} --node_rank <i> --rdzv_backend c10d --rdzv_endpoint <host:port>`;
+  const harnessNodes = harnessWorld / gpusPerNode;
+  const runner = harnessWorld <= gpusPerNode || !Number.isInteger(harnessNodes)
+    ? `torchrun --standalone --nproc_per_node ${harnessWorld}`
+    : `torchrun --nnodes ${harnessNodes} --nproc_per_node ${gpusPerNode} --node_rank <i> --rdzv_backend c10d --rdzv_endpoint <host:port>`;
   return {
     plan: {
       model: model.name, numLayers: L, ...degrees, cp: e.cp, microBatches, execution: { ...e, label: executionLabel(e) }, ...(opts.recipe ? { recipe: opts.recipe } : {}),
