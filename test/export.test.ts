@@ -111,7 +111,7 @@ test('torchtitan: module lists name every module once, in order; settings follow
   assert.throws(() => checkModuleFqns([['tok_embeddings', 3]], 2), /list of lists of strings/);
   const cfg = torchtitanConfig({ tp: 4, dp: 2, pp: 8, mbs: 2, gbs: 64 }, [10, 10, 10, 10, 10, 10, 10, 10]);
   assert.deepEqual({ ...cfg.parallelism, module_fqns_per_model_part: undefined }, {
-    data_parallel_replicate_degree: 2, data_parallel_shard_degree: 1, tensor_parallel_degree: 4, pipeline_parallel_degree: 8,
+    data_parallel_replicate_degree: 2, data_parallel_shard_degree: 1, tensor_parallel_degree: 4, context_parallel_degree: 1, pipeline_parallel_degree: 8,
     pipeline_parallel_schedule: '1F1B', pipeline_parallel_microbatch_size: 2, module_fqns_per_model_part: undefined,
   });
   // n_microbatches = local_batch_size / microbatch = gbs / (dp · mbs)

@@ -26,20 +26,20 @@ interface RawExportOptions extends RawSearchOptions {
   best?: boolean;
   allowOom?: boolean;
   format: ExportFormat;
-  torchtitanDp: TorchtitanDpMode;
+  torchtitanDp?: TorchtitanDpMode;
 }
 
 /** `fasop export`: one plan → Megatron-LM / torchtitan launcher arguments (or all of it as JSON). */
 export function exportCommand(io: CliIo, gpuTokens: string[] | undefined): Command {
   const own = new Command('export')
-    .description('turn one plan into launcher arguments: Megatron-LM (--pipeline-model-parallel-layout), torchtitan ([parallelism] module_fqns_per_model_part) or JSON. Choose the plan with --csv FILE --rank N, --best (fresh search) or --tp --dp --pp --mbs')
+    .description("turn one plan into launcher arguments: Megatron-LM (the model's own arguments, parallel sizes, --pipeline-model-parallel-layout, recompute, sharding, precision), torchtitan ([parallelism], [training], [activation_checkpoint]) or JSON. Choose the plan with --csv FILE --rank N, --best (fresh search) or --tp --dp --pp --mbs")
     .optionsGroup('Export:')
     .option('--csv <file>', 'results CSV of fasop search (or the original FASOP) to take the plan from')
     .option('--rank <n>', 'rank of the plan in --csv (default 1)')
     .option('--best', 'search now (same flags as fasop search) and export the best plan that fits in memory')
     .option('--allow-oom', 'with --best: also consider plans estimated to run out of memory')
     .addOption(new Option('--format <format>', 'output: megatron arguments, torchtitan TOML, or json (both, plus rounding and placement)').choices(['megatron', 'torchtitan', 'json']).default('json'))
-    .addOption(new Option('--torchtitan-dp <mode>', 'torchtitan data parallelism: replicate (DDP, what fasop prices) or shard (FSDP)').choices(['replicate', 'shard']).default('replicate'))
+    .addOption(new Option('--torchtitan-dp <mode>', "torchtitan data parallelism instead of the plan's dp_sharding (none: DDP, parameters: FSDP2): replicate (DDP) or shard (FSDP2; also for plans that shard only optimizer states or gradients, which torchtitan lacks)").choices(['replicate', 'shard']))
     .addHelpText('after', '\nThe plan is priced with the search flags above (cluster, model, recipe, estimator, profiles); see fasop search --help for all of them.');
   const cmd = addSearchOptions(own, new Set(['output', 'pareto', 'advanced'] as const));
   cmd.action(async (raw: RawExportOptions) => {
@@ -65,8 +65,8 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
     throw new FasopError('choose the plan one way: --csv FILE [--rank N], --best, or --tp N --dp N --pp N --mbs N',
       'e.g. fasop export --csv main_logs/llama70b.csv --rank 1 --format megatron');
   }
-  const out = async (p: ExportablePlan, model: SearchRequest['model'], gpusPerNode: number, plan: ResolvedPlan | undefined, estimator: Estimator | undefined, source: Record<string, unknown>, why?: string) => {
-    const r = await exportPlan(p, { model, gpusPerNode, plan, estimator, torchtitanDp: raw.torchtitanDp, source });
+  const out = async (p: ExportablePlan, req: SearchRequest, plan: ResolvedPlan | undefined, estimator: Estimator | undefined, source: Record<string, unknown>, why?: string) => {
+    const r = await exportPlan(p, { model: req.model, gpusPerNode: req.gpusPerNode, plan, estimator, torchtitanDp: raw.torchtitanDp, recipe: req.estimator === 'fasop' ? req.recipe?.name : undefined, source });
     if (why && r.rounding && r.rounding.stepTimeAfter_s === null) r.rounding.reestimateError = why;
     io.out(formatExport(r, raw.format));
   };
@@ -120,7 +120,7 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
         plan = undefined;
       }
     }
-    await out(p, req.model, req.gpusPerNode, plan, estimator, source, why);
+    await out(p, req, plan, estimator, source, why);
     return;
   }
 
@@ -137,7 +137,7 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
     if (!chosen) throw new FasopError(`all ${records.length} plans are estimated to run out of GPU memory`, 'add nodes, use a smaller model or gbs, or pass --allow-oom');
     const rec = chosen.record;
     const plan = resolvePlansOf(req, resolved.catalog, profiles, rec, rec.placement)[0]!;
-    await out(rec, req.model, req.gpusPerNode, plan, estimator, { mode: 'best', rank: chosen.rank, plans: records.length, oomSkipped: ranked.indexOf(chosen) });
+    await out(rec, req, plan, estimator, { mode: 'best', rank: chosen.rank, plans: records.length, oomSkipped: ranked.indexOf(chosen) });
     return;
   }
 
@@ -145,7 +145,7 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
   if (missing.length) throw new FasopError(`explicit degrees need ${missing.map((k) => `--${k}`).join(', ')} too`, 'pass --tp N --dp N --pp N --mbs N');
   const want = { tp: intFlag(raw.tp, '--tp'), dp: intFlag(raw.dp, '--dp'), pp: intFlag(raw.pp, '--pp'), mbs: intFlag(raw.mbs, '--mbs'), gbs: req.gbsValues[0]! };
   const best = await resolveBestPlacement(req, ctx, want);
-  await out(best.record, req.model, req.gpusPerNode, best.plan, estimator, { mode: 'explicit' });
+  await out(best.record, req, best.plan, estimator, { mode: 'explicit' });
 }
 
 /** Placement cells hold GPU type names (ours) or instance names (the original's node_type); anything else is an error. */

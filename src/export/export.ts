@@ -2,13 +2,19 @@ import type { ModelSpec } from '../catalog/schema.js';
 import { FasopError } from '../errors.js';
 import type { Estimate, ResolvedPlan } from '../estimate/plan.js';
 import type { Estimator } from '../search/search.js';
+import { executionLabel, type Execution } from '../estimate/execution.js';
 import { megatronArgs, shellQuote, type MegatronArgs } from './megatron.js';
+import { checkExecution, executionOf, type ExecutionFields } from './plan-execution.js';
+import { virtualStageLayers } from './virtual-stages.js';
 import { placementReport, type PlacementReport } from './placement.js';
 import { roundToLayers, stageLayerRanges, TIE_RULE, type BoundaryRounding } from '../model/layer-rounding.js';
-import { torchtitanConfig, torchtitanToml, type TorchtitanConfig, type TorchtitanDpMode } from './torchtitan.js';
+import { moduleFqnsPerModelPart, torchtitanConfig, torchtitanToml, type TorchtitanConfig, type TorchtitanDpMode } from './torchtitan.js';
 
-/** What export needs of a plan: a PlanRecord (from search() or a results CSV) satisfies it. */
-export interface ExportablePlan {
+/**
+ * What export needs of a plan: a PlanRecord (from search() or a results CSV) satisfies it. The
+ * execution fields (cp, recompute, dp_sharding, …) are optional: absent ones mean the plain execution.
+ */
+export interface ExportablePlan extends ExecutionFields {
   gbs: number;
   mbs: number;
   tp: number;
@@ -31,7 +37,10 @@ export interface ExportOptions {
   /** the resolved plan, to re-estimate a rounded partition (see resolvePlans) */
   plan?: ResolvedPlan;
   estimator?: Estimator;
+  /** torchtitan data parallelism: undefined follows the plan's dp_sharding; replicate/shard force DDP/FSDP2 */
   torchtitanDp?: TorchtitanDpMode;
+  /** the training recipe the plan was priced with (estimate/recipe.ts name); shapes the precision arguments */
+  recipe?: string;
   /** where the plan came from, echoed in the output */
   source?: Record<string, unknown>;
 }
@@ -58,8 +67,11 @@ export interface ExportResult {
   plan: {
     model: string;
     numLayers: number;
-    gbs: number; mbs: number; tp: number; dp: number; pp: number;
+    gbs: number; mbs: number; tp: number; dp: number; pp: number; cp: number;
     microBatches: number;
+    /** how the plan executes (estimate/execution.ts), with its short label */
+    execution: Execution & { label: string };
+    recipe?: string;
     gpusPerNode: number;
     nodes: number;
     worldSize: number;
@@ -78,16 +90,47 @@ export interface ExportResult {
     stageLayers: Array<[number, number]>;
     nodePartition: number[];
     exact: boolean;
+    virtualStages: number;
+    /** decoder layers of each model chunk in model order (pp·v; chunk i runs on pipeline rank i mod pp) */
+    chunkLayers: number[];
   };
   rounding: RoundingReport | null;
-  megatron: MegatronArgs & { launch: string };
-  torchtitan: TorchtitanConfig & { module_fqns_per_model_part: string[][]; toml: string };
+  /** null when Megatron-LM cannot run the plan (refused.megatron says why) */
+  megatron: (MegatronArgs & { launch: string }) | null;
+  /** null when torchtitan cannot run the plan (refused.torchtitan says why) */
+  torchtitan: (TorchtitanConfig & { module_fqns_per_model_part: string[][]; toml: string }) | null;
+  refused: { megatron?: Refusal; torchtitan?: Refusal };
   placement: PlacementReport;
-  validation: { args: string[]; command: string };
+  /** the validation harness's arguments; unsupported: techniques of the plan it does not run (it then runs the plain plan) */
+  validation: { args: string[]; command: string; unsupported: string[] };
   warnings: string[];
 }
 
+/** Why a launcher cannot run the plan: the FasopError's message and fix. */
+export interface Refusal { message: string; hint: string }
+
 const pct = (after: number, before: number) => ((after - before) / before) * 100;
+
+/** The launcher's settings, or why it refuses the plan (user errors only; anything else is a bug). */
+function attempt<T>(make: () => T): { value: T | null; refusal?: Refusal } {
+  try {
+    return { value: make() };
+  } catch (err) {
+    if (!(err instanceof FasopError)) throw err;
+    return { value: null, refusal: { message: err.message, hint: err.hint } };
+  }
+}
+
+/** Techniques of the plan that validation/train_step.py does not run. */
+function harnessUnsupported(e: Execution): string[] {
+  const out: string[] = [];
+  if (e.recomputeLayers !== undefined) out.push(`full recompute of ${e.recomputeLayers} layers per stage (the harness recomputes every layer or none)`);
+  if (e.dpSharding !== 'none') out.push(`dp sharding '${e.dpSharding}'`);
+  if (e.sequenceParallel) out.push('sequence parallelism');
+  if (e.virtualStages > 1) out.push(`${e.virtualStages} virtual stages`);
+  if (e.cp > 1) out.push(`context parallelism ${e.cp}`);
+  return out;
+}
 
 /**
  * Turn a plan into launcher arguments: the layer partition (rounded to whole layers when fasop's
@@ -100,16 +143,20 @@ export async function exportPlan(p: ExportablePlan, opts: ExportOptions): Promis
   const { model, gpusPerNode } = opts;
   const L = model.num_layers;
   const warnings: string[] = [];
-  const worldSize = p.tp * p.dp * p.pp;
+  const e = executionOf(p);
+  const worldSize = p.tp * e.cp * p.dp * p.pp;
   if (worldSize !== p.placement.length * gpusPerNode) {
-    throw new FasopError(`tp·dp·pp = ${worldSize} GPUs but the placement has ${p.placement.length} nodes × ${gpusPerNode} GPUs per node`,
+    throw new FasopError(`tp·cp·dp·pp = ${worldSize} GPUs but the placement has ${p.placement.length} nodes × ${gpusPerNode} GPUs per node`,
       'pass the --gpu-per-node the plan was searched with');
   }
   if (p.partition.reduce((a, b) => a + b, 0) !== 8 * L + 2) {
     throw new FasopError(`the plan's partition covers ${p.partition.reduce((a, b) => a + b, 0)} nodes but ${model.name} has 8·${L}+2 = ${8 * L + 2}`,
       'pass the --model-type (or --model-config) the plan was searched with');
   }
+  const microBatches = p.gbs / (p.dp * p.mbs);
+  checkExecution(e, { tp: p.tp, dp: p.dp, pp: p.pp, microBatches, numLayers: L, seqLength: model.seq_length });
   const lp = roundToLayers(p.partition, L);
+  const chunkLayers = virtualStageLayers(lp.layersPerStage, e.virtualStages);
   let rounding: RoundingReport | null = null;
   if (!lp.exact) {
     rounding = {
@@ -135,40 +182,51 @@ export async function exportPlan(p: ExportablePlan, opts: ExportOptions): Promis
   }
   if (p.is_oom) warnings.push(`fasop estimates this plan runs out of GPU memory (is_oom); it will likely fail to launch`);
   if (model.architecture !== 'llama') warnings.push(`torchtitan module names are LLaMA's (tok_embeddings, layers.i, norm, output); ${model.name} is a ${model.architecture} model`);
-  const dpMode = opts.torchtitanDp ?? 'replicate';
-  if (dpMode === 'replicate' && p.dp > 1 && (p.tp > 1 || p.pp > 1)) {
-    warnings.push("torchtitan: DDP (data_parallel_replicate_degree) with TP or PP is refused by torchtitan versions that raise 'DDP has not supported > 1D parallelism'; if yours does, export with --torchtitan-dp shard (FSDP: fasop's DP all-reduce estimate then only approximates its reduce-scatter/all-gather)");
-  }
-  const microBatches = p.gbs / (p.dp * p.mbs);
-  if (p.pp > 1 && microBatches < p.pp) {
+  if (p.pp > 1 && e.virtualStages === 1 && microBatches < p.pp) {
     // torch.distributed.pipelining's Schedule1F1B raises "1F1B requires at least one microbatch per
     // stage"; the validation harness's pp 4 run with 2 micro-batches crashed (docs/accuracy.md)
     warnings.push(`torchtitan: ${microBatches} micro-batch${microBatches === 1 ? '' : 'es'} per step for ${p.pp} pipeline stages; PyTorch's Schedule1F1B refuses fewer micro-batches than stages — raise gbs or lower mbs to at least ${p.pp} micro-batches (Megatron-LM's 1F1B runs it)`);
   }
   const degrees = { tp: p.tp, dp: p.dp, pp: p.pp, mbs: p.mbs, gbs: p.gbs };
-  const mg = megatronArgs(degrees, L, lp.layersPerStage);
   const nodes = p.placement.length;
-  const launch = nodes === 1
+  const mg = attempt(() => megatronArgs({ ...degrees, cp: e.cp }, L, chunkLayers, { execution: e, model, recipe: opts.recipe }));
+  const tt = attempt(() => torchtitanConfig(degrees, chunkLayers, opts.torchtitanDp, { execution: e, seqLength: model.seq_length, recipe: opts.recipe }));
+  if (!mg.value && !tt.value) throw new FasopError(`neither launcher can run the plan: Megatron-LM: ${mg.refusal!.message}; torchtitan: ${tt.refusal!.message}`, `${mg.refusal!.hint}; or ${tt.refusal!.hint}`);
+  const ttp = tt.value?.parallelism;
+  if (ttp && ttp.data_parallel_replicate_degree > 1 && ttp.data_parallel_shard_degree === 1 && e.cp === 1 && (p.tp > 1 || p.pp > 1)) {
+    warnings.push("torchtitan: DDP (data_parallel_replicate_degree) with TP or PP is refused by torchtitan versions that raise 'DDP has not supported > 1D parallelism'; if yours does, export with --torchtitan-dp shard (FSDP: fasop's DP all-reduce estimate then only approximates its reduce-scatter/all-gather)");
+  }
+  const torchrun = nodes === 1
     ? `torchrun --standalone --nproc-per-node ${gpusPerNode}`
     : `torchrun --nnodes ${nodes} --nproc-per-node ${gpusPerNode} --node-rank <i> --master-addr <host> --master-port <port>`;
-  const tt = torchtitanConfig(degrees, lp.layersPerStage, dpMode);
-  const fqns = tt.parallelism.module_fqns_per_model_part ?? [['tok_embeddings', ...Array.from({ length: L }, (_, i) => `layers.${i}`), 'norm', 'output']];
-  const place = placementReport(degrees, p.placement, gpusPerNode);
-  const vArgs = ['--tp', String(p.tp), '--pp', String(p.pp), '--dp', String(p.dp), '--mbs', String(p.mbs), '--gbs', String(p.gbs), '--layers', String(L), '--module-fqns', JSON.stringify(fqns)];
-  const runner = nodes === 1 ? `torchrun --standalone --nproc_per_node ${worldSize}` : `torchrun --nnodes ${nodes} --nproc_per_node ${gpusPerNode} --node_rank <i> --rdzv_backend c10d --rdzv_endpoint <host:port>`;
+  const megatron = mg.value ? { ...mg.value, launch: [...Object.entries(mg.value.env).map(([k, v]) => `${k}=${v}`), torchrun].join(' ') } : null;
+  const stageFqns = moduleFqnsPerModelPart(lp.layersPerStage);
+  const torchtitan = tt.value ? { ...tt.value, module_fqns_per_model_part: tt.value.parallelism.module_fqns_per_model_part ?? stageFqns, toml: torchtitanToml(tt.value) } : null;
+  const place = placementReport({ ...degrees, cp: e.cp }, p.placement, gpusPerNode);
+  const unsupported = harnessUnsupported(e);
+  const harnessRecompute = e.recompute !== 'none' && e.recomputeLayers === undefined ? ['--recompute', e.recompute] : [];
+  const vArgs = ['--tp', String(p.tp), '--pp', String(p.pp), '--dp', String(p.dp), '--mbs', String(p.mbs), '--gbs', String(p.gbs), '--layers', String(L), ...harnessRecompute, '--module-fqns', JSON.stringify(stageFqns)];
+  // the harness runs tp·dp·pp ranks (no cp)
+  const harnessWorld = p.tp * p.dp * p.pp;
+  const harnessNodes = harnessWorld / gpusPerNode;
+  const runner = harnessWorld <= gpusPerNode || !Number.isInteger(harnessNodes)
+    ? `torchrun --standalone --nproc_per_node ${harnessWorld}`
+    : `torchrun --nnodes ${harnessNodes} --nproc_per_node ${gpusPerNode} --node_rank <i> --rdzv_backend c10d --rdzv_endpoint <host:port>`;
   return {
     plan: {
-      model: model.name, numLayers: L, ...degrees, microBatches, gpusPerNode, nodes, worldSize,
+      model: model.name, numLayers: L, ...degrees, cp: e.cp, microBatches, execution: { ...e, label: executionLabel(e) }, ...(opts.recipe ? { recipe: opts.recipe } : {}),
+      gpusPerNode, nodes, worldSize,
       cluster: p.gpu_cluster_str, placement: [...p.placement], nodePartition: [...p.partition], stepTime_s: p.step_time, isOom: p.is_oom,
       ...(p.estimator ? { estimator: p.estimator } : {}), ...(p.partition_method ? { partitionMethod: p.partition_method } : {}),
       ...(opts.source ? { source: opts.source } : {}),
     },
-    layerPartition: { layersPerStage: lp.layersPerStage, stageLayers: stageLayerRanges(lp.layersPerStage), nodePartition: lp.nodePartition, exact: lp.exact },
+    layerPartition: { layersPerStage: lp.layersPerStage, stageLayers: stageLayerRanges(lp.layersPerStage), nodePartition: lp.nodePartition, exact: lp.exact, virtualStages: e.virtualStages, chunkLayers },
     rounding,
-    megatron: { ...mg, launch },
-    torchtitan: { ...tt, module_fqns_per_model_part: fqns, toml: torchtitanToml(tt) },
+    megatron,
+    torchtitan,
+    refused: { ...(mg.refusal ? { megatron: mg.refusal } : {}), ...(tt.refusal ? { torchtitan: tt.refusal } : {}) },
     placement: place,
-    validation: { args: vArgs, command: `${runner} validation/train_step.py ${vArgs.map(shellQuote).join(' ')}` },
+    validation: { args: vArgs, command: `${runner} validation/train_step.py ${vArgs.map(shellQuote).join(' ')}`, unsupported },
     warnings,
   };
 }

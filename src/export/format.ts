@@ -1,3 +1,4 @@
+import { FasopError } from '../errors.js';
 import type { ExportResult } from './export.js';
 
 export type ExportFormat = 'megatron' | 'torchtitan' | 'json';
@@ -8,11 +9,13 @@ const fmtS = (x: number | null) => (x === null || !Number.isFinite(x) ? 'n/a' : 
 export function commentLines(r: ExportResult, format: ExportFormat = 'json'): string[] {
   const p = r.plan;
   const lines = [
-    `plan: tp=${p.tp} dp=${p.dp} pp=${p.pp} mbs=${p.mbs} gbs=${p.gbs} (${p.microBatches} micro-batches per step) on ${p.cluster}: ${p.nodes} node(s) × ${p.gpusPerNode} GPUs = ${p.worldSize} GPUs; ${p.model} (${p.numLayers} layers)`,
+    `plan: tp=${p.tp}${p.cp > 1 ? ` cp=${p.cp}` : ''} dp=${p.dp} pp=${p.pp} mbs=${p.mbs} gbs=${p.gbs} (${p.microBatches} micro-batches per step) on ${p.cluster}: ${p.nodes} node(s) × ${p.gpusPerNode} GPUs = ${p.worldSize} GPUs; ${p.model} (${p.numLayers} layers)`,
+    `execution: ${p.execution.label}${p.recipe ? `; recipe ${p.recipe}` : ''}`,
     `estimated step time: ${fmtS(p.stepTime_s)}${p.estimator ? ` (${p.estimator} estimator${p.partitionMethod ? `, ${p.partitionMethod} partition` : ''})` : ''}${p.isOom ? '  — OOM estimated' : ''}`,
     `layers per stage: [${r.layerPartition.layersPerStage.join(', ')}]` +
       (r.layerPartition.exact ? ' (exact: fasop\'s node partition cuts only between layers)' : ' (rounded, see below)'),
   ];
+  if (r.layerPartition.virtualStages > 1) lines.push(`model chunks (${r.layerPartition.virtualStages} virtual stages per rank, chunk i on pipeline rank i mod pp): [${r.layerPartition.chunkLayers.join(', ')}] layers`);
   const rd = r.rounding;
   if (rd) {
     lines.push(`rounding: fasop's node partition [${rd.from.join(', ')}] cuts inside layers; rounded to [${rd.to.join(', ')}]:`);
@@ -34,25 +37,31 @@ export function commentLines(r: ExportResult, format: ExportFormat = 'json'): st
     for (const n of pl.nodes) lines.push(`  node rank ${n.nodeRank}: ${n.gpu}, ranks ${n.firstRank}-${n.lastRank}, stage(s) ${n.stages.join(', ')}`);
   }
   for (const w of r.warnings) if (format !== 'megatron' || !w.startsWith('torchtitan')) lines.push(`warning: ${w}`);
+  if (format === 'megatron') for (const n of r.megatron?.notes ?? []) lines.push(`note: ${n}`);
+  if (format === 'torchtitan') for (const n of r.torchtitan?.notes ?? []) lines.push(`note: ${n}`);
+  if (format === 'json') for (const [who, why] of Object.entries(r.refused)) lines.push(`${who} refuses the plan: ${why.message}`);
   return lines.map((l) => `# ${l}`);
 }
 
+/** The export in one format; a launcher that refuses the plan is a user error naming why and the fix. */
 export function formatExport(r: ExportResult, format: ExportFormat): string {
   if (format === 'json') return `${JSON.stringify(r, null, 2)}\n`;
+  const refusal = r.refused[format];
+  if (refusal) throw new FasopError(refusal.message, refusal.hint);
   const head = commentLines(r, format);
   if (format === 'megatron') {
     return [
-      '# fasop export: Megatron-LM arguments (data parallel = world size / (tp·pp))',
+      '# fasop export: Megatron-LM arguments (data parallel = world size / (tp·cp·pp))',
       ...head,
-      `# launch: ${r.megatron.launch} pretrain_gpt.py <model, data and optimizer args> \\`,
-      r.megatron.text,
+      `# launch: ${r.megatron!.launch} pretrain_gpt.py <data, optimizer and schedule args> \\`,
+      r.megatron!.text,
       '',
     ].join('\n');
   }
   return [
     '# fasop export: torchtitan job config (merge into your train config TOML)',
     ...head,
-    r.torchtitan.toml,
+    r.torchtitan!.toml,
     '',
   ].join('\n');
 }
