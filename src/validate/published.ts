@@ -36,6 +36,8 @@ export interface PublishedScore {
   memoryMetric?: string;
   /** the estimator finds the plan does not fit the catalog GPU's memory */
   oom: boolean;
+  /** the estimator finds the CPU, not the GPU, sets the pace (policy host-issue-floor) */
+  hostBound: boolean;
   costSource: string;
 }
 
@@ -120,7 +122,7 @@ export async function scorePublished(sets: readonly PublishedSet[], catalog: Cat
       publishedStep_s: pub.step_s, stepFrom: pub.from, predictedStep_s: est.stepTime_s, stepError: (est.stepTime_s - pub.step_s) / pub.step_s,
       publishedPeak_GiB: peak, predictedPeak_GiB: predictedPeak, memoryError: Number.isFinite(peak) ? (predictedPeak - peak) / peak : NaN,
       ...(rec.published.memory_metric ? { memoryMetric: rec.published.memory_metric } : {}),
-      oom: est.isOom, costSource: est.breakdown.costSource,
+      oom: est.isOom, hostBound: est.breakdown.hostBound === true, costSource: est.breakdown.costSource,
     });
   }
   return { scores, unscored, heldOut: stats(scores.filter((s) => s.heldOut)), rest: stats(scores.filter((s) => !s.heldOut)), all: stats(scores) };
@@ -135,7 +137,7 @@ const statsLine = (label: string, s: PublishedStats) => s.records === 0 ? `${lab
 
 /** Markdown tables of a published-set score. */
 export function formatPublished(s: PublishedSummary): string {
-  const row = (p: PublishedScore) => `| ${p.id} | ${p.heldOut ? 'yes' : ''} | ${p.gpus}x${p.gpu} | ${p.plan} | ${p.execution} | ${num(p.publishedStep_s, 3)} | ${p.stepFrom} | ${num(p.predictedStep_s, 3)} | ${pct(p.stepError)} | ${num(p.publishedPeak_GiB, 2)}${p.memoryMetric === 'max_reserved' ? ' (reserved)' : ''} | ${num(p.predictedPeak_GiB, 2)}${p.oom ? ' [OOM]' : ''} | ${pct(p.memoryError)} |`;
+  const row = (p: PublishedScore) => `| ${p.id} | ${p.heldOut ? 'yes' : ''} | ${p.gpus}x${p.gpu} | ${p.plan} | ${p.execution} | ${num(p.publishedStep_s, 3)} | ${p.stepFrom} | ${num(p.predictedStep_s, 3)}${p.hostBound ? ' [host-bound]' : ''} | ${pct(p.stepError)} | ${num(p.publishedPeak_GiB, 2)}${p.memoryMetric === 'max_reserved' ? ' (reserved)' : ''} | ${num(p.predictedPeak_GiB, 2)}${p.oom ? ' [OOM]' : ''} | ${pct(p.memoryError)} |`;
   const out = [
     '### published measurements, estimator: fasop (default recipe)',
     '',
@@ -146,6 +148,7 @@ export function formatPublished(s: PublishedSummary): string {
     statsLine('held-out records', s.heldOut),
     statsLine('the other records', s.rest),
     statsLine('all scored records', s.all),
+    ...[...new Set(s.scores.map((p) => p.file))].map((f) => statsLine(`— ${f}`, stats(s.scores.filter((p) => p.file === f)))),
   ];
   const derived = [...new Set(s.scores.flatMap((p) => {
     const from = /derived from (\S+?)[\s(,;]/.exec(p.costSource)?.[1];
