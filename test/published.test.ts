@@ -123,6 +123,9 @@ test('fasop validate --published prints every in-scope record; run-only flags ar
   assert.equal(bad.code, 2);
   assert.match(bad.err, /--estimator does nothing with --published/);
   assert.equal(bad.err.trim().split('\n').length, 1);
+  const folder = await runCli(['validate', DIR]);
+  assert.equal(folder.code, 2);
+  assert.match(folder.err, /holds published measurements, not validation results — fix: score them with fasop validate --published/);
   const none = await runCli(['validate']);
   assert.equal(none.code, 2);
   assert.match(none.err, /needs a folder of validation results/);

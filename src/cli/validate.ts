@@ -9,7 +9,7 @@ import { readHostIssueProfile } from '../profiles/host-issue.js';
 import { compareRecords, formatComparison } from '../validate/compare.js';
 import { readValidationRecords } from '../validate/records.js';
 import { formatPublished, scorePublished } from '../validate/published.js';
-import { readPublishedSets } from '../validate/published-records.js';
+import { holdsPublishedSets, readPublishedSets } from '../validate/published-records.js';
 import type { CliIo } from './io.js';
 
 /** Options of the measured-run comparison that do nothing when scoring published measurements. */
@@ -45,6 +45,7 @@ export function validateCommand(io: CliIo): Command {
       const graphDir = opts.graphProfileDir ?? join(profileDir, 'graph');
       const graphProfiles = opts.graphProfileDir !== undefined || existsSync(graphDir) ? ProfileDb.open(graphDir) : undefined;
       const hostProfile = opts.hostProfile === undefined ? undefined : readHostIssueProfile(resolve(io.cwd, opts.hostProfile));
+      if (holdsPublishedSets(resolve(io.cwd, dir))) throw new FasopError(`${dir} holds published measurements, not validation results`, `score them with fasop validate --published ${dir}`);
       const records = readValidationRecords(resolve(io.cwd, dir));
       const blocks: string[] = [];
       for (const name of opts.estimator) {

@@ -141,6 +141,18 @@ export function readPublishedSets(dir: string): PublishedSet[] {
   return sets;
 }
 
+/** Whether a folder's first `*.json` is a file of published records (to point `fasop validate DIR` at --published). */
+export function holdsPublishedSets(dir: string): boolean {
+  try {
+    const first = readdirSync(dir).filter((f) => f.endsWith('.json')).sort()[0];
+    if (first === undefined) return false;
+    const doc = readJsonFile(join(dir, first), 'published measurements') as Record<string, unknown> | null;
+    return doc !== null && typeof doc === 'object' && Array.isArray(doc['records']) && typeof doc['title'] === 'string';
+  } catch {
+    return false;
+  }
+}
+
 /** Micro-batches per step on each data-parallel replica. */
 export function microBatchesOf(r: Pick<PublishedRecord, 'gbs' | 'dp' | 'mbs'>): number {
   return r.gbs / (r.dp * r.mbs);
