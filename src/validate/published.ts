@@ -1,0 +1,163 @@
+/**
+ * `fasop validate --published`: each published configuration is resolved as the search resolves a
+ * plan (its cluster, model, degrees and execution) and estimated by the default estimator; the
+ * predicted step time and peak memory are set against the published ones.
+ */
+import { getGpu, type Catalog } from '../catalog/catalog.js';
+import { executionLabel } from '../estimate/execution.js';
+import { getEstimator } from '../estimate/index.js';
+import type { ResolvedPlan } from '../estimate/plan.js';
+import { DEFAULT_RECIPE_AXES, recipeOf } from '../estimate/recipe.js';
+import type { ProfileDb } from '../profiles/db.js';
+import { resolvePlans } from '../plan/resolve.js';
+import type { SearchRequest } from '../request/request.js';
+import {
+  executionOf, outOfScope, publishedPeak_GiB, publishedStepTime, worldOf, type PublishedRecord, type PublishedSet,
+} from './published-records.js';
+
+/** One scored record. */
+export interface PublishedScore {
+  id: string;
+  file: string;
+  heldOut: boolean;
+  gpu: string;
+  gpus: number;
+  plan: string;
+  execution: string;
+  publishedStep_s: number;
+  /** how the published step time follows from the source's figures */
+  stepFrom: string;
+  predictedStep_s: number;
+  stepError: number;
+  publishedPeak_GiB: number;
+  predictedPeak_GiB: number;
+  /** NaN where the source gives no memory */
+  memoryError: number;
+  memoryMetric?: string;
+  /** the estimator finds the plan does not fit the catalog GPU's memory */
+  oom: boolean;
+  /** the estimator finds the CPU, not the GPU, sets the pace (policy host-issue-floor) */
+  hostBound: boolean;
+  costSource: string;
+}
+
+/** A record fasop does not price, and why. */
+export interface UnscoredRecord {
+  id: string;
+  file: string;
+  heldOut: boolean;
+  reason: string;
+  publishedStep_s: number;
+  stepFrom: string;
+}
+
+export interface PublishedStats {
+  records: number;
+  stepMape: number;
+  stepMaxError: number;
+  memoryRecords: number;
+  memoryMape: number;
+  memoryMaxError: number;
+}
+
+export interface PublishedSummary {
+  scores: PublishedScore[];
+  unscored: UnscoredRecord[];
+  heldOut: PublishedStats;
+  rest: PublishedStats;
+  all: PublishedStats;
+}
+
+const planLabel = (r: PublishedRecord) => `tp${r.tp} cp${r.cp} dp${r.dp} pp${r.pp} mbs${r.mbs} gbs${r.gbs}`;
+
+/** The request a search of the record's cluster would build: its nodes, its model, one step of its batch, the default recipe. */
+export function requestOf(r: PublishedRecord, catalog: Catalog): SearchRequest {
+  const gpu = getGpu(catalog, r.gpu.type);
+  return {
+    gpus: [{ type: gpu.name, nodes: r.nodes }], model: r.model, dataset: { name: r.id, samples: r.gbs, description: 'one step' }, gbsValues: [r.gbs],
+    gpusPerNode: r.gpusPerNode, precision: 16, partitionMethod: 'minmax', estimator: 'fasop', pareto: false, recipe: recipeOf(DEFAULT_RECIPE_AXES),
+  };
+}
+
+/** The resolved plan of a record, with the record's execution on it. */
+export function planOfPublished(r: PublishedRecord, catalog: Catalog, profiles: ProfileDb): ResolvedPlan {
+  const [plan] = resolvePlans(requestOf(r, catalog), catalog, profiles, { tp: r.tp, dp: r.dp, pp: r.pp, mbs: r.mbs, gbs: r.gbs });
+  return { ...plan!, execution: executionOf(r) };
+}
+
+function stats(xs: readonly PublishedScore[]): PublishedStats {
+  const abs = (v: number[]) => v.map(Math.abs);
+  const mean = (v: number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN);
+  const max = (v: number[]) => (v.length ? Math.max(...v) : NaN);
+  const mem = xs.map((s) => s.memoryError).filter(Number.isFinite);
+  return {
+    records: xs.length,
+    stepMape: mean(abs(xs.map((s) => s.stepError))),
+    stepMaxError: max(abs(xs.map((s) => s.stepError))),
+    memoryRecords: mem.length,
+    memoryMape: mean(abs(mem)),
+    memoryMaxError: max(abs(mem)),
+  };
+}
+
+/** Estimate every in-scope record with the default estimator; list the others with their reason. */
+export async function scorePublished(sets: readonly PublishedSet[], catalog: Catalog, profiles: ProfileDb): Promise<PublishedSummary> {
+  const estimator = getEstimator('fasop');
+  const scores: PublishedScore[] = [];
+  const unscored: UnscoredRecord[] = [];
+  for (const rec of sets.flatMap((s) => s.records)) {
+    const pub = publishedStepTime(rec);
+    const reason = outOfScope(rec);
+    if (reason) {
+      unscored.push({ id: rec.id, file: rec.file, heldOut: rec.heldOut, reason, publishedStep_s: pub.step_s, stepFrom: pub.from });
+      continue;
+    }
+    const plan = planOfPublished(rec, catalog, profiles);
+    const est = await estimator(plan);
+    const stages = est.breakdown.stages;
+    const predictedPeak = rec.published.memory_ranks === 'last_rank' ? stages.at(-1)!.memory_GiB : Math.max(...stages.map((s) => s.memory_GiB));
+    const peak = publishedPeak_GiB(rec);
+    scores.push({
+      id: rec.id, file: rec.file, heldOut: rec.heldOut, gpu: plan.nodes[0]!.gpu.name, gpus: worldOf(rec), plan: planLabel(rec), execution: executionLabel(plan.execution!),
+      publishedStep_s: pub.step_s, stepFrom: pub.from, predictedStep_s: est.stepTime_s, stepError: (est.stepTime_s - pub.step_s) / pub.step_s,
+      publishedPeak_GiB: peak, predictedPeak_GiB: predictedPeak, memoryError: Number.isFinite(peak) ? (predictedPeak - peak) / peak : NaN,
+      ...(rec.published.memory_metric ? { memoryMetric: rec.published.memory_metric } : {}),
+      oom: est.isOom, hostBound: est.breakdown.hostBound === true, costSource: est.breakdown.costSource,
+    });
+  }
+  return { scores, unscored, heldOut: stats(scores.filter((s) => s.heldOut)), rest: stats(scores.filter((s) => !s.heldOut)), all: stats(scores) };
+}
+
+const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)} %` : 'n/a');
+const num = (x: number, d: number) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+
+const statsLine = (label: string, s: PublishedStats) => s.records === 0 ? `${label}: none` :
+  `${label}: step time MAPE ${pct(s.stepMape)}, max |error| ${pct(s.stepMaxError)} over ${s.records} records; ` +
+  (s.memoryRecords ? `peak memory mean |error| ${pct(s.memoryMape)}, max ${pct(s.memoryMaxError)} over ${s.memoryRecords}` : 'no published memory');
+
+/** Markdown tables of a published-set score. */
+export function formatPublished(s: PublishedSummary): string {
+  const row = (p: PublishedScore) => `| ${p.id} | ${p.heldOut ? 'yes' : ''} | ${p.gpus}x${p.gpu} | ${p.plan} | ${p.execution} | ${num(p.publishedStep_s, 3)} | ${p.stepFrom} | ${num(p.predictedStep_s, 3)}${p.hostBound ? ' [host-bound]' : ''} | ${pct(p.stepError)} | ${num(p.publishedPeak_GiB, 2)}${p.memoryMetric === 'max_reserved' ? ' (reserved)' : ''} | ${num(p.predictedPeak_GiB, 2)}${p.oom ? ' [OOM]' : ''} | ${pct(p.memoryError)} |`;
+  const out = [
+    '### published measurements, estimator: fasop (default recipe)',
+    '',
+    '| record | held out | GPUs | plan | execution | published step (s) | from | predicted (s) | error | published peak (GiB) | predicted (GiB) | error |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...s.scores.map(row),
+    '',
+    statsLine('held-out records', s.heldOut),
+    statsLine('the other records', s.rest),
+    statsLine('all scored records', s.all),
+    ...[...new Set(s.scores.map((p) => p.file))].map((f) => statsLine(`— ${f}`, stats(s.scores.filter((p) => p.file === f)))),
+  ];
+  const derived = [...new Set(s.scores.flatMap((p) => {
+    const from = /derived from (\S+?)[\s(,;]/.exec(p.costSource)?.[1];
+    return from ? [`${p.gpu} from ${from}`] : [];
+  }))];
+  if (derived.length) out.push(`GPUs without an operator profile of their own, priced by derivation (cost_source says so): ${derived.join(', ')}`);
+  if (s.unscored.length) {
+    out.push('', 'Not scored (out of scope):', '', '| record | held out | published step (s) | from | reason |', '|---|---|---|---|---|',
+      ...s.unscored.map((u) => `| ${u.id} | ${u.heldOut ? 'yes' : ''} | ${num(u.publishedStep_s, 3)} | ${u.stepFrom} | ${u.reason} |`));
+  }
+  return out.join('\n');
+}
