@@ -53,7 +53,8 @@ export function addSearchOptions(cmd: Command, hidden: ReadonlySet<keyof typeof 
     new Option('--parsing', 'write every plan as a JSONL line as soon as it is estimated'),
     new Option('--parsing-file <file>', 'JSONL path for --parsing (default main_logs/{model}_{gpus}_gbs{gbs}_{time}.jsonl)'),
     new Option('--verbose', 'print one progress line per plan (also written to a log file)'),
-    new Option('--log-file <file>', 'also write the console output to this file'));
+    new Option('--log-file <file>', 'also write the console output to this file'),
+    new Option('--workers <n>', 'threads the search splits over (default: all cores); searches of fewer than 3000 plans run on one; the output is the same for any number'));
   group('pareto',
     new Option('--pareto', 'search every sub-cluster (the _pareto catalog variants)'),
     new Option('--pareto-gbs-max <n>', 'also sweep gbs = 1, 2, 4, … up to this'),
