@@ -29,7 +29,7 @@ export function addSearchOptions(cmd: Command, hidden: ReadonlySet<keyof typeof 
   group('cluster',
     new Option('--gpus <TYPE NODES...>', 'cluster: pairs of GPU type and number of NODES (each node has --gpu-per-node GPUs), e.g. --gpus A40 8 A100 1'),
     new Option('--gpu-per-node <n>', 'GPUs per node (default: the catalog node size of the GPU type, e.g. A40 4, H100 8; 4 for mixed sizes; 8 with --pareto)'),
-    new Option('--model-type <name>', 'model from the catalog (llama1b, llama8b, llama70b, gpt2XL)').default('llama70b'),
+    new Option('--model-type <name>', 'model from the catalog (llama1b, llama8b, llama70b, llama405b, gpt2XL)').default('llama70b'),
     new Option('--model-config <file>', 'a Hugging Face config.json (LLaMA/Mistral/Qwen2 or GPT-2 style) instead of --model-type'),
     new Option('--seq-length <n>', 'sequence length (default: the catalog model\'s, or min(1024, max positions) for --model-config); at most the model\'s positions'),
     new Option('--gbs <n>', 'global batch size').default('32'),

@@ -20,7 +20,7 @@ export function widthsOf(plan: ResolvedPlan, policy: EstimatorPolicy): { ffn: nu
 export const boundaryLinkCache = { enabled: true };
 
 /** Boundary links by placement (the nodes array every plan of a placement shares), then degrees and boundary. */
-const linksByNodes = new WeakMap<readonly unknown[], Map<string, Link>>();
+const linksByNodes = new WeakMap<readonly unknown[], Map<number | string, Link>>();
 
 /** The α–β link a boundary uses, cached: it depends only on the nodes, tp, dp, GPUs per node, launch and j. */
 function boundaryLink(plan: ResolvedPlan, recipe: TrainingRecipe, j: number): Link {
@@ -30,7 +30,10 @@ function boundaryLink(plan: ResolvedPlan, recipe: TrainingRecipe, j: number): Li
     byKey = new Map();
     linksByNodes.set(plan.nodes, byKey);
   }
-  const key = `${plan.tp} ${plan.dp} ${plan.gpusPerNode} ${recipe.launch} ${j}`;
+  // a number while every part is in range (tp and GPUs per node ≤ 64), else a string
+  const key = plan.gpusPerNode <= 64 && plan.tp <= 64 && j < 100_000 && plan.dp < 1e6
+    ? ((((plan.dp * 65 + plan.tp) * 65 + plan.gpusPerNode) * 2 + (recipe.launch === 'cuda-graph' ? 1 : 0)) * 100_000 + j)
+    : `${plan.tp} ${plan.dp} ${plan.gpusPerNode} ${recipe.launch} ${j}`;
   let link = byKey.get(key);
   if (!link) {
     link = boundaryLinkOf(plan, recipe, j);
