@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const CHILD = new URL('./scale-child.mjs', import.meta.url).pathname;
@@ -60,6 +61,15 @@ const cells = (r) => (r.error
   : `${n(r.plans)}${r.capped ? ` of ${n(r.total)} (capped)` : ''} | ${n(r.seconds, 2)}${r.capped ? ` (projected ${n(r.projected_s)})` : ''} | ${n(r.plansPerSecond)} | ${n(r.peakRss_MiB)}`);
 
 console.log(`machine: ${cpus()[0]?.model ?? '?'} (${cpus().length} cores), node ${process.version}, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}, ${new Date().toISOString()}; before = ${ref}; cap ${cap} s`);
+// how many cores this process really gets now: a pure CPU loop on 1 and on 2 threads at once
+const spin = (k) => Promise.all(Array.from({ length: k }, () => new Promise((done) => {
+  const w = new Worker('let x = 0; for (let i = 0; i < 3e8; i++) x += i % 7; require("node:worker_threads").parentPort.postMessage(x)', { eval: true });
+  w.on('message', () => { void w.terminate(); done(); });
+})));
+const wall = async (k) => { const t = performance.now(); await spin(k); return performance.now() - t; };
+const w1 = await wall(1);
+const w2 = await wall(2);
+console.log(`cores available now: the same CPU loop on 2 threads at once takes ${(w2 / w1).toFixed(2)}× the wall time of 1 (1.0: two free cores; 2.0: one)`);
 console.log('');
 console.log('| scenario | build | threads | plans | search (s) | plans/s | peak RSS (MiB) | records hash |');
 console.log('|---|---|---|---|---|---|---|---|');
