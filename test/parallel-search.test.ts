@@ -151,18 +151,3 @@ test('fasop search --workers 1 and --workers 2 write the same CSV bytes; bad --w
   assert.equal(exhaustive.code, 2);
   assert.match(exhaustive.err, /--workers would do nothing/);
 });
-
-test('the stage codec gives back the same objects: keys in order, NaN, -0, strings, booleans, missing and undefined values', async () => {
-  const { packObjects, unpackObjects } = await import('../src/search/stage-codec.js');
-  const objects = [
-    { gpu: 'H100', nodes: 3, compute_s: 0.1 + 0.2, end_s: NaN, memory_GiB: -0 },
-    { gpu: 'A100', nodes: 5, compute_s: 1e-300, end_s: Infinity, memory_GiB: 7, hostIssue_s: 2.5 },
-    { flag: true, note: undefined, nested: { a: [1, 2] } },
-    { gpu: 'H100', nodes: 3, compute_s: 4, end_s: 5, memory_GiB: 6 },
-  ];
-  const back = unpackObjects(structuredClone(packObjects(objects)));
-  assert.deepEqual(back, objects);
-  assert.deepEqual(back.map((o) => Object.keys(o)), objects.map((o) => Object.keys(o)));
-  assert.ok(Object.is(back[0]!.memory_GiB, -0));
-  assert.ok('note' in back[2]!);
-});

@@ -11,7 +11,6 @@ import { ProfileDb } from '../profiles/db.js';
 import { resolveSearchOptions } from '../request/options.js';
 import type { ShardInput, ShardItem, ShardMessage } from './parallel.js';
 import { searchEvents } from './search.js';
-import { packObjects } from './stage-codec.js';
 
 async function run(d: ShardInput): Promise<void> {
   const post = (m: ShardMessage) => parentPort!.postMessage(m);
@@ -32,21 +31,16 @@ async function run(d: ShardInput): Promise<void> {
     return true;
   };
   let batch: ShardItem[] = [];
-  // the stages of a batch's estimates travel packed (stage-codec.ts)
-  const send = () => {
-    const stages = batch.flatMap((it) => it.estimate.breakdown.stages as unknown as Record<string, unknown>[]);
-    const stageCounts = batch.map((it) => it.estimate.breakdown.stages.length);
-    const items = batch.map((it) => ({ ...it, estimate: { ...it.estimate, breakdown: { ...it.estimate.breakdown, stages: [] } } }));
-    post({ type: 'results', items, stages: packObjects(stages), stageCounts });
-    batch = [];
-  };
   for await (const ev of searchEvents(request, { catalog, profiles, estimator, only })) {
     if (Atomics.load(ctl, 1) === 1) return;
     if (ev.type !== 'result') continue;
     batch.push({ index: ev.index, record: ev.record, estimate: ev.estimate });
-    if (ev.index % d.chunk === 0) send();
+    if (ev.index % d.chunk === 0) {
+      post({ type: 'results', items: batch });
+      batch = [];
+    }
   }
-  if (batch.length) send();
+  if (batch.length) post({ type: 'results', items: batch });
   post({ type: 'end' });
 }
 

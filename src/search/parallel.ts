@@ -16,7 +16,6 @@ import type { ProfileDb } from '../profiles/db.js';
 import type { RawSearchOptions } from '../request/options.js';
 import { validateRequest, type SearchRequest } from '../request/request.js';
 import type { PlanRecord } from './record.js';
-import { unpackObjects, type PackedObjects } from './stage-codec.js';
 import { countPlans, planJobs, searchEvents, type SearchEvent } from './search.js';
 
 /** Below this many plans the search runs on the calling thread alone: a thread's start-up (module loading, profiles) would cost more than it saves. */
@@ -63,7 +62,7 @@ export interface ShardItem {
 }
 
 export type ShardMessage =
-  | { type: 'results'; items: ShardItem[]; stages: PackedObjects; stageCounts: number[] }
+  | { type: 'results'; items: ShardItem[] }
   | { type: 'end' }
   | { type: 'error'; message: string; hint?: string; fasop: boolean };
 
@@ -100,16 +99,7 @@ class ShardQueue {
 
   constructor(readonly worker: Worker) {
     worker.on('message', (m: ShardMessage) => {
-      if (m.type === 'results') {
-        // each estimate's stages travel packed (stage-codec.ts): put them back
-        const stages = unpackObjects(m.stages);
-        let k = 0;
-        m.items.forEach((it, i) => {
-          it.estimate.breakdown.stages = stages.slice(k, k + m.stageCounts[i]!) as unknown as Estimate['breakdown']['stages'];
-          k += m.stageCounts[i]!;
-          this.items.push(it);
-        });
-      }
+      if (m.type === 'results') for (const it of m.items) this.items.push(it);
       else if (m.type === 'end') this.ended = true;
       else this.failure = m.fasop ? new FasopError(m.message, m.hint ?? '') : new Error(m.message);
       this.notify();
