@@ -9,12 +9,12 @@ const FLAG: Record<string, string> = {
   paretoGbsMax: '--pareto-gbs-max', makePareto: '--make-pareto', onlyMakePareto: '--only-make-pareto', paretoTitle: '--pareto-title',
   verbose: '--verbose', logFile: '--log-file', addExpName: '--add-exp-name', parsing: '--parsing', parsingFile: '--parsing-file',
   saveCsv: '--no-save-csv', exhaustive: '--exhaustive', mbs: '--mbs', tp: '--tp', dp: '--dp', pp: '--pp', profileDir: '--profile-dir',
-  outputDir: '--output-dir', catalog: '--catalog', substituteProfile: '--substitute-profile',
+  outputDir: '--output-dir', catalog: '--catalog', substituteProfile: '--substitute-profile', workers: '--workers',
   optimizer: '--optimizer', launch: '--launch', tpRuntime: '--tp-runtime', trainTokens: '--train-tokens', epochs: '--epochs',
 };
 
 /** Flags that only shape files a full search writes; `--exhaustive` prints one plan and writes none. */
-const OUTPUT_ONLY = ['pareto', 'paretoGbsMax', 'makePareto', 'paretoTitle', 'parsing', 'parsingFile', 'logFile', 'verbose', 'addExpName', 'saveCsv', 'outputDir'];
+const OUTPUT_ONLY = ['workers', 'pareto', 'paretoGbsMax', 'makePareto', 'paretoTitle', 'parsing', 'parsingFile', 'logFile', 'verbose', 'addExpName', 'saveCsv', 'outputDir'];
 
 const flags = (keys: readonly string[]) => keys.map((k) => FLAG[k] ?? k).join(', ');
 
@@ -56,7 +56,7 @@ export function checkSearchFlagModes(raw: RawSearchOptions, given: ReadonlySet<s
 export function checkExportFlagModes(raw: { best?: boolean; format: string }, given: ReadonlySet<string>): void {
   if (given.has('allowOom') && !raw.best) throw new FasopError('--allow-oom applies only to --best', 'add --best, or drop --allow-oom');
   if (given.has('torchtitanDp') && raw.format === 'megatron') throw new FasopError('--torchtitan-dp shapes the torchtitan output; --format megatron does not print it', 'use --format torchtitan or json, or drop --torchtitan-dp');
-  const searchOnly = ['onlyMakePareto', 'makePareto', 'paretoTitle', 'parsing', 'parsingFile', 'logFile', 'verbose', 'addExpName', 'saveCsv', 'outputDir', 'exhaustive'].filter((k) => given.has(k));
+  const searchOnly = ['workers', 'onlyMakePareto', 'makePareto', 'paretoTitle', 'parsing', 'parsingFile', 'logFile', 'verbose', 'addExpName', 'saveCsv', 'outputDir', 'exhaustive'].filter((k) => given.has(k));
   if (searchOnly.length) throw new FasopError(`${flags(searchOnly)} belong to fasop search; fasop export prints one plan and writes no file`, 'drop them');
   if (given.has('modelType') && given.has('modelConfig')) throw new FasopError('--model-type and --model-config both name the model', 'give one of them');
 }

@@ -29,7 +29,7 @@ export function addSearchOptions(cmd: Command, hidden: ReadonlySet<keyof typeof 
   group('cluster',
     new Option('--gpus <TYPE NODES...>', 'cluster: pairs of GPU type and number of NODES (each node has --gpu-per-node GPUs), e.g. --gpus A40 8 A100 1'),
     new Option('--gpu-per-node <n>', 'GPUs per node (default: the catalog node size of the GPU type, e.g. A40 4, H100 8; 4 for mixed sizes; 8 with --pareto)'),
-    new Option('--model-type <name>', 'model from the catalog (llama1b, llama8b, llama70b, gpt2XL)').default('llama70b'),
+    new Option('--model-type <name>', 'model from the catalog (llama1b, llama8b, llama70b, llama405b, gpt2XL)').default('llama70b'),
     new Option('--model-config <file>', 'a Hugging Face config.json (LLaMA/Mistral/Qwen2 or GPT-2 style) instead of --model-type'),
     new Option('--seq-length <n>', 'sequence length (default: the catalog model\'s, or min(1024, max positions) for --model-config); at most the model\'s positions'),
     new Option('--gbs <n>', 'global batch size').default('32'),
@@ -53,7 +53,8 @@ export function addSearchOptions(cmd: Command, hidden: ReadonlySet<keyof typeof 
     new Option('--parsing', 'write every plan as a JSONL line as soon as it is estimated'),
     new Option('--parsing-file <file>', 'JSONL path for --parsing (default main_logs/{model}_{gpus}_gbs{gbs}_{time}.jsonl)'),
     new Option('--verbose', 'print one progress line per plan (also written to a log file)'),
-    new Option('--log-file <file>', 'also write the console output to this file'));
+    new Option('--log-file <file>', 'also write the console output to this file'),
+    new Option('--workers <n>', 'threads the search splits over (default: all cores); searches of fewer than 3000 plans run on one; the output is the same for any number'));
   group('pareto',
     new Option('--pareto', 'search every sub-cluster (the _pareto catalog variants)'),
     new Option('--pareto-gbs-max <n>', 'also sweep gbs = 1, 2, 4, … up to this'),

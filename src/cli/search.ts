@@ -17,11 +17,12 @@ import { formatCsv, rankRecords } from '../report/csv.js';
 import { jsonlMeta, jsonlParetoMeta, jsonlRecord } from '../report/jsonl.js';
 import { clusterString } from '../request/cluster.js';
 import type { PlanRecord } from '../search/record.js';
-import { searchEvents, type SearchEvent } from '../search/search.js';
+import { defaultWorkers, parallelSearchEvents, PARALLEL_MIN_PLANS } from '../search/parallel.js';
+import type { SearchEvent } from '../search/search.js';
 import { runExhaustive } from './exhaustive.js';
 import { checkSearchFlagModes, givenFlags } from './flag-modes.js';
 import type { CliIo } from './io.js';
-import { addSearchOptions, resolveSearchOptions, type RawSearchOptions } from './search-options.js';
+import { addSearchOptions, intFlag, resolveSearchOptions, type RawSearchOptions } from './search-options.js';
 
 function timestamp(d = new Date()): string {
   const p = (x: number) => String(x).padStart(2, '0');
@@ -57,6 +58,7 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
   const { request: req, catalog } = resolved;
   const profiles = ProfileDb.open(resolved.profileDir);
   const estimator = getEstimator(req.estimator);
+  const workers = raw.workers === undefined ? defaultWorkers() : intFlag(raw.workers, '--workers', { max: 256 });
 
   if (raw.exhaustive) {
     await runExhaustive(io, raw, resolved, profiles, estimator);
@@ -101,7 +103,17 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
   const extras: PlanExtras[] = [];
   try {
     // Errors in the request surface here (before any output file is opened).
-    const events = searchEvents(req, { catalog, profiles, estimator });
+    let threadsLine = '';
+    const events = parallelSearchEvents(req, { catalog, profiles, estimator }, {
+      workers,
+      source: { raw, gpuTokens: gpuTokens ?? [] },
+      onThreads: (threads, plans) => {
+        const asked = raw.workers === undefined ? 'all cores' : `--workers ${workers}`;
+        threadsLine = threads > 1 || workers === 1
+          ? `Threads: ${threads} (${asked})`
+          : `Threads: 1 (${plans.toLocaleString('en-US')} plans; the search splits over threads from ${PARALLEL_MIN_PLANS.toLocaleString('en-US')} plans)`;
+      },
+    });
     const first = await events.next();
     if (dirs.has(outputDir)) ensureWritableDir(outputDir, '--output-dir');
     // default log and JSONL names are claimed exclusively: runs started in the same second get _2, _3, …
@@ -139,6 +151,7 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
       `  Iterations: ${req.gbsValues.map((g) => iterationsFor(req.dataset, g).toLocaleString('en-US')).join(', ')}`,
       `PP Partition Method: ${raw.ppPartitionMethod}`,
       `Profiles: ${profiles.dir}`,
+      ...(threadsLine ? [threadsLine] : []),
       '='.repeat(60),
       '',
     ].join('\n'));
@@ -175,7 +188,7 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
         extras.push(planExtras(ev.record, ev.estimate, req.model.num_layers));
         if (ev.record.is_oom) oom += 1;
         else valid += 1;
-        jsonl(jsonlRecord(ev.index, ev.record));
+        if (jsonlFile !== undefined) jsonl(jsonlRecord(ev.index, ev.record)); // not formatted when not written
         const now = Date.now();
         if (raw.verbose) out(verboseLines(idxInPlacement, placementTotal, ev.record, (now - last) / 1000));
         last = now;

@@ -16,8 +16,34 @@ export function widthsOf(plan: ResolvedPlan, policy: EstimatorPolicy): { ffn: nu
   return policy.widths === '4h-mha' ? { ffn: 4 * plan.model.hidden_size, gqa: false } : { ffn: plan.model.intermediate_size, gqa: true };
 }
 
-/** The α–β link a boundary uses: the slowest of its tp·dp parallel streams (compared at a typical activation size). */
+/** Switch for the boundary-link cache (tests compare cached with uncached searches). */
+export const boundaryLinkCache = { enabled: true };
+
+/** Boundary links by placement (the nodes array every plan of a placement shares), then degrees and boundary. */
+const linksByNodes = new WeakMap<readonly unknown[], Map<number | string, Link>>();
+
+/** The α–β link a boundary uses, cached: it depends only on the nodes, tp, dp, GPUs per node, launch and j. */
 function boundaryLink(plan: ResolvedPlan, recipe: TrainingRecipe, j: number): Link {
+  if (!boundaryLinkCache.enabled) return boundaryLinkOf(plan, recipe, j);
+  let byKey = linksByNodes.get(plan.nodes);
+  if (!byKey) {
+    byKey = new Map();
+    linksByNodes.set(plan.nodes, byKey);
+  }
+  // a number while every part is in range (tp and GPUs per node ≤ 64), else a string
+  const key = plan.gpusPerNode <= 64 && plan.tp <= 64 && j < 100_000 && plan.dp < 1e6
+    ? ((((plan.dp * 65 + plan.tp) * 65 + plan.gpusPerNode) * 2 + (recipe.launch === 'cuda-graph' ? 1 : 0)) * 100_000 + j)
+    : `${plan.tp} ${plan.dp} ${plan.gpusPerNode} ${recipe.launch} ${j}`;
+  let link = byKey.get(key);
+  if (!link) {
+    link = boundaryLinkOf(plan, recipe, j);
+    byKey.set(key, link);
+  }
+  return link;
+}
+
+/** The α–β link a boundary uses: the slowest of its tp·dp parallel streams (compared at a typical activation size). */
+function boundaryLinkOf(plan: ResolvedPlan, recipe: TrainingRecipe, j: number): Link {
   const probe = 64 * 2 ** 20;
   const links = boundaryStreams(plan, j).map(({ ra, rb, na, nb }) => (na === nb
     ? intraP2p(plan.nodes[na]!, ra, rb, recipe.launch)
@@ -99,6 +125,47 @@ export function stageLists(costs: readonly TypeCosts[], boundary: readonly (read
   }
   if (policy.boundaries === 'every-boundary') for (let s = 0; s < S; s++) l.comm_s[s] = l.forwardSend_s[s]! + l.backwardSend_s[s]!;
   return l;
+}
+
+/**
+ * Every stage's time (stageTime_s) of a partition, without building its stage lists: the same sums
+ * in the same order as stageLists, for minmax's many trial partitions.
+ */
+export function stageTimes_s(costs: readonly TypeCosts[], boundary: readonly (readonly number[])[], sizes: readonly number[], n: number, policy: EstimatorPolicy): number[] {
+  const S = sizes.length;
+  const out = new Array<number>(S);
+  const thirds = policy.backward === 'twice-forward';
+  const firstAndLast = policy.boundaries === 'first-and-last';
+  let a = 0;
+  let sendIn = 0; // every-boundary: the backward send of stage s (boundary s−1's cost)
+  for (let s = 0; s < S; s++) {
+    const c = costs[s]!;
+    const end = a + sizes[s]!;
+    let compute: number;
+    if (thirds) {
+      let acc = 0;
+      for (let k = a; k < end; k++) acc += c.node_s[k]!;
+      compute = acc;
+    } else {
+      let f = 0;
+      let b = 0;
+      for (let k = a; k < end; k++) {
+        f += c.forward_s[k]!;
+        b += c.backward_s[k]!;
+      }
+      compute = f + b;
+    }
+    if (firstAndLast) {
+      // stage 0's and the last stage's sends are not in their minmax term (comm_s stays 0)
+      out[s] = compute + (S > 1 && s > 0 && s < S - 1 ? boundary[s - 1]![columnOfNode(a, n)]! : 0);
+    } else {
+      const sendOut = S > 1 && s < S - 1 ? boundary[s]![columnOfNode(end - 1, n)]! : 0;
+      out[s] = compute + sendOut + sendIn;
+      sendIn = sendOut;
+    }
+    a = end;
+  }
+  return out;
 }
 
 /** A stage's time as minmax balances it: compute plus its communication term. */

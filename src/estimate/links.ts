@@ -70,5 +70,7 @@ export function stageNodeIndices(plan: Pick<ResolvedPlan, 'tp' | 'dp' | 'gpusPer
   const per = plan.tp * plan.dp;
   const first = nodeOfRank(plan, s * per);
   const last = nodeOfRank(plan, (s + 1) * per - 1);
-  return Array.from({ length: last - first + 1 }, (_, i) => first + i);
+  const out = new Array<number>(last - first + 1);
+  for (let i = 0; i < out.length; i++) out[i] = first + i;
+  return out;
 }

@@ -9,7 +9,7 @@ import { partitioners, referenceDpPartition } from '../partition/index.js';
 import { optimusEvenPartition } from '../partition/even.js';
 import { minmaxSearch } from '../partition/minmax.js';
 import type { PartitionProblem } from '../partition/types.js';
-import { stageLists, stageTime_s } from './boundaries.js';
+import { stageLists, stageTime_s, stageTimes_s } from './boundaries.js';
 import type { TypeCosts } from './compute.js';
 import { roundingOf } from './f32.js';
 import type { ResolvedPlan } from './plan.js';
@@ -57,10 +57,7 @@ export function partitionProblem(x: PartitionInputs): PartitionProblem {
 
 /** The original's greedy minmax over nodes, on the policy's stage times. */
 function nodeMinmax(x: PartitionInputs): Candidate {
-  const { sizes, lastTimed } = minmaxSearch(x.n, x.plan.pp, (sz) => {
-    const l = stageLists(x.stageCosts, x.boundary, sz, x.n, x.policy);
-    return sz.map((_, s) => stageTime_s(l, s, x.policy));
-  });
+  const { sizes, lastTimed } = minmaxSearch(x.n, x.plan.pp, (sz) => stageTimes_s(x.stageCosts, x.boundary, sz, x.n, x.policy));
   return { sizes, partitionLayers: null, ...(x.policy.minmaxStaleLists ? { listedSizes: lastTimed } : {}) };
 }
 

@@ -19,7 +19,9 @@ export function minmaxSearch(units: number, pp: number, stageTimes: (sizes: numb
   const sizes = new Array<number>(pp).fill(base);
   const remainder = units - base * pp;
   for (let i = 0; i < remainder; i++) sizes[(i - 1 + pp) % pp]! += 1; // Python P[i-1]: i = 0 is the last stage
-  const history = new Set<string>([sizes.join(',')]); // states visited so far
+  // a state's key: one UTF-16 unit per stage size (sizes are < 65536 nodes), cheaper than join(',')
+  const keyOf = (x: readonly number[]) => (units < 65536 ? String.fromCharCode(...x) : x.join(','));
+  const history = new Set<string>([keyOf(sizes)]); // states visited so far
   const earlier = new Set<string>(); // states visited at least twice
   let last = 1e6;
   let counted = false;
@@ -44,7 +46,7 @@ export function minmaxSearch(units: number, pp: number, stageTimes: (sizes: numb
     if (mx > last && counted) { undo(); lastTimed = [...sizes]; break; }
     if (mx === last && counted) {
       // the current state is the latest visit; was it also visited before that?
-      const key = sizes.join(',');
+      const key = keyOf(sizes);
       if (earlier.has(key)) { undo(); lastTimed = [...sizes]; break; }
     }
     last = mx;
@@ -58,7 +60,7 @@ export function minmaxSearch(units: number, pp: number, stageTimes: (sizes: numb
       sizes[imax]! -= 1;
       sizes[imin]! += 1;
       counted = true;
-      const key = sizes.join(',');
+      const key = keyOf(sizes);
       if (history.has(key)) earlier.add(key);
       history.add(key);
     } else {

@@ -17,6 +17,18 @@ export interface SimulationOptions {
   stage0SkipsOwnSend: boolean;
 }
 
+/** Largest scratch buffer kept between calls (elements; 32 MiB): bigger simulations allocate their own. */
+const KEEP_SCRATCH = 1 << 22;
+let scratch = new Float64Array(0);
+
+/** A zeroed buffer of n elements; the kept one is reused (the simulation is synchronous). */
+function scratchOf(n: number): Float64Array {
+  if (n > KEEP_SCRATCH) return new Float64Array(n);
+  if (scratch.length < n) scratch = new Float64Array(Math.max(n, 2 * scratch.length));
+  scratch.fill(0, 0, n);
+  return scratch;
+}
+
 export function simulate1F1B(t: PipelineStageTimes, microBatches: number, opts: SimulationOptions): number[] {
   const P = t.forward_s.length;
   const m = microBatches;
@@ -25,30 +37,33 @@ export function simulate1F1B(t: PipelineStageTimes, microBatches: number, opts: 
   const B = t.backward_s;
   const Sf = t.forwardSend_s;
   const Sb = t.backwardSend_s;
-  const arr = () => Array.from({ length: P }, () => new Float64Array(m));
-  const FE = arr(); // forward end
-  const FSE = arr(); // forward send end
-  const FRS = arr(); // ready to receive the next forward
-  const FRE = arr(); // forward receive end
-  const BE = arr(); // backward end
-  const BSE = arr(); // backward send end
-  const BRS = arr(); // ready to receive the next backward
-  const BRE = arr(); // backward receive end
-  const w = Array.from({ length: P }, (_, s) => Math.min(P - s - 1, m));
+  // eight P×m tables in one zeroed buffer, X[s][j] at X + s·m + j
+  const PM = P * m;
+  const T = scratchOf(8 * PM);
+  const FE = 0; // forward end
+  const FSE = PM; // forward send end
+  const FRS = 2 * PM; // ready to receive the next forward
+  const FRE = 3 * PM; // forward receive end
+  const BE = 4 * PM; // backward end
+  const BSE = 5 * PM; // backward send end
+  const BRS = 6 * PM; // ready to receive the next backward
+  const BRE = 7 * PM; // backward receive end
+  const w = new Array<number>(P);
+  for (let s = 0; s < P; s++) w[s] = Math.min(P - s - 1, m);
 
-  // Phase 1: warm-up forwards.
-  for (let j = 0; j < m; j++) {
+  // Phase 1: warm-up forwards (stage s runs w[s] ≤ w[0] of them).
+  for (let j = 0; j < w[0]!; j++) {
     for (let s = 0; s < P; s++) {
       if (j >= w[s]!) continue;
       let st: number;
-      if (s === 0) st = j === 0 ? 0 : FSE[s]![j - 1]!;
-      else if (j === 0 || s === P - 1) st = FRE[s]![j]!;
-      else st = Math.max(FSE[s]![j - 1]!, FRE[s]![j]!);
-      FE[s]![j] = st + F[s]!;
-      if (s > 0 && j < w[s]! - 1) FRS[s]![j + 1] = FE[s]![j]!;
+      if (s === 0) st = j === 0 ? 0 : T[FSE + s * m + (j - 1)]!;
+      else if (j === 0 || s === P - 1) st = T[FRE + s * m + j]!;
+      else st = Math.max(T[FSE + s * m + (j - 1)]!, T[FRE + s * m + j]!);
+      T[FE + s * m + j] = st + F[s]!;
+      if (s > 0 && j < w[s]! - 1) T[FRS + s * m + (j + 1)] = T[FE + s * m + j]!;
       if (s < P - 1) {
-        FSE[s]![j] = (j === 0 ? FE[s]![j]! : Math.max(FE[s]![j]!, FRS[s + 1]![j]!)) + Sf[s]!;
-        FRE[s + 1]![j] = FSE[s]![j]!;
+        T[FSE + s * m + j] = (j === 0 ? T[FE + s * m + j]! : Math.max(T[FE + s * m + j]!, T[FRS + (s + 1) * m + j]!)) + Sf[s]!;
+        T[FRE + (s + 1) * m + j] = T[FSE + s * m + j]!;
       }
     }
   }
@@ -60,55 +75,57 @@ export function simulate1F1B(t: PipelineStageTimes, microBatches: number, opts: 
       if (f > m - 1) continue;
       if (j === 0) {
         const p = f - 1;
-        const st = Math.max(p >= 0 ? FSE[s]![p]! : 0, FRE[s]![f]!);
-        FE[s]![f] = st + F[s]!;
+        const st = Math.max(p >= 0 ? T[FSE + s * m + p]! : 0, T[FRE + s * m + f]!);
+        T[FE + s * m + f] = st + F[s]!;
         if (s < P - 1) {
-          BRS[s]![0] = FE[s]![f]!;
-          const r = p >= 0 ? FRS[s + 1]![f]! : 0;
-          FSE[s]![f] = Math.max(FE[s]![f]!, r) + Sf[s]!;
-          FRE[s + 1]![f] = FSE[s]![f]!;
+          T[BRS + s * m + 0] = T[FE + s * m + f]!;
+          const r = p >= 0 ? T[FRS + (s + 1) * m + f]! : 0;
+          T[FSE + s * m + f] = Math.max(T[FE + s * m + f]!, r) + Sf[s]!;
+          T[FRE + (s + 1) * m + f] = T[FSE + s * m + f]!;
         }
       } else {
-        const st = s === 0 ? BE[s]![j - 1]! : Math.max(BSE[s]![j - 1]!, FRE[s]![f]!);
-        FE[s]![f] = st + F[s]!;
+        const st = s === 0 ? T[BE + s * m + (j - 1)]! : Math.max(T[BSE + s * m + (j - 1)]!, T[FRE + s * m + f]!);
+        T[FE + s * m + f] = st + F[s]!;
         if (s < P - 1) {
-          BRS[s]![j] = FE[s]![f]!;
-          FSE[s]![f] = Math.max(FRS[s + 1]![f]!, FE[s]![f]!) + Sf[s]!;
-          FRE[s + 1]![f] = FSE[s]![f]!;
+          T[BRS + s * m + j] = T[FE + s * m + f]!;
+          T[FSE + s * m + f] = Math.max(T[FRS + (s + 1) * m + f]!, T[FE + s * m + f]!) + Sf[s]!;
+          T[FRE + (s + 1) * m + f] = T[FSE + s * m + f]!;
         }
       }
     }
     for (let s = P - 1; s >= 0; s--) {
       if (j > m - w[s]! - 1) continue;
       const p = j + w[s]!;
-      const ownSend = s > 0 || !opts.stage0SkipsOwnSend ? FSE[s]![p]! : 0;
-      const st = Math.max(ownSend, BRE[s]![j]!, FE[s]![p]!);
-      BE[s]![j] = st + B[s]!;
+      const ownSend = s > 0 || !opts.stage0SkipsOwnSend ? T[FSE + s * m + p]! : 0;
+      const st = Math.max(ownSend, T[BRE + s * m + j]!, T[FE + s * m + p]!);
+      T[BE + s * m + j] = st + B[s]!;
       if (s > 0) {
-        if (p + 1 < m) FRS[s]![p + 1] = BE[s]![j]!;
-        else if (j + 1 < m) BRS[s]![j + 1] = BE[s]![j]!;
-        BSE[s]![j] = Math.max(BE[s]![j]!, BRS[s - 1]![j]!) + Sb[s]!;
-        BRE[s - 1]![j] = BSE[s]![j]!;
+        if (p + 1 < m) T[FRS + s * m + (p + 1)] = T[BE + s * m + j]!;
+        else if (j + 1 < m) T[BRS + s * m + (j + 1)] = T[BE + s * m + j]!;
+        T[BSE + s * m + j] = Math.max(T[BE + s * m + j]!, T[BRS + (s - 1) * m + j]!) + Sb[s]!;
+        T[BRE + (s - 1) * m + j] = T[BSE + s * m + j]!;
       } else if (j === m - 1 - w[s]! && j + 1 < m) {
-        BRS[s]![j + 1] = BE[s]![j]!;
+        T[BRS + s * m + (j + 1)] = T[BE + s * m + j]!;
       }
     }
   }
 
-  // Phase 3: cool-down backwards.
-  for (let j = 0; j < m; j++) {
+  // Phase 3: cool-down backwards (stage s runs the last w[s] ≤ w[0] of them).
+  for (let j = m - w[0]!; j < m; j++) {
     for (let s = P - 1; s >= 0; s--) {
       if (j < m - w[s]!) continue;
-      const prevBE = j > 0 ? BE[s]![j - 1]! : 0;
-      const prevBSE = j > 0 ? BSE[s]![j - 1]! : 0;
-      const st = Math.max(prevBE, BRE[s]![j]!, prevBSE);
-      BE[s]![j] = st + B[s]!;
-      if (j < m - 1) BRS[s]![j + 1] = BE[s]![j]!;
+      const prevBE = j > 0 ? T[BE + s * m + (j - 1)]! : 0;
+      const prevBSE = j > 0 ? T[BSE + s * m + (j - 1)]! : 0;
+      const st = Math.max(prevBE, T[BRE + s * m + j]!, prevBSE);
+      T[BE + s * m + j] = st + B[s]!;
+      if (j < m - 1) T[BRS + s * m + (j + 1)] = T[BE + s * m + j]!;
       if (s > 0) {
-        BSE[s]![j] = Math.max(BE[s]![j]!, BRS[s - 1]![j]!) + Sb[s]!;
-        BRE[s - 1]![j] = BSE[s]![j]!;
+        T[BSE + s * m + j] = Math.max(T[BE + s * m + j]!, T[BRS + (s - 1) * m + j]!) + Sb[s]!;
+        T[BRE + (s - 1) * m + j] = T[BSE + s * m + j]!;
       }
     }
   }
-  return BE.map((row) => row[m - 1]!);
+  const ends = new Array<number>(P);
+  for (let s = 0; s < P; s++) ends[s] = T[BE + s * m + m - 1]!;
+  return ends;
 }

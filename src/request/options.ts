@@ -79,6 +79,8 @@ export interface RawSearchOptions {
   outputDir?: string;
   catalog: string[];
   substituteProfile: string[];
+  /** threads of the search (default: all cores) */
+  workers?: string;
 }
 
 export const PARTITION_METHODS = ['minmax', 'even', 'optimus-even', 'dp', 'ilp', 'bruteforce', 'dp-original'] as const;

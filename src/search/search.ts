@@ -74,7 +74,7 @@ export function countPlans(jobs: readonly ClusterJob[]): number {
  */
 export async function* searchEvents(
   req: SearchRequest,
-  ctx: { catalog: Catalog; profiles: ProfileDb; estimator: Estimator; signal?: AbortSignal },
+  ctx: { catalog: Catalog; profiles: ProfileDb; estimator: Estimator; signal?: AbortSignal; only?: (index: number) => boolean },
 ): AsyncGenerator<SearchEvent> {
   validateRequest(req);
   const jobs = planJobs(req, ctx.profiles, ctx.catalog);
@@ -98,6 +98,8 @@ export async function* searchEvents(
       const place = placementOf(req, ctx.catalog, job.groups, nodeTypes);
       for (const st of job.strategies) {
         if (ctx.signal?.aborted) return;
+        // a thread of the parallel search (parallel.ts) estimates only its share of the indices
+        if (ctx.only && !ctx.only(index + 1)) { index += 1; continue; }
         const plan = resolvePlan(req, ctx.profiles, place, { ...st, gbs: job.gbs });
         const est = await ctx.estimator(plan);
         index += 1;

@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { isFasopError } from '../errors.js';
 import { getEstimator } from '../estimate/index.js';
 import { ProfileDb } from '../profiles/db.js';
-import { countPlans, planJobs, searchEvents } from '../search/search.js';
+import { defaultWorkers, parallelSearchEvents } from '../search/parallel.js';
 import { FasopError } from '../errors.js';
 import { resolveSearchOptions, type RawSearchOptions } from '../request/options.js';
 import { wirePlan, type WirePlan } from './wire.js';
@@ -46,13 +46,22 @@ async function run(input: WorkerInput): Promise<void> {
   };
   // The CLI's own checks (request, profiles, "no plan fits") happen at the first event, here, off
   // the server's thread; the server answers the POST once `ready` (or `error`) arrives.
-  const events = searchEvents(request, { catalog, profiles, estimator });
+  // the same parallel search as the CLI's: over all cores, its threads as nice as this one
+  let total = 0;
+  const events = parallelSearchEvents(request, { catalog, profiles, estimator }, {
+    workers: defaultWorkers(),
+    source: { raw: input.raw, gpuTokens: input.gpuTokens },
+    nice: SEARCH_NICE,
+    // refused before any thread starts
+    onThreads: (_threads, plans) => {
+      total = plans;
+      if (total > input.maxPlans) {
+        throw new FasopError(`this search has ${total} plans; the viewer runs at most ${input.maxPlans} (it keeps every plan to replay to pages)`,
+          'use fewer nodes or GPU types, or run it with `fasop search --parsing --parsing-file FILE` and follow FILE with `fasop serve --watch FILE`');
+      }
+    },
+  });
   const first = await events.next();
-  const total = countPlans(planJobs(request, profiles, catalog));
-  if (total > input.maxPlans) {
-    throw new FasopError(`this search has ${total} plans; the viewer runs at most ${input.maxPlans} (it keeps every plan to replay to pages)`,
-      'use fewer nodes or GPU types, or run it with `fasop search --parsing --parsing-file FILE` and follow FILE with `fasop serve --watch FILE`');
-  }
   post({ type: 'ready', total });
   const rest = async function* () {
     if (!first.done) yield first.value;

@@ -1,0 +1,67 @@
+// Child process of bench/search-scale.mjs: one search of one build (its dist/ folder), in this
+// fresh process. argv: DIST MODE CAP_S GPU_TOKENS_JSON ARGS_JSON [WORKERS]
+//   MODE one:      searchEvents on this thread (every build has it)
+//   MODE parallel: the parallel search over WORKERS threads (builds that have dist/search/parallel.js)
+//   MODE hot:      the search run twice on this thread; the second run's plans per CPU second
+// Keeps every record as `fasop search` does (for the CSV), stops after CAP_S seconds (0: no cap) and
+// prints one JSON line: plans, total, seconds, plans/s, peak RSS (MiB) and a hash of the records.
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const [dist, mode, capArg, gpuJson, argsJson, workersArg] = process.argv.slice(2);
+const imp = (p) => import(pathToFileURL(join(dist, p)).href);
+const { Command } = await import('commander');
+const { addSearchOptions, resolveSearchOptions } = await imp('cli/search-options.js');
+const { ProfileDb } = await imp('profiles/db.js');
+const { getEstimator } = await imp('estimate/index.js');
+const { searchEvents, planJobs, countPlans } = await imp('search/search.js');
+const gpuTokens = JSON.parse(gpuJson);
+const args = JSON.parse(argsJson);
+const cap_s = Number(capArg);
+const t0 = performance.now();
+let out;
+try {
+  const raw = addSearchOptions(new Command('search')).exitOverride().parse(args, { from: 'user' }).opts();
+  const r = resolveSearchOptions(raw, gpuTokens);
+  const ctx = { catalog: r.catalog, profiles: ProfileDb.open(r.profileDir), estimator: getEstimator(r.request.estimator) };
+  const total = countPlans(planJobs(r.request, ctx.profiles, ctx.catalog));
+  const run = async (events) => {
+    const start = performance.now();
+    const cpu = process.cpuUsage();
+    const hash = createHash('sha256');
+    const records = [];
+    let capped = false;
+    for await (const ev of events) {
+      if (ev.type !== 'result') continue;
+      records.push(ev.record);
+      hash.update(JSON.stringify(ev.record));
+      if (cap_s > 0 && (records.length & 255) === 0 && performance.now() - start > cap_s * 1000) { capped = true; break; }
+    }
+    const c = process.cpuUsage(cpu);
+    return { plans: records.length, seconds: (performance.now() - start) / 1000, cpu_s: (c.user + c.system) / 1e6, capped, hash: hash.digest('hex').slice(0, 16) };
+  };
+  let res;
+  let threads = 1;
+  if (mode === 'parallel') {
+    const { parallelSearchEvents } = await imp('search/parallel.js');
+    res = await run(parallelSearchEvents(r.request, ctx, { workers: Number(workersArg), source: { raw, gpuTokens }, onThreads: (t) => { threads = t; } }));
+  } else if (mode === 'hot') {
+    await run(searchEvents(r.request, ctx)); // warm-up: JIT, cost tables
+    res = await run(searchEvents(r.request, ctx));
+  } else {
+    res = await run(searchEvents(r.request, ctx));
+  }
+  out = {
+    ...res, total, threads,
+    plansPerSecond: res.plans / res.seconds,
+    plansPerCpuSecond: res.plans / res.cpu_s,
+    projected_s: res.capped ? total / (res.plans / res.seconds) : res.seconds,
+    processWall_s: (performance.now() - t0) / 1000,
+    peakRss_MiB: process.resourceUsage().maxRSS / 1024,
+  };
+} catch (err) {
+  out = { error: String(err?.message ?? err).split('\n')[0], processWall_s: (performance.now() - t0) / 1000, peakRss_MiB: process.resourceUsage().maxRSS / 1024 };
+}
+console.log(JSON.stringify(out));
+process.exit(0);

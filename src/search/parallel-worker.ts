@@ -1,0 +1,62 @@
+/**
+ * One worker of the parallel search (parallel.ts): rebuilds the request from the raw options, runs
+ * the search estimating only its own chunks, and sends their results at the end of each chunk.
+ * It waits while it is more than `window` chunks ahead of what thread 0 has passed on.
+ */
+import { setPriority } from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
+import { isFasopError } from '../errors.js';
+import { getEstimator } from '../estimate/index.js';
+import { ProfileDb } from '../profiles/db.js';
+import { resolveSearchOptions } from '../request/options.js';
+import type { ShardInput, ShardItem, ShardMessage } from './parallel.js';
+import { searchEvents } from './search.js';
+
+async function run(d: ShardInput): Promise<void> {
+  const post = (m: ShardMessage) => parentPort!.postMessage(m);
+  const { request, catalog, profileDir } = resolveSearchOptions(d.source.raw, d.source.gpuTokens);
+  const profiles = ProfileDb.open(profileDir);
+  const estimator = getEstimator(request.estimator);
+  const ctl = new Int32Array(d.control);
+  const only = (index: number) => {
+    const c = Math.floor((index - 1) / d.chunk);
+    if (c % d.threads !== d.shard) return false;
+    if ((index - 1) % d.chunk === 0) {
+      for (;;) {
+        const seen = Atomics.load(ctl, 0);
+        if (Atomics.load(ctl, 1) === 1 || c <= seen + d.window) break;
+        Atomics.wait(ctl, 0, seen, 1000);
+      }
+    }
+    return true;
+  };
+  let batch: ShardItem[] = [];
+  for await (const ev of searchEvents(request, { catalog, profiles, estimator, only })) {
+    if (Atomics.load(ctl, 1) === 1) return;
+    if (ev.type !== 'result') continue;
+    batch.push({ index: ev.index, record: ev.record, estimate: ev.estimate });
+    if (ev.index % d.chunk === 0) {
+      post({ type: 'results', items: batch });
+      batch = [];
+    }
+  }
+  if (batch.length) post({ type: 'results', items: batch });
+  post({ type: 'end' });
+}
+
+if (parentPort) {
+  const d = workerData as ShardInput;
+  if (d.nice !== undefined) {
+    try {
+      setPriority(0, d.nice);
+    } catch {
+      // not permitted here: the thread keeps its priority
+    }
+  }
+  run(d).catch((err: unknown) => {
+    const m: ShardMessage = isFasopError(err)
+      ? { type: 'error', message: err.message, hint: err.hint, fasop: true }
+      : { type: 'error', message: `internal error in a search thread: ${err instanceof Error ? err.stack ?? err.message : String(err)}`, fasop: false };
+    parentPort!.postMessage(m);
+  });
+}

@@ -1,0 +1,203 @@
+/**
+ * The search over several threads, with output identical to one thread. Plans are numbered as
+ * searchEvents numbers them and dealt out in chunks, round robin: chunk k belongs to thread
+ * k mod T. The calling thread is thread 0: it runs the search itself, estimating its own chunks and
+ * taking every other plan's result from the thread that owns it, in index order (a reorder buffer),
+ * so that every event comes out in the one-thread order. Each worker opens the catalog and profiles
+ * from the same raw options (they are what can be sent to a thread) and estimates its own chunks.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { Catalog } from '../catalog/catalog.js';
+import { FasopError } from '../errors.js';
+import type { Estimator } from '../estimate/index.js';
+import type { Estimate } from '../estimate/plan.js';
+import type { ProfileDb } from '../profiles/db.js';
+import type { RawSearchOptions } from '../request/options.js';
+import { validateRequest, type SearchRequest } from '../request/request.js';
+import type { PlanRecord } from './record.js';
+import { countPlans, planJobs, searchEvents, type SearchEvent } from './search.js';
+
+/** Below this many plans the search runs on the calling thread alone: a thread's start-up (module loading, profiles) would cost more than it saves. */
+export const PARALLEL_MIN_PLANS = 3000;
+/** Plans per chunk dealt to a thread. */
+export const CHUNK_PLANS = 64;
+/** How many chunks a worker may run ahead of the ones already passed on (bounds the reorder buffer). */
+export const WINDOW_CHUNKS = 32;
+
+/** What a worker needs to rebuild the same request: the options as typed. */
+export interface SearchSource {
+  raw: RawSearchOptions;
+  gpuTokens: string[];
+}
+
+export interface ParallelOptions {
+  /** threads to use at most (the calling one included); default os.availableParallelism() */
+  workers?: number;
+  source: SearchSource;
+  /** below this many plans, one thread (default PARALLEL_MIN_PLANS) */
+  minPlans?: number;
+  /** nice value of the worker threads (Linux, per thread); unset: inherited */
+  nice?: number;
+  /** told once, before the first event, how many threads the search uses for how many plans */
+  onThreads?: (threads: number, plans: number) => void;
+}
+
+/** Input of one worker (parallel-worker.ts). */
+export interface ShardInput {
+  source: SearchSource;
+  shard: number;
+  threads: number;
+  chunk: number;
+  window: number;
+  /** Int32 [0]: the highest chunk passed on by thread 0; [1]: 1 when the search stops */
+  control: SharedArrayBuffer;
+  nice?: number;
+}
+
+export interface ShardItem {
+  index: number;
+  record: PlanRecord;
+  estimate: Estimate;
+}
+
+export type ShardMessage =
+  | { type: 'results'; items: ShardItem[] }
+  | { type: 'end' }
+  | { type: 'error'; message: string; hint?: string; fasop: boolean };
+
+/** Threads for a search of `plans` plans with at most `workers` threads. */
+export function threadsFor(plans: number, workers: number, minPlans = PARALLEL_MIN_PLANS): number {
+  if (plans < minPlans) return 1;
+  return Math.max(1, Math.min(workers, Math.ceil(plans / CHUNK_PLANS)));
+}
+
+/** The thread that owns the plan of (1-based) index i. */
+export function ownerOf(index: number, threads: number, chunk = CHUNK_PLANS): number {
+  return Math.floor((index - 1) / chunk) % threads;
+}
+
+export function defaultWorkers(): number {
+  return availableParallelism();
+}
+
+function spawn(input: ShardInput): Worker {
+  const here = import.meta.url;
+  // from the TypeScript sources (tsx) the worker needs tsx's loader registered first
+  return here.endsWith('.ts')
+    ? new Worker(new URL('../web/worker-boot.mjs', here), { workerData: { ...input, __entry: new URL('./parallel-worker.ts', here).href } })
+    : new Worker(new URL('./parallel-worker.js', here), { workerData: input });
+}
+
+/** One worker's results as they arrive, taken in order. */
+class ShardQueue {
+  private items: ShardItem[] = [];
+  private head = 0;
+  private ended = false;
+  private failure: Error | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(readonly worker: Worker) {
+    worker.on('message', (m: ShardMessage) => {
+      if (m.type === 'results') for (const it of m.items) this.items.push(it);
+      else if (m.type === 'end') this.ended = true;
+      else this.failure = m.fasop ? new FasopError(m.message, m.hint ?? '') : new Error(m.message);
+      this.notify();
+    });
+    worker.on('error', (err) => {
+      this.failure = err;
+      this.notify();
+    });
+    worker.on('exit', () => {
+      if (!this.ended && !this.failure) this.failure = new Error('a search thread exited before the end of the search');
+      this.notify();
+    });
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  async take(): Promise<ShardItem> {
+    for (;;) {
+      if (this.head < this.items.length) {
+        const it = this.items[this.head]!;
+        this.items[this.head++] = undefined as unknown as ShardItem;
+        if (this.head > 4096) {
+          this.items = this.items.slice(this.head);
+          this.head = 0;
+        }
+        return it;
+      }
+      if (this.failure) throw this.failure;
+      if (this.ended) throw new Error('a search thread ended before sending all its plans');
+      await new Promise<void>((r) => { this.wake = r; });
+    }
+  }
+}
+
+/**
+ * searchEvents over up to `opts.workers` threads: the same events in the same order. Small searches
+ * (fewer than `minPlans` plans) run on the calling thread alone.
+ */
+export async function* parallelSearchEvents(
+  req: SearchRequest,
+  ctx: { catalog: Catalog; profiles: ProfileDb; estimator: Estimator; signal?: AbortSignal },
+  opts: ParallelOptions,
+): AsyncGenerator<SearchEvent> {
+  validateRequest(req);
+  const plans = countPlans(planJobs(req, ctx.profiles, ctx.catalog));
+  const threads = threadsFor(plans, opts.workers ?? defaultWorkers(), opts.minPlans);
+  opts.onThreads?.(threads, plans);
+  if (threads === 1) {
+    yield* searchEvents(req, ctx);
+    return;
+  }
+  const control = new SharedArrayBuffer(8);
+  const ctl = new Int32Array(control);
+  Atomics.store(ctl, 0, -1);
+  const queues = Array.from({ length: threads - 1 }, (_, w) => new ShardQueue(spawn({
+    source: opts.source, shard: w + 1, threads, chunk: CHUNK_PLANS, window: WINDOW_CHUNKS, control,
+    ...(opts.nice !== undefined ? { nice: opts.nice } : {}),
+  })));
+  // indices owned by workers, in order, whose results come before the next event of this thread
+  let pending: number[] = [];
+  let passed = -1;
+  const only = (index: number) => {
+    if (ownerOf(index, threads) === 0) return true;
+    pending.push(index);
+    return false;
+  };
+  const pass = (index: number) => {
+    const c = Math.floor((index - 1) / CHUNK_PLANS);
+    if (c > passed) {
+      passed = c;
+      Atomics.store(ctl, 0, c);
+      Atomics.notify(ctl, 0);
+    }
+  };
+  const owed = async function* (): AsyncGenerator<SearchEvent> {
+    const due = pending;
+    pending = [];
+    for (const index of due) {
+      const it = await queues[ownerOf(index, threads) - 1]!.take();
+      if (it.index !== index) throw new Error(`parallel search: expected plan ${index}, a thread sent plan ${it.index}`);
+      pass(index);
+      yield { type: 'result', index, record: it.record, estimate: it.estimate };
+    }
+  };
+  try {
+    for await (const ev of searchEvents(req, { ...ctx, only })) {
+      yield* owed();
+      if (ev.type === 'result') pass(ev.index);
+      yield ev;
+    }
+    if (!ctx.signal?.aborted) yield* owed();
+  } finally {
+    Atomics.store(ctl, 1, 1);
+    Atomics.notify(ctl, 0);
+    await Promise.all(queues.map((q) => q.worker.terminate()));
+  }
+}
