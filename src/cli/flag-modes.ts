@@ -57,7 +57,7 @@ export function checkExportFlagModes(raw: { best?: boolean; format: string }, gi
   if (given.has('allowOom') && !raw.best) throw new FasopError('--allow-oom applies only to --best', 'add --best, or drop --allow-oom');
   if (given.has('torchtitanDp') && raw.format === 'megatron') throw new FasopError('--torchtitan-dp shapes the torchtitan output; --format megatron does not print it', 'use --format torchtitan or json, or drop --torchtitan-dp');
   const searchOnly = ['workers', 'onlyMakePareto', 'makePareto', 'paretoTitle', 'parsing', 'parsingFile', 'logFile', 'verbose', 'addExpName', 'saveCsv', 'outputDir', 'exhaustive'].filter((k) => given.has(k));
-  if (searchOnly.length) throw new FasopError(`${flags(searchOnly)} belong to fasop search; fasop export prints one plan and writes no file`, 'drop them');
+  if (searchOnly.length) throw new FasopError(`${flags(searchOnly)} ${searchOnly.length === 1 ? 'belongs' : 'belong'} to fasop search; fasop export prints one plan and writes no file`, 'drop them');
   if (given.has('modelType') && given.has('modelConfig')) throw new FasopError('--model-type and --model-config both name the model', 'give one of them');
 }
 

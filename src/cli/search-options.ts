@@ -61,8 +61,11 @@ export function addSearchOptions(cmd: Command, hidden: ReadonlySet<keyof typeof 
     new Option('--make-pareto', 'draw the cost-vs-throughput Pareto chart (PNG + SVG) after a --pareto search'),
     new Option('--only-make-pareto <csv>', 'draw the Pareto chart from an existing results CSV and exit (no --gpus needed)'),
     new Option('--pareto-title <title>', 'title and file name of the Pareto chart'));
+  const exhaustive = new Option('--exhaustive', 'estimate one plan (--mbs --tp --dp --pp, or prompts on a terminal) and print its full breakdown');
+  // export chooses its plan with the same degrees but has no --exhaustive mode
+  if (hidden.has('output')) exhaustive.hideHelp();
   group('onePlan',
-    new Option('--exhaustive', 'estimate one plan (--mbs --tp --dp --pp, or prompts on a terminal) and print its full breakdown'),
+    exhaustive,
     new Option('--mbs <n>', 'micro-batch size of the plan'),
     new Option('--tp <n>', 'tensor-parallel degree of the plan'),
     new Option('--dp <n>', 'data-parallel degree of the plan'),
