@@ -37,6 +37,13 @@ export function formatBreakdown(est: Estimate, title: string): string {
   b.stages.forEach((s, i) => {
     lines.push(`  ${String(i).padStart(5)}  ${s.gpu.padEnd(9)} ${String(s.nodes).padStart(6)} ${f(s.compute_s).padStart(11)} ${f(s.forwardSend_s, 5).padStart(11)} ${f(s.backwardSend_s, 5).padStart(11)} ${f(s.end_s).padStart(12)} ${f(s.dpAllreduce_s).padStart(15)} ${f(s.optimizerStep_s).padStart(12)}  ${s.memory_GiB.toFixed(2).padStart(9)} / ${s.memoryLimit_GiB.toFixed(2)}`);
   });
+  if (b.stages.some((s) => s.memoryParts_GiB)) {
+    lines.push('  memory per GPU, GiB: stage  weights  grads  master  optimizer  activations (in flight, logits)  gather buffers  optimizer temporaries (peak apart)');
+    b.stages.forEach((s, i) => {
+      const p = s.memoryParts_GiB;
+      if (p) lines.push(`  ${String(i).padStart(26)} ${[p.weights, p.grads, p.master, p.optimizer, p.activations, p.buffers, p.transient].map((x) => x.toFixed(2).padStart(9)).join(' ')}`);
+    });
+  }
   lines.push(
     `  pipeline (1F1B) time: ${f(b.pipeline_s)} s`,
     `  embedding sync: ${f(b.embeddingSync_s)} s`,
@@ -44,6 +51,7 @@ export function formatBreakdown(est: Estimate, title: string): string {
     `  peak memory: ${est.oomGpumem_GiB.toFixed(2)} GiB   OOM: ${est.isOom ? 'yes' : 'no'}`,
     `  total: ${est.totalTime_s.toFixed(2)} s (${est.totalTime_h.toFixed(2)} h) for ${est.iterations} iterations, cost $${est.cost_usd.toFixed(2)}`,
     `  compute costs: ${b.costSource}`,
+    `  MFU: ${Number.isFinite(est.mfu) ? `${(100 * est.mfu).toFixed(1)} %` : 'n/a (a GPU without a BF16 peak in the catalog)'}   tokens/s per GPU: ${est.tokensPerSecondPerGpu.toFixed(0)}`,
   );
   return lines.join('\n');
 }

@@ -43,7 +43,12 @@ export function addSearchOptions(cmd: Command, hidden: ReadonlySet<keyof typeof 
     new Option('--tp-runtime <name>', 'tensor-parallel runtime: megatron-style or dtensor (PyTorch parallelize_module + loss_parallel)').choices([...TP_RUNTIMES]),
     new Option('--estimator <name>', 'cost model: fasop (corrected) or reference (the original FASOP, number for number)').choices(['reference', 'fasop']).default('fasop'),
     new Option('--pp-partition-method <method>', 'pipeline layer partition method (dp, ilp, bruteforce: exact on one shared objective; dp-original: the original\'s O(pp·n³) dp, small models only)').choices([...PARTITION_METHODS]).default('minmax'),
-    new Option('--precision <bits>', 'bits per element of the embedding sync (16 or 32)').default('16'));
+    new Option('--precision <bits>', 'bits per element of the embedding sync (16 or 32)').default('16'),
+    new Option('--recompute <mode>', 'activation recompute of every plan: none, selective (the attention core) or full (whole layers); --estimator fasop').choices(['none', 'selective', 'full']),
+    new Option('--recompute-layers <n>', 'with --recompute full: decoder layers per stage recomputed (Megatron\'s block method; default every layer)'),
+    new Option('--dp-sharding <level>', 'data-parallel sharding of every plan with dp > 1: none (DDP), optimizer (distributed optimizer, ZeRO-1), gradients (ZeRO-2), parameters (FSDP)').choices(['none', 'optimizer', 'gradients', 'parameters']),
+    new Option('--sequence-parallel', 'sequence parallelism in every plan with tp > 1 (activations and norms split over TP)'),
+    new Option('--virtual-stages <v>', 'interleaved 1F1B with v model chunks per pipeline rank (plans with pp >= 2 whose layers and micro-batches it divides)'));
   group('output',
     new Option('--output-dir <dir>', 'where CSV, JSONL, logs and charts go (default: ./main_logs)'),
     new Option('--add-exp-name <suffix>', 'suffix of the experiment (CSV) name').default(''),

@@ -110,6 +110,12 @@ function alphaBetaDp_s(x: DpInputs, s: number, params: number): number {
   return last + exposed * Math.min(rest, window) + Math.max(0, rest - window);
 }
 
+/** One all-gather of `bytes` (the full tensor) among `group` data-parallel ranks of stage s: half a ring all-reduce's traffic. */
+export function dpGather_s(plan: ResolvedPlan, recipe: TrainingRecipe, s: number, bytes: number, group: number): number {
+  if (group <= 1) return 0;
+  return allreduceTime_s(dpLink(plan, recipe, s), bytes, group) / 2;
+}
+
 /** Embedding/LM-head gradient sync, when the policy charges it: the original's formula or an α–β all-reduce of two. */
 export function embeddingSync_s(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe): number {
   if (plan.pp === 1) return 0;

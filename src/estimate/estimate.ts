@@ -18,6 +18,9 @@ import type { Estimate, ResolvedPlan, StageBreakdown } from './plan.js';
 import { FASOP, type EstimatorPolicy } from './policy.js';
 import { RECIPES, type TrainingRecipe } from './recipe.js';
 import { gradAccumulate_s, hostIssuePerMicroBatch_s, optimizerStep_s } from './step-terms.js';
+import { PLAIN_EXECUTION, executionLabel, isPlain } from './execution.js';
+import { fsdpExposed_s, recomputeExtra_s, stateShards } from './technique-terms.js';
+import { dpGather_s } from './data-parallel.js';
 
 /** Micro-batches per step: gbs / (dp·mbs), which must be whole. */
 export function microBatchesOf(plan: Pick<ResolvedPlan, 'gbs' | 'dp' | 'mbs'>): number {
@@ -81,6 +84,18 @@ function evaluate(ctx: Context, candidate: Candidate): Evaluation {
   const lists = stageLists(ctx.stageCosts, ctx.boundary, candidate.listedSizes ?? sizes, ctx.n, policy);
   const memory = memoryOf(plan, policy, recipe, sizes, ctx.n, m);
   const shares = layerSharesPerStage(sizes);
+  const exec = plan.execution ?? PLAIN_EXECUTION;
+  const Z = stateShards(plan, exec);
+  if (exec.recompute !== 'none') {
+    const extra = recomputeExtra_s(plan, exec, ctx.stageCosts, sizes, ctx.n);
+    extra.forEach((x, s) => setStage(ctx, lists, s, lists.forward_s[s]!, lists.backward_s[s]! + x));
+  }
+  if (exec.dpSharding === 'parameters' && Z > 1) {
+    memory.params.forEach((p, s) => {
+      const x = fsdpExposed_s(lists.forward_s[s]!, lists.backward_s[s]!, dpGather_s(plan, recipe, s, p * recipe.stateSplit.weights, Z));
+      setStage(ctx, lists, s, lists.forward_s[s]! + x.forward, lists.backward_s[s]! + x.backward);
+    });
+  }
   if (policy.optimizerStep) {
     // every micro-batch after the first adds its weight gradients into the accumulated ones
     memory.params.forEach((p, s) => {
@@ -97,14 +112,22 @@ function evaluate(ctx: Context, candidate: Candidate): Evaluation {
     if (bound && gpu_s > 0) setStage(ctx, lists, s, lists.forward_s[s]! * (issue_s / gpu_s), lists.backward_s[s]! * (issue_s / gpu_s));
     return { issue_s, gpu_s, bound, sensitive: issue_s * recipe.hostIssue!.hostSpreadFactor > gpu_s };
   });
+  const v = exec.virtualStages;
+  // interleaved 1F1B: each rank runs v chunks of 1/v of its stage, m·v chunk-micro-batches in all,
+  // so the bubble is (pp − 1)/v of a stage's time (Narayanan et al. 2021) and every chunk boundary sends
   const ends = sizes.length === 1
     ? [round(m * round(lists.compute_s[0]!))]
-    : simulate1F1B(lists, m, { stage0SkipsOwnSend: policy.stage0SkipsOwnSend });
-  const dp = dpAllreduce_s({ plan, policy, recipe, stageTypes: ctx.stageTypes, sizes, stageParams: memory.params, lastBackward_s: lists.backward_s });
+    : v > 1
+      ? simulate1F1B({ ...lists, forward_s: lists.forward_s.map((x) => x / v), backward_s: lists.backward_s.map((x) => x / v) }, m * v, { stage0SkipsOwnSend: policy.stage0SkipsOwnSend })
+      : simulate1F1B(lists, m, { stage0SkipsOwnSend: policy.stage0SkipsOwnSend });
+  const dpFull = dpAllreduce_s({ plan, policy, recipe, stageTypes: ctx.stageTypes, sizes, stageParams: memory.params, lastBackward_s: lists.backward_s });
+  // FSDP reduce-scatters per micro-batch (above); hybrid shards still all-reduce their 1/Z across replicas
+  const dp = exec.dpSharding === 'parameters' && Z > 1 ? dpFull.map((x) => (Z < plan.dp ? x / Z : 0)) : dpFull;
   const last = sizes.length - 1;
   const opt = memory.params.map((p, s) => {
     const rt = ctx.stageCosts[s]!.step;
-    return (policy.optimizerStep ? optimizerStep_s(gpuOfStage(ctx, s), recipe, p) : 0) + rt.perLayer_s * shares[s]! + (s === last ? rt.fixed_s : 0);
+    // a sharded optimizer steps over its 1/Z of the parameters (ZeRO-1 and up; Megatron's distributed optimizer)
+    return (policy.optimizerStep ? optimizerStep_s(gpuOfStage(ctx, s), recipe, p / Z) : 0) + rt.perLayer_s * shares[s]! + (s === last ? rt.fixed_s : 0);
   });
   const emb = embeddingSync_s(plan, policy, recipe);
   const stepTime = round(Math.max(...ends.map((e, s) => round(round(e) + dp[s]! + opt[s]!))) + round(emb));
@@ -138,6 +161,7 @@ function result(ctx: Context, best: Evaluation): Estimate {
     optimizerStep_s: opt[s]!,
     memory_GiB: memory.total_GiB[s]!,
     memoryLimit_GiB: oom.limits_GiB[s]!,
+    ...(memory.parts ? { memoryParts_GiB: Object.fromEntries(Object.entries(memory.parts[s]!.parts).map(([k, v]) => [k, v / 2 ** 30])) as NonNullable<StageBreakdown['memoryParts_GiB']> } : {}),
     ...(host ? { hostIssue_s: host[s]!.issue_s } : {}),
   }));
   const pricePerStep = plan.pricePerSecond_usd * stepTime;
@@ -160,7 +184,7 @@ function result(ctx: Context, best: Evaluation): Estimate {
       stages,
       pipeline_s: Math.max(...ends),
       embeddingSync_s: emb,
-      costSource: ctx.sources.join('; ') + (usesRecipe ? `; recipe ${recipe.name}` : '') + hostNote(recipe, host),
+      costSource: ctx.sources.join('; ') + (usesRecipe ? `; recipe ${recipe.name}` : '') + (plan.execution && !isPlain(plan.execution) ? `; execution ${executionLabel(plan.execution)}` : '') + hostNote(recipe, host),
       ...(host ? { hostBound: host.some((x) => x.bound), hostSensitive: host.some((x) => x.sensitive) } : {}),
     },
   };
@@ -178,6 +202,11 @@ export function utilisation(plan: ResolvedPlan, stepTime_s: number): { mfu: numb
 /** Estimate one fully resolved plan under a policy (default: the corrected model). */
 export async function estimate(plan: ResolvedPlan, policy: EstimatorPolicy = FASOP): Promise<Estimate> {
   const recipe = plan.recipe ?? RECIPES['megatron-mixed']!;
+  const exec = plan.execution;
+  if (exec && !isPlain(exec)) {
+    if (policy.memory !== 'bytes') throw new FasopError(`execution ${executionLabel(exec)} is priced by the corrected estimator only`, 'use --estimator fasop, or the plain execution');
+    if (exec.cp > 1) throw new FasopError(`context parallelism (cp ${exec.cp}) is not priced yet`, 'estimate the plan with cp 1');
+  }
   const n = nodeCount(plan.model);
   const m = microBatchesOf(plan);
   const costs = new Map<string, TypeCosts>();

@@ -5,6 +5,7 @@
  */
 import type { ModelSpec } from '../catalog/schema.js';
 import { COL, columnOfNode, headDim, paramsByColumn } from '../model/graph.js';
+import { PLAIN_EXECUTION, shardDegree, type Execution } from './execution.js';
 import type { TrainingRecipe } from './recipe.js';
 
 /** Parameters per node column on one TP rank (GQA and the real FFN width). */
@@ -22,13 +23,14 @@ export function paramsPerColumn(model: ModelSpec, tp: number): number[] {
  * fed to down; lm_head: the final norm's saved tensors and output, and the logits at the loss's
  * peak (recipe.lossPeakBytesPerLogit, or the vocab-parallel figure when tp > 1).
  */
-export function activationBytesPerColumn(model: ModelSpec, b: number, tp: number, recipe: TrainingRecipe): number[] {
+export function activationBytesPerColumn(model: ModelSpec, b: number, tp: number, recipe: TrainingRecipe, sequenceParallel = false): number[] {
   const { hidden_size: h, seq_length: s, vocab_size: v, intermediate_size: f } = model;
   const e = recipe.activationBytes;
   const tokens = b * s;
   const kvd = model.num_key_value_heads * headDim(model);
   const heads = model.num_attention_heads / tp;
-  const norm = tokens * h * (recipe.normSavedBytes + e);
+  // sequence parallelism splits the norms' tensors over the TP ranks (Korthikanti et al. 2022, §4.2.2)
+  const norm = (tokens * h * (recipe.normSavedBytes + e)) / (sequenceParallel ? tp : 1);
   const lossPerLogit = tp > 1 ? recipe.vocabParallelLossPeakBytesPerLogit : recipe.lossPeakBytesPerLogit;
   return [
     0,
@@ -44,19 +46,50 @@ export function activationBytesPerColumn(model: ModelSpec, b: number, tp: number
   ];
 }
 
+/** One stage's memory per GPU by part, in bytes. */
+export interface MemoryParts {
+  weights: number;
+  grads: number;
+  master: number;
+  optimizer: number;
+  /** activations saved for backward by the micro-batches in flight (and the pipeline's retained outputs) */
+  activations: number;
+  /** all-gather buffers of sharded parameters (FSDP: the layer in use and the one prefetched) */
+  buffers: number;
+  /** the optimizer step's temporaries (they peak apart from activations) */
+  transient: number;
+}
+
 export interface StageMemory {
   params: number;
   stateBytes: number;
   activationBytes: number;
   transientBytes: number;
   total_GiB: number;
+  parts: MemoryParts;
 }
 
-/** Peak bytes per stage: state + in-flight activations (+ the optimizer's transient buffers). */
-export function stageMemory(model: ModelSpec, sizes: readonly number[], n: number, b: number, tp: number, dp: number, m: number, recipe: TrainingRecipe): StageMemory[] {
+/**
+ * Peak bytes per stage: state + in-flight activations (+ the optimizer's transient buffers), under
+ * the plan's execution. Sharding divides the state by the shard degree (ZeRO, Rajbhandari et al.
+ * 2020: optimizer states and master weights; then gradients; then weights, which FSDP gathers a layer
+ * at a time); context parallelism divides the sequence; full recompute keeps each recomputed layer's
+ * input only, plus one layer's activations while it is recomputed; selective recompute keeps the same
+ * bytes here, since the attention kernels (flash/SDPA) save no s×s scores to drop; interleaving holds
+ * Megatron's warm-up count of model chunks, 2(pp−s−1) + (v−1)·pp + 1, each 1/v of the stage.
+ */
+export function stageMemory(model: ModelSpec, sizes: readonly number[], n: number, b: number, tp: number, dp: number, m: number, recipe: TrainingRecipe, exec: Execution = PLAIN_EXECUTION): StageMemory[] {
   const params = paramsPerColumn(model, tp);
-  const acts = activationBytesPerColumn(model, b, tp, recipe);
+  const cpModel = exec.cp > 1 ? { ...model, seq_length: model.seq_length / exec.cp } : model;
+  const acts = activationBytesPerColumn(cpModel, b, tp, recipe, exec.sequenceParallel);
+  const layerInput = (b * cpModel.seq_length * model.hidden_size * recipe.activationBytes) / (exec.sequenceParallel ? tp : 1);
+  let layerActs = 0;
+  let layerParams = 0;
+  for (let c = 1; c <= 8; c++) { layerActs += acts[c]!; layerParams += params[c]!; }
+  const Z = shardDegree(exec, dp);
+  const split = recipe.stateSplit;
   const pp = sizes.length;
+  const v = exec.virtualStages;
   const out: StageMemory[] = [];
   let a = 0;
   sizes.forEach((size, s) => {
@@ -69,25 +102,46 @@ export function stageMemory(model: ModelSpec, sizes: readonly number[], n: numbe
     }
     // embeddings tied to the lm_head hold one copy when both sit on the same stage
     if (model.tie_word_embeddings && a === 0 && a + size === n) P -= params[COL.lm_head]!;
+    let recomputeBuffer = 0;
+    if (exec.recompute === 'full') {
+      const layers = size / 8; // decoder layers of the stage (a cut layer by its share)
+      const recomputed = Math.min(layers, exec.recomputeLayers ?? layers);
+      A -= recomputed * (layerActs - layerInput);
+      recomputeBuffer = recomputed > 0 ? layerActs : 0;
+    }
     // 1F1B: stage s runs pp − s forwards before its first backward, then keeps pp − s in flight
-    const inFlight = Math.min(pp - s, m);
+    const inFlight = v > 1 ? Math.min(m * v, 2 * (pp - s - 1) + (v - 1) * pp + 1) / v : Math.min(pp - s, m);
     // the TP runtime's own gradient-sized copy of a local vocab table (DTensor), from the first backward on
     const runtimeGradBytes = tp > 1 && a === 0 ? ((recipe.tpVocabGradExtraCopies ?? 0) * model.vocab_size * model.hidden_size * recipe.gradBytes) / tp : 0;
     const gradBytes = P * recipe.gradBytes + runtimeGradBytes;
-    let stateBytes = P * recipe.stateBytesPerParam + runtimeGradBytes;
-    if (dp > 1 && m > 1) stateBytes += P * recipe.gradBytes * recipe.dpExtraGradCopiesWhenAccumulating;
+    const sharded = exec.dpSharding;
+    const parts: MemoryParts = {
+      weights: (P * split.weights) / (sharded === 'parameters' ? Z : 1),
+      grads: (P * split.grads) / (sharded === 'gradients' || sharded === 'parameters' ? Z : 1) + runtimeGradBytes,
+      master: (P * split.master) / (sharded === 'none' ? 1 : Z),
+      optimizer: (P * split.optimizer) / (sharded === 'none' ? 1 : Z),
+      activations: 0,
+      buffers: sharded === 'parameters' && Z > 1 ? 2 * layerParams * split.weights : 0,
+      transient: (P * recipe.optimizerTransientBytesPerParam) / (sharded === 'none' ? 1 : Z),
+    };
+    const extraGrads = dp > 1 && m > 1 ? P * recipe.gradBytes * recipe.dpExtraGradCopiesWhenAccumulating : 0;
+    parts.grads += extraGrads;
+    // unsharded: the recipe's total per parameter, summed as one product
+    const stateBytes = sharded === 'none' ? P * recipe.stateBytesPerParam + runtimeGradBytes + extraGrads
+      : parts.weights + parts.grads + parts.master + parts.optimizer + parts.buffers;
     // the in-flight peak comes before any backward (no gradients yet) unless a later forward
     // reaches it again; DDP keeps its gradient buckets for the whole run
     const gradsAtActivationPeak = !recipe.gradsAllocatedByFirstBackward || dp > 1 || m > pp - s;
-    const logitsBytes = (b * model.seq_length * model.vocab_size * recipe.retainedOutputBytes) / tp;
-    let activationBytes = A * inFlight - (gradsAtActivationPeak ? 0 : gradBytes);
+    const logitsBytes = (b * cpModel.seq_length * model.vocab_size * recipe.retainedOutputBytes) / tp;
+    let activationBytes = A * inFlight + recomputeBuffer - (gradsAtActivationPeak ? 0 : gradBytes);
     if (pp > 1 && s === pp - 1 && recipe.pipelineRetainsOutputs) {
       // the outputs of the micro-batches already done while the last one runs, and at the step's
       // end all m outputs plus their concatenation (activations freed by then)
       activationBytes = Math.max(activationBytes + (m - 1) * logitsBytes, 2 * m * logitsBytes);
     }
-    const transientBytes = P * recipe.optimizerTransientBytesPerParam;
-    out.push({ params: P, stateBytes, activationBytes, transientBytes, total_GiB: (stateBytes + Math.max(activationBytes, transientBytes)) / 2 ** 30 });
+    parts.activations = activationBytes;
+    const transientBytes = parts.transient;
+    out.push({ params: P, stateBytes, activationBytes, transientBytes, total_GiB: (stateBytes + Math.max(activationBytes, transientBytes)) / 2 ** 30, parts });
     a += size;
   });
   return out;

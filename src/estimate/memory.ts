@@ -22,7 +22,7 @@ export interface MemoryOutcome {
 
 export function memoryOf(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe, sizes: readonly number[], n: number, m: number): MemoryOutcome {
   if (policy.memory === 'elements') return elementStageMemory(plan, sizes, m, widthsOf(plan, policy).ffn);
-  const parts = stageMemory(plan.model, sizes, n, plan.mbs, plan.tp, plan.dp, m, recipe);
+  const parts = stageMemory(plan.model, sizes, n, plan.mbs, plan.tp, plan.dp, m, recipe, plan.execution);
   return { total_GiB: parts.map((x) => x.total_GiB), params: parts.map((x) => x.params), parts };
 }
 

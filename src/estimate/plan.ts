@@ -81,6 +81,8 @@ export interface StageBreakdown {
   optimizerStep_s: number;
   memory_GiB: number;
   memoryLimit_GiB: number;
+  /** the byte model's parts of memory_GiB, GiB per GPU (corrected estimator) */
+  memoryParts_GiB?: { weights: number; grads: number; master: number; optimizer: number; activations: number; buffers: number; transient: number };
   /** CPU time to issue one micro-batch's forward + backward of this stage (recipe.hostIssue; corrected estimator only) */
   hostIssue_s?: number;
 }

@@ -16,6 +16,8 @@ export interface TrainingRecipe {
   launch: 'eager' | 'cuda-graph';
   /** bytes of model state per parameter on a GPU: weights + gradients + optimizer states */
   stateBytesPerParam: number;
+  /** stateBytesPerParam by part (they sum to it): what each level of data-parallel sharding divides */
+  stateSplit: { weights: number; grads: number; master: number; optimizer: number };
   /** bytes per gradient element in the data-parallel all-reduce */
   gradBytes: number;
   /** bytes per activation element (bf16: 2) */
@@ -122,6 +124,7 @@ export interface TrainingRecipe {
  */
 const PYTORCH_BF16 = {
   stateBytesPerParam: 8,
+  stateSplit: { weights: 2, grads: 2, master: 0, optimizer: 4 },
   gradBytes: 2,
   activationBytes: 2,
   optimizerTransientBytesPerParam: 2,
@@ -154,6 +157,7 @@ const DTENSOR_TP = {
 /** Megatron-style mixed precision: bf16 weights, fp32 main grads, fp32 master weights, fp32 Adam m and v. */
 const MEGATRON_MIXED = {
   stateBytesPerParam: 18,
+  stateSplit: { weights: 2, grads: 4, master: 4, optimizer: 8 },
   gradBytes: 2,
   activationBytes: 2,
   optimizerTransientBytesPerParam: 0,

@@ -7,6 +7,7 @@ import { getGpu, iterationsFor, type Catalog } from '../catalog/catalog.js';
 import { shapeTpDegrees } from '../model/shapes.js';
 import type { CostLookup } from '../profiles/db.js';
 import { FasopError } from '../errors.js';
+import { executionProblems, type Execution } from '../estimate/execution.js';
 import type { ClusterNode, ResolvedPlan } from '../estimate/plan.js';
 import type { ProfileDb } from '../profiles/db.js';
 import type { ProfileTable } from '../profiles/profile.js';
@@ -63,6 +64,19 @@ export function placementOf(req: SearchRequest, catalog: Catalog, groups: readon
   };
 }
 
+/** The request's execution as one plan runs it: sequence parallelism needs tp > 1, sharding dp > 1 (a no-op otherwise). */
+export function planExecution(e: Execution | undefined, s: Pick<PlanSettings, 'tp' | 'dp'>): Execution | undefined {
+  if (!e) return undefined;
+  return { ...e, sequenceParallel: e.sequenceParallel && s.tp > 1, dpSharding: s.dp > 1 ? e.dpSharding : 'none' };
+}
+
+/** Why the request's execution cannot run with these settings (the launchers' constraints). */
+export function planExecutionProblems(req: SearchRequest, s: PlanSettings): string[] {
+  const e = planExecution(req.execution, s);
+  if (!e) return [];
+  return executionProblems(e, { tp: s.tp, dp: s.dp, pp: s.pp, microBatches: s.gbs / (s.dp * s.mbs), numLayers: req.model.num_layers, seqLength: req.model.seq_length });
+}
+
 /** Resolve one plan: its placement's nodes, the profiles at its tp, its price and iteration count. */
 export function resolvePlan(req: SearchRequest, profiles: ProfileDb, place: Placement, s: PlanSettings, fixedPartition?: number[]): ResolvedPlan {
   const byType: Record<string, ProfileTable> = {};
@@ -89,6 +103,7 @@ export function resolvePlan(req: SearchRequest, profiles: ProfileDb, place: Plac
     pricePerSecond_usd: place.pricePerSecond_usd,
     iterations: iterationsFor(req.dataset, s.gbs),
     recipe: req.recipe,
+    ...(req.execution ? { execution: planExecution(req.execution, s)! } : {}),
     ...(dtensorTp ? { dtensorTp } : {}),
   };
 }
@@ -102,6 +117,7 @@ export function planProblems(req: SearchRequest, profiles: ProfileDb, s: PlanSet
   if (s.gbs % s.dp !== 0) why.push(`dp ${s.dp} does not divide gbs ${s.gbs}`);
   else if ((s.gbs / s.dp) % s.mbs !== 0) why.push(`mbs ${s.mbs} does not divide gbs/dp = ${s.gbs / s.dp}`);
   if (s.pp > req.model.num_layers) why.push(`pp ${s.pp} exceeds the model's ${req.model.num_layers} layers`);
+  if (why.length === 0) why.push(...planExecutionProblems(req, s));
   for (const g of req.gpus) {
     const p = profileTypeFor(req, g.type);
     const byShape = profiles.operatorGpus().length > 0 && shapeTpDegrees(req.model).includes(s.tp);

@@ -8,6 +8,7 @@ import { getDataset, getGpu, getModel, loadCatalog, parseTokenCount, trainingBud
 import { checkSeqLength, loadHfModelConfig, modelFromHfConfig } from '../catalog/hf-config.js';
 import type { ModelSpec } from '../catalog/schema.js';
 import { FasopError } from '../errors.js';
+import { DP_SHARDING, RECOMPUTE, type Execution } from '../estimate/execution.js';
 import { ownGet } from '../guard/lookup.js';
 import type { PartitionMethod } from '../estimate/plan.js';
 import { LAUNCHES, OPTIMIZER_RECIPES, RECIPE_AXES, RECIPES, TP_RUNTIMES, recipeName, type RecipeAxes, type TrainingRecipe } from '../estimate/recipe.js';
@@ -81,6 +82,29 @@ export interface RawSearchOptions {
   substituteProfile: string[];
   /** threads of the search (default: all cores) */
   workers?: string;
+  recompute?: string;
+  recomputeLayers?: string;
+  dpSharding?: string;
+  sequenceParallel?: boolean;
+  virtualStages?: string;
+}
+
+/** The execution flags as one Execution (undefined when none is given); the corrected estimator only. */
+export function executionOfOptions(raw: Pick<RawSearchOptions, 'recompute' | 'recomputeLayers' | 'dpSharding' | 'sequenceParallel' | 'virtualStages' | 'estimator'>): Execution | undefined {
+  const given = [raw.recompute !== undefined && '--recompute', raw.recomputeLayers !== undefined && '--recompute-layers', raw.dpSharding !== undefined && '--dp-sharding',
+    raw.sequenceParallel && '--sequence-parallel', raw.virtualStages !== undefined && '--virtual-stages'].filter((x): x is string => Boolean(x));
+  if (given.length === 0) return undefined;
+  if (raw.estimator !== 'fasop') throw new FasopError(`${given.join(', ')} ${given.length === 1 ? 'needs' : 'need'} --estimator fasop (the reference prices plain plans only)`, 'drop them, or use --estimator fasop');
+  const recompute = raw.recompute ?? 'none';
+  if (!(RECOMPUTE as readonly string[]).includes(recompute)) throw new FasopError(`--recompute must be one of ${RECOMPUTE.join(', ')}, got '${recompute}'`, 'pass e.g. --recompute full');
+  const dpSharding = raw.dpSharding ?? 'none';
+  if (!(DP_SHARDING as readonly string[]).includes(dpSharding)) throw new FasopError(`--dp-sharding must be one of ${DP_SHARDING.join(', ')}, got '${dpSharding}'`, 'pass e.g. --dp-sharding optimizer (Megatron\'s distributed optimizer)');
+  const e: Execution = { recompute: recompute as Execution['recompute'], dpSharding: dpSharding as Execution['dpSharding'], sequenceParallel: Boolean(raw.sequenceParallel), virtualStages: raw.virtualStages === undefined ? 1 : intFlag(raw.virtualStages, '--virtual-stages', { max: 64 }), cp: 1 };
+  if (raw.recomputeLayers !== undefined) {
+    if (e.recompute !== 'full') throw new FasopError('--recompute-layers applies only to --recompute full', 'add --recompute full, or drop --recompute-layers');
+    e.recomputeLayers = intFlag(raw.recomputeLayers, '--recompute-layers', { max: 1024 });
+  }
+  return e;
 }
 
 export const PARTITION_METHODS = ['minmax', 'even', 'optimus-even', 'dp', 'ilp', 'bruteforce', 'dp-original'] as const;
@@ -226,8 +250,9 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
     }
     recipe = recipeAtHostSpeed(recipe, us);
   }
+  const execution = executionOfOptions(raw);
   return {
-    request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto, recipe, profileSubstitutes },
+    request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto, recipe, profileSubstitutes, ...(execution ? { execution } : {}) },
     catalog,
     profileDir: profileDirFor(recipe, raw.profileDir ?? defaultProfileDir()),
     gpuPerNodeDefaulted,

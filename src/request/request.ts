@@ -5,6 +5,7 @@
 import type { DatasetSpec, ModelSpec } from '../catalog/schema.js';
 import { FasopError } from '../errors.js';
 import type { PartitionMethod } from '../estimate/plan.js';
+import type { Execution } from '../estimate/execution.js';
 import type { TrainingRecipe } from '../estimate/recipe.js';
 import type { NodeGroup } from './cluster.js';
 
@@ -31,6 +32,12 @@ export interface SearchRequest {
    * user asks for: a type without profiles is otherwise an error. Such plans say so in cost_source.
    */
   profileSubstitutes?: Record<string, string>;
+  /**
+   * The techniques every plan runs with (`--recompute`, `--dp-sharding`, `--sequence-parallel`,
+   * `--virtual-stages`); a plan where one is a no-op (sequence parallelism at tp 1, sharding at dp 1)
+   * runs without it, and its columns say so. Undefined: plain.
+   */
+  execution?: Execution;
 }
 
 /** The GPU type whose profiles cost `type` in this request (itself unless substituted). */

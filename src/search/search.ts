@@ -3,7 +3,7 @@ import { FasopError } from '../errors.js';
 import type { Estimator } from '../estimate/index.js';
 import { PLAIN_EXECUTION, type Execution } from '../estimate/execution.js';
 import type { Estimate, ResolvedPlan } from '../estimate/plan.js';
-import { costLookupOf, placementOf, resolvePlan } from '../plan/resolve.js';
+import { costLookupOf, planExecutionProblems, placementOf, resolvePlan } from '../plan/resolve.js';
 import type { ProfileDb } from '../profiles/db.js';
 import { clusterObject, clusterString, placements, subClusters, type NodeGroup } from '../request/cluster.js';
 import { profileTypeFor, validateRequest, type SearchRequest } from '../request/request.js';
@@ -48,7 +48,9 @@ export function planJobs(req: SearchRequest, profiles: ProfileDb, catalog: Catal
     for (const groups of clusters) {
       const tps = tpCandidates(groups.map((g) => profiles.tpsForModel(req.model, prof(g.type))), req.gpusPerNode);
       const nodes = groups.reduce((a, g) => a + g.nodes, 0);
-      const strategies = enumerateStrategies(nodes * req.gpusPerNode, tps, gbs, req.model.num_layers);
+      // plans the requested execution cannot run with (e.g. interleaving where v does not divide the layers per stage) are not enumerated
+      const strategies = enumerateStrategies(nodes * req.gpusPerNode, tps, gbs, req.model.num_layers)
+        .filter((st) => planExecutionProblems(req, { ...st, gbs }).length === 0);
       // Load (and validate) every profile the job will use now, and cost every shape once, so that a
       // corrupt file or an unpriceable shape is an error before any output is written.
       const seen = new Set<string>();

@@ -1,0 +1,109 @@
+/** The execution techniques: what each changes in memory and time, and the flags that set them. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { getGpu, getModel, loadCatalog } from '../src/catalog/catalog.js';
+import { estimate } from '../src/estimate/estimate.js';
+import { PLAIN_EXECUTION, executionProblems, type Execution } from '../src/estimate/execution.js';
+import { stageMemory } from '../src/estimate/memory-bytes.js';
+import type { ResolvedPlan } from '../src/estimate/plan.js';
+import { RECIPES } from '../src/estimate/recipe.js';
+import { nonEmbeddingParams, trainingFlopsPerToken } from '../src/model/flops.js';
+import { nodeCount } from '../src/model/graph.js';
+import { defaultProfileDir } from '../src/paths.js';
+import { ProfileDb } from '../src/profiles/db.js';
+import { readCsvFile } from './helpers/csv.js';
+import { runCli } from './helpers/cli.js';
+import { join } from 'node:path';
+
+const catalog = loadCatalog();
+const profiles = ProfileDb.open(defaultProfileDir());
+const h100 = getGpu(catalog, 'H100');
+const llama8b = getModel(catalog, 'llama8b');
+const recipe = RECIPES['megatron-mixed']!;
+const exec = (over: Partial<Execution>): Execution => ({ ...PLAIN_EXECUTION, ...over });
+
+function plan(over: Partial<ResolvedPlan> & { nodes_?: number }): ResolvedPlan {
+  const tp = over.tp ?? 1;
+  return {
+    model: llama8b,
+    nodes: Array.from({ length: over.nodes_ ?? 1 }, () => ({ gpu: h100, interNode_bps: h100.interNode_bps, intraNode_bps: h100.intraNode_bps })),
+    gpusPerNode: 8, tp, dp: 1, pp: 1, mbs: 1, gbs: 32,
+    profiles: { H100: profiles.get('llama8b', 'H100', tp) },
+    partitionMethod: 'even', precision: 16, pricePerSecond_usd: 0.01, iterations: 100, recipe,
+    ...over,
+  } as ResolvedPlan;
+}
+
+test('sharding divides master weights and Adam states (optimizer), then gradients, then weights (+ two gathered layers)', () => {
+  const n = nodeCount(llama8b);
+  const sizes = [n];
+  const at = (dpSharding: Execution['dpSharding']) => stageMemory(llama8b, sizes, n, 1, 1, 8, 4, recipe, exec({ dpSharding }))[0]!;
+  const none = at('none');
+  const P = none.params;
+  const opt = at('optimizer');
+  assert.ok(Math.abs((none.stateBytes - opt.stateBytes) - P * (4 + 8) * (7 / 8)) < 1);
+  const grads = at('gradients');
+  assert.ok(Math.abs((opt.stateBytes - grads.stateBytes) - P * 4 * (7 / 8)) < 1);
+  const full = at('parameters');
+  assert.ok(full.parts.buffers > 0);
+  assert.ok(Math.abs((grads.stateBytes - full.stateBytes) - (P * 2 * (7 / 8) - full.parts.buffers)) < 1);
+  // activations do not depend on sharding
+  assert.equal(full.activationBytes, none.activationBytes);
+});
+
+test('full recompute keeps each layer\'s input only and adds the layers\' forward to the backward; selective adds the attention core', async () => {
+  const base = await estimate(plan({}));
+  const full = await estimate(plan({ execution: exec({ recompute: 'full' }) }));
+  const sel = await estimate(plan({ execution: exec({ recompute: 'selective' }) }));
+  assert.ok(full.breakdown.stages[0]!.memoryParts_GiB!.activations < base.breakdown.stages[0]!.memoryParts_GiB!.activations / 3);
+  assert.equal(sel.oomGpumem_GiB, base.oomGpumem_GiB);
+  // full adds about a forward (a third of forward + backward); selective a small fraction of it
+  const ratio = full.stepTime_s / base.stepTime_s;
+  assert.ok(ratio > 1.2 && ratio < 1.45, `full recompute ×${ratio}`);
+  assert.ok(sel.stepTime_s > base.stepTime_s && sel.stepTime_s < base.stepTime_s * 1.1);
+  assert.match(full.breakdown.costSource, /execution rc=full/);
+});
+
+test('interleaving shrinks the bubble: pp 4, 8 micro-batches, v 2 is faster than v 1 and holds more chunks on stage 0', async () => {
+  const p = { tp: 1, dp: 1, pp: 4, gbs: 8, gpusPerNode: 4 };
+  const v1 = await estimate(plan(p));
+  const v2 = await estimate(plan({ ...p, execution: exec({ virtualStages: 2 }) }));
+  assert.ok(v2.breakdown.pipeline_s < v1.breakdown.pipeline_s);
+  const ideal = (v: number) => (8 + 3 / v) / (8 + 3); // (m + (p−1)/v) / (m + p − 1) of the compute-bound pipeline
+  assert.ok(v2.breakdown.pipeline_s / v1.breakdown.pipeline_s < ideal(2) + 0.05);
+  assert.ok(v2.breakdown.stages[0]!.memoryParts_GiB!.activations > v1.breakdown.stages[0]!.memoryParts_GiB!.activations);
+});
+
+test('the launchers\' constraints', () => {
+  const shape = { tp: 1, dp: 1, pp: 4, microBatches: 6, numLayers: 32, seqLength: 8192 };
+  assert.deepEqual(executionProblems(exec({ sequenceParallel: true }), shape), ['sequence parallelism needs tp > 1']);
+  assert.match(executionProblems(exec({ virtualStages: 3 }), shape).join('; '), /divisible by pp·v = 12.*micro-batches \(6\) divisible by pp 4/);
+  assert.deepEqual(executionProblems(exec({ cp: 2 }), shape), []);
+  assert.match(executionProblems(exec({ cp: 3 }), { ...shape, seqLength: 8188 }).join(), /divisible by 2·cp = 6/);
+});
+
+test('MFU: PaLM\'s FLOPs per token; LLaMA-8B at seq 8192', () => {
+  const m = { ...llama8b, seq_length: 8192 };
+  // 32 layers of (2·4096² + 2·4096·1024 + 3·4096·14336) weights + the 4096 × 128256 output
+  assert.equal(nonEmbeddingParams(m), 32 * (2 * 4096 ** 2 + 2 * 4096 * 1024 + 3 * 4096 * 14336) + 4096 * 128256);
+  assert.equal(trainingFlopsPerToken(m), 6 * nonEmbeddingParams(m) + 12 * 32 * 4096 * 8192);
+});
+
+test('flags: techniques reach the CSV columns; no-ops are recorded as not applied; refused with the reference estimator', async () => {
+  const r = await runCli(['--gpus', 'H100', '1', '--model-type', 'llama8b', '--gbs', '16', '--recompute', 'full', '--dp-sharding', 'optimizer', '--sequence-parallel']);
+  assert.equal(r.code, 0, r.err);
+  const rows = readCsvFile(join(r.cwd, 'main_logs', 'llama8b_H100x1_gbs16.csv'));
+  assert.ok(rows.length > 0);
+  for (const row of rows) {
+    assert.equal(row['recompute'], 'full');
+    assert.equal(row['dp_sharding'], Number(row['dp']) > 1 ? 'optimizer' : 'none');
+    assert.equal(row['sequence_parallel'], Number(row['tp']) > 1 ? 'True' : 'False');
+    assert.ok(Number(row['mfu']) > 0 && Number(row['mfu']) < 1);
+  }
+  const ref = await runCli(['--gpus', 'H100', '1', '--estimator', 'reference', '--recompute', 'full']);
+  assert.equal(ref.code, 2);
+  assert.match(ref.err, /--recompute needs --estimator fasop/);
+  const layers = await runCli(['--gpus', 'H100', '1', '--recompute-layers', '2']);
+  assert.equal(layers.code, 2);
+  assert.match(layers.err, /--recompute-layers applies only to --recompute full/);
+});
