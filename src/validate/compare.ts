@@ -1,6 +1,7 @@
 import { getGpu, type Catalog } from '../catalog/catalog.js';
 import type { ModelSpec } from '../catalog/schema.js';
 import { FasopError } from '../errors.js';
+import { PLAIN_EXECUTION, type Recompute } from '../estimate/execution.js';
 import { getEstimator } from '../estimate/index.js';
 import type { ResolvedPlan } from '../estimate/plan.js';
 import { recipeOf, type TrainingRecipe } from '../estimate/recipe.js';
@@ -172,6 +173,12 @@ export function variantOf(rec: ValidationRecord): string {
   return `${seq}${recompute}${master}`;
 }
 
+/** The activation recompute a run used (validation/train_step.py --recompute). */
+function recomputeOf(rec: ValidationRecord): Recompute {
+  const r = rec.recipe?.['recompute'];
+  return r === 'selective' || r === 'full' ? r : 'none';
+}
+
 /** The resolved plan that a measured run executed: one node of tp·pp·dp GPUs, its exact layer split. */
 export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: ProfileDb, graphProfiles?: ProfileDb, hostProfile?: HostIssueProfile, useRecordSpeed = true): ResolvedPlan {
   const type = gpuTypeOf(rec.machine.gpu_name);
@@ -189,6 +196,7 @@ export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: 
   const req: SearchRequest = {
     gpus: [{ type: gpu.name, nodes: 1 }], model, dataset: { name: rec.file, samples: gbs, description: 'one step' }, gbsValues: [gbs],
     gpusPerNode: world, precision: 16, partitionMethod: 'minmax', estimator: 'fasop', pareto: false, recipe,
+    ...(recomputeOf(rec) !== 'none' ? { execution: { ...PLAIN_EXECUTION, recompute: recomputeOf(rec) } } : {}),
   };
   return resolvePlan(req, db, placementOf(req, catalog, req.gpus, [gpu.name]), { tp, dp, pp, mbs, gbs }, fixedPartition);
 }
@@ -202,7 +210,10 @@ export async function compareRecords(records: readonly ValidationRecord[], catal
   for (const rec of records) {
     const m = rec.measured;
     if (m.oom || m.error || m.step_time_ms_median === undefined) continue;
-    const plan = planOfRecord(rec, catalog, profiles, graphProfiles, hostProfile, useRecordSpeed);
+    const resolved = planOfRecord(rec, catalog, profiles, graphProfiles, hostProfile, useRecordSpeed);
+    // the reference prices plain plans only (as the original did, whatever the run recomputed)
+    const { execution: _e, ...plainPlan } = resolved;
+    const plan = estimatorName === 'reference' ? plainPlan : resolved;
     const launch = plan.recipe!.launch;
     const speed = launch === 'eager' ? hostSpeedOfRecord(rec) : undefined;
     if (speed !== undefined) {
