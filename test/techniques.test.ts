@@ -107,3 +107,27 @@ test('flags: techniques reach the CSV columns; no-ops are recorded as not applie
   assert.equal(layers.code, 2);
   assert.match(layers.err, /--recompute-layers applies only to --recompute full/);
 });
+
+test('comma lists search the cross product; no-ops collapse; interleaving only where a launcher runs it', async () => {
+  const r = await runCli(['--gpus', 'H100', '4', '--gbs', '128', '--recompute', 'none,full', '--dp-sharding', 'none,optimizer', '--virtual-stages', '1,2']);
+  assert.equal(r.code, 0, r.err);
+  const rows = readCsvFile(join(r.cwd, 'main_logs', 'llama70b_H100x4_gbs128.csv'));
+  const key = (x: Record<string, string>) => [x['tp'], x['dp'], x['pp'], x['mbs'], x['placement']].join('|');
+  const byPlan = new Map<string, Set<string>>();
+  for (const x of rows) {
+    if (x['virtual_stages'] === '2') {
+      assert.ok(Number(x['pp']) >= 2 && 80 % (2 * Number(x['pp'])) === 0, `v 2 with pp ${x['pp']}`);
+      assert.equal((128 / (Number(x['dp']) * Number(x['mbs']))) % Number(x['pp']), 0);
+    }
+    if (x['dp'] === '1') assert.equal(x['dp_sharding'], 'none');
+    const k = key(x);
+    const e = [x['recompute'], x['dp_sharding'], x['virtual_stages']].join('|');
+    if (!byPlan.has(k)) byPlan.set(k, new Set());
+    assert.ok(!byPlan.get(k)!.has(e), `duplicate ${k} ${e}`);
+    byPlan.get(k)!.add(e);
+  }
+  // a dp 1, pp 1 strategy has two executions (recompute none/full); a dp 2, pp 8 one with 32 micro-batches all eight
+  assert.ok([...byPlan.values()].some((s) => s.size === 8));
+  assert.ok([...byPlan.values()].every((s) => s.size >= 2 && s.size <= 8));
+  assert.match(r.out, /Execution: /);
+});

@@ -44,11 +44,11 @@ export function addSearchOptions(cmd: Command, hidden: ReadonlySet<keyof typeof 
     new Option('--estimator <name>', 'cost model: fasop (corrected) or reference (the original FASOP, number for number)').choices(['reference', 'fasop']).default('fasop'),
     new Option('--pp-partition-method <method>', 'pipeline layer partition method (dp, ilp, bruteforce: exact on one shared objective; dp-original: the original\'s O(pp·n³) dp, small models only)').choices([...PARTITION_METHODS]).default('minmax'),
     new Option('--precision <bits>', 'bits per element of the embedding sync (16 or 32)').default('16'),
-    new Option('--recompute <mode>', 'activation recompute of every plan: none, selective (the attention core) or full (whole layers); --estimator fasop').choices(['none', 'selective', 'full']),
+    new Option('--recompute <modes>', 'activation recompute to search: none, selective (the attention core), full (whole layers), or several comma-separated, e.g. none,full (--estimator fasop)'),
     new Option('--recompute-layers <n>', 'with --recompute full: decoder layers per stage recomputed (Megatron\'s block method; default every layer)'),
-    new Option('--dp-sharding <level>', 'data-parallel sharding of every plan with dp > 1: none (DDP), optimizer (distributed optimizer, ZeRO-1), gradients (ZeRO-2), parameters (FSDP)').choices(['none', 'optimizer', 'gradients', 'parameters']),
+    new Option('--dp-sharding <levels>', 'data-parallel sharding to search in plans with dp > 1: none (DDP), optimizer (distributed optimizer, ZeRO-1), gradients (ZeRO-2), parameters (FSDP), or several comma-separated'),
     new Option('--sequence-parallel', 'sequence parallelism in every plan with tp > 1 (activations and norms split over TP)'),
-    new Option('--virtual-stages <v>', 'interleaved 1F1B with v model chunks per pipeline rank (plans with pp >= 2 whose layers and micro-batches it divides)'));
+    new Option('--virtual-stages <v>', 'interleaved 1F1B with v model chunks per pipeline rank, or several comma-separated, e.g. 1,2 (plans with pp >= 2 whose layers and micro-batches it divides)'));
   group('output',
     new Option('--output-dir <dir>', 'where CSV, JSONL, logs and charts go (default: ./main_logs)'),
     new Option('--add-exp-name <suffix>', 'suffix of the experiment (CSV) name').default(''),

@@ -7,7 +7,7 @@ import { getGpu, iterationsFor, type Catalog } from '../catalog/catalog.js';
 import { shapeTpDegrees } from '../model/shapes.js';
 import type { CostLookup } from '../profiles/db.js';
 import { FasopError } from '../errors.js';
-import { executionProblems, type Execution } from '../estimate/execution.js';
+import { executionLabel, executionProblems, type Execution } from '../estimate/execution.js';
 import type { ClusterNode, ResolvedPlan } from '../estimate/plan.js';
 import type { ProfileDb } from '../profiles/db.js';
 import type { ProfileTable } from '../profiles/profile.js';
@@ -21,6 +21,8 @@ export interface PlanSettings {
   pp: number;
   mbs: number;
   gbs: number;
+  /** how the plan executes (search/: one of the request's executions as this plan runs it); undefined: the request's only one, else plain */
+  execution?: Execution;
 }
 
 /** What every plan on one placement of one (sub-)cluster shares: its nodes, price and per-tp lookups. */
@@ -70,15 +72,27 @@ export function planExecution(e: Execution | undefined, s: Pick<PlanSettings, 't
   return { ...e, sequenceParallel: e.sequenceParallel && s.tp > 1, dpSharding: s.dp > 1 ? e.dpSharding : 'none' };
 }
 
-/** Why the request's execution cannot run with these settings (the launchers' constraints). */
+/** The execution of these settings: their own, else the request's only one (planExecution), else none. */
+export function settingsExecution(req: SearchRequest, s: PlanSettings): Execution | undefined {
+  if (s.execution) return s.execution;
+  const list = req.executions ?? [];
+  if (list.length > 1) {
+    throw new FasopError(`one plan runs one execution; the request gives ${list.length} (${list.map(executionLabel).join(' | ')})`,
+      'give one value to each of --recompute, --dp-sharding and --virtual-stages');
+  }
+  return planExecution(list[0], s);
+}
+
+/** Why the settings' execution cannot run with them (the launchers' constraints). */
 export function planExecutionProblems(req: SearchRequest, s: PlanSettings): string[] {
-  const e = planExecution(req.execution, s);
+  const e = settingsExecution(req, s);
   if (!e) return [];
   return executionProblems(e, { tp: s.tp, dp: s.dp, pp: s.pp, microBatches: s.gbs / (s.dp * s.mbs), numLayers: req.model.num_layers, seqLength: req.model.seq_length });
 }
 
 /** Resolve one plan: its placement's nodes, the profiles at its tp, its price and iteration count. */
 export function resolvePlan(req: SearchRequest, profiles: ProfileDb, place: Placement, s: PlanSettings, fixedPartition?: number[]): ResolvedPlan {
+  const execution = settingsExecution(req, s);
   const byType: Record<string, ProfileTable> = {};
   for (const [t, p] of place.typePairs) byType[t] = profiles.costTable(req.model, p, s.tp, s.mbs, place.lookup);
   let dtensorTp: ResolvedPlan['dtensorTp'];
@@ -103,7 +117,7 @@ export function resolvePlan(req: SearchRequest, profiles: ProfileDb, place: Plac
     pricePerSecond_usd: place.pricePerSecond_usd,
     iterations: iterationsFor(req.dataset, s.gbs),
     recipe: req.recipe,
-    ...(req.execution ? { execution: planExecution(req.execution, s)! } : {}),
+    ...(execution ? { execution } : {}),
     ...(dtensorTp ? { dtensorTp } : {}),
   };
 }

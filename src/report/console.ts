@@ -52,12 +52,23 @@ export function planLines(b: PlanRecord, x: PlanExtras | undefined, gpusPerNode:
   return [
     `  Batch: gbs ${b.gbs} = micro-batch ${b.mbs} × ${microBatches(b)} micro-batches × DP ${b.dp}`,
     `  GPUs: ${b.gpu_cluster_str} — ${gpus} GPUs (${nodes} node${nodes === 1 ? '' : 's'}${gpusPerNode ? ` × ${gpusPerNode}` : ''})`,
-    `  Parallelism: TP=${b.tp}, PP=${b.pp}, DP=${b.dp}, MBS=${b.mbs}`,
+    `  Parallelism: TP=${b.tp}, PP=${b.pp}, DP=${b.dp}, MBS=${b.mbs}${b.cp > 1 ? `, CP=${b.cp}` : ''}`,
+    ...executionLine(b),
     `  Layers per stage: ${layers ? `[${layers.join(', ')}]` : 'n/a'}${x?.layersRounded ? ' (stage boundaries rounded to whole layers; graph operators per stage: ' + `[${b.partition.join(', ')}])` : ''}`,
     x && Number.isFinite(x.memoryLimit_GiB)
       ? `  Memory: ${gib(x.peakMemory_GiB)} of ${gib(x.memoryLimit_GiB)} usable per GPU (fullest GPU, stage ${x.tightestStage})`
       : `  Peak memory: ${gib(b.oom_gpumem)}`,
   ];
+}
+
+/** The plan's techniques, when it runs any: recompute, sharding, sequence parallelism, virtual stages. */
+function executionLine(b: PlanRecord): string[] {
+  const parts: string[] = [];
+  if (b.recompute && b.recompute !== 'none') parts.push(`recompute ${b.recompute}${b.recompute_layers ? ` (${b.recompute_layers} layers per stage)` : ''}`);
+  if (b.dp_sharding && b.dp_sharding !== 'none') parts.push({ optimizer: 'distributed optimizer (ZeRO-1)', gradients: 'ZeRO-2 (optimizer states and gradients sharded)', parameters: 'FSDP (parameters sharded)' }[b.dp_sharding] ?? b.dp_sharding);
+  if (b.sequence_parallel) parts.push('sequence parallel');
+  if (b.virtual_stages > 1) parts.push(`interleaved 1F1B, ${b.virtual_stages} virtual stages per rank`);
+  return parts.length ? [`  Execution: ${parts.join(', ')}`] : [];
 }
 
 /** The final summary (SPEC §13.5, extended): every part of the best plan, or why nothing fits. */

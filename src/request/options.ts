@@ -89,22 +89,35 @@ export interface RawSearchOptions {
   virtualStages?: string;
 }
 
-/** The execution flags as one Execution (undefined when none is given); the corrected estimator only. */
-export function executionOfOptions(raw: Pick<RawSearchOptions, 'recompute' | 'recomputeLayers' | 'dpSharding' | 'sequenceParallel' | 'virtualStages' | 'estimator'>): Execution | undefined {
+/** Comma-separated values of a flag, each one of `allowed`. */
+function listFlag<T extends string>(value: string, flag: string, allowed: readonly T[], example: string): T[] {
+  const items = value.split(',').map((x) => x.trim());
+  const bad = items.find((x) => !(allowed as readonly string[]).includes(x));
+  if (bad !== undefined) throw new FasopError(`${flag} takes ${allowed.join(', ')} (or several, comma-separated), got '${bad}'`, `pass e.g. ${flag} ${example}`);
+  return [...new Set(items)] as T[];
+}
+
+/**
+ * The execution flags as the executions to search: the cross product of their values (undefined when
+ * none is given); the corrected estimator only.
+ */
+export function executionsOfOptions(raw: Pick<RawSearchOptions, 'recompute' | 'recomputeLayers' | 'dpSharding' | 'sequenceParallel' | 'virtualStages' | 'estimator'>): Execution[] | undefined {
   const given = [raw.recompute !== undefined && '--recompute', raw.recomputeLayers !== undefined && '--recompute-layers', raw.dpSharding !== undefined && '--dp-sharding',
     raw.sequenceParallel && '--sequence-parallel', raw.virtualStages !== undefined && '--virtual-stages'].filter((x): x is string => Boolean(x));
   if (given.length === 0) return undefined;
   if (raw.estimator !== 'fasop') throw new FasopError(`${given.join(', ')} ${given.length === 1 ? 'needs' : 'need'} --estimator fasop (the reference prices plain plans only)`, 'drop them, or use --estimator fasop');
-  const recompute = raw.recompute ?? 'none';
-  if (!(RECOMPUTE as readonly string[]).includes(recompute)) throw new FasopError(`--recompute must be one of ${RECOMPUTE.join(', ')}, got '${recompute}'`, 'pass e.g. --recompute full');
-  const dpSharding = raw.dpSharding ?? 'none';
-  if (!(DP_SHARDING as readonly string[]).includes(dpSharding)) throw new FasopError(`--dp-sharding must be one of ${DP_SHARDING.join(', ')}, got '${dpSharding}'`, 'pass e.g. --dp-sharding optimizer (Megatron\'s distributed optimizer)');
-  const e: Execution = { recompute: recompute as Execution['recompute'], dpSharding: dpSharding as Execution['dpSharding'], sequenceParallel: Boolean(raw.sequenceParallel), virtualStages: raw.virtualStages === undefined ? 1 : intFlag(raw.virtualStages, '--virtual-stages', { max: 64 }), cp: 1 };
+  const recomputes = raw.recompute === undefined ? ['none' as const] : listFlag(raw.recompute, '--recompute', RECOMPUTE, 'none,full');
+  const shardings = raw.dpSharding === undefined ? ['none' as const] : listFlag(raw.dpSharding, '--dp-sharding', DP_SHARDING, 'optimizer');
+  const vs = raw.virtualStages === undefined ? [1] : [...new Set(raw.virtualStages.split(',').map((x) => intFlag(x.trim(), '--virtual-stages', { max: 64 })))];
+  let recomputeLayers: number | undefined;
   if (raw.recomputeLayers !== undefined) {
-    if (e.recompute !== 'full') throw new FasopError('--recompute-layers applies only to --recompute full', 'add --recompute full, or drop --recompute-layers');
-    e.recomputeLayers = intFlag(raw.recomputeLayers, '--recompute-layers', { max: 1024 });
+    if (!recomputes.includes('full')) throw new FasopError('--recompute-layers applies only to --recompute full', 'add --recompute full, or drop --recompute-layers');
+    recomputeLayers = intFlag(raw.recomputeLayers, '--recompute-layers', { max: 1024 });
   }
-  return e;
+  return recomputes.flatMap((recompute) => shardings.flatMap((dpSharding) => vs.map((virtualStages): Execution => ({
+    recompute, dpSharding, sequenceParallel: Boolean(raw.sequenceParallel), virtualStages, cp: 1,
+    ...(recompute === 'full' && recomputeLayers !== undefined ? { recomputeLayers } : {}),
+  }))));
 }
 
 export const PARTITION_METHODS = ['minmax', 'even', 'optimus-even', 'dp', 'ilp', 'bruteforce', 'dp-original'] as const;
@@ -250,9 +263,9 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
     }
     recipe = recipeAtHostSpeed(recipe, us);
   }
-  const execution = executionOfOptions(raw);
+  const executions = executionsOfOptions(raw);
   return {
-    request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto, recipe, profileSubstitutes, ...(execution ? { execution } : {}) },
+    request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto, recipe, profileSubstitutes, ...(executions ? { executions } : {}) },
     catalog,
     profileDir: profileDirFor(recipe, raw.profileDir ?? defaultProfileDir()),
     gpuPerNodeDefaulted,

@@ -33,11 +33,12 @@ export interface SearchRequest {
    */
   profileSubstitutes?: Record<string, string>;
   /**
-   * The techniques every plan runs with (`--recompute`, `--dp-sharding`, `--sequence-parallel`,
-   * `--virtual-stages`); a plan where one is a no-op (sequence parallelism at tp 1, sharding at dp 1)
-   * runs without it, and its columns say so. Undefined: plain.
+   * The executions the search tries for every strategy (`--recompute none,full`, `--dp-sharding`,
+   * `--sequence-parallel`, `--virtual-stages 1,2`: their cross product); in a plan where a technique
+   * is a no-op (sequence parallelism at tp 1, sharding at dp 1) it runs without it, and its columns say
+   * so. Undefined: plain only.
    */
-  execution?: Execution;
+  executions?: Execution[];
 }
 
 /** The GPU type whose profiles cost `type` in this request (itself unless substituted). */

@@ -1,4 +1,5 @@
 /** Strategy enumeration (SPEC §4.1–4.2). */
+import type { Execution } from '../estimate/execution.js';
 
 export function divisors(x: number): number[] {
   const out: number[] = [];
@@ -11,6 +12,8 @@ export interface Strategy {
   dp: number;
   pp: number;
   mbs: number;
+  /** how it executes (the request's executions); undefined: plain */
+  execution?: Execution;
 }
 
 /**

@@ -1,9 +1,9 @@
 import type { Catalog } from '../catalog/catalog.js';
 import { FasopError } from '../errors.js';
 import type { Estimator } from '../estimate/index.js';
-import { PLAIN_EXECUTION, type Execution } from '../estimate/execution.js';
+import { PLAIN_EXECUTION, executionLabel, type Execution } from '../estimate/execution.js';
 import type { Estimate, ResolvedPlan } from '../estimate/plan.js';
-import { costLookupOf, planExecutionProblems, placementOf, resolvePlan } from '../plan/resolve.js';
+import { costLookupOf, planExecution, planExecutionProblems, placementOf, resolvePlan } from '../plan/resolve.js';
 import type { ProfileDb } from '../profiles/db.js';
 import { clusterObject, clusterString, placements, subClusters, type NodeGroup } from '../request/cluster.js';
 import { profileTypeFor, validateRequest, type SearchRequest } from '../request/request.js';
@@ -49,8 +49,7 @@ export function planJobs(req: SearchRequest, profiles: ProfileDb, catalog: Catal
       const tps = tpCandidates(groups.map((g) => profiles.tpsForModel(req.model, prof(g.type))), req.gpusPerNode);
       const nodes = groups.reduce((a, g) => a + g.nodes, 0);
       // plans the requested execution cannot run with (e.g. interleaving where v does not divide the layers per stage) are not enumerated
-      const strategies = enumerateStrategies(nodes * req.gpusPerNode, tps, gbs, req.model.num_layers)
-        .filter((st) => planExecutionProblems(req, { ...st, gbs }).length === 0);
+      const strategies = withExecutions(req, enumerateStrategies(nodes * req.gpusPerNode, tps, gbs, req.model.num_layers), gbs);
       // Load (and validate) every profile the job will use now, and cost every shape once, so that a
       // corrupt file or an unpriceable shape is an error before any output is written.
       const seen = new Set<string>();
@@ -63,6 +62,27 @@ export function planJobs(req: SearchRequest, profiles: ProfileDb, catalog: Catal
     }
   }
   return jobs;
+}
+
+/**
+ * Each strategy with each of the request's executions as it runs there (no-ops dropped, so
+ * duplicates collapse), less those a launcher refuses; the strategies themselves without any.
+ */
+function withExecutions(req: SearchRequest, strategies: Strategy[], gbs: number): Strategy[] {
+  const list = req.executions;
+  if (!list || list.length === 0) return strategies;
+  const out: Strategy[] = [];
+  for (const st of strategies) {
+    const seen = new Set<string>();
+    for (const e of list) {
+      const execution = planExecution(e, st)!;
+      const key = executionLabel(execution);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (planExecutionProblems(req, { ...st, gbs, execution }).length === 0) out.push({ ...st, execution });
+    }
+  }
+  return out;
 }
 
 /** Number of plans a request will estimate (every placement counted). */

@@ -196,7 +196,7 @@ export function planOfRecord(rec: ValidationRecord, catalog: Catalog, profiles: 
   const req: SearchRequest = {
     gpus: [{ type: gpu.name, nodes: 1 }], model, dataset: { name: rec.file, samples: gbs, description: 'one step' }, gbsValues: [gbs],
     gpusPerNode: world, precision: 16, partitionMethod: 'minmax', estimator: 'fasop', pareto: false, recipe,
-    ...(recomputeOf(rec) !== 'none' ? { execution: { ...PLAIN_EXECUTION, recompute: recomputeOf(rec) } } : {}),
+    ...(recomputeOf(rec) !== 'none' ? { executions: [{ ...PLAIN_EXECUTION, recompute: recomputeOf(rec) }] } : {}),
   };
   return resolvePlan(req, db, placementOf(req, catalog, req.gpus, [gpu.name]), { tp, dp, pp, mbs, gbs }, fixedPartition);
 }
