@@ -85,7 +85,11 @@ test('web (browser): chromium runs a search from the form; counters and chart eq
     await page.selectOption('.gpu-type', 'H100');
     assert.equal(await page.getAttribute('#gpn', 'placeholder'), '8 (catalog)');
     assert.equal(await page.inputValue('#seq-length'), '1024');
-    assert.equal(await page.isDisabled('#seq-length'), true, 'a catalog model keeps its sequence length');
+    // a catalog model at another sequence length (the CLI's --seq-length); its own length asks for nothing
+    await page.fill('#seq-length', '2048');
+    assert.match(await page.textContent('#cli-line') ?? '', /--seq-length 2048/);
+    await page.fill('#seq-length', '1024');
+    assert.doesNotMatch(await page.textContent('#cli-line') ?? '', /--seq-length/);
     assert.match(await page.textContent('#budget-help') ?? '', /squad's 10,334 samples of 1024 tokens/);
     await page.selectOption('#dataset', 'c4');
     assert.match(await page.textContent('#budget-help') ?? '', /c4's 175,000,000,000 tokens \(RedPajama/);

@@ -230,8 +230,17 @@
       recipe: $('recipe').value,
       trainTokens: $('train-tokens').value.trim() || null,
       epochs: intOrNull('epochs'),
-      ...(state.modelConfig ? { modelConfig: state.modelConfig, seqLength: intOrNull('seq-length') } : {}),
+      ...(state.modelConfig ? { modelConfig: state.modelConfig } : {}),
+      ...(seqOverride() !== null ? { seqLength: seqOverride() } : {}),
     };
+  }
+
+  /** The sequence length field when it asks for one: any value with a model config, one other than the catalog model's otherwise. */
+  function seqOverride() {
+    const v = $('seq-length').value.trim();
+    if (v === '') return null;
+    if (state.modelConfig) return v;
+    return Number(v) === state.info.catalog?.models?.[$('model').value]?.seq_length ? null : v;
   }
 
   /** GPUs per node when the field is empty: the catalog's node size when the types agree (8 with Pareto), as the CLI does. */
@@ -244,7 +253,7 @@
   /** The training budget the form asks for, in words. */
   function budgetText(b) {
     const ds = state.info.catalog?.datasets?.[b.dataset];
-    const seq = state.modelConfig ? (b.seqLength || 'its default') : state.info.catalog?.models?.[b.model]?.seq_length;
+    const seq = b.seqLength || (state.modelConfig ? 'its default' : state.info.catalog?.models?.[b.model]?.seq_length);
     if (!ds) return '';
     const n = (x) => Number(x).toLocaleString('en-US');
     if (b.estimator === 'reference') return `Budget: one epoch of ${b.dataset}'s ${n(ds.samples)} samples (the original's count; one sample = one sequence of ${seq} tokens).`;
@@ -266,16 +275,15 @@
     if (b.recipe !== 'megatron-mixed') parts.push(`--recipe ${b.recipe}`);
     if (b.trainTokens) parts.push(`--train-tokens ${b.trainTokens}`);
     if (b.epochs) parts.push(`--epochs ${b.epochs}`);
-    if (state.modelConfig) {
-      parts[parts.indexOf(`--model-type ${b.model}`)] = `--model-config ${state.modelConfigName}`;
-      if (b.seqLength) parts.push(`--seq-length ${b.seqLength}`);
-    }
+    if (state.modelConfig) parts[parts.indexOf(`--model-type ${b.model}`)] = `--model-config ${state.modelConfigName}`;
+    if (b.seqLength) parts.push(`--seq-length ${b.seqLength}`);
     $('cli-line').textContent = `$ ${parts.join(' ')}`;
     const gpn = defaultGpn(b);
     $('gpn').placeholder = b.pareto ? `${gpn} (Pareto)` : `${gpn} (catalog)`;
     const seq = state.info.catalog?.models?.[b.model]?.seq_length;
-    $('seq-length').disabled = !state.modelConfig;
-    if (!state.modelConfig) $('seq-length').value = seq ?? '';
+    // a catalog model shows its own length until the user asks for another; a new model resets it
+    if (!state.modelConfig && state.seqModel !== b.model) $('seq-length').value = seq ?? '';
+    state.seqModel = state.modelConfig ? undefined : b.model;
     $('budget-help').textContent = budgetText(b);
   }
 
@@ -284,7 +292,7 @@
     const gpus = (p.gpu_cluster_str || '').split(',').map((x) => x.trim()).filter(Boolean).map((x) => x.replace(/:(\d+)$/, ' $1')).join(' ');
     const parts = ['fasop export --gpus', gpus];
     parts.push(b.modelConfig ? `--model-config ${state.modelConfigName}` : `--model-type ${b.model}`);
-    if (b.modelConfig && b.seqLength) parts.push(`--seq-length ${b.seqLength}`);
+    if (b.seqLength) parts.push(`--seq-length ${b.seqLength}`);
     parts.push(`--dataset ${b.dataset}`, `--gbs ${p.gbs}`, `--tp ${p.tp}`, `--dp ${p.dp}`, `--pp ${p.pp}`, `--mbs ${p.mbs}`);
     parts.push(`--gpu-per-node ${b.gpuPerNode || defaultGpn(b)}`);
     if (b.pareto) parts.push('--pareto');
