@@ -111,7 +111,7 @@ export function noFitLines(ranked: readonly RankedRecord[], ctx: SummaryContext)
   } else {
     const r = x.peakMemory_GiB / x.memoryLimit_GiB;
     lines.push(
-      `  Every plan is estimated to run out of GPU memory. The leanest, TP=${l.tp} PP=${l.pp} DP=${l.dp} MBS=${l.mbs} on ${l.gpu_cluster_str} (${l.tp * l.dp * l.pp} GPUs),`,
+      `  Every plan is estimated to run out of GPU memory. The leanest, TP=${l.tp} PP=${l.pp} DP=${l.dp} MBS=${l.mbs} on ${l.gpu_cluster_str} (${l.tp * l.cp * l.dp * l.pp} GPUs),`,
       `  needs ${gib(x.peakMemory_GiB)} on its fullest GPU (stage ${x.tightestStage}), which has ${gib(x.memoryLimit_GiB)} usable: ${r.toFixed(2)}× too much.`,
       '  What would make it fit:',
     );
@@ -120,6 +120,13 @@ export function noFitLines(ranked: readonly RankedRecord[], ctx: SummaryContext)
       lines.push(`    - more GPUs: weights, gradients and optimizer state divide over them; at least ~${r.toFixed(2)}× the nodes, e.g. --gpus ${bigger} (a lower bound: search it to check)`);
     }
     for (const recipe of ctx.leanerRecipes ?? []) lines.push(`    - a training recipe that keeps less state per parameter: --recipe ${recipe}`);
+    if (l.estimator === 'fasop') {
+      const tried = new Set(ranked.map((x) => `${x.record.dp_sharding}|${x.record.recompute}`));
+      const untried = [!tried.has('optimizer|none') && !tried.has('optimizer|full') && '--dp-sharding optimizer (the distributed optimizer divides master weights and Adam states over DP)',
+        ![...tried].some((t) => t.endsWith('|full')) && '--recompute full (keeps each layer\'s input only)',
+        !ranked.some((x) => x.record.sequence_parallel) && '--sequence-parallel (splits the norms\' activations over TP)'].filter(Boolean);
+      if (untried.length) lines.push(`    - the techniques large runs use, searched with: ${untried.join(', ')}; comma lists search several, e.g. --recompute none,full`);
+    }
     if (l.mbs > 1) lines.push(`    - a smaller micro-batch: a smaller --gbs lets the search use mbs 1 (the leanest plan has mbs ${l.mbs})`);
     lines.push('    - a smaller model (--model-type), or GPUs with more memory');
   }
