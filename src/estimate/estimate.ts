@@ -18,8 +18,8 @@ import type { Estimate, ResolvedPlan, StageBreakdown } from './plan.js';
 import { FASOP, type EstimatorPolicy } from './policy.js';
 import { RECIPES, type TrainingRecipe } from './recipe.js';
 import { gradAccumulate_s, hostIssuePerMicroBatch_s, optimizerStep_s } from './step-terms.js';
-import { PLAIN_EXECUTION, executionLabel, isPlain } from './execution.js';
-import { fsdpExposed_s, recomputeExtra_s, stateShards } from './technique-terms.js';
+import { PLAIN_EXECUTION, executionLabel, isPlain, shardDegree } from './execution.js';
+import { fsdpExposed_s, recomputeExtra_s } from './technique-terms.js';
 import { dpGather_s } from './data-parallel.js';
 
 /** Micro-batches per step: gbs / (dp·mbs), which must be whole. */
@@ -85,7 +85,7 @@ function evaluate(ctx: Context, candidate: Candidate): Evaluation {
   const memory = memoryOf(plan, policy, recipe, sizes, ctx.n, m);
   const shares = layerSharesPerStage(sizes);
   const exec = plan.execution ?? PLAIN_EXECUTION;
-  const Z = stateShards(plan, exec);
+  const Z = shardDegree(exec, plan.dp);
   if (exec.recompute !== 'none') {
     const extra = recomputeExtra_s(plan, exec, ctx.stageCosts, sizes, ctx.n);
     extra.forEach((x, s) => setStage(ctx, lists, s, lists.forward_s[s]!, lists.backward_s[s]! + x));

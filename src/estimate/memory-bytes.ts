@@ -4,7 +4,7 @@
  * logits on the last stage, and 1F1B's in-flight micro-batches per stage (min(pp − s, m)).
  */
 import type { ModelSpec } from '../catalog/schema.js';
-import { COL, columnOfNode, headDim, paramsByColumn } from '../model/graph.js';
+import { COL, columnOfNode, headDim, layerSharesPerStage, paramsByColumn } from '../model/graph.js';
 import { PLAIN_EXECUTION, shardDegree, type Execution } from './execution.js';
 import type { TrainingRecipe } from './recipe.js';
 
@@ -90,6 +90,7 @@ export function stageMemory(model: ModelSpec, sizes: readonly number[], n: numbe
   const split = recipe.stateSplit;
   const pp = sizes.length;
   const v = exec.virtualStages;
+  const layers = layerSharesPerStage(sizes);
   const out: StageMemory[] = [];
   let a = 0;
   sizes.forEach((size, s) => {
@@ -104,8 +105,7 @@ export function stageMemory(model: ModelSpec, sizes: readonly number[], n: numbe
     if (model.tie_word_embeddings && a === 0 && a + size === n) P -= params[COL.lm_head]!;
     let recomputeBuffer = 0;
     if (exec.recompute === 'full') {
-      const layers = size / 8; // decoder layers of the stage (a cut layer by its share)
-      const recomputed = Math.min(layers, exec.recomputeLayers ?? layers);
+      const recomputed = Math.min(layers[s]!, exec.recomputeLayers ?? layers[s]!);
       A -= recomputed * (layerActs - layerInput);
       recomputeBuffer = recomputed > 0 ? layerActs : 0;
     }

@@ -4,9 +4,9 @@
  * assumptions are in docs/estimator.md ("Techniques").
  */
 import { layerWeights } from '../model/flops.js';
-import { COL, columnOfNode } from '../model/graph.js';
+import { COL, columnOfNode, layerSharesPerStage } from '../model/graph.js';
 import type { TypeCosts } from './compute.js';
-import { shardDegree, type Execution } from './execution.js';
+import type { Execution } from './execution.js';
 import type { ResolvedPlan } from './plan.js';
 
 /** Forward seconds of the decoder layers of a stage (embedding and lm_head excluded). */
@@ -32,13 +32,14 @@ export function attentionCoreShare(plan: ResolvedPlan): number {
  */
 export function recomputeExtra_s(plan: ResolvedPlan, exec: Execution, costs: readonly TypeCosts[], sizes: readonly number[], n: number): number[] {
   if (exec.recompute === 'none') return sizes.map(() => 0);
+  const layers = layerSharesPerStage(sizes);
   let a = 0;
   return sizes.map((size, s) => {
     const f = decoderForward_s(costs[s]!, a, size, n);
     a += size;
     if (exec.recompute === 'selective') return f * attentionCoreShare(plan);
-    const layers = size / 8;
-    return layers > 0 ? f * Math.min(1, (exec.recomputeLayers ?? layers) / layers) : 0;
+    const l = layers[s]!;
+    return l > 0 ? f * Math.min(1, (exec.recomputeLayers ?? l) / l) : 0;
   });
 }
 
@@ -50,9 +51,4 @@ export function recomputeExtra_s(plan: ResolvedPlan, exec: Execution, costs: rea
  */
 export function fsdpExposed_s(forward_s: number, backward_s: number, gather_s: number): { forward: number; backward: number } {
   return { forward: Math.max(0, gather_s - forward_s), backward: Math.max(0, 2 * gather_s - backward_s) };
-}
-
-/** Ranks the data-parallel state is sharded over, 1 when not sharded. */
-export function stateShards(plan: ResolvedPlan, exec: Execution): number {
-  return shardDegree(exec, plan.dp);
 }

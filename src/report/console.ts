@@ -121,10 +121,10 @@ export function noFitLines(ranked: readonly RankedRecord[], ctx: SummaryContext)
     }
     for (const recipe of ctx.leanerRecipes ?? []) lines.push(`    - a training recipe that keeps less state per parameter: --recipe ${recipe}`);
     if (l.estimator === 'fasop') {
-      const tried = new Set(ranked.map((x) => `${x.record.dp_sharding}|${x.record.recompute}`));
-      const untried = [!tried.has('optimizer|none') && !tried.has('optimizer|full') && '--dp-sharding optimizer (the distributed optimizer divides master weights and Adam states over DP)',
-        ![...tried].some((t) => t.endsWith('|full')) && '--recompute full (keeps each layer\'s input only)',
-        !ranked.some((x) => x.record.sequence_parallel) && '--sequence-parallel (splits the norms\' activations over TP)'].filter(Boolean);
+      const tried = (f: (r: PlanRecord) => boolean) => ranked.some((x) => f(x.record));
+      const untried = [!tried((r) => r.dp_sharding !== 'none') && '--dp-sharding optimizer (the distributed optimizer divides master weights and Adam states over DP)',
+        !tried((r) => r.recompute === 'full') && '--recompute full (keeps each layer\'s input only)',
+        !tried((r) => r.sequence_parallel) && '--sequence-parallel (splits the norms\' activations over TP)'].filter(Boolean);
       if (untried.length) lines.push(`    - the techniques large runs use, searched with: ${untried.join(', ')}; comma lists search several, e.g. --recompute none,full`);
     }
     if (l.mbs > 1) lines.push(`    - a smaller micro-batch: a smaller --gbs lets the search use mbs 1 (the leanest plan has mbs ${l.mbs})`);
