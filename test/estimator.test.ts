@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { getGpu, getModel, loadCatalog } from '../src/catalog/catalog.js';
 import { interpolateRow } from '../src/estimate/interpolate.js';
 import { estimate } from '../src/estimate/estimate.js';
-import { allreduceTime_s, intraAllreduce, linkTime_s, type Link } from '../src/estimate/links-alpha-beta.js';
+import { allreduceTime_s, interNodeRing, intraAllreduce, linkTime_s, type Link } from '../src/estimate/links-alpha-beta.js';
 import { stageMemory } from '../src/estimate/memory-bytes.js';
 import type { ResolvedPlan } from '../src/estimate/plan.js';
 import { RECIPES } from '../src/estimate/recipe.js';
@@ -202,4 +202,20 @@ test('dp-overlap: DDP buckets hide behind the last backward by the measured expo
   const model = getModel(catalog, 'llama8b');
   const last = allreduceTime_s(link, model.vocab_size * model.hidden_size * 2, 2);
   assert.ok(Math.abs(overlapped - (last + f * (noOverlap - last))) < 1e-9, `${overlapped} vs ${last + f * (noOverlap - last)}`);
+});
+
+test('a collective ring with g ranks on a node crosses the network on g rails: one 16-rank ring over two 8-GPU nodes runs at the NIC total', async () => {
+  const node = { gpu: h100, interNode_bps: h100.interNode_bps, intraNode_bps: h100.intraNode_bps };
+  const nic_Bps = h100.interNode_bps / 8;
+  const bytes = 2 ** 30;
+  assert.ok(Math.abs(interNodeRing(node, node, 8).bandwidth_Bps - nic_Bps) < 1);
+  assert.ok(Math.abs(interNodeRing(node, node, 1).bandwidth_Bps - nic_Bps / 8) < 1);
+  // eight rings of 2 ranks (tp 8 × dp 2), each 1/8 of the bytes on its own rail, take as long as the ring formula says one ring of 16 on all rails takes, up to 2·15/16 vs 2·1/2
+  const wide = allreduceTime_s(interNodeRing(node, node, 8), bytes, 16);
+  const narrow = allreduceTime_s(interNodeRing(node, node, 1), bytes / 8, 2);
+  assert.ok(Math.abs(wide / narrow - 1.875) < 0.01, `${wide} ${narrow}`);
+  // and the estimator uses it: tp 1 × dp 16 over two nodes all-reduces in far less than 8× the tp 8 × dp 2 time
+  const dpOf = async (tp: number, dp: number) => (await estimate(plan({ tp, dp, nodeCount: 2, gbs: dp * 4, profiles: { H100: profiles.get('llama8b', 'H100', tp) } }))).breakdown.stages[0]!.dpAllreduce_s;
+  const ratio = (await dpOf(1, 16)) / (await dpOf(8, 2));
+  assert.ok(ratio > 1 && ratio < 4, `ratio ${ratio}`);
 });

@@ -5,7 +5,7 @@
 import { columnOfNode, nodeCount, paramsByColumn } from '../model/graph.js';
 import type { GpuSpec } from '../catalog/schema.js';
 import { f32 } from './f32.js';
-import { allreduceTime_s, interNode, intraAllreduce, type Link } from './links-alpha-beta.js';
+import { allreduceTime_s, interNode, interNodeRing, intraAllreduce, type Link } from './links-alpha-beta.js';
 import { intraTier, nodeOfRank, rankOf, slowest } from './links.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
@@ -71,15 +71,24 @@ function originalDp_s(plan: ResolvedPlan, params: readonly number[], stageTypes:
   });
 }
 
-/** The slowest ring of stage s's data-parallel groups. */
+/**
+ * The slowest ring of stage s's data-parallel groups. A ring that leaves a node where it has g ranks
+ * crosses it on g rails at once (NCCL runs one channel per NIC), so it gets g GPUs' share of the NIC.
+ */
 function dpLink(plan: ResolvedPlan, recipe: TrainingRecipe, s: number): Link {
   const links: Link[] = [];
+  const ranksOnNode = new Map<number, number>();
   for (let t = 0; t < plan.tp; t++) {
+    ranksOnNode.clear();
+    for (let d = 0; d < plan.dp; d++) {
+      const n = nodeOfRank(plan, rankOf(plan, s, d, t));
+      ranksOnNode.set(n, (ranksOnNode.get(n) ?? 0) + 1);
+    }
     for (let d = 0; d < plan.dp; d++) {
       const na = nodeOfRank(plan, rankOf(plan, s, d, t));
       const nb = nodeOfRank(plan, rankOf(plan, s, (d + 1) % plan.dp, t));
       const node = plan.nodes[na]!;
-      links.push(na === nb ? intraAllreduce(node.gpu, node.intraNode_bps, plan.dp, recipe.launch) : interNode(node, plan.nodes[nb]!, plan.tp));
+      links.push(na === nb ? intraAllreduce(node.gpu, node.intraNode_bps, plan.dp, recipe.launch) : interNodeRing(node, plan.nodes[nb]!, ranksOnNode.get(na)!));
     }
   }
   return slowest(links, (l) => allreduceTime_s(l, 64 * 2 ** 20, plan.dp));

@@ -106,6 +106,18 @@ export function interNode(a: ClusterNode, b: ClusterNode, flows: number): Link {
   return { latency_s: DEFAULT_INTER_LATENCY_S, bandwidth_Bps: nic / share, source: 'datasheet' };
 }
 
+/**
+ * The inter-node hop of a collective ring with `ringRanks` of its ranks on the sending node: NCCL
+ * opens one channel per NIC rail, so the ring crosses on up to `ringRanks` rails, each one GPU's
+ * share of the node's network (nccl-tests' multi-node bus bandwidth is the node's NIC total when
+ * every GPU of the node is in the ring).
+ */
+export function interNodeRing(a: ClusterNode, b: ClusterNode, ringRanks: number): Link {
+  const nic = Math.min(a.interNode_bps, b.interNode_bps) / 8;
+  const rails = Math.max(1, Math.min(a.gpu.gpusPerNode, b.gpu.gpusPerNode));
+  return { latency_s: DEFAULT_INTER_LATENCY_S, bandwidth_Bps: (nic * Math.min(rails, Math.max(1, ringRanks))) / rails, source: 'datasheet' };
+}
+
 /** All-reduce time: the measured samples where they cover the size and the group, else the ring formula latency + 2(n−1)/n · bytes / bus bandwidth. */
 export function allreduceTime_s(link: Link, bytes: number, group: number): number {
   if (group <= 1 || bytes <= 0) return 0;
