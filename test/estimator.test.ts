@@ -128,7 +128,7 @@ test('pipeline last stage (bf16-adamw): retained outputs grow with m; the step-e
   assert.equal(mm(4), mm(16));
 });
 
-test('host-issue floor: only with a recipe that has measured CPU issue times; raises and flags tp2 at b = 1, leaves tp1 at b = 4; flags host-sensitive plans', async () => {
+test('host-issue floor: only with a recipe that has CPU issue times (eager ones); raises and flags tp2 at b = 1, leaves tp1 at b = 4; flags host-sensitive plans', async () => {
   const r = RECIPES['bf16-adamw']!;
   const noHost = { ...r, hostIssue: undefined };
   const small = await estimate(plan({ tp: 2, mbs: 1, gbs: 8, recipe: r }));
@@ -158,10 +158,13 @@ test('host-issue floor: only with a recipe that has measured CPU issue times; ra
     }
   }
   assert.deepEqual([...kinds].sort(), ['bound', 'gpu', 'sensitive']);
+  // Megatron-LM runs eagerly: the default recipe has the floor too; a captured step has none
   const megatron = await estimate(plan({ tp: 2, mbs: 1, gbs: 8 }));
-  assert.equal(megatron.breakdown.hostBound, undefined);
-  assert.equal(megatron.breakdown.hostSensitive, undefined);
-  assert.doesNotMatch(megatron.breakdown.costSource, /HOST-BOUND/);
+  assert.equal(typeof megatron.breakdown.hostBound, 'boolean');
+  const captured = await estimate(plan({ tp: 2, mbs: 1, gbs: 8, recipe: RECIPES['megatron-mixed-graph'] }));
+  assert.equal(captured.breakdown.hostBound, undefined);
+  assert.equal(captured.breakdown.hostSensitive, undefined);
+  assert.doesNotMatch(captured.breakdown.costSource, /HOST-BOUND/);
 });
 
 test('links: measured samples are interpolated between sizes and extended at the bandwidth of the last two; the line outside', () => {

@@ -51,7 +51,7 @@ test('host profile: bad files and recipes without a CPU term are FasopErrors nam
   const onlyTp1 = parseHostIssueProfile('{"entries": {"m tp1 procs1": {"forwardPerLayer_ms": 1, "backwardPerLayer_ms": 2, "forwardFixed_ms": -0.1, "backwardFixed_ms": 1}}}', 'y.json');
   assert.equal(onlyTp1.entries[0]!.figures.forwardFixed_ms, 0, 'a slightly negative fixed part (difference of medians) is 0');
   assert.throws(() => recipeWithHostProfile(RECIPES['bf16-adamw']!, onlyTp1, { model: 'm', processesPerHost: 1 }), /no tp > 1 entry/);
-  assert.throws(() => recipeWithHostProfile(RECIPES['megatron-mixed']!, onlyTp1, { model: 'm', processesPerHost: 1 }), /no CPU issue term/);
+  assert.throws(() => recipeWithHostProfile(RECIPES['megatron-mixed-graph']!, onlyTp1, { model: 'm', processesPerHost: 1 }), /no CPU issue term/);
   assert.throws(() => readHostIssueProfile('/nonexistent/host.json'), /cannot read host profile/);
 });
 
@@ -97,9 +97,9 @@ test('--host-profile on the CLI: used by validate and search; a bad file or reci
   assert.equal(s1.code, 2);
   assert.match(s1.err, /not valid JSON/);
   assert.equal(existsSync(join(dir, 'out')), false);
-  const s2 = await runCli(['--gpus', 'H100', '1', '--gbs', '16', '--model-type', 'llama1b', '--host-profile', SLOW_HOST, '--output-dir', join(dir, 'out')]);
+  const s2 = await runCli(['--gpus', 'H100', '1', '--gbs', '16', '--model-type', 'llama1b', '--recipe', 'megatron-mixed-graph', '--host-profile', SLOW_HOST, '--output-dir', join(dir, 'out')]);
   assert.equal(s2.code, 2);
-  assert.match(s2.err, /recipe megatron-mixed has no CPU issue term/);
+  assert.match(s2.err, /recipe megatron-mixed-graph has no CPU issue term/);
   const ok = await runCli(['--gpus', 'H100', '1', '--gpu-per-node', '2', '--gbs', '16', '--model-type', 'llama1b', '--recipe', 'bf16-adamw', '--host-profile', SLOW_HOST, '--output-dir', join(dir, 'out')]);
   assert.equal(ok.code, 0, ok.err);
   const csv = readFileSync(savedCsvPath(ok.out), 'utf8');

@@ -80,7 +80,7 @@ const describe = (e: HostIssueEntry) => `${e.model} tp${e.tp} procs${e.processes
 export function recipeWithHostProfile(recipe: TrainingRecipe, profile: HostIssueProfile, opts: { model: string; processesPerHost: number }): TrainingRecipe {
   if (!recipe.hostIssue) {
     throw new FasopError(`--host-profile applies to recipes whose runtime issues kernels one by one; recipe ${recipe.name} has no CPU issue term`,
-      'use --recipe bf16-adamw with --host-profile, or drop --host-profile');
+      'use an eager recipe (--launch eager) with --host-profile, or drop --host-profile');
   }
   const tp1 = pick(profile, opts.model, false, opts.processesPerHost, false)!;
   const ddp = pick(profile, opts.model, false, opts.processesPerHost, true);
