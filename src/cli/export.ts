@@ -6,6 +6,7 @@ import { getEstimator } from '../estimate/index.js';
 import type { ResolvedPlan } from '../estimate/plan.js';
 import { readPlanCsvFile } from '../export/csv-row.js';
 import { exportPlan, type ExportablePlan } from '../export/export.js';
+import { executionOf } from '../export/plan-execution.js';
 import { formatExport, type ExportFormat } from '../export/format.js';
 import { resolveBestPlacement } from '../export/resolve.js';
 import { resolvePlans as resolvePlansOf } from '../plan/resolve.js';
@@ -114,7 +115,7 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
       try {
         estimator = getEstimator(req.estimator);
         const profiles = ProfileDb.open(resolved.profileDir);
-        plan = resolvePlansOf(req, resolved.catalog, profiles, record, placement)[0]!;
+        plan = resolvePlansOf(req, resolved.catalog, profiles, { ...record, execution: executionOf(record) }, placement)[0]!;
       } catch (err) {
         why = `the plan could not be resolved for re-estimation: ${(err as Error).message}`;
         plan = undefined;
@@ -136,7 +137,7 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
     const chosen = ranked.find((r) => raw.allowOom || !r.record.is_oom);
     if (!chosen) throw new FasopError(`all ${records.length} plans are estimated to run out of GPU memory`, 'add nodes, use a smaller model or gbs, or pass --allow-oom');
     const rec = chosen.record;
-    const plan = resolvePlansOf(req, resolved.catalog, profiles, rec, rec.placement)[0]!;
+    const plan = resolvePlansOf(req, resolved.catalog, profiles, { ...rec, execution: executionOf(rec) }, rec.placement)[0]!;
     await out(rec, req, plan, estimator, { mode: 'best', rank: chosen.rank, plans: records.length, oomSkipped: ranked.indexOf(chosen) });
     return;
   }

@@ -48,7 +48,8 @@ export function addSearchOptions(cmd: Command, hidden: ReadonlySet<keyof typeof 
     new Option('--recompute-layers <n>', 'with --recompute full: decoder layers per stage recomputed (Megatron\'s block method; default every layer)'),
     new Option('--dp-sharding <levels>', 'data-parallel sharding to search in plans with dp > 1: none (DDP), optimizer (distributed optimizer, ZeRO-1), gradients (ZeRO-2), parameters (FSDP), or several comma-separated'),
     new Option('--sequence-parallel', 'sequence parallelism in every plan with tp > 1 (activations and norms split over TP)'),
-    new Option('--virtual-stages <v>', 'interleaved 1F1B with v model chunks per pipeline rank, or several comma-separated, e.g. 1,2 (plans with pp >= 2 whose layers and micro-batches it divides)'));
+    new Option('--virtual-stages <v>', 'interleaved 1F1B with v model chunks per pipeline rank, or several comma-separated, e.g. 1,2 (plans with pp >= 2 whose layers and micro-batches it divides)'),
+    new Option('--cp <degrees>', 'context parallelism (ring attention, the sequence split over cp ranks) to search: a degree or several comma-separated, e.g. 1,2,4; world = tp·cp·dp·pp, the sequence divisible by 2·cp (--estimator fasop; priced from an operator profile)'));
   group('output',
     new Option('--output-dir <dir>', 'where CSV, JSONL, logs and charts go (default: ./main_logs)'),
     new Option('--add-exp-name <suffix>', 'suffix of the experiment (CSV) name').default(''),

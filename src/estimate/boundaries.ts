@@ -6,7 +6,7 @@ import { columnOfNode, outputVolumeByColumn } from '../model/graph.js';
 import type { TypeCosts } from './compute.js';
 import { roundingOf } from './f32.js';
 import { interNode, intraP2p, linkTime_s, type Link } from './links-alpha-beta.js';
-import { boundaryStreams, originalBoundaryBandwidth_bps, slowest } from './links.js';
+import { boundaryStreams, cpOf, originalBoundaryBandwidth_bps, slowest } from './links.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
@@ -22,7 +22,7 @@ export const boundaryLinkCache = { enabled: true };
 /** Boundary links by placement (the nodes array every plan of a placement shares), then degrees and boundary. */
 const linksByNodes = new WeakMap<readonly unknown[], Map<number | string, Link>>();
 
-/** The α–β link a boundary uses, cached: it depends only on the nodes, tp, dp, GPUs per node, launch and j. */
+/** The α–β link a boundary uses, cached: it depends only on the nodes, tp, cp, dp, GPUs per node, launch and j. */
 function boundaryLink(plan: ResolvedPlan, recipe: TrainingRecipe, j: number): Link {
   if (!boundaryLinkCache.enabled) return boundaryLinkOf(plan, recipe, j);
   let byKey = linksByNodes.get(plan.nodes);
@@ -30,10 +30,11 @@ function boundaryLink(plan: ResolvedPlan, recipe: TrainingRecipe, j: number): Li
     byKey = new Map();
     linksByNodes.set(plan.nodes, byKey);
   }
-  // a number while every part is in range (tp and GPUs per node ≤ 64), else a string
-  const key = plan.gpusPerNode <= 64 && plan.tp <= 64 && j < 100_000 && plan.dp < 1e6
+  const cp = cpOf(plan);
+  // a number while every part is in range (tp and GPUs per node ≤ 64, no context parallelism), else a string
+  const key = cp === 1 && plan.gpusPerNode <= 64 && plan.tp <= 64 && j < 100_000 && plan.dp < 1e6
     ? ((((plan.dp * 65 + plan.tp) * 65 + plan.gpusPerNode) * 2 + (recipe.launch === 'cuda-graph' ? 1 : 0)) * 100_000 + j)
-    : `${plan.tp} ${plan.dp} ${plan.gpusPerNode} ${recipe.launch} ${j}`;
+    : `${plan.tp} ${cp} ${plan.dp} ${plan.gpusPerNode} ${recipe.launch} ${j}`;
   let link = byKey.get(key);
   if (!link) {
     link = boundaryLinkOf(plan, recipe, j);
@@ -42,18 +43,21 @@ function boundaryLink(plan: ResolvedPlan, recipe: TrainingRecipe, j: number): Li
   return link;
 }
 
-/** The α–β link a boundary uses: the slowest of its tp·dp parallel streams (compared at a typical activation size). */
+/** The α–β link a boundary uses: the slowest of its tp·cp·dp parallel streams (compared at a typical activation size). */
 function boundaryLinkOf(plan: ResolvedPlan, recipe: TrainingRecipe, j: number): Link {
   const probe = 64 * 2 ** 20;
   const links = boundaryStreams(plan, j).map(({ ra, rb, na, nb }) => (na === nb
     ? intraP2p(plan.nodes[na]!, ra, rb, recipe.launch)
-    : interNode(plan.nodes[na]!, plan.nodes[nb]!, Math.min(plan.tp * plan.dp, plan.gpusPerNode))));
+    : interNode(plan.nodes[na]!, plan.nodes[nb]!, Math.min(plan.tp * cpOf(plan) * plan.dp, plan.gpusPerNode))));
   return slowest(links, (l) => linkTime_s(l, probe));
 }
 
 /** cost[j][column]: seconds to send one micro-batch's output of a node of that column across boundary j. */
 export function boundaryCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe): number[][] {
-  const vols = outputVolumeByColumn(plan.model, plan.mbs, plan.tp, widthsOf(plan, policy));
+  // with context parallelism each of the parallel streams carries its rank's s/cp tokens
+  const cp = cpOf(plan);
+  const model = cp > 1 ? { ...plan.model, seq_length: plan.model.seq_length / cp } : plan.model;
+  const vols = outputVolumeByColumn(model, plan.mbs, plan.tp, widthsOf(plan, policy));
   const round = roundingOf(policy);
   const out: number[][] = [];
   for (let j = 0; j < plan.pp - 1; j++) {

@@ -6,6 +6,7 @@
 import { COL, NODE_COLUMNS, columnOfNode, layerSum } from '../model/graph.js';
 import type { ProfileTable } from '../profiles/profile.js';
 import { allreduceTime_s, intraAllreduce } from './links-alpha-beta.js';
+import { cpOf } from './links.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
@@ -103,8 +104,10 @@ export function typeCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: T
   }
   // Our profiler measures a TP shard on one GPU: its all-reduces are added here. The original's
   // files were measured on real TP groups, so theirs are already inside the operator times.
+  // A context-parallel rank holds s/cp of the sequence: its TP all-reduces carry s/cp tokens.
+  const tokens = b * (plan.model.seq_length / cpOf(plan));
   const ar = policy.tpAllreduce && profile.backward_ms && plan.tp > 1
-    ? tpAllreduceOf_s(plan, recipe, gpu, b * plan.model.seq_length * plan.model.hidden_size * 2) : 0;
+    ? tpAllreduceOf_s(plan, recipe, gpu, tokens * plan.model.hidden_size * 2) : 0;
   const rt = tpRuntimeTerms(plan, recipe, gpu, ar);
   if (ar > 0) {
     forward[COL.attn_o]! += ar; // after the row-parallel o_proj
@@ -114,7 +117,7 @@ export function typeCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: T
     forward[COL.embed]! += ar; // vocab-parallel embedding: partial lookups summed
     backward[COL.lm_head]! += ar; // input gradient of the column-parallel lm_head
     // vocab-parallel loss: max, sum-exp, target logit; and what the runtime adds once per model
-    forward[COL.lm_head]! += 3 * tpAllreduceOf_s(plan, recipe, gpu, b * plan.model.seq_length * 4) + rt.fixed_s;
+    forward[COL.lm_head]! += 3 * tpAllreduceOf_s(plan, recipe, gpu, tokens * 4) + rt.fixed_s;
   }
   const f = new Float64Array(n);
   const bw = new Float64Array(n);

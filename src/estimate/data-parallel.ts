@@ -6,7 +6,7 @@ import { columnOfNode, nodeCount, paramsByColumn } from '../model/graph.js';
 import type { GpuSpec } from '../catalog/schema.js';
 import { f32 } from './f32.js';
 import { allreduceTime_s, interNode, interNodeRing, intraAllreduce, type Link } from './links-alpha-beta.js';
-import { intraTier, nodeOfRank, rankOf, slowest } from './links.js';
+import { cpOf, intraTier, nodeOfRank, rankOf, slowest } from './links.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
@@ -35,10 +35,18 @@ function stage0Params(plan: ResolvedPlan, policy: EstimatorPolicy, firstStageSiz
   return p;
 }
 
+/**
+ * Ranks that reduce each weight's gradients: the data-parallel replicas and, with context
+ * parallelism, their cp ranks (Megatron-LM's data-parallel group with CP, 'dp-cp' in parallel_state.py).
+ */
+export function gradientGroup(plan: Pick<ResolvedPlan, 'dp' | 'execution'>): number {
+  return plan.dp * cpOf(plan);
+}
+
 /** Seconds each stage's DP all-reduce adds to the step. */
 export function dpAllreduce_s(x: DpInputs): number[] {
   const { plan, policy, sizes } = x;
-  if (plan.dp === 1) return sizes.map(() => 0);
+  if (gradientGroup(plan) === 1) return sizes.map(() => 0);
   const params = policy.dpAllreduce === 'stage0-params'
     ? sizes.map(() => stage0Params(plan, policy, sizes[0]!))
     : x.stageParams;
@@ -72,26 +80,31 @@ function originalDp_s(plan: ResolvedPlan, params: readonly number[], stageTypes:
 }
 
 /**
- * The slowest ring of stage s's data-parallel groups. A ring that leaves a node where it has g ranks
- * crosses it on g rails at once (NCCL runs one channel per NIC), so it gets g GPUs' share of the NIC.
+ * The slowest ring of stage s's gradient groups (dp·cp ranks each, tp of them side by side). A ring
+ * that leaves a node where it has g ranks crosses it on g rails at once (NCCL runs one channel per
+ * NIC), so it gets g GPUs' share of the NIC.
  */
 function dpLink(plan: ResolvedPlan, recipe: TrainingRecipe, s: number): Link {
   const links: Link[] = [];
+  const cp = cpOf(plan);
+  const group = plan.dp * cp;
+  // member g of a group is context rank g mod cp of replica ⌊g / cp⌋
+  const rank = (g: number, t: number) => rankOf(plan, s, Math.floor(g / cp), t, g % cp);
   const ranksOnNode = new Map<number, number>();
   for (let t = 0; t < plan.tp; t++) {
     ranksOnNode.clear();
-    for (let d = 0; d < plan.dp; d++) {
-      const n = nodeOfRank(plan, rankOf(plan, s, d, t));
+    for (let g = 0; g < group; g++) {
+      const n = nodeOfRank(plan, rank(g, t));
       ranksOnNode.set(n, (ranksOnNode.get(n) ?? 0) + 1);
     }
-    for (let d = 0; d < plan.dp; d++) {
-      const na = nodeOfRank(plan, rankOf(plan, s, d, t));
-      const nb = nodeOfRank(plan, rankOf(plan, s, (d + 1) % plan.dp, t));
+    for (let g = 0; g < group; g++) {
+      const na = nodeOfRank(plan, rank(g, t));
+      const nb = nodeOfRank(plan, rank((g + 1) % group, t));
       const node = plan.nodes[na]!;
-      links.push(na === nb ? intraAllreduce(node.gpu, node.intraNode_bps, plan.dp, recipe.launch) : interNodeRing(node, plan.nodes[nb]!, ranksOnNode.get(na)!));
+      links.push(na === nb ? intraAllreduce(node.gpu, node.intraNode_bps, group, recipe.launch) : interNodeRing(node, plan.nodes[nb]!, ranksOnNode.get(na)!));
     }
   }
-  return slowest(links, (l) => allreduceTime_s(l, 64 * 2 ** 20, plan.dp));
+  return slowest(links, (l) => allreduceTime_s(l, 64 * 2 ** 20, group));
 }
 
 /**
@@ -105,13 +118,14 @@ function dpLink(plan: ResolvedPlan, recipe: TrainingRecipe, s: number): Link {
 function alphaBetaDp_s(x: DpInputs, s: number, params: number): number {
   const { plan, recipe } = x;
   const link = dpLink(plan, recipe, s);
+  const group = gradientGroup(plan);
   const bytes = params * recipe.gradBytes;
-  const total = allreduceTime_s(link, bytes, plan.dp);
+  const total = allreduceTime_s(link, bytes, group);
   const bucket = recipe.dpOverlapBucketBytes;
   if (!x.policy.dpOverlap || !bucket) return total;
   const embeddingGradBytes = ((plan.model.vocab_size * plan.model.hidden_size) / plan.tp) * recipe.gradBytes;
   const lastBytes = Math.min(bytes, s === 0 ? Math.max(embeddingGradBytes, bucket) : bucket);
-  const last = allreduceTime_s(link, lastBytes, plan.dp);
+  const last = allreduceTime_s(link, lastBytes, group);
   const rest = Math.max(0, total - last);
   const gpu: GpuSpec = plan.nodes.find((n) => n.gpu.name === x.stageTypes[s])!.gpu;
   const exposed = gpu.measured?.allreduceExposedFraction ?? 1;
@@ -119,7 +133,7 @@ function alphaBetaDp_s(x: DpInputs, s: number, params: number): number {
   return last + exposed * Math.min(rest, window) + Math.max(0, rest - window);
 }
 
-/** One all-gather of `bytes` (the full tensor) among `group` data-parallel ranks of stage s: half a ring all-reduce's traffic. */
+/** One all-gather of `bytes` (the full tensor) among `group` ranks of stage s's gradient group: half a ring all-reduce's traffic. */
 export function dpGather_s(plan: ResolvedPlan, recipe: TrainingRecipe, s: number, bytes: number, group: number): number {
   if (group <= 1) return 0;
   return allreduceTime_s(dpLink(plan, recipe, s), bytes, group) / 2;
@@ -153,7 +167,7 @@ function alphaBetaEmbeddingSync_s(plan: ResolvedPlan, recipe: TrainingRecipe): n
   const na = nodeOfRank(plan, rankOf(plan, 0, 0, 0));
   const nb = nodeOfRank(plan, rankOf(plan, plan.pp - 1, 0, 0));
   const node = plan.nodes[na]!;
-  const link = na === nb ? intraAllreduce(node.gpu, node.intraNode_bps, 2, recipe.launch) : interNode(node, plan.nodes[nb]!, plan.tp * plan.dp);
+  const link = na === nb ? intraAllreduce(node.gpu, node.intraNode_bps, 2, recipe.launch) : interNode(node, plan.nodes[nb]!, plan.tp * cpOf(plan) * plan.dp);
   const bytes = ((plan.model.hidden_size * plan.model.vocab_size) / plan.tp) * recipe.gradBytes;
   return allreduceTime_s(link, bytes, 2);
 }

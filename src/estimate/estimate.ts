@@ -19,8 +19,8 @@ import { FASOP, type EstimatorPolicy } from './policy.js';
 import { RECIPES, type TrainingRecipe } from './recipe.js';
 import { gradAccumulate_s, hostIssuePerMicroBatch_s, optimizerStep_s } from './step-terms.js';
 import { PLAIN_EXECUTION, executionLabel, isPlain, shardDegree } from './execution.js';
-import { fsdpExposed_s, recomputeExtra_s } from './technique-terms.js';
-import { dpGather_s } from './data-parallel.js';
+import { contextParallelExtra_s, fsdpExposed_s, recomputeExtra_s } from './technique-terms.js';
+import { dpGather_s, gradientGroup } from './data-parallel.js';
 
 /** Micro-batches per step: gbs / (dp·mbs), which must be whole. */
 export function microBatchesOf(plan: Pick<ResolvedPlan, 'gbs' | 'dp' | 'mbs'>): number {
@@ -90,6 +90,10 @@ function evaluate(ctx: Context, candidate: Candidate): Evaluation {
     const extra = recomputeExtra_s(plan, exec, ctx.stageCosts, sizes, ctx.n);
     extra.forEach((x, s) => setStage(ctx, lists, s, lists.forward_s[s]!, lists.backward_s[s]! + x));
   }
+  if (exec.cp > 1) {
+    const ring = contextParallelExtra_s(plan, policy, recipe, exec, ctx.stageTypes, sizes);
+    sizes.forEach((_, s) => setStage(ctx, lists, s, lists.forward_s[s]! + ring.forward[s]!, lists.backward_s[s]! + ring.backward[s]!));
+  }
   if (exec.dpSharding === 'parameters' && Z > 1) {
     memory.params.forEach((p, s) => {
       const x = fsdpExposed_s(lists.forward_s[s]!, lists.backward_s[s]!, dpGather_s(plan, recipe, s, p * recipe.stateSplit.weights, Z));
@@ -122,7 +126,7 @@ function evaluate(ctx: Context, candidate: Candidate): Evaluation {
       : simulate1F1B(lists, m, { stage0SkipsOwnSend: policy.stage0SkipsOwnSend });
   const dpFull = dpAllreduce_s({ plan, policy, recipe, stageTypes: ctx.stageTypes, sizes, stageParams: memory.params, lastBackward_s: lists.backward_s });
   // FSDP reduce-scatters per micro-batch (above); hybrid shards still all-reduce their 1/Z across replicas
-  const dp = exec.dpSharding === 'parameters' && Z > 1 ? dpFull.map((x) => (Z < plan.dp ? x / Z : 0)) : dpFull;
+  const dp = exec.dpSharding === 'parameters' && Z > 1 ? dpFull.map((x) => (Z < gradientGroup(plan) ? x / Z : 0)) : dpFull;
   const last = sizes.length - 1;
   const opt = memory.params.map((p, s) => {
     const rt = ctx.stageCosts[s]!.step;
@@ -205,7 +209,7 @@ export async function estimate(plan: ResolvedPlan, policy: EstimatorPolicy = FAS
   const exec = plan.execution;
   if (exec && !isPlain(exec)) {
     if (policy.memory !== 'bytes') throw new FasopError(`execution ${executionLabel(exec)} is priced by the corrected estimator only`, 'use --estimator fasop, or the plain execution');
-    if (exec.cp > 1) throw new FasopError(`context parallelism (cp ${exec.cp}) is not priced yet`, 'estimate the plan with cp 1');
+    if (exec.cp > 1 && policy.contextParallel !== 'ring-p2p') throw new FasopError(`context parallelism (cp ${exec.cp}) is not priced by this policy (contextParallel '${policy.contextParallel}')`, 'use --estimator fasop, or estimate the plan with cp 1');
   }
   const n = nodeCount(plan.model);
   const m = microBatchesOf(plan);

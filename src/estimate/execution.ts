@@ -44,10 +44,14 @@ export function isPlain(e: Execution): boolean {
   return e.recompute === 'none' && e.dpSharding === 'none' && !e.sequenceParallel && e.virtualStages === 1 && e.cp === 1;
 }
 
-/** Ranks that hold one shard of the data-parallel state (1 when nothing is sharded). */
+/**
+ * Ranks over which the data-parallel state is sharded (1 when nothing is sharded): the data-parallel
+ * group (or the FSDP shard group) times the context-parallel ranks, which hold the same weights
+ * (Megatron-LM's distributed optimizer over dp·cp; torchtitan's FSDP mesh dp_shard·cp).
+ */
 export function shardDegree(e: Execution, dp: number): number {
   if (e.dpSharding === 'none') return 1;
-  return e.dpSharding === 'parameters' ? (e.shardGroup ?? dp) : dp;
+  return (e.dpSharding === 'parameters' ? (e.shardGroup ?? dp) : dp) * e.cp;
 }
 
 /** What the launcher constraints need to know of a plan. */
@@ -68,7 +72,7 @@ export interface ExecutionShape {
 export function executionProblems(e: Execution, p: ExecutionShape): string[] {
   const why: string[] = [];
   if (e.sequenceParallel && p.tp === 1) why.push('sequence parallelism needs tp > 1');
-  if (e.dpSharding !== 'none' && p.dp === 1) why.push(`dp sharding '${e.dpSharding}' needs dp > 1`);
+  if (e.dpSharding !== 'none' && p.dp === 1 && e.cp === 1) why.push(`dp sharding '${e.dpSharding}' needs dp > 1 (or cp > 1)`);
   if (e.shardGroup !== undefined) {
     if (e.dpSharding !== 'parameters') why.push('a shard group applies only to dp sharding \'parameters\'');
     else if (e.shardGroup < 2 || p.dp % e.shardGroup !== 0) why.push(`shard group ${e.shardGroup} must be at least 2 and divide dp ${p.dp}`);

@@ -1,25 +1,37 @@
 import { f32 } from './f32.js';
 import type { ClusterNode, ResolvedPlan } from './plan.js';
 
-/** Global rank of (pipeline stage p, data-parallel replica d, tensor rank t). */
-export function rankOf(plan: Pick<ResolvedPlan, 'tp' | 'dp'>, p: number, d: number, t: number): number {
-  return t + plan.tp * d + plan.tp * plan.dp * p;
+/** Context-parallel degree of a plan (1 without context parallelism). */
+export function cpOf(plan: Pick<ResolvedPlan, 'execution'>): number {
+  return plan.execution?.cp ?? 1;
+}
+
+/**
+ * Global rank of (pipeline stage p, data-parallel replica d, tensor rank t, context rank c):
+ * t + tp·c + tp·cp·d + tp·cp·dp·p, Megatron-LM's default order tp-cp-ep-dp-pp (parallel_state.py).
+ */
+export function rankOf(plan: Pick<ResolvedPlan, 'tp' | 'dp' | 'execution'>, p: number, d: number, t: number, c = 0): number {
+  const tc = plan.tp * cpOf(plan);
+  return t + plan.tp * c + tc * d + tc * plan.dp * p;
 }
 
 export function nodeOfRank(plan: Pick<ResolvedPlan, 'gpusPerNode'>, rank: number): number {
   return Math.floor(rank / plan.gpusPerNode);
 }
 
-/** One of the tp·dp parallel streams across pipeline boundary j: its two ranks and their nodes. */
+/** One of the tp·cp·dp parallel streams across pipeline boundary j: its two ranks and their nodes. */
 export interface BoundaryStream { ra: number; rb: number; na: number; nb: number }
 
-export function boundaryStreams(plan: Pick<ResolvedPlan, 'tp' | 'dp' | 'gpusPerNode'>, j: number): BoundaryStream[] {
+export function boundaryStreams(plan: Pick<ResolvedPlan, 'tp' | 'dp' | 'gpusPerNode' | 'execution'>, j: number): BoundaryStream[] {
   const out: BoundaryStream[] = [];
+  const cp = cpOf(plan);
   for (let d = 0; d < plan.dp; d++) {
-    for (let t = 0; t < plan.tp; t++) {
-      const ra = rankOf(plan, j, d, t);
-      const rb = rankOf(plan, j + 1, d, t);
-      out.push({ ra, rb, na: nodeOfRank(plan, ra), nb: nodeOfRank(plan, rb) });
+    for (let c = 0; c < cp; c++) {
+      for (let t = 0; t < plan.tp; t++) {
+        const ra = rankOf(plan, j, d, t, c);
+        const rb = rankOf(plan, j + 1, d, t, c);
+        out.push({ ra, rb, na: nodeOfRank(plan, ra), nb: nodeOfRank(plan, rb) });
+      }
     }
   }
   return out;
@@ -65,9 +77,9 @@ export function originalBoundaryBandwidth_bps(plan: ResolvedPlan, j: number): nu
   return slowest(bws, (bw) => -bw);
 }
 
-/** The GPUs hosting stage s: nodes of ranks [s·tp·dp, (s+1)·tp·dp). */
-export function stageNodeIndices(plan: Pick<ResolvedPlan, 'tp' | 'dp' | 'gpusPerNode'>, s: number): number[] {
-  const per = plan.tp * plan.dp;
+/** The GPUs hosting stage s: nodes of ranks [s·tp·cp·dp, (s+1)·tp·cp·dp). */
+export function stageNodeIndices(plan: Pick<ResolvedPlan, 'tp' | 'dp' | 'gpusPerNode' | 'execution'>, s: number): number[] {
+  const per = plan.tp * cpOf(plan) * plan.dp;
   const first = nodeOfRank(plan, s * per);
   const last = nodeOfRank(plan, (s + 1) * per - 1);
   const out = new Array<number>(last - first + 1);

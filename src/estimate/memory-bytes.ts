@@ -70,10 +70,27 @@ export interface StageMemory {
 }
 
 /**
+ * Bytes a context-parallel rank's ring attention holds beside the saved activations while one layer's
+ * attention runs (Transformer Engine's P2P ring): forward, the cp − 1 K/V chunks received and each
+ * step's output and log-sum-exp (fp32) until they are combined; backward, two buffers of K, V, dK, dV
+ * (one in use, one in flight). The larger of the two; 0 without context parallelism.
+ */
+export function ringBufferBytes(model: ModelSpec, b: number, tp: number, cp: number, recipe: TrainingRecipe): number {
+  if (cp <= 1) return 0;
+  const local = model.seq_length / cp;
+  const kvChunk = 2 * b * local * Math.max(1, model.num_key_value_heads / tp) * headDim(model) * recipe.activationBytes;
+  const heads = model.num_attention_heads / tp;
+  const stepOutput = b * local * heads * headDim(model) * recipe.activationBytes + 4 * b * heads * local;
+  return Math.max((cp - 1) * kvChunk + cp * stepOutput, 4 * kvChunk);
+}
+
+/**
  * Peak bytes per stage: state + in-flight activations (+ the optimizer's transient buffers), under
  * the plan's execution. Sharding divides the state by the shard degree (ZeRO, Rajbhandari et al.
  * 2020: optimizer states and master weights; then gradients; then weights, which FSDP gathers a layer
- * at a time); context parallelism divides the sequence; full recompute keeps each recomputed layer's
+ * at a time; over dp·cp ranks with context parallelism); context parallelism divides the sequence of
+ * every saved tensor (the logits too: each rank takes the loss of its own tokens) and adds the ring's
+ * buffers of one layer (ringBufferBytes); full recompute keeps each recomputed layer's
  * input only, plus one layer's activations while it is recomputed; selective recompute keeps the same
  * bytes here, since the attention kernels (flash/SDPA) save no s×s scores to drop; interleaving holds
  * Megatron's warm-up count of model chunks, 2(pp−s−1) + (v−1)·pp + 1, each 1/v of the stage.
@@ -87,6 +104,9 @@ export function stageMemory(model: ModelSpec, sizes: readonly number[], n: numbe
   let layerParams = 0;
   for (let c = 1; c <= 8; c++) { layerActs += acts[c]!; layerParams += params[c]!; }
   const Z = shardDegree(exec, dp);
+  // the gradients are reduced over the data-parallel and context-parallel ranks together
+  const reduceGroup = dp * exec.cp;
+  const ringBuffer = ringBufferBytes(model, b, tp, exec.cp, recipe);
   const split = recipe.stateSplit;
   const pp = sizes.length;
   const v = exec.virtualStages;
@@ -124,16 +144,17 @@ export function stageMemory(model: ModelSpec, sizes: readonly number[], n: numbe
       buffers: sharded === 'parameters' && Z > 1 ? 2 * layerParams * split.weights : 0,
       transient: (P * recipe.optimizerTransientBytesPerParam) / (sharded === 'none' ? 1 : Z),
     };
-    const extraGrads = dp > 1 && m > 1 ? P * recipe.gradBytes * recipe.dpExtraGradCopiesWhenAccumulating : 0;
+    const extraGrads = reduceGroup > 1 && m > 1 ? P * recipe.gradBytes * recipe.dpExtraGradCopiesWhenAccumulating : 0;
     parts.grads += extraGrads;
     // unsharded: the recipe's total per parameter, summed as one product
     const stateBytes = sharded === 'none' ? P * recipe.stateBytesPerParam + runtimeGradBytes + extraGrads
       : parts.weights + parts.grads + parts.master + parts.optimizer + parts.buffers;
     // the in-flight peak comes before any backward (no gradients yet) unless a later forward
     // reaches it again; DDP keeps its gradient buckets for the whole run
-    const gradsAtActivationPeak = !recipe.gradsAllocatedByFirstBackward || dp > 1 || m > pp - s;
+    const gradsAtActivationPeak = !recipe.gradsAllocatedByFirstBackward || reduceGroup > 1 || m > pp - s;
     const logitsBytes = (b * cpModel.seq_length * model.vocab_size * recipe.retainedOutputBytes) / tp;
-    let activationBytes = A * inFlight + recomputeBuffer - (gradsAtActivationPeak ? 0 : gradBytes);
+    const layerBuffer = layers[s]! > 0 ? ringBuffer : 0;
+    let activationBytes = A * inFlight + recomputeBuffer + layerBuffer - (gradsAtActivationPeak ? 0 : gradBytes);
     if (pp > 1 && s === pp - 1 && recipe.pipelineRetainsOutputs) {
       // the outputs of the micro-batches already done while the last one runs, and at the step's
       // end all m outputs plus their concatenation (activations freed by then)

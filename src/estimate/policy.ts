@@ -51,6 +51,8 @@ export interface EstimatorPolicy {
   minmaxStaleLists: boolean;
   /** for the exact partition methods, also simulate the minmax partition and keep the faster */
   simulatedCandidates: boolean;
+  /** context parallelism: 'unpriced' (cp > 1 refused) or 'ring-p2p' (ring attention, K/V passed on beside each attention step) */
+  contextParallel: 'unpriced' | 'ring-p2p';
 }
 
 export const REFERENCE: EstimatorPolicy = Object.freeze({
@@ -77,6 +79,7 @@ export const REFERENCE: EstimatorPolicy = Object.freeze({
   minmaxUnits: 'layers-when-tp',
   minmaxStaleLists: true,
   simulatedCandidates: false,
+  contextParallel: 'unpriced',
 });
 
 export const FASOP: EstimatorPolicy = Object.freeze({
@@ -103,6 +106,7 @@ export const FASOP: EstimatorPolicy = Object.freeze({
   minmaxUnits: 'nodes',
   minmaxStaleLists: false,
   simulatedCandidates: true,
+  contextParallel: 'ring-p2p',
 });
 
 export const POLICIES: ReadonlyMap<string, EstimatorPolicy> = new Map([

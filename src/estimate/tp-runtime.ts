@@ -7,6 +7,7 @@
  */
 import { FasopError } from '../errors.js';
 import { interpolateRow } from './interpolate.js';
+import { cpOf } from './links.js';
 import type { ResolvedPlan } from './plan.js';
 import type { TrainingRecipe } from './recipe.js';
 
@@ -43,7 +44,8 @@ export function tpRuntimeTerms(plan: ResolvedPlan, recipe: TrainingRecipe, gpu: 
       fixed_s: fixed,
       // per-step figures are differences of differences and may be slightly negative: not clamped
       step: { perLayer_s: interpolateSigned(x.mbs, x.stepPerLayer_ms, plan.mbs) * 1e-3, fixed_s: interpolateSigned(x.mbs, x.stepFixed_ms, plan.mbs) * 1e-3 },
-      note: `, DTensor TP measured (${x.source}): +${per.value.toFixed(3)} ms per layer, +${(fixed * 1e3).toFixed(3)} ms per micro-batch${how}`,
+      note: `, DTensor TP measured (${x.source}): +${per.value.toFixed(3)} ms per layer, +${(fixed * 1e3).toFixed(3)} ms per micro-batch${how}` +
+        (cpOf(plan) > 1 ? ` (measured on whole sequences, taken as is for a context-parallel rank's 1/${cpOf(plan)} of them)` : ''),
     };
   }
   const loss = lossParallelExtra_s(plan, recipe, gpu);
@@ -63,7 +65,7 @@ export function tpRuntimeTerms(plan: ResolvedPlan, recipe: TrainingRecipe, gpu: 
  */
 function lossParallelExtra_s(plan: ResolvedPlan, recipe: TrainingRecipe, gpu: string): { s: number; how: string } {
   const spec = plan.nodes.find((n) => n.gpu.name === gpu)!.gpu;
-  const logits = (plan.mbs * plan.model.seq_length * plan.model.vocab_size) / plan.tp;
+  const logits = (plan.mbs * (plan.model.seq_length / cpOf(plan)) * plan.model.vocab_size) / plan.tp;
   const measured = spec.measured?.dtensorLossExtra_msPerGlogit;
   if (measured !== undefined) return { s: (logits / 1e9) * measured * 1e-3, how: `measured ${measured} ms per 1e9 local logits` };
   const bytes = recipe.dtensorLossExtraTrafficBytesPerLogit ?? 0;

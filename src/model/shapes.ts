@@ -25,6 +25,13 @@ export interface ShapeRequest {
   mbs: number;
   seq: number;
   /**
+   * context-parallel degree (default 1): one rank's shapes — every operator but the attention core
+   * runs on its s/cp tokens; the attention core runs as cp ring steps (count cp), each s/cp queries
+   * against one s/cp chunk of keys, which with Megatron's load-balanced causal chunks (rank r holds
+   * chunks r and 2cp−1−r) does the work of a causal attention of s/cp tokens.
+   */
+  cp?: number;
+  /**
    * the vocabulary is padded to a multiple of this × tp (Megatron's --make-vocab-size-divisible-by,
    * default 128); 1 keeps it as it is. An odd vocabulary (GPT-2's 50257) runs its lm_head GEMMs 5–8×
    * slower than the padded one on an H200, which no grid point shows.
@@ -70,9 +77,11 @@ export function shapeTpDegrees(model: ModelSpec): number[] {
 export function decoderShapes(model: ModelSpec, req: ShapeRequest): DecoderShapes {
   const { tp, mbs, seq } = req;
   const vocabMultiple = req.vocabMultiple ?? 128;
-  for (const [k, v] of Object.entries({ tp, mbs, seq, vocabMultiple })) {
+  const cp = req.cp ?? 1;
+  for (const [k, v] of Object.entries({ tp, mbs, seq, vocabMultiple, cp })) {
     if (!Number.isSafeInteger(v) || v < 1) throw fail(model, `${k} ${v} is not a positive integer`, `give a positive integer ${k}`);
   }
+  if (cp > 1 && seq % (2 * cp) !== 0) throw fail(model, `sequence ${seq} does not split into 2·cp = ${2 * cp} equal chunks`, `use a sequence length divisible by ${2 * cp}`);
   const h = model.hidden_size;
   const heads = model.num_attention_heads;
   const kv = model.num_key_value_heads;
@@ -85,9 +94,10 @@ export function decoderShapes(model: ModelSpec, req: ShapeRequest): DecoderShape
   const hkv = Math.max(1, kv / tp);
   const ffn = model.intermediate_size / tp;
   const vocab = Math.ceil(model.vocab_size / (vocabMultiple * tp)) * vocabMultiple;
-  const M = mbs * seq;
+  const local = seq / cp;
+  const M = mbs * local;
   const attention: OperatorShape = {
-    name: 'attn_core', table: 'attention', dims: { head_dim: hd, gqa_ratio: hq / hkv, seq, query_heads: mbs * hq }, count: 1,
+    name: 'attn_core', table: 'attention', dims: { head_dim: hd, gqa_ratio: hq / hkv, seq: local, query_heads: mbs * hq }, count: cp,
   };
   const loss: OperatorShape = { name: 'loss', table: tp === 1 ? 'cross_entropy' : 'vocab_parallel_cross_entropy', dims: { vocab, tokens: M }, count: 1 };
   const embed: OperatorShape = { name: 'embed', table: 'embedding', dims: { vocab, hidden: h, tokens: M }, count: 1 };

@@ -66,10 +66,10 @@ export function placementOf(req: SearchRequest, catalog: Catalog, groups: readon
   };
 }
 
-/** The request's execution as one plan runs it: sequence parallelism needs tp > 1, sharding dp > 1 (a no-op otherwise). */
+/** The request's execution as one plan runs it: sequence parallelism needs tp > 1, sharding dp·cp > 1 (a no-op otherwise). */
 export function planExecution(e: Execution | undefined, s: Pick<PlanSettings, 'tp' | 'dp'>): Execution | undefined {
   if (!e) return undefined;
-  return { ...e, sequenceParallel: e.sequenceParallel && s.tp > 1, dpSharding: s.dp > 1 ? e.dpSharding : 'none' };
+  return { ...e, sequenceParallel: e.sequenceParallel && s.tp > 1, dpSharding: s.dp * e.cp > 1 ? e.dpSharding : 'none' };
 }
 
 /** The execution of these settings: their own, else the request's only one (planExecution), else none. */
@@ -78,7 +78,7 @@ export function settingsExecution(req: SearchRequest, s: PlanSettings): Executio
   const list = req.executions ?? [];
   if (list.length > 1) {
     throw new FasopError(`one plan runs one execution; the request gives ${list.length} (${list.map(executionLabel).join(' | ')})`,
-      'give one value to each of --recompute, --dp-sharding and --virtual-stages');
+      'give one value to each of --recompute, --dp-sharding, --virtual-stages and --cp');
   }
   return planExecution(list[0], s);
 }
@@ -94,7 +94,8 @@ export function planExecutionProblems(req: SearchRequest, s: PlanSettings): stri
 export function resolvePlan(req: SearchRequest, profiles: ProfileDb, place: Placement, s: PlanSettings, fixedPartition?: number[]): ResolvedPlan {
   const execution = settingsExecution(req, s);
   const byType: Record<string, ProfileTable> = {};
-  for (const [t, p] of place.typePairs) byType[t] = profiles.costTable(req.model, p, s.tp, s.mbs, place.lookup);
+  const cp = execution?.cp ?? 1;
+  for (const [t, p] of place.typePairs) byType[t] = profiles.costTable(req.model, p, s.tp, s.mbs, place.lookup, cp);
   let dtensorTp: ResolvedPlan['dtensorTp'];
   if (req.recipe?.tpRuntime === 'dtensor' && s.tp > 1) {
     // policy tp-runtime: what DTensor TP adds on this placement's GPU types, looked up once per tp
@@ -126,7 +127,9 @@ export function resolvePlan(req: SearchRequest, profiles: ProfileDb, place: Plac
 export function planProblems(req: SearchRequest, profiles: ProfileDb, s: PlanSettings): string[] {
   const gpusTotal = req.gpus.reduce((a, g) => a + g.nodes, 0) * req.gpusPerNode;
   const why: string[] = [];
-  if (s.tp * s.dp * s.pp !== gpusTotal) why.push(`tp·dp·pp = ${s.tp * s.dp * s.pp} but the cluster has ${gpusTotal} GPUs`);
+  const cp = settingsExecution(req, s)?.cp ?? 1;
+  const world = s.tp * cp * s.dp * s.pp;
+  if (world !== gpusTotal) why.push(`${cp > 1 ? 'tp·cp·dp·pp' : 'tp·dp·pp'} = ${world} but the cluster has ${gpusTotal} GPUs`);
   if (req.gpusPerNode % s.tp !== 0) why.push(`tp ${s.tp} does not divide ${req.gpusPerNode} GPUs per node`);
   if (s.gbs % s.dp !== 0) why.push(`dp ${s.dp} does not divide gbs ${s.gbs}`);
   else if ((s.gbs / s.dp) % s.mbs !== 0) why.push(`mbs ${s.mbs} does not divide gbs/dp = ${s.gbs / s.dp}`);
@@ -150,8 +153,9 @@ const sameTypes = (nodes: readonly ClusterNode[], want: readonly string[]) =>
 export function resolvePlans(req: SearchRequest, catalog: Catalog, profiles: ProfileDb, s: PlanSettings, placement?: readonly string[]): ResolvedPlan[] {
   const why = planProblems(req, profiles, s);
   if (why.length) {
-    throw new FasopError(`plan tp=${s.tp} dp=${s.dp} pp=${s.pp} mbs=${s.mbs} gbs=${s.gbs}${placement ? ` on [${placement.join(', ')}]` : ''} is not a plan of this cluster: ${why.join('; ')}`,
-      'choose degrees with tp·dp·pp = GPUs, tp | GPUs per node, dp | gbs, mbs | gbs/dp, pp <= layers, and profiles for this tp');
+    const cp = settingsExecution(req, s)?.cp ?? 1;
+    throw new FasopError(`plan tp=${s.tp}${cp > 1 ? ` cp=${cp}` : ''} dp=${s.dp} pp=${s.pp} mbs=${s.mbs} gbs=${s.gbs}${placement ? ` on [${placement.join(', ')}]` : ''} is not a plan of this cluster: ${why.join('; ')}`,
+      'choose degrees with tp·cp·dp·pp = GPUs, tp | GPUs per node, dp | gbs, mbs | gbs/dp, pp <= layers, and profiles for this tp');
   }
   const out = placements(req.gpus)
     .map((types) => placementOf(req, catalog, req.gpus, types))

@@ -200,25 +200,33 @@ export class ProfileDb {
   }
 
   /**
-   * The cost table of (model, gpu, tp, mbs) at the model's sequence length. A per-model profile of
-   * the model's name is used when what it records (GPU, model, sequence length; the catalog model's
-   * dimensions) matches the request exactly; a file whose records contradict its own name is an
-   * error. Otherwise the GPU's operator profile prices the shapes, or another GPU's, scaled
-   * (derive.ts). Tables are built once per (model dimensions, GPU, tp, mbs, seq).
+   * The cost table of (model, gpu, tp, mbs) at the model's sequence length, for one rank of a
+   * context-parallel group of `cp` (its s/cp tokens, and the attention as cp ring steps). A per-model
+   * profile of the model's name is used when what it records (GPU, model, sequence length; the
+   * catalog model's dimensions) matches the request exactly and cp is 1; a file whose records
+   * contradict its own name is an error. Otherwise the GPU's operator profile prices the shapes, or
+   * another GPU's, scaled (derive.ts). Tables are built once per (model dimensions, GPU, tp, mbs, seq, cp).
    */
-  costTable(model: ModelSpec, gpu: string, tp: number, mbs: number, ctx: CostLookup): ProfileTable {
-    const key = `${modelKey(model)}\u0000${gpu}\u0000${tp}\u0000${mbs}`;
+  costTable(model: ModelSpec, gpu: string, tp: number, mbs: number, ctx: CostLookup, cp = 1): ProfileTable {
+    const key = `${modelKey(model)}\u0000${gpu}\u0000${tp}\u0000${mbs}\u0000${cp}`;
     const hit = this.tableCache.get(key);
     if (hit) return hit;
-    const table = this.resolveTable(model, gpu, tp, mbs, ctx);
+    const table = this.resolveTable(model, gpu, tp, mbs, ctx, cp);
     this.tableCache.set(key, table);
     return table;
   }
 
-  private resolveTable(model: ModelSpec, gpu: string, tp: number, mbs: number, ctx: CostLookup): ProfileTable {
+  private resolveTable(model: ModelSpec, gpu: string, tp: number, mbs: number, ctx: CostLookup, cp: number): ProfileTable {
     let note: string | undefined;
     const entry = this.entries.get(ProfileDb.key(model.name, gpu, tp));
-    if (entry) {
+    if (entry && cp > 1) {
+      // a per-model file times whole sequences; a context-parallel rank runs s/cp tokens and its attention in cp ring steps
+      if (this.opsFiles.size === 0) {
+        throw new FasopError(`context parallelism ${cp} cannot be priced from ${entry.path}: it was measured on whole sequences, and ${this.dir} has no operator profile (ops_<GPU>.json)`,
+          'pass a --profile-dir with an operator profile, which prices a rank\'s s/cp tokens by shape (docs/operator-profiles.md), or search without --cp');
+      }
+      note = `${basename(entry.path)} times whole sequences, not a cp ${cp} rank's`;
+    } else if (entry) {
       const t = this.get(model.name, gpu, tp); // its recorded GPU, model and TP agree with its name (readProfileFile)
       const recSeq = typeof t.meta['seq_length'] === 'number' ? t.meta['seq_length'] : ORIGINAL_PROFILE_SEQ;
       const cat = ctx.catalogModel?.(model.name);
@@ -239,6 +247,6 @@ export class ProfileDb {
     }
     const source = this.operatorSource(gpu, ctx);
     if (!source) return this.get(model.name, gpu, tp); // no operator profile: the missing per-model file's error
-    return shapeProfileTable(source.profile, { model, gpu, tp, mbs, ...(source.derive ? { derive: source.derive } : {}), ...(note ? { note } : {}) });
+    return shapeProfileTable(source.profile, { model, gpu, tp, mbs, cp, ...(source.derive ? { derive: source.derive } : {}), ...(note ? { note } : {}) });
   }
 }

@@ -42,6 +42,8 @@ export interface ShapeTableRequest {
   gpu: string;
   tp: number;
   mbs: number;
+  /** context-parallel degree (default 1): the table of one rank, its s/cp tokens and cp attention ring steps */
+  cp?: number;
   /** scale the profile's times to another GPU (profiles/derive.ts): the profile's GPU and the target's figures */
   derive?: { from: Roofline; to: Roofline };
   /** why a per-model profile of this name was not used (for cost_source) */
@@ -56,16 +58,18 @@ export function seqReachOf(profile: OperatorProfile): number {
   return SEQ_REACH_FACTOR * Math.max(...t.points.map((p) => p[i]!));
 }
 
-/** The cost table of `req.model` at (tp, mbs, its seq_length) from `profile`. */
+/** The cost table of `req.model` at (tp, mbs, its seq_length, cp) from `profile`. */
 export function shapeProfileTable(profile: OperatorProfile, req: ShapeTableRequest): ProfileTable {
   const { model, tp, mbs } = req;
+  const cp = req.cp ?? 1;
   const seq = model.seq_length;
   const reach = seqReachOf(profile);
-  if (seq > reach) {
-    throw new FasopError(`sequence length ${seq} is beyond the reach of operator profile ${profile.path} (attention measured up to ${reach / SEQ_REACH_FACTOR}, priced up to ${SEQ_REACH_FACTOR}x that: ${reach})`,
-      `use --seq-length ${reach} or less, or measure a profile whose attention grid covers it (profiler/operators.py)`);
+  // the attention kernels of a context-parallel rank run on s/cp tokens
+  if (seq / cp > reach) {
+    throw new FasopError(`sequence length ${seq}${cp > 1 ? ` (${seq / cp} per context-parallel rank)` : ''} is beyond the reach of operator profile ${profile.path} (attention measured up to ${reach / SEQ_REACH_FACTOR}, priced up to ${SEQ_REACH_FACTOR}x that: ${reach})`,
+      `use --seq-length ${reach * cp} or less${cp > 1 ? '' : ', or context parallelism (--cp)'}, or measure a profile whose attention grid covers it (profiler/operators.py)`);
   }
-  const shapes = decoderShapes(model, { tp, mbs, seq });
+  const shapes = decoderShapes(model, { tp, mbs, seq, cp });
   const outside = new Set<string>();
   const cost = (s: OperatorShape): OperatorCost => {
     const c = operatorCost(profile, s);
@@ -79,7 +83,8 @@ export function shapeProfileTable(profile: OperatorProfile, req: ShapeTableReque
   const byName = new Map<string, OperatorCost>();
   for (const s of shapes.layer) {
     const c = cost(s);
-    byName.set(s.name, c);
+    // the per-model format's attn_core is the layer's whole attention: all cp ring steps of it
+    byName.set(s.name, s.name === 'attn_core' ? { ...c, forward_ms: s.count * c.forward_ms, backward_ms: s.count * c.backward_ms } : c);
     for (const { column, share } of COLUMN_OF[s.name] ?? []) {
       fwd[column]! += share * s.count * c.forward_ms;
       bwd[column]! += share * s.count * c.backward_ms;
@@ -100,7 +105,7 @@ export function shapeProfileTable(profile: OperatorProfile, req: ShapeTableReque
   }
   const extraNames = Object.keys(EXTRA_OF).filter((e) => EXTRA_OF[e]!.some((n) => byName.has(n)));
   const extra = (f: 'forward_ms' | 'backward_ms') => extraNames.map((e) => EXTRA_OF[e]!.reduce((a, n) => a + (byName.get(n)?.[f] ?? 0), 0));
-  const words = `operator profile ${profile.gpu} (${profile.date})`;
+  const words = `operator profile ${profile.gpu} (${profile.date})${cp > 1 ? `, a cp ${cp} rank (s/${cp} tokens, ${cp} attention ring steps)` : ''}`;
   return {
     file: profile.path,
     format: 'operators',
@@ -113,7 +118,7 @@ export function shapeProfileTable(profile: OperatorProfile, req: ShapeTableReque
     extraNames,
     extraForward_ms: [extra('forward_ms')],
     extraBackward_ms: [extra('backward_ms')],
-    meta: { gpu: req.gpu, model: model.name, tp, seq_length: seq },
+    meta: { gpu: req.gpu, model: model.name, tp, seq_length: seq, ...(cp > 1 ? { cp } : {}) },
     other: {},
     shapeSource: {
       words: req.derive ? `${words}, ${derivationNote(req.derive.from, req.derive.to)}` : words,

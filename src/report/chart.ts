@@ -27,6 +27,22 @@ export interface ParetoChartRow {
   totalTimeS: number;
   /** sub-cluster of the plan, e.g. `A40:3` or `A40:2, A100:1` (column `gpu_cluster`) */
   gpuCluster?: string;
+  /** context-parallel degree; absent: the `cp` column of `extra` (a results CSV's), else 1 */
+  cp?: number;
+  /** a results CSV's columns beyond the original's, by name */
+  extra?: Record<string, string>;
+}
+
+/** A plan's context-parallel degree: its own field, else its CSV `cp` cell, else 1 (the original's files have none). */
+export function cpOfRow(r: ParetoChartRow): number {
+  if (r.cp !== undefined) return r.cp;
+  const cell = r.extra?.['cp']?.trim();
+  return cell && /^\d+$/.test(cell) && Number(cell) >= 1 ? Number(cell) : 1;
+}
+
+/** GPUs a plan uses: tp·cp·dp·pp. */
+export function gpusOfRow(r: ParetoChartRow): number {
+  return r.tp * cpOfRow(r) * r.dp * r.pp;
 }
 
 export interface ParetoChartOptions {
@@ -124,12 +140,13 @@ const fmt2 = (x: number) => x.toFixed(2);
 
 /** Sub-cluster of a plan as the legend names it: its `gpu_cluster`, else its GPU count. */
 export function clusterKey(r: ParetoChartRow): string {
-  return r.gpuCluster ?? `${r.tp * r.dp * r.pp} GPUs`;
+  return r.gpuCluster ?? `${gpusOfRow(r)} GPUs`;
 }
 
 /** A short label of a frontier plan: sub-cluster (when several), degrees, micro batch, gbs (in a sweep). */
 export function frontierLabel(r: ParetoChartRow, withCluster: boolean, withGbs: boolean): string {
-  return `${withCluster ? `${clusterKey(r)} ` : ''}tp${r.tp} pp${r.pp} dp${r.dp} mbs${r.mbs}${withGbs ? ` gbs${r.gbs}` : ''}`;
+  const cp = cpOfRow(r);
+  return `${withCluster ? `${clusterKey(r)} ` : ''}tp${r.tp}${cp > 1 ? ` cp${cp}` : ''} pp${r.pp} dp${r.dp} mbs${r.mbs}${withGbs ? ` gbs${r.gbs}` : ''}`;
 }
 
 /** Tableau's 10 categorical colours; more sub-clusters take evenly spaced viridis colours. */
@@ -150,7 +167,7 @@ function rampColour(t: number): string {
 /** Colour of each sub-cluster, smallest (fewest GPUs) first. */
 export function clusterColours(rows: readonly ParetoChartRow[]): Map<string, string> {
   const gpus = new Map<string, number>();
-  for (const r of rows) gpus.set(clusterKey(r), Math.max(gpus.get(clusterKey(r)) ?? 0, r.tp * r.dp * r.pp));
+  for (const r of rows) gpus.set(clusterKey(r), Math.max(gpus.get(clusterKey(r)) ?? 0, gpusOfRow(r)));
   const keys = [...gpus.keys()].sort((a, b) => gpus.get(a)! - gpus.get(b)! || a.localeCompare(b));
   return new Map(keys.map((k, i) => [k, keys.length <= CATEGORICAL.length ? CATEGORICAL[i]! : rampColour(i / (keys.length - 1))]));
 }
@@ -161,7 +178,7 @@ export function chartSubtitle(rows: readonly (ParetoChartRow & { extra?: Record<
   const model = given.model ?? first?.extra?.['model'];
   const dataset = given.dataset ?? first?.extra?.['dataset'];
   const tokens = Number(first?.extra?.['train_tokens']);
-  const biggest = rows.reduce<ParetoChartRow | undefined>((a, r) => (!a || r.tp * r.dp * r.pp > a.tp * a.dp * a.pp ? r : a), undefined);
+  const biggest = rows.reduce<ParetoChartRow | undefined>((a, r) => (!a || gpusOfRow(r) > gpusOfRow(a) ? r : a), undefined);
   const clusters = new Set(rows.map(clusterKey));
   const cluster = given.cluster ?? biggest?.gpuCluster;
   const gbs = [...new Set(rows.map((r) => r.gbs))].sort((a, b) => a - b);
@@ -183,8 +200,8 @@ export function formatTokens(n: number): string {
 /** The annotation text of the highest-throughput plan (its sub-cluster too when there are several). */
 export function annotationLines(row: ParetoChartRow, withCluster = false): string[] {
   return [
-    `gbs=${row.gbs} mbs=${row.mbs} tp=${row.tp} pp=${row.pp} dp=${row.dp}`,
-    ...(withCluster ? [`sub-cluster ${clusterKey(row)} (${row.tp * row.dp * row.pp} GPUs)`] : []),
+    `gbs=${row.gbs} mbs=${row.mbs} tp=${row.tp}${cpOfRow(row) > 1 ? ` cp=${cpOfRow(row)}` : ''} pp=${row.pp} dp=${row.dp}`,
+    ...(withCluster ? [`sub-cluster ${clusterKey(row)} (${gpusOfRow(row)} GPUs)`] : []),
     `total_time(s)=${fmt2(row.totalTimeS)}`,
   ];
 }
@@ -436,7 +453,7 @@ function clampBox(b: Box): Box {
 /** The most GPUs a plan of each sub-cluster uses (its size, for the legend). */
 function groupGpus(rows: readonly ParetoChartRow[]): Map<string, number> {
   const out = new Map<string, number>();
-  for (const r of rows) out.set(clusterKey(r), Math.max(out.get(clusterKey(r)) ?? 0, r.tp * r.dp * r.pp));
+  for (const r of rows) out.set(clusterKey(r), Math.max(out.get(clusterKey(r)) ?? 0, gpusOfRow(r)));
   return out;
 }
 

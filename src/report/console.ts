@@ -46,7 +46,7 @@ function microBatches(r: PlanRecord): number {
 
 /** Every part of one plan, one item a line (gbs, sub-cluster, GPUs, TP/PP/DP, micro batch, layers, memory). */
 export function planLines(b: PlanRecord, x: PlanExtras | undefined, gpusPerNode: number | undefined): string[] {
-  const gpus = b.tp * b.dp * b.pp;
+  const gpus = b.tp * b.cp * b.dp * b.pp;
   const nodes = b.node_type.length;
   const layers = x?.layersPerStage ?? b.partition_layers;
   return [

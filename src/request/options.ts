@@ -87,6 +87,8 @@ export interface RawSearchOptions {
   dpSharding?: string;
   sequenceParallel?: boolean;
   virtualStages?: string;
+  /** context-parallel degrees, comma-separated */
+  cp?: string;
 }
 
 /** Comma-separated values of a flag, each one of `allowed`. */
@@ -101,23 +103,34 @@ function listFlag<T extends string>(value: string, flag: string, allowed: readon
  * The execution flags as the executions to search: the cross product of their values (undefined when
  * none is given); the corrected estimator only.
  */
-export function executionsOfOptions(raw: Pick<RawSearchOptions, 'recompute' | 'recomputeLayers' | 'dpSharding' | 'sequenceParallel' | 'virtualStages' | 'estimator'>): Execution[] | undefined {
+export function executionsOfOptions(raw: Pick<RawSearchOptions, 'recompute' | 'recomputeLayers' | 'dpSharding' | 'sequenceParallel' | 'virtualStages' | 'cp' | 'estimator'>): Execution[] | undefined {
   const given = [raw.recompute !== undefined && '--recompute', raw.recomputeLayers !== undefined && '--recompute-layers', raw.dpSharding !== undefined && '--dp-sharding',
-    raw.sequenceParallel && '--sequence-parallel', raw.virtualStages !== undefined && '--virtual-stages'].filter((x): x is string => Boolean(x));
+    raw.sequenceParallel && '--sequence-parallel', raw.virtualStages !== undefined && '--virtual-stages', raw.cp !== undefined && '--cp'].filter((x): x is string => Boolean(x));
   if (given.length === 0) return undefined;
   if (raw.estimator !== 'fasop') throw new FasopError(`${given.join(', ')} ${given.length === 1 ? 'needs' : 'need'} --estimator fasop (the reference prices plain plans only)`, 'drop them, or use --estimator fasop');
   const recomputes = raw.recompute === undefined ? ['none' as const] : listFlag(raw.recompute, '--recompute', RECOMPUTE, 'none,full');
   const shardings = raw.dpSharding === undefined ? ['none' as const] : listFlag(raw.dpSharding, '--dp-sharding', DP_SHARDING, 'optimizer');
   const vs = raw.virtualStages === undefined ? [1] : [...new Set(raw.virtualStages.split(',').map((x) => intFlag(x.trim(), '--virtual-stages', { max: 64 })))];
+  const cps = raw.cp === undefined ? [1] : [...new Set(raw.cp.split(',').map((x) => intFlag(x.trim(), '--cp', { max: 1024 })))];
   let recomputeLayers: number | undefined;
   if (raw.recomputeLayers !== undefined) {
     if (!recomputes.includes('full')) throw new FasopError('--recompute-layers applies only to --recompute full', 'add --recompute full, or drop --recompute-layers');
     recomputeLayers = intFlag(raw.recomputeLayers, '--recompute-layers', { max: 1024 });
   }
-  return recomputes.flatMap((recompute) => shardings.flatMap((dpSharding) => vs.map((virtualStages): Execution => ({
-    recompute, dpSharding, sequenceParallel: Boolean(raw.sequenceParallel), virtualStages, cp: 1,
+  return cps.flatMap((cp) => recomputes.flatMap((recompute) => shardings.flatMap((dpSharding) => vs.map((virtualStages): Execution => ({
+    recompute, dpSharding, sequenceParallel: Boolean(raw.sequenceParallel), virtualStages, cp,
     ...(recompute === 'full' && recomputeLayers !== undefined ? { recomputeLayers } : {}),
-  }))));
+  })))));
+}
+
+/** Every `--cp` degree must split the model's sequence into 2·cp chunks and divide the cluster's GPUs. */
+function checkCpDegrees(executions: readonly Execution[] | undefined, model: ModelSpec, gpus: number): void {
+  for (const cp of new Set((executions ?? []).map((e) => e.cp))) {
+    if (cp > 1 && model.seq_length % (2 * cp) !== 0) {
+      throw new FasopError(`--cp ${cp}: the sequence (${model.seq_length}) does not split into 2·cp = ${2 * cp} equal chunks (Megatron's load-balanced causal split)`, `use degrees whose 2·cp divides ${model.seq_length}, or another --seq-length`);
+    }
+    if (gpus % cp !== 0) throw new FasopError(`--cp ${cp} does not divide the cluster's ${gpus} GPUs (world = tp·cp·dp·pp)`, `use degrees that divide ${gpus}`);
+  }
 }
 
 export const PARTITION_METHODS = ['minmax', 'even', 'optimus-even', 'dp', 'ilp', 'bruteforce', 'dp-original'] as const;
@@ -264,6 +277,7 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
     recipe = recipeAtHostSpeed(recipe, us);
   }
   const executions = executionsOfOptions(raw);
+  checkCpDegrees(executions, model, gpus.reduce((a, g) => a + g.nodes, 0) * gpusPerNode);
   return {
     request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto, recipe, profileSubstitutes, ...(executions ? { executions } : {}) },
     catalog,

@@ -47,16 +47,19 @@ export function planJobs(req: SearchRequest, profiles: ProfileDb, catalog: Catal
   for (const gbs of req.gbsValues) {
     for (const groups of clusters) {
       const tps = tpCandidates(groups.map((g) => profiles.tpsForModel(req.model, prof(g.type))), req.gpusPerNode);
-      const nodes = groups.reduce((a, g) => a + g.nodes, 0);
-      // plans the requested execution cannot run with (e.g. interleaving where v does not divide the layers per stage) are not enumerated
-      const strategies = withExecutions(req, enumerateStrategies(nodes * req.gpusPerNode, tps, gbs, req.model.num_layers), gbs);
+      const gpus = groups.reduce((a, g) => a + g.nodes, 0) * req.gpusPerNode;
+      // plans the requested execution cannot run with (e.g. interleaving where v does not divide the layers per stage) are not enumerated;
+      // a context-parallel degree cp takes its strategies from tp·dp·pp = GPUs / cp
+      const strategies = cpDegrees(req).flatMap((cp) => (gpus % cp !== 0 ? []
+        : withExecutions(req, enumerateStrategies(gpus / cp, tps, gbs, req.model.num_layers), gbs, req.executions?.filter((e) => e.cp === cp))));
       // Load (and validate) every profile the job will use now, and cost every shape once, so that a
       // corrupt file or an unpriceable shape is an error before any output is written.
       const seen = new Set<string>();
       for (const st of strategies) {
-        if (seen.has(`${st.tp} ${st.mbs}`)) continue;
-        seen.add(`${st.tp} ${st.mbs}`);
-        for (const g of groups) profiles.costTable(req.model, prof(g.type), st.tp, st.mbs, lookup);
+        const cp = st.execution?.cp ?? 1;
+        if (seen.has(`${st.tp} ${st.mbs} ${cp}`)) continue;
+        seen.add(`${st.tp} ${st.mbs} ${cp}`);
+        for (const g of groups) profiles.costTable(req.model, prof(g.type), st.tp, st.mbs, lookup, cp);
       }
       jobs.push({ gbs, groups, tps, strategies, placements: placements(groups) });
     }
@@ -68,8 +71,7 @@ export function planJobs(req: SearchRequest, profiles: ProfileDb, catalog: Catal
  * Each strategy with each of the request's executions as it runs there (no-ops dropped, so
  * duplicates collapse), less those a launcher refuses; the strategies themselves without any.
  */
-function withExecutions(req: SearchRequest, strategies: Strategy[], gbs: number): Strategy[] {
-  const list = req.executions;
+function withExecutions(req: SearchRequest, strategies: Strategy[], gbs: number, list = req.executions): Strategy[] {
   if (!list || list.length === 0) return strategies;
   const out: Strategy[] = [];
   for (const st of strategies) {
@@ -83,6 +85,11 @@ function withExecutions(req: SearchRequest, strategies: Strategy[], gbs: number)
     }
   }
   return out;
+}
+
+/** The context-parallel degrees of the request's executions, ascending (1 without any). */
+function cpDegrees(req: SearchRequest): number[] {
+  return req.executions?.length ? [...new Set(req.executions.map((e) => e.cp))].sort((a, b) => a - b) : [1];
 }
 
 /** Number of plans a request will estimate (every placement counted). */

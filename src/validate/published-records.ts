@@ -215,6 +215,5 @@ export function publishedPeak_GiB(r: PublishedRecord): number {
 /** Why fasop does not price a record (undefined when it does). */
 export function outOfScope(r: PublishedRecord): string | undefined {
   if (r.precision === 'fp8') return 'fp8 training: fasop prices 16-bit training';
-  if (r.cp > 1) return 'context parallel: the plan resolver places tp·dp·pp ranks, not cp yet';
   return undefined;
 }

@@ -81,8 +81,9 @@ export function requestOf(r: PublishedRecord, catalog: Catalog): SearchRequest {
 
 /** The resolved plan of a record, with the record's execution on it. */
 export function planOfPublished(r: PublishedRecord, catalog: Catalog, profiles: ProfileDb): ResolvedPlan {
-  const [plan] = resolvePlans(requestOf(r, catalog), catalog, profiles, { tp: r.tp, dp: r.dp, pp: r.pp, mbs: r.mbs, gbs: r.gbs });
-  return { ...plan!, execution: executionOf(r) };
+  // the record's execution places its ranks (tp·cp·dp·pp) and prices its tables (a context-parallel rank's s/cp tokens)
+  const [plan] = resolvePlans(requestOf(r, catalog), catalog, profiles, { tp: r.tp, dp: r.dp, pp: r.pp, mbs: r.mbs, gbs: r.gbs, execution: executionOf(r) });
+  return plan!;
 }
 
 function stats(xs: readonly PublishedScore[]): PublishedStats {
