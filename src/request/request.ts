@@ -34,7 +34,7 @@ export interface SearchRequest {
   profileSubstitutes?: Record<string, string>;
   /**
    * The executions the search tries for every strategy (`--recompute none,full`, `--dp-sharding`,
-   * `--sequence-parallel`, `--virtual-stages 1,2`: their cross product); in a plan where a technique
+   * `--sequence-parallel`, `--virtual-stages 1,2`, `--cp 1,2`: their cross product); in a plan where a technique
    * is a no-op (sequence parallelism at tp 1, sharding at dp 1) it runs without it, and its columns say
    * so. Undefined: plain only.
    */
