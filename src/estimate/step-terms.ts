@@ -37,7 +37,8 @@ export function gradAccumulate_s(gpu: GpuSpec, recipe: TrainingRecipe, params: n
 export function hostIssuePerMicroBatch_s(plan: ResolvedPlan, recipe: TrainingRecipe, layers: readonly number[]): { forward: number[]; backward: number[] } | undefined {
   const h = recipe.hostIssue;
   if (!h) return undefined;
-  const f = plan.tp > 1 ? h.tpN : plan.dp > 1 && h.tp1Ddp ? h.tp1Ddp : h.tp1;
+  // DDP's hooks run wherever gradients are reduced: over dp·cp ranks
+  const f = plan.tp > 1 ? h.tpN : plan.dp * (plan.execution?.cp ?? 1) > 1 && h.tp1Ddp ? h.tp1Ddp : h.tp1;
   const fixed = (s: number, ms: number) => (s === layers.length - 1 ? ms : 0);
   return {
     forward: layers.map((l, s) => (l * f.forwardPerLayer_ms + fixed(s, f.forwardFixed_ms)) * 1e-3),
