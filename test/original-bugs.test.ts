@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { getGpu, loadCatalog } from '../src/catalog/catalog.js';
 import { readCsvFile, type CsvRow } from './helpers/csv.js';
 import { REF_PROFILES, runCli } from './helpers/cli.js';
 
@@ -91,7 +92,7 @@ test('--gpus A100 2 and --model-type llama1b without profiles: an error naming t
   assert.match(b.err, /llama1b_A40_\{tp\}\.npz/);
 });
 
-test('--substitute-profile A100=A40 reproduces the original\'s heterogeneous costing, marked in cost_source', async () => {
+test('--substitute-profile A100=A40 under --estimator reference reproduces the original\'s heterogeneous costing (unscaled), marked in cost_source', async () => {
   const run = await runCli(['--gpus', 'A40', '2', 'A100', '1', '--substitute-profile', 'A100=A40', '--parsing', '--parsing-file', 'h.jsonl', ...P]);
   assert.equal(run.code, 0, run.err);
   const rows = readCsv(join(run.cwd, 'main_logs', 'llama70b_heterogeneous.csv'));
@@ -113,6 +114,30 @@ test('--substitute-profile A100=A40 reproduces the original\'s heterogeneous cos
   const compute = (t: string) => [...t.matchAll(/^\s+\d+\s+\S+\s+\d+\s+([\d.]+)/gm)].map((m) => Number(m[1]));
   assert.equal(compute(het.out).length, 9, 'three placements (rotations) of three stages');
   assert.deepEqual(compute(het.out).slice(0, 3), compute(homo.out));
+});
+
+test('--substitute-profile A100=A40 under the fasop estimator derives A100 from the A40 files: its stage is faster by about the roofline ratio', async () => {
+  const F = ['--profile-dir', REF_PROFILES, '--exhaustive', '--mbs', '1', '--tp', '4', '--dp', '1', '--pp', '3'];
+  const homo = await runCli(['--gpus', 'A40', '3', ...F]);
+  const het = await runCli(['--gpus', 'A40', '2', 'A100', '1', '--substitute-profile', 'A100=A40', ...F]);
+  assert.equal(homo.code, 0, homo.err);
+  assert.equal(het.code, 0, het.err);
+  // the first placement puts the A100 node on stage 0; its partition is the all-A40 plan's
+  const stages = (t: string) => [...t.matchAll(/^\s+(\d+)\s+(\S+)\s+(\d+)\s+([\d.]+)/gm)].map((m) => ({ gpu: m[2]!, nodes: Number(m[3]), compute_s: Number(m[4]) }));
+  const a = stages(homo.out);
+  const h = stages(het.out).slice(0, 3);
+  assert.equal(h[0]!.gpu, 'A100');
+  assert.deepEqual(h.map((x) => x.nodes), a.map((x) => x.nodes));
+  assert.deepEqual(h.slice(1).map((x) => x.compute_s), a.slice(1).map((x) => x.compute_s), 'the A40 stages are the A40 files as they are');
+  const catalog = loadCatalog();
+  const [a40, a100] = [getGpu(catalog, 'A40'), getGpu(catalog, 'A100')];
+  const peak = a100.bf16Dense_TFLOPS! / a40.bf16Dense_TFLOPS!;
+  const bw = a100.hbm_GBps! / a40.hbm_GBps!;
+  // GEMMs scale by the peak ratio (2.08), bandwidth-bound operators by the bandwidth ratio (2.23) past their fixed part
+  const ratio = a[0]!.compute_s / h[0]!.compute_s;
+  assert.ok(ratio > 0.9 * Math.min(peak, bw) && ratio < Math.max(peak, bw), `A40 stage / A100 stage = ${ratio}, roofline ${peak.toFixed(3)}..${bw.toFixed(3)}`);
+  assert.match(het.out, /A100 tp4 mbs1: derived from A40 \(compute x0\.480: 149\.7\/312 TFLOP\/s, memory x0\.448: 696\/1555 GB\/s\) from llama70b_A40_4\.npz \(--substitute-profile A100=A40\), exact row/);
+  assert.doesNotMatch(het.out, /SUBSTITUTED/);
 });
 
 test('micro-batches above the profiled rows are marked in cost_source (never labelled as a measured row)', async () => {

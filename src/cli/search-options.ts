@@ -79,7 +79,7 @@ export function addSearchOptions(cmd: Command, hidden: ReadonlySet<keyof typeof 
   group('data',
     new Option('--profile-dir <dir>', 'folder of {model}_{gpu}_{tp}.npz profiles (default: the shipped profiles/; with a cuda-graph launch its graph/ subfolder when present)'),
     new Option('--catalog <file>', 'extra catalog JSON (gpus/models/datasets) merged over the shipped one; repeatable').argParser(repeatable).default([] as string[]),
-    new Option('--substitute-profile <GPU=OTHER>', 'cost GPU type GPU with OTHER\'s profiles (it has none of its own); plans that use it say so in cost_source; repeatable').argParser(repeatable).default([] as string[]));
+    new Option('--substitute-profile <GPU=OTHER>', 'derive GPU type GPU from OTHER\'s measured files by the roofline (OTHER\'s operator profile, else its per-model files scaled operator by operator); with --estimator reference, OTHER\'s files unscaled, as the original; plans that use it say so in cost_source; repeatable').argParser(repeatable).default([] as string[]));
   group('advanced',
     new Option('--host-profile <file>', 'CPU issue figures of your host (profiler/host_issue.py: host_issue_<GPU>.json) for the eager bf16-adamw recipes, instead of the shipped ones'),
     new Option('--host-launch-us <us>', 'your training host\'s speed (python3 profiler/host_speed.py on it): scales the --host-profile figures to it (policy host-speed)'));

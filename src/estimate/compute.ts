@@ -166,8 +166,10 @@ function shapeWords(src: NonNullable<ProfileTable['shapeSource']>): string {
 
 function costSource(plan: ResolvedPlan, policy: EstimatorPolicy, gpu: string, profile: ProfileTable, hows: Set<RowHow>, measuredBackward: boolean,
   extrasUsed: string[], unknown: string[], ar: number, rt: ReturnType<typeof tpRuntimeTerms>): string {
-  const sub = profile.gpu.toUpperCase() === gpu.toUpperCase() ? '' : ` SUBSTITUTED with the ${profile.gpu} profile (--substitute-profile ${gpu}=${profile.gpu})`;
-  const row = profile.shapeSource ? shapeWords(profile.shapeSource) : rowInfo(profile, plan.mbs, policy.microBatchRow, hows);
+  // another GPU's files: scaled by the roofline (derivedFrom, said there), or as they are (the reference estimator's substitution)
+  const sub = profile.derivedFrom || profile.gpu.toUpperCase() === gpu.toUpperCase() ? '' : ` SUBSTITUTED with the ${profile.gpu} profile (--substitute-profile ${gpu}=${profile.gpu})`;
+  const row = (profile.derivedFrom ? `${profile.derivedFrom.words}, ` : '') +
+    (profile.shapeSource ? shapeWords(profile.shapeSource) : rowInfo(profile, plan.mbs, policy.microBatchRow, hows));
   const arNote = ar > 0 ? `, +TP all-reduce ${(ar * 1e3).toFixed(3)} ms x${2 + rt.qkvGrads + rt.gateUpGrads}/layer (+embedding, lm_head, loss)` : '';
   if (policy.backward === 'twice-forward') {
     const extras = extrasUsed.length ? `, +${extrasUsed.length} extra ops` : '';

@@ -12,7 +12,7 @@ import type { ClusterNode, ResolvedPlan } from '../estimate/plan.js';
 import type { ProfileDb } from '../profiles/db.js';
 import type { ProfileTable } from '../profiles/profile.js';
 import { placements, pricePerSecond_usd, type NodeGroup } from '../request/cluster.js';
-import { profileTypeFor, type SearchRequest } from '../request/request.js';
+import { costingFor, profileTypeFor, type SearchRequest } from '../request/request.js';
 
 /** The degrees and batch of one plan. */
 export interface PlanSettings {
@@ -95,7 +95,10 @@ export function resolvePlan(req: SearchRequest, profiles: ProfileDb, place: Plac
   const execution = settingsExecution(req, s);
   const byType: Record<string, ProfileTable> = {};
   const cp = execution?.cp ?? 1;
-  for (const [t, p] of place.typePairs) byType[t] = profiles.costTable(req.model, p, s.tp, s.mbs, place.lookup, cp);
+  for (const [t] of place.typePairs) {
+    const c = costingFor(req, t);
+    byType[t] = profiles.costTable(req.model, c.gpu, s.tp, s.mbs, place.lookup, cp, c.from);
+  }
   let dtensorTp: ResolvedPlan['dtensorTp'];
   if (req.recipe?.tpRuntime === 'dtensor' && s.tp > 1) {
     // policy tp-runtime: what DTensor TP adds on this placement's GPU types, looked up once per tp
@@ -136,8 +139,9 @@ export function planProblems(req: SearchRequest, profiles: ProfileDb, s: PlanSet
   if (s.pp > req.model.num_layers) why.push(`pp ${s.pp} exceeds the model's ${req.model.num_layers} layers`);
   if (why.length === 0) why.push(...planExecutionProblems(req, s));
   for (const g of req.gpus) {
-    const p = profileTypeFor(req, g.type);
-    const byShape = profiles.operatorGpus().length > 0 && shapeTpDegrees(req.model).includes(s.tp);
+    const c = costingFor(req, g.type);
+    const p = c.from ?? c.gpu;
+    const byShape = (c.from ? profiles.operatorGpus().includes(c.from.toUpperCase()) : profiles.operatorGpus().length > 0) && shapeTpDegrees(req.model).includes(s.tp);
     if (!profiles.has(req.model.name, p, s.tp) && !byShape) why.push(`no profile ${req.model.name}_${p}_${s.tp}.npz${profiles.operatorGpus().length ? ` and tp ${s.tp} does not split the model's heads, KV heads and FFN` : ''}`);
   }
   return why;

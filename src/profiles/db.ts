@@ -4,6 +4,7 @@ import type { GpuSpec, ModelSpec } from '../catalog/schema.js';
 import { FasopError } from '../errors.js';
 import { shapeTpDegrees } from '../model/shapes.js';
 import { rooflineOf } from './derive.js';
+import { derivedProfileTable } from './derive-table.js';
 import { readDtensorTp, type DtensorTpExtras } from './dtensor-tp.js';
 import { readOperatorProfile, type OperatorProfile } from './operators.js';
 import { parseProfileName, profileMismatch, readProfileFile, type ProfileName, type ProfileTable } from './profile.js';
@@ -172,13 +173,21 @@ export class ProfileDb {
     return p;
   }
 
-  /** Whether some file of this folder can price `model` on `gpu`: its per-model profiles, its operator profile, or another GPU's to derive from. */
-  canCost(model: string, gpu: string): boolean {
+  /**
+   * Whether some file of this folder can price `model` on `gpu`: its per-model profiles, its operator
+   * profile, or another GPU's to derive from; with `from` (`--substitute-profile gpu=from`), from's own.
+   */
+  canCost(model: string, gpu: string, from?: string): boolean {
+    if (from !== undefined) return this.opsFiles.has(from.toUpperCase()) || this.tpsFor(model, from).length > 0;
     return this.tpsFor(model, gpu).length > 0 || this.opsFiles.size > 0;
   }
 
-  /** TP degrees to search for the model on the GPU: by shape where an operator profile can price it, else those of its per-model files. */
-  tpsForModel(model: ModelSpec, gpu: string): number[] {
+  /**
+   * TP degrees to search for the model on the GPU: by shape where an operator profile can price it,
+   * else those of its per-model files; with `from`, those of from's operator profile or files.
+   */
+  tpsForModel(model: ModelSpec, gpu: string, from?: string): number[] {
+    if (from !== undefined) return this.opsFiles.has(from.toUpperCase()) ? shapeTpDegrees(model) : this.tpsFor(model.name, from);
     return this.opsFiles.size > 0 ? shapeTpDegrees(model) : this.tpsFor(model.name, gpu);
   }
 
@@ -205,15 +214,38 @@ export class ProfileDb {
    * profile of the model's name is used when what it records (GPU, model, sequence length; the
    * catalog model's dimensions) matches the request exactly and cp is 1; a file whose records
    * contradict its own name is an error. Otherwise the GPU's operator profile prices the shapes, or
-   * another GPU's, scaled (derive.ts). Tables are built once per (model dimensions, GPU, tp, mbs, seq, cp).
+   * another GPU's, scaled (derive.ts). With `from` (`--substitute-profile gpu=from`) the table is
+   * derived from that GPU's measured files instead (derivedFrom). Tables are built once per
+   * (model dimensions, GPU, tp, mbs, seq, cp, from).
    */
-  costTable(model: ModelSpec, gpu: string, tp: number, mbs: number, ctx: CostLookup, cp = 1): ProfileTable {
-    const key = `${modelKey(model)}\u0000${gpu}\u0000${tp}\u0000${mbs}\u0000${cp}`;
+  costTable(model: ModelSpec, gpu: string, tp: number, mbs: number, ctx: CostLookup, cp = 1, from?: string): ProfileTable {
+    const key = `${modelKey(model)}\u0000${gpu}\u0000${tp}\u0000${mbs}\u0000${cp}\u0000${from ?? ''}`;
     const hit = this.tableCache.get(key);
     if (hit) return hit;
-    const table = this.resolveTable(model, gpu, tp, mbs, ctx, cp);
+    const table = from === undefined ? this.resolveTable(model, gpu, tp, mbs, ctx, cp) : this.derivedFrom(model, gpu, from, tp, mbs, ctx, cp);
     this.tableCache.set(key, table);
     return table;
+  }
+
+  /**
+   * `gpu`'s table derived from `from`'s measured files by the roofline: from's operator profile by
+   * shape when it has one, else its per-model profile of the model at this tp, column by column
+   * (derive-table.ts), which must match the request as a file used directly does.
+   */
+  private derivedFrom(model: ModelSpec, gpu: string, from: string, tp: number, mbs: number, ctx: CostLookup, cp: number): ProfileTable {
+    const by = `--substitute-profile ${gpu}=${from}`;
+    const derive = { from: rooflineOf(ctx.gpuSpec(from)), to: rooflineOf(ctx.gpuSpec(gpu)), by };
+    if (this.opsFiles.has(from.toUpperCase())) return shapeProfileTable(this.operatorProfile(from), { model, gpu, tp, mbs, cp, derive });
+    const t = this.get(model.name, from, tp); // the missing file's error when from has none
+    const fix = `measure ops_${from}.json (profiler/operators.py, docs/operator-profiles.md), which prices any shape, or drop ${by} to derive ${gpu} from the nearest operator profile`;
+    if (cp > 1) throw new FasopError(`${by}: context parallelism ${cp} cannot be priced from ${t.file}, which times whole sequences`, `${fix}, or search without --cp`);
+    const recSeq = typeof t.meta['seq_length'] === 'number' ? t.meta['seq_length'] : ORIGINAL_PROFILE_SEQ;
+    const cat = ctx.catalogModel?.(model.name);
+    const why = recSeq !== model.seq_length ? `is at sequence length ${recSeq}, the request at ${model.seq_length}`
+      : cat && dimsKey(cat) !== dimsKey(model) ? `is of the catalog's ${model.name} dimensions, not the request's`
+        : profileMismatch(t, model) ? `was measured with ${profileMismatch(t, model)}` : undefined;
+    if (why) throw new FasopError(`${by}: profile ${t.file} ${why}`, recSeq !== model.seq_length ? `use --seq-length ${recSeq}, or ${fix}` : fix);
+    return derivedProfileTable(t, { model, gpu, ...derive });
   }
 
   private resolveTable(model: ModelSpec, gpu: string, tp: number, mbs: number, ctx: CostLookup, cp: number): ProfileTable {

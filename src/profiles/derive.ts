@@ -2,7 +2,8 @@
  * Operator times of a GPU that has no operator profile of its own, from a measured GPU's: each
  * operator's measured time is scaled by the ratio of its roofline times on the two GPUs — its FLOPs
  * over the catalog's dense BF16 peak or its bytes over the HBM bandwidth, whichever bounds it — so
- * a compute-bound operator scales with the peak and a memory-bound one with the bandwidth.
+ * a compute-bound operator scales with the peak and a memory-bound one with the bandwidth (less
+ * its fixed launch and latency part, derivedTime_ms).
  */
 import { FasopError } from '../errors.js';
 import type { GpuSpec } from '../catalog/schema.js';
@@ -47,6 +48,22 @@ export function workOf(shape: OperatorShape): { forward: { flops: number; bytes:
 export function timeFactor(work: { flops: number; bytes: number }, from: Roofline, to: Roofline): number {
   const t = (r: Roofline) => Math.max(work.flops / (r.bf16Dense_TFLOPS * 1e12), work.bytes / (r.hbm_GBps * 1e9));
   return t(to) / t(from);
+}
+
+/** Whether the work is bound by memory bandwidth on this GPU (its bytes take at least as long as its FLOPs). */
+export function memoryBound(work: { flops: number; bytes: number }, r: Roofline): boolean {
+  return work.bytes / (r.hbm_GBps * 1e9) >= work.flops / (r.bf16Dense_TFLOPS * 1e12);
+}
+
+/**
+ * A measured time on the source GPU derived for the target. A memory-bound operator's time holds a
+ * fixed part — launch and latency, measured on the source at its smallest sizes (at most the whole
+ * time) — that no bandwidth shortens; it stays as it is and the rest scales by the roofline factor.
+ * A compute-bound operator's time scales whole.
+ */
+export function derivedTime_ms(t_ms: number, fixed_ms: number, work: { flops: number; bytes: number }, from: Roofline, to: Roofline): number {
+  const fixed = memoryBound(work, from) ? Math.min(Math.max(0, fixed_ms), t_ms) : 0;
+  return fixed + (t_ms - fixed) * timeFactor(work, from, to);
 }
 
 /** The cost_source words of a derivation. */

@@ -7,16 +7,16 @@ import type { ModelSpec } from '../catalog/schema.js';
 import { FasopError } from '../errors.js';
 import { COL, NODE_COLUMNS } from '../model/graph.js';
 import { decoderShapes, type OperatorShape } from '../model/shapes.js';
-import { derivationNote, timeFactor, workOf, type Roofline } from './derive.js';
+import { derivationNote, derivedTime_ms, workOf, type Roofline } from './derive.js';
 import { operatorCost, type OperatorCost } from './operator-costs.js';
-import type { OperatorProfile } from './operators.js';
+import type { OperatorProfile, TableName } from './operators.js';
 import type { ProfileTable } from './profile.js';
 
 /** How many times the largest measured attention sequence length the lookup may reach by extrapolation. */
 export const SEQ_REACH_FACTOR = 4;
 
 /** Where the node column of each per-layer operator lies (a name not listed is an extra operator). */
-const COLUMN_OF: Record<string, { column: number; share: number }[]> = {
+export const COLUMN_OF: Record<string, { column: number; share: number }[]> = {
   attn_q: [{ column: COL.attn_q, share: 1 }],
   attn_k: [{ column: COL.attn_k, share: 1 }],
   attn_v: [{ column: COL.attn_v, share: 1 }],
@@ -31,7 +31,7 @@ const COLUMN_OF: Record<string, { column: number; share: number }[]> = {
 };
 
 /** The extra operators of the per-model format, each the sum of these shapes (per call of the extra). */
-const EXTRA_OF: Record<string, string[]> = {
+export const EXTRA_OF: Record<string, string[]> = {
   attn_core: ['attn_core'], rope: ['rope_q', 'rope_k'], input_norm: ['input_norm'], post_attn_norm: ['post_attn_norm'],
   residual_add: ['residual_add'], mlp_mul: ['mlp_mul'], final_norm: ['final_norm'], loss: ['loss'],
 };
@@ -44,10 +44,34 @@ export interface ShapeTableRequest {
   mbs: number;
   /** context-parallel degree (default 1): the table of one rank, its s/cp tokens and cp attention ring steps */
   cp?: number;
-  /** scale the profile's times to another GPU (profiles/derive.ts): the profile's GPU and the target's figures */
-  derive?: { from: Roofline; to: Roofline };
+  /** scale the profile's times to another GPU (profiles/derive.ts): the profile's GPU and the target's figures; `by`: what chose that source, when not the nearest */
+  derive?: { from: Roofline; to: Roofline; by?: string };
   /** why a per-model profile of this name was not used (for cost_source) */
   note?: string;
+}
+
+const fixedCache = new WeakMap<OperatorProfile, Map<TableName, { forward_ms: number; backward_ms: number }>>();
+
+/**
+ * The fixed part of an operator's time on the profile's GPU, which a derivation does not scale: the
+ * smallest time its table measured for each field (launch and latency at the smallest sizes), a
+ * GEMM's backward the sum of its two gradients'.
+ */
+export function fixedTimeOf(profile: OperatorProfile, table: TableName): { forward_ms: number; backward_ms: number } {
+  let byTable = fixedCache.get(profile);
+  if (!byTable) fixedCache.set(profile, (byTable = new Map()));
+  let f = byTable.get(table);
+  if (!f) {
+    const t = profile.tables[table]!;
+    const min = (field: string) => {
+      const i = t.axes.length + t.fields.indexOf(field);
+      return i < t.axes.length ? 0 : Math.min(...t.points.map((p) => p[i]!));
+    };
+    f = table === 'linear' ? { forward_ms: min('forward_ms'), backward_ms: min('input_grad_ms') + min('weight_grad_ms') }
+      : { forward_ms: min(t.fields[0]!), backward_ms: t.fields.length > 1 ? min(t.fields[1]!) : 0 };
+    byTable.set(table, f);
+  }
+  return f;
 }
 
 /** The largest sequence length the operator profile prices (its attention grid's reach). */
@@ -75,8 +99,10 @@ export function shapeProfileTable(profile: OperatorProfile, req: ShapeTableReque
     const c = operatorCost(profile, s);
     c.outside.forEach((o) => outside.add(o));
     if (!req.derive) return c;
+    const { from, to } = req.derive;
     const w = workOf(s);
-    return { ...c, forward_ms: c.forward_ms * timeFactor(w.forward, req.derive.from, req.derive.to), backward_ms: c.backward_ms * timeFactor(w.backward, req.derive.from, req.derive.to) };
+    const fixed = fixedTimeOf(profile, s.table);
+    return { ...c, forward_ms: derivedTime_ms(c.forward_ms, fixed.forward_ms, w.forward, from, to), backward_ms: derivedTime_ms(c.backward_ms, fixed.backward_ms, w.backward, from, to) };
   };
   const fwd = NODE_COLUMNS.map(() => 0);
   const bwd = NODE_COLUMNS.map(() => 0);
@@ -121,7 +147,7 @@ export function shapeProfileTable(profile: OperatorProfile, req: ShapeTableReque
     meta: { gpu: req.gpu, model: model.name, tp, seq_length: seq, ...(cp > 1 ? { cp } : {}) },
     other: {},
     shapeSource: {
-      words: req.derive ? `${words}, ${derivationNote(req.derive.from, req.derive.to)}` : words,
+      words: req.derive ? `${words}, ${derivationNote(req.derive.from, req.derive.to)}${req.derive.by ? ` (${req.derive.by})` : ''}` : words,
       derivedFrom: req.derive?.from.gpu,
       outside: [...outside],
       ...(req.note ? { note: req.note } : {}),

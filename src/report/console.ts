@@ -90,8 +90,8 @@ export function summaryLines(ranked: readonly RankedRecord[], seconds: number, c
     `  Total training time: ${b.total_time_seconds.toFixed(2)}s (${b.total_time_hours.toFixed(2)}h) for ${b.iterations.toLocaleString('en-US')} iterations`,
     `  Estimated cost: $${b.cost.toFixed(2)}`,
   );
-  // plans priced by shape (operator profile, possibly derived for another GPU) say so
-  if (b.cost_source && /operator profile/.test(b.cost_source)) out.push(`  Priced by: ${b.cost_source}`);
+  // plans priced by shape (operator profile) or derived from another GPU's files say so
+  if (b.cost_source && /operator profile|derived from/.test(b.cost_source)) out.push(`  Priced by: ${b.cost_source}`);
   return out.join('\n');
 }
 

@@ -180,14 +180,15 @@ export function checkSearchSize(gpus: readonly NodeGroup[], pareto: boolean, gbs
 }
 
 /**
- * `--substitute-profile GPU=OTHER` values: GPU types of the cluster that are costed with another
- * type's profiles, only because the user asked (no silent fallback; the output marks such plans).
+ * `--substitute-profile GPU=OTHER` values: GPU types of the cluster derived from another type's
+ * measured files (the reference estimator: costed with them unscaled), only because the user asked;
+ * the output marks such plans.
  */
 export function parseSubstitutes(values: readonly string[], gpus: readonly NodeGroup[], catalog: Catalog): Record<string, string> {
   const out: Record<string, string> = {};
   for (const v of values) {
     const m = /^\s*([^=\s]+)\s*=\s*([^=\s]+)\s*$/.exec(v);
-    if (!m) throw new FasopError(`--substitute-profile must be GPU=OTHER, got '${v}'`, 'write e.g. --substitute-profile A100=A40 (cost A100 nodes with the A40 profiles)');
+    if (!m) throw new FasopError(`--substitute-profile must be GPU=OTHER, got '${v}'`, 'write e.g. --substitute-profile A100=A40 (derive A100 nodes from the A40 profiles)');
     const gpu = getGpu(catalog, m[1]!).name;
     const other = getGpu(catalog, m[2]!).name;
     if (gpu === other) throw new FasopError(`--substitute-profile ${v}: a GPU type cannot substitute itself`, 'name two different GPU types, e.g. A100=A40');

@@ -28,8 +28,9 @@ export interface SearchRequest {
   /** how the model is trained (the corrected estimator's memory and optimizer terms); default megatron-mixed */
   recipe?: TrainingRecipe;
   /**
-   * GPU type → the type whose profiles cost it (`--substitute-profile A100=A40`). Only what the
-   * user asks for: a type without profiles is otherwise an error. Such plans say so in cost_source.
+   * GPU type → the type whose measured files it is derived from (`--substitute-profile A100=A40`;
+   * under the reference estimator, costed with unscaled, as the original does). Only what the user
+   * asks for. Such plans say so in cost_source.
    */
   profileSubstitutes?: Record<string, string>;
   /**
@@ -45,6 +46,17 @@ export interface SearchRequest {
 export function profileTypeFor(req: Pick<SearchRequest, 'profileSubstitutes'>, type: string): string {
   const subs = req.profileSubstitutes;
   return subs && Object.hasOwn(subs, type) ? subs[type]! : type;
+}
+
+/**
+ * How GPU type `type` is costed: the GPU whose cost table prices it and the measured GPU that table
+ * is derived from. A substitute is derived from by the roofline; under the reference estimator its
+ * files cost `type` unscaled, as the original does.
+ */
+export function costingFor(req: Pick<SearchRequest, 'profileSubstitutes' | 'estimator'>, type: string): { gpu: string; from?: string } {
+  const p = profileTypeFor(req, type);
+  if (p === type) return { gpu: type };
+  return req.estimator === 'reference' ? { gpu: p } : { gpu: type, from: p };
 }
 
 /** The checks every request passes before any work, whoever built it. */

@@ -6,7 +6,7 @@ import type { Estimate, ResolvedPlan } from '../estimate/plan.js';
 import { costLookupOf, planExecution, planExecutionProblems, placementOf, resolvePlan } from '../plan/resolve.js';
 import type { ProfileDb } from '../profiles/db.js';
 import { clusterObject, clusterString, placements, subClusters, type NodeGroup } from '../request/cluster.js';
-import { profileTypeFor, validateRequest, type SearchRequest } from '../request/request.js';
+import { costingFor, profileTypeFor, validateRequest, type SearchRequest } from '../request/request.js';
 import { enumerateStrategies, tpCandidates, type Strategy } from './enumerate.js';
 import type { PlanRecord } from './record.js';
 
@@ -33,20 +33,21 @@ export function planJobs(req: SearchRequest, profiles: ProfileDb, catalog: Catal
   const lookup = costLookupOf(catalog);
   const clusters = req.pareto ? subClusters(req.gpus) : [req.gpus];
   const jobs: ClusterJob[] = [];
-  const prof = (type: string) => profileTypeFor(req, type);
+  const cost = (type: string) => costingFor(req, type);
   for (const type of req.gpus.map((g) => g.type)) {
-    const p = prof(type);
+    const p = profileTypeFor(req, type);
+    const c = cost(type);
     // a DTensor TP profile of this GPU, when there is one, is read (and refused if broken) before any work
     if (req.recipe?.tpRuntime === 'dtensor') profiles.dtensorTpEntries(p);
-    if (!profiles.canCost(req.model.name, p)) {
-      throw new FasopError(`no profile for model ${req.model.name} on GPU ${p}${p === type ? '' : ` (substitute for ${type})`} in ${profiles.dir} (looked for ${req.model.name}_${p}_{tp}.npz); no operator profile (ops_<GPU>.json) there either`,
+    if (!profiles.canCost(req.model.name, c.gpu, c.from)) {
+      throw new FasopError(`no profile for model ${req.model.name} on GPU ${p}${p === type ? '' : ` (substitute for ${type})`} in ${profiles.dir} (looked for ${req.model.name}_${p}_{tp}.npz); no operator profile (${p === type ? 'ops_<GPU>.json' : `ops_${p}.json`}) there either`,
         `measure one with the profiler (docs/operator-profiles.md), pass --profile-dir with a folder that has one, drop ${type} from --gpus` +
-          (p === type ? `, or cost it with another type's profiles: --substitute-profile ${type}=OTHER (marked in cost_source)` : ''));
+          (p === type ? `, or derive it from another type's measured files: --substitute-profile ${type}=OTHER (marked in cost_source)` : ''));
     }
   }
   for (const gbs of req.gbsValues) {
     for (const groups of clusters) {
-      const tps = tpCandidates(groups.map((g) => profiles.tpsForModel(req.model, prof(g.type))), req.gpusPerNode);
+      const tps = tpCandidates(groups.map((g) => profiles.tpsForModel(req.model, cost(g.type).gpu, cost(g.type).from)), req.gpusPerNode);
       const gpus = groups.reduce((a, g) => a + g.nodes, 0) * req.gpusPerNode;
       // plans the requested execution cannot run with (e.g. interleaving where v does not divide the layers per stage) are not enumerated;
       // a context-parallel degree cp takes its strategies from tp·dp·pp = GPUs / cp
@@ -59,7 +60,7 @@ export function planJobs(req: SearchRequest, profiles: ProfileDb, catalog: Catal
         const cp = st.execution?.cp ?? 1;
         if (seen.has(`${st.tp} ${st.mbs} ${cp}`)) continue;
         seen.add(`${st.tp} ${st.mbs} ${cp}`);
-        for (const g of groups) profiles.costTable(req.model, prof(g.type), st.tp, st.mbs, lookup, cp);
+        for (const g of groups) profiles.costTable(req.model, cost(g.type).gpu, st.tp, st.mbs, lookup, cp, cost(g.type).from);
       }
       jobs.push({ gbs, groups, tps, strategies, placements: placements(groups) });
     }
@@ -111,7 +112,7 @@ export async function* searchEvents(
   if (total === 0) {
     throw new FasopError(
       `no plan fits: ${clusterString(req.gpus)} × ${req.gpusPerNode} GPUs per node with gbs ${req.gbsValues.join('/')} and the profiled TPs ` +
-        `(${[...new Set(req.gpus.flatMap((g) => ctx.profiles.tpsForModel(req.model, profileTypeFor(req, g.type))))].join(', ')})`,
+        `(${[...new Set(req.gpus.flatMap((g) => ctx.profiles.tpsForModel(req.model, costingFor(req, g.type).gpu, costingFor(req, g.type).from)))].join(', ')})`,
       'use a gbs divisible by the data-parallel degrees, a --gpu-per-node that the profiled TPs divide, or more layers than pipeline stages',
     );
   }
