@@ -39,8 +39,8 @@ export interface ProfileEntry extends ProfileName { path: string }
 
 /**
  * The profile files of one directory, discovered by name and loaded on demand. Profiles are keyed
- * by (model, gpu, tp); an .npz wins over a legacy .npy for the same key. Nothing here falls back to
- * another GPU, model or TP: a missing file is an error that names it.
+ * by (model, gpu, tp); an .npz wins over a legacy .npy for the same key. Another GPU's files price
+ * a GPU only by a derivation its cost table names (costTable); a missing file is an error that names it.
  */
 export class ProfileDb {
   readonly dir: string;
