@@ -238,6 +238,7 @@ export class ProfileDb {
     if (this.opsFiles.has(from.toUpperCase())) return shapeProfileTable(this.operatorProfile(from), { model, gpu, tp, mbs, cp, derive });
     const t = this.get(model.name, from, tp); // the missing file's error when from has none
     const fix = `measure ops_${from}.json (profiler/operators.py, docs/operator-profiles.md), which prices any shape, or drop ${by} to derive ${gpu} from the nearest operator profile`;
+    if (t.format === 'npy-legacy') throw new FasopError(`${by}: ${t.file} is a legacy per-layer .npy, without the node columns a derivation scales`, fix);
     if (cp > 1) throw new FasopError(`${by}: context parallelism ${cp} cannot be priced from ${t.file}, which times whole sequences`, `${fix}, or search without --cp`);
     const recSeq = typeof t.meta['seq_length'] === 'number' ? t.meta['seq_length'] : ORIGINAL_PROFILE_SEQ;
     const cat = ctx.catalogModel?.(model.name);

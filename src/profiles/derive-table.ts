@@ -82,7 +82,7 @@ export function derivedProfileTable(t: ProfileTable, req: DeriveTableRequest): P
     extraNames: t.extraNames,
     ...(extraForward_ms ? { extraForward_ms } : {}),
     ...(extraBackward_ms ? { extraBackward_ms } : {}),
-    meta: { ...t.meta, gpu: req.gpu },
+    meta: { gpu: req.gpu, model: t.model, tp: t.tp, seq_length: req.model.seq_length, derived_from: req.from.gpu },
     other: {},
     derivedFrom: { gpu: req.from.gpu, words: `${derivationNote(req.from, req.to)} from ${t.file.split('/').pop()} (${req.by})` },
   };
