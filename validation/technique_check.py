@@ -175,7 +175,7 @@ def main():
     if rc != 0:
         print(f"reference run failed (exit {rc}); log: {os.path.join(work, 'reference.log')}", file=sys.stderr)
         return 1
-    ref = torch.load(ref_dump)
+    ref = torch.load(ref_dump, weights_only=True)
 
     def one(name):
         if name == CONTROL:
@@ -201,7 +201,8 @@ def main():
                 tail = fh.read()[-3000:]
             rec.update(passed=False, error=f"exit {rc}", log_tail=tail)
         else:
-            rec.update(compare(ref, torch.load(dump)))
+            got = torch.load(dump, weights_only=True)
+            rec.update(compare(ref, got), runtime_per_rank=got["runtime_per_rank"])
             ok = verdict(rec)
             if name == CONTROL:
                 rec.update(expected="fail: a 10 % larger learning rate must exceed the tolerances",

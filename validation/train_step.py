@@ -1472,6 +1472,15 @@ def full_weights(parts, lay):
     return out
 
 
+def gather_all(obj, world):
+    """obj of every rank, in rank order (every rank must call it)."""
+    if world == 1:
+        return [obj]
+    out = [None] * world
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def write_dump(path, init_w, final_w, step_losses, world, rank, meta):
     """Rank 0 merges every rank's full weights (replicas must agree: their largest difference is kept)
     and writes them with the per-step loss (mean over the ranks that hold one)."""
@@ -1663,6 +1672,20 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, lay, us
             torch.cuda.synchronize(dev)
 
     init_w = full_weights(parts, lay) if args.dump else None
+    runtime = {}
+    if args.dump:
+        # what actually ran on this rank, for the comparison's record
+        first = next(iter(parts[0].module.layers.values() if hasattr(parts[0], "module") else parts[0].layers.values()))
+        def seen(mod, a):
+            runtime.setdefault("layer_input_tokens", int(a[0].shape[1]))
+        first.register_forward_pre_hook(seen)
+        kinds = {type(p).__name__ + (str(tuple(p.placements)) if hasattr(p, "placements") else "") for p in trainable}
+        runtime.update(wrapper=sorted({type(p).__name__ for p in parts}), parameter_kinds=sorted(kinds),
+                       optimizers=sorted({type(o).__name__ for o in opts}),
+                       schedule=type(sched).__name__ if sched is not None else None,
+                       stage_indices=[lay.pp_rank + k * pp for k in range(len(parts))] if pp > 1 else None,
+                       attention=hf_cfg._attn_implementation if hf_cfg.fasop_arch == "llama" else "sdpa",
+                       sp_norm_params=len(sp_norms), local_batch_rows=int(ids.shape[0]), local_sequence=int(ids.shape[1]))
     run_step = step
     graph = None
     eager_peak = [None]
@@ -1801,9 +1824,9 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, lay, us
     params = trainable
     if args.dump:
         write_dump(args.dump, init_w, full_weights(parts, lay), step_losses if world > 1 else [step_losses], world, rank,
-                   dict(tp=tp, pp=pp, dp=dp, cp=cp, mbs=b, gbs=g, virtual_stages=args.virtual_stages,
+                   dict(runtime_per_rank=gather_all(runtime, world), tp=tp, pp=pp, dp=dp, cp=cp, mbs=b, gbs=g, virtual_stages=args.virtual_stages,
                         dp_sharding=sharding, shard_group=args.shard_group, sequence_parallel=bool(args.sequence_parallel),
-                        dtype=args.dtype, lr=args.lr, steps=total, torch=torch.__version__))
+                        dtype=args.dtype, lr=args.lr, steps=total, torch=str(torch.__version__)))
     # data-parallel replicas must hold the same weights after the steps (gradients were reduced):
     # the spread of a weight checksum over this rank's dp (× cp) group; FSDP ranks hold different shards
     dp_spread = None
