@@ -4,6 +4,8 @@
 #   validation/run.sh sweep      [options] [-- more train_step.py flags]   training runs of a plan grid
 #   validation/run.sh host-probe [options]                                 CPU issue figures (profiler/host_issue.py)
 #   validation/run.sh cpu-check  [--out DIR]                               the harness on CPU (no GPU needed)
+#   validation/run.sh technique-check [--out DIR] [--only A,B] [--jobs N]  each multi-GPU technique against one
+#                                                                          process, on CPU (validation/technique_check.py)
 #
 # sweep: every plan of --plans × every --mbs × every --gbs. 1-GPU plans run as one process on GPU 0,
 # the others under torchrun. A launch that crashes (OOM, NCCL error) is relaunched with --skip-existing:
@@ -39,7 +41,13 @@ export PYTHONUNBUFFERED=1 TORCH_NCCL_ASYNC_ERROR_HANDLING=0
 
 die() { echo "run.sh: $1" >&2; exit 2; }
 KIND="${1:-}"; [ $# -gt 0 ] && shift
-case "$KIND" in sweep|host-probe|cpu-check) ;; *) die "first argument must be sweep, host-probe or cpu-check (see the header of validation/run.sh)";; esac
+case "$KIND" in sweep|host-probe|cpu-check|technique-check) ;; *) die "first argument must be sweep, host-probe, cpu-check or technique-check (see the header of validation/run.sh)";; esac
+if [ "$KIND" = technique-check ]; then
+  # the techniques on CPU (gloo, fp32, the tiny model) against one process: one JSON per check in --out
+  # (default validation/results/techniques_cpu); the options go to validation/technique_check.py
+  for a in "$@"; do case "$a" in --out|--only|--jobs|--keep|--timeout-s|--out=*|--only=*|--jobs=*|--keep=*|--timeout-s=*) ;; -*) die "technique-check takes --out, --only, --jobs, --keep, --timeout-s (got $a)";; esac; done
+  exec python3 "$HERE/technique_check.py" "$@"
+fi
 
 OUT=""; MODEL=llama8b; LAYERS=4; PLANS="1,1,1 2,1,1 1,2,1 1,1,2"; MBS="1 2 4"; GBS="8 16"; STEPS=10; WARMUP=3
 TP_IMPLS=manual; GRAPH=""; CAPTURE=thread_local; UNEVEN=""; SHARE=""; PREFIX=""; SUFFIX=""; LIMIT_S=0; DRY=""

@@ -25,6 +25,22 @@ with pp or dp, since DTensor's loss_parallel would have to wrap the schedule's l
 bucket DTensor parameters. Data-parallel runs record the spread of a weight checksum over each dp
 group after the steps (dp_replica_weight_spread: 0 when the gradients were reduced).
 
+Further techniques (each checked against one process on CPU by validation/technique_check.py):
+  --dp-sharding optimizer: DDP all-reduce + ZeroRedundancyOptimizer (ZeRO-1: each dp rank keeps and
+      steps the AdamW states of its share of the parameters, then broadcasts them);
+  --dp-sharding gradients | parameters: FSDP2 fully_shard per decoder layer and on the root, with
+      reshard_after_forward False (ZeRO-2-like: weights stay gathered from forward to backward) or
+      True (ZeRO-3); --shard-group N shards over groups of N dp ranks and replicates across them (HSDP);
+  --sequence-parallel (Megatron-style TP): norms and residuals on sequence shards, all-gather of the
+      sequence before each column-parallel block, reduce-scatter after each row-parallel one, the
+      norms' weight gradients summed over the TP group;
+  --virtual-stages V: V model chunks per pipeline rank (stage s on rank s mod pp),
+      ScheduleInterleaved1F1B;
+  --cp N: context parallelism, the sequence in 2N chunks, rank r holding chunks r and 2N-1-r (causal
+      load balance), attention as a ring of K/V blocks over torch.distributed send/recv with an online
+      softmax (hand-written forward and backward), gradients averaged over dp x cp.
+--dtype fp32, --init-by-name and --dump make runs comparable across plans (see --help).
+
 Plan partition: --layers-per-stage 2,2   or
                 --module-fqns '[["tok_embeddings","layers.0"],["layers.1","norm","output"]]'
 (torchtitan-style module names: tok_embeddings, layers.<i>, norm, output).
@@ -40,6 +56,7 @@ import subprocess
 import sys
 import time
 import traceback
+import zlib
 
 import numpy as np
 import torch
@@ -81,8 +98,12 @@ def make_hf_config(m, num_layers):
     c.fasop_arch = m.get("architecture", "llama")
     c.fasop_positions = m["seq_length"]
     c.fasop_recompute = m.get("recompute", "none")
+    c.fasop_dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}[m.get("dtype", "bf16")]
+    c.fasop_init_by_name = bool(m.get("init_by_name", False))
     if c.fasop_recompute == "selective" and c.fasop_arch == "llama":
         c._attn_implementation = register_recompute_sdpa()
+    if m.get("cp", 1) > 1:
+        c._attn_implementation = register_ring_attention()
     return c
 
 
@@ -101,6 +122,118 @@ def register_recompute_sdpa():
     except AttributeError:  # an older registry without register(): its class-level mapping
         AttentionInterface._global_mapping["sdpa_recompute"] = sdpa_recompute
     return "sdpa_recompute"
+
+
+# ---- context parallelism (--cp): ring attention over load-balanced causal chunks
+# The sequence is cut into 2·cp chunks of c tokens; cp rank r holds chunks r and 2·cp−1−r, so that every
+# rank has the same amount of causal work. K/V blocks travel around the ring of cp ranks (send to r+1,
+# receive from r−1) while each rank attends its queries to the block it holds, merging blocks by their
+# log-sum-exp (online softmax); the backward sends the blocks round again with their dK/dV, which
+# arrive at their owner after the last hop.
+CP = dict(group=None, size=1, rank=0, chunk=0)
+
+
+def cp_positions(r, n, c, device):
+    """Sequence positions of cp rank r's tokens (chunks r and 2n−1−r of c tokens)."""
+    return torch.cat([torch.arange(r * c, (r + 1) * c, device=device),
+                      torch.arange((2 * n - 1 - r) * c, (2 * n - r) * c, device=device)])
+
+
+def _ring_shift(tensors, group, n, r):
+    """Send each tensor to the next cp rank and receive the previous rank's: (requests, received)."""
+    nxt = dist.get_global_rank(group, (r + 1) % n)
+    prv = dist.get_global_rank(group, (r - 1) % n)
+    recv = [torch.empty_like(t) for t in tensors]
+    ops = [dist.P2POp(dist.isend, t.contiguous(), nxt, group, tag=i) for i, t in enumerate(tensors)]
+    ops += [dist.P2POp(dist.irecv, b, prv, group, tag=i) for i, b in enumerate(recv)]
+    return dist.batch_isend_irecv(ops), recv
+
+
+def _block_scores(q, k, qpos, kpos, scale):
+    """Causal attention scores of a query block on a key block, fp32, masked with −inf."""
+    s = torch.matmul(q, k.transpose(-1, -2)) * scale
+    return s.masked_fill(kpos.view(1, -1) > qpos.view(-1, 1), float("-inf"))
+
+
+class _RingAttention(torch.autograd.Function):
+    """Causal attention of the local queries [B, H, L, D] over the whole sequence's K/V, held in
+    blocks on the cp ranks (same heads as q; at least fp32 inside)."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, scale, group, n, r, c):
+        acc = torch.promote_types(q.dtype, torch.float32)
+        qf = q.to(acc)
+        qpos = cp_positions(r, n, c, q.device)
+        out = torch.zeros(qf.shape, dtype=acc, device=q.device)
+        lse = torch.full(qf.shape[:-1], -1e30, dtype=acc, device=q.device)
+        kk, vv = k.contiguous(), v.contiguous()
+        for t in range(n):
+            if t < n - 1:
+                reqs, (nk, nv) = _ring_shift([kk, vv], group, n, r)
+            s = _block_scores(qf, kk.to(acc), qpos, cp_positions((r - t) % n, n, c, q.device), scale)
+            blse = torch.logsumexp(s, dim=-1)
+            blse = torch.where(torch.isinf(blse), torch.full_like(blse, -1e30), blse)  # rows with no key here
+            bout = torch.matmul(torch.exp(s - blse.unsqueeze(-1)), vv.to(acc))
+            new = torch.logaddexp(lse, blse)
+            out = out * torch.exp(lse - new).unsqueeze(-1) + bout * torch.exp(blse - new).unsqueeze(-1)
+            lse = new
+            if t < n - 1:
+                for w in reqs:
+                    w.wait()
+                kk, vv = nk, nv
+        ctx.save_for_backward(q, k, v, out, lse)
+        ctx.args = (scale, group, n, r, c)
+        return out.to(q.dtype)
+
+    @staticmethod
+    def backward(ctx, dout):
+        q, k, v, out, lse = ctx.saved_tensors
+        scale, group, n, r, c = ctx.args
+        acc = out.dtype
+        qf, do = q.to(acc), dout.to(acc)
+        qpos = cp_positions(r, n, c, q.device)
+        delta = (do * out).sum(-1, keepdim=True)
+        dq = torch.zeros_like(qf)
+        kk, vv = k.contiguous(), v.contiguous()
+        dk = torch.zeros(k.shape, dtype=acc, device=k.device)
+        dv = torch.zeros(v.shape, dtype=acc, device=v.device)
+        for t in range(n):
+            kf, vf = kk.to(acc), vv.to(acc)
+            p = torch.exp(_block_scores(qf, kf, qpos, cp_positions((r - t) % n, n, c, q.device), scale) - lse.unsqueeze(-1))
+            dv = dv + torch.matmul(p.transpose(-1, -2), do)
+            ds = p * (torch.matmul(do, vf.transpose(-1, -2)) - delta)
+            dq = dq + torch.matmul(ds, kf) * scale
+            dk = dk + torch.matmul(ds.transpose(-1, -2), qf) * scale
+            # the block moves on with its gradient; after the last hop each dK/dV reaches its owner
+            reqs, got = _ring_shift([dk, dv] if t == n - 1 else [kk, vv, dk, dv], group, n, r)
+            for w in reqs:
+                w.wait()
+            if t == n - 1:
+                dk, dv = got
+            else:
+                kk, vv, dk, dv = got
+        return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), None, None, None, None, None
+
+
+def ring_attention_forward(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+    """HF attention interface: causal ring attention of this cp rank's queries; returns [B, L, H, D]."""
+    n_rep = query.shape[1] // key.shape[1]
+    if n_rep > 1:  # GQA: each KV head serves n_rep consecutive query heads
+        B, Hk, L, D = key.shape
+        key = key[:, :, None].expand(B, Hk, n_rep, L, D).reshape(B, Hk * n_rep, L, D)
+        value = value[:, :, None].expand(B, Hk, n_rep, L, D).reshape(B, Hk * n_rep, L, D)
+    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+    out = _RingAttention.apply(query, key, value, scale, CP["group"], CP["size"], CP["rank"], CP["chunk"])
+    return out.transpose(1, 2).contiguous(), None
+
+
+def register_ring_attention():
+    from transformers import AttentionInterface
+    try:
+        AttentionInterface.register("ring_cp", ring_attention_forward)
+    except AttributeError:  # an older registry without register(): its class-level mapping
+        AttentionInterface._global_mapping["ring_cp"] = ring_attention_forward
+    return "ring_cp"
 
 
 class GPT2Block(nn.Module):
@@ -149,11 +282,14 @@ class Transformer(nn.Module):
             self.output.weight = self.tok_embeddings.weight
         self.rotary = LlamaRotaryEmbedding(hf_cfg)
         self.recompute_full = getattr(hf_cfg, "fasop_recompute", "none") == "full"
+        # the sequence positions of this rank's tokens when they are not 0..len-1 (sequence and
+        # context parallelism: [1, L] on the model's device)
+        self.positions = None
 
     def forward(self, x):
         if self.tok_embeddings is not None:
             x = self.tok_embeddings(x)
-        pos = torch.arange(x.shape[1], device=x.device).unsqueeze(0)
+        pos = self.positions if self.positions is not None else torch.arange(x.shape[1], device=x.device).unsqueeze(0)
         cos, sin = self.rotary(x, pos)
         for layer in self.layers.values():
             if self.recompute_full and torch.is_grad_enabled():
@@ -259,40 +395,97 @@ class _ReduceFromTP(torch.autograd.Function):
         return g, None
 
 
+def _gather_seq(x, group):
+    """All-gather along the sequence (dim 1) over group, in rank order."""
+    parts = [torch.empty_like(x) for _ in range(dist.get_world_size(group))]
+    dist.all_gather(parts, x.contiguous(), group=group)
+    return torch.cat(parts, dim=1)
+
+
+def _reduce_scatter_seq(x, group):
+    """Sum over group, this rank's slice of the sequence (dim 1). NCCL: reduce_scatter_tensor; gloo
+    (the CPU checks): all-reduce, then the slice (same values, more traffic)."""
+    n, r = dist.get_world_size(group), dist.get_rank(group)
+    if dist.get_backend(group) == "nccl":
+        inp = x.transpose(0, 1).contiguous()
+        out = torch.empty((inp.shape[0] // n, *inp.shape[1:]), dtype=x.dtype, device=x.device)
+        dist.reduce_scatter_tensor(out, inp, group=group)
+        return out.transpose(0, 1).contiguous()
+    y = x.contiguous().clone()
+    dist.all_reduce(y, group=group)
+    return y.chunk(n, dim=1)[r].contiguous()
+
+
+class _GatherSeq(torch.autograd.Function):
+    """Sequence parallelism's entry to a column-parallel block: all-gather forward, reduce-scatter backward."""
+    @staticmethod
+    def forward(ctx, x, group):
+        ctx.group = group
+        return _gather_seq(x, group)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _reduce_scatter_seq(g, ctx.group), None
+
+
+class _ScatterSeq(torch.autograd.Function):
+    """Sequence parallelism's exit from a row-parallel block: reduce-scatter forward, all-gather backward."""
+    @staticmethod
+    def forward(ctx, x, group):
+        ctx.group = group
+        return _reduce_scatter_seq(x, group)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _gather_seq(g, ctx.group), None
+
+
+def _tp_in(x, group, sp):
+    return _GatherSeq.apply(x, group) if sp else _CopyToTP.apply(x, group)
+
+
+def _tp_out(x, group, sp):
+    return _ScatterSeq.apply(x, group) if sp else _ReduceFromTP.apply(x, group)
+
+
 class _CopyIn(nn.Module):
-    """Wraps a module so that its (replicated) input passes through f (grad all-reduce once)."""
-    def __init__(self, inner, group):
+    """Wraps a module so that its (replicated) input passes through f (grad all-reduce once); with
+    sequence parallelism its sequence-sharded input is all-gathered instead."""
+    def __init__(self, inner, group, sp=False):
         super().__init__()
         self.inner = inner
         self.group = group
+        self.sp = sp
 
     def forward(self, hidden_states=None, *args, **kwargs):
-        return self.inner(_CopyToTP.apply(hidden_states, self.group), *args, **kwargs)
+        return self.inner(_tp_in(hidden_states, self.group, self.sp), *args, **kwargs)
 
 
 class _RowLinear(nn.Module):
-    def __init__(self, weight, group):
+    def __init__(self, weight, group, sp=False):
         super().__init__()
         self.weight = nn.Parameter(weight)
         self.group = group
+        self.sp = sp
 
     def forward(self, x):
-        return _ReduceFromTP.apply(F.linear(x, self.weight), self.group)
+        return _tp_out(F.linear(x, self.weight), self.group, self.sp)
 
 
 class _VocabParallelEmbedding(nn.Module):
-    def __init__(self, weight, start, group):
+    def __init__(self, weight, start, group, sp=False):
         super().__init__()
         self.weight = nn.Parameter(weight)
         self.start, self.end = start, start + weight.shape[0]
         self.group = group
+        self.sp = sp
 
     def forward(self, ids):
         mask = (ids < self.start) | (ids >= self.end)
         local = (ids - self.start).masked_fill(mask, 0)
         out = F.embedding(local, self.weight)
         out = out.masked_fill(mask.unsqueeze(-1), 0.0)
-        return _ReduceFromTP.apply(out, self.group)
+        return _tp_out(out, self.group, self.sp)
 
 
 class _VocabParallelCE(torch.autograd.Function):
@@ -329,42 +522,51 @@ class _VocabParallelCE(torch.autograd.Function):
         return grad, None, None, None
 
 
-def manual_tp(model, tp, rank, group):
-    """Shard a Transformer (full weights, identical on all ranks) Megatron-style in place."""
+def manual_tp(model, tp, rank, group, sp=False):
+    """Shard a Transformer (full weights, identical on all ranks) Megatron-style in place. sp: sequence
+    parallelism (Korthikanti et al. 2022): between the TP blocks the activations are split along the
+    sequence; the norms' weights, which then see a share of the tokens each, are listed in
+    model.sp_norm_params for their gradients to be summed over the group before the optimizer step."""
     def chunk(w, dim):
         return w.detach().chunk(tp, dim=dim)[rank].contiguous().clone()
     with torch.no_grad():
         if model.tok_embeddings is not None:
             w = model.tok_embeddings.weight
             V = w.shape[0]
-            model.tok_embeddings = _VocabParallelEmbedding(chunk(w, 0), rank * (V // tp), group)
+            model.tok_embeddings = _VocabParallelEmbedding(chunk(w, 0), rank * (V // tp), group, sp)
+        norms = []
         for layer in model.layers.values():
             at, mlp = layer.self_attn, layer.mlp
             for nm in ("q_proj", "k_proj", "v_proj"):
                 lin = getattr(at, nm)
                 lin.weight = nn.Parameter(chunk(lin.weight, 0))
-            at.o_proj = _RowLinear(chunk(at.o_proj.weight, 1), group)
+            at.o_proj = _RowLinear(chunk(at.o_proj.weight, 1), group, sp)
             for nm in ("gate_proj", "up_proj"):
                 lin = getattr(mlp, nm)
                 lin.weight = nn.Parameter(chunk(lin.weight, 0))
-            mlp.down_proj = _RowLinear(chunk(mlp.down_proj.weight, 1), group)
-            layer.self_attn = _CopyIn(at, group)
-            layer.mlp = _CopyIn(mlp, group)
+            mlp.down_proj = _RowLinear(chunk(mlp.down_proj.weight, 1), group, sp)
+            layer.self_attn = _CopyIn(at, group, sp)
+            layer.mlp = _CopyIn(mlp, group, sp)
+            norms += [layer.input_layernorm.weight, layer.post_attention_layernorm.weight]
         if model.output is not None:
             w = model.output.weight
             lin = nn.Linear(w.shape[1], w.shape[0] // tp, bias=False, device=w.device, dtype=w.dtype)
             lin.weight = nn.Parameter(chunk(w, 0))
-            model.output = nn.Sequential(_CopyInFn(group), lin)
+            model.output = nn.Sequential(_CopyInFn(group, sp), lin)
+        if model.norm is not None:
+            norms.append(model.norm.weight)
+    model.sp_norm_params = norms if sp else []
     return model
 
 
 class _CopyInFn(nn.Module):
-    def __init__(self, group):
+    def __init__(self, group, sp=False):
         super().__init__()
         self.group = group
+        self.sp = sp
 
     def forward(self, x):
-        return _CopyToTP.apply(x, self.group)
+        return _tp_in(x, self.group, self.sp)
 
 
 def make_manual_tp_loss(V_local, start, group):
@@ -380,27 +582,51 @@ def loss_fn(logits, labels):
 
 
 def new_model(hf_cfg, fqns, dev):
-    """The stage's modules on dev, bf16, seeded, in train mode."""
+    """The stage's modules on dev, bf16 (or hf_cfg.fasop_dtype), seeded, in train mode."""
     torch.manual_seed(0)
     old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.bfloat16)
+    torch.set_default_dtype(getattr(hf_cfg, "fasop_dtype", torch.bfloat16))
     try:
         with torch.device(dev):
             cls = GPT2Transformer if getattr(hf_cfg, "fasop_arch", "llama") == "gpt2" else Transformer
             model = cls(hf_cfg, fqns)
     finally:
         torch.set_default_dtype(old)
+    if getattr(hf_cfg, "fasop_init_by_name", False):
+        init_by_name(model)
     model.train()
     return model
 
 
-def harness_model(hf_cfg, fqns, dev, tp=1, rank=0, group=None):
-    """(model, loss function) of one rank: plain for tp = 1, hand-written Megatron-style TP otherwise."""
+def init_by_name(model):
+    """Every matrix drawn from N(0, 0.02) by a CPU generator seeded with its parameter's name, biases 0,
+    norm weights as built (1): a stage, a shard or a replica of any plan starts from the weights that
+    one process holding the whole model starts from."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() >= 2:
+                g = torch.Generator().manual_seed(zlib.crc32(canonical_name(name).encode()))
+                p.copy_((torch.randn(p.shape, generator=g) * 0.02).to(p.dtype))
+            elif name.endswith(".bias"):
+                p.zero_()
+
+
+def canonical_name(name):
+    """A parameter's name in the plain one-process model, whatever wraps or shards it here."""
+    while name.startswith("module."):  # DistributedDataParallel
+        name = name[len("module."):]
+    name = name.replace(".inner.", ".")  # the Megatron-style TP's input wrappers (_CopyIn)
+    return "output." + name[len("output.1."):] if name.startswith("output.1.") else name
+
+
+def harness_model(hf_cfg, fqns, dev, tp=1, rank=0, group=None, sp=False):
+    """(model, loss function) of one rank: plain for tp = 1, hand-written Megatron-style TP otherwise
+    (sp: with sequence parallelism)."""
     model = new_model(hf_cfg, fqns, dev)
     if tp == 1:
         return model, loss_fn
     V = hf_cfg.vocab_size
-    manual_tp(model, tp, rank, group)
+    manual_tp(model, tp, rank, group, sp)
     return model, make_manual_tp_loss(V // tp, rank * (V // tp), group)
 
 
@@ -433,37 +659,43 @@ def dtensor_tp(model, dev, tp, use_loss_parallel=True, mesh=None):
 
 
 class Layout:
-    """Where a rank sits in a tp × dp × pp launch, Megatron's order: tp the fastest-varying (ranks of a
-    tensor-parallel group are neighbours), then dp, then pp (rank = (pp_rank·dp + dp_rank)·tp + tp_rank).
-    Each dimension's process group holds the ranks that differ only in that coordinate; a dimension
-    that spans the whole launch uses the default group (as one-dimension launches always did)."""
+    """Where a rank sits in a tp × cp × dp × pp launch, Megatron's order: tp the fastest-varying (ranks of a
+    tensor-parallel group are neighbours), then cp, then dp, then pp
+    (rank = ((pp_rank·dp + dp_rank)·cp + cp_rank)·tp + tp_rank). Each dimension's process group holds the
+    ranks that differ only in that coordinate; a tp, dp or pp dimension that spans the whole launch uses
+    the default group (as one-dimension launches always did). With cp > 1 the cp groups (ring attention)
+    and the dp × cp groups (gradient averaging) are always groups of their own, so that the ring's
+    send/recv never queue behind the gradient all-reduce on one communicator."""
 
-    def __init__(self, tp, pp, dp, rank):
-        self.tp, self.pp, self.dp, self.rank = tp, pp, dp, rank
+    def __init__(self, tp, pp, dp, rank, cp=1):
+        self.tp, self.pp, self.dp, self.cp, self.rank = tp, pp, dp, cp, rank
         c = self.coords_of(rank)
-        self.tp_rank, self.dp_rank, self.pp_rank = c["tp"], c["dp"], c["pp"]
+        self.tp_rank, self.cp_rank, self.dp_rank, self.pp_rank = c["tp"], c["cp"], c["dp"], c["pp"]
         self._groups = {}
-        world = tp * pp * dp
-        if world > 1 and max(tp, pp, dp) < world:
-            # every rank creates every group, in the same order (torch.distributed.new_group)
-            for dim in ("tp", "dp", "pp"):
-                if self.size(dim) == 1:
-                    continue
-                for members in self.groups_of(dim):
-                    grp = dist.new_group(members)
-                    if rank in members:
-                        self._groups[dim] = grp
+        world = tp * cp * pp * dp
+        # every rank creates every group, in the same order (torch.distributed.new_group)
+        for key, dims in (("tp", ("tp",)), ("cp", ("cp",)), ("dp", ("dp",)), ("pp", ("pp",)), ("dp_cp", ("dp", "cp"))):
+            size = math.prod(self.size(d) for d in dims)
+            own = cp > 1 and key in ("cp", "dp_cp")
+            if size == 1 or (size == world and not own) or (key == "dp_cp" and cp == 1):
+                continue
+            for members in self.groups_of(dims):
+                grp = dist.new_group(members)
+                if rank in members:
+                    self._groups[key] = grp
 
     def size(self, dim):
-        return dict(tp=self.tp, dp=self.dp, pp=self.pp)[dim]
+        return dict(tp=self.tp, cp=self.cp, dp=self.dp, pp=self.pp)[dim]
 
     def coords_of(self, r):
-        return dict(tp=r % self.tp, dp=(r // self.tp) % self.dp, pp=r // (self.tp * self.dp))
+        tp, cp, dp = self.tp, self.cp, self.dp
+        return dict(tp=r % tp, cp=(r // tp) % cp, dp=(r // (tp * cp)) % dp, pp=r // (tp * cp * dp))
 
-    def groups_of(self, dim):
-        """The member lists of dimension dim's groups: ranks equal in the other two coordinates."""
-        world = self.tp * self.pp * self.dp
-        others = [d for d in ("tp", "dp", "pp") if d != dim]
+    def groups_of(self, dims):
+        """The member lists of the groups spanning dims (a name or a tuple): ranks equal in the other coordinates."""
+        dims = (dims,) if isinstance(dims, str) else tuple(dims)
+        world = self.tp * self.cp * self.pp * self.dp
+        others = [d for d in ("tp", "cp", "dp", "pp") if d not in dims]
         keys = {}
         for r in range(world):
             c = self.coords_of(r)
@@ -471,10 +703,18 @@ class Layout:
         return [keys[k] for k in sorted(keys)]
 
     def group(self, dim):
-        """The process group of this rank's dimension dim; None when the dimension has size 1."""
-        if self.size(dim) == 1:
+        """The process group of this rank's dimension dim (tp, cp, dp, pp, dp_cp); None when it has size 1."""
+        size = self.dp * self.cp if dim == "dp_cp" else self.size(dim)
+        if size == 1:
             return None
+        if dim == "dp_cp" and self.cp == 1:
+            return self.group("dp")
         return self._groups.get(dim, dist.group.WORLD)
+
+    @property
+    def grad_size(self):
+        """Ranks over which the gradients are averaged: the data-parallel and context-parallel ones."""
+        return self.dp * self.cp
 
     def tp_mesh(self, device_type):
         """The tensor-parallel dimension of a (pp, dp, tp) device mesh over the launch."""
@@ -521,11 +761,11 @@ def adamw_per_kind(model, **kw):
     return [torch.optim.AdamW(grp, foreach=True, **kw) for grp in (plain, dparams) if grp]
 
 
-def tp_model(hf_cfg, fqns, dev, tp=1, rank=0, group=None, tp_impl="manual", use_loss_parallel=True, mesh=None):
+def tp_model(hf_cfg, fqns, dev, tp=1, rank=0, group=None, tp_impl="manual", use_loss_parallel=True, mesh=None, sp=False):
     """(model, loss function, loss context) of one rank: harness_model for tp = 1 or the Megatron-style
     TP, else PyTorch DTensor TP (dtensor_tp), whose loss and its backward must run under the context."""
     if tp == 1 or tp_impl == "manual":
-        return (*harness_model(hf_cfg, fqns, dev, tp, rank, group), contextlib.nullcontext)
+        return (*harness_model(hf_cfg, fqns, dev, tp, rank, group, sp), contextlib.nullcontext)
     model = new_model(hf_cfg, fqns, dev)
     return model, loss_fn, dtensor_tp(model, dev, tp, use_loss_parallel, mesh=mesh)
 
@@ -724,6 +964,47 @@ def cmd_out(cmd):
         return f"failed: {e}"
 
 
+def check_technique_args(ap, args):
+    """One line and exit 2 (argparse) for a technique flag this plan cannot run or would ignore."""
+    if args.dtype == "fp32" and args.master_fp32:
+        ap.error("--master-fp32 keeps fp32 masters of bf16 weights: use it with --dtype bf16")
+    if args.dp_sharding != "none":
+        if args.dp < 2:
+            ap.error(f"--dp-sharding {args.dp_sharding} shards over data-parallel ranks: it needs --dp 2 or more")
+        if args.tp > 1 or args.pp > 1 or args.cp > 1:
+            ap.error(f"--dp-sharding {args.dp_sharding} runs with --tp 1 --pp 1 --cp 1 in this harness")
+        if args.master_fp32 or args.cuda_graph:
+            ap.error(f"--dp-sharding {args.dp_sharding} runs eagerly with the bf16/fp32 AdamW recipe "
+                     "(without --master-fp32 and --cuda-graph)")
+    if args.shard_group:
+        if args.dp_sharding not in ("gradients", "parameters"):
+            ap.error("--shard-group is FSDP's hybrid sharding: it needs --dp-sharding gradients or parameters")
+        if not (1 < args.shard_group < args.dp and args.dp % args.shard_group == 0):
+            ap.error(f"--shard-group {args.shard_group} must divide --dp {args.dp} and lie strictly between 1 and it")
+    if args.sequence_parallel:
+        if args.tp < 2 or args.tp_impl != "manual":
+            ap.error("--sequence-parallel runs with the Megatron-style TP: give --tp 2 or more and --tp-impl manual")
+        if args.arch != "llama" or args.cuda_graph:
+            ap.error("--sequence-parallel runs with --arch llama, eagerly (without --cuda-graph)")
+    if args.virtual_stages < 1:
+        ap.error("--virtual-stages must be 1 or more")
+    if args.virtual_stages > 1:
+        if args.pp < 2:
+            ap.error("--virtual-stages interleaves pipeline stages: it needs --pp 2 or more")
+        if args.module_fqns is not None or args.cuda_graph or args.memory_trace:
+            ap.error("--virtual-stages runs with --layers-per-stage (one entry per model chunk) or an even split, "
+                     "eagerly, without --memory-trace")
+    if args.cp < 1:
+        ap.error("--cp must be 1 or more")
+    if args.cp > 1:
+        if args.tp > 1 or args.pp > 1 or args.arch != "llama":
+            ap.error("--cp runs with --arch llama --tp 1 --pp 1 in this harness")
+        if args.recompute != "none" or args.cuda_graph or args.master_fp32:
+            ap.error("--cp runs eagerly with --recompute none and the plain AdamW recipe")
+    if args.dump is not None and (len(args.mbs) != 1 or len(args.gbs) != 1):
+        ap.error("--dump writes one run: give one --mbs and one --gbs")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tp", type=int, default=1)
@@ -759,6 +1040,28 @@ def main():
     ap.add_argument("--master-fp32", action="store_true",
                     help="fp32 master weights, fp32 gradient buffers and fused AdamW with fp32 states")
     ap.add_argument("--cpu", action="store_true", help="gloo on CPU (testing)")
+    ap.add_argument("--dtype", default="bf16", choices=["bf16", "fp32"],
+                    help="weights and compute: bf16 (the measured runs) or fp32 (the CPU correctness checks)")
+    ap.add_argument("--init-by-name", action="store_true",
+                    help="draw each weight from a generator seeded by its name, so that any plan starts from "
+                         "the full weights one process starts from")
+    ap.add_argument("--dump", default=None,
+                    help="file: rank 0 writes the loss of every step and every weight before and after the "
+                         "steps, gathered into full tensors with their one-process names (torch.save), to "
+                         "compare plans (validation/technique_check.py); one --mbs and one --gbs")
+    ap.add_argument("--dp-sharding", default="none", choices=["none", "optimizer", "gradients", "parameters"],
+                    help="optimizer: DDP + ZeroRedundancyOptimizer (ZeRO-1); gradients / parameters: FSDP2 "
+                         "fully_shard with reshard_after_forward False / True (ZeRO-2 / ZeRO-3); tp, pp, cp 1")
+    ap.add_argument("--shard-group", type=int, default=0,
+                    help="with --dp-sharding gradients|parameters: shard over groups of N dp ranks, replicate "
+                         "across the groups (HSDP; 1 < N < dp, N divides dp)")
+    ap.add_argument("--sequence-parallel", action="store_true",
+                    help="Megatron-style TP (--tp-impl manual) with sequence parallelism")
+    ap.add_argument("--virtual-stages", type=int, default=1,
+                    help="model chunks per pipeline rank (pp > 1): ScheduleInterleaved1F1B")
+    ap.add_argument("--cp", type=int, default=1,
+                    help="context parallelism: ring attention over N ranks with load-balanced causal chunks "
+                         "(llama, tp 1, pp 1)")
     ap.add_argument("--tp-impl", default="dtensor", choices=["dtensor", "manual"],
                     help="dtensor: parallelize_module; manual: hand-written Megatron-style TP")
     ap.add_argument("--no-loss-parallel", action="store_true",
@@ -797,10 +1100,12 @@ def main():
         ap.error("--master-fp32 runs eagerly (without --cuda-graph)")
     if args.recompute != "none" and args.cuda_graph:
         ap.error("--recompute runs eagerly (without --cuda-graph)")
+    check_technique_args(ap, args)
 
     world_env = int(os.environ.get("WORLD_SIZE", "1"))
-    world = args.tp * args.pp * args.dp
-    assert world == world_env, f"tp*pp*dp={world} but WORLD_SIZE={world_env}"
+    world = args.tp * args.cp * args.pp * args.dp
+    if world != world_env:
+        ap.error(f"tp*cp*pp*dp = {world} ranks but WORLD_SIZE = {world_env}: launch with torchrun --nproc_per_node {world}")
     assert not (args.tp > 1 and args.pp > 1 and args.tp_impl == "dtensor"), \
         "tp with pp: --tp-impl manual (DTensor's loss_parallel would have to wrap the pipeline schedule's loss)"
     assert not (args.tp > 1 and args.dp > 1 and args.tp_impl == "dtensor"), \
@@ -810,7 +1115,7 @@ def main():
         dist.init_process_group("nccl" if is_cuda else "gloo",
                                 timeout=datetime.timedelta(seconds=300))
     rank = dist.get_rank() if world > 1 else 0
-    lay = Layout(args.tp, args.pp, args.dp, rank)
+    lay = Layout(args.tp, args.pp, args.dp, rank, cp=args.cp)
     local = int(os.environ.get("LOCAL_RANK", "0"))
     pinning = None
     if args.pin_cpus:
@@ -833,14 +1138,27 @@ def main():
         ap.error("--heads must divide --hidden and --kv-heads must divide --heads")
     if custom or args.arch != "llama" or args.tied:
         mdef["name"] = args.model_name or "custom"
-    mdef.update(architecture=args.arch, tie_word_embeddings=args.tied, recompute=args.recompute)
+    mdef.update(architecture=args.arch, tie_word_embeddings=args.tied, recompute=args.recompute,
+                dtype=args.dtype, init_by_name=args.init_by_name, cp=args.cp)
     S = mdef["seq_length"]
     V = mdef["vocab_size"]
+    if args.cp > 1 and S % (2 * args.cp):
+        ap.error(f"--cp {args.cp} cuts the sequence into {2 * args.cp} chunks: --seq {S} is not a multiple of {2 * args.cp}")
+    if args.sequence_parallel and S % args.tp:
+        ap.error(f"--sequence-parallel splits the sequence over tp {args.tp}: --seq {S} is not a multiple of it")
     hf_cfg = make_hf_config(mdef, args.layers)
+    if args.cp > 1:
+        CP.update(group=lay.group("cp"), size=args.cp, rank=lay.cp_rank, chunk=S // (2 * args.cp))
     lps = [int(x) for x in args.layers_per_stage.split(",")] if args.layers_per_stage else None
-    fqns_all = stage_fqns(args.layers, args.pp, lps, args.module_fqns)
+    n_stages = args.pp * args.virtual_stages
+    if args.virtual_stages > 1 and lps is None and args.module_fqns is None and args.layers % n_stages:
+        ap.error(f"--virtual-stages {args.virtual_stages} × --pp {args.pp} = {n_stages} model chunks: --layers "
+                 f"{args.layers} is not a multiple (or pass --layers-per-stage with {n_stages} entries)")
+    fqns_all = stage_fqns(args.layers, n_stages, lps, args.module_fqns)
     layers_per_stage = [sum(1 for f in s if f.startswith("layers.")) for s in fqns_all]
-    my_fqns = fqns_all[lay.pp_rank]
+    # the model chunks of this pipeline rank: stages pp_rank, pp_rank + pp, ... (Megatron's interleaving)
+    my_stages = list(range(lay.pp_rank, n_stages, args.pp))
+    my_fqns = [fqns_all[s] for s in my_stages]
 
     import transformers
     gpu_name = torch.cuda.get_device_name(dev) if is_cuda else "CPU"
@@ -869,17 +1187,28 @@ def main():
             args.name_suffix += "_manualtp"
         if args.cuda_graph:
             args.name_suffix += "_graph"
+        args.name_suffix += dict(none="", optimizer="_zero1", gradients="_zero2", parameters="_fsdp")[args.dp_sharding]
+        if args.shard_group:
+            args.name_suffix += f"_sg{args.shard_group}"
+        if args.sequence_parallel:
+            args.name_suffix += "_sp"
+        if args.virtual_stages > 1:
+            args.name_suffix += f"_v{args.virtual_stages}"
+        if args.cp > 1:
+            args.name_suffix += f"_cp{args.cp}"
     assert not (args.cuda_graph and (args.memory_trace or args.cpu)), \
         "--cuda-graph works on CUDA, without --memory-trace"
-    recipe = dict(param_dtype="bf16", compute_dtype="bf16", grad_dtype="bf16",
+    recipe = dict(param_dtype=args.dtype, compute_dtype=args.dtype, grad_dtype=args.dtype,
                   optimizer=("fp32 master weights and fp32 gradient buffers, torch.optim.AdamW(fused=True) on "
                              "them (fp32 states), bf16 weights copied back after each step") if args.master_fp32 else
                             "torch.optim.AdamW(foreach=True" + (", capturable=True" if args.cuda_graph else "")
-                            + ") on bf16 params, no fp32 master copy",
+                            + f") on {args.dtype} params, no fp32 master copy"
+                            + dict(none="", optimizer=", states sharded by ZeroRedundancyOptimizer over the dp ranks",
+                                   gradients=", on the FSDP2 shards", parameters=", on the FSDP2 shards")[args.dp_sharding],
                   master_weights="fp32" if args.master_fp32 else None,
                   launch=("cuda-graph: one whole training step captured after eager warm-up "
                           f"(capture mode {args.graph_capture_mode}), timed replays") if args.cuda_graph else "eager",
-                  optimizer_state_dtype="fp32" if args.master_fp32 else "bf16", lr=args.lr, weight_decay=0.01,
+                  optimizer_state_dtype="fp32" if args.master_fp32 else args.dtype, lr=args.lr, weight_decay=0.01,
                   grad_accum="sum over m micro-batches (loss/m), optimizer step once per global batch",
                   loss="cross_entropy, logits upcast to fp32, mean over tokens",
                   activation_checkpointing=False if args.recompute == "none" else args.recompute,
@@ -887,9 +1216,21 @@ def main():
                   recompute_detail=dict(none=None, selective="the attention core (SDPA) under a non-reentrant "
                                         "torch.utils.checkpoint", full="every decoder layer under a non-reentrant "
                                         "torch.utils.checkpoint")[args.recompute],
-                  attention="sdpa (causal, enable_gqa when supported)",
-                  dp_impl="DDP(gradient_as_bucket_view=True, default 25 MiB buckets), no_sync on all but last micro-batch"
-                  if args.dp > 1 else None,
+                  attention="ring attention over the cp ranks (load-balanced causal chunks, online softmax, "
+                            "fp32 inside, torch.distributed isend/irecv)" if args.cp > 1 else
+                            "sdpa (causal, enable_gqa when supported)",
+                  dp_impl=(("DDP(gradient_as_bucket_view=True, default 25 MiB buckets), no_sync on all but last micro-batch"
+                            + (", over the dp x cp ranks" if args.cp > 1 else "")
+                            + (" + ZeroRedundancyOptimizer (ZeRO-1)" if args.dp_sharding == "optimizer" else ""))
+                           if args.dp_sharding in ("none", "optimizer") else
+                           "FSDP2 fully_shard per decoder layer and on the root, reshard_after_forward="
+                           + str(args.dp_sharding == "parameters")
+                           + (f", mesh (replicate {args.dp // args.shard_group}, shard {args.shard_group})" if args.shard_group else "")
+                           + ", gradients reduce-scattered every micro-batch")
+                  if args.dp * args.cp > 1 else None,
+                  dp_sharding=args.dp_sharding,
+                  sequence_parallel=bool(args.sequence_parallel),
+                  cp=args.cp,
                   tp_impl=(("DTensor parallelize_module: Colwise q/k/v/gate/up, Rowwise o/down, "
                             "Rowwise(vocab-parallel) embedding, Colwise lm_head with "
                             + ("loss_parallel (vocab-sharded logits)" if use_loss_parallel else
@@ -898,10 +1239,19 @@ def main():
                            "row-parallel o/down, vocab-parallel embedding and fp32 vocab-parallel "
                            "cross-entropy, explicit NCCL all-reduce (f/g autograd functions: 2 all-reduces "
                            "per layer forward, 2 per layer backward, + embedding fwd, lm_head-input bwd, "
-                           "3 small ones in the loss)") if args.tp > 1 else None,
-                  pp_impl="torch.distributed.pipelining PipelineStage + Schedule1F1B (scale_grads=True)"
+                           "3 small ones in the loss)"
+                           + ("; sequence parallel: all-gather of the sequence before and reduce-scatter after each "
+                              "block in place of the all-reduces, norm weight gradients summed over tp"
+                              if args.sequence_parallel else "")) if args.tp > 1 else None,
+                  pp_impl=("torch.distributed.pipelining PipelineStage + Schedule1F1B (scale_grads=True)" if args.virtual_stages == 1
+                           else f"torch.distributed.pipelining, {args.virtual_stages} PipelineStages per rank + "
+                                "ScheduleInterleaved1F1B (scale_grads=True)")
                   if args.pp > 1 else None,
-                  zero_grad="set_to_none=True" + (" (inside the captured step)" if args.cuda_graph else ""), weights="random init", data="synthetic uniform random tokens")
+                  virtual_stages=args.virtual_stages,
+                  zero_grad="set_to_none=True" + (" (inside the captured step)" if args.cuda_graph else ""),
+                  weights="N(0, 0.02) seeded by each weight's name" if args.init_by_name else "random init",
+                  data="synthetic uniform random tokens: the global batch drawn once (seed 1000), each dp rank its rows"
+                       + (", each cp rank its two chunks of the sequence" if args.cp > 1 else ""))
     model_json = dict(name=mdef["name"], hidden_size=mdef["hidden_size"], num_layers=args.layers,
                       num_attention_heads=mdef["num_attention_heads"],
                       num_key_value_heads=mdef["num_key_value_heads"],
@@ -941,7 +1291,12 @@ def main():
             return
         m = (g // (args.dp * b)) if g % (args.dp * b) == 0 else None
         res = dict(plan=dict(tp=args.tp, pp=args.pp, dp=args.dp, mbs=b, gbs=g, num_microbatches=m,
-                             layers_per_stage=layers_per_stage, module_fqns=fqns_all),
+                             layers_per_stage=layers_per_stage, module_fqns=fqns_all,
+                             **({} if args.cp == 1 else dict(cp=args.cp)),
+                             **({} if args.virtual_stages == 1 else dict(virtual_stages=args.virtual_stages)),
+                             **({} if args.dp_sharding == "none" else dict(dp_sharding=args.dp_sharding)),
+                             **({} if not args.shard_group else dict(shard_group=args.shard_group)),
+                             **({} if not args.sequence_parallel else dict(sequence_parallel=True))),
                    model=model_json, recipe=recipe, measured=measured, machine=machine,
                    versions=versions, date=datetime.datetime.now().isoformat(timespec="seconds"))
         if extra:
@@ -1077,18 +1432,106 @@ def summarize_memory_trace(snap, device_index, base_bytes, max_allocated):
                 alive_at_peak_by_size=top, timeline=timeline[:400])
 
 
+_MESHES = {}
+
+
+def fsdp_mesh(dev_type, dp, shard_group):
+    """The device mesh FSDP2 shards over (made once per launch): all dp ranks, or (replicate, shard)."""
+    key = (dev_type, dp, shard_group)
+    if key not in _MESHES:
+        from torch.distributed.device_mesh import init_device_mesh
+        if shard_group:
+            _MESHES[key] = init_device_mesh(dev_type, (dp // shard_group, shard_group), mesh_dim_names=("replicate", "shard"))
+        else:
+            _MESHES[key] = init_device_mesh(dev_type, (dp,), mesh_dim_names=("shard",))
+    return _MESHES[key]
+
+
+_TP_ROWS = ("tok_embeddings.weight", "output.weight", "q_proj.weight", "k_proj.weight", "v_proj.weight",
+            "gate_proj.weight", "up_proj.weight")
+_TP_COLS = ("o_proj.weight", "down_proj.weight")
+
+
+def full_weights(parts, lay):
+    """{one-process name: full fp32 CPU tensor} of this rank's model chunks: FSDP shards gathered
+    (full_tensor), Megatron-style TP shards all-gathered over the tp group along their split dimension.
+    Every rank of a group must call it (collectives)."""
+    out = {}
+    for part in parts:
+        for name, p in part.named_parameters():
+            t = p.detach()
+            if hasattr(t, "full_tensor"):
+                t = t.full_tensor()
+            cn = canonical_name(name)
+            dim = 0 if cn.endswith(_TP_ROWS) else 1 if cn.endswith(_TP_COLS) else None
+            if lay.tp > 1 and dim is not None:
+                bufs = [torch.empty_like(t) for _ in range(lay.tp)]
+                dist.all_gather(bufs, t.contiguous(), group=lay.group("tp"))
+                t = torch.cat(bufs, dim=dim)
+            out[cn] = t.float().cpu().clone()
+    return out
+
+
+def gather_all(obj, world):
+    """obj of every rank, in rank order (every rank must call it)."""
+    if world == 1:
+        return [obj]
+    out = [None] * world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def write_dump(path, init_w, final_w, step_losses, world, rank, meta):
+    """Rank 0 merges every rank's full weights (replicas must agree: their largest difference is kept)
+    and writes them with the per-step loss (mean over the ranks that hold one)."""
+    objs = [(init_w, final_w)]
+    if world > 1:
+        objs = [None] * world if rank == 0 else None
+        dist.gather_object((init_w, final_w), objs, dst=0)
+    if rank != 0:
+        return
+    merged = [{}, {}]
+    replica_diff = 0.0
+    for pair in objs:
+        for k in (0, 1):
+            for name, t in pair[k].items():
+                if name in merged[k]:
+                    replica_diff = max(replica_diff, float((merged[k][name] - t).abs().max()))
+                else:
+                    merged[k][name] = t
+    losses = []
+    for i in range(len(step_losses[0])):
+        vals = [r[i] for r in step_losses if r[i] is not None]
+        losses.append(float(np.mean(vals)))
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    torch.save(dict(init=merged[0], final=merged[1], losses=losses, replica_max_abs_diff=replica_diff, **meta),
+               path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
 def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, lay, use_loss_parallel):
     S, V = mdef["seq_length"], mdef["vocab_size"]
-    tp, pp, dp = args.tp, args.pp, args.dp
+    tp, pp, dp, cp = args.tp, args.pp, args.dp, args.cp
     rank = lay.rank
+    sharding = args.dp_sharding
+    fsdp = sharding in ("gradients", "parameters")
     import gc
     gc.collect()
     if is_cuda:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(dev)
-    # ---- model and tensor parallel
-    model, lossf, loss_ctx = tp_model(hf_cfg, my_fqns, dev, tp, lay.tp_rank, lay.group("tp"), args.tp_impl, use_loss_parallel,
-                                      mesh=lay.tp_mesh(dev.type) if tp > 1 and args.tp_impl == "dtensor" else None)
+    # ---- model (one module per model chunk of this rank) and tensor parallel
+    parts = []
+    for fq in my_fqns:
+        part, lossf, loss_ctx = tp_model(hf_cfg, fq, dev, tp, lay.tp_rank, lay.group("tp"), args.tp_impl, use_loss_parallel,
+                                         mesh=lay.tp_mesh(dev.type) if tp > 1 and args.tp_impl == "dtensor" else None,
+                                         sp=args.sequence_parallel)
+        if args.sequence_parallel:
+            part.positions = torch.arange(S, device=dev).unsqueeze(0)
+        if cp > 1:
+            part.positions = cp_positions(lay.cp_rank, cp, S // (2 * cp), dev).unsqueeze(0)
+        parts.append(part)
+    sp_norms = [p for part in parts for p in getattr(part, "sp_norm_params", [])]
 
     # ---- data parallel
     # --cuda-graph: eager warm-up and DDP construction on a side stream (PyTorch's recipe for
@@ -1096,31 +1539,59 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, lay, us
     side = torch.cuda.Stream(dev) if args.cuda_graph else None
     if side is not None:
         side.wait_stream(torch.cuda.current_stream(dev))
-    if dp > 1:
+    if fsdp:
+        from torch.distributed.fsdp import fully_shard
+        mesh = fsdp_mesh(dev.type, dp, args.shard_group)
+        reshard = sharding == "parameters"
+        for part in parts:
+            for layer in part.layers.values():
+                fully_shard(layer, mesh=mesh, reshard_after_forward=reshard)
+            fully_shard(part, mesh=mesh, reshard_after_forward=reshard)
+    elif dp * cp > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
         with torch.cuda.stream(side) if side is not None else contextlib.nullcontext():
-            model = DDP(model, device_ids=[dev.index] if is_cuda else None, gradient_as_bucket_view=True,
-                        process_group=lay.group("dp"))
+            parts = [DDP(part, device_ids=[dev.index] if is_cuda else None, gradient_as_bucket_view=True,
+                         process_group=lay.group("dp_cp")) for part in parts]
+    model = parts[0]
+    ddp = dp * cp > 1 and not fsdp
 
     # ---- optimizer
+    trainable = [p for part in parts for p in part.parameters() if p.requires_grad]
     if getattr(args, "master_fp32", False):
-        opts = [MasterFP32AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.01)]
+        opts = [MasterFP32AdamW(trainable, lr=args.lr, weight_decay=0.01)]
+    elif sharding == "optimizer":
+        from torch.distributed.optim import ZeroRedundancyOptimizer
+        opts = [ZeroRedundancyOptimizer(trainable, optimizer_class=torch.optim.AdamW, process_group=lay.group("dp"),
+                                        lr=args.lr, weight_decay=0.01, foreach=True)]
     else:
-        opts = adamw_per_kind(model, lr=args.lr, weight_decay=0.01, capturable=bool(args.cuda_graph))
+        opts = [o for part in ([nn.ModuleList(parts)] if len(parts) > 1 else parts)
+                for o in adamw_per_kind(part, lr=args.lr, weight_decay=0.01, capturable=bool(args.cuda_graph))]
 
-    # ---- synthetic data (identical on tp ranks; different per dp rank)
+    # ---- synthetic data: the global batch, drawn alike on every rank; each dp rank takes its rows,
+    # each cp rank its two chunks of every sequence
     gen = torch.Generator(device=dev)
-    gen.manual_seed(1000 + (lay.dp_rank if dp > 1 else 0))
+    gen.manual_seed(1000)
     local_batch = g // dp
-    ids = torch.randint(0, V, (local_batch, S), device=dev, generator=gen)
-    labels = torch.randint(0, V, (local_batch, S), device=dev, generator=gen)
+    ids_all = torch.randint(0, V, (g, S), device=dev, generator=gen)
+    labels_all = torch.randint(0, V, (g, S), device=dev, generator=gen)
+    rows = slice(lay.dp_rank * local_batch, (lay.dp_rank + 1) * local_batch)
+    ids, labels = ids_all[rows].contiguous(), labels_all[rows].contiguous()
+    if cp > 1:
+        cols = cp_positions(lay.cp_rank, cp, S // (2 * cp), dev)
+        ids, labels = ids[:, cols].contiguous(), labels[:, cols].contiguous()
+    del ids_all, labels_all
 
     sched = None
     if pp > 1:
-        from torch.distributed.pipelining import PipelineStage, Schedule1F1B
-        stage = PipelineStage(model, stage_index=lay.pp_rank, num_stages=pp, device=dev, group=lay.group("pp"))
+        from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleInterleaved1F1B
+        n_stages = pp * args.virtual_stages
+        stages = [PipelineStage(part, stage_index=lay.pp_rank + k * pp, num_stages=n_stages, device=dev,
+                                group=lay.group("pp")) for k, part in enumerate(parts)]
         # the last stage's loss: the vocab-parallel one under Megatron-style TP (lossf), else the plain one
-        sched = Schedule1F1B(stage, n_microbatches=m, loss_fn=lossf)
+        if args.virtual_stages == 1:
+            sched = Schedule1F1B(stages[0], n_microbatches=m, loss_fn=lossf)
+        else:
+            sched = ScheduleInterleaved1F1B(stages, n_microbatches=m, loss_fn=lossf)
 
     fb_ms = []
 
@@ -1144,6 +1615,12 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, lay, us
         stage_mod.register_forward_pre_hook(lambda *_: mark("F0") if tracing[0] else None)
         stage_mod.register_forward_hook(lambda *_: mark("F1") if tracing[0] else None)
 
+    def no_sync_all():
+        stack = contextlib.ExitStack()
+        for part in parts:
+            stack.enter_context(part.no_sync())
+        return stack
+
     def step():
         # returns the (detached) mean loss of the global batch on this rank, or None
         tot = None
@@ -1155,7 +1632,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, lay, us
           # with DDP, the stage's forwards run under no_sync: the schedule prepares DDP's gradient
           # reduction itself before the last backward (PipelineStage); a forward outside no_sync would
           # prepare it a second time (DDP's reducer then fails when m == pp)
-          with model.no_sync() if dp > 1 else contextlib.nullcontext():
+          with no_sync_all() if ddp else contextlib.nullcontext():
             if lay.pp_rank == 0:
                 sched.step(ids)
             elif lay.pp_rank == pp - 1:
@@ -1167,7 +1644,7 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, lay, us
         else:
             for i in range(m):
                 sl = slice(i * b, (i + 1) * b)
-                ctx = model.no_sync() if (dp > 1 and i < m - 1) else contextlib.nullcontext()
+                ctx = model.no_sync() if (ddp and i < m - 1) else contextlib.nullcontext()
                 with ctx:
                     with loss_ctx():
                         mark("f0")
@@ -1180,6 +1657,10 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, lay, us
                 if hasattr(ld, "full_tensor"):
                     ld = ld.full_tensor()
                 tot = ld if tot is None else tot + ld
+        # sequence parallelism: each tp rank's norm weights saw its share of the tokens
+        for p in sp_norms:
+            if p.grad is not None:
+                dist.all_reduce(p.grad, group=lay.group("tp"))
         mark("o0")
         for o in opts:
             o.step()
@@ -1190,6 +1671,21 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, lay, us
         if is_cuda:
             torch.cuda.synchronize(dev)
 
+    init_w = full_weights(parts, lay) if args.dump else None
+    runtime = {}
+    if args.dump:
+        # what actually ran on this rank, for the comparison's record
+        first = next(iter(parts[0].module.layers.values() if hasattr(parts[0], "module") else parts[0].layers.values()))
+        def seen(mod, a):
+            runtime.setdefault("layer_input_tokens", int(a[0].shape[1]))
+        first.register_forward_pre_hook(seen)
+        kinds = {type(p).__name__ + (str(tuple(p.placements)) if hasattr(p, "placements") else "") for p in trainable}
+        runtime.update(wrapper=sorted({type(p).__name__ for p in parts}), parameter_kinds=sorted(kinds),
+                       optimizers=sorted({type(o).__name__ for o in opts}),
+                       schedule=type(sched).__name__ if sched is not None else None,
+                       stage_indices=[lay.pp_rank + k * pp for k in range(len(parts))] if pp > 1 else None,
+                       attention=hf_cfg._attn_implementation if hf_cfg.fasop_arch == "llama" else "sdpa",
+                       sp_norm_params=len(sp_norms), local_batch_rows=int(ids.shape[0]), local_sequence=int(ids.shape[1]))
     run_step = step
     graph = None
     eager_peak = [None]
@@ -1325,15 +1821,20 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, lay, us
             return None
         return {k: float(np.median([p[k] for p in plist])) for k in plist[0]}
     step_t = np.max(np.array(per_rank_times), axis=0)
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = trainable
+    if args.dump:
+        write_dump(args.dump, init_w, full_weights(parts, lay), step_losses if world > 1 else [step_losses], world, rank,
+                   dict(runtime_per_rank=gather_all(runtime, world), tp=tp, pp=pp, dp=dp, cp=cp, mbs=b, gbs=g, virtual_stages=args.virtual_stages,
+                        dp_sharding=sharding, shard_group=args.shard_group, sequence_parallel=bool(args.sequence_parallel),
+                        dtype=args.dtype, lr=args.lr, steps=total, torch=str(torch.__version__)))
     # data-parallel replicas must hold the same weights after the steps (gradients were reduced):
-    # the spread of a weight checksum over this rank's dp group
+    # the spread of a weight checksum over this rank's dp (× cp) group; FSDP ranks hold different shards
     dp_spread = None
-    if dp > 1:
+    if lay.grad_size > 1 and not fsdp:
         with torch.no_grad():
             mine = float(sum((p.to_local() if hasattr(p, "to_local") else p).double().abs().sum() for p in params))
-        sums = [None] * dp
-        dist.all_gather_object(sums, mine, group=lay.group("dp"))
+        sums = [None] * lay.grad_size
+        dist.all_gather_object(sums, mine, group=lay.group("dp_cp"))
         spreads = [None] * world
         dist.all_gather_object(spreads, (max(sums) - min(sums)) / max(abs(max(sums)), 1e-30))
         dp_spread = max(spreads)
@@ -1350,13 +1851,13 @@ def run_combo(args, hf_cfg, mdef, my_fqns, b, g, m, dev, is_cuda, world, lay, us
                                + (f"_step{args.memory_trace_step}" if args.memory_trace_step >= 0 else "")
                                + f"_rank{rank}.json"), "w") as fh:
             json.dump(dict(plan=dict(tp=tp, pp=pp, dp=dp, mbs=b, gbs=g, m=m, rank=rank,
-                                     fqns=list(my_fqns)), model=mdef["name"], layers=args.layers,
+                                     fqns=list(my_fqns[0])), model=mdef["name"], layers=args.layers,
                            traced_step=args.memory_trace_step if args.memory_trace_step >= 0 else total - 1,
                            **memtrace), fh, indent=1)
     if graph is not None:
         graph.reset()
         del graph
-    del model, opts, params
+    del model, parts, opts, params, trainable
     return dict(step_time_ms_median=float(np.median(step_t)), step_time_ms_p10=float(np.percentile(step_t, 10)),
                 step_time_ms_p90=float(np.percentile(step_t, 90)), step_times_ms=[float(x) for x in step_t],
                 steps=args.steps, warmup=args.warmup, peak_allocated_GiB_per_rank=allocs,
