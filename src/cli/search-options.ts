@@ -38,7 +38,7 @@ export function addSearchOptions(cmd: Command, hidden: ReadonlySet<keyof typeof 
     new Option('--epochs <n>', 'passes over the dataset (default 1; --estimator fasop)'));
   group('training',
     new Option('--recipe <name>', 'training recipe by name: an optimizer with -graph (a whole step captured as a CUDA graph, costed with the graph/ subfolder of the profiles) and -dtensor (PyTorch DTensor TP) when chosen; the three flags below change one axis of it').choices([...RECIPE_AXES.keys()]).default('megatron-mixed'),
-    new Option('--optimizer <name>', 'precision and optimizer: megatron-mixed (bf16 weights, fp32 grads, master weights and Adam states) or bf16-adamw (all bf16, torch AdamW)').choices([...OPTIMIZER_RECIPES]),
+    new Option('--optimizer <name>', 'precision and optimizer: megatron-mixed (bf16 weights, fp32 grads, master weights and Adam states), bf16-adamw (all bf16, torch AdamW) or fp32-master-adamw (PyTorch: bf16 weights and grads, fp32 master weights, gradient buffers and AdamW states)').choices([...OPTIMIZER_RECIPES]),
     new Option('--launch <mode>', 'how a step is launched: eager (kernel by kernel) or cuda-graph (captured and replayed)').choices([...LAUNCHES]),
     new Option('--tp-runtime <name>', 'tensor-parallel runtime: megatron-style or dtensor (PyTorch parallelize_module + loss_parallel)').choices([...TP_RUNTIMES]),
     new Option('--estimator <name>', 'cost model: fasop (corrected) or reference (the original FASOP, number for number)').choices(['reference', 'fasop']).default('fasop'),

@@ -8,9 +8,17 @@ import { COL, columnOfNode, headDim, layerSharesPerStage, paramsByColumn } from 
 import { PLAIN_EXECUTION, shardDegree, type Execution } from './execution.js';
 import type { TrainingRecipe } from './recipe.js';
 
-/** Parameters per node column on one TP rank (GQA and the real FFN width). */
+/**
+ * Parameters per node column on one TP rank (GQA and the real FFN width); GPT-2's MLP has two
+ * matrices (no up projection) and its learned positions sit with the token embedding, replicated.
+ */
 export function paramsPerColumn(model: ModelSpec, tp: number): number[] {
-  return paramsByColumn(model, tp, model.intermediate_size, false);
+  const p = paramsByColumn(model, tp, model.intermediate_size, false);
+  if (model.architecture === 'gpt2') {
+    p[COL.mlp_up] = 0;
+    p[COL.embed] += (model.max_position_embeddings ?? model.seq_length) * model.hidden_size;
+  }
+  return p;
 }
 
 /**
@@ -20,7 +28,8 @@ export function paramsPerColumn(model: ModelSpec, tp: number): number[] {
  * and output, and the roped q; k, v: roped k and v (kv heads); o: the attention output
  * (recipe.attentionOutputCopies) and the softmax log-sum-exp (fp32); gate: the second RMSNorm's
  * saved tensors and output, and the gate output; act: SiLU output; up: up output; down: the product
- * fed to down; lm_head: the final norm's saved tensors and output, and the logits at the loss's
+ * fed to down (GPT-2: gate holds the first MLP matrix's output, act the GELU's, up and down none);
+ * lm_head: the final norm's saved tensors and output, and the logits at the loss's
  * peak (recipe.lossPeakBytesPerLogit, or the vocab-parallel figure when tp > 1).
  */
 export function activationBytesPerColumn(model: ModelSpec, b: number, tp: number, recipe: TrainingRecipe, sequenceParallel = false): number[] {
@@ -29,8 +38,10 @@ export function activationBytesPerColumn(model: ModelSpec, b: number, tp: number
   const tokens = b * s;
   const kvd = model.num_key_value_heads * headDim(model);
   const heads = model.num_attention_heads / tp;
-  // sequence parallelism splits the norms' tensors over the TP ranks (Korthikanti et al. 2022, §4.2.2)
-  const norm = (tokens * h * (recipe.normSavedBytes + e)) / (sequenceParallel ? tp : 1);
+  const gpt2 = model.architecture === 'gpt2';
+  // LayerNorm (GPT-2) saves its bf16 input only; sequence parallelism splits the norms' tensors over
+  // the TP ranks (Korthikanti et al. 2022, §4.2.2)
+  const norm = (tokens * h * ((gpt2 ? e : recipe.normSavedBytes) + e)) / (sequenceParallel ? tp : 1);
   const lossPerLogit = tp > 1 ? recipe.vocabParallelLossPeakBytesPerLogit : recipe.lossPeakBytesPerLogit;
   return [
     0,
@@ -40,8 +51,9 @@ export function activationBytesPerColumn(model: ModelSpec, b: number, tp: number
     (tokens * e * recipe.attentionOutputCopies * h) / tp + 4 * b * heads * s,
     norm + (tokens * e * f) / tp,
     (tokens * e * f) / tp,
-    (tokens * e * f) / tp,
-    (tokens * e * f) / tp,
+    // GPT-2's MLP keeps two FFN-wide tensors (the first matrix's output, the GELU's), SwiGLU four
+    gpt2 ? 0 : (tokens * e * f) / tp,
+    gpt2 ? 0 : (tokens * e * f) / tp,
     norm + (tokens * v * lossPerLogit) / tp,
   ];
 }

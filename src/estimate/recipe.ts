@@ -171,10 +171,24 @@ const MEGATRON_MIXED = {
   dpExtraGradCopiesWhenAccumulating: 0,
 } satisfies Partial<TrainingRecipe>;
 
+/**
+ * PyTorch mixed precision as validation/train_step.py --master-fp32 runs it: the model's bf16 weights
+ * and bf16 .grad, fp32 gradient buffers and fp32 master weights, AdamW(fused) on them (fp32 m, v),
+ * bf16 weights copied back after each step (allocator traces: 2 + 2 + 4 + 4 + 8 = 20 B per parameter);
+ * the bf16 harness's activation layout. Traffic: the fused step reads p, g, m, v and writes p, m, v in
+ * fp32 (28 B), the bf16 → fp32 gradient copy (6) and the copy back (6): 40 B.
+ */
+const PYTORCH_MASTER = {
+  ...PYTORCH_BF16,
+  stateBytesPerParam: 20,
+  stateSplit: { weights: 2, grads: 6, master: 4, optimizer: 8 },
+  optimizerTransientBytesPerParam: 0,
+} satisfies Partial<TrainingRecipe>;
+
 /** How a step is launched, which TP runtime runs, and the precision + optimizer: a recipe's three axes. */
 export type Launch = TrainingRecipe['launch'];
 export type TpRuntime = 'megatron-style' | 'dtensor';
-export type OptimizerRecipe = 'megatron-mixed' | 'bf16-adamw';
+export type OptimizerRecipe = 'megatron-mixed' | 'bf16-adamw' | 'fp32-master-adamw';
 export interface RecipeAxes {
   optimizer: OptimizerRecipe;
   launch: Launch;
@@ -183,9 +197,9 @@ export interface RecipeAxes {
 
 export const LAUNCHES: readonly Launch[] = ['eager', 'cuda-graph'];
 export const TP_RUNTIMES: readonly TpRuntime[] = ['megatron-style', 'dtensor'];
-export const OPTIMIZER_RECIPES: readonly OptimizerRecipe[] = ['megatron-mixed', 'bf16-adamw'];
+export const OPTIMIZER_RECIPES: readonly OptimizerRecipe[] = ['megatron-mixed', 'bf16-adamw', 'fp32-master-adamw'];
 
-const STATE: Record<OptimizerRecipe, Partial<TrainingRecipe>> = { 'megatron-mixed': MEGATRON_MIXED, 'bf16-adamw': PYTORCH_BF16 };
+const STATE: Record<OptimizerRecipe, Partial<TrainingRecipe>> = { 'megatron-mixed': MEGATRON_MIXED, 'bf16-adamw': PYTORCH_BF16, 'fp32-master-adamw': PYTORCH_MASTER };
 
 /**
  * Optimizer traffic per parameter by launch. megatron-mixed: fused Adam over fp32 master weights and
@@ -196,6 +210,7 @@ const STATE: Record<OptimizerRecipe, Partial<TrainingRecipe>> = { 'megatron-mixe
 const TRAFFIC: Record<OptimizerRecipe, Record<Launch, number>> = {
   'megatron-mixed': { eager: 32, 'cuda-graph': 32 },
   'bf16-adamw': { eager: 42, 'cuda-graph': 46 },
+  'fp32-master-adamw': { eager: 40, 'cuda-graph': 40 },
 };
 
 /**
@@ -216,8 +231,10 @@ const HOST_ISSUE: Partial<Record<OptimizerRecipe, NonNullable<TrainingRecipe['ho
     source: 'profiler/host_issue.py, validation/results/host_issue/host_issue_H200_figures_host.json',
   },
 };
-// Megatron-LM runs eagerly too and launches a comparable kernel sequence per layer (norm, QKV, core
-// attention, projection, bias-dropout-add, MLP): the harness's figures are assumed for it (not measured on Megatron)
+// the same model issues the same kernels per micro-batch whatever its optimizer; Megatron-LM runs
+// eagerly too, with a comparable kernel sequence per layer (norm, QKV, core attention, projection,
+// bias-dropout-add, MLP): the harness's figures are assumed for it (not measured on Megatron)
+HOST_ISSUE['fp32-master-adamw'] = HOST_ISSUE['bf16-adamw'];
 HOST_ISSUE['megatron-mixed'] = { ...HOST_ISSUE['bf16-adamw']!, source: `${HOST_ISSUE['bf16-adamw']!.source} (measured on the PyTorch harness, assumed for Megatron-LM's eager layers)` };
 
 /**
@@ -232,6 +249,8 @@ const DTENSOR_HOST_ISSUE: Partial<Record<OptimizerRecipe, { tpN: HostIssueFigure
     source: 'profiler/host_issue.py; tp 1: validation/results/host_issue/host_issue_H200_figures_host.json; DTensor tp > 1 (--tp-impl dtensor): host_issue_H200_dtensor.json',
   },
 };
+DTENSOR_HOST_ISSUE['fp32-master-adamw'] = DTENSOR_HOST_ISSUE['bf16-adamw'];
+DTENSOR_HOST_ISSUE['megatron-mixed'] = DTENSOR_HOST_ISSUE['bf16-adamw'];
 
 /** A recipe's name from its axes: the optimizer, then `-graph` when captured, then `-dtensor`. */
 export function recipeName(a: RecipeAxes): string {

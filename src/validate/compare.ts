@@ -114,7 +114,9 @@ export function recipeOfRecord(rec: ValidationRecord): TrainingRecipe {
   const optimizer = String(r['optimizer'] ?? '');
   const dtensor = runtimeOf(rec) === 'dtensor';
   const bf16 = isCaptured(rec) || dtensor || (r['param_dtype'] === 'bf16' && optimizer.includes('AdamW') && !optimizer.includes('master')) || optimizer.includes('no fp32 master');
-  return recipeOf({ optimizer: bf16 ? 'bf16-adamw' : 'megatron-mixed', launch: isCaptured(rec) ? 'cuda-graph' : 'eager', tpRuntime: dtensor ? 'dtensor' : 'megatron-style' });
+  // --master-fp32: PyTorch's bf16 model with fp32 master weights and gradient buffers under AdamW
+  const master = !bf16 && r['param_dtype'] === 'bf16' && r['master_weights'] === 'fp32' && optimizer.includes('AdamW');
+  return recipeOf({ optimizer: bf16 ? 'bf16-adamw' : master ? 'fp32-master-adamw' : 'megatron-mixed', launch: isCaptured(rec) ? 'cuda-graph' : 'eager', tpRuntime: dtensor ? 'dtensor' : 'megatron-style' });
 }
 
 /**
