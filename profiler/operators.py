@@ -6,6 +6,8 @@ Measures, forward and backward:
                 (dX = dY W) and weight gradient (dW = dY^T X) over tokens M x in_features K x
                 out_features N, on two sub-grids: in = a hidden size and out = any sharded width
                 (q/k/v/gate/up/lm_head), and in = any sharded width and out = a hidden size (o/down)
+  linear_unaligned  the same three GEMMs with out_features N not a multiple of 8 (N = 8j + 1: an
+                unpadded vocabulary shard such as GPT-2's 50257), which cuBLAS runs on slower kernels
   attention     torch SDPA, causal, over head dim x GQA ratio x sequence x query heads (batch x
                 query heads per GPU): PyTorch's own backend choice, and the flash backend alone
   rmsnorm, layernorm, rope, silu, gelu (tanh), mul (gated product), add (residual),
@@ -198,6 +200,34 @@ def measure_linear(bench, dev, quick):
         del W, X, G
         if i % 100 == 0:
             log(f"  linear {i}/{len(pairs)} pairs, {len(points)} points, {time.time() - t0:.0f} s")
+    torch.cuda.empty_cache()
+    return dict(axes=["in_features", "out_features", "tokens"],
+                fields=["forward_ms", "input_grad_ms", "weight_grad_ms"], points=points)
+
+
+def measure_linear_unaligned(bench, dev, quick):
+    """lm_head-like GEMMs whose out_features is 1 more than a multiple of 8, in = a hidden size."""
+    tokens = [512, 2048] if quick else octaves(512, 32768)
+    hidden = [1024] if quick else half_octaves(512, 16384)
+    wide = [8193] if quick else [n + 1 for n in octaves(2048, 262144)]
+    points = []
+    for K in hidden:
+        for N in wide:
+            W = rnd((N, K), dev, scale=0.02)
+            X = rnd((tokens[-1], K), dev)
+            G = rnd((tokens[-1], N), dev)
+            for M in tokens:
+                x, g = X[:M], G[:M]
+                fl = 2 * (M * K + N * K + M * N) < 2 * FLUSH_BYTES
+                r = oom_safe(lambda: (bench.ms(lambda: F.linear(x, W), fl),
+                                      bench.ms(lambda: torch.mm(g, W), fl),
+                                      bench.ms(lambda: torch.mm(g.t(), x), fl)))
+                if r is None:
+                    break
+                points.append([K, N, M, *(round(v, 5) for v in r)])
+                if max(r) > CAP_MS:
+                    break
+            del W, X, G
     torch.cuda.empty_cache()
     return dict(axes=["in_features", "out_features", "tokens"],
                 fields=["forward_ms", "input_grad_ms", "weight_grad_ms"], points=points)
@@ -420,7 +450,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="a tiny grid (a check that it runs, not a profile)")
     ap.add_argument("--l2-flush", action="store_true",
                     help="write a 128 MiB buffer before every repetition (cold L2); default: L2-warm operands")
-    ap.add_argument("--only", default="linear,attention,memory,optimizer",
+    ap.add_argument("--only", default="linear,linear_unaligned,attention,memory,optimizer",
                     help="comma-separated families to measure (default: all)")
     args = ap.parse_args()
     if not torch.cuda.is_available():
@@ -434,10 +464,11 @@ def main():
     bench = Bench(dev, l2_flush=args.l2_flush)
     log(f"{name}: sleep {bench.cycles_per_ms / 1e6:.3f} Mcycles/ms, L2 flush {bench.flush_ms * 1e3:.1f} us")
     families = set(args.only.split(","))
-    if families - {"linear", "attention", "memory", "optimizer"}:
-        sys.exit(f"operators.py: unknown family in --only {args.only} — fix: use linear,attention,memory,optimizer")
+    if families - {"linear", "linear_unaligned", "attention", "memory", "optimizer"}:
+        sys.exit(f"operators.py: unknown family in --only {args.only} — fix: use linear,linear_unaligned,attention,memory,optimizer")
     tables, phase_s = {}, {}
     for fam, fn in [("linear", lambda: {"linear": measure_linear(bench, dev, args.quick)}),
+                    ("linear_unaligned", lambda: {"linear_unaligned": measure_linear_unaligned(bench, dev, args.quick)}),
                     ("attention", lambda: {"attention": measure_attention(bench, dev, args.quick),
                                            "attention_flash": measure_attention(bench, dev, args.quick, "flash")}),
                     ("memory", lambda: measure_memory_bound(bench, dev, args.quick)),
