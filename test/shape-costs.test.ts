@@ -14,6 +14,7 @@ import { modelFromHfConfig } from '../src/catalog/hf-config.js';
 import { COL, LAYER_COLUMNS, NODE_COLUMNS } from '../src/model/graph.js';
 import { decoderShapes } from '../src/model/shapes.js';
 import { costLookupOf } from '../src/plan/resolve.js';
+import { RECIPES } from '../src/estimate/recipe.js';
 import { ProfileDb } from '../src/profiles/db.js';
 import { costOf } from '../src/profiles/operator-costs.js';
 import { readOperatorProfile } from '../src/profiles/operators.js';
@@ -149,4 +150,31 @@ test('the reference profiles folder (no operator profile) keeps refusing GPUs it
   const r = await runCli(['--gpus', 'A100', '2', '--profile-dir', REF_PROFILES, '--estimator', 'reference']);
   assert.equal(r.code, 2);
   assert.match(r.err, /no profile for model llama70b on GPU A100 .*no operator profile/);
+});
+
+test('an output width that is not a multiple of 8 (an unpadded vocabulary) is priced from the unaligned GEMM table; Megatron pads, PyTorch recipes do not', () => {
+  const ops = readOperatorProfile(join(PROFILES, 'ops_H200.json'));
+  const gpt2 = { ...getModel(catalog, 'llama1b'), architecture: 'gpt2' as const, name: 'gpt2-like', hidden_size: 1600, num_attention_heads: 25, num_key_value_heads: 25, intermediate_size: 6400, vocab_size: 50257, seq_length: 2048, tie_word_embeddings: true };
+  const lmOf = (vocabMultiple: number) => decoderShapes(gpt2, { tp: 1, mbs: 2, seq: 2048, vocabMultiple }).last.find((s) => s.name === 'lm_head')!;
+  const padded = lmOf(128);
+  const raw = lmOf(1);
+  assert.equal(padded.table, 'linear');
+  assert.equal(padded.dims['out_features'], 50304);
+  assert.equal(raw.table, 'linear_unaligned');
+  assert.equal(raw.dims['out_features'], 50257);
+  const fast = costOf(ops, [padded]);
+  const slow = costOf(ops, [raw]);
+  // the measured unaligned kernels run several times slower than the aligned ones at the same size
+  assert.ok(slow.forward_ms > 3 * fast.forward_ms && slow.backward_ms > 3 * fast.backward_ms, `${slow.forward_ms} vs ${fast.forward_ms}`);
+  // a profile measured without the table prices it as aligned and says so
+  const older = { ...ops, tables: { ...ops.tables, linear_unaligned: undefined } };
+  const asAligned = costOf(older, [raw]);
+  assert.ok(Math.abs(asAligned.forward_ms - costOf(ops, [{ ...raw, table: 'linear' }]).forward_ms) < 1e-12);
+  assert.match(asAligned.outside.join(' '), /lm_head: out_features 50257 not a multiple of 8, priced as aligned/);
+  // the recipe decides the padding: megatron-mixed's cost table keys on 128, bf16-adamw's on 1
+  const db = ProfileDb.open(PROFILES);
+  const meg = db.costTable(gpt2, 'H200', 1, 2, costLookupOf(catalog, RECIPES['megatron-mixed']));
+  const pt = db.costTable(gpt2, 'H200', 1, 2, costLookupOf(catalog, RECIPES['bf16-adamw']));
+  const lm = NODE_COLUMNS.indexOf('lm_head');
+  assert.ok(pt.forward_ms[0]![lm]! > 3 * meg.forward_ms[0]![lm]!);
 });

@@ -90,6 +90,12 @@ export interface TrainingRecipe {
   tpVocabGradExtraCopies?: number;
   /** tpRuntime 'dtensor': HBM bytes per local logit that loss_parallel moves beyond Megatron's cross-entropy, for GPUs without a measurement */
   dtensorLossExtraTrafficBytesPerLogit?: number;
+  /**
+   * The launcher pads the vocabulary to a multiple of this × tp (Megatron-LM's
+   * --make-vocab-size-divisible-by, 128); 1: as the model's config says (Hugging Face models), so an
+   * odd vocabulary runs its lm_head on cuBLAS's slower unaligned GEMMs
+   */
+  vocabPadMultiple: number;
   /** CPU issue time of the runtime, when measured (policy host-issue-floor): tp = 1 and tp > 1 (the same launches at any degree) */
   hostIssue?: {
     tp1: HostIssueFigures;
@@ -137,6 +143,7 @@ const PYTORCH_BF16 = {
   retainedOutputBytes: 2,
   dpExtraGradCopiesWhenAccumulating: 2,
   dpOverlapBucketBytes: 25 * 2 ** 20,
+  vocabPadMultiple: 1,
 } satisfies Partial<TrainingRecipe>;
 
 /**
@@ -169,6 +176,7 @@ const MEGATRON_MIXED = {
   pipelineRetainsOutputs: false,
   retainedOutputBytes: 0,
   dpExtraGradCopiesWhenAccumulating: 0,
+  vocabPadMultiple: 128,
 } satisfies Partial<TrainingRecipe>;
 
 /**

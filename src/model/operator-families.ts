@@ -3,6 +3,8 @@
 /** Families and their axes, in the order a table's points list them (the last axis is the size axis). */
 export const TABLE_AXES = {
   linear: ['in_features', 'out_features', 'tokens'],
+  /** GEMMs whose out_features is not a multiple of 8 (an unpadded vocabulary shard): cuBLAS's slower kernels */
+  linear_unaligned: ['in_features', 'out_features', 'tokens'],
   attention: ['head_dim', 'gqa_ratio', 'seq', 'query_heads'],
   attention_flash: ['head_dim', 'gqa_ratio', 'seq', 'query_heads'],
   rmsnorm: ['width', 'tokens'],

@@ -9,6 +9,7 @@ import type { CostLookup } from '../profiles/db.js';
 import { FasopError } from '../errors.js';
 import { executionLabel, executionProblems, type Execution } from '../estimate/execution.js';
 import type { ClusterNode, ResolvedPlan } from '../estimate/plan.js';
+import type { TrainingRecipe } from '../estimate/recipe.js';
 import type { ProfileDb } from '../profiles/db.js';
 import type { ProfileTable } from '../profiles/profile.js';
 import { placements, pricePerSecond_usd, type NodeGroup } from '../request/cluster.js';
@@ -40,10 +41,11 @@ export interface Placement {
 }
 
 /** The catalog lookups a cost table needs. */
-export function costLookupOf(catalog: Catalog): CostLookup {
+export function costLookupOf(catalog: Catalog, recipe?: TrainingRecipe): CostLookup {
   return {
     gpuSpec: (name) => getGpu(catalog, name),
     catalogModel: (name) => (Object.hasOwn(catalog.models, name) ? { ...catalog.models[name]!, name } : undefined),
+    ...(recipe ? { vocabMultiple: recipe.vocabPadMultiple } : {}),
   };
 }
 
@@ -62,7 +64,7 @@ export function placementOf(req: SearchRequest, catalog: Catalog, groups: readon
     pricePerSecond_usd: pricePerSecond_usd(groups, gpu, req.pareto),
     typePairs: types.map((t) => [t, profileTypeFor(req, t)] as const),
     dtensorByTp: new Map(),
-    lookup: costLookupOf(catalog),
+    lookup: costLookupOf(catalog, req.recipe),
   };
 }
 

@@ -19,6 +19,8 @@ export interface CostLookup {
   gpuSpec: (name: string) => GpuSpec;
   /** the catalog model of a per-model profile's name (to compare dimensions); undefined when not in the catalog */
   catalogModel?: (name: string) => ModelSpec | undefined;
+  /** the launcher pads the vocabulary to a multiple of this × tp (recipe.vocabPadMultiple; default 128) */
+  vocabMultiple?: number;
 }
 
 const DIMS = ['architecture', 'hidden_size', 'vocab_size', 'num_attention_heads', 'num_key_value_heads', 'intermediate_size'] as const;
@@ -219,7 +221,7 @@ export class ProfileDb {
    * (model dimensions, GPU, tp, mbs, seq, cp, from).
    */
   costTable(model: ModelSpec, gpu: string, tp: number, mbs: number, ctx: CostLookup, cp = 1, from?: string): ProfileTable {
-    const key = `${modelKey(model)}\u0000${gpu}\u0000${tp}\u0000${mbs}\u0000${cp}\u0000${from ?? ''}`;
+    const key = `${modelKey(model)}\u0000${gpu}\u0000${tp}\u0000${mbs}\u0000${cp}\u0000${from ?? ''}\u0000${ctx.vocabMultiple ?? ''}`;
     const hit = this.tableCache.get(key);
     if (hit) return hit;
     const table = from === undefined ? this.resolveTable(model, gpu, tp, mbs, ctx, cp) : this.derivedFrom(model, gpu, from, tp, mbs, ctx, cp);
@@ -235,7 +237,7 @@ export class ProfileDb {
   private derivedFrom(model: ModelSpec, gpu: string, from: string, tp: number, mbs: number, ctx: CostLookup, cp: number): ProfileTable {
     const by = `--substitute-profile ${gpu}=${from}`;
     const derive = { from: rooflineOf(ctx.gpuSpec(from)), to: rooflineOf(ctx.gpuSpec(gpu)), by };
-    if (this.opsFiles.has(from.toUpperCase())) return shapeProfileTable(this.operatorProfile(from), { model, gpu, tp, mbs, cp, derive });
+    if (this.opsFiles.has(from.toUpperCase())) return shapeProfileTable(this.operatorProfile(from), { model, gpu, tp, mbs, cp, derive, ...(ctx.vocabMultiple ? { vocabMultiple: ctx.vocabMultiple } : {}) });
     const t = this.get(model.name, from, tp); // the missing file's error when from has none
     const fix = `measure ops_${from}.json (profiler/operators.py, docs/operator-profiles.md), which prices any shape, or drop ${by} to derive ${gpu} from the nearest operator profile`;
     if (t.format === 'npy-legacy') throw new FasopError(`${by}: ${t.file} is a legacy per-layer .npy, without the node columns a derivation scales`, fix);
@@ -280,6 +282,6 @@ export class ProfileDb {
     }
     const source = this.operatorSource(gpu, ctx);
     if (!source) return this.get(model.name, gpu, tp); // no operator profile: the missing per-model file's error
-    return shapeProfileTable(source.profile, { model, gpu, tp, mbs, cp, ...(source.derive ? { derive: source.derive } : {}), ...(note ? { note } : {}) });
+    return shapeProfileTable(source.profile, { model, gpu, tp, mbs, cp, ...(ctx.vocabMultiple ? { vocabMultiple: ctx.vocabMultiple } : {}), ...(source.derive ? { derive: source.derive } : {}), ...(note ? { note } : {}) });
   }
 }

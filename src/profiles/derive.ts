@@ -25,7 +25,7 @@ export function rooflineOf(gpu: GpuSpec): Roofline {
 /** FLOPs and HBM bytes of one call of an operator, forward and backward (bf16 operands). */
 export function workOf(shape: OperatorShape): { forward: { flops: number; bytes: number }; backward: { flops: number; bytes: number } } {
   const d = shape.dims;
-  if (shape.table === 'linear') {
+  if (shape.table === 'linear' || shape.table === 'linear_unaligned') {
     const { in_features: K, out_features: N, tokens: M } = d as { in_features: number; out_features: number; tokens: number };
     const one = { flops: 2 * M * N * K, bytes: 2 * (M * K + K * N + M * N) };
     return { forward: one, backward: { flops: 2 * one.flops, bytes: 2 * one.bytes } }; // input gradient + weight gradient

@@ -145,6 +145,11 @@ function tableFor(profile: OperatorProfile, name: TableName): OperatorTable {
 
 /** Forward and backward ms of one call of an operator at its shape. */
 export function operatorCost(profile: OperatorProfile, shape: OperatorShape): OperatorCost {
+  // a profile measured before the unaligned GEMMs were: priced as aligned, and said so
+  if (shape.table === 'linear_unaligned' && !profile.tables.linear_unaligned) {
+    const c = operatorCost(profile, { ...shape, table: 'linear' });
+    return { ...c, shape, outside: [...c.outside, `${shape.name}: out_features ${shape.dims['out_features']} not a multiple of 8, priced as aligned (the profile has no linear_unaligned table)`] };
+  }
   const table = tableFor(profile, shape.table);
   const query = TABLE_AXES[shape.table].map((a) => {
     const v = (shape.dims as Record<string, number | undefined>)[a];
@@ -159,7 +164,7 @@ export function operatorCost(profile: OperatorProfile, shape: OperatorShape): Op
     return r.ms;
   };
   const forward_ms = get(fields[0]!);
-  const backward_ms = shape.table === 'linear' ? get('input_grad_ms') + get('weight_grad_ms') : fields.length > 1 ? get(fields[1]!) : 0;
+  const backward_ms = shape.table === 'linear' || shape.table === 'linear_unaligned' ? get('input_grad_ms') + get('weight_grad_ms') : fields.length > 1 ? get(fields[1]!) : 0;
   return { shape, forward_ms, backward_ms, outside: [...outside].map((o) => `${shape.name}: ${o}`) };
 }
 

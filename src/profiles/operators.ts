@@ -17,6 +17,7 @@ const FB = ['forward_ms', 'backward_ms'] as const;
 /** Measured fields of each table, ms. */
 export const TABLE_FIELDS: Record<TableName, readonly string[]> = {
   linear: ['forward_ms', 'input_grad_ms', 'weight_grad_ms'],
+  linear_unaligned: ['forward_ms', 'input_grad_ms', 'weight_grad_ms'],
   attention: FB, attention_flash: FB, rmsnorm: FB, layernorm: FB, add: FB, silu: FB, gelu: FB, mul: FB, rope: FB,
   embedding: FB, cross_entropy: FB, vocab_parallel_cross_entropy: FB,
   adamw_bf16_states: ['step_ms'], adamw_fp32_master: ['step_ms'],

@@ -48,6 +48,8 @@ export interface ShapeTableRequest {
   derive?: { from: Roofline; to: Roofline; by?: string };
   /** why a per-model profile of this name was not used (for cost_source) */
   note?: string;
+  /** the vocabulary is padded to a multiple of this × tp (default 128, Megatron's) */
+  vocabMultiple?: number;
 }
 
 const fixedCache = new WeakMap<OperatorProfile, Map<TableName, { forward_ms: number; backward_ms: number }>>();
@@ -93,7 +95,7 @@ export function shapeProfileTable(profile: OperatorProfile, req: ShapeTableReque
     throw new FasopError(`sequence length ${seq}${cp > 1 ? ` (${seq / cp} per context-parallel rank)` : ''} is beyond the reach of operator profile ${profile.path} (attention measured up to ${reach / SEQ_REACH_FACTOR}, priced up to ${SEQ_REACH_FACTOR}x that: ${reach})`,
       `use --seq-length ${reach * cp} or less${cp > 1 ? '' : ', or context parallelism (--cp)'}, or measure a profile whose attention grid covers it (profiler/operators.py)`);
   }
-  const shapes = decoderShapes(model, { tp, mbs, seq, cp });
+  const shapes = decoderShapes(model, { tp, mbs, seq, cp, ...(req.vocabMultiple ? { vocabMultiple: req.vocabMultiple } : {}) });
   const outside = new Set<string>();
   const cost = (s: OperatorShape): OperatorCost => {
     const c = operatorCost(profile, s);

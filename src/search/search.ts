@@ -30,7 +30,7 @@ interface ClusterJob {
 
 /** Resolve every (gbs, sub-cluster) job up front: counts for progress and errors before any work. */
 export function planJobs(req: SearchRequest, profiles: ProfileDb, catalog: Catalog): ClusterJob[] {
-  const lookup = costLookupOf(catalog);
+  const lookup = costLookupOf(catalog, req.recipe);
   const clusters = req.pareto ? subClusters(req.gpus) : [req.gpus];
   const jobs: ClusterJob[] = [];
   const cost = (type: string) => costingFor(req, type);
