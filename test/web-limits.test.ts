@@ -114,6 +114,13 @@ test('web limits: 200 clients that do not read hold a bounded queue each and are
       await new Promise((r) => setImmediate(r));
       if (b % 20 === 0) await sleep(20);
     }
+    // writing goes on in later turns, a bounded amount per turn: wait until every stuck client is full
+    const full = () => srv.responses.filter((r) => r.writableLength > 0).length;
+    for (let t = 0; full() < 200 && t < 1200; t++) {
+      for (const res of srv.responses) maxQueued = Math.max(maxQueued, res.writableLength);
+      await sleep(25);
+    }
+    assert.ok(full() >= 200, `every stuck client has data waiting (${full()})`);
     // a client's queue never holds more than the high-water mark plus one batch
     assert.ok(maxQueued <= 256 * 1024 + largestBatch, `largest queue ${maxQueued} bytes`);
     await sleep(2000);
@@ -245,7 +252,7 @@ test('web limits: --watch on a folder or a FIFO warns and keeps serving; a line 
     const f = new JsonlFollower(path);
     f.poll();
     f.poll();
-    const warnings = (f.current as unknown as { log: string[] }).log.filter((t) => t.includes('event: warning'));
+    const warnings = (f.current as unknown as { log: Buffer[] }).log.map(String).filter((t) => t.includes('event: warning'));
     assert.equal(warnings.length, 1, 'one warning, not one per poll');
     assert.match(warnings[0]!, /is not a regular file/);
     f.close();
@@ -266,7 +273,7 @@ test('web limits: --watch on a folder or a FIFO warns and keeps serving; a line 
   appendFileSync(file, `\n${rec}\n`);
   f.poll();
   assert.equal(f.current.done, 2, 'the records around the long line are read');
-  const log = (f.current as unknown as { log: string[] }).log.join('');
+  const log = (f.current as unknown as { log: Buffer[] }).log.join('');
   assert.match(log, /skipping a line longer than/);
   f.close();
 });

@@ -11,7 +11,7 @@ import { ProfileDb } from '../profiles/db.js';
 import { defaultWorkers, parallelSearchEvents } from '../search/parallel.js';
 import { FasopError } from '../errors.js';
 import { resolveSearchOptions, type RawSearchOptions } from '../request/options.js';
-import { wirePlan, type WirePlan } from './wire.js';
+import { encodeResults, wirePlan, type ResultBatch, type WirePlan } from './wire.js';
 
 export interface WorkerInput {
   raw: RawSearchOptions;
@@ -23,7 +23,7 @@ export interface WorkerInput {
 export type WorkerMessage =
   | { type: 'ready'; total: number }
   | { type: 'meta'; meta: Record<string, unknown> }
-  | { type: 'results'; plans: WirePlan[] }
+  | { type: 'results'; batch: ResultBatch }
   | { type: 'end' }
   | { type: 'error'; error: string; hint: string; bug?: boolean };
 
@@ -40,7 +40,11 @@ async function run(input: WorkerInput): Promise<void> {
   let batch: WirePlan[] = [];
   let last = Date.now();
   const flush = () => {
-    if (batch.length) post({ type: 'results', plans: batch });
+    if (batch.length) {
+      // serialised here, off the server's thread; the typed arrays are moved, not copied
+      const b = encodeResults(batch);
+      parentPort!.postMessage({ type: 'results', batch: b } satisfies WorkerMessage, [b.cost.buffer, b.throughput.buffer, b.oom.buffer]);
+    }
     batch = [];
     last = Date.now();
   };
