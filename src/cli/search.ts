@@ -83,7 +83,7 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
   // once the request has been checked (so that an error leaves no new folder behind).
   const dirs = new Set([csvPath, logPath, jsonlPath].filter((p): p is string => p !== undefined).map((p) => dirname(p)));
   for (const dir of dirs) {
-    if (dir !== outputDir) ensureWritableDir(dir, dir === dirname(jsonlPath ?? '') ? '--parsing-file (create the folder first)' : '--log-file (create the folder first)', false);
+    if (dir !== outputDir) ensureWritableDir(dir, dir === dirname(jsonlPath ?? '') ? '--parsing-file' : '--log-file', false);
   }
 
   let log: LineFile | undefined;

@@ -32,12 +32,33 @@ const WHY: Record<string, string> = {
   EPIPE: 'the reader went away',
 };
 
-/** A failed write as the user's error: one line naming the file and the reason (ENOSPC, EACCES, EIO, ...). */
-export function writeError(path: string, err: unknown, hint = 'free space or choose a writable location (--output-dir, --log-file, --parsing-file); earlier result files were left as they were'): FasopError {
+const ELSEWHERE = '(--output-dir, --log-file, --parsing-file); earlier result files were left as they were';
+
+/** What to do about a failed write, by its code. */
+function writeHint(code: string): string {
+  switch (code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+    case 'EFBIG':
+      return `free space or choose a writable location ${ELSEWHERE}`;
+    case 'EACCES':
+    case 'EPERM':
+      return `give this user write permission there, or choose a location it may write to ${ELSEWHERE}`;
+    case 'EROFS':
+      return `choose a location on a writable file system ${ELSEWHERE}`;
+    case 'EIO':
+      return `the device reported a failure: check the disk (or network share), then retry or choose another location ${ELSEWHERE}`;
+    default:
+      return `choose a writable location ${ELSEWHERE}`;
+  }
+}
+
+/** A failed write as the user's error: one line naming the file, the reason (ENOSPC, EACCES, EIO, ...) and what to do. */
+export function writeError(path: string, err: unknown, hint?: string): FasopError {
   if (err instanceof FasopError) return err;
   const code = (err as NodeJS.ErrnoException).code ?? 'error';
   const why = Object.hasOwn(WHY, code) ? ` (${WHY[code]})` : '';
-  return new FasopError(`cannot write ${path}: ${code}${why}`, hint);
+  return new FasopError(`cannot write ${path}: ${code}${why}`, hint ?? writeHint(code));
 }
 
 /** A file written line by line (a log, a JSONL stream): every failure is a FasopError naming it. */
@@ -93,7 +114,7 @@ export class LineFile {
 /**
  * Check a directory we are about to write into, before any work starts. With `create` it is made
  * (with its parents) when missing; without, a missing directory is an error — a file path the
- * user names never makes folders appear elsewhere on the disk.
+ * user names never makes folders appear elsewhere on the disk. `flag` names the flag that chose it.
  */
 export function ensureWritableDir(dir: string, flag: string, create = true): void {
   try {
@@ -102,6 +123,10 @@ export function ensureWritableDir(dir: string, flag: string, create = true): voi
     accessSync(dir, constants.W_OK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new FasopError(code === 'ENOENT' && !create ? `output folder ${dir} does not exist` : `output directory ${dir} is not writable (${code})`, `pass a writable folder with ${flag}`);
+    if (code === 'ENOENT' && !create) throw new FasopError(`output folder ${dir} does not exist`, `pass a writable folder with ${flag} (create the folder first)`);
+    const fix = code === 'EACCES' || code === 'EPERM'
+      ? `give this user write permission on ${dir}, or pass a folder it may write to with ${flag}`
+      : code === 'EROFS' ? `pass a folder on a writable file system with ${flag}` : `pass a writable folder with ${flag}`;
+    throw new FasopError(`output directory ${dir} is not writable (${code})`, fix);
   }
 }
