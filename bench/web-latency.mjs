@@ -56,6 +56,8 @@ async function once(root) {
   const url = (p) => new URL(p, base);
   const port = Number(new URL(base).port);
   const rssKiB = () => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))?.[1] ?? 0);
+  // the server's main thread: ns on a CPU and ns runnable but waiting for one (Linux schedstat)
+  const sched = () => readFileSync(`/proc/${server.pid}/task/${server.pid}/schedstat`, 'utf8').split(' ').map(Number);
   // the measuring client's own first calls (fetch loads lazily) are not the server's latency
   for (let i = 0; i < 10; i++) for (const p of ['/api/search/status', '/api/info']) await (await fetch(url(p))).json();
   const idleRss = rssKiB();
@@ -78,6 +80,7 @@ async function once(root) {
   let readBytes = 0;
   get(url('/api/events'), (res) => res.on('data', (c) => { readBytes += c.length; }));
   const lat = [];
+  const s0 = sched();
   const t0 = performance.now();
   for (let running = true; running;) {
     for (const p of ['/api/search/status', '/api/info']) {
@@ -89,6 +92,7 @@ async function once(root) {
     if (running) await sleep(20);
   }
   const searchS = (performance.now() - t0) / 1000;
+  const s1 = sched();
   const peak = rssKiB();
   // the same calls after the search, for the machine's own noise
   const after = [];
@@ -102,7 +106,8 @@ async function once(root) {
   server.kill('SIGTERM');
   await new Promise((r) => server.once('exit', r));
   const slow = lat.filter((x) => x > SLOW_MS).length;
-  return `| ${started.total} | ${load.toFixed(1)} | ${searchS.toFixed(1)} | ${lat.length} | ${stats(lat)} | ${slow} | ${stats(after)} | ${(idleRss / 1024).toFixed(0)} → ${(peak / 1024).toFixed(0)} | ${readBytes} |`;
+  const threadMs = `${((s1[0] - s0[0]) / 1e6).toFixed(0)} / ${((s1[1] - s0[1]) / 1e6).toFixed(0)}`;
+  return `| ${started.total} | ${load.toFixed(1)} | ${searchS.toFixed(1)} | ${lat.length} | ${stats(lat)} | ${slow} | ${threadMs} | ${stats(after)} | ${(idleRss / 1024).toFixed(0)} → ${(peak / 1024).toFixed(0)} | ${readBytes} |`;
 }
 
 let beforeRoot;
@@ -113,8 +118,8 @@ if (beforeRef) {
   execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(beforeRoot, 'tsconfig.json')], { stdio: 'inherit' });
 }
 console.log(`machine: ${cpus()[0]?.model ?? '?'} (${cpus().length} cores), node ${process.version}, ${new Date().toISOString()}${beforeRef ? `; before = ${beforeRef}` : ''}`);
-console.log(`| build | plans | load avg (1 min) | search (s) | API calls | latency during the search p50 / p99 / max (ms) | calls over ${SLOW_MS} ms | after it p50 / p99 / max (ms) | server peak RSS, idle → end (MiB) | stream bytes read |`);
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log(`| build | plans | load avg (1 min) | search (s) | API calls | latency during the search p50 / p99 / max (ms) | calls over ${SLOW_MS} ms | server thread during the search: on a CPU / waiting for one (ms) | after it p50 / p99 / max (ms) | server peak RSS, idle → end (MiB) | stream bytes read |`);
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (let r = 0; r < runs; r++) {
   if (beforeRoot) console.log(`| before | ${(await once(beforeRoot)).slice(2)}`);
   console.log(`| ${beforeRoot ? 'after' : 'this'} | ${(await once(ROOT)).slice(2)}`);

@@ -14,7 +14,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { frontierCount, Run } from '../src/web/channel.js';
+import { FANOUT_BYTES_PER_TURN, frontierCount, Run } from '../src/web/channel.js';
 import { MAX_WEB_PLANS } from '../src/web/search-runner.js';
 import { MAX_SSE_CLIENTS, startServer, type FasopServer } from '../src/web/server.js';
 import { JsonlFollower, MAX_JSONL_LINE_BYTES } from '../src/web/watch.js';
@@ -133,6 +133,48 @@ test('web limits: 200 clients that do not read hold a bounded queue each and are
     assert.equal(got.events.filter((e) => e.event === 'result').length, n);
     assert.equal(got.events.at(-1)!.event, 'done');
     for (const s of stuck) s.destroy();
+  } finally {
+    await srv.close();
+  }
+});
+
+test('web limits: writing to the clients is spread over event-loop turns, at most FANOUT_BYTES_PER_TURN plus one batch each', { timeout: 60_000 }, async () => {
+  const run = new Run(1, 'search', {});
+  const srv = await sseServer(run);
+  try {
+    const readers = Array.from({ length: 20 }, () => readAll(`http://127.0.0.1:${srv.port}/e`, 50_000));
+    for (let t = 0; srv.responses.length < 20 && t < 400; t++) await sleep(25);
+    let written = 0;
+    for (const res of srv.responses) {
+      const write = res.write.bind(res) as (chunk: Buffer) => boolean;
+      (res as unknown as { write: (chunk: Buffer) => boolean }).write = (chunk: Buffer) => {
+        written += chunk.length;
+        return write(chunk);
+      };
+    }
+    // about 10 MB of results at once (a --watch file read in one go), for 20 pages: 200 MB to write
+    let n = 0;
+    for (let b = 0; b < 40; b++) {
+      run.addResults(batch(n, 500));
+      n += 500;
+    }
+    run.finish('done');
+    assert.equal(written, 0, 'nothing is written while the results are added');
+    const largestBatch = Buffer.byteLength(batch(0, 500).map((p) => `id: 1.99999\nevent: result\ndata: ${JSON.stringify(p)}\n\n`).join(''));
+    let turns = 0;
+    let maxTurn = 0;
+    for (let last = 0; run.clientCount() > 0 && turns < 100_000; turns++) {
+      await new Promise((r) => setImmediate(r));
+      maxTurn = Math.max(maxTurn, written - last);
+      last = written;
+    }
+    assert.ok(maxTurn <= FANOUT_BYTES_PER_TURN + largestBatch, `at most ${FANOUT_BYTES_PER_TURN} bytes plus one batch per turn, got ${maxTurn}`);
+    assert.ok(turns > 100, `the writing took ${turns} turns`);
+    for (const got of await Promise.all(readers)) {
+      assert.ok(got.ended);
+      assert.equal(got.events.filter((e) => e.event === 'result').length, n);
+      assert.deepEqual(got.events.filter((e) => e.event === 'result').map((e) => e.data.index), Array.from({ length: n }, (_, i) => i), 'every result, in order');
+    }
   } finally {
     await srv.close();
   }

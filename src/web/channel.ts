@@ -241,10 +241,15 @@ export class Run {
     if (budget <= 0) this.scheduleFanOut();
   }
 
-  /** Results past the cap: to clients that have read everything and are keeping up; others miss them. */
+  /**
+   * Results past the cap: to clients that have read everything and are keeping up; others miss
+   * them. A client a little behind (the log's last events not yet written to it) catches up first,
+   * within one turn's budget for all clients together.
+   */
   private live(buf: Buffer): void {
-    for (const c of this.clients) {
-      if (c.pos < this.log.length) this.pump(c, Infinity);
+    let budget = FANOUT_BYTES_PER_TURN;
+    for (const c of [...this.clients]) {
+      if (c.pos < this.log.length && budget > 0) budget -= this.pump(c, budget);
       if (c.pos === this.log.length && !c.res.destroyed && c.res.writableLength < CLIENT_HIGH_WATER_BYTES) c.res.write(buf);
     }
   }

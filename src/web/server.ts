@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
@@ -56,7 +57,10 @@ class HttpError extends Error {
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
+  sendJsonText(res, status, JSON.stringify(body));
+}
+
+function sendJsonText(res: ServerResponse, status: number, text: string): void {
   res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }
@@ -151,6 +155,21 @@ export async function startServer(opts: ServeOptions = {}): Promise<FasopServer>
     };
   };
 
+  // /api/info changes only with the profile folder's file names: its body is kept until they change
+  let infoCache: { key: string; body: string } | undefined;
+  const infoBody = (): string => {
+    let key: string = mode;
+    if (mode === 'search') {
+      try {
+        key = readdirSync(profileDir).join('\0');
+      } catch (err) {
+        key = `unreadable: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
+      }
+    }
+    if (infoCache?.key !== key) infoCache = { key, body: JSON.stringify(info()) };
+    return infoCache.body;
+  };
+
   const currentRun = (): Run | undefined => (follower ? follower.current : runner!.current);
 
   const status = () => {
@@ -216,7 +235,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<FasopServer>
       const asset = assets.get(path);
       if (asset) return serveAsset(req, res, asset);
       if (path === '/health') return sendJson(res, 200, { status: 'ok' });
-      if (path === '/api/info') return sendJson(res, 200, info());
+      if (path === '/api/info') return sendJsonText(res, 200, infoBody());
       if (path === '/api/search/status') return sendJson(res, 200, status());
       if (path === '/api/events') return events(req, res);
       if (path === '/api/search' || path === '/api/search/stop') return sendError(res, 405, `${method} ${path} is not allowed`, 'use POST');

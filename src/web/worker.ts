@@ -50,10 +50,11 @@ async function run(input: WorkerInput): Promise<void> {
   };
   // The CLI's own checks (request, profiles, "no plan fits") happen at the first event, here, off
   // the server's thread; the server answers the POST once `ready` (or `error`) arrives.
-  // the same parallel search as the CLI's: over all cores, its threads as nice as this one
+  // the same parallel search as the CLI's, its threads as nice as this one, over all cores but one:
+  // that one stays for the server's thread (API calls, streams)
   let total = 0;
   const events = parallelSearchEvents(request, { catalog, profiles, estimator }, {
-    workers: defaultWorkers(),
+    workers: Math.max(1, defaultWorkers() - 1),
     source: { raw: input.raw, gpuTokens: input.gpuTokens },
     nice: SEARCH_NICE,
     // refused before any thread starts
