@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isFasopError } from '../src/errors.js';
@@ -185,6 +185,38 @@ const CASES: WriteCase[] = [
     expect: /^cannot write .*\/w\/run\.log: EIO \(input\/output error\)$/,
     fix: /^the device reported a failure/,
     changes: ['created w/run.log'],
+  },
+  {
+    id: 'log-file-is-the-csv',
+    args: ({ out }) => [...SEARCH, '--output-dir', out, '--log-file', join(out, 'llama70b_pareto.csv')],
+    expect: /^--log-file .*\/out\/llama70b_pareto\.csv is the same file as the results CSV \(.*\/out\/llama70b_pareto\.csv\)$/,
+    fix: /^name another file for --log-file: every output needs a file of its own, and no input is written over$/,
+  },
+  {
+    id: 'log-file-links-to-the-chart',
+    args: ({ out, w }) => {
+      symlinkSync(join(out, 'llama70b_pareto.png'), join(w, 'run.log'));
+      return [...SEARCH, '--output-dir', out, '--log-file', join(w, 'run.log')];
+    },
+    expect: /^--log-file .*\/w\/run\.log is the same file as the chart \(.*\/out\/llama70b_pareto\.png\)$/,
+    fix: /^name another file for --log-file/,
+  },
+  {
+    id: 'parsing-file-is-the-log-file',
+    args: ({ out, w }) => [...SEARCH, '--output-dir', out, '--log-file', join(w, 'run.txt'), '--parsing', '--parsing-file', join(w, 'run.txt')],
+    expect: /^--parsing-file .*\/w\/run\.txt is the same file as --log-file \(.*\/w\/run\.txt\)$/,
+    fix: /^name another file for --parsing-file/,
+  },
+  {
+    id: 'parsing-file-is-a-profile',
+    args: ({ root, out }) => {
+      const prof = join(root, 'prof');
+      mkdirSync(prof);
+      for (const tp of [1, 2, 4, 8]) copyFileSync(join(REF_PROFILES, `llama70b_A40_${tp}.npz`), join(prof, `llama70b_A40_${tp}.npz`));
+      return [...SEARCH, '--profile-dir', prof, '--output-dir', out, '--parsing', '--parsing-file', join(prof, 'llama70b_A40_4.npz')];
+    },
+    expect: /^--parsing-file .*\/prof\/llama70b_A40_4\.npz is the same file as a profile \(.*\/prof\/llama70b_A40_4\.npz\)$/,
+    fix: /^name another file for --parsing-file/,
   },
 ];
 

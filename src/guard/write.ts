@@ -1,5 +1,5 @@
-import { accessSync, closeSync, constants, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { accessSync, closeSync, constants, mkdirSync, openSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { FasopError } from '../errors.js';
 
 /** Write a file so that readers see the old content or the new, never a truncated one. */
@@ -128,5 +128,43 @@ export function ensureWritableDir(dir: string, flag: string, create = true): voi
       ? `give this user write permission on ${dir}, or pass a folder it may write to with ${flag}`
       : code === 'EROFS' ? `pass a folder on a writable file system with ${flag}` : `pass a writable folder with ${flag}`;
     throw new FasopError(`output directory ${dir} is not writable (${code})`, fix);
+  }
+}
+
+/** The file a path names, links followed: its device and inode when it exists, else its folder's real path and its name. */
+function fileIdentity(path: string): string | undefined {
+  try {
+    const st = statSync(path);
+    // /dev/null (or /dev/full) may take any number of outputs
+    if (st.isCharacterDevice()) return undefined;
+    return `inode ${st.dev}:${st.ino}`;
+  } catch {
+    try {
+      return `path ${join(realpathSync(dirname(resolve(path))), basename(path))}`;
+    } catch {
+      return `path ${resolve(path)}`;
+    }
+  }
+}
+
+/**
+ * Refuse a file named by a flag (--log-file, --parsing-file) that is also another output of the
+ * run or one of its inputs: opening it would truncate that file, and the two writers would
+ * overwrite each other. Checked before anything is written; links and hard links count as the same file.
+ */
+export function checkDistinctFiles(named: readonly { path: string; flag: string }[], others: readonly { path: string; what: string }[]): void {
+  const seen = new Map<string, string>();
+  for (const o of others) {
+    const id = fileIdentity(o.path);
+    if (id !== undefined && !seen.has(id)) seen.set(id, `${o.what} (${o.path})`);
+  }
+  for (const n of named) {
+    const id = fileIdentity(n.path);
+    if (id === undefined) continue;
+    const other = seen.get(id);
+    if (other !== undefined) {
+      throw new FasopError(`${n.flag} ${n.path} is the same file as ${other}`, `name another file for ${n.flag}: every output needs a file of its own, and no input is written over`);
+    }
+    seen.set(id, `${n.flag} (${n.path})`);
   }
 }
