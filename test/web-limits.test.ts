@@ -271,6 +271,29 @@ test('web limits: a page search above MAX_WEB_PLANS is refused before it starts 
   });
 });
 
+test('web limits: a request body that does not arrive in time gets 408 and its connection closes', { timeout: 30_000 }, async () => {
+  await withServer({ bodyTimeoutMs: 500 }, async (s) => {
+    const t0 = Date.now();
+    const reply = await new Promise<string>((resolve, reject) => {
+      const sock = connect({ port: s.port, host: '127.0.0.1' }, () => {
+        // headers and the start of a body that never ends
+        sock.write(`POST /api/search HTTP/1.1\r\nHost: 127.0.0.1:${s.port}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"gpus": [`);
+      });
+      let data = '';
+      sock.setEncoding('utf8');
+      sock.on('data', (c: string) => { data += c; });
+      sock.on('close', () => resolve(data));
+      sock.on('error', reject);
+      sock.setTimeout(10_000, () => { sock.destroy(); reject(new Error('the server kept the connection open')); });
+    });
+    assert.match(reply, /^HTTP\/1\.1 408 /);
+    assert.match(reply, /the request body did not arrive within 0\.5 s/);
+    assert.ok(Date.now() - t0 < 5000, 'answered after the body timeout, not later');
+    const st = await (await fetch(new URL('/api/search/status', s.url))).json();
+    assert.equal(st.status, 'idle', 'no search started');
+  });
+});
+
 test('web limits: names that are Object properties get 400 from the API, never 500', { timeout: 60_000 }, async () => {
   const names = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'isPrototypeOf', '__defineGetter__'];
   await withServer({}, async (s) => {

@@ -23,6 +23,8 @@ export interface ServeOptions {
   catalogFiles?: string[];
   /** largest request body in bytes (default 16 KiB) */
   bodyLimit?: number;
+  /** longest wait for a request body in ms (default BODY_TIMEOUT_MS) */
+  bodyTimeoutMs?: number;
 }
 
 export interface FasopServer {
@@ -69,8 +71,11 @@ function sendError(res: ServerResponse, status: number, error: string, hint: str
   sendJson(res, status, { error, hint });
 }
 
-/** Read a JSON body of at most `limit` bytes (413 above it, 400 if it is not JSON). */
-function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+/** Longest wait for a request body (the server's request timeout is off, for the event streams). */
+export const BODY_TIMEOUT_MS = 10_000;
+
+/** Read a JSON body of at most `limit` bytes (413 above it, 400 if it is not JSON, 408 if it does not arrive in time). */
+function readJsonBody(req: IncomingMessage, limit: number, timeoutMs: number): Promise<unknown> {
   return new Promise((resolvePromise, reject) => {
     const type = String(req.headers['content-type'] ?? '');
     if (!/^application\/json\b/i.test(type)) {
@@ -87,17 +92,24 @@ function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
     const chunks: Buffer[] = [];
     let size = 0;
     let failed = false;
+    const timer = setTimeout(() => {
+      failed = true;
+      reject(new HttpError(408, `the request body did not arrive within ${timeoutMs / 1000} s`, 'send the whole JSON body with the request'));
+    }, timeoutMs);
+    req.on('close', () => clearTimeout(timer));
     req.on('data', (c: Buffer) => {
       if (failed) return;
       size += c.length;
       if (size > limit) {
         failed = true;
+        clearTimeout(timer);
         reject(new HttpError(413, `request body too large: over ${limit} bytes`, 'a search request is a small JSON object'));
         return;
       }
       chunks.push(c);
     });
     req.on('end', () => {
+      clearTimeout(timer);
       if (failed) return;
       const text = Buffer.concat(chunks).toString('utf8');
       try {
@@ -253,7 +265,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<FasopServer>
         const run = runner.current;
         return sendJson(res, 200, stopped ? { status: 'stopped', run: run!.id, ...run!.progress() } : { status: 'not_running' });
       }
-      const body = await readJsonBody(req, bodyLimit);
+      const body = await readJsonBody(req, bodyLimit, opts.bodyTimeoutMs ?? BODY_TIMEOUT_MS);
       const run = await runner.start(body);
       return sendJson(res, 202, { status: 'started', run: run.id, total: run.total });
     }
@@ -268,7 +280,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<FasopServer>
         return;
       }
       if (err instanceof HttpError) {
-        if (err.status === 413) res.setHeader('Connection', 'close');
+        if (err.status === 413 || err.status === 408) res.setHeader('Connection', 'close');
         sendError(res, err.status, err.message, err.hint);
       } else if (err instanceof BusyError) sendError(res, 409, err.message, err.hint);
       else if (isFasopError(err)) sendError(res, 400, err.message, err.hint);
