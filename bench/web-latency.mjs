@@ -4,15 +4,14 @@
 // runs in its worker while 50 event-stream clients that never read stay connected and one client
 // reads everything. Every 20 ms the status and info calls are timed, over one kept-alive
 // connection (the measuring client is warmed up first, so its own start-up is not counted); the
-// server's peak RSS is read from /proc. Prints
-// one Markdown table row per run, with the server's main thread's CPU time and run-queue time
-// (schedstat) during the search, and the longest stall of the server's event loop (a probe loaded
-// into the server) and of this client's, each split into time on a CPU and time waiting for one:
-// a slow call with the server's loop idle or waiting is the machine's scheduling, not the server's
-// work. With --before REF, that commit is exported with `git archive`,
-// built with this checkout's node_modules, and its runs alternate with this checkout's, so both
-// see the same machine load. BENCH_NODE_FLAGS (e.g. --trace-gc) are passed to the server, whose
-// standard output goes to BENCH_SERVER_LOG when set.
+// server's peak RSS is read from /proc. Prints one Markdown table row per run, with the server's
+// main thread's CPU time and run-queue time (schedstat) during the search, and the longest stall
+// of the server's event loop (a probe loaded into the server) and of this client's, each split
+// into time on a CPU and time waiting for one: a slow call while the server's loop was idle or
+// waiting for a CPU is the machine's scheduling, not the server's work. With --before REF, that
+// commit is exported with `git archive`, built with this checkout's node_modules, and its runs
+// alternate with this checkout's, so both see the same machine load. BENCH_NODE_FLAGS (e.g.
+// --trace-gc) are passed to the server, whose standard output goes to BENCH_SERVER_LOG when set.
 import { execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { Agent, get, request } from 'node:http';
