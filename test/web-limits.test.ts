@@ -114,13 +114,14 @@ test('web limits: 200 clients that do not read hold a bounded queue each and are
       await new Promise((r) => setImmediate(r));
       if (b % 20 === 0) await sleep(20);
     }
-    // writing goes on in later turns, a bounded amount per turn: wait until every stuck client is full
-    const full = () => srv.responses.filter((r) => r.writableLength > 0).length;
+    // writing goes on in later turns, a bounded amount per turn: wait until every stuck client is
+    // full (or already dropped, on a slow machine, 1.5 s after it filled up)
+    const full = () => srv.responses.filter((r) => r.writableLength > 0 || r.destroyed).length;
     for (let t = 0; full() < 200 && t < 1200; t++) {
       for (const res of srv.responses) maxQueued = Math.max(maxQueued, res.writableLength);
       await sleep(25);
     }
-    assert.ok(full() >= 200, `every stuck client has data waiting (${full()})`);
+    assert.ok(full() >= 200, `every stuck client has data waiting or was dropped (${full()})`);
     // a client's queue never holds more than the high-water mark plus one batch
     assert.ok(maxQueued <= 256 * 1024 + largestBatch, `largest queue ${maxQueued} bytes`);
     await sleep(2000);
