@@ -1,7 +1,8 @@
 /**
  * The search, in a worker thread: the server's event loop (and so the page) stays responsive, and
  * Stop is `worker.terminate()`, which really stops it. Input (workerData): the CLI's raw options,
- * already checked by the server. Output: batches of small records, then `end` or `error`.
+ * already checked by the server. Output: batches of results serialised here (wire.ts ResultBatch),
+ * then `end` or `error`.
  */
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
