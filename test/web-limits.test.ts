@@ -14,7 +14,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { frontierCount, Run } from '../src/web/channel.js';
+import { FANOUT_BYTES_PER_TURN, frontierCount, Run } from '../src/web/channel.js';
 import { MAX_WEB_PLANS } from '../src/web/search-runner.js';
 import { MAX_SSE_CLIENTS, startServer, type FasopServer } from '../src/web/server.js';
 import { JsonlFollower, MAX_JSONL_LINE_BYTES } from '../src/web/watch.js';
@@ -114,6 +114,14 @@ test('web limits: 200 clients that do not read hold a bounded queue each and are
       await new Promise((r) => setImmediate(r));
       if (b % 20 === 0) await sleep(20);
     }
+    // writing goes on in later turns, a bounded amount per turn: wait until every stuck client is
+    // full (or already dropped, on a slow machine, 1.5 s after it filled up)
+    const full = () => srv.responses.filter((r) => r.writableLength > 0 || r.destroyed).length;
+    for (let t = 0; full() < 200 && t < 1200; t++) {
+      for (const res of srv.responses) maxQueued = Math.max(maxQueued, res.writableLength);
+      await sleep(25);
+    }
+    assert.ok(full() >= 200, `every stuck client has data waiting or was dropped (${full()})`);
     // a client's queue never holds more than the high-water mark plus one batch
     assert.ok(maxQueued <= 256 * 1024 + largestBatch, `largest queue ${maxQueued} bytes`);
     await sleep(2000);
@@ -126,6 +134,48 @@ test('web limits: 200 clients that do not read hold a bounded queue each and are
     assert.equal(got.events.filter((e) => e.event === 'result').length, n);
     assert.equal(got.events.at(-1)!.event, 'done');
     for (const s of stuck) s.destroy();
+  } finally {
+    await srv.close();
+  }
+});
+
+test('web limits: writing to the clients is spread over event-loop turns, at most FANOUT_BYTES_PER_TURN plus one batch each', { timeout: 60_000 }, async () => {
+  const run = new Run(1, 'search', {});
+  const srv = await sseServer(run);
+  try {
+    const readers = Array.from({ length: 20 }, () => readAll(`http://127.0.0.1:${srv.port}/e`, 50_000));
+    for (let t = 0; srv.responses.length < 20 && t < 400; t++) await sleep(25);
+    let written = 0;
+    for (const res of srv.responses) {
+      const write = res.write.bind(res) as (chunk: Buffer) => boolean;
+      (res as unknown as { write: (chunk: Buffer) => boolean }).write = (chunk: Buffer) => {
+        written += chunk.length;
+        return write(chunk);
+      };
+    }
+    // about 10 MB of results at once (a --watch file read in one go), for 20 pages: 200 MB to write
+    let n = 0;
+    for (let b = 0; b < 40; b++) {
+      run.addResults(batch(n, 500));
+      n += 500;
+    }
+    run.finish('done');
+    assert.equal(written, 0, 'nothing is written while the results are added');
+    const largestBatch = Buffer.byteLength(batch(0, 500).map((p) => `id: 1.99999\nevent: result\ndata: ${JSON.stringify(p)}\n\n`).join(''));
+    let turns = 0;
+    let maxTurn = 0;
+    for (let last = 0; run.clientCount() > 0 && turns < 100_000; turns++) {
+      await new Promise((r) => setImmediate(r));
+      maxTurn = Math.max(maxTurn, written - last);
+      last = written;
+    }
+    assert.ok(maxTurn <= FANOUT_BYTES_PER_TURN + largestBatch, `at most ${FANOUT_BYTES_PER_TURN} bytes plus one batch per turn, got ${maxTurn}`);
+    assert.ok(turns > 100, `the writing took ${turns} turns`);
+    for (const got of await Promise.all(readers)) {
+      assert.ok(got.ended);
+      assert.equal(got.events.filter((e) => e.event === 'result').length, n);
+      assert.deepEqual(got.events.filter((e) => e.event === 'result').map((e) => e.data.index), Array.from({ length: n }, (_, i) => i), 'every result, in order');
+    }
   } finally {
     await srv.close();
   }
@@ -222,6 +272,29 @@ test('web limits: a page search above MAX_WEB_PLANS is refused before it starts 
   });
 });
 
+test('web limits: a request body that does not arrive in time gets 408 and its connection closes', { timeout: 30_000 }, async () => {
+  await withServer({ bodyTimeoutMs: 500 }, async (s) => {
+    const t0 = Date.now();
+    const reply = await new Promise<string>((resolve, reject) => {
+      const sock = connect({ port: s.port, host: '127.0.0.1' }, () => {
+        // headers and the start of a body that never ends
+        sock.write(`POST /api/search HTTP/1.1\r\nHost: 127.0.0.1:${s.port}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"gpus": [`);
+      });
+      let data = '';
+      sock.setEncoding('utf8');
+      sock.on('data', (c: string) => { data += c; });
+      sock.on('close', () => resolve(data));
+      sock.on('error', reject);
+      sock.setTimeout(10_000, () => { sock.destroy(); reject(new Error('the server kept the connection open')); });
+    });
+    assert.match(reply, /^HTTP\/1\.1 408 /);
+    assert.match(reply, /the request body did not arrive within 0\.5 s/);
+    assert.ok(Date.now() - t0 < 5000, 'answered after the body timeout, not later');
+    const st = await (await fetch(new URL('/api/search/status', s.url))).json();
+    assert.equal(st.status, 'idle', 'no search started');
+  });
+});
+
 test('web limits: names that are Object properties get 400 from the API, never 500', { timeout: 60_000 }, async () => {
   const names = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'isPrototypeOf', '__defineGetter__'];
   await withServer({}, async (s) => {
@@ -245,7 +318,7 @@ test('web limits: --watch on a folder or a FIFO warns and keeps serving; a line 
     const f = new JsonlFollower(path);
     f.poll();
     f.poll();
-    const warnings = (f.current as unknown as { log: string[] }).log.filter((t) => t.includes('event: warning'));
+    const warnings = (f.current as unknown as { log: Buffer[] }).log.map(String).filter((t) => t.includes('event: warning'));
     assert.equal(warnings.length, 1, 'one warning, not one per poll');
     assert.match(warnings[0]!, /is not a regular file/);
     f.close();
@@ -266,7 +339,7 @@ test('web limits: --watch on a folder or a FIFO warns and keeps serving; a line 
   appendFileSync(file, `\n${rec}\n`);
   f.poll();
   assert.equal(f.current.done, 2, 'the records around the long line are read');
-  const log = (f.current as unknown as { log: string[] }).log.join('');
+  const log = (f.current as unknown as { log: Buffer[] }).log.join('');
   assert.match(log, /skipping a line longer than/);
   f.close();
 });

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { Command } from 'commander';
@@ -177,6 +177,24 @@ test('web: the page, its assets and ECharts come from the package; any other pat
     assert.equal(absolute.status, 404);
     const del = await fetch(new URL('/index.html', s.url), { method: 'DELETE' });
     assert.equal(del.status, 404);
+  });
+});
+
+test('web: /api/info follows the profile folder: a profile added, a misnamed file, the folder removed', { timeout: 30_000 }, async () => {
+  const dir = tmp('fasop-web-info-');
+  copyFileSync(join(REF_PROFILES, 'llama70b_A40_1.npz'), join(dir, 'llama70b_A40_1.npz'));
+  await withServer({ profileDir: dir }, async (s) => {
+    const info = async () => (await fetch(new URL('/api/info', s.url))).json();
+    assert.deepEqual((await info()).profiles, [{ model: 'llama70b', gpu: 'A40', tp: 1 }]);
+    assert.deepEqual((await info()).profiles, [{ model: 'llama70b', gpu: 'A40', tp: 1 }]);
+    copyFileSync(join(REF_PROFILES, 'llama70b_A40_2.npz'), join(dir, 'llama70b_A40_2.npz'));
+    assert.deepEqual((await info()).profiles.map((e: { tp: number }) => e.tp), [1, 2]);
+    writeFileSync(join(dir, 'llama70b-A40.npz'), '');
+    assert.match((await info()).profile_error, /llama70b-A40\.npz: the name does not have the form/);
+    rmSync(dir, { recursive: true });
+    const gone = await info();
+    assert.match(gone.profile_error, /does not exist or is not a directory/);
+    assert.deepEqual(gone.profiles, []);
   });
 });
 

@@ -11,7 +11,7 @@ import { FasopError } from '../errors.js';
 import { getEstimator } from '../estimate/index.js';
 import { ProfileDb } from '../profiles/db.js';
 import { checkPlainName, confinedPath } from '../guard/output-path.js';
-import { ensureWritableDir, LineFile, writeFileAtomic } from '../guard/write.js';
+import { checkDistinctFiles, ensureWritableDir, LineFile, writeFileAtomic } from '../guard/write.js';
 import { ProgressLine, summaryLines, verboseLines } from '../report/console.js';
 import { formatCsv, rankRecords } from '../report/csv.js';
 import { jsonlMeta, jsonlParetoMeta, jsonlRecord } from '../report/jsonl.js';
@@ -83,8 +83,20 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
   // once the request has been checked (so that an error leaves no new folder behind).
   const dirs = new Set([csvPath, logPath, jsonlPath].filter((p): p is string => p !== undefined).map((p) => dirname(p)));
   for (const dir of dirs) {
-    if (dir !== outputDir) ensureWritableDir(dir, dir === dirname(jsonlPath ?? '') ? '--parsing-file (create the folder first)' : '--log-file (create the folder first)', false);
+    if (dir !== outputDir) ensureWritableDir(dir, dir === dirname(jsonlPath ?? '') ? '--parsing-file' : '--log-file', false);
   }
+  const chartPng = req.pareto && raw.makePareto ? titledChart ?? (originalNames ? csvPath?.replace(/\.csv$/, '.png') : undefined) : undefined;
+  checkDistinctFiles([
+    ...(raw.logFile && logPath ? [{ path: logPath, flag: '--log-file' }] : []),
+    ...(raw.parsingFile && jsonlPath ? [{ path: jsonlPath, flag: '--parsing-file' }] : []),
+  ], [
+    ...(csvPath && originalNames ? [{ path: csvPath, what: 'the results CSV' }] : []),
+    ...(chartPng ? [{ path: chartPng, what: 'the chart' }, { path: chartPng.replace(/\.png$/i, '.svg'), what: 'the chart' }] : []),
+    ...profiles.list().map((e) => ({ path: e.path, what: 'a profile' })),
+    ...(raw.modelConfig ? [{ path: raw.modelConfig, what: '--model-config' }] : []),
+    ...raw.catalog.map((f) => ({ path: f, what: '--catalog' })),
+    ...(raw.hostProfile ? [{ path: raw.hostProfile, what: '--host-profile' }] : []),
+  ]);
 
   let log: LineFile | undefined;
   const out = (text: string) => {

@@ -1,4 +1,5 @@
 import { existsSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { writeError } from '../guard/write.js';
 import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
@@ -607,7 +608,6 @@ function writeAtomic(path: string, data: string | Uint8Array): void {
     renameSync(tmp, path);
   } catch (err) {
     try { unlinkSync(tmp); } catch { /* not created */ }
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new FasopError(`cannot write ${path} (${code ?? String(err)})`, 'check that its folder exists and is writable');
+    throw writeError(path, err);
   }
 }

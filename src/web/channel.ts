@@ -1,12 +1,12 @@
 import type { ServerResponse } from 'node:http';
 import { paretoFrontier } from '../report/pareto.js';
+import { encodeResults, type ResultBatch, type WirePlan } from './wire.js';
 
 interface CostThroughput {
   cost: number;
   throughput: number;
   is_oom: boolean;
 }
-import type { WirePlan } from './wire.js';
 
 export type RunStatus = 'idle' | 'running' | 'done' | 'stopped' | 'error';
 /** Events after which a search's stream ends (the page then calls EventSource.close()). */
@@ -26,6 +26,11 @@ export const EVENT_LOG_CAP_BYTES = 64 * 1024 * 1024;
 const CLIENT_HIGH_WATER_BYTES = 256 * 1024;
 /** A client that has not read anything for this long while data waits for it is dropped. */
 export const SLOW_CLIENT_MS = 30_000;
+/**
+ * Bytes written to all clients together in one event-loop turn; the rest follows in the next turns,
+ * so a replay to a new page or a batch sent to many pages never holds up the API calls.
+ */
+export const FANOUT_BYTES_PER_TURN = 1024 * 1024;
 
 interface Client {
   res: ServerResponse;
@@ -37,10 +42,12 @@ interface Client {
 
 /**
  * One search (or one pass over a watched file) as an SSE event log. Every client reads the one
- * shared log through its own cursor, at its own pace: nothing is copied per client, a client that
- * does not read only stops its own cursor (and is dropped after SLOW_CLIENT_MS), so memory is the
- * log (capped at EVENT_LOG_CAP_BYTES of results) plus a bounded queue per client. A page that
- * connects or reconnects late, during the run or after it, gets the run replayed from its start.
+ * shared log through its own cursor, at its own pace: the log is encoded once and its buffers are
+ * written to every client as they are, a client that does not read only stops its own cursor (and
+ * is dropped after SLOW_CLIENT_MS), so memory is the log (capped at EVENT_LOG_CAP_BYTES of results)
+ * plus a bounded queue per client. Writing happens in later event-loop turns, at most
+ * FANOUT_BYTES_PER_TURN per turn. A page that connects or reconnects late, during the run or after
+ * it, gets the run replayed from its start.
  */
 export class Run {
   readonly id: number;
@@ -57,11 +64,15 @@ export class Run {
   error: { error: string; hint: string } | undefined;
   /** the current frontier points only: a point off the frontier never comes back onto it */
   private frontier: CostThroughput[] = [];
-  private readonly log: string[] = [];
+  private readonly log: Buffer[] = [];
+  private logSize = 0;
   private resultBytes = 0;
   private capped = false;
   private readonly clients = new Set<Client>();
   private seq = 0;
+  private fanOutQueued = false;
+  /** the client that the next fan-out turn starts with (turns take clients round robin) */
+  private nextClient = 0;
 
   private readonly logCapBytes: number;
   private readonly slowClientMs: number;
@@ -89,7 +100,7 @@ export class Run {
 
   /** Bytes the replay log holds (tests check the cap). */
   logBytes(): number {
-    return this.log.reduce((a, c) => a + c.length, 0);
+    return this.logSize;
   }
 
   setTotal(total: number): void {
@@ -99,27 +110,34 @@ export class Run {
 
   /** Add results: one log chunk per batch; beyond the cap they go to caught-up clients only. */
   addResults(plans: readonly WirePlan[]): void {
-    if (!plans.length) return;
+    this.addBatch(encodeResults(plans));
+  }
+
+  /** addResults for a batch already serialised (by the search thread). */
+  addBatch(b: ResultBatch): void {
+    const n = b.json.length;
+    if (!n) return;
     let chunk = '';
-    const batch: CostThroughput[] = [];
-    for (const p of plans) {
+    const points: CostThroughput[] = [];
+    for (let i = 0; i < n; i++) {
       this.done += 1;
-      if (p.is_oom) this.oom += 1;
+      if (b.oom[i]) this.oom += 1;
       else {
         this.valid += 1;
-        batch.push({ cost: p.cost ?? NaN, throughput: p.throughput ?? NaN, is_oom: false });
+        points.push({ cost: b.cost[i]!, throughput: b.throughput[i]!, is_oom: false });
       }
-      chunk += this.format('result', p);
+      chunk += this.formatJson('result', b.json[i]!);
     }
-    if (batch.length) this.frontier = frontierPoints([...this.frontier, ...batch]);
-    if (!this.capped && this.resultBytes + chunk.length > this.logCapBytes) {
+    if (points.length) this.frontier = frontierPoints([...this.frontier, ...points]);
+    const buf = Buffer.from(chunk, 'utf8');
+    if (!this.capped && this.resultBytes + buf.length > this.logCapBytes) {
       this.capped = true;
-      this.append(this.format('warning', { run: this.id, message: `more than ${this.logCapBytes} bytes of results: later results are sent live but not kept for pages that connect later`, replay_capped_at: this.done - plans.length }));
+      this.append(this.format('warning', { run: this.id, message: `more than ${this.logCapBytes} bytes of results: later results are sent live but not kept for pages that connect later`, replay_capped_at: this.done - n }));
     }
-    if (this.capped) this.live(chunk);
+    if (this.capped) this.live(buf);
     else {
-      this.resultBytes += chunk.length;
-      this.append(chunk);
+      this.resultBytes += buf.length;
+      this.appendBuffer(buf);
     }
   }
 
@@ -141,10 +159,10 @@ export class Run {
     this.clients.add(c);
     res.on('drain', () => {
       c.readAt = Date.now();
-      this.pump(c);
+      this.scheduleFanOut();
     });
     res.on('close', () => this.clients.delete(c));
-    this.pump(c);
+    this.scheduleFanOut();
   }
 
   /** Watch mode: the file started over; its pages follow the next run (which replays to them). */
@@ -158,9 +176,12 @@ export class Run {
     }
   }
 
-  /** End every stream (server shutdown). */
+  /** End every stream (server shutdown), after writing what each can still take. */
   closeClients(): void {
-    for (const c of this.clients) c.res.end();
+    for (const c of [...this.clients]) {
+      this.pump(c, Infinity);
+      if (!c.res.writableEnded) c.res.end();
+    }
     this.clients.clear();
   }
 
@@ -169,38 +190,97 @@ export class Run {
   }
 
   private format(event: string, data: unknown): string {
+    return this.formatJson(event, JSON.stringify(data));
+  }
+
+  private formatJson(event: string, json: string): string {
     this.seq += 1;
-    return `id: ${this.id}.${this.seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    return `id: ${this.id}.${this.seq}\nevent: ${event}\ndata: ${json}\n\n`;
   }
 
   private append(text: string): void {
-    this.log.push(text);
-    for (const c of this.clients) this.pump(c);
+    this.appendBuffer(Buffer.from(text, 'utf8'));
   }
 
-  /** Results past the cap: to clients that have read everything and are keeping up; others miss them. */
-  private live(text: string): void {
+  private appendBuffer(buf: Buffer): void {
+    this.log.push(buf);
+    this.logSize += buf.length;
+    this.dropSlowClients();
+    this.scheduleFanOut();
+  }
+
+  /** Drop the clients that have had data waiting, unread, for longer than slowClientMs. */
+  private dropSlowClients(): void {
+    const now = Date.now();
     for (const c of this.clients) {
-      this.pump(c);
-      if (c.pos === this.log.length && c.res.writableLength < CLIENT_HIGH_WATER_BYTES) c.res.write(text);
+      if (c.res.writableLength === 0) c.readAt = now;
+      else if (now - c.readAt > this.slowClientMs) {
+        this.clients.delete(c);
+        c.res.destroy();
+      }
     }
   }
 
-  /** Send a client what it has not read yet, while its queue is short; end it after a search's final event. */
-  private pump(c: Client): void {
+  private scheduleFanOut(): void {
+    if (this.fanOutQueued || this.clients.size === 0) return;
+    this.fanOutQueued = true;
+    setImmediate(() => this.fanOut());
+  }
+
+  /** One turn of writing: clients round robin, FANOUT_BYTES_PER_TURN in all; more turns while the budget runs out. */
+  private fanOut(): void {
+    this.fanOutQueued = false;
+    const clients = [...this.clients];
+    let budget = FANOUT_BYTES_PER_TURN;
+    for (let k = 0; k < clients.length && budget > 0; k++) {
+      const i = (this.nextClient + k) % clients.length;
+      budget -= this.pump(clients[i]!, budget);
+      if (budget <= 0) this.nextClient = i;
+    }
+    // clients stopped by their queue's high-water mark resume on 'drain'
+    if (budget <= 0) this.scheduleFanOut();
+  }
+
+  /**
+   * Results past the cap: to clients that have read everything and are keeping up; others miss
+   * them. A client a little behind (the log's last events not yet written to it) catches up first,
+   * within one turn's budget for all clients together.
+   */
+  private live(buf: Buffer): void {
+    let budget = FANOUT_BYTES_PER_TURN;
+    for (const c of [...this.clients]) {
+      if (c.pos < this.log.length && budget > 0) budget -= this.pump(c, budget);
+      if (c.pos === this.log.length && !c.res.destroyed && c.res.writableLength < CLIENT_HIGH_WATER_BYTES) c.res.write(buf);
+    }
+  }
+
+  /**
+   * Send a client what it has not read yet, while its queue is short and up to `budget` bytes; end
+   * it after a search's final event. Returns the bytes written.
+   */
+  private pump(c: Client, budget: number): number {
     const res = c.res;
-    if (res.destroyed || res.writableEnded) return;
+    if (res.destroyed || res.writableEnded) {
+      this.clients.delete(c);
+      return 0;
+    }
     if (res.writableLength === 0) c.readAt = Date.now();
     else if (Date.now() - c.readAt > this.slowClientMs) {
       this.clients.delete(c);
       res.destroy();
-      return;
+      return 0;
     }
-    while (c.pos < this.log.length && res.writableLength < CLIENT_HIGH_WATER_BYTES) res.write(this.log[c.pos++]!);
+    let sent = 0;
+    while (c.pos < this.log.length && res.writableLength < CLIENT_HIGH_WATER_BYTES && sent < budget) {
+      const b = this.log[c.pos++]!;
+      res.write(b);
+      sent += b.length;
+    }
     if (c.pos === this.log.length && !this.running && this.mode === 'search') {
       this.clients.delete(c);
       res.end();
     }
+    return sent;
   }
 }
 

@@ -108,7 +108,7 @@ export class SearchRunner {
 
   private onMessage(run: Run, m: WorkerMessage): void {
     if (run !== this.current || !run.running || this.stopping) return;
-    if (m.type === 'results') run.addResults(m.plans);
+    if (m.type === 'results') run.addBatch(m.batch);
     else if (m.type === 'meta') run.push('meta', { run: run.id, ...m.meta });
     else if (m.type === 'end') run.finish('done');
     else if (m.type === 'error') {

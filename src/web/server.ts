@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
@@ -22,6 +23,8 @@ export interface ServeOptions {
   catalogFiles?: string[];
   /** largest request body in bytes (default 16 KiB) */
   bodyLimit?: number;
+  /** longest wait for a request body in ms (default BODY_TIMEOUT_MS) */
+  bodyTimeoutMs?: number;
 }
 
 export interface FasopServer {
@@ -56,7 +59,10 @@ class HttpError extends Error {
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
+  sendJsonText(res, status, JSON.stringify(body));
+}
+
+function sendJsonText(res: ServerResponse, status: number, text: string): void {
   res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }
@@ -65,8 +71,11 @@ function sendError(res: ServerResponse, status: number, error: string, hint: str
   sendJson(res, status, { error, hint });
 }
 
-/** Read a JSON body of at most `limit` bytes (413 above it, 400 if it is not JSON). */
-function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+/** Longest wait for a request body (the server's request timeout is off, for the event streams). */
+export const BODY_TIMEOUT_MS = 10_000;
+
+/** Read a JSON body of at most `limit` bytes (413 above it, 400 if it is not JSON, 408 if it does not arrive in time). */
+function readJsonBody(req: IncomingMessage, limit: number, timeoutMs: number): Promise<unknown> {
   return new Promise((resolvePromise, reject) => {
     const type = String(req.headers['content-type'] ?? '');
     if (!/^application\/json\b/i.test(type)) {
@@ -83,17 +92,24 @@ function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
     const chunks: Buffer[] = [];
     let size = 0;
     let failed = false;
+    const timer = setTimeout(() => {
+      failed = true;
+      reject(new HttpError(408, `the request body did not arrive within ${timeoutMs / 1000} s`, 'send the whole JSON body with the request'));
+    }, timeoutMs);
+    req.on('close', () => clearTimeout(timer));
     req.on('data', (c: Buffer) => {
       if (failed) return;
       size += c.length;
       if (size > limit) {
         failed = true;
+        clearTimeout(timer);
         reject(new HttpError(413, `request body too large: over ${limit} bytes`, 'a search request is a small JSON object'));
         return;
       }
       chunks.push(c);
     });
     req.on('end', () => {
+      clearTimeout(timer);
       if (failed) return;
       const text = Buffer.concat(chunks).toString('utf8');
       try {
@@ -149,6 +165,21 @@ export async function startServer(opts: ServeOptions = {}): Promise<FasopServer>
         datasets: Object.fromEntries(Object.values(catalog.datasets).map((d) => [d.name, { samples: d.samples, tokens: d.tokens ?? null, tokensSource: d.tokensSource ?? null, description: d.description }])),
       },
     };
+  };
+
+  // /api/info changes only with the profile folder's file names: its body is kept until they change
+  let infoCache: { key: string; body: string } | undefined;
+  const infoBody = (): string => {
+    let key: string = mode;
+    if (mode === 'search') {
+      try {
+        key = readdirSync(profileDir).join('\0');
+      } catch (err) {
+        key = `unreadable: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
+      }
+    }
+    if (infoCache?.key !== key) infoCache = { key, body: JSON.stringify(info()) };
+    return infoCache.body;
   };
 
   const currentRun = (): Run | undefined => (follower ? follower.current : runner!.current);
@@ -216,7 +247,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<FasopServer>
       const asset = assets.get(path);
       if (asset) return serveAsset(req, res, asset);
       if (path === '/health') return sendJson(res, 200, { status: 'ok' });
-      if (path === '/api/info') return sendJson(res, 200, info());
+      if (path === '/api/info') return sendJsonText(res, 200, infoBody());
       if (path === '/api/search/status') return sendJson(res, 200, status());
       if (path === '/api/events') return events(req, res);
       if (path === '/api/search' || path === '/api/search/stop') return sendError(res, 405, `${method} ${path} is not allowed`, 'use POST');
@@ -234,7 +265,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<FasopServer>
         const run = runner.current;
         return sendJson(res, 200, stopped ? { status: 'stopped', run: run!.id, ...run!.progress() } : { status: 'not_running' });
       }
-      const body = await readJsonBody(req, bodyLimit);
+      const body = await readJsonBody(req, bodyLimit, opts.bodyTimeoutMs ?? BODY_TIMEOUT_MS);
       const run = await runner.start(body);
       return sendJson(res, 202, { status: 'started', run: run.id, total: run.total });
     }
@@ -249,7 +280,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<FasopServer>
         return;
       }
       if (err instanceof HttpError) {
-        if (err.status === 413) res.setHeader('Connection', 'close');
+        if (err.status === 413 || err.status === 408) res.setHeader('Connection', 'close');
         sendError(res, err.status, err.message, err.hint);
       } else if (err instanceof BusyError) sendError(res, 409, err.message, err.hint);
       else if (isFasopError(err)) sendError(res, 400, err.message, err.hint);

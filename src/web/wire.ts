@@ -36,3 +36,29 @@ export function wirePlan(index: number, r: PlanRecord | Record<string, unknown>)
     cost: num(o['cost']),
   };
 }
+
+/**
+ * A batch of result events as the search thread sends it: each plan's `data` JSON, already
+ * serialised there, and the three numbers the server keeps for the frontier count, in typed
+ * arrays (transferred, not copied).
+ */
+export interface ResultBatch {
+  json: string[];
+  cost: Float64Array<ArrayBuffer>;
+  throughput: Float64Array<ArrayBuffer>;
+  /** 1 where the plan does not fit in memory */
+  oom: Uint8Array<ArrayBuffer>;
+}
+
+export function encodeResults(plans: readonly WirePlan[]): ResultBatch {
+  const n = plans.length;
+  const b: ResultBatch = { json: new Array<string>(n), cost: new Float64Array(n), throughput: new Float64Array(n), oom: new Uint8Array(n) };
+  for (let i = 0; i < n; i++) {
+    const p = plans[i]!;
+    b.json[i] = JSON.stringify(p);
+    b.cost[i] = p.cost ?? NaN;
+    b.throughput[i] = p.throughput ?? NaN;
+    b.oom[i] = p.is_oom ? 1 : 0;
+  }
+  return b;
+}

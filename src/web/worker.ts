@@ -1,7 +1,8 @@
 /**
  * The search, in a worker thread: the server's event loop (and so the page) stays responsive, and
  * Stop is `worker.terminate()`, which really stops it. Input (workerData): the CLI's raw options,
- * already checked by the server. Output: batches of small records, then `end` or `error`.
+ * already checked by the server. Output: batches of results serialised here (wire.ts ResultBatch),
+ * then `end` or `error`.
  */
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -11,7 +12,7 @@ import { ProfileDb } from '../profiles/db.js';
 import { defaultWorkers, parallelSearchEvents } from '../search/parallel.js';
 import { FasopError } from '../errors.js';
 import { resolveSearchOptions, type RawSearchOptions } from '../request/options.js';
-import { wirePlan, type WirePlan } from './wire.js';
+import { encodeResults, wirePlan, type ResultBatch, type WirePlan } from './wire.js';
 
 export interface WorkerInput {
   raw: RawSearchOptions;
@@ -23,7 +24,7 @@ export interface WorkerInput {
 export type WorkerMessage =
   | { type: 'ready'; total: number }
   | { type: 'meta'; meta: Record<string, unknown> }
-  | { type: 'results'; plans: WirePlan[] }
+  | { type: 'results'; batch: ResultBatch }
   | { type: 'end' }
   | { type: 'error'; error: string; hint: string; bug?: boolean };
 
@@ -40,16 +41,21 @@ async function run(input: WorkerInput): Promise<void> {
   let batch: WirePlan[] = [];
   let last = Date.now();
   const flush = () => {
-    if (batch.length) post({ type: 'results', plans: batch });
+    if (batch.length) {
+      // serialised here, off the server's thread; the typed arrays are moved, not copied
+      const b = encodeResults(batch);
+      parentPort!.postMessage({ type: 'results', batch: b } satisfies WorkerMessage, [b.cost.buffer, b.throughput.buffer, b.oom.buffer]);
+    }
     batch = [];
     last = Date.now();
   };
   // The CLI's own checks (request, profiles, "no plan fits") happen at the first event, here, off
   // the server's thread; the server answers the POST once `ready` (or `error`) arrives.
-  // the same parallel search as the CLI's: over all cores, its threads as nice as this one
+  // the same parallel search as the CLI's, its threads as nice as this one, over all cores but one:
+  // that one stays for the server's thread (API calls, streams)
   let total = 0;
   const events = parallelSearchEvents(request, { catalog, profiles, estimator }, {
-    workers: defaultWorkers(),
+    workers: Math.max(1, defaultWorkers() - 1),
     source: { raw: input.raw, gpuTokens: input.gpuTokens },
     nice: SEARCH_NICE,
     // refused before any thread starts
