@@ -1,21 +1,24 @@
 /**
- * The partitions an estimate simulates: a caller-given one, or the plan's method's (the original's
- * minmax at node or layer level, optimus-even, the original's dp, or an exact solver of the shared
- * objective), plus the balanced one beside an exact solver's when the policy says so.
+ * The partitions an estimate simulates: a caller-given one, or the plan's method's (minmax, even,
+ * the original's dp, or an exact solver of the shared objective), plus minmax's beside an exact
+ * solver's when the policy says so. The policy's partitionUnit says what a method cuts: the graph
+ * operators (the original) or whole decoder layers, the embedding going with the first layer and
+ * the final norm, lm_head and loss with the last (the only cuts Megatron-LM and torchtitan run).
  */
 import { FasopError } from '../errors.js';
 import { COL, columnOfNode, layersPerStage } from '../model/graph.js';
 import { partitioners, referenceDpPartition } from '../partition/index.js';
-import { optimusEvenPartition } from '../partition/even.js';
+import { evenSplit, optimusEvenPartition } from '../partition/even.js';
 import { minmaxSearch } from '../partition/minmax.js';
 import type { PartitionProblem } from '../partition/types.js';
+import { expandSizes, groupProblem, type UnitStarts } from '../partition/units.js';
 import { stageLists, stageTime_s, stageTimes_s } from './boundaries.js';
 import type { TypeCosts } from './compute.js';
 import { roundingOf } from './f32.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 
-/** What the partitioners see of a plan: per-stage node costs, boundary costs, micro-batches. */
+/** What the partitioners see of a plan: per-stage operator costs, boundary costs, micro-batches. */
 export interface PartitionInputs {
   plan: ResolvedPlan;
   policy: EstimatorPolicy;
@@ -38,27 +41,55 @@ export interface Candidate {
 /** Above this many inner steps (pp·n³) the original's dp is refused: it would run for minutes. */
 export const DP_ORIGINAL_MAX_STEPS = 2e9;
 
-/** A caller-given partition, checked: pp positive stage sizes that cover the n nodes. */
+/** A caller-given partition, checked: pp positive stage sizes that cover the n graph operators. */
 export function checkedFixedPartition(sizes: readonly number[], pp: number, n: number): Candidate {
   if (sizes.length !== pp || sizes.some((x) => !Number.isInteger(x) || x < 1) || sizes.reduce((a, b) => a + b, 0) !== n) {
-    throw new FasopError(`partition [${sizes.join(', ')}] is not ${pp} positive stage sizes summing to ${n} nodes`, 'give one node count per pipeline stage');
+    throw new FasopError(`partition [${sizes.join(', ')}] is not ${pp} positive stage sizes summing to ${n} graph operators`, 'give one operator count per pipeline stage (8 per decoder layer, +1 for the embedding on the first stage, +1 for lm_head on the last)');
   }
   return { sizes: [...sizes], partitionLayers: layersPerStage(sizes) };
 }
 
-/** The shared objective's problem: each node's cost on its stage's GPU type, and the boundary costs. */
+/**
+ * Where each decoder-layer unit starts in the operator graph of `layers` layers: unit 0 is the
+ * embedding and layer 0, unit L − 1 layer L − 1 and lm_head, unit u otherwise layer u's 8 operators.
+ */
+export function layerUnitStarts(layers: number): number[] {
+  return [0, ...Array.from({ length: layers - 1 }, (_, u) => 1 + 8 * (u + 1)), 8 * layers + 2];
+}
+
+/** The units the policy partitions in: every operator, or the decoder layers. */
+function unitStarts(x: PartitionInputs): UnitStarts | null {
+  return x.policy.partitionUnit === 'layer' ? layerUnitStarts(x.plan.model.num_layers) : null;
+}
+
+/** The shared objective's problem over operators: each operator's cost on its stage's GPU type, and the boundary costs. */
 export function partitionProblem(x: PartitionInputs): PartitionProblem {
+  const rows = new Map<TypeCosts, number[]>();
   return {
-    nodeCost_s: x.stageCosts.map((c) => Array.from(c.node_s)),
+    nodeCost_s: x.stageCosts.map((c) => rows.get(c) ?? rows.set(c, Array.from(c.node_s)).get(c)!),
     boundaryCost_s: (k, j) => x.boundary[j]![columnOfNode(k, x.n)]!,
     microBatches: x.m,
   };
 }
 
-/** The original's greedy minmax over nodes, on the policy's stage times. */
-function nodeMinmax(x: PartitionInputs): Candidate {
-  const { sizes, lastTimed } = minmaxSearch(x.n, x.plan.pp, (sz) => stageTimes_s(x.stageCosts, x.boundary, sz, x.n, x.policy));
-  return { sizes, partitionLayers: null, ...(x.policy.minmaxStaleLists ? { listedSizes: lastTimed } : {}) };
+/** The problem the exact methods solve: over operators, or grouped into the policy's units. */
+function unitProblem(x: PartitionInputs, starts: UnitStarts | null): PartitionProblem {
+  return starts ? groupProblem(partitionProblem(x), starts) : partitionProblem(x);
+}
+
+/** Operator counts per stage of a partition in the policy's units. */
+const toOperators = (sizes: number[], starts: UnitStarts | null): number[] => (starts ? expandSizes(sizes, starts) : sizes);
+
+/** The original's greedy minmax over operators, or over the policy's units, on the policy's stage times. */
+function unitMinmax(x: PartitionInputs, starts: UnitStarts | null): Candidate {
+  const units = starts ? starts.length - 1 : x.n;
+  const { sizes, lastTimed } = minmaxSearch(units, x.plan.pp, (sz) => stageTimes_s(x.stageCosts, x.boundary, toOperators(sz, starts), x.n, x.policy));
+  const ops = toOperators(sizes, starts);
+  return {
+    sizes: ops,
+    partitionLayers: starts ? layersPerStage(ops) : null,
+    ...(x.policy.minmaxStaleLists ? { listedSizes: toOperators(lastTimed, starts) } : {}),
+  };
 }
 
 /**
@@ -102,42 +133,59 @@ function layerMinmax(x: PartitionInputs): Candidate {
   return { sizes: partitionLayers.map((l, s) => 8 * l + (s === 0 ? 1 : 0) + (s === pp - 1 ? 1 : 0)), partitionLayers };
 }
 
-function minmaxCandidate(x: PartitionInputs): Candidate {
-  return x.policy.minmaxUnits === 'layers-when-tp' && x.plan.tp > 1 ? layerMinmax(x) : nodeMinmax(x);
+function minmaxCandidate(x: PartitionInputs, starts: UnitStarts | null): Candidate {
+  if (starts) return unitMinmax(x, starts);
+  return x.policy.minmaxUnits === 'layers-when-tp' && x.plan.tp > 1 ? layerMinmax(x) : unitMinmax(x, null);
 }
 
-/** The original's own dynamic program (SPEC §9.3, its objective, O(pp·n³): small models only). */
-function originalDp(x: PartitionInputs): Candidate {
+/** `even`: the original's optimus-even over operators, or an even split of the decoder layers. */
+function evenCandidate(x: PartitionInputs, starts: UnitStarts | null): Candidate {
   const { plan, n } = x;
-  const steps = plan.pp * n ** 3;
+  if (starts) {
+    const layers = evenSplit(starts.length - 1, plan.pp);
+    return { sizes: expandSizes(layers, starts), partitionLayers: layers };
+  }
+  return optimusEvenPartition(n, plan.model.num_layers, plan.pp, plan.tp);
+}
+
+/** The original's own dynamic program (SPEC §9.3, its objective, O(pp·units³): small models only). */
+function originalDp(x: PartitionInputs, starts: UnitStarts | null): Candidate {
+  const { plan } = x;
+  const units = starts ? starts.length - 1 : x.n;
+  const what = starts ? 'decoder layers' : 'graph operators';
+  const steps = plan.pp * units ** 3;
   if (steps > DP_ORIGINAL_MAX_STEPS) {
-    throw new FasopError(`dp-original on ${n} nodes and pp ${plan.pp} needs ~${steps.toExponential(1)} steps (the original never finishes such runs)`,
+    throw new FasopError(`dp-original on ${units} ${what} and pp ${plan.pp} needs ~${steps.toExponential(1)} steps (the original never finishes such runs)`,
       'use --pp-partition-method dp (exact, fast) or a smaller model');
   }
-  const costC = (k: number, j: number) => x.boundary[Math.min(j, x.boundary.length - 1)]?.[columnOfNode(k, n)] ?? 0;
-  const sizes = referenceDpPartition(x.stageCosts.map((c) => Array.from(c.node_s)), costC, roundingOf(x.policy)(x.m), plan.pp);
-  return { sizes, partitionLayers: null };
+  const problem = unitProblem(x, starts);
+  const costC = (k: number, j: number) => (x.boundary.length ? problem.boundaryCost_s(k, Math.min(j, x.boundary.length - 1)) : 0);
+  const sizes = toOperators(referenceDpPartition(problem.nodeCost_s, costC, roundingOf(x.policy)(x.m), plan.pp), starts);
+  return { sizes, partitionLayers: starts ? layersPerStage(sizes) : null };
 }
 
 /** The partitions to simulate for this plan (the estimate keeps the fastest; the first of equals). */
 export async function candidatePartitions(x: PartitionInputs): Promise<Candidate[]> {
   const { plan, n } = x;
   if (plan.fixedPartition) return [checkedFixedPartition(plan.fixedPartition, plan.pp, n)];
+  const starts = unitStarts(x);
+  if (starts && plan.pp > starts.length - 1) {
+    throw new FasopError(`${plan.pp} pipeline stages cannot each hold one of ${plan.model.name}'s ${starts.length - 1} decoder layers`, 'use a pipeline degree no larger than the number of layers');
+  }
   switch (plan.partitionMethod) {
     case 'minmax':
-      return [minmaxCandidate(x)];
-    case 'even': {
-      const r = optimusEvenPartition(n, plan.model.num_layers, plan.pp, plan.tp);
-      return [{ sizes: r.sizes, partitionLayers: r.partitionLayers }];
-    }
+      return [minmaxCandidate(x, starts)];
+    case 'even':
+      return [evenCandidate(x, starts)];
     case 'dp-original':
-      return [originalDp(x)];
+      return [originalDp(x, starts)];
     case 'dp':
     case 'ilp':
     case 'bruteforce': {
-      const r = await partitioners[plan.partitionMethod](partitionProblem(x));
-      const exact = { sizes: r.sizes, partitionLayers: layersPerStage(r.sizes) };
-      return x.policy.simulatedCandidates && plan.pp > 1 ? [exact, minmaxCandidate(x)] : [exact];
+      const r = await partitioners[plan.partitionMethod](unitProblem(x, starts));
+      const sizes = toOperators(r.sizes, starts);
+      const exact = { sizes, partitionLayers: layersPerStage(sizes) };
+      return x.policy.simulatedCandidates && plan.pp > 1 ? [exact, minmaxCandidate(x, starts)] : [exact];
     }
     default:
       throw new FasopError(`unknown partition method '${String(plan.partitionMethod)}'`, 'use minmax, even, dp, ilp or bruteforce');

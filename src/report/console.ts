@@ -54,7 +54,8 @@ export function planLines(b: PlanRecord, x: PlanExtras | undefined, gpusPerNode:
     `  GPUs: ${b.gpu_cluster_str} — ${gpus} GPUs (${nodes} node${nodes === 1 ? '' : 's'}${gpusPerNode ? ` × ${gpusPerNode}` : ''})`,
     `  Parallelism: TP=${b.tp}, PP=${b.pp}, DP=${b.dp}, MBS=${b.mbs}${b.cp > 1 ? `, CP=${b.cp}` : ''}`,
     ...executionLine(b),
-    `  Layers per stage: ${layers ? `[${layers.join(', ')}]` : 'n/a'}${x?.layersRounded ? ' (stage boundaries rounded to whole layers; graph operators per stage: ' + `[${b.partition.join(', ')}])` : ''}`,
+    // only a plan cut inside layers (the reference estimator's operator partitions) shows its graph operators
+    `  Layers per stage: ${layers ? `[${layers.join(', ')}]` : 'n/a'}${x?.layersRounded ? ` (rounded to whole layers, as fasop export runs it: the plan cuts inside layers, graph operators per stage [${b.partition.join(', ')}])` : ''}`,
     x && Number.isFinite(x.memoryLimit_GiB)
       ? `  Memory: ${gib(x.peakMemory_GiB)} of ${gib(x.memoryLimit_GiB)} usable per GPU (fullest GPU, stage ${x.tightestStage})`
       : `  Peak memory: ${gib(b.oom_gpumem)}`,
