@@ -255,6 +255,15 @@ test('placement report: a stage spanning two GPU types is named', () => {
   assert.deepEqual(placementReport({ tp: 4, dp: 1, pp: 2 }, ['A40', 'A40'], 4).lost, []);
 });
 
+test('export --help: the degrees are one way to choose the plan (export has no --exhaustive)', async () => {
+  const run = await runCli(['export', '--help']);
+  assert.equal(run.code, 0, run.err);
+  assert.doesNotMatch(run.out, /--exhaustive/);
+  assert.match(run.out, /Plan by degrees \(instead of --csv or --best\):\n {2}--mbs <n>[^\n]*\n {2}--tp <n>[^\n]*\n {2}--dp <n>[^\n]*\n {2}--pp <n>/);
+  const search = await runCli(['search', '--help']);
+  assert.match(search.out, /One plan \(--exhaustive\):\n {2}--exhaustive/);
+});
+
 test('export: user errors exit 2 with a hint', async () => {
   const cases: Array<[string[], RegExp]> = [
     [['export', '--rank', '1'], /--rank needs --csv/],
