@@ -99,6 +99,9 @@ test('layer units: embedding with layer 0, lm_head with the last layer', () => {
   assert.deepEqual(expandSizes([1, 14, 1], starts), [9, 112, 9]);
   assert.deepEqual(layersPerStage(expandSizes([3, 5, 8], starts)), [3, 5, 8]);
   assert.deepEqual(layerUnitStarts(1), [0, 10]);
+  // with v virtual stages a unit is v layers, so each rank's layers split into its v chunks
+  assert.deepEqual(layersPerStage(expandSizes([1, 2, 1], layerUnitStarts(8, 2))), [2, 4, 2]);
+  assert.throws(() => layerUnitStarts(9, 2), FasopError);
 });
 
 const llama1b = getModel(catalog, 'llama1b');
@@ -193,4 +196,28 @@ test('--exhaustive: layers per stage for a whole-layer plan; the operator partit
   const ops = (JSON.parse(row['partition']!) as number[]).join(', ');
   assert.ok(ref.out.includes(`  partition, graph operators per stage: [${ops}]   (it cuts inside decoder layers: fasop export rounds it to whole layers)`), ref.out.slice(0, 600));
   assert.match(ref.out, /^ {6}0 {2}A40 {12}- {9}21 /m);
+});
+
+test('techniques: interleaved plans hold a multiple of v layers per stage; export (--csv and --best) re-estimates with the plan\'s execution', async () => {
+  const flags = ['--gpus', 'H100', '4', '--gbs', '128', '--recompute', 'none,full', '--dp-sharding', 'none,optimizer', '--sequence-parallel', '--virtual-stages', '1,2'];
+  const run = await runCli(flags);
+  assert.equal(run.code, 0, run.err);
+  const csv = savedCsvPath(run.out);
+  const rows = parseCsvText(readFileSync(csv, 'utf8'));
+  const interleaved = rows.filter((r) => r['virtual_stages'] === '2');
+  assert.ok(interleaved.length > 10);
+  for (const r of interleaved) assert.ok((JSON.parse(r['partition_layers']!) as number[]).every((l) => l % 2 === 0), `rank ${r['rank']}: ${r['partition_layers']}`);
+  const top = rows.filter((r) => Number(r['rank']) <= 3 && r['is_oom'] === 'False');
+  assert.ok(top.some((r) => r['virtual_stages'] === '2' || r['recompute'] !== 'none' || r['dp_sharding'] !== 'none'), 'a technique among the best plans');
+  for (const r of top) {
+    const exp = await runCli(['export', '--csv', csv, '--rank', r['rank']!, '--format', 'json'], run.cwd);
+    assert.equal(exp.code, 0, exp.err);
+    const j = JSON.parse(exp.out);
+    assert.equal(j.plan.execution.virtualStages, Number(r['virtual_stages']));
+    assert.ok(Math.abs(j.layerPartition.stepTime_s - Number(r['step_time(s)'])) <= 1e-9 * Number(r['step_time(s)']), `rank ${r['rank']}: ${j.layerPartition.stepTime_s} vs ${r['step_time(s)']}`);
+  }
+  const best = await runCli(['export', '--best', ...flags, '--format', 'json'], run.cwd);
+  assert.equal(best.code, 0, best.err);
+  const jb = JSON.parse(best.out);
+  assert.equal(jb.layerPartition.stepTime_s, jb.plan.stepTime_s);
 });

@@ -7,6 +7,7 @@ import type { ResolvedPlan } from '../estimate/plan.js';
 import { readPlanCsvFile } from '../export/csv-row.js';
 import { exportPlan, type ExportablePlan } from '../export/export.js';
 import { formatExport, type ExportFormat } from '../export/format.js';
+import { executionOf } from '../export/plan-execution.js';
 import { resolveBestPlacement } from '../export/resolve.js';
 import { resolvePlans as resolvePlansOf } from '../plan/resolve.js';
 import type { TorchtitanDpMode } from '../export/torchtitan.js';
@@ -115,7 +116,7 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
     if (record.partition.reduce((a, b) => a + b, 0) === 8 * req.model.num_layers + 2) try {
       estimator = getEstimator(req.estimator);
       const profiles = ProfileDb.open(resolved.profileDir);
-      plan = resolvePlansOf(req, resolved.catalog, profiles, record, placement)[0]!;
+      plan = resolvePlansOf(req, resolved.catalog, profiles, { ...record, execution: executionOf(record) }, placement)[0]!;
     } catch (err) {
       if (!(err instanceof FasopError)) throw err;
       why = `the plan could not be resolved for re-estimation: ${err.message}`;
@@ -137,7 +138,7 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
     const chosen = ranked.find((r) => raw.allowOom || !r.record.is_oom);
     if (!chosen) throw new FasopError(`all ${records.length} plans are estimated to run out of GPU memory`, 'add nodes, use a smaller model or gbs, or pass --allow-oom');
     const rec = chosen.record;
-    const plan = resolvePlansOf(req, resolved.catalog, profiles, rec, rec.placement)[0]!;
+    const plan = resolvePlansOf(req, resolved.catalog, profiles, { ...rec, execution: executionOf(rec) }, rec.placement)[0]!;
     await out(rec, req, plan, estimator, { mode: 'best', rank: chosen.rank, plans: records.length, oomSkipped: ranked.indexOf(chosen) });
     return;
   }

@@ -50,16 +50,23 @@ export function checkedFixedPartition(sizes: readonly number[], pp: number, n: n
 }
 
 /**
- * Where each decoder-layer unit starts in the operator graph of `layers` layers: unit 0 is the
- * embedding and layer 0, unit L − 1 layer L − 1 and lm_head, unit u otherwise layer u's 8 operators.
+ * Where each unit of `perUnit` consecutive decoder layers starts in the operator graph of `layers`
+ * layers: the first unit also holds the embedding, the last lm_head (with the final norm and loss).
  */
-export function layerUnitStarts(layers: number): number[] {
-  return [0, ...Array.from({ length: layers - 1 }, (_, u) => 1 + 8 * (u + 1)), 8 * layers + 2];
+export function layerUnitStarts(layers: number, perUnit = 1): number[] {
+  const units = layers / perUnit;
+  if (!Number.isSafeInteger(units) || units < 1) {
+    throw new FasopError(`${layers} decoder layers do not split into units of ${perUnit}`, 'use a virtual-stage count that divides the number of layers');
+  }
+  return [0, ...Array.from({ length: units - 1 }, (_, u) => 1 + 8 * perUnit * (u + 1)), 8 * layers + 2];
 }
 
-/** The units the policy partitions in: every operator, or the decoder layers. */
+/**
+ * The units the policy partitions in: every operator, or the decoder layers. With v virtual stages
+ * a unit is v layers, so that every rank's layers split into its v equal model chunks.
+ */
 function unitStarts(x: PartitionInputs): UnitStarts | null {
-  return x.policy.partitionUnit === 'layer' ? layerUnitStarts(x.plan.model.num_layers) : null;
+  return x.policy.partitionUnit === 'layer' ? layerUnitStarts(x.plan.model.num_layers, x.plan.execution?.virtualStages ?? 1) : null;
 }
 
 /** The shared objective's problem over operators: each operator's cost on its stage's GPU type, and the boundary costs. */
@@ -170,7 +177,9 @@ export async function candidatePartitions(x: PartitionInputs): Promise<Candidate
   if (plan.fixedPartition) return [checkedFixedPartition(plan.fixedPartition, plan.pp, n)];
   const starts = unitStarts(x);
   if (starts && plan.pp > starts.length - 1) {
-    throw new FasopError(`${plan.pp} pipeline stages cannot each hold one of ${plan.model.name}'s ${starts.length - 1} decoder layers`, 'use a pipeline degree no larger than the number of layers');
+    const v = plan.execution?.virtualStages ?? 1;
+    throw new FasopError(`${plan.pp} pipeline stages cannot each hold ${v > 1 ? `${v} (one per virtual stage)` : 'one'} of ${plan.model.name}'s ${plan.model.num_layers} decoder layers`,
+      'use a pipeline degree no larger than layers / virtual stages');
   }
   switch (plan.partitionMethod) {
     case 'minmax':
