@@ -14,6 +14,7 @@ import { FASOP, REFERENCE, withPolicy } from '../src/estimate/policy.js';
 import { RECIPES } from '../src/estimate/recipe.js';
 import { layersPerStage, nodeCount } from '../src/model/graph.js';
 import { evaluatePartition, evenSplit, expandSizes, groupProblem, partitioners, type PartitionProblem } from '../src/partition/index.js';
+import { minmaxSearch } from '../src/partition/minmax.js';
 import { FasopError } from '../src/errors.js';
 import { defaultProfileDir } from '../src/paths.js';
 import { ProfileDb } from '../src/profiles/db.js';
@@ -92,6 +93,21 @@ test('evenSplit: sizes differ by at most one, the middle stages take the remaind
   assert.throws(() => evenSplit(3, 4), FasopError);
 });
 
+test('minmax: the original\'s edge rule can empty a stage of one unit; without it every stage keeps one', () => {
+  // from [2, 2, 1, 1, 2] a unit moves from stage 1 to stage 3; then the slowest is the last stage, an
+  // edge stage of 2 units, and the fastest stage 2 holds one: the edge rule moves it to the last stage
+  const times = (w: number[]) => (sizes: number[]) => sizes.map((x, s) => x * w[s]!);
+  const w = [1, 10, 0.15, 0.1, 6];
+  assert.deepEqual(minmaxSearch(8, 5, times(w)).sizes, [2, 1, 0, 2, 3]);
+  assert.deepEqual(minmaxSearch(8, 5, times(w), { edgeRule: false }).sizes, [2, 1, 2, 2, 1]);
+  fc.assert(fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 40 }), fc.array(fc.double({ min: 0.01, max: 100, noNaN: true }), { minLength: 40, maxLength: 40 }), (units, pp, w) => {
+    if (pp > units) return;
+    const s = minmaxSearch(units, pp, times(w), { edgeRule: false }).sizes;
+    assert.equal(s.reduce((a, b) => a + b, 0), units);
+    assert.ok(s.every((x) => x >= 1), `[${s}]`);
+  }), { numRuns: 500, seed: 11 });
+});
+
 test('layer units: embedding with layer 0, lm_head with the last layer', () => {
   const starts = layerUnitStarts(16);
   assert.equal(starts.length, 17);
@@ -106,11 +122,12 @@ test('layer units: embedding with layer 0, lm_head with the last layer', () => {
 
 const llama1b = getModel(catalog, 'llama1b');
 function plan(method: ResolvedPlan['partitionMethod'], pp = 8): ResolvedPlan {
+  const tp = Math.max(1, 8 / pp);
   return {
     model: llama1b,
-    nodes: [{ gpu: h100, interNode_bps: h100.interNode_bps, intraNode_bps: h100.intraNode_bps }],
-    gpusPerNode: 8, tp: 8 / pp, dp: 1, pp, mbs: 1, gbs: 32,
-    profiles: { H100: profiles.get('llama1b', 'H100', 8 / pp) },
+    nodes: Array.from({ length: Math.max(1, pp / 8) }, () => ({ gpu: h100, interNode_bps: h100.interNode_bps, intraNode_bps: h100.intraNode_bps })),
+    gpusPerNode: 8, tp, dp: 1, pp, mbs: 1, gbs: 32,
+    profiles: { H100: profiles.get('llama1b', 'H100', tp) },
     partitionMethod: method, precision: 16, pricePerSecond_usd: 0.01, iterations: 100,
     recipe: RECIPES['megatron-mixed'],
   } as ResolvedPlan;
@@ -120,7 +137,7 @@ test('fasop estimator: every partition method cuts only between decoder layers; 
   assert.equal(FASOP.partitionUnit, 'layer');
   assert.equal(REFERENCE.partitionUnit, 'operator');
   const methods = ['minmax', 'even', 'dp', 'ilp', 'bruteforce', 'dp-original'] as const;
-  for (const pp of [2, 4, 8]) {
+  for (const pp of [2, 4, 8, 16]) {
     const steps = new Map<string, number>();
     for (const m of methods) {
       const est = await estimate(plan(m, pp), FASOP);
@@ -216,6 +233,9 @@ test('techniques: interleaved plans hold a multiple of v layers per stage; expor
     assert.equal(j.plan.execution.virtualStages, Number(r['virtual_stages']));
     assert.ok(Math.abs(j.layerPartition.stepTime_s - Number(r['step_time(s)'])) <= 1e-9 * Number(r['step_time(s)']), `rank ${r['rank']}: ${j.layerPartition.stepTime_s} vs ${r['step_time(s)']}`);
   }
+  // the summary names the best plan's execution when it has one (every plan recomputes here)
+  const full = await runCli(['--gpus', 'H100', '4', '--recompute', 'full', '--no-save-csv']);
+  assert.match(full.out, /^ {2}Execution: recompute full\n {2}Layers per stage: \[[\d, ]+\]\n/m);
   const best = await runCli(['export', '--best', ...flags, '--format', 'json'], run.cwd);
   assert.equal(best.code, 0, best.err);
   const jb = JSON.parse(best.out);

@@ -90,7 +90,9 @@ const toOperators = (sizes: number[], starts: UnitStarts | null): number[] => (s
 /** The original's greedy minmax over operators, or over the policy's units, on the policy's stage times. */
 function unitMinmax(x: PartitionInputs, starts: UnitStarts | null): Candidate {
   const units = starts ? starts.length - 1 : x.n;
-  const { sizes, lastTimed } = minmaxSearch(units, x.plan.pp, (sz) => stageTimes_s(x.stageCosts, x.boundary, toOperators(sz, starts), x.n, x.policy));
+  const stageTimes = (sz: number[]) => stageTimes_s(x.stageCosts, x.boundary, toOperators(sz, starts), x.n, x.policy);
+  // the original's edge rule is for operator units (an edge stage of embed + one operator)
+  const { sizes, lastTimed } = minmaxSearch(units, x.plan.pp, stageTimes, { edgeRule: !starts });
   const ops = toOperators(sizes, starts);
   return {
     sizes: ops,
