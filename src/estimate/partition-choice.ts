@@ -53,13 +53,21 @@ export function checkedFixedPartition(sizes: readonly number[], pp: number, n: n
  * Where each unit of `perUnit` consecutive decoder layers starts in the operator graph of `layers`
  * layers: the first unit also holds the embedding, the last lm_head (with the final norm and loss).
  */
-export function layerUnitStarts(layers: number, perUnit = 1): number[] {
-  const units = layers / perUnit;
-  if (!Number.isSafeInteger(units) || units < 1) {
-    throw new FasopError(`${layers} decoder layers do not split into units of ${perUnit}`, 'use a virtual-stage count that divides the number of layers');
+export function layerUnitStarts(layers: number, perUnit = 1): readonly number[] {
+  const key = `${layers}/${perUnit}`;
+  let starts = unitStartsCache.get(key);
+  if (!starts) {
+    const units = layers / perUnit;
+    if (!Number.isSafeInteger(units) || units < 1) {
+      throw new FasopError(`${layers} decoder layers do not split into units of ${perUnit}`, 'use a virtual-stage count that divides the number of layers');
+    }
+    starts = Object.freeze([0, ...Array.from({ length: units - 1 }, (_, u) => 1 + 8 * perUnit * (u + 1)), 8 * layers + 2]);
+    unitStartsCache.set(key, starts);
   }
-  return [0, ...Array.from({ length: units - 1 }, (_, u) => 1 + 8 * perUnit * (u + 1)), 8 * layers + 2];
+  return starts;
 }
+/** Unit starts by layers and layers per unit: every plan of a search shares a handful. */
+const unitStartsCache = new Map<string, readonly number[]>();
 
 /**
  * The units the policy partitions in: every operator, or the decoder layers. With v virtual stages
