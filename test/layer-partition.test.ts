@@ -8,7 +8,9 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { getGpu, getModel, loadCatalog } from '../src/catalog/catalog.js';
 import { estimate } from '../src/estimate/estimate.js';
-import { layerUnitStarts } from '../src/estimate/partition-choice.js';
+import { layerUnitStarts, unitStageTimes } from '../src/estimate/partition-choice.js';
+import { boundaryCosts, stageTimes_s } from '../src/estimate/boundaries.js';
+import { typeCosts } from '../src/estimate/compute.js';
 import type { ResolvedPlan } from '../src/estimate/plan.js';
 import { FASOP, REFERENCE, withPolicy } from '../src/estimate/policy.js';
 import { RECIPES } from '../src/estimate/recipe.js';
@@ -132,6 +134,35 @@ function plan(method: ResolvedPlan['partitionMethod'], pp = 8): ResolvedPlan {
     recipe: RECIPES['megatron-mixed'],
   } as ResolvedPlan;
 }
+
+test('unitStageTimes: the stage times of boundaries.ts, from per-unit sums (every policy variant)', () => {
+  const variants = [FASOP, withPolicy(FASOP, { boundaries: 'first-and-last' }), withPolicy(FASOP, { backward: 'twice-forward' }), withPolicy(REFERENCE, { partitionUnit: 'layer' })];
+  const n = nodeCount(llama1b);
+  for (const pp of [2, 4, 8, 16]) {
+    const p = plan('minmax', pp);
+    for (const policy of variants) {
+      const recipe = RECIPES['megatron-mixed']!;
+      const c = typeCosts(p, policy, recipe, 'H100', p.profiles['H100']!, n);
+      const x = { stageCosts: Array.from({ length: pp }, () => c), boundary: boundaryCosts(p, policy, recipe), n, policy };
+      for (const perUnit of [1, 2]) {
+        const starts = layerUnitStarts(16, perUnit);
+        if (pp > starts.length - 1) continue;
+        const fast = unitStageTimes(x, starts);
+        fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 1e6 }), { minLength: pp - 1, maxLength: pp - 1 }), (r) => {
+          // a random composition of the units into pp stages
+          const cuts = [...new Set(r.map((v) => 1 + (v % (starts.length - 2 || 1))))].sort((a, b) => a - b).slice(0, pp - 1);
+          while (cuts.length < pp - 1) for (let k = 1; k < starts.length - 1 && cuts.length < pp - 1; k++) if (!cuts.includes(k)) cuts.push(k);
+          cuts.sort((a, b) => a - b);
+          const bounds = [0, ...cuts, starts.length - 1];
+          const sizes = bounds.slice(1).map((b, i) => b - bounds[i]!);
+          const want = stageTimes_s(x.stageCosts, x.boundary, expandSizes(sizes, starts), n, policy);
+          const got = fast(sizes);
+          got.forEach((t, s) => assert.ok(Math.abs(t - want[s]!) <= 1e-12 * Math.max(1, want[s]!), `${policy.name} pp ${pp} [${sizes}] stage ${s}: ${t} vs ${want[s]}`));
+        }), { numRuns: 40, seed: pp * 7 + perUnit });
+      }
+    }
+  }
+});
 
 test('fasop estimator: every partition method cuts only between decoder layers; the operator unit still cuts inside them', async () => {
   assert.equal(FASOP.partitionUnit, 'layer');

@@ -95,10 +95,70 @@ function unitProblem(x: PartitionInputs, starts: UnitStarts | null): PartitionPr
 /** Operator counts per stage of a partition in the policy's units. */
 const toOperators = (sizes: number[], starts: UnitStarts | null): number[] => (starts ? expandSizes(sizes, starts) : sizes);
 
+/** The profile column of each unit's first and last operator, per unit starts (cached: the starts are). */
+function unitColumnsOf(starts: UnitStarts, n: number): { firstCol: Int8Array; lastCol: Int8Array } {
+  let c = unitColumns.get(starts);
+  if (!c) {
+    const units = starts.length - 1;
+    c = { firstCol: new Int8Array(units), lastCol: new Int8Array(units) };
+    for (let u = 0; u < units; u++) {
+      c.firstCol[u] = columnOfNode(starts[u]!, n);
+      c.lastCol[u] = columnOfNode(starts[u + 1]! - 1, n);
+    }
+    unitColumns.set(starts, c);
+  }
+  return c;
+}
+const unitColumns = new WeakMap<UnitStarts, { firstCol: Int8Array; lastCol: Int8Array }>();
+
+/**
+ * stageTimes_s (boundaries.ts) of a partition given in units, in O(stages) from per-unit prefix
+ * sums: the same terms, summed by unit (test/layer-partition.test.ts compares the two).
+ */
+export function unitStageTimes(x: Pick<PartitionInputs, 'stageCosts' | 'boundary' | 'n' | 'policy'>, starts: UnitStarts): (unitSizes: readonly number[]) => number[] {
+  const units = starts.length - 1;
+  const thirds = x.policy.backward === 'twice-forward';
+  const firstAndLast = x.policy.boundaries === 'first-and-last';
+  const prefixes = new Map<TypeCosts, Float64Array>();
+  const prefixOf = (c: TypeCosts) => {
+    let p = prefixes.get(c);
+    if (!p) {
+      p = new Float64Array(units + 1);
+      for (let u = 0; u < units; u++) {
+        let acc = 0;
+        for (let k = starts[u]!; k < starts[u + 1]!; k++) acc += thirds ? c.node_s[k]! : c.forward_s[k]! + c.backward_s[k]!;
+        p[u + 1] = p[u]! + acc;
+      }
+      prefixes.set(c, p);
+    }
+    return p;
+  };
+  const pre = x.stageCosts.map(prefixOf);
+  const { firstCol, lastCol } = unitColumnsOf(starts, x.n);
+  return (sizes) => {
+    const S = sizes.length;
+    const out = new Array<number>(S);
+    let a = 0;
+    let sendIn = 0;
+    for (let s = 0; s < S; s++) {
+      const end = a + sizes[s]!;
+      const compute = pre[s]![end]! - pre[s]![a]!;
+      if (firstAndLast) out[s] = compute + (S > 1 && s > 0 && s < S - 1 ? x.boundary[s - 1]![firstCol[a]!]! : 0);
+      else {
+        const sendOut = S > 1 && s < S - 1 ? x.boundary[s]![lastCol[end - 1]!]! : 0;
+        out[s] = compute + sendOut + sendIn;
+        sendIn = sendOut;
+      }
+      a = end;
+    }
+    return out;
+  };
+}
+
 /** The original's greedy minmax over operators, or over the policy's units, on the policy's stage times. */
 function unitMinmax(x: PartitionInputs, starts: UnitStarts | null): Candidate {
   const units = starts ? starts.length - 1 : x.n;
-  const stageTimes = (sz: number[]) => stageTimes_s(x.stageCosts, x.boundary, toOperators(sz, starts), x.n, x.policy);
+  const stageTimes = starts ? unitStageTimes(x, starts) : (sz: number[]) => stageTimes_s(x.stageCosts, x.boundary, sz, x.n, x.policy);
   // the original's edge rule is for operator units (an edge stage of embed + one operator)
   const { sizes, lastTimed } = minmaxSearch(units, x.plan.pp, stageTimes, { edgeRule: !starts });
   const ops = toOperators(sizes, starts);
