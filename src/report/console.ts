@@ -114,6 +114,8 @@ export function noFitLines(ranked: readonly RankedRecord[], ctx: SummaryContext)
     lines.push(
       `  Every plan is estimated to run out of GPU memory. The leanest, TP=${l.tp} PP=${l.pp} DP=${l.dp} MBS=${l.mbs} on ${l.gpu_cluster_str} (${l.tp * l.cp * l.dp * l.pp} GPUs),`,
       `  needs ${gib(x.peakMemory_GiB)} on its fullest GPU (stage ${x.tightestStage}), which has ${gib(x.memoryLimit_GiB)} usable: ${r.toFixed(2)}× too much.`,
+      // priced by shape (an operator profile, possibly derived for another GPU): say so, as for the best plan
+      ...(l.cost_source && /operator profile/.test(l.cost_source) ? [`  Priced by: ${l.cost_source}`] : []),
       '  What would make it fit:',
     );
     if (ctx.cluster && ctx.cluster.length > 0) {
