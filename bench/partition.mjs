@@ -1,7 +1,8 @@
 // Partition benchmark: a llama70b-like instance (n = 642), m = 32, pp ∈ {2, 4, 8, 16, 32, 80}.
 //   npm run build && node bench/partition.mjs            (compiled dist/)
 //   node --import tsx bench/partition.mjs --src           (TypeScript sources)
-// Options: --ilp-limit <s> (default 60), --no-ilp, --reps <k> (default 9)
+// Options: --ilp-limit <s> (default 60), --no-ilp, --reps <k> (default 9), --layers (the same
+// instance in the fasop estimator's units: 80 decoder layers, the embedding with the first, lm_head with the last)
 import { performance } from 'node:perf_hooks';
 import { llamaNodeCosts, llamaProblem } from './partition-instance.mjs';
 
@@ -23,11 +24,15 @@ const profile = readProfileFile(profilePath);
 const costs = llamaNodeCosts(profile.forward_ms[0]);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const m = 32;
+const layers = args.includes('--layers');
+const L = (costs.length - 2) / 8;
+const starts = [0, ...Array.from({ length: L - 1 }, (_, u) => 1 + 8 * (u + 1)), costs.length];
+const instance = (pp, m2, opts) => (layers ? part.groupProblem(llamaProblem(costs, pp, m2, opts), starts) : llamaProblem(costs, pp, m2, opts));
 const rows = [];
 let searchMs = 0;
 for (const het of [false, true]) {
   for (const pp of [2, 4, 8, 16, 32, 80]) {
-    const p = llamaProblem(costs, pp, m, het ? { speedups: [1, 1.6] } : {});
+    const p = instance(pp, m, het ? { speedups: [1, 1.6] } : {});
     const times = [];
     let r;
     for (let i = 0; i < reps; i++) {
@@ -59,7 +64,7 @@ for (const het of [false, true]) {
     rows.push({ stages: het ? 'A40/A100-like alternating (×1, ×1.6)' : 'homogeneous A40', pp, dp_ms: dpMs.toFixed(2), F_s: r.objective.toFixed(6), bruteforce: bf, ilp });
   }
 }
-console.log(`node ${process.version}, ${useSrc ? 'src via tsx' : 'dist'}, n = ${costs.length}, m = ${m}, dp median of ${reps}`);
+console.log(`node ${process.version}, ${useSrc ? 'src via tsx' : 'dist'}, n = ${layers ? `${L} layers` : `${costs.length} operators`}, m = ${m}, dp median of ${reps}`);
 console.table(rows);
 console.log(`dp total over these ${rows.length} plans: ${searchMs.toFixed(1)} ms`);
 
@@ -68,7 +73,7 @@ const t0 = performance.now();
 let plans = 0;
 for (const m2 of [1, 2, 4, 8, 16, 32, 64]) for (const pp of [2, 4, 8, 16, 32]) for (const het of [false, true]) {
   if (plans >= 60) break;
-  part.dpPartition(llamaProblem(costs, pp, m2, het ? { speedups: [1, 1.6] } : {}));
+  part.dpPartition(instance(pp, m2, het ? { speedups: [1, 1.6] } : {}));
   plans++;
 }
 console.log(`search-like sweep: ${plans} dp plans (m ∈ 1..64, pp ∈ 2..32, both stage mixes) in ${(performance.now() - t0).toFixed(0)} ms`);

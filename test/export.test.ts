@@ -151,6 +151,10 @@ test('export --rank (tp > 1, whole layers): layout parses back to the CSV partit
     assert.match(run.out, /--tensor-model-parallel-size \d+ \\\n--pipeline-model-parallel-size \d+ \\\n--micro-batch-size \d+ \\\n--global-batch-size 32 \\\n--num-layers 80/);
     assert.match(run.out, new RegExp(`--tensor-model-parallel-size ${row.record.tp} `));
     assert.doesNotMatch(run.out, /rounding:/);
+    // the exported partition is re-estimated: the reference estimator gives the CSV's step time back (or says why not)
+    const again = /# re-estimated as exported: step time ([\d.]+) s/.exec(run.out);
+    assert.ok(again, run.out);
+    if (Math.abs(Number(again[1]) - row.record.step_time) > 1e-6 * row.record.step_time) assert.match(run.out, /# warning: re-estimating the exported partition gives/);
   }
 });
 
@@ -163,6 +167,10 @@ test('export --rank (tp = 1, cuts inside layers): rounded, re-estimated, layout 
   // fasop's own partition re-estimated reproduces the CSV's step time
   assert.ok(Math.abs(j.rounding.stepTimeBefore_s - 6.819209575653076) < 1e-9, String(j.rounding.stepTimeBefore_s));
   assert.ok(j.rounding.stepTimeAfter_s > 0 && Number.isFinite(j.rounding.changePct));
+  assert.equal(j.layerPartition.stepTime_s, j.rounding.stepTimeAfter_s, 'the step time of what is exported');
+  assert.deepEqual(j.layerPartition.operatorPartition, j.rounding.to);
+  assert.deepEqual(j.plan.operatorPartition, j.rounding.from);
+  for (const b of j.rounding.boundaries) assert.equal(b.toOperator, 1 + 8 * b.layer);
   assert.ok(Math.abs(j.rounding.changePct - ((j.rounding.stepTimeAfter_s - j.rounding.stepTimeBefore_s) / j.rounding.stepTimeBefore_s) * 100) < 1e-9);
   assert.deepEqual(layoutLayersPerStage(j.megatron.layout, 32, 80), j.layerPartition.layersPerStage);
   // the torchtitan field the validation harness takes (--module-fqns): a list of lists of strings, every module once, in order
@@ -175,7 +183,10 @@ test('export --rank (tp = 1, cuts inside layers): rounded, re-estimated, layout 
   assert.deepEqual(j.torchtitan.parallelism.module_fqns_per_model_part, fq);
   // megatron text output states the rounding and its cost
   const mg = await runCli(['export', '--csv', S1, '--rank', '1', '--format', 'megatron', '--profile-dir', REF_PROFILES]);
-  assert.match(mg.out, /# rounding: fasop's node partition \[21, 20, 21/);
+  assert.match(mg.out, /# rounding: the plan's partition cuts inside layers \(graph operators per stage \[21, 20, 21/);
+  assert.match(mg.out, /# {3}stage 0\|1: cut before operator 21 -> before operator 17 \(layer 2 starts stage 1; tie; 4 operators moved to stage 1\)/);
+  // "node" means a machine in this output (the plan line, the launch line), never a graph operator
+  for (const line of mg.out.split('\n').filter((l) => /\bnodes?\b/.test(l))) assert.match(line, /node\(s\) × \d+ GPUs|--nnodes|--node-rank|nodes × /, line);
   assert.match(mg.out, /# {3}cost: step time 6\.81921 s -> [\d.]+ s \([+-][\d.]+ %\)/);
   assert.equal(megatronLayoutOf(mg.out), j.megatron.layout);
 });
@@ -242,6 +253,15 @@ test('placement report: a stage spanning two GPU types is named', () => {
   assert.deepEqual(r.stages.map((s) => s.gpus), [['A100', 'A40'], ['A40']]);
   assert.ok(r.lost.some((l) => /Stage 0 spans nodes of different GPU types \(A100, A40\)/.test(l)));
   assert.deepEqual(placementReport({ tp: 4, dp: 1, pp: 2 }, ['A40', 'A40'], 4).lost, []);
+});
+
+test('export --help: the degrees are one way to choose the plan (export has no --exhaustive)', async () => {
+  const run = await runCli(['export', '--help']);
+  assert.equal(run.code, 0, run.err);
+  assert.doesNotMatch(run.out, /--exhaustive/);
+  assert.match(run.out, /Plan by degrees \(instead of --csv or --best\):\n {2}--mbs <n>[^\n]*\n {2}--tp <n>[^\n]*\n {2}--dp <n>[^\n]*\n {2}--pp <n>/);
+  const search = await runCli(['search', '--help']);
+  assert.match(search.out, /One plan \(--exhaustive\):\n {2}--exhaustive/);
 });
 
 test('export: user errors exit 2 with a hint', async () => {

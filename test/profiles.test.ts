@@ -69,6 +69,11 @@ test('fasop profiles: the original viewer numbers (TP1 mbs1: 0.78 13.26 13.29 27
   assert.match(run.out, /^1 {4}8 {5}│ {7}0\.89 {6}94\.27 {5}108\.60 │ {5}203\.76$/m);
   assert.match(run.out, /^1 {3}1 {8}2\.78 {5}0\.16 {5}0\.14 {5}1\.18 {5}3\.00 {5}0\.04 {5}2\.96 {5}3\.00$/m);
   assert.match(run.out, /LAYER BREAKDOWN/);
+  // graph nodes are called operators here ("nodes" are the cluster's machines elsewhere)
+  const ours = await runCli(['profiles', '--model', 'llama1b', '--gpu', 'H100']);
+  assert.equal(ours.code, 0, ours.err);
+  assert.match(ours.out, /OPERATORS THE ORIGINAL FORMAT OMITS/);
+  assert.doesNotMatch(ours.out, /\bnodes?\b/i);
   const none = await runCli(['profiles', '--profile-dir', REF_PROFILES, '--gpu', 'H100']);
   assert.equal(none.code, 2);
   assert.match(none.err, /^fasop: error: no profile files on GPU H100/);

@@ -135,8 +135,10 @@ test('the original\'s README commands run on GPUs without profiles here, derived
   const rows = readCsvFile(join(a.cwd, 'main_logs', 'llama70b.csv'));
   assert.ok(rows.length > 0);
   for (const r of rows) assert.match(r['cost_source']!, /^A100 tp\d mbs\d+: operator profile H200 .*derived from H200/);
+  assert.match(a.out, /^ {2}Priced by: A100 tp\d mbs\d+: operator profile H200 .*derived from H200/m);
+  // exit 0 or 3 (the CSV is written either way): whether a whole-layer partition fits the 40 GB A100 and the A40s is the search's answer
   const b = await runCli(['--gpus', 'A40', '8', 'A100', '1', '--model-type', 'llama70b', '--dataset', 'c4', '--original-names']);
-  assert.equal(b.code, 0, b.err);
+  assert.ok(b.code === 0 || b.code === 3, b.err);
   const het = readCsvFile(join(b.cwd, 'main_logs', 'llama70b_heterogeneous.csv'));
   assert.ok(het.length > 0);
   for (const r of het) {

@@ -2,6 +2,7 @@ import { createInterface } from 'node:readline/promises';
 import { FasopError } from '../errors.js';
 import type { Estimator } from '../estimate/index.js';
 import type { Estimate } from '../estimate/plan.js';
+import { layersPerStage } from '../model/graph.js';
 import { resolvePlans } from '../plan/resolve.js';
 import type { ProfileDb } from '../profiles/db.js';
 import type { CliIo } from './io.js';
@@ -28,14 +29,18 @@ const f = (x: number, d = 4) => x.toFixed(d);
 
 export function formatBreakdown(est: Estimate, title: string): string {
   const b = est.breakdown;
+  // a stage's decoder layers (the embedding goes with the first stage, lm_head with the last); '-' where a cut falls inside a layer
+  const layers = layersPerStage(est.partition);
   const lines = [
     title,
-    `  partition (nodes per stage): [${est.partition.join(', ')}]` + (est.partitionLayers ? `   layers per stage: [${est.partitionLayers.join(', ')}]` : ''),
+    layers
+      ? `  layers per stage: [${layers.join(', ')}]`
+      : `  partition, graph operators per stage: [${est.partition.join(', ')}]   (it cuts inside decoder layers: fasop export rounds it to whole layers)`,
     `  micro-batches per step: ${b.microBatches}`,
-    `  stage  gpu        nodes   compute_s  fwd_send_s  bwd_send_s   pipe_end_s  dp_allreduce_s  optimizer_s  memory_GiB / limit`,
+    `  stage  gpu        layers  operators   compute_s  fwd_send_s  bwd_send_s   pipe_end_s  dp_allreduce_s  optimizer_s  memory_GiB / limit`,
   ];
   b.stages.forEach((s, i) => {
-    lines.push(`  ${String(i).padStart(5)}  ${s.gpu.padEnd(9)} ${String(s.nodes).padStart(6)} ${f(s.compute_s).padStart(11)} ${f(s.forwardSend_s, 5).padStart(11)} ${f(s.backwardSend_s, 5).padStart(11)} ${f(s.end_s).padStart(12)} ${f(s.dpAllreduce_s).padStart(15)} ${f(s.optimizerStep_s).padStart(12)}  ${s.memory_GiB.toFixed(2).padStart(9)} / ${s.memoryLimit_GiB.toFixed(2)}`);
+    lines.push(`  ${String(i).padStart(5)}  ${s.gpu.padEnd(9)} ${(layers ? String(layers[i]) : '-').padStart(6)} ${String(s.nodes).padStart(10)} ${f(s.compute_s).padStart(11)} ${f(s.forwardSend_s, 5).padStart(11)} ${f(s.backwardSend_s, 5).padStart(11)} ${f(s.end_s).padStart(12)} ${f(s.dpAllreduce_s).padStart(15)} ${f(s.optimizerStep_s).padStart(12)}  ${s.memory_GiB.toFixed(2).padStart(9)} / ${s.memoryLimit_GiB.toFixed(2)}`);
   });
   if (b.stages.some((s) => s.memoryParts_GiB)) {
     lines.push('  memory per GPU, GiB: stage  weights  grads  master  optimizer  activations (in flight, logits)  gather buffers  optimizer temporaries (peak apart)');

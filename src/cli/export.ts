@@ -10,7 +10,6 @@ import { executionOf } from '../export/plan-execution.js';
 import { formatExport, type ExportFormat } from '../export/format.js';
 import { resolveBestPlacement } from '../export/resolve.js';
 import { resolvePlans as resolvePlansOf } from '../plan/resolve.js';
-import { roundToLayers } from '../model/layer-rounding.js';
 import type { TorchtitanDpMode } from '../export/torchtitan.js';
 import { ProfileDb } from '../profiles/db.js';
 import { rankRecords } from '../report/csv.js';
@@ -43,6 +42,8 @@ export function exportCommand(io: CliIo, gpuTokens: string[] | undefined): Comma
     .addOption(new Option('--torchtitan-dp <mode>', "torchtitan data parallelism instead of the plan's dp_sharding (none: DDP, parameters: FSDP2): replicate (DDP) or shard (FSDP2; also for plans that shard only optimizer states or gradients, which torchtitan lacks)").choices(['replicate', 'shard']))
     .addHelpText('after', '\nThe plan is priced with the search flags above (cluster, model, recipe, estimator, profiles); see fasop search --help for all of them.');
   const cmd = addSearchOptions(own, new Set(['output', 'pareto', 'advanced'] as const));
+  // the search's one-plan degrees choose export's plan here (export has no --exhaustive)
+  for (const o of cmd.options) if (['--tp', '--dp', '--pp', '--mbs'].includes(o.long ?? '')) o.helpGroup('Plan by degrees (instead of --csv or --best):');
   cmd.action(async (raw: RawExportOptions) => {
     checkExportFlagModes(raw, givenFlags(cmd));
     await runExport(io, raw, gpuTokens, (name) => cmd.getOptionValueSource(name) === 'cli');
@@ -67,8 +68,10 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
       'e.g. fasop export --csv main_logs/llama70b.csv --rank 1 --format megatron');
   }
   const out = async (p: ExportablePlan, req: SearchRequest, plan: ResolvedPlan | undefined, estimator: Estimator | undefined, source: Record<string, unknown>, why?: string) => {
-    const r = await exportPlan(p, { model: req.model, gpusPerNode: req.gpusPerNode, plan, estimator, torchtitanDp: raw.torchtitanDp, recipe: req.estimator === 'fasop' ? req.recipe?.name : undefined, source });
-    if (why && r.rounding && r.rounding.stepTimeAfter_s === null) r.rounding.reestimateError = why;
+    const r = await exportPlan(p, {
+      model: req.model, gpusPerNode: req.gpusPerNode, plan, estimator, torchtitanDp: raw.torchtitanDp,
+      recipe: req.estimator === 'fasop' ? req.recipe?.name : undefined, source, ...(why ? { unavailable: why } : {}),
+    });
     io.out(formatExport(r, raw.format));
   };
 
@@ -106,20 +109,18 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
     const placement = record.placement.map((t) => canonicalType(resolved.catalog, t));
     const p: ExportablePlan = { ...record, placement };
     const source = { mode: 'csv', csv: raw.csv, rank, index: row.index, ...(hits.length > 1 ? { tiedRows: hits.map((h) => h.index) } : {}) };
-    const n = 8 * req.model.num_layers + 2;
-    const needsRounding = record.partition.reduce((a, b) => a + b, 0) === n && !roundToLayers(record.partition, req.model.num_layers).exact;
+    // the exported partition is re-estimated with the search flags when the plan resolves (profiles found)
     let plan: ResolvedPlan | undefined;
     let estimator: Estimator | undefined;
     let why: string | undefined;
-    if (needsRounding) {
-      try {
-        estimator = getEstimator(req.estimator);
-        const profiles = ProfileDb.open(resolved.profileDir);
-        plan = resolvePlansOf(req, resolved.catalog, profiles, { ...record, execution: executionOf(record) }, placement)[0]!;
-      } catch (err) {
-        why = `the plan could not be resolved for re-estimation: ${(err as Error).message}`;
-        plan = undefined;
-      }
+    if (record.partition.reduce((a, b) => a + b, 0) === 8 * req.model.num_layers + 2) try {
+      estimator = getEstimator(req.estimator);
+      const profiles = ProfileDb.open(resolved.profileDir);
+      plan = resolvePlansOf(req, resolved.catalog, profiles, { ...record, execution: executionOf(record) }, placement)[0]!;
+    } catch (err) {
+      if (!(err instanceof FasopError)) throw err;
+      why = `the plan could not be resolved for re-estimation: ${err.message}`;
+      plan = undefined;
     }
     await out(p, req, plan, estimator, source, why);
     return;

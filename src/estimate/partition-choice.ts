@@ -1,21 +1,24 @@
 /**
- * The partitions an estimate simulates: a caller-given one, or the plan's method's (the original's
- * minmax at node or layer level, optimus-even, the original's dp, or an exact solver of the shared
- * objective), plus the balanced one beside an exact solver's when the policy says so.
+ * The partitions an estimate simulates: a caller-given one, or the plan's method's (minmax, even,
+ * the original's dp, or an exact solver of the shared objective), plus minmax's beside an exact
+ * solver's when the policy says so. The policy's partitionUnit says what a method cuts: the graph
+ * operators (the original) or whole decoder layers, the embedding going with the first layer and
+ * the final norm, lm_head and loss with the last (the only cuts Megatron-LM and torchtitan run).
  */
 import { FasopError } from '../errors.js';
 import { COL, columnOfNode, layersPerStage } from '../model/graph.js';
 import { partitioners, referenceDpPartition } from '../partition/index.js';
-import { optimusEvenPartition } from '../partition/even.js';
+import { evenSplit, optimusEvenPartition } from '../partition/even.js';
 import { minmaxSearch } from '../partition/minmax.js';
 import type { PartitionProblem } from '../partition/types.js';
+import { expandSizes, groupProblem, type UnitStarts } from '../partition/units.js';
 import { stageLists, stageTime_s, stageTimes_s } from './boundaries.js';
 import type { TypeCosts } from './compute.js';
 import { roundingOf } from './f32.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 
-/** What the partitioners see of a plan: per-stage node costs, boundary costs, micro-batches. */
+/** What the partitioners see of a plan: per-stage operator costs, boundary costs, micro-batches. */
 export interface PartitionInputs {
   plan: ResolvedPlan;
   policy: EstimatorPolicy;
@@ -38,27 +41,132 @@ export interface Candidate {
 /** Above this many inner steps (pp·n³) the original's dp is refused: it would run for minutes. */
 export const DP_ORIGINAL_MAX_STEPS = 2e9;
 
-/** A caller-given partition, checked: pp positive stage sizes that cover the n nodes. */
+/** A caller-given partition, checked: pp positive stage sizes that cover the n graph operators. */
 export function checkedFixedPartition(sizes: readonly number[], pp: number, n: number): Candidate {
   if (sizes.length !== pp || sizes.some((x) => !Number.isInteger(x) || x < 1) || sizes.reduce((a, b) => a + b, 0) !== n) {
-    throw new FasopError(`partition [${sizes.join(', ')}] is not ${pp} positive stage sizes summing to ${n} nodes`, 'give one node count per pipeline stage');
+    throw new FasopError(`partition [${sizes.join(', ')}] is not ${pp} positive stage sizes summing to ${n} graph operators`, 'give one operator count per pipeline stage (8 per decoder layer, +1 for the embedding on the first stage, +1 for lm_head on the last)');
   }
   return { sizes: [...sizes], partitionLayers: layersPerStage(sizes) };
 }
 
-/** The shared objective's problem: each node's cost on its stage's GPU type, and the boundary costs. */
+/**
+ * Where each unit of `perUnit` consecutive decoder layers starts in the operator graph of `layers`
+ * layers: the first unit also holds the embedding, the last lm_head (with the final norm and loss).
+ */
+export function layerUnitStarts(layers: number, perUnit = 1): readonly number[] {
+  const key = `${layers}/${perUnit}`;
+  let starts = unitStartsCache.get(key);
+  if (!starts) {
+    const units = layers / perUnit;
+    if (!Number.isSafeInteger(units) || units < 1) {
+      throw new FasopError(`${layers} decoder layers do not split into units of ${perUnit}`, 'use a virtual-stage count that divides the number of layers');
+    }
+    starts = Object.freeze([0, ...Array.from({ length: units - 1 }, (_, u) => 1 + 8 * perUnit * (u + 1)), 8 * layers + 2]);
+    unitStartsCache.set(key, starts);
+  }
+  return starts;
+}
+/** Unit starts by layers and layers per unit: every plan of a search shares a handful. */
+const unitStartsCache = new Map<string, readonly number[]>();
+
+/**
+ * The units the policy partitions in: every operator, or the decoder layers. With v virtual stages
+ * a unit is v layers, so that every rank's layers split into its v equal model chunks.
+ */
+function unitStarts(x: PartitionInputs): UnitStarts | null {
+  return x.policy.partitionUnit === 'layer' ? layerUnitStarts(x.plan.model.num_layers, x.plan.execution?.virtualStages ?? 1) : null;
+}
+
+/** The shared objective's problem over operators: each operator's cost on its stage's GPU type, and the boundary costs. */
 export function partitionProblem(x: PartitionInputs): PartitionProblem {
+  const rows = new Map<TypeCosts, number[]>();
   return {
-    nodeCost_s: x.stageCosts.map((c) => Array.from(c.node_s)),
+    nodeCost_s: x.stageCosts.map((c) => rows.get(c) ?? rows.set(c, Array.from(c.node_s)).get(c)!),
     boundaryCost_s: (k, j) => x.boundary[j]![columnOfNode(k, x.n)]!,
     microBatches: x.m,
   };
 }
 
-/** The original's greedy minmax over nodes, on the policy's stage times. */
-function nodeMinmax(x: PartitionInputs): Candidate {
-  const { sizes, lastTimed } = minmaxSearch(x.n, x.plan.pp, (sz) => stageTimes_s(x.stageCosts, x.boundary, sz, x.n, x.policy));
-  return { sizes, partitionLayers: null, ...(x.policy.minmaxStaleLists ? { listedSizes: lastTimed } : {}) };
+/** The problem the exact methods solve: over operators, or grouped into the policy's units. */
+function unitProblem(x: PartitionInputs, starts: UnitStarts | null): PartitionProblem {
+  return starts ? groupProblem(partitionProblem(x), starts) : partitionProblem(x);
+}
+
+/** Operator counts per stage of a partition in the policy's units. */
+const toOperators = (sizes: number[], starts: UnitStarts | null): number[] => (starts ? expandSizes(sizes, starts) : sizes);
+
+/** The profile column of each unit's first and last operator, per unit starts (cached: the starts are). */
+function unitColumnsOf(starts: UnitStarts, n: number): { firstCol: Int8Array; lastCol: Int8Array } {
+  let c = unitColumns.get(starts);
+  if (!c) {
+    const units = starts.length - 1;
+    c = { firstCol: new Int8Array(units), lastCol: new Int8Array(units) };
+    for (let u = 0; u < units; u++) {
+      c.firstCol[u] = columnOfNode(starts[u]!, n);
+      c.lastCol[u] = columnOfNode(starts[u + 1]! - 1, n);
+    }
+    unitColumns.set(starts, c);
+  }
+  return c;
+}
+const unitColumns = new WeakMap<UnitStarts, { firstCol: Int8Array; lastCol: Int8Array }>();
+
+/**
+ * stageTimes_s (boundaries.ts) of a partition given in units, in O(stages) from per-unit prefix
+ * sums: the same terms, summed by unit (test/layer-partition.test.ts compares the two).
+ */
+export function unitStageTimes(x: Pick<PartitionInputs, 'stageCosts' | 'boundary' | 'n' | 'policy'>, starts: UnitStarts): (unitSizes: readonly number[]) => number[] {
+  const units = starts.length - 1;
+  const thirds = x.policy.backward === 'twice-forward';
+  const firstAndLast = x.policy.boundaries === 'first-and-last';
+  const prefixes = new Map<TypeCosts, Float64Array>();
+  const prefixOf = (c: TypeCosts) => {
+    let p = prefixes.get(c);
+    if (!p) {
+      p = new Float64Array(units + 1);
+      for (let u = 0; u < units; u++) {
+        let acc = 0;
+        for (let k = starts[u]!; k < starts[u + 1]!; k++) acc += thirds ? c.node_s[k]! : c.forward_s[k]! + c.backward_s[k]!;
+        p[u + 1] = p[u]! + acc;
+      }
+      prefixes.set(c, p);
+    }
+    return p;
+  };
+  const pre = x.stageCosts.map(prefixOf);
+  const { firstCol, lastCol } = unitColumnsOf(starts, x.n);
+  return (sizes) => {
+    const S = sizes.length;
+    const out = new Array<number>(S);
+    let a = 0;
+    let sendIn = 0;
+    for (let s = 0; s < S; s++) {
+      const end = a + sizes[s]!;
+      const compute = pre[s]![end]! - pre[s]![a]!;
+      if (firstAndLast) out[s] = compute + (S > 1 && s > 0 && s < S - 1 ? x.boundary[s - 1]![firstCol[a]!]! : 0);
+      else {
+        const sendOut = S > 1 && s < S - 1 ? x.boundary[s]![lastCol[end - 1]!]! : 0;
+        out[s] = compute + sendOut + sendIn;
+        sendIn = sendOut;
+      }
+      a = end;
+    }
+    return out;
+  };
+}
+
+/** The original's greedy minmax over operators, or over the policy's units, on the policy's stage times. */
+function unitMinmax(x: PartitionInputs, starts: UnitStarts | null): Candidate {
+  const units = starts ? starts.length - 1 : x.n;
+  const stageTimes = starts ? unitStageTimes(x, starts) : (sz: number[]) => stageTimes_s(x.stageCosts, x.boundary, sz, x.n, x.policy);
+  // the original's edge rule is for operator units (an edge stage of embed + one operator)
+  const { sizes, lastTimed } = minmaxSearch(units, x.plan.pp, stageTimes, { edgeRule: !starts });
+  const ops = toOperators(sizes, starts);
+  return {
+    sizes: ops,
+    partitionLayers: starts ? layersPerStage(ops) : null,
+    ...(x.policy.minmaxStaleLists ? { listedSizes: toOperators(lastTimed, starts) } : {}),
+  };
 }
 
 /**
@@ -102,42 +210,61 @@ function layerMinmax(x: PartitionInputs): Candidate {
   return { sizes: partitionLayers.map((l, s) => 8 * l + (s === 0 ? 1 : 0) + (s === pp - 1 ? 1 : 0)), partitionLayers };
 }
 
-function minmaxCandidate(x: PartitionInputs): Candidate {
-  return x.policy.minmaxUnits === 'layers-when-tp' && x.plan.tp > 1 ? layerMinmax(x) : nodeMinmax(x);
+function minmaxCandidate(x: PartitionInputs, starts: UnitStarts | null): Candidate {
+  if (starts) return unitMinmax(x, starts);
+  return x.policy.minmaxUnits === 'layers-when-tp' && x.plan.tp > 1 ? layerMinmax(x) : unitMinmax(x, null);
 }
 
-/** The original's own dynamic program (SPEC §9.3, its objective, O(pp·n³): small models only). */
-function originalDp(x: PartitionInputs): Candidate {
+/** `even`: the original's optimus-even over operators, or an even split of the decoder layers. */
+function evenCandidate(x: PartitionInputs, starts: UnitStarts | null): Candidate {
   const { plan, n } = x;
-  const steps = plan.pp * n ** 3;
+  if (starts) {
+    const layers = evenSplit(starts.length - 1, plan.pp);
+    return { sizes: expandSizes(layers, starts), partitionLayers: layers };
+  }
+  return optimusEvenPartition(n, plan.model.num_layers, plan.pp, plan.tp);
+}
+
+/** The original's own dynamic program (SPEC §9.3, its objective, O(pp·units³): small models only). */
+function originalDp(x: PartitionInputs, starts: UnitStarts | null): Candidate {
+  const { plan } = x;
+  const units = starts ? starts.length - 1 : x.n;
+  const what = starts ? 'decoder layers' : 'graph operators';
+  const steps = plan.pp * units ** 3;
   if (steps > DP_ORIGINAL_MAX_STEPS) {
-    throw new FasopError(`dp-original on ${n} nodes and pp ${plan.pp} needs ~${steps.toExponential(1)} steps (the original never finishes such runs)`,
+    throw new FasopError(`dp-original on ${units} ${what} and pp ${plan.pp} needs ~${steps.toExponential(1)} steps (the original never finishes such runs)`,
       'use --pp-partition-method dp (exact, fast) or a smaller model');
   }
-  const costC = (k: number, j: number) => x.boundary[Math.min(j, x.boundary.length - 1)]?.[columnOfNode(k, n)] ?? 0;
-  const sizes = referenceDpPartition(x.stageCosts.map((c) => Array.from(c.node_s)), costC, roundingOf(x.policy)(x.m), plan.pp);
-  return { sizes, partitionLayers: null };
+  const problem = unitProblem(x, starts);
+  const costC = (k: number, j: number) => (x.boundary.length ? problem.boundaryCost_s(k, Math.min(j, x.boundary.length - 1)) : 0);
+  const sizes = toOperators(referenceDpPartition(problem.nodeCost_s, costC, roundingOf(x.policy)(x.m), plan.pp), starts);
+  return { sizes, partitionLayers: starts ? layersPerStage(sizes) : null };
 }
 
 /** The partitions to simulate for this plan (the estimate keeps the fastest; the first of equals). */
 export async function candidatePartitions(x: PartitionInputs): Promise<Candidate[]> {
   const { plan, n } = x;
   if (plan.fixedPartition) return [checkedFixedPartition(plan.fixedPartition, plan.pp, n)];
+  const starts = unitStarts(x);
+  if (starts && plan.pp > starts.length - 1) {
+    const v = plan.execution?.virtualStages ?? 1;
+    throw new FasopError(`${plan.pp} pipeline stages cannot each hold ${v > 1 ? `${v} (one per virtual stage)` : 'one'} of ${plan.model.name}'s ${plan.model.num_layers} decoder layers`,
+      'use a pipeline degree no larger than layers / virtual stages');
+  }
   switch (plan.partitionMethod) {
     case 'minmax':
-      return [minmaxCandidate(x)];
-    case 'even': {
-      const r = optimusEvenPartition(n, plan.model.num_layers, plan.pp, plan.tp);
-      return [{ sizes: r.sizes, partitionLayers: r.partitionLayers }];
-    }
+      return [minmaxCandidate(x, starts)];
+    case 'even':
+      return [evenCandidate(x, starts)];
     case 'dp-original':
-      return [originalDp(x)];
+      return [originalDp(x, starts)];
     case 'dp':
     case 'ilp':
     case 'bruteforce': {
-      const r = await partitioners[plan.partitionMethod](partitionProblem(x));
-      const exact = { sizes: r.sizes, partitionLayers: layersPerStage(r.sizes) };
-      return x.policy.simulatedCandidates && plan.pp > 1 ? [exact, minmaxCandidate(x)] : [exact];
+      const r = await partitioners[plan.partitionMethod](unitProblem(x, starts));
+      const sizes = toOperators(r.sizes, starts);
+      const exact = { sizes, partitionLayers: layersPerStage(sizes) };
+      return x.policy.simulatedCandidates && plan.pp > 1 ? [exact, minmaxCandidate(x, starts)] : [exact];
     }
     default:
       throw new FasopError(`unknown partition method '${String(plan.partitionMethod)}'`, 'use minmax, even, dp, ilp or bruteforce');

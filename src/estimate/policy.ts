@@ -45,7 +45,9 @@ export interface EstimatorPolicy {
   optimizerStep: boolean;
   /** a micro-batch takes at least the CPU's time to issue it (recipes with measured host figures) */
   hostIssueFloor: boolean;
-  /** minmax's units: 'layers-when-tp' (node level for tp 1, layer level otherwise: the original) or 'nodes' */
+  /** what a stage boundary may cut between: any two graph operators ('operator', the original) or only whole decoder layers ('layer', as Megatron-LM and torchtitan run) */
+  partitionUnit: 'operator' | 'layer';
+  /** minmax's units under partitionUnit 'operator': 'layers-when-tp' (node level for tp 1, layer level otherwise: the original) or 'nodes' */
   minmaxUnits: 'layers-when-tp' | 'nodes';
   /** report the stage lists of minmax's last timed partition, stale after its edge move (SPEC Q15e) */
   minmaxStaleLists: boolean;
@@ -76,6 +78,7 @@ export const REFERENCE: EstimatorPolicy = Object.freeze({
   partitionLayers: 'method',
   optimizerStep: false,
   hostIssueFloor: false,
+  partitionUnit: 'operator',
   minmaxUnits: 'layers-when-tp',
   minmaxStaleLists: true,
   simulatedCandidates: false,
@@ -103,6 +106,7 @@ export const FASOP: EstimatorPolicy = Object.freeze({
   partitionLayers: 'whole-layers',
   optimizerStep: true,
   hostIssueFloor: true,
+  partitionUnit: 'layer',
   minmaxUnits: 'nodes',
   minmaxStaleLists: false,
   simulatedCandidates: true,

@@ -20,7 +20,7 @@ export interface ExportablePlan extends ExecutionFields {
   tp: number;
   dp: number;
   pp: number;
-  /** fasop's node partition (nodes of the 8L+2-node graph per stage) */
+  /** the plan's partition: graph operators per stage (of the 8L+2 operators of model/graph.ts) */
   partition: number[];
   /** GPU type of each node in placement order */
   placement: string[];
@@ -43,16 +43,32 @@ export interface ExportOptions {
   recipe?: string;
   /** where the plan came from, echoed in the output */
   source?: Record<string, unknown>;
+  /** why no plan or estimator is given (reported instead of a re-estimate) */
+  unavailable?: string;
+}
+
+/** One stage boundary of the rounding, in graph operators (see model/layer-rounding.ts). */
+export interface OperatorBoundary {
+  /** boundary between stage `boundary` and stage `boundary + 1` */
+  boundary: number;
+  /** first operator of the later stage in the plan's partition */
+  fromOperator: number;
+  /** first operator of the later stage after rounding (= 1 + 8·layer) */
+  toOperator: number;
+  /** first decoder layer of the later stage after rounding */
+  layer: number;
+  how: BoundaryRounding['how'];
 }
 
 export interface RoundingReport {
+  /** graph operators per stage: the plan's, and after rounding */
   from: number[];
   to: number[];
-  boundaries: BoundaryRounding[];
+  boundaries: OperatorBoundary[];
   rule: string;
   /** the plan's step time as recorded (search result or CSV) */
   recordedStepTime_s: number;
-  /** fasop's partition re-estimated as a fixed partition (same flags), when available */
+  /** the plan's own partition re-estimated as a fixed partition (same flags), when available */
   stepTimeBefore_s: number | null;
   /** the rounded partition re-estimated */
   stepTimeAfter_s: number | null;
@@ -77,7 +93,8 @@ export interface ExportResult {
     worldSize: number;
     cluster: string;
     placement: string[];
-    nodePartition: number[];
+    /** graph operators per stage of the plan's partition */
+    operatorPartition: number[];
     stepTime_s: number;
     isOom: boolean;
     estimator?: string;
@@ -88,8 +105,14 @@ export interface ExportResult {
     layersPerStage: number[];
     /** first and last decoder layer of each stage */
     stageLayers: Array<[number, number]>;
-    nodePartition: number[];
+    /** graph operators per stage of the layer partition */
+    operatorPartition: number[];
+    /** the plan's partition already cut only between layers (no rounding) */
     exact: boolean;
+    /** the layer partition re-estimated as a fixed partition with the plan's flags (null: see reestimateError) */
+    stepTime_s: number | null;
+    isOom: boolean | null;
+    reestimateError?: string;
     virtualStages: number;
     /** decoder layers of each model chunk in model order (pp·v; chunk i runs on pipeline rank i mod pp) */
     chunkLayers: number[];
@@ -132,9 +155,16 @@ function harnessUnsupported(e: Execution): string[] {
   return out;
 }
 
+/** The step time a re-estimate gives against the recorded one: a warning when they differ. */
+function reestimateMismatch(what: string, got: number, recorded: number): string | null {
+  if (!Number.isFinite(recorded) || Math.abs(got - recorded) <= 1e-9 * Math.max(1, recorded)) return null;
+  return `re-estimating ${what} gives ${got} s, not the recorded ${recorded} s (different flags than the search, or the original's minmax quirk Q15)`;
+}
+
 /**
- * Turn a plan into launcher arguments: the layer partition (rounded to whole layers when fasop's
- * node partition cuts inside a layer, and then re-estimated), Megatron-LM arguments with the
+ * Turn a plan into launcher arguments: the layer partition (the plan's own when it cuts only
+ * between layers, as every fasop-estimator plan does; else rounded to whole layers), re-estimated
+ * as exported, Megatron-LM arguments with the
  * `--pipeline-model-parallel-layout`, torchtitan `[parallelism]`/`[training]` settings with
  * `module_fqns_per_model_part`, the node-rank order that realises the placement, and the
  * validation harness's arguments.
@@ -150,7 +180,7 @@ export async function exportPlan(p: ExportablePlan, opts: ExportOptions): Promis
       'pass the --gpu-per-node the plan was searched with');
   }
   if (p.partition.reduce((a, b) => a + b, 0) !== 8 * L + 2) {
-    throw new FasopError(`the plan's partition covers ${p.partition.reduce((a, b) => a + b, 0)} nodes but ${model.name} has 8·${L}+2 = ${8 * L + 2}`,
+    throw new FasopError(`the plan's partition covers ${p.partition.reduce((a, b) => a + b, 0)} graph operators but ${model.name} has 8·${L}+2 = ${8 * L + 2}`,
       'pass the --model-type (or --model-config) the plan was searched with');
   }
   const microBatches = p.gbs / (p.dp * p.mbs);
@@ -158,28 +188,39 @@ export async function exportPlan(p: ExportablePlan, opts: ExportOptions): Promis
   const lp = roundToLayers(p.partition, L);
   const chunkLayers = virtualStageLayers(lp.layersPerStage, e.virtualStages);
   let rounding: RoundingReport | null = null;
+  let exported: Estimate | null = null;
+  let reestimateError: string | undefined;
+  const reestimate = (fixedPartition: number[]) => opts.estimator!({ ...opts.plan!, fixedPartition });
   if (!lp.exact) {
     rounding = {
-      from: [...p.partition], to: lp.nodePartition, boundaries: lp.boundaries, rule: TIE_RULE,
-      recordedStepTime_s: p.step_time, stepTimeBefore_s: null, stepTimeAfter_s: null, changePct: null, isOomAfter: null,
+      from: [...p.partition], to: lp.nodePartition,
+      boundaries: lp.boundaries.map((b) => ({ boundary: b.boundary, fromOperator: b.fromNode, toOperator: b.toNode, layer: b.layer, how: b.how })),
+      rule: TIE_RULE, recordedStepTime_s: p.step_time, stepTimeBefore_s: null, stepTimeAfter_s: null, changePct: null, isOomAfter: null,
     };
-    if (opts.plan && opts.estimator) {
-      try {
-        const before: Estimate = await opts.estimator({ ...opts.plan, fixedPartition: [...p.partition] });
-        const after: Estimate = await opts.estimator({ ...opts.plan, fixedPartition: lp.nodePartition });
-        rounding.stepTimeBefore_s = before.stepTime_s;
-        rounding.stepTimeAfter_s = after.stepTime_s;
-        rounding.changePct = pct(after.stepTime_s, before.stepTime_s);
-        rounding.isOomAfter = after.isOom;
-        if (Number.isFinite(p.step_time) && Math.abs(before.stepTime_s - p.step_time) > 1e-9 * Math.max(1, p.step_time)) {
-          warnings.push(`re-estimating fasop's own partition gives ${before.stepTime_s} s, not the recorded ${p.step_time} s (different flags than the search, or the minmax quirk Q15); the % change compares the two re-estimates`);
-        }
-        if (after.isOom && !p.is_oom) warnings.push('the rounded partition runs out of memory on some stage (estimate)');
-      } catch (err) {
-        rounding.reestimateError = (err as Error).message;
-      }
-    } else rounding.reestimateError = 'no resolved plan to re-estimate (pass the search flags and --profile-dir, or call exportPlan with plan and estimator)';
   }
+  if (opts.plan && opts.estimator) {
+    try {
+      exported = await reestimate(lp.nodePartition);
+      if (rounding) {
+        const before: Estimate = await reestimate([...p.partition]);
+        rounding.stepTimeBefore_s = before.stepTime_s;
+        rounding.stepTimeAfter_s = exported.stepTime_s;
+        rounding.changePct = pct(exported.stepTime_s, before.stepTime_s);
+        rounding.isOomAfter = exported.isOom;
+        const w = reestimateMismatch("the plan's own partition", before.stepTime_s, p.step_time);
+        if (w) warnings.push(`${w}; the % change compares the two re-estimates`);
+        if (exported.isOom && !p.is_oom) warnings.push('the rounded partition runs out of memory on some stage (estimate)');
+      } else {
+        const w = reestimateMismatch('the exported partition', exported.stepTime_s, p.step_time);
+        if (w) warnings.push(w);
+      }
+    } catch (err) {
+      if (!(err instanceof FasopError)) throw err;
+      exported = null;
+      reestimateError = err.message;
+    }
+  } else reestimateError = opts.unavailable ?? 'no resolved plan to re-estimate (pass the search flags and --profile-dir, or call exportPlan with plan and estimator)';
+  if (rounding && reestimateError !== undefined) rounding.reestimateError = reestimateError;
   if (p.is_oom) warnings.push(`fasop estimates this plan runs out of GPU memory (is_oom); it will likely fail to launch`);
   if (model.architecture !== 'llama') warnings.push(`torchtitan module names are LLaMA's (tok_embeddings, layers.i, norm, output); ${model.name} is a ${model.architecture} model`);
   if (p.pp > 1 && e.virtualStages === 1 && microBatches < p.pp) {
@@ -216,11 +257,15 @@ export async function exportPlan(p: ExportablePlan, opts: ExportOptions): Promis
     plan: {
       model: model.name, numLayers: L, ...degrees, cp: e.cp, microBatches, execution: { ...e, label: executionLabel(e) }, ...(opts.recipe ? { recipe: opts.recipe } : {}),
       gpusPerNode, nodes, worldSize,
-      cluster: p.gpu_cluster_str, placement: [...p.placement], nodePartition: [...p.partition], stepTime_s: p.step_time, isOom: p.is_oom,
+      cluster: p.gpu_cluster_str, placement: [...p.placement], operatorPartition: [...p.partition], stepTime_s: p.step_time, isOom: p.is_oom,
       ...(p.estimator ? { estimator: p.estimator } : {}), ...(p.partition_method ? { partitionMethod: p.partition_method } : {}),
       ...(opts.source ? { source: opts.source } : {}),
     },
-    layerPartition: { layersPerStage: lp.layersPerStage, stageLayers: stageLayerRanges(lp.layersPerStage), nodePartition: lp.nodePartition, exact: lp.exact, virtualStages: e.virtualStages, chunkLayers },
+    layerPartition: {
+      layersPerStage: lp.layersPerStage, stageLayers: stageLayerRanges(lp.layersPerStage), operatorPartition: lp.nodePartition, exact: lp.exact,
+      stepTime_s: exported ? exported.stepTime_s : null, isOom: exported ? exported.isOom : null, ...(reestimateError !== undefined ? { reestimateError } : {}),
+      virtualStages: e.virtualStages, chunkLayers,
+    },
     rounding,
     megatron,
     torchtitan,

@@ -12,17 +12,23 @@ export function commentLines(r: ExportResult, format: ExportFormat = 'json'): st
     `plan: tp=${p.tp}${p.cp > 1 ? ` cp=${p.cp}` : ''} dp=${p.dp} pp=${p.pp} mbs=${p.mbs} gbs=${p.gbs} (${p.microBatches} micro-batches per step) on ${p.cluster}: ${p.nodes} node(s) × ${p.gpusPerNode} GPUs = ${p.worldSize} GPUs; ${p.model} (${p.numLayers} layers)`,
     `execution: ${p.execution.label}${p.recipe ? `; recipe ${p.recipe}` : ''}`,
     `estimated step time: ${fmtS(p.stepTime_s)}${p.estimator ? ` (${p.estimator} estimator${p.partitionMethod ? `, ${p.partitionMethod} partition` : ''})` : ''}${p.isOom ? '  — OOM estimated' : ''}`,
-    `layers per stage: [${r.layerPartition.layersPerStage.join(', ')}]` +
-      (r.layerPartition.exact ? ' (exact: fasop\'s node partition cuts only between layers)' : ' (rounded, see below)'),
+    `layers per stage: [${r.layerPartition.layersPerStage.join(', ')}]` + (r.layerPartition.exact ? ' (the plan\'s own partition: it cuts only between layers)' : ' (rounded, see below)'),
   ];
+  const lpart = r.layerPartition;
+  if (lpart.exact) {
+    lines.push(lpart.stepTime_s !== null
+      ? `re-estimated as exported: step time ${fmtS(lpart.stepTime_s)}${lpart.isOom ? '  — OOM estimated' : ''}`
+      : `not re-estimated: ${lpart.reestimateError ?? 'unknown reason'}`);
+  }
   if (r.layerPartition.virtualStages > 1) lines.push(`model chunks (${r.layerPartition.virtualStages} virtual stages per rank, chunk i on pipeline rank i mod pp): [${r.layerPartition.chunkLayers.join(', ')}] layers`);
   const rd = r.rounding;
   if (rd) {
-    lines.push(`rounding: fasop's node partition [${rd.from.join(', ')}] cuts inside layers; rounded to [${rd.to.join(', ')}]:`);
+    lines.push(`rounding: the plan's partition cuts inside layers (graph operators per stage [${rd.from.join(', ')}]); rounded to [${rd.to.join(', ')}]:`);
     for (const b of rd.boundaries) {
       if (b.how === 'exact') continue;
-      const moved = b.toNode - b.fromNode;
-      lines.push(`  stage ${b.boundary}|${b.boundary + 1}: cut before node ${b.fromNode} -> before node ${b.toNode} (layer ${b.layer} starts stage ${b.boundary + 1}; ${b.how}; ${Math.abs(moved)} node(s) ${moved > 0 ? `moved to stage ${b.boundary}` : `moved to stage ${b.boundary + 1}`})`);
+      const moved = b.toOperator - b.fromOperator;
+      const ops = `${Math.abs(moved)} operator${Math.abs(moved) === 1 ? '' : 's'}`;
+      lines.push(`  stage ${b.boundary}|${b.boundary + 1}: cut before operator ${b.fromOperator} -> before operator ${b.toOperator} (layer ${b.layer} starts stage ${b.boundary + 1}; ${b.how}; ${ops} moved to stage ${moved > 0 ? b.boundary : b.boundary + 1})`);
     }
     lines.push(`  rule: ${rd.rule}`);
     if (rd.stepTimeAfter_s !== null) {

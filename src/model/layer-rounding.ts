@@ -38,7 +38,7 @@ export interface LayerPartition {
   boundaries: BoundaryRounding[];
 }
 
-export const TIE_RULE = 'nearest layer boundary by node count; a cut exactly in the middle of a layer (between o_proj and the MLP) rounds down, so the split layer goes to the later stage; every stage keeps >= 1 decoder layer';
+export const TIE_RULE = 'nearest layer boundary by graph operator count; a cut exactly in the middle of a layer (between o_proj and the MLP) rounds down, so the split layer goes to the later stage; every stage keeps >= 1 decoder layer';
 
 /** Node partition (nodes per stage) of a layer partition. */
 export function layerToNodePartition(layersPerStage: readonly number[]): number[] {

@@ -8,6 +8,22 @@ export function initialSplit(units: number, pp: number): number[] {
   return sizes;
 }
 
+/**
+ * `even` in whole units (e.g. decoder layers): ⌊units/pp⌋ each, one more for the first `units mod pp`
+ * of the middle stages 1 … pp−2, then stage 0, then the last (the edge stages also hold the
+ * embedding and the head, so they take a remainder last).
+ */
+export function evenSplit(units: number, pp: number): number[] {
+  if (!Number.isSafeInteger(pp) || pp < 1 || pp > units) {
+    throw new FasopError(`even: ${pp} stages cannot each hold one of ${units} units`, 'choose a pipeline degree no larger than the number of layers');
+  }
+  const base = Math.floor(units / pp);
+  const sizes = new Array<number>(pp).fill(base);
+  const order = [...Array.from({ length: Math.max(0, pp - 2) }, (_, i) => i + 1), 0, ...(pp > 1 ? [pp - 1] : [])];
+  for (let i = 0; i < units - base * pp; i++) sizes[order[i]!]! += 1;
+  return sizes;
+}
+
 /** Distinct decoder layers each stage's nodes touch (node 0 = embed and n−1 = lm_head excluded). */
 export function layersTouched(sizes: number[], n: number): number[] {
   const out: number[] = [];

@@ -25,4 +25,6 @@ export { dpPartition, type DpOptions, type DpStats } from './dp.js';
 export { bruteforcePartition, compositions, BRUTEFORCE_MAX_COMPOSITIONS, type BruteforceOptions } from './bruteforce.js';
 export { ilpPartition, closeIlpWorker, type IlpOptions, type IlpResult } from './ilp.js';
 export { referenceDpPartition } from './reference-dp.js';
+export { groupProblem, expandSizes, type UnitStarts } from './units.js';
+export { evenSplit } from './even.js';
 export type { PartitionProblem, PartitionResult } from './types.js';

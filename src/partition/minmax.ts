@@ -4,8 +4,18 @@
  * one unit from the slowest stage to the fastest, stopping when the maximum stage time grows, on a
  * repeated state, or at an edge stage of 2 units. `stageTimes(sizes)` gives each stage's time.
  */
-export function minmaxPartition(units: number, pp: number, stageTimes: (sizes: number[]) => number[]): number[] {
-  return minmaxSearch(units, pp, stageTimes).sizes;
+export function minmaxPartition(units: number, pp: number, stageTimes: (sizes: number[]) => number[], opts?: MinmaxOptions): number[] {
+  return minmaxSearch(units, pp, stageTimes, opts).sizes;
+}
+
+export interface MinmaxOptions {
+  /**
+   * The original's edge rule (default on): when the slowest stage is an edge stage of 2 units (the
+   * embedding or the head and one operator) it stops, first moving one unit from the fastest stage
+   * back to it if it has moved any. Off for units that already hold the embedding and the head
+   * (decoder layers): the move back could empty a stage of one unit.
+   */
+  edgeRule?: boolean;
 }
 
 /** The greedy's result and the sizes its last stageTimes call saw (they differ after an edge move, SPEC Q15e). */
@@ -14,7 +24,8 @@ export interface MinmaxOutcome {
   lastTimed: number[];
 }
 
-export function minmaxSearch(units: number, pp: number, stageTimes: (sizes: number[]) => number[]): MinmaxOutcome {
+export function minmaxSearch(units: number, pp: number, stageTimes: (sizes: number[]) => number[], opts: MinmaxOptions = {}): MinmaxOutcome {
+  const edgeRule = opts.edgeRule ?? true;
   const base = Math.floor(units / pp);
   const sizes = new Array<number>(pp).fill(base);
   const remainder = units - base * pp;
@@ -52,7 +63,7 @@ export function minmaxSearch(units: number, pp: number, stageTimes: (sizes: numb
     last = mx;
     imax = newMax;
     imin = newMin;
-    if ((imax === 0 || imax === pp - 1) && sizes[imax] === 2) {
+    if (edgeRule && (imax === 0 || imax === pp - 1) && sizes[imax] === 2) {
       if (counted) { sizes[imax]! += 1; sizes[imin]! -= 1; }
       break;
     }

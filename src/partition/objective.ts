@@ -4,8 +4,8 @@
  *   F(P) = (m − 1) · max_s stage_s + Σ_s stage_s
  *   stage_s = comp_s + (s < pp−1 ? boundaryCost(last_s, s) : 0) + (s > 0 ? boundaryCost(last_{s−1}, s−1) : 0)
  *
- * comp_s is the left-to-right sum of nodeCost_s[s][k] over the stage's nodes, last_s the index of
- * stage s's last node. Each boundary is paid by both its stages (forward send and backward send).
+ * comp_s is the left-to-right sum of nodeCost_s[s][k] over the stage's units, last_s the index of
+ * stage s's last unit. Each boundary is paid by both its stages (forward send and backward send).
  *
  * Ties: a partition is optimal when F(P) ≤ F_min · (1 + TIE_REL); among the optimal partitions every
  * method returns the one with the lexicographically smallest `sizes` (equivalently, the smallest cut
@@ -33,17 +33,17 @@ export function checkProblem(problem: PartitionProblem): { pp: number; n: number
   for (let s = 0; s < pp; s++) {
     const row = rows[s]!;
     if (row.length !== n) {
-      throw new FasopError(`partition: stage ${s} has ${row.length} node costs, stage 0 has ${n}`, 'give every stage a cost for every node');
+      throw new FasopError(`partition: stage ${s} has ${row.length} unit costs, stage 0 has ${n}`, 'give every stage a cost for every unit');
     }
     for (let k = 0; k < n; k++) {
       const c = row[k]!;
       if (!(c >= 0) || !Number.isFinite(c)) {
-        throw new FasopError(`partition: node cost [${s}][${k}] = ${c} is not a finite non-negative number`, 'check the profile the costs came from');
+        throw new FasopError(`partition: unit cost [${s}][${k}] = ${c} is not a finite non-negative number`, 'check the profile the costs came from');
       }
     }
   }
   if (pp > n) {
-    throw new FasopError(`partition: ${pp} pipeline stages for only ${n} nodes`, 'use a pipeline degree no larger than the number of model nodes');
+    throw new FasopError(`partition: ${pp} pipeline stages for only ${n} units`, 'use a pipeline degree no larger than the number of units (graph operators or decoder layers)');
   }
   const m = problem.microBatches;
   if (!Number.isFinite(m) || m < 1) {
@@ -61,7 +61,7 @@ function checkBoundaryCost(v: number, k: number, j: number): number {
 
 /**
  * Boundary costs as a dense table: bm[j][k] = boundaryCost_s(k, j) for every k that can be the last
- * node of stage j, i.e. j ≤ k ≤ n − pp + j; other entries are NaN. The callback is called once per entry.
+ * unit of stage j, i.e. j ≤ k ≤ n − pp + j; other entries are NaN. The callback is called once per entry.
  */
 export function boundaryMatrix(problem: PartitionProblem, pp: number, n: number): Float64Array[] {
   const bm: Float64Array[] = [];
@@ -82,7 +82,7 @@ export function checkSizes(sizes: readonly number[], pp: number, n: number): voi
     total += x;
   }
   if (!ok || total !== n) {
-    throw new FasopError(`partition: sizes [${sizes.join(', ')}] are not ${pp} positive node counts summing to ${n}`, 'give one positive node count per stage');
+    throw new FasopError(`partition: sizes [${sizes.join(', ')}] are not ${pp} positive unit counts summing to ${n}`, 'give one positive unit count per stage');
   }
 }
 
@@ -117,7 +117,7 @@ export function objectiveInto(
   return (m - 1) * max + sum;
 }
 
-/** F(P) and the stage times of partition `sizes` (node counts per stage). */
+/** F(P) and the stage times of partition `sizes` (unit counts per stage). */
 export function evaluatePartition(problem: PartitionProblem, sizes: readonly number[]): PartitionEvaluation {
   const { pp, n } = checkProblem(problem);
   checkSizes(sizes, pp, n);

@@ -38,7 +38,7 @@ export function referenceDpPartition(
     throw new FasopError(`partition: reference dp needs ${pp} stage cost rows, got ${nodeCost_s.length}`, 'give one cost row per stage');
   }
   if (pp > n) {
-    throw new FasopError(`partition: ${pp} pipeline stages for only ${n} nodes`, 'use a pipeline degree no larger than the number of model nodes');
+    throw new FasopError(`partition: ${pp} pipeline stages for only ${n} units`, 'use a pipeline degree no larger than the number of units (graph operators or decoder layers)');
   }
   if (pp === 1) return [n];
   const mIsOne = m === 1;

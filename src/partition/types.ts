@@ -1,15 +1,16 @@
 /**
  * The contract every pipeline partitioner implements.
  *
- * A plan's model is a sequence of n nodes (embed, 8 nodes per decoder layer, lm_head). A
- * partition cuts it into `pp` contiguous, non-empty stages; stage s runs on GPUs of its own type,
- * so a node's cost depends on the stage that runs it.
+ * A plan's model is a sequence of n units, the nodes of the problem: its graph operators (embed,
+ * 8 per decoder layer, lm_head) or its decoder layers (units.ts groups them). A partition cuts the
+ * sequence into `pp` contiguous, non-empty stages; stage s runs on GPUs of its own type, so a
+ * unit's cost depends on the stage that runs it.
  */
 export interface PartitionProblem {
-  /** nodeCost_s[s][k]: forward+backward seconds of node k when stage s runs it (pp rows × n). */
+  /** nodeCost_s[s][k]: forward+backward seconds of unit k when stage s runs it (pp rows × n). */
   nodeCost_s: readonly (readonly number[])[];
   /**
-   * boundaryCost_s(k, j): seconds to send the output of node k (the last node of stage j) across
+   * boundaryCost_s(k, j): seconds to send the output of unit k (the last unit of stage j) across
    * boundary j (between stage j and j+1), j = 0 … pp−2. The backward gradient has the same volume.
    */
   boundaryCost_s: (k: number, j: number) => number;
@@ -17,7 +18,7 @@ export interface PartitionProblem {
   microBatches: number;
 }
 
-/** Stage sizes (node counts, Σ = n) and the objective value the method optimised. */
+/** Stage sizes (unit counts, Σ = n) and the objective value the method optimised. */
 export interface PartitionResult {
   sizes: number[];
   objective: number;

@@ -54,7 +54,8 @@ export function planLines(b: PlanRecord, x: PlanExtras | undefined, gpusPerNode:
     `  GPUs: ${b.gpu_cluster_str} — ${gpus} GPUs (${nodes} node${nodes === 1 ? '' : 's'}${gpusPerNode ? ` × ${gpusPerNode}` : ''})`,
     `  Parallelism: TP=${b.tp}, PP=${b.pp}, DP=${b.dp}, MBS=${b.mbs}${b.cp > 1 ? `, CP=${b.cp}` : ''}`,
     ...executionLine(b),
-    `  Layers per stage: ${layers ? `[${layers.join(', ')}]` : 'n/a'}${x?.layersRounded ? ' (stage boundaries rounded to whole layers; graph operators per stage: ' + `[${b.partition.join(', ')}])` : ''}`,
+    // only a plan cut inside layers (the reference estimator's operator partitions) shows its graph operators
+    `  Layers per stage: ${layers ? `[${layers.join(', ')}]` : 'n/a'}${x?.layersRounded ? ` (rounded to whole layers, as fasop export runs it: the plan cuts inside layers, graph operators per stage [${b.partition.join(', ')}])` : ''}`,
     x && Number.isFinite(x.memoryLimit_GiB)
       ? `  Memory: ${gib(x.peakMemory_GiB)} of ${gib(x.memoryLimit_GiB)} usable per GPU (fullest GPU, stage ${x.tightestStage})`
       : `  Peak memory: ${gib(b.oom_gpumem)}`,
@@ -113,6 +114,8 @@ export function noFitLines(ranked: readonly RankedRecord[], ctx: SummaryContext)
     lines.push(
       `  Every plan is estimated to run out of GPU memory. The leanest, TP=${l.tp} PP=${l.pp} DP=${l.dp} MBS=${l.mbs} on ${l.gpu_cluster_str} (${l.tp * l.cp * l.dp * l.pp} GPUs),`,
       `  needs ${gib(x.peakMemory_GiB)} on its fullest GPU (stage ${x.tightestStage}), which has ${gib(x.memoryLimit_GiB)} usable: ${r.toFixed(2)}× too much.`,
+      // priced by shape (an operator profile, possibly derived for another GPU): say so, as for the best plan
+      ...(l.cost_source && /operator profile/.test(l.cost_source) ? [`  Priced by: ${l.cost_source}`] : []),
       '  What would make it fit:',
     );
     if (ctx.cluster && ctx.cluster.length > 0) {

@@ -8,14 +8,14 @@ const layerOf = (row: number[]) => layerSum(row);
 /**
  * The original's profile viewer (known_cost/load.py): PROFILE SUMMARY, LAYER BREAKDOWN, SCALING
  * RATIOS and QUICK REFERENCE, from raw forward ms (no ×3). Profiles from our own profiler also get
- * a BACKWARD section, the extra nodes and the whole-layer check.
+ * a BACKWARD section, the extra operators and the whole-layer check.
  */
 export function formatProfileSummary(title: string, tables: ProfileTable[]): string {
   const out: string[] = [];
   const sorted = [...tables].sort((a, b) => a.tp - b.tp);
   const eq90 = '='.repeat(90);
   const eq85 = '='.repeat(85);
-  out.push(eq90, ` PROFILE SUMMARY (ms)  ${title}`, eq90);
+  out.push(eq90, ` PROFILE SUMMARY (ms)  ${title}`, ' [forward times of the graph operators: embed, one decoder layer (its 8 operators below), lm_head]', eq90);
   out.push(`${'TP'.padEnd(5)}${'mbs'.padEnd(6)}│${'embed'.padStart(11)}${'layer'.padStart(11)}${'lm_head'.padStart(11)} │${'total'.padStart(11)}`);
   out.push(`${'─'.repeat(11)}┼${'─'.repeat(34)}┼${'─'.repeat(11)}`);
   sorted.forEach((t, i) => {
@@ -38,7 +38,8 @@ export function formatProfileSummary(title: string, tables: ProfileTable[]): str
 
   const withBackward = sorted.filter((t) => t.backward_ms);
   if (withBackward.length > 0) {
-    out.push('', eq85, ' MEASURED BACKWARD (ms) and backward/forward ratio', eq85);
+    out.push('', eq85, ' MEASURED BACKWARD (ms) and backward/forward ratio',
+      ' [layer: its 8 operators; layer fwd, layer f+b: the whole layer measured; parts/whole: the 8 operators and the extra ones, forward + backward, over the whole]', eq85);
     out.push(`${'TP'.padEnd(4)}${'mbs'.padEnd(5)}${'embed'.padStart(10)}${'layer'.padStart(10)}${'lm_head'.padStart(10)}${'bwd/fwd'.padStart(10)}${'layer fwd'.padStart(11)}${'layer f+b'.padStart(11)}${'parts/whole'.padStart(13)}`);
     out.push('─'.repeat(85));
     for (const t of withBackward) {
@@ -58,7 +59,7 @@ export function formatProfileSummary(title: string, tables: ProfileTable[]): str
   }
   const withExtras = sorted.filter((t) => t.extraForward_ms && t.extraNames.length > 0);
   if (withExtras.length > 0) {
-    out.push('', eq85, ' NODES THE ORIGINAL FORMAT OMITS (ms, forward / backward)', eq85);
+    out.push('', eq85, ' OPERATORS THE ORIGINAL FORMAT OMITS (ms, forward / backward; --estimator fasop folds them into the graph operators)', eq85);
     const names = withExtras[0]!.extraNames;
     out.push(`${'TP'.padEnd(4)}${'mbs'.padEnd(5)}${names.map((n) => n.slice(0, 15).padStart(16)).join('')}`);
     for (const t of withExtras) {
