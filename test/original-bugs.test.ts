@@ -111,19 +111,19 @@ test('--substitute-profile A100=A40 under --estimator reference reproduces the o
   const het = await runCli(['--gpus', 'A40', '2', 'A100', '1', '--substitute-profile', 'A100=A40', '--exhaustive', '--mbs', '1', '--tp', '4', '--dp', '1', '--pp', '3', ...P]);
   assert.equal(homo.code, 0, homo.err);
   assert.equal(het.code, 0, het.err);
-  const compute = (t: string) => [...t.matchAll(/^\s+\d+\s+\S+\s+\d+\s+([\d.]+)/gm)].map((m) => Number(m[1]));
+  const compute = (t: string) => [...t.matchAll(/^\s+\d+\s+\S+\s+\d+\s+\d+\s+([\d.]+)/gm)].map((m) => Number(m[1])); // stage, gpu, layers, operators, compute_s
   assert.equal(compute(het.out).length, 9, 'three placements (rotations) of three stages');
   assert.deepEqual(compute(het.out).slice(0, 3), compute(homo.out));
 });
 
 test('--substitute-profile A100=A40 under the fasop estimator derives A100 from the A40 files: its stage is faster by about the roofline ratio', async () => {
-  const F = ['--profile-dir', REF_PROFILES, '--exhaustive', '--mbs', '1', '--tp', '4', '--dp', '1', '--pp', '3'];
+  const F = ['--profile-dir', REF_PROFILES, '--exhaustive', '--mbs', '1', '--tp', '4', '--dp', '1', '--pp', '3', '--pp-partition-method', 'even'];
   const homo = await runCli(['--gpus', 'A40', '3', ...F]);
   const het = await runCli(['--gpus', 'A40', '2', 'A100', '1', '--substitute-profile', 'A100=A40', ...F]);
   assert.equal(homo.code, 0, homo.err);
   assert.equal(het.code, 0, het.err);
-  // the first placement puts the A100 node on stage 0; its partition is the all-A40 plan's
-  const stages = (t: string) => [...t.matchAll(/^\s+(\d+)\s+(\S+)\s+(\d+)\s+([\d.]+)/gm)].map((m) => ({ gpu: m[2]!, nodes: Number(m[3]), compute_s: Number(m[4]) }));
+  // the first placement puts the A100 node on stage 0; the even partition is the all-A40 plan's
+  const stages = (t: string) => [...t.matchAll(/^\s+(\d+)\s+(\S+)\s+(\d+)\s+\d+\s+([\d.]+)/gm)].map((m) => ({ gpu: m[2]!, nodes: Number(m[3]), compute_s: Number(m[4]) }));
   const a = stages(homo.out);
   const h = stages(het.out).slice(0, 3);
   assert.equal(h[0]!.gpu, 'A100');
