@@ -82,7 +82,7 @@ const asRoot = process.getuid?.() === 0;
 const FAIL_WRITES = join(REPO, 'test', 'helpers', 'fail-writes.mjs');
 const EARLIER_CSV = 'index,gbs\n0,32 (earlier result)\n';
 const EARLIER_PNG = 'earlier chart';
-const SEARCH = ['--gpus', 'A40', '4', '--pareto', '--make-pareto', '--original-names', '--profile-dir', REF_PROFILES];
+const SEARCH = ['--gpus', 'A40', '8', '--pareto', '--make-pareto', '--original-names', '--profile-dir', REF_PROFILES];
 
 /** A folder this test owns that the CLI's user may enter but not write: root's 0755 (as root, the CLI runs as nobody), else 0555. */
 function readOnlyForCli(dir: string): void {
