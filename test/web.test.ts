@@ -238,6 +238,15 @@ test('web: POST /api/search is validated like the CLI: 400 with {error, hint}, 4
     assert.match(r.json.error, /--precision must be 16 or 32/);
     r = await post({ ...SMALL, paretoGbsMax: -4 });
     assert.match(r.json.error, /--pareto-gbs-max must be a whole number/);
+    // the technique lists, checked as the CLI checks them
+    r = await post({ ...SMALL, recompute: 'none,sometimes' });
+    assert.equal(r.status, 400);
+    assert.match(r.json.error, /--recompute/);
+    r = await post({ ...SMALL, virtualStages: 'two' });
+    assert.equal(r.status, 400);
+    assert.match(r.json.error, /--virtual-stages/);
+    r = await post({ ...SMALL, estimator: 'reference', dpSharding: 'optimizer' });
+    assert.equal(r.status, 400, 'the reference estimator prices no technique');
     // Transport-level refusals.
     r = await post({ ...SMALL, pad: 'x'.repeat(64 * 1024) });
     assert.equal(r.status, 413);

@@ -14,6 +14,8 @@ const name = z.string().trim().min(1).max(64).regex(/^[A-Za-z0-9_.+-]+$/, 'lette
 const intLike = z.union([z.number().finite(), z.string().trim().max(12)]);
 const optionalInt = intLike.nullish().transform((v) => (v === '' ? undefined : v ?? undefined));
 
+const list = z.string().trim().max(64).nullish().transform((v) => (v ? v : undefined));
+
 export const searchBodySchema = z.strictObject({
   gpus: z.array(z.strictObject({ type: name, nodes: intLike })).min(1, 'add at least one GPU type').max(16),
   model: name.default('llama70b'),
@@ -32,6 +34,12 @@ export const searchBodySchema = z.strictObject({
   /** training budget in tokens, e.g. "2T" (checked by the CLI's resolver) */
   trainTokens: z.string().trim().max(24).nullish().transform((v) => (v ? v : undefined)),
   epochs: z.union([z.number().finite(), z.string().trim().max(12)]).nullish().transform((v) => (v === '' || v === null || v === undefined ? undefined : String(v))),
+  /** technique lists as the CLI takes them (e.g. "none,full"; checked by the CLI's resolver) */
+  recompute: list,
+  dpSharding: list,
+  virtualStages: list,
+  cp: list,
+  sequenceParallel: z.boolean().default(false),
 });
 
 export type SearchBody = z.infer<typeof searchBodySchema>;
@@ -61,6 +69,11 @@ export function bodyToRawOptions(body: unknown, profileDir: string, catalogFiles
     ...(b.seqLength !== undefined ? { seqLength: String(b.seqLength) } : {}),
     ...(b.trainTokens !== undefined ? { trainTokens: b.trainTokens } : {}),
     ...(b.epochs !== undefined ? { epochs: b.epochs } : {}),
+    ...(b.recompute !== undefined ? { recompute: b.recompute } : {}),
+    ...(b.dpSharding !== undefined ? { dpSharding: b.dpSharding } : {}),
+    ...(b.virtualStages !== undefined ? { virtualStages: b.virtualStages } : {}),
+    ...(b.cp !== undefined ? { cp: b.cp } : {}),
+    ...(b.sequenceParallel ? { sequenceParallel: true } : {}),
     addExpName: '',
     saveCsv: false,
     profileDir,

@@ -232,7 +232,30 @@
       epochs: intOrNull('epochs'),
       ...(state.modelConfig ? { modelConfig: state.modelConfig } : {}),
       ...(seqOverride() !== null ? { seqLength: seqOverride() } : {}),
+      ...techniqueFields(),
     };
+  }
+
+  /** The technique lists the form asks for (empty fields: the search's own default). */
+  function techniqueFields() {
+    const out = {};
+    for (const [id, key] of [['recompute', 'recompute'], ['dp-sharding', 'dpSharding'], ['virtual-stages', 'virtualStages'], ['cp', 'cp']]) {
+      const v = $(id).value.trim();
+      if (v) out[key] = v;
+    }
+    if ($('sequence-parallel').checked) out.sequenceParallel = true;
+    return out;
+  }
+
+  /** The technique flags of a form body, as the CLI spells them. */
+  function techniqueFlags(b) {
+    const parts = [];
+    if (b.recompute) parts.push(`--recompute ${b.recompute}`);
+    if (b.dpSharding) parts.push(`--dp-sharding ${b.dpSharding}`);
+    if (b.sequenceParallel) parts.push('--sequence-parallel');
+    if (b.virtualStages) parts.push(`--virtual-stages ${b.virtualStages}`);
+    if (b.cp) parts.push(`--cp ${b.cp}`);
+    return parts;
   }
 
   /** The sequence length field when it asks for one: any value with a model config, one other than the catalog model's otherwise. */
@@ -277,6 +300,7 @@
     if (b.epochs) parts.push(`--epochs ${b.epochs}`);
     if (state.modelConfig) parts[parts.indexOf(`--model-type ${b.model}`)] = `--model-config ${state.modelConfigName}`;
     if (b.seqLength) parts.push(`--seq-length ${b.seqLength}`);
+    parts.push(...techniqueFlags(b));
     $('cli-line').textContent = `$ ${parts.join(' ')}`;
     const gpn = defaultGpn(b);
     $('gpn').placeholder = b.pareto ? `${gpn} (Pareto)` : `${gpn} (catalog)`;
@@ -302,6 +326,12 @@
     if (b.recipe && b.recipe !== 'megatron-mixed') parts.push(`--recipe ${b.recipe}`);
     if (b.trainTokens) parts.push(`--train-tokens ${b.trainTokens}`);
     if (b.epochs) parts.push(`--epochs ${b.epochs}`);
+    // the plan's own execution, one value each
+    if (p.recompute && p.recompute !== 'none') parts.push(`--recompute ${p.recompute}`);
+    if (p.dp_sharding && p.dp_sharding !== 'none') parts.push(`--dp-sharding ${p.dp_sharding}`);
+    if (p.sequence_parallel === true || p.sequence_parallel === 'True') parts.push('--sequence-parallel');
+    if (Number(p.virtual_stages) > 1) parts.push(`--virtual-stages ${p.virtual_stages}`);
+    if (Number(p.cp) > 1) parts.push(`--cp ${p.cp}`);
     parts.push('--format megatron');
     return parts.join(' ');
   }
