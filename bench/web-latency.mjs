@@ -49,14 +49,11 @@ const stats = (xs) => {
 // each late stretch is kept with how much of it the thread spent on a CPU and how much runnable
 // but waiting for one (Linux schedstat), so the server's own work and the machine's scheduling
 // can be told apart. The reads cost the server about 20 µs per 5 ms, for both builds alike.
-const PROBE = `data:text/javascript,${encodeURIComponent(`
-import { isMainThread } from 'node:worker_threads';
-import { readFileSync, writeFileSync } from 'node:fs';
-if (isMainThread && process.env.BENCH_PROBE_FILE) {
-  const ss = () => readFileSync('/proc/self/task/' + process.pid + '/schedstat', 'utf8').split(' ').map(Number);
+/** Every 5 ms, how late the timer fired; stretches over 15 ms go to `late` as [start, wall, on a CPU, waiting] (ms). */
+function watchStalls(late, readFile) {
+  const ss = () => readFile(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ').map(Number);
   let last = performance.now();
   let s0 = ss();
-  const late = [];
   setInterval(() => {
     const now = performance.now();
     const s = ss();
@@ -64,23 +61,21 @@ if (isMainThread && process.env.BENCH_PROBE_FILE) {
     last = now;
     s0 = s;
   }, 5).unref();
+}
+
+const PROBE = `data:text/javascript,${encodeURIComponent(`
+import { isMainThread } from 'node:worker_threads';
+import { readFileSync, writeFileSync } from 'node:fs';
+${watchStalls.toString()}
+if (isMainThread && process.env.BENCH_PROBE_FILE) {
+  const late = [];
+  watchStalls(late, readFileSync);
   process.on('exit', () => writeFileSync(process.env.BENCH_PROBE_FILE, JSON.stringify(late)));
 }`)}`;
 
 /** This process's main thread: late timer stretches over 15 ms, as the server's probe keeps them. */
 const clientLate = [];
-{
-  const ss = () => readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ').map(Number);
-  let last = performance.now();
-  let s0 = ss();
-  setInterval(() => {
-    const now = performance.now();
-    const s = ss();
-    if (now - last > 15) clientLate.push([performance.timeOrigin + last, now - last, (s[0] - s0[0]) / 1e6, (s[1] - s0[1]) / 1e6]);
-    last = now;
-    s0 = s;
-  }, 5).unref();
-}
+watchStalls(clientLate, readFileSync);
 /** The longest late stretch overlapping [e0, e1] as `wall (on a CPU + waiting)`, and the most CPU work in one. */
 const longestStall = (late, e0, e1) => {
   const rows = late.filter(([at, wall]) => at + wall > e0 && at < e1);
