@@ -4,6 +4,7 @@ import type { Estimator } from '../estimate/index.js';
 import type { Estimate } from '../estimate/plan.js';
 import { layersPerStage } from '../model/graph.js';
 import { resolvePlans } from '../plan/resolve.js';
+import { resolveChosenPlans } from '../search/choose.js';
 import type { ProfileDb } from '../profiles/db.js';
 import type { CliIo } from './io.js';
 import { intFlag, type RawSearchOptions, type ResolvedSearchOptions } from './search-options.js';
@@ -67,9 +68,12 @@ export async function runExhaustive(io: CliIo, raw: RawSearchOptions, resolved: 
   const want = { mbs: intFlag(v.mbs, '--mbs'), tp: intFlag(v.tp, '--tp'), dp: intFlag(v.dp, '--dp'), pp: intFlag(v.pp, '--pp') };
   const req = resolved.request;
   const settings = { ...want, gbs: req.gbsValues[0]! };
-  const plans = resolvePlans({ ...req, gbsValues: [settings.gbs], pareto: false }, resolved.catalog, profiles, settings);
-  for (const plan of plans) {
-    const est = await estimator(plan);
+  const one = { ...req, gbsValues: [settings.gbs], pareto: false };
+  // several executions (the default space): each placement's fastest that fits, as the search ranks it
+  const plans = (req.executions?.length ?? 0) > 1
+    ? await resolveChosenPlans(one, resolved.catalog, profiles, estimator, settings)
+    : await Promise.all(resolvePlans(one, resolved.catalog, profiles, settings).map(async (plan) => ({ plan, estimate: await estimator(plan) })));
+  for (const { plan, estimate: est } of plans) {
     io.out(formatBreakdown(est, `Plan mbs=${want.mbs} tp=${want.tp} dp=${want.dp} pp=${want.pp} gbs=${settings.gbs} on [${plan.nodes.map((n) => n.gpu.name).join(', ')}] (${req.estimator} estimator, ${raw.ppPartitionMethod})`));
   }
 }

@@ -11,10 +11,12 @@ const FLAG: Record<string, string> = {
   saveCsv: '--no-save-csv', exhaustive: '--exhaustive', mbs: '--mbs', tp: '--tp', dp: '--dp', pp: '--pp', profileDir: '--profile-dir',
   outputDir: '--output-dir', catalog: '--catalog', substituteProfile: '--substitute-profile', workers: '--workers',
   optimizer: '--optimizer', launch: '--launch', tpRuntime: '--tp-runtime', trainTokens: '--train-tokens', epochs: '--epochs',
+  plain: '--plain', eachExecution: '--each-execution', listOom: '--list-oom', recompute: '--recompute', dpSharding: '--dp-sharding',
+  sequenceParallel: '--sequence-parallel', virtualStages: '--virtual-stages', cp: '--cp', recomputeLayers: '--recompute-layers',
 };
 
 /** Flags that only shape files a full search writes; `--exhaustive` prints one plan and writes none. */
-const OUTPUT_ONLY = ['workers', 'pareto', 'paretoGbsMax', 'makePareto', 'paretoTitle', 'parsing', 'parsingFile', 'logFile', 'verbose', 'addExpName', 'saveCsv', 'outputDir'];
+const OUTPUT_ONLY = ['workers', 'eachExecution', 'listOom', 'pareto', 'paretoGbsMax', 'makePareto', 'paretoTitle', 'parsing', 'parsingFile', 'logFile', 'verbose', 'addExpName', 'saveCsv', 'outputDir'];
 
 const flags = (keys: readonly string[]) => keys.map((k) => FLAG[k] ?? k).join(', ');
 
@@ -40,6 +42,12 @@ export function checkSearchFlagModes(raw: RawSearchOptions, given: ReadonlySet<s
   if (raw.estimator === 'reference' && recipeFlags.length) {
     throw new FasopError(`${flags(recipeFlags)} choose the training recipe of the corrected estimator; --estimator reference costs every plan the original's way`, 'drop them, or use --estimator fasop');
   }
+  const searchShape = ['eachExecution', 'listOom'].filter(has);
+  if (raw.estimator === 'reference' && searchShape.length) {
+    throw new FasopError(`${flags(searchShape)} ${searchShape.length === 1 ? 'shapes' : 'shape'} the corrected estimator's search; --estimator reference times and lists every plan, as the original`, 'drop them, or use --estimator fasop');
+  }
+  if (has('listOom') && !raw.saveCsv && !raw.exhaustive) throw new FasopError('--list-oom writes an _oom.csv beside the results CSV, which --no-save-csv turns off', 'drop --no-save-csv or --list-oom');
+  if (has('listOom') && raw.eachExecution) throw new FasopError('--each-execution times every plan and lists those out of memory in the results CSV; --list-oom would do nothing', 'drop one of them');
   if (raw.exhaustive) {
     const idle = OUTPUT_ONLY.filter(has);
     if (idle.length) throw new FasopError(`--exhaustive prints one plan and writes no file; ${flags(idle)} would do nothing`, 'drop them, or drop --exhaustive to run the full search');
@@ -56,7 +64,7 @@ export function checkSearchFlagModes(raw: RawSearchOptions, given: ReadonlySet<s
 export function checkExportFlagModes(raw: { best?: boolean; format: string }, given: ReadonlySet<string>): void {
   if (given.has('allowOom') && !raw.best) throw new FasopError('--allow-oom applies only to --best', 'add --best, or drop --allow-oom');
   if (given.has('torchtitanDp') && raw.format === 'megatron') throw new FasopError('--torchtitan-dp shapes the torchtitan output; --format megatron does not print it', 'use --format torchtitan or json, or drop --torchtitan-dp');
-  const searchOnly = ['workers', 'onlyMakePareto', 'makePareto', 'paretoTitle', 'parsing', 'parsingFile', 'logFile', 'verbose', 'addExpName', 'saveCsv', 'outputDir', 'exhaustive'].filter((k) => given.has(k));
+  const searchOnly = ['workers', 'eachExecution', 'listOom', 'onlyMakePareto', 'makePareto', 'paretoTitle', 'parsing', 'parsingFile', 'logFile', 'verbose', 'addExpName', 'saveCsv', 'outputDir', 'exhaustive'].filter((k) => given.has(k));
   if (searchOnly.length) throw new FasopError(`${flags(searchOnly)} ${searchOnly.length === 1 ? 'belongs' : 'belong'} to fasop search; fasop export prints one plan and writes no file`, 'drop them');
   if (given.has('modelType') && given.has('modelConfig')) throw new FasopError('--model-type and --model-config both name the model', 'give one of them');
 }

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { iterationsFor, type TrainingBudget } from '../catalog/catalog.js';
 import type { DatasetSpec } from '../catalog/schema.js';
@@ -18,7 +18,9 @@ import { jsonlMeta, jsonlParetoMeta, jsonlRecord } from '../report/jsonl.js';
 import { clusterString } from '../request/cluster.js';
 import type { PlanRecord } from '../search/record.js';
 import { defaultWorkers, parallelSearchEvents, PARALLEL_MIN_PLANS } from '../search/parallel.js';
-import type { SearchEvent } from '../search/search.js';
+import { perStrategy, toRecord, type OomRecord, type SearchEvent } from '../search/search.js';
+import { resolvePlans } from '../plan/resolve.js';
+import { formatOomCsv } from '../report/oom-csv.js';
 import { runExhaustive } from './exhaustive.js';
 import { checkSearchFlagModes, givenFlags } from './flag-modes.js';
 import type { CliIo } from './io.js';
@@ -91,6 +93,7 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
     ...(raw.parsingFile && jsonlPath ? [{ path: jsonlPath, flag: '--parsing-file' }] : []),
   ], [
     ...(csvPath && originalNames ? [{ path: csvPath, what: 'the results CSV' }] : []),
+    ...(csvPath && originalNames && raw.listOom ? [{ path: csvPath.replace(/\.csv$/, '_oom.csv'), what: 'the out-of-memory list' }] : []),
     ...(chartPng ? [{ path: chartPng, what: 'the chart' }, { path: chartPng.replace(/\.png$/i, '.svg'), what: 'the chart' }] : []),
     ...profiles.list().map((e) => ({ path: e.path, what: 'a profile' })),
     ...(raw.modelConfig ? [{ path: raw.modelConfig, what: '--model-config' }] : []),
@@ -113,6 +116,10 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
   const started = Date.now();
   const records: PlanRecord[] = [];
   const extras: PlanExtras[] = [];
+  // strategies none of whose executions fits (perStrategy): counted, listed with --list-oom, the leanest kept to explain
+  const notFit = { count: 0, untimed: 0 };
+  const oomRows: OomRecord[] = [];
+  let leanest: OomRecord | undefined;
   try {
     // Errors in the request surface here (before any output file is opened).
     let threadsLine = '';
@@ -194,6 +201,15 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
       } else if (ev.type === 'placement') {
         idxInPlacement = 0;
         if (raw.verbose) out(`Device placement: [${ev.nodes.map((t: string) => `'${t}'`).join(', ')}]`);
+      } else if (ev.type === 'oom') {
+        idxInPlacement += 1;
+        oom += 1;
+        notFit.count += 1;
+        if (!ev.oom.timed) notFit.untimed += 1;
+        if (raw.listOom) oomRows.push(ev.oom);
+        const ratio = ev.oom.peak_GiB / ev.oom.limit_GiB;
+        if (!leanest || ratio < leanest.peak_GiB / leanest.limit_GiB) leanest = ev.oom;
+        progress.update(records.length + notFit.count, total, valid, oom);
       } else {
         idxInPlacement += 1;
         records.push(ev.record);
@@ -204,7 +220,7 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
         const now = Date.now();
         if (raw.verbose) out(verboseLines(idxInPlacement, placementTotal, ev.record, (now - last) / 1000));
         last = now;
-        progress.update(records.length, total, valid, oom);
+        progress.update(records.length + notFit.count, total, valid, oom);
       }
     };
     handle(first.value);
@@ -230,10 +246,31 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
       savedCsv = writeNewFile(outputDir, csvStem, '.csv', csvText);
     }
   } else out('[INFO] CSV save skipped (--no-save-csv)');
+  let listed: string | undefined;
+  if (raw.listOom && savedCsv) {
+    const text = formatOomCsv(oomRows);
+    const stem = `${basename(savedCsv, '.csv')}_oom`;
+    if (originalNames) {
+      listed = join(outputDir, `${stem}.csv`);
+      writeFileAtomic(listed, text);
+    } else listed = writeNewFile(outputDir, stem, '.csv', text);
+  }
   out('');
   const noFitExit = req.estimator === 'reference' ? undefined : EXIT_NO_PLAN_FITS;
-  out(summaryLines(rankRecords(records, order), seconds, savedCsv, {
-    extras,
+  // nothing fits and nothing was kept: the leanest plan is estimated once, to say what it needs
+  let shown = records;
+  let shownExtras = extras;
+  if (records.length === 0 && leanest) {
+    const lean = leanest;
+    const [plan] = resolvePlans({ ...req, gbsValues: [lean.gbs], pareto: false, executions: [lean.execution] }, catalog, profiles, { ...lean, execution: lean.execution }, lean.placement);
+    const est = await estimator(plan!);
+    const rec = toRecord(plan!, est, lean.placement, lean.gpu_cluster_str, req);
+    shown = [rec];
+    shownExtras = [planExtras(rec, est, req.model.num_layers)];
+  }
+  out(summaryLines(rankRecords(shown, order), seconds, savedCsv, {
+    ...(perStrategy(req) ? { notFit: { ...notFit, ...(listed ? { listed } : {}) } } : {}),
+    extras: shownExtras,
     gpusPerNode: req.gpusPerNode,
     cluster: req.gpus,
     leanerRecipes: req.estimator === 'reference' ? [] : leanerRecipes(req.recipe?.stateBytesPerParam ?? RECIPES['megatron-mixed']!.stateBytesPerParam),
@@ -248,7 +285,7 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
     io.out(`[LOG] Log saved to: ${logPath}`);
     log.close();
   }
-  if (noFitExit !== undefined && records.length > 0 && records.every((r) => r.is_oom)) throw new ExitStatus(noFitExit);
+  if (noFitExit !== undefined && (records.length > 0 || notFit.count > 0) && records.every((r) => r.is_oom)) throw new ExitStatus(noFitExit);
 }
 
 /** Recipes that keep fewer bytes of state per parameter than `bytes`: `a or b (8 B/param of state instead of 18)`. */

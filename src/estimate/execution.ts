@@ -14,6 +14,8 @@ export type Recompute = (typeof RECOMPUTE)[number];
  */
 export const DP_SHARDING = ['none', 'optimizer', 'gradients', 'parameters'] as const;
 export type DpSharding = (typeof DP_SHARDING)[number];
+/** The sharding levels of the default search space: DDP, Megatron's distributed optimizer, FSDP (ZeRO-2 is kept for --dp-sharding). */
+export const DEFAULT_DP_SHARDING: readonly DpSharding[] = ['none', 'optimizer', 'parameters'];
 
 export interface Execution {
   recompute: Recompute;
@@ -38,6 +40,13 @@ export interface Execution {
 
 /** Plain DP × TP × PP: everything kept, nothing sharded or split (what the original searches). */
 export const PLAIN_EXECUTION: Readonly<Execution> = Object.freeze({ recompute: 'none', dpSharding: 'none', sequenceParallel: false, virtualStages: 1, cp: 1 });
+
+/** Every virtual-stage count some plan of a model can run: the divisors of its layers (executionProblems drops those a plan cannot). */
+export function virtualStageCounts(numLayers: number): number[] {
+  const out: number[] = [];
+  for (let v = 1; v <= numLayers; v++) if (numLayers % v === 0) out.push(v);
+  return out;
+}
 
 /** Whether an execution is the plain one. */
 export function isPlain(e: Execution): boolean {

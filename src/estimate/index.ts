@@ -1,6 +1,7 @@
 /** The estimator's public face: one `estimate(plan, policy)`, the named policies, and an estimator by name. */
 import { FasopError } from '../errors.js';
 import { estimate } from './estimate.js';
+import { floorCheck, floorsApply, type FloorCheck } from './memory-bound.js';
 import type { Estimate, ResolvedPlan } from './plan.js';
 import { POLICIES, type EstimatorPolicy } from './policy.js';
 
@@ -14,11 +15,16 @@ export function policyOf(name: string): EstimatorPolicy {
   return p;
 }
 
-/** Estimates one resolved plan (the search is generic over it). */
-export type Estimator = (plan: ResolvedPlan) => Estimate | Promise<Estimate>;
+/**
+ * Estimates one resolved plan (the search is generic over it). `memoryFloor`, where the policy's memory
+ * check allows it, tells before any timing whether no partition of a plan can fit (memory-bound.ts).
+ */
+export type Estimator = ((plan: ResolvedPlan) => Estimate | Promise<Estimate>) & { memoryFloor?: (plan: ResolvedPlan) => FloorCheck | undefined };
 
 /** The estimator of a policy, or of a policy's name. */
 export function getEstimator(policy: string | EstimatorPolicy): Estimator {
   const p = typeof policy === 'string' ? policyOf(policy) : policy;
-  return (plan) => estimate(plan, p);
+  const run: Estimator = (plan) => estimate(plan, p);
+  if (floorsApply(p)) run.memoryFloor = (plan) => floorCheck(plan, p);
+  return run;
 }

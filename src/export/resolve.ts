@@ -7,6 +7,7 @@ import { clusterString } from '../request/cluster.js';
 import type { SearchRequest } from '../request/request.js';
 import type { PlanRecord } from '../search/record.js';
 import { toRecord } from '../search/search.js';
+import { resolveChosenPlans } from '../search/choose.js';
 
 export interface PlanChoice {
   tp: number;
@@ -24,14 +25,12 @@ export async function resolvePlans(
   ctx: { catalog: Catalog; profiles: ProfileDb; estimator: Estimator },
   want: PlanChoice,
 ): Promise<Array<{ plan: ResolvedPlan; record: PlanRecord; estimate: Estimate }>> {
-  const plans = resolvePlansOf(req, ctx.catalog, ctx.profiles, want, want.placement);
   const cluster = clusterString(req.gpus);
-  const out: Array<{ plan: ResolvedPlan; record: PlanRecord; estimate: Estimate }> = [];
-  for (const plan of plans) {
-    const estimate = await ctx.estimator(plan);
-    out.push({ plan, estimate, record: toRecord(plan, estimate, plan.nodes.map((n) => n.gpu.name), cluster, req) });
-  }
-  return out;
+  // several executions (the default space): each placement's fastest that fits, as the search ranks it
+  const chosen = (req.executions?.length ?? 0) > 1
+    ? await resolveChosenPlans(req, ctx.catalog, ctx.profiles, ctx.estimator, want, want.placement)
+    : await Promise.all(resolvePlansOf(req, ctx.catalog, ctx.profiles, want, want.placement).map(async (plan) => ({ plan, estimate: await ctx.estimator(plan) })));
+  return chosen.map(({ plan, estimate }) => ({ plan, estimate, record: toRecord(plan, estimate, plan.nodes.map((n) => n.gpu.name), cluster, req) }));
 }
 
 /** Among the matching placements, the one with the shortest total time (first on ties). */

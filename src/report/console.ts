@@ -35,6 +35,8 @@ export interface SummaryContext {
   leanerRecipes?: readonly string[];
   /** exit status printed when nothing fits */
   noFitExitCode?: number;
+  /** strategies (on a placement) none of whose executions fits, kept out of `ranked`; `untimed` of them known by their memory floor alone */
+  notFit?: { count: number; untimed: number; listed?: string };
 }
 
 const gib = (x: number) => `${x.toFixed(2)} GiB`;
@@ -74,8 +76,12 @@ function executionLine(b: PlanRecord): string[] {
 
 /** The final summary (SPEC §13.5, extended): every part of the best plan, or why nothing fits. */
 export function summaryLines(ranked: readonly RankedRecord[], seconds: number, csvPath: string | undefined, ctx: SummaryContext = {}): string {
-  const out = [`Finished in ${seconds.toFixed(2)} seconds`, `Total configurations evaluated: ${ranked.length}`];
+  const nf = ctx.notFit;
+  const out = [`Finished in ${seconds.toFixed(2)} seconds`, nf
+    ? `Total configurations evaluated: ${ranked.length + nf.count} (${ranked.length} fit in memory, each with its fastest execution; ${nf.count} do not, ${nf.untimed} of them known by their memory floor and not timed)`
+    : `Total configurations evaluated: ${ranked.length}`];
   if (csvPath) out.push(`CSV file saved at: ${csvPath}`);
+  if (nf && nf.count > 0) out.push(nf.listed ? `Plans out of memory listed at: ${nf.listed}` : 'Plans out of memory are not in the CSV (--list-oom lists them)');
   const fits = ranked.filter((r) => !r.record.is_oom);
   const best = fits.reduce<RankedRecord | undefined>((a, r) => (!a || r.record.total_time_seconds < a.record.total_time_seconds ? r : a), undefined);
   if (!best) {
@@ -85,7 +91,7 @@ export function summaryLines(ranked: readonly RankedRecord[], seconds: number, c
   const b = best.record;
   out.push(
     '',
-    `Best configuration (non-OOM; rank ${best.rank}, ${fits.length} of ${ranked.length} plans fit in memory):`,
+    `Best configuration (non-OOM; rank ${best.rank}, ${fits.length} of ${ranked.length + (nf?.count ?? 0)} plans fit in memory):`,
     ...planLines(b, ctx.extras?.[best.index], ctx.gpusPerNode),
     `  Step time: ${b.step_time.toFixed(4)}s`,
     `  Total training time: ${b.total_time_seconds.toFixed(2)}s (${b.total_time_hours.toFixed(2)}h) for ${b.iterations.toLocaleString('en-US')} iterations`,

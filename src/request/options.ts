@@ -8,7 +8,7 @@ import { getDataset, getGpu, getModel, loadCatalog, parseTokenCount, trainingBud
 import { checkSeqLength, loadHfModelConfig, modelFromHfConfig } from '../catalog/hf-config.js';
 import type { ModelSpec } from '../catalog/schema.js';
 import { FasopError } from '../errors.js';
-import { DP_SHARDING, RECOMPUTE, type Execution } from '../estimate/execution.js';
+import { DEFAULT_DP_SHARDING, DP_SHARDING, RECOMPUTE, virtualStageCounts, type Execution } from '../estimate/execution.js';
 import { ownGet } from '../guard/lookup.js';
 import type { PartitionMethod } from '../estimate/plan.js';
 import { LAUNCHES, OPTIMIZER_RECIPES, RECIPE_AXES, RECIPES, TP_RUNTIMES, recipeName, type RecipeAxes, type TrainingRecipe } from '../estimate/recipe.js';
@@ -89,6 +89,12 @@ export interface RawSearchOptions {
   virtualStages?: string;
   /** context-parallel degrees, comma-separated */
   cp?: string;
+  /** the plain DP × TP × PP space only (no techniques) */
+  plain?: boolean;
+  /** one result per execution rather than per strategy */
+  eachExecution?: boolean;
+  /** also list the plans that do not fit (an _oom.csv beside the results) */
+  listOom?: boolean;
 }
 
 /** Comma-separated values of a flag, each one of `allowed`. */
@@ -100,25 +106,33 @@ function listFlag<T extends string>(value: string, flag: string, allowed: readon
 }
 
 /**
- * The execution flags as the executions to search: the cross product of their values (undefined when
- * none is given); the corrected estimator only.
+ * The executions to search. With --estimator fasop, the default space is what Megatron-LM and
+ * torchtitan users turn on: recompute none/selective/full, DP sharding none/optimizer/parameters,
+ * sequence parallelism wherever tp > 1, and every virtual-stage count a launcher accepts; each flag
+ * fixes or restricts its own dimension, `--plain` gives the original's plain DP × TP × PP. The
+ * reference estimator prices plain plans only (undefined: plain).
  */
-export function executionsOfOptions(raw: Pick<RawSearchOptions, 'recompute' | 'recomputeLayers' | 'dpSharding' | 'sequenceParallel' | 'virtualStages' | 'cp' | 'estimator'>): Execution[] | undefined {
+export function executionsOfOptions(raw: Pick<RawSearchOptions, 'recompute' | 'recomputeLayers' | 'dpSharding' | 'sequenceParallel' | 'virtualStages' | 'cp' | 'estimator' | 'plain'>, numLayers: number): Execution[] | undefined {
   const given = [raw.recompute !== undefined && '--recompute', raw.recomputeLayers !== undefined && '--recompute-layers', raw.dpSharding !== undefined && '--dp-sharding',
-    raw.sequenceParallel && '--sequence-parallel', raw.virtualStages !== undefined && '--virtual-stages', raw.cp !== undefined && '--cp'].filter((x): x is string => Boolean(x));
-  if (given.length === 0) return undefined;
-  if (raw.estimator !== 'fasop') throw new FasopError(`${given.join(', ')} ${given.length === 1 ? 'needs' : 'need'} --estimator fasop (the reference prices plain plans only)`, 'drop them, or use --estimator fasop');
-  const recomputes = raw.recompute === undefined ? ['none' as const] : listFlag(raw.recompute, '--recompute', RECOMPUTE, 'none,full');
-  const shardings = raw.dpSharding === undefined ? ['none' as const] : listFlag(raw.dpSharding, '--dp-sharding', DP_SHARDING, 'optimizer');
-  const vs = raw.virtualStages === undefined ? [1] : [...new Set(raw.virtualStages.split(',').map((x) => intFlag(x.trim(), '--virtual-stages', { max: 64 })))];
+    raw.sequenceParallel === true && '--sequence-parallel', raw.sequenceParallel === false && '--no-sequence-parallel', raw.virtualStages !== undefined && '--virtual-stages', raw.cp !== undefined && '--cp'].filter((x): x is string => Boolean(x));
+  if (raw.estimator !== 'fasop') {
+    if (given.length === 0) return undefined;
+    throw new FasopError(`${given.join(', ')} ${given.length === 1 ? 'needs' : 'need'} --estimator fasop (the reference prices plain plans only)`, 'drop them, or use --estimator fasop');
+  }
+  const plain = Boolean(raw.plain);
+  if (plain && given.length > 0) throw new FasopError(`--plain searches the plain DP × TP × PP space; it cannot be combined with ${given.join(', ')}`, 'drop --plain to search those techniques, or drop the technique flags');
+  const recomputes = raw.recompute === undefined ? (plain ? ['none' as const] : [...RECOMPUTE]) : listFlag(raw.recompute, '--recompute', RECOMPUTE, 'none,full');
+  const shardings = raw.dpSharding === undefined ? (plain ? ['none' as const] : [...DEFAULT_DP_SHARDING]) : listFlag(raw.dpSharding, '--dp-sharding', DP_SHARDING, 'optimizer');
+  const vs = raw.virtualStages === undefined ? (plain ? [1] : virtualStageCounts(numLayers)) : [...new Set(raw.virtualStages.split(',').map((x) => intFlag(x.trim(), '--virtual-stages', { max: 64 })))];
   const cps = raw.cp === undefined ? [1] : [...new Set(raw.cp.split(',').map((x) => intFlag(x.trim(), '--cp', { max: 1024 })))];
+  const sequenceParallel = raw.sequenceParallel ?? !plain;
   let recomputeLayers: number | undefined;
   if (raw.recomputeLayers !== undefined) {
     if (!recomputes.includes('full')) throw new FasopError('--recompute-layers applies only to --recompute full', 'add --recompute full, or drop --recompute-layers');
     recomputeLayers = intFlag(raw.recomputeLayers, '--recompute-layers', { max: 1024 });
   }
   return cps.flatMap((cp) => recomputes.flatMap((recompute) => shardings.flatMap((dpSharding) => vs.map((virtualStages): Execution => ({
-    recompute, dpSharding, sequenceParallel: Boolean(raw.sequenceParallel), virtualStages, cp,
+    recompute, dpSharding, sequenceParallel, virtualStages, cp,
     ...(recompute === 'full' && recomputeLayers !== undefined ? { recomputeLayers } : {}),
   })))));
 }
@@ -277,10 +291,10 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
     }
     recipe = recipeAtHostSpeed(recipe, us);
   }
-  const executions = executionsOfOptions(raw);
+  const executions = executionsOfOptions(raw, model.num_layers);
   checkCpDegrees(executions, model, gpus.reduce((a, g) => a + g.nodes, 0) * gpusPerNode);
   return {
-    request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto, recipe, profileSubstitutes, ...(executions ? { executions } : {}) },
+    request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto, recipe, profileSubstitutes, ...(executions ? { executions } : {}), ...(raw.eachExecution ? { eachExecution: true } : {}) },
     catalog,
     profileDir: profileDirFor(recipe, raw.profileDir ?? defaultProfileDir()),
     gpuPerNodeDefaulted,

@@ -40,6 +40,11 @@ export interface SearchRequest {
    * so. Undefined: plain only.
    */
   executions?: Execution[];
+  /**
+   * One result per execution of each strategy, every one timed. Otherwise (several executions) one
+   * result per strategy: its fastest execution that fits, and plans that cannot fit are not timed.
+   */
+  eachExecution?: boolean;
 }
 
 /** The GPU type whose profiles cost `type` in this request (itself unless substituted). */

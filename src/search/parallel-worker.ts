@@ -33,8 +33,9 @@ async function run(d: ShardInput): Promise<void> {
   let batch: ShardItem[] = [];
   for await (const ev of searchEvents(request, { catalog, profiles, estimator, only })) {
     if (Atomics.load(ctl, 1) === 1) return;
-    if (ev.type !== 'result') continue;
-    batch.push({ index: ev.index, record: ev.record, estimate: ev.estimate });
+    if (ev.type === 'result') batch.push({ index: ev.index, record: ev.record, estimate: ev.estimate });
+    else if (ev.type === 'oom') batch.push({ index: ev.index, oom: ev.oom });
+    else continue;
     if (ev.index % d.chunk === 0) {
       post({ type: 'results', items: batch });
       batch = [];

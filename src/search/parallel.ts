@@ -16,7 +16,7 @@ import type { ProfileDb } from '../profiles/db.js';
 import type { RawSearchOptions } from '../request/options.js';
 import { validateRequest, type SearchRequest } from '../request/request.js';
 import type { PlanRecord } from './record.js';
-import { countPlans, planJobs, searchEvents, type SearchEvent } from './search.js';
+import { countPlans, planJobs, searchEvents, type OomRecord, type SearchEvent } from './search.js';
 
 /** Below this many plans the search runs on the calling thread alone: a thread's start-up (module loading, profiles) would cost more than it saves. */
 export const PARALLEL_MIN_PLANS = 3000;
@@ -55,11 +55,7 @@ export interface ShardInput {
   nice?: number;
 }
 
-export interface ShardItem {
-  index: number;
-  record: PlanRecord;
-  estimate: Estimate;
-}
+export type ShardItem = { index: number; record: PlanRecord; estimate: Estimate } | { index: number; oom: OomRecord };
 
 export type ShardMessage =
   | { type: 'results'; items: ShardItem[] }
@@ -185,13 +181,13 @@ export async function* parallelSearchEvents(
       const it = await queues[ownerOf(index, threads) - 1]!.take();
       if (it.index !== index) throw new Error(`parallel search: expected plan ${index}, a thread sent plan ${it.index}`);
       pass(index);
-      yield { type: 'result', index, record: it.record, estimate: it.estimate };
+      yield 'oom' in it ? { type: 'oom', index, oom: it.oom } : { type: 'result', index, record: it.record, estimate: it.estimate };
     }
   };
   try {
     for await (const ev of searchEvents(req, { ...ctx, only })) {
       yield* owed();
-      if (ev.type === 'result') pass(ev.index);
+      if (ev.type === 'result' || ev.type === 'oom') pass(ev.index);
       yield ev;
     }
     if (!ctx.signal?.aborted) yield* owed();

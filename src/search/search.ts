@@ -3,11 +3,12 @@ import { FasopError } from '../errors.js';
 import type { Estimator } from '../estimate/index.js';
 import { PLAIN_EXECUTION, executionLabel, type Execution } from '../estimate/execution.js';
 import type { Estimate, ResolvedPlan } from '../estimate/plan.js';
-import { costLookupOf, planExecution, planExecutionProblems, placementOf, resolvePlan } from '../plan/resolve.js';
+import { costLookupOf, planExecution, planExecutionProblems, placementOf, resolvePlan, type Placement } from '../plan/resolve.js';
 import type { ProfileDb } from '../profiles/db.js';
 import { clusterObject, clusterString, placements, subClusters, type NodeGroup } from '../request/cluster.js';
 import { costingFor, profileTypeFor, validateRequest, type SearchRequest } from '../request/request.js';
 import { enumerateStrategies, tpCandidates, type Strategy } from './enumerate.js';
+import { chooseExecution, withExecutions } from './choose.js';
 import type { PlanRecord } from './record.js';
 
 export type { EstimatorName, SearchRequest } from '../request/request.js';
@@ -18,14 +19,55 @@ export type SearchEvent =
   | { type: 'pareto_meta'; pareto_total_count: number; gbs_values: number[]; model_type: string; gpu_cluster: Record<string, number> }
   | { type: 'meta'; total_count: number; gbs: number; cluster: Record<string, number>; placements: string[][]; tpCandidates: number[]; strategies: Strategy[] }
   | { type: 'placement'; nodes: string[]; index: number; count: number }
-  | { type: 'result'; index: number; record: PlanRecord; estimate: Estimate };
+  | { type: 'result'; index: number; record: PlanRecord; estimate: Estimate }
+  /** a strategy on a placement none of whose executions fits (one result index, no record) */
+  | { type: 'oom'; index: number; oom: OomRecord };
+
+/** A strategy on a placement that does not fit, with its leanest execution. */
+export interface OomRecord {
+  gbs: number;
+  mbs: number;
+  tp: number;
+  dp: number;
+  pp: number;
+  placement: string[];
+  gpu_cluster_str: string;
+  /** the leanest execution tried */
+  execution: Execution;
+  /** its peak memory per GPU on the stage that binds: estimated when timed, else a floor (at least this) */
+  peak_GiB: number;
+  limit_GiB: number;
+  timed: boolean;
+}
 
 interface ClusterJob {
   gbs: number;
   groups: NodeGroup[];
   tps: number[];
   strategies: Strategy[];
+  /** what one result holds: a strategy's executions (one per result with eachExecution) */
+  choices: Strategy[][];
   placements: string[][];
+}
+
+/**
+ * Whether results are one per strategy (its fastest execution that fits; plans that cannot fit are
+ * not timed): the corrected estimator unless eachExecution asks for every execution.
+ */
+export function perStrategy(req: Pick<SearchRequest, 'estimator' | 'eachExecution'>): boolean {
+  return req.estimator === 'fasop' && !req.eachExecution;
+}
+
+/** Consecutive strategies of the same degrees and batch, as one choice each (or each alone). */
+function choicesOf(strategies: readonly Strategy[], grouped: boolean): Strategy[][] {
+  if (!grouped) return strategies.map((st) => [st]);
+  const out: Strategy[][] = [];
+  for (const st of strategies) {
+    const last = out[out.length - 1]?.[0];
+    if (last && last.tp === st.tp && last.dp === st.dp && last.pp === st.pp && last.mbs === st.mbs && (last.execution?.cp ?? 1) === (st.execution?.cp ?? 1)) out[out.length - 1]!.push(st);
+    else out.push([st]);
+  }
+  return out;
 }
 
 /** Resolve every (gbs, sub-cluster) job up front: counts for progress and errors before any work. */
@@ -62,30 +104,10 @@ export function planJobs(req: SearchRequest, profiles: ProfileDb, catalog: Catal
         seen.add(`${st.tp} ${st.mbs} ${cp}`);
         for (const g of groups) profiles.costTable(req.model, cost(g.type).gpu, st.tp, st.mbs, lookup, cp, cost(g.type).from);
       }
-      jobs.push({ gbs, groups, tps, strategies, placements: placements(groups) });
+      jobs.push({ gbs, groups, tps, strategies, choices: choicesOf(strategies, perStrategy(req)), placements: placements(groups) });
     }
   }
   return jobs;
-}
-
-/**
- * Each strategy with each of the request's executions as it runs there (no-ops dropped, so
- * duplicates collapse), less those a launcher refuses; the strategies themselves without any.
- */
-function withExecutions(req: SearchRequest, strategies: Strategy[], gbs: number, list = req.executions): Strategy[] {
-  if (!list || list.length === 0) return strategies;
-  const out: Strategy[] = [];
-  for (const st of strategies) {
-    const seen = new Set<string>();
-    for (const e of list) {
-      const execution = planExecution(e, st)!;
-      const key = executionLabel(execution);
-      if (seen.has(key)) continue;
-      seen.add(key);
-      if (planExecutionProblems(req, { ...st, gbs, execution }).length === 0) out.push({ ...st, execution });
-    }
-  }
-  return out;
 }
 
 /** The context-parallel degrees of the request's executions, ascending (1 without any). */
@@ -93,9 +115,9 @@ function cpDegrees(req: SearchRequest): number[] {
   return req.executions?.length ? [...new Set(req.executions.map((e) => e.cp))].sort((a, b) => a - b) : [1];
 }
 
-/** Number of plans a request will estimate (every placement counted). */
+/** Number of results a request will give (every placement counted): plans, or strategies when perStrategy. */
 export function countPlans(jobs: readonly ClusterJob[]): number {
-  return jobs.reduce((a, j) => a + j.strategies.length * j.placements.length, 0);
+  return jobs.reduce((a, j) => a + j.choices.length * j.placements.length, 0);
 }
 
 /**
@@ -120,20 +142,27 @@ export async function* searchEvents(
     yield { type: 'pareto_meta', pareto_total_count: total, gbs_values: req.gbsValues, model_type: req.model.name, gpu_cluster: clusterObject(req.gpus) };
   }
   let index = 0;
+  const grouped = perStrategy(req);
   for (const job of jobs) {
-    yield { type: 'meta', total_count: job.strategies.length, gbs: job.gbs, cluster: clusterObject(job.groups), placements: job.placements, tpCandidates: job.tps, strategies: job.strategies };
+    yield { type: 'meta', total_count: job.choices.length, gbs: job.gbs, cluster: clusterObject(job.groups), placements: job.placements, tpCandidates: job.tps, strategies: job.strategies };
     const clusterStr = clusterString(job.groups);
     for (const [pi, nodeTypes] of job.placements.entries()) {
       yield { type: 'placement', nodes: nodeTypes, index: pi, count: job.placements.length };
       const place = placementOf(req, ctx.catalog, job.groups, nodeTypes);
-      for (const st of job.strategies) {
+      for (const choice of job.choices) {
         if (ctx.signal?.aborted) return;
-        // a thread of the parallel search (parallel.ts) estimates only its share of the indices
-        if (ctx.only && !ctx.only(index + 1)) { index += 1; continue; }
-        const plan = resolvePlan(req, ctx.profiles, place, { ...st, gbs: job.gbs });
-        const est = await ctx.estimator(plan);
         index += 1;
-        yield { type: 'result', index, estimate: est, record: toRecord(plan, est, nodeTypes, clusterStr, req) };
+        // a thread of the parallel search (parallel.ts) estimates only its share of the indices
+        if (ctx.only && !ctx.only(index)) continue;
+        if (!grouped) {
+          const plan = resolvePlan(req, ctx.profiles, place, { ...choice[0]!, gbs: job.gbs });
+          const est = await ctx.estimator(plan);
+          yield { type: 'result', index, estimate: est, record: toRecord(plan, est, nodeTypes, clusterStr, req) };
+          continue;
+        }
+        const c = await chooseExecution(req, ctx.profiles, ctx.estimator, place, choice, job.gbs);
+        if (c.fit) yield { type: 'result', index, estimate: c.fit.estimate, record: toRecord(c.fit.plan, c.fit.estimate, nodeTypes, clusterStr, req) };
+        else yield { type: 'oom', index, oom: { ...c.oom!, placement: nodeTypes, gpu_cluster_str: clusterStr } };
       }
     }
   }

@@ -1,0 +1,99 @@
+/**
+ * Memory before time: floors under a plan's peak memory that hold for every whole-layer partition,
+ * so that a plan that cannot fit is known before it is timed. Every stage holds at least one decoder
+ * layer (stage 0 with the embedding, the last with lm_head), and some stage holds ⌈L/pp⌉ of them;
+ * a stage's memory only grows with the layers it holds (memory-bytes.ts).
+ */
+import type { ModelSpec } from '../catalog/schema.js';
+import { nodeCount } from '../model/graph.js';
+import { executionLabel, PLAIN_EXECUTION, shardDegree, type Execution } from './execution.js';
+import { stageNodeIndices } from './links.js';
+import { paramsPerColumn, stageMemory } from './memory-bytes.js';
+import type { ResolvedPlan } from './plan.js';
+import type { EstimatorPolicy } from './policy.js';
+import { RECIPES, type TrainingRecipe } from './recipe.js';
+
+/** GiB that stage 0, the last stage and the fullest stage hold at least, whatever the partition. */
+export interface MemoryFloor {
+  first_GiB: number;
+  last_GiB: number;
+  fullest_GiB: number;
+}
+
+/** Bytes of state per parameter under an execution's sharding (memory-bytes.ts, stageMemory). */
+function stateBytesPerParam(recipe: TrainingRecipe, e: Execution, Z: number): number {
+  const s = recipe.stateSplit;
+  if (e.dpSharding === 'none' || Z === 1) return recipe.stateBytesPerParam;
+  return s.weights / (e.dpSharding === 'parameters' ? Z : 1) + s.grads / (e.dpSharding === 'optimizer' ? 1 : Z) + (s.master + s.optimizer) / Z;
+}
+
+/** The floors of one plan's memory (they depend on its degrees, batch and execution, not its placement). */
+export function memoryFloor(model: ModelSpec, p: Pick<ResolvedPlan, 'tp' | 'dp' | 'pp' | 'mbs' | 'gbs'>, recipe: TrainingRecipe, e: Execution = PLAIN_EXECUTION): MemoryFloor {
+  const n = nodeCount(model);
+  const m = p.gbs / (p.dp * p.mbs);
+  const memory = (sizes: number[]) => stageMemory(model, sizes, n, p.mbs, p.tp, p.dp, m, recipe, e);
+  if (p.pp === 1) {
+    const all = memory([n])[0]!.total_GiB;
+    return { first_GiB: all, last_GiB: all, fullest_GiB: all };
+  }
+  // one layer on the stage in question, the rest anywhere (a stage's memory does not depend on the others)
+  const middle = new Array<number>(p.pp - 2).fill(8);
+  const rest = n - 9 - 8 * (p.pp - 2);
+  const first_GiB = memory([9, ...middle, rest])[0]!.total_GiB;
+  const last_GiB = memory([rest, ...middle, 9])[p.pp - 1]!.total_GiB;
+  // the fullest stage: its layers' state and the optimizer's temporaries, activations left out
+  const params = paramsPerColumn(model, p.tp);
+  let layerParams = 0;
+  for (let c = 1; c <= 8; c++) layerParams += params[c]!;
+  const Z = shardDegree(e, p.dp);
+  const P = Math.ceil(model.num_layers / p.pp) * layerParams;
+  const extraGrads = p.dp * e.cp > 1 && m > 1 ? recipe.gradBytes * recipe.dpExtraGradCopiesWhenAccumulating : 0;
+  const bytes = P * (stateBytesPerParam(recipe, e, Z) + extraGrads + recipe.optimizerTransientBytesPerParam / (e.dpSharding === 'none' ? 1 : Z));
+  return { first_GiB, last_GiB, fullest_GiB: bytes / 2 ** 30 };
+}
+
+/** Whether a policy's memory check is one these floors bound: bytes, held to the hosting nodes, whole-layer stages. */
+export function floorsApply(policy: EstimatorPolicy): boolean {
+  return policy.memory === 'bytes' && policy.memoryLimit === 'hosting-nodes' && policy.partitionUnit === 'layer';
+}
+
+const cache = new WeakMap<ModelSpec, Map<string, MemoryFloor>>();
+
+/** The floors of a plan, computed once per (model, recipe, degrees, batch, execution). */
+function floorOf(plan: ResolvedPlan, recipe: TrainingRecipe): MemoryFloor {
+  const e = plan.execution ?? PLAIN_EXECUTION;
+  let byKey = cache.get(plan.model);
+  if (!byKey) cache.set(plan.model, (byKey = new Map()));
+  const key = `${recipe.name} ${plan.tp} ${plan.dp} ${plan.pp} ${plan.mbs} ${plan.gbs} ${executionLabel(e)}`;
+  let f = byKey.get(key);
+  if (!f) byKey.set(key, (f = memoryFloor(plan.model, plan, recipe, e)));
+  return f;
+}
+
+/** A plan's memory floor against its limits: ratio > 1 means no partition of it fits. */
+export interface FloorCheck {
+  /** the largest floor × the policy's margin ÷ the limit of the stage it bounds */
+  ratio: number;
+  /** that floor and limit */
+  peak_GiB: number;
+  limit_GiB: number;
+}
+
+/**
+ * The plan's floors against the limits of the stages they bound (the fullest stage: the largest
+ * limit of any stage), with the policy's margin; undefined where the policy's check is not bounded.
+ */
+export function floorCheck(plan: ResolvedPlan, policy: EstimatorPolicy): FloorCheck | undefined {
+  if (!floorsApply(policy) || plan.fixedPartition) return undefined;
+  const f = floorOf(plan, plan.recipe ?? RECIPES['megatron-mixed']!);
+  const limit = (s: number) => Math.min(...stageNodeIndices(plan, s).map((i) => plan.nodes[i]!.gpu.memoryLimit_GiB));
+  let most = 0;
+  for (let s = 0; s < plan.pp; s++) most = Math.max(most, limit(s));
+  const checks: Array<[number, number]> = [[f.first_GiB, limit(0)], [f.last_GiB, limit(plan.pp - 1)], [f.fullest_GiB, most]];
+  let best: FloorCheck = { ratio: -Infinity, peak_GiB: 0, limit_GiB: 0 };
+  for (const [peak_GiB, limit_GiB] of checks) {
+    const ratio = (peak_GiB * policy.oomMargin) / limit_GiB;
+    if (ratio > best.ratio) best = { ratio, peak_GiB, limit_GiB };
+  }
+  return best;
+}

@@ -1,0 +1,102 @@
+/**
+ * One strategy, several executions: the request's executions as a strategy runs them, and the
+ * fastest of them that fits on a placement (memory before time: an execution whose memory floor is
+ * over the limit is not timed). The search, `--exhaustive` and `fasop export` choose the same way.
+ */
+import type { Catalog } from '../catalog/catalog.js';
+import { FasopError } from '../errors.js';
+import { PLAIN_EXECUTION, executionLabel } from '../estimate/execution.js';
+import type { Estimator } from '../estimate/index.js';
+import type { Estimate, ResolvedPlan } from '../estimate/plan.js';
+import { planExecution, planExecutionProblems, planProblems, placementOf, resolvePlan, type Placement, type PlanSettings } from '../plan/resolve.js';
+import type { ProfileDb } from '../profiles/db.js';
+import { placements } from '../request/cluster.js';
+import type { SearchRequest } from '../request/request.js';
+import type { Strategy } from './enumerate.js';
+import type { OomRecord } from './search.js';
+
+/**
+ * Each strategy with each of the request's executions as it runs there (no-ops dropped, so
+ * duplicates collapse), less those a launcher refuses; the strategies themselves without any.
+ */
+export function withExecutions(req: SearchRequest, strategies: Strategy[], gbs: number, list = req.executions): Strategy[] {
+  if (!list || list.length === 0) return strategies;
+  const out: Strategy[] = [];
+  for (const st of strategies) {
+    const seen = new Set<string>();
+    for (const e of list) {
+      const execution = planExecution(e, st)!;
+      const key = executionLabel(execution);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (planExecutionProblems(req, { ...st, gbs, execution }).length === 0) out.push({ ...st, execution });
+    }
+  }
+  return out;
+}
+
+/** What chooseExecution found: the fastest execution that fits, else the leanest one that does not. */
+export interface ExecutionChoice {
+  fit?: { plan: ResolvedPlan; estimate: Estimate };
+  oom?: Omit<OomRecord, 'placement' | 'gpu_cluster_str'>;
+}
+
+/**
+ * Of one strategy's executions on a placement, the fastest that fits (the first of equals, in the
+ * request's order). An execution whose memory floor is over the limit is not timed.
+ */
+export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, choice: readonly Strategy[], gbs: number): Promise<ExecutionChoice> {
+  let fit: ExecutionChoice['fit'];
+  let lean: { ratio: number; oom: NonNullable<ExecutionChoice['oom']> } | undefined;
+  for (const st of choice) {
+    const plan = resolvePlan(req, profiles, place, { ...st, gbs });
+    const execution = plan.execution ?? PLAIN_EXECUTION;
+    const base = { gbs, mbs: st.mbs, tp: st.tp, dp: st.dp, pp: st.pp, execution };
+    const floor = estimator.memoryFloor?.(plan);
+    if (floor && floor.ratio > 1) {
+      if (!lean || floor.ratio < lean.ratio) lean = { ratio: floor.ratio, oom: { ...base, peak_GiB: floor.peak_GiB, limit_GiB: floor.limit_GiB, timed: false } };
+      continue;
+    }
+    const est = await estimator(plan);
+    if (est.isOom) {
+      const tight = est.breakdown.stages.reduce((a, x) => (x.memory_GiB / x.memoryLimit_GiB > a.memory_GiB / a.memoryLimit_GiB ? x : a));
+      const ratio = tight.memory_GiB / tight.memoryLimit_GiB;
+      if (!lean || ratio < lean.ratio) lean = { ratio, oom: { ...base, peak_GiB: tight.memory_GiB, limit_GiB: tight.memoryLimit_GiB, timed: true } };
+      continue;
+    }
+    if (!fit || est.stepTime_s < fit.estimate.stepTime_s) fit = { plan, estimate: est };
+  }
+  return fit ? { fit } : { oom: lean!.oom };
+}
+
+/**
+ * One strategy of the request's whole cluster, on every placement (or the one given): each with its
+ * fastest execution that fits, else its leanest execution, estimated (to show what it needs).
+ */
+export async function resolveChosenPlans(req: SearchRequest, catalog: Catalog, profiles: ProfileDb, estimator: Estimator, s: PlanSettings, placement?: readonly string[]): Promise<Array<{ plan: ResolvedPlan; estimate: Estimate }>> {
+  const degrees = { tp: s.tp, dp: s.dp, pp: s.pp, mbs: s.mbs };
+  const choice = withExecutions(req, [degrees], s.gbs);
+  if (choice.length === 0) {
+    const why = req.executions!.map((e) => `${executionLabel(e)}: ${planExecutionProblems(req, { ...s, execution: planExecution(e, s) }).join('; ')}`);
+    throw new FasopError(`no execution of the request runs with tp=${s.tp} dp=${s.dp} pp=${s.pp} mbs=${s.mbs} gbs=${s.gbs} (${why.join(' | ')})`, 'choose other degrees, or other --recompute/--dp-sharding/--virtual-stages/--cp values');
+  }
+  // the degrees' own checks, with the first execution that runs (the others differ only in techniques)
+  const why = planProblems(req, profiles, { ...s, execution: choice[0]!.execution ?? PLAIN_EXECUTION });
+  if (why.length) {
+    throw new FasopError(`plan tp=${s.tp} dp=${s.dp} pp=${s.pp} mbs=${s.mbs} gbs=${s.gbs} is not a plan of this cluster: ${why.join('; ')}`,
+      'choose degrees with tp·cp·dp·pp = GPUs, tp | GPUs per node, dp | gbs, mbs | gbs/dp, pp <= layers, and profiles for this tp');
+  }
+  const places = placements(req.gpus).map((t) => placementOf(req, catalog, req.gpus, t))
+    .filter((p) => !placement || (p.nodes.length === placement.length && p.nodes.every((n, i) => n.gpu.name === placement[i] || n.gpu.instance.name === placement[i])));
+  if (places.length === 0) throw new FasopError(`placement [${placement!.join(', ')}] is not a placement of ${req.gpus.map((g) => `${g.type} ${g.nodes}`).join(', ')}`, 'give one GPU type per node, in an order fasop enumerates (see the CSV placement column)');
+  const out: Array<{ plan: ResolvedPlan; estimate: Estimate }> = [];
+  for (const place of places) {
+    const c = await chooseExecution(req, profiles, estimator, place, choice, s.gbs);
+    if (c.fit) out.push(c.fit);
+    else {
+      const plan = resolvePlan(req, profiles, place, { ...degrees, gbs: s.gbs, execution: c.oom!.execution });
+      out.push({ plan, estimate: await estimator(plan) });
+    }
+  }
+  return out;
+}
