@@ -231,7 +231,7 @@ test('refusals: the reference policy; a per-model file alone; --cp without the c
     assert.equal(r.code, 2, cp);
     assert.match(r.err, what);
   }
-  assert.deepEqual(executionsOfOptions({ estimator: 'fasop', cp: '1,2', recompute: 'none,full' })!.map((e) => `${e.cp} ${e.recompute}`), ['1 none', '1 full', '2 none', '2 full']);
+  assert.deepEqual(executionsOfOptions({ estimator: 'fasop', cp: '1,2', recompute: 'none,full', dpSharding: 'none', virtualStages: '1', sequenceParallel: false }, 32)!.map((e) => `${e.cp} ${e.recompute}`), ['1 none', '1 full', '2 none', '2 full']);
 });
 
 test('search: cp degrees with tp·cp·dp·pp = GPUs; the CSV records cp; export writes the launchers\' flags', async () => {

@@ -266,7 +266,7 @@ test('techniques: interleaved plans hold a multiple of v layers per stage; expor
   }
   // the summary names the best plan's execution when it has one (every plan recomputes here)
   const full = await runCli(['--gpus', 'H100', '4', '--recompute', 'full', '--no-save-csv']);
-  assert.match(full.out, /^ {2}Execution: recompute full\n {2}Layers per stage: \[[\d, ]+\]\n/m);
+  assert.match(full.out, /^ {2}Execution: recompute full[^\n]*\n {2}Layers per stage: \[[\d, ]+\]\n/m);
   const best = await runCli(['export', '--best', ...flags, '--format', 'json'], run.cwd);
   assert.equal(best.code, 0, best.err);
   const jb = JSON.parse(best.out);

@@ -124,8 +124,9 @@ test('--original-names: a finished search replaces the previous CSV in one renam
   const logs = join(cwd, 'main_logs');
   mkdirSync(logs);
   writeFileSync(join(logs, 'llama70b.csv'), PREVIOUS);
-  const r = spawnSync(process.execPath, [BIN, '--gpus', 'A40', '2', '--profile-dir', REF_PROFILES, '--original-names'], { cwd, encoding: 'utf8', timeout: 60_000 });
-  assert.equal(r.status, 3, r.stderr); // llama70b does not fit on two A40 nodes: exit 3 (docs/outputs.md)
+  const r = spawnSync(process.execPath, [BIN, '--gpus', 'A40', '2', '--profile-dir', REF_PROFILES, '--original-names', '--plain', '--each-execution'], { cwd, encoding: 'utf8', timeout: 60_000 });
+  // llama70b does not fit on two A40 nodes: exit 3 (docs/outputs.md); --each-execution times and lists every plan
+  assert.equal(r.status, 3, r.stderr);
   assert.match(r.stdout, /Replacing the earlier .*llama70b\.csv/);
   const csv = readFileSync(join(logs, 'llama70b.csv'), 'utf8');
   assert.notEqual(csv, PREVIOUS);

@@ -47,7 +47,7 @@ test('fasop search: CSV rank 1 fits, OOM rows rank last; the summary names every
 });
 
 test('nothing fits: the summary gives the leanest plan\'s memory against the GPU\'s and what would help; exit 3', async () => {
-  const run = await runCli(['--gpus', 'H100', '1']);
+  const run = await runCli(['--gpus', 'H100', '1', '--list-oom']);
   assert.equal(run.code, 3, run.err);
   assert.match(run.out, /No valid \(non-OOM\) configurations found\./);
   const m = /needs ([\d.]+) GiB on its fullest GPU \(stage \d+\), which has ([\d.]+) GiB usable: ([\d.]+)× too much/.exec(run.out);
@@ -56,9 +56,15 @@ test('nothing fits: the summary gives the leanest plan\'s memory against the GPU
   assert.match(run.out, /more GPUs: .*--gpus H100 2/);
   assert.match(run.out, /--recipe bf16-adamw/);
   assert.match(run.out, /Exit status 3: no plan fits/);
-  // the leanest plan's memory is the smallest of the CSV's
-  const rows = parseCsvText(readFileSync(savedCsvPath(run.out), 'utf8'));
-  assert.equal(Number(m[1]).toFixed(2), Math.min(...rows.map((r) => Number(r['gpu_memory_GiB']))).toFixed(2));
+  // no plan is timed (every memory floor is over the limit); the list holds each strategy with its leanest floor, the least of them under what the leanest plan needs
+  assert.match(run.out, /0 fit in memory, each with its fastest execution; (\d+) do not, \1 of them known by their memory floor and not timed/);
+  assert.equal(parseCsvText(readFileSync(savedCsvPath(run.out), 'utf8')).length, 0);
+  const listed = /Plans out of memory listed at: (\S+)/.exec(run.out)![1]!;
+  const rows = parseCsvText(readFileSync(listed, 'utf8'));
+  assert.ok(rows.length > 10 && rows.every((r) => r['peak_is'] === 'at least' && Number(r['peak_memory_GiB']) > Number(r['gpu_memory_limit_GiB'])));
+  assert.ok(Math.min(...rows.map((r) => Number(r['peak_memory_GiB']))) <= Number(m[1]));
+  // every technique was searched: none is suggested again
+  assert.doesNotMatch(run.out, /the techniques large runs use/);
   // the original's mode exits 0 like the original
   const ref = await runCli(['--gpus', 'H100', '1', '--estimator', 'reference']);
   assert.equal(ref.code, 0, ref.err);

@@ -58,7 +58,7 @@ for (const c of CASES) {
         assert.deepEqual(ev.record, best.get(strategyKey(ev.record)), strategyKey(ev.record));
       } else if (ev.type === 'oom') {
         oom += 1;
-        if (!ev.oom.timed) untimed += 1;
+        if (ev.oom.timedExecutions === 0) untimed += 1;
         const k = strategyKey({ ...ev.oom, cp: ev.oom.execution.cp });
         assert.ok(seen.has(k) && !best.has(k), `strategy ${k} fits with some execution but was reported out of memory`);
       }

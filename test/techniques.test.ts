@@ -103,13 +103,13 @@ test('flags: techniques reach the CSV columns; no-ops are recorded as not applie
   const ref = await runCli(['--gpus', 'H100', '1', '--estimator', 'reference', '--recompute', 'full']);
   assert.equal(ref.code, 2);
   assert.match(ref.err, /--recompute needs --estimator fasop/);
-  const layers = await runCli(['--gpus', 'H100', '1', '--recompute-layers', '2']);
+  const layers = await runCli(['--gpus', 'H100', '1', '--recompute', 'none,selective', '--recompute-layers', '2']);
   assert.equal(layers.code, 2);
   assert.match(layers.err, /--recompute-layers applies only to --recompute full/);
 });
 
 test('comma lists search the cross product; no-ops collapse; interleaving only where a launcher runs it', async () => {
-  const r = await runCli(['--gpus', 'H100', '4', '--gbs', '128', '--recompute', 'none,full', '--dp-sharding', 'none,optimizer', '--virtual-stages', '1,2']);
+  const r = await runCli(['--gpus', 'H100', '4', '--gbs', '128', '--recompute', 'none,full', '--dp-sharding', 'none,optimizer', '--virtual-stages', '1,2', '--each-execution']);
   assert.equal(r.code, 0, r.err);
   const rows = readCsvFile(join(r.cwd, 'main_logs', 'llama70b_H100x4_gbs128.csv'));
   const key = (x: Record<string, string>) => [x['tp'], x['dp'], x['pp'], x['mbs'], x['placement']].join('|');

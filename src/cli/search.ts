@@ -14,7 +14,7 @@ import { checkPlainName, confinedPath } from '../guard/output-path.js';
 import { checkDistinctFiles, ensureWritableDir, LineFile, writeFileAtomic } from '../guard/write.js';
 import { ProgressLine, summaryLines, verboseLines } from '../report/console.js';
 import { formatCsv, rankRecords } from '../report/csv.js';
-import { jsonlMeta, jsonlParetoMeta, jsonlRecord } from '../report/jsonl.js';
+import { jsonlMeta, jsonlOom, jsonlParetoMeta, jsonlRecord } from '../report/jsonl.js';
 import { clusterString } from '../request/cluster.js';
 import type { PlanRecord } from '../search/record.js';
 import { defaultWorkers, parallelSearchEvents, PARALLEL_MIN_PLANS } from '../search/parallel.js';
@@ -119,7 +119,7 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
   // strategies none of whose executions fits (perStrategy): counted, listed with --list-oom, the leanest kept to explain
   const notFit = { count: 0, untimed: 0 };
   const oomRows: OomRecord[] = [];
-  let leanest: OomRecord | undefined;
+  const leanest: OomRecord[] = [];
   try {
     // Errors in the request surface here (before any output file is opened).
     let threadsLine = '';
@@ -205,10 +205,10 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
         idxInPlacement += 1;
         oom += 1;
         notFit.count += 1;
-        if (!ev.oom.timed) notFit.untimed += 1;
+        if (ev.oom.timedExecutions === 0) notFit.untimed += 1;
         if (raw.listOom) oomRows.push(ev.oom);
-        const ratio = ev.oom.peak_GiB / ev.oom.limit_GiB;
-        if (!leanest || ratio < leanest.peak_GiB / leanest.limit_GiB) leanest = ev.oom;
+        keepLeanest(leanest, ev.oom);
+        if (jsonlFile !== undefined) jsonl(jsonlOom(ev.index, ev.oom));
         progress.update(records.length + notFit.count, total, valid, oom);
       } else {
         idxInPlacement += 1;
@@ -260,16 +260,20 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
   // nothing fits and nothing was kept: the leanest plan is estimated once, to say what it needs
   let shown = records;
   let shownExtras = extras;
-  if (records.length === 0 && leanest) {
-    const lean = leanest;
-    const [plan] = resolvePlans({ ...req, gbsValues: [lean.gbs], pareto: false, executions: [lean.execution] }, catalog, profiles, { ...lean, execution: lean.execution }, lean.placement);
-    const est = await estimator(plan!);
-    const rec = toRecord(plan!, est, lean.placement, lean.gpu_cluster_str, req);
-    shown = [rec];
-    shownExtras = [planExtras(rec, est, req.model.num_layers)];
+  if (records.length === 0 && leanest.length > 0) {
+    shown = [];
+    shownExtras = [];
+    for (const lean of leanest) {
+      const [plan] = resolvePlans({ ...req, gbsValues: [lean.gbs], pareto: false, executions: [lean.execution] }, catalog, profiles, { ...lean, execution: lean.execution }, lean.placement);
+      const est = await estimator(plan!);
+      const rec = toRecord(plan!, est, lean.placement, lean.gpu_cluster_str, req);
+      shown.push(rec);
+      shownExtras.push(planExtras(rec, est, req.model.num_layers));
+    }
   }
   out(summaryLines(rankRecords(shown, order), seconds, savedCsv, {
     ...(perStrategy(req) ? { notFit: { ...notFit, ...(listed ? { listed } : {}) } } : {}),
+    searched: (req.executions ?? []).map((e) => ({ dp_sharding: e.dpSharding, recompute: e.recompute, sequence_parallel: e.sequenceParallel })),
     extras: shownExtras,
     gpusPerNode: req.gpusPerNode,
     cluster: req.gpus,
@@ -286,6 +290,19 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
     log.close();
   }
   if (noFitExit !== undefined && (records.length > 0 || notFit.count > 0) && records.every((r) => r.is_oom)) throw new ExitStatus(noFitExit);
+}
+
+/** How many of the leanest plans that do not fit are estimated when nothing fits, to name the leanest. */
+const LEANEST_ESTIMATED = 16;
+
+/** Keep the plans of the lowest memory floor (or peak) against their limit, at most LEANEST_ESTIMATED. */
+function keepLeanest(kept: OomRecord[], r: OomRecord): void {
+  const ratio = (x: OomRecord) => x.overRatio;
+  if (kept.length >= LEANEST_ESTIMATED && ratio(r) >= ratio(kept[kept.length - 1]!)) return;
+  let i = kept.length;
+  while (i > 0 && ratio(kept[i - 1]!) > ratio(r)) i -= 1;
+  kept.splice(i, 0, r);
+  if (kept.length > LEANEST_ESTIMATED) kept.pop();
 }
 
 /** Recipes that keep fewer bytes of state per parameter than `bytes`: `a or b (8 B/param of state instead of 18)`. */

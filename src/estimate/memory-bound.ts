@@ -20,6 +20,13 @@ export interface MemoryFloor {
   fullest_GiB: number;
 }
 
+/** Peak GiB per stage of the even whole-layer partition (the first stages take the extra layers): not a bound, a typical figure. */
+export function evenPartitionMemory_GiB(model: ModelSpec, p: Pick<ResolvedPlan, 'tp' | 'dp' | 'pp' | 'mbs' | 'gbs'>, recipe: TrainingRecipe, e: Execution = PLAIN_EXECUTION): number[] {
+  const L = model.num_layers;
+  const sizes = Array.from({ length: p.pp }, (_, s) => 8 * (Math.floor(L / p.pp) + (s < L % p.pp ? 1 : 0)) + (s === 0 ? 1 : 0) + (s === p.pp - 1 ? 1 : 0));
+  return stageMemory(model, sizes, nodeCount(model), p.mbs, p.tp, p.dp, p.gbs / (p.dp * p.mbs), recipe, e).map((x) => x.total_GiB);
+}
+
 /** Bytes of state per parameter under an execution's sharding (memory-bytes.ts, stageMemory). */
 function stateBytesPerParam(recipe: TrainingRecipe, e: Execution, Z: number): number {
   const s = recipe.stateSplit;
@@ -57,10 +64,10 @@ export function floorsApply(policy: EstimatorPolicy): boolean {
   return policy.memory === 'bytes' && policy.memoryLimit === 'hosting-nodes' && policy.partitionUnit === 'layer';
 }
 
-const cache = new WeakMap<ModelSpec, Map<string, MemoryFloor>>();
+const cache = new WeakMap<ModelSpec, Map<string, MemoryFloor & { even_GiB?: number[] }>>();
 
 /** The floors of a plan, computed once per (model, recipe, degrees, batch, execution). */
-function floorOf(plan: ResolvedPlan, recipe: TrainingRecipe): MemoryFloor {
+function floorOf(plan: ResolvedPlan, recipe: TrainingRecipe): MemoryFloor & { even_GiB?: number[] } {
   const e = plan.execution ?? PLAIN_EXECUTION;
   let byKey = cache.get(plan.model);
   if (!byKey) cache.set(plan.model, (byKey = new Map()));
@@ -77,6 +84,8 @@ export interface FloorCheck {
   /** that floor and limit */
   peak_GiB: number;
   limit_GiB: number;
+  /** when ratio > 1: the even whole-layer partition's peak × margin ÷ limit, over the stages (to rank plans that do not fit) */
+  evenRatio?: number;
 }
 
 /**
@@ -94,6 +103,11 @@ export function floorCheck(plan: ResolvedPlan, policy: EstimatorPolicy): FloorCh
   for (const [peak_GiB, limit_GiB] of checks) {
     const ratio = (peak_GiB * policy.oomMargin) / limit_GiB;
     if (ratio > best.ratio) best = { ratio, peak_GiB, limit_GiB };
+  }
+  if (best.ratio > 1) {
+    const recipe = plan.recipe ?? RECIPES['megatron-mixed']!;
+    f.even_GiB ??= evenPartitionMemory_GiB(plan.model, plan, recipe, plan.execution ?? PLAIN_EXECUTION);
+    best.evenRatio = Math.max(...f.even_GiB.map((x, s) => (x * policy.oomMargin) / limit(s)));
   }
   return best;
 }

@@ -95,6 +95,8 @@ export interface TrainingRecipe {
    * --make-vocab-size-divisible-by, 128); 1: as the model's config says (Hugging Face models), so an
    * odd vocabulary runs its lm_head on cuBLAS's slower unaligned GEMMs
    */
+  /** the launcher whose constraints the search applies (Megatron-LM: no FSDP with pipeline parallelism) */
+  launcher: 'megatron-lm' | 'pytorch';
   vocabPadMultiple: number;
   /** CPU issue time of the runtime, when measured (policy host-issue-floor): tp = 1 and tp > 1 (the same launches at any degree) */
   hostIssue?: {
@@ -144,6 +146,7 @@ const PYTORCH_BF16 = {
   dpExtraGradCopiesWhenAccumulating: 2,
   dpOverlapBucketBytes: 25 * 2 ** 20,
   vocabPadMultiple: 1,
+  launcher: 'pytorch',
 } satisfies Partial<TrainingRecipe>;
 
 /**
@@ -177,6 +180,7 @@ const MEGATRON_MIXED = {
   retainedOutputBytes: 0,
   dpExtraGradCopiesWhenAccumulating: 0,
   vocabPadMultiple: 128,
+  launcher: 'megatron-lm',
 } satisfies Partial<TrainingRecipe>;
 
 /**

@@ -89,7 +89,12 @@ export function settingsExecution(req: SearchRequest, s: PlanSettings): Executio
 export function planExecutionProblems(req: SearchRequest, s: PlanSettings): string[] {
   const e = settingsExecution(req, s);
   if (!e) return [];
-  return executionProblems(e, { tp: s.tp, dp: s.dp, pp: s.pp, microBatches: s.gbs / (s.dp * s.mbs), numLayers: req.model.num_layers, seqLength: req.model.seq_length });
+  const why = executionProblems(e, { tp: s.tp, dp: s.dp, pp: s.pp, microBatches: s.gbs / (s.dp * s.mbs), numLayers: req.model.num_layers, seqLength: req.model.seq_length });
+  // Megatron-FSDP (and --use-torch-fsdp2) run without pipeline parallelism; torchtitan's FSDP2 runs with it
+  if ((req.recipe?.launcher ?? 'megatron-lm') === 'megatron-lm' && s.pp > 1 && (e.dpSharding === 'gradients' || e.dpSharding === 'parameters')) {
+    why.push(`dp sharding '${e.dpSharding}' with pp ${s.pp}: Megatron-LM's FSDP runs without pipeline parallelism (a PyTorch recipe, e.g. --optimizer fp32-master-adamw, runs FSDP2 with it)`);
+  }
+  return why;
 }
 
 /** Resolve one plan: its placement's nodes, the profiles at its tp, its price and iteration count. */

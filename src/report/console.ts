@@ -37,6 +37,8 @@ export interface SummaryContext {
   noFitExitCode?: number;
   /** strategies (on a placement) none of whose executions fits, kept out of `ranked`; `untimed` of them known by their memory floor alone */
   notFit?: { count: number; untimed: number; listed?: string };
+  /** the executions searched, as record columns (techniques not worth suggesting again) */
+  searched?: readonly Pick<PlanRecord, 'dp_sharding' | 'recompute' | 'sequence_parallel'>[];
 }
 
 const gib = (x: number) => `${x.toFixed(2)} GiB`;
@@ -77,8 +79,9 @@ function executionLine(b: PlanRecord): string[] {
 /** The final summary (SPEC §13.5, extended): every part of the best plan, or why nothing fits. */
 export function summaryLines(ranked: readonly RankedRecord[], seconds: number, csvPath: string | undefined, ctx: SummaryContext = {}): string {
   const nf = ctx.notFit;
+  const fitting = ranked.filter((r) => !r.record.is_oom).length;
   const out = [`Finished in ${seconds.toFixed(2)} seconds`, nf
-    ? `Total configurations evaluated: ${ranked.length + nf.count} (${ranked.length} fit in memory, each with its fastest execution; ${nf.count} do not, ${nf.untimed} of them known by their memory floor and not timed)`
+    ? `Total configurations evaluated: ${fitting + nf.count} (${fitting} fit in memory, each with its fastest execution; ${nf.count} do not, ${nf.untimed} of them known by their memory floor and not timed)`
     : `Total configurations evaluated: ${ranked.length}`];
   if (csvPath) out.push(`CSV file saved at: ${csvPath}`);
   if (nf && nf.count > 0) out.push(nf.listed ? `Plans out of memory listed at: ${nf.listed}` : 'Plans out of memory are not in the CSV (--list-oom lists them)');
@@ -91,7 +94,7 @@ export function summaryLines(ranked: readonly RankedRecord[], seconds: number, c
   const b = best.record;
   out.push(
     '',
-    `Best configuration (non-OOM; rank ${best.rank}, ${fits.length} of ${ranked.length + (nf?.count ?? 0)} plans fit in memory):`,
+    `Best configuration (non-OOM; rank ${best.rank}, ${fits.length} of ${nf ? fitting + nf.count : ranked.length} plans fit in memory):`,
     ...planLines(b, ctx.extras?.[best.index], ctx.gpusPerNode),
     `  Step time: ${b.step_time.toFixed(4)}s`,
     `  Total training time: ${b.total_time_seconds.toFixed(2)}s (${b.total_time_hours.toFixed(2)}h) for ${b.iterations.toLocaleString('en-US')} iterations`,
@@ -130,7 +133,7 @@ export function noFitLines(ranked: readonly RankedRecord[], ctx: SummaryContext)
     }
     for (const recipe of ctx.leanerRecipes ?? []) lines.push(`    - a training recipe that keeps less state per parameter: --recipe ${recipe}`);
     if (l.estimator === 'fasop') {
-      const tried = (f: (r: PlanRecord) => boolean) => ranked.some((x) => f(x.record));
+      const tried = (f: (r: Pick<PlanRecord, 'dp_sharding' | 'recompute' | 'sequence_parallel'>) => boolean) => ranked.some((x) => f(x.record)) || (ctx.searched ?? []).some(f);
       const untried = [!tried((r) => r.dp_sharding !== 'none') && '--dp-sharding optimizer (the distributed optimizer divides master weights and Adam states over DP)',
         !tried((r) => r.recompute === 'full') && '--recompute full (keeps each layer\'s input only)',
         !tried((r) => r.sequence_parallel) && '--sequence-parallel (splits the norms\' activations over TP)'].filter(Boolean);

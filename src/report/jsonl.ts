@@ -1,4 +1,5 @@
 import type { PlanRecord } from '../search/record.js';
+import type { OomRecord } from '../search/search.js';
 import { PyFloat, pyJson } from './pyformat.js';
 
 /** One JSONL result line (SPEC §13.3): {"index": k, <SearchResult fields>, <our additions>}. */
@@ -27,6 +28,36 @@ export function jsonlRecord(index: number, r: PlanRecord): string {
     estimator: r.estimator,
     partition_method: r.partition_method,
     cost_source: r.cost_source,
+  });
+}
+
+/**
+ * One JSONL line for a strategy that does not fit (no step time, throughput or cost: NaN, as Python writes it):
+ * the degrees, its leanest execution, and its peak memory, a floor when `oom_gpumem_is` says "at least".
+ */
+export function jsonlOom(index: number, r: OomRecord): string {
+  return pyJson({
+    index,
+    gbs: r.gbs,
+    mbs: r.mbs,
+    tp: r.tp,
+    dp: r.dp,
+    pp: r.pp,
+    cp: r.execution.cp,
+    node_type: r.placement,
+    gpu_cluster_str: r.gpu_cluster_str,
+    step_time: new PyFloat(NaN),
+    throughput: new PyFloat(NaN),
+    price_per_step: new PyFloat(NaN),
+    is_oom: true,
+    oom_gpumem: new PyFloat(r.peak_GiB),
+    oom_gpumem_is: r.timed ? 'estimated' : 'at least',
+    placement: r.placement,
+    recompute: r.execution.recompute,
+    dp_sharding: r.execution.dpSharding,
+    sequence_parallel: r.execution.sequenceParallel,
+    virtual_stages: r.execution.virtualStages,
+    cost: new PyFloat(NaN),
   });
 }
 

@@ -48,25 +48,28 @@ export interface ExecutionChoice {
 export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, choice: readonly Strategy[], gbs: number): Promise<ExecutionChoice> {
   let fit: ExecutionChoice['fit'];
   let lean: { ratio: number; oom: NonNullable<ExecutionChoice['oom']> } | undefined;
+  let timed = 0;
   for (const st of choice) {
     const plan = resolvePlan(req, profiles, place, { ...st, gbs });
     const execution = plan.execution ?? PLAIN_EXECUTION;
     const base = { gbs, mbs: st.mbs, tp: st.tp, dp: st.dp, pp: st.pp, execution };
     const floor = estimator.memoryFloor?.(plan);
     if (floor && floor.ratio > 1) {
-      if (!lean || floor.ratio < lean.ratio) lean = { ratio: floor.ratio, oom: { ...base, peak_GiB: floor.peak_GiB, limit_GiB: floor.limit_GiB, timed: false } };
+      const over = floor.evenRatio ?? floor.ratio;
+      if (!lean || over < lean.ratio) lean = { ratio: over, oom: { ...base, peak_GiB: floor.peak_GiB, limit_GiB: floor.limit_GiB, timed: false, timedExecutions: 0, overRatio: over } };
       continue;
     }
     const est = await estimator(plan);
+    timed += 1;
     if (est.isOom) {
       const tight = est.breakdown.stages.reduce((a, x) => (x.memory_GiB / x.memoryLimit_GiB > a.memory_GiB / a.memoryLimit_GiB ? x : a));
       const ratio = tight.memory_GiB / tight.memoryLimit_GiB;
-      if (!lean || ratio < lean.ratio) lean = { ratio, oom: { ...base, peak_GiB: tight.memory_GiB, limit_GiB: tight.memoryLimit_GiB, timed: true } };
+      if (!lean || ratio < lean.ratio) lean = { ratio, oom: { ...base, peak_GiB: tight.memory_GiB, limit_GiB: tight.memoryLimit_GiB, timed: true, timedExecutions: 0, overRatio: ratio } };
       continue;
     }
     if (!fit || est.stepTime_s < fit.estimate.stepTime_s) fit = { plan, estimate: est };
   }
-  return fit ? { fit } : { oom: lean!.oom };
+  return fit ? { fit } : { oom: { ...lean!.oom, timedExecutions: timed } };
 }
 
 /**

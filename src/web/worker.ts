@@ -77,6 +77,11 @@ async function run(input: WorkerInput): Promise<void> {
     if (ev.type === 'result') {
       batch.push(wirePlan(ev.index, ev.record));
       if (batch.length >= FLUSH_COUNT || Date.now() - last >= FLUSH_MS) flush();
+    } else if (ev.type === 'oom') {
+      // a strategy that does not fit: counted on the page, with no time or cost
+      const o = ev.oom;
+      batch.push(wirePlan(ev.index, { gbs: o.gbs, mbs: o.mbs, tp: o.tp, dp: o.dp, pp: o.pp, node_type: o.placement, gpu_cluster_str: o.gpu_cluster_str, is_oom: true, oom_gpumem: o.peak_GiB }));
+      if (batch.length >= FLUSH_COUNT || Date.now() - last >= FLUSH_MS) flush();
     } else if (ev.type === 'meta') {
       flush();
       post({ type: 'meta', meta: { gbs: ev.gbs, cluster: ev.cluster, count: ev.total_count * ev.placements.length } });
