@@ -225,7 +225,7 @@ export interface MemoryBreakdownContext {
 }
 
 /** The in-flight activations of one stage: micro-batches held (whole-stage units) and bytes (or GiB) per micro-batch. */
-export function inFlightOf(parts: Readonly<MemoryParts>, pp: number, s: number, ctx: Pick<MemoryBreakdownContext, 'microBatches' | 'virtualStages'>): { inFlight: number; perMicroBatch: number } {
+function inFlightOf(parts: Readonly<MemoryParts>, pp: number, s: number, ctx: Pick<MemoryBreakdownContext, 'microBatches' | 'virtualStages'>): { inFlight: number; perMicroBatch: number } {
   const inFlight = inFlightMicroBatches(pp, s, ctx.microBatches, ctx.virtualStages);
   return { inFlight, perMicroBatch: inFlight > 0 ? parts.activations / inFlight : 0 };
 }
@@ -245,7 +245,6 @@ export function memoryBreakdownLines(stages: readonly StageBreakdown[], ctx: Mem
     '  memory per GPU by part, GiB (docs/estimator.md, "Memory breakdown"; (x): held at another moment than the stage\'s peak, not in its total):',
     `  ${heads.join('  ')}`,
   ];
-  let fullest = -1;
   let anyRing = false;
   stages.forEach((st, s) => {
     const p = st.memoryParts_GiB;
@@ -256,7 +255,6 @@ export function memoryBreakdownLines(stages: readonly StageBreakdown[], ctx: Mem
     if (p.ringBuffers > 0) anyRing = true;
     const total = partsTotal(p);
     const reserve = total * (ctx.oomMargin - 1);
-    if (fullest < 0 || (total + reserve) / st.memoryLimit_GiB > partsTotal(stages[fullest]!.memoryParts_GiB!) * ctx.oomMargin / stages[fullest]!.memoryLimit_GiB) fullest = s;
     const w = heads.map((h) => h.length);
     const cells = [
       String(s).padStart(w[0]!), g(p.weights, w[1]!), g(p.grads, w[2]!), g(p.master, w[3]!), g(p.optimizer, w[4]!), g(comm, w[5]!),
@@ -278,7 +276,10 @@ export function memoryBreakdownLines(stages: readonly StageBreakdown[], ctx: Mem
   lines.push(
     `  reserve: the OOM check's margin, (margin − 1) × total with margin ${ctx.oomMargin.toFixed(2)}${ctx.oomMargin === 1 ? ' (none added)' : ''}; usable: the catalog's memoryLimit_GiB${nominal.length ? ` (${nominal.join(', ')})` : ''}, what the check compares total + reserve with; the CUDA context, NCCL's own buffers and the allocator's cached free blocks are not modelled`,
   );
-  if (fullest >= 0) {
+  // the fullest GPU relative to its limit (as the summary's plan line names it)
+  const load = (st: StageBreakdown) => (st.memoryParts_GiB ? (partsTotal(st.memoryParts_GiB) * ctx.oomMargin) / st.memoryLimit_GiB : -Infinity);
+  const fullest = stages.reduce((best, st, s) => (load(st) > load(stages[best]!) ? s : best), 0);
+  if (stages[fullest]!.memoryParts_GiB) {
     const st = stages[fullest]!;
     const t = partsTotal(st.memoryParts_GiB!) * ctx.oomMargin;
     lines.push(`  fullest GPU: stage ${fullest}, ${t.toFixed(2)} of ${st.memoryLimit_GiB.toFixed(2)} GiB usable (${t <= st.memoryLimit_GiB ? `${(st.memoryLimit_GiB - t).toFixed(2)} GiB free` : `${(t - st.memoryLimit_GiB).toFixed(2)} GiB over: out of memory`}); peak moment: ${peakMoment(st.memoryParts_GiB!) === 'in-flight' ? 'the in-flight activations' : 'the optimizer step'}`);
