@@ -243,7 +243,8 @@ test('search: cp degrees with tp·cp·dp·pp = GPUs; the CSV records cp; export 
   const run = await runCli(['--gpus', 'H200', '1', '--model-type', 'llama8b', '--seq-length', '16384', '--gbs', '8', '--cp', '2']);
   assert.equal(run.code, 0, run.err);
   const csv = savedCsvPath(run.out);
-  assert.match(run.out, /Next: fasop export --csv .* --seq-length 16384/);
+  // export takes the sequence length from the CSV's seq_length column
+  assert.match(run.out, /Next: fasop export --csv \S+ --rank 1 --format megatron\n/);
   const rows = readCsvFile(csv);
   assert.ok(rows.length > 0);
   for (const row of rows) {
@@ -252,7 +253,7 @@ test('search: cp degrees with tp·cp·dp·pp = GPUs; the CSV records cp; export 
     assert.equal(Number(row['tp']) * 2 * Number(row['dp']) * Number(row['pp']), 8);
   }
   assert.equal(gpusOfRow({ gbs: 8, mbs: 1, tp: 2, pp: 1, dp: 2, costUsd: 1, throughputSamplesPerS: 1, isOom: false, totalTimeS: 1, extra: { cp: rows[0]!['cp']! } }), 8);
-  const mg = await runCli(['export', '--csv', csv, '--rank', '1', '--format', 'megatron', '--seq-length', '16384'], run.cwd);
+  const mg = await runCli(['export', '--csv', csv, '--rank', '1', '--format', 'megatron'], run.cwd);
   assert.equal(mg.code, 0, mg.err);
   assert.match(mg.out, /--context-parallel-size 2 /);
   assert.match(mg.out, /--seq-length 16384 /);

@@ -49,7 +49,39 @@ test('the CSV has the original\'s columns first, then fasop\'s; memory in GiB, p
     assert.equal(Number(r['gpu_memory_GiB']), Number(r['oom_gpumem(GB)']), 'one GPU type: the fullest GPU is the peak');
     assert.equal(r['is_oom'], Number(r['gpu_memory_GiB']) > Number(r['gpu_memory_limit_GiB']) ? 'True' : 'False');
     assert.deepEqual([r['model'], r['dataset'], r['train_tokens']], ['llama8b', 'c4', '175000000000']);
+    assert.equal(r['seq_length'], '1024', 'the catalog\'s llama8b sequence');
   }
+  assert.equal(CSV_COLUMNS[CSV_COLUMNS.length - 1], 'seq_length');
+});
+
+test('seq_length: the search writes it, export takes it from the CSV, a different --seq-length is refused, older files still read', async () => {
+  const run = await runCli(['--gpus', 'H100', '2', '--model-type', 'llama8b', '--dataset', 'c4', '--seq-length', '4096']);
+  assert.equal(run.code, 0, run.err);
+  const csv = savedCsvPath(run.out);
+  const text = readFileSync(csv, 'utf8');
+  assert.ok(parseCsvText(text).every((r) => r['seq_length'] === '4096'));
+  const seqArg = (out: string) => /--seq-length (\d+)/.exec(out)?.[1];
+  const ex = await runCli(['export', '--csv', csv, '--rank', '1', '--format', 'megatron']);
+  assert.equal(ex.code, 0, ex.err);
+  assert.equal(seqArg(ex.out), '4096');
+  const same = await runCli(['export', '--csv', csv, '--rank', '1', '--format', 'megatron', '--seq-length', '4096']);
+  assert.equal(same.code, 0, same.err);
+  assert.equal(same.out, ex.out);
+  const other = await runCli(['export', '--csv', csv, '--rank', '1', '--format', 'megatron', '--seq-length', '2048']);
+  assert.equal(other.code, 2);
+  assert.equal(other.err.trim().split('\n').length, 1, other.err);
+  assert.match(other.err, /--seq-length 2048 disagrees with .*seq_length 4096/);
+  // a file written before the column: read as before, the sequence from the flags (the catalog's by default)
+  const lines = text.trim().split('\n').map((l) => l.slice(0, l.lastIndexOf(',')));
+  assert.ok(lines[0]!.endsWith('tokens_per_s_per_gpu'));
+  const old = join(tmp(), 'llama8b_old.csv');
+  writeFileSync(old, `${lines.join('\n')}\n`);
+  const oldDefault = await runCli(['export', '--csv', old, '--rank', '1', '--format', 'megatron']);
+  assert.equal(oldDefault.code, 0, oldDefault.err);
+  assert.equal(seqArg(oldDefault.out), '1024');
+  const oldGiven = await runCli(['export', '--csv', old, '--rank', '1', '--format', 'megatron', '--seq-length', '4096']);
+  assert.equal(oldGiven.code, 0, oldGiven.err);
+  assert.equal(oldGiven.out, ex.out);
 });
 
 test('the original\'s names under --estimator reference and --original-names; --add-exp-name in both schemes', async () => {

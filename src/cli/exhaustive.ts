@@ -2,6 +2,8 @@ import { createInterface } from 'node:readline/promises';
 import { FasopError } from '../errors.js';
 import type { Estimator } from '../estimate/index.js';
 import type { Estimate } from '../estimate/plan.js';
+import { POLICIES } from '../estimate/policy.js';
+import { memoryBreakdownLines, type MemoryBreakdownContext } from '../report/console.js';
 import { layersPerStage } from '../model/graph.js';
 import { resolvePlans } from '../plan/resolve.js';
 import { resolveChosenPlans } from '../search/choose.js';
@@ -28,7 +30,7 @@ async function askMissing(io: CliIo, raw: RawSearchOptions): Promise<Record<'mbs
 
 const f = (x: number, d = 4) => x.toFixed(d);
 
-export function formatBreakdown(est: Estimate, title: string): string {
+export function formatBreakdown(est: Estimate, title: string, memory: Omit<MemoryBreakdownContext, 'microBatches'>): string {
   const b = est.breakdown;
   // a stage's decoder layers (the embedding goes with the first stage, lm_head with the last); '-' where a cut falls inside a layer
   const layers = layersPerStage(est.partition);
@@ -43,13 +45,7 @@ export function formatBreakdown(est: Estimate, title: string): string {
   b.stages.forEach((s, i) => {
     lines.push(`  ${String(i).padStart(5)}  ${s.gpu.padEnd(9)} ${(layers ? String(layers[i]) : '-').padStart(6)} ${String(s.nodes).padStart(10)} ${f(s.compute_s).padStart(11)} ${f(s.forwardSend_s, 5).padStart(11)} ${f(s.backwardSend_s, 5).padStart(11)} ${f(s.end_s).padStart(12)} ${f(s.dpAllreduce_s).padStart(15)} ${f(s.optimizerStep_s).padStart(12)}  ${s.memory_GiB.toFixed(2).padStart(9)} / ${s.memoryLimit_GiB.toFixed(2)}`);
   });
-  if (b.stages.some((s) => s.memoryParts_GiB)) {
-    lines.push('  memory per GPU, GiB: stage  weights  grads  master  optimizer  activations (in flight, logits)  gather buffers  optimizer temporaries (peak apart)');
-    b.stages.forEach((s, i) => {
-      const p = s.memoryParts_GiB;
-      if (p) lines.push(`  ${String(i).padStart(26)} ${[p.weights, p.grads, p.master, p.optimizer, p.activations, p.buffers, p.transient].map((x) => x.toFixed(2).padStart(9)).join(' ')}`);
-    });
-  }
+  lines.push(...memoryBreakdownLines(b.stages, { ...memory, microBatches: b.microBatches }));
   lines.push(
     `  pipeline (1F1B) time: ${f(b.pipeline_s)} s`,
     `  embedding sync: ${f(b.embeddingSync_s)} s`,
@@ -74,6 +70,7 @@ export async function runExhaustive(io: CliIo, raw: RawSearchOptions, resolved: 
     ? await resolveChosenPlans(one, resolved.catalog, profiles, estimator, settings)
     : await Promise.all(resolvePlans(one, resolved.catalog, profiles, settings).map(async (plan) => ({ plan, estimate: await estimator(plan) })));
   for (const { plan, estimate: est } of plans) {
-    io.out(formatBreakdown(est, `Plan mbs=${want.mbs} tp=${want.tp} dp=${want.dp} pp=${want.pp} gbs=${settings.gbs} on [${plan.nodes.map((n) => n.gpu.name).join(', ')}] (${req.estimator} estimator, ${raw.ppPartitionMethod})`));
+    const memory = { virtualStages: plan.execution?.virtualStages ?? 1, oomMargin: POLICIES.get(req.estimator)!.oomMargin, nominal_GB: Object.fromEntries(plan.nodes.map((n) => [n.gpu.name, n.gpu.memory_GB])) };
+    io.out(formatBreakdown(est, `Plan mbs=${want.mbs} tp=${want.tp} dp=${want.dp} pp=${want.pp} gbs=${settings.gbs} on [${plan.nodes.map((n) => n.gpu.name).join(', ')}] (${req.estimator} estimator, ${raw.ppPartitionMethod})`, memory));
   }
 }

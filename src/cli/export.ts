@@ -93,6 +93,15 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
     }
     // Flags the user did not give come from the CSV: cluster, gbs, estimator, model (by file name).
     const adj: RawExportOptions = { ...raw, gbs: String(row.record.gbs), paretoGbsMax: undefined };
+    // the sequence length the plan was estimated at (files fasop wrote carry it); a different one is another plan
+    const csvSeq = row.record.seq_length;
+    if (csvSeq !== null) {
+      if (raw.seqLength !== undefined && intFlag(raw.seqLength, '--seq-length') !== csvSeq) {
+        throw new FasopError(`--seq-length ${raw.seqLength} disagrees with ${raw.csv}, whose rank ${rank} was estimated at seq_length ${csvSeq}`,
+          `drop --seq-length (export takes ${csvSeq} from the CSV), or search again at --seq-length ${raw.seqLength}`);
+      }
+      adj.seqLength = String(csvSeq);
+    }
     // a CSV without an estimator column was written by the original FASOP: its numbers are the reference's
     if (!fromCli('estimator')) adj.estimator = row.record.estimator === 'fasop' ? 'fasop' : 'reference';
     const tokens = gpuTokens ?? clusterTokens(row.record.gpu_cluster_str);

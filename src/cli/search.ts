@@ -280,7 +280,7 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
     leanerRecipes: req.estimator === 'reference' ? [] : leanerRecipes(req.recipe?.stateBytesPerParam ?? RECIPES['megatron-mixed']!.stateBytesPerParam),
     ...(noFitExit !== undefined ? { noFitExitCode: noFitExit } : {}),
   }));
-  if (savedCsv && records.some((r) => !r.is_oom)) out(`Next: fasop export --csv ${savedCsv} --rank 1 --format megatron${raw.seqLength !== undefined ? ` --seq-length ${req.model.seq_length}` : ''}${req.pareto ? `   |   chart: fasop --only-make-pareto ${savedCsv}` : ''}`);
+  if (savedCsv && records.some((r) => !r.is_oom)) out(`Next: fasop export --csv ${savedCsv} --rank 1 --format megatron${req.pareto ? `   |   chart: fasop --only-make-pareto ${savedCsv}` : ''}`);
   if (req.pareto && raw.makePareto && savedCsv && hooks.makePareto) {
     await hooks.makePareto(io, savedCsv, raw.paretoTitle, req.model.name, titledChart ?? savedCsv.replace(/\.csv$/, '.png'));
   }

@@ -33,7 +33,7 @@ export function paramsPerColumn(model: ModelSpec, tp: number): number[] {
  * peak (recipe.lossPeakBytesPerLogit, or the vocab-parallel figure when tp > 1).
  */
 export function activationBytesPerColumn(model: ModelSpec, b: number, tp: number, recipe: TrainingRecipe, sequenceParallel = false): number[] {
-  const { hidden_size: h, seq_length: s, vocab_size: v, intermediate_size: f } = model;
+  const { hidden_size: h, seq_length: s, intermediate_size: f } = model;
   const e = recipe.activationBytes;
   const tokens = b * s;
   const kvd = model.num_key_value_heads * headDim(model);
@@ -42,7 +42,6 @@ export function activationBytesPerColumn(model: ModelSpec, b: number, tp: number
   // LayerNorm (GPT-2) saves its bf16 input only; sequence parallelism splits the norms' tensors over
   // the TP ranks (Korthikanti et al. 2022, §4.2.2)
   const norm = (tokens * h * ((gpt2 ? e : recipe.normSavedBytes) + e)) / (sequenceParallel ? tp : 1);
-  const lossPerLogit = tp > 1 ? recipe.vocabParallelLossPeakBytesPerLogit : recipe.lossPeakBytesPerLogit;
   return [
     0,
     norm + (tokens * e * h) / tp,
@@ -54,22 +53,73 @@ export function activationBytesPerColumn(model: ModelSpec, b: number, tp: number
     // GPT-2's MLP keeps two FFN-wide tensors (the first matrix's output, the GELU's), SwiGLU four
     gpt2 ? 0 : (tokens * e * f) / tp,
     gpt2 ? 0 : (tokens * e * f) / tp,
-    norm + (tokens * v * lossPerLogit) / tp,
+    norm + lossPeakLogitBytes(model, b, tp, recipe),
   ];
 }
 
-/** One stage's memory per GPU by part, in bytes. */
+/**
+ * Bytes of one micro-batch's logits at the loss's peak (its backward), per TP rank: b·s·vocab/tp
+ * logits × recipe.lossPeakBytesPerLogit (tp = 1) or the vocab-parallel figure (tp > 1).
+ */
+export function lossPeakLogitBytes(model: ModelSpec, b: number, tp: number, recipe: TrainingRecipe): number {
+  const lossPerLogit = tp > 1 ? recipe.vocabParallelLossPeakBytesPerLogit : recipe.lossPeakBytesPerLogit;
+  return (b * model.seq_length * model.vocab_size * lossPerLogit) / tp;
+}
+
+/**
+ * One stage's memory per GPU by part, in bytes. At the stage's peak the GPU holds the state (weights,
+ * grads, master, optimizer, buffers, gradBuckets) plus the larger of two moments: the in-flight peak
+ * (activations, recomputeBuffer, ringBuffers, logits, gradsNotYetAllocated) or the optimizer step
+ * (transient); `peakMoment` says which (in-flight when they tie).
+ */
 export interface MemoryParts {
   weights: number;
+  /** gradients (with a TP runtime's extra gradient-sized vocab table) */
   grads: number;
   master: number;
   optimizer: number;
-  /** activations saved for backward by the micro-batches in flight (and the pipeline's retained outputs) */
-  activations: number;
   /** all-gather buffers of sharded parameters (FSDP: the layer in use and the one prefetched) */
   buffers: number;
+  /** DDP's gradient buckets, held beside the accumulated gradients when it accumulates over micro-batches */
+  gradBuckets: number;
+  /** saved for backward by the micro-batches in flight (decoder layers, embedding, final norm; not the logits) */
+  activations: number;
+  /** full recompute: one layer's activations while it is recomputed */
+  recomputeBuffer: number;
+  /** context parallelism: one layer's ring buffers (ringBufferBytes) */
+  ringBuffers: number;
+  /** last stage: the logits at the loss's peak for the micro-batches in flight, and the pipeline's retained outputs */
+  logits: number;
+  /** ≤ 0: gradients the first backward allocates, not yet held when the in-flight peak comes first */
+  gradsNotYetAllocated: number;
   /** the optimizer step's temporaries (they peak apart from activations) */
   transient: number;
+}
+
+/** The parts held at every moment (the model state and its communication buffers). */
+export const STATE_PARTS = ['weights', 'grads', 'master', 'optimizer', 'buffers', 'gradBuckets'] as const;
+/** The parts of the in-flight peak (the forwards before the first backward, or the pipeline's end). */
+export const IN_FLIGHT_PARTS = ['activations', 'recomputeBuffer', 'ringBuffers', 'logits', 'gradsNotYetAllocated'] as const;
+
+/** Which moment sets a stage's peak: the in-flight activations, or the optimizer step's temporaries. */
+export function peakMoment(p: Readonly<MemoryParts>): 'in-flight' | 'optimizer-step' {
+  return p.transient > IN_FLIGHT_PARTS.reduce((a, k) => a + p[k], 0) ? 'optimizer-step' : 'in-flight';
+}
+
+/** The peak the parts add up to: state + the larger of the in-flight peak and the optimizer step. */
+export function partsTotal(p: Readonly<MemoryParts>): number {
+  const state = STATE_PARTS.reduce((a, k) => a + p[k], 0);
+  return state + Math.max(IN_FLIGHT_PARTS.reduce((a, k) => a + p[k], 0), p.transient);
+}
+
+/**
+ * Micro-batches whose activations stage s of pp holds at its peak, in whole-stage units: 1F1B runs
+ * pp − s forwards before its first backward, then keeps that many in flight (at most m); interleaved
+ * (v > 1), Megatron's warm-up count of chunk-micro-batches, 2(pp − s − 1) + (v − 1)·pp + 1 (at most
+ * m·v), each 1/v of the stage.
+ */
+export function inFlightMicroBatches(pp: number, s: number, m: number, v: number): number {
+  return v > 1 ? Math.min(m * v, 2 * (pp - s - 1) + (v - 1) * pp + 1) / v : Math.min(pp - s, m);
 }
 
 export interface StageMemory {
@@ -105,7 +155,8 @@ export function ringBufferBytes(model: ModelSpec, b: number, tp: number, cp: num
  * buffers of one layer (ringBufferBytes); full recompute keeps each recomputed layer's
  * input only, plus one layer's activations while it is recomputed; selective recompute keeps the same
  * bytes here, since the attention kernels (flash/SDPA) save no s×s scores to drop; interleaving holds
- * Megatron's warm-up count of model chunks, 2(pp−s−1) + (v−1)·pp + 1, each 1/v of the stage.
+ * Megatron's warm-up count of model chunks, 2(pp−s−1) + (v−1)·pp + 1, each 1/v of the stage, but the
+ * head (final norm, logits) of one micro-batch only: its chunk runs each backward right after its forward.
  */
 export function stageMemory(model: ModelSpec, sizes: readonly number[], n: number, b: number, tp: number, dp: number, m: number, recipe: TrainingRecipe, exec: Execution = PLAIN_EXECUTION): StageMemory[] {
   const params = paramsPerColumn(model, tp);
@@ -133,6 +184,9 @@ export function stageMemory(model: ModelSpec, sizes: readonly number[], n: numbe
       P += params[c]!;
       A += acts[c]!;
     }
+    // the last stage's head (final norm, logits at the loss's peak): the lm_head column's activations
+    const headBytes = a + size === n ? acts[COL.lm_head]! : 0;
+    const logitsPerMicroBatch = a + size === n ? lossPeakLogitBytes(cpModel, b, tp, recipe) : 0;
     // embeddings tied to the lm_head hold one copy when both sit on the same stage
     if (model.tie_word_embeddings && a === 0 && a + size === n) P -= params[COL.lm_head]!;
     let recomputeBuffer = 0;
@@ -141,38 +195,46 @@ export function stageMemory(model: ModelSpec, sizes: readonly number[], n: numbe
       A -= recomputed * (layerActs - layerInput);
       recomputeBuffer = recomputed > 0 ? layerActs : 0;
     }
-    // 1F1B: stage s runs pp − s forwards before its first backward, then keeps pp − s in flight
-    const inFlight = v > 1 ? Math.min(m * v, 2 * (pp - s - 1) + (v - 1) * pp + 1) / v : Math.min(pp - s, m);
+    const inFlight = inFlightMicroBatches(pp, s, m, v);
+    // the head sits in the last model chunk, whose micro-batch runs its backward right after its
+    // forward on the last stage (interleaved too): one micro-batch's head at a time
     // the TP runtime's own gradient-sized copy of a local vocab table (DTensor), from the first backward on
     const runtimeGradBytes = tp > 1 && a === 0 ? ((recipe.tpVocabGradExtraCopies ?? 0) * model.vocab_size * model.hidden_size * recipe.gradBytes) / tp : 0;
     const gradBytes = P * recipe.gradBytes + runtimeGradBytes;
     const sharded = exec.dpSharding;
-    const parts: MemoryParts = {
-      weights: (P * split.weights) / (sharded === 'parameters' ? Z : 1),
-      grads: (P * split.grads) / (sharded === 'gradients' || sharded === 'parameters' ? Z : 1) + runtimeGradBytes,
-      master: (P * split.master) / (sharded === 'none' ? 1 : Z),
-      optimizer: (P * split.optimizer) / (sharded === 'none' ? 1 : Z),
-      activations: 0,
-      buffers: sharded === 'parameters' && Z > 1 ? 2 * layerParams * split.weights : 0,
-      transient: (P * recipe.optimizerTransientBytesPerParam) / (sharded === 'none' ? 1 : Z),
-    };
     const extraGrads = reduceGroup > 1 && m > 1 ? P * recipe.gradBytes * recipe.dpExtraGradCopiesWhenAccumulating : 0;
-    parts.grads += extraGrads;
-    // unsharded: the recipe's total per parameter, summed as one product
-    const stateBytes = sharded === 'none' ? P * recipe.stateBytesPerParam + runtimeGradBytes + extraGrads
-      : parts.weights + parts.grads + parts.master + parts.optimizer + parts.buffers;
     // the in-flight peak comes before any backward (no gradients yet) unless a later forward
     // reaches it again; DDP keeps its gradient buckets for the whole run
     const gradsAtActivationPeak = !recipe.gradsAllocatedByFirstBackward || reduceGroup > 1 || m > pp - s;
     const logitsBytes = (b * cpModel.seq_length * model.vocab_size * recipe.retainedOutputBytes) / tp;
     const layerBuffer = layers[s]! > 0 ? ringBuffer : 0;
-    let activationBytes = A * inFlight + recomputeBuffer + layerBuffer - (gradsAtActivationPeak ? 0 : gradBytes);
+    const parts: MemoryParts = {
+      weights: (P * split.weights) / (sharded === 'parameters' ? Z : 1),
+      grads: (P * split.grads) / (sharded === 'gradients' || sharded === 'parameters' ? Z : 1) + runtimeGradBytes,
+      master: (P * split.master) / (sharded === 'none' ? 1 : Z),
+      optimizer: (P * split.optimizer) / (sharded === 'none' ? 1 : Z),
+      buffers: sharded === 'parameters' && Z > 1 ? 2 * layerParams * split.weights : 0,
+      gradBuckets: extraGrads,
+      activations: (A - headBytes) * inFlight + (headBytes - logitsPerMicroBatch),
+      recomputeBuffer,
+      ringBuffers: layerBuffer,
+      logits: logitsPerMicroBatch,
+      gradsNotYetAllocated: gradsAtActivationPeak ? 0 : -gradBytes,
+      transient: (P * recipe.optimizerTransientBytesPerParam) / (sharded === 'none' ? 1 : Z),
+    };
+    // unsharded: the recipe's total per parameter, summed as one product
+    const stateBytes = sharded === 'none' ? P * recipe.stateBytesPerParam + runtimeGradBytes + extraGrads
+      : parts.weights + (parts.grads + parts.gradBuckets) + parts.master + parts.optimizer + parts.buffers;
+    let activationBytes = A * inFlight + headBytes * (1 - inFlight) + recomputeBuffer + layerBuffer - (gradsAtActivationPeak ? 0 : gradBytes);
     if (pp > 1 && s === pp - 1 && recipe.pipelineRetainsOutputs) {
       // the outputs of the micro-batches already done while the last one runs, and at the step's
       // end all m outputs plus their concatenation (activations freed by then)
-      activationBytes = Math.max(activationBytes + (m - 1) * logitsBytes, 2 * m * logitsBytes);
+      const whileLastRuns = activationBytes + (m - 1) * logitsBytes;
+      const atEnd = 2 * m * logitsBytes;
+      activationBytes = Math.max(whileLastRuns, atEnd);
+      if (whileLastRuns >= atEnd) parts.logits += (m - 1) * logitsBytes;
+      else Object.assign(parts, { activations: 0, recomputeBuffer: 0, ringBuffers: 0, logits: atEnd, gradsNotYetAllocated: 0 });
     }
-    parts.activations = activationBytes;
     const transientBytes = parts.transient;
     out.push({ params: P, stateBytes, activationBytes, transientBytes, total_GiB: (stateBytes + Math.max(activationBytes, transientBytes)) / 2 ** 30, parts });
     a += size;

@@ -2,6 +2,7 @@ import type { DtensorTpExtras } from '../profiles/dtensor-tp.js';
 import type { GpuSpec, ModelSpec } from '../catalog/schema.js';
 import type { ProfileTable } from '../profiles/profile.js';
 import type { Execution } from './execution.js';
+import type { MemoryParts } from './memory-bytes.js';
 import type { TrainingRecipe } from './recipe.js';
 
 /** One node of a placed cluster: its GPU type and the link figures in force for this search. */
@@ -81,8 +82,8 @@ export interface StageBreakdown {
   optimizerStep_s: number;
   memory_GiB: number;
   memoryLimit_GiB: number;
-  /** the byte model's parts of memory_GiB, GiB per GPU (corrected estimator) */
-  memoryParts_GiB?: { weights: number; grads: number; master: number; optimizer: number; activations: number; buffers: number; transient: number };
+  /** the byte model's parts of memory_GiB, GiB per GPU (corrected estimator); partsTotal of them is memory_GiB */
+  memoryParts_GiB?: { [K in keyof MemoryParts]: number };
   /** CPU time to issue one micro-batch's forward + backward of this stage (recipe.hostIssue; corrected estimator only) */
   hostIssue_s?: number;
 }

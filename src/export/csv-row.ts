@@ -1,5 +1,6 @@
 import { FasopError } from '../errors.js';
-import { parsePyList, parseResultsCsv, readCsvText } from '../report/csv-read.js';
+import { MODEL_LIMITS } from '../catalog/schema.js';
+import { parsePyList, parseResultsCsv, quoteCell, readCsvText } from '../report/csv-read.js';
 import { DP_SHARDING, RECOMPUTE } from '../estimate/execution.js';
 import type { PlanRecord } from '../search/record.js';
 
@@ -30,6 +31,16 @@ function executionCells(extra: Record<string, string>, where: () => string): Exe
     sequence_parallel: sp === 'True',
     virtual_stages: int('virtual_stages', 1)!,
   };
+}
+
+/** The sequence length a row was estimated at (column seq_length); null in a file without it. */
+function seqLengthCell(extra: Record<string, string>, where: () => string): number | null {
+  const v = (extra['seq_length'] ?? '').trim();
+  if (v === '' || v === 'None') return null;
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > MODEL_LIMITS.seq_length) {
+    throw new FasopError(`${where()}: column seq_length must be a whole number from 1 to ${MODEL_LIMITS.seq_length}, got ${quoteCell(v)}`, 'pass a results CSV that fasop wrote');
+  }
+  return Number(v);
 }
 
 /** One CSV row as a plan record (the original's columns; ours when present) plus its rank/index. */
@@ -74,6 +85,7 @@ export function readPlanCsv(text: string, origin: string): CsvPlanRow[] {
       ...executionCells(r.extra, () => `${origin} line ${r.line}`),
       mfu: Number(r.extra['mfu'] || NaN),
       tokens_per_s_per_gpu: Number(r.extra['tokens_per_s_per_gpu'] || NaN),
+      seq_length: seqLengthCell(r.extra, () => `${origin} line ${r.line}`),
     };
     return { index: r.index!, rank: r.rank!, record, hasPlacement };
   });

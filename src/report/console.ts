@@ -1,3 +1,5 @@
+import { inFlightMicroBatches, peakMoment, partsTotal, type MemoryParts } from '../estimate/memory-bytes.js';
+import type { StageBreakdown } from '../estimate/plan.js';
 import type { PlanRecord } from '../search/record.js';
 import type { RankedRecord } from './csv.js';
 import type { PlanExtras } from './plan-extras.js';
@@ -218,3 +220,79 @@ export class ProgressLine {
     if (this.mode === 'tty' && this.shown) this.write('\r\x1b[2K');
   }
 }
+
+/** What the memory breakdown needs besides the stages: the schedule and how the OOM check reads the limit. */
+export interface MemoryBreakdownContext {
+  /** micro-batches per step */
+  microBatches: number;
+  /** model chunks per pipeline rank (1: plain 1F1B) */
+  virtualStages: number;
+  /** the policy's OOM margin: a stage is out of memory when total × margin exceeds its usable limit */
+  oomMargin: number;
+  /** nominal memory of each GPU type the plan uses (catalog memory_GB), by type name */
+  nominal_GB?: Readonly<Record<string, number>>;
+}
+
+/** The in-flight activations of one stage: micro-batches held (whole-stage units) and bytes (or GiB) per micro-batch. */
+function inFlightOf(parts: Readonly<MemoryParts>, pp: number, s: number, ctx: Pick<MemoryBreakdownContext, 'microBatches' | 'virtualStages'>): { inFlight: number; perMicroBatch: number } {
+  const inFlight = inFlightMicroBatches(pp, s, ctx.microBatches, ctx.virtualStages);
+  return { inFlight, perMicroBatch: inFlight > 0 ? parts.activations / inFlight : 0 };
+}
+
+/**
+ * The byte model's memory per GPU of every stage, part by part (GiB), summing to the stage's total:
+ * the state and its communication buffers, plus the larger of the in-flight peak and the optimizer
+ * step (the other shown in parentheses, not counted), and the OOM margin against the usable limit.
+ */
+export function memoryBreakdownLines(stages: readonly StageBreakdown[], ctx: MemoryBreakdownContext): string[] {
+  if (!stages.some((s) => s.memoryParts_GiB)) return [];
+  const pp = stages.length;
+  const g = (x: number, w: number) => x.toFixed(2).padStart(w);
+  const paren = (x: number, w: number, counted: boolean) => (counted ? `${x.toFixed(2)} ` : `(${x.toFixed(2)})`).padStart(w);
+  const heads = ['stage', 'weights', 'grads', 'master', 'optimizer', 'comm_buffers', 'in_flight', 'per_mb', 'activations', 'recompute', 'logits_loss', 'grads_later', 'opt_temp', 'reserve', 'total / usable'];
+  const lines = [
+    '  memory per GPU by part, GiB (docs/estimator.md, "Memory breakdown"; (x): held at another moment than the stage\'s peak, not in its total):',
+    `  ${heads.join('  ')}`,
+  ];
+  let anyRing = false;
+  stages.forEach((st, s) => {
+    const p = st.memoryParts_GiB;
+    if (!p) return;
+    const inFlightPeak = peakMoment(p) === 'in-flight';
+    const { inFlight, perMicroBatch } = inFlightOf(p, pp, s, ctx);
+    const comm = p.buffers + p.gradBuckets + (inFlightPeak ? p.ringBuffers : 0);
+    if (p.ringBuffers > 0) anyRing = true;
+    const total = partsTotal(p);
+    const reserve = total * (ctx.oomMargin - 1);
+    const w = heads.map((h) => h.length);
+    const cells = [
+      String(s).padStart(w[0]!), g(p.weights, w[1]!), g(p.grads, w[2]!), g(p.master, w[3]!), g(p.optimizer, w[4]!), g(comm, w[5]!),
+      (Number.isInteger(inFlight) ? String(inFlight) : inFlight.toFixed(2)).padStart(w[6]!), paren(perMicroBatch, w[7]!, inFlightPeak),
+      paren(p.activations, w[8]!, inFlightPeak), paren(p.recomputeBuffer, w[9]!, inFlightPeak), paren(p.logits, w[10]!, inFlightPeak),
+      paren(p.gradsNotYetAllocated, w[11]!, inFlightPeak), paren(p.transient, w[12]!, !inFlightPeak), g(reserve, w[13]!),
+      `${g(total + reserve, 6)} / ${st.memoryLimit_GiB.toFixed(2)}`,
+    ];
+    lines.push(`  ${cells.join('  ')}`);
+  });
+  const v = ctx.virtualStages;
+  lines.push(
+    `  in_flight: micro-batches whose activations the stage holds at its peak, ${v > 1 ? `interleaved 1F1B (v = ${v}): min(m·v, 2(pp−s−1) + (v−1)·pp + 1) chunk-micro-batches of 1/v of the stage each, in whole-stage units` : '1F1B: min(pp − s, m)'} (m = ${ctx.microBatches}); per_mb: activations / in_flight, what one micro-batch saves for backward (logits apart)`,
+    '  comm_buffers: FSDP\'s gathered layers, DDP\'s gradient buckets while accumulating' + (anyRing ? ', one layer\'s CP ring buffers' : '') + '; logits_loss: the last stage\'s logits at the cross-entropy\'s peak (one micro-batch: its backward follows its forward) and the pipeline\'s retained outputs',
+    '  grads_later: gradients the first backward allocates, not yet held at the in-flight peak; opt_temp: the optimizer step\'s temporaries (after the activations are freed)',
+  );
+  const types = [...new Set(stages.map((s) => s.gpu))];
+  const nominal = types.map((t) => (ctx.nominal_GB?.[t] !== undefined ? `${t} ${ctx.nominal_GB[t]} GB nominal` : undefined)).filter(Boolean);
+  lines.push(
+    `  reserve: the OOM check's margin, (margin − 1) × total with margin ${ctx.oomMargin.toFixed(2)}${ctx.oomMargin === 1 ? ' (none added)' : ''}; usable: the catalog's memoryLimit_GiB${nominal.length ? ` (${nominal.join(', ')})` : ''}, what the check compares total + reserve with; the CUDA context, NCCL's own buffers and the allocator's cached free blocks are not modelled`,
+  );
+  // the fullest GPU relative to its limit (as the summary's plan line names it)
+  const load = (st: StageBreakdown) => (st.memoryParts_GiB ? (partsTotal(st.memoryParts_GiB) * ctx.oomMargin) / st.memoryLimit_GiB : -Infinity);
+  const fullest = stages.reduce((best, st, s) => (load(st) > load(stages[best]!) ? s : best), 0);
+  if (stages[fullest]!.memoryParts_GiB) {
+    const st = stages[fullest]!;
+    const t = partsTotal(st.memoryParts_GiB!) * ctx.oomMargin;
+    lines.push(`  fullest GPU: stage ${fullest}, ${t.toFixed(2)} of ${st.memoryLimit_GiB.toFixed(2)} GiB usable (${t <= st.memoryLimit_GiB ? `${(st.memoryLimit_GiB - t).toFixed(2)} GiB free` : `${(t - st.memoryLimit_GiB).toFixed(2)} GiB over: out of memory`}); peak moment: ${peakMoment(st.memoryParts_GiB!) === 'in-flight' ? 'the in-flight activations' : 'the optimizer step'}`);
+  }
+  return lines;
+}
+

@@ -13,7 +13,7 @@ export const ORIGINAL_COLUMNS = [
 export const ADDED_COLUMNS = [
   'estimator', 'partition_method', 'placement', 'cost_source',
   'gpus', 'gpu_memory_GiB', 'gpu_memory_limit_GiB', 'layers_rounded', 'model', 'dataset', 'train_tokens',
-  'cp', 'recompute', 'recompute_layers', 'dp_sharding', 'shard_group', 'sequence_parallel', 'virtual_stages', 'mfu', 'tokens_per_s_per_gpu',
+  'cp', 'recompute', 'recompute_layers', 'dp_sharding', 'shard_group', 'sequence_parallel', 'virtual_stages', 'mfu', 'tokens_per_s_per_gpu', 'seq_length',
 ] as const;
 
 export const CSV_COLUMNS = [...ORIGINAL_COLUMNS, ...ADDED_COLUMNS] as const;
@@ -87,7 +87,7 @@ export function csvRow(r: RankedRecord, extras?: PlanExtras, ctx: CsvContext = {
     ctx.model ?? '', ctx.dataset ?? '', ctx.trainTokens === undefined ? '' : String(Math.round(ctx.trainTokens)),
     String(x.cp), x.recompute, x.recompute_layers === null ? '' : String(x.recompute_layers), x.dp_sharding,
     x.shard_group === null ? '' : String(x.shard_group), pyBool(x.sequence_parallel), String(x.virtual_stages),
-    num(x.mfu), num(x.tokens_per_s_per_gpu),
+    num(x.mfu), num(x.tokens_per_s_per_gpu), x.seq_length ? String(x.seq_length) : '',
   ];
   return cells.map(csvField).join(',');
 }

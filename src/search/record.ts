@@ -41,4 +41,6 @@ export interface PlanRecord {
   /** model FLOPs utilisation (docs/estimator.md states the FLOP formula); NaN when not defined */
   mfu: number;
   tokens_per_s_per_gpu: number;
+  /** tokens per sequence the plan was estimated at; null: read from a CSV without the column */
+  seq_length: number | null;
 }

@@ -199,6 +199,7 @@ export function toRecord(plan: ResolvedPlan, est: Estimate, nodeTypes: string[],
     ...executionColumns(plan.execution ?? PLAIN_EXECUTION),
     mfu: est.mfu,
     tokens_per_s_per_gpu: est.tokensPerSecondPerGpu,
+    seq_length: plan.model.seq_length,
   };
 }
 
