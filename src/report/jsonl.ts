@@ -32,7 +32,7 @@ export function jsonlRecord(index: number, r: PlanRecord): string {
 }
 
 /**
- * One JSONL line for a strategy that does not fit (no step time, throughput or cost: NaN, as Python writes it):
+ * One JSONL line for a strategy that does not fit (no step time, throughput or cost: null):
  * the degrees, its leanest execution, and its peak memory, a floor when `oom_gpumem_is` says "at least".
  */
 export function jsonlOom(index: number, r: OomRecord): string {
@@ -46,9 +46,9 @@ export function jsonlOom(index: number, r: OomRecord): string {
     cp: r.execution.cp,
     node_type: r.placement,
     gpu_cluster_str: r.gpu_cluster_str,
-    step_time: new PyFloat(NaN),
-    throughput: new PyFloat(NaN),
-    price_per_step: new PyFloat(NaN),
+    step_time: null,
+    throughput: null,
+    price_per_step: null,
     is_oom: true,
     oom_gpumem: new PyFloat(r.peak_GiB),
     oom_gpumem_is: r.timed ? 'estimated' : 'at least',
@@ -57,7 +57,7 @@ export function jsonlOom(index: number, r: OomRecord): string {
     dp_sharding: r.execution.dpSharding,
     sequence_parallel: r.execution.sequenceParallel,
     virtual_stages: r.execution.virtualStages,
-    cost: new PyFloat(NaN),
+    cost: null,
   });
 }
 
