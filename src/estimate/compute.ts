@@ -183,3 +183,29 @@ function costSource(plan: ResolvedPlan, policy: EstimatorPolicy, gpu: string, pr
   if (unknown.length) parts.push(`ignored unknown extras ${unknown.join('/')}`);
   return parts.join(', ') + arNote + rt.note;
 }
+
+let nextId = 1;
+const ids = new WeakMap<object, number>();
+const idOf = (o: object) => {
+  let id = ids.get(o);
+  if (id === undefined) ids.set(o, (id = nextId++));
+  return id;
+};
+const typeCostCache = new WeakMap<ProfileTable, Map<string, TypeCosts>>();
+
+/**
+ * typeCosts, computed once per (profile, policy, recipe, model, GPU type and its node, tp, micro-batch,
+ * cp, DTensor extras): what every plan of a search with those shares, whatever its dp, pp, placement
+ * or execution. The result is shared: callers must not change it.
+ */
+export function sharedTypeCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe, gpu: string, profile: ProfileTable, n: number): TypeCosts {
+  const node = plan.nodes.find((x) => x.gpu.name === gpu);
+  if (!node) return typeCosts(plan, policy, recipe, gpu, profile, n);
+  let byKey = typeCostCache.get(profile);
+  if (!byKey) typeCostCache.set(profile, (byKey = new Map()));
+  const key = `${idOf(policy)} ${idOf(recipe)} ${idOf(plan.model)} ${gpu} ${idOf(node.gpu)} ${node.intraNode_bps} ${n} ${plan.tp} ${plan.mbs} ${cpOf(plan)} ${plan.dtensorTp ? idOf(plan.dtensorTp) : 0}`;
+  let c = byKey.get(key);
+  if (!c) byKey.set(key, (c = typeCosts(plan, policy, recipe, gpu, profile, n)));
+  return c;
+}
+

@@ -79,12 +79,24 @@ function originalDp_s(plan: ResolvedPlan, params: readonly number[], stageTypes:
   });
 }
 
+const dpLinkCache = new WeakMap<readonly unknown[], Map<string, Link>>();
+
+/** dpLink once per placement (its nodes array, which every plan on it shares) and (tp, dp, cp, GPUs per node, launch, stage). */
+function dpLink(plan: ResolvedPlan, recipe: TrainingRecipe, s: number): Link {
+  let byKey = dpLinkCache.get(plan.nodes);
+  if (!byKey) dpLinkCache.set(plan.nodes, (byKey = new Map()));
+  const key = `${plan.tp} ${plan.dp} ${cpOf(plan)} ${plan.gpusPerNode} ${recipe.launch} ${s}`;
+  let l = byKey.get(key);
+  if (!l) byKey.set(key, (l = ringsLink(plan, recipe, s)));
+  return l;
+}
+
 /**
  * The slowest ring of stage s's gradient groups (dp·cp ranks each, tp of them side by side). A ring
  * that leaves a node where it has g ranks crosses it on g rails at once (NCCL runs one channel per
  * NIC), so it gets g GPUs' share of the NIC.
  */
-function dpLink(plan: ResolvedPlan, recipe: TrainingRecipe, s: number): Link {
+function ringsLink(plan: ResolvedPlan, recipe: TrainingRecipe, s: number): Link {
   const links: Link[] = [];
   const cp = cpOf(plan);
   const group = plan.dp * cp;

@@ -8,11 +8,12 @@ import { trainingFlopsPerToken } from '../model/flops.js';
 import { layerSharesPerStage, layersPerStage, nodeCount } from '../model/graph.js';
 import { simulate1F1B } from '../pipeline/onef1b.js';
 import { boundaryCosts, stageLists, stageTime_s, type StageLists } from './boundaries.js';
-import { typeCosts, type TypeCosts } from './compute.js';
+import { sharedTypeCosts, type TypeCosts } from './compute.js';
 import { dpAllreduce_s, embeddingSync_s } from './data-parallel.js';
 import { roundingOf } from './f32.js';
 import { stageNodeIndices } from './links.js';
 import { memoryOf, oomCheck, type MemoryOutcome } from './memory.js';
+import type { MemoryParts } from './memory-bytes.js';
 import { candidatePartitions, type Candidate, type PartitionInputs } from './partition-choice.js';
 import type { Estimate, ResolvedPlan, StageBreakdown } from './plan.js';
 import { FASOP, type EstimatorPolicy } from './policy.js';
@@ -148,6 +149,13 @@ function hostNote(recipe: TrainingRecipe, host: HostTerm[] | undefined): string 
     : `on a host up to ${spread}x slower (seen on hosts of this kind) the CPU would set the pace`} (CPU issue figures: ${recipe.hostIssue!.source})`;
 }
 
+/** Each part of a stage's memory in GiB (a plain loop: this runs for every stage of every plan). */
+function inGiB(parts: MemoryParts): NonNullable<StageBreakdown['memoryParts_GiB']> {
+  const out = {} as Record<string, number>;
+  for (const k in parts) out[k] = parts[k as keyof MemoryParts] / 2 ** 30;
+  return out as NonNullable<StageBreakdown['memoryParts_GiB']>;
+}
+
 function result(ctx: Context, best: Evaluation): Estimate {
   const { plan, policy, recipe } = ctx;
   const { candidate, lists, ends, memory, dp, opt, emb, stepTime, host } = best;
@@ -165,7 +173,7 @@ function result(ctx: Context, best: Evaluation): Estimate {
     optimizerStep_s: opt[s]!,
     memory_GiB: memory.total_GiB[s]!,
     memoryLimit_GiB: oom.limits_GiB[s]!,
-    ...(memory.parts ? { memoryParts_GiB: Object.fromEntries(Object.entries(memory.parts[s]!.parts).map(([k, v]) => [k, v / 2 ** 30])) as NonNullable<StageBreakdown['memoryParts_GiB']> } : {}),
+    ...(memory.parts ? { memoryParts_GiB: inGiB(memory.parts[s]!.parts) } : {}),
     ...(host ? { hostIssue_s: host[s]!.issue_s } : {}),
   }));
   const pricePerStep = plan.pricePerSecond_usd * stepTime;
@@ -214,7 +222,7 @@ export async function estimate(plan: ResolvedPlan, policy: EstimatorPolicy = FAS
   const n = nodeCount(plan.model);
   const m = microBatchesOf(plan);
   const costs = new Map<string, TypeCosts>();
-  for (const [gpu, profile] of Object.entries(plan.profiles)) costs.set(gpu, typeCosts(plan, policy, recipe, gpu, profile, n));
+  for (const [gpu, profile] of Object.entries(plan.profiles)) costs.set(gpu, sharedTypeCosts(plan, policy, recipe, gpu, profile, n));
   const stageTypes = Array.from({ length: plan.pp }, (_, s) => stageType(plan, s, costs));
   const ctx: Context = {
     plan, policy, recipe, n, m, stageTypes,

@@ -2,6 +2,7 @@
 import { FasopError } from '../errors.js';
 import { estimate } from './estimate.js';
 import { floorCheck, floorsApply, type FloorCheck } from './memory-bound.js';
+import { stepTimeFloor_s, timeFloorApplies } from './time-bound.js';
 import type { Estimate, ResolvedPlan } from './plan.js';
 import { POLICIES, type EstimatorPolicy } from './policy.js';
 
@@ -19,12 +20,17 @@ export function policyOf(name: string): EstimatorPolicy {
  * Estimates one resolved plan (the search is generic over it). `memoryFloor`, where the policy's memory
  * check allows it, tells before any timing whether no partition of a plan can fit (memory-bound.ts).
  */
-export type Estimator = ((plan: ResolvedPlan) => Estimate | Promise<Estimate>) & { memoryFloor?: (plan: ResolvedPlan) => FloorCheck | undefined };
+export type Estimator = ((plan: ResolvedPlan) => Estimate | Promise<Estimate>) & {
+  memoryFloor?: (plan: ResolvedPlan) => FloorCheck | undefined;
+  /** a floor under the plan's step time in seconds, whatever its partition (time-bound.ts) */
+  stepFloor_s?: (plan: ResolvedPlan) => number;
+};
 
 /** The estimator of a policy, or of a policy's name. */
 export function getEstimator(policy: string | EstimatorPolicy): Estimator {
   const p = typeof policy === 'string' ? policyOf(policy) : policy;
   const run: Estimator = (plan) => estimate(plan, p);
   if (floorsApply(p)) run.memoryFloor = (plan) => floorCheck(plan, p);
+  if (floorsApply(p) && timeFloorApplies(p)) run.stepFloor_s = (plan) => stepTimeFloor_s(plan, p);
   return run;
 }

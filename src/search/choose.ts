@@ -59,6 +59,8 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
       if (!lean || over < lean.ratio) lean = { ratio: over, oom: { ...base, peak_GiB: floor.peak_GiB, limit_GiB: floor.limit_GiB, timed: false, timedExecutions: 0, overRatio: over } };
       continue;
     }
+    // an execution whose step-time floor is not below the fastest one that fits cannot take its place (ties keep the earlier)
+    if (fit && estimator.stepFloor_s && estimator.stepFloor_s(plan) * (1 - 1e-9) >= fit.estimate.stepTime_s) continue;
     const est = await estimator(plan);
     timed += 1;
     if (est.isOom) {

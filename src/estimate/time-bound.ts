@@ -1,0 +1,73 @@
+/**
+ * A floor under a plan's step time that holds for every partition, so that an execution that cannot
+ * beat one already timed need not be timed. Every stage runs all m micro-batches' forward and
+ * backward one after another, and the first micro-batch passes every stage before the last stage's
+ * last backward: the step takes at least max(m·T/pp, T/v), T being one micro-batch's compute over all
+ * stages (each operator at its cheapest GPU type), recompute included; sends, the data-parallel
+ * all-reduce, the optimizer step and every other term only add to it.
+ */
+import { COL, columnOfNode, nodeCount } from '../model/graph.js';
+import { sharedTypeCosts, type TypeCosts } from './compute.js';
+import { PLAIN_EXECUTION } from './execution.js';
+import type { ResolvedPlan } from './plan.js';
+import type { EstimatorPolicy } from './policy.js';
+import { RECIPES } from './recipe.js';
+import { attentionCoreShare } from './technique-terms.js';
+
+interface ComputeSums { all_s: number; decoderForward_s: number }
+
+const oneCache = new WeakMap<TypeCosts, ComputeSums>();
+const pairCache = new WeakMap<TypeCosts, WeakMap<TypeCosts, ComputeSums>>();
+
+/** Σ over operators of the cheapest type's forward + backward, and of the decoder layers' forward alone. */
+function sumsOf(costs: readonly TypeCosts[]): ComputeSums {
+  const n = costs[0]!.node_s.length;
+  let all_s = 0;
+  let decoderForward_s = 0;
+  for (let k = 0; k < n; k++) {
+    let node = Infinity;
+    let fwd = Infinity;
+    for (const c of costs) {
+      node = Math.min(node, c.node_s[k]!);
+      fwd = Math.min(fwd, c.forward_s[k]!);
+    }
+    all_s += node;
+    const col = columnOfNode(k, n);
+    if (col !== COL.embed && col !== COL.lm_head) decoderForward_s += fwd;
+  }
+  return { all_s, decoderForward_s };
+}
+
+/** sumsOf, once per GPU type's costs (or pair of types); three or more types are summed each time. */
+function cachedSums(costs: readonly TypeCosts[]): ComputeSums {
+  if (costs.length === 1) {
+    let s = oneCache.get(costs[0]!);
+    if (!s) oneCache.set(costs[0]!, (s = sumsOf(costs)));
+    return s;
+  }
+  if (costs.length !== 2) return sumsOf(costs);
+  let inner = pairCache.get(costs[0]!);
+  if (!inner) pairCache.set(costs[0]!, (inner = new WeakMap()));
+  let s = inner.get(costs[1]!);
+  if (!s) inner.set(costs[1]!, (s = sumsOf(costs)));
+  return s;
+}
+
+/** The floor of the plan's step time in seconds (policy: the corrected estimator's measured backward). */
+export function stepTimeFloor_s(plan: ResolvedPlan, policy: EstimatorPolicy): number {
+  const recipe = plan.recipe ?? RECIPES['megatron-mixed']!;
+  const n = nodeCount(plan.model);
+  const e = plan.execution ?? PLAIN_EXECUTION;
+  const costs = Object.entries(plan.profiles).map(([gpu, profile]) => sharedTypeCosts(plan, policy, recipe, gpu, profile, n));
+  const sums = cachedSums(costs);
+  const recompute = e.recompute === 'full' && e.recomputeLayers === undefined ? sums.decoderForward_s
+    : e.recompute === 'selective' ? sums.decoderForward_s * attentionCoreShare(plan) : 0;
+  const T = sums.all_s + recompute;
+  const m = plan.gbs / (plan.dp * plan.mbs);
+  return Math.max((m * T) / plan.pp, T / e.virtualStages);
+}
+
+/** Whether the floor holds under a policy: the corrected estimator's times (measured backward, no float32 rounding). */
+export function timeFloorApplies(policy: EstimatorPolicy): boolean {
+  return policy.backward === 'measured' && policy.rounding === 'float64';
+}
