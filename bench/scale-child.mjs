@@ -4,7 +4,8 @@
 //   MODE parallel: the parallel search over WORKERS threads (builds that have dist/search/parallel.js)
 //   MODE hot:      the search run twice on this thread; the second run's plans per CPU second
 // Keeps every record as `fasop search` does (for the CSV), stops after CAP_S seconds (0: no cap) and
-// prints one JSON line: plans, total, seconds, plans/s, peak RSS (MiB) and a hash of the records.
+// prints one JSON line: results (plans, or strategies where a build gives one per strategy), plans
+// timed by the estimator (this thread's), total, seconds, results/s, peak RSS (MiB) and a hash of the results.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -24,22 +25,31 @@ let out;
 try {
   const raw = addSearchOptions(new Command('search')).exitOverride().parse(args, { from: 'user' }).opts();
   const r = resolveSearchOptions(raw, gpuTokens);
-  const ctx = { catalog: r.catalog, profiles: ProfileDb.open(r.profileDir), estimator: getEstimator(r.request.estimator) };
+  // every plan the estimator times is counted (a build with the technique space times several per result)
+  const base = getEstimator(r.request.estimator);
+  let timed = 0;
+  const estimator = Object.assign((plan) => { timed += 1; return base(plan); }, base);
+  const ctx = { catalog: r.catalog, profiles: ProfileDb.open(r.profileDir), estimator };
   const total = countPlans(planJobs(r.request, ctx.profiles, ctx.catalog));
   const run = async (events) => {
     const start = performance.now();
     const cpu = process.cpuUsage();
     const hash = createHash('sha256');
     const records = [];
+    let results = 0;
     let capped = false;
+    timed = 0;
     for await (const ev of events) {
-      if (ev.type !== 'result') continue;
-      records.push(ev.record);
-      hash.update(JSON.stringify(ev.record));
-      if (cap_s > 0 && (records.length & 255) === 0 && performance.now() - start > cap_s * 1000) { capped = true; break; }
+      if (ev.type === 'result') {
+        records.push(ev.record);
+        hash.update(JSON.stringify(ev.record));
+      } else if (ev.type === 'oom') hash.update(JSON.stringify(ev.oom));
+      else continue;
+      results += 1;
+      if (cap_s > 0 && (results & 255) === 0 && performance.now() - start > cap_s * 1000) { capped = true; break; }
     }
     const c = process.cpuUsage(cpu);
-    return { plans: records.length, seconds: (performance.now() - start) / 1000, cpu_s: (c.user + c.system) / 1e6, capped, hash: hash.digest('hex').slice(0, 16) };
+    return { plans: results, timed, seconds: (performance.now() - start) / 1000, cpu_s: (c.user + c.system) / 1e6, capped, hash: hash.digest('hex').slice(0, 16) };
   };
   let res;
   let threads = 1;
@@ -56,6 +66,7 @@ try {
     ...res, total, threads,
     plansPerSecond: res.plans / res.seconds,
     plansPerCpuSecond: res.plans / res.cpu_s,
+    timedPerCpuSecond: res.timed / res.cpu_s,
     projected_s: res.capped ? total / (res.plans / res.seconds) : res.seconds,
     processWall_s: (performance.now() - t0) / 1000,
     peakRss_MiB: process.resourceUsage().maxRSS / 1024,

@@ -1,10 +1,10 @@
 /**
  * A floor under a plan's step time that holds for every partition, so that an execution that cannot
  * beat one already timed need not be timed. Every stage runs all m micro-batches' forward and
- * backward one after another, and the first micro-batch passes every stage before the last stage's
- * last backward: the step takes at least max(m·T/pp, T/v), T being one micro-batch's compute over all
- * stages (each operator at its cheapest GPU type), recompute included; sends, the data-parallel
- * all-reduce, the optimizer step and every other term only add to it.
+ * backward one after another, after the first micro-batch's forwards on the stages before it and
+ * before its last backward on them (pipelineFloor_s); T is one micro-batch's compute over all stages
+ * (each operator at its cheapest GPU type), recompute included; sends, the data-parallel all-reduce,
+ * the optimizer step and every other term only add to it.
  */
 import { COL, columnOfNode, nodeCount } from '../model/graph.js';
 import { sharedTypeCosts, type TypeCosts } from './compute.js';
@@ -64,7 +64,20 @@ export function stepTimeFloor_s(plan: ResolvedPlan, policy: EstimatorPolicy): nu
     : e.recompute === 'selective' ? sums.decoderForward_s * attentionCoreShare(plan) : 0;
   const T = sums.all_s + recompute;
   const m = plan.gbs / (plan.dp * plan.mbs);
-  return Math.max((m * T) / plan.pp, T / e.virtualStages);
+  return pipelineFloor_s(T, plan.pp, m, e.virtualStages);
+}
+
+/**
+ * The least step time of pp stages sharing T seconds of compute per micro-batch, m micro-batches,
+ * each stage split into v chunks run as m·v chunk-micro-batches (as the estimator simulates
+ * interleaving). Stage k cannot start before the first chunk-micro-batch's forwards on the stages
+ * before it, runs all its m·c_k, and the stages before it then run the last one's backwards:
+ * Z ≥ m·c_k + C_{<k}/v for every k. The c_k that fit the most compute under Z grow as
+ * C_{k+1} = C_k(1 − 1/(v·m)) + Z/m, so T ≤ Z·v·(1 − (1 − 1/(v·m))^pp).
+ */
+export function pipelineFloor_s(T: number, pp: number, m: number, v: number): number {
+  if (pp === 1) return m * T;
+  return T / (v * (1 - (1 - 1 / (v * m)) ** pp));
 }
 
 /** Whether the floor holds under a policy: the corrected estimator's times (measured backward, no float32 rounding). */

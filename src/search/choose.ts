@@ -46,32 +46,57 @@ export interface ExecutionChoice {
  * request's order). An execution whose memory floor is over the limit is not timed.
  */
 export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, choice: readonly Strategy[], gbs: number): Promise<ExecutionChoice> {
-  let fit: ExecutionChoice['fit'];
-  let lean: { ratio: number; oom: NonNullable<ExecutionChoice['oom']> } | undefined;
+  let fit: (NonNullable<ExecutionChoice['fit']> & { at: number }) | undefined;
+  let lean: { ratio: number; at: number; oom: NonNullable<ExecutionChoice['oom']> } | undefined;
   let timed = 0;
-  for (const st of choice) {
+  for (const at of timingOrder(choice)) {
+    const st = choice[at]!;
     const plan = resolvePlan(req, profiles, place, { ...st, gbs });
     const execution = plan.execution ?? PLAIN_EXECUTION;
     const base = { gbs, mbs: st.mbs, tp: st.tp, dp: st.dp, pp: st.pp, execution };
     const floor = estimator.memoryFloor?.(plan);
     if (floor && floor.ratio > 1) {
       const over = floor.evenRatio ?? floor.ratio;
-      if (!lean || over < lean.ratio) lean = { ratio: over, oom: { ...base, peak_GiB: floor.peak_GiB, limit_GiB: floor.limit_GiB, timed: false, timedExecutions: 0, overRatio: over } };
+      if (!lean || over < lean.ratio || (over === lean.ratio && at < lean.at)) lean = { ratio: over, at, oom: { ...base, peak_GiB: floor.peak_GiB, limit_GiB: floor.limit_GiB, timed: false, timedExecutions: 0, overRatio: over } };
       continue;
     }
-    // an execution whose step-time floor is not below the fastest one that fits cannot take its place (ties keep the earlier)
-    if (fit && estimator.stepFloor_s && estimator.stepFloor_s(plan) * (1 - 1e-9) >= fit.estimate.stepTime_s) continue;
+    // an execution whose step-time floor is above the fastest one that fits cannot take its place (on a tie, the earlier in the request's order wins)
+    if (fit && estimator.stepFloor_s) {
+      const f = estimator.stepFloor_s(plan) * (1 - 1e-9);
+      if (f > fit.estimate.stepTime_s || (f >= fit.estimate.stepTime_s && at > fit.at)) continue;
+    }
     const est = await estimator(plan);
     timed += 1;
     if (est.isOom) {
       const tight = est.breakdown.stages.reduce((a, x) => (x.memory_GiB / x.memoryLimit_GiB > a.memory_GiB / a.memoryLimit_GiB ? x : a));
       const ratio = tight.memory_GiB / tight.memoryLimit_GiB;
-      if (!lean || ratio < lean.ratio) lean = { ratio, oom: { ...base, peak_GiB: tight.memory_GiB, limit_GiB: tight.memoryLimit_GiB, timed: true, timedExecutions: 0, overRatio: ratio } };
+      if (!lean || ratio < lean.ratio || (ratio === lean.ratio && at < lean.at)) lean = { ratio, at, oom: { ...base, peak_GiB: tight.memory_GiB, limit_GiB: tight.memoryLimit_GiB, timed: true, timedExecutions: 0, overRatio: ratio } };
       continue;
     }
-    if (!fit || est.stepTime_s < fit.estimate.stepTime_s) fit = { plan, estimate: est };
+    if (!fit || est.stepTime_s < fit.estimate.stepTime_s || (est.stepTime_s === fit.estimate.stepTime_s && at < fit.at)) fit = { plan, estimate: est, at };
   }
-  return fit ? { fit } : { oom: { ...lean!.oom, timedExecutions: timed } };
+  return fit ? { fit: { plan: fit.plan, estimate: fit.estimate } } : { oom: { ...lean!.oom, timedExecutions: timed } };
+}
+
+/**
+ * The order executions are timed in (the result does not depend on it: ties go to the request's
+ * order): likely fastest first, so that the step-time floor skips more: less recompute first, then
+ * more virtual stages (a smaller bubble), the distributed optimizer before DDP before FSDP.
+ */
+function timingOrder(choice: readonly Strategy[]): number[] {
+  const rc = { none: 0, selective: 1, full: 2 } as const;
+  const sh = { optimizer: 0, none: 1, gradients: 2, parameters: 3 } as const;
+  const key = (st: Strategy) => {
+    const e = st.execution ?? PLAIN_EXECUTION;
+    return [rc[e.recompute], -e.virtualStages, sh[e.dpSharding]];
+  };
+  const keys = choice.map(key);
+  return choice.map((_, i) => i).sort((a, b) => {
+    const x = keys[a]!;
+    const y = keys[b]!;
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+    return a - b;
+  });
 }
 
 /**
