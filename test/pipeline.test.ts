@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { simulate1F1B, type PipelineStageTimes } from '../src/pipeline/onef1b.js';
+import { simulate1F1BKept } from '../src/pipeline/memo.js';
 
 const uniform = (p: number, F: number, B: number, send = 0): PipelineStageTimes => ({
   forward_s: Array(p).fill(F), backward_s: Array(p).fill(B),
@@ -65,4 +66,27 @@ test('no end time decreases when any forward, backward or send grows (property)'
 
 test('at least one micro-batch is required', () => {
   assert.throws(() => simulate1F1B(uniform(2, 1, 2), 0, { stage0SkipsOwnSend: false }));
+});
+
+test('kept 1F1B results are the simulation\'s, for every input, and each caller gets its own array', () => {
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const inputs: Array<[Parameters<typeof simulate1F1B>[0], number]> = [];
+  for (let i = 0; i < 300; i++) {
+    const P = 1 + Math.floor(rnd() * 6);
+    const times = () => Array.from({ length: P }, () => Math.round(rnd() * 8) / 4);
+    inputs.push([{ forward_s: times(), backward_s: times(), forwardSend_s: times(), backwardSend_s: times() }, 1 + Math.floor(rnd() * 9)]);
+  }
+  // each input twice (the second comes from the kept results), and a near-copy that differs in one send
+  for (const [t, m] of [...inputs, ...inputs]) {
+    for (const skip of [false, true]) {
+      const want = simulate1F1B(t, m, { stage0SkipsOwnSend: skip });
+      const got = simulate1F1BKept(t, m, { stage0SkipsOwnSend: skip });
+      assert.deepEqual(got, want);
+      got[0] = -1;
+      assert.deepEqual(simulate1F1BKept(t, m, { stage0SkipsOwnSend: skip }), want, 'a caller changing its array changes no kept result');
+      const other = { ...t, backwardSend_s: t.backwardSend_s.map((x, s) => (s === t.backwardSend_s.length - 1 ? x + 0.5 : x)) };
+      assert.deepEqual(simulate1F1BKept(other, m, { stage0SkipsOwnSend: skip }), simulate1F1B(other, m, { stage0SkipsOwnSend: skip }));
+    }
+  }
 });

@@ -6,7 +6,7 @@
 import { FasopError } from '../errors.js';
 import { trainingFlopsPerToken } from '../model/flops.js';
 import { layerSharesPerStage, layersPerStage, nodeCount } from '../model/graph.js';
-import { simulate1F1B } from '../pipeline/onef1b.js';
+import { simulate1F1BKept } from '../pipeline/memo.js';
 import { boundaryCosts, stageLists, stageTime_s, type StageLists } from './boundaries.js';
 import { sharedTypeCosts, type TypeCosts } from './compute.js';
 import { dpAllreduce_s, embeddingSync_s } from './data-parallel.js';
@@ -123,8 +123,8 @@ function evaluate(ctx: Context, candidate: Candidate): Evaluation {
   const ends = sizes.length === 1
     ? [round(m * round(lists.compute_s[0]!))]
     : v > 1
-      ? simulate1F1B({ ...lists, forward_s: lists.forward_s.map((x) => x / v), backward_s: lists.backward_s.map((x) => x / v) }, m * v, { stage0SkipsOwnSend: policy.stage0SkipsOwnSend })
-      : simulate1F1B(lists, m, { stage0SkipsOwnSend: policy.stage0SkipsOwnSend });
+      ? simulate1F1BKept({ ...lists, forward_s: lists.forward_s.map((x) => x / v), backward_s: lists.backward_s.map((x) => x / v) }, m * v, { stage0SkipsOwnSend: policy.stage0SkipsOwnSend })
+      : simulate1F1BKept(lists, m, { stage0SkipsOwnSend: policy.stage0SkipsOwnSend });
   const dpFull = dpAllreduce_s({ plan, policy, recipe, stageTypes: ctx.stageTypes, sizes, stageParams: memory.params, lastBackward_s: lists.backward_s });
   // FSDP reduce-scatters per micro-batch (above); hybrid shards still all-reduce their 1/Z across replicas
   const dp = exec.dpSharding === 'parameters' && Z > 1 ? dpFull.map((x) => (Z < gradientGroup(plan) ? x / Z : 0)) : dpFull;

@@ -64,6 +64,8 @@ export function floorsApply(policy: EstimatorPolicy): boolean {
   return policy.memory === 'bytes' && policy.memoryLimit === 'hosting-nodes' && policy.partitionUnit === 'layer';
 }
 
+/** Floors kept per model at most. */
+const FLOORS_KEPT = 1 << 15;
 const cache = new WeakMap<ModelSpec, Map<string, MemoryFloor & { even_GiB?: number[] }>>();
 
 /** The floors of a plan, computed once per (model, recipe, degrees, batch, execution). */
@@ -73,7 +75,11 @@ function floorOf(plan: ResolvedPlan, recipe: TrainingRecipe): MemoryFloor & { ev
   if (!byKey) cache.set(plan.model, (byKey = new Map()));
   const key = `${recipe.name} ${plan.tp} ${plan.dp} ${plan.pp} ${plan.mbs} ${plan.gbs} ${executionLabel(e)}`;
   let f = byKey.get(key);
-  if (!f) byKey.set(key, (f = memoryFloor(plan.model, plan, recipe, e)));
+  if (!f) {
+    // a sweep over gbs and sub-clusters meets many keys: the cache is forgotten at once when full
+    if (byKey.size >= FLOORS_KEPT) byKey.clear();
+    byKey.set(key, (f = memoryFloor(plan.model, plan, recipe, e)));
+  }
   return f;
 }
 
