@@ -83,6 +83,21 @@ function floorOf(plan: ResolvedPlan, recipe: TrainingRecipe): MemoryFloor & { ev
   return f;
 }
 
+const limitsCache = new WeakMap<readonly unknown[], Map<string, { perStage_GiB: number[]; most_GiB: number }>>();
+
+/** Each stage's memory limit (its nodes' smallest) and the largest, once per placement and degrees. */
+function stageLimitsOf(plan: ResolvedPlan): { perStage_GiB: number[]; most_GiB: number } {
+  let byKey = limitsCache.get(plan.nodes);
+  if (!byKey) limitsCache.set(plan.nodes, (byKey = new Map()));
+  const key = `${plan.tp} ${plan.dp} ${plan.pp} ${plan.execution?.cp ?? 1} ${plan.gpusPerNode}`;
+  let l = byKey.get(key);
+  if (!l) {
+    const perStage_GiB = Array.from({ length: plan.pp }, (_, s) => Math.min(...stageNodeIndices(plan, s).map((i) => plan.nodes[i]!.gpu.memoryLimit_GiB)));
+    byKey.set(key, (l = { perStage_GiB, most_GiB: Math.max(...perStage_GiB) }));
+  }
+  return l;
+}
+
 /** A plan's memory floor against its limits: ratio > 1 means no partition of it fits. */
 export interface FloorCheck {
   /** the largest floor × the policy's margin ÷ the limit of the stage it bounds */
@@ -101,10 +116,9 @@ export interface FloorCheck {
 export function floorCheck(plan: ResolvedPlan, policy: EstimatorPolicy): FloorCheck | undefined {
   if (!floorsApply(policy) || plan.fixedPartition) return undefined;
   const f = floorOf(plan, plan.recipe ?? RECIPES['megatron-mixed']!);
-  const limit = (s: number) => Math.min(...stageNodeIndices(plan, s).map((i) => plan.nodes[i]!.gpu.memoryLimit_GiB));
-  let most = 0;
-  for (let s = 0; s < plan.pp; s++) most = Math.max(most, limit(s));
-  const checks: Array<[number, number]> = [[f.first_GiB, limit(0)], [f.last_GiB, limit(plan.pp - 1)], [f.fullest_GiB, most]];
+  const limits = stageLimitsOf(plan);
+  const limit = (s: number) => limits.perStage_GiB[s]!;
+  const checks: Array<[number, number]> = [[f.first_GiB, limit(0)], [f.last_GiB, limit(plan.pp - 1)], [f.fullest_GiB, limits.most_GiB]];
   let best: FloorCheck = { ratio: -Infinity, peak_GiB: 0, limit_GiB: 0 };
   for (const [peak_GiB, limit_GiB] of checks) {
     const ratio = (peak_GiB * policy.oomMargin) / limit_GiB;
