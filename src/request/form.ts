@@ -39,7 +39,8 @@ export const searchBodySchema = z.strictObject({
   dpSharding: list,
   virtualStages: list,
   cp: list,
-  sequenceParallel: z.boolean().default(false),
+  /** true or false fixes it; absent: the search's default (on wherever tp > 1 under the corrected estimator) */
+  sequenceParallel: z.boolean().optional(),
 });
 
 export type SearchBody = z.infer<typeof searchBodySchema>;
@@ -73,7 +74,7 @@ export function bodyToRawOptions(body: unknown, profileDir: string, catalogFiles
     ...(b.dpSharding !== undefined ? { dpSharding: b.dpSharding } : {}),
     ...(b.virtualStages !== undefined ? { virtualStages: b.virtualStages } : {}),
     ...(b.cp !== undefined ? { cp: b.cp } : {}),
-    ...(b.sequenceParallel ? { sequenceParallel: true } : {}),
+    ...(b.sequenceParallel !== undefined ? { sequenceParallel: b.sequenceParallel } : {}),
     addExpName: '',
     saveCsv: false,
     profileDir,

@@ -243,7 +243,8 @@
       const v = $(id).value.trim();
       if (v) out[key] = v;
     }
-    if ($('sequence-parallel').checked) out.sequenceParallel = true;
+    // sequence parallelism is in the corrected estimator's default space; unticked turns it off
+    if (!$('sequence-parallel').checked && $('estimator').value === 'fasop') out.sequenceParallel = false;
     return out;
   }
 
@@ -252,7 +253,7 @@
     const parts = [];
     if (b.recompute) parts.push(`--recompute ${b.recompute}`);
     if (b.dpSharding) parts.push(`--dp-sharding ${b.dpSharding}`);
-    if (b.sequenceParallel) parts.push('--sequence-parallel');
+    if (b.sequenceParallel === false) parts.push('--no-sequence-parallel');
     if (b.virtualStages) parts.push(`--virtual-stages ${b.virtualStages}`);
     if (b.cp) parts.push(`--cp ${b.cp}`);
     return parts;
@@ -326,11 +327,11 @@
     if (b.recipe && b.recipe !== 'megatron-mixed') parts.push(`--recipe ${b.recipe}`);
     if (b.trainTokens) parts.push(`--train-tokens ${b.trainTokens}`);
     if (b.epochs) parts.push(`--epochs ${b.epochs}`);
-    // the plan's own execution, one value each
-    if (p.recompute && p.recompute !== 'none') parts.push(`--recompute ${p.recompute}`);
-    if (p.dp_sharding && p.dp_sharding !== 'none') parts.push(`--dp-sharding ${p.dp_sharding}`);
-    if (p.sequence_parallel === true || p.sequence_parallel === 'True') parts.push('--sequence-parallel');
-    if (Number(p.virtual_stages) > 1) parts.push(`--virtual-stages ${p.virtual_stages}`);
+    // the plan's own execution, one value each (the corrected estimator's; the reference's is plain)
+    if (b.estimator === 'fasop' && p.recompute) {
+      parts.push(`--recompute ${p.recompute}`, `--dp-sharding ${p.dp_sharding || 'none'}`, `--virtual-stages ${p.virtual_stages || 1}`);
+      parts.push(p.sequence_parallel === true || p.sequence_parallel === 'True' ? '--sequence-parallel' : '--no-sequence-parallel');
+    }
     if (Number(p.cp) > 1) parts.push(`--cp ${p.cp}`);
     parts.push('--format megatron');
     return parts.join(' ');
