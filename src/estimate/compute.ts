@@ -186,7 +186,8 @@ function costSource(plan: ResolvedPlan, policy: EstimatorPolicy, gpu: string, pr
 
 let nextId = 1;
 const ids = new WeakMap<object, number>();
-const idOf = (o: object) => {
+/** A number per object, for cache keys made of several shared objects. */
+export const idOf = (o: object): number => {
   let id = ids.get(o);
   if (id === undefined) ids.set(o, (id = nextId++));
   return id;
