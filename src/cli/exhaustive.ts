@@ -6,6 +6,8 @@ import { POLICIES } from '../estimate/policy.js';
 import { memoryBreakdownLines, type MemoryBreakdownContext } from '../report/console.js';
 import { layersPerStage } from '../model/graph.js';
 import { resolvePlans } from '../plan/resolve.js';
+import type { ResolvedPlan } from '../estimate/plan.js';
+import { PLAIN_EXECUTION, executionLabel } from '../estimate/execution.js';
 import { resolveChosenPlans } from '../search/choose.js';
 import type { ProfileDb } from '../profiles/db.js';
 import type { CliIo } from './io.js';
@@ -58,6 +60,12 @@ export function formatBreakdown(est: Estimate, title: string, memory: Omit<Memor
   return lines.join('\n');
 }
 
+/** The plan's execution for the title; `chosen`: picked among the request's as the fastest that fits. */
+function executionNote(plan: ResolvedPlan, chosen: boolean): string {
+  const label = executionLabel(plan.execution ?? PLAIN_EXECUTION);
+  return chosen ? `\n  execution: ${label} (the fastest of the searched executions that fits, as the search ranks it; fix one with --recompute, --dp-sharding, --virtual-stages, --[no-]sequence-parallel)` : label === 'plain' ? '' : `\n  execution: ${label}`;
+}
+
 /** `--exhaustive`: estimate the one plan the user names and print its full breakdown. */
 export async function runExhaustive(io: CliIo, raw: RawSearchOptions, resolved: ResolvedSearchOptions, profiles: ProfileDb, estimator: Estimator): Promise<void> {
   const v = await askMissing(io, raw);
@@ -71,6 +79,6 @@ export async function runExhaustive(io: CliIo, raw: RawSearchOptions, resolved: 
     : await Promise.all(resolvePlans(one, resolved.catalog, profiles, settings).map(async (plan) => ({ plan, estimate: await estimator(plan) })));
   for (const { plan, estimate: est } of plans) {
     const memory = { virtualStages: plan.execution?.virtualStages ?? 1, oomMargin: POLICIES.get(req.estimator)!.oomMargin, nominal_GB: Object.fromEntries(plan.nodes.map((n) => [n.gpu.name, n.gpu.memory_GB])) };
-    io.out(formatBreakdown(est, `Plan mbs=${want.mbs} tp=${want.tp} dp=${want.dp} pp=${want.pp} gbs=${settings.gbs} on [${plan.nodes.map((n) => n.gpu.name).join(', ')}] (${req.estimator} estimator, ${raw.ppPartitionMethod})`, memory));
+    io.out(formatBreakdown(est, `Plan mbs=${want.mbs} tp=${want.tp} dp=${want.dp} pp=${want.pp} gbs=${settings.gbs} on [${plan.nodes.map((n) => n.gpu.name).join(', ')}] (${req.estimator} estimator, ${raw.ppPartitionMethod})${executionNote(plan, (req.executions?.length ?? 0) > 1)}`, memory));
   }
 }
