@@ -36,7 +36,8 @@ for (const c of CASES) {
     const pruned = setup(c.gpus, c.args);
     const full = setup(c.gpus, [...c.args, '--each-execution']);
     assert.ok((pruned.req.executions?.length ?? 0) > 1, 'the default space has several executions');
-    const got = await collect(searchEvents(pruned.req, pruned.ctx));
+    // partial recompute has its own test below: here the request's executions only
+    const got = await collect(searchEvents({ ...pruned.req, fewestRecomputeLayers: false }, pruned.ctx));
     const all = await collect(searchEvents(full.req, full.ctx));
     // the fastest fitting execution of each strategy, first in the request's order on ties
     const best = new Map<string, PlanRecord>();
@@ -68,6 +69,37 @@ for (const c of CASES) {
     if (c.name.startsWith('llama70b')) assert.ok(untimed > 0, 'some plans were known out of memory before timing');
   });
 }
+
+test('partial recompute: the fewest layers per stage that fit is the fastest of every layer count, strategy for strategy', async () => {
+  // 70B at seq 4096 on 4 H100 nodes: many strategies fit only with some layers recomputed
+  const args = ['--gbs', '32', '--seq-length', '4096', '--dataset', 'c4'];
+  const pruned = setup(['H100', '4'], args);
+  assert.ok(pruned.req.fewestRecomputeLayers);
+  const full = setup(['H100', '4'], [...args, '--each-execution']);
+  const L = full.req.model.num_layers;
+  // every layer count k (a multiple of v) just before its full recompute, in the request's order
+  const executions = full.req.executions!.flatMap((e) => (e.recompute === 'full'
+    ? [...Array.from({ length: Math.floor((L - 1) / e.virtualStages) }, (_, j) => ({ ...e, recomputeLayers: (j + 1) * e.virtualStages })), e] : [e]));
+  const got = await collect(searchEvents(pruned.req, pruned.ctx));
+  const all = await collect(searchEvents({ ...full.req, executions, fewestRecomputeLayers: false }, full.ctx));
+  const best = new Map<string, PlanRecord>();
+  for (const ev of all) {
+    if (ev.type !== 'result' || ev.record.is_oom) continue;
+    // the search tries k below ⌈L/pp⌉ (the most layers an even stage holds)
+    if (ev.record.recompute_layers !== null && ev.record.recompute_layers >= Math.ceil(L / ev.record.pp)) continue;
+    const k = strategyKey(ev.record);
+    const b = best.get(k);
+    if (!b || ev.record.step_time < b.step_time) best.set(k, ev.record);
+  }
+  let partial = 0;
+  for (const ev of got) {
+    if (ev.type !== 'result') continue;
+    assert.deepEqual(ev.record, best.get(strategyKey(ev.record)), strategyKey(ev.record));
+    if (ev.record.recompute_layers !== null) partial += 1;
+  }
+  assert.equal(got.filter((e) => e.type === 'result').length, best.size);
+  assert.ok(partial > 0, 'some strategies run partial recompute');
+});
 
 test('the memory floors are under the estimated peak of every plan the estimator times', async () => {
   const { req, ctx } = setup(['H100', '4'], ['--gbs', '32', '--each-execution']);

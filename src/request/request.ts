@@ -45,6 +45,12 @@ export interface SearchRequest {
    * result per strategy: its fastest execution that fits, and plans that cannot fit are not timed.
    */
   eachExecution?: boolean;
+  /**
+   * Where an execution with full recompute is searched without a layer count, also its partial
+   * forms (Megatron's `--recompute-method block --recompute-num-layers`): the fewest recomputed
+   * layers per stage that fit, which is the fastest of them (per strategy, not with eachExecution).
+   */
+  fewestRecomputeLayers?: boolean;
 }
 
 /** The GPU type whose profiles cost `type` in this request (itself unless substituted). */

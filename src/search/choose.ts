@@ -49,6 +49,7 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
   let fit: (NonNullable<ExecutionChoice['fit']> & { at: number }) | undefined;
   let lean: { ratio: number; at: number; oom: NonNullable<ExecutionChoice['oom']> } | undefined;
   let timed = 0;
+  const outcome: Array<'fit' | 'oom' | 'skipped' | undefined> = new Array(choice.length);
   for (const at of timingOrder(choice)) {
     const st = choice[at]!;
     const plan = resolvePlan(req, profiles, place, { ...st, gbs });
@@ -58,12 +59,16 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
     if (floor && floor.ratio > 1) {
       const over = floor.evenRatio ?? floor.ratio;
       if (!lean || over < lean.ratio || (over === lean.ratio && at < lean.at)) lean = { ratio: over, at, oom: { ...base, peak_GiB: floor.peak_GiB, limit_GiB: floor.limit_GiB, timed: false, timedExecutions: 0, overRatio: over } };
+      outcome[at] = 'oom';
       continue;
     }
     // an execution whose step-time floor is above the fastest one that fits cannot take its place (on a tie, the earlier in the request's order wins)
     if (fit && estimator.stepFloor_s) {
       const f = estimator.stepFloor_s(plan) * (1 - 1e-9);
-      if (f > fit.estimate.stepTime_s || (f >= fit.estimate.stepTime_s && at > fit.at)) continue;
+      if (f > fit.estimate.stepTime_s || (f >= fit.estimate.stepTime_s && at > fit.at)) {
+        outcome[at] = 'skipped';
+        continue;
+      }
     }
     const est = await estimator(plan);
     timed += 1;
@@ -71,11 +76,67 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
       const tight = est.breakdown.stages.reduce((a, x) => (x.memory_GiB / x.memoryLimit_GiB > a.memory_GiB / a.memoryLimit_GiB ? x : a));
       const ratio = tight.memory_GiB / tight.memoryLimit_GiB;
       if (!lean || ratio < lean.ratio || (ratio === lean.ratio && at < lean.at)) lean = { ratio, at, oom: { ...base, peak_GiB: tight.memory_GiB, limit_GiB: tight.memoryLimit_GiB, timed: true, timedExecutions: 0, overRatio: ratio } };
+      outcome[at] = 'oom';
       continue;
     }
+    outcome[at] = 'fit';
     if (!fit || est.stepTime_s < fit.estimate.stepTime_s || (est.stepTime_s === fit.estimate.stepTime_s && at < fit.at)) fit = { plan, estimate: est, at };
   }
+  // partial recompute: for each full recompute that may fit where its sibling without recompute does not
+  if (req.fewestRecomputeLayers) {
+    for (let at = 0; at < choice.length; at++) {
+      const st = choice[at]!;
+      const e = st.execution;
+      if (!e || e.recompute !== 'full' || e.recomputeLayers !== undefined || outcome[at] === 'oom') continue;
+      const none = choice.findIndex((x) => x.execution && x.execution.recompute === 'none' && x.execution.dpSharding === e.dpSharding && x.execution.sequenceParallel === e.sequenceParallel && x.execution.virtualStages === e.virtualStages && x.execution.cp === e.cp);
+      if (none >= 0 && outcome[none] === 'fit') continue; // fewer recomputed layers are slower than none at all
+      const p = await fewestLayers(req, profiles, estimator, place, st, gbs, fit?.estimate.stepTime_s);
+      timed += p.timed;
+      // just before its full recompute in the request's order: fewer layers recomputed
+      if (p.fit && (!fit || p.fit.estimate.stepTime_s < fit.estimate.stepTime_s || (p.fit.estimate.stepTime_s === fit.estimate.stepTime_s && at - 0.5 < fit.at))) fit = { ...p.fit, at: at - 0.5 };
+    }
+  }
   return fit ? { fit: { plan: fit.plan, estimate: fit.estimate } } : { oom: { ...lean!.oom, timedExecutions: timed } };
+}
+
+/**
+ * Full recompute of k layers per stage (a multiple of v: Megatron counts per model chunk), k below the
+ * most layers a stage can hold: the smallest k that fits, by bisection (memory falls and time grows
+ * with k at a fixed partition, which recompute does not change). Skipped when its step-time floor
+ * (the plan's without recompute) cannot beat `best_s`.
+ */
+async function fewestLayers(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, st: Strategy, gbs: number, best_s: number | undefined): Promise<{ fit?: { plan: ResolvedPlan; estimate: Estimate }; timed: number }> {
+  const e = st.execution!;
+  const v = e.virtualStages;
+  const most = Math.ceil(req.model.num_layers / st.pp);
+  const J = Math.floor((most - 1) / v);
+  let timed = 0;
+  if (J < 1) return { timed };
+  const probe = async (j: number) => {
+    const plan = resolvePlan(req, profiles, place, { ...st, gbs, execution: { ...e, recomputeLayers: j * v } });
+    const floor = estimator.memoryFloor?.(plan);
+    if (floor && floor.ratio > 1) return undefined;
+    const estimate = await estimator(plan);
+    timed += 1;
+    return estimate.isOom ? undefined : { plan, estimate };
+  };
+  if (best_s !== undefined && estimator.stepFloor_s) {
+    const plan = resolvePlan(req, profiles, place, { ...st, gbs, execution: { ...e, recomputeLayers: v } });
+    if (estimator.stepFloor_s(plan) * (1 - 1e-9) >= best_s) return { timed };
+  }
+  let lo = 1;
+  let hi = J;
+  let found = await probe(hi);
+  if (!found) return { timed };
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    const r = await probe(mid);
+    if (r) {
+      found = r;
+      hi = mid;
+    } else lo = mid + 1;
+  }
+  return { fit: found, timed };
 }
 
 /**
