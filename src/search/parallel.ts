@@ -16,6 +16,7 @@ import type { ProfileDb } from '../profiles/db.js';
 import type { RawSearchOptions } from '../request/options.js';
 import { validateRequest, type SearchRequest } from '../request/request.js';
 import type { PlanRecord } from './record.js';
+import { compactRecord } from './intern.js';
 import { countPlans, planJobs, searchEvents, type OomRecord, type SearchEvent } from './search.js';
 
 /** Below this many plans the search runs on the calling thread alone: a thread's start-up (module loading, profiles) would cost more than it saves. */
@@ -181,7 +182,8 @@ export async function* parallelSearchEvents(
       const it = await queues[ownerOf(index, threads) - 1]!.take();
       if (it.index !== index) throw new Error(`parallel search: expected plan ${index}, a thread sent plan ${it.index}`);
       pass(index);
-      yield 'oom' in it ? { type: 'oom', index, oom: it.oom } : { type: 'result', index, record: it.record, estimate: it.estimate };
+      // a record cloned from a thread shares its repeated parts again, as this thread's do
+      yield 'oom' in it ? { type: 'oom', index, oom: it.oom } : { type: 'result', index, record: compactRecord(it.record), estimate: it.estimate };
     }
   };
   try {

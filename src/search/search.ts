@@ -10,6 +10,7 @@ import { costingFor, profileTypeFor, validateRequest, type SearchRequest } from 
 import { enumerateStrategies, tpCandidates, type Strategy } from './enumerate.js';
 import { chooseExecution, withExecutions } from './choose.js';
 import type { PlanRecord } from './record.js';
+import { compactRecord } from './intern.js';
 
 export type { EstimatorName, SearchRequest } from '../request/request.js';
 export { profileTypeFor, validateRequest } from '../request/request.js';
@@ -48,10 +49,35 @@ interface ClusterJob {
   gbs: number;
   groups: NodeGroup[];
   tps: number[];
-  strategies: Strategy[];
-  /** what one result holds: a strategy's executions (one per result with eachExecution) */
-  choices: Strategy[][];
+  /** the (tp, dp, pp, mbs) strategies of each context-parallel degree, before their executions */
+  base: Array<{ cp: number; strategies: Strategy[] }>;
+  /** results per placement (jobChoices(…).length, counted without keeping them) */
+  count: number;
   placements: string[][];
+}
+
+/**
+ * What each result of a job holds: a strategy's executions as it runs them (one per result with
+ * eachExecution). Built when the job runs and dropped after it: a sweep has many jobs.
+ */
+export function jobChoices(req: SearchRequest, job: Pick<ClusterJob, 'base' | 'gbs'>): Strategy[][] {
+  const flat = job.base.flatMap(({ cp, strategies }) => withExecutions(req, strategies, job.gbs, executionsOfCp(req, cp)));
+  return choicesOf(flat, perStrategy(req));
+}
+
+const executionsOfCp = (req: SearchRequest, cp: number) => req.executions?.filter((e) => e.cp === cp);
+
+/** jobChoices(…).length; per strategy it stops at the first execution that runs. */
+function countChoices(req: SearchRequest, job: Pick<ClusterJob, 'base' | 'gbs'>): number {
+  if (!perStrategy(req)) return jobChoices(req, job).length;
+  let n = 0;
+  for (const { cp, strategies } of job.base) {
+    const list = executionsOfCp(req, cp);
+    for (const st of strategies) {
+      if (!list || list.length === 0 || list.some((e) => planExecutionProblems(req, { ...st, gbs: job.gbs, execution: planExecution(e, st)! }).length === 0)) n += 1;
+    }
+  }
+  return n;
 }
 
 /**
@@ -95,20 +121,21 @@ export function planJobs(req: SearchRequest, profiles: ProfileDb, catalog: Catal
     for (const groups of clusters) {
       const tps = tpCandidates(groups.map((g) => profiles.tpsForModel(req.model, cost(g.type).gpu, cost(g.type).from)), req.gpusPerNode);
       const gpus = groups.reduce((a, g) => a + g.nodes, 0) * req.gpusPerNode;
-      // plans the requested execution cannot run with (e.g. interleaving where v does not divide the layers per stage) are not enumerated;
-      // a context-parallel degree cp takes its strategies from tp·dp·pp = GPUs / cp
-      const strategies = cpDegrees(req).flatMap((cp) => (gpus % cp !== 0 ? []
-        : withExecutions(req, enumerateStrategies(gpus / cp, tps, gbs, req.model.num_layers), gbs, req.executions?.filter((e) => e.cp === cp))));
+      // a context-parallel degree cp takes its strategies from tp·dp·pp = GPUs / cp; each strategy's
+      // executions (less those a launcher refuses) are listed when the job runs (jobChoices)
+      const base = cpDegrees(req).filter((cp) => gpus % cp === 0).map((cp) => ({ cp, strategies: enumerateStrategies(gpus / cp, tps, gbs, req.model.num_layers) }));
       // Load (and validate) every profile the job will use now, and cost every shape once, so that a
       // corrupt file or an unpriceable shape is an error before any output is written.
       const seen = new Set<string>();
-      for (const st of strategies) {
-        const cp = st.execution?.cp ?? 1;
-        if (seen.has(`${st.tp} ${st.mbs} ${cp}`)) continue;
-        seen.add(`${st.tp} ${st.mbs} ${cp}`);
-        for (const g of groups) profiles.costTable(req.model, cost(g.type).gpu, st.tp, st.mbs, lookup, cp, cost(g.type).from);
+      for (const { cp, strategies } of base) {
+        for (const st of strategies) {
+          if (seen.has(`${st.tp} ${st.mbs} ${cp}`)) continue;
+          seen.add(`${st.tp} ${st.mbs} ${cp}`);
+          for (const g of groups) profiles.costTable(req.model, cost(g.type).gpu, st.tp, st.mbs, lookup, cp, cost(g.type).from);
+        }
       }
-      jobs.push({ gbs, groups, tps, strategies, choices: choicesOf(strategies, perStrategy(req)), placements: placements(groups) });
+      const job = { gbs, base };
+      jobs.push({ gbs, groups, tps, base, count: countChoices(req, job), placements: placements(groups) });
     }
   }
   return jobs;
@@ -121,7 +148,7 @@ function cpDegrees(req: SearchRequest): number[] {
 
 /** Number of results a request will give (every placement counted): plans, or strategies when perStrategy. */
 export function countPlans(jobs: readonly ClusterJob[]): number {
-  return jobs.reduce((a, j) => a + j.choices.length * j.placements.length, 0);
+  return jobs.reduce((a, j) => a + j.count * j.placements.length, 0);
 }
 
 /**
@@ -148,12 +175,13 @@ export async function* searchEvents(
   let index = 0;
   const grouped = perStrategy(req);
   for (const job of jobs) {
-    yield { type: 'meta', total_count: job.choices.length, gbs: job.gbs, cluster: clusterObject(job.groups), placements: job.placements, tpCandidates: job.tps, strategies: job.strategies };
+    const choices = jobChoices(req, job);
+    yield { type: 'meta', total_count: choices.length, gbs: job.gbs, cluster: clusterObject(job.groups), placements: job.placements, tpCandidates: job.tps, strategies: job.base.flatMap((b) => b.strategies) };
     const clusterStr = clusterString(job.groups);
     for (const [pi, nodeTypes] of job.placements.entries()) {
       yield { type: 'placement', nodes: nodeTypes, index: pi, count: job.placements.length };
       const place = placementOf(req, ctx.catalog, job.groups, nodeTypes);
-      for (const choice of job.choices) {
+      for (const choice of choices) {
         if (ctx.signal?.aborted) return;
         index += 1;
         // a thread of the parallel search (parallel.ts) estimates only its share of the indices
@@ -173,7 +201,7 @@ export async function* searchEvents(
 }
 
 export function toRecord(plan: ResolvedPlan, est: Estimate, nodeTypes: string[], clusterStr: string, req: SearchRequest): PlanRecord {
-  return {
+  return compactRecord({
     gbs: plan.gbs,
     mbs: plan.mbs,
     tp: plan.tp,
@@ -200,7 +228,7 @@ export function toRecord(plan: ResolvedPlan, est: Estimate, nodeTypes: string[],
     mfu: est.mfu,
     tokens_per_s_per_gpu: est.tokensPerSecondPerGpu,
     seq_length: plan.model.seq_length,
-  };
+  });
 }
 
 /** The record's execution columns. */

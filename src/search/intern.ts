@@ -1,0 +1,39 @@
+/**
+ * Records that the ranking keeps (every result, for the CSV) share their repeated parts: the
+ * node-type lists, partitions and cost sources of one search repeat across many records, so each
+ * distinct one is kept once. Records are read, never changed, after they are made.
+ */
+import type { PlanRecord } from './record.js';
+
+/** Distinct values kept per kind at most (then forgotten at once: later records start sharing anew). */
+const KEEP = 1 << 16;
+
+class Pool<T> {
+  private readonly kept = new Map<string, T>();
+  get(key: string, value: T): T {
+    const v = this.kept.get(key);
+    if (v !== undefined) return v;
+    if (this.kept.size >= KEEP) this.kept.clear();
+    this.kept.set(key, value);
+    return value;
+  }
+}
+
+const strings = new Pool<string>();
+const stringLists = new Pool<string[]>();
+const numberLists = new Pool<number[]>();
+
+const shared = (s: string) => strings.get(s, s);
+const sharedStrings = (xs: string[]) => stringLists.get(xs.join('\u0000'), xs);
+const sharedNumbers = (xs: number[]) => numberLists.get(xs.join(','), xs);
+
+/** The record with its repeated parts shared with earlier records (the same values). */
+export function compactRecord(r: PlanRecord): PlanRecord {
+  r.node_type = sharedStrings(r.node_type);
+  r.placement = sharedStrings(r.placement);
+  r.partition = sharedNumbers(r.partition);
+  if (r.partition_layers) r.partition_layers = sharedNumbers(r.partition_layers);
+  r.cost_source = shared(r.cost_source);
+  r.gpu_cluster_str = shared(r.gpu_cluster_str);
+  return r;
+}
