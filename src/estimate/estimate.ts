@@ -7,8 +7,8 @@ import { FasopError } from '../errors.js';
 import { trainingFlopsPerToken } from '../model/flops.js';
 import { layerSharesPerStage, layersPerStage, nodeCount } from '../model/graph.js';
 import { simulate1F1BKept } from '../pipeline/memo.js';
-import { boundaryCosts, stageLists, stageTime_s, type StageLists } from './boundaries.js';
-import { idOf, sharedTypeCosts, type TypeCosts } from './compute.js';
+import { sharedBoundaryCosts, stageLists, stageTime_s, type StageLists } from './boundaries.js';
+import { sharedTypeCosts, type TypeCosts } from './compute.js';
 import { dpAllreduce_s, embeddingSync_s } from './data-parallel.js';
 import { roundingOf } from './f32.js';
 import { stageNodeIndices } from './links.js';
@@ -22,21 +22,6 @@ import { gradAccumulate_s, hostIssuePerMicroBatch_s, optimizerStep_s } from './s
 import { PLAIN_EXECUTION, executionLabel, isPlain, shardDegree } from './execution.js';
 import { contextParallelExtra_s, fsdpExposed_s, recomputeExtra_s } from './technique-terms.js';
 import { dpGather_s, gradientGroup } from './data-parallel.js';
-
-const boundaryCache = new WeakMap<readonly unknown[], Map<string, number[][]>>();
-
-/**
- * boundaryCosts once per placement (its nodes array) and what they depend on besides: policy,
- * recipe, model, degrees, micro-batch. Shared by the plans' executions: callers must not change it.
- */
-function sharedBoundaryCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe): number[][] {
-  let byKey = boundaryCache.get(plan.nodes);
-  if (!byKey) boundaryCache.set(plan.nodes, (byKey = new Map()));
-  const key = `${idOf(policy)} ${idOf(recipe)} ${idOf(plan.model)} ${plan.tp} ${plan.dp} ${plan.execution?.cp ?? 1} ${plan.mbs} ${plan.pp} ${plan.gpusPerNode}`;
-  let b = byKey.get(key);
-  if (!b) byKey.set(key, (b = boundaryCosts(plan, policy, recipe)));
-  return b;
-}
 
 /** Micro-batches per step: gbs / (dp·mbs), which must be whole. */
 export function microBatchesOf(plan: Pick<ResolvedPlan, 'gbs' | 'dp' | 'mbs'>): number {

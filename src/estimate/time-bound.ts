@@ -3,10 +3,12 @@
  * beat one already timed need not be timed. Every stage runs all m micro-batches' forward and
  * backward one after another, after the first micro-batch's forwards on the stages before it and
  * before its last backward on them (pipelineFloor_s); T is one micro-batch's compute over all stages
- * (each operator at its cheapest GPU type), recompute included; sends, the data-parallel all-reduce,
- * the optimizer step and every other term only add to it.
+ * (each operator at its cheapest GPU type), recompute included. Each stage also waits for its own
+ * sends, once per chunk-micro-batch, so the busiest stage runs at least m·(T + v·sends)/pp; the
+ * data-parallel all-reduce, the optimizer step and every other term only add to it.
  */
 import { COL, columnOfNode, nodeCount } from '../model/graph.js';
+import { sharedBoundaryCosts } from './boundaries.js';
 import { sharedTypeCosts, type TypeCosts } from './compute.js';
 import { PLAIN_EXECUTION } from './execution.js';
 import type { ResolvedPlan } from './plan.js';
@@ -64,7 +66,15 @@ export function stepTimeFloor_s(plan: ResolvedPlan, policy: EstimatorPolicy): nu
     : e.recompute === 'selective' ? sums.decoderForward_s * attentionCoreShare(plan) : 0;
   const T = sums.all_s + recompute;
   const m = plan.gbs / (plan.dp * plan.mbs);
-  return pipelineFloor_s(T, plan.pp, m, e.virtualStages);
+  const v = e.virtualStages;
+  // every stage's chain also runs its sends, once per chunk-micro-batch: boundary j (whole layers:
+  // a decoder layer's output) is stage j's forward send and stage j+1's backward send
+  let sends = 0;
+  if (plan.pp > 1 && policy.boundaries === 'every-boundary' && policy.partitionUnit === 'layer') {
+    const boundary = sharedBoundaryCosts(plan, policy, recipe);
+    for (let j = 0; j < plan.pp - 1; j++) sends += 2 * boundary[j]![COL.mlp_down]!;
+  }
+  return Math.max(pipelineFloor_s(T, plan.pp, m, v), (m * (T + v * sends)) / plan.pp);
 }
 
 /**
