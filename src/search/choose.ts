@@ -43,7 +43,9 @@ export interface ExecutionChoice {
 
 /**
  * Of one strategy's executions on a placement, the fastest that fits (the first of equals, in the
- * request's order). An execution whose memory floor is over the limit is not timed.
+ * request's order). Not timed: an execution whose memory floor is over the limit, or whose step-time
+ * floor cannot beat the fastest fitting one so far. With fewestRecomputeLayers, a full recompute
+ * whose sibling without recompute does not fit is also tried with the fewest layers that fit.
  */
 export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, choice: readonly Strategy[], gbs: number): Promise<ExecutionChoice> {
   let fit: (NonNullable<ExecutionChoice['fit']> & { at: number }) | undefined;

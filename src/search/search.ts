@@ -1,9 +1,9 @@
 import type { Catalog } from '../catalog/catalog.js';
 import { FasopError } from '../errors.js';
 import type { Estimator } from '../estimate/index.js';
-import { PLAIN_EXECUTION, executionLabel, type Execution } from '../estimate/execution.js';
+import { PLAIN_EXECUTION, type Execution } from '../estimate/execution.js';
 import type { Estimate, ResolvedPlan } from '../estimate/plan.js';
-import { costLookupOf, planExecution, planExecutionProblems, placementOf, resolvePlan, type Placement } from '../plan/resolve.js';
+import { costLookupOf, planExecution, planExecutionProblems, placementOf, resolvePlan } from '../plan/resolve.js';
 import type { ProfileDb } from '../profiles/db.js';
 import { clusterObject, clusterString, placements, subClusters, type NodeGroup } from '../request/cluster.js';
 import { costingFor, profileTypeFor, validateRequest, type SearchRequest } from '../request/request.js';
