@@ -75,6 +75,8 @@ test('partial recompute: the fewest layers per stage that fit is the fastest of 
   const args = ['--gbs', '32', '--seq-length', '4096', '--dataset', 'c4'];
   const pruned = setup(['H100', '4'], args);
   assert.ok(pruned.req.fewestRecomputeLayers);
+  // torchtitan recomputes every k-th block, not the first k of a stage: not searched under the PyTorch recipes
+  assert.equal(setup(['H100', '4'], [...args, '--optimizer', 'fp32-master-adamw']).req.fewestRecomputeLayers, undefined);
   const full = setup(['H100', '4'], [...args, '--each-execution']);
   const L = full.req.model.num_layers;
   // every layer count k (a multiple of v) just before its full recompute, in the request's order

@@ -294,7 +294,7 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
   const executions = executionsOfOptions(raw, model.num_layers);
   checkCpDegrees(executions, model, gpus.reduce((a, g) => a + g.nodes, 0) * gpusPerNode);
   return {
-    request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto, recipe, profileSubstitutes, ...(executions ? { executions } : {}), ...(raw.eachExecution ? { eachExecution: true } : {}), ...(executions?.some((e) => e.recompute === 'full') && raw.recomputeLayers === undefined ? { fewestRecomputeLayers: true } : {}) },
+    request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto, recipe, profileSubstitutes, ...(executions ? { executions } : {}), ...(raw.eachExecution ? { eachExecution: true } : {}), ...(executions?.some((e) => e.recompute === 'full') && raw.recomputeLayers === undefined && recipe.launcher === 'megatron-lm' ? { fewestRecomputeLayers: true } : {}) },
     catalog,
     profileDir: profileDirFor(recipe, raw.profileDir ?? defaultProfileDir()),
     gpuPerNodeDefaulted,

@@ -49,6 +49,7 @@ export interface SearchRequest {
    * Where an execution with full recompute is searched without a layer count, also its partial
    * forms (Megatron's `--recompute-method block --recompute-num-layers`): the fewest recomputed
    * layers per stage that fit, which is the fastest of them (per strategy, not with eachExecution).
+   * Set for the Megatron recipes: torchtitan recomputes every k-th block instead, which is not this.
    */
   fewestRecomputeLayers?: boolean;
 }
