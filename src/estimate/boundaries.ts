@@ -3,7 +3,8 @@
  * compute and sends for a partition, as the policy prices them. Pure functions.
  */
 import { columnOfNode, outputVolumeByColumn } from '../model/graph.js';
-import { idOf, type TypeCosts } from './compute.js';
+import type { TypeCosts } from './compute.js';
+import { idOf, keyedCache } from './keyed-cache.js';
 import { roundingOf } from './f32.js';
 import { interNode, intraP2p, linkTime_s, type Link } from './links-alpha-beta.js';
 import { boundaryStreams, cpOf, originalBoundaryBandwidth_bps, slowest } from './links.js';
@@ -72,19 +73,15 @@ export function boundaryCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recip
   return out;
 }
 
-const boundaryCache = new WeakMap<readonly unknown[], Map<string, number[][]>>();
+const boundaryCache = keyedCache<readonly unknown[], number[][]>();
 
 /**
  * boundaryCosts once per placement (its nodes array) and what they depend on besides: policy,
  * recipe, model, degrees, micro-batch. Shared by the plans' executions: callers must not change it.
  */
 export function sharedBoundaryCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe): number[][] {
-  let byKey = boundaryCache.get(plan.nodes);
-  if (!byKey) boundaryCache.set(plan.nodes, (byKey = new Map()));
   const key = `${idOf(policy)} ${idOf(recipe)} ${idOf(plan.model)} ${plan.tp} ${plan.dp} ${plan.execution?.cp ?? 1} ${plan.mbs} ${plan.pp} ${plan.gpusPerNode}`;
-  let b = byKey.get(key);
-  if (!b) byKey.set(key, (b = boundaryCosts(plan, policy, recipe)));
-  return b;
+  return boundaryCache(plan.nodes, key, () => boundaryCosts(plan, policy, recipe));
 }
 
 /** Each stage's compute and priced sends for one partition (the 1F1B simulator's input, and minmax's). */

@@ -7,6 +7,7 @@ import { COL, NODE_COLUMNS, columnOfNode, layerSum } from '../model/graph.js';
 import type { ProfileTable } from '../profiles/profile.js';
 import { allreduceTime_s, intraAllreduce } from './links-alpha-beta.js';
 import { cpOf } from './links.js';
+import { idOf, keyedCache } from './keyed-cache.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
@@ -184,15 +185,7 @@ function costSource(plan: ResolvedPlan, policy: EstimatorPolicy, gpu: string, pr
   return parts.join(', ') + arNote + rt.note;
 }
 
-let nextId = 1;
-const ids = new WeakMap<object, number>();
-/** A number per object, for cache keys made of several shared objects. */
-export const idOf = (o: object): number => {
-  let id = ids.get(o);
-  if (id === undefined) ids.set(o, (id = nextId++));
-  return id;
-};
-const typeCostCache = new WeakMap<ProfileTable, Map<string, TypeCosts>>();
+const typeCostCache = keyedCache<ProfileTable, TypeCosts>();
 
 /**
  * typeCosts, computed once per (profile, policy, recipe, model, GPU type and its node, tp, micro-batch,
@@ -202,11 +195,7 @@ const typeCostCache = new WeakMap<ProfileTable, Map<string, TypeCosts>>();
 export function sharedTypeCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe, gpu: string, profile: ProfileTable, n: number): TypeCosts {
   const node = plan.nodes.find((x) => x.gpu.name === gpu);
   if (!node) return typeCosts(plan, policy, recipe, gpu, profile, n);
-  let byKey = typeCostCache.get(profile);
-  if (!byKey) typeCostCache.set(profile, (byKey = new Map()));
   const key = `${idOf(policy)} ${idOf(recipe)} ${idOf(plan.model)} ${gpu} ${idOf(node.gpu)} ${node.intraNode_bps} ${n} ${plan.tp} ${plan.mbs} ${cpOf(plan)} ${plan.dtensorTp ? idOf(plan.dtensorTp) : 0}`;
-  let c = byKey.get(key);
-  if (!c) byKey.set(key, (c = typeCosts(plan, policy, recipe, gpu, profile, n)));
-  return c;
+  return typeCostCache(profile, key, () => typeCosts(plan, policy, recipe, gpu, profile, n));
 }
 

@@ -11,6 +11,7 @@ import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
 import { widthsOf } from './boundaries.js';
+import { keyedCache } from './keyed-cache.js';
 
 /** What the DP terms need to know of the plan's stages. */
 export interface DpInputs {
@@ -79,16 +80,11 @@ function originalDp_s(plan: ResolvedPlan, params: readonly number[], stageTypes:
   });
 }
 
-const dpLinkCache = new WeakMap<readonly unknown[], Map<string, Link>>();
+const dpLinkCache = keyedCache<readonly unknown[], Link>();
 
 /** dpLink once per placement (its nodes array, which every plan on it shares) and (tp, dp, cp, GPUs per node, launch, stage). */
 function dpLink(plan: ResolvedPlan, recipe: TrainingRecipe, s: number): Link {
-  let byKey = dpLinkCache.get(plan.nodes);
-  if (!byKey) dpLinkCache.set(plan.nodes, (byKey = new Map()));
-  const key = `${plan.tp} ${plan.dp} ${cpOf(plan)} ${plan.gpusPerNode} ${recipe.launch} ${s}`;
-  let l = byKey.get(key);
-  if (!l) byKey.set(key, (l = ringsLink(plan, recipe, s)));
-  return l;
+  return dpLinkCache(plan.nodes, `${plan.tp} ${plan.dp} ${cpOf(plan)} ${plan.gpusPerNode} ${recipe.launch} ${s}`, () => ringsLink(plan, recipe, s));
 }
 
 /**

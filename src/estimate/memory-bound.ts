@@ -12,6 +12,7 @@ import { paramsPerColumn, stageMemory } from './memory-bytes.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import { RECIPES, type TrainingRecipe } from './recipe.js';
+import { keyedCache } from './keyed-cache.js';
 
 /** GiB that stage 0, the last stage and the fullest stage hold at least, whatever the partition. */
 export interface MemoryFloor {
@@ -64,38 +65,25 @@ export function floorsApply(policy: EstimatorPolicy): boolean {
   return policy.memory === 'bytes' && policy.memoryLimit === 'hosting-nodes' && policy.partitionUnit === 'layer';
 }
 
-/** Floors kept per model at most. */
+/** Floors kept per model at most (a sweep over gbs and sub-clusters meets many keys). */
 const FLOORS_KEPT = 1 << 15;
-const cache = new WeakMap<ModelSpec, Map<string, MemoryFloor & { even_GiB?: number[] }>>();
+const floorCache = keyedCache<ModelSpec, MemoryFloor & { even_GiB?: number[] }>(FLOORS_KEPT);
 
 /** The floors of a plan, computed once per (model, recipe, degrees, batch, execution). */
 function floorOf(plan: ResolvedPlan, recipe: TrainingRecipe): MemoryFloor & { even_GiB?: number[] } {
   const e = plan.execution ?? PLAIN_EXECUTION;
-  let byKey = cache.get(plan.model);
-  if (!byKey) cache.set(plan.model, (byKey = new Map()));
   const key = `${recipe.name} ${plan.tp} ${plan.dp} ${plan.pp} ${plan.mbs} ${plan.gbs} ${executionLabel(e)}`;
-  let f = byKey.get(key);
-  if (!f) {
-    // a sweep over gbs and sub-clusters meets many keys: the cache is forgotten at once when full
-    if (byKey.size >= FLOORS_KEPT) byKey.clear();
-    byKey.set(key, (f = memoryFloor(plan.model, plan, recipe, e)));
-  }
-  return f;
+  return floorCache(plan.model, key, () => memoryFloor(plan.model, plan, recipe, e));
 }
 
-const limitsCache = new WeakMap<readonly unknown[], Map<string, { perStage_GiB: number[]; most_GiB: number }>>();
+const limitsCache = keyedCache<readonly unknown[], { perStage_GiB: number[]; most_GiB: number }>();
 
 /** Each stage's memory limit (its nodes' smallest) and the largest, once per placement and degrees. */
 function stageLimitsOf(plan: ResolvedPlan): { perStage_GiB: number[]; most_GiB: number } {
-  let byKey = limitsCache.get(plan.nodes);
-  if (!byKey) limitsCache.set(plan.nodes, (byKey = new Map()));
-  const key = `${plan.tp} ${plan.dp} ${plan.pp} ${plan.execution?.cp ?? 1} ${plan.gpusPerNode}`;
-  let l = byKey.get(key);
-  if (!l) {
+  return limitsCache(plan.nodes, `${plan.tp} ${plan.dp} ${plan.pp} ${plan.execution?.cp ?? 1} ${plan.gpusPerNode}`, () => {
     const perStage_GiB = Array.from({ length: plan.pp }, (_, s) => Math.min(...stageNodeIndices(plan, s).map((i) => plan.nodes[i]!.gpu.memoryLimit_GiB)));
-    byKey.set(key, (l = { perStage_GiB, most_GiB: Math.max(...perStage_GiB) }));
-  }
-  return l;
+    return { perStage_GiB, most_GiB: Math.max(...perStage_GiB) };
+  });
 }
 
 /** A plan's memory floor against its limits: ratio > 1 means no partition of it fits. */

@@ -158,10 +158,10 @@ const sameTypes = (nodes: readonly ClusterNode[], want: readonly string[]) =>
   nodes.length === want.length && nodes.every((n, i) => n.gpu.name === want[i] || n.gpu.instance.name === want[i]);
 
 /**
- * One plan of the request's whole cluster, on every placement (or the one given, by GPU type or
- * instance name per node): resolved directly, after the same checks the enumeration applies.
+ * The placements of the request's whole cluster a plan of these settings runs on (every one, or the
+ * one given by GPU type or instance name per node), after the same checks the enumeration applies.
  */
-export function resolvePlans(req: SearchRequest, catalog: Catalog, profiles: ProfileDb, s: PlanSettings, placement?: readonly string[]): ResolvedPlan[] {
+export function checkedPlacements(req: SearchRequest, catalog: Catalog, profiles: ProfileDb, s: PlanSettings, placement?: readonly string[]): Placement[] {
   const why = planProblems(req, profiles, s);
   if (why.length) {
     const cp = settingsExecution(req, s)?.cp ?? 1;
@@ -170,10 +170,14 @@ export function resolvePlans(req: SearchRequest, catalog: Catalog, profiles: Pro
   }
   const out = placements(req.gpus)
     .map((types) => placementOf(req, catalog, req.gpus, types))
-    .filter((p) => !placement || sameTypes(p.nodes, placement))
-    .map((p) => resolvePlan(req, profiles, p, s));
+    .filter((p) => !placement || sameTypes(p.nodes, placement));
   if (out.length === 0) {
     throw new FasopError(`placement [${placement!.join(', ')}] is not a placement of ${req.gpus.map((g) => `${g.type} ${g.nodes}`).join(', ')}`, 'give one GPU type per node, in an order fasop enumerates (see the CSV placement column)');
   }
   return out;
+}
+
+/** One plan of the request's whole cluster on each placement checkedPlacements gives, resolved directly. */
+export function resolvePlans(req: SearchRequest, catalog: Catalog, profiles: ProfileDb, s: PlanSettings, placement?: readonly string[]): ResolvedPlan[] {
+  return checkedPlacements(req, catalog, profiles, s, placement).map((p) => resolvePlan(req, profiles, p, s));
 }

@@ -8,9 +8,8 @@ import { FasopError } from '../errors.js';
 import { PLAIN_EXECUTION, executionLabel } from '../estimate/execution.js';
 import type { Estimator } from '../estimate/index.js';
 import type { Estimate, ResolvedPlan } from '../estimate/plan.js';
-import { planExecution, planExecutionProblems, planProblems, placementOf, resolvePlan, type Placement, type PlanSettings } from '../plan/resolve.js';
+import { checkedPlacements, planExecution, planExecutionProblems, resolvePlan, type Placement, type PlanSettings } from '../plan/resolve.js';
 import type { ProfileDb } from '../profiles/db.js';
-import { placements } from '../request/cluster.js';
 import type { SearchRequest } from '../request/request.js';
 import type { Strategy } from './enumerate.js';
 import type { OomRecord } from './search.js';
@@ -50,6 +49,10 @@ export interface ExecutionChoice {
 export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, choice: readonly Strategy[], gbs: number): Promise<ExecutionChoice> {
   let fit: (NonNullable<ExecutionChoice['fit']> & { at: number }) | undefined;
   let lean: { ratio: number; at: number; oom: NonNullable<ExecutionChoice['oom']> } | undefined;
+  // the leanest execution that does not fit (the least over its limit; the earlier on ties)
+  const keepLean = (ratio: number, at: number, oom: NonNullable<ExecutionChoice['oom']>) => {
+    if (!lean || ratio < lean.ratio || (ratio === lean.ratio && at < lean.at)) lean = { ratio, at, oom };
+  };
   let timed = 0;
   const outcome: Array<'fit' | 'oom' | 'skipped' | undefined> = new Array(choice.length);
   for (const at of timingOrder(choice)) {
@@ -60,7 +63,7 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
     const floor = estimator.memoryFloor?.(plan);
     if (floor && floor.ratio > 1) {
       const over = floor.evenRatio ?? floor.ratio;
-      if (!lean || over < lean.ratio || (over === lean.ratio && at < lean.at)) lean = { ratio: over, at, oom: { ...base, peak_GiB: floor.peak_GiB, limit_GiB: floor.limit_GiB, timed: false, timedExecutions: 0, overRatio: over } };
+      keepLean(over, at, { ...base, peak_GiB: floor.peak_GiB, limit_GiB: floor.limit_GiB, timed: false, timedExecutions: 0, overRatio: over });
       outcome[at] = 'oom';
       continue;
     }
@@ -77,7 +80,7 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
     if (est.isOom) {
       const tight = est.breakdown.stages.reduce((a, x) => (x.memory_GiB / x.memoryLimit_GiB > a.memory_GiB / a.memoryLimit_GiB ? x : a));
       const ratio = tight.memory_GiB / tight.memoryLimit_GiB;
-      if (!lean || ratio < lean.ratio || (ratio === lean.ratio && at < lean.at)) lean = { ratio, at, oom: { ...base, peak_GiB: tight.memory_GiB, limit_GiB: tight.memoryLimit_GiB, timed: true, timedExecutions: 0, overRatio: ratio } };
+      keepLean(ratio, at, { ...base, peak_GiB: tight.memory_GiB, limit_GiB: tight.memoryLimit_GiB, timed: true, timedExecutions: 0, overRatio: ratio });
       outcome[at] = 'oom';
       continue;
     }
@@ -174,14 +177,7 @@ export async function resolveChosenPlans(req: SearchRequest, catalog: Catalog, p
     throw new FasopError(`no execution of the request runs with tp=${s.tp} dp=${s.dp} pp=${s.pp} mbs=${s.mbs} gbs=${s.gbs} (${why.join(' | ')})`, 'choose other degrees, or other --recompute/--dp-sharding/--virtual-stages/--cp values');
   }
   // the degrees' own checks, with the first execution that runs (the others differ only in techniques)
-  const why = planProblems(req, profiles, { ...s, execution: choice[0]!.execution ?? PLAIN_EXECUTION });
-  if (why.length) {
-    throw new FasopError(`plan tp=${s.tp} dp=${s.dp} pp=${s.pp} mbs=${s.mbs} gbs=${s.gbs} is not a plan of this cluster: ${why.join('; ')}`,
-      'choose degrees with tp·cp·dp·pp = GPUs, tp | GPUs per node, dp | gbs, mbs | gbs/dp, pp <= layers, and profiles for this tp');
-  }
-  const places = placements(req.gpus).map((t) => placementOf(req, catalog, req.gpus, t))
-    .filter((p) => !placement || (p.nodes.length === placement.length && p.nodes.every((n, i) => n.gpu.name === placement[i] || n.gpu.instance.name === placement[i])));
-  if (places.length === 0) throw new FasopError(`placement [${placement!.join(', ')}] is not a placement of ${req.gpus.map((g) => `${g.type} ${g.nodes}`).join(', ')}`, 'give one GPU type per node, in an order fasop enumerates (see the CSV placement column)');
+  const places = checkedPlacements(req, catalog, profiles, { ...s, execution: choice[0]!.execution ?? PLAIN_EXECUTION }, placement);
   const out: Array<{ plan: ResolvedPlan; estimate: Estimate }> = [];
   for (const place of places) {
     const c = await chooseExecution(req, profiles, estimator, place, choice, s.gbs);
