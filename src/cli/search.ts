@@ -13,7 +13,8 @@ import { ProfileDb } from '../profiles/db.js';
 import { checkPlainName, confinedPath } from '../guard/output-path.js';
 import { checkDistinctFiles, ensureWritableDir, LineFile, writeFileAtomic } from '../guard/write.js';
 import { ProgressLine, summaryLines, verboseLines } from '../report/console.js';
-import { formatCsv, rankRecords } from '../report/csv.js';
+import { csvChunks, rankRecords, type RankedRecord } from '../report/csv.js';
+import { ResultTable } from '../report/result-table.js';
 import { jsonlMeta, jsonlOom, jsonlParetoMeta, jsonlRecord } from '../report/jsonl.js';
 import { clusterString } from '../request/cluster.js';
 import type { PlanRecord } from '../search/record.js';
@@ -114,8 +115,8 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
   };
   const progress = new ProgressLine((s) => io.err(s.replace(/\n$/, '')), raw.verbose ? 'off' : io.errIsTty ? 'tty' : 'lines');
   const started = Date.now();
-  const records: PlanRecord[] = [];
-  const extras: PlanExtras[] = [];
+  // every result, compactly, for the ranked CSV and the summary
+  const table = new ResultTable();
   // strategies none of whose executions fits (perStrategy): counted, listed with --list-oom, the leanest kept to explain
   const notFit = { count: 0, untimed: 0 };
   const oomRows: OomRecord[] = [];
@@ -209,18 +210,17 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
         if (raw.listOom) oomRows.push(ev.oom);
         keepLeanest(leanest, ev.oom);
         if (jsonlFile !== undefined) jsonl(jsonlOom(ev.index, ev.oom));
-        progress.update(records.length + notFit.count, total, valid, oom);
+        progress.update(table.length + notFit.count, total, valid, oom);
       } else {
         idxInPlacement += 1;
-        records.push(ev.record);
-        extras.push(planExtras(ev.record, ev.estimate, req.model.num_layers));
+        table.add(ev.record, planExtras(ev.record, ev.estimate, req.model.num_layers));
         if (ev.record.is_oom) oom += 1;
         else valid += 1;
         if (jsonlFile !== undefined) jsonl(jsonlRecord(ev.index, ev.record)); // not formatted when not written
         const now = Date.now();
         if (raw.verbose) out(verboseLines(idxInPlacement, placementTotal, ev.record, (now - last) / 1000));
         last = now;
-        progress.update(records.length + notFit.count, total, valid, oom);
+        progress.update(table.length + notFit.count, total, valid, oom);
       }
     };
     handle(first.value);
@@ -235,15 +235,15 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
 
   const seconds = (Date.now() - started) / 1000;
   const order = req.estimator === 'reference' ? 'time' : 'fits-first';
-  const csvText = formatCsv(records, { order, extras, fillLayers: req.estimator !== 'reference', context: { model: req.model.name, dataset: req.dataset.name, ...(resolved.budget.tokens !== undefined ? { trainTokens: resolved.budget.tokens } : {}) } });
+  const csvText = () => csvChunks(table, { order, fillLayers: req.estimator !== 'reference', context: { model: req.model.name, dataset: req.dataset.name, ...(resolved.budget.tokens !== undefined ? { trainTokens: resolved.budget.tokens } : {}) } });
   let savedCsv: string | undefined;
   if (csvPath) {
     if (originalNames) {
       if (existsSync(csvPath)) out(`[CSV] Replacing the earlier ${csvPath} (the original's file name; --no-original-names keeps every result)`);
-      writeFileAtomic(csvPath, csvText);
+      writeFileAtomic(csvPath, csvText());
       savedCsv = csvPath;
     } else {
-      savedCsv = writeNewFile(outputDir, csvStem, '.csv', csvText);
+      savedCsv = writeNewFile(outputDir, csvStem, '.csv', csvText());
     }
   } else out('[INFO] CSV save skipped (--no-save-csv)');
   let listed: string | undefined;
@@ -258,20 +258,36 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
   out('');
   const noFitExit = req.estimator === 'reference' ? undefined : EXIT_NO_PLAN_FITS;
   // nothing fits and nothing was kept: the leanest plan is estimated once, to say what it needs
-  let shown = records;
-  let shownExtras = extras;
-  if (records.length === 0 && leanest.length > 0) {
-    shown = [];
-    shownExtras = [];
+  let shown: RankedRecord[];
+  let shownExtras: PlanExtras[] = [];
+  let counts: { results: number; fitting: number } | undefined;
+  if (table.fits > 0) {
+    // the summary names the best plan that fits: rank 1 of the fits-first order (the first fit of the time order)
+    const { order: ranked, rank } = table.ranked(order);
+    let p = 0;
+    while (table.isOom(ranked[p]!)) p += 1;
+    const i = ranked[p]!;
+    const record = table.record(i);
+    shown = [{ index: i, record, rank: rank[p]! }];
+    shownExtras[i] = table.extras(i, record)!;
+    counts = { results: table.length, fitting: table.fits };
+  } else if (table.length > 0) {
+    const all = Array.from({ length: table.length }, (_, i) => table.record(i));
+    shownExtras = all.map((r, i) => table.extras(i, r)!);
+    shown = rankRecords(all, order);
+  } else {
+    const all: PlanRecord[] = [];
     for (const lean of leanest) {
       const [plan] = resolvePlans({ ...req, gbsValues: [lean.gbs], pareto: false, executions: [lean.execution] }, catalog, profiles, { ...lean, execution: lean.execution }, lean.placement);
       const est = await estimator(plan!);
       const rec = toRecord(plan!, est, lean.placement, lean.gpu_cluster_str, req);
-      shown.push(rec);
+      all.push(rec);
       shownExtras.push(planExtras(rec, est, req.model.num_layers));
     }
+    shown = rankRecords(all, order);
   }
-  out(summaryLines(rankRecords(shown, order), seconds, savedCsv, {
+  out(summaryLines(shown, seconds, savedCsv, {
+    ...(counts ? { counts } : {}),
     ...(perStrategy(req) ? { notFit: { ...notFit, ...(listed ? { listed } : {}) } } : {}),
     searched: (req.executions ?? []).map((e) => ({ dp_sharding: e.dpSharding, recompute: e.recompute, sequence_parallel: e.sequenceParallel })),
     extras: shownExtras,
@@ -280,16 +296,16 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
     leanerRecipes: req.estimator === 'reference' ? [] : leanerRecipes(req.recipe?.stateBytesPerParam ?? RECIPES['megatron-mixed']!.stateBytesPerParam),
     ...(noFitExit !== undefined ? { noFitExitCode: noFitExit } : {}),
   }));
-  if (savedCsv && records.some((r) => !r.is_oom)) out(`Next: fasop export --csv ${savedCsv} --rank 1 --format megatron${req.pareto ? `   |   chart: fasop --only-make-pareto ${savedCsv}` : ''}`);
+  if (savedCsv && table.fits > 0) out(`Next: fasop export --csv ${savedCsv} --rank 1 --format megatron${req.pareto ? `   |   chart: fasop --only-make-pareto ${savedCsv}` : ''}`);
   if (req.pareto && raw.makePareto && savedCsv && hooks.makePareto) {
     await hooks.makePareto(io, savedCsv, raw.paretoTitle, req.model.name, titledChart ?? savedCsv.replace(/\.csv$/, '.png'));
   }
-  if (jsonlPath) out(`[PARSING] Results saved to: ${jsonlPath} (${records.length} entries)`);
+  if (jsonlPath) out(`[PARSING] Results saved to: ${jsonlPath} (${table.length} entries)`);
   if (log !== undefined) {
     io.out(`[LOG] Log saved to: ${logPath}`);
     log.close();
   }
-  if (noFitExit !== undefined && (records.length > 0 || notFit.count > 0) && records.every((r) => r.is_oom)) throw new ExitStatus(noFitExit);
+  if (noFitExit !== undefined && (table.length > 0 || notFit.count > 0) && table.fits === 0) throw new ExitStatus(noFitExit);
 }
 
 /** How many of the leanest plans that do not fit are estimated when nothing fits, to name the leanest. */

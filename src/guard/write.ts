@@ -2,11 +2,31 @@ import { accessSync, closeSync, constants, mkdirSync, openSync, realpathSync, re
 import { basename, dirname, join, resolve } from 'node:path';
 import { FasopError } from '../errors.js';
 
+/** A file's content: whole, or as chunks of text written one after another (a large CSV). */
+export type FileData = string | Uint8Array | Iterable<string>;
+
+/** Write `data` to a new file at `path` (replacing one there). */
+export function writeData(path: string, data: FileData): void {
+  if (typeof data === 'string' || data instanceof Uint8Array) {
+    writeFileSync(path, data);
+    return;
+  }
+  const fd = openSync(path, 'w');
+  try {
+    for (const chunk of data) {
+      const b = Buffer.from(chunk);
+      for (let off = 0; off < b.length;) off += writeSync(fd, b, off);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Write a file so that readers see the old content or the new, never a truncated one. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+export function writeFileAtomic(path: string, data: FileData): void {
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Date.now()}`);
   try {
-    writeFileSync(tmp, data);
+    writeData(tmp, data);
     renameSync(tmp, path);
   } catch (err) {
     try {

@@ -41,6 +41,8 @@ export interface SummaryContext {
   notFit?: { count: number; untimed: number; listed?: string };
   /** the executions searched, as record columns (techniques not worth suggesting again) */
   searched?: readonly Pick<PlanRecord, 'dp_sharding' | 'recompute' | 'sequence_parallel'>[];
+  /** how many results there are and how many fit, when `ranked` holds only some of them (at least the best that fits) */
+  counts?: { results: number; fitting: number };
 }
 
 const gib = (x: number) => `${x.toFixed(2)} GiB`;
@@ -81,10 +83,11 @@ function executionLine(b: PlanRecord): string[] {
 /** The final summary (SPEC §13.5, extended): every part of the best plan, or why nothing fits. */
 export function summaryLines(ranked: readonly RankedRecord[], seconds: number, csvPath: string | undefined, ctx: SummaryContext = {}): string {
   const nf = ctx.notFit;
-  const fitting = ranked.filter((r) => !r.record.is_oom).length;
+  const fitting = ctx.counts?.fitting ?? ranked.filter((r) => !r.record.is_oom).length;
+  const results = ctx.counts?.results ?? ranked.length;
   const out = [`Finished in ${seconds.toFixed(2)} seconds`, nf
     ? `Total configurations evaluated: ${fitting + nf.count} (${fitting} fit in memory, each with its fastest execution; ${nf.count} do not, ${nf.untimed} of them known by their memory floor and not timed)`
-    : `Total configurations evaluated: ${ranked.length}`];
+    : `Total configurations evaluated: ${results}`];
   if (csvPath) out.push(`CSV file saved at: ${csvPath}`);
   if (nf && nf.count > 0) out.push(nf.listed ? `Plans out of memory listed at: ${nf.listed}` : 'Plans out of memory are not in the CSV (--list-oom lists them)');
   const fits = ranked.filter((r) => !r.record.is_oom);
@@ -96,7 +99,7 @@ export function summaryLines(ranked: readonly RankedRecord[], seconds: number, c
   const b = best.record;
   out.push(
     '',
-    `Best configuration (non-OOM; rank ${best.rank}, ${fits.length} of ${nf ? fitting + nf.count : ranked.length} plans fit in memory):`,
+    `Best configuration (non-OOM; rank ${best.rank}, ${fitting} of ${nf ? fitting + nf.count : results} plans fit in memory):`,
     ...planLines(b, ctx.extras?.[best.index], ctx.gpusPerNode),
     `  Step time: ${b.step_time.toFixed(4)}s`,
     `  Total training time: ${b.total_time_seconds.toFixed(2)}s (${b.total_time_hours.toFixed(2)}h) for ${b.iterations.toLocaleString('en-US')} iterations`,

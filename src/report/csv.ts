@@ -1,6 +1,7 @@
 import type { PlanRecord } from '../search/record.js';
 import type { PlanExtras, RankOrder } from './plan-extras.js';
 import { pyBool, pyFloat, pyList } from './pyformat.js';
+import type { ResultTable } from './result-table.js';
 
 /** The original's CSV columns, in order (SPEC §13.2); ours follow at the end. */
 export const ORIGINAL_COLUMNS = [
@@ -105,4 +106,27 @@ export interface FormatCsvOptions {
 export function formatCsv(records: readonly PlanRecord[], opts: FormatCsvOptions = {}): string {
   const lines = [CSV_COLUMNS.join(','), ...rankRecords(records, opts.order).map((r) => csvRow(r, opts.extras?.[r.index], opts.context, opts.fillLayers))];
   return `${lines.join('\n')}\n`;
+}
+
+/** Rows per chunk of csvChunks. */
+const ROWS_PER_CHUNK = 2048;
+
+/**
+ * The CSV of formatCsv, byte for byte, in chunks of text (the header first), from a ResultTable:
+ * a large search's file is written without holding its whole text or a record object per row.
+ */
+export function* csvChunks(table: ResultTable, opts: Omit<FormatCsvOptions, 'extras'> = {}): Generator<string> {
+  yield `${CSV_COLUMNS.join(',')}\n`;
+  const { order, rank } = table.ranked(opts.order);
+  let lines: string[] = [];
+  for (let p = 0; p < order.length; p++) {
+    const i = order[p]!;
+    const record = table.record(i);
+    lines.push(csvRow({ index: i, record, rank: rank[p]! }, table.extras(i, record), opts.context, opts.fillLayers));
+    if (lines.length === ROWS_PER_CHUNK) {
+      yield `${lines.join('\n')}\n`;
+      lines = [];
+    }
+  }
+  if (lines.length) yield `${lines.join('\n')}\n`;
 }

@@ -1,7 +1,7 @@
-import { closeSync, existsSync, linkSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FasopError } from '../errors.js';
-import { writeError } from '../guard/write.js';
+import { writeData, writeError, type FileData } from '../guard/write.js';
 
 /** `H100x4`, `A40x8-A100x1`: a cluster as a file-name part. */
 export function clusterFilePart(groups: readonly { type: string; nodes: number }[]): string {
@@ -49,10 +49,10 @@ export function claimNewFile(dir: string, stem: string, ext: string): { path: st
  * Write `data` under the first free candidate name, whole or not at all: the text goes to a
  * temporary file first, which is then hard-linked to the name (a link never replaces a file).
  */
-export function writeNewFile(dir: string, stem: string, ext: string, data: string | Uint8Array): string {
+export function writeNewFile(dir: string, stem: string, ext: string, data: FileData): string {
   const tmp = join(dir, `.${stem}${ext}.tmp-${process.pid}-${Date.now()}`);
   try {
-    writeFileSync(tmp, data);
+    writeData(tmp, data);
     for (let n = 1; n <= MAX_TRIES; n++) {
       const path = candidatePath(dir, stem, ext, n);
       try {

@@ -53,6 +53,8 @@ interface ClusterJob {
   base: Array<{ cp: number; strategies: Strategy[] }>;
   /** results per placement (jobChoices(…).length, counted without keeping them) */
   count: number;
+  /** what the job's choices depend on: jobs of one key (sub-clusters of as many GPUs) share them */
+  key: string;
   placements: string[][];
 }
 
@@ -135,10 +137,35 @@ export function planJobs(req: SearchRequest, profiles: ProfileDb, catalog: Catal
         }
       }
       const job = { gbs, base };
-      jobs.push({ gbs, groups, tps, base, count: countChoices(req, job), placements: placements(groups) });
+      jobs.push({ gbs, groups, tps, base, count: countChoices(req, job), placements: placements(groups), key: `${gbs} ${gpus} ${tps.join(',')}` });
     }
   }
   return jobs;
+}
+
+/** Strategies (with their executions) kept at most by sharedChoices before it forgets them all. */
+const CHOICES_KEPT = 1 << 20;
+
+/**
+ * jobChoices, listed once per job key: the sub-clusters of a Pareto sweep with as many GPUs (and
+ * the same TPs and gbs) have the same strategies and executions. Choices are read, never changed.
+ */
+function sharedChoices(req: SearchRequest): (job: ClusterJob) => Strategy[][] {
+  const kept = new Map<string, Strategy[][]>();
+  let size = 0;
+  return (job) => {
+    let c = kept.get(job.key);
+    if (c) return c;
+    c = jobChoices(req, job);
+    const n = c.reduce((a, x) => a + x.length, 0);
+    if (size + n > CHOICES_KEPT) {
+      kept.clear();
+      size = 0;
+    }
+    kept.set(job.key, c);
+    size += n;
+    return c;
+  };
 }
 
 /** The context-parallel degrees of the request's executions, ascending (1 without any). */
@@ -174,8 +201,9 @@ export async function* searchEvents(
   }
   let index = 0;
   const grouped = perStrategy(req);
+  const choicesOfJob = sharedChoices(req);
   for (const job of jobs) {
-    const choices = jobChoices(req, job);
+    const choices = choicesOfJob(job);
     yield { type: 'meta', total_count: choices.length, gbs: job.gbs, cluster: clusterObject(job.groups), placements: job.placements, tpCandidates: job.tps, strategies: job.base.flatMap((b) => b.strategies) };
     const clusterStr = clusterString(job.groups);
     for (const [pi, nodeTypes] of job.placements.entries()) {
