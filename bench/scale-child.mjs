@@ -3,10 +3,14 @@
 //   MODE one:      searchEvents on this thread (every build has it)
 //   MODE parallel: the parallel search over WORKERS threads (builds that have dist/search/parallel.js)
 //   MODE hot:      the search run twice on this thread; the second run's plans per CPU second
-// Keeps every record as `fasop search` does (for the CSV), stops after CAP_S seconds (0: no cap) and
-// prints one JSON line: results (plans, or strategies where a build gives one per strategy), plans
-// timed by the estimator (this thread's), total, seconds, results/s, peak RSS (MiB) and a hash of the results.
+// Keeps every result as `fasop search` does (a build with report/result-table.js: in its compact table,
+// with the extras; before: the record objects), stops after CAP_S seconds (0: no cap), then writes the
+// ranked CSV of what it kept to a temporary file as `fasop search` would (csv_s), and prints one JSON
+// line: results (plans, or strategies where a build gives one per strategy), plans timed by the
+// estimator (this thread's), total, seconds, results/s, peak RSS (MiB, CSV included) and a hash of the results.
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -17,6 +21,9 @@ const { addSearchOptions, resolveSearchOptions } = await imp('cli/search-options
 const { ProfileDb } = await imp('profiles/db.js');
 const { getEstimator } = await imp('estimate/index.js');
 const { searchEvents, planJobs, countPlans } = await imp('search/search.js');
+const csv = await imp('report/csv.js');
+const { planExtras } = await imp('report/plan-extras.js');
+const tableModule = await imp('report/result-table.js').catch(() => undefined);
 const gpuTokens = JSON.parse(gpuJson);
 const args = JSON.parse(argsJson);
 const cap_s = Number(capArg);
@@ -36,12 +43,19 @@ try {
     const cpu = process.cpuUsage();
     const hash = createHash('sha256');
     const records = [];
+    const extras = [];
+    const table = tableModule ? new tableModule.ResultTable() : undefined;
     let results = 0;
     let capped = false;
     timed = 0;
     for await (const ev of events) {
       if (ev.type === 'result') {
-        records.push(ev.record);
+        const x = planExtras(ev.record, ev.estimate, r.request.model.num_layers);
+        if (table) table.add(ev.record, x);
+        else {
+          records.push(ev.record);
+          extras.push(x);
+        }
         hash.update(JSON.stringify(ev.record));
       } else if (ev.type === 'oom') hash.update(JSON.stringify(ev.oom));
       else continue;
@@ -49,13 +63,23 @@ try {
       if (cap_s > 0 && (results & 255) === 0 && performance.now() - start > cap_s * 1000) { capped = true; break; }
     }
     const c = process.cpuUsage(cpu);
-    return { plans: results, timed, seconds: (performance.now() - start) / 1000, cpu_s: (c.user + c.system) / 1e6, capped, hash: hash.digest('hex').slice(0, 16) };
+    const seconds = (performance.now() - start) / 1000;
+    // the ranked CSV, as `fasop search` writes it
+    const t = performance.now();
+    const dir = mkdtempSync(join(tmpdir(), 'fasop-csv-'));
+    const opts = { order: r.request.estimator === 'reference' ? 'time' : 'fits-first', fillLayers: r.request.estimator !== 'reference' };
+    if (table) {
+      const { writeFileAtomic } = await imp('guard/write.js');
+      writeFileAtomic(join(dir, 'r.csv'), csv.csvChunks(table, opts));
+    } else writeFileSync(join(dir, 'r.csv'), csv.formatCsv(records, { ...opts, extras }));
+    rmSync(dir, { recursive: true, force: true });
+    return { plans: results, timed, seconds, cpu_s: (c.user + c.system) / 1e6, csv_s: (performance.now() - t) / 1000, capped, hash: hash.digest('hex').slice(0, 16) };
   };
   let res;
   let threads = 1;
   if (mode === 'parallel') {
     const { parallelSearchEvents } = await imp('search/parallel.js');
-    res = await run(parallelSearchEvents(r.request, ctx, { workers: Number(workersArg), source: { raw, gpuTokens }, onThreads: (t) => { threads = t; } }));
+    res = await run(parallelSearchEvents(r.request, ctx, { workers: Number(workersArg), source: { raw, gpuTokens }, slimEstimates: true, onThreads: (t) => { threads = t; } }));
   } else if (mode === 'hot') {
     await run(searchEvents(r.request, ctx)); // warm-up: JIT, cost tables
     res = await run(searchEvents(r.request, ctx));

@@ -151,3 +151,25 @@ test('fasop search --workers 1 and --workers 2 write the same CSV bytes; bad --w
   assert.equal(exhaustive.code, 2);
   assert.match(exhaustive.err, /--workers would do nothing/);
 });
+
+test('with slim estimates from the threads, the records and the extras the reports show are the one-thread ones', async () => {
+  const { planExtras } = await import('../src/report/plan-extras.js');
+  const { req, ctx, source } = setup(['H100', '1', 'H200', '2'], ['--pareto', '--pareto-gbs-max', '16', '--dataset', 'c4']);
+  const one = await collect(searchEvents(req, ctx));
+  const many = await collect(parallelSearchEvents(req, ctx, { workers: 2, source, minPlans: 0, slimEstimates: true }));
+  assert.equal(many.length, one.length);
+  let slim = 0;
+  for (let i = 0; i < one.length; i++) {
+    const a = one[i]!;
+    const b = many[i]!;
+    if (a.type !== 'result' || b.type !== 'result') {
+      assert.deepEqual(b, a, `event ${i}`);
+      continue;
+    }
+    assert.deepEqual(b.record, a.record, `record ${i}`);
+    assert.equal(b.estimate.stepTime_s, a.estimate.stepTime_s);
+    assert.deepEqual(planExtras(b.record, b.estimate, req.model.num_layers), planExtras(a.record, a.estimate, req.model.num_layers), `extras ${i}`);
+    if (b.estimate.breakdown.stages.some((s) => !('compute_s' in s))) slim += 1;
+  }
+  assert.ok(slim > 64, `estimates from the other thread came slim (${slim})`);
+});

@@ -127,6 +127,8 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
     const events = parallelSearchEvents(req, { catalog, profiles, estimator }, {
       workers,
       source: { raw, gpuTokens: gpuTokens ?? [] },
+      // the reports read of an estimate only what planExtras does
+      slimEstimates: true,
       onThreads: (threads, plans) => {
         const asked = raw.workers === undefined ? 'all cores' : `--workers ${workers}`;
         threadsLine = threads > 1 || workers === 1

@@ -9,7 +9,7 @@ import { isFasopError } from '../errors.js';
 import { getEstimator } from '../estimate/index.js';
 import { ProfileDb } from '../profiles/db.js';
 import { resolveSearchOptions } from '../request/options.js';
-import type { ShardInput, ShardItem, ShardMessage } from './parallel.js';
+import { slimEstimate, type ShardInput, type ShardItem, type ShardMessage } from './parallel.js';
 import { searchEvents } from './search.js';
 
 async function run(d: ShardInput): Promise<void> {
@@ -33,7 +33,7 @@ async function run(d: ShardInput): Promise<void> {
   let batch: ShardItem[] = [];
   for await (const ev of searchEvents(request, { catalog, profiles, estimator, only })) {
     if (Atomics.load(ctl, 1) === 1) return;
-    if (ev.type === 'result') batch.push({ index: ev.index, record: ev.record, estimate: ev.estimate });
+    if (ev.type === 'result') batch.push({ index: ev.index, record: ev.record, estimate: d.slimEstimates ? slimEstimate(ev.estimate) : ev.estimate });
     else if (ev.type === 'oom') batch.push({ index: ev.index, oom: ev.oom });
     else continue;
     if (ev.index % d.chunk === 0) {

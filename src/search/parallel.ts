@@ -42,6 +42,11 @@ export interface ParallelOptions {
   nice?: number;
   /** told once, before the first event, how many threads the search uses for how many plans */
   onThreads?: (threads: number, plans: number) => void;
+  /**
+   * Estimates from other threads keep of each stage its memory and limit only (what planExtras
+   * reads), and no other breakdown: much less to clone between threads. Records are unchanged.
+   */
+  slimEstimates?: boolean;
 }
 
 /** Input of one worker (parallel-worker.ts). */
@@ -54,6 +59,7 @@ export interface ShardInput {
   /** Int32 [0]: the highest chunk passed on by thread 0; [1]: 1 when the search stops */
   control: SharedArrayBuffer;
   nice?: number;
+  slimEstimates?: boolean;
 }
 
 export type ShardItem = { index: number; record: PlanRecord; estimate: Estimate } | { index: number; oom: OomRecord };
@@ -72,6 +78,12 @@ export function threadsFor(plans: number, workers: number, minPlans = PARALLEL_M
 /** The thread that owns the plan of (1-based) index i. */
 export function ownerOf(index: number, threads: number, chunk = CHUNK_PLANS): number {
   return Math.floor((index - 1) / chunk) % threads;
+}
+
+/** The estimate as slimEstimates sends it: each stage's memory and limit, no other breakdown. */
+export function slimEstimate(e: Estimate): Estimate {
+  const stages = e.breakdown.stages.map((s) => ({ memory_GiB: s.memory_GiB, memoryLimit_GiB: s.memoryLimit_GiB }));
+  return { ...e, breakdown: { microBatches: e.breakdown.microBatches, stages, pipeline_s: e.breakdown.pipeline_s, embeddingSync_s: e.breakdown.embeddingSync_s, costSource: e.breakdown.costSource } as Estimate['breakdown'] };
 }
 
 export function defaultWorkers(): number {
@@ -158,6 +170,7 @@ export async function* parallelSearchEvents(
   const queues = Array.from({ length: threads - 1 }, (_, w) => new ShardQueue(spawn({
     source: opts.source, shard: w + 1, threads, chunk: CHUNK_PLANS, window: WINDOW_CHUNKS, control,
     ...(opts.nice !== undefined ? { nice: opts.nice } : {}),
+    ...(opts.slimEstimates ? { slimEstimates: true } : {}),
   })));
   // indices owned by workers, in order, whose results come before the next event of this thread
   let pending: number[] = [];
