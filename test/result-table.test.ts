@@ -78,3 +78,11 @@ test('a record the columns cannot hold exactly is kept as it came; ties share a 
   assert.deepEqual([...t.rank], ranked.map((r) => r.rank));
   assert.ok(new Set(t.rank).size < all.length, 'some records tie');
 });
+
+test('number and True/False cells are what csvField makes of them (csvRow writes them without it)', async () => {
+  const { csvField } = await import('../src/report/csv.js');
+  const { pyBool, pyFloat } = await import('../src/report/pyformat.js');
+  const cells = [0, -0, 1, -1.5, 1e-7, -2.5e-9, 1e16, -3e21, 123456.789, NaN, Infinity, -Infinity].map(pyFloat);
+  cells.push(String(12), String(2 ** 40), pyBool(true), pyBool(false), '');
+  for (const c of cells) assert.equal(csvField(c), c, c);
+});

@@ -77,20 +77,22 @@ const num = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ?
 export function csvRow(r: RankedRecord, extras?: PlanExtras, ctx: CsvContext = {}, fillLayers = false): string {
   const x = r.record;
   const layers = x.partition_layers ?? (fillLayers ? extras?.layersPerStage ?? null : null);
+  // number and True/False cells are written as they are (csvField leaves them so); text cells go through csvField
+  const f = csvField;
   const cells = [
     String(r.index), String(x.gbs), String(x.mbs), String(x.tp), String(x.dp), String(x.pp),
-    pyList(x.node_type), x.gpu_cluster_str, pyList(x.partition), layers ? pyList(layers) : '',
+    f(pyList(x.node_type)), f(x.gpu_cluster_str), f(pyList(x.partition)), layers ? f(pyList(layers)) : '',
     pyFloat(x.step_time), pyFloat(x.throughput), pyFloat(x.price_per_step), pyBool(x.is_oom), pyFloat(x.oom_gpumem),
     String(x.iterations), pyFloat(x.total_time_seconds), pyFloat(x.total_time_hours), pyFloat(x.cost), String(r.rank),
-    x.estimator, x.partition_method, pyList(x.placement), x.cost_source,
+    f(x.estimator), f(x.partition_method), f(pyList(x.placement)), f(x.cost_source),
     String(x.tp * x.cp * x.dp * x.pp), num(extras?.peakMemory_GiB), num(extras?.memoryLimit_GiB),
     extras ? pyBool(extras.layersRounded) : '',
-    ctx.model ?? '', ctx.dataset ?? '', ctx.trainTokens === undefined ? '' : String(Math.round(ctx.trainTokens)),
-    String(x.cp), x.recompute, x.recompute_layers === null ? '' : String(x.recompute_layers), x.dp_sharding,
+    f(ctx.model ?? ''), f(ctx.dataset ?? ''), ctx.trainTokens === undefined ? '' : String(Math.round(ctx.trainTokens)),
+    String(x.cp), f(x.recompute), x.recompute_layers === null ? '' : String(x.recompute_layers), f(x.dp_sharding),
     x.shard_group === null ? '' : String(x.shard_group), pyBool(x.sequence_parallel), String(x.virtual_stages),
     num(x.mfu), num(x.tokens_per_s_per_gpu), x.seq_length ? String(x.seq_length) : '',
   ];
-  return cells.map(csvField).join(',');
+  return cells.join(',');
 }
 
 export interface FormatCsvOptions {
