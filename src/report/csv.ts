@@ -67,6 +67,14 @@ export interface CsvContext {
   trainTokens?: number;
 }
 
+/** The cell of a node list, once per list object (records of one placement share theirs). */
+const listCells = new WeakMap<readonly string[], string>();
+function nodeListCell(xs: readonly string[]): string {
+  let c = listCells.get(xs);
+  if (c === undefined) listCells.set(xs, (c = csvField(pyList(xs))));
+  return c;
+}
+
 const num = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '' : pyFloat(x));
 
 /**
@@ -81,10 +89,10 @@ export function csvRow(r: RankedRecord, extras?: PlanExtras, ctx: CsvContext = {
   const f = csvField;
   const cells = [
     String(r.index), String(x.gbs), String(x.mbs), String(x.tp), String(x.dp), String(x.pp),
-    f(pyList(x.node_type)), f(x.gpu_cluster_str), f(pyList(x.partition)), layers ? f(pyList(layers)) : '',
+    nodeListCell(x.node_type), f(x.gpu_cluster_str), f(pyList(x.partition)), layers ? f(pyList(layers)) : '',
     pyFloat(x.step_time), pyFloat(x.throughput), pyFloat(x.price_per_step), pyBool(x.is_oom), pyFloat(x.oom_gpumem),
     String(x.iterations), pyFloat(x.total_time_seconds), pyFloat(x.total_time_hours), pyFloat(x.cost), String(r.rank),
-    f(x.estimator), f(x.partition_method), f(pyList(x.placement)), f(x.cost_source),
+    f(x.estimator), f(x.partition_method), nodeListCell(x.placement), f(x.cost_source),
     String(x.tp * x.cp * x.dp * x.pp), num(extras?.peakMemory_GiB), num(extras?.memoryLimit_GiB),
     extras ? pyBool(extras.layersRounded) : '',
     f(ctx.model ?? ''), f(ctx.dataset ?? ''), ctx.trainTokens === undefined ? '' : String(Math.round(ctx.trainTokens)),

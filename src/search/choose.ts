@@ -149,7 +149,16 @@ async function fewestLayers(req: SearchRequest, profiles: ProfileDb, estimator: 
  * order): likely fastest first, so that the step-time floor skips more: less recompute first, then
  * more virtual stages (a smaller bubble), the distributed optimizer before DDP before FSDP.
  */
+const orders = new WeakMap<readonly Strategy[], number[]>();
+
 function timingOrder(choice: readonly Strategy[]): number[] {
+  // a job's choices are shared by its placements (and by jobs of as many GPUs): each ordered once
+  let o = orders.get(choice);
+  if (!o) orders.set(choice, (o = orderOf(choice)));
+  return o;
+}
+
+function orderOf(choice: readonly Strategy[]): number[] {
   const rc = { none: 0, selective: 1, full: 2 } as const;
   const sh = { optimizer: 0, none: 1, gradients: 2, parameters: 3 } as const;
   const key = (st: Strategy) => {
