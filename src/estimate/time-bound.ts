@@ -4,10 +4,11 @@
  * backward one after another, after the first micro-batch's forwards on the stages before it and
  * before its last backward on them (pipelineFloor_s); T is one micro-batch's compute over all stages
  * (each operator at its cheapest GPU type), recompute included. Each stage also waits for its own
- * sends, once per chunk-micro-batch, so the busiest stage runs at least m·(T + v·sends)/pp; the
+ * sends, once per chunk-micro-batch, so the busiest stage runs at least m·(T + v·sends)/pp; with whole
+ * layers per stage (policy partitionUnit layer) some stage also runs ⌈L/pp⌉ layers m times; the
  * data-parallel all-reduce, the optimizer step and every other term only add to it.
  */
-import { COL, columnOfNode, nodeCount } from '../model/graph.js';
+import { COL, LAST_LAYER_COL, columnOfNode, nodeCount } from '../model/graph.js';
 import { sharedBoundaryCosts } from './boundaries.js';
 import { sharedTypeCosts, type TypeCosts } from './compute.js';
 import { PLAIN_EXECUTION } from './execution.js';
@@ -16,7 +17,13 @@ import type { EstimatorPolicy } from './policy.js';
 import { RECIPES } from './recipe.js';
 import { attentionCoreShare } from './technique-terms.js';
 
-interface ComputeSums { all_s: number; decoderForward_s: number }
+interface ComputeSums {
+  all_s: number;
+  decoderForward_s: number;
+  /** the cheapest decoder layer's forward + backward, and its forward alone */
+  layer_s: number;
+  layerForward_s: number;
+}
 
 const oneCache = new WeakMap<TypeCosts, ComputeSums>();
 const pairCache = new WeakMap<TypeCosts, WeakMap<TypeCosts, ComputeSums>>();
@@ -26,6 +33,10 @@ function sumsOf(costs: readonly TypeCosts[]): ComputeSums {
   const n = costs[0]!.node_s.length;
   let all_s = 0;
   let decoderForward_s = 0;
+  let layer_s = Infinity;
+  let layerForward_s = Infinity;
+  let thisLayer = 0;
+  let thisForward = 0;
   for (let k = 0; k < n; k++) {
     let node = Infinity;
     let fwd = Infinity;
@@ -35,9 +46,19 @@ function sumsOf(costs: readonly TypeCosts[]): ComputeSums {
     }
     all_s += node;
     const col = columnOfNode(k, n);
-    if (col !== COL.embed && col !== COL.lm_head) decoderForward_s += fwd;
+    if (col !== COL.embed && col !== COL.lm_head) {
+      decoderForward_s += fwd;
+      thisLayer += node;
+      thisForward += fwd;
+      if (col === LAST_LAYER_COL) {
+        layer_s = Math.min(layer_s, thisLayer);
+        layerForward_s = Math.min(layerForward_s, thisForward);
+        thisLayer = 0;
+        thisForward = 0;
+      }
+    }
   }
-  return { all_s, decoderForward_s };
+  return { all_s, decoderForward_s, layer_s: Number.isFinite(layer_s) ? layer_s : 0, layerForward_s: Number.isFinite(layerForward_s) ? layerForward_s : 0 };
 }
 
 /** sumsOf, once per GPU type's costs (or pair of types); three or more types are summed each time. */
@@ -62,9 +83,8 @@ export function stepTimeFloor_s(plan: ResolvedPlan, policy: EstimatorPolicy): nu
   const e = plan.execution ?? PLAIN_EXECUTION;
   const costs = Object.entries(plan.profiles).map(([gpu, profile]) => sharedTypeCosts(plan, policy, recipe, gpu, profile, n));
   const sums = cachedSums(costs);
-  const recompute = e.recompute === 'full' && e.recomputeLayers === undefined ? sums.decoderForward_s
-    : e.recompute === 'selective' ? sums.decoderForward_s * attentionCoreShare(plan) : 0;
-  const T = sums.all_s + recompute;
+  const share = e.recompute === 'full' && e.recomputeLayers === undefined ? 1 : e.recompute === 'selective' ? attentionCoreShare(plan) : 0;
+  const T = sums.all_s + sums.decoderForward_s * share;
   const m = plan.gbs / (plan.dp * plan.mbs);
   const v = e.virtualStages;
   // every stage's chain also runs its sends, once per chunk-micro-batch: boundary j (whole layers:
@@ -74,7 +94,9 @@ export function stepTimeFloor_s(plan: ResolvedPlan, policy: EstimatorPolicy): nu
     const boundary = sharedBoundaryCosts(plan, policy, recipe);
     for (let j = 0; j < plan.pp - 1; j++) sends += 2 * boundary[j]![COL.mlp_down]!;
   }
-  return Math.max(pipelineFloor_s(T, plan.pp, m, v), (m * (T + v * sends)) / plan.pp);
+  // stage imbalance: whole layers per stage, so some stage runs at least ⌈L/pp⌉ of them, m times
+  const busiest = policy.partitionUnit === 'layer' ? m * Math.ceil(plan.model.num_layers / plan.pp) * (sums.layer_s + sums.layerForward_s * share) : 0;
+  return Math.max(pipelineFloor_s(T, plan.pp, m, v), (m * (T + v * sends)) / plan.pp, busiest);
 }
 
 /**

@@ -144,7 +144,7 @@ export function planJobs(req: SearchRequest, profiles: ProfileDb, catalog: Catal
 }
 
 /** Strategies (with their executions) kept at most by sharedChoices before it forgets them all. */
-const CHOICES_KEPT = 1 << 20;
+const CHOICES_KEPT = 1 << 18;
 
 /**
  * jobChoices, listed once per job key: the sub-clusters of a Pareto sweep with as many GPUs (and
@@ -153,12 +153,15 @@ const CHOICES_KEPT = 1 << 20;
 function sharedChoices(req: SearchRequest): (job: ClusterJob) => Strategy[][] {
   const kept = new Map<string, Strategy[][]>();
   let size = 0;
+  let gbs = NaN;
   return (job) => {
     let c = kept.get(job.key);
     if (c) return c;
     c = jobChoices(req, job);
     const n = c.reduce((a, x) => a + x.length, 0);
-    if (size + n > CHOICES_KEPT) {
+    // jobs run gbs by gbs: a key of an earlier gbs does not come again
+    if (size + n > CHOICES_KEPT || job.gbs !== gbs) {
+      gbs = job.gbs;
       kept.clear();
       size = 0;
     }
