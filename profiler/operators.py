@@ -13,6 +13,9 @@ Measures, forward and backward:
   rmsnorm, layernorm, rope, silu, gelu (tanh), mul (gated product), add (residual),
   embedding (gather; backward = dense scatter-add), cross_entropy (fp32-upcast logits),
   vocab_parallel_cross_entropy (local work of one TP rank): by width x tokens (bytes)
+  head_merge (attention's [heads, tokens, head_dim] output to a projection's [tokens, heads x
+                head_dim] layout), qkv_grad_stack (the gradient of GPT-2's fused qkv split into
+                heads), bias_grad (a bias's gradient: the sum of dY over tokens)
   adamw_bf16_states, adamw_fp32_master: the optimizer step by parameter count
 
 Timing: CUDA events around each repetition; a GPU sleep kernel queued before the repetitions
@@ -396,6 +399,59 @@ def measure_memory_bound(bench, dev, quick):
     return out
 
 
+# ---------------------------------------------------------------- layout copies and bias gradients
+
+def measure_layout(bench, dev, quick):
+    """Attention's output copied from [heads, tokens, head_dim] to a projection's [tokens, heads x
+    head_dim] layout; the gradient of GPT-2's fused qkv split into heads; bias gradients."""
+    tokens = [512, 4096, 32768] if quick else octaves(256, 65536)
+    out = {}
+    ax3 = ["head_dim", "width", "tokens"]
+    merge, stack = [], []
+    for hd in ([128] if quick else [64, 128]):
+        for nh in ([8, 32] if quick else octaves(1, 128)):
+            W = nh * hd
+            for M in tokens:
+                if 3 * M * W > MAX_ELEMENTS:
+                    break
+                x = rnd((1, nh, M, hd), dev)
+                X = rnd((M, 3 * W), dev, grad=True)
+                parts = X.view(1, M, 3, nh, hd).permute(2, 0, 3, 1, 4).unbind(0)
+                grads = [rnd((1, nh, M, hd), dev) for _ in range(3)]
+
+                def both():
+                    m_ = bench.ms(lambda: x.transpose(1, 2).contiguous())
+                    k_ = bench.ms(lambda: torch.autograd.grad(parts, [X], grads, retain_graph=True))
+                    return m_, k_
+                r = oom_safe(both)
+                del x, X, parts, grads
+                if r is None:
+                    break
+                merge.append([hd, W, M, round(r[0], 5)])
+                stack.append([hd, W, M, round(r[1], 5)])
+                if max(r) > CAP_MS:
+                    break
+    out["head_merge"] = dict(axes=ax3, fields=["copy_ms"], points=merge)
+    out["qkv_grad_stack"] = dict(axes=ax3, fields=["copy_ms"], points=stack)
+    pts = []
+    for W in ([1024, 8192] if quick else half_octaves(128, 65536)):
+        for M in tokens:
+            if M * W > MAX_ELEMENTS:
+                break
+            g = rnd((M, W), dev)
+            r = oom_safe(lambda: bench.ms(lambda: g.sum(0)))
+            del g
+            if r is None:
+                break
+            pts.append([W, M, round(r, 5)])
+            if r > CAP_MS:
+                break
+    out["bias_grad"] = dict(axes=["width", "tokens"], fields=["reduce_ms"], points=pts)
+    torch.cuda.empty_cache()
+    log(f"  layout: {sum(len(t['points']) for t in out.values())} points")
+    return out
+
+
 # ---------------------------------------------------------------- optimizer
 
 def param_tensors(n, dev, dtype, chunk=2**26):
@@ -450,7 +506,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="a tiny grid (a check that it runs, not a profile)")
     ap.add_argument("--l2-flush", action="store_true",
                     help="write a 128 MiB buffer before every repetition (cold L2); default: L2-warm operands")
-    ap.add_argument("--only", default="linear,linear_unaligned,attention,memory,optimizer",
+    ap.add_argument("--only", default="linear,linear_unaligned,attention,memory,layout,optimizer",
                     help="comma-separated families to measure (default: all)")
     args = ap.parse_args()
     if not torch.cuda.is_available():
@@ -464,14 +520,15 @@ def main():
     bench = Bench(dev, l2_flush=args.l2_flush)
     log(f"{name}: sleep {bench.cycles_per_ms / 1e6:.3f} Mcycles/ms, L2 flush {bench.flush_ms * 1e3:.1f} us")
     families = set(args.only.split(","))
-    if families - {"linear", "linear_unaligned", "attention", "memory", "optimizer"}:
-        sys.exit(f"operators.py: unknown family in --only {args.only} — fix: use linear,linear_unaligned,attention,memory,optimizer")
+    if families - {"linear", "linear_unaligned", "attention", "memory", "layout", "optimizer"}:
+        sys.exit(f"operators.py: unknown family in --only {args.only} — fix: use linear,linear_unaligned,attention,memory,layout,optimizer")
     tables, phase_s = {}, {}
     for fam, fn in [("linear", lambda: {"linear": measure_linear(bench, dev, args.quick)}),
                     ("linear_unaligned", lambda: {"linear_unaligned": measure_linear_unaligned(bench, dev, args.quick)}),
                     ("attention", lambda: {"attention": measure_attention(bench, dev, args.quick),
                                            "attention_flash": measure_attention(bench, dev, args.quick, "flash")}),
                     ("memory", lambda: measure_memory_bound(bench, dev, args.quick)),
+                    ("layout", lambda: measure_layout(bench, dev, args.quick)),
                     ("optimizer", lambda: measure_optimizer(bench, dev, args.quick))]:
         if fam not in families:
             continue

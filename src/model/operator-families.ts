@@ -17,6 +17,12 @@ export const TABLE_AXES = {
   embedding: ['vocab', 'hidden', 'tokens'],
   cross_entropy: ['vocab', 'tokens'],
   vocab_parallel_cross_entropy: ['vocab', 'tokens'],
+  /** attention's [heads, tokens, head_dim] output copied to a projection's [tokens, heads × head_dim] layout */
+  head_merge: ['head_dim', 'width', 'tokens'],
+  /** the gradient of GPT-2's fused qkv output split into heads (width: one of q, k, v) */
+  qkv_grad_stack: ['head_dim', 'width', 'tokens'],
+  /** a bias's gradient, the sum of dY over tokens */
+  bias_grad: ['width', 'tokens'],
   adamw_bf16_states: ['params'],
   adamw_fp32_master: ['params'],
 } as const;

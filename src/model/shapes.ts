@@ -3,7 +3,9 @@
  * the last, for a TP degree, micro-batch size and sequence length (Megatron-style TP without
  * sequence parallelism: q/k/v/gate/up column-parallel, o/down row-parallel, vocabulary split).
  * LLaMA-style (RMSNorm, RoPE, GQA, SwiGLU) and GPT-2-style (LayerNorm, GELU, learned positions,
- * fused qkv; biases are not costed) models.
+ * fused qkv, biases: their gradients are reductions over tokens) models, with the layout copies the
+ * Hugging Face-style modules make (attention's output merged into a projection's layout; GPT-2's
+ * fused-qkv gradient stacked back from its heads).
  */
 import { FasopError } from '../errors.js';
 import type { ModelSpec } from '../catalog/schema.js';
@@ -18,6 +20,8 @@ export interface OperatorShape {
   dims: Record<string, number>;
   /** calls per layer (or per model for the first/last parts) */
   count: number;
+  /** a one-field table's time falls in the backward (default: the forward) */
+  pass?: 'backward';
 }
 
 export interface ShapeRequest {
@@ -61,6 +65,10 @@ const linear = (name: string, inF: number, outF: number, tokens: number): Operat
   ({ name, table: outF % 8 === 0 ? 'linear' : 'linear_unaligned', dims: { in_features: inF, out_features: outF, tokens }, count: 1 });
 const elementwise = (name: string, table: TableName, width: number, tokens: number, count = 1): OperatorShape =>
   ({ name, table, dims: { width, tokens }, count });
+const headMerge = (hd: number, width: number, tokens: number): OperatorShape =>
+  ({ name: 'attn_out_merge', table: 'head_merge', dims: { head_dim: hd, width, tokens }, count: 1 });
+const biasGrad = (name: string, width: number, tokens: number): OperatorShape =>
+  ({ name, table: 'bias_grad', dims: { width, tokens }, count: 1, pass: 'backward' });
 
 /** Largest TP degree considered for a model priced by shape. */
 export const MAX_SHAPE_TP = 64;
@@ -118,6 +126,7 @@ export function decoderShapes(model: ModelSpec, req: ShapeRequest): DecoderShape
       { name: 'rope_q', table: 'rope', dims: { head_dim: hd, width: hq * hd, tokens: M }, count: 1 },
       { name: 'rope_k', table: 'rope', dims: { head_dim: hd, width: hkv * hd, tokens: M }, count: 1 },
       attention,
+      headMerge(hd, hq * hd, M),
       linear('attn_o', hq * hd, h, M),
       elementwise('residual_add', 'add', h, M, 2),
       elementwise('post_attn_norm', 'rmsnorm', h, M),
@@ -134,13 +143,19 @@ export function decoderShapes(model: ModelSpec, req: ShapeRequest): DecoderShape
     layer = [
       elementwise('input_norm', 'layernorm', h, M),
       linear('attn_qkv', h, 3 * hq * hd, M),
+      biasGrad('attn_qkv_bias', 3 * hq * hd, M),
+      // the heads are views of the qkv output (no forward copy); their gradients are stacked back
+      { name: 'qkv_grad_stack', table: 'qkv_grad_stack', dims: { head_dim: hd, width: hq * hd, tokens: M }, count: 1, pass: 'backward' },
       attention,
       linear('attn_o', hq * hd, h, M),
+      biasGrad('attn_o_bias', h, M),
       elementwise('residual_add', 'add', h, M, 2),
       elementwise('post_attn_norm', 'layernorm', h, M),
       linear('mlp_fc', h, ffn, M),
+      biasGrad('mlp_fc_bias', ffn, M),
       elementwise('mlp_act_fn', 'gelu', ffn, M),
       linear('mlp_proj', ffn, h, M),
+      biasGrad('mlp_proj_bias', h, M),
     ];
     positions = model.seq_length * h;
     first = [embed, { name: 'position_embed', table: 'embedding', dims: { vocab: seq, hidden: h, tokens: M }, count: 1 },

@@ -30,6 +30,9 @@ export interface OperatorCost {
 
 const trees = new WeakMap<OperatorTable, Tree>();
 
+/** Tables a profile written before them lacks (profiler/operators.py --only layout adds them). */
+const LATER_TABLES: ReadonlySet<TableName> = new Set(['head_merge', 'qkv_grad_stack', 'bias_grad']);
+
 /** Group points by each axis in turn; the last axis becomes a sorted series. */
 function build(points: number[][], depth: number, nAxes: number, where: string): Tree {
   const values = [...new Set(points.map((p) => p[depth]!))].sort((a, b) => a - b);
@@ -150,6 +153,10 @@ export function operatorCost(profile: OperatorProfile, shape: OperatorShape): Op
     const c = operatorCost(profile, { ...shape, table: 'linear' });
     return { ...c, shape, outside: [...c.outside, `${shape.name}: out_features ${shape.dims['out_features']} not a multiple of 8, priced as aligned (the profile has no linear_unaligned table)`] };
   }
+  // a profile measured before the layout and bias-gradient tables were: not priced, and said so
+  if (LATER_TABLES.has(shape.table) && !profile.tables[shape.table]) {
+    return { shape, forward_ms: 0, backward_ms: 0, outside: [`${shape.name}: not priced (the profile has no ${shape.table} table)`] };
+  }
   const table = tableFor(profile, shape.table);
   const query = TABLE_AXES[shape.table].map((a) => {
     const v = (shape.dims as Record<string, number | undefined>)[a];
@@ -163,8 +170,10 @@ export function operatorCost(profile: OperatorProfile, shape: OperatorShape): Op
     r.outside.forEach((o) => outside.add(o));
     return r.ms;
   };
-  const forward_ms = get(fields[0]!);
-  const backward_ms = shape.table === 'linear' || shape.table === 'linear_unaligned' ? get('input_grad_ms') + get('weight_grad_ms') : fields.length > 1 ? get(fields[1]!) : 0;
+  const first = get(fields[0]!);
+  const isGemm = shape.table === 'linear' || shape.table === 'linear_unaligned';
+  const forward_ms = shape.pass === 'backward' ? 0 : first;
+  const backward_ms = shape.pass === 'backward' ? first : isGemm ? get('input_grad_ms') + get('weight_grad_ms') : fields.length > 1 ? get(fields[1]!) : 0;
   return { shape, forward_ms, backward_ms, outside: [...outside].map((o) => `${shape.name}: ${o}`) };
 }
 

@@ -20,6 +20,7 @@ export const TABLE_FIELDS: Record<TableName, readonly string[]> = {
   linear_unaligned: ['forward_ms', 'input_grad_ms', 'weight_grad_ms'],
   attention: FB, attention_flash: FB, rmsnorm: FB, layernorm: FB, add: FB, silu: FB, gelu: FB, mul: FB, rope: FB,
   embedding: FB, cross_entropy: FB, vocab_parallel_cross_entropy: FB,
+  head_merge: ['copy_ms'], qkv_grad_stack: ['copy_ms'], bias_grad: ['reduce_ms'],
   adamw_bf16_states: ['step_ms'], adamw_fp32_master: ['step_ms'],
 };
 

@@ -21,11 +21,18 @@ export const COLUMN_OF: Record<string, { column: number; share: number }[]> = {
   attn_k: [{ column: COL.attn_k, share: 1 }],
   attn_v: [{ column: COL.attn_v, share: 1 }],
   attn_qkv: [{ column: COL.attn_q, share: 1 / 3 }, { column: COL.attn_k, share: 1 / 3 }, { column: COL.attn_v, share: 1 / 3 }], // GPT-2's fused qkv
+  // GPT-2's fused-qkv bias gradient and its gradient stack belong with the q/k/v projections
+  attn_qkv_bias: [{ column: COL.attn_q, share: 1 / 3 }, { column: COL.attn_k, share: 1 / 3 }, { column: COL.attn_v, share: 1 / 3 }],
+  qkv_grad_stack: [{ column: COL.attn_q, share: 1 / 3 }, { column: COL.attn_k, share: 1 / 3 }, { column: COL.attn_v, share: 1 / 3 }],
+  attn_out_merge: [{ column: COL.attn_o, share: 1 }],
   attn_o: [{ column: COL.attn_o, share: 1 }],
+  attn_o_bias: [{ column: COL.attn_o, share: 1 }],
   mlp_gate: [{ column: COL.mlp_gate, share: 1 }],
   mlp_act_fn: [{ column: COL.mlp_act_fn, share: 1 }],
   mlp_up: [{ column: COL.mlp_up, share: 1 }],
   mlp_fc: [{ column: COL.mlp_up, share: 1 }], // GPT-2: fc, GELU, proj (no gate)
+  mlp_fc_bias: [{ column: COL.mlp_up, share: 1 }],
+  mlp_proj_bias: [{ column: COL.mlp_down, share: 1 }],
   mlp_down: [{ column: COL.mlp_down, share: 1 }],
   mlp_proj: [{ column: COL.mlp_down, share: 1 }],
 };
@@ -100,11 +107,13 @@ export function shapeProfileTable(profile: OperatorProfile, req: ShapeTableReque
   const cost = (s: OperatorShape): OperatorCost => {
     const c = operatorCost(profile, s);
     c.outside.forEach((o) => outside.add(o));
-    if (!req.derive) return c;
+    if (!req.derive || !profile.tables[s.table]) return c;
     const { from, to } = req.derive;
     const w = workOf(s);
     const fixed = fixedTimeOf(profile, s.table);
-    return { ...c, forward_ms: derivedTime_ms(c.forward_ms, fixed.forward_ms, w.forward, from, to), backward_ms: derivedTime_ms(c.backward_ms, fixed.backward_ms, w.backward, from, to) };
+    // a backward-only operator's one field holds its fixed part
+    const fixedBackward_ms = s.pass === 'backward' ? fixed.forward_ms : fixed.backward_ms;
+    return { ...c, forward_ms: derivedTime_ms(c.forward_ms, fixed.forward_ms, w.forward, from, to), backward_ms: derivedTime_ms(c.backward_ms, fixedBackward_ms, w.backward, from, to) };
   };
   const fwd = NODE_COLUMNS.map(() => 0);
   const bwd = NODE_COLUMNS.map(() => 0);
