@@ -58,6 +58,8 @@ async function run(input: WorkerInput): Promise<void> {
     workers: Math.max(1, defaultWorkers() - 1),
     source: { raw: input.raw, gpuTokens: input.gpuTokens },
     nice: SEARCH_NICE,
+    // the page reads the records only: threads send each estimate's stage memory, not its breakdown
+    slimEstimates: true,
     // refused before any thread starts
     onThreads: (_threads, plans) => {
       total = plans;
