@@ -15,15 +15,18 @@ import type { ProfileTable } from './profile.js';
 /** How many times the largest measured attention sequence length the lookup may reach by extrapolation. */
 export const SEQ_REACH_FACTOR = 4;
 
+/** GPT-2's fused qkv work, split evenly over the q, k and v columns. */
+const QKV = [{ column: COL.attn_q, share: 1 / 3 }, { column: COL.attn_k, share: 1 / 3 }, { column: COL.attn_v, share: 1 / 3 }];
+
 /** Where the node column of each per-layer operator lies (a name not listed is an extra operator). */
 export const COLUMN_OF: Record<string, { column: number; share: number }[]> = {
   attn_q: [{ column: COL.attn_q, share: 1 }],
   attn_k: [{ column: COL.attn_k, share: 1 }],
   attn_v: [{ column: COL.attn_v, share: 1 }],
-  attn_qkv: [{ column: COL.attn_q, share: 1 / 3 }, { column: COL.attn_k, share: 1 / 3 }, { column: COL.attn_v, share: 1 / 3 }], // GPT-2's fused qkv
+  attn_qkv: QKV, // GPT-2's fused qkv
   // GPT-2's fused-qkv bias gradient and its gradient stack belong with the q/k/v projections
-  attn_qkv_bias: [{ column: COL.attn_q, share: 1 / 3 }, { column: COL.attn_k, share: 1 / 3 }, { column: COL.attn_v, share: 1 / 3 }],
-  qkv_grad_stack: [{ column: COL.attn_q, share: 1 / 3 }, { column: COL.attn_k, share: 1 / 3 }, { column: COL.attn_v, share: 1 / 3 }],
+  attn_qkv_bias: QKV,
+  qkv_grad_stack: QKV,
   attn_out_merge: [{ column: COL.attn_o, share: 1 }],
   attn_o: [{ column: COL.attn_o, share: 1 }],
   attn_o_bias: [{ column: COL.attn_o, share: 1 }],

@@ -144,13 +144,13 @@ async function fewestLayers(req: SearchRequest, profiles: ProfileDb, estimator: 
   return { fit: found, timed };
 }
 
+const orders = new WeakMap<readonly Strategy[], number[]>();
+
 /**
  * The order executions are timed in (the result does not depend on it: ties go to the request's
  * order): likely fastest first, so that the step-time floor skips more: less recompute first, then
  * more virtual stages (a smaller bubble), the distributed optimizer before DDP before FSDP.
  */
-const orders = new WeakMap<readonly Strategy[], number[]>();
-
 function timingOrder(choice: readonly Strategy[]): number[] {
   // a job's choices are shared by its placements (and by jobs of as many GPUs): each ordered once
   let o = orders.get(choice);
