@@ -300,3 +300,12 @@ test('export --csv: a row with execution columns exports its techniques; a launc
   assert.equal(refused.code, 2);
   assert.match(refused.err, /the plan cannot launch: sequence parallelism needs tp > 1/);
 });
+
+test('recompute op: torchtitan\'s selective_ac_option "op" with no note; Megatron-LM refuses it; the harness runs it', async () => {
+  const r = await run(plan({ recompute: 'op' }), { recipe: 'fp32-master-adamw' });
+  assert.equal(r.megatron, null);
+  assert.match(r.refused.megatron!.message, /Megatron-LM has no such checkpointing/);
+  assert.deepEqual(r.torchtitan!.activation_checkpoint, { mode: 'selective', selective_ac_option: 'op' });
+  assert.ok(!r.torchtitan!.notes.some((x) => /selective_ac_option "op"/.test(x)));
+  assert.deepEqual(values(r.validation.args, '--recompute'), ['op']);
+});

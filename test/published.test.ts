@@ -84,6 +84,7 @@ test('bad files are refused naming the file and the problem', () => {
   refused(folderWith((d) => { (d.records[0]!['model'] as Record<string, unknown>)['num_attention_heads'] = 7; }), /model is malformed/);
   refused(folderWith((d) => { d.records[1]!['id'] = d.records[0]!['id']; }), /appears in/);
   refused(folderWith((d) => { (d.records[0]!['published'] as Record<string, unknown>)['memory_ranks'] = undefined; }), /memory_metric and memory_ranks/);
+  refused(folderWith((d) => { (d as Record<string, unknown>)['recipe'] = 'torchtitan'; }), /recipe must be one of megatron-mixed/);
   refused(mkdtempSync(join(tmpdir(), 'fasop-published-')), /no \*\.json published measurements/);
 });
 
@@ -110,8 +111,12 @@ test('the scorer runs on the whole set: a finite prediction for every in-scope r
   const plan = planOfPublished(fsdp, catalog, profiles);
   assert.deepEqual(plan.execution, executionOf(fsdp));
   assert.equal(plan.execution!.dpSharding, 'parameters');
-  assert.equal(plan.execution!.recompute, 'selective');
+  assert.equal(plan.execution!.recompute, 'op');
   assert.equal(plan.model.seq_length, 8192);
+  // under its file's recipe (torchtitan runs PyTorch), the Megatron-LM records under the default
+  assert.equal(plan.recipe!.name, 'fp32-master-adamw');
+  const mlm = recs.find((r) => r.file === 'megatron-lm-functional-tests.json')!;
+  assert.equal(planOfPublished(mlm, catalog, profiles).recipe!.name, 'megatron-mixed');
 });
 
 test('fasop validate --published prints every in-scope record; run-only flags are refused with it; a folder is still needed without it', async () => {

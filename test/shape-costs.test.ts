@@ -180,3 +180,15 @@ test('an output width that is not a multiple of 8 (an unpadded vocabulary) is pr
   const lm = NODE_COLUMNS.indexOf('lm_head');
   assert.ok(pt.forward_ms[0]![lm]! > 3 * meg.forward_ms[0]![lm]!);
 });
+
+test('the harness\'s runs with torchtitan\'s per-operator recompute (op): LLaMA-like shapes within 5 % step time and 1 % peak memory', async () => {
+  const { compareRecords } = await import('../src/validate/compare.js');
+  const recs = readValidationRecords(resolve(import.meta.dirname, '../validation/results/recompute-op'));
+  const s = await compareRecords(recs, catalog, ProfileDb.open(PROFILES), 'fasop');
+  const llama = s.plans.filter((p) => !/gpt2/.test(p.scenario));
+  assert.equal(llama.length, 3);
+  for (const p of llama) {
+    assert.ok(Math.abs(p.stepError) < 0.05, `${p.scenario}: step ${p.stepError}`);
+    assert.ok(Math.abs(p.memoryError) < 0.01, `${p.scenario}: memory ${p.memoryError}`);
+  }
+});

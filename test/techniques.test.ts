@@ -153,3 +153,36 @@ test('comma lists search the cross product; no-ops collapse; interleaving only w
   if (plain) assert.doesNotMatch(r.out, /Execution: /);
   else assert.match(r.out, /Execution: /);
 });
+
+test('recompute op (torchtitan\'s per-operator checkpointing): keeps q, v, gate, down, the attention and the block input; reruns the rest', async () => {
+  const pt = RECIPES['fp32-master-adamw']!;
+  const n = nodeCount(llama8b);
+  const at = (recompute: Execution['recompute']) => stageMemory(llama8b, [n], n, 1, 1, 1, 1, pt, exec({ recompute }))[0]!.parts;
+  const { hidden_size: h, intermediate_size: f, seq_length: s, num_layers: L } = llama8b;
+  const kvd = (llama8b.num_key_value_heads * h) / llama8b.num_attention_heads;
+  // bf16 outputs of q, v, attention, gate, down and fp32 log-sum-exp per layer, beyond the block input that full recompute keeps too
+  const keptBeyondInput = s * 2 * (h + kvd + h + f + h) + 4 * llama8b.num_attention_heads * s;
+  assert.equal(at('op').activations - at('full').activations, L * keptBeyondInput);
+  assert.ok(at('op').activations < at('none').activations / 2);
+  const t = async (recompute: Execution['recompute']) => (await estimate(plan({ recipe: pt, execution: exec({ recompute }) }))).stepTime_s;
+  const [none, sel, op, full] = [await t('none'), await t('selective'), await t('op'), await t('full')];
+  assert.ok(none < sel && sel < op && op < full, `${none} ${sel} ${op} ${full}`);
+  // GPT-2's linears have biases (addmm, not in the save list): only the attention's output and the block input are kept
+  const gpt2 = getModel(catalog, 'gpt2XL');
+  const g = (recompute: Execution['recompute']) => stageMemory(gpt2, [nodeCount(gpt2)], nodeCount(gpt2), 1, 1, 1, 1, pt, exec({ recompute }))[0]!.parts;
+  const gs = gpt2.seq_length;
+  assert.equal(g('op').activations - g('full').activations, gpt2.num_layers * (gs * 2 * gpt2.hidden_size + 4 * gpt2.num_attention_heads * gs));
+});
+
+test('recompute op: asked for, not in the default space; refused under Megatron-LM\'s recipe, searched under a PyTorch one', async () => {
+  const dflt = await runCli(['--gpus', 'H100', '1', '--model-type', 'llama8b', '--gbs', '16']);
+  assert.equal(dflt.code, 0, dflt.err);
+  assert.ok(readCsvFile(join(dflt.cwd, 'main_logs', 'llama8b_H100x1_gbs16.csv')).every((r) => r['recompute'] !== 'op'));
+  const mg = await runCli(['--gpus', 'H100', '1', '--model-type', 'llama8b', '--gbs', '16', '--recompute', 'none,op']);
+  assert.equal(mg.code, 2);
+  assert.match(mg.err, /--recompute op is torchtitan's per-operator checkpointing; the recipe 'megatron-mixed' runs Megatron-LM/);
+  const tt = await runCli(['--gpus', 'H100', '1', '--model-type', 'llama8b', '--gbs', '16', '--recompute', 'op', '--optimizer', 'fp32-master-adamw']);
+  assert.equal(tt.code, 0, tt.err);
+  const rows = readCsvFile(join(tt.cwd, 'main_logs', 'llama8b_H100x1_gbs16.csv'));
+  assert.ok(rows.length > 0 && rows.every((r) => r['recompute'] === 'op'));
+});

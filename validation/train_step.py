@@ -107,6 +107,37 @@ def make_hf_config(m, num_layers):
     return c
 
 
+def op_checkpoint_context():
+    """Per-operator selective checkpointing as torchtitan's selective_ac_option "op" runs it: in each
+    block, the outputs of the attention kernels and of every other aten.mm (the 1st, 3rd, ...) are
+    kept; everything else is recomputed in the backward. A fresh counter per checkpointed block."""
+    from torch.utils.checkpoint import CheckpointPolicy, create_selective_checkpoint_contexts
+    aten = torch.ops.aten
+    attention = {getattr(aten, n).default for n in (
+        "_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention",
+        "_scaled_dot_product_cudnn_attention") if hasattr(aten, n)}
+    matmuls = {"forward": 0, "recompute": 0}
+
+    def policy(ctx, op, *args, **kwargs):
+        if op == aten.mm.default:
+            phase = "recompute" if ctx.is_recompute else "forward"
+            matmuls[phase] += 1
+            keep = matmuls[phase] % 2 == 1
+        else:
+            keep = op in attention
+        return CheckpointPolicy.MUST_SAVE if keep else CheckpointPolicy.PREFER_RECOMPUTE
+    return create_selective_checkpoint_contexts(policy)
+
+
+def run_block(layer, rc, x, **kw):
+    """One decoder block under the run's recompute: whole (full), per operator (op), or as it is."""
+    if rc in ("full", "op") and torch.is_grad_enabled():
+        from torch.utils.checkpoint import checkpoint
+        extra = dict(context_fn=op_checkpoint_context) if rc == "op" else {}
+        return checkpoint(layer, x, use_reentrant=False, **kw, **extra)
+    return layer(x, **kw)
+
+
 def register_recompute_sdpa():
     """Selective recompute (Megatron's 'selective'): the attention core (SDPA) runs under a
     non-reentrant checkpoint, so its inputs are kept and its output is recomputed in backward."""
@@ -281,7 +312,7 @@ class Transformer(nn.Module):
         if hf_cfg.tie_word_embeddings and self.output is not None and self.tok_embeddings is not None:
             self.output.weight = self.tok_embeddings.weight
         self.rotary = LlamaRotaryEmbedding(hf_cfg)
-        self.recompute_full = getattr(hf_cfg, "fasop_recompute", "none") == "full"
+        self.recompute = getattr(hf_cfg, "fasop_recompute", "none")
         # the sequence positions of this rank's tokens when they are not 0..len-1 (sequence and
         # context parallelism: [1, L] on the model's device)
         self.positions = None
@@ -292,11 +323,7 @@ class Transformer(nn.Module):
         pos = self.positions if self.positions is not None else torch.arange(x.shape[1], device=x.device).unsqueeze(0)
         cos, sin = self.rotary(x, pos)
         for layer in self.layers.values():
-            if self.recompute_full and torch.is_grad_enabled():
-                from torch.utils.checkpoint import checkpoint
-                o = checkpoint(layer, x, position_embeddings=(cos, sin), use_reentrant=False)
-            else:
-                o = layer(x, position_embeddings=(cos, sin))
+            o = run_block(layer, self.recompute, x, position_embeddings=(cos, sin))
             x = o[0] if isinstance(o, tuple) else o
         if self.norm is not None:
             x = self.norm(x)
@@ -322,17 +349,13 @@ class GPT2Transformer(nn.Module):
         self.output = nn.Linear(h, V, bias=False) if "output" in fqns else None
         if hf_cfg.tie_word_embeddings and self.output is not None and self.tok_embeddings is not None:
             self.output.weight = self.tok_embeddings.weight
-        self.recompute_full = rc == "full"
+        self.recompute = rc
 
     def forward(self, x):
         if self.tok_embeddings is not None:
             x = self.tok_embeddings(x) + self.pos_embeddings(torch.arange(x.shape[1], device=x.device))
         for layer in self.layers.values():
-            if self.recompute_full and torch.is_grad_enabled():
-                from torch.utils.checkpoint import checkpoint
-                x = checkpoint(layer, x, use_reentrant=False)
-            else:
-                x = layer(x)
+            x = run_block(layer, self.recompute, x)
         if self.norm is not None:
             x = self.norm(x)
         if self.output is not None:
@@ -1035,8 +1058,9 @@ def main():
     ap.add_argument("--seq", dest="seq_length", type=int, default=None, help="sequence length (default 1024)")
     ap.add_argument("--tied", action="store_true", help="tie lm_head to the token embedding (tp 1)")
     ap.add_argument("--model-name", default=None, help="name recorded for a model of custom dimensions")
-    ap.add_argument("--recompute", default="none", choices=["none", "selective", "full"],
-                    help="activation recompute: selective = the attention core, full = every layer")
+    ap.add_argument("--recompute", default="none", choices=["none", "selective", "op", "full"],
+                    help="activation recompute: selective = the attention core, op = torchtitan's per-operator "
+                         "checkpointing (every other matmul's and the attention's outputs kept), full = every layer")
     ap.add_argument("--master-fp32", action="store_true",
                     help="fp32 master weights, fp32 gradient buffers and fused AdamW with fp32 states")
     ap.add_argument("--cpu", action="store_true", help="gloo on CPU (testing)")
@@ -1214,7 +1238,9 @@ def main():
                   activation_checkpointing=False if args.recompute == "none" else args.recompute,
                   recompute=args.recompute,
                   recompute_detail=dict(none=None, selective="the attention core (SDPA) under a non-reentrant "
-                                        "torch.utils.checkpoint", full="every decoder layer under a non-reentrant "
+                                        "torch.utils.checkpoint", op="every decoder layer under a non-reentrant torch.utils.checkpoint "
+                                        "with a selective policy: the outputs of the attention and of every other aten.mm "
+                                        "kept (torchtitan's selective_ac_option 'op')", full="every decoder layer under a non-reentrant "
                                         "torch.utils.checkpoint")[args.recompute],
                   attention="ring attention over the cp ranks (load-balanced causal chunks, online softmax, "
                             "fp32 inside, torch.distributed isend/irecv)" if args.cp > 1 else

@@ -44,7 +44,7 @@ export function addSearchOptions(cmd: Command, hidden: ReadonlySet<keyof typeof 
     new Option('--estimator <name>', 'cost model: fasop (corrected) or reference (the original FASOP, number for number)').choices(['reference', 'fasop']).default('fasop'),
     new Option('--pp-partition-method <method>', 'pipeline layer partition method (dp, ilp, bruteforce: exact on one shared objective; dp-original: the original\'s O(pp·n³) dp, small models only)').choices([...PARTITION_METHODS]).default('minmax'),
     new Option('--precision <bits>', 'bits per element of the embedding sync (16 or 32)').default('16'),
-    new Option('--recompute <modes>', 'activation recompute to search: none, selective (the attention core), full (whole layers), or several comma-separated, e.g. none,full (default with --estimator fasop: all three)'),
+    new Option('--recompute <modes>', 'activation recompute to search: none, selective (the attention core), op (torchtitan\'s per-operator checkpointing; PyTorch recipes), full (whole layers), or several comma-separated, e.g. none,full (default with --estimator fasop: none, selective, full)'),
     new Option('--recompute-layers <n>', 'with --recompute full: decoder layers per stage recomputed (Megatron\'s block method; default every layer)'),
     new Option('--dp-sharding <levels>', 'data-parallel sharding to search in plans with dp > 1: none (DDP), optimizer (distributed optimizer, ZeRO-1), gradients (ZeRO-2), parameters (FSDP), or several comma-separated (default: none,optimizer,parameters)'),
     new Option('--sequence-parallel', 'sequence parallelism in every plan with tp > 1, activations and norms split over TP (the default)'),

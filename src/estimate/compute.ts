@@ -13,6 +13,7 @@ import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
 import { roundingOf } from './f32.js';
 import { interpolateRow } from './interpolate.js';
+import { opKeptMatmulColumns } from './op-checkpoint.js';
 import { tpRuntimeTerms } from './tp-runtime.js';
 
 /** Which node column absorbs each extra operator of the profiler (per layer unless noted). */
@@ -71,6 +72,8 @@ export interface TypeCosts {
   layer_s: number;
   /** seconds the TP runtime adds once per step, per layer and once per model */
   step: { perLayer_s: number; fixed_s: number };
+  /** forward seconds per node column of what recompute 'op' keeps (op-checkpoint.ts): its kept matmuls, the attention core */
+  opKept_s: number[];
   /** how they were obtained, for cost_source */
   source: string;
 }
@@ -88,6 +91,8 @@ export function typeCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: T
   const pick = rowPicker(profile, b, policy.microBatchRow, hows);
   const measuredBackward = policy.backward === 'measured' && profile.backward_ms !== undefined;
   const forward = NODE_COLUMNS.map((_, c) => pick(profile.forward_ms, c) / 1000);
+  const opKept_s = NODE_COLUMNS.map(() => 0);
+  for (const c of opKeptMatmulColumns(plan.model)) opKept_s[c] = forward[c]!;
   const backward = measuredBackward ? NODE_COLUMNS.map((_, c) => pick(profile.backward_ms!, c) / 1000) : forward.map((f) => 2 * f);
   // the profiler's extra operators, folded into the node they belong to
   const extrasUsed: string[] = [];
@@ -100,6 +105,7 @@ export function typeCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: T
       const bw = policy.backward === 'measured' && profile.extraBackward_ms ? pick(profile.extraBackward_ms, j) / 1000 : 2 * f;
       forward[target.column]! += target.times * f;
       backward[target.column]! += target.times * bw;
+      if (name === 'attn_core') opKept_s[target.column]! += target.times * f;
       extrasUsed.push(name);
     });
   }
@@ -146,7 +152,7 @@ export function typeCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: T
     column = forward.map((x, c) => x + backward[c]!);
     layer = layerSum(column);
   }
-  return { forward_s: f, backward_s: bw, node_s: node, column_s: column, layer_s: layer, step: rt.step, source: costSource(plan, policy, gpu, profile, hows, measuredBackward, extrasUsed, unknown, ar, rt) };
+  return { forward_s: f, backward_s: bw, node_s: node, column_s: column, layer_s: layer, step: rt.step, opKept_s, source: costSource(plan, policy, gpu, profile, hows, measuredBackward, extrasUsed, unknown, ar, rt) };
 }
 
 function rowInfo(profile: ProfileTable, b: number, rule: EstimatorPolicy['microBatchRow'], hows: Set<RowHow>): string {

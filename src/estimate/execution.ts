@@ -4,9 +4,16 @@
  * parallelism), each an explicit field. The launchers' own constraints live here once.
  */
 
-/** Activation recompute: none; selective (the attention core, Megatron `--recompute-granularity selective`); full (whole layers). */
-export const RECOMPUTE = ['none', 'selective', 'full'] as const;
+/**
+ * Activation recompute: none; selective (the attention core, Megatron `--recompute-granularity
+ * selective`); op (torchtitan's per-operator selective checkpointing, `selective_ac_option = "op"`:
+ * every other matmul's and the attention's outputs kept, the rest of each block recomputed); full
+ * (whole layers).
+ */
+export const RECOMPUTE = ['none', 'selective', 'op', 'full'] as const;
 export type Recompute = (typeof RECOMPUTE)[number];
+/** The recompute modes of the default search space (op is torchtitan's own: asked for with --recompute). */
+export const DEFAULT_RECOMPUTE: readonly Recompute[] = ['none', 'selective', 'full'];
 
 /**
  * Data-parallel sharding: none (DDP); optimizer states and fp32 master weights (Megatron

@@ -6,6 +6,7 @@
 import type { ModelSpec } from '../catalog/schema.js';
 import { COL, columnOfNode, headDim, layerSharesPerStage, paramsByColumn } from '../model/graph.js';
 import { PLAIN_EXECUTION, shardDegree, type Execution } from './execution.js';
+import { opKeptBytesPerColumn } from './op-checkpoint.js';
 import type { TrainingRecipe } from './recipe.js';
 
 /**
@@ -154,7 +155,8 @@ export function ringBufferBytes(model: ModelSpec, b: number, tp: number, cp: num
  * every saved tensor (the logits too: each rank takes the loss of its own tokens) and adds the ring's
  * buffers of one layer (ringBufferBytes); full recompute keeps each recomputed layer's
  * input only, plus one layer's activations while it is recomputed (on the last stage of a plain
- * 1F1B, in place of the loss's logits, which are freed by then); selective recompute keeps the same
+ * 1F1B, in place of the loss's logits, which are freed by then); recompute 'op' keeps what its policy
+ * keeps (op-checkpoint.ts), plus the rest of one block while it is recomputed; selective recompute keeps the same
  * bytes here, since the attention kernels (flash/SDPA) save no s×s scores to drop; interleaving holds
  * Megatron's warm-up count of model chunks, 2(pp−s−1) + (v−1)·pp + 1, each 1/v of the stage, but the
  * head (final norm, logits) of one micro-batch only: its chunk runs each backward right after its forward.
@@ -163,10 +165,13 @@ export function stageMemory(model: ModelSpec, sizes: readonly number[], n: numbe
   const params = paramsPerColumn(model, tp);
   const cpModel = exec.cp > 1 ? { ...model, seq_length: model.seq_length / exec.cp } : model;
   const acts = activationBytesPerColumn(cpModel, b, tp, recipe, exec.sequenceParallel);
+  // recompute 'op': between a block's forward and backward only what the policy keeps
+  const kept = exec.recompute === 'op' ? opKeptBytesPerColumn(cpModel, b, tp, recipe, exec.sequenceParallel) : undefined;
   const layerInput = (b * cpModel.seq_length * model.hidden_size * recipe.activationBytes) / (exec.sequenceParallel ? tp : 1);
   let layerActs = 0;
+  let layerKept = 0;
   let layerParams = 0;
-  for (let c = 1; c <= 8; c++) { layerActs += acts[c]!; layerParams += params[c]!; }
+  for (let c = 1; c <= 8; c++) { layerActs += acts[c]!; layerKept += kept ? kept[c]! : 0; layerParams += params[c]!; }
   const Z = shardDegree(exec, dp);
   // the gradients are reduced over the data-parallel and context-parallel ranks together
   const reduceGroup = dp * exec.cp;
@@ -183,7 +188,7 @@ export function stageMemory(model: ModelSpec, sizes: readonly number[], n: numbe
     for (let k = a; k < a + size; k++) {
       const c = columnOfNode(k, n);
       P += params[c]!;
-      A += acts[c]!;
+      A += kept && c !== COL.embed && c !== COL.lm_head ? kept[c]! : acts[c]!;
     }
     // the last stage's head (final norm, logits at the loss's peak): the lm_head column's activations
     const headBytes = a + size === n ? acts[COL.lm_head]! : 0;
@@ -195,7 +200,7 @@ export function stageMemory(model: ModelSpec, sizes: readonly number[], n: numbe
       const recomputed = Math.min(layers[s]!, exec.recomputeLayers ?? layers[s]!);
       A -= recomputed * (layerActs - layerInput);
       recomputeBuffer = recomputed > 0 ? layerActs : 0;
-    }
+    } else if (kept && layers[s]! > 0) recomputeBuffer = layerActs - layerKept; // the block being recomputed: what it did not keep
     // plain 1F1B runs the last stage's backward right after its forward: the loss's logits are freed
     // before the first layer is recomputed, so the peak holds the larger of the two, not both
     if (recomputeBuffer > 0 && logitsPerMicroBatch > 0 && v === 1) recomputeBuffer = Math.max(0, recomputeBuffer - logitsPerMicroBatch);

@@ -31,16 +31,31 @@ export function attentionCoreShare(plan: ResolvedPlan): number {
   return sh / (layerWeights(plan.model) + sh);
 }
 
+/** Forward seconds of a stage's decoder nodes that recompute 'op' reruns: each node's forward less what the policy keeps. */
+function opRecomputed_s(c: TypeCosts, first: number, size: number, n: number): number {
+  let f = 0;
+  for (let k = first; k < first + size; k++) {
+    const col = columnOfNode(k, n);
+    if (col !== COL.embed && col !== COL.lm_head) f += Math.max(0, c.forward_s[k]! - c.opKept_s[col]!);
+  }
+  return f;
+}
+
 /**
  * Seconds recompute adds to each stage's backward per micro-batch: full, the forward of the
  * recomputed layers (all, or recomputeLayers per stage); selective, the attention core's forward
- * (its FLOP share of the layer's forward).
+ * (its FLOP share of the layer's forward); op, the forward of every operator the policy does not keep.
  */
 export function recomputeExtra_s(plan: ResolvedPlan, exec: Execution, costs: readonly TypeCosts[], sizes: readonly number[], n: number): number[] {
   if (exec.recompute === 'none') return sizes.map(() => 0);
   const layers = layerSharesPerStage(sizes);
   let a = 0;
   return sizes.map((size, s) => {
+    if (exec.recompute === 'op') {
+      const x = opRecomputed_s(costs[s]!, a, size, n);
+      a += size;
+      return x;
+    }
     const f = decoderForward_s(costs[s]!, a, size, n);
     a += size;
     if (exec.recompute === 'selective') return f * attentionCoreShare(plan);

@@ -37,6 +37,10 @@ export function shellQuote(word: string): string {
 function recomputeFlags(e: Execution): Flag[] {
   if (e.recompute === 'none') return [];
   if (e.recompute === 'selective') return [['--recompute-granularity', 'selective']];
+  if (e.recompute === 'op') {
+    throw new FasopError('the plan recomputes per operator (torchtitan\'s selective_ac_option "op"); Megatron-LM has no such checkpointing',
+      'export it with --format torchtitan, or plan with --recompute selective or full');
+  }
   if (e.recomputeLayers === undefined) return [['--recompute-granularity', 'full'], ['--recompute-method', 'uniform'], ['--recompute-num-layers', '1']];
   // block: the first N layers of each model chunk (each virtual stage) are recomputed
   const v = e.virtualStages;

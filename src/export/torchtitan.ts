@@ -92,16 +92,18 @@ function dpDegrees(e: Execution, dp: number, dpMode: TorchtitanDpMode | undefine
 
 /**
  * [activation_checkpoint] (job_config.py ActivationCheckpoint, distributed/activation_checkpoint.py):
- * mode none/selective/full; the default is selective, so none is written out. Megatron's selective
- * recompute (the attention core) has no torchtitan twin: "op" is per-op selective checkpointing.
+ * mode none/selective/full; the default is selective, so none is written out. Recompute 'op' is
+ * selective_ac_option "op"; Megatron's selective recompute (the attention core) has no torchtitan
+ * twin and is written as "op" with a note.
  * Full recompute of N of a stage's layers maps to selective_ac_option k (every k-th transformer
  * block, counted across a rank's model parts) only when every rank holds the same k·N layers and
  * each part a multiple of k.
  */
 function acSettings(e: Execution, chunkLayers: readonly number[], pp: number, notes: string[]): TorchtitanConfig['activation_checkpoint'] {
   if (e.recompute === 'none') return { mode: 'none' };
+  if (e.recompute === 'op') return { mode: 'selective', selective_ac_option: 'op' };
   if (e.recompute === 'selective') {
-    notes.push('torchtitan: selective_ac_option "op" saves matmul and attention outputs and recomputes the other ops of each block; Megatron-LM\'s selective recompute (what the plan prices) recomputes the attention core instead');
+    notes.push('torchtitan: selective_ac_option "op" keeps every other matmul\'s and the attention\'s outputs and recomputes the rest of each block; Megatron-LM\'s selective recompute (what the plan prices) recomputes the attention core instead (plan with --recompute op to price torchtitan\'s)');
     return { mode: 'selective', selective_ac_option: 'op' };
   }
   const n = e.recomputeLayers;

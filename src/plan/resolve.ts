@@ -90,8 +90,10 @@ export function planExecutionProblems(req: SearchRequest, s: PlanSettings): stri
   const e = settingsExecution(req, s);
   if (!e) return [];
   const why = executionProblems(e, { tp: s.tp, dp: s.dp, pp: s.pp, microBatches: s.gbs / (s.dp * s.mbs), numLayers: req.model.num_layers, seqLength: req.model.seq_length });
+  const megatron = (req.recipe?.launcher ?? 'megatron-lm') === 'megatron-lm';
+  if (megatron && e.recompute === 'op') why.push('recompute \'op\' (torchtitan\'s per-operator checkpointing): Megatron-LM has none (a PyTorch recipe, e.g. --optimizer fp32-master-adamw, runs it)');
   // Megatron-FSDP (and --use-torch-fsdp2) run without pipeline parallelism; torchtitan's FSDP2 runs with it
-  if ((req.recipe?.launcher ?? 'megatron-lm') === 'megatron-lm' && s.pp > 1 && (e.dpSharding === 'gradients' || e.dpSharding === 'parameters')) {
+  if (megatron && s.pp > 1 && (e.dpSharding === 'gradients' || e.dpSharding === 'parameters')) {
     why.push(`dp sharding '${e.dpSharding}' with pp ${s.pp}: Megatron-LM's FSDP runs without pipeline parallelism (a PyTorch recipe, e.g. --optimizer fp32-master-adamw, runs FSDP2 with it)`);
   }
   return why;

@@ -8,7 +8,7 @@ import { getDataset, getGpu, getModel, loadCatalog, parseTokenCount, trainingBud
 import { checkSeqLength, loadHfModelConfig, modelFromHfConfig } from '../catalog/hf-config.js';
 import type { ModelSpec } from '../catalog/schema.js';
 import { FasopError } from '../errors.js';
-import { DEFAULT_DP_SHARDING, DP_SHARDING, RECOMPUTE, virtualStageCounts, type Execution } from '../estimate/execution.js';
+import { DEFAULT_DP_SHARDING, DEFAULT_RECOMPUTE, DP_SHARDING, RECOMPUTE, virtualStageCounts, type Execution } from '../estimate/execution.js';
 import { ownGet } from '../guard/lookup.js';
 import type { PartitionMethod } from '../estimate/plan.js';
 import { LAUNCHES, OPTIMIZER_RECIPES, RECIPE_AXES, RECIPES, TP_RUNTIMES, recipeName, type RecipeAxes, type TrainingRecipe } from '../estimate/recipe.js';
@@ -107,7 +107,7 @@ function listFlag<T extends string>(value: string, flag: string, allowed: readon
 
 /**
  * The executions to search. With --estimator fasop, the default space is what Megatron-LM and
- * torchtitan users turn on: recompute none/selective/full, DP sharding none/optimizer/parameters,
+ * torchtitan users turn on: recompute none/selective/full (torchtitan's per-op 'op' when asked for), DP sharding none/optimizer/parameters,
  * sequence parallelism wherever tp > 1, and every virtual-stage count a launcher accepts; each flag
  * fixes or restricts its own dimension, `--plain` gives the original's plain DP × TP × PP. The
  * reference estimator prices plain plans only (undefined: plain).
@@ -121,7 +121,7 @@ export function executionsOfOptions(raw: Pick<RawSearchOptions, 'recompute' | 'r
   }
   const plain = Boolean(raw.plain);
   if (plain && given.length > 0) throw new FasopError(`--plain searches the plain DP × TP × PP space; it cannot be combined with ${given.join(', ')}`, 'drop --plain to search those techniques, or drop the technique flags');
-  const recomputes = raw.recompute === undefined ? (plain ? ['none' as const] : [...RECOMPUTE]) : listFlag(raw.recompute, '--recompute', RECOMPUTE, 'none,full');
+  const recomputes = raw.recompute === undefined ? (plain ? ['none' as const] : [...DEFAULT_RECOMPUTE]) : listFlag(raw.recompute, '--recompute', RECOMPUTE, 'none,full');
   const shardings = raw.dpSharding === undefined ? (plain ? ['none' as const] : [...DEFAULT_DP_SHARDING]) : listFlag(raw.dpSharding, '--dp-sharding', DP_SHARDING, 'optimizer');
   const vs = raw.virtualStages === undefined ? (plain ? [1] : virtualStageCounts(numLayers)) : [...new Set(raw.virtualStages.split(',').map((x) => intFlag(x.trim(), '--virtual-stages', { max: 64 })))];
   const cps = raw.cp === undefined ? [1] : [...new Set(raw.cp.split(',').map((x) => intFlag(x.trim(), '--cp', { max: 1024 })))];
@@ -292,6 +292,9 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
     recipe = recipeAtHostSpeed(recipe, us);
   }
   const executions = executionsOfOptions(raw, model.num_layers);
+  if (recipe.launcher === 'megatron-lm' && executions?.some((e) => e.recompute === 'op')) {
+    throw new FasopError(`--recompute op is torchtitan's per-operator checkpointing; the recipe '${recipe.name}' runs Megatron-LM, which has none`, 'use a PyTorch recipe (e.g. --optimizer fp32-master-adamw), or --recompute selective|full');
+  }
   checkCpDegrees(executions, model, gpus.reduce((a, g) => a + g.nodes, 0) * gpusPerNode);
   return {
     request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto, recipe, profileSubstitutes, ...(executions ? { executions } : {}), ...(raw.eachExecution ? { eachExecution: true } : {}), ...(executions?.some((e) => e.recompute === 'full') && raw.recomputeLayers === undefined && recipe.launcher === 'megatron-lm' ? { fewestRecomputeLayers: true } : {}) },

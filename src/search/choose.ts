@@ -159,7 +159,7 @@ function timingOrder(choice: readonly Strategy[]): number[] {
 }
 
 function orderOf(choice: readonly Strategy[]): number[] {
-  const rc = { none: 0, selective: 1, full: 2 } as const;
+  const rc = { none: 0, selective: 1, op: 2, full: 3 } as const;
   const sh = { optimizer: 0, none: 1, gradients: 2, parameters: 3 } as const;
   const key = (st: Strategy) => {
     const e = st.execution ?? PLAIN_EXECUTION;

@@ -178,7 +178,7 @@ export function variantOf(rec: ValidationRecord): string {
 /** The activation recompute a run used (validation/train_step.py --recompute). */
 function recomputeOf(rec: ValidationRecord): Recompute {
   const r = rec.recipe?.['recompute'];
-  return r === 'selective' || r === 'full' ? r : 'none';
+  return r === 'selective' || r === 'op' || r === 'full' ? r : 'none';
 }
 
 /** The resolved plan that a measured run executed: one node of tp·pp·dp GPUs, its exact layer split. */

@@ -10,6 +10,7 @@ import { readJsonFile } from '../catalog/catalog.js';
 import { modelSpecSchema, type ModelSpec } from '../catalog/schema.js';
 import { FasopError } from '../errors.js';
 import { DP_SHARDING, RECOMPUTE, executionProblems, type Execution } from '../estimate/execution.js';
+import { RECIPE_AXES } from '../estimate/recipe.js';
 import { trainingFlopsPerToken } from '../model/flops.js';
 
 const count = z.number().int().positive();
@@ -87,10 +88,12 @@ const recordSchema = z.object({
 const fileSchema = z.object({
   title: z.string().min(1),
   description: z.string().min(1),
+  /** the training recipe (--recipe name) the source's framework runs; default: the default recipe (Megatron-LM's) */
+  recipe: z.string().refine((n) => RECIPE_AXES.has(n), { error: `recipe must be one of ${[...RECIPE_AXES.keys()].join(', ')}` }).optional(),
   records: z.array(recordSchema).min(1),
 }).strict();
 
-export type PublishedRecord = Omit<z.infer<typeof recordSchema>, 'model'> & { model: ModelSpec; file: string };
+export type PublishedRecord = Omit<z.infer<typeof recordSchema>, 'model'> & { model: ModelSpec; file: string; recipe?: string };
 
 /** One source's file of records. */
 export interface PublishedSet {
@@ -110,7 +113,7 @@ export function readPublishedFile(path: string, file: string): PublishedSet {
     const m = modelSpecSchema.safeParse(r.model);
     if (!m.success) throw new FasopError(`published record ${r.id} in ${path}: model is malformed: ${z.prettifyError(m.error).replace(/\n/g, ' ')}`, HINT);
     const model: ModelSpec = { ...m.data, name: String(r.model['name'] ?? r.id), source: `published record ${r.id}` };
-    const rec: PublishedRecord = { ...r, model, file };
+    const rec: PublishedRecord = { ...r, model, file, ...(parsed.data.recipe ? { recipe: parsed.data.recipe } : {}) };
     if (rec.precision !== 'fp8') {
       const why = executionProblems(executionOf(rec), { tp: rec.tp, dp: rec.dp, pp: rec.pp, microBatches: microBatchesOf(rec), numLayers: model.num_layers, seqLength: model.seq_length });
       if (why.length) throw new FasopError(`published record ${r.id} in ${path}: its execution cannot run: ${why.join('; ')}`, HINT);

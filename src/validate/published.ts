@@ -7,7 +7,7 @@ import { getGpu, type Catalog } from '../catalog/catalog.js';
 import { executionLabel } from '../estimate/execution.js';
 import { getEstimator } from '../estimate/index.js';
 import type { ResolvedPlan } from '../estimate/plan.js';
-import { DEFAULT_RECIPE_AXES, recipeOf } from '../estimate/recipe.js';
+import { DEFAULT_RECIPE_AXES, RECIPE_AXES, recipeOf } from '../estimate/recipe.js';
 import type { ProfileDb } from '../profiles/db.js';
 import { resolvePlans } from '../plan/resolve.js';
 import type { SearchRequest } from '../request/request.js';
@@ -70,12 +70,12 @@ export interface PublishedSummary {
 
 const planLabel = (r: PublishedRecord) => `tp${r.tp} cp${r.cp} dp${r.dp} pp${r.pp} mbs${r.mbs} gbs${r.gbs}`;
 
-/** The request a search of the record's cluster would build: its nodes, its model, one step of its batch, the default recipe. */
+/** The request a search of the record's cluster would build: its nodes, its model, one step of its batch, its file's recipe (else the default). */
 export function requestOf(r: PublishedRecord, catalog: Catalog): SearchRequest {
   const gpu = getGpu(catalog, r.gpu.type);
   return {
     gpus: [{ type: gpu.name, nodes: r.nodes }], model: r.model, dataset: { name: r.id, samples: r.gbs, description: 'one step' }, gbsValues: [r.gbs],
-    gpusPerNode: r.gpusPerNode, precision: 16, partitionMethod: 'minmax', estimator: 'fasop', pareto: false, recipe: recipeOf(DEFAULT_RECIPE_AXES),
+    gpusPerNode: r.gpusPerNode, precision: 16, partitionMethod: 'minmax', estimator: 'fasop', pareto: false, recipe: recipeOf(r.recipe ? RECIPE_AXES.get(r.recipe)! : DEFAULT_RECIPE_AXES),
   };
 }
 
@@ -140,7 +140,7 @@ const statsLine = (label: string, s: PublishedStats) => s.records === 0 ? `${lab
 export function formatPublished(s: PublishedSummary): string {
   const row = (p: PublishedScore) => `| ${p.id} | ${p.heldOut ? 'yes' : ''} | ${p.gpus}x${p.gpu} | ${p.plan} | ${p.execution} | ${num(p.publishedStep_s, 3)} | ${p.stepFrom} | ${num(p.predictedStep_s, 3)}${p.hostBound ? ' [host-bound]' : ''} | ${pct(p.stepError)} | ${num(p.publishedPeak_GiB, 2)}${p.memoryMetric === 'max_reserved' ? ' (reserved)' : ''} | ${num(p.predictedPeak_GiB, 2)}${p.oom ? ' [OOM]' : ''} | ${pct(p.memoryError)} |`;
   const out = [
-    '### published measurements, estimator: fasop (default recipe)',
+    '### published measurements, estimator: fasop (the recipe its file names, else the default, megatron-mixed)',
     '',
     '| record | held out | GPUs | plan | execution | published step (s) | from | predicted (s) | error | published peak (GiB) | predicted (GiB) | error |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
