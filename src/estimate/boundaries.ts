@@ -4,7 +4,7 @@
  */
 import { columnOfNode, outputVolumeByColumn } from '../model/graph.js';
 import type { TypeCosts } from './compute.js';
-import { idOf, keyedCache } from './keyed-cache.js';
+import { idOf, tupleCache } from './keyed-cache.js';
 import { roundingOf } from './f32.js';
 import { interNode, intraP2p, linkTime_s, type Link } from './links-alpha-beta.js';
 import { boundaryStreams, cpOf, originalBoundaryBandwidth_bps, slowest } from './links.js';
@@ -73,14 +73,14 @@ export function boundaryCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recip
   return out;
 }
 
-const boundaryCache = keyedCache<readonly unknown[], number[][]>();
+const boundaryCache = tupleCache<readonly unknown[], number[][]>();
 
 /**
  * boundaryCosts once per placement (its nodes array) and what they depend on besides: policy,
  * recipe, model, degrees, micro-batch. Shared by the plans' executions: callers must not change it.
  */
 export function sharedBoundaryCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe): number[][] {
-  const key = `${idOf(policy)} ${idOf(recipe)} ${idOf(plan.model)} ${plan.tp} ${plan.dp} ${plan.execution?.cp ?? 1} ${plan.mbs} ${plan.pp} ${plan.gpusPerNode}`;
+  const key = [idOf(policy), idOf(recipe), idOf(plan.model), plan.tp, plan.dp, plan.execution?.cp ?? 1, plan.mbs, plan.pp, plan.gpusPerNode];
   return boundaryCache(plan.nodes, key, () => boundaryCosts(plan, policy, recipe));
 }
 

@@ -78,12 +78,12 @@ function setStage(ctx: Context, l: StageLists, s: number, forward: number, backw
   l.compute_s[s] = ctx.policy.backward === 'twice-forward' ? l.compute_s[s]! + delta : forward + backward;
 }
 
-function evaluate(ctx: Context, candidate: Candidate): Evaluation {
+function evaluate(ctx: Context, candidate: Candidate, known?: MemoryOutcome): Evaluation {
   const { plan, policy, recipe, m } = ctx;
   const round = roundingOf(policy);
   const { sizes } = candidate;
   const lists = stageLists(ctx.stageCosts, ctx.boundary, candidate.listedSizes ?? sizes, ctx.n, policy);
-  const memory = memoryOf(plan, policy, recipe, sizes, ctx.n, m);
+  const memory = known ?? memoryOf(plan, policy, recipe, sizes, ctx.n, m);
   const shares = layerSharesPerStage(sizes);
   const exec = plan.execution ?? PLAIN_EXECUTION;
   const Z = shardDegree(exec, plan.dp);
@@ -156,11 +156,10 @@ function inGiB(parts: MemoryParts): NonNullable<StageBreakdown['memoryParts_GiB'
   return out as NonNullable<StageBreakdown['memoryParts_GiB']>;
 }
 
-function result(ctx: Context, best: Evaluation): Estimate {
+function result(ctx: Context, best: Evaluation, oom = oomCheck(ctx.plan, ctx.policy, best.memory.total_GiB)): Estimate {
   const { plan, policy, recipe } = ctx;
   const { candidate, lists, ends, memory, dp, opt, emb, stepTime, host } = best;
   const { sizes } = candidate;
-  const oom = oomCheck(plan, policy, memory.total_GiB);
   const stages: StageBreakdown[] = sizes.map((size, s) => ({
     gpu: ctx.stageTypes[s]!,
     nodes: size,
@@ -211,8 +210,8 @@ export function utilisation(plan: ResolvedPlan, stepTime_s: number): { mfu: numb
   return { mfu: (tokens * trainingFlopsPerToken(plan.model)) / stepTime_s / peak_flops, tokensPerSecondPerGpu: tokens / stepTime_s / gpus };
 }
 
-/** Estimate one fully resolved plan under a policy (default: the corrected model). */
-export async function estimate(plan: ResolvedPlan, policy: EstimatorPolicy = FASOP): Promise<Estimate> {
+/** The plan's costs, stage types and boundary costs: what every partition of it shares. */
+function contextOf(plan: ResolvedPlan, policy: EstimatorPolicy): Context {
   const recipe = plan.recipe ?? RECIPES['megatron-mixed']!;
   const exec = plan.execution;
   if (exec && !isPlain(exec)) {
@@ -224,12 +223,60 @@ export async function estimate(plan: ResolvedPlan, policy: EstimatorPolicy = FAS
   const costs = new Map<string, TypeCosts>();
   for (const [gpu, profile] of Object.entries(plan.profiles)) costs.set(gpu, sharedTypeCosts(plan, policy, recipe, gpu, profile, n));
   const stageTypes = Array.from({ length: plan.pp }, (_, s) => stageType(plan, s, costs));
-  const ctx: Context = {
+  return {
     plan, policy, recipe, n, m, stageTypes,
     stageCosts: stageTypes.map((t) => costs.get(t)!),
     boundary: sharedBoundaryCosts(plan, policy, recipe),
     sources: [...costs.values()].map((c) => c.source),
   };
-  const evaluations = (await candidatePartitions(ctx)).map((c) => evaluate(ctx, c));
-  return result(ctx, evaluations.reduce((a, b) => (b.stepTime < a.stepTime ? b : a)));
+}
+
+/** The fastest of the evaluated partitions (the first of equals). */
+function fastest(evaluations: readonly Evaluation[]): Evaluation {
+  return evaluations.reduce((a, b) => (b.stepTime < a.stepTime ? b : a));
+}
+
+/** Estimate one fully resolved plan under a policy (default: the corrected model). */
+export async function estimate(plan: ResolvedPlan, policy: EstimatorPolicy = FASOP): Promise<Estimate> {
+  const ctx = contextOf(plan, policy);
+  return result(ctx, fastest((await candidatePartitions(ctx)).map((c) => evaluate(ctx, c))));
+}
+
+/**
+ * What choosing among a strategy's executions needs of one: its step time, whether it fits, its
+ * binding stage's memory, and the whole estimate on demand (the breakdown is built only for the one
+ * kept). With one partition to simulate, an execution whose partition does not fit is not timed.
+ */
+export interface Timing {
+  /** NaN when not timed */
+  stepTime_s: number;
+  isOom: boolean;
+  /** the stage whose memory is the largest share of its limit (the first of equals) */
+  tightMemory_GiB: number;
+  tightLimit_GiB: number;
+  /** whether the pipeline was simulated (else memory alone said it does not fit) */
+  timed: boolean;
+  /** the estimate estimate() gives, built from the same evaluation (timed plans) */
+  estimate?: () => Estimate;
+}
+
+function tightest(total_GiB: readonly number[], limits_GiB: readonly number[]): { tightMemory_GiB: number; tightLimit_GiB: number } {
+  let s = 0;
+  for (let k = 1; k < total_GiB.length; k++) if (total_GiB[k]! / limits_GiB[k]! > total_GiB[s]! / limits_GiB[s]!) s = k;
+  return { tightMemory_GiB: total_GiB[s]!, tightLimit_GiB: limits_GiB[s]! };
+}
+
+/** A plan's Timing under a policy: the same figures as estimate(), memory before time. */
+export async function timeEstimate(plan: ResolvedPlan, policy: EstimatorPolicy = FASOP): Promise<Timing> {
+  const ctx = contextOf(plan, policy);
+  const candidates = await candidatePartitions(ctx);
+  let known: MemoryOutcome | undefined;
+  if (candidates.length === 1) {
+    known = memoryOf(plan, policy, ctx.recipe, candidates[0]!.sizes, ctx.n, ctx.m);
+    const oom = oomCheck(plan, policy, known.total_GiB);
+    if (oom.isOom) return { stepTime_s: NaN, isOom: true, ...tightest(known.total_GiB, oom.limits_GiB), timed: false };
+  }
+  const best = fastest(candidates.map((c, i) => evaluate(ctx, c, i === 0 ? known : undefined)));
+  const oom = oomCheck(plan, policy, best.memory.total_GiB);
+  return { stepTime_s: best.stepTime, isOom: oom.isOom, ...tightest(best.memory.total_GiB, oom.limits_GiB), timed: true, estimate: () => result(ctx, best, oom) };
 }

@@ -1,12 +1,12 @@
 /** The estimator's public face: one `estimate(plan, policy)`, the named policies, and an estimator by name. */
 import { FasopError } from '../errors.js';
-import { estimate } from './estimate.js';
+import { estimate, timeEstimate, type Timing } from './estimate.js';
 import { floorCheck, floorsApply, type FloorCheck } from './memory-bound.js';
 import { stepTimeFloor_s, timeFloorApplies } from './time-bound.js';
 import type { Estimate, ResolvedPlan } from './plan.js';
 import { POLICIES, type EstimatorPolicy } from './policy.js';
 
-export { estimate, microBatchesOf } from './estimate.js';
+export { estimate, microBatchesOf, timeEstimate, type Timing } from './estimate.js';
 export { FASOP, REFERENCE, POLICIES, withPolicy, type EstimatorPolicy } from './policy.js';
 
 /** The policy of a name ('reference' reproduces the original; 'fasop' is the corrected model). */
@@ -24,7 +24,17 @@ export type Estimator = ((plan: ResolvedPlan) => Estimate | Promise<Estimate>) &
   memoryFloor?: (plan: ResolvedPlan) => FloorCheck | undefined;
   /** a floor under the plan's step time in seconds, whatever its partition (time-bound.ts) */
   stepFloor_s?: (plan: ResolvedPlan) => number;
+  /** the plan's Timing (estimate.ts): the figures of the estimate, its breakdown built on demand, memory before time */
+  timing?: (plan: ResolvedPlan) => Promise<Timing>;
 };
+
+/** An estimator's Timing of a plan: its own where it has one, else from its whole estimate. */
+export async function timingOf(estimator: Estimator, plan: ResolvedPlan): Promise<Timing> {
+  if (estimator.timing) return estimator.timing(plan);
+  const est = await estimator(plan);
+  const tight = est.breakdown.stages.reduce((a, x) => (x.memory_GiB / x.memoryLimit_GiB > a.memory_GiB / a.memoryLimit_GiB ? x : a));
+  return { stepTime_s: est.stepTime_s, isOom: est.isOom, tightMemory_GiB: tight.memory_GiB, tightLimit_GiB: tight.memoryLimit_GiB, timed: true, estimate: () => est };
+}
 
 /** The estimator of a policy, or of a policy's name. */
 export function getEstimator(policy: string | EstimatorPolicy): Estimator {
@@ -32,5 +42,6 @@ export function getEstimator(policy: string | EstimatorPolicy): Estimator {
   const run: Estimator = (plan) => estimate(plan, p);
   if (floorsApply(p)) run.memoryFloor = (plan) => floorCheck(plan, p);
   if (floorsApply(p) && timeFloorApplies(p)) run.stepFloor_s = (plan) => stepTimeFloor_s(plan, p);
+  run.timing = (plan) => timeEstimate(plan, p);
   return run;
 }

@@ -6,13 +6,14 @@
  */
 import type { ModelSpec } from '../catalog/schema.js';
 import { nodeCount } from '../model/graph.js';
-import { executionLabel, PLAIN_EXECUTION, shardDegree, type Execution } from './execution.js';
+import { DP_SHARDING, PLAIN_EXECUTION, RECOMPUTE, shardDegree, type Execution } from './execution.js';
 import { stageNodeIndices } from './links.js';
 import { paramsPerColumn, stageMemory } from './memory-bytes.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import { RECIPES, type TrainingRecipe } from './recipe.js';
-import { keyedCache } from './keyed-cache.js';
+import { idOfName, tupleCache } from './keyed-cache.js';
+import { stageLimitsOf } from './memory.js';
 
 /** GiB that stage 0, the last stage and the fullest stage hold at least, whatever the partition. */
 export interface MemoryFloor {
@@ -67,23 +68,13 @@ export function floorsApply(policy: EstimatorPolicy): boolean {
 
 /** Floors kept per model at most (a sweep over gbs and sub-clusters meets many keys). */
 const FLOORS_KEPT = 1 << 15;
-const floorCache = keyedCache<ModelSpec, MemoryFloor & { even_GiB?: number[] }>(FLOORS_KEPT);
+const floorCache = tupleCache<ModelSpec, MemoryFloor & { even_GiB?: number[] }>(FLOORS_KEPT);
 
 /** The floors of a plan, computed once per (model, recipe, degrees, batch, execution). */
 function floorOf(plan: ResolvedPlan, recipe: TrainingRecipe): MemoryFloor & { even_GiB?: number[] } {
   const e = plan.execution ?? PLAIN_EXECUTION;
-  const key = `${recipe.name} ${plan.tp} ${plan.dp} ${plan.pp} ${plan.mbs} ${plan.gbs} ${executionLabel(e)}`;
+  const key = [idOfName(recipe.name), plan.tp, plan.dp, plan.pp, plan.mbs, plan.gbs, RECOMPUTE.indexOf(e.recompute), e.recomputeLayers ?? -1, DP_SHARDING.indexOf(e.dpSharding), e.shardGroup ?? -1, e.sequenceParallel ? 1 : 0, e.virtualStages, e.cp];
   return floorCache(plan.model, key, () => memoryFloor(plan.model, plan, recipe, e));
-}
-
-const limitsCache = keyedCache<readonly unknown[], { perStage_GiB: number[]; most_GiB: number }>();
-
-/** Each stage's memory limit (its nodes' smallest) and the largest, once per placement and degrees. */
-function stageLimitsOf(plan: ResolvedPlan): { perStage_GiB: number[]; most_GiB: number } {
-  return limitsCache(plan.nodes, `${plan.tp} ${plan.dp} ${plan.pp} ${plan.execution?.cp ?? 1} ${plan.gpusPerNode}`, () => {
-    const perStage_GiB = Array.from({ length: plan.pp }, (_, s) => Math.min(...stageNodeIndices(plan, s).map((i) => plan.nodes[i]!.gpu.memoryLimit_GiB)));
-    return { perStage_GiB, most_GiB: Math.max(...perStage_GiB) };
-  });
 }
 
 /** A plan's memory floor against its limits: ratio > 1 means no partition of it fits. */

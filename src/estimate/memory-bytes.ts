@@ -4,7 +4,7 @@
  * logits on the last stage, and 1F1B's in-flight micro-batches per stage (min(pp − s, m)).
  */
 import type { ModelSpec } from '../catalog/schema.js';
-import { COL, columnOfNode, headDim, layerSharesPerStage, paramsByColumn } from '../model/graph.js';
+import { COL, FIRST_LAYER_COL, columnOfNode, headDim, layerSharesPerStage, paramsByColumn } from '../model/graph.js';
 import { PLAIN_EXECUTION, shardDegree, type Execution } from './execution.js';
 import { opKeptBytesPerColumn } from './op-checkpoint.js';
 import type { TrainingRecipe } from './recipe.js';
@@ -182,13 +182,21 @@ export function stageMemory(model: ModelSpec, sizes: readonly number[], n: numbe
   const layers = layerSharesPerStage(sizes);
   const out: StageMemory[] = [];
   let a = 0;
+  const savedPerColumn = kept ? acts.map((x, c) => (c === COL.embed || c === COL.lm_head ? x : kept[c]!)) : acts;
+  // whole numbers sum exactly in any order: then each column's count times its value
+  const byCount = params.every(Number.isInteger) && savedPerColumn.every(Number.isInteger);
   sizes.forEach((size, s) => {
     let P = 0;
     let A = 0;
-    for (let k = a; k < a + size; k++) {
-      const c = columnOfNode(k, n);
-      P += params[c]!;
-      A += kept && c !== COL.embed && c !== COL.lm_head ? kept[c]! : acts[c]!;
+    if (byCount) {
+      P = rangeSum(params, a, size, n);
+      A = rangeSum(savedPerColumn, a, size, n);
+    } else {
+      for (let k = a; k < a + size; k++) {
+        const c = columnOfNode(k, n);
+        P += params[c]!;
+        A += savedPerColumn[c]!;
+      }
     }
     // the last stage's head (final norm, logits at the loss's peak): the lm_head column's activations
     const headBytes = a + size === n ? acts[COL.lm_head]! : 0;
@@ -249,4 +257,22 @@ export function stageMemory(model: ModelSpec, sizes: readonly number[], n: numbe
     a += size;
   });
   return out;
+}
+
+/** Σ of a per-column vector over nodes [a, a + size) of an n-node graph: each column's count times its value. */
+function rangeSum(byColumn: readonly number[], a: number, size: number, n: number): number {
+  if (size <= 0) return 0;
+  const end = a + size;
+  let acc = 0;
+  if (a === 0) acc += byColumn[COL.embed]!;
+  if (end === n) acc += byColumn[COL.lm_head]!;
+  // decoder nodes k in [lo, hi): node k is column FIRST_LAYER_COL + (k − 1) mod 8
+  const lo = Math.max(a, 1) - 1;
+  const hi = Math.min(end, n - 1) - 1;
+  if (hi <= lo) return acc;
+  for (let j = 0; j < 8; j++) {
+    const count = Math.floor((hi - 1 - j) / 8) - Math.floor((lo - 1 - j) / 8);
+    if (count > 0) acc += count * byColumn[FIRST_LAYER_COL + j]!;
+  }
+  return acc;
 }

@@ -10,6 +10,7 @@ import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
 import { widthsOf } from './boundaries.js';
+import { tupleCache } from './keyed-cache.js';
 
 export interface MemoryOutcome {
   /** peak GiB per stage, before any margin */
@@ -46,7 +47,7 @@ function originalLimitNodes(plan: ResolvedPlan, s: number): number[] {
 }
 
 export interface OomOutcome {
-  limits_GiB: number[];
+  limits_GiB: readonly number[];
   isOom: boolean;
   /** the memory figure reported (oom_gpumem) */
   reported_GiB: number;
@@ -55,10 +56,9 @@ export interface OomOutcome {
 /** Each stage's limit, whether any stage exceeds it (with the policy's margin), and the figure reported. */
 export function oomCheck(plan: ResolvedPlan, policy: EstimatorPolicy, total_GiB: readonly number[]): OomOutcome {
   const round = roundingOf(policy);
-  const limits_GiB = total_GiB.map((_, s) => {
-    const nodes = policy.memoryLimit === 'node-formula' ? originalLimitNodes(plan, s) : stageNodeIndices(plan, s);
-    return Math.min(...nodes.map((i) => plan.nodes[i]!.gpu.memoryLimit_GiB));
-  });
+  const limits_GiB = policy.memoryLimit === 'node-formula'
+    ? total_GiB.map((_, s) => Math.min(...originalLimitNodes(plan, s).map((i) => plan.nodes[i]!.gpu.memoryLimit_GiB)))
+    : stageLimitsOf(plan).perStage_GiB;
   let isOom = false;
   let reported_GiB = Math.max(...total_GiB);
   total_GiB.forEach((mem, s) => {
@@ -69,4 +69,14 @@ export function oomCheck(plan: ResolvedPlan, policy: EstimatorPolicy, total_GiB:
     }
   });
   return { limits_GiB, isOom, reported_GiB };
+}
+
+const limitsCache = tupleCache<readonly unknown[], { perStage_GiB: number[]; most_GiB: number }>();
+
+/** Each stage's memory limit (its nodes' smallest) and the largest, once per placement and degrees. Shared: callers must not change it. */
+export function stageLimitsOf(plan: ResolvedPlan): { perStage_GiB: number[]; most_GiB: number } {
+  return limitsCache(plan.nodes, [plan.tp, plan.dp, plan.pp, plan.execution?.cp ?? 1, plan.gpusPerNode], () => {
+    const perStage_GiB = Array.from({ length: plan.pp }, (_, s) => Math.min(...stageNodeIndices(plan, s).map((i) => plan.nodes[i]!.gpu.memoryLimit_GiB)));
+    return { perStage_GiB, most_GiB: Math.max(...perStage_GiB) };
+  });
 }

@@ -14,7 +14,7 @@ import type { PartitionProblem } from '../partition/types.js';
 import { expandSizes, groupProblem, type UnitStarts } from '../partition/units.js';
 import { stageLists, stageTime_s, stageTimes_s } from './boundaries.js';
 import type { TypeCosts } from './compute.js';
-import { idOf, keyedCache } from './keyed-cache.js';
+import { idOf, tupleCache } from './keyed-cache.js';
 import { roundingOf } from './f32.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
@@ -216,14 +216,15 @@ function minmaxCandidate(x: PartitionInputs, starts: UnitStarts | null): Candida
   return x.policy.minmaxUnits === 'layers-when-tp' && x.plan.tp > 1 ? layerMinmax(x) : unitMinmax(x, null);
 }
 
-const minmaxKept = keyedCache<readonly (readonly number[])[], Candidate>();
+const minmaxKept = tupleCache<readonly (readonly number[])[], Candidate>();
 
 /**
  * unitMinmax over units, once per (boundary costs, stage costs, unit starts, policy): it reads
  * nothing else, so a plan's executions that share them (recompute, sharding) share the partition.
  */
 function keptUnitMinmax(x: PartitionInputs, starts: UnitStarts): Candidate {
-  const key = `${idOf(x.policy)} ${idOf(starts)} ${x.plan.pp} ${x.stageCosts.map(idOf).join(',')}`;
+  const key = [idOf(x.policy), idOf(starts), x.plan.pp, x.stageCosts.length];
+  for (const c of x.stageCosts) key.push(idOf(c));
   const c = minmaxKept(x.boundary, key, () => unitMinmax(x, starts));
   return { sizes: [...c.sizes], partitionLayers: c.partitionLayers && [...c.partitionLayers], ...(c.listedSizes ? { listedSizes: [...c.listedSizes] } : {}) };
 }

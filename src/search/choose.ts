@@ -6,7 +6,7 @@
 import type { Catalog } from '../catalog/catalog.js';
 import { FasopError } from '../errors.js';
 import { PLAIN_EXECUTION, executionLabel } from '../estimate/execution.js';
-import type { Estimator } from '../estimate/index.js';
+import { timingOf, type Estimator, type Timing } from '../estimate/index.js';
 import type { Estimate, ResolvedPlan } from '../estimate/plan.js';
 import { checkedPlacements, planExecution, planExecutionProblems, resolvePlan, type Placement, type PlanSettings } from '../plan/resolve.js';
 import type { ProfileDb } from '../profiles/db.js';
@@ -47,13 +47,14 @@ export interface ExecutionChoice {
  * whose sibling without recompute does not fit is also tried with the fewest layers that fit.
  */
 export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, choice: readonly Strategy[], gbs: number): Promise<ExecutionChoice> {
-  let fit: (NonNullable<ExecutionChoice['fit']> & { at: number }) | undefined;
+  let fit: Kept | undefined;
   let lean: { ratio: number; at: number; oom: NonNullable<ExecutionChoice['oom']> } | undefined;
   // the leanest execution that does not fit (the least over its limit; the earlier on ties)
   const keepLean = (ratio: number, at: number, oom: NonNullable<ExecutionChoice['oom']>) => {
     if (!lean || ratio < lean.ratio || (ratio === lean.ratio && at < lean.at)) lean = { ratio, at, oom };
   };
-  let timed = 0;
+  // executions estimated past their memory floor (their partition's memory known; most of them timed)
+  let estimated = 0;
   const outcome: Array<'fit' | 'oom' | 'skipped' | undefined> = new Array(choice.length);
   for (const at of timingOrder(choice)) {
     const st = choice[at]!;
@@ -70,22 +71,21 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
     // an execution whose step-time floor is above the fastest one that fits cannot take its place (on a tie, the earlier in the request's order wins)
     if (fit && estimator.stepFloor_s) {
       const f = estimator.stepFloor_s(plan) * (1 - 1e-9);
-      if (f > fit.estimate.stepTime_s || (f >= fit.estimate.stepTime_s && at > fit.at)) {
+      if (f > fit.timing.stepTime_s || (f >= fit.timing.stepTime_s && at > fit.at)) {
         outcome[at] = 'skipped';
         continue;
       }
     }
-    const est = await estimator(plan);
-    timed += 1;
-    if (est.isOom) {
-      const tight = est.breakdown.stages.reduce((a, x) => (x.memory_GiB / x.memoryLimit_GiB > a.memory_GiB / a.memoryLimit_GiB ? x : a));
-      const ratio = tight.memory_GiB / tight.memoryLimit_GiB;
-      keepLean(ratio, at, { ...base, peak_GiB: tight.memory_GiB, limit_GiB: tight.memoryLimit_GiB, timed: true, timedExecutions: 0, overRatio: ratio });
+    const t = await timingOf(estimator, plan);
+    estimated += 1;
+    if (t.isOom) {
+      const ratio = t.tightMemory_GiB / t.tightLimit_GiB;
+      keepLean(ratio, at, { ...base, peak_GiB: t.tightMemory_GiB, limit_GiB: t.tightLimit_GiB, timed: true, timedExecutions: 0, overRatio: ratio });
       outcome[at] = 'oom';
       continue;
     }
     outcome[at] = 'fit';
-    if (!fit || est.stepTime_s < fit.estimate.stepTime_s || (est.stepTime_s === fit.estimate.stepTime_s && at < fit.at)) fit = { plan, estimate: est, at };
+    if (!fit || t.stepTime_s < fit.timing.stepTime_s || (t.stepTime_s === fit.timing.stepTime_s && at < fit.at)) fit = { plan, timing: t, at };
   }
   // partial recompute: for each full recompute that may fit where its sibling without recompute does not
   if (req.fewestRecomputeLayers) {
@@ -95,14 +95,17 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
       if (!e || e.recompute !== 'full' || e.recomputeLayers !== undefined || outcome[at] === 'oom') continue;
       const none = choice.findIndex((x) => x.execution && x.execution.recompute === 'none' && x.execution.dpSharding === e.dpSharding && x.execution.sequenceParallel === e.sequenceParallel && x.execution.virtualStages === e.virtualStages && x.execution.cp === e.cp);
       if (none >= 0 && outcome[none] === 'fit') continue; // fewer recomputed layers are slower than none at all
-      const p = await fewestLayers(req, profiles, estimator, place, st, gbs, fit?.estimate.stepTime_s);
-      timed += p.timed;
+      const p = await fewestLayers(req, profiles, estimator, place, st, gbs, fit?.timing.stepTime_s);
+      estimated += p.estimated;
       // just before its full recompute in the request's order: fewer layers recomputed
-      if (p.fit && (!fit || p.fit.estimate.stepTime_s < fit.estimate.stepTime_s || (p.fit.estimate.stepTime_s === fit.estimate.stepTime_s && at - 0.5 < fit.at))) fit = { ...p.fit, at: at - 0.5 };
+      if (p.fit && (!fit || p.fit.timing.stepTime_s < fit.timing.stepTime_s || (p.fit.timing.stepTime_s === fit.timing.stepTime_s && at - 0.5 < fit.at))) fit = { ...p.fit, at: at - 0.5 };
     }
   }
-  return fit ? { fit: { plan: fit.plan, estimate: fit.estimate } } : { oom: { ...lean!.oom, timedExecutions: timed } };
+  return fit ? { fit: { plan: fit.plan, estimate: fit.timing.estimate!() } } : { oom: { ...lean!.oom, timedExecutions: estimated } };
 }
+
+/** An execution that fits, as timed (its whole estimate is built only if it is the one kept). */
+interface Kept { plan: ResolvedPlan; timing: Timing; at: number }
 
 /**
  * Full recompute of k layers per stage (a multiple of v: Megatron counts per model chunk), k below the
@@ -110,29 +113,29 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
  * with k at a fixed partition, which recompute does not change). Skipped when its step-time floor
  * (the plan's without recompute) cannot beat `best_s`.
  */
-async function fewestLayers(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, st: Strategy, gbs: number, best_s: number | undefined): Promise<{ fit?: { plan: ResolvedPlan; estimate: Estimate }; timed: number }> {
+async function fewestLayers(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, st: Strategy, gbs: number, best_s: number | undefined): Promise<{ fit?: Omit<Kept, 'at'>; estimated: number }> {
   const e = st.execution!;
   const v = e.virtualStages;
   const most = Math.ceil(req.model.num_layers / st.pp);
   const J = Math.floor((most - 1) / v);
-  let timed = 0;
-  if (J < 1) return { timed };
+  let estimated = 0;
+  if (J < 1) return { estimated };
   const probe = async (j: number) => {
     const plan = resolvePlan(req, profiles, place, { ...st, gbs, execution: { ...e, recomputeLayers: j * v } });
     const floor = estimator.memoryFloor?.(plan);
     if (floor && floor.ratio > 1) return undefined;
-    const estimate = await estimator(plan);
-    timed += 1;
-    return estimate.isOom ? undefined : { plan, estimate };
+    const timing = await timingOf(estimator, plan);
+    estimated += 1;
+    return timing.isOom ? undefined : { plan, timing };
   };
   if (best_s !== undefined && estimator.stepFloor_s) {
     const plan = resolvePlan(req, profiles, place, { ...st, gbs, execution: { ...e, recomputeLayers: v } });
-    if (estimator.stepFloor_s(plan) * (1 - 1e-9) >= best_s) return { timed };
+    if (estimator.stepFloor_s(plan) * (1 - 1e-9) >= best_s) return { estimated };
   }
   let lo = 1;
   let hi = J;
   let found = await probe(hi);
-  if (!found) return { timed };
+  if (!found) return { estimated };
   while (lo < hi) {
     const mid = Math.floor((lo + hi) / 2);
     const r = await probe(mid);
@@ -141,7 +144,7 @@ async function fewestLayers(req: SearchRequest, profiles: ProfileDb, estimator: 
       hi = mid;
     } else lo = mid + 1;
   }
-  return { fit: found, timed };
+  return { fit: found, estimated };
 }
 
 const orders = new WeakMap<readonly Strategy[], number[]>();

@@ -39,7 +39,7 @@ export interface OomRecord {
   peak_GiB: number;
   limit_GiB: number;
   timed: boolean;
-  /** how many of the strategy's executions were timed (0: every one known by its memory floor) */
+  /** how many of the strategy's executions were estimated past their memory floor (0: every one known by its floor) */
   timedExecutions: number;
   /** how far over: the estimated peak ÷ limit when timed, else the even partition's (a typical figure, to find the leanest) */
   overRatio: number;
