@@ -11,7 +11,7 @@ import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
 import { widthsOf } from './boundaries.js';
-import { keyedCache } from './keyed-cache.js';
+import { idOfName, tupleCache } from './keyed-cache.js';
 
 /** What the DP terms need to know of the plan's stages. */
 export interface DpInputs {
@@ -80,11 +80,11 @@ function originalDp_s(plan: ResolvedPlan, params: readonly number[], stageTypes:
   });
 }
 
-const dpLinkCache = keyedCache<readonly unknown[], Link>();
+const dpLinkCache = tupleCache<readonly unknown[], Link>();
 
 /** dpLink once per placement (its nodes array, which every plan on it shares) and (tp, dp, cp, GPUs per node, launch, stage). */
 function dpLink(plan: ResolvedPlan, recipe: TrainingRecipe, s: number): Link {
-  return dpLinkCache(plan.nodes, `${plan.tp} ${plan.dp} ${cpOf(plan)} ${plan.gpusPerNode} ${recipe.launch} ${s}`, () => ringsLink(plan, recipe, s));
+  return dpLinkCache(plan.nodes, [plan.tp, plan.dp, cpOf(plan), plan.gpusPerNode, idOfName(recipe.launch), s], () => ringsLink(plan, recipe, s));
 }
 
 /**

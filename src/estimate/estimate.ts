@@ -4,14 +4,15 @@
  * all-reduce, the optimizer step, the embedding sync and memory; the fastest is reported.
  */
 import { FasopError } from '../errors.js';
+import { sharedPlanCosts } from './plan-costs.js';
+
+export { microBatchesOf } from './plan-costs.js';
 import { trainingFlopsPerToken } from '../model/flops.js';
-import { layerSharesPerStage, layersPerStage, nodeCount } from '../model/graph.js';
+import { layerSharesPerStage, layersPerStage } from '../model/graph.js';
 import { simulate1F1BKept } from '../pipeline/memo.js';
-import { sharedBoundaryCosts, stageLists, stageTime_s, type StageLists } from './boundaries.js';
-import { sharedTypeCosts, type TypeCosts } from './compute.js';
+import { stageLists, stageTime_s, type StageLists } from './boundaries.js';
 import { dpAllreduce_s, embeddingSync_s } from './data-parallel.js';
 import { roundingOf } from './f32.js';
-import { stageNodeIndices } from './links.js';
 import { memoryOf, oomCheck, type MemoryOutcome } from './memory.js';
 import type { MemoryParts } from './memory-bytes.js';
 import { candidatePartitions, type Candidate, type PartitionInputs } from './partition-choice.js';
@@ -23,33 +24,10 @@ import { PLAIN_EXECUTION, executionLabel, isPlain, shardDegree } from './executi
 import { contextParallelExtra_s, fsdpExposed_s, recomputeExtra_s } from './technique-terms.js';
 import { dpGather_s, gradientGroup } from './data-parallel.js';
 
-/** Micro-batches per step: gbs / (dp·mbs), which must be whole. */
-export function microBatchesOf(plan: Pick<ResolvedPlan, 'gbs' | 'dp' | 'mbs'>): number {
-  const m = plan.gbs / (plan.dp * plan.mbs);
-  if (!Number.isInteger(m) || m < 1) {
-    throw new FasopError(`gbs ${plan.gbs} is not a multiple of dp·mbs = ${plan.dp * plan.mbs}`, 'choose gbs, dp and mbs so that gbs/(dp·mbs) is a whole number');
-  }
-  return m;
-}
-
-/**
- * GPU type whose costs time stage s. One type: that type. Several (a stage that spans nodes of
- * different types): the slowest of them, since the slowest replica sets the pace.
- */
-function stageType(plan: ResolvedPlan, s: number, costs: ReadonlyMap<string, TypeCosts>): string {
-  const layer = (gpu: string) => {
-    const c = costs.get(gpu);
-    if (!c) throw new FasopError(`no ${plan.model.name} profile for GPU ${gpu} at TP ${plan.tp}`, 'add the profile file or remove the GPU type from --gpus');
-    return c.layer_s;
-  };
-  const types = [...new Set(stageNodeIndices(plan, s).map((i) => plan.nodes[i]!.gpu.name))];
-  return types.reduce((a, b) => (layer(b) > layer(a) ? b : a));
-}
-
 interface Context extends PartitionInputs {
   recipe: TrainingRecipe;
-  stageTypes: string[];
-  sources: string[];
+  stageTypes: readonly string[];
+  sources: readonly string[];
 }
 
 interface HostTerm { issue_s: number; gpu_s: number; bound: boolean; sensitive: boolean }
@@ -78,12 +56,12 @@ function setStage(ctx: Context, l: StageLists, s: number, forward: number, backw
   l.compute_s[s] = ctx.policy.backward === 'twice-forward' ? l.compute_s[s]! + delta : forward + backward;
 }
 
-function evaluate(ctx: Context, candidate: Candidate, known?: MemoryOutcome): Evaluation {
+function evaluate(ctx: Context, candidate: Candidate, known?: MemoryOutcome, withParts = true): Evaluation {
   const { plan, policy, recipe, m } = ctx;
   const round = roundingOf(policy);
   const { sizes } = candidate;
   const lists = stageLists(ctx.stageCosts, ctx.boundary, candidate.listedSizes ?? sizes, ctx.n, policy);
-  const memory = known ?? memoryOf(plan, policy, recipe, sizes, ctx.n, m);
+  const memory = known ?? memoryOf(plan, policy, recipe, sizes, ctx.n, m, withParts);
   const shares = layerSharesPerStage(sizes);
   const exec = plan.execution ?? PLAIN_EXECUTION;
   const Z = shardDegree(exec, plan.dp);
@@ -178,8 +156,8 @@ function result(ctx: Context, best: Evaluation, oom = oomCheck(ctx.plan, ctx.pol
   const pricePerStep = plan.pricePerSecond_usd * stepTime;
   const usesRecipe = policy.memory === 'bytes' || policy.optimizerStep;
   return {
-    partition: sizes,
-    partitionLayers: policy.partitionLayers === 'method' ? candidate.partitionLayers : layersPerStage(sizes),
+    partition: [...sizes],
+    partitionLayers: policy.partitionLayers === 'method' ? candidate.partitionLayers && [...candidate.partitionLayers] : layersPerStage(sizes),
     stepTime_s: stepTime,
     throughput: stepTime > 0 ? plan.gbs / stepTime : 0,
     pricePerStep_usd: pricePerStep,
@@ -210,7 +188,8 @@ export function utilisation(plan: ResolvedPlan, stepTime_s: number): { mfu: numb
   return { mfu: (tokens * trainingFlopsPerToken(plan.model)) / stepTime_s / peak_flops, tokensPerSecondPerGpu: tokens / stepTime_s / gpus };
 }
 
-/** The plan's costs, stage types and boundary costs: what every partition of it shares. */
+/** The plan's costs, stage types and boundary costs (shared), its policy and recipe. */
+
 function contextOf(plan: ResolvedPlan, policy: EstimatorPolicy): Context {
   const recipe = plan.recipe ?? RECIPES['megatron-mixed']!;
   const exec = plan.execution;
@@ -218,17 +197,8 @@ function contextOf(plan: ResolvedPlan, policy: EstimatorPolicy): Context {
     if (policy.memory !== 'bytes') throw new FasopError(`execution ${executionLabel(exec)} is priced by the corrected estimator only`, 'use --estimator fasop, or the plain execution');
     if (exec.cp > 1 && policy.contextParallel !== 'ring-p2p') throw new FasopError(`context parallelism (cp ${exec.cp}) is not priced by this policy (contextParallel '${policy.contextParallel}')`, 'use --estimator fasop, or estimate the plan with cp 1');
   }
-  const n = nodeCount(plan.model);
-  const m = microBatchesOf(plan);
-  const costs = new Map<string, TypeCosts>();
-  for (const [gpu, profile] of Object.entries(plan.profiles)) costs.set(gpu, sharedTypeCosts(plan, policy, recipe, gpu, profile, n));
-  const stageTypes = Array.from({ length: plan.pp }, (_, s) => stageType(plan, s, costs));
-  return {
-    plan, policy, recipe, n, m, stageTypes,
-    stageCosts: stageTypes.map((t) => costs.get(t)!),
-    boundary: sharedBoundaryCosts(plan, policy, recipe),
-    sources: [...costs.values()].map((c) => c.source),
-  };
+  const c = sharedPlanCosts(plan, policy, recipe);
+  return { plan, policy, recipe, n: c.n, m: c.m, stageTypes: c.stageTypes, stageCosts: c.stageCosts, boundary: c.boundary, sources: c.sources };
 }
 
 /** The fastest of the evaluated partitions (the first of equals). */
@@ -272,11 +242,13 @@ export async function timeEstimate(plan: ResolvedPlan, policy: EstimatorPolicy =
   const candidates = await candidatePartitions(ctx);
   let known: MemoryOutcome | undefined;
   if (candidates.length === 1) {
-    known = memoryOf(plan, policy, ctx.recipe, candidates[0]!.sizes, ctx.n, ctx.m);
+    known = memoryOf(plan, policy, ctx.recipe, candidates[0]!.sizes, ctx.n, ctx.m, false);
     const oom = oomCheck(plan, policy, known.total_GiB);
     if (oom.isOom) return { stepTime_s: NaN, isOom: true, ...tightest(known.total_GiB, oom.limits_GiB), timed: false };
   }
-  const best = fastest(candidates.map((c, i) => evaluate(ctx, c, i === 0 ? known : undefined)));
+  const best = fastest(candidates.map((c, i) => evaluate(ctx, c, i === 0 ? known : undefined, false)));
   const oom = oomCheck(plan, policy, best.memory.total_GiB);
-  return { stepTime_s: best.stepTime, isOom: oom.isOom, ...tightest(best.memory.total_GiB, oom.limits_GiB), timed: true, estimate: () => result(ctx, best, oom) };
+  // the breakdown's memory parts: the same byte model, its parts kept this time
+  const estimate = () => result(ctx, { ...best, memory: memoryOf(plan, policy, ctx.recipe, best.candidate.sizes, ctx.n, ctx.m) }, oom);
+  return { stepTime_s: best.stepTime, isOom: oom.isOom, ...tightest(best.memory.total_GiB, oom.limits_GiB), timed: true, estimate };
 }

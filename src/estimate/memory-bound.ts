@@ -97,12 +97,23 @@ export function floorCheck(plan: ResolvedPlan, policy: EstimatorPolicy): FloorCh
   const f = floorOf(plan, plan.recipe ?? RECIPES['megatron-mixed']!);
   const limits = stageLimitsOf(plan);
   const limit = (s: number) => limits.perStage_GiB[s]!;
-  const checks: Array<[number, number]> = [[f.first_GiB, limit(0)], [f.last_GiB, limit(plan.pp - 1)], [f.fullest_GiB, limits.most_GiB]];
-  let best: FloorCheck = { ratio: -Infinity, peak_GiB: 0, limit_GiB: 0 };
-  for (const [peak_GiB, limit_GiB] of checks) {
-    const ratio = (peak_GiB * policy.oomMargin) / limit_GiB;
-    if (ratio > best.ratio) best = { ratio, peak_GiB, limit_GiB };
+  // the first, the last and the fullest stage, each against its limit: the largest ratio (the first of equals)
+  let peak_GiB = f.first_GiB;
+  let limit_GiB = limit(0);
+  let ratio = (peak_GiB * policy.oomMargin) / limit_GiB;
+  const last = (f.last_GiB * policy.oomMargin) / limit(plan.pp - 1);
+  if (last > ratio) {
+    ratio = last;
+    peak_GiB = f.last_GiB;
+    limit_GiB = limit(plan.pp - 1);
   }
+  const fullest = (f.fullest_GiB * policy.oomMargin) / limits.most_GiB;
+  if (fullest > ratio) {
+    ratio = fullest;
+    peak_GiB = f.fullest_GiB;
+    limit_GiB = limits.most_GiB;
+  }
+  const best: FloorCheck = { ratio, peak_GiB, limit_GiB };
   if (best.ratio > 1) {
     const recipe = plan.recipe ?? RECIPES['megatron-mixed']!;
     f.even_GiB ??= evenPartitionMemory_GiB(plan.model, plan, recipe, plan.execution ?? PLAIN_EXECUTION);

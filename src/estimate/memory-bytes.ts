@@ -162,6 +162,19 @@ export function ringBufferBytes(model: ModelSpec, b: number, tp: number, cp: num
  * head (final norm, logits) of one micro-batch only: its chunk runs each backward right after its forward.
  */
 export function stageMemory(model: ModelSpec, sizes: readonly number[], n: number, b: number, tp: number, dp: number, m: number, recipe: TrainingRecipe, exec: Execution = PLAIN_EXECUTION): StageMemory[] {
+  return stageMemoryInto(model, sizes, n, b, tp, dp, m, recipe, exec, true, [], [])!;
+}
+
+/** stageMemory's peak GiB and parameters per stage only (no parts built): what timing a plan needs. */
+export function stageTotals(model: ModelSpec, sizes: readonly number[], n: number, b: number, tp: number, dp: number, m: number, recipe: TrainingRecipe, exec: Execution = PLAIN_EXECUTION): { total_GiB: number[]; params: number[] } {
+  const total_GiB: number[] = [];
+  const params: number[] = [];
+  stageMemoryInto(model, sizes, n, b, tp, dp, m, recipe, exec, false, total_GiB, params);
+  return { total_GiB, params };
+}
+
+function stageMemoryInto(model: ModelSpec, sizes: readonly number[], n: number, b: number, tp: number, dp: number, m: number, recipe: TrainingRecipe, exec: Execution,
+  withParts: boolean, totals: number[], stageParams: number[]): StageMemory[] | undefined {
   const params = paramsPerColumn(model, tp);
   const cpModel = exec.cp > 1 ? { ...model, seq_length: model.seq_length / exec.cp } : model;
   const acts = activationBytesPerColumn(cpModel, b, tp, recipe, exec.sequenceParallel);
@@ -180,7 +193,7 @@ export function stageMemory(model: ModelSpec, sizes: readonly number[], n: numbe
   const pp = sizes.length;
   const v = exec.virtualStages;
   const layers = layerSharesPerStage(sizes);
-  const out: StageMemory[] = [];
+  const out: StageMemory[] | undefined = withParts ? [] : undefined;
   let a = 0;
   const savedPerColumn = kept ? acts.map((x, c) => (c === COL.embed || c === COL.lm_head ? x : kept[c]!)) : acts;
   // whole numbers sum exactly in any order: then each column's count times its value
@@ -225,35 +238,39 @@ export function stageMemory(model: ModelSpec, sizes: readonly number[], n: numbe
     const gradsAtActivationPeak = !recipe.gradsAllocatedByFirstBackward || reduceGroup > 1 || m > pp - s;
     const logitsBytes = (b * cpModel.seq_length * model.vocab_size * recipe.retainedOutputBytes) / tp;
     const layerBuffer = layers[s]! > 0 ? ringBuffer : 0;
-    const parts: MemoryParts = {
-      weights: (P * split.weights) / (sharded === 'parameters' ? Z : 1),
-      grads: (P * split.grads) / (sharded === 'gradients' || sharded === 'parameters' ? Z : 1) + runtimeGradBytes,
-      master: (P * split.master) / (sharded === 'none' ? 1 : Z),
-      optimizer: (P * split.optimizer) / (sharded === 'none' ? 1 : Z),
-      buffers: sharded === 'parameters' && Z > 1 ? 2 * layerParams * split.weights : 0,
+    const weights = (P * split.weights) / (sharded === 'parameters' ? Z : 1);
+    const grads = (P * split.grads) / (sharded === 'gradients' || sharded === 'parameters' ? Z : 1) + runtimeGradBytes;
+    const master = (P * split.master) / (sharded === 'none' ? 1 : Z);
+    const optimizer = (P * split.optimizer) / (sharded === 'none' ? 1 : Z);
+    const buffers = sharded === 'parameters' && Z > 1 ? 2 * layerParams * split.weights : 0;
+    const transientBytes = (P * recipe.optimizerTransientBytesPerParam) / (sharded === 'none' ? 1 : Z);
+    // unsharded: the recipe's total per parameter, summed as one product
+    const stateBytes = sharded === 'none' ? P * recipe.stateBytesPerParam + runtimeGradBytes + extraGrads
+      : weights + (grads + extraGrads) + master + optimizer + buffers;
+    let activationBytes = A * inFlight + headBytes * (1 - inFlight) + recomputeBuffer + layerBuffer - (gradsAtActivationPeak ? 0 : gradBytes);
+    const parts: MemoryParts | undefined = withParts ? {
+      weights, grads, master, optimizer, buffers,
       gradBuckets: extraGrads,
       activations: (A - headBytes) * inFlight + (headBytes - logitsPerMicroBatch),
       recomputeBuffer,
       ringBuffers: layerBuffer,
       logits: logitsPerMicroBatch,
       gradsNotYetAllocated: gradsAtActivationPeak ? 0 : -gradBytes,
-      transient: (P * recipe.optimizerTransientBytesPerParam) / (sharded === 'none' ? 1 : Z),
-    };
-    // unsharded: the recipe's total per parameter, summed as one product
-    const stateBytes = sharded === 'none' ? P * recipe.stateBytesPerParam + runtimeGradBytes + extraGrads
-      : parts.weights + (parts.grads + parts.gradBuckets) + parts.master + parts.optimizer + parts.buffers;
-    let activationBytes = A * inFlight + headBytes * (1 - inFlight) + recomputeBuffer + layerBuffer - (gradsAtActivationPeak ? 0 : gradBytes);
+      transient: transientBytes,
+    } : undefined;
     if (pp > 1 && s === pp - 1 && recipe.pipelineRetainsOutputs) {
       // the outputs of the micro-batches already done while the last one runs, and at the step's
       // end all m outputs plus their concatenation (activations freed by then)
       const whileLastRuns = activationBytes + (m - 1) * logitsBytes;
       const atEnd = 2 * m * logitsBytes;
       activationBytes = Math.max(whileLastRuns, atEnd);
-      if (whileLastRuns >= atEnd) parts.logits += (m - 1) * logitsBytes;
-      else Object.assign(parts, { activations: 0, recomputeBuffer: 0, ringBuffers: 0, logits: atEnd, gradsNotYetAllocated: 0 });
+      if (parts && whileLastRuns >= atEnd) parts.logits += (m - 1) * logitsBytes;
+      else if (parts) Object.assign(parts, { activations: 0, recomputeBuffer: 0, ringBuffers: 0, logits: atEnd, gradsNotYetAllocated: 0 });
     }
-    const transientBytes = parts.transient;
-    out.push({ params: P, stateBytes, activationBytes, transientBytes, total_GiB: (stateBytes + Math.max(activationBytes, transientBytes)) / 2 ** 30, parts });
+    const total_GiB = (stateBytes + Math.max(activationBytes, transientBytes)) / 2 ** 30;
+    stageParams[s] = P;
+    totals[s] = total_GiB;
+    if (out) out.push({ params: P, stateBytes, activationBytes, transientBytes, total_GiB, parts: parts! });
     a += size;
   });
   return out;

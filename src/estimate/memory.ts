@@ -4,7 +4,7 @@
  */
 import { stageNodeIndices } from './links.js';
 import { elementStageMemory } from './memory-elements.js';
-import { stageMemory, type StageMemory } from './memory-bytes.js';
+import { stageMemory, stageTotals, type StageMemory } from './memory-bytes.js';
 import { roundingOf } from './f32.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
@@ -21,8 +21,10 @@ export interface MemoryOutcome {
   parts?: StageMemory[];
 }
 
-export function memoryOf(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe, sizes: readonly number[], n: number, m: number): MemoryOutcome {
+/** Peak memory per stage; with `withParts` false the byte model's parts are left out (the same totals). */
+export function memoryOf(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe, sizes: readonly number[], n: number, m: number, withParts = true): MemoryOutcome {
   if (policy.memory === 'elements') return elementStageMemory(plan, sizes, m, widthsOf(plan, policy).ffn);
+  if (!withParts) return stageTotals(plan.model, sizes, n, plan.mbs, plan.tp, plan.dp, m, recipe, plan.execution);
   const parts = stageMemory(plan.model, sizes, n, plan.mbs, plan.tp, plan.dp, m, recipe, plan.execution);
   return { total_GiB: parts.map((x) => x.total_GiB), params: parts.map((x) => x.params), parts };
 }

@@ -219,14 +219,13 @@ function minmaxCandidate(x: PartitionInputs, starts: UnitStarts | null): Candida
 const minmaxKept = tupleCache<readonly (readonly number[])[], Candidate>();
 
 /**
- * unitMinmax over units, once per (boundary costs, stage costs, unit starts, policy): it reads
+ * unitMinmax over units (shared: callers must not change it), once per (boundary costs, stage costs, unit starts, policy): it reads
  * nothing else, so a plan's executions that share them (recompute, sharding) share the partition.
  */
 function keptUnitMinmax(x: PartitionInputs, starts: UnitStarts): Candidate {
   const key = [idOf(x.policy), idOf(starts), x.plan.pp, x.stageCosts.length];
   for (const c of x.stageCosts) key.push(idOf(c));
-  const c = minmaxKept(x.boundary, key, () => unitMinmax(x, starts));
-  return { sizes: [...c.sizes], partitionLayers: c.partitionLayers && [...c.partitionLayers], ...(c.listedSizes ? { listedSizes: [...c.listedSizes] } : {}) };
+  return minmaxKept(x.boundary, key, () => unitMinmax(x, starts));
 }
 
 /** `even`: the original's optimus-even over operators, or an even split of the decoder layers. */

@@ -8,9 +8,9 @@
  * layers per stage (policy partitionUnit layer) some stage also runs ⌈L/pp⌉ layers m times; the
  * data-parallel all-reduce, the optimizer step and every other term only add to it.
  */
-import { COL, LAST_LAYER_COL, columnOfNode, nodeCount } from '../model/graph.js';
-import { sharedBoundaryCosts } from './boundaries.js';
-import { sharedTypeCosts, type TypeCosts } from './compute.js';
+import { COL, LAST_LAYER_COL, columnOfNode } from '../model/graph.js';
+import type { TypeCosts } from './compute.js';
+import { sharedPlanCosts } from './plan-costs.js';
 import { PLAIN_EXECUTION } from './execution.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
@@ -79,10 +79,9 @@ function cachedSums(costs: readonly TypeCosts[]): ComputeSums {
 /** The floor of the plan's step time in seconds (policy: the corrected estimator's measured backward). */
 export function stepTimeFloor_s(plan: ResolvedPlan, policy: EstimatorPolicy): number {
   const recipe = plan.recipe ?? RECIPES['megatron-mixed']!;
-  const n = nodeCount(plan.model);
   const e = plan.execution ?? PLAIN_EXECUTION;
-  const costs = Object.entries(plan.profiles).map(([gpu, profile]) => sharedTypeCosts(plan, policy, recipe, gpu, profile, n));
-  const sums = cachedSums(costs);
+  const shared = sharedPlanCosts(plan, policy, recipe);
+  const sums = cachedSums([...shared.costs.values()]);
   const share = e.recompute === 'full' && e.recomputeLayers === undefined ? 1 : e.recompute === 'selective' ? attentionCoreShare(plan) : 0;
   const T = sums.all_s + sums.decoderForward_s * share;
   const m = plan.gbs / (plan.dp * plan.mbs);
@@ -91,7 +90,7 @@ export function stepTimeFloor_s(plan: ResolvedPlan, policy: EstimatorPolicy): nu
   // a decoder layer's output) is stage j's forward send and stage j+1's backward send
   let sends = 0;
   if (plan.pp > 1 && policy.boundaries === 'every-boundary' && policy.partitionUnit === 'layer') {
-    const boundary = sharedBoundaryCosts(plan, policy, recipe);
+    const boundary = shared.boundary;
     for (let j = 0; j < plan.pp - 1; j++) sends += 2 * boundary[j]![COL.mlp_down]!;
   }
   // stage imbalance: whole layers per stage, so some stage runs at least ⌈L/pp⌉ of them, m times

@@ -8,6 +8,7 @@ import { shapeTpDegrees } from '../model/shapes.js';
 import type { CostLookup } from '../profiles/db.js';
 import { FasopError } from '../errors.js';
 import { executionLabel, executionProblems, type Execution } from '../estimate/execution.js';
+import { idOf } from '../estimate/keyed-cache.js';
 import type { ClusterNode, ResolvedPlan } from '../estimate/plan.js';
 import type { TrainingRecipe } from '../estimate/recipe.js';
 import type { ProfileDb } from '../profiles/db.js';
@@ -36,6 +37,8 @@ export interface Placement {
   typePairs: readonly (readonly [string, string])[];
   /** DTensor TP extras per tp, looked up once */
   dtensorByTp: Map<number, ResolvedPlan['dtensorTp']>;
+  /** each GPU type's cost table per (model, tp, micro-batch, cp), looked up once: the plans that share them share one record */
+  tablesBy: Map<string, Record<string, ProfileTable>>;
   /** the catalog's GPUs and models, for the cost tables (derivations, per-model dimension checks) */
   lookup: CostLookup;
 }
@@ -64,6 +67,7 @@ export function placementOf(req: SearchRequest, catalog: Catalog, groups: readon
     pricePerSecond_usd: pricePerSecond_usd(groups, gpu, req.pareto),
     typePairs: types.map((t) => [t, profileTypeFor(req, t)] as const),
     dtensorByTp: new Map(),
+    tablesBy: new Map(),
     lookup: costLookupOf(catalog, req.recipe),
   };
 }
@@ -102,11 +106,16 @@ export function planExecutionProblems(req: SearchRequest, s: PlanSettings): stri
 /** Resolve one plan: its placement's nodes, the profiles at its tp, its price and iteration count. */
 export function resolvePlan(req: SearchRequest, profiles: ProfileDb, place: Placement, s: PlanSettings, fixedPartition?: number[]): ResolvedPlan {
   const execution = settingsExecution(req, s);
-  const byType: Record<string, ProfileTable> = {};
   const cp = execution?.cp ?? 1;
-  for (const [t] of place.typePairs) {
-    const c = costingFor(req, t);
-    byType[t] = profiles.costTable(req.model, c.gpu, s.tp, s.mbs, place.lookup, cp, c.from);
+  const tablesKey = `${idOf(req.model)} ${s.tp} ${s.mbs} ${cp}`;
+  let byType = place.tablesBy.get(tablesKey);
+  if (!byType) {
+    byType = {};
+    for (const [t] of place.typePairs) {
+      const c = costingFor(req, t);
+      byType[t] = profiles.costTable(req.model, c.gpu, s.tp, s.mbs, place.lookup, cp, c.from);
+    }
+    place.tablesBy.set(tablesKey, byType);
   }
   let dtensorTp: ResolvedPlan['dtensorTp'];
   if (req.recipe?.tpRuntime === 'dtensor' && s.tp > 1) {

@@ -1,0 +1,24 @@
+import { Session } from 'node:inspector/promises';
+import { pathToFileURL } from 'node:url';
+const dist = '/work/main/dist/';
+const imp = (p) => import(pathToFileURL(dist + p).href);
+const { Command } = await import('commander');
+const { addSearchOptions, resolveSearchOptions } = await imp('cli/search-options.js');
+const { ProfileDb } = await imp('profiles/db.js');
+const { getEstimator } = await imp('estimate/index.js');
+const { searchEvents } = await imp('search/search.js');
+const raw = addSearchOptions(new Command('search')).exitOverride().parse(['--gbs', '512'], { from: 'user' }).opts();
+const r = resolveSearchOptions(raw, ['H100', '16', 'H200', '16']);
+const ctx = { catalog: r.catalog, profiles: ProfileDb.open(r.profileDir), estimator: getEstimator(r.request.estimator) };
+for await (const ev of searchEvents(r.request, ctx)) {}
+const s = new Session(); s.connect();
+await s.post('HeapProfiler.enable');
+await s.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+let n = 0;
+for await (const ev of searchEvents(r.request, ctx)) n++;
+const { profile } = await s.post('HeapProfiler.stopSampling');
+const self = new Map(); let total = 0;
+const walk = (node, stack) => { const f = node.callFrame; const k = `${f.functionName || '(anon)'} ${f.url.split('/').slice(-2).join('/')}:${f.lineNumber}`; const sz = node.selfSize; self.set(k, (self.get(k) ?? 0) + sz); total += sz; for (const c of node.children) walk(c); };
+walk(profile.head);
+console.log('events', n, 'sampled MB', (total / 2 ** 20).toFixed(0));
+[...self].sort((a, b) => b[1] - a[1]).slice(0, 30).forEach(([k, v]) => console.log((100 * v / total).toFixed(1).padStart(5), k));

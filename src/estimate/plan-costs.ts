@@ -1,0 +1,73 @@
+/**
+ * What every partition and execution of a plan's degrees share: each GPU type's operator costs, the
+ * type that times each stage, the boundary costs and the micro-batch count, computed once per
+ * (placement, cost tables, policy, recipe, degrees, batch). Shared: callers must not change them.
+ */
+import { FasopError } from '../errors.js';
+import { nodeCount } from '../model/graph.js';
+import { sharedBoundaryCosts } from './boundaries.js';
+import { sharedTypeCosts, type TypeCosts } from './compute.js';
+import { idOf, tupleCache } from './keyed-cache.js';
+import { stageNodeIndices } from './links.js';
+import type { ResolvedPlan } from './plan.js';
+import type { EstimatorPolicy } from './policy.js';
+import type { TrainingRecipe } from './recipe.js';
+
+export interface PlanCosts {
+  /** graph operators of the model */
+  n: number;
+  /** micro-batches per step */
+  m: number;
+  /** each GPU type's costs, in the plan's profile order */
+  costs: ReadonlyMap<string, TypeCosts>;
+  /** the GPU type that times each stage */
+  stageTypes: readonly string[];
+  stageCosts: readonly TypeCosts[];
+  boundary: number[][];
+  sources: readonly string[];
+}
+
+/** Micro-batches per step: gbs / (dp·mbs), which must be whole. */
+export function microBatchesOf(plan: Pick<ResolvedPlan, 'gbs' | 'dp' | 'mbs'>): number {
+  const m = plan.gbs / (plan.dp * plan.mbs);
+  if (!Number.isInteger(m) || m < 1) {
+    throw new FasopError(`gbs ${plan.gbs} is not a multiple of dp·mbs = ${plan.dp * plan.mbs}`, 'choose gbs, dp and mbs so that gbs/(dp·mbs) is a whole number');
+  }
+  return m;
+}
+
+/**
+ * GPU type whose costs time stage s. One type: that type. Several (a stage that spans nodes of
+ * different types): the slowest of them, since the slowest replica sets the pace.
+ */
+function stageType(plan: ResolvedPlan, s: number, costs: ReadonlyMap<string, TypeCosts>): string {
+  const layer = (gpu: string) => {
+    const c = costs.get(gpu);
+    if (!c) throw new FasopError(`no ${plan.model.name} profile for GPU ${gpu} at TP ${plan.tp}`, 'add the profile file or remove the GPU type from --gpus');
+    return c.layer_s;
+  };
+  const types = [...new Set(stageNodeIndices(plan, s).map((i) => plan.nodes[i]!.gpu.name))];
+  return types.reduce((a, b) => (layer(b) > layer(a) ? b : a));
+}
+
+function planCostsOf(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe): PlanCosts {
+  const n = nodeCount(plan.model);
+  const m = microBatchesOf(plan);
+  const costs = new Map<string, TypeCosts>();
+  for (const [gpu, profile] of Object.entries(plan.profiles)) costs.set(gpu, sharedTypeCosts(plan, policy, recipe, gpu, profile, n));
+  const stageTypes = Array.from({ length: plan.pp }, (_, s) => stageType(plan, s, costs));
+  return {
+    n, m, costs, stageTypes,
+    stageCosts: stageTypes.map((t) => costs.get(t)!),
+    boundary: sharedBoundaryCosts(plan, policy, recipe),
+    sources: [...costs.values()].map((c) => c.source),
+  };
+}
+
+const planCostCache = tupleCache<Record<string, unknown>, PlanCosts>();
+
+/** planCostsOf once per (cost tables, placement, policy, recipe, model, degrees, batch, cp, DTensor extras). */
+export function sharedPlanCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe): PlanCosts {
+  const key = [idOf(plan.nodes), idOf(policy), idOf(recipe), idOf(plan.model), plan.tp, plan.dp, plan.pp, plan.mbs, plan.gbs, plan.execution?.cp ?? 1, plan.gpusPerNode, plan.dtensorTp ? idOf(plan.dtensorTp) : 0];
+  return planCostCache(plan.profiles, key, () => planCostsOf(plan, policy, recipe));
+}
