@@ -141,6 +141,18 @@ function alphaBetaDp_s(x: DpInputs, s: number, params: number): number {
   return last + exposed * Math.min(rest, window) + Math.max(0, rest - window);
 }
 
+/**
+ * A floor under stage s's all-reduce (alphaBetaDp_s) whatever its backward: the exposed part only
+ * shrinks as the backward window grows, so an unbounded window gives the least. 0 where the policy
+ * prices the all-reduce otherwise.
+ */
+export function dpAllreduceFloor_s(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe, stageTypes: readonly string[], s: number, params: number): number {
+  if (gradientGroup(plan) === 1 || policy.dpAllreduce === 'stage0-params' || policy.links === 'bandwidth-only') return 0;
+  const window: number[] = [];
+  window[s] = Infinity;
+  return alphaBetaDp_s({ plan, policy, recipe, stageTypes, sizes: [], stageParams: [], lastBackward_s: window }, s, params);
+}
+
 /** One all-gather of `bytes` (the full tensor) among `group` ranks of stage s's gradient group: half a ring all-reduce's traffic. */
 export function dpGather_s(plan: ResolvedPlan, recipe: TrainingRecipe, s: number, bytes: number, group: number): number {
   if (group <= 1) return 0;

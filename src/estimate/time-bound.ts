@@ -5,16 +5,22 @@
  * before its last backward on them (pipelineFloor_s); T is one micro-batch's compute over all stages
  * (each operator at its cheapest GPU type), recompute included. Each stage also waits for its own
  * sends, once per chunk-micro-batch, so the busiest stage runs at least m·(T + v·sends)/pp; with whole
- * layers per stage (policy partitionUnit layer) some stage also runs ⌈L/pp⌉ layers m times; the
- * data-parallel all-reduce, the optimizer step and every other term only add to it.
+ * layers per stage (policy partitionUnit layer) some stage also runs ⌈L/pp⌉ layers m times. Stage 0
+ * ends the pipeline and then runs its all-reduce and optimizer step, each at least that of the
+ * fewest parameters it can hold; the embedding sync follows; every other term only adds to it.
  */
-import { COL, LAST_LAYER_COL, columnOfNode } from '../model/graph.js';
+import type { ModelSpec } from '../catalog/schema.js';
+import { COL, FIRST_LAYER_COL, LAST_LAYER_COL, columnOfNode } from '../model/graph.js';
+import { dpAllreduceFloor_s, embeddingSync_s } from './data-parallel.js';
+import { tupleCache } from './keyed-cache.js';
+import { paramsPerColumn } from './memory-bytes.js';
+import { optimizerStep_s } from './step-terms.js';
 import type { TypeCosts } from './compute.js';
 import { sharedPlanCosts } from './plan-costs.js';
-import { PLAIN_EXECUTION } from './execution.js';
+import { PLAIN_EXECUTION, shardDegree, type Execution } from './execution.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
-import { RECIPES } from './recipe.js';
+import { RECIPES, type TrainingRecipe } from './recipe.js';
 import { attentionCoreShare } from './technique-terms.js';
 
 interface ComputeSums {
@@ -95,7 +101,35 @@ export function stepTimeFloor_s(plan: ResolvedPlan, policy: EstimatorPolicy): nu
   }
   // stage imbalance: whole layers per stage, so some stage runs at least ⌈L/pp⌉ of them, m times
   const busiest = policy.partitionUnit === 'layer' ? m * Math.ceil(plan.model.num_layers / plan.pp) * (sums.layer_s + sums.layerForward_s * share) : 0;
-  return Math.max(pipelineFloor_s(T, plan.pp, m, v), (m * (T + v * sends)) / plan.pp, busiest);
+  const pipeline = Math.max(pipelineFloor_s(T, plan.pp, m, v), (m * (T + v * sends)) / plan.pp, busiest);
+  return pipeline + stage0AfterPipeline_s(plan, policy, recipe, shared.stageTypes, e) + embeddingSync_s(plan, policy, recipe);
+}
+
+/**
+ * A floor under what stage 0 runs after its last backward (its all-reduce and optimizer step): stage 0
+ * ends the pipeline (the last micro-batch's backward ends there), holds the embedding and at least
+ * one decoder layer per virtual stage (all of them when pp is 1), and both terms grow with its
+ * parameters. FSDP's all-reduce across replicas is left out (its floor is 0).
+ */
+function stage0AfterPipeline_s(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe, stageTypes: readonly string[], e: Execution): number {
+  const P = stage0ParamsFloor(plan.model, plan.tp, plan.pp === 1 ? plan.model.num_layers : e.virtualStages, plan.pp === 1);
+  const gpu = plan.nodes.find((x) => x.gpu.name === stageTypes[0])!.gpu;
+  const opt = policy.optimizerStep ? optimizerStep_s(gpu, recipe, P / shardDegree(e, plan.dp)) : 0;
+  const dp = e.dpSharding === 'parameters' ? 0 : dpAllreduceFloor_s(plan, policy, recipe, stageTypes, 0, P);
+  return opt + dp;
+}
+
+const stage0Cache = tupleCache<ModelSpec, number>();
+
+/** Parameters on one GPU of a stage 0 holding `layers` decoder layers (and the head too when it is the only stage). */
+function stage0ParamsFloor(model: ModelSpec, tp: number, layers: number, only: boolean): number {
+  return stage0Cache(model, [tp, layers, only ? 1 : 0], () => {
+    const p = paramsPerColumn(model, tp);
+    let layer = 0;
+    for (let c = FIRST_LAYER_COL; c <= LAST_LAYER_COL; c++) layer += p[c]!;
+    const head = only && !model.tie_word_embeddings ? p[COL.lm_head]! : 0;
+    return p[COL.embed]! + layers * layer + head;
+  });
 }
 
 /**
