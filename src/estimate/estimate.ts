@@ -21,7 +21,7 @@ import { RECIPES, type TrainingRecipe } from './recipe.js';
 import { gradAccumulate_s, hostIssuePerMicroBatch_s, optimizerStep_s } from './step-terms.js';
 import { PLAIN_EXECUTION, executionLabel, isPlain, shardDegree } from './execution.js';
 import { contextParallelExtra_s, fsdpExposed_s, recomputeExtra_s } from './technique-terms.js';
-import { dpGather_s, gradientGroup } from './data-parallel.js';
+import { dpGather_s, replicaAllreduce_s } from './data-parallel.js';
 
 /** Micro-batches per step: gbs / (dp·mbs), which must be whole. */
 export function microBatchesOf(plan: Pick<ResolvedPlan, 'gbs' | 'dp' | 'mbs'>): number {
@@ -127,7 +127,7 @@ function evaluate(ctx: Context, candidate: Candidate): Evaluation {
       : simulate1F1BKept(lists, m, { stage0SkipsOwnSend: policy.stage0SkipsOwnSend });
   const dpFull = dpAllreduce_s({ plan, policy, recipe, stageTypes: ctx.stageTypes, sizes, stageParams: memory.params, lastBackward_s: lists.backward_s });
   // FSDP reduce-scatters per micro-batch (above); hybrid shards still all-reduce their 1/Z across replicas
-  const dp = exec.dpSharding === 'parameters' && Z > 1 ? dpFull.map((x) => (Z < gradientGroup(plan) ? x / Z : 0)) : dpFull;
+  const dp = exec.dpSharding === 'parameters' && Z > 1 ? replicaAllreduce_s({ plan, policy, recipe, stageTypes: ctx.stageTypes, sizes, stageParams: memory.params, lastBackward_s: lists.backward_s }, Z) : dpFull;
   const last = sizes.length - 1;
   const opt = memory.params.map((p, s) => {
     const rt = ctx.stageCosts[s]!.step;
