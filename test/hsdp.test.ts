@@ -104,14 +104,17 @@ test('a node-local shard group on two nodes (400 Gb/s each) gathers over NVLink 
   const node = full.nodes[0]!;
   const bytes = 1e9;
   // the shard group's ring stays inside a node: the intra-node link of 8 ranks
-  const gatherHybrid = dpGather_s(hybrid, pytorch, 0, bytes, 8);
+  const gatherHybrid = dpGather_s(hybrid, FASOP, pytorch, 0, bytes, 8);
   assert.equal(gatherHybrid, allreduceTime_s(intraAllreduce(h100, node.intraNode_bps, 8, pytorch.launch), bytes, 8) / 2);
   // the whole group's ring (16 ranks, 8 per node) crosses the network, its 8 ranks per node on all 8 rails
   const inter = interNodeRing(node, full.nodes[1]!, 8);
   assert.ok(allreduceTime_s(inter, 64 * 2 ** 20, 16) > allreduceTime_s(intraAllreduce(h100, node.intraNode_bps, 16, pytorch.launch), 64 * 2 ** 20, 16));
-  const gatherFull = dpGather_s(full, pytorch, 0, bytes, 16);
+  const gatherFull = dpGather_s(full, FASOP, pytorch, 0, bytes, 16);
   assert.equal(gatherFull, allreduceTime_s(inter, bytes, 16) / 2);
   assert.ok(gatherHybrid < gatherFull / 2, `${gatherHybrid} < ${gatherFull} / 2`);
+  // policy hybridSharding 'whole-group' prices the shard group's gathers on the whole group's ring instead
+  const wholeGroup = withPolicy(FASOP, { hybridSharding: 'whole-group' });
+  assert.equal(dpGather_s(hybrid, wholeGroup, pytorch, 0, bytes, 8), allreduceTime_s(inter, bytes, 8) / 2);
 
   // the replicas (ranks j and 8 + j) all-reduce 1/8 of the gradients on one rail each; without overlap, exactly that
   const P = 1e9;
@@ -119,6 +122,9 @@ test('a node-local shard group on two nodes (400 Gb/s each) gathers over NVLink 
   const [replica] = replicaAllreduce_s(inputs(hybrid), 8);
   assert.equal(replica, allreduceTime_s(interNodeRing(node, full.nodes[1]!, 1), (P * pytorch.gradBytes) / 8, 2));
   assert.deepEqual(replicaAllreduce_s(inputs(full), 16), [0]);
+  // 'whole-group': the whole group's all-reduce of all the gradients, divided by Z
+  const noOverlapWhole = withPolicy(wholeGroup, { dpOverlap: false });
+  assert.equal(replicaAllreduce_s(inputs(hybrid, noOverlapWhole), 8)[0], allreduceTime_s(inter, P * pytorch.gradBytes, 16) / 8);
 
   // in the estimate: plain FSDP ends with no all-reduce, HSDP with the replicas', its states twice full FSDP's (1/8 rather than 1/16)
   const [a, b] = [await estimate(full), await estimate(hybrid)];

@@ -166,12 +166,12 @@ function alphaBetaDp_s(x: DpInputs, s: number, params: number, link = dpLink(x.p
 /**
  * One all-gather of `bytes` (the full tensor) within stage s's FSDP shard groups of `group` ranks
  * (shardDegree: shard group · cp; the whole gradient group without hybrid sharding), on their own
- * slowest ring: half a ring all-reduce's traffic.
+ * slowest ring (policy hybridSharding 'own-rings', else the whole group's): half a ring all-reduce's traffic.
  */
-export function dpGather_s(plan: ResolvedPlan, recipe: TrainingRecipe, s: number, bytes: number, group: number): number {
+export function dpGather_s(plan: ResolvedPlan, policy: Pick<EstimatorPolicy, 'hybridSharding'>, recipe: TrainingRecipe, s: number, bytes: number, group: number): number {
   if (group <= 1) return 0;
-  const link = group === gradientGroup(plan) ? dpLink(plan, recipe, s) : dpRingLink(plan, recipe, s, 'shard', group / cpOf(plan));
-  return allreduceTime_s(link, bytes, group) / 2;
+  const own = group !== gradientGroup(plan) && policy.hybridSharding === 'own-rings';
+  return allreduceTime_s(own ? dpRingLink(plan, recipe, s, 'shard', group / cpOf(plan)) : dpLink(plan, recipe, s), bytes, group) / 2;
 }
 
 /**
@@ -179,13 +179,13 @@ export function dpGather_s(plan: ResolvedPlan, recipe: TrainingRecipe, s: number
  * (FSDP2's HSDP: gradients reduce-scattered within the shard group, then each rank's 1/Z all-reduced
  * across the dp / shard-group replicas): on the replica groups' own slowest ring, once per step with
  * the overlap of dpAllreduce_s. 0 where the shard group is the whole gradient group (plain FSDP).
- * The original's bandwidth-only links have no such ring: its all-reduce / Z.
+ * Policy hybridSharding 'whole-group' (and the original's bandwidth-only links): the whole group's all-reduce / Z.
  */
 export function replicaAllreduce_s(x: DpInputs, Z: number): number[] {
   const { plan, policy, sizes } = x;
   if (Z >= gradientGroup(plan)) return sizes.map(() => 0);
+  if (policy.hybridSharding === 'whole-group' || policy.links === 'bandwidth-only') return dpAllreduce_s(x).map((t) => t / Z);
   const params = policy.dpAllreduce === 'stage0-params' ? sizes.map(() => stage0Params(plan, policy, sizes[0]!)) : x.stageParams;
-  if (policy.links === 'bandwidth-only') return originalDp_s(plan, params, x.stageTypes).map((t) => t / Z);
   const k = Z / cpOf(plan);
   return sizes.map((_, s) => alphaBetaDp_s(x, s, params[s]!, dpRingLink(plan, x.recipe, s, 'replica', k), plan.dp / k, 1 / Z));
 }

@@ -97,7 +97,7 @@ function evaluate(ctx: Context, candidate: Candidate): Evaluation {
   }
   if (exec.dpSharding === 'parameters' && Z > 1) {
     memory.params.forEach((p, s) => {
-      const x = fsdpExposed_s(lists.forward_s[s]!, lists.backward_s[s]!, dpGather_s(plan, recipe, s, p * recipe.stateSplit.weights, Z));
+      const x = fsdpExposed_s(lists.forward_s[s]!, lists.backward_s[s]!, dpGather_s(plan, policy, recipe, s, p * recipe.stateSplit.weights, Z));
       setStage(ctx, lists, s, lists.forward_s[s]! + x.forward, lists.backward_s[s]! + x.backward);
     });
   }
