@@ -63,7 +63,7 @@ export function formatBreakdown(est: Estimate, title: string, memory: Omit<Memor
 /** The plan's execution for the title; `chosen`: picked among the request's as the fastest that fits. */
 function executionNote(plan: ResolvedPlan, chosen: boolean): string {
   const label = executionLabel(plan.execution ?? PLAIN_EXECUTION);
-  return chosen ? `\n  execution: ${label} (the fastest of the searched executions that fits, as the search ranks it; fix one with --recompute, --dp-sharding, --virtual-stages, --[no-]sequence-parallel)` : label === 'plain' ? '' : `\n  execution: ${label}`;
+  return chosen ? `\n  execution: ${label} (the fastest of the searched executions that fits, as the search ranks it; fix one with --recompute, --dp-sharding, --shard-group, --virtual-stages, --[no-]sequence-parallel)` : label === 'plain' ? '' : `\n  execution: ${label}`;
 }
 
 /** `--exhaustive`: estimate the one plan the user names and print its full breakdown. */

@@ -11,7 +11,7 @@ const FLAG: Record<string, string> = {
   saveCsv: '--no-save-csv', exhaustive: '--exhaustive', mbs: '--mbs', tp: '--tp', dp: '--dp', pp: '--pp', profileDir: '--profile-dir',
   outputDir: '--output-dir', catalog: '--catalog', substituteProfile: '--substitute-profile', workers: '--workers',
   optimizer: '--optimizer', launch: '--launch', tpRuntime: '--tp-runtime', trainTokens: '--train-tokens', epochs: '--epochs',
-  plain: '--plain', eachExecution: '--each-execution', listOom: '--list-oom', recompute: '--recompute', dpSharding: '--dp-sharding',
+  plain: '--plain', eachExecution: '--each-execution', listOom: '--list-oom', recompute: '--recompute', dpSharding: '--dp-sharding', shardGroup: '--shard-group',
   sequenceParallel: '--sequence-parallel', virtualStages: '--virtual-stages', cp: '--cp', recomputeLayers: '--recompute-layers',
 };
 

@@ -82,37 +82,61 @@ function originalDp_s(plan: ResolvedPlan, params: readonly number[], stageTypes:
 
 const dpLinkCache = tupleCache<readonly unknown[], Link>();
 
-/** dpLink once per placement (its nodes array, which every plan on it shares) and (tp, dp, cp, GPUs per node, launch, stage). */
+/** Members of one data-parallel ring, in ring order: each (replica d, context rank c). */
+type Ring = ReadonlyArray<readonly [d: number, c: number]>;
+
+/**
+ * The shard groups of k consecutive replicas with their cp ranks (k·cp members each, dp/k groups):
+ * torchtitan's dp_shard·cp mesh, innermost after tp ([pp, dp_replicate, dp_shard, cp, tp],
+ * parallel_dims.py), as rankOf numbers ranks. k = dp: the whole gradient group (member g is context
+ * rank g mod cp of replica ⌊g / cp⌋).
+ */
+function shardRings(dp: number, cp: number, k: number): Ring[] {
+  return Array.from({ length: dp / k }, (_, b) => Array.from({ length: k * cp }, (_, g) => [b * k + Math.floor(g / cp), g % cp] as const));
+}
+
+/** The replica groups of hybrid sharding (torchtitan's dp_replicate): one per position in a shard group of k, dp/k members k replicas apart. */
+function replicaRings(dp: number, cp: number, k: number): Ring[] {
+  const out: Ring[] = [];
+  for (let j = 0; j < k; j++) for (let c = 0; c < cp; c++) out.push(Array.from({ length: dp / k }, (_, r) => [r * k + j, c] as const));
+  return out;
+}
+
+/** Stage s's slowest ring of one kind, once per placement (its nodes array, which every plan on it shares) and (tp, dp, cp, GPUs per node, launch, stage, kind, k). */
+function dpRingLink(plan: ResolvedPlan, recipe: TrainingRecipe, s: number, kind: 'shard' | 'replica', k: number): Link {
+  const cp = cpOf(plan);
+  return dpLinkCache(plan.nodes, [plan.tp, plan.dp, cp, plan.gpusPerNode, idOfName(recipe.launch), s, kind === 'shard' ? 0 : 1, k],
+    () => ringsLink(plan, recipe, s, kind === 'shard' ? shardRings(plan.dp, cp, k) : replicaRings(plan.dp, cp, k)));
+}
+
+/** The slowest ring of stage s's whole gradient groups (dp·cp ranks each). */
 function dpLink(plan: ResolvedPlan, recipe: TrainingRecipe, s: number): Link {
-  return dpLinkCache(plan.nodes, [plan.tp, plan.dp, cpOf(plan), plan.gpusPerNode, idOfName(recipe.launch), s], () => ringsLink(plan, recipe, s));
+  return dpRingLink(plan, recipe, s, 'shard', plan.dp);
 }
 
 /**
- * The slowest ring of stage s's gradient groups (dp·cp ranks each, tp of them side by side). A ring
- * that leaves a node where it has g ranks crosses it on g rails at once (NCCL runs one channel per
- * NIC), so it gets g GPUs' share of the NIC.
+ * The slowest of stage s's rings (each tp times, side by side). A ring that leaves a node where it
+ * has g ranks crosses it on g rails at once (NCCL runs one channel per NIC), so it gets g GPUs'
+ * share of the NIC.
  */
-function ringsLink(plan: ResolvedPlan, recipe: TrainingRecipe, s: number): Link {
+function ringsLink(plan: ResolvedPlan, recipe: TrainingRecipe, s: number, rings: readonly Ring[]): Link {
   const links: Link[] = [];
-  const cp = cpOf(plan);
-  const group = plan.dp * cp;
-  // member g of a group is context rank g mod cp of replica ⌊g / cp⌋
-  const rank = (g: number, t: number) => rankOf(plan, s, Math.floor(g / cp), t, g % cp);
+  const size = rings[0]!.length;
   const ranksOnNode = new Map<number, number>();
   for (let t = 0; t < plan.tp; t++) {
-    ranksOnNode.clear();
-    for (let g = 0; g < group; g++) {
-      const n = nodeOfRank(plan, rank(g, t));
-      ranksOnNode.set(n, (ranksOnNode.get(n) ?? 0) + 1);
-    }
-    for (let g = 0; g < group; g++) {
-      const na = nodeOfRank(plan, rank(g, t));
-      const nb = nodeOfRank(plan, rank((g + 1) % group, t));
-      const node = plan.nodes[na]!;
-      links.push(na === nb ? intraAllreduce(node.gpu, node.intraNode_bps, group, recipe.launch) : interNodeRing(node, plan.nodes[nb]!, ranksOnNode.get(na)!));
+    for (const ring of rings) {
+      const nodes = ring.map(([d, c]) => nodeOfRank(plan, rankOf(plan, s, d, t, c)));
+      ranksOnNode.clear();
+      for (const n of nodes) ranksOnNode.set(n, (ranksOnNode.get(n) ?? 0) + 1);
+      for (let g = 0; g < size; g++) {
+        const na = nodes[g]!;
+        const nb = nodes[(g + 1) % size]!;
+        const node = plan.nodes[na]!;
+        links.push(na === nb ? intraAllreduce(node.gpu, node.intraNode_bps, size, recipe.launch) : interNodeRing(node, plan.nodes[nb]!, ranksOnNode.get(na)!));
+      }
     }
   }
-  return slowest(links, (l) => allreduceTime_s(l, 64 * 2 ** 20, group));
+  return slowest(links, (l) => allreduceTime_s(l, 64 * 2 ** 20, size));
 }
 
 /**
@@ -123,15 +147,13 @@ function ringsLink(plan: ResolvedPlan, recipe: TrainingRecipe, s: number): Link 
  * fraction still shows (profiler/overlap.py; 1 where not measured), and any excess over the backward
  * shows in full.
  */
-function alphaBetaDp_s(x: DpInputs, s: number, params: number): number {
+function alphaBetaDp_s(x: DpInputs, s: number, params: number, link = dpLink(x.plan, x.recipe, s), group = gradientGroup(x.plan), share = 1): number {
   const { plan, recipe } = x;
-  const link = dpLink(plan, recipe, s);
-  const group = gradientGroup(plan);
-  const bytes = params * recipe.gradBytes;
+  const bytes = params * recipe.gradBytes * share;
   const total = allreduceTime_s(link, bytes, group);
   const bucket = recipe.dpOverlapBucketBytes;
   if (!x.policy.dpOverlap || !bucket) return total;
-  const embeddingGradBytes = ((plan.model.vocab_size * plan.model.hidden_size) / plan.tp) * recipe.gradBytes;
+  const embeddingGradBytes = ((plan.model.vocab_size * plan.model.hidden_size) / plan.tp) * recipe.gradBytes * share;
   const lastBytes = Math.min(bytes, s === 0 ? Math.max(embeddingGradBytes, bucket) : bucket);
   const last = allreduceTime_s(link, lastBytes, group);
   const rest = Math.max(0, total - last);
@@ -153,10 +175,31 @@ export function dpAllreduceFloor_s(plan: ResolvedPlan, policy: EstimatorPolicy, 
   return alphaBetaDp_s({ plan, policy, recipe, stageTypes, sizes: [], stageParams: [], lastBackward_s: window }, s, params);
 }
 
-/** One all-gather of `bytes` (the full tensor) among `group` ranks of stage s's gradient group: half a ring all-reduce's traffic. */
-export function dpGather_s(plan: ResolvedPlan, recipe: TrainingRecipe, s: number, bytes: number, group: number): number {
+/**
+ * One all-gather of `bytes` (the full tensor) within stage s's FSDP shard groups of `group` ranks
+ * (shardDegree: shard group · cp; the whole gradient group without hybrid sharding), on their own
+ * slowest ring (policy hybridSharding 'own-rings', else the whole group's): half a ring all-reduce's traffic.
+ */
+export function dpGather_s(plan: ResolvedPlan, policy: Pick<EstimatorPolicy, 'hybridSharding'>, recipe: TrainingRecipe, s: number, bytes: number, group: number): number {
   if (group <= 1) return 0;
-  return allreduceTime_s(dpLink(plan, recipe, s), bytes, group) / 2;
+  const own = group !== gradientGroup(plan) && policy.hybridSharding === 'own-rings';
+  return allreduceTime_s(own ? dpRingLink(plan, recipe, s, 'shard', group / cpOf(plan)) : dpLink(plan, recipe, s), bytes, group) / 2;
+}
+
+/**
+ * Seconds each stage's cross-replica all-reduce adds under hybrid sharding with shards of Z ranks
+ * (FSDP2's HSDP: gradients reduce-scattered within the shard group, then each rank's 1/Z all-reduced
+ * across the dp / shard-group replicas): on the replica groups' own slowest ring, once per step with
+ * the overlap of dpAllreduce_s. 0 where the shard group is the whole gradient group (plain FSDP).
+ * Policy hybridSharding 'whole-group' (and the original's bandwidth-only links): the whole group's all-reduce / Z.
+ */
+export function replicaAllreduce_s(x: DpInputs, Z: number): number[] {
+  const { plan, policy, sizes } = x;
+  if (Z >= gradientGroup(plan)) return sizes.map(() => 0);
+  if (policy.hybridSharding === 'whole-group' || policy.links === 'bandwidth-only') return dpAllreduce_s(x).map((t) => t / Z);
+  const params = policy.dpAllreduce === 'stage0-params' ? sizes.map(() => stage0Params(plan, policy, sizes[0]!)) : x.stageParams;
+  const k = Z / cpOf(plan);
+  return sizes.map((_, s) => alphaBetaDp_s(x, s, params[s]!, dpRingLink(plan, x.recipe, s, 'replica', k), plan.dp / k, 1 / Z));
 }
 
 /** Embedding/LM-head gradient sync, when the policy charges it: the original's formula or an α–β all-reduce of two. */

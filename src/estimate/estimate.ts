@@ -22,7 +22,7 @@ import { RECIPES, type TrainingRecipe } from './recipe.js';
 import { gradAccumulate_s, hostIssuePerMicroBatch_s, optimizerStep_s } from './step-terms.js';
 import { PLAIN_EXECUTION, executionLabel, isPlain, shardDegree } from './execution.js';
 import { contextParallelExtra_s, fsdpExposed_s, recomputeExtra_s } from './technique-terms.js';
-import { dpGather_s, gradientGroup } from './data-parallel.js';
+import { dpGather_s, replicaAllreduce_s } from './data-parallel.js';
 
 interface Context extends PartitionInputs {
   recipe: TrainingRecipe;
@@ -75,7 +75,7 @@ function evaluate(ctx: Context, candidate: Candidate, known?: MemoryOutcome, wit
   }
   if (exec.dpSharding === 'parameters' && Z > 1) {
     memory.params.forEach((p, s) => {
-      const x = fsdpExposed_s(lists.forward_s[s]!, lists.backward_s[s]!, dpGather_s(plan, recipe, s, p * recipe.stateSplit.weights, Z));
+      const x = fsdpExposed_s(lists.forward_s[s]!, lists.backward_s[s]!, dpGather_s(plan, policy, recipe, s, p * recipe.stateSplit.weights, Z));
       setStage(ctx, lists, s, lists.forward_s[s]! + x.forward, lists.backward_s[s]! + x.backward);
     });
   }
@@ -105,7 +105,7 @@ function evaluate(ctx: Context, candidate: Candidate, known?: MemoryOutcome, wit
       : simulate1F1BKept(lists, m, { stage0SkipsOwnSend: policy.stage0SkipsOwnSend });
   const dpFull = dpAllreduce_s({ plan, policy, recipe, stageTypes: ctx.stageTypes, sizes, stageParams: memory.params, lastBackward_s: lists.backward_s });
   // FSDP reduce-scatters per micro-batch (above); hybrid shards still all-reduce their 1/Z across replicas
-  const dp = exec.dpSharding === 'parameters' && Z > 1 ? dpFull.map((x) => (Z < gradientGroup(plan) ? x / Z : 0)) : dpFull;
+  const dp = exec.dpSharding === 'parameters' && Z > 1 ? replicaAllreduce_s({ plan, policy, recipe, stageTypes: ctx.stageTypes, sizes, stageParams: memory.params, lastBackward_s: lists.backward_s }, Z) : dpFull;
   const last = sizes.length - 1;
   const opt = memory.params.map((p, s) => {
     const rt = ctx.stageCosts[s]!.step;

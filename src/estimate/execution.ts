@@ -45,6 +45,31 @@ export interface Execution {
   cp: number;
 }
 
+/**
+ * A shard group as a request asks for it: a number of data-parallel ranks, or the data-parallel
+ * ranks of one node (`--shard-group node`), which each plan resolves by its tp·cp (shardGroupOf).
+ */
+export type ShardGroupChoice = number | NodeShardGroup;
+/** The data-parallel ranks of one node of `gpusPerNode` GPUs. */
+export interface NodeShardGroup { gpusPerNode: number }
+
+/** An execution as a request gives it, before a plan's degrees resolve its shard group (planExecution). */
+export interface RequestExecution extends Omit<Execution, 'shardGroup'> {
+  shardGroup?: ShardGroupChoice;
+}
+
+/**
+ * A plan's shard group: undefined (the whole data-parallel group) when the choice spans all dp
+ * ranks, else its rank count. A node holds gpusPerNode / (tp·cp) data-parallel ranks (rankOf's order
+ * puts tp, then cp innermost, as torchtitan's mesh [pp, dp_replicate, dp_shard, cp, tp] does), at least 1;
+ * a count that is not a proper divisor of dp is kept for executionProblems to refuse.
+ */
+export function shardGroupOf(choice: ShardGroupChoice | undefined, tp: number, cp: number, dp: number): number | undefined {
+  if (choice === undefined) return undefined;
+  const ranks = typeof choice === 'number' ? choice : Math.max(1, Math.floor(choice.gpusPerNode / (tp * cp)));
+  return ranks === dp || (typeof choice !== 'number' && ranks > dp) ? undefined : ranks;
+}
+
 /** Plain DP × TP × PP: everything kept, nothing sharded or split (what the original searches). */
 export const PLAIN_EXECUTION: Readonly<Execution> = Object.freeze({ recompute: 'none', dpSharding: 'none', sequenceParallel: false, virtualStages: 1, cp: 1 });
 
@@ -56,7 +81,7 @@ export function virtualStageCounts(numLayers: number): number[] {
 }
 
 /** Whether an execution is the plain one. */
-export function isPlain(e: Execution): boolean {
+export function isPlain(e: Omit<Execution, 'shardGroup'>): boolean {
   return e.recompute === 'none' && e.dpSharding === 'none' && !e.sequenceParallel && e.virtualStages === 1 && e.cp === 1;
 }
 
@@ -109,12 +134,13 @@ export function executionProblems(e: Execution, p: ExecutionShape): string[] {
   return why;
 }
 
-/** A short label, e.g. "rc=full sh=optimizer sp v=2 cp=2" (plain: "plain"). */
-export function executionLabel(e: Execution): string {
+/** A short label, e.g. "rc=full sh=optimizer sp v=2 cp=2" (plain: "plain"; a node shard group unresolved: "sh=parameters:node"). */
+export function executionLabel(e: Execution | RequestExecution): string {
   if (isPlain(e)) return 'plain';
   const parts: string[] = [];
   if (e.recompute !== 'none') parts.push(`rc=${e.recompute}${e.recomputeLayers !== undefined ? `:${e.recomputeLayers}` : ''}`);
-  if (e.dpSharding !== 'none') parts.push(`sh=${e.dpSharding}${e.shardGroup !== undefined ? `:${e.shardGroup}` : ''}`);
+  const group = e.shardGroup === undefined ? '' : `:${typeof e.shardGroup === 'number' ? e.shardGroup : 'node'}`;
+  if (e.dpSharding !== 'none') parts.push(`sh=${e.dpSharding}${group}`);
   if (e.sequenceParallel) parts.push('sp');
   if (e.virtualStages > 1) parts.push(`v=${e.virtualStages}`);
   if (e.cp > 1) parts.push(`cp=${e.cp}`);

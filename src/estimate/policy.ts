@@ -55,6 +55,8 @@ export interface EstimatorPolicy {
   simulatedCandidates: boolean;
   /** context parallelism: 'unpriced' (cp > 1 refused) or 'ring-p2p' (ring attention, K/V passed on beside each attention step) */
   contextParallel: 'unpriced' | 'ring-p2p';
+  /** hybrid sharding (FSDP over shard groups smaller than dp): on the 'whole-group' ring, the replica all-reduce as its all-reduce / Z, or on each group's 'own-rings' */
+  hybridSharding: 'whole-group' | 'own-rings';
 }
 
 export const REFERENCE: EstimatorPolicy = Object.freeze({
@@ -83,6 +85,7 @@ export const REFERENCE: EstimatorPolicy = Object.freeze({
   minmaxStaleLists: true,
   simulatedCandidates: false,
   contextParallel: 'unpriced',
+  hybridSharding: 'whole-group',
 });
 
 export const FASOP: EstimatorPolicy = Object.freeze({
@@ -111,6 +114,7 @@ export const FASOP: EstimatorPolicy = Object.freeze({
   minmaxStaleLists: false,
   simulatedCandidates: true,
   contextParallel: 'ring-p2p',
+  hybridSharding: 'own-rings',
 });
 
 export const POLICIES: ReadonlyMap<string, EstimatorPolicy> = new Map([

@@ -7,7 +7,7 @@ import { getGpu, iterationsFor, type Catalog } from '../catalog/catalog.js';
 import { shapeTpDegrees } from '../model/shapes.js';
 import type { CostLookup } from '../profiles/db.js';
 import { FasopError } from '../errors.js';
-import { executionLabel, executionProblems, type Execution } from '../estimate/execution.js';
+import { executionLabel, executionProblems, shardGroupOf, type Execution, type RequestExecution } from '../estimate/execution.js';
 import { idOf } from '../estimate/keyed-cache.js';
 import type { ClusterNode, ResolvedPlan } from '../estimate/plan.js';
 import type { TrainingRecipe } from '../estimate/recipe.js';
@@ -72,10 +72,18 @@ export function placementOf(req: SearchRequest, catalog: Catalog, groups: readon
   };
 }
 
-/** The request's execution as one plan runs it: sequence parallelism needs tp > 1, sharding dp·cp > 1 (a no-op otherwise). */
-export function planExecution(e: Execution | undefined, s: Pick<PlanSettings, 'tp' | 'dp'>): Execution | undefined {
+/**
+ * The request's execution as one plan runs it: sequence parallelism needs tp > 1, sharding dp·cp > 1
+ * (a no-op otherwise); its shard group resolved by the plan's degrees (shardGroupOf: none where it
+ * spans the whole data-parallel group or sharding is a no-op).
+ */
+export function planExecution(e: RequestExecution | undefined, s: Pick<PlanSettings, 'tp' | 'dp'>): Execution | undefined {
   if (!e) return undefined;
-  return { ...e, sequenceParallel: e.sequenceParallel && s.tp > 1, dpSharding: s.dp * e.cp > 1 ? e.dpSharding : 'none' };
+  const { shardGroup: choice, ...rest } = e;
+  const sharded = s.dp * e.cp > 1;
+  // with another sharding level a shard group stays, for executionProblems to refuse
+  const shardGroup = sharded ? shardGroupOf(choice, s.tp, e.cp, s.dp) : undefined;
+  return { ...rest, sequenceParallel: e.sequenceParallel && s.tp > 1, dpSharding: sharded ? e.dpSharding : 'none', ...(shardGroup !== undefined ? { shardGroup } : {}) };
 }
 
 /** The execution of these settings: their own, else the request's only one (planExecution), else none. */
@@ -95,6 +103,7 @@ export function planExecutionProblems(req: SearchRequest, s: PlanSettings): stri
   if (!e) return [];
   const why = executionProblems(e, { tp: s.tp, dp: s.dp, pp: s.pp, microBatches: s.gbs / (s.dp * s.mbs), numLayers: req.model.num_layers, seqLength: req.model.seq_length });
   const megatron = (req.recipe?.launcher ?? 'megatron-lm') === 'megatron-lm';
+  if (megatron && e.shardGroup !== undefined) why.push(`hybrid sharding (shard group ${e.shardGroup} of dp ${s.dp}): Megatron-FSDP's HSDP flags are not checked against its sources (a PyTorch recipe, e.g. --optimizer fp32-master-adamw, runs torchtitan's HSDP)`);
   if (megatron && e.recompute === 'op') why.push('recompute \'op\' (torchtitan\'s per-operator checkpointing): Megatron-LM has none (a PyTorch recipe, e.g. --optimizer fp32-master-adamw, runs it)');
   // Megatron-FSDP (and --use-torch-fsdp2) run without pipeline parallelism; torchtitan's FSDP2 runs with it
   if (megatron && s.pp > 1 && (e.dpSharding === 'gradients' || e.dpSharding === 'parameters')) {

@@ -55,6 +55,7 @@ export function jsonlOom(index: number, r: OomRecord): string {
     placement: r.placement,
     recompute: r.execution.recompute,
     dp_sharding: r.execution.dpSharding,
+    shard_group: r.execution.shardGroup ?? null,
     sequence_parallel: r.execution.sequenceParallel,
     virtual_stages: r.execution.virtualStages,
     cost: null,

@@ -37,6 +37,7 @@ export const searchBodySchema = z.strictObject({
   /** technique lists as the CLI takes them (e.g. "none,full"; checked by the CLI's resolver) */
   recompute: list,
   dpSharding: list,
+  shardGroup: list,
   virtualStages: list,
   cp: list,
   /** true or false fixes it; absent: the search's default (on wherever tp > 1 under the corrected estimator) */
@@ -72,6 +73,7 @@ export function bodyToRawOptions(body: unknown, profileDir: string, catalogFiles
     ...(b.epochs !== undefined ? { epochs: b.epochs } : {}),
     ...(b.recompute !== undefined ? { recompute: b.recompute } : {}),
     ...(b.dpSharding !== undefined ? { dpSharding: b.dpSharding } : {}),
+    ...(b.shardGroup !== undefined ? { shardGroup: b.shardGroup } : {}),
     ...(b.virtualStages !== undefined ? { virtualStages: b.virtualStages } : {}),
     ...(b.cp !== undefined ? { cp: b.cp } : {}),
     ...(b.sequenceParallel !== undefined ? { sequenceParallel: b.sequenceParallel } : {}),

@@ -8,7 +8,7 @@ import { getDataset, getGpu, getModel, loadCatalog, parseTokenCount, trainingBud
 import { checkSeqLength, loadHfModelConfig, modelFromHfConfig } from '../catalog/hf-config.js';
 import type { ModelSpec } from '../catalog/schema.js';
 import { FasopError } from '../errors.js';
-import { DEFAULT_DP_SHARDING, DEFAULT_RECOMPUTE, DP_SHARDING, RECOMPUTE, virtualStageCounts, type Execution } from '../estimate/execution.js';
+import { DEFAULT_DP_SHARDING, DEFAULT_RECOMPUTE, DP_SHARDING, RECOMPUTE, virtualStageCounts, type RequestExecution, type ShardGroupChoice } from '../estimate/execution.js';
 import { ownGet } from '../guard/lookup.js';
 import type { PartitionMethod } from '../estimate/plan.js';
 import { LAUNCHES, OPTIMIZER_RECIPES, RECIPE_AXES, RECIPES, TP_RUNTIMES, recipeName, type RecipeAxes, type TrainingRecipe } from '../estimate/recipe.js';
@@ -85,6 +85,8 @@ export interface RawSearchOptions {
   recompute?: string;
   recomputeLayers?: string;
   dpSharding?: string;
+  /** shard groups of dp sharding 'parameters', comma-separated: full, node, or rank counts */
+  shardGroup?: string;
   sequenceParallel?: boolean;
   virtualStages?: string;
   /** context-parallel degrees, comma-separated */
@@ -105,15 +107,35 @@ function listFlag<T extends string>(value: string, flag: string, allowed: readon
   return [...new Set(items)] as T[];
 }
 
+/** `--shard-group` values: full (the whole dp group, undefined), node, or rank counts >= 2. */
+function shardGroupFlag(value: string, gpusPerNode: number): Array<ShardGroupChoice | undefined> {
+  const out = new Map<string, ShardGroupChoice | undefined>();
+  for (const item of value.split(',').map((x) => x.trim())) {
+    if (item === 'full') out.set(item, undefined);
+    else if (item === 'node') out.set(item, { gpusPerNode });
+    else if (/^\d+$/.test(item) && Number(item) >= 2 && Number(item) <= 65536) out.set(String(Number(item)), Number(item));
+    else throw new FasopError(`--shard-group takes full, node or a whole number >= 2 (or several, comma-separated), got '${item}'`, 'pass e.g. --shard-group full,node or --shard-group 8');
+  }
+  return [...out.values()];
+}
+
+/** What the execution space depends on beyond the flags: the node size and the recipe's launcher. */
+export interface ExecutionContext {
+  gpusPerNode: number;
+  launcher: TrainingRecipe['launcher'];
+}
+
 /**
  * The executions to search. With --estimator fasop, the default space is what Megatron-LM and
  * torchtitan users turn on: recompute none/selective/full (torchtitan's per-op 'op' when asked for), DP sharding none/optimizer/parameters,
- * sequence parallelism wherever tp > 1, and every virtual-stage count a launcher accepts; each flag
- * fixes or restricts its own dimension, `--plain` gives the original's plain DP × TP × PP. The
- * reference estimator prices plain plans only (undefined: plain).
+ * sequence parallelism wherever tp > 1, and every virtual-stage count a launcher accepts; parameters
+ * sharded over the whole dp group and, under a PyTorch recipe, also over each node's dp ranks
+ * (torchtitan's HSDP). Each flag fixes or restricts its own dimension, `--plain` gives the original's
+ * plain DP × TP × PP. The reference estimator prices plain plans only (undefined: plain).
  */
-export function executionsOfOptions(raw: Pick<RawSearchOptions, 'recompute' | 'recomputeLayers' | 'dpSharding' | 'sequenceParallel' | 'virtualStages' | 'cp' | 'estimator' | 'plain'>, numLayers: number): Execution[] | undefined {
-  const given = [raw.recompute !== undefined && '--recompute', raw.recomputeLayers !== undefined && '--recompute-layers', raw.dpSharding !== undefined && '--dp-sharding',
+export function executionsOfOptions(raw: Pick<RawSearchOptions, 'recompute' | 'recomputeLayers' | 'dpSharding' | 'shardGroup' | 'sequenceParallel' | 'virtualStages' | 'cp' | 'estimator' | 'plain'>, numLayers: number,
+  ctx: ExecutionContext = { gpusPerNode: 8, launcher: 'megatron-lm' } /* the default recipe's: no hybrid sharding */): RequestExecution[] | undefined {
+  const given = [raw.recompute !== undefined && '--recompute', raw.recomputeLayers !== undefined && '--recompute-layers', raw.dpSharding !== undefined && '--dp-sharding', raw.shardGroup !== undefined && '--shard-group',
     raw.sequenceParallel === true && '--sequence-parallel', raw.sequenceParallel === false && '--no-sequence-parallel', raw.virtualStages !== undefined && '--virtual-stages', raw.cp !== undefined && '--cp'].filter((x): x is string => Boolean(x));
   if (raw.estimator !== 'fasop') {
     if (given.length === 0) return undefined;
@@ -131,14 +153,22 @@ export function executionsOfOptions(raw: Pick<RawSearchOptions, 'recompute' | 'r
     if (!recomputes.includes('full')) throw new FasopError('--recompute-layers applies only to --recompute full', 'add --recompute full, or drop --recompute-layers');
     recomputeLayers = intFlag(raw.recomputeLayers, '--recompute-layers', { max: 1024 });
   }
-  return cps.flatMap((cp) => recomputes.flatMap((recompute) => shardings.flatMap((dpSharding) => vs.map((virtualStages): Execution => ({
-    recompute, dpSharding, sequenceParallel, virtualStages, cp,
+  if (raw.shardGroup !== undefined && !shardings.includes('parameters')) {
+    throw new FasopError('--shard-group applies only to dp sharding parameters (FSDP), which --dp-sharding leaves out', 'add parameters to --dp-sharding, or drop --shard-group');
+  }
+  const megatron = ctx.launcher === 'megatron-lm';
+  const groups = raw.shardGroup !== undefined ? shardGroupFlag(raw.shardGroup, ctx.gpusPerNode) : megatron || plain ? [undefined] : [undefined, { gpusPerNode: ctx.gpusPerNode }];
+  if (megatron && groups.some((g) => g !== undefined)) {
+    throw new FasopError(`--shard-group ${raw.shardGroup}: hybrid sharding runs under torchtitan's FSDP2; the Megatron-LM recipe's HSDP flags are not checked against its sources`, 'use a PyTorch recipe (e.g. --optimizer fp32-master-adamw), or --shard-group full');
+  }
+  return cps.flatMap((cp) => recomputes.flatMap((recompute) => shardings.flatMap((dpSharding) => (dpSharding === 'parameters' ? groups : [undefined]).flatMap((shardGroup) => vs.map((virtualStages): RequestExecution => ({
+    recompute, dpSharding, ...(shardGroup !== undefined ? { shardGroup } : {}), sequenceParallel, virtualStages, cp,
     ...(recompute === 'full' && recomputeLayers !== undefined ? { recomputeLayers } : {}),
-  })))));
+  }))))));
 }
 
 /** Every `--cp` degree must split the model's sequence into 2·cp chunks and divide the cluster's GPUs. */
-function checkCpDegrees(executions: readonly Execution[] | undefined, model: ModelSpec, gpus: number): void {
+function checkCpDegrees(executions: readonly RequestExecution[] | undefined, model: ModelSpec, gpus: number): void {
   for (const cp of new Set((executions ?? []).map((e) => e.cp))) {
     if (cp > 1 && model.seq_length % (2 * cp) !== 0) {
       throw new FasopError(`--cp ${cp}: the sequence (${model.seq_length}) does not split into 2·cp = ${2 * cp} equal chunks (Megatron's load-balanced causal split)`, `use degrees whose 2·cp divides ${model.seq_length}, or another --seq-length`);
@@ -291,7 +321,7 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
     }
     recipe = recipeAtHostSpeed(recipe, us);
   }
-  const executions = executionsOfOptions(raw, model.num_layers);
+  const executions = executionsOfOptions(raw, model.num_layers, { gpusPerNode, launcher: recipe.launcher });
   if (recipe.launcher === 'megatron-lm' && executions?.some((e) => e.recompute === 'op')) {
     throw new FasopError(`--recompute op is torchtitan's per-operator checkpointing; the recipe '${recipe.name}' runs Megatron-LM, which has none`, 'use a PyTorch recipe (e.g. --optimizer fp32-master-adamw), or --recompute selective|full');
   }

@@ -5,7 +5,7 @@
 import type { DatasetSpec, ModelSpec } from '../catalog/schema.js';
 import { FasopError } from '../errors.js';
 import type { PartitionMethod } from '../estimate/plan.js';
-import type { Execution } from '../estimate/execution.js';
+import type { RequestExecution } from '../estimate/execution.js';
 import type { TrainingRecipe } from '../estimate/recipe.js';
 import type { NodeGroup } from './cluster.js';
 
@@ -37,9 +37,9 @@ export interface SearchRequest {
    * The executions the search tries for every strategy (`--recompute none,full`, `--dp-sharding`,
    * `--sequence-parallel`, `--virtual-stages 1,2`, `--cp 1,2`: their cross product); in a plan where a technique
    * is a no-op (sequence parallelism at tp 1, sharding at dp 1) it runs without it, and its columns say
-   * so. Undefined: plain only.
+   * so. A shard group of `node` is resolved per plan (planExecution). Undefined: plain only.
    */
-  executions?: Execution[];
+  executions?: RequestExecution[];
   /**
    * One result per execution of each strategy, every one timed. Otherwise (several executions) one
    * result per strategy: its fastest execution that fits, and plans that cannot fit are not timed.
