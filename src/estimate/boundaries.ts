@@ -4,7 +4,7 @@
  */
 import { columnOfNode, outputVolumeByColumn } from '../model/graph.js';
 import type { TypeCosts } from './compute.js';
-import { idOf, tupleCache } from './keyed-cache.js';
+import { idOf, TupleCache } from './keyed-cache.js';
 import { roundingOf } from './f32.js';
 import { interNode, intraP2p, linkTime_s, type Link } from './links-alpha-beta.js';
 import { boundaryStreams, cpOf, originalBoundaryBandwidth_bps, slowest } from './links.js';
@@ -73,7 +73,7 @@ export function boundaryCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recip
   return out;
 }
 
-const boundaryCache = tupleCache<readonly unknown[], number[][]>();
+const boundaryCache = new TupleCache<readonly unknown[], number[][]>();
 
 /**
  * boundaryCosts once per placement (its nodes array) and what they depend on besides: policy,
@@ -81,7 +81,7 @@ const boundaryCache = tupleCache<readonly unknown[], number[][]>();
  */
 export function sharedBoundaryCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe): number[][] {
   const key = [idOf(policy), idOf(recipe), idOf(plan.model), plan.tp, plan.dp, plan.execution?.cp ?? 1, plan.mbs, plan.pp, plan.gpusPerNode];
-  return boundaryCache(plan.nodes, key, () => boundaryCosts(plan, policy, recipe));
+  return boundaryCache.get(plan.nodes, key) ?? boundaryCache.set(plan.nodes, key, boundaryCosts(plan, policy, recipe));
 }
 
 /** Each stage's compute and priced sends for one partition (the 1F1B simulator's input, and minmax's). */

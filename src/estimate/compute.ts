@@ -7,7 +7,7 @@ import { COL, NODE_COLUMNS, columnOfNode, layerSum } from '../model/graph.js';
 import type { ProfileTable } from '../profiles/profile.js';
 import { allreduceTime_s, intraAllreduce } from './links-alpha-beta.js';
 import { cpOf } from './links.js';
-import { idOf, idOfName, tupleCache } from './keyed-cache.js';
+import { idOf, idOfName, TupleCache } from './keyed-cache.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
@@ -191,7 +191,7 @@ function costSource(plan: ResolvedPlan, policy: EstimatorPolicy, gpu: string, pr
   return parts.join(', ') + arNote + rt.note;
 }
 
-const typeCostCache = tupleCache<ProfileTable, TypeCosts>();
+const typeCostCache = new TupleCache<ProfileTable, TypeCosts>();
 
 /**
  * typeCosts, computed once per (profile, policy, recipe, model, GPU type and its node, tp, micro-batch,
@@ -202,6 +202,6 @@ export function sharedTypeCosts(plan: ResolvedPlan, policy: EstimatorPolicy, rec
   const node = plan.nodes.find((x) => x.gpu.name === gpu);
   if (!node) return typeCosts(plan, policy, recipe, gpu, profile, n);
   const key = [idOf(policy), idOf(recipe), idOf(plan.model), idOfName(gpu), idOf(node.gpu), node.intraNode_bps, n, plan.tp, plan.mbs, cpOf(plan), plan.dtensorTp ? idOf(plan.dtensorTp) : 0];
-  return typeCostCache(profile, key, () => typeCosts(plan, policy, recipe, gpu, profile, n));
+  return typeCostCache.get(profile, key) ?? typeCostCache.set(profile, key, typeCosts(plan, policy, recipe, gpu, profile, n));
 }
 

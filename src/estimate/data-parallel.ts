@@ -11,7 +11,7 @@ import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
 import { widthsOf } from './boundaries.js';
-import { idOfName, tupleCache } from './keyed-cache.js';
+import { idOfName, TupleCache } from './keyed-cache.js';
 
 /** What the DP terms need to know of the plan's stages. */
 export interface DpInputs {
@@ -80,7 +80,7 @@ function originalDp_s(plan: ResolvedPlan, params: readonly number[], stageTypes:
   });
 }
 
-const dpLinkCache = tupleCache<readonly unknown[], Link>();
+const dpLinkCache = new TupleCache<readonly unknown[], Link>();
 
 /** Members of one data-parallel ring, in ring order: each (replica d, context rank c). */
 type Ring = ReadonlyArray<readonly [d: number, c: number]>;
@@ -105,8 +105,8 @@ function replicaRings(dp: number, cp: number, k: number): Ring[] {
 /** Stage s's slowest ring of one kind, once per placement (its nodes array, which every plan on it shares) and (tp, dp, cp, GPUs per node, launch, stage, kind, k). */
 function dpRingLink(plan: ResolvedPlan, recipe: TrainingRecipe, s: number, kind: 'shard' | 'replica', k: number): Link {
   const cp = cpOf(plan);
-  return dpLinkCache(plan.nodes, [plan.tp, plan.dp, cp, plan.gpusPerNode, idOfName(recipe.launch), s, kind === 'shard' ? 0 : 1, k],
-    () => ringsLink(plan, recipe, s, kind === 'shard' ? shardRings(plan.dp, cp, k) : replicaRings(plan.dp, cp, k)));
+  const key = [plan.tp, plan.dp, cp, plan.gpusPerNode, idOfName(recipe.launch), s, kind === 'shard' ? 0 : 1, k];
+  return dpLinkCache.get(plan.nodes, key) ?? dpLinkCache.set(plan.nodes, key, ringsLink(plan, recipe, s, kind === 'shard' ? shardRings(plan.dp, cp, k) : replicaRings(plan.dp, cp, k)));
 }
 
 /** The slowest ring of stage s's whole gradient groups (dp·cp ranks each). */

@@ -20,7 +20,9 @@ import type { Estimate, ResolvedPlan, StageBreakdown } from './plan.js';
 import { FASOP, type EstimatorPolicy } from './policy.js';
 import { RECIPES, type TrainingRecipe } from './recipe.js';
 import { gradAccumulate_s, hostIssuePerMicroBatch_s, optimizerStep_s } from './step-terms.js';
-import { PLAIN_EXECUTION, executionLabel, isPlain, shardDegree } from './execution.js';
+import { PLAIN_EXECUTION, RECOMPUTE, executionLabel, isPlain, shardDegree, type Execution } from './execution.js';
+import { chainFloor_s, stage0AfterPipeline_s, stepTimeFloor_s } from './time-bound.js';
+import { stageParamCount } from './memory-bytes.js';
 import { contextParallelExtra_s, fsdpExposed_s, recomputeExtra_s } from './technique-terms.js';
 import { dpGather_s, replicaAllreduce_s } from './data-parallel.js';
 
@@ -60,13 +62,15 @@ function evaluate(ctx: Context, candidate: Candidate, known?: MemoryOutcome, wit
   const { plan, policy, recipe, m } = ctx;
   const round = roundingOf(policy);
   const { sizes } = candidate;
-  const lists = stageLists(ctx.stageCosts, ctx.boundary, candidate.listedSizes ?? sizes, ctx.n, policy);
+  const base = baseListsOf(ctx, candidate);
+  // the shared lists stay as they are: the stages' times are copied before the terms below stretch them
+  const lists: StageLists = { ...base, forward_s: base.forward_s.slice(), backward_s: base.backward_s.slice(), compute_s: base.compute_s.slice() };
   const memory = known ?? memoryOf(plan, policy, recipe, sizes, ctx.n, m, withParts);
   const shares = layerSharesPerStage(sizes);
   const exec = plan.execution ?? PLAIN_EXECUTION;
   const Z = shardDegree(exec, plan.dp);
   if (exec.recompute !== 'none') {
-    const extra = recomputeExtra_s(plan, exec, ctx.stageCosts, sizes, ctx.n);
+    const extra = recomputeExtraOf(ctx, candidate, exec);
     extra.forEach((x, s) => setStage(ctx, lists, s, lists.forward_s[s]!, lists.backward_s[s]! + x));
   }
   if (exec.cp > 1) {
@@ -199,6 +203,58 @@ function contextOf(plan: ResolvedPlan, policy: EstimatorPolicy): Context {
   }
   const c = sharedPlanCosts(plan, policy, recipe);
   return { plan, policy, recipe, n: c.n, m: c.m, stageTypes: c.stageTypes, stageCosts: c.stageCosts, boundary: c.boundary, sources: c.sources };
+}
+
+const baseLists = new WeakMap<Candidate, StageLists>();
+
+/**
+ * A candidate's stage lists before any technique's terms, once per candidate (a shared minmax one is
+ * shared by the plan's executions: the same costs, boundaries and partition). Callers must not change them.
+ */
+function baseListsOf(ctx: Context, c: Candidate): StageLists {
+  let l = baseLists.get(c);
+  if (!l) baseLists.set(c, (l = stageLists(ctx.stageCosts, ctx.boundary, c.listedSizes ?? c.sizes, ctx.n, ctx.policy)));
+  return l;
+}
+
+const recomputeExtras = new WeakMap<Candidate, Map<number, number[]>>();
+
+/** recomputeExtra_s of a candidate, once per (candidate, recompute mode, layer count). Shared: callers must not change it. */
+function recomputeExtraOf(ctx: Context, c: Candidate, exec: Execution): readonly number[] {
+  let byMode = recomputeExtras.get(c);
+  if (!byMode) recomputeExtras.set(c, (byMode = new Map()));
+  const key = RECOMPUTE.indexOf(exec.recompute) * 2 ** 20 + (exec.recomputeLayers ?? 0);
+  let x = byMode.get(key);
+  if (!x) byMode.set(key, (x = recomputeExtra_s(ctx.plan, exec, ctx.stageCosts, c.sizes, ctx.n)));
+  return x;
+}
+
+/** Partition methods whose one candidate is found quickly (cached or closed-form): the step floor may use it. */
+const QUICK_PARTITIONS: ReadonlySet<string> = new Set(['minmax', 'even']);
+
+/**
+ * A floor under the plan's step time (time-bound.ts): stepTimeFloor_s, and where the plan's one
+ * partition is found quickly, the chain floor of that partition's stages with its recompute, then
+ * stage 0's all-reduce and optimizer step at its own parameters and the embedding sync.
+ */
+export async function stepFloorOf(plan: ResolvedPlan, policy: EstimatorPolicy = FASOP): Promise<number> {
+  const generic = stepTimeFloor_s(plan, policy);
+  if (policy.stage0SkipsOwnSend || policy.backward !== 'measured' || (!plan.fixedPartition && !QUICK_PARTITIONS.has(plan.partitionMethod))) return generic;
+  const ctx = contextOf(plan, policy);
+  const candidates = await candidatePartitions(ctx);
+  if (candidates.length !== 1) return generic;
+  const c = candidates[0]!;
+  const exec = plan.execution ?? PLAIN_EXECUTION;
+  const none = exec.recompute === 'none' ? undefined : recomputeExtraOf(ctx, c, exec);
+  const chain = chainFloor_s(baseListsOf(ctx, c), none ?? zerosOf(plan.pp), ctx.m, exec.virtualStages);
+  const P0 = stageParamCount(plan.model, plan.tp, 0, c.sizes[0]!, ctx.n);
+  return Math.max(generic, chain + stage0AfterPipeline_s(plan, policy, ctx.recipe, ctx.stageTypes, exec, P0) + embeddingSync_s(plan, policy, ctx.recipe));
+}
+
+const zeros: number[][] = [];
+/** A shared array of n zeros. */
+function zerosOf(n: number): readonly number[] {
+  return (zeros[n] ??= new Array<number>(n).fill(0));
 }
 
 /** The fastest of the evaluated partitions (the first of equals). */

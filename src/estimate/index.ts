@@ -1,8 +1,8 @@
 /** The estimator's public face: one `estimate(plan, policy)`, the named policies, and an estimator by name. */
 import { FasopError } from '../errors.js';
-import { estimate, timeEstimate, type Timing } from './estimate.js';
+import { estimate, stepFloorOf, timeEstimate, type Timing } from './estimate.js';
 import { floorCheck, floorsApply, type FloorCheck } from './memory-bound.js';
-import { stepTimeFloor_s, timeFloorApplies } from './time-bound.js';
+import { timeFloorApplies } from './time-bound.js';
 import type { Estimate, ResolvedPlan } from './plan.js';
 import { POLICIES, type EstimatorPolicy } from './policy.js';
 
@@ -23,7 +23,7 @@ export function policyOf(name: string): EstimatorPolicy {
 export type Estimator = ((plan: ResolvedPlan) => Estimate | Promise<Estimate>) & {
   memoryFloor?: (plan: ResolvedPlan) => FloorCheck | undefined;
   /** a floor under the plan's step time in seconds, whatever its partition (time-bound.ts) */
-  stepFloor_s?: (plan: ResolvedPlan) => number;
+  stepFloor_s?: (plan: ResolvedPlan) => number | Promise<number>;
   /** the plan's Timing (estimate.ts): the figures of the estimate, its breakdown built on demand, memory before time */
   timing?: (plan: ResolvedPlan) => Promise<Timing>;
 };
@@ -41,7 +41,7 @@ export function getEstimator(policy: string | EstimatorPolicy): Estimator {
   const p = typeof policy === 'string' ? policyOf(policy) : policy;
   const run: Estimator = (plan) => estimate(plan, p);
   if (floorsApply(p)) run.memoryFloor = (plan) => floorCheck(plan, p);
-  if (floorsApply(p) && timeFloorApplies(p)) run.stepFloor_s = (plan) => stepTimeFloor_s(plan, p);
+  if (floorsApply(p) && timeFloorApplies(p)) run.stepFloor_s = (plan) => stepFloorOf(plan, p);
   run.timing = (plan) => timeEstimate(plan, p);
   return run;
 }

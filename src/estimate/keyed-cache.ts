@@ -37,47 +37,51 @@ export function idOfName(s: string): number {
   return id;
 }
 
-type Trie<V> = Map<number, Trie<V> | V>;
+interface Entry<V> { key: readonly number[]; value: V; next: Entry<V> | undefined }
 
-/**
- * keyedCache with a tuple of numbers for the key (ids of shared objects, degrees): looked up level by
- * level, no string built per call. Every key of one cache has the same length.
- */
-export function tupleCache<O extends object, V>(keep = Infinity): (owner: O, key: readonly number[], make: () => V) => V {
-  const byOwner = new WeakMap<O, { root: Trie<V>; size: number }>();
-  return (owner, key, make) => {
-    let t = byOwner.get(owner);
-    if (!t) byOwner.set(owner, (t = { root: new Map(), size: 0 }));
-    let node = t.root;
-    const last = key.length - 1;
-    for (let i = 0; i < last; i++) {
-      let next = node.get(key[i]!) as Trie<V> | undefined;
-      if (next === undefined) node.set(key[i]!, (next = new Map()));
-      node = next;
-    }
-    let v = node.get(key[last]!) as V | undefined;
-    if (v === undefined) {
-      if (t.size >= keep) {
-        t.root.clear();
-        t.size = 0;
-        return tupleCacheFill(t, key, make);
-      }
-      node.set(key[last]!, (v = make()));
-      t.size += 1;
-    }
-    return v;
-  };
+function hashOf(key: readonly number[]): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    const x = key[i]!;
+    h = Math.imul(h ^ (x | 0), 16777619);
+    h = Math.imul(h ^ ((x / 4294967296) | 0), 16777619);
+  }
+  return h;
 }
 
-function tupleCacheFill<V>(t: { root: Trie<V>; size: number }, key: readonly number[], make: () => V): V {
-  let node = t.root;
-  for (let i = 0; i < key.length - 1; i++) {
-    const next: Trie<V> = new Map();
-    node.set(key[i]!, next);
-    node = next;
+function sameKey(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * keyedCache with a tuple of numbers for the key (ids of shared objects, degrees): hashed, no string
+ * built per call, and callers may look up with one scratch array they refill (set keeps the array it
+ * is given: pass a copy). An owner's values are forgotten at once when it holds `keep`.
+ */
+export class TupleCache<O extends object, V> {
+  private readonly byOwner = new WeakMap<O, { buckets: Map<number, Entry<V>>; size: number }>();
+  constructor(private readonly keep = Infinity) {}
+
+  get(owner: O, key: readonly number[]): V | undefined {
+    const t = this.byOwner.get(owner);
+    if (!t) return undefined;
+    for (let e = t.buckets.get(hashOf(key)); e; e = e.next) if (sameKey(e.key, key)) return e.value;
+    return undefined;
   }
-  const v = make();
-  node.set(key[key.length - 1]!, v);
-  t.size = 1;
-  return v;
+
+  /** Keep `value` under `key` (the array itself: not to be changed afterwards) and return it. */
+  set(owner: O, key: readonly number[], value: V): V {
+    let t = this.byOwner.get(owner);
+    if (!t) this.byOwner.set(owner, (t = { buckets: new Map(), size: 0 }));
+    if (t.size >= this.keep) {
+      t.buckets.clear();
+      t.size = 0;
+    }
+    const h = hashOf(key);
+    t.buckets.set(h, { key, value, next: t.buckets.get(h) });
+    t.size += 1;
+    return value;
+  }
 }

@@ -12,7 +12,7 @@ import { paramsPerColumn, stageMemory } from './memory-bytes.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import { RECIPES, type TrainingRecipe } from './recipe.js';
-import { idOfName, tupleCache } from './keyed-cache.js';
+import { idOfName, TupleCache } from './keyed-cache.js';
 import { stageLimitsOf } from './memory.js';
 
 /** GiB that stage 0, the last stage and the fullest stage hold at least, whatever the partition. */
@@ -68,13 +68,13 @@ export function floorsApply(policy: EstimatorPolicy): boolean {
 
 /** Floors kept per model at most (a sweep over gbs and sub-clusters meets many keys). */
 const FLOORS_KEPT = 1 << 15;
-const floorCache = tupleCache<ModelSpec, MemoryFloor & { even_GiB?: number[] }>(FLOORS_KEPT);
+const floorCache = new TupleCache<ModelSpec, MemoryFloor & { even_GiB?: number[] }>(FLOORS_KEPT);
 
 /** The floors of a plan, computed once per (model, recipe, degrees, batch, execution). */
 function floorOf(plan: ResolvedPlan, recipe: TrainingRecipe): MemoryFloor & { even_GiB?: number[] } {
   const e = plan.execution ?? PLAIN_EXECUTION;
   const key = [idOfName(recipe.name), plan.tp, plan.dp, plan.pp, plan.mbs, plan.gbs, RECOMPUTE.indexOf(e.recompute), e.recomputeLayers ?? -1, DP_SHARDING.indexOf(e.dpSharding), e.shardGroup ?? -1, e.sequenceParallel ? 1 : 0, e.virtualStages, e.cp];
-  return floorCache(plan.model, key, () => memoryFloor(plan.model, plan, recipe, e));
+  return floorCache.get(plan.model, key) ?? floorCache.set(plan.model, key, memoryFloor(plan.model, plan, recipe, e));
 }
 
 /** A plan's memory floor against its limits: ratio > 1 means no partition of it fits. */

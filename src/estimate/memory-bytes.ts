@@ -8,6 +8,7 @@ import { COL, FIRST_LAYER_COL, columnOfNode, headDim, layerSharesPerStage, param
 import { PLAIN_EXECUTION, shardDegree, type Execution } from './execution.js';
 import { opKeptBytesPerColumn } from './op-checkpoint.js';
 import type { TrainingRecipe } from './recipe.js';
+import { idOf, TupleCache } from './keyed-cache.js';
 
 /**
  * Parameters per node column on one TP rank (GQA and the real FFN width); GPT-2's MLP has two
@@ -173,18 +174,47 @@ export function stageTotals(model: ModelSpec, sizes: readonly number[], n: numbe
   return { total_GiB, params };
 }
 
-function stageMemoryInto(model: ModelSpec, sizes: readonly number[], n: number, b: number, tp: number, dp: number, m: number, recipe: TrainingRecipe, exec: Execution,
-  withParts: boolean, totals: number[], stageParams: number[]): StageMemory[] | undefined {
+interface Columns {
+  params: number[];
+  cpModel: ModelSpec;
+  acts: number[];
+  /** recompute 'op': between a block's forward and backward only what the policy keeps */
+  kept: number[] | undefined;
+  layerInput: number;
+  layerActs: number;
+  layerKept: number;
+  layerParams: number;
+  /** what a stage keeps of each column per micro-batch */
+  savedPerColumn: number[];
+  /** whole numbers sum exactly in any order: then each column's count times its value */
+  byCount: boolean;
+}
+
+const columnsCache = new TupleCache<ModelSpec, Columns>();
+
+/** The per-column parameters and activation bytes stageMemory sums, once per (model, micro-batch, tp, recipe, SP, cp, op). Shared. */
+function columnsOf(model: ModelSpec, b: number, tp: number, recipe: TrainingRecipe, exec: Execution): Columns {
+  const op = exec.recompute === 'op';
+  const key = [b, tp, idOf(recipe), exec.sequenceParallel ? 1 : 0, exec.cp, op ? 1 : 0];
+  const hit = columnsCache.get(model, key);
+  if (hit) return hit;
   const params = paramsPerColumn(model, tp);
   const cpModel = exec.cp > 1 ? { ...model, seq_length: model.seq_length / exec.cp } : model;
   const acts = activationBytesPerColumn(cpModel, b, tp, recipe, exec.sequenceParallel);
-  // recompute 'op': between a block's forward and backward only what the policy keeps
-  const kept = exec.recompute === 'op' ? opKeptBytesPerColumn(cpModel, b, tp, recipe, exec.sequenceParallel) : undefined;
+  const kept = op ? opKeptBytesPerColumn(cpModel, b, tp, recipe, exec.sequenceParallel) : undefined;
   const layerInput = (b * cpModel.seq_length * model.hidden_size * recipe.activationBytes) / (exec.sequenceParallel ? tp : 1);
   let layerActs = 0;
   let layerKept = 0;
   let layerParams = 0;
   for (let c = 1; c <= 8; c++) { layerActs += acts[c]!; layerKept += kept ? kept[c]! : 0; layerParams += params[c]!; }
+  const savedPerColumn = kept ? acts.map((x, c) => (c === COL.embed || c === COL.lm_head ? x : kept[c]!)) : acts;
+  const byCount = params.every(Number.isInteger) && savedPerColumn.every(Number.isInteger);
+  return columnsCache.set(model, key, { params, cpModel, acts, kept, layerInput, layerActs, layerKept, layerParams, savedPerColumn, byCount });
+}
+
+function stageMemoryInto(model: ModelSpec, sizes: readonly number[], n: number, b: number, tp: number, dp: number, m: number, recipe: TrainingRecipe, exec: Execution,
+  withParts: boolean, totals: number[], stageParams: number[]): StageMemory[] | undefined {
+  const { params, cpModel, acts, kept, layerInput, layerActs, layerKept, layerParams, savedPerColumn, byCount } = columnsOf(model, b, tp, recipe, exec);
   const Z = shardDegree(exec, dp);
   // the gradients are reduced over the data-parallel and context-parallel ranks together
   const reduceGroup = dp * exec.cp;
@@ -195,9 +225,6 @@ function stageMemoryInto(model: ModelSpec, sizes: readonly number[], n: number, 
   const layers = layerSharesPerStage(sizes);
   const out: StageMemory[] | undefined = withParts ? [] : undefined;
   let a = 0;
-  const savedPerColumn = kept ? acts.map((x, c) => (c === COL.embed || c === COL.lm_head ? x : kept[c]!)) : acts;
-  // whole numbers sum exactly in any order: then each column's count times its value
-  const byCount = params.every(Number.isInteger) && savedPerColumn.every(Number.isInteger);
   sizes.forEach((size, s) => {
     let P = 0;
     let A = 0;
@@ -277,7 +304,7 @@ function stageMemoryInto(model: ModelSpec, sizes: readonly number[], n: number, 
 }
 
 /** Σ of a per-column vector over nodes [a, a + size) of an n-node graph: each column's count times its value. */
-function rangeSum(byColumn: readonly number[], a: number, size: number, n: number): number {
+export function rangeSum(byColumn: readonly number[], a: number, size: number, n: number): number {
   if (size <= 0) return 0;
   const end = a + size;
   let acc = 0;
@@ -292,4 +319,11 @@ function rangeSum(byColumn: readonly number[], a: number, size: number, n: numbe
     if (count > 0) acc += count * byColumn[FIRST_LAYER_COL + j]!;
   }
   return acc;
+}
+
+/** Parameters on one GPU of the stage of operators [a, a + size) (one copy of tied embeddings when it holds both ends), as stageMemory counts them. */
+export function stageParamCount(model: ModelSpec, tp: number, a: number, size: number, n: number): number {
+  const params = paramsPerColumn(model, tp);
+  const P = rangeSum(params, a, size, n);
+  return model.tie_word_embeddings && a === 0 && a + size === n ? P - params[COL.lm_head]! : P;
 }

@@ -10,7 +10,7 @@ import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
 import { widthsOf } from './boundaries.js';
-import { tupleCache } from './keyed-cache.js';
+import { TupleCache } from './keyed-cache.js';
 
 export interface MemoryOutcome {
   /** peak GiB per stage, before any margin */
@@ -73,12 +73,13 @@ export function oomCheck(plan: ResolvedPlan, policy: EstimatorPolicy, total_GiB:
   return { limits_GiB, isOom, reported_GiB };
 }
 
-const limitsCache = tupleCache<readonly unknown[], { perStage_GiB: number[]; most_GiB: number }>();
+const limitsCache = new TupleCache<readonly unknown[], { perStage_GiB: number[]; most_GiB: number }>();
 
 /** Each stage's memory limit (its nodes' smallest) and the largest, once per placement and degrees. Shared: callers must not change it. */
 export function stageLimitsOf(plan: ResolvedPlan): { perStage_GiB: number[]; most_GiB: number } {
-  return limitsCache(plan.nodes, [plan.tp, plan.dp, plan.pp, plan.execution?.cp ?? 1, plan.gpusPerNode], () => {
-    const perStage_GiB = Array.from({ length: plan.pp }, (_, s) => Math.min(...stageNodeIndices(plan, s).map((i) => plan.nodes[i]!.gpu.memoryLimit_GiB)));
-    return { perStage_GiB, most_GiB: Math.max(...perStage_GiB) };
-  });
+  const key = [plan.tp, plan.dp, plan.pp, plan.execution?.cp ?? 1, plan.gpusPerNode];
+  const hit = limitsCache.get(plan.nodes, key);
+  if (hit) return hit;
+  const perStage_GiB = Array.from({ length: plan.pp }, (_, s) => Math.min(...stageNodeIndices(plan, s).map((i) => plan.nodes[i]!.gpu.memoryLimit_GiB)));
+  return limitsCache.set(plan.nodes, key, { perStage_GiB, most_GiB: Math.max(...perStage_GiB) });
 }

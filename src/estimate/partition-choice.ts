@@ -14,7 +14,7 @@ import type { PartitionProblem } from '../partition/types.js';
 import { expandSizes, groupProblem, type UnitStarts } from '../partition/units.js';
 import { stageLists, stageTime_s, stageTimes_s } from './boundaries.js';
 import type { TypeCosts } from './compute.js';
-import { idOf, tupleCache } from './keyed-cache.js';
+import { idOf, TupleCache } from './keyed-cache.js';
 import { roundingOf } from './f32.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
@@ -216,7 +216,7 @@ function minmaxCandidate(x: PartitionInputs, starts: UnitStarts | null): Candida
   return x.policy.minmaxUnits === 'layers-when-tp' && x.plan.tp > 1 ? layerMinmax(x) : unitMinmax(x, null);
 }
 
-const minmaxKept = tupleCache<readonly (readonly number[])[], Candidate>();
+const minmaxKept = new TupleCache<readonly (readonly number[])[], Candidate>();
 
 /**
  * unitMinmax over units (shared: callers must not change it), once per (boundary costs, stage costs, unit starts, policy): it reads
@@ -225,7 +225,7 @@ const minmaxKept = tupleCache<readonly (readonly number[])[], Candidate>();
 function keptUnitMinmax(x: PartitionInputs, starts: UnitStarts): Candidate {
   const key = [idOf(x.policy), idOf(starts), x.plan.pp, x.stageCosts.length];
   for (const c of x.stageCosts) key.push(idOf(c));
-  return minmaxKept(x.boundary, key, () => unitMinmax(x, starts));
+  return minmaxKept.get(x.boundary, key) ?? minmaxKept.set(x.boundary, key, unitMinmax(x, starts));
 }
 
 /** `even`: the original's optimus-even over operators, or an even split of the decoder layers. */

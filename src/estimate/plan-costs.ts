@@ -7,7 +7,7 @@ import { FasopError } from '../errors.js';
 import { nodeCount } from '../model/graph.js';
 import { sharedBoundaryCosts } from './boundaries.js';
 import { sharedTypeCosts, type TypeCosts } from './compute.js';
-import { idOf, tupleCache } from './keyed-cache.js';
+import { idOf, TupleCache } from './keyed-cache.js';
 import { stageNodeIndices } from './links.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
@@ -64,10 +64,10 @@ function planCostsOf(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: Traini
   };
 }
 
-const planCostCache = tupleCache<Record<string, unknown>, PlanCosts>();
+const planCostCache = new TupleCache<Record<string, unknown>, PlanCosts>();
 
 /** planCostsOf once per (cost tables, placement, policy, recipe, model, degrees, batch, cp, DTensor extras). */
 export function sharedPlanCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe): PlanCosts {
   const key = [idOf(plan.nodes), idOf(policy), idOf(recipe), idOf(plan.model), plan.tp, plan.dp, plan.pp, plan.mbs, plan.gbs, plan.execution?.cp ?? 1, plan.gpusPerNode, plan.dtensorTp ? idOf(plan.dtensorTp) : 0];
-  return planCostCache(plan.profiles, key, () => planCostsOf(plan, policy, recipe));
+  return planCostCache.get(plan.profiles, key) ?? planCostCache.set(plan.profiles, key, planCostsOf(plan, policy, recipe));
 }

@@ -12,7 +12,7 @@
 import type { ModelSpec } from '../catalog/schema.js';
 import { COL, FIRST_LAYER_COL, LAST_LAYER_COL, columnOfNode } from '../model/graph.js';
 import { dpAllreduceFloor_s, embeddingSync_s } from './data-parallel.js';
-import { tupleCache } from './keyed-cache.js';
+import { TupleCache } from './keyed-cache.js';
 import { paramsPerColumn } from './memory-bytes.js';
 import { optimizerStep_s } from './step-terms.js';
 import type { TypeCosts } from './compute.js';
@@ -109,27 +109,28 @@ export function stepTimeFloor_s(plan: ResolvedPlan, policy: EstimatorPolicy): nu
  * A floor under what stage 0 runs after its last backward (its all-reduce and optimizer step): stage 0
  * ends the pipeline (the last micro-batch's backward ends there), holds the embedding and at least
  * one decoder layer per virtual stage (all of them when pp is 1), and both terms grow with its
- * parameters. FSDP's all-reduce across replicas is left out (its floor is 0).
+ * parameters (P, when the partition is known). FSDP's all-reduce across replicas is left out (its floor is 0).
  */
-function stage0AfterPipeline_s(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe, stageTypes: readonly string[], e: Execution): number {
-  const P = stage0ParamsFloor(plan.model, plan.tp, plan.pp === 1 ? plan.model.num_layers : e.virtualStages, plan.pp === 1);
+export function stage0AfterPipeline_s(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe, stageTypes: readonly string[], e: Execution,
+  P = stage0ParamsFloor(plan.model, plan.tp, plan.pp === 1 ? plan.model.num_layers : e.virtualStages, plan.pp === 1)): number {
   const gpu = plan.nodes.find((x) => x.gpu.name === stageTypes[0])!.gpu;
   const opt = policy.optimizerStep ? optimizerStep_s(gpu, recipe, P / shardDegree(e, plan.dp)) : 0;
   const dp = e.dpSharding === 'parameters' ? 0 : dpAllreduceFloor_s(plan, policy, recipe, stageTypes, 0, P);
   return opt + dp;
 }
 
-const stage0Cache = tupleCache<ModelSpec, number>();
+const stage0Cache = new TupleCache<ModelSpec, number>();
 
 /** Parameters on one GPU of a stage 0 holding `layers` decoder layers (and the head too when it is the only stage). */
 function stage0ParamsFloor(model: ModelSpec, tp: number, layers: number, only: boolean): number {
-  return stage0Cache(model, [tp, layers, only ? 1 : 0], () => {
-    const p = paramsPerColumn(model, tp);
-    let layer = 0;
-    for (let c = FIRST_LAYER_COL; c <= LAST_LAYER_COL; c++) layer += p[c]!;
-    const head = only && !model.tie_word_embeddings ? p[COL.lm_head]! : 0;
-    return p[COL.embed]! + layers * layer + head;
-  });
+  const key = [tp, layers, only ? 1 : 0];
+  const hit = stage0Cache.get(model, key);
+  if (hit !== undefined) return hit;
+  const p = paramsPerColumn(model, tp);
+  let layer = 0;
+  for (let c = FIRST_LAYER_COL; c <= LAST_LAYER_COL; c++) layer += p[c]!;
+  const head = only && !model.tie_word_embeddings ? p[COL.lm_head]! : 0;
+  return stage0Cache.set(model, key, p[COL.embed]! + layers * layer + head);
 }
 
 /**
@@ -148,4 +149,38 @@ export function pipelineFloor_s(T: number, pp: number, m: number, v: number): nu
 /** Whether the floor holds under a policy: the corrected estimator's times (measured backward, no float32 rounding). */
 export function timeFloorApplies(policy: EstimatorPolicy): boolean {
   return policy.backward === 'measured' && policy.rounding === 'float64';
+}
+
+/** What chainFloor_s reads of a partition's stage lists (estimate/boundaries.ts StageLists). */
+export interface ChainInputs {
+  forward_s: readonly number[];
+  backward_s: readonly number[];
+  forwardSend_s: readonly number[];
+  backwardSend_s: readonly number[];
+}
+
+/**
+ * A floor under the simulated pipeline (pipeline/onef1b.ts; interleaving as m·v chunk-micro-batches
+ * of 1/v of each stage) of one partition, whose backwards gain extraBackward_s each: stage k cannot
+ * start before the first micro-batch's forwards and sends on the stages before it, then runs every
+ * forward with its send and every backward with its send but the last (each op of the simulator
+ * waits for its stage's previous send), and stage 0 ends only after the last backward has come back
+ * through the stages before k. Other terms only lengthen the stages. For the corrected estimator's
+ * simulation (stage 0 waits for its own sends).
+ */
+export function chainFloor_s(l: ChainInputs, extraBackward_s: readonly number[], m: number, v: number): number {
+  const P = l.forward_s.length;
+  if (P === 1) return m * (l.forward_s[0]! + l.backward_s[0]! + extraBackward_s[0]!);
+  const M = m * v;
+  let before = 0; // Σ_{j<k} of forward/v + forward send + backward/v, and the backward sends of stages 1…k
+  let floor = 0;
+  for (let k = 0; k < P; k++) {
+    const f = l.forward_s[k]! / v;
+    const b = (l.backward_s[k]! + extraBackward_s[k]!) / v;
+    const sf = l.forwardSend_s[k]!;
+    const sb = k > 0 ? l.backwardSend_s[k]! : 0;
+    floor = Math.max(floor, before + M * (f + b + sf) + (M - 1) * sb);
+    before += f + sf + b + (k + 1 < P ? l.backwardSend_s[k + 1]! : 0);
+  }
+  return floor;
 }

@@ -56,21 +56,21 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
   // executions estimated past their memory floor (their partition's memory known; most of them timed)
   let estimated = 0;
   const outcome: Array<'fit' | 'oom' | 'skipped' | undefined> = new Array(choice.length);
+  const settings = settingsOf(choice, gbs);
   for (const at of timingOrder(choice)) {
     const st = choice[at]!;
-    const plan = resolvePlan(req, profiles, place, { ...st, gbs });
-    const execution = plan.execution ?? PLAIN_EXECUTION;
-    const base = { gbs, mbs: st.mbs, tp: st.tp, dp: st.dp, pp: st.pp, execution };
+    const plan = resolvePlan(req, profiles, place, settings[at]!);
+    const base = () => ({ gbs, mbs: st.mbs, tp: st.tp, dp: st.dp, pp: st.pp, execution: plan.execution ?? PLAIN_EXECUTION });
     const floor = estimator.memoryFloor?.(plan);
     if (floor && floor.ratio > 1) {
       const over = floor.evenRatio ?? floor.ratio;
-      keepLean(over, at, { ...base, peak_GiB: floor.peak_GiB, limit_GiB: floor.limit_GiB, timed: false, timedExecutions: 0, overRatio: over });
+      keepLean(over, at, { ...base(), peak_GiB: floor.peak_GiB, limit_GiB: floor.limit_GiB, timed: false, timedExecutions: 0, overRatio: over });
       outcome[at] = 'oom';
       continue;
     }
     // an execution whose step-time floor is above the fastest one that fits cannot take its place (on a tie, the earlier in the request's order wins)
     if (fit && estimator.stepFloor_s) {
-      const f = estimator.stepFloor_s(plan) * (1 - 1e-9);
+      const f = (await estimator.stepFloor_s(plan)) * (1 - 1e-9);
       if (f > fit.timing.stepTime_s || (f >= fit.timing.stepTime_s && at > fit.at)) {
         outcome[at] = 'skipped';
         continue;
@@ -80,7 +80,7 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
     estimated += 1;
     if (t.isOom) {
       const ratio = t.tightMemory_GiB / t.tightLimit_GiB;
-      keepLean(ratio, at, { ...base, peak_GiB: t.tightMemory_GiB, limit_GiB: t.tightLimit_GiB, timed: true, timedExecutions: 0, overRatio: ratio });
+      keepLean(ratio, at, { ...base(), peak_GiB: t.tightMemory_GiB, limit_GiB: t.tightLimit_GiB, timed: true, timedExecutions: 0, overRatio: ratio });
       outcome[at] = 'oom';
       continue;
     }
@@ -130,7 +130,7 @@ async function fewestLayers(req: SearchRequest, profiles: ProfileDb, estimator: 
   };
   if (best_s !== undefined && estimator.stepFloor_s) {
     const plan = resolvePlan(req, profiles, place, { ...st, gbs, execution: { ...e, recomputeLayers: v } });
-    if (estimator.stepFloor_s(plan) * (1 - 1e-9) >= best_s) return { estimated };
+    if ((await estimator.stepFloor_s(plan)) * (1 - 1e-9) >= best_s) return { estimated };
   }
   let lo = 1;
   let hi = J;
@@ -145,6 +145,17 @@ async function fewestLayers(req: SearchRequest, profiles: ProfileDb, estimator: 
     } else lo = mid + 1;
   }
   return { fit: found, estimated };
+}
+
+const settingsCache = new WeakMap<readonly Strategy[], Map<number, PlanSettings[]>>();
+
+/** Each choice with the job's gbs, once per (choices, gbs): the settings resolvePlan reads. */
+function settingsOf(choice: readonly Strategy[], gbs: number): readonly PlanSettings[] {
+  let byGbs = settingsCache.get(choice);
+  if (!byGbs) settingsCache.set(choice, (byGbs = new Map()));
+  let s = byGbs.get(gbs);
+  if (!s) byGbs.set(gbs, (s = choice.map((st) => ({ ...st, gbs }))));
+  return s;
 }
 
 const orders = new WeakMap<readonly Strategy[], number[]>();
