@@ -245,8 +245,8 @@ export async function stepFloorOf(plan: ResolvedPlan, policy: EstimatorPolicy = 
   if (candidates.length !== 1) return generic;
   const c = candidates[0]!;
   const exec = plan.execution ?? PLAIN_EXECUTION;
-  const none = exec.recompute === 'none' ? undefined : recomputeExtraOf(ctx, c, exec);
-  const chain = chainFloor_s(baseListsOf(ctx, c), none ?? zerosOf(plan.pp), ctx.m, exec.virtualStages);
+  const extra = exec.recompute === 'none' ? zerosOf(plan.pp) : recomputeExtraOf(ctx, c, exec);
+  const chain = chainFloor_s(baseListsOf(ctx, c), extra, ctx.m, exec.virtualStages);
   const P0 = stageParamCount(plan.model, plan.tp, 0, c.sizes[0]!, ctx.n);
   return Math.max(generic, chain + stage0AfterPipeline_s(plan, policy, ctx.recipe, ctx.stageTypes, exec, P0) + embeddingSync_s(plan, policy, ctx.recipe));
 }

@@ -1,6 +1,6 @@
 /**
  * Caches of values shared by many plans: per object (a placement's nodes, a profile, a model), then
- * per string key of what else the value depends on. Values are shared: callers must not change them.
+ * per tuple of numbers of what else the value depends on. Values are shared: callers must not change them.
  */
 
 let nextId = 1;
@@ -11,21 +11,6 @@ export function idOf(o: object): number {
   let id = ids.get(o);
   if (id === undefined) ids.set(o, (id = nextId++));
   return id;
-}
-
-/** A cache `(owner, key, make) => value`, forgetting an owner's values at once when it holds `keep`. */
-export function keyedCache<O extends object, V>(keep = Infinity): (owner: O, key: string, make: () => V) => V {
-  const byOwner = new WeakMap<O, Map<string, V>>();
-  return (owner, key, make) => {
-    let m = byOwner.get(owner);
-    if (!m) byOwner.set(owner, (m = new Map()));
-    let v = m.get(key);
-    if (v === undefined) {
-      if (m.size >= keep) m.clear();
-      m.set(key, (v = make()));
-    }
-    return v;
-  };
 }
 
 const nameIds = new Map<string, number>();
@@ -56,9 +41,8 @@ function sameKey(a: readonly number[], b: readonly number[]): boolean {
 }
 
 /**
- * keyedCache with a tuple of numbers for the key (ids of shared objects, degrees): hashed, no string
- * built per call, and callers may look up with one scratch array they refill (set keeps the array it
- * is given: pass a copy). An owner's values are forgotten at once when it holds `keep`.
+ * Values per owner object and a tuple of numbers (ids of shared objects, degrees), hashed: no string
+ * built per call. An owner's values are forgotten at once when it holds `keep`.
  */
 export class TupleCache<O extends object, V> {
   private readonly byOwner = new WeakMap<O, { buckets: Map<number, Entry<V>>; size: number }>();

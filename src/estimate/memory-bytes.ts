@@ -175,7 +175,7 @@ export function stageTotals(model: ModelSpec, sizes: readonly number[], n: numbe
 }
 
 interface Columns {
-  params: number[];
+  params: readonly number[];
   cpModel: ModelSpec;
   acts: number[];
   /** recompute 'op': between a block's forward and backward only what the policy keeps */
@@ -198,7 +198,7 @@ function columnsOf(model: ModelSpec, b: number, tp: number, recipe: TrainingReci
   const key = [b, tp, idOf(recipe), exec.sequenceParallel ? 1 : 0, exec.cp, op ? 1 : 0];
   const hit = columnsCache.get(model, key);
   if (hit) return hit;
-  const params = paramsPerColumn(model, tp);
+  const params = sharedParamsPerColumn(model, tp);
   const cpModel = exec.cp > 1 ? { ...model, seq_length: model.seq_length / exec.cp } : model;
   const acts = activationBytesPerColumn(cpModel, b, tp, recipe, exec.sequenceParallel);
   const kept = op ? opKeptBytesPerColumn(cpModel, b, tp, recipe, exec.sequenceParallel) : undefined;
@@ -242,7 +242,7 @@ function stageMemoryInto(model: ModelSpec, sizes: readonly number[], n: number, 
     const headBytes = a + size === n ? acts[COL.lm_head]! : 0;
     const logitsPerMicroBatch = a + size === n ? lossPeakLogitBytes(cpModel, b, tp, recipe) : 0;
     // embeddings tied to the lm_head hold one copy when both sit on the same stage
-    if (model.tie_word_embeddings && a === 0 && a + size === n) P -= params[COL.lm_head]!;
+    P -= tiedHeadCopy(model, params, a, size, n);
     let recomputeBuffer = 0;
     if (exec.recompute === 'full') {
       const recomputed = Math.min(layers[s]!, exec.recomputeLayers ?? layers[s]!);
@@ -304,7 +304,7 @@ function stageMemoryInto(model: ModelSpec, sizes: readonly number[], n: number, 
 }
 
 /** Σ of a per-column vector over nodes [a, a + size) of an n-node graph: each column's count times its value. */
-export function rangeSum(byColumn: readonly number[], a: number, size: number, n: number): number {
+function rangeSum(byColumn: readonly number[], a: number, size: number, n: number): number {
   if (size <= 0) return 0;
   const end = a + size;
   let acc = 0;
@@ -323,7 +323,19 @@ export function rangeSum(byColumn: readonly number[], a: number, size: number, n
 
 /** Parameters on one GPU of the stage of operators [a, a + size) (one copy of tied embeddings when it holds both ends), as stageMemory counts them. */
 export function stageParamCount(model: ModelSpec, tp: number, a: number, size: number, n: number): number {
-  const params = paramsPerColumn(model, tp);
-  const P = rangeSum(params, a, size, n);
-  return model.tie_word_embeddings && a === 0 && a + size === n ? P - params[COL.lm_head]! : P;
+  const params = sharedParamsPerColumn(model, tp);
+  return rangeSum(params, a, size, n) - tiedHeadCopy(model, params, a, size, n);
+}
+
+/** Embeddings tied to the lm_head hold one copy when both sit on the stage of operators [a, a + size): the head's parameters to leave out. */
+function tiedHeadCopy(model: ModelSpec, params: readonly number[], a: number, size: number, n: number): number {
+  return model.tie_word_embeddings && a === 0 && a + size === n ? params[COL.lm_head]! : 0;
+}
+
+const paramsCache = new TupleCache<ModelSpec, readonly number[]>();
+
+/** paramsPerColumn once per (model, tp). Shared: callers must not change it. */
+export function sharedParamsPerColumn(model: ModelSpec, tp: number): readonly number[] {
+  const key = [tp];
+  return paramsCache.get(model, key) ?? paramsCache.set(model, key, paramsPerColumn(model, tp));
 }

@@ -13,7 +13,7 @@ import type { ModelSpec } from '../catalog/schema.js';
 import { COL, FIRST_LAYER_COL, LAST_LAYER_COL, columnOfNode } from '../model/graph.js';
 import { dpAllreduceFloor_s, embeddingSync_s } from './data-parallel.js';
 import { TupleCache } from './keyed-cache.js';
-import { paramsPerColumn } from './memory-bytes.js';
+import { sharedParamsPerColumn } from './memory-bytes.js';
 import { optimizerStep_s } from './step-terms.js';
 import type { TypeCosts } from './compute.js';
 import { sharedPlanCosts } from './plan-costs.js';
@@ -126,7 +126,7 @@ function stage0ParamsFloor(model: ModelSpec, tp: number, layers: number, only: b
   const key = [tp, layers, only ? 1 : 0];
   const hit = stage0Cache.get(model, key);
   if (hit !== undefined) return hit;
-  const p = paramsPerColumn(model, tp);
+  const p = sharedParamsPerColumn(model, tp);
   let layer = 0;
   for (let c = FIRST_LAYER_COL; c <= LAST_LAYER_COL; c++) layer += p[c]!;
   const head = only && !model.tie_word_embeddings ? p[COL.lm_head]! : 0;
