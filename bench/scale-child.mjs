@@ -7,7 +7,8 @@
 // with the extras; before: the record objects), stops after CAP_S seconds (0: no cap), then writes the
 // ranked CSV of what it kept to a temporary file as `fasop search` would (csv_s), and prints one JSON
 // line: results (plans, or strategies where a build gives one per strategy), plans timed by the
-// estimator (this thread's), total, seconds, results/s, peak RSS (MiB, CSV included) and a hash of the results.
+// estimator (this thread's), total, seconds, results/s, peak RSS (MiB, CSV included) and a hash of the results
+// (hashing is the benchmark's own check: its time, hash_s, is left out of seconds and cpu_s).
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,6 +50,8 @@ try {
     const table = tableModule ? new tableModule.ResultTable() : undefined;
     let results = 0;
     let capped = false;
+    // the results hash is the benchmark's own check, not the search's work: its time is left out of `seconds`
+    let hash_ms = 0;
     timed = 0;
     for await (const ev of events) {
       if (ev.type === 'result') {
@@ -58,14 +61,19 @@ try {
           records.push(ev.record);
           extras.push(x);
         }
+        const h = performance.now();
         hash.update(JSON.stringify(ev.record));
-      } else if (ev.type === 'oom') hash.update(JSON.stringify(ev.oom));
-      else continue;
+        hash_ms += performance.now() - h;
+      } else if (ev.type === 'oom') {
+        const h = performance.now();
+        hash.update(JSON.stringify(ev.oom));
+        hash_ms += performance.now() - h;
+      } else continue;
       results += 1;
       if (cap_s > 0 && (results & 255) === 0 && performance.now() - start > cap_s * 1000) { capped = true; break; }
     }
     const c = process.cpuUsage(cpu);
-    const seconds = (performance.now() - start) / 1000;
+    const seconds = (performance.now() - start - hash_ms) / 1000;
     // the ranked CSV, as `fasop search` writes it
     const t = performance.now();
     const dir = mkdtempSync(join(tmpdir(), 'fasop-csv-'));
@@ -75,7 +83,7 @@ try {
       writeFileAtomic(join(dir, 'r.csv'), csv.csvChunks(table, opts));
     } else writeFileSync(join(dir, 'r.csv'), csv.formatCsv(records, { ...opts, extras }));
     rmSync(dir, { recursive: true, force: true });
-    return { plans: results, timed, seconds, cpu_s: (c.user + c.system) / 1e6, csv_s: (performance.now() - t) / 1000, capped, hash: hash.digest('hex').slice(0, 16) };
+    return { plans: results, timed, seconds, hash_s: hash_ms / 1000, cpu_s: (c.user + c.system) / 1e6 - hash_ms / 1000, csv_s: (performance.now() - t) / 1000, capped, hash: hash.digest('hex').slice(0, 16) };
   };
   let res;
   let threads = 1;

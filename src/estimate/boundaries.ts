@@ -4,7 +4,8 @@
  */
 import { columnOfNode, outputVolumeByColumn } from '../model/graph.js';
 import type { TypeCosts } from './compute.js';
-import { idOf, TupleCache } from './keyed-cache.js';
+import { idOf, idOfName, TupleCache } from './keyed-cache.js';
+import { BY_CONTENT, windowKey } from './node-window.js';
 import { roundingOf } from './f32.js';
 import { interNode, intraP2p, linkTime_s, type Link } from './links-alpha-beta.js';
 import { boundaryStreams, cpOf, originalBoundaryBandwidth_bps, slowest } from './links.js';
@@ -20,28 +21,17 @@ export function widthsOf(plan: ResolvedPlan, policy: EstimatorPolicy): { ffn: nu
 /** Switch for the boundary-link cache (tests compare cached with uncached searches). */
 export const boundaryLinkCache = { enabled: true };
 
-/** Boundary links by placement (the nodes array every plan of a placement shares), then degrees and boundary. */
-const linksByNodes = new WeakMap<readonly unknown[], Map<number | string, Link>>();
+const linkCache = new TupleCache<readonly unknown[], Link>();
 
-/** The α–β link a boundary uses, cached: it depends only on the nodes, tp, cp, dp, GPUs per node, launch and j. */
+/** The α–β link a boundary uses, cached: it depends only on the nodes of its two stages (by content where it can), tp, cp, dp, GPUs per node, launch and, by placement, j. */
 function boundaryLink(plan: ResolvedPlan, recipe: TrainingRecipe, j: number): Link {
   if (!boundaryLinkCache.enabled) return boundaryLinkOf(plan, recipe, j);
-  let byKey = linksByNodes.get(plan.nodes);
-  if (!byKey) {
-    byKey = new Map();
-    linksByNodes.set(plan.nodes, byKey);
-  }
   const cp = cpOf(plan);
-  // a number while every part is in range (tp and GPUs per node ≤ 64, no context parallelism), else a string
-  const key = cp === 1 && plan.gpusPerNode <= 64 && plan.tp <= 64 && j < 100_000 && plan.dp < 1e6
-    ? ((((plan.dp * 65 + plan.tp) * 65 + plan.gpusPerNode) * 2 + (recipe.launch === 'cuda-graph' ? 1 : 0)) * 100_000 + j)
-    : `${plan.tp} ${cp} ${plan.dp} ${plan.gpusPerNode} ${recipe.launch} ${j}`;
-  let link = byKey.get(key);
-  if (!link) {
-    link = boundaryLinkOf(plan, recipe, j);
-    byKey.set(key, link);
-  }
-  return link;
+  const G = plan.tp * cp * plan.dp;
+  const win = windowKey(plan.nodes, plan.gpusPerNode, j * G, (j + 2) * G);
+  const owner = win ? BY_CONTENT : plan.nodes;
+  const key = [plan.tp, cp, plan.dp, plan.gpusPerNode, idOfName(recipe.launch), win ? -1 : j, ...(win ?? [])];
+  return linkCache.get(owner, key) ?? linkCache.set(owner, key, boundaryLinkOf(plan, recipe, j));
 }
 
 /** The α–β link a boundary uses: the slowest of its tp·cp·dp parallel streams (compared at a typical activation size). */

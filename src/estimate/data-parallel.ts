@@ -12,6 +12,7 @@ import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
 import { widthsOf } from './boundaries.js';
 import { idOfName, TupleCache } from './keyed-cache.js';
+import { BY_CONTENT, windowKey } from './node-window.js';
 
 /** What the DP terms need to know of the plan's stages. */
 export interface DpInputs {
@@ -102,11 +103,15 @@ function replicaRings(dp: number, cp: number, k: number): Ring[] {
   return out;
 }
 
-/** Stage s's slowest ring of one kind, once per placement (its nodes array, which every plan on it shares) and (tp, dp, cp, GPUs per node, launch, stage, kind, k). */
+/** Stage s's slowest ring of one kind, once per (its nodes' window, tp, dp, cp, GPUs per node, launch, kind, k). */
 function dpRingLink(plan: ResolvedPlan, recipe: TrainingRecipe, s: number, kind: 'shard' | 'replica', k: number): Link {
   const cp = cpOf(plan);
-  const key = [plan.tp, plan.dp, cp, plan.gpusPerNode, idOfName(recipe.launch), s, kind === 'shard' ? 0 : 1, k];
-  return dpLinkCache.get(plan.nodes, key) ?? dpLinkCache.set(plan.nodes, key, ringsLink(plan, recipe, s, kind === 'shard' ? shardRings(plan.dp, cp, k) : replicaRings(plan.dp, cp, k)));
+  const G = plan.tp * cp * plan.dp;
+  // keyed by the stage's nodes' contents where it can be (rotations share them), else by placement
+  const win = windowKey(plan.nodes, plan.gpusPerNode, s * G, (s + 1) * G);
+  const owner = win ? BY_CONTENT : plan.nodes;
+  const key = [plan.tp, plan.dp, cp, plan.gpusPerNode, idOfName(recipe.launch), win ? -1 : s, kind === 'shard' ? 0 : 1, k, ...(win ?? [])];
+  return dpLinkCache.get(owner, key) ?? dpLinkCache.set(owner, key, ringsLink(plan, recipe, s, kind === 'shard' ? shardRings(plan.dp, cp, k) : replicaRings(plan.dp, cp, k)));
 }
 
 /** The slowest ring of stage s's whole gradient groups (dp·cp ranks each). */

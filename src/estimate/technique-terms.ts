@@ -14,6 +14,8 @@ import { cpOf, nodeOfRank, rankOf, slowest } from './links.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
+import { idOfName, TupleCache } from './keyed-cache.js';
+import { BY_CONTENT, windowKey } from './node-window.js';
 
 /** Forward seconds of the decoder layers of a stage (embedding and lm_head excluded). */
 function decoderForward_s(c: TypeCosts, first: number, size: number, n: number): number {
@@ -87,6 +89,18 @@ export function kvChunkBytes(plan: Pick<ResolvedPlan, 'model' | 'mbs' | 'tp' | '
  * network, shared by the tp rings that cross at once.
  */
 export function ringLink(plan: ResolvedPlan, recipe: Pick<TrainingRecipe, 'launch'>, s: number): Link {
+  const cp = cpOf(plan);
+  const G = plan.tp * cp * plan.dp;
+  // once per (the stage's nodes by content where it can be, else placement and stage; degrees, launch)
+  const win = windowKey(plan.nodes, plan.gpusPerNode, s * G, (s + 1) * G);
+  const owner = win ? BY_CONTENT : plan.nodes;
+  const key = [plan.tp, cp, plan.dp, plan.gpusPerNode, idOfName(recipe.launch), win ? -1 : s, ...(win ?? [])];
+  return cpLinkCache.get(owner, key) ?? cpLinkCache.set(owner, key, ringLinkOf(plan, recipe, s));
+}
+
+const cpLinkCache = new TupleCache<readonly unknown[], Link>();
+
+function ringLinkOf(plan: ResolvedPlan, recipe: Pick<TrainingRecipe, 'launch'>, s: number): Link {
   const cp = cpOf(plan);
   const links: Link[] = [];
   for (let d = 0; d < plan.dp; d++) {

@@ -48,10 +48,10 @@ export interface ExecutionChoice {
  */
 export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, choice: readonly Strategy[], gbs: number): Promise<ExecutionChoice> {
   let fit: Kept | undefined;
-  let lean: { ratio: number; at: number; oom: NonNullable<ExecutionChoice['oom']> } | undefined;
-  // the leanest execution that does not fit (the least over its limit; the earlier on ties)
-  const keepLean = (ratio: number, at: number, oom: NonNullable<ExecutionChoice['oom']>) => {
-    if (!lean || ratio < lean.ratio || (ratio === lean.ratio && at < lean.at)) lean = { ratio, at, oom };
+  // the leanest execution that does not fit (the least over its limit; the earlier on ties); its record is built at the end
+  let lean: Lean | undefined;
+  const keepLean = (ratio: number, at: number, plan: ResolvedPlan, peak_GiB: number, limit_GiB: number, timed: boolean) => {
+    if (!lean || ratio < lean.ratio || (ratio === lean.ratio && at < lean.at)) lean = { ratio, at, plan, peak_GiB, limit_GiB, timed };
   };
   // executions estimated past their memory floor (their partition's memory known; most of them timed)
   let estimated = 0;
@@ -60,11 +60,10 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
   for (const at of timingOrder(choice)) {
     const st = choice[at]!;
     const plan = resolvePlan(req, profiles, place, settings[at]!);
-    const base = () => ({ gbs, mbs: st.mbs, tp: st.tp, dp: st.dp, pp: st.pp, execution: plan.execution ?? PLAIN_EXECUTION });
     const floor = estimator.memoryFloor?.(plan);
     if (floor && floor.ratio > 1) {
       const over = floor.evenRatio ?? floor.ratio;
-      keepLean(over, at, { ...base(), peak_GiB: floor.peak_GiB, limit_GiB: floor.limit_GiB, timed: false, timedExecutions: 0, overRatio: over });
+      keepLean(over, at, plan, floor.peak_GiB, floor.limit_GiB, false);
       outcome[at] = 'oom';
       continue;
     }
@@ -80,7 +79,7 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
     estimated += 1;
     if (t.isOom) {
       const ratio = t.tightMemory_GiB / t.tightLimit_GiB;
-      keepLean(ratio, at, { ...base(), peak_GiB: t.tightMemory_GiB, limit_GiB: t.tightLimit_GiB, timed: true, timedExecutions: 0, overRatio: ratio });
+      keepLean(ratio, at, plan, t.tightMemory_GiB, t.tightLimit_GiB, true);
       outcome[at] = 'oom';
       continue;
     }
@@ -93,7 +92,7 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
       const st = choice[at]!;
       const e = st.execution;
       if (!e || e.recompute !== 'full' || e.recomputeLayers !== undefined || outcome[at] === 'oom') continue;
-      const none = choice.findIndex((x) => x.execution && x.execution.recompute === 'none' && x.execution.dpSharding === e.dpSharding && x.execution.sequenceParallel === e.sequenceParallel && x.execution.virtualStages === e.virtualStages && x.execution.cp === e.cp);
+      const none = noneSiblingsOf(choice)[at]!;
       if (none >= 0 && outcome[none] === 'fit') continue; // fewer recomputed layers are slower than none at all
       const p = await fewestLayers(req, profiles, estimator, place, st, gbs, fit?.timing.stepTime_s);
       estimated += p.estimated;
@@ -101,8 +100,14 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
       if (p.fit && (!fit || p.fit.timing.stepTime_s < fit.timing.stepTime_s || (p.fit.timing.stepTime_s === fit.timing.stepTime_s && at - 0.5 < fit.at))) fit = { ...p.fit, at: at - 0.5 };
     }
   }
-  return fit ? { fit: { plan: fit.plan, estimate: fit.timing.estimate!() } } : { oom: { ...lean!.oom, timedExecutions: estimated } };
+  if (fit) return { fit: { plan: fit.plan, estimate: fit.timing.estimate!() } };
+  const { plan, ratio, peak_GiB, limit_GiB, timed } = lean!;
+  const st = choice[lean!.at]!;
+  return { oom: { gbs, mbs: st.mbs, tp: st.tp, dp: st.dp, pp: st.pp, execution: plan.execution ?? PLAIN_EXECUTION, peak_GiB, limit_GiB, timed, timedExecutions: estimated, overRatio: ratio } };
 }
+
+/** The leanest execution that does not fit, so far. */
+interface Lean { ratio: number; at: number; plan: ResolvedPlan; peak_GiB: number; limit_GiB: number; timed: boolean }
 
 /** An execution that fits, as timed (its whole estimate is built only if it is the one kept). */
 interface Kept { plan: ResolvedPlan; timing: Timing; at: number }
@@ -156,6 +161,19 @@ function settingsOf(choice: readonly Strategy[], gbs: number): readonly PlanSett
   let s = byGbs.get(gbs);
   if (!s) byGbs.set(gbs, (s = choice.map((st) => ({ ...st, gbs }))));
   return s;
+}
+
+const siblings = new WeakMap<readonly Strategy[], number[]>();
+
+/** For each execution, the index of its sibling without recompute (same sharding, SP, virtual stages and cp), else −1; once per choice. */
+function noneSiblingsOf(choice: readonly Strategy[]): number[] {
+  let out = siblings.get(choice);
+  if (out) return out;
+  const same = (x: Strategy, e: NonNullable<Strategy['execution']>) => x.execution !== undefined && x.execution.recompute === 'none' && x.execution.dpSharding === e.dpSharding &&
+    x.execution.sequenceParallel === e.sequenceParallel && x.execution.virtualStages === e.virtualStages && x.execution.cp === e.cp;
+  out = choice.map((st) => (st.execution ? choice.findIndex((x) => same(x, st.execution!)) : -1));
+  siblings.set(choice, out);
+  return out;
 }
 
 const orders = new WeakMap<readonly Strategy[], number[]>();

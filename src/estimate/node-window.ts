@@ -1,0 +1,66 @@
+/**
+ * A window of a placement's nodes by content, for link caches that hold across placements: the
+ * links among ranks [r0, r1) depend only on their nodes' contents, their offsets from the window's
+ * first node and the ranks' global positions mod 4 (intraTier's NVLink-pair and switch groups), so
+ * two placements (rotations of one cluster) with equal windows share their links.
+ */
+import { idOf } from './keyed-cache.js';
+import type { ClusterNode } from './plan.js';
+
+/** Content id of a node: its GPU spec and bandwidths (nodes of one type in one request are equal). */
+const contentIds = new Map<string, number>();
+/** Runs of equal content along each placement's nodes: [first node, content id] pairs. */
+const runsByNodes = new WeakMap<readonly ClusterNode[], Int32Array>();
+
+function runsOf(nodes: readonly ClusterNode[]): Int32Array {
+  let runs = runsByNodes.get(nodes);
+  if (runs) return runs;
+  const out: number[] = [];
+  let last = -1;
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i]!;
+    const k = `${idOf(n.gpu)} ${n.interNode_bps} ${n.intraNode_bps}`;
+    let id = contentIds.get(k);
+    if (id === undefined) contentIds.set(k, (id = contentIds.size + 1));
+    if (id !== last) out.push(i, id);
+    last = id;
+  }
+  runsByNodes.set(nodes, (runs = Int32Array.from(out)));
+  return runs;
+}
+
+/** Switch for the content keys (tests compare a search with them and without: per-placement keys only). */
+export const windowKeys = { enabled: true };
+
+/** Windows of more runs than this are not keyed by content (their caller keeps its per-placement cache). */
+const MAX_RUNS = 16;
+
+/**
+ * The key of the nodes of ranks [r0, r1) (GPUs per node gpn): r0 mod gpn, the window's first rank
+ * mod 4, then (content id, nodes) per run; undefined past MAX_RUNS runs.
+ */
+export function windowKey(nodes: readonly ClusterNode[], gpn: number, r0: number, r1: number): number[] | undefined {
+  if (!windowKeys.enabled) return undefined;
+  const first = Math.floor(r0 / gpn);
+  const last = Math.floor((r1 - 1) / gpn);
+  const runs = runsOf(nodes);
+  const key = [r0 % gpn, (first * gpn) % 4];
+  // the run holding `first`: the last run starting at or before it
+  let lo = 0;
+  let hi = runs.length / 2 - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (runs[2 * mid]! <= first) lo = mid;
+    else hi = mid - 1;
+  }
+  for (let r = lo; 2 * r < runs.length && runs[2 * r]! <= last; r++) {
+    if (key.length >= 2 + 2 * MAX_RUNS) return undefined;
+    const start = Math.max(first, runs[2 * r]!);
+    const end = Math.min(last + 1, 2 * r + 2 < runs.length ? runs[2 * r + 2]! : nodes.length);
+    key.push(runs[2 * r + 1]!, end - start);
+  }
+  return key;
+}
+
+/** Owner of the content-keyed entries of a TupleCache (its per-placement entries are owned by the nodes array). */
+export const BY_CONTENT: readonly ClusterNode[] = Object.freeze([]);
