@@ -13,6 +13,7 @@ import type { TrainingRecipe } from './recipe.js';
 import { widthsOf } from './boundaries.js';
 import { idOfName, TupleCache } from './keyed-cache.js';
 import { BY_CONTENT, windowKey } from './node-window.js';
+import { noteRead, onNodes, READ, readKey, sameLink, wantsRead } from './placement-reads.js';
 
 /** What the DP terms need to know of the plan's stages. */
 export interface DpInputs {
@@ -111,7 +112,10 @@ function dpRingLink(plan: ResolvedPlan, recipe: TrainingRecipe, s: number, kind:
   const win = windowKey(plan.nodes, plan.gpusPerNode, s * G, (s + 1) * G);
   const owner = win ? BY_CONTENT : plan.nodes;
   const key = [plan.tp, plan.dp, cp, plan.gpusPerNode, idOfName(recipe.launch), win ? -1 : s, kind === 'shard' ? 0 : 1, k, ...(win ?? [])];
-  return dpLinkCache.get(owner, key) ?? dpLinkCache.set(owner, key, ringsLink(plan, recipe, s, kind === 'shard' ? shardRings(plan.dp, cp, k) : replicaRings(plan.dp, cp, k)));
+  const link = dpLinkCache.get(owner, key) ?? dpLinkCache.set(owner, key, ringsLink(plan, recipe, s, kind === 'shard' ? shardRings(plan.dp, cp, k) : replicaRings(plan.dp, cp, k)));
+  const read = readKey(READ.dpRing, cp, s, (kind === 'shard' ? 0 : 65536) + k);
+  if (wantsRead(plan, read)) noteRead(plan, read, (on) => sameLink(dpRingLink(onNodes(plan, on), recipe, s, kind, k), link));
+  return link;
 }
 
 /** The slowest ring of stage s's whole gradient groups (dp·cp ranks each). */
@@ -231,11 +235,18 @@ function originalEmbeddingSync_s(plan: ResolvedPlan): number {
   return f32(f32(f32(1 / f32(2 * band)) * f32(2 * h * v * plan.precision)) / tp);
 }
 
-function alphaBetaEmbeddingSync_s(plan: ResolvedPlan, recipe: TrainingRecipe): number {
+/** The link of the embedding/LM-head all-reduce: between the first and the last stage's first ranks. */
+function embeddingLinkOf(plan: ResolvedPlan, recipe: TrainingRecipe): Link {
   const na = nodeOfRank(plan, rankOf(plan, 0, 0, 0));
   const nb = nodeOfRank(plan, rankOf(plan, plan.pp - 1, 0, 0));
   const node = plan.nodes[na]!;
-  const link = na === nb ? intraAllreduce(node.gpu, node.intraNode_bps, 2, recipe.launch) : interNode(node, plan.nodes[nb]!, plan.tp * cpOf(plan) * plan.dp);
+  return na === nb ? intraAllreduce(node.gpu, node.intraNode_bps, 2, recipe.launch) : interNode(node, plan.nodes[nb]!, plan.tp * cpOf(plan) * plan.dp);
+}
+
+function alphaBetaEmbeddingSync_s(plan: ResolvedPlan, recipe: TrainingRecipe): number {
+  const link = embeddingLinkOf(plan, recipe);
+  const read = readKey(READ.embedding, cpOf(plan));
+  if (wantsRead(plan, read)) noteRead(plan, read, (on) => sameLink(embeddingLinkOf(onNodes(plan, on), recipe), link));
   const bytes = ((plan.model.hidden_size * plan.model.vocab_size) / plan.tp) * recipe.gradBytes;
   return allreduceTime_s(link, bytes, 2);
 }

@@ -5,6 +5,7 @@ import { floorCheck, floorsApply, type FloorCheck } from './memory-bound.js';
 import { timeFloorApplies } from './time-bound.js';
 import type { Estimate, ResolvedPlan } from './plan.js';
 import { POLICIES, type EstimatorPolicy } from './policy.js';
+import { readsTracked } from './placement-reads.js';
 
 export { estimate, microBatchesOf, timeEstimate, type Timing } from './estimate.js';
 export { FASOP, REFERENCE, POLICIES, withPolicy, type EstimatorPolicy } from './policy.js';
@@ -26,6 +27,8 @@ export type Estimator = ((plan: ResolvedPlan) => Estimate | Promise<Estimate>) &
   stepFloor_s?: (plan: ResolvedPlan) => number | Promise<number>;
   /** the plan's Timing (estimate.ts): the figures of the estimate, its breakdown built on demand, memory before time */
   timing?: (plan: ResolvedPlan) => Promise<Timing>;
+  /** whether the estimator reads the plan's nodes only through the recorded readers (placement-reads.ts) */
+  placementReads?: boolean;
 };
 
 /** An estimator's Timing of a plan: its own where it has one, else from its whole estimate. */
@@ -43,5 +46,6 @@ export function getEstimator(policy: string | EstimatorPolicy): Estimator {
   if (floorsApply(p)) run.memoryFloor = (plan) => floorCheck(plan, p);
   if (floorsApply(p) && timeFloorApplies(p)) run.stepFloor_s = (plan) => stepFloorOf(plan, p);
   run.timing = (plan) => timeEstimate(plan, p);
+  if (readsTracked(p)) run.placementReads = true;
   return run;
 }

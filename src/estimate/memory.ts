@@ -3,6 +3,7 @@
  * elements or the recipe's bytes, and which GPUs' limit a stage is held to. Pure functions.
  */
 import { stageNodeIndices } from './links.js';
+import { noteRead, onNodes, READ, readKey, sameNumbers, wantsRead } from './placement-reads.js';
 import { elementStageMemory } from './memory-elements.js';
 import { stageMemory, stageTotals, type StageMemory } from './memory-bytes.js';
 import { roundingOf } from './f32.js';
@@ -78,8 +79,15 @@ const limitsCache = new TupleCache<readonly unknown[], { perStage_GiB: number[];
 /** Each stage's memory limit (its nodes' smallest) and the largest, once per placement and degrees. Shared: callers must not change it. */
 export function stageLimitsOf(plan: ResolvedPlan): { perStage_GiB: number[]; most_GiB: number } {
   const key = [plan.tp, plan.dp, plan.pp, plan.execution?.cp ?? 1, plan.gpusPerNode];
-  const hit = limitsCache.get(plan.nodes, key);
-  if (hit) return hit;
-  const perStage_GiB = Array.from({ length: plan.pp }, (_, s) => Math.min(...stageNodeIndices(plan, s).map((i) => plan.nodes[i]!.gpu.memoryLimit_GiB)));
-  return limitsCache.set(plan.nodes, key, { perStage_GiB, most_GiB: Math.max(...perStage_GiB) });
+  let limits = limitsCache.get(plan.nodes, key);
+  if (!limits) {
+    const perStage_GiB = Array.from({ length: plan.pp }, (_, s) => Math.min(...stageNodeIndices(plan, s).map((i) => plan.nodes[i]!.gpu.memoryLimit_GiB)));
+    limits = limitsCache.set(plan.nodes, key, { perStage_GiB, most_GiB: Math.max(...perStage_GiB) });
+  }
+  const read = readKey(READ.limits, plan.execution?.cp ?? 1);
+  if (wantsRead(plan, read)) {
+    const want = limits.perStage_GiB;
+    noteRead(plan, read, (on) => sameNumbers(stageLimitsOf(onNodes(plan, on)).perStage_GiB, want));
+  }
+  return limits;
 }

@@ -9,6 +9,7 @@ import { sharedBoundaryCosts } from './boundaries.js';
 import { sharedTypeCosts, type TypeCosts } from './compute.js';
 import { idOf, TupleCache } from './keyed-cache.js';
 import { stageNodeIndices } from './links.js';
+import { noteRead, onNodes, READ, readKey, sameNumbers, wantsRead } from './placement-reads.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
@@ -69,5 +70,14 @@ const planCostCache = new TupleCache<Record<string, unknown>, PlanCosts>();
 /** planCostsOf once per (cost tables, placement, policy, recipe, model, degrees, batch, cp, DTensor extras). */
 export function sharedPlanCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe): PlanCosts {
   const key = [idOf(plan.nodes), idOf(policy), idOf(recipe), idOf(plan.model), plan.tp, plan.dp, plan.pp, plan.mbs, plan.gbs, plan.execution?.cp ?? 1, plan.gpusPerNode, plan.dtensorTp ? idOf(plan.dtensorTp) : 0];
-  return planCostCache.get(plan.profiles, key) ?? planCostCache.set(plan.profiles, key, planCostsOf(plan, policy, recipe));
+  const pc = planCostCache.get(plan.profiles, key) ?? planCostCache.set(plan.profiles, key, planCostsOf(plan, policy, recipe));
+  const read = readKey(READ.planCosts, plan.execution?.cp ?? 1);
+  if (wantsRead(plan, read)) {
+    noteRead(plan, read, (on) => {
+      const o = sharedPlanCosts(onNodes(plan, on), policy, recipe);
+      // the types' order too: the cost source lists them as the placement first has them
+      return o.stageTypes.every((t, s) => t === pc.stageTypes[s]) && o.sources.every((x, i) => x === pc.sources[i]) && o.boundary.every((row, j) => sameNumbers(row, pc.boundary[j]!));
+    });
+  }
+  return pc;
 }

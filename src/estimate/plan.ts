@@ -1,3 +1,4 @@
+import type { ReadTape } from './placement-reads.js';
 import type { DtensorTpExtras } from '../profiles/dtensor-tp.js';
 import type { GpuSpec, ModelSpec } from '../catalog/schema.js';
 import type { ProfileTable } from '../profiles/profile.js';
@@ -47,6 +48,8 @@ export interface ResolvedPlan {
   recipe?: TrainingRecipe;
   /** recipes with tpRuntime 'dtensor': what DTensor TP adds per GPU type, where measured (profiler/dtensor_tp.sh) */
   dtensorTp?: Record<string, DtensorTpExtras>;
+  /** where the estimator records what it reads of the nodes (placement-reads.ts); a search sets it */
+  readTape?: ReadTape;
 }
 
 /** What one estimate reports (the original's SearchResult fields plus our breakdown). */

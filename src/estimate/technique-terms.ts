@@ -16,6 +16,7 @@ import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
 import { idOfName, TupleCache } from './keyed-cache.js';
 import { BY_CONTENT, windowKey } from './node-window.js';
+import { noteRead, onNodes, READ, readKey, sameLink, wantsRead } from './placement-reads.js';
 
 /** Forward seconds of the decoder layers of a stage (embedding and lm_head excluded). */
 function decoderForward_s(c: TypeCosts, first: number, size: number, n: number): number {
@@ -95,7 +96,10 @@ export function ringLink(plan: ResolvedPlan, recipe: Pick<TrainingRecipe, 'launc
   const win = windowKey(plan.nodes, plan.gpusPerNode, s * G, (s + 1) * G);
   const owner = win ? BY_CONTENT : plan.nodes;
   const key = [plan.tp, cp, plan.dp, plan.gpusPerNode, idOfName(recipe.launch), win ? -1 : s, ...(win ?? [])];
-  return cpLinkCache.get(owner, key) ?? cpLinkCache.set(owner, key, ringLinkOf(plan, recipe, s));
+  const link = cpLinkCache.get(owner, key) ?? cpLinkCache.set(owner, key, ringLinkOf(plan, recipe, s));
+  const read = readKey(READ.cpRing, cp, s);
+  if (wantsRead(plan, read)) noteRead(plan, read, (on) => sameLink(ringLink(onNodes(plan, on), recipe, s), link));
+  return link;
 }
 
 const cpLinkCache = new TupleCache<readonly unknown[], Link>();

@@ -10,6 +10,7 @@ import { FasopError } from '../errors.js';
 import { executionLabel, executionProblems, shardGroupOf, type Execution, type RequestExecution } from '../estimate/execution.js';
 import { idOf } from '../estimate/keyed-cache.js';
 import type { ClusterNode, ResolvedPlan } from '../estimate/plan.js';
+import type { ReadTape } from '../estimate/placement-reads.js';
 import type { TrainingRecipe } from '../estimate/recipe.js';
 import type { ProfileDb } from '../profiles/db.js';
 import type { ProfileTable } from '../profiles/profile.js';
@@ -41,6 +42,8 @@ export interface Placement {
   tablesBy: Map<string, Record<string, ProfileTable>>;
   /** the catalog's GPUs and models, for the cost tables (derivations, per-model dimension checks) */
   lookup: CostLookup;
+  /** set by a search while it estimates a strategy here: the plans record what they read of the nodes */
+  readTape?: ReadTape;
 }
 
 /** The catalog lookups a cost table needs. */
@@ -150,6 +153,7 @@ export function resolvePlan(req: SearchRequest, profiles: ProfileDb, place: Plac
     recipe: req.recipe,
     ...(execution ? { execution } : {}),
     ...(dtensorTp ? { dtensorTp } : {}),
+    ...(place.readTape ? { readTape: place.readTape } : {}),
   };
 }
 

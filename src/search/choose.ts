@@ -8,6 +8,7 @@ import { FasopError } from '../errors.js';
 import { PLAIN_EXECUTION, executionLabel } from '../estimate/execution.js';
 import { timingOf, type Estimator, type Timing } from '../estimate/index.js';
 import type { Estimate, ResolvedPlan } from '../estimate/plan.js';
+import { newTape, onNodes, readsSame, type ReadTape } from '../estimate/placement-reads.js';
 import { checkedPlacements, planExecution, planExecutionProblems, resolvePlan, type Placement, type PlanSettings } from '../plan/resolve.js';
 import type { ProfileDb } from '../profiles/db.js';
 import type { SearchRequest } from '../request/request.js';
@@ -150,6 +151,42 @@ async function fewestLayers(req: SearchRequest, profiles: ProfileDb, estimator: 
     } else lo = mid + 1;
   }
   return { fit: found, estimated };
+}
+
+/**
+ * Each strategy's choice on the placements of one job so far, with what its estimates read of the
+ * nodes (placement-reads.ts): on a placement where every read gives the same value the choice is
+ * the same, and is reused (the plan rebound to this placement's nodes). For estimators whose reads
+ * are all recorded (Estimator.placementReads); the few latest placements per strategy are kept.
+ */
+export class PlacementMemo {
+  private readonly kept = new Map<readonly Strategy[], Array<{ tape: ReadTape; choice: ExecutionChoice }>>();
+  constructor(private readonly perStrategy = 4) {}
+
+  async choose(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, choice: readonly Strategy[], gbs: number): Promise<ExecutionChoice> {
+    if (!estimator.placementReads) return chooseExecution(req, profiles, estimator, place, choice, gbs);
+    let list = this.kept.get(choice);
+    if (list) {
+      // this placement as the strategy's plans take it (their tp, micro-batch and cp share one cost table)
+      const on = resolvePlan(req, profiles, place, settingsOf(choice, gbs)[0]!);
+      for (const k of list) {
+        if (!readsSame(k.tape, on)) continue;
+        return k.choice.fit ? { fit: { plan: onNodes(k.choice.fit.plan, on), estimate: k.choice.fit.estimate } } : k.choice;
+      }
+    } else this.kept.set(choice, (list = []));
+    const tape = newTape();
+    place.readTape = tape;
+    let c: ExecutionChoice;
+    try {
+      c = await chooseExecution(req, profiles, estimator, place, choice, gbs);
+    } finally {
+      place.readTape = undefined;
+    }
+    if (c.fit) c = { fit: { plan: onNodes(c.fit.plan, c.fit.plan), estimate: c.fit.estimate } };
+    list.unshift({ tape, choice: c });
+    if (list.length > this.perStrategy) list.pop();
+    return c;
+  }
 }
 
 const settingsCache = new WeakMap<readonly Strategy[], Map<number, PlanSettings[]>>();

@@ -8,7 +8,7 @@ import type { ProfileDb } from '../profiles/db.js';
 import { clusterObject, clusterString, placements, subClusters, type NodeGroup } from '../request/cluster.js';
 import { costingFor, profileTypeFor, validateRequest, type SearchRequest } from '../request/request.js';
 import { enumerateStrategies, tpCandidates, type Strategy } from './enumerate.js';
-import { chooseExecution, withExecutions } from './choose.js';
+import { PlacementMemo, withExecutions } from './choose.js';
 import type { PlanRecord } from './record.js';
 import { compactRecord } from './intern.js';
 
@@ -209,9 +209,12 @@ export async function* searchEvents(
     const choices = choicesOfJob(job);
     yield { type: 'meta', total_count: choices.length, gbs: job.gbs, cluster: clusterObject(job.groups), placements: job.placements, tpCandidates: job.tps, strategies: job.base.flatMap((b) => b.strategies) };
     const clusterStr = clusterString(job.groups);
+    // strategies' choices on this job's earlier placements, reused where a placement reads the same
+    let memo: PlacementMemo | undefined;
     for (const [pi, nodeTypes] of job.placements.entries()) {
       yield { type: 'placement', nodes: nodeTypes, index: pi, count: job.placements.length };
       const place = placementOf(req, ctx.catalog, job.groups, nodeTypes);
+      memo ??= new PlacementMemo();
       for (const choice of choices) {
         if (ctx.signal?.aborted) return;
         index += 1;
@@ -223,7 +226,7 @@ export async function* searchEvents(
           yield { type: 'result', index, estimate: est, record: toRecord(plan, est, nodeTypes, clusterStr, req) };
           continue;
         }
-        const c = await chooseExecution(req, ctx.profiles, ctx.estimator, place, choice, job.gbs);
+        const c = await memo.choose(req, ctx.profiles, ctx.estimator, place, choice, job.gbs);
         if (c.fit) yield { type: 'result', index, estimate: c.fit.estimate, record: toRecord(c.fit.plan, c.fit.estimate, nodeTypes, clusterStr, req) };
         else yield { type: 'oom', index, oom: { ...c.oom!, placement: nodeTypes, gpu_cluster_str: clusterStr } };
       }

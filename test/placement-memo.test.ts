@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Command } from 'commander';
+import { addSearchOptions, resolveSearchOptions, type RawSearchOptions } from '../src/cli/search-options.js';
+import { getEstimator, type Estimator } from '../src/estimate/index.js';
+import { newTape, readsSame } from '../src/estimate/placement-reads.js';
+import { placementOf, resolvePlan } from '../src/plan/resolve.js';
+import { ProfileDb } from '../src/profiles/db.js';
+import { searchEvents, type SearchEvent } from '../src/search/search.js';
+
+/** Every event of a search, and how many executions it timed, with the placement memo or without it. */
+async function run(gpus: string[], args: string[], memo: boolean): Promise<{ events: SearchEvent[]; timed: number }> {
+  const raw = addSearchOptions(new Command('search')).exitOverride().parse(args, { from: 'user' }).opts() as RawSearchOptions;
+  const r = resolveSearchOptions(raw, gpus);
+  const base = getEstimator(r.request.estimator);
+  let timed = 0;
+  const estimator: Estimator = Object.assign((p: Parameters<Estimator>[0]) => base(p), base);
+  estimator.timing = async (p) => {
+    timed += 1;
+    return base.timing!(p);
+  };
+  if (!memo) delete estimator.placementReads;
+  const events: SearchEvent[] = [];
+  for await (const ev of searchEvents(r.request, { catalog: r.catalog, profiles: ProfileDb.open(r.profileDir), estimator })) events.push(ev);
+  return { events, timed };
+}
+
+// mixed clusters whose rotations differ where a strategy's stages see it, and where they do not:
+// the types' order (the cost source lists them as a placement has them), context parallelism,
+// hybrid sharding, 6 GPUs per node, a Pareto sweep over sub-clusters
+const CASES: { gpus: string[]; args: string[] }[] = [
+  { gpus: ['H100', '4', 'H200', '4'], args: ['--gbs', '64', '--dataset', 'c4'] },
+  { gpus: ['H100', '2', 'H200', '1'], args: ['--gbs', '16', '--dataset', 'c4', '--model-type', 'llama8b', '--seq-length', '8192', '--cp', '1,2'] },
+  { gpus: ['H100', '2', 'H200', '3'], args: ['--gbs', '64', '--dataset', 'c4', '--model-type', 'llama8b', '--optimizer', 'fp32-master-adamw', '--shard-group', 'full,node,2'] },
+  { gpus: ['A40', '3', 'H100', '2'], args: ['--gbs', '24', '--dataset', 'c4', '--model-type', 'llama1b', '--gpu-per-node', '6', '--substitute-profile', 'A40=H200'] },
+  { gpus: ['H100', '2', 'H200', '2'], args: ['--pareto', '--pareto-gbs-max', '16', '--dataset', 'c4', '--model-type', 'llama8b'] },
+];
+
+test('choices reused across placements that read the same change no event (with and without the memo)', async () => {
+  let saved = 0;
+  for (const c of CASES) {
+    const off = await run(c.gpus, c.args, false);
+    const on = await run(c.gpus, c.args, true);
+    assert.ok(off.events.filter((e) => e.type === 'result').length > 20, c.gpus.join(' '));
+    assert.deepEqual(on.events, off.events, `${c.gpus.join(' ')} ${c.args.join(' ')}`);
+    assert.ok(on.timed <= off.timed, c.gpus.join(' '));
+    saved += off.timed - on.timed;
+  }
+  // the memo is in use: placements that read the same are not timed again
+  assert.ok(saved > 100, `timed ${saved} fewer executions`);
+});
+
+test('a recorded read tells placements apart where a node its stage uses differs, and only there', async () => {
+  const raw = addSearchOptions(new Command('search')).exitOverride()
+    .parse(['--gbs', '16', '--dataset', 'c4', '--model-type', 'llama8b', '--recompute', 'none', '--dp-sharding', 'optimizer', '--virtual-stages', '1', '--cp', '1'], { from: 'user' }).opts() as RawSearchOptions;
+  const r = resolveSearchOptions(raw, ['H100', '2', 'H200', '2']);
+  const profiles = ProfileDb.open(r.profileDir);
+  const estimator = getEstimator(r.request.estimator);
+  const place = placementOf(r.request, r.catalog, r.request.gpus, ['H100', 'H100', 'H200', 'H200']);
+  // pp 2: stage 0 on the two H100 nodes (a data-parallel ring across them), stage 1 on the H200s
+  for (const pp of [1, 2]) {
+    const tape = newTape();
+    const plan = { ...resolvePlan(r.request, profiles, place, { tp: 8, dp: 4 / pp, pp, mbs: 1, gbs: 16 }), readTape: tape };
+    const t = await estimator.timing!(plan);
+    assert.ok(t.stepTime_s > 0 && tape.reads.length >= 2);
+    const on = (nodes: typeof place.nodes) => ({ nodes, profiles: plan.profiles });
+    assert.equal(readsSame(tape, on([...place.nodes.map((n) => ({ ...n }))])), true, `pp ${pp}: equal nodes`);
+    // the second H100 node with half the network: its stage's all-reduce ring reads it
+    const slower = place.nodes.map((n, i) => (i === 1 ? { ...n, interNode_bps: n.interNode_bps / 2 } : n));
+    assert.equal(readsSame(tape, on(slower)), false, `pp ${pp}: a slower NIC`);
+    // the smaller memory of a node
+    const smaller = place.nodes.map((n, i) => (i === 0 ? { ...n, gpu: { ...n.gpu, memoryLimit_GiB: n.gpu.memoryLimit_GiB / 2 } } : n));
+    assert.equal(readsSame(tape, on(smaller)), false, `pp ${pp}: less memory`);
+  }
+});
