@@ -6,6 +6,7 @@ import { getEstimator, type Estimator } from '../src/estimate/index.js';
 import { newTape, readsSame } from '../src/estimate/placement-reads.js';
 import { placementOf, resolvePlan } from '../src/plan/resolve.js';
 import { ProfileDb } from '../src/profiles/db.js';
+import { chooseExecution, PlacementMemo, withExecutions } from '../src/search/choose.js';
 import { searchEvents, type SearchEvent } from '../src/search/search.js';
 
 /** Every event of a search, and how many executions it timed, with the placement memo or without it. */
@@ -72,4 +73,27 @@ test('a recorded read tells placements apart where a node its stage uses differs
     const smaller = place.nodes.map((n, i) => (i === 0 ? { ...n, gpu: { ...n.gpu, memoryLimit_GiB: n.gpu.memoryLimit_GiB / 2 } } : n));
     assert.equal(readsSame(tape, on(smaller)), false, `pp ${pp}: less memory`);
   }
+});
+
+test('the memo stops on a job where placements rarely read the same, and its choices stay those of a fresh choice', async () => {
+  const raw = addSearchOptions(new Command('search')).exitOverride()
+    .parse(['--gbs', '16', '--dataset', 'c4', '--model-type', 'llama8b'], { from: 'user' }).opts() as RawSearchOptions;
+  const r = resolveSearchOptions(raw, ['H100', '1', 'H200', '1']);
+  const profiles = ProfileDb.open(r.profileDir);
+  const estimator = getEstimator(r.request.estimator);
+  // pp 2, a stage on each node: the two rotations give the stages other GPU types
+  const choice = withExecutions(r.request, [{ tp: 8, dp: 1, pp: 2, mbs: 1 }], 16);
+  const rotations = [['H100', 'H200'], ['H200', 'H100']].map((types) => placementOf(r.request, r.catalog, r.request.gpus, types));
+  const memo = new PlacementMemo(4, 1, 0.5);
+  const first = await memo.choose(r.request, profiles, estimator, rotations[0]!, choice, 16);
+  assert.equal(memo.active, true);
+  const second = await memo.choose(r.request, profiles, estimator, rotations[1]!, choice, 16);
+  // one lookup, no reuse: below half, the memo is off for the rest of the job
+  assert.equal(memo.active, false);
+  const third = await memo.choose(r.request, profiles, estimator, rotations[0]!, choice, 16);
+  for (const [got, place] of [[first, rotations[0]!], [second, rotations[1]!], [third, rotations[0]!]] as const) {
+    const fresh = await chooseExecution(r.request, profiles, estimator, place, choice, 16);
+    assert.deepEqual(got.fit?.estimate ?? got.oom, fresh.fit?.estimate ?? fresh.oom);
+  }
+  assert.notDeepEqual(first.fit?.estimate.stepTime_s, second.fit?.estimate.stepTime_s);
 });

@@ -161,16 +161,26 @@ async function fewestLayers(req: SearchRequest, profiles: ProfileDb, estimator: 
  */
 export class PlacementMemo {
   private readonly kept = new Map<readonly Strategy[], Array<{ tape: ReadTape; choice: ExecutionChoice }>>();
-  constructor(private readonly perStrategy = 4) {}
+  private lookups = 0;
+  private hits = 0;
+  /** perStrategy: placements kept per strategy; the memo stops (for its job) once `probe` lookups found fewer than one in `minHitRate of them reusable */
+  constructor(private readonly perStrategy = 4, private readonly probe = 512, private readonly minHitRate = 0.05) {}
+
+  /** Whether reuse still pays on this job: recording and comparing reads costs more than it saves where placements rarely read the same. */
+  get active(): boolean {
+    return this.lookups < this.probe || this.hits >= this.minHitRate * this.lookups;
+  }
 
   async choose(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, choice: readonly Strategy[], gbs: number): Promise<ExecutionChoice> {
-    if (!estimator.placementReads) return chooseExecution(req, profiles, estimator, place, choice, gbs);
+    if (!estimator.placementReads || !this.active) return chooseExecution(req, profiles, estimator, place, choice, gbs);
     let list = this.kept.get(choice);
     if (list) {
+      this.lookups += 1;
       // this placement as the strategy's plans take it (their tp, micro-batch and cp share one cost table)
       const on = resolvePlan(req, profiles, place, settingsOf(choice, gbs)[0]!);
       for (const k of list) {
         if (!readsSame(k.tape, on)) continue;
+        this.hits += 1;
         return k.choice.fit ? { fit: { plan: onNodes(k.choice.fit.plan, on), estimate: k.choice.fit.estimate } } : k.choice;
       }
     } else this.kept.set(choice, (list = []));
