@@ -8,7 +8,7 @@ import { boundaryLinkCache, stageLists, stageTime_s, stageTimes_s } from '../src
 import { FASOP, REFERENCE } from '../src/estimate/policy.js';
 import { simulate1F1B } from '../src/pipeline/onef1b.js';
 import { ProfileDb } from '../src/profiles/db.js';
-import { ownerOf, parallelSearchEvents, threadsFor, PARALLEL_MIN_PLANS } from '../src/search/parallel.js';
+import { chunkOf, ownerOf, parallelSearchEvents, threadsFor, PARALLEL_MIN_PLANS } from '../src/search/parallel.js';
 import { searchEvents, type SearchEvent } from '../src/search/search.js';
 import { REF_PROFILES, runCli, savedCsvPath } from './helpers/cli.js';
 
@@ -51,8 +51,13 @@ for (const c of CASES) {
   });
 }
 
-test('plans are dealt to threads in chunks, round robin; small searches stay on one thread', () => {
-  assert.deepEqual([1, 64, 65, 128, 129, 193].map((i) => ownerOf(i, 3)), [0, 0, 1, 1, 2, 0]);
+test("a job's strategies are dealt to threads in groups, round robin; small searches stay on one thread", () => {
+  // of every five groups of four strategies (three threads): one to the calling thread, two to each worker
+  assert.deepEqual([0, 3, 4, 11, 12, 19, 20].map((slot) => ownerOf(slot, 40, 3)), [0, 0, 1, 1, 2, 2, 0]);
+  // a job of few strategies: groups of one
+  assert.deepEqual([0, 1, 2, 3].map((slot) => ownerOf(slot, 4, 2)), [0, 1, 1, 0]);
+  assert.equal(ownerOf(7, 9, 1), 0);
+  assert.deepEqual([1, 64, 65].map((i) => chunkOf(i)), [0, 0, 1]);
   assert.equal(threadsFor(PARALLEL_MIN_PLANS - 1, 8), 1);
   assert.equal(threadsFor(PARALLEL_MIN_PLANS, 2), 2);
   assert.equal(threadsFor(PARALLEL_MIN_PLANS, 1), 1);

@@ -1,6 +1,6 @@
 /**
  * One worker of the parallel search (parallel.ts): rebuilds the request from the raw options, runs
- * the search estimating only its own chunks, and sends their results at the end of each chunk.
+ * the search estimating only its own strategies, and sends their results at the end of each chunk.
  * It waits while it is more than `window` chunks ahead of what thread 0 has passed on.
  */
 import { setPriority } from 'node:os';
@@ -9,7 +9,7 @@ import { isFasopError } from '../errors.js';
 import { getEstimator } from '../estimate/index.js';
 import { ProfileDb } from '../profiles/db.js';
 import { resolveSearchOptions } from '../request/options.js';
-import { slimEstimate, type ShardInput, type ShardItem, type ShardMessage } from './parallel.js';
+import { chunkOf, ownerOf, slimEstimate, type ShardInput, type ShardItem, type ShardMessage } from './parallel.js';
 import { searchEvents } from './search.js';
 
 async function run(d: ShardInput): Promise<void> {
@@ -18,28 +18,27 @@ async function run(d: ShardInput): Promise<void> {
   const profiles = ProfileDb.open(profileDir);
   const estimator = getEstimator(request.estimator);
   const ctl = new Int32Array(d.control);
-  const only = (index: number) => {
-    const c = Math.floor((index - 1) / d.chunk);
-    if (c % d.threads !== d.shard) return false;
-    if ((index - 1) % d.chunk === 0) {
+  let batch: ShardItem[] = [];
+  let chunk = -1;
+  const only = (index: number, slot: number, slots: number) => {
+    const c = chunkOf(index, d.chunk);
+    if (c !== chunk) {
+      // a new chunk: what this thread has of the earlier ones goes out first, then it waits while too far ahead
+      chunk = c;
+      if (batch.length) post({ type: 'results', items: batch });
+      batch = [];
       for (;;) {
         const seen = Atomics.load(ctl, 0);
         if (Atomics.load(ctl, 1) === 1 || c <= seen + d.window) break;
         Atomics.wait(ctl, 0, seen, 1000);
       }
     }
-    return true;
+    return ownerOf(slot, slots, d.threads, d.group) === d.shard;
   };
-  let batch: ShardItem[] = [];
   for await (const ev of searchEvents(request, { catalog, profiles, estimator, only })) {
     if (Atomics.load(ctl, 1) === 1) return;
     if (ev.type === 'result') batch.push({ index: ev.index, record: ev.record, estimate: d.slimEstimates ? slimEstimate(ev.estimate) : ev.estimate });
     else if (ev.type === 'oom') batch.push({ index: ev.index, oom: ev.oom });
-    else continue;
-    if (ev.index % d.chunk === 0) {
-      post({ type: 'results', items: batch });
-      batch = [];
-    }
   }
   if (batch.length) post({ type: 'results', items: batch });
   post({ type: 'end' });

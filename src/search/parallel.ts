@@ -1,10 +1,13 @@
 /**
- * The search over several threads, with output identical to one thread. Plans are numbered as
- * searchEvents numbers them and dealt out in chunks, round robin: chunk k belongs to thread
- * k mod T. The calling thread is thread 0: it runs the search itself, estimating its own chunks and
- * taking every other plan's result from the thread that owns it, in index order (a reorder buffer),
- * so that every event comes out in the one-thread order. Each worker opens the catalog and profiles
- * from the same raw options (they are what can be sent to a thread) and estimates its own chunks.
+ * The search over several threads, with output identical to one thread. A job's strategies are
+ * dealt out in groups, round robin (group k of a job's strategy list belongs to thread k mod T), so
+ * a strategy is estimated by one thread on every placement of its job (what the placement memo and
+ * the cost caches reuse stays on that thread). The calling thread is thread 0: it runs the search
+ * itself, estimating its own strategies and taking every other plan's result from the thread that
+ * owns it, in index order (a reorder buffer), so that every event comes out in the one-thread order.
+ * Workers send results per chunk of plan indices, and run at most a window of chunks ahead. Each
+ * worker opens the catalog and profiles from the same raw options (they are what can be sent to a
+ * thread) and estimates its own strategies.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -21,8 +24,10 @@ import { countPlans, planJobs, searchEvents, type OomRecord, type SearchEvent } 
 
 /** Below this many plans the search runs on the calling thread alone: a thread's start-up (module loading, profiles) would cost more than it saves. */
 export const PARALLEL_MIN_PLANS = 3000;
-/** Plans per chunk dealt to a thread. */
+/** Plan indices per chunk: a worker sends its results once per chunk and waits on chunks passed. */
 export const CHUNK_PLANS = 64;
+/** Consecutive strategies of a job dealt to one thread. */
+export const GROUP_STRATEGIES = 4;
 /** How many chunks a worker may run ahead of the ones already passed on (bounds the reorder buffer). */
 export const WINDOW_CHUNKS = 32;
 
@@ -55,6 +60,7 @@ export interface ShardInput {
   shard: number;
   threads: number;
   chunk: number;
+  group: number;
   window: number;
   /** Int32 [0]: the highest chunk passed on by thread 0; [1]: 1 when the search stops */
   control: SharedArrayBuffer;
@@ -75,9 +81,22 @@ export function threadsFor(plans: number, workers: number, minPlans = PARALLEL_M
   return Math.max(1, Math.min(workers, Math.ceil(plans / CHUNK_PLANS)));
 }
 
-/** The thread that owns the plan of (1-based) index i. */
-export function ownerOf(index: number, threads: number, chunk = CHUNK_PLANS): number {
-  return Math.floor((index - 1) / chunk) % threads;
+/**
+ * The thread that owns a job's strategy at this (0-based) slot of its list of `slots`, on every
+ * placement: of every 2T − 1 groups, one goes to the calling thread (it also merges, records and
+ * reports) and two to each worker; groups are smaller in jobs of few strategies, down to one.
+ */
+export function ownerOf(slot: number, slots: number, threads: number, group = GROUP_STRATEGIES): number {
+  if (threads === 1) return 0;
+  const cycle = 2 * threads - 1;
+  const size = Math.max(1, Math.min(group, Math.floor(slots / cycle)));
+  const k = Math.floor(slot / size) % cycle;
+  return k === 0 ? 0 : Math.ceil(k / 2);
+}
+
+/** The chunk of a (1-based) plan index. */
+export function chunkOf(index: number, chunk = CHUNK_PLANS): number {
+  return Math.floor((index - 1) / chunk);
 }
 
 /** The estimate as slimEstimates sends it: each stage's memory and limit, no other breakdown. */
@@ -168,20 +187,21 @@ export async function* parallelSearchEvents(
   const ctl = new Int32Array(control);
   Atomics.store(ctl, 0, -1);
   const queues = Array.from({ length: threads - 1 }, (_, w) => new ShardQueue(spawn({
-    source: opts.source, shard: w + 1, threads, chunk: CHUNK_PLANS, window: WINDOW_CHUNKS, control,
+    source: opts.source, shard: w + 1, threads, chunk: CHUNK_PLANS, group: GROUP_STRATEGIES, window: WINDOW_CHUNKS, control,
     ...(opts.nice !== undefined ? { nice: opts.nice } : {}),
     ...(opts.slimEstimates ? { slimEstimates: true } : {}),
   })));
   // indices owned by workers, in order, whose results come before the next event of this thread
-  let pending: number[] = [];
+  let pending: Array<{ index: number; owner: number }> = [];
   let passed = -1;
-  const only = (index: number) => {
-    if (ownerOf(index, threads) === 0) return true;
-    pending.push(index);
+  const only = (index: number, slot: number, slots: number) => {
+    const owner = ownerOf(slot, slots, threads);
+    if (owner === 0) return true;
+    pending.push({ index, owner });
     return false;
   };
   const pass = (index: number) => {
-    const c = Math.floor((index - 1) / CHUNK_PLANS);
+    const c = chunkOf(index);
     if (c > passed) {
       passed = c;
       Atomics.store(ctl, 0, c);
@@ -191,8 +211,8 @@ export async function* parallelSearchEvents(
   const owed = async function* (): AsyncGenerator<SearchEvent> {
     const due = pending;
     pending = [];
-    for (const index of due) {
-      const it = await queues[ownerOf(index, threads) - 1]!.take();
+    for (const { index, owner } of due) {
+      const it = await queues[owner - 1]!.take();
       if (it.index !== index) throw new Error(`parallel search: expected plan ${index}, a thread sent plan ${it.index}`);
       pass(index);
       // a record cloned from a thread shares its repeated parts again, as this thread's do

@@ -187,7 +187,7 @@ export function countPlans(jobs: readonly ClusterJob[]): number {
  */
 export async function* searchEvents(
   req: SearchRequest,
-  ctx: { catalog: Catalog; profiles: ProfileDb; estimator: Estimator; signal?: AbortSignal; only?: (index: number) => boolean },
+  ctx: { catalog: Catalog; profiles: ProfileDb; estimator: Estimator; signal?: AbortSignal; only?: (index: number, slot: number, slots: number) => boolean },
 ): AsyncGenerator<SearchEvent> {
   validateRequest(req);
   const jobs = planJobs(req, ctx.profiles, ctx.catalog);
@@ -215,11 +215,11 @@ export async function* searchEvents(
       yield { type: 'placement', nodes: nodeTypes, index: pi, count: job.placements.length };
       const place = placementOf(req, ctx.catalog, job.groups, nodeTypes);
       memo ??= new PlacementMemo();
-      for (const choice of choices) {
+      for (const [slot, choice] of choices.entries()) {
         if (ctx.signal?.aborted) return;
         index += 1;
-        // a thread of the parallel search (parallel.ts) estimates only its share of the indices
-        if (ctx.only && !ctx.only(index)) continue;
+        // a thread of the parallel search (parallel.ts) estimates only its share: by the strategy's slot in the job
+        if (ctx.only && !ctx.only(index, slot, choices.length)) continue;
         if (!grouped) {
           const plan = resolvePlan(req, ctx.profiles, place, { ...choice[0]!, gbs: job.gbs });
           const est = await ctx.estimator(plan);
