@@ -40,11 +40,18 @@ const MAX_RUNS = 16;
  * mod 4, then (content id, nodes) per run; undefined past MAX_RUNS runs.
  */
 export function windowKey(nodes: readonly ClusterNode[], gpn: number, r0: number, r1: number): number[] | undefined {
-  if (!windowKeys.enabled) return undefined;
+  const key: number[] = [];
+  return windowKeyInto(key, nodes, gpn, r0, r1) ? key : undefined;
+}
+
+/** windowKey appended to `key` (a caller's scratch array, no key built per call); false, with `key` as it was, where there is none. */
+export function windowKeyInto(key: number[], nodes: readonly ClusterNode[], gpn: number, r0: number, r1: number): boolean {
+  if (!windowKeys.enabled) return false;
+  const at = key.length;
   const first = Math.floor(r0 / gpn);
   const last = Math.floor((r1 - 1) / gpn);
   const runs = runsOf(nodes);
-  const key = [r0 % gpn, (first * gpn) % 4];
+  key.push(r0 % gpn, (first * gpn) % 4);
   // the run holding `first`: the last run starting at or before it
   let lo = 0;
   let hi = runs.length / 2 - 1;
@@ -54,12 +61,15 @@ export function windowKey(nodes: readonly ClusterNode[], gpn: number, r0: number
     else hi = mid - 1;
   }
   for (let r = lo; 2 * r < runs.length && runs[2 * r]! <= last; r++) {
-    if (key.length >= 2 + 2 * MAX_RUNS) return undefined;
+    if (key.length - at >= 2 + 2 * MAX_RUNS) {
+      key.length = at;
+      return false;
+    }
     const start = Math.max(first, runs[2 * r]!);
     const end = Math.min(last + 1, 2 * r + 2 < runs.length ? runs[2 * r + 2]! : nodes.length);
     key.push(runs[2 * r + 1]!, end - start);
   }
-  return key;
+  return true;
 }
 
 /** Owner of the content-keyed entries of a TupleCache (its per-placement entries are owned by the nodes array). */
