@@ -8,7 +8,7 @@ import { nodeCount } from '../model/graph.js';
 import { sharedBoundaryCosts } from './boundaries.js';
 import { sharedTypeCosts, type TypeCosts } from './compute.js';
 import { idOf, TupleCache } from './keyed-cache.js';
-import { stageNodeIndices } from './links.js';
+import { cpOf, nodeOfRank } from './links.js';
 import { noteRead, onNodes, READ, readKey, sameNumbers, wantsRead } from './placement-reads.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
@@ -47,8 +47,22 @@ function stageType(plan: ResolvedPlan, s: number, costs: ReadonlyMap<string, Typ
     if (!c) throw new FasopError(`no ${plan.model.name} profile for GPU ${gpu} at TP ${plan.tp}`, 'add the profile file or remove the GPU type from --gpus');
     return c.layer_s;
   };
-  const types = [...new Set(stageNodeIndices(plan, s).map((i) => plan.nodes[i]!.gpu.name))];
-  return types.reduce((a, b) => (layer(b) > layer(a) ? b : a));
+  // the stage's nodes in order; the first of the slowest types (every type's costs must exist)
+  const per = plan.tp * cpOf(plan) * plan.dp;
+  const last = nodeOfRank(plan, (s + 1) * per - 1);
+  let i = nodeOfRank(plan, s * per);
+  let slowest = plan.nodes[i]!.gpu.name;
+  let slowest_s = layer(slowest);
+  for (i += 1; i <= last; i++) {
+    const t = plan.nodes[i]!.gpu.name;
+    if (t === slowest) continue;
+    const x = layer(t);
+    if (x > slowest_s) {
+      slowest = t;
+      slowest_s = x;
+    }
+  }
+  return slowest;
 }
 
 function planCostsOf(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe): PlanCosts {
