@@ -5,7 +5,7 @@
 import { columnOfNode, outputVolumeByColumn } from '../model/graph.js';
 import type { TypeCosts } from './compute.js';
 import { idOf, idOfName, TupleCache } from './keyed-cache.js';
-import { BY_CONTENT, windowKeyInto } from './node-window.js';
+import { LINK_KEY, linkKey } from './node-window.js';
 import { roundingOf } from './f32.js';
 import { interNode, intraP2p, linkTime_s, type Link } from './links-alpha-beta.js';
 import { boundaryStreams, cpOf, originalBoundaryBandwidth_bps, slowest } from './links.js';
@@ -22,24 +22,14 @@ export function widthsOf(plan: ResolvedPlan, policy: EstimatorPolicy): { ffn: nu
 export const boundaryLinkCache = { enabled: true };
 
 const linkCache = new TupleCache<readonly unknown[], Link>();
-/** The lookup key, built in place (copied where an entry is kept). */
-const KEY: number[] = [];
 
 /** The α–β link a boundary uses, cached: it depends only on the nodes of its two stages (by content where it can), tp, cp, dp, GPUs per node, launch and, by placement, j. */
 function boundaryLink(plan: ResolvedPlan, recipe: TrainingRecipe, j: number): Link {
   if (!boundaryLinkCache.enabled) return boundaryLinkOf(plan, recipe, j);
   const cp = cpOf(plan);
   const G = plan.tp * cp * plan.dp;
-  const key = KEY;
-  key.length = 0;
-  key.push(plan.tp, cp, plan.dp, plan.gpusPerNode, idOfName(recipe.launch), -1);
-  const byContent = windowKeyInto(key, plan.nodes, plan.gpusPerNode, j * G, (j + 2) * G);
-  if (!byContent) key[5] = j;
-  const owner = byContent ? BY_CONTENT : plan.nodes;
-  const link = linkCache.get(owner, key);
-  if (link) return link;
-  const kept = key.slice();
-  return linkCache.set(owner, kept, boundaryLinkOf(plan, recipe, j));
+  const owner = linkKey(plan.nodes, plan.gpusPerNode, j * G, (j + 2) * G, j, plan.tp, cp, plan.dp, plan.gpusPerNode, idOfName(recipe.launch));
+  return linkCache.get(owner, LINK_KEY) ?? linkCache.set(owner, LINK_KEY.slice(), boundaryLinkOf(plan, recipe, j));
 }
 
 /** The α–β link a boundary uses: the slowest of its tp·cp·dp parallel streams (compared at a typical activation size). */

@@ -12,7 +12,7 @@ import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
 import { widthsOf } from './boundaries.js';
 import { idOfName, TupleCache } from './keyed-cache.js';
-import { BY_CONTENT, windowKeyInto } from './node-window.js';
+import { LINK_KEY, linkKey } from './node-window.js';
 import { noteRead, onNodes, READ, readKey, sameLink, wantsRead } from './placement-reads.js';
 
 /** What the DP terms need to know of the plan's stages. */
@@ -83,8 +83,6 @@ function originalDp_s(plan: ResolvedPlan, params: readonly number[], stageTypes:
 }
 
 const dpLinkCache = new TupleCache<readonly unknown[], Link>();
-/** The lookup key, built in place (copied where an entry is kept). */
-const KEY: number[] = [];
 
 /** Members of one data-parallel ring, in ring order: each (replica d, context rank c). */
 type Ring = ReadonlyArray<readonly [d: number, c: number]>;
@@ -111,17 +109,8 @@ function dpRingLink(plan: ResolvedPlan, recipe: TrainingRecipe, s: number, kind:
   const cp = cpOf(plan);
   const G = plan.tp * cp * plan.dp;
   // keyed by the stage's nodes' contents where it can be (rotations share them), else by placement
-  const key = KEY;
-  key.length = 0;
-  key.push(plan.tp, plan.dp, cp, plan.gpusPerNode, idOfName(recipe.launch), -1, kind === 'shard' ? 0 : 1, k);
-  const byContent = windowKeyInto(key, plan.nodes, plan.gpusPerNode, s * G, (s + 1) * G);
-  if (!byContent) key[5] = s;
-  const owner = byContent ? BY_CONTENT : plan.nodes;
-  let link = dpLinkCache.get(owner, key);
-  if (!link) {
-    const kept = key.slice();
-    link = dpLinkCache.set(owner, kept, ringsLink(plan, recipe, s, kind === 'shard' ? shardRings(plan.dp, cp, k) : replicaRings(plan.dp, cp, k)));
-  }
+  const owner = linkKey(plan.nodes, plan.gpusPerNode, s * G, (s + 1) * G, s, plan.tp, plan.dp, cp, plan.gpusPerNode, idOfName(recipe.launch), kind === 'shard' ? 0 : 1, k);
+  const link = dpLinkCache.get(owner, LINK_KEY) ?? dpLinkCache.set(owner, LINK_KEY.slice(), ringsLink(plan, recipe, s, kind === 'shard' ? shardRings(plan.dp, cp, k) : replicaRings(plan.dp, cp, k)));
   const read = readKey(READ.dpRing, cp, s, (kind === 'shard' ? 0 : 65536) + k);
   if (wantsRead(plan, read)) noteRead(plan, read, (on) => sameLink(dpRingLink(onNodes(plan, on), recipe, s, kind, k), link));
   return link;

@@ -74,3 +74,21 @@ export function windowKeyInto(key: number[], nodes: readonly ClusterNode[], gpn:
 
 /** Owner of the content-keyed entries of a TupleCache (its per-placement entries are owned by the nodes array). */
 export const BY_CONTENT: readonly ClusterNode[] = Object.freeze([]);
+
+/** The key linkKey builds, in place (a TupleCache lookup does not keep it: copy it, `.slice()`, where an entry is kept). */
+export const LINK_KEY: number[] = [];
+
+/**
+ * The cache key of a link among ranks [r0, r1), in LINK_KEY: up to seven fixed fields (degrees,
+ * GPUs per node, launch: unused ones 0), then the window's content (owner BY_CONTENT) where it has
+ * one, else `local` (the stage or boundary) and the placement's nodes as owner. Returns the owner.
+ */
+export function linkKey(nodes: readonly ClusterNode[], gpn: number, r0: number, r1: number, local: number, f0: number, f1: number, f2: number, f3: number, f4: number, f5 = 0, f6 = 0): readonly ClusterNode[] {
+  const key = LINK_KEY;
+  key.length = 0;
+  key.push(f0, f1, f2, f3, f4, f5, f6, -1);
+  if (windowKeyInto(key, nodes, gpn, r0, r1)) return BY_CONTENT;
+  key[7] = local;
+  return nodes;
+}
+

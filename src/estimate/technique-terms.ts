@@ -15,7 +15,7 @@ import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
 import { idOfName, TupleCache } from './keyed-cache.js';
-import { BY_CONTENT, windowKeyInto } from './node-window.js';
+import { LINK_KEY, linkKey } from './node-window.js';
 import { noteRead, onNodes, READ, readKey, sameLink, wantsRead } from './placement-reads.js';
 
 /** Forward seconds of the decoder layers of a stage (embedding and lm_head excluded). */
@@ -93,25 +93,14 @@ export function ringLink(plan: ResolvedPlan, recipe: Pick<TrainingRecipe, 'launc
   const cp = cpOf(plan);
   const G = plan.tp * cp * plan.dp;
   // once per (the stage's nodes by content where it can be, else placement and stage; degrees, launch)
-  const key = KEY;
-  key.length = 0;
-  key.push(plan.tp, cp, plan.dp, plan.gpusPerNode, idOfName(recipe.launch), -1);
-  const byContent = windowKeyInto(key, plan.nodes, plan.gpusPerNode, s * G, (s + 1) * G);
-  if (!byContent) key[5] = s;
-  const owner = byContent ? BY_CONTENT : plan.nodes;
-  let link = cpLinkCache.get(owner, key);
-  if (!link) {
-    const kept = key.slice();
-    link = cpLinkCache.set(owner, kept, ringLinkOf(plan, recipe, s));
-  }
+  const owner = linkKey(plan.nodes, plan.gpusPerNode, s * G, (s + 1) * G, s, plan.tp, cp, plan.dp, plan.gpusPerNode, idOfName(recipe.launch));
+  const link = cpLinkCache.get(owner, LINK_KEY) ?? cpLinkCache.set(owner, LINK_KEY.slice(), ringLinkOf(plan, recipe, s));
   const read = readKey(READ.cpRing, cp, s);
   if (wantsRead(plan, read)) noteRead(plan, read, (on) => sameLink(ringLink(onNodes(plan, on), recipe, s), link));
   return link;
 }
 
 const cpLinkCache = new TupleCache<readonly unknown[], Link>();
-/** The lookup key, built in place (copied where an entry is kept). */
-const KEY: number[] = [];
 
 function ringLinkOf(plan: ResolvedPlan, recipe: Pick<TrainingRecipe, 'launch'>, s: number): Link {
   const cp = cpOf(plan);
