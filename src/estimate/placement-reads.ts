@@ -6,17 +6,10 @@
  * mixed cluster often differ only where no stage of a strategy sees it).
  */
 import type { Link } from './links-alpha-beta.js';
-import type { ResolvedPlan } from './plan.js';
+import type { PlacementOf, ReadTape, ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 
-/** The reads of one strategy's estimates on one placement: each replays itself on other nodes and says whether it reads the same. */
-export interface ReadTape {
-  keys: Set<number>;
-  reads: Array<(on: PlacementOf) => boolean>;
-}
-
-/** What a plan takes from its placement: the nodes, each GPU type's cost table (in the placement's order) and DTensor extras. */
-export type PlacementOf = Pick<ResolvedPlan, 'nodes' | 'profiles' | 'dtensorTp'>;
+export type { PlacementOf, ReadTape } from './plan.js';
 
 export function newTape(): ReadTape {
   return { keys: new Set(), reads: [] };

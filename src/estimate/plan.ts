@@ -1,4 +1,3 @@
-import type { ReadTape } from './placement-reads.js';
 import type { DtensorTpExtras } from '../profiles/dtensor-tp.js';
 import type { GpuSpec, ModelSpec } from '../catalog/schema.js';
 import type { ProfileTable } from '../profiles/profile.js';
@@ -109,4 +108,13 @@ export interface EstimateBreakdown {
    * pace. Includes hostBound.
    */
   hostSensitive?: boolean;
+}
+
+/** What a plan takes from its placement: the nodes, each GPU type's cost table (in the placement's order) and DTensor extras. */
+export type PlacementOf = Pick<ResolvedPlan, 'nodes' | 'profiles' | 'dtensorTp'>;
+
+/** The reads of one strategy's estimates on one placement (placement-reads.ts): each replays itself on other nodes and says whether it reads the same. */
+export interface ReadTape {
+  keys: Set<number>;
+  reads: Array<(on: PlacementOf) => boolean>;
 }

@@ -13,7 +13,7 @@ import { checkedPlacements, planExecution, planExecutionProblems, resolvePlan, t
 import type { ProfileDb } from '../profiles/db.js';
 import type { SearchRequest } from '../request/request.js';
 import type { Strategy } from './enumerate.js';
-import type { OomRecord } from './search.js';
+import type { OomRecord } from './record.js';
 
 /**
  * Each strategy with each of the request's executions as it runs there (no-ops dropped, so

@@ -1,3 +1,5 @@
+import type { Execution } from '../estimate/execution.js';
+
 /**
  * One estimated plan as the original writes it (SearchResult, SPEC §13.1), plus our additions,
  * which come after the original's fields.
@@ -43,4 +45,25 @@ export interface PlanRecord {
   tokens_per_s_per_gpu: number;
   /** tokens per sequence the plan was estimated at; null: read from a CSV without the column */
   seq_length: number | null;
+}
+
+/** A strategy on a placement that does not fit, with its leanest execution. */
+export interface OomRecord {
+  gbs: number;
+  mbs: number;
+  tp: number;
+  dp: number;
+  pp: number;
+  placement: string[];
+  gpu_cluster_str: string;
+  /** the leanest execution tried */
+  execution: Execution;
+  /** its peak memory per GPU on the stage that binds: estimated when timed, else a floor (at least this) */
+  peak_GiB: number;
+  limit_GiB: number;
+  timed: boolean;
+  /** how many of the strategy's executions were estimated past their memory floor (0: every one known by its floor) */
+  timedExecutions: number;
+  /** how far over: the estimated peak ÷ limit when timed, else the even partition's (a typical figure, to find the leanest) */
+  overRatio: number;
 }

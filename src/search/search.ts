@@ -24,26 +24,9 @@ export type SearchEvent =
   /** a strategy on a placement none of whose executions fits (one result index, no record) */
   | { type: 'oom'; index: number; oom: OomRecord };
 
-/** A strategy on a placement that does not fit, with its leanest execution. */
-export interface OomRecord {
-  gbs: number;
-  mbs: number;
-  tp: number;
-  dp: number;
-  pp: number;
-  placement: string[];
-  gpu_cluster_str: string;
-  /** the leanest execution tried */
-  execution: Execution;
-  /** its peak memory per GPU on the stage that binds: estimated when timed, else a floor (at least this) */
-  peak_GiB: number;
-  limit_GiB: number;
-  timed: boolean;
-  /** how many of the strategy's executions were estimated past their memory floor (0: every one known by its floor) */
-  timedExecutions: number;
-  /** how far over: the estimated peak ÷ limit when timed, else the even partition's (a typical figure, to find the leanest) */
-  overRatio: number;
-}
+import type { OomRecord } from './record.js';
+
+export type { OomRecord };
 
 interface ClusterJob {
   gbs: number;
