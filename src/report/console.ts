@@ -145,7 +145,6 @@ export function noFitLines(ranked: readonly RankedRecord[], ctx: SummaryContext)
         !tried((r) => r.sequence_parallel) && '--sequence-parallel (splits the norms\' activations over TP)'].filter(Boolean);
       if (untried.length) lines.push(`    - the techniques large runs use, searched with: ${untried.join(', ')}; comma lists search several, e.g. --recompute none,full`);
     }
-    if (l.mbs > 1) lines.push(`    - a smaller micro-batch: a smaller --gbs lets the search use mbs 1 (the leanest plan has mbs ${l.mbs})`);
     lines.push('    - a smaller model (--model-type), or GPUs with more memory');
   }
   if (ctx.noFitExitCode !== undefined) lines.push(`  Exit status ${ctx.noFitExitCode}: no plan fits (docs/outputs.md).`);
