@@ -48,6 +48,9 @@ for (const c of CASES) {
     const t = table.ranked(c.order);
     assert.deepEqual([...t.order], ranked.map((r) => r.index));
     assert.deepEqual([...t.rank], ranked.map((r) => r.rank));
+    // records share partitions: each distinct block of lists is kept once
+    const added = records.reduce((a, r, i) => a + r.partition.length + (r.partition_layers ?? extras[i]!.layersPerStage ?? []).length, 0);
+    assert.ok(table.listValues > 0 && table.listValues < added / 2, `${table.listValues} list values kept of ${added} added`);
     const opts = { order: c.order, fillLayers: c.order === 'fits-first', context: { model: 'm', dataset: 'd', trainTokens: 1e9 } };
     assert.equal([...csvChunks(table, opts)].join(''), formatCsv(records, { ...opts, extras }));
   });

@@ -1,7 +1,7 @@
 /**
  * Every result of a search, kept compactly for the ranked CSV and the summary: a few typed-array
- * columns per record, with what records repeat (node lists, degrees, executions, cost sources) kept
- * once. A record read back equals the one added, field for field; one that the columns cannot
+ * columns per record, with what records repeat (node lists, degrees, executions, cost sources, the
+ * partitions and their layers) kept once. A record read back equals the one added, field for field; one that the columns cannot
  * hold exactly (a value they would derive differently, a list that is not whole numbers) is kept as
  * it came.
  */
@@ -56,6 +56,9 @@ export class ResultTable {
   private limit = new Float64Array(0);
   private lists = new Int32Array(1024);
   private listsUsed = 0;
+  /** each distinct block of lists (a record's partition and its layers) once: its hash -> the offsets of the blocks kept with it */
+  private readonly blocks = new Map<number, number[]>();
+  private readonly block: number[] = [];
   private readonly wheres = new Interned<Where>();
   private readonly whats = new Interned<What>();
   private readonly hows = new Interned<How>();
@@ -66,6 +69,11 @@ export class ResultTable {
 
   get length(): number {
     return this.n;
+  }
+
+  /** List values kept (each distinct partition block once), for the tests and benchmarks. */
+  get listValues(): number {
+    return this.listsUsed;
   }
 
   /** Records that fit in memory. */
@@ -97,13 +105,29 @@ export class ResultTable {
     this.cap = cap;
   }
 
-  private pushList(xs: readonly number[]): void {
+  /** The offset of this block of list values in `lists`: an equal block kept before (records share partitions), else appended. */
+  private internBlock(xs: readonly number[]): number {
+    let h = (0x811c9dc5 ^ xs.length) >>> 0;
+    for (let i = 0; i < xs.length; i++) h = Math.imul(h ^ xs[i]!, 16777619) >>> 0;
+    const at = this.blocks.get(h);
+    if (at) {
+      for (const o of at) {
+        if (o + xs.length > this.listsUsed) continue;
+        let k = 0;
+        while (k < xs.length && this.lists[o + k] === xs[k]) k += 1;
+        if (k === xs.length) return o;
+      }
+    }
     if (this.listsUsed + xs.length > this.lists.length) {
       const b = new Int32Array(Math.max(2 * this.lists.length, this.listsUsed + xs.length));
       b.set(this.lists.subarray(0, this.listsUsed));
       this.lists = b;
     }
+    const o = this.listsUsed;
     for (let i = 0; i < xs.length; i++) this.lists[this.listsUsed++] = xs[i]!;
+    if (at) at.push(o);
+    else this.blocks.set(h, [o]);
+    return o;
   }
 
   /** Whether the columns give back exactly this record and extras. */
@@ -140,24 +164,27 @@ export class ResultTable {
     this.oomGpumem[i] = r.oom_gpumem;
     this.mfu[i] = r.mfu;
     this.tokens[i] = r.tokens_per_s_per_gpu;
-    this.at[i] = this.listsUsed;
-    this.pushList(r.partition);
+    // the partition, then partition_layers or the extras' layers per stage: one block
+    const block = this.block;
+    block.length = 0;
+    for (const v of r.partition) block.push(v);
     let f = r.is_oom ? F_OOM : 0;
     if (r.partition_layers) {
       f |= F_LAYERS;
-      this.pushList(r.partition_layers);
+      for (const v of r.partition_layers) block.push(v);
     }
     if (x) {
       f |= F_EXTRAS;
       if (x.layersRounded) f |= F_ROUNDED;
       if (!r.partition_layers && x.layersPerStage) {
         f |= F_PER_STAGE;
-        this.pushList(x.layersPerStage);
+        for (const v of x.layersPerStage) block.push(v);
       }
       this.peak[i] = x.peakMemory_GiB;
       this.limit[i] = x.memoryLimit_GiB;
       this.tightest[i] = x.tightestStage;
     }
+    this.at[i] = this.internBlock(block);
     this.flags[i] = f;
   }
 
