@@ -46,12 +46,21 @@ export function windowKey(nodes: readonly ClusterNode[], gpn: number, r0: number
 
 /** windowKey appended to `key` (a caller's scratch array, no key built per call); false, with `key` as it was, where there is none. */
 export function windowKeyInto(key: number[], nodes: readonly ClusterNode[], gpn: number, r0: number, r1: number): boolean {
-  if (!windowKeys.enabled) return false;
   const at = key.length;
+  if (windowKeyAt(key, at, nodes, gpn, r0, r1) >= 0) return true;
+  key.length = at;
+  return false;
+}
+
+/** windowKey written into `key` from index `at` on: the index after it, or −1 where there is none (entries from `at` on then undefined in meaning). */
+function windowKeyAt(key: number[], at: number, nodes: readonly ClusterNode[], gpn: number, r0: number, r1: number): number {
+  if (!windowKeys.enabled) return -1;
   const first = Math.floor(r0 / gpn);
   const last = Math.floor((r1 - 1) / gpn);
   const runs = runsOf(nodes);
-  key.push(r0 % gpn, (first * gpn) % 4);
+  let n = at;
+  key[n++] = r0 % gpn;
+  key[n++] = (first * gpn) % 4;
   // the run holding `first`: the last run starting at or before it
   let lo = 0;
   let hi = runs.length / 2 - 1;
@@ -61,22 +70,24 @@ export function windowKeyInto(key: number[], nodes: readonly ClusterNode[], gpn:
     else hi = mid - 1;
   }
   for (let r = lo; 2 * r < runs.length && runs[2 * r]! <= last; r++) {
-    if (key.length - at >= 2 + 2 * MAX_RUNS) {
-      key.length = at;
-      return false;
-    }
+    if (n - at >= 2 + 2 * MAX_RUNS) return -1;
     const start = Math.max(first, runs[2 * r]!);
     const end = Math.min(last + 1, 2 * r + 2 < runs.length ? runs[2 * r + 2]! : nodes.length);
-    key.push(runs[2 * r + 1]!, end - start);
+    key[n++] = runs[2 * r + 1]!;
+    key[n++] = end - start;
   }
-  return true;
+  return n;
 }
 
 /** Owner of the content-keyed entries of a TupleCache (its per-placement entries are owned by the nodes array). */
 export const BY_CONTENT: readonly ClusterNode[] = Object.freeze([]);
 
-/** The key linkKey builds, in place (a TupleCache lookup does not keep it: copy it, `.slice()`, where an entry is kept). */
-export const LINK_KEY: number[] = [];
+/** Where linkKey writes a key (never shortened, so never reallocated), and a kept array per key length. */
+const BUF: number[] = new Array<number>(8 + 2 + 2 * MAX_RUNS).fill(0);
+const KEYS: number[][] = [];
+
+/** The key linkKey built last, reused from call to call (a TupleCache lookup does not keep it: copy it, `.slice()`, where an entry is kept). */
+export let LINK_KEY: number[] = [];
 
 /**
  * The cache key of a link among ranks [r0, r1), in LINK_KEY: up to seven fixed fields (degrees,
@@ -84,11 +95,22 @@ export const LINK_KEY: number[] = [];
  * one, else `local` (the stage or boundary) and the placement's nodes as owner. Returns the owner.
  */
 export function linkKey(nodes: readonly ClusterNode[], gpn: number, r0: number, r1: number, local: number, f0: number, f1: number, f2: number, f3: number, f4: number, f5 = 0, f6 = 0): readonly ClusterNode[] {
-  const key = LINK_KEY;
-  key.length = 0;
-  key.push(f0, f1, f2, f3, f4, f5, f6, -1);
-  if (windowKeyInto(key, nodes, gpn, r0, r1)) return BY_CONTENT;
-  key[7] = local;
-  return nodes;
+  BUF[0] = f0;
+  BUF[1] = f1;
+  BUF[2] = f2;
+  BUF[3] = f3;
+  BUF[4] = f4;
+  BUF[5] = f5;
+  BUF[6] = f6;
+  BUF[7] = -1;
+  let n = windowKeyAt(BUF, 8, nodes, gpn, r0, r1);
+  const byContent = n >= 0;
+  if (!byContent) {
+    BUF[7] = local;
+    n = 8;
+  }
+  const key = (KEYS[n] ??= new Array<number>(n).fill(0));
+  for (let i = 0; i < n; i++) key[i] = BUF[i]!;
+  LINK_KEY = key;
+  return byContent ? BY_CONTENT : nodes;
 }
-
