@@ -1,9 +1,9 @@
 /**
  * Every result of a search, kept compactly for the ranked CSV and the summary: a few typed-array
  * columns per record, with what records repeat (node lists, degrees, executions, cost sources, the
- * partitions and their layers) kept once. A record read back equals the one added, field for field; one that the columns cannot
- * hold exactly (a value they would derive differently, a list that is not whole numbers) is kept as
- * it came.
+ * partitions and their layers) kept once. A record read back equals the one added, field for
+ * field; one that the columns cannot hold exactly (a value they would derive differently, a list
+ * that is not whole numbers) is kept as it came.
  */
 import type { PlanRecord } from '../search/record.js';
 import type { PlanExtras, RankOrder } from './plan-extras.js';
@@ -112,7 +112,6 @@ export class ResultTable {
     const at = this.blocks.get(h);
     if (at) {
       for (const o of at) {
-        if (o + xs.length > this.listsUsed) continue;
         let k = 0;
         while (k < xs.length && this.lists[o + k] === xs[k]) k += 1;
         if (k === xs.length) return o;

@@ -1,8 +1,8 @@
 /**
  * The search over several threads, with output identical to one thread. A job's strategies are
- * dealt out in groups, round robin (group k of a job's strategy list belongs to thread k mod T), so
- * a strategy is estimated by one thread on every placement of its job (what the placement memo and
- * the cost caches reuse stays on that thread). The calling thread is thread 0: it runs the search
+ * dealt out in groups, round robin (of every 2T − 1 groups of its strategy list, one to the calling
+ * thread and two to each worker: ownerOf), so a strategy is estimated by one thread on every
+ * placement of its job (what the placement memo and the cost caches reuse stays on that thread). The calling thread is thread 0: it runs the search
  * itself, estimating its own strategies and taking every other plan's result from the thread that
  * owns it, in index order (a reorder buffer), so that every event comes out in the one-thread order.
  * Workers send results per chunk of plan indices, and run at most a window of chunks ahead. Each
