@@ -112,6 +112,8 @@ export class ResultTable {
     const at = this.blocks.get(h);
     if (at) {
       for (const o of at) {
+        // values past the end would be overwritten by the next block (an equal hash of another length)
+        if (o + xs.length > this.listsUsed) continue;
         let k = 0;
         while (k < xs.length && this.lists[o + k] === xs[k]) k += 1;
         if (k === xs.length) return o;
