@@ -7,7 +7,7 @@ import { newTape, readsSame } from '../src/estimate/placement-reads.js';
 import { placementOf, resolvePlan } from '../src/plan/resolve.js';
 import { ProfileDb } from '../src/profiles/db.js';
 import { chooseExecution, PlacementMemo, withExecutions } from '../src/search/choose.js';
-import { searchEvents, type SearchEvent } from '../src/search/search.js';
+import { placementMemo, searchEvents, type SearchEvent } from '../src/search/search.js';
 
 /** Every event of a search, and how many executions it timed, with the placement memo or without it. */
 async function run(gpus: string[], args: string[], memo: boolean): Promise<{ events: SearchEvent[]; timed: number }> {
@@ -38,17 +38,38 @@ const CASES: { gpus: string[]; args: string[] }[] = [
 ];
 
 test('choices reused across placements that read the same change no event (with and without the memo)', async () => {
-  let saved = 0;
-  for (const c of CASES) {
-    const off = await run(c.gpus, c.args, false);
-    const on = await run(c.gpus, c.args, true);
-    assert.ok(off.events.filter((e) => e.type === 'result').length > 20, c.gpus.join(' '));
-    assert.deepEqual(on.events, off.events, `${c.gpus.join(' ')} ${c.args.join(' ')}`);
-    assert.ok(on.timed <= off.timed, c.gpus.join(' '));
-    saved += off.timed - on.timed;
+  // these jobs are small: the memo is used on every job here
+  const gate = placementMemo.minChooses;
+  placementMemo.minChooses = 0;
+  try {
+    let saved = 0;
+    for (const c of CASES) {
+      const off = await run(c.gpus, c.args, false);
+      const on = await run(c.gpus, c.args, true);
+      assert.ok(off.events.filter((e) => e.type === 'result').length > 20, c.gpus.join(' '));
+      assert.deepEqual(on.events, off.events, `${c.gpus.join(' ')} ${c.args.join(' ')}`);
+      assert.ok(on.timed <= off.timed, c.gpus.join(' '));
+      saved += off.timed - on.timed;
+    }
+    // the memo is in use: placements that read the same are not timed again
+    assert.ok(saved > 100, `timed ${saved} fewer executions`);
+  } finally {
+    placementMemo.minChooses = gate;
   }
-  // the memo is in use: placements that read the same are not timed again
-  assert.ok(saved > 100, `timed ${saved} fewer executions`);
+});
+
+test('a job of fewer chooses (placements × strategies) than the gate chooses without the memo; one of more, with it', async () => {
+  const c = CASES[0]!;
+  const off = await run(c.gpus, c.args, false);
+  const gate = placementMemo.minChooses;
+  try {
+    placementMemo.minChooses = off.events.filter((e) => e.type === 'result' || e.type === 'oom').length + 1;
+    assert.equal((await run(c.gpus, c.args, true)).timed, off.timed, 'below the gate: every strategy timed on every placement');
+    placementMemo.minChooses = 1;
+    assert.ok((await run(c.gpus, c.args, true)).timed < off.timed, 'at the gate: choices reused');
+  } finally {
+    placementMemo.minChooses = gate;
+  }
 });
 
 test('a recorded read tells placements apart where a node its stage uses differs, and only there', async () => {
