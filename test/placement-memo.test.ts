@@ -6,8 +6,8 @@ import { getEstimator, type Estimator } from '../src/estimate/index.js';
 import { newTape, readsSame } from '../src/estimate/placement-reads.js';
 import { placementOf, resolvePlan } from '../src/plan/resolve.js';
 import { ProfileDb } from '../src/profiles/db.js';
-import { chooseExecution, PlacementMemo, withExecutions } from '../src/search/choose.js';
-import { placementMemo, searchEvents, type SearchEvent } from '../src/search/search.js';
+import { chooseExecution, PlacementMemo, placementMemo, withExecutions } from '../src/search/choose.js';
+import { searchEvents, type SearchEvent } from '../src/search/search.js';
 
 /** Every event of a search, and how many executions it timed, with the placement memo or without it. */
 async function run(gpus: string[], args: string[], memo: boolean): Promise<{ events: SearchEvent[]; timed: number }> {
@@ -105,7 +105,7 @@ test('the memo stops on a job where placements rarely read the same, and its cho
   // pp 2, a stage on each node: the two rotations give the stages other GPU types
   const choice = withExecutions(r.request, [{ tp: 8, dp: 1, pp: 2, mbs: 1 }], 16);
   const rotations = [['H100', 'H200'], ['H200', 'H100']].map((types) => placementOf(r.request, r.catalog, r.request.gpus, types));
-  const memo = new PlacementMemo(4, 1, 0.5);
+  const memo = new PlacementMemo(Infinity, 4, 1, 0.5);
   const first = await memo.choose(r.request, profiles, estimator, rotations[0]!, choice, 16);
   assert.equal(memo.active, true);
   const second = await memo.choose(r.request, profiles, estimator, rotations[1]!, choice, 16);

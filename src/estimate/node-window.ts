@@ -41,15 +41,7 @@ const MAX_RUNS = 16;
  */
 export function windowKey(nodes: readonly ClusterNode[], gpn: number, r0: number, r1: number): number[] | undefined {
   const key: number[] = [];
-  return windowKeyInto(key, nodes, gpn, r0, r1) ? key : undefined;
-}
-
-/** windowKey appended to `key` (a caller's scratch array, no key built per call); false, with `key` as it was, where there is none. */
-export function windowKeyInto(key: number[], nodes: readonly ClusterNode[], gpn: number, r0: number, r1: number): boolean {
-  const at = key.length;
-  if (windowKeyAt(key, at, nodes, gpn, r0, r1) >= 0) return true;
-  key.length = at;
-  return false;
+  return windowKeyAt(key, 0, nodes, gpn, r0, r1) >= 0 ? key : undefined;
 }
 
 /** windowKey written into `key` from index `at` on: the index after it, or −1 where there is none (entries from `at` on then undefined in meaning). */

@@ -154,6 +154,14 @@ async function fewestLayers(req: SearchRequest, profiles: ProfileDb, estimator: 
 }
 
 /**
+ * Jobs of fewer chooses (placements × strategies) than `minChooses` choose without the placement
+ * memo: on the sub-clusters of `--pareto` over H100 20 + H200 20 (at most about 1,200 each) about 1 %
+ * of its lookups were reusable and the first 60,000 results took 9 % more CPU with it
+ * (docs/benchmarks.md). A setting, so that tests can run small jobs with the memo.
+ */
+export const placementMemo = { minChooses: 2048 };
+
+/**
  * Each strategy's choice on the placements of one job so far, with what its estimates read of the
  * nodes (placement-reads.ts): on a placement where every read gives the same value the choice is
  * the same, and is reused (the plan rebound to this placement's nodes). For estimators whose reads
@@ -163,12 +171,19 @@ export class PlacementMemo {
   private readonly kept = new Map<readonly Strategy[], Array<{ tape: ReadTape; choice: ExecutionChoice }>>();
   private lookups = 0;
   private hits = 0;
-  /** perStrategy: placements kept per strategy; the memo stops (for its job) once `probe` lookups found fewer than one in `minHitRate of them reusable */
-  constructor(private readonly perStrategy = 4, private readonly probe = 512, private readonly minHitRate = 0.05) {}
+  private readonly small: boolean;
+  /**
+   * chooses: the job's placements × strategies (below placementMemo.minChooses the memo is off);
+   * perStrategy: placements kept per strategy; the memo stops for the rest of its job once `probe`
+   * lookups found fewer than `minHitRate` of them reusable.
+   */
+  constructor(chooses: number, private readonly perStrategy = 4, private readonly probe = 512, private readonly minHitRate = 0.05) {
+    this.small = chooses < placementMemo.minChooses;
+  }
 
   /** Whether reuse still pays on this job: recording and comparing reads costs more than it saves where placements rarely read the same. */
   get active(): boolean {
-    return this.lookups < this.probe || this.hits >= this.minHitRate * this.lookups;
+    return !this.small && (this.lookups < this.probe || this.hits >= this.minHitRate * this.lookups);
   }
 
   async choose(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, choice: readonly Strategy[], gbs: number): Promise<ExecutionChoice> {

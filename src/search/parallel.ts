@@ -2,12 +2,12 @@
  * The search over several threads, with output identical to one thread. A job's strategies are
  * dealt out in groups, round robin (of every 2T − 1 groups of its strategy list, one to the calling
  * thread and two to each worker: ownerOf), so a strategy is estimated by one thread on every
- * placement of its job (what the placement memo and the cost caches reuse stays on that thread). The calling thread is thread 0: it runs the search
- * itself, estimating its own strategies and taking every other plan's result from the thread that
- * owns it, in index order (a reorder buffer), so that every event comes out in the one-thread order.
- * Workers send results per chunk of plan indices, and run at most a window of chunks ahead. Each
- * worker opens the catalog and profiles from the same raw options (they are what can be sent to a
- * thread) and estimates its own strategies.
+ * placement of its job (what the placement memo and the cost caches reuse stays on that thread).
+ * The calling thread is thread 0: it runs the search itself, estimating its own strategies and
+ * taking every other plan's result from the thread that owns it, in index order (a reorder buffer),
+ * so that every event comes out in the one-thread order. Workers send results per chunk of plan
+ * indices, and run at most a window of chunks ahead. Each worker opens the catalog and profiles
+ * from the same raw options (they are what can be sent to a thread) and estimates its own strategies.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';

@@ -8,7 +8,7 @@ import type { ProfileDb } from '../profiles/db.js';
 import { clusterObject, clusterString, placements, subClusters, type NodeGroup } from '../request/cluster.js';
 import { costingFor, profileTypeFor, validateRequest, type SearchRequest } from '../request/request.js';
 import { enumerateStrategies, tpCandidates, type Strategy } from './enumerate.js';
-import { chooseExecution, PlacementMemo, withExecutions } from './choose.js';
+import { PlacementMemo, withExecutions } from './choose.js';
 import type { PlanRecord } from './record.js';
 import { compactRecord } from './intern.js';
 
@@ -126,14 +126,6 @@ export function planJobs(req: SearchRequest, profiles: ProfileDb, catalog: Catal
   return jobs;
 }
 
-/**
- * Jobs of fewer chooses (placements × strategies) than `minChooses` choose without the placement
- * memo: on the sub-clusters of `--pareto` over H100 20 + H200 20 (at most about 1,200 each) about 1 %
- * of its lookups were reusable and the first 60,000 results took 9 % more CPU with it
- * (docs/benchmarks.md). A setting, so that tests can run small jobs with the memo.
- */
-export const placementMemo = { minChooses: 2048 };
-
 /** Strategies (with their executions) kept at most by sharedChoices before it forgets them all. */
 const CHOICES_KEPT = 1 << 18;
 
@@ -200,14 +192,11 @@ export async function* searchEvents(
     const choices = choicesOfJob(job);
     yield { type: 'meta', total_count: choices.length, gbs: job.gbs, cluster: clusterObject(job.groups), placements: job.placements, tpCandidates: job.tps, strategies: job.base.flatMap((b) => b.strategies) };
     const clusterStr = clusterString(job.groups);
-    // strategies' choices on this job's earlier placements, reused where a placement reads the same;
-    // in a small job (a Pareto sweep's sub-clusters) recording the reads costs more than reuse saves
-    const useMemo = job.placements.length * choices.length >= placementMemo.minChooses;
-    let memo: PlacementMemo | undefined;
+    // strategies' choices on this job's earlier placements, reused where a placement reads the same
+    const memo = new PlacementMemo(job.placements.length * choices.length);
     for (const [pi, nodeTypes] of job.placements.entries()) {
       yield { type: 'placement', nodes: nodeTypes, index: pi, count: job.placements.length };
       const place = placementOf(req, ctx.catalog, job.groups, nodeTypes);
-      memo ??= new PlacementMemo();
       for (const [slot, choice] of choices.entries()) {
         if (ctx.signal?.aborted) return;
         index += 1;
@@ -219,7 +208,7 @@ export async function* searchEvents(
           yield { type: 'result', index, estimate: est, record: toRecord(plan, est, nodeTypes, clusterStr, req) };
           continue;
         }
-        const c = useMemo ? await memo.choose(req, ctx.profiles, ctx.estimator, place, choice, job.gbs) : await chooseExecution(req, ctx.profiles, ctx.estimator, place, choice, job.gbs);
+        const c = await memo.choose(req, ctx.profiles, ctx.estimator, place, choice, job.gbs);
         if (c.fit) yield { type: 'result', index, estimate: c.fit.estimate, record: toRecord(c.fit.plan, c.fit.estimate, nodeTypes, clusterStr, req) };
         else yield { type: 'oom', index, oom: { ...c.oom!, placement: nodeTypes, gpu_cluster_str: clusterStr } };
       }
