@@ -282,8 +282,11 @@ export interface Timing {
   tightLimit_GiB: number;
   /** whether the pipeline was simulated (else memory alone said it does not fit) */
   timed: boolean;
-  /** the estimate estimate() gives, built from the same evaluation (timed plans) */
-  estimate?: () => Estimate;
+  /**
+   * the estimate estimate() gives, built from the same evaluation (timed plans); with `memoryParts`
+   * false its stages carry no per-part memory breakdown (the same totals, nothing recounted)
+   */
+  estimate?: (memoryParts?: boolean) => Estimate;
 }
 
 function tightest(total_GiB: readonly number[], limits_GiB: readonly number[]): { tightMemory_GiB: number; tightLimit_GiB: number } {
@@ -305,6 +308,6 @@ export async function timeEstimate(plan: ResolvedPlan, policy: EstimatorPolicy =
   const best = fastest(candidates.map((c, i) => evaluate(ctx, c, i === 0 ? known : undefined, false)));
   const oom = oomCheck(plan, policy, best.memory.total_GiB);
   // the breakdown's memory parts: the same byte model, its parts kept this time
-  const estimate = () => result(ctx, { ...best, memory: memoryOf(plan, policy, ctx.recipe, best.candidate.sizes, ctx.n, ctx.m) }, oom);
+  const estimate = (memoryParts = true) => result(ctx, memoryParts ? { ...best, memory: memoryOf(plan, policy, ctx.recipe, best.candidate.sizes, ctx.n, ctx.m) } : best, oom);
   return { stepTime_s: best.stepTime, isOom: oom.isOom, ...tightest(best.memory.total_GiB, oom.limits_GiB), timed: true, estimate };
 }

@@ -46,8 +46,9 @@ export interface ExecutionChoice {
  * request's order). Not timed: an execution whose memory floor is over the limit, or whose step-time
  * floor cannot beat the fastest fitting one so far. With fewestRecomputeLayers, a full recompute
  * whose sibling without recompute does not fit is also tried with the fewest layers that fit.
+ * With memoryParts false the chosen estimate's stages carry their memory but not its parts.
  */
-export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, choice: readonly Strategy[], gbs: number): Promise<ExecutionChoice> {
+export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, choice: readonly Strategy[], gbs: number, memoryParts = true): Promise<ExecutionChoice> {
   let fit: Kept | undefined;
   // the leanest execution that does not fit (the least over its limit; the earlier on ties); its record is built at the end
   let lean: Lean | undefined;
@@ -101,7 +102,7 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
       if (p.fit && (!fit || p.fit.timing.stepTime_s < fit.timing.stepTime_s || (p.fit.timing.stepTime_s === fit.timing.stepTime_s && at - 0.5 < fit.at))) fit = { ...p.fit, at: at - 0.5 };
     }
   }
-  if (fit) return { fit: { plan: fit.plan, estimate: fit.timing.estimate!() } };
+  if (fit) return { fit: { plan: fit.plan, estimate: fit.timing.estimate!(memoryParts) } };
   const { plan, ratio, peak_GiB, limit_GiB, timed } = lean!;
   const st = choice[lean!.at]!;
   return { oom: { gbs, mbs: st.mbs, tp: st.tp, dp: st.dp, pp: st.pp, execution: plan.execution ?? PLAIN_EXECUTION, peak_GiB, limit_GiB, timed, timedExecutions: estimated, overRatio: ratio } };
@@ -186,8 +187,8 @@ export class PlacementMemo {
     return !this.small && (this.lookups < this.probe || this.hits >= this.minHitRate * this.lookups);
   }
 
-  async choose(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, choice: readonly Strategy[], gbs: number): Promise<ExecutionChoice> {
-    if (!estimator.placementReads || !this.active) return chooseExecution(req, profiles, estimator, place, choice, gbs);
+  async choose(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, choice: readonly Strategy[], gbs: number, memoryParts = true): Promise<ExecutionChoice> {
+    if (!estimator.placementReads || !this.active) return chooseExecution(req, profiles, estimator, place, choice, gbs, memoryParts);
     let list = this.kept.get(choice);
     if (list) {
       this.lookups += 1;
@@ -203,7 +204,7 @@ export class PlacementMemo {
     place.readTape = tape;
     let c: ExecutionChoice;
     try {
-      c = await chooseExecution(req, profiles, estimator, place, choice, gbs);
+      c = await chooseExecution(req, profiles, estimator, place, choice, gbs, memoryParts);
     } finally {
       place.readTape = undefined;
     }

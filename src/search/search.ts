@@ -208,7 +208,8 @@ export async function* searchEvents(
           yield { type: 'result', index, estimate: est, record: toRecord(plan, est, nodeTypes, clusterStr, req) };
           continue;
         }
-        const c = await memo.choose(req, ctx.profiles, ctx.estimator, place, choice, job.gbs);
+        // a result's estimate carries each stage's memory, not its parts (estimate() of the plan gives them)
+        const c = await memo.choose(req, ctx.profiles, ctx.estimator, place, choice, job.gbs, false);
         if (c.fit) yield { type: 'result', index, estimate: c.fit.estimate, record: toRecord(c.fit.plan, c.fit.estimate, nodeTypes, clusterStr, req) };
         else yield { type: 'oom', index, oom: { ...c.oom!, placement: nodeTypes, gpu_cluster_str: clusterStr } };
       }
