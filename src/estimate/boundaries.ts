@@ -45,21 +45,39 @@ function boundaryLinkOf(plan: ResolvedPlan, recipe: TrainingRecipe, j: number): 
 export function boundaryCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe): number[][] {
   // with context parallelism each of the parallel streams carries its rank's s/cp tokens
   const cp = cpOf(plan);
-  const model = cp > 1 ? { ...plan.model, seq_length: plan.model.seq_length / cp } : plan.model;
-  const vols = outputVolumeByColumn(model, plan.mbs, plan.tp, widthsOf(plan, policy));
+  let vols: number[] | undefined;
+  const volumes = () => {
+    const model = cp > 1 ? { ...plan.model, seq_length: plan.model.seq_length / cp } : plan.model;
+    return (vols ??= outputVolumeByColumn(model, plan.mbs, plan.tp, widthsOf(plan, policy)));
+  };
   const round = roundingOf(policy);
   const out: number[][] = [];
   for (let j = 0; j < plan.pp - 1; j++) {
     if (policy.links === 'bandwidth-only') {
       const bw = originalBoundaryBandwidth_bps(plan, j);
-      out.push(vols.map((v) => round(round(16 * v) / bw))); // bf16: 16 bits per element
+      out.push(volumes().map((v) => round(round(16 * v) / bw))); // bf16: 16 bits per element
     } else {
+      // a row depends on the link and the volumes only: placements whose boundary takes the same link share it
       const link = boundaryLink(plan, recipe, j);
-      out.push(vols.map((v) => linkTime_s(link, v * recipe.activationBytes)));
+      const key = [idOf(policy), idOf(recipe), idOf(plan.model), plan.tp, cp, plan.mbs];
+      out.push(rowCache.get(link, key) ?? rowCache.set(link, key, volumes().map((v) => linkTime_s(link, v * recipe.activationBytes))));
     }
   }
-  return out;
+  return policy.links === 'bandwidth-only' ? out : internedRows(out);
 }
+
+const NO_BOUNDARY: number[][] = [];
+const rowsCache = new TupleCache<number[], number[][]>();
+
+/** One array per list of shared rows, so that what is cached by the boundary costs (the minmax partition) is shared by placements of equal rows too. */
+function internedRows(rows: number[][]): number[][] {
+  if (rows.length === 0) return NO_BOUNDARY;
+  const key = rows.map(idOf);
+  return rowsCache.get(rows[0]!, key) ?? rowsCache.set(rows[0]!, key, rows);
+}
+
+/** Boundary cost rows by link and what sets the volumes (policy, recipe, model, tp, cp, micro-batch). Shared: callers must not change them. */
+const rowCache = new TupleCache<Link, number[]>();
 
 const boundaryCache = new TupleCache<readonly unknown[], number[][]>();
 
