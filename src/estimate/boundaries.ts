@@ -63,17 +63,7 @@ export function boundaryCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recip
       out.push(rowCache.get(link, key) ?? rowCache.set(link, key, volumes().map((v) => linkTime_s(link, v * recipe.activationBytes))));
     }
   }
-  return policy.links === 'bandwidth-only' ? out : internedRows(out);
-}
-
-const NO_BOUNDARY: number[][] = [];
-const rowsCache = new TupleCache<number[], number[][]>();
-
-/** One array per list of shared rows, so that what is cached by the boundary costs (the minmax partition) is shared by placements of equal rows too. */
-function internedRows(rows: number[][]): number[][] {
-  if (rows.length === 0) return NO_BOUNDARY;
-  const key = rows.map(idOf);
-  return rowsCache.get(rows[0]!, key) ?? rowsCache.set(rows[0]!, key, rows);
+  return out;
 }
 
 /** Boundary cost rows by link and what sets the volumes (policy, recipe, model, tp, cp, micro-batch). Shared: callers must not change them. */
