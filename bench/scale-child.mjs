@@ -17,6 +17,8 @@ import { pathToFileURL } from 'node:url';
 
 const [dist, mode, capArg, gpuJson, argsJson, workersArg] = process.argv.slice(2);
 const imp = (p) => import(pathToFileURL(join(dist, p)).href);
+// the heap growth bin/fasop.js sets, where the build has it (earlier builds ran with V8's default)
+(await imp('cli/heap.js').catch(() => undefined))?.boundHeapGrowth();
 const { Command } = await import('commander');
 const { addSearchOptions, resolveSearchOptions } = await imp('cli/search-options.js');
 const { ProfileDb } = await imp('profiles/db.js');
