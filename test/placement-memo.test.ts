@@ -118,3 +118,33 @@ test('the memo stops on a job where placements rarely read the same, and its cho
   }
   assert.notDeepEqual(first.fit?.estimate.stepTime_s, second.fit?.estimate.stepTime_s);
 });
+
+test('a search result\'s estimate is the full choice\'s less its memory parts, and estimate() of its plan gives the parts', async () => {
+  const raw = addSearchOptions(new Command('search')).exitOverride()
+    .parse(['--gbs', '16', '--dataset', 'c4', '--model-type', 'llama8b'], { from: 'user' }).opts() as RawSearchOptions;
+  const r = resolveSearchOptions(raw, ['H100', '1', 'H200', '1']);
+  const profiles = ProfileDb.open(r.profileDir);
+  const estimator = getEstimator(r.request.estimator);
+  const place = placementOf(r.request, r.catalog, r.request.gpus, ['H100', 'H200']);
+  let compared = 0;
+  for (const degrees of [{ tp: 8, dp: 1, pp: 2, mbs: 1 }, { tp: 4, dp: 2, pp: 2, mbs: 2 }, { tp: 8, dp: 2, pp: 1, mbs: 1 }]) {
+    const choice = withExecutions(r.request, [degrees], 16);
+    const full = await chooseExecution(r.request, profiles, estimator, place, choice, 16);
+    const light = await chooseExecution(r.request, profiles, estimator, place, choice, 16, false);
+    if (!full.fit) continue;
+    const stages = full.fit.estimate.breakdown.stages;
+    assert.ok(stages.every((s) => s.memoryParts_GiB !== undefined), 'the full choice has the parts');
+    const withoutParts = { ...full.fit.estimate, breakdown: { ...full.fit.estimate.breakdown, stages: stages.map(({ memoryParts_GiB: _, ...s }) => s) } };
+    assert.deepEqual(light.fit!.estimate, withoutParts);
+    assert.deepEqual(await estimator(light.fit!.plan), full.fit.estimate);
+    compared += 1;
+  }
+  assert.ok(compared >= 2, `${compared} strategies fit`);
+});
+
+test('the search\'s results carry no memory parts', async () => {
+  const { events } = await run(['H100', '1', 'H200', '1'], ['--gbs', '16', '--dataset', 'c4', '--model-type', 'llama8b'], true);
+  const results = events.filter((e) => e.type === 'result');
+  assert.ok(results.length > 5);
+  for (const e of results) assert.ok(e.estimate.breakdown.stages.every((s) => s.memoryParts_GiB === undefined && s.memory_GiB > 0));
+});
