@@ -85,6 +85,19 @@ def octaves(lo, hi):
     return out
 
 
+def sleep_cycles_per_ms():
+    """Cycles of torch.cuda._sleep per millisecond on the current GPU (timed once, after a warm-up sleep)."""
+    n = 5_000_000
+    torch.cuda.synchronize()
+    torch.cuda._sleep(n)
+    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    s.record()
+    torch.cuda._sleep(n)
+    e.record()
+    torch.cuda.synchronize()
+    return n / max(s.elapsed_time(e), 1e-3)
+
+
 class Bench:
     """Median GPU milliseconds of a callable (see the module docstring)."""
 
@@ -92,15 +105,8 @@ class Bench:
         self.dev = dev
         self.l2_flush = l2_flush
         self.flush = torch.empty(FLUSH_BYTES // 4, dtype=torch.int32, device=dev)
-        torch.cuda.synchronize()
-        n = 5_000_000
-        torch.cuda._sleep(n)
+        self.cycles_per_ms = sleep_cycles_per_ms()
         s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        torch.cuda._sleep(n)
-        e.record()
-        torch.cuda.synchronize()
-        self.cycles_per_ms = n / max(s.elapsed_time(e), 1e-3)
         for _ in range(3):
             self.flush.zero_()
         s.record()

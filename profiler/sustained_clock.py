@@ -28,6 +28,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+from operators import sleep_cycles_per_ms  # the operator profiler's own sleep calibration
+
 GEMMS = [  # name, tokens M, in_features K, out_features N
     ("linear 8192x4096x14336 (LLaMA-8B gate/up, 2 x 4096 tokens)", 8192, 4096, 14336),
     ("linear 8192x14336x4096 (LLaMA-8B down)", 8192, 14336, 4096),
@@ -67,18 +69,6 @@ class Sampler:
 
     def stop(self):
         self.proc.terminate()
-
-
-def sleep_cycles_per_ms():
-    n = 5_000_000
-    torch.cuda.synchronize()
-    torch.cuda._sleep(n)
-    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    s.record()
-    torch.cuda._sleep(n)
-    e.record()
-    torch.cuda.synchronize()
-    return n / max(s.elapsed_time(e), 1e-3)
 
 
 def burst_ms(fn, cycles_per_ms):

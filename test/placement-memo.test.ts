@@ -9,11 +9,16 @@ import { ProfileDb } from '../src/profiles/db.js';
 import { chooseExecution, PlacementMemo, placementMemo, withExecutions } from '../src/search/choose.js';
 import { searchEvents, type SearchEvent } from '../src/search/search.js';
 
-/** Every event of a search, and how many executions it timed, with the placement memo or without it. */
-async function run(gpus: string[], args: string[], memo: boolean): Promise<{ events: SearchEvent[]; timed: number }> {
+/** The search `fasop search ARGS --gpus GPUS` resolves to, its profiles and its estimator. */
+function resolved(gpus: string[], args: string[]) {
   const raw = addSearchOptions(new Command('search')).exitOverride().parse(args, { from: 'user' }).opts() as RawSearchOptions;
   const r = resolveSearchOptions(raw, gpus);
-  const base = getEstimator(r.request.estimator);
+  return { r, profiles: ProfileDb.open(r.profileDir), estimator: getEstimator(r.request.estimator) };
+}
+
+/** Every event of a search, and how many executions it timed, with the placement memo or without it. */
+async function run(gpus: string[], args: string[], memo: boolean): Promise<{ events: SearchEvent[]; timed: number }> {
+  const { r, profiles, estimator: base } = resolved(gpus, args);
   let timed = 0;
   const estimator: Estimator = Object.assign((p: Parameters<Estimator>[0]) => base(p), base);
   estimator.timing = async (p) => {
@@ -22,7 +27,7 @@ async function run(gpus: string[], args: string[], memo: boolean): Promise<{ eve
   };
   if (!memo) delete estimator.placementReads;
   const events: SearchEvent[] = [];
-  for await (const ev of searchEvents(r.request, { catalog: r.catalog, profiles: ProfileDb.open(r.profileDir), estimator })) events.push(ev);
+  for await (const ev of searchEvents(r.request, { catalog: r.catalog, profiles, estimator })) events.push(ev);
   return { events, timed };
 }
 
@@ -73,11 +78,7 @@ test('a job of fewer chooses (placements × strategies) than the gate chooses wi
 });
 
 test('a recorded read tells placements apart where a node its stage uses differs, and only there', async () => {
-  const raw = addSearchOptions(new Command('search')).exitOverride()
-    .parse(['--gbs', '16', '--dataset', 'c4', '--model-type', 'llama8b', '--recompute', 'none', '--dp-sharding', 'optimizer', '--virtual-stages', '1', '--cp', '1'], { from: 'user' }).opts() as RawSearchOptions;
-  const r = resolveSearchOptions(raw, ['H100', '2', 'H200', '2']);
-  const profiles = ProfileDb.open(r.profileDir);
-  const estimator = getEstimator(r.request.estimator);
+  const { r, profiles, estimator } = resolved(['H100', '2', 'H200', '2'], ['--gbs', '16', '--dataset', 'c4', '--model-type', 'llama8b', '--recompute', 'none', '--dp-sharding', 'optimizer', '--virtual-stages', '1', '--cp', '1']);
   const place = placementOf(r.request, r.catalog, r.request.gpus, ['H100', 'H100', 'H200', 'H200']);
   // pp 2: stage 0 on the two H100 nodes (a data-parallel ring across them), stage 1 on the H200s
   for (const pp of [1, 2]) {
@@ -97,11 +98,7 @@ test('a recorded read tells placements apart where a node its stage uses differs
 });
 
 test('the memo stops on a job where placements rarely read the same, and its choices stay those of a fresh choice', async () => {
-  const raw = addSearchOptions(new Command('search')).exitOverride()
-    .parse(['--gbs', '16', '--dataset', 'c4', '--model-type', 'llama8b'], { from: 'user' }).opts() as RawSearchOptions;
-  const r = resolveSearchOptions(raw, ['H100', '1', 'H200', '1']);
-  const profiles = ProfileDb.open(r.profileDir);
-  const estimator = getEstimator(r.request.estimator);
+  const { r, profiles, estimator } = resolved(['H100', '1', 'H200', '1'], ['--gbs', '16', '--dataset', 'c4', '--model-type', 'llama8b']);
   // pp 2, a stage on each node: the two rotations give the stages other GPU types
   const choice = withExecutions(r.request, [{ tp: 8, dp: 1, pp: 2, mbs: 1 }], 16);
   const rotations = [['H100', 'H200'], ['H200', 'H100']].map((types) => placementOf(r.request, r.catalog, r.request.gpus, types));
@@ -120,11 +117,7 @@ test('the memo stops on a job where placements rarely read the same, and its cho
 });
 
 test('a search result\'s estimate is the full choice\'s less its memory parts, and estimate() of its plan gives the parts', async () => {
-  const raw = addSearchOptions(new Command('search')).exitOverride()
-    .parse(['--gbs', '16', '--dataset', 'c4', '--model-type', 'llama8b'], { from: 'user' }).opts() as RawSearchOptions;
-  const r = resolveSearchOptions(raw, ['H100', '1', 'H200', '1']);
-  const profiles = ProfileDb.open(r.profileDir);
-  const estimator = getEstimator(r.request.estimator);
+  const { r, profiles, estimator } = resolved(['H100', '1', 'H200', '1'], ['--gbs', '16', '--dataset', 'c4', '--model-type', 'llama8b']);
   const place = placementOf(r.request, r.catalog, r.request.gpus, ['H100', 'H200']);
   let compared = 0;
   for (const degrees of [{ tp: 8, dp: 1, pp: 2, mbs: 1 }, { tp: 4, dp: 2, pp: 2, mbs: 2 }, { tp: 8, dp: 2, pp: 1, mbs: 1 }]) {

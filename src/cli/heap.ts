@@ -6,8 +6,6 @@
  */
 import { setFlagsFromString } from 'node:v8';
 
-export const HEAP_GROWING_PERCENT = 100;
-
-export function boundHeapGrowth(percent = HEAP_GROWING_PERCENT): void {
-  setFlagsFromString(`--heap-growing-percent=${percent}`);
+export function boundHeapGrowth(): void {
+  setFlagsFromString('--heap-growing-percent=100');
 }

@@ -51,15 +51,15 @@ export function boundaryCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recip
     return (vols ??= outputVolumeByColumn(model, plan.mbs, plan.tp, widthsOf(plan, policy)));
   };
   const round = roundingOf(policy);
+  // a row depends on the link and the volumes only: placements whose boundary takes the same link share it
+  const key = [idOf(policy), idOf(recipe), idOf(plan.model), plan.tp, cp, plan.mbs];
   const out: number[][] = [];
   for (let j = 0; j < plan.pp - 1; j++) {
     if (policy.links === 'bandwidth-only') {
       const bw = originalBoundaryBandwidth_bps(plan, j);
       out.push(volumes().map((v) => round(round(16 * v) / bw))); // bf16: 16 bits per element
     } else {
-      // a row depends on the link and the volumes only: placements whose boundary takes the same link share it
       const link = boundaryLink(plan, recipe, j);
-      const key = [idOf(policy), idOf(recipe), idOf(plan.model), plan.tp, cp, plan.mbs];
       out.push(rowCache.get(link, key) ?? rowCache.set(link, key, volumes().map((v) => linkTime_s(link, v * recipe.activationBytes))));
     }
   }
