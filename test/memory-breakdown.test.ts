@@ -49,6 +49,7 @@ const PLANS: Array<[string, Partial<ResolvedPlan>]> = [
   ['bf16-adamw pp 4 dp 2 (DDP buckets, retained outputs)', { pp: 4, dp: 2, recipe: bf16 }],
   ['bf16-adamw pp 1, one micro-batch (gradients allocated after the peak)', { pp: 1, gbs: 1, recipe: bf16 }],
   ['tp 2 pp 2 cp 2 (ring buffers)', { tp: 2, pp: 2, execution: exec({ cp: 2 }) }],
+  ['fp32-master-adamw pp 2 dp 4 FSDP, accumulating', { pp: 2, dp: 4, recipe: RECIPES['fp32-master-adamw']!, execution: exec({ dpSharding: 'parameters' }) }],
 ];
 
 test('every stage\'s parts sum to the total the OOM check compares with its limit', async () => {
@@ -75,6 +76,36 @@ function layerActivationBytes(layers: number, recipe: TrainingRecipe): number {
   for (let c = COL.attn_q; c <= COL.mlp_down; c++) perLayer += acts[c]!;
   return layers * perLayer;
 }
+
+test('DDP\'s gradient buckets only where gradients are unsharded; PyTorch FSDP keeps fp32 shards and no bf16 weights or .grad', () => {
+  const master = RECIPES['fp32-master-adamw']!;
+  const n = nodeCount(llama8b);
+  const sizes = evenSizes(1);
+  const parts = (recipe: TrainingRecipe, e: Execution, m: number) => stageMemory(llama8b, sizes, n, 1, 1, 8, m, recipe, e)[0]!;
+  for (const recipe of [bf16, master]) {
+    const ddp = parts(recipe, PLAIN_EXECUTION, 4);
+    const P = ddp.params;
+    assert.equal(ddp.parts.gradBuckets, P * recipe.gradBytes * recipe.dpExtraGradCopiesWhenAccumulating);
+    assert.ok(ddp.parts.gradBuckets > 0);
+    // ZeRO-1 beside DDP keeps the buckets; ZeRO-2 and FSDP reduce-scatter each micro-batch into their shards
+    assert.equal(parts(recipe, exec({ dpSharding: 'optimizer' }), 4).parts.gradBuckets, ddp.parts.gradBuckets);
+    for (const dpSharding of ['gradients', 'parameters'] as const) assert.equal(parts(recipe, exec({ dpSharding }), 4).parts.gradBuckets, 0, `${recipe.name} ${dpSharding}`);
+    // one micro-batch: no accumulation, no buckets
+    assert.equal(parts(recipe, PLAIN_EXECUTION, 1).parts.gradBuckets, 0);
+  }
+  // FSDP under fp32 master weights: 4 (fp32 parameter shard) + 4 (fp32 gradient shard) + 8 (Adam) B per parameter over 8 shards
+  const fsdp = parts(master, exec({ dpSharding: 'parameters' }), 4);
+  const P = fsdp.params;
+  assert.equal(fsdp.parts.weights, 0);
+  assert.equal(fsdp.parts.grads, (4 * P) / 8);
+  assert.equal(fsdp.parts.master, (4 * P) / 8);
+  assert.equal(fsdp.parts.optimizer, (8 * P) / 8);
+  // the gathered units stay in bf16, as the all-gather sends them
+  assert.equal(fsdp.parts.buffers, parts(bf16, exec({ dpSharding: 'parameters' }), 4).parts.buffers);
+  assert.ok(fsdp.parts.buffers > 0);
+  // ZeRO-2 keeps the stateSplit of its recipe (bf16 weights whole)
+  assert.equal(parts(master, exec({ dpSharding: 'gradients' }), 4).parts.weights, 2 * P);
+});
 
 test('1F1B: stage s holds min(pp − s, m) micro-batches; interleaved, Megatron\'s warm-up count in whole-stage units', () => {
   const n = nodeCount(llama8b);

@@ -8,7 +8,7 @@ import type { ModelSpec } from '../catalog/schema.js';
 import { nodeCount } from '../model/graph.js';
 import { DP_SHARDING, PLAIN_EXECUTION, RECOMPUTE, shardDegree, type Execution } from './execution.js';
 import { stageNodeIndices } from './links.js';
-import { paramsPerColumn, stageMemory } from './memory-bytes.js';
+import { extraGradBytesPerParam, paramsPerColumn, stageMemory, stateSplitOf } from './memory-bytes.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import { RECIPES, type TrainingRecipe } from './recipe.js';
@@ -31,7 +31,7 @@ export function evenPartitionMemory_GiB(model: ModelSpec, p: Pick<ResolvedPlan, 
 
 /** Bytes of state per parameter under an execution's sharding (memory-bytes.ts, stageMemory). */
 function stateBytesPerParam(recipe: TrainingRecipe, e: Execution, Z: number): number {
-  const s = recipe.stateSplit;
+  const s = stateSplitOf(recipe, e, Z);
   if (e.dpSharding === 'none' || Z === 1) return recipe.stateBytesPerParam;
   return s.weights / (e.dpSharding === 'parameters' ? Z : 1) + s.grads / (e.dpSharding === 'optimizer' ? 1 : Z) + (s.master + s.optimizer) / Z;
 }
@@ -56,7 +56,7 @@ export function memoryFloor(model: ModelSpec, p: Pick<ResolvedPlan, 'tp' | 'dp' 
   for (let c = 1; c <= 8; c++) layerParams += params[c]!;
   const Z = shardDegree(e, p.dp);
   const P = Math.ceil(model.num_layers / p.pp) * layerParams;
-  const extraGrads = p.dp * e.cp > 1 && m > 1 ? recipe.gradBytes * recipe.dpExtraGradCopiesWhenAccumulating : 0;
+  const extraGrads = extraGradBytesPerParam(recipe, e, p.dp * e.cp, m);
   const bytes = P * (stateBytesPerParam(recipe, e, Z) + extraGrads + recipe.optimizerTransientBytesPerParam / (e.dpSharding === 'none' ? 1 : Z));
   return { first_GiB, last_GiB, fullest_GiB: bytes / 2 ** 30 };
 }

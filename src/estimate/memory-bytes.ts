@@ -212,6 +212,17 @@ function columnsOf(model: ModelSpec, b: number, tp: number, recipe: TrainingReci
   return columnsCache.set(model, key, { params, cpModel, acts, kept, layerInput, layerActs, layerKept, layerParams, savedPerColumn, byCount });
 }
 
+/** The state per parameter by part under an execution's sharding (FSDP's own where the recipe has one). */
+export function stateSplitOf(recipe: TrainingRecipe, exec: Execution, Z: number): TrainingRecipe['stateSplit'] {
+  return exec.dpSharding === 'parameters' && Z > 1 && recipe.fsdpStateSplit ? recipe.fsdpStateSplit : recipe.stateSplit;
+}
+
+/** Bytes per parameter of DDP's gradient buckets beside the accumulated gradients (unsharded gradients, several micro-batches). */
+export function extraGradBytesPerParam(recipe: TrainingRecipe, exec: Execution, reduceGroup: number, m: number): number {
+  const unsharded = exec.dpSharding === 'none' || exec.dpSharding === 'optimizer';
+  return unsharded && reduceGroup > 1 && m > 1 ? recipe.gradBytes * recipe.dpExtraGradCopiesWhenAccumulating : 0;
+}
+
 function stageMemoryInto(model: ModelSpec, sizes: readonly number[], n: number, b: number, tp: number, dp: number, m: number, recipe: TrainingRecipe, exec: Execution,
   withParts: boolean, totals: number[], stageParams: number[]): StageMemory[] | undefined {
   const { params, cpModel, acts, kept, layerInput, layerActs, layerKept, layerParams, savedPerColumn, byCount } = columnsOf(model, b, tp, recipe, exec);
@@ -219,7 +230,7 @@ function stageMemoryInto(model: ModelSpec, sizes: readonly number[], n: number, 
   // the gradients are reduced over the data-parallel and context-parallel ranks together
   const reduceGroup = dp * exec.cp;
   const ringBuffer = ringBufferBytes(model, b, tp, exec.cp, recipe);
-  const split = recipe.stateSplit;
+  const split = stateSplitOf(recipe, exec, Z);
   const pp = sizes.length;
   const v = exec.virtualStages;
   const layers = layerSharesPerStage(sizes);
@@ -259,7 +270,7 @@ function stageMemoryInto(model: ModelSpec, sizes: readonly number[], n: number, 
     const runtimeGradBytes = tp > 1 && a === 0 ? ((recipe.tpVocabGradExtraCopies ?? 0) * model.vocab_size * model.hidden_size * recipe.gradBytes) / tp : 0;
     const gradBytes = P * recipe.gradBytes + runtimeGradBytes;
     const sharded = exec.dpSharding;
-    const extraGrads = reduceGroup > 1 && m > 1 ? P * recipe.gradBytes * recipe.dpExtraGradCopiesWhenAccumulating : 0;
+    const extraGrads = P * extraGradBytesPerParam(recipe, exec, reduceGroup, m);
     // the in-flight peak comes before any backward (no gradients yet) unless a later forward
     // reaches it again; DDP keeps its gradient buckets for the whole run
     const gradsAtActivationPeak = !recipe.gradsAllocatedByFirstBackward || reduceGroup > 1 || m > pp - s;
@@ -269,7 +280,8 @@ function stageMemoryInto(model: ModelSpec, sizes: readonly number[], n: number, 
     const grads = (P * split.grads) / (sharded === 'gradients' || sharded === 'parameters' ? Z : 1) + runtimeGradBytes;
     const master = (P * split.master) / (sharded === 'none' ? 1 : Z);
     const optimizer = (P * split.optimizer) / (sharded === 'none' ? 1 : Z);
-    const buffers = sharded === 'parameters' && Z > 1 ? 2 * layerParams * split.weights : 0;
+    // two units' gathered parameters in the compute precision (the recipe's weights)
+    const buffers = sharded === 'parameters' && Z > 1 ? 2 * layerParams * recipe.stateSplit.weights : 0;
     const transientBytes = (P * recipe.optimizerTransientBytesPerParam) / (sharded === 'none' ? 1 : Z);
     // unsharded: the recipe's total per parameter, summed as one product
     const stateBytes = sharded === 'none' ? P * recipe.stateBytesPerParam + runtimeGradBytes + extraGrads

@@ -18,6 +18,11 @@ export interface TrainingRecipe {
   stateBytesPerParam: number;
   /** stateBytesPerParam by part (they sum to it): what each level of data-parallel sharding divides */
   stateSplit: { weights: number; grads: number; master: number; optimizer: number };
+  /**
+   * The state per parameter under sharded parameters (FSDP) where the runtime keeps other tensors
+   * than stateSplit's (each divided by the shard degree); undefined: stateSplit's
+   */
+  fsdpStateSplit?: { weights: number; grads: number; master: number; optimizer: number };
   /** bytes per gradient element in the data-parallel all-reduce */
   gradBytes: number;
   /** bytes per activation element (bf16: 2) */
@@ -62,7 +67,9 @@ export interface TrainingRecipe {
   retainedOutputBytes: number;
   /**
    * Extra gradient-sized buffers when data parallelism accumulates over several micro-batches
-   * (PyTorch DDP under no_sync: its buckets are separate from the accumulated .grad tensors).
+   * (PyTorch DDP under no_sync: its buckets are separate from the accumulated .grad tensors). Only
+   * where gradients are not sharded: ZeRO-2 and FSDP reduce-scatter each micro-batch's gradients
+   * into their shards, with no bucket of the whole stage's gradients.
    */
   dpExtraGradCopiesWhenAccumulating: number;
   /**
@@ -194,6 +201,10 @@ const PYTORCH_MASTER = {
   ...PYTORCH_BF16,
   stateBytesPerParam: 20,
   stateSplit: { weights: 2, grads: 6, master: 4, optimizer: 8 },
+  // PyTorch FSDP's mixed precision (torchtitan's FSDP2, Composer's FSDP: bf16 compute, fp32 reduce)
+  // shards the fp32 parameters themselves, gathers bf16 copies per unit (the buffers) and
+  // reduce-scatters the bf16 gradients into fp32 shards: 4 + 4 + 8 = 16 B, no bf16 weights or .grad kept
+  fsdpStateSplit: { weights: 0, grads: 4, master: 4, optimizer: 8 },
   optimizerTransientBytesPerParam: 0,
 } satisfies Partial<TrainingRecipe>;
 
