@@ -8,7 +8,7 @@ import type { ModelSpec } from '../catalog/schema.js';
 import { nodeCount } from '../model/graph.js';
 import { DP_SHARDING, PLAIN_EXECUTION, RECOMPUTE, shardDegree, type Execution } from './execution.js';
 import { stageNodeIndices } from './links.js';
-import { extraGradBytesPerParam, paramsPerColumn, stageMemory, stateSplitOf } from './memory-bytes.js';
+import { extraGradBytesPerParam, paramsPerColumn, stageMemory, stateDivisors, stateSplitOf } from './memory-bytes.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import { RECIPES, type TrainingRecipe } from './recipe.js';
@@ -31,9 +31,10 @@ export function evenPartitionMemory_GiB(model: ModelSpec, p: Pick<ResolvedPlan, 
 
 /** Bytes of state per parameter under an execution's sharding (memory-bytes.ts, stageMemory). */
 function stateBytesPerParam(recipe: TrainingRecipe, e: Execution, Z: number): number {
-  const s = stateSplitOf(recipe, e, Z);
   if (e.dpSharding === 'none' || Z === 1) return recipe.stateBytesPerParam;
-  return s.weights / (e.dpSharding === 'parameters' ? Z : 1) + s.grads / (e.dpSharding === 'optimizer' ? 1 : Z) + (s.master + s.optimizer) / Z;
+  const s = stateSplitOf(recipe, e, Z);
+  const d = stateDivisors(e.dpSharding, Z);
+  return s.weights / d.weights + s.grads / d.grads + (s.master + s.optimizer) / d.master;
 }
 
 /** The floors of one plan's memory (they depend on its degrees, batch and execution, not its placement). */

@@ -5,7 +5,7 @@
  */
 import type { ModelSpec } from '../catalog/schema.js';
 import { COL, FIRST_LAYER_COL, columnOfNode, headDim, layerSharesPerStage, paramsByColumn } from '../model/graph.js';
-import { PLAIN_EXECUTION, shardDegree, type Execution } from './execution.js';
+import { PLAIN_EXECUTION, shardDegree, type DpSharding, type Execution } from './execution.js';
 import { opKeptBytesPerColumn } from './op-checkpoint.js';
 import type { TrainingRecipe } from './recipe.js';
 import { idOf, TupleCache } from './keyed-cache.js';
@@ -217,6 +217,16 @@ export function stateSplitOf(recipe: TrainingRecipe, exec: Execution, Z: number)
   return exec.dpSharding === 'parameters' && Z > 1 && recipe.fsdpStateSplit ? recipe.fsdpStateSplit : recipe.stateSplit;
 }
 
+/** What each sharding level divides by the shard degree Z: each part's divisor (the master weights and optimizer states share one). */
+export function stateDivisors(sharded: DpSharding, Z: number): TrainingRecipe['stateSplit'] {
+  return {
+    weights: sharded === 'parameters' ? Z : 1,
+    grads: sharded === 'gradients' || sharded === 'parameters' ? Z : 1,
+    master: sharded === 'none' ? 1 : Z,
+    optimizer: sharded === 'none' ? 1 : Z,
+  };
+}
+
 /** Bytes per parameter of DDP's gradient buckets beside the accumulated gradients (unsharded gradients, several micro-batches). */
 export function extraGradBytesPerParam(recipe: TrainingRecipe, exec: Execution, reduceGroup: number, m: number): number {
   const unsharded = exec.dpSharding === 'none' || exec.dpSharding === 'optimizer';
@@ -231,6 +241,7 @@ function stageMemoryInto(model: ModelSpec, sizes: readonly number[], n: number, 
   const reduceGroup = dp * exec.cp;
   const ringBuffer = ringBufferBytes(model, b, tp, exec.cp, recipe);
   const split = stateSplitOf(recipe, exec, Z);
+  const divisor = stateDivisors(exec.dpSharding, Z);
   const pp = sizes.length;
   const v = exec.virtualStages;
   const layers = layerSharesPerStage(sizes);
@@ -276,10 +287,10 @@ function stageMemoryInto(model: ModelSpec, sizes: readonly number[], n: number, 
     const gradsAtActivationPeak = !recipe.gradsAllocatedByFirstBackward || reduceGroup > 1 || m > pp - s;
     const logitsBytes = (b * cpModel.seq_length * model.vocab_size * recipe.retainedOutputBytes) / tp;
     const layerBuffer = layers[s]! > 0 ? ringBuffer : 0;
-    const weights = (P * split.weights) / (sharded === 'parameters' ? Z : 1);
-    const grads = (P * split.grads) / (sharded === 'gradients' || sharded === 'parameters' ? Z : 1) + runtimeGradBytes;
-    const master = (P * split.master) / (sharded === 'none' ? 1 : Z);
-    const optimizer = (P * split.optimizer) / (sharded === 'none' ? 1 : Z);
+    const weights = (P * split.weights) / divisor.weights;
+    const grads = (P * split.grads) / divisor.grads + runtimeGradBytes;
+    const master = (P * split.master) / divisor.master;
+    const optimizer = (P * split.optimizer) / divisor.optimizer;
     // two units' gathered parameters in the compute precision (the recipe's weights)
     const buffers = sharded === 'parameters' && Z > 1 ? 2 * layerParams * recipe.stateSplit.weights : 0;
     const transientBytes = (P * recipe.optimizerTransientBytesPerParam) / (sharded === 'none' ? 1 : Z);
