@@ -12,6 +12,7 @@ import { ProfileDb } from '../src/profiles/db.js';
 import {
   executionOf, outOfScope, publishedPeak_GiB, publishedStepTime, readPublishedSets, type PublishedRecord,
 } from '../src/validate/published-records.js';
+import { getEstimator } from '../src/estimate/index.js';
 import { planOfPublished, scorePublished } from '../src/validate/published.js';
 import { runCli } from './helpers/cli.js';
 
@@ -85,6 +86,8 @@ test('bad files are refused naming the file and the problem', () => {
   refused(folderWith((d) => { d.records[1]!['id'] = d.records[0]!['id']; }), /appears in/);
   refused(folderWith((d) => { (d.records[0]!['published'] as Record<string, unknown>)['memory_ranks'] = undefined; }), /memory_metric and memory_ranks/);
   refused(folderWith((d) => { (d as Record<string, unknown>)['recipe'] = 'torchtitan'; }), /recipe must be one of megatron-mixed/);
+  refused(folderWith((d) => { d.records[0]!['cp'] = 2; d.records[0]!['dp'] = 2; }), /an unfused attention runs without context parallelism/);
+  refused(folderWith((d) => { d.records[0]!['attention'] = 'sdpa'; }), /attention/);
   refused(mkdtempSync(join(tmpdir(), 'fasop-published-')), /no \*\.json published measurements/);
 });
 
@@ -116,7 +119,21 @@ test('the scorer runs on the whole set: a finite prediction for every in-scope r
   // under its file's recipe (torchtitan runs PyTorch), the Megatron-LM records under the default
   assert.equal(plan.recipe!.name, 'fp32-master-adamw');
   const mlm = recs.find((r) => r.file === 'megatron-lm-functional-tests.json')!;
-  assert.equal(planOfPublished(mlm, catalog, profiles).recipe!.name, 'megatron-mixed');
+  // with the attention its runs used (--transformer-impl local: unfused)
+  assert.equal(mlm.attention, 'unfused');
+  assert.equal(planOfPublished(mlm, catalog, profiles).recipe!.name, 'megatron-mixed+unfused-attention');
+});
+
+test('a published pipeline plan takes the launcher\'s even layer split, not a partition fasop would choose', async () => {
+  const catalog = loadCatalog();
+  const profiles = ProfileDb.open(defaultProfileDir());
+  for (const [id, layers] of [['mlm-gpt12l-h512-tp1-pp2-dp4', [6, 6]], ['mlm-gpt12l-h512-tp1-pp4-dp2', [3, 3, 3, 3]]] as const) {
+    const rec = all().find((r) => r.id === id)!;
+    const plan = planOfPublished(rec, catalog, profiles);
+    assert.equal(plan.partitionMethod, 'even');
+    const est = await getEstimator('fasop')(plan);
+    assert.deepEqual(est.partitionLayers, layers, id);
+  }
 });
 
 test('fasop validate --published prints every in-scope record; run-only flags are refused with it; a folder is still needed without it', async () => {

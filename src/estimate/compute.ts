@@ -3,6 +3,7 @@
  * micro-batch, from the type's profile, as the policy says (which row, how backward is costed,
  * which extra operators and TP all-reduces are added). Pure functions.
  */
+import { FasopError } from '../errors.js';
 import { COL, NODE_COLUMNS, columnOfNode, layerSum } from '../model/graph.js';
 import type { ProfileTable } from '../profiles/profile.js';
 import { allreduceTime_s, intraAllreduce } from './links-alpha-beta.js';
@@ -109,6 +110,10 @@ export function typeCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: T
       extrasUsed.push(name);
     });
   }
+  // an unfused attention: its passes over the materialised scores, beyond the flash kernel the profile timed
+  const ua = unfusedAttentionTraffic_s(plan, recipe, gpu);
+  forward[COL.attn_o]! += ua.forward_s;
+  backward[COL.attn_o]! += ua.backward_s;
   // Our profiler measures a TP shard on one GPU: its all-reduces are added here. The original's
   // files were measured on real TP groups, so theirs are already inside the operator times.
   // A context-parallel rank holds s/cp of the sequence: its TP all-reduces carry s/cp tokens.
@@ -152,7 +157,20 @@ export function typeCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: T
     column = forward.map((x, c) => x + backward[c]!);
     layer = layerSum(column);
   }
-  return { forward_s: f, backward_s: bw, node_s: node, column_s: column, layer_s: layer, step: rt.step, opKept_s, source: costSource(plan, policy, gpu, profile, hows, measuredBackward, extrasUsed, unknown, ar, rt) };
+  const uaNote = ua.forward_s > 0 ? `, +unfused attention's score passes ${(1e3 * ua.forward_s).toFixed(3)} / ${(1e3 * ua.backward_s).toFixed(3)} ms fwd/bwd per layer (HBM traffic)` : '';
+  return { forward_s: f, backward_s: bw, node_s: node, column_s: column, layer_s: layer, step: rt.step, opKept_s, source: costSource(plan, policy, gpu, profile, hows, measuredBackward, extrasUsed, unknown, ar, rt) + uaNote };
+}
+
+/** Seconds per layer and micro-batch of an unfused attention's score passes (recipe.unfusedAttention) at the GPU's HBM rate; 0 with flash. */
+function unfusedAttentionTraffic_s(plan: ResolvedPlan, recipe: TrainingRecipe, gpu: string): { forward_s: number; backward_s: number } {
+  const u = recipe.unfusedAttention;
+  if (!u) return { forward_s: 0, backward_s: 0 };
+  const spec = plan.nodes.find((x) => x.gpu.name === gpu)!.gpu;
+  const GBps = spec.hbmMeasured_GBps ?? spec.hbm_GBps;
+  if (!GBps) throw new FasopError(`GPU ${gpu} has no hbm_GBps in the catalog`, 'add hbm_GBps (memory bandwidth, GB/s) to its catalog entry');
+  const s = plan.model.seq_length;
+  const scores = (plan.mbs * plan.model.num_attention_heads * s * s) / plan.tp;
+  return { forward_s: (scores * u.forwardTrafficBytesPerScore) / (GBps * 1e9), backward_s: (scores * u.backwardTrafficBytesPerScore) / (GBps * 1e9) };
 }
 
 function rowInfo(profile: ProfileTable, b: number, rule: EstimatorPolicy['microBatchRow'], hows: Set<RowHow>): string {

@@ -49,7 +49,7 @@ export function activationBytesPerColumn(model: ModelSpec, b: number, tp: number
     norm + (tokens * e * h) / tp,
     (tokens * e * kvd) / tp,
     (tokens * e * kvd) / tp,
-    (tokens * e * recipe.attentionOutputCopies * h) / tp + 4 * b * heads * s,
+    (tokens * e * recipe.attentionOutputCopies * h) / tp + attentionSavedBytes(b, heads, s, recipe),
     norm + (tokens * e * f) / tp,
     (tokens * e * f) / tp,
     // GPT-2's MLP keeps two FFN-wide tensors (the first matrix's output, the GELU's), SwiGLU four
@@ -57,6 +57,17 @@ export function activationBytesPerColumn(model: ModelSpec, b: number, tp: number
     gpt2 ? 0 : (tokens * e * f) / tp,
     norm + lossPeakLogitBytes(model, b, tp, recipe),
   ];
+}
+
+/** What the attention core keeps for backward beyond its output: flash's fp32 log-sum-exp per query, or an unfused attention's scores. */
+function attentionSavedBytes(b: number, heads: number, s: number, recipe: TrainingRecipe): number {
+  return recipe.unfusedAttention ? recipe.unfusedAttention.savedBytesPerScore * b * heads * s * s : 4 * b * heads * s;
+}
+
+/** Bytes of the one score-sized buffer an unfused attention writes QKᵀ into, per GPU (0 with flash). */
+export function attentionBufferBytes(model: ModelSpec, b: number, tp: number, recipe: TrainingRecipe): number {
+  const u = recipe.unfusedAttention;
+  return u ? (u.bufferBytesPerScore * b * model.num_attention_heads * model.seq_length * model.seq_length) / tp : 0;
 }
 
 /**
@@ -88,7 +99,7 @@ export interface MemoryParts {
   activations: number;
   /** full recompute: one layer's activations while it is recomputed */
   recomputeBuffer: number;
-  /** context parallelism: one layer's ring buffers (ringBufferBytes) */
+  /** context parallelism: one layer's ring buffers (ringBufferBytes); an unfused attention's score buffer (attentionBufferBytes) */
   ringBuffers: number;
   /** last stage: the logits at the loss's peak for the micro-batches in flight, and the pipeline's retained outputs */
   logits: number;
@@ -239,7 +250,7 @@ function stageMemoryInto(model: ModelSpec, sizes: readonly number[], n: number, 
   const Z = shardDegree(exec, dp);
   // the gradients are reduced over the data-parallel and context-parallel ranks together
   const reduceGroup = dp * exec.cp;
-  const ringBuffer = ringBufferBytes(model, b, tp, exec.cp, recipe);
+  const ringBuffer = ringBufferBytes(model, b, tp, exec.cp, recipe) + attentionBufferBytes(cpModel, b, tp, recipe);
   const split = stateSplitOf(recipe, exec, Z);
   const divisor = stateDivisors(exec.dpSharding, Z);
   const pp = sizes.length;

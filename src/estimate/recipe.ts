@@ -54,6 +54,11 @@ export interface TrainingRecipe {
   /** the same with the vocab-parallel cross-entropy of tp > 1 (bf16 logits, fp32 copy, shifted fp32: 10) */
   vocabParallelLossPeakBytesPerLogit: number;
   /**
+   * An unfused attention (scores materialised: Megatron-LM's `--transformer-impl local` without flash
+   * attention) instead of the flash/SDPA kernel the operator profiles time; undefined: flash.
+   */
+  unfusedAttention?: UnfusedAttention;
+  /**
    * Gradients are freed by zero_grad(set_to_none) and allocated again by the step's first backward
    * (no persistent gradient buffer): forwards that run before any backward see the state without them.
    */
@@ -128,6 +133,33 @@ export interface TrainingRecipe {
 }
 
 /**
+ * An attention that materialises its b·(a/tp)·s² scores, per score element. Saved for backward per
+ * layer: the softmax output (2 B), the dropout mask (1 B) and output (2 B) (Korthikanti et al. 2022,
+ * the 5as²b of their Table 2; Megatron-LM's DotProductAttention: a fused scale-mask-softmax, then
+ * dropout, then bmm with V), plus one score-sized bf16 buffer per GPU that the QKᵀ product is written
+ * into (Megatron's global memory buffer, shared by the layers). HBM traffic beyond flash's (a bf16
+ * read or write 2 B, the mask 1 B): forward QKᵀ write, softmax read + write, dropout read + write +
+ * mask, bmm read = 13 B; backward bmm's score gradient write and probability read, dropout's read +
+ * mask + write, softmax's three passes, the two products' reads of the score gradient = 19 B. The
+ * products' FLOPs are flash's (its measured time is kept).
+ */
+export interface UnfusedAttention {
+  name: string;
+  savedBytesPerScore: number;
+  bufferBytesPerScore: number;
+  forwardTrafficBytesPerScore: number;
+  backwardTrafficBytesPerScore: number;
+}
+
+export const UNFUSED_ATTENTION: UnfusedAttention = {
+  name: 'unfused-attention',
+  savedBytesPerScore: 5,
+  bufferBytesPerScore: 2,
+  forwardTrafficBytesPerScore: 13,
+  backwardTrafficBytesPerScore: 19,
+};
+
+/**
  * The PyTorch runtime that validation/train_step.py runs, eager or captured: bf16 weights and
  * grads, torch.optim.AdamW(foreach) on the bf16 weights (states in bf16), no master copy, DDP and
  * torch.distributed.pipelining. Traffic,
@@ -171,7 +203,13 @@ const DTENSOR_TP = {
   tpVocabGradExtraCopies: 1,
 } satisfies Partial<TrainingRecipe>;
 
-/** Megatron-style mixed precision: bf16 weights, fp32 main grads, fp32 master weights, fp32 Adam m and v. */
+/**
+ * Megatron-style mixed precision: bf16 weights, fp32 main grads, fp32 master weights, fp32 Adam m and
+ * v. Its cross-entropy (megatron/core/tensor_parallel/cross_entropy.py, the same at any tp) upcasts the
+ * bf16 logits to an fp32 copy inside its autograd function, works on that copy in place and keeps it
+ * (the softmax) for backward; the backward writes its gradient in place, which autograd casts to the
+ * bf16 logits' dtype: 2 + 4 = 6 B per logit at both moments.
+ */
 const MEGATRON_MIXED = {
   stateBytesPerParam: 18,
   stateSplit: { weights: 2, grads: 4, master: 4, optimizer: 8 },
@@ -180,8 +218,8 @@ const MEGATRON_MIXED = {
   optimizerTransientBytesPerParam: 0,
   normSavedBytes: 2,
   attentionOutputCopies: 2,
-  lossPeakBytesPerLogit: 12,
-  vocabParallelLossPeakBytesPerLogit: 12,
+  lossPeakBytesPerLogit: 6,
+  vocabParallelLossPeakBytesPerLogit: 6,
   gradsAllocatedByFirstBackward: false,
   pipelineRetainsOutputs: false,
   retainedOutputBytes: 0,
@@ -307,3 +345,8 @@ export const RECIPES: Readonly<Record<string, TrainingRecipe>> = Object.freeze(O
 
 /** The default recipe: what Megatron-LM does (mixed precision, fused Adam, eager launch, its own TP). */
 export const DEFAULT_RECIPE_AXES: RecipeAxes = { optimizer: 'megatron-mixed', launch: 'eager', tpRuntime: 'megatron-style' };
+
+/** The recipe with an unfused attention in place of flash (a recipe of its own name). */
+export function withUnfusedAttention(r: TrainingRecipe): TrainingRecipe {
+  return { ...r, name: `${r.name}+${UNFUSED_ATTENTION.name}`, optimizerMeasuredAs: r.optimizerMeasuredAs ?? r.name, unfusedAttention: UNFUSED_ATTENTION };
+}

@@ -280,7 +280,7 @@ export function memoryBreakdownLines(stages: readonly StageBreakdown[], ctx: Mem
   const v = ctx.virtualStages;
   lines.push(
     `  in_flight: micro-batches whose activations the stage holds at its peak, ${v > 1 ? `interleaved 1F1B (v = ${v}): min(m·v, 2(pp−s−1) + (v−1)·pp + 1) chunk-micro-batches of 1/v of the stage each, in whole-stage units` : '1F1B: min(pp − s, m)'} (m = ${ctx.microBatches}); per_mb: activations / in_flight, what one micro-batch saves for backward (logits apart)`,
-    '  comm_buffers: FSDP\'s gathered layers, DDP\'s gradient buckets while accumulating' + (anyRing ? ', one layer\'s CP ring buffers' : '') + '; logits_loss: the last stage\'s logits at the cross-entropy\'s peak (one micro-batch: its backward follows its forward) and the pipeline\'s retained outputs',
+    '  comm_buffers: FSDP\'s gathered layers, DDP\'s gradient buckets while accumulating' + (anyRing ? ', one layer\'s CP ring buffers or an unfused attention\'s score buffer' : '') + '; logits_loss: the last stage\'s logits at the cross-entropy\'s peak (one micro-batch: its backward follows its forward) and the pipeline\'s retained outputs',
     '  grads_later: gradients the first backward allocates, not yet held at the in-flight peak; opt_temp: the optimizer step\'s temporaries (after the activations are freed)',
   );
   const types = [...new Set(stages.map((s) => s.gpu))];

@@ -75,6 +75,8 @@ const recordSchema = z.object({
   /** training precision of the matmuls; fasop prices 16-bit (bf16, fp16) training, fp8 records are out of scope */
   precision: z.enum(PRECISIONS),
   runtime: z.string().optional(),
+  /** the attention kernel the run used: flash (the default: what the operator profiles time) or an unfused one that materialises the scores */
+  attention: z.enum(['flash', 'unfused']).optional(),
   /** fields the source does not state that the record had to assume (named in notes) */
   assumed: z.array(z.string()).optional(),
   published: publishedSchema,
@@ -82,6 +84,7 @@ const recordSchema = z.object({
 }).strict()
   .refine((r) => r.nodes * r.gpusPerNode === r.tp * r.cp * r.dp * r.pp, { error: 'nodes · gpusPerNode must equal tp · cp · dp · pp' })
   .refine((r) => r.gbs % (r.dp * r.mbs) === 0, { error: 'gbs must be a multiple of dp · mbs' })
+  .refine((r) => r.attention !== 'unfused' || r.cp === 1, { error: 'an unfused attention runs without context parallelism (cp 1)' })
   .refine((r) => r.precision === 'fp8' || (r.recompute !== undefined && r.dpSharding !== undefined && r.sequenceParallel !== undefined),
     { error: 'a 16-bit record needs recompute, dpSharding and sequenceParallel' });
 

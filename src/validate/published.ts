@@ -7,7 +7,7 @@ import { getGpu, type Catalog } from '../catalog/catalog.js';
 import { executionLabel } from '../estimate/execution.js';
 import { getEstimator } from '../estimate/index.js';
 import type { ResolvedPlan } from '../estimate/plan.js';
-import { DEFAULT_RECIPE_AXES, RECIPE_AXES, recipeOf } from '../estimate/recipe.js';
+import { DEFAULT_RECIPE_AXES, RECIPE_AXES, recipeOf, withUnfusedAttention } from '../estimate/recipe.js';
 import type { ProfileDb } from '../profiles/db.js';
 import { resolvePlans } from '../plan/resolve.js';
 import type { SearchRequest } from '../request/request.js';
@@ -70,12 +70,18 @@ export interface PublishedSummary {
 
 const planLabel = (r: PublishedRecord) => `tp${r.tp} cp${r.cp} dp${r.dp} pp${r.pp} mbs${r.mbs} gbs${r.gbs}`;
 
-/** The request a search of the record's cluster would build: its nodes, its model, one step of its batch, its file's recipe (else the default). */
+/**
+ * The request a search of the record's cluster would build: its nodes, its model, one step of its
+ * batch, its file's recipe (else the default) with the record's attention kernel, and the launchers'
+ * own layer split (Megatron-LM and torchtitan give each pipeline stage as many decoder layers).
+ */
 export function requestOf(r: PublishedRecord, catalog: Catalog): SearchRequest {
   const gpu = getGpu(catalog, r.gpu.type);
+  const recipe = recipeOf(r.recipe ? RECIPE_AXES.get(r.recipe)! : DEFAULT_RECIPE_AXES);
   return {
     gpus: [{ type: gpu.name, nodes: r.nodes }], model: r.model, dataset: { name: r.id, samples: r.gbs, description: 'one step' }, gbsValues: [r.gbs],
-    gpusPerNode: r.gpusPerNode, precision: 16, partitionMethod: 'minmax', estimator: 'fasop', pareto: false, recipe: recipeOf(r.recipe ? RECIPE_AXES.get(r.recipe)! : DEFAULT_RECIPE_AXES),
+    gpusPerNode: r.gpusPerNode, precision: 16, partitionMethod: 'even', estimator: 'fasop', pareto: false,
+    recipe: r.attention === 'unfused' ? withUnfusedAttention(recipe) : recipe,
   };
 }
 
