@@ -182,11 +182,14 @@ test('by default a search keeps every earlier result: a new name per model, clus
   assert.deepEqual(readdirSync(logs).sort(), ['llama70b.csv', 'llama70b_A40x2_gbs32.csv', 'llama70b_A40x2_gbs32_2.csv']);
 });
 
-test("the original README's mixed-cluster command: nothing fits; what would help names only what the search did not try", () => {
+test("the original README's mixed-cluster command finds plans that fit; on half its A40 nodes nothing fits, and what would help names only what the search did not try", () => {
   const cwd = mkdtempSync(join(tmpdir(), 'fasop-nofit-'));
-  const r = spawnSync(process.execPath, [BIN, '--gpus', 'A40', '8', 'A100', '1', '--model-type', 'llama70b', '--dataset', 'c4'], { cwd, encoding: 'utf8', timeout: 60_000 });
+  const ok = spawnSync(process.execPath, [BIN, '--gpus', 'A40', '8', 'A100', '1', '--model-type', 'llama70b', '--dataset', 'c4'], { cwd, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /Best configuration \(non-OOM; rank 1, \d+ of \d+ plans fit in memory\)/);
+  const r = spawnSync(process.execPath, [BIN, '--gpus', 'A40', '4', 'A100', '1', '--model-type', 'llama70b', '--dataset', 'c4'], { cwd, encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 3, r.stderr);
-  assert.match(r.stdout, /The leanest, TP=\d+ PP=\d+ DP=\d+ MBS=\d+ on A40:8, A100:1/);
+  assert.match(r.stdout, /The leanest, TP=\d+ PP=\d+ DP=\d+ MBS=\d+ on A40:4, A100:1/);
   assert.match(r.stdout, /What would make it fit:\n {4}- more GPUs: .* e\.g\. --gpus A40 \d+ A100 \d+/);
   // every micro-batch size that divides gbs/dp (1 among them) was searched: a smaller one is no advice
   assert.doesNotMatch(r.stdout, /micro-batch/);

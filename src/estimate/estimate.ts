@@ -15,7 +15,8 @@ import { dpAllreduce_s, embeddingSync_s } from './data-parallel.js';
 import { roundingOf } from './f32.js';
 import { memoryOf, oomCheck, type MemoryOutcome } from './memory.js';
 import type { MemoryParts } from './memory-bytes.js';
-import { candidatePartitions, type Candidate, type PartitionInputs } from './partition-choice.js';
+import { candidatePartitions, unitStarts, type Candidate, type PartitionInputs } from './partition-choice.js';
+import { memoryCappedCandidate } from './memory-caps.js';
 import type { Estimate, ResolvedPlan, StageBreakdown } from './plan.js';
 import { FASOP, type EstimatorPolicy } from './policy.js';
 import { RECIPES, type TrainingRecipe } from './recipe.js';
@@ -177,7 +178,7 @@ function result(ctx: Context, best: Evaluation, oom = oomCheck(ctx.plan, ctx.pol
       stages,
       pipeline_s: Math.max(...ends),
       embeddingSync_s: emb,
-      costSource: ctx.sources.join('; ') + (usesRecipe ? `; recipe ${recipe.name}` : '') + (plan.execution && !isPlain(plan.execution) ? `; execution ${executionLabel(plan.execution)}` : '') + hostNote(recipe, host),
+      costSource: ctx.sources.join('; ') + (usesRecipe ? `; recipe ${recipe.name}` : '') + (candidate.memoryCapped ? '; partition: minmax\'s overfilled a stage\'s memory, so the fastest whole-layer partition that fits' : '') + (plan.execution && !isPlain(plan.execution) ? `; execution ${executionLabel(plan.execution)}` : '') + hostNote(recipe, host),
       ...(host ? { hostBound: host.some((x) => x.bound), hostSensitive: host.some((x) => x.sensitive) } : {}),
     },
   };
@@ -241,7 +242,7 @@ export async function stepFloorOf(plan: ResolvedPlan, policy: EstimatorPolicy = 
   const generic = stepTimeFloor_s(plan, policy);
   if (policy.stage0SkipsOwnSend || policy.backward !== 'measured' || (!plan.fixedPartition && !QUICK_PARTITIONS.has(plan.partitionMethod))) return generic;
   const ctx = contextOf(plan, policy);
-  const candidates = await candidatePartitions(ctx);
+  const { candidates } = await partitionsOf(ctx);
   if (candidates.length !== 1) return generic;
   const c = candidates[0]!;
   const exec = plan.execution ?? PLAIN_EXECUTION;
@@ -262,10 +263,39 @@ function fastest(evaluations: readonly Evaluation[]): Evaluation {
   return evaluations.reduce((a, b) => (b.stepTime < a.stepTime ? b : a));
 }
 
+/**
+ * The partitions the estimate simulates: the method's, except that under policy minmaxMemory
+ * 'within-memory', where minmax's partition does not fit, the fastest that fits takes its place
+ * (when one does). `known`: the one candidate's memory, where it was counted.
+ */
+async function partitionsOf(ctx: Context): Promise<{ candidates: Candidate[]; known?: MemoryOutcome }> {
+  // a plan's step floor and then its timing ask for the same: counted once
+  const kept = partitionsKept.get(ctx.plan);
+  if (kept?.policy === ctx.policy) return kept.value;
+  const value = partitionsOfNew(ctx);
+  partitionsKept.set(ctx.plan, { policy: ctx.policy, value });
+  return value;
+}
+
+const partitionsKept = new WeakMap<ResolvedPlan, { policy: EstimatorPolicy; value: Promise<{ candidates: Candidate[]; known?: MemoryOutcome }> }>();
+
+async function partitionsOfNew(ctx: Context): Promise<{ candidates: Candidate[]; known?: MemoryOutcome }> {
+  const candidates = await candidatePartitions(ctx);
+  const { plan, policy } = ctx;
+  if (candidates.length !== 1 || policy.minmaxMemory !== 'within-memory' || plan.partitionMethod !== 'minmax' || plan.fixedPartition || plan.pp < 2 ||
+    policy.memory !== 'bytes' || policy.memoryLimit !== 'hosting-nodes') return { candidates };
+  const known = memoryOf(plan, policy, ctx.recipe, candidates[0]!.sizes, ctx.n, ctx.m, false);
+  const oom = oomCheck(plan, policy, known.total_GiB);
+  if (!oom.isOom) return { candidates, known };
+  const starts = unitStarts(ctx);
+  const capped = starts ? memoryCappedCandidate(ctx, ctx.recipe, starts, oom.limits_GiB, candidates[0]!) : undefined;
+  return capped ? { candidates: [capped] } : { candidates, known };
+}
+
 /** Estimate one fully resolved plan under a policy (default: the corrected model). */
 export async function estimate(plan: ResolvedPlan, policy: EstimatorPolicy = FASOP): Promise<Estimate> {
   const ctx = contextOf(plan, policy);
-  return result(ctx, fastest((await candidatePartitions(ctx)).map((c) => evaluate(ctx, c))));
+  return result(ctx, fastest((await partitionsOf(ctx)).candidates.map((c) => evaluate(ctx, c))));
 }
 
 /**
@@ -282,6 +312,8 @@ export interface Timing {
   tightLimit_GiB: number;
   /** whether the pipeline was simulated (else memory alone said it does not fit) */
   timed: boolean;
+  /** minmax's partition did not fit: the fastest that fits was timed in its place (memory-caps.ts) */
+  memoryCapped?: boolean;
   /**
    * the estimate estimate() gives, built from the same evaluation (timed plans); with `memoryParts`
    * false its stages carry no per-part memory breakdown (the same totals, nothing recounted)
@@ -298,10 +330,10 @@ function tightest(total_GiB: readonly number[], limits_GiB: readonly number[]): 
 /** A plan's Timing under a policy: the same figures as estimate(), memory before time. */
 export async function timeEstimate(plan: ResolvedPlan, policy: EstimatorPolicy = FASOP): Promise<Timing> {
   const ctx = contextOf(plan, policy);
-  const candidates = await candidatePartitions(ctx);
-  let known: MemoryOutcome | undefined;
+  const { candidates, known: counted } = await partitionsOf(ctx);
+  let known = counted;
   if (candidates.length === 1) {
-    known = memoryOf(plan, policy, ctx.recipe, candidates[0]!.sizes, ctx.n, ctx.m, false);
+    known ??= memoryOf(plan, policy, ctx.recipe, candidates[0]!.sizes, ctx.n, ctx.m, false);
     const oom = oomCheck(plan, policy, known.total_GiB);
     if (oom.isOom) return { stepTime_s: NaN, isOom: true, ...tightest(known.total_GiB, oom.limits_GiB), timed: false };
   }
@@ -309,5 +341,5 @@ export async function timeEstimate(plan: ResolvedPlan, policy: EstimatorPolicy =
   const oom = oomCheck(plan, policy, best.memory.total_GiB);
   // the breakdown's memory parts: the same byte model, its parts kept this time
   const estimate = (memoryParts = true) => result(ctx, memoryParts ? { ...best, memory: memoryOf(plan, policy, ctx.recipe, best.candidate.sizes, ctx.n, ctx.m) } : best, oom);
-  return { stepTime_s: best.stepTime, isOom: oom.isOom, ...tightest(best.memory.total_GiB, oom.limits_GiB), timed: true, estimate };
+  return { stepTime_s: best.stepTime, isOom: oom.isOom, ...tightest(best.memory.total_GiB, oom.limits_GiB), timed: true, ...(best.candidate.memoryCapped ? { memoryCapped: true } : {}), estimate };
 }

@@ -244,8 +244,19 @@ export function extraGradBytesPerParam(recipe: TrainingRecipe, exec: Execution, 
   return unsharded && reduceGroup > 1 && m > 1 ? recipe.gradBytes * recipe.dpExtraGradCopiesWhenAccumulating : 0;
 }
 
+/**
+ * Peak GiB of each stage s of pp holding operators [starts[s], starts[s] + sizes[s]), the stages
+ * apart: a stage's memory depends on its own operators and its position only, so the ranges need
+ * not tile the graph (memory-caps.ts sizes every stage at once this way).
+ */
+export function stageTotalsOfRanges(model: ModelSpec, starts: readonly number[], sizes: readonly number[], n: number, b: number, tp: number, dp: number, m: number, recipe: TrainingRecipe, exec: Execution = PLAIN_EXECUTION): number[] {
+  const total_GiB: number[] = [];
+  stageMemoryInto(model, sizes, n, b, tp, dp, m, recipe, exec, false, total_GiB, [], starts);
+  return total_GiB;
+}
+
 function stageMemoryInto(model: ModelSpec, sizes: readonly number[], n: number, b: number, tp: number, dp: number, m: number, recipe: TrainingRecipe, exec: Execution,
-  withParts: boolean, totals: number[], stageParams: number[]): StageMemory[] | undefined {
+  withParts: boolean, totals: number[], stageParams: number[], rangeStarts?: readonly number[]): StageMemory[] | undefined {
   const { params, cpModel, acts, kept, layerInput, layerActs, layerKept, layerParams, savedPerColumn, byCount } = columnsOf(model, b, tp, recipe, exec);
   const Z = shardDegree(exec, dp);
   // the gradients are reduced over the data-parallel and context-parallel ranks together
@@ -259,6 +270,7 @@ function stageMemoryInto(model: ModelSpec, sizes: readonly number[], n: number, 
   const out: StageMemory[] | undefined = withParts ? [] : undefined;
   let a = 0;
   sizes.forEach((size, s) => {
+    if (rangeStarts) a = rangeStarts[s]!;
     let P = 0;
     let A = 0;
     if (byCount) {

@@ -37,6 +37,8 @@ export interface Candidate {
   partitionLayers: number[] | null;
   /** the sizes whose stage lists are reported, when the method leaves them stale (SPEC Q15e) */
   listedSizes?: number[];
+  /** minmax's partition overfilled a stage's memory: this is the fastest that fits (memory-caps.ts) */
+  memoryCapped?: true;
 }
 
 /** Above this many inner steps (pp·n³) the original's dp is refused: it would run for minutes. */
@@ -74,7 +76,7 @@ const unitStartsCache = new Map<string, readonly number[]>();
  * The units the policy partitions in: every operator, or the decoder layers. With v virtual stages
  * a unit is v layers, so that every rank's layers split into its v equal model chunks.
  */
-function unitStarts(x: PartitionInputs): UnitStarts | null {
+export function unitStarts(x: PartitionInputs): UnitStarts | null {
   return x.policy.partitionUnit === 'layer' ? layerUnitStarts(x.plan.model.num_layers, x.plan.execution?.virtualStages ?? 1) : null;
 }
 
@@ -117,25 +119,7 @@ const unitColumns = new WeakMap<UnitStarts, { firstCol: Int8Array; lastCol: Int8
  * sums: the same terms, summed by unit (test/layer-partition.test.ts compares the two).
  */
 export function unitStageTimes(x: Pick<PartitionInputs, 'stageCosts' | 'boundary' | 'n' | 'policy'>, starts: UnitStarts): (unitSizes: readonly number[]) => number[] {
-  const units = starts.length - 1;
-  const thirds = x.policy.backward === 'twice-forward';
-  const firstAndLast = x.policy.boundaries === 'first-and-last';
-  const prefixes = new Map<TypeCosts, Float64Array>();
-  const prefixOf = (c: TypeCosts) => {
-    let p = prefixes.get(c);
-    if (!p) {
-      p = new Float64Array(units + 1);
-      for (let u = 0; u < units; u++) {
-        let acc = 0;
-        for (let k = starts[u]!; k < starts[u + 1]!; k++) acc += thirds ? c.node_s[k]! : c.forward_s[k]! + c.backward_s[k]!;
-        p[u + 1] = p[u]! + acc;
-      }
-      prefixes.set(c, p);
-    }
-    return p;
-  };
-  const pre = x.stageCosts.map(prefixOf);
-  const { firstCol, lastCol } = unitColumnsOf(starts, x.n);
+  const { pre, firstCol, lastCol, firstAndLast } = unitTables(x, starts);
   return (sizes) => {
     const S = sizes.length;
     const out = new Array<number>(S);
@@ -153,6 +137,49 @@ export function unitStageTimes(x: Pick<PartitionInputs, 'stageCosts' | 'boundary
       a = end;
     }
     return out;
+  };
+}
+
+/** Per-unit prefix sums of each stage's compute, and each unit's first and last profile column. */
+function unitTables(x: Pick<PartitionInputs, 'stageCosts' | 'n' | 'policy'>, starts: UnitStarts) {
+  const thirds = x.policy.backward === 'twice-forward';
+  return { pre: x.stageCosts.map((c) => unitPrefixOf(c, starts, thirds)), ...unitColumnsOf(starts, x.n), firstAndLast: x.policy.boundaries === 'first-and-last' };
+}
+
+const prefixKept = new WeakMap<TypeCosts, Map<UnitStarts, Float64Array>>();
+
+/** Prefix sums of a GPU type's compute per unit (thirds: the original's node costs), once per (costs, unit starts, rule). Shared. */
+function unitPrefixOf(c: TypeCosts, starts: UnitStarts, thirds: boolean): Float64Array {
+  let byStarts = prefixKept.get(c);
+  if (!byStarts) prefixKept.set(c, (byStarts = new Map()));
+  // the rule is the policy's: a costs object is built under one policy
+  let p = byStarts.get(starts);
+  if (!p) {
+    const units = starts.length - 1;
+    p = new Float64Array(units + 1);
+    for (let u = 0; u < units; u++) {
+      let acc = 0;
+      for (let k = starts[u]!; k < starts[u + 1]!; k++) acc += thirds ? c.node_s[k]! : c.forward_s[k]! + c.backward_s[k]!;
+      p[u + 1] = p[u]! + acc;
+    }
+    byStarts.set(starts, p);
+  }
+  return p;
+}
+
+/**
+ * One stage's term of unitStageTimes: stage s of S holding units [a, end), its sends by the units
+ * at its cuts (the same terms: it depends on nothing else).
+ */
+export function unitStageTime(x: Pick<PartitionInputs, 'stageCosts' | 'boundary' | 'n' | 'policy'>, starts: UnitStarts): (s: number, a: number, end: number) => number {
+  const { pre, firstCol, lastCol, firstAndLast } = unitTables(x, starts);
+  const S = x.stageCosts.length;
+  return (s, a, end) => {
+    const compute = pre[s]![end]! - pre[s]![a]!;
+    if (firstAndLast) return compute + (S > 1 && s > 0 && s < S - 1 ? x.boundary[s - 1]![firstCol[a]!]! : 0);
+    const sendOut = S > 1 && s < S - 1 ? x.boundary[s]![lastCol[end - 1]!]! : 0;
+    const sendIn = s > 0 ? x.boundary[s - 1]![lastCol[a - 1]!]! : 0;
+    return compute + sendOut + sendIn;
   };
 }
 

@@ -53,6 +53,12 @@ export interface EstimatorPolicy {
   minmaxStaleLists: boolean;
   /** for the exact partition methods, also simulate the minmax partition and keep the faster */
   simulatedCandidates: boolean;
+  /**
+   * minmax's partition, where it loads a stage past its GPU's memory: 'as-is' (the original: the plan
+   * is out of memory) or 'within-memory' (the fastest whole-layer partition whose every stage fits;
+   * memory-caps.ts). Needs the byte model, limits of the hosting nodes and whole-layer units.
+   */
+  minmaxMemory: 'as-is' | 'within-memory';
   /** context parallelism: 'unpriced' (cp > 1 refused) or 'ring-p2p' (ring attention, K/V passed on beside each attention step) */
   contextParallel: 'unpriced' | 'ring-p2p';
   /** hybrid sharding (FSDP over shard groups smaller than dp): on the 'whole-group' ring, the replica all-reduce as its all-reduce / Z, or on each group's 'own-rings' */
@@ -84,6 +90,7 @@ export const REFERENCE: EstimatorPolicy = Object.freeze({
   minmaxUnits: 'layers-when-tp',
   minmaxStaleLists: true,
   simulatedCandidates: false,
+  minmaxMemory: 'as-is',
   contextParallel: 'unpriced',
   hybridSharding: 'whole-group',
 });
@@ -113,6 +120,7 @@ export const FASOP: EstimatorPolicy = Object.freeze({
   minmaxUnits: 'nodes',
   minmaxStaleLists: false,
   simulatedCandidates: true,
+  minmaxMemory: 'within-memory',
   contextParallel: 'ring-p2p',
   hybridSharding: 'own-rings',
 });

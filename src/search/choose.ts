@@ -116,9 +116,11 @@ interface Kept { plan: ResolvedPlan; timing: Timing; at: number }
 
 /**
  * Full recompute of k layers per stage (a multiple of v: Megatron counts per model chunk), k below the
- * most layers a stage can hold: the smallest k that fits, by bisection (memory falls and time grows
- * with k at a fixed partition, which recompute does not change). Skipped when its step-time floor
- * (the plan's without recompute) cannot beat `best_s`.
+ * most layers a stage can hold: the fastest k that fits. Memory falls with k, so the smallest k that
+ * fits is found by bisection; at minmax's partition, which recompute does not change, time grows with
+ * k, so from the first k whose minmax partition fits on no larger k is faster. Below it the estimate
+ * takes partitions within memory (memory-caps.ts), which loosen as k grows: each such k is timed.
+ * Skipped when its step-time floor (the plan's without recompute) cannot beat `best_s`.
  */
 async function fewestLayers(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, st: Strategy, gbs: number, best_s: number | undefined): Promise<{ fit?: Omit<Kept, 'at'>; estimated: number }> {
   const e = st.execution!;
@@ -143,13 +145,24 @@ async function fewestLayers(req: SearchRequest, profiles: ProfileDb, estimator: 
   let hi = J;
   let found = await probe(hi);
   if (!found) return { estimated };
+  const kept = new Map<number, Omit<Kept, 'at'>>([[hi, found]]);
   while (lo < hi) {
     const mid = Math.floor((lo + hi) / 2);
     const r = await probe(mid);
     if (r) {
       found = r;
+      kept.set(mid, r);
       hi = mid;
     } else lo = mid + 1;
+  }
+  // partitions within memory up to the first k whose minmax partition fits: the fastest of them (the fewest layers of equals)
+  if (found.timing.memoryCapped) {
+    for (let j = lo + 1; j <= J; j++) {
+      const r = kept.get(j) ?? await probe(j);
+      if (!r) continue;
+      if (r.timing.stepTime_s < found.timing.stepTime_s) found = r;
+      if (!r.timing.memoryCapped) break;
+    }
   }
   return { fit: found, estimated };
 }
