@@ -40,6 +40,8 @@ const CASES: { gpus: string[]; args: string[] }[] = [
   { gpus: ['H100', '2', 'H200', '3'], args: ['--gbs', '64', '--dataset', 'c4', '--model-type', 'llama8b', '--optimizer', 'fp32-master-adamw', '--shard-group', 'full,node,2'] },
   { gpus: ['A40', '3', 'H100', '2'], args: ['--gbs', '24', '--dataset', 'c4', '--model-type', 'llama1b', '--gpu-per-node', '6', '--substitute-profile', 'A40=H200'] },
   { gpus: ['H100', '2', 'H200', '2'], args: ['--pareto', '--pareto-gbs-max', '16', '--dataset', 'c4', '--model-type', 'llama8b'] },
+  // minmax overfills the A100 stages here: partitions within memory, which read each stage's limit
+  { gpus: ['A40', '2', 'A100', '1'], args: ['--gbs', '16', '--dataset', 'c4', '--model-type', 'llama8b', '--seq-length', '8192'] },
 ];
 
 test('choices reused across placements that read the same change no event (with and without the memo)', async () => {
