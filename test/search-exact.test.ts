@@ -72,14 +72,19 @@ for (const c of CASES) {
   });
 }
 
-test('partial recompute: the layer count the search picks is the fastest of every layer count that fits, strategy for strategy', async () => {
-  // 70B at seq 4096 on 4 H100 nodes: many strategies fit only with some layers recomputed
-  const args = ['--gbs', '32', '--seq-length', '4096', '--dataset', 'c4'];
-  const pruned = setup(['H100', '4'], args);
+// 70B at seq 4096 on 4 H100 nodes: many strategies fit only with some layers recomputed; on A40 and
+// A100 nodes, some of them only on a partition within memory, which changes with the layer count
+const PARTIAL: { gpus: string[]; args: string[] }[] = [
+  { gpus: ['H100', '4'], args: ['--gbs', '32', '--seq-length', '4096', '--dataset', 'c4'] },
+  { gpus: ['A40', '2', 'A100', '1'], args: ['--gbs', '16', '--seq-length', '8192', '--dataset', 'c4', '--model-type', 'llama8b'] },
+];
+
+for (const { gpus, args } of PARTIAL) test(`partial recompute: the layer count the search picks is the fastest of every layer count that fits, strategy for strategy (${gpus.join(' ')})`, async () => {
+  const pruned = setup(gpus, args);
   assert.ok(pruned.req.fewestRecomputeLayers);
   // torchtitan recomputes every k-th block, not the first k of a stage: not searched under the PyTorch recipes
-  assert.equal(setup(['H100', '4'], [...args, '--optimizer', 'fp32-master-adamw']).req.fewestRecomputeLayers, undefined);
-  const full = setup(['H100', '4'], [...args, '--each-execution']);
+  assert.equal(setup(gpus, [...args, '--optimizer', 'fp32-master-adamw']).req.fewestRecomputeLayers, undefined);
+  const full = setup(gpus, [...args, '--each-execution']);
   const L = full.req.model.num_layers;
   // every layer count k (a multiple of v) just before its full recompute, in the request's order
   const executions = full.req.executions!.flatMap((e) => (e.recompute === 'full'

@@ -252,6 +252,20 @@ export async function stepFloorOf(plan: ResolvedPlan, policy: EstimatorPolicy = 
   return Math.max(generic, chain + stage0AfterPipeline_s(plan, policy, ctx.recipe, ctx.stageTypes, exec, P0) + embeddingSync_s(plan, policy, ctx.recipe));
 }
 
+/**
+ * A floor under the plan's step time with more layers recomputed per stage: its own floor where its
+ * partition is minmax's and fits (then every larger count keeps that partition, and recomputes more),
+ * else the floor of any partition, since a count whose minmax partition does not fit takes another.
+ */
+export async function moreRecomputeFloorOf(plan: ResolvedPlan, policy: EstimatorPolicy = FASOP): Promise<number> {
+  if (policy.minmaxMemory === 'within-memory' && plan.pp > 1) {
+    const { candidates, known } = await partitionsOf(contextOf(plan, policy));
+    const minmaxFits = candidates.length === 1 && !candidates[0]!.memoryCapped && known !== undefined && !oomCheck(plan, policy, known.total_GiB).isOom;
+    if (!minmaxFits) return stepTimeFloor_s(plan, policy);
+  }
+  return stepFloorOf(plan, policy);
+}
+
 const zeros: number[][] = [];
 /** A shared array of n zeros. */
 function zerosOf(n: number): readonly number[] {

@@ -1,6 +1,6 @@
 /** The estimator's public face: one `estimate(plan, policy)`, the named policies, and an estimator by name. */
 import { FasopError } from '../errors.js';
-import { estimate, stepFloorOf, timeEstimate, type Timing } from './estimate.js';
+import { estimate, moreRecomputeFloorOf, stepFloorOf, timeEstimate, type Timing } from './estimate.js';
 import { floorCheck, floorsApply, type FloorCheck } from './memory-bound.js';
 import { timeFloorApplies } from './time-bound.js';
 import type { Estimate, ResolvedPlan } from './plan.js';
@@ -23,8 +23,13 @@ export function policyOf(name: string): EstimatorPolicy {
  */
 export type Estimator = ((plan: ResolvedPlan) => Estimate | Promise<Estimate>) & {
   memoryFloor?: (plan: ResolvedPlan) => FloorCheck | undefined;
-  /** a floor under the plan's step time in seconds, whatever its partition (time-bound.ts) */
+  /** a floor under the plan's step time in seconds, as the estimate partitions it (time-bound.ts) */
   stepFloor_s?: (plan: ResolvedPlan) => number | Promise<number>;
+  /**
+   * a floor under the step time of the plan with at least its recomputed layers per stage, on the
+   * partition each layer count takes (estimate.ts)
+   */
+  moreRecomputeFloor_s?: (plan: ResolvedPlan) => Promise<number>;
   /** the plan's Timing (estimate.ts): the figures of the estimate, its breakdown built on demand, memory before time */
   timing?: (plan: ResolvedPlan) => Promise<Timing>;
   /** whether the estimator reads the plan's nodes only through the recorded readers (placement-reads.ts) */
@@ -44,7 +49,10 @@ export function getEstimator(policy: string | EstimatorPolicy): Estimator {
   const p = typeof policy === 'string' ? policyOf(policy) : policy;
   const run: Estimator = (plan) => estimate(plan, p);
   if (floorsApply(p)) run.memoryFloor = (plan) => floorCheck(plan, p);
-  if (floorsApply(p) && timeFloorApplies(p)) run.stepFloor_s = (plan) => stepFloorOf(plan, p);
+  if (floorsApply(p) && timeFloorApplies(p)) {
+    run.stepFloor_s = (plan) => stepFloorOf(plan, p);
+    run.moreRecomputeFloor_s = (plan) => moreRecomputeFloorOf(plan, p);
+  }
   run.timing = (plan) => timeEstimate(plan, p);
   if (readsTracked(p)) run.placementReads = true;
   return run;

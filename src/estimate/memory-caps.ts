@@ -1,5 +1,5 @@
 /**
- * Policy minmax-within-memory: the greedy minmax balances stage times only, so on a cluster of mixed
+ * Policy minmaxMemory 'within-memory': the greedy minmax balances stage times only, so on a cluster of mixed
  * GPUs it can load a faster GPU's stage past that GPU's memory. Where it does, the estimate takes
  * the partition whose slowest stage is fastest among those whose every stage fits its limit
  * (partition/capped.ts), so a plan is out of memory only when no whole-layer partition fits.

@@ -58,6 +58,8 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
   // executions estimated past their memory floor (their partition's memory known; most of them timed)
   let estimated = 0;
   const outcome: Array<'fit' | 'oom' | 'skipped' | undefined> = new Array(choice.length);
+  // executions that fit only on a partition within memory (minmax's did not fit): more recompute may loosen it
+  const cappedFit: boolean[] = new Array(choice.length).fill(false);
   const settings = settingsOf(choice, gbs);
   for (const at of timingOrder(choice)) {
     const st = choice[at]!;
@@ -86,6 +88,7 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
       continue;
     }
     outcome[at] = 'fit';
+    if (t.memoryCapped) cappedFit[at] = true;
     if (!fit || t.stepTime_s < fit.timing.stepTime_s || (t.stepTime_s === fit.timing.stepTime_s && at < fit.at)) fit = { plan, timing: t, at };
   }
   // partial recompute: for each full recompute that may fit where its sibling without recompute does not
@@ -95,7 +98,8 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
       const e = st.execution;
       if (!e || e.recompute !== 'full' || e.recomputeLayers !== undefined || outcome[at] === 'oom') continue;
       const none = noneSiblingsOf(choice)[at]!;
-      if (none >= 0 && outcome[none] === 'fit') continue; // fewer recomputed layers are slower than none at all
+      // fewer recomputed layers are slower than none at all, on the same partition
+      if (none >= 0 && outcome[none] === 'fit' && !cappedFit[none]) continue;
       const p = await fewestLayers(req, profiles, estimator, place, st, gbs, fit?.timing.stepTime_s);
       estimated += p.estimated;
       // just before its full recompute in the request's order: fewer layers recomputed
@@ -120,7 +124,7 @@ interface Kept { plan: ResolvedPlan; timing: Timing; at: number }
  * fits is found by bisection; at minmax's partition, which recompute does not change, time grows with
  * k, so from the first k whose minmax partition fits on no larger k is faster. Below it the estimate
  * takes partitions within memory (memory-caps.ts), which loosen as k grows: each such k is timed.
- * Skipped when its step-time floor (the plan's without recompute) cannot beat `best_s`.
+ * Skipped when no k can beat `best_s` (moreRecomputeFloor_s of its least recompute).
  */
 async function fewestLayers(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, st: Strategy, gbs: number, best_s: number | undefined): Promise<{ fit?: Omit<Kept, 'at'>; estimated: number }> {
   const e = st.execution!;
@@ -137,9 +141,9 @@ async function fewestLayers(req: SearchRequest, profiles: ProfileDb, estimator: 
     estimated += 1;
     return timing.isOom ? undefined : { plan, timing };
   };
-  if (best_s !== undefined && estimator.stepFloor_s) {
+  if (best_s !== undefined && estimator.moreRecomputeFloor_s) {
     const plan = resolvePlan(req, profiles, place, { ...st, gbs, execution: { ...e, recomputeLayers: v } });
-    if ((await estimator.stepFloor_s(plan)) * (1 - 1e-9) >= best_s) return { estimated };
+    if ((await estimator.moreRecomputeFloor_s(plan)) * (1 - 1e-9) >= best_s) return { estimated };
   }
   let lo = 1;
   let hi = J;
