@@ -1,7 +1,6 @@
 /** The per-GPU memory breakdown (`--exhaustive`): the parts of each stage sum to what the OOM check compares. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { getGpu, getModel, loadCatalog } from '../src/catalog/catalog.js';
 import { estimate } from '../src/estimate/estimate.js';
 import { PLAIN_EXECUTION, type Execution } from '../src/estimate/execution.js';
 import { oomCheck } from '../src/estimate/memory.js';
@@ -10,31 +9,14 @@ import type { ResolvedPlan } from '../src/estimate/plan.js';
 import { FASOP } from '../src/estimate/policy.js';
 import { RECIPES, type TrainingRecipe } from '../src/estimate/recipe.js';
 import { COL, nodeCount } from '../src/model/graph.js';
-import { defaultProfileDir } from '../src/paths.js';
-import { ProfileDb } from '../src/profiles/db.js';
 import { memoryBreakdownLines } from '../src/report/console.js';
 import { runCli } from './helpers/cli.js';
+import { llama8b, llama8bPlan as plan } from './helpers/plans.js';
 
-const catalog = loadCatalog();
-const profiles = ProfileDb.open(defaultProfileDir());
-const h100 = getGpu(catalog, 'H100');
-const llama8b = getModel(catalog, 'llama8b');
 const mixed = RECIPES['megatron-mixed']!;
 const bf16 = RECIPES['bf16-adamw']!;
 const exec = (over: Partial<Execution>): Execution => ({ ...PLAIN_EXECUTION, ...over });
 const GiB = 2 ** 30;
-
-function plan(over: Partial<ResolvedPlan>): ResolvedPlan {
-  const tp = over.tp ?? 1;
-  return {
-    model: llama8b,
-    nodes: [{ gpu: h100, interNode_bps: h100.interNode_bps, intraNode_bps: h100.intraNode_bps }],
-    gpusPerNode: 8, tp, dp: 1, pp: 1, mbs: 1, gbs: 32,
-    profiles: { H100: profiles.get('llama8b', 'H100', tp) },
-    partitionMethod: 'even', precision: 16, pricePerSecond_usd: 0.01, iterations: 100, recipe: mixed,
-    ...over,
-  } as ResolvedPlan;
-}
 
 /** Whole-layer sizes (graph operators per stage) of pp equal stages. */
 function evenSizes(pp: number, layers = llama8b.num_layers): number[] {

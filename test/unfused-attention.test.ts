@@ -1,35 +1,16 @@
 /** An unfused attention (scores materialised) in place of flash, and Megatron-LM's cross-entropy peak. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { getGpu, getModel, loadCatalog } from '../src/catalog/catalog.js';
 import { estimate } from '../src/estimate/estimate.js';
 import { PLAIN_EXECUTION } from '../src/estimate/execution.js';
 import { activationBytesPerColumn, attentionBufferBytes, lossPeakLogitBytes, stageMemory } from '../src/estimate/memory-bytes.js';
 import { memoryFloor } from '../src/estimate/memory-bound.js';
-import type { ResolvedPlan } from '../src/estimate/plan.js';
 import { RECIPES, UNFUSED_ATTENTION, withUnfusedAttention } from '../src/estimate/recipe.js';
 import { COL, nodeCount } from '../src/model/graph.js';
-import { defaultProfileDir } from '../src/paths.js';
-import { ProfileDb } from '../src/profiles/db.js';
+import { h100, llama8b, llama8bPlan as plan } from './helpers/plans.js';
 
-const catalog = loadCatalog();
-const profiles = ProfileDb.open(defaultProfileDir());
-const h100 = getGpu(catalog, 'H100');
-const llama8b = getModel(catalog, 'llama8b');
 const mixed = RECIPES['megatron-mixed']!;
 const unfused = withUnfusedAttention(mixed);
-
-function plan(over: Partial<ResolvedPlan>): ResolvedPlan {
-  const tp = over.tp ?? 1;
-  return {
-    model: llama8b,
-    nodes: [{ gpu: h100, interNode_bps: h100.interNode_bps, intraNode_bps: h100.intraNode_bps }],
-    gpusPerNode: 8, tp, dp: 1, pp: 1, mbs: 1, gbs: 8,
-    profiles: { H100: profiles.get('llama8b', 'H100', tp) },
-    partitionMethod: 'even', precision: 16, pricePerSecond_usd: 0.01, iterations: 100, recipe: mixed,
-    ...over,
-  } as ResolvedPlan;
-}
 
 test('the unfused recipe is its own recipe of the same optimizer step', () => {
   assert.equal(unfused.name, 'megatron-mixed+unfused-attention');

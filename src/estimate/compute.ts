@@ -3,7 +3,6 @@
  * micro-batch, from the type's profile, as the policy says (which row, how backward is costed,
  * which extra operators and TP all-reduces are added). Pure functions.
  */
-import { FasopError } from '../errors.js';
 import { COL, NODE_COLUMNS, columnOfNode, layerSum } from '../model/graph.js';
 import type { ProfileTable } from '../profiles/profile.js';
 import { allreduceTime_s, intraAllreduce } from './links-alpha-beta.js';
@@ -16,6 +15,7 @@ import { roundingOf } from './f32.js';
 import { interpolateRow } from './interpolate.js';
 import { opKeptMatmulColumns } from './op-checkpoint.js';
 import { tpRuntimeTerms } from './tp-runtime.js';
+import { hbmBytesPerSecond } from './step-terms.js';
 
 /** Which node column absorbs each extra operator of the profiler (per layer unless noted). */
 export const EXTRA_TO_COLUMN: Record<string, { column: number; times: number }> = {
@@ -165,12 +165,10 @@ export function typeCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: T
 function unfusedAttentionTraffic_s(plan: ResolvedPlan, recipe: TrainingRecipe, gpu: string): { forward_s: number; backward_s: number } {
   const u = recipe.unfusedAttention;
   if (!u) return { forward_s: 0, backward_s: 0 };
-  const spec = plan.nodes.find((x) => x.gpu.name === gpu)!.gpu;
-  const GBps = spec.hbmMeasured_GBps ?? spec.hbm_GBps;
-  if (!GBps) throw new FasopError(`GPU ${gpu} has no hbm_GBps in the catalog`, 'add hbm_GBps (memory bandwidth, GB/s) to its catalog entry');
+  const rate = hbmBytesPerSecond(plan.nodes.find((x) => x.gpu.name === gpu)!.gpu);
   const s = plan.model.seq_length;
   const scores = (plan.mbs * plan.model.num_attention_heads * s * s) / plan.tp;
-  return { forward_s: (scores * u.forwardTrafficBytesPerScore) / (GBps * 1e9), backward_s: (scores * u.backwardTrafficBytesPerScore) / (GBps * 1e9) };
+  return { forward_s: (scores * u.forwardTrafficBytesPerScore) / rate, backward_s: (scores * u.backwardTrafficBytesPerScore) / rate };
 }
 
 function rowInfo(profile: ProfileTable, b: number, rule: EstimatorPolicy['microBatchRow'], hows: Set<RowHow>): string {

@@ -71,10 +71,15 @@ export function floorsApply(policy: EstimatorPolicy): boolean {
 const FLOORS_KEPT = 1 << 15;
 const floorCache = new TupleCache<ModelSpec, MemoryFloor & { even_GiB?: number[] }>(FLOORS_KEPT);
 
+/** What a plan's per-stage memory depends on beside its model and partition: recipe, degrees, batch, execution (a cache key). */
+export function memoryKeyOf(plan: Pick<ResolvedPlan, 'tp' | 'dp' | 'pp' | 'mbs' | 'gbs'>, recipe: TrainingRecipe, e: Execution): number[] {
+  return [idOfName(recipe.name), plan.tp, plan.dp, plan.pp, plan.mbs, plan.gbs, RECOMPUTE.indexOf(e.recompute), e.recomputeLayers ?? -1, DP_SHARDING.indexOf(e.dpSharding), e.shardGroup ?? -1, e.sequenceParallel ? 1 : 0, e.virtualStages, e.cp];
+}
+
 /** The floors of a plan, computed once per (model, recipe, degrees, batch, execution). */
 function floorOf(plan: ResolvedPlan, recipe: TrainingRecipe): MemoryFloor & { even_GiB?: number[] } {
   const e = plan.execution ?? PLAIN_EXECUTION;
-  const key = [idOfName(recipe.name), plan.tp, plan.dp, plan.pp, plan.mbs, plan.gbs, RECOMPUTE.indexOf(e.recompute), e.recomputeLayers ?? -1, DP_SHARDING.indexOf(e.dpSharding), e.shardGroup ?? -1, e.sequenceParallel ? 1 : 0, e.virtualStages, e.cp];
+  const key = memoryKeyOf(plan, recipe, e);
   return floorCache.get(plan.model, key) ?? floorCache.set(plan.model, key, memoryFloor(plan.model, plan, recipe, e));
 }
 

@@ -12,8 +12,9 @@ import { stageTotalsOfRanges } from './memory-bytes.js';
 import { unitStageTime, type Candidate, type PartitionInputs } from './partition-choice.js';
 import type { TrainingRecipe } from './recipe.js';
 import type { ModelSpec } from '../catalog/schema.js';
-import { DP_SHARDING, PLAIN_EXECUTION, RECOMPUTE } from './execution.js';
-import { idOfName, TupleCache } from './keyed-cache.js';
+import { PLAIN_EXECUTION } from './execution.js';
+import { TupleCache } from './keyed-cache.js';
+import { memoryKeyOf } from './memory-bound.js';
 
 /** Caps kept per model at most (a sweep meets many keys). */
 const KEPT = 1 << 14;
@@ -26,7 +27,7 @@ const capsKept = new TupleCache<ModelSpec, number[]>(KEPT);
 export function unitCaps(x: PartitionInputs, recipe: TrainingRecipe, starts: UnitStarts, limits_GiB: readonly number[]): number[] {
   const { plan } = x;
   const e = plan.execution ?? PLAIN_EXECUTION;
-  const key = [idOfName(recipe.name), plan.tp, plan.dp, plan.pp, plan.mbs, plan.gbs, RECOMPUTE.indexOf(e.recompute), e.recomputeLayers ?? -1, DP_SHARDING.indexOf(e.dpSharding), e.shardGroup ?? -1, e.sequenceParallel ? 1 : 0, e.virtualStages, e.cp, starts.length, 0];
+  const key = [...memoryKeyOf(plan, recipe, e), starts.length, 0];
   // a placement's stages take a few distinct limits (one per GPU type): every stage's cap under each, once
   return limits_GiB.map((limit, s) => {
     key[key.length - 1] = limit;

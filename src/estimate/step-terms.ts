@@ -9,7 +9,7 @@ import type { ResolvedPlan } from './plan.js';
 import type { TrainingRecipe } from './recipe.js';
 
 /** Bytes per second a memory-bound pass reaches on this GPU (measured copy rate, else datasheet). */
-function hbmBytesPerSecond(gpu: GpuSpec): number {
+export function hbmBytesPerSecond(gpu: GpuSpec): number {
   const GBps = gpu.hbmMeasured_GBps ?? gpu.hbm_GBps;
   if (!GBps) throw new FasopError(`GPU ${gpu.name} has no hbm_GBps in the catalog`, 'add hbm_GBps (memory bandwidth, GB/s) to its catalog entry');
   return GBps * 1e9;

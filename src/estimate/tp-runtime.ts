@@ -5,11 +5,11 @@
  * all-reduces the input gradient of each column-parallel linear on its own (q, k, v, gate, up: 5 per
  * layer instead of 2) and loss_parallel makes more fp32 passes over the local logits. Pure functions.
  */
-import { FasopError } from '../errors.js';
 import { interpolateRow } from './interpolate.js';
 import { cpOf } from './links.js';
 import type { ResolvedPlan } from './plan.js';
 import type { TrainingRecipe } from './recipe.js';
+import { hbmBytesPerSecond } from './step-terms.js';
 
 export interface TpRuntimeTerms {
   /** input-gradient all-reduces per layer of the q/k/v block and of the gate/up block (Megatron-style: 1 and 1) */
@@ -69,9 +69,7 @@ function lossParallelExtra_s(plan: ResolvedPlan, recipe: TrainingRecipe, gpu: st
   const measured = spec.measured?.dtensorLossExtra_msPerGlogit;
   if (measured !== undefined) return { s: (logits / 1e9) * measured * 1e-3, how: `measured ${measured} ms per 1e9 local logits` };
   const bytes = recipe.dtensorLossExtraTrafficBytesPerLogit ?? 0;
-  const GBps = spec.hbmMeasured_GBps ?? spec.hbm_GBps;
-  if (!GBps) throw new FasopError(`GPU ${gpu} has no hbm_GBps in the catalog`, 'add hbm_GBps (memory bandwidth, GB/s) to its catalog entry');
-  return { s: (logits * bytes) / (GBps * 1e9), how: `not measured on ${gpu}: ${bytes} B of HBM traffic per local logit` };
+  return { s: (logits * bytes) / hbmBytesPerSecond(spec), how: `not measured on ${gpu}: ${bytes} B of HBM traffic per local logit` };
 }
 
 /** Linear interpolation over mbs without clamping at 0; the end rows hold beyond the measured range. */
