@@ -120,8 +120,9 @@ export const CASES: Case[] = [
   { id: 'substitute-not-in-gpus', args: () => [...G, '--substitute-profile', 'A100=A40', ...P()], expect: /A100 is not in --gpus/ },
   { id: 'substitute-self', args: () => [...G, '--substitute-profile', 'A40=A40', ...P()], expect: /cannot substitute itself/ },
   { id: 'substitute-unprofiled', args: () => ['--gpus', 'A40', '2', 'A100', '1', '--substitute-profile', 'A100=A10', ...P()], expect: /no profile for model llama70b on GPU A10 \(substitute for A100\)/ },
-  { id: 'substitute-file-seq', args: () => ['--gpus', 'A100', '1', '--substitute-profile', 'A100=H100', '--model-type', 'llama8b', '--seq-length', '2048'], expect: /--substitute-profile A100=H100: profile .*llama8b_H100_1\.npz is at sequence length 1024, the request at 2048/ },
-  { id: 'substitute-file-cp', args: () => ['--gpus', 'A100', '1', '--substitute-profile', 'A100=H100', '--model-type', 'llama8b', '--cp', '2'], expect: /--substitute-profile A100=H100: context parallelism 2 cannot be priced from .*llama8b_H100_1\.npz, which times whole sequences/ },
+  // A40 has per-model files only (the original's), no operator profile: a substitute from them prices sequence 1024 and no CP
+  { id: 'substitute-file-seq', args: () => ['--gpus', 'A100', '1', '--substitute-profile', 'A100=A40', '--profile-dir', REF_PROFILES, '--model-type', 'llama70b', '--seq-length', '2048'], expect: /--substitute-profile A100=A40: profile .*llama70b_A40_1\.npz is at sequence length 1024, the request at 2048/ },
+  { id: 'substitute-file-cp', args: () => ['--gpus', 'A100', '1', '--substitute-profile', 'A100=A40', '--profile-dir', REF_PROFILES, '--model-type', 'llama70b', '--cp', '2'], expect: /--substitute-profile A100=A40: context parallelism 2 cannot be priced from .*llama70b_A40_1\.npz, which times whole sequences/ },
   { id: 'profile-dir-missing', args: () => [...G, '--profile-dir', join(fx, 'no-such-dir')], expect: /profile directory .*no-such-dir does not exist or is not a directory \(ENOENT\)/ },
   { id: 'profile-dir-is-file', args: () => [...G, '--profile-dir', json('plain-file.txt', 'x')], expect: /plain-file\.txt does not exist or is not a directory \(ENOTDIR\)/ },
   { id: 'profile-dir-empty', args: () => [...G, '--profile-dir', profDir('empty', {}, [])], expect: /no profile for model llama70b on GPU A40/ },

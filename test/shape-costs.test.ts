@@ -73,19 +73,20 @@ test('a per-model file whose recorded GPU contradicts its name is an error, neve
 test('a GPU without an operator profile is derived from the measured one by its roofline: GEMMs by peak, element-wise operators by bandwidth past their fixed part', () => {
   const db = ProfileDb.open(PROFILES);
   const llama70b = getModel(catalog, 'llama70b');
-  const h200 = db.costTable({ ...llama70b, seq_length: 2048 }, 'H200', 1, 8, lookup);
+  const h100 = db.costTable({ ...llama70b, seq_length: 2048 }, 'H100', 1, 8, lookup);
   const a100 = db.costTable({ ...llama70b, seq_length: 2048 }, 'A100', 1, 8, lookup);
-  const peak = getGpu(catalog, 'H200').bf16Dense_TFLOPS! / getGpu(catalog, 'A100').bf16Dense_TFLOPS!;
-  const bw = getGpu(catalog, 'H200').hbm_GBps! / getGpu(catalog, 'A100').hbm_GBps!;
-  assert.equal(a100.shapeSource!.derivedFrom, 'H200');
-  assert.match(a100.shapeSource!.words, /derived from H200 \(compute x3\.170: 989\/312 TFLOP\/s, memory x3\.087: 4800\/1555 GB\/s\)/);
+  const peak = getGpu(catalog, 'H100').bf16Dense_TFLOPS! / getGpu(catalog, 'A100').bf16Dense_TFLOPS!;
+  const bw = getGpu(catalog, 'H100').hbm_GBps! / getGpu(catalog, 'A100').hbm_GBps!;
+  // the measured GPU nearest an A100 in peak and bandwidth is the H100
+  assert.equal(a100.shapeSource!.derivedFrom, 'H100');
+  assert.match(a100.shapeSource!.words, /derived from H100 \(compute x3\.170: 989\/312 TFLOP\/s, memory x2\.154: 3350\/1555 GB\/s\)/);
   // a 16384-token GEMM 8192 x 28672 is compute-bound on both
-  const ratio = a100.forward_ms[0]![COL.mlp_gate]! / h200.forward_ms[0]![COL.mlp_gate]!;
+  const ratio = a100.forward_ms[0]![COL.mlp_gate]! / h100.forward_ms[0]![COL.mlp_gate]!;
   assert.ok(Math.abs(ratio - peak) < 1e-9, `${ratio} vs ${peak}`);
-  // a norm is bandwidth-bound: its fixed part (the smallest RMSNorm time measured on the H200) stays, the rest scales with the bandwidth
+  // a norm is bandwidth-bound: its fixed part (the smallest RMSNorm time measured on the H100) stays, the rest scales with the bandwidth
   const j = a100.extraNames.indexOf('input_norm');
-  const fixed = Math.min(...readOperatorProfile(join(PROFILES, 'ops_H200.json')).tables.rmsnorm!.points.map((p) => p[2]!));
-  const t = h200.extraForward_ms![0]![j]!;
+  const fixed = Math.min(...readOperatorProfile(join(PROFILES, 'ops_H100.json')).tables.rmsnorm!.points.map((p) => p[2]!));
+  const t = h100.extraForward_ms![0]![j]!;
   assert.ok(fixed > 0 && fixed < t / 10, `${fixed} of ${t}`);
   assert.ok(Math.abs(a100.extraForward_ms![0]![j]! - (fixed + (t - fixed) * bw)) < 1e-9 * t, `${a100.extraForward_ms![0]![j]!} vs ${fixed + (t - fixed) * bw}`);
 });
@@ -128,24 +129,24 @@ test('fasop validate prices a record at its own sequence length and dimensions',
   assert.equal(gp.profiles['H200']!.meta['seq_length'], 2048);
 });
 
-test('the original\'s README commands run on GPUs without profiles here, derived from H200 and said so', async () => {
+test('the original\'s README commands run on GPUs without profiles here, derived from H100 and said so', async () => {
   // with the techniques of the default space (recompute, the distributed optimizer) some plans fit 4 nodes of 40 GB A100s
   const a = await runCli(['--gpus', 'A100', '4', '--gbs', '128', '--dataset', 'pile', '--original-names']);
   assert.equal(a.code, 0, a.err);
   const rows = readCsvFile(join(a.cwd, 'main_logs', 'llama70b.csv'));
   assert.ok(rows.length > 0);
-  for (const r of rows) assert.match(r['cost_source']!, /^A100 tp\d mbs\d+: operator profile H200 .*derived from H200/);
-  assert.match(a.out, /^ {2}Priced by: A100 tp\d mbs\d+: operator profile H200 .*derived from H200/m);
+  for (const r of rows) assert.match(r['cost_source']!, /^A100 tp\d mbs\d+: operator profile H100 .*derived from H100/);
+  assert.match(a.out, /^ {2}Priced by: A100 tp\d mbs\d+: operator profile H100 .*derived from H100/m);
   // exit 0 or 3 (the CSV is written either way): whether a whole-layer partition fits the 40 GB A100 and the A40s is the search's answer
   const b = await runCli(['--gpus', 'A40', '8', 'A100', '1', '--model-type', 'llama70b', '--dataset', 'c4', '--original-names']);
   assert.ok(b.code === 0 || b.code === 3, b.err);
   const het = readCsvFile(join(b.cwd, 'main_logs', 'llama70b_heterogeneous.csv'));
   assert.ok(het.length > 0 || b.code === 3);
   for (const r of het) {
-    assert.match(r['cost_source']!, /A40 tp\d mbs\d+: operator profile H200 .*derived from H200/);
-    assert.match(r['cost_source']!, /A100 tp\d mbs\d+: operator profile H200 .*derived from H200/);
+    assert.match(r['cost_source']!, /A40 tp\d mbs\d+: operator profile H100 .*derived from H100/);
+    assert.match(r['cost_source']!, /A100 tp\d mbs\d+: operator profile H100 .*derived from H100/);
   }
-  assert.match(b.out, /Priced by: .*derived from H200/);
+  assert.match(b.out, /Priced by: .*derived from H100/);
 });
 
 test('the reference profiles folder (no operator profile) keeps refusing GPUs it has no file for', async () => {
@@ -191,4 +192,20 @@ test('the harness\'s runs with torchtitan\'s per-operator recompute (op): LLaMA-
     assert.ok(Math.abs(p.stepError) < 0.05, `${p.scenario}: step ${p.stepError}`);
     assert.ok(Math.abs(p.memoryError) < 0.01, `${p.scenario}: memory ${p.memoryError}`);
   }
+});
+
+test('the H100 shapes set, priced from ops_H100.json: within 10 % step time and 2 % peak memory each, and the run that ran out of memory is predicted not to fit', async () => {
+  const { compareRecords, formatComparison } = await import('../src/validate/compare.js');
+  const recs = readValidationRecords(resolve(import.meta.dirname, '../validation/results/shapes_h100'));
+  const s = await compareRecords(recs, catalog, ProfileDb.open(PROFILES), 'fasop');
+  assert.equal(s.plans.length, 14);
+  for (const p of s.plans) {
+    assert.ok(Math.abs(p.stepError) < 0.1, `${p.scenario}: step ${p.stepError}`);
+    assert.ok(Math.abs(p.memoryError) < 0.02, `${p.scenario}: memory ${p.memoryError}`);
+  }
+  assert.ok(s.overall.stepMape < 0.05, `MAPE ${s.overall.stepMape}`);
+  assert.equal(s.outOfMemory.length, 1);
+  const [oom] = s.outOfMemory;
+  assert.ok(oom!.predictedOom && oom!.predictedPeak_GiB > oom!.limit_GiB, JSON.stringify(oom));
+  assert.match(formatComparison(s), /runs that ran out of GPU memory: 1, predicted not to fit: 1 \(.*32L.*GiB predicted, limit 79\.\d\d GiB\)/);
 });

@@ -17,7 +17,7 @@ import { derivedProfileTable } from '../src/profiles/derive-table.js';
 import { rooflineOf } from '../src/profiles/derive.js';
 import { readProfileFile } from '../src/profiles/profile.js';
 import { transferRows } from '../validation/checks/transfer.js';
-import { runCli } from './helpers/cli.js';
+import { REF_PROFILES, runCli } from './helpers/cli.js';
 
 const PROFILES = resolve(import.meta.dirname, '../profiles');
 const catalog = loadCatalog();
@@ -80,10 +80,14 @@ test('ProfileDb: a substitute with an operator profile is the derivation source,
   refused(() => db.costTable(llama8b, 'A100', 2, 4, lookup, 2, 'H100'), /--substitute-profile A100=H100: context parallelism 2 cannot be priced from .*llama8b_H100_2\.npz/);
 });
 
-test('search: --substitute-profile A100=H100 (per-model files) and H100=H200 (operator profile) say so in cost_source and the summary', async () => {
-  const a = await runCli(['--gpus', 'A100', '1', '--substitute-profile', 'A100=H100', '--model-type', 'llama8b', '--gbs', '64', '--no-save-csv']);
+test('search: --substitute-profile A100=A40 (per-model files only) and H100=H200 (operator profile) say so in cost_source and the summary', async () => {
+  const a = await runCli(['--gpus', 'A100', '4', '--substitute-profile', 'A100=A40', '--profile-dir', REF_PROFILES, '--model-type', 'llama70b', '--gbs', '64', '--no-save-csv']);
   assert.equal(a.code, 0, a.err);
-  assert.match(a.out, /Priced by: A100 tp\d mbs\d+: derived from H100 \(compute x3\.170: 989\/312 TFLOP\/s, memory x2\.154: 3350\/1555 GB\/s\) from llama8b_H100_\d\.npz \(--substitute-profile A100=H100\)/);
+  assert.match(a.out, /Priced by: A100 tp\d mbs\d+: derived from A40 \(compute x0\.480: 149\.7\/312 TFLOP\/s, memory x0\.448: 696\/1555 GB\/s\) from llama70b_A40_\d\.npz \(--substitute-profile A100=A40\)/);
+  // a GPU with an operator profile is the source by shape, even where its per-model file would match
+  const h = await runCli(['--gpus', 'A100', '1', '--substitute-profile', 'A100=H100', '--model-type', 'llama8b', '--gbs', '64', '--no-save-csv']);
+  assert.equal(h.code, 0, h.err);
+  assert.match(h.out, /Priced by: A100 tp\d mbs\d+: operator profile H100 .*derived from H100 \(compute x3\.170: 989\/312 TFLOP\/s, memory x2\.154: 3350\/1555 GB\/s\) \(--substitute-profile A100=H100\)/);
   const b = await runCli(['--gpus', 'H100', '1', '--substitute-profile', 'H100=H200', '--model-type', 'llama8b', '--gbs', '64', '--exhaustive', '--mbs', '1', '--tp', '1', '--dp', '8', '--pp', '1']);
   assert.equal(b.code, 0, b.err);
   assert.match(b.out, /compute costs: H100 tp1 mbs1: operator profile H200 .*derived from H200 \(compute x1\.000: 989\/989 TFLOP\/s, memory x1\.433: 4800\/3350 GB\/s\) \(--substitute-profile H100=H200\)/);

@@ -71,6 +71,18 @@ export interface ComparisonSummary {
   heldOutStats?: ErrorStats;
   /** eager runs that recorded their host's speed, and of them those whose CPU issue figures were scaled to it (policy host-speed) */
   hostSpeed: { recorded: number; scaled: number };
+  /** runs that ran out of GPU memory, and whether the estimator says the plan does not fit */
+  outOfMemory: OutOfMemoryRun[];
+}
+
+export interface OutOfMemoryRun {
+  file: string;
+  scenario: string;
+  plan: string;
+  predictedPeak_GiB: number;
+  /** the tightest stage's memory limit */
+  limit_GiB: number;
+  predictedOom: boolean;
 }
 
 const planName = (p: Pick<ComparedPlan, 'tp' | 'pp' | 'dp' | 'mbs' | 'layersPerStage'>) => {
@@ -209,8 +221,17 @@ export async function compareRecords(records: readonly ValidationRecord[], catal
   const all: ComparedPlan[] = [];
   const seen = new Set<string>();
   const hostSpeed = { recorded: 0, scaled: 0 };
+  const outOfMemory: OutOfMemoryRun[] = [];
   for (const rec of records) {
     const m = rec.measured;
+    if (m.oom && estimatorName !== 'reference') {
+      const p = planOfRecord(rec, catalog, profiles, graphProfiles, hostProfile, useRecordSpeed);
+      const est = await estimator(p);
+      outOfMemory.push({
+        file: rec.file, scenario: `${rec.model.name}-${rec.model.num_layers}L gbs${p.gbs} ${p.tp * p.pp * p.dp}x${gpuTypeOf(rec.machine.gpu_name)}${variantOf(rec)}`,
+        plan: planName({ ...p, layersPerStage: rec.plan.layers_per_stage ?? undefined }), predictedPeak_GiB: est.oomGpumem_GiB, limit_GiB: Math.min(...est.breakdown.stages.map((st) => st.memoryLimit_GiB)), predictedOom: est.isOom,
+      });
+    }
     if (m.oom || m.error || m.step_time_ms_median === undefined) continue;
     const resolved = planOfRecord(rec, catalog, profiles, graphProfiles, hostProfile, useRecordSpeed);
     // the reference prices plain plans only (as the original did, whatever the run recomputed)
@@ -279,6 +300,7 @@ export async function compareRecords(records: readonly ValidationRecord[], catal
     calibrationStats: split ? stats(plans.filter(inCal)) : undefined,
     heldOutStats: split ? stats(plans.filter((p) => !inCal(p))) : undefined,
     hostSpeed,
+    outOfMemory,
   };
 }
 
@@ -317,6 +339,11 @@ export function formatComparison(s: ComparisonSummary): string {
       : s.hostSpeed.scaled === 0
         ? `host speed: ${s.hostSpeed.recorded} eager runs recorded their host's speed, not used — the CPU issue figures carry no speed of their own (pass --host-profile with a profiler/host_issue.py file that records it) or --no-host-speed was given`
         : `host speed (policy host-speed): ${s.hostSpeed.scaled} of the ${s.hostSpeed.recorded} eager runs that recorded their host's speed were scaled to it`);
+  }
+  if (s.outOfMemory.length) {
+    const caught = s.outOfMemory.filter((o) => o.predictedOom).length;
+    out.push(`runs that ran out of GPU memory: ${s.outOfMemory.length}, predicted not to fit: ${caught}` +
+      ` (${s.outOfMemory.map((o) => `${o.scenario} ${o.plan}: ${o.predictedPeak_GiB.toFixed(2)} GiB predicted, limit ${o.limit_GiB.toFixed(2)} GiB${o.predictedOom ? '' : ' — predicted to fit'}`).join('; ')})`);
   }
   out.push('', '| scenario | plans | measured best | predicted best | same |', '|---|---|---|---|---|',
     ...s.scenarios.map((v) => `| ${v.scenario}${s.calibration.includes(v.scenario) ? ' (calibration)' : ''} | ${v.plans} | ${v.measuredBest} | ${v.predictedBest} | ${v.same ? 'yes' : 'NO'} |`),
