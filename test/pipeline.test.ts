@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { simulate1F1B, type PipelineStageTimes } from '../src/pipeline/onef1b.js';
 import { simulate1F1BKept } from '../src/pipeline/memo.js';
+import { simulate1F1BEightTables } from './helpers/onef1b-eight-tables.js';
 
 const uniform = (p: number, F: number, B: number, send = 0): PipelineStageTimes => ({
   forward_s: Array(p).fill(F), backward_s: Array(p).fill(B),
@@ -62,6 +63,20 @@ test('no end time decreases when any forward, backward or send grows (property)'
       assert.ok(Math.max(...a) >= Math.max(...F.map((f, s) => m * (f + B[s]!))) - 1e-9);
     }
   }), { numRuns: 300 });
+});
+
+test('the six-table simulation equals the eight-table one (receive ends kept apart) on random pipelines, to the bit', () => {
+  const times = (p: number) => fc.array(fc.oneof(fc.constant(0), fc.double({ min: 0, max: 10, noNaN: true })), { minLength: p, maxLength: p });
+  fc.assert(fc.property(fc.integer({ min: 1, max: 9 }).chain((p) => fc.record({
+    F: times(p), B: times(p), Sf: times(p), Sb: times(p), m: fc.integer({ min: 1, max: 24 }), skip: fc.boolean(),
+  })), ({ F, B, Sf, Sb, m, skip }) => {
+    const t: PipelineStageTimes = { forward_s: F, backward_s: B, forwardSend_s: Sf, backwardSend_s: Sb };
+    const want = simulate1F1BEightTables(t, m, { stage0SkipsOwnSend: skip });
+    assert.deepEqual(simulate1F1B(t, m, { stage0SkipsOwnSend: skip }), want);
+    // a larger run in between leaves nonzero scratch behind: the next run must not see it
+    simulate1F1B({ forward_s: [...F, 1], backward_s: [...B, 2], forwardSend_s: [...Sf, 3], backwardSend_s: [...Sb, 4] }, m + 3, { stage0SkipsOwnSend: skip });
+    assert.deepEqual(simulate1F1B(t, m, { stage0SkipsOwnSend: skip }), want);
+  }), { numRuns: 3000 });
 });
 
 test('at least one micro-batch is required', () => {

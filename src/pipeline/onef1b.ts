@@ -37,17 +37,16 @@ export function simulate1F1B(t: PipelineStageTimes, microBatches: number, opts: 
   const B = t.backward_s;
   const Sf = t.forwardSend_s;
   const Sb = t.backwardSend_s;
-  // eight P×m tables in one zeroed buffer, X[s][j] at X + s·m + j
+  // six P×m tables in one zeroed buffer, X[s][j] at X + s·m + j; a stage receives a micro-batch when its
+  // neighbour's send ends, so what stage s receives is read from stage s ∓ 1's send (0 where none is sent)
   const PM = P * m;
-  const T = scratchOf(8 * PM);
+  const T = scratchOf(6 * PM);
   const FE = 0; // forward end
   const FSE = PM; // forward send end
   const FRS = 2 * PM; // ready to receive the next forward
-  const FRE = 3 * PM; // forward receive end
-  const BE = 4 * PM; // backward end
-  const BSE = 5 * PM; // backward send end
-  const BRS = 6 * PM; // ready to receive the next backward
-  const BRE = 7 * PM; // backward receive end
+  const BE = 3 * PM; // backward end
+  const BSE = 4 * PM; // backward send end
+  const BRS = 5 * PM; // ready to receive the next backward
   const w = new Array<number>(P);
   for (let s = 0; s < P; s++) w[s] = Math.min(P - s - 1, m);
 
@@ -57,13 +56,12 @@ export function simulate1F1B(t: PipelineStageTimes, microBatches: number, opts: 
       if (j >= w[s]!) continue;
       let st: number;
       if (s === 0) st = j === 0 ? 0 : T[FSE + s * m + (j - 1)]!;
-      else if (j === 0 || s === P - 1) st = T[FRE + s * m + j]!;
-      else st = Math.max(T[FSE + s * m + (j - 1)]!, T[FRE + s * m + j]!);
+      else if (j === 0 || s === P - 1) st = T[FSE + (s - 1) * m + j]!;
+      else st = Math.max(T[FSE + s * m + (j - 1)]!, T[FSE + (s - 1) * m + j]!);
       T[FE + s * m + j] = st + F[s]!;
       if (s > 0 && j < w[s]! - 1) T[FRS + s * m + (j + 1)] = T[FE + s * m + j]!;
       if (s < P - 1) {
         T[FSE + s * m + j] = (j === 0 ? T[FE + s * m + j]! : Math.max(T[FE + s * m + j]!, T[FRS + (s + 1) * m + j]!)) + Sf[s]!;
-        T[FRE + (s + 1) * m + j] = T[FSE + s * m + j]!;
       }
     }
   }
@@ -75,21 +73,19 @@ export function simulate1F1B(t: PipelineStageTimes, microBatches: number, opts: 
       if (f > m - 1) continue;
       if (j === 0) {
         const p = f - 1;
-        const st = Math.max(p >= 0 ? T[FSE + s * m + p]! : 0, T[FRE + s * m + f]!);
+        const st = Math.max(p >= 0 ? T[FSE + s * m + p]! : 0, s > 0 ? T[FSE + (s - 1) * m + f]! : 0);
         T[FE + s * m + f] = st + F[s]!;
         if (s < P - 1) {
           T[BRS + s * m + 0] = T[FE + s * m + f]!;
           const r = p >= 0 ? T[FRS + (s + 1) * m + f]! : 0;
           T[FSE + s * m + f] = Math.max(T[FE + s * m + f]!, r) + Sf[s]!;
-          T[FRE + (s + 1) * m + f] = T[FSE + s * m + f]!;
         }
       } else {
-        const st = s === 0 ? T[BE + s * m + (j - 1)]! : Math.max(T[BSE + s * m + (j - 1)]!, T[FRE + s * m + f]!);
+        const st = s === 0 ? T[BE + s * m + (j - 1)]! : Math.max(T[BSE + s * m + (j - 1)]!, T[FSE + (s - 1) * m + f]!);
         T[FE + s * m + f] = st + F[s]!;
         if (s < P - 1) {
           T[BRS + s * m + j] = T[FE + s * m + f]!;
           T[FSE + s * m + f] = Math.max(T[FRS + (s + 1) * m + f]!, T[FE + s * m + f]!) + Sf[s]!;
-          T[FRE + (s + 1) * m + f] = T[FSE + s * m + f]!;
         }
       }
     }
@@ -97,13 +93,12 @@ export function simulate1F1B(t: PipelineStageTimes, microBatches: number, opts: 
       if (j > m - w[s]! - 1) continue;
       const p = j + w[s]!;
       const ownSend = s > 0 || !opts.stage0SkipsOwnSend ? T[FSE + s * m + p]! : 0;
-      const st = Math.max(ownSend, T[BRE + s * m + j]!, T[FE + s * m + p]!);
+      const st = Math.max(ownSend, (s < P - 1 ? T[BSE + (s + 1) * m + j]! : 0), T[FE + s * m + p]!);
       T[BE + s * m + j] = st + B[s]!;
       if (s > 0) {
         if (p + 1 < m) T[FRS + s * m + (p + 1)] = T[BE + s * m + j]!;
         else if (j + 1 < m) T[BRS + s * m + (j + 1)] = T[BE + s * m + j]!;
         T[BSE + s * m + j] = Math.max(T[BE + s * m + j]!, T[BRS + (s - 1) * m + j]!) + Sb[s]!;
-        T[BRE + (s - 1) * m + j] = T[BSE + s * m + j]!;
       } else if (j === m - 1 - w[s]! && j + 1 < m) {
         T[BRS + s * m + (j + 1)] = T[BE + s * m + j]!;
       }
@@ -116,12 +111,11 @@ export function simulate1F1B(t: PipelineStageTimes, microBatches: number, opts: 
       if (j < m - w[s]!) continue;
       const prevBE = j > 0 ? T[BE + s * m + (j - 1)]! : 0;
       const prevBSE = j > 0 ? T[BSE + s * m + (j - 1)]! : 0;
-      const st = Math.max(prevBE, T[BRE + s * m + j]!, prevBSE);
+      const st = Math.max(prevBE, (s < P - 1 ? T[BSE + (s + 1) * m + j]! : 0), prevBSE);
       T[BE + s * m + j] = st + B[s]!;
       if (j < m - 1) T[BRS + s * m + (j + 1)] = T[BE + s * m + j]!;
       if (s > 0) {
         T[BSE + s * m + j] = Math.max(T[BE + s * m + j]!, T[BRS + (s - 1) * m + j]!) + Sb[s]!;
-        T[BRE + (s - 1) * m + j] = T[BSE + s * m + j]!;
       }
     }
   }
