@@ -155,7 +155,7 @@ test('shapes: GPT-2 uses LayerNorm, GELU, fused qkv and learned positions; bad s
   const s = decoderShapes(gpt2, { tp: 1, mbs: 2, seq: 1024 });
   const names = s.layer.map((o) => `${o.name}:${o.table}`);
   assert.deepEqual(names, ['input_norm:layernorm', 'attn_qkv:linear', 'attn_qkv_bias:bias_grad', 'qkv_grad_stack:qkv_grad_stack',
-    'attn_core:attention', 'attn_o:linear', 'attn_o_bias:bias_grad', 'residual_add:add', 'post_attn_norm:layernorm',
+    'attn_core:attention', 'attn_out_merge:head_merge', 'attn_o:linear', 'attn_o_bias:bias_grad', 'residual_add:add', 'residual_grad_sum:add', 'post_attn_norm:layernorm',
     'mlp_fc:linear', 'mlp_fc_bias:bias_grad', 'mlp_act_fn:gelu', 'mlp_proj:linear', 'mlp_proj_bias:bias_grad']);
   // bias gradients are the backward's sums over tokens, one per biased projection, at its output width
   assert.deepEqual(s.layer.filter((o) => o.table === 'bias_grad').map((o) => [o.dims['width'], o.pass]), [[4800, 'backward'], [1600, 'backward'], [6400, 'backward'], [1600, 'backward']]);
@@ -192,6 +192,14 @@ test('costs: a backward-only operator adds to the backward alone; a profile with
   const unpriced = operatorCost(old, layer.find((o) => o.name === 'mlp_fc_bias')!);
   assert.deepEqual([unpriced.forward_ms, unpriced.backward_ms], [0, 0]);
   assert.match(unpriced.outside[0]!, /mlp_fc_bias: not priced \(the profile has no bias_grad table\)/);
+  // autograd's two gradient sums per layer (LLaMA's and GPT-2's): an add's time, in the backward only
+  for (const m of [gpt2, getModel(catalog, 'llama8b')]) {
+    const l = decoderShapes(m, { tp: 1, mbs: 2, seq: 1024 }).layer;
+    const sum = l.find((o) => o.name === 'residual_grad_sum')!;
+    const add = operatorCost(p, l.find((o) => o.name === 'residual_add')!);
+    const c = operatorCost(p, sum);
+    assert.deepEqual([sum.count, c.forward_ms, c.backward_ms], [2, 0, add.forward_ms]);
+  }
 });
 
 test('costs: a Qwen2-7B-like layer at sequence 8192 is priced inside the grid; a 131k sequence is flagged', () => {

@@ -20,7 +20,7 @@ export interface OperatorShape {
   dims: Record<string, number>;
   /** calls per layer (or per model for the first/last parts) */
   count: number;
-  /** a one-field table's time falls in the backward (default: the forward) */
+  /** the table's first field is timed in the backward (default: the forward) */
   pass?: 'backward';
 }
 
@@ -67,6 +67,12 @@ const elementwise = (name: string, table: TableName, width: number, tokens: numb
   ({ name, table, dims: { width, tokens }, count });
 const headMerge = (hd: number, width: number, tokens: number): OperatorShape =>
   ({ name: 'attn_out_merge', table: 'head_merge', dims: { head_dim: hd, width, tokens }, count: 1 });
+/**
+ * Autograd sums the two gradients of a tensor that feeds two operators: each layer's input and its
+ * mid-layer sum feed a norm and a residual add, so its backward adds [tokens, hidden] twice.
+ */
+const residualGradSum = (width: number, tokens: number): OperatorShape =>
+  ({ name: 'residual_grad_sum', table: 'add', dims: { width, tokens }, count: 2, pass: 'backward' });
 const biasGrad = (name: string, width: number, tokens: number): OperatorShape =>
   ({ name, table: 'bias_grad', dims: { width, tokens }, count: 1, pass: 'backward' });
 
@@ -129,6 +135,7 @@ export function decoderShapes(model: ModelSpec, req: ShapeRequest): DecoderShape
       headMerge(hd, hq * hd, M),
       linear('attn_o', hq * hd, h, M),
       elementwise('residual_add', 'add', h, M, 2),
+      residualGradSum(h, M),
       elementwise('post_attn_norm', 'rmsnorm', h, M),
       linear('mlp_gate', h, ffn, M),
       linear('mlp_up', h, ffn, M),
@@ -147,9 +154,11 @@ export function decoderShapes(model: ModelSpec, req: ShapeRequest): DecoderShape
       // the heads are views of the qkv output (no forward copy); their gradients are stacked back
       { name: 'qkv_grad_stack', table: 'qkv_grad_stack', dims: { head_dim: hd, width: hq * hd, tokens: M }, count: 1, pass: 'backward' },
       attention,
+      headMerge(hd, hq * hd, M),
       linear('attn_o', hq * hd, h, M),
       biasGrad('attn_o_bias', h, M),
       elementwise('residual_add', 'add', h, M, 2),
+      residualGradSum(h, M),
       elementwise('post_attn_norm', 'layernorm', h, M),
       linear('mlp_fc', h, ffn, M),
       biasGrad('mlp_fc_bias', ffn, M),

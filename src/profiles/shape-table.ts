@@ -43,7 +43,7 @@ export const COLUMN_OF: Record<string, { column: number; share: number }[]> = {
 /** The extra operators of the per-model format, each the sum of these shapes (per call of the extra). */
 export const EXTRA_OF: Record<string, string[]> = {
   attn_core: ['attn_core'], rope: ['rope_q', 'rope_k'], input_norm: ['input_norm'], post_attn_norm: ['post_attn_norm'],
-  residual_add: ['residual_add'], mlp_mul: ['mlp_mul'], final_norm: ['final_norm'], loss: ['loss'],
+  residual_add: ['residual_add', 'residual_grad_sum'], mlp_mul: ['mlp_mul'], final_norm: ['final_norm'], loss: ['loss'],
 };
 
 export interface ShapeTableRequest {
