@@ -209,3 +209,20 @@ test('the H100 shapes set, priced from ops_H100.json: within 10 % step time and 
   assert.ok(oom!.predictedOom && oom!.predictedPeak_GiB > oom!.limit_GiB, JSON.stringify(oom));
   assert.match(formatComparison(s), /runs that ran out of GPU memory: 1, predicted not to fit: 1 \(.*32L.*GiB predicted, limit 79\.\d\d GiB\)/);
 });
+
+test('the whole-models sets: each run within 10 % step time and 1 % peak memory, MAPE within 5 %, and on the H100 both runs that ran out of memory are predicted not to fit', async () => {
+  const { compareRecords, formatComparison } = await import('../src/validate/compare.js');
+  for (const [dir, runs, ooms] of [['whole', 6, 0], ['whole_h100', 4, 2]] as const) {
+    const recs = readValidationRecords(resolve(import.meta.dirname, '../validation/results', dir));
+    const s = await compareRecords(recs, catalog, ProfileDb.open(PROFILES), 'fasop');
+    assert.equal(s.plans.length, runs, dir);
+    for (const p of s.plans) {
+      assert.ok(Math.abs(p.stepError) < 0.1, `${dir} ${p.scenario}: step ${p.stepError}`);
+      assert.ok(Math.abs(p.memoryError) < 0.01, `${dir} ${p.scenario}: memory ${p.memoryError}`);
+    }
+    assert.ok(s.overall.stepMape < 0.05, `${dir} MAPE ${s.overall.stepMape}`);
+    assert.equal(s.outOfMemory.length, ooms, dir);
+    for (const o of s.outOfMemory) assert.ok(o.predictedOom && o.predictedPeak_GiB > o.limit_GiB, JSON.stringify(o));
+    if (ooms) assert.match(formatComparison(s), new RegExp(`runs that ran out of GPU memory: ${ooms}, predicted not to fit: ${ooms} `));
+  }
+});
