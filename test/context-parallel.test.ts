@@ -8,7 +8,7 @@ import { getModel, loadCatalog } from '../src/catalog/catalog.js';
 import type { ModelSpec } from '../src/catalog/schema.js';
 import { FasopError } from '../src/errors.js';
 import { estimate } from '../src/estimate/estimate.js';
-import { PLAIN_EXECUTION, shardDegree, type Execution } from '../src/estimate/execution.js';
+import { PLAIN_EXECUTION, defaultCpDegrees, shardDegree, type Execution } from '../src/estimate/execution.js';
 import { interNode, intraP2p } from '../src/estimate/links-alpha-beta.js';
 import { rankOf, stageNodeIndices } from '../src/estimate/links.js';
 import { ringBufferBytes, stageMemory } from '../src/estimate/memory-bytes.js';
@@ -279,4 +279,26 @@ test('validate --published: a context-parallel record is placed and priced; toda
   const est = await estimate(plan);
   assert.ok(est.stepTime_s > 0 && Number.isFinite(est.oomGpumem_GiB));
   assert.match(est.breakdown.costSource, new RegExp(`a cp ${bf16.cp} rank`));
+});
+
+test('default space: cp degrees from sequence 16384, at least 4096 tokens a rank, dividing the GPUs; --cp and --plain fix them', async () => {
+  assert.deepEqual(defaultCpDegrees(8192, 64), [1]);
+  assert.deepEqual(defaultCpDegrees(16384, 64), [1, 2, 4]);
+  assert.deepEqual(defaultCpDegrees(131072, 8), [1, 2, 4, 8]);
+  assert.deepEqual(defaultCpDegrees(131072, 64), [1, 2, 4, 8, 16, 32]);
+  assert.deepEqual(defaultCpDegrees(131072, 24), [1, 2, 4, 8]);
+  // 2·cp must divide the sequence (Megatron's load-balanced causal split): 24576 = 2^13 · 3
+  assert.deepEqual(defaultCpDegrees(24576, 64), [1, 2, 4]);
+  const cpsOf = (raw: Parameters<typeof executionsOfOptions>[0], seqLength?: number, gpus?: number) =>
+    [...new Set(executionsOfOptions(raw, 32, { gpusPerNode: 8, launcher: 'megatron-lm', seqLength, gpus })!.map((e) => e.cp))];
+  assert.deepEqual(cpsOf({ estimator: 'fasop' }, 32768, 16), [1, 2, 4, 8]);
+  assert.deepEqual(cpsOf({ estimator: 'fasop' }, 4096, 16), [1]);
+  assert.deepEqual(cpsOf({ estimator: 'fasop', plain: true }, 32768, 16), [1]);
+  assert.deepEqual(cpsOf({ estimator: 'fasop', cp: '1' }, 32768, 16), [1]);
+  // a search at 128k tokens on one node: cp degrees in the CSV without asking, and the best plan is one of them
+  const run = await runCli(['--gpus', 'H100', '1', '--model-type', 'llama8b', '--seq-length', '131072', '--gbs', '8']);
+  assert.equal(run.code, 0, run.err);
+  const rows = readCsvFile(savedCsvPath(run.out));
+  assert.deepEqual([...new Set(rows.map((r) => Number(r['cp'])))].sort((a, b) => a - b), [1, 2, 4, 8]);
+  assert.match(run.out, /Parallelism: TP=\d+, PP=\d+, DP=\d+, MBS=\d+, CP=\d+/);
 });

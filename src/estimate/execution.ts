@@ -24,6 +24,26 @@ export type DpSharding = (typeof DP_SHARDING)[number];
 /** The sharding levels of the default search space: DDP, Megatron's distributed optimizer, FSDP (ZeRO-2 is kept for --dp-sharding). */
 export const DEFAULT_DP_SHARDING: readonly DpSharding[] = ['none', 'optimizer', 'parameters'];
 
+/** Sequences from this length get context parallelism in the default search space. */
+export const DEFAULT_CP_FROM_SEQ = 16384;
+/** The fewest tokens per context-parallel rank the default space goes down to (NeMo's 16k-128k recipes run 4096-16384). */
+export const DEFAULT_CP_MIN_TOKENS = 4096;
+
+/**
+ * The context-parallel degrees of the default search space: 1 below DEFAULT_CP_FROM_SEQ; from it
+ * every power of two that keeps DEFAULT_CP_MIN_TOKENS per rank, splits the sequence into 2·cp equal
+ * chunks and divides the cluster's GPUs (NVIDIA NeMo's Llama-3 8B 16k/128k and Mixtral 16k recipes
+ * run cp 2, 8 and 4).
+ */
+export function defaultCpDegrees(seqLength: number, gpus: number): number[] {
+  const out = [1];
+  if (seqLength < DEFAULT_CP_FROM_SEQ) return out;
+  for (let cp = 2; seqLength / cp >= DEFAULT_CP_MIN_TOKENS && cp <= gpus; cp *= 2) {
+    if (seqLength % (2 * cp) === 0 && gpus % cp === 0) out.push(cp);
+  }
+  return out;
+}
+
 export interface Execution {
   recompute: Recompute;
   /**

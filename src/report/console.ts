@@ -73,7 +73,7 @@ export function planLines(b: PlanRecord, x: PlanExtras | undefined, gpusPerNode:
 /** The plan's techniques, when it runs any: recompute, sharding, sequence parallelism, virtual stages. */
 function executionLine(b: PlanRecord): string[] {
   const parts: string[] = [];
-  if (b.recompute && b.recompute !== 'none') parts.push(`recompute ${b.recompute}${b.recompute_layers ? ` (${b.recompute_layers} layers per stage)` : ''}`);
+  if (b.recompute && b.recompute !== 'none') parts.push(`recompute ${b.recompute}${b.recompute_layers ? ` (${b.recompute_layers} layer${b.recompute_layers === 1 ? '' : 's'} per stage)` : ''}`);
   const hybrid = b.dp_sharding === 'parameters' && b.shard_group ? `HSDP (parameters sharded over groups of ${b.shard_group} dp ranks, ${b.dp / b.shard_group} replicas)` : undefined;
   if (b.dp_sharding && b.dp_sharding !== 'none') parts.push(hybrid ?? { optimizer: 'distributed optimizer (ZeRO-1)', gradients: 'ZeRO-2 (optimizer states and gradients sharded)', parameters: 'FSDP (parameters sharded)' }[b.dp_sharding] ?? b.dp_sharding);
   if (b.sequence_parallel) parts.push('sequence parallel');

@@ -8,7 +8,7 @@ import { getDataset, getGpu, getModel, loadCatalog, parseTokenCount, trainingBud
 import { checkSeqLength, loadHfModelConfig, modelFromHfConfig } from '../catalog/hf-config.js';
 import type { ModelSpec } from '../catalog/schema.js';
 import { FasopError } from '../errors.js';
-import { DEFAULT_DP_SHARDING, DEFAULT_RECOMPUTE, DP_SHARDING, RECOMPUTE, virtualStageCounts, type RequestExecution, type ShardGroupChoice } from '../estimate/execution.js';
+import { DEFAULT_DP_SHARDING, DEFAULT_RECOMPUTE, defaultCpDegrees, DP_SHARDING, RECOMPUTE, virtualStageCounts, type RequestExecution, type ShardGroupChoice } from '../estimate/execution.js';
 import { ownGet } from '../guard/lookup.js';
 import type { PartitionMethod } from '../estimate/plan.js';
 import { LAUNCHES, OPTIMIZER_RECIPES, RECIPE_AXES, RECIPES, TP_RUNTIMES, recipeName, type RecipeAxes, type TrainingRecipe } from '../estimate/recipe.js';
@@ -123,6 +123,9 @@ function shardGroupFlag(value: string, gpusPerNode: number): Array<ShardGroupCho
 export interface ExecutionContext {
   gpusPerNode: number;
   launcher: TrainingRecipe['launcher'];
+  /** the model's sequence length and the cluster's GPUs: the default context-parallel degrees (without them, cp 1) */
+  seqLength?: number;
+  gpus?: number;
 }
 
 /**
@@ -130,7 +133,7 @@ export interface ExecutionContext {
  * torchtitan users turn on: recompute none/selective/full (torchtitan's per-op 'op' when asked for), DP sharding none/optimizer/parameters,
  * sequence parallelism wherever tp > 1, and every virtual-stage count a launcher accepts; parameters
  * sharded over the whole dp group and, under a PyTorch recipe, also over each node's dp ranks
- * (torchtitan's HSDP). Each flag fixes or restricts its own dimension, `--plain` gives the original's
+ * (torchtitan's HSDP), and from sequence 16384 context parallelism (defaultCpDegrees). Each flag fixes or restricts its own dimension, `--plain` gives the original's
  * plain DP × TP × PP. The reference estimator prices plain plans only (undefined: plain).
  */
 export function executionsOfOptions(raw: Pick<RawSearchOptions, 'recompute' | 'recomputeLayers' | 'dpSharding' | 'shardGroup' | 'sequenceParallel' | 'virtualStages' | 'cp' | 'estimator' | 'plain'>, numLayers: number,
@@ -146,7 +149,7 @@ export function executionsOfOptions(raw: Pick<RawSearchOptions, 'recompute' | 'r
   const recomputes = raw.recompute === undefined ? (plain ? ['none' as const] : [...DEFAULT_RECOMPUTE]) : listFlag(raw.recompute, '--recompute', RECOMPUTE, 'none,full');
   const shardings = raw.dpSharding === undefined ? (plain ? ['none' as const] : [...DEFAULT_DP_SHARDING]) : listFlag(raw.dpSharding, '--dp-sharding', DP_SHARDING, 'optimizer');
   const vs = raw.virtualStages === undefined ? (plain ? [1] : virtualStageCounts(numLayers)) : [...new Set(raw.virtualStages.split(',').map((x) => intFlag(x.trim(), '--virtual-stages', { max: 64 })))];
-  const cps = raw.cp === undefined ? [1] : [...new Set(raw.cp.split(',').map((x) => intFlag(x.trim(), '--cp', { max: 1024 })))];
+  const cps = raw.cp === undefined ? (plain || ctx.seqLength === undefined || ctx.gpus === undefined ? [1] : defaultCpDegrees(ctx.seqLength, ctx.gpus)) : [...new Set(raw.cp.split(',').map((x) => intFlag(x.trim(), '--cp', { max: 1024 })))];
   const sequenceParallel = raw.sequenceParallel ?? !plain;
   let recomputeLayers: number | undefined;
   if (raw.recomputeLayers !== undefined) {
@@ -321,11 +324,12 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
     }
     recipe = recipeAtHostSpeed(recipe, us);
   }
-  const executions = executionsOfOptions(raw, model.num_layers, { gpusPerNode, launcher: recipe.launcher });
+  const clusterGpus = gpus.reduce((a, g) => a + g.nodes, 0) * gpusPerNode;
+  const executions = executionsOfOptions(raw, model.num_layers, { gpusPerNode, launcher: recipe.launcher, seqLength: model.seq_length, gpus: clusterGpus });
   if (recipe.launcher === 'megatron-lm' && executions?.some((e) => e.recompute === 'op')) {
     throw new FasopError(`--recompute op is torchtitan's per-operator checkpointing; the recipe '${recipe.name}' runs Megatron-LM, which has none`, 'use a PyTorch recipe (e.g. --optimizer fp32-master-adamw), or --recompute selective|full');
   }
-  checkCpDegrees(executions, model, gpus.reduce((a, g) => a + g.nodes, 0) * gpusPerNode);
+  checkCpDegrees(executions, model, clusterGpus);
   return {
     request: { gpus, model, dataset, gbsValues, gpusPerNode, precision, partitionMethod: method, estimator: raw.estimator as EstimatorName, pareto, recipe, profileSubstitutes, ...(executions ? { executions } : {}), ...(raw.eachExecution ? { eachExecution: true } : {}), ...(executions?.some((e) => e.recompute === 'full') && raw.recomputeLayers === undefined && recipe.launcher === 'megatron-lm' ? { fewestRecomputeLayers: true } : {}) },
     catalog,
