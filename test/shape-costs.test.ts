@@ -226,3 +226,23 @@ test('the whole-models sets: each run within 10 % step time and 1 % peak memory,
     if (ooms) assert.match(formatComparison(s), new RegExp(`runs that ran out of GPU memory: ${ooms}, predicted not to fit: ${ooms} `));
   }
 });
+
+test('the long-sequence set (16384-65536) on the H100: each run within 6 % step time and 1 % peak memory, MAPE within 5 %, the 65536 run flagged as extrapolated, and the run that ran out of memory predicted not to fit', async () => {
+  const { compareRecords } = await import('../src/validate/compare.js');
+  const recs = readValidationRecords(resolve(import.meta.dirname, '../validation/results/long_h100'));
+  const s = await compareRecords(recs, catalog, ProfileDb.open(PROFILES), 'fasop');
+  assert.equal(s.plans.length, 6);
+  for (const p of s.plans) {
+    assert.ok(Math.abs(p.stepError) < 0.06, `${p.scenario}: step ${p.stepError}`);
+    assert.ok(Math.abs(p.memoryError) < 0.01, `${p.scenario}: memory ${p.memoryError}`);
+  }
+  assert.ok(s.overall.stepMape < 0.05, `MAPE ${s.overall.stepMape}`);
+  assert.equal(s.outOfMemory.length, 1);
+  const [oom] = s.outOfMemory;
+  assert.ok(oom!.predictedOom && oom!.predictedPeak_GiB > oom!.limit_GiB, JSON.stringify(oom));
+  for (const r of recs.filter((x) => !x.measured.oom)) {
+    const src = planOfRecord(r, catalog, ProfileDb.open(PROFILES)).profiles['H100']!.shapeSource!;
+    if (r.file.includes('s65536')) assert.ok(src.outside.some((o) => /attn_core: seq 65536 > 32768/.test(o)), src.outside.join('; '));
+    else assert.ok(!src.outside.some((o) => o.startsWith('attn_core')), `${r.file}: ${src.outside.join('; ')}`);
+  }
+});
