@@ -53,7 +53,7 @@ export function addSearchOptions(cmd: Command, hidden: ReadonlySet<keyof typeof 
     new Option('--virtual-stages <v>', 'interleaved 1F1B with v model chunks per pipeline rank, or several comma-separated, e.g. 1,2 (plans with pp >= 2 whose layers and micro-batches it divides; default: every such v)'),
     new Option('--plain', 'search the plain DP × TP × PP space only, as the original (no recompute, sharding, SP or interleaving)'),
     new Option('--each-execution', 'one result per execution of each plan rather than the fastest one that fits (every execution timed, those out of memory too)'),
-    new Option('--cp <degrees>', 'context parallelism (ring attention, the sequence split over cp ranks) to search: a degree or several comma-separated, e.g. 1,2,4; world = tp·cp·dp·pp, the sequence divisible by 2·cp (--estimator fasop; priced from an operator profile)'));
+    new Option('--cp <degrees>', 'context parallelism (ring attention, the sequence split over cp ranks) to search: a degree or several comma-separated, e.g. 1,2,4; world = tp·cp·dp·pp, the sequence divisible by 2·cp (--estimator fasop; priced from an operator profile). Default: 1 below sequence 16384; from 16384, 1 and every power of two with at least 4096 tokens a rank that divides the GPUs (and 2·cp the sequence)'));
   group('output',
     new Option('--output-dir <dir>', 'where CSV, JSONL, logs and charts go (default: ./main_logs)'),
     new Option('--add-exp-name <suffix>', 'suffix of the experiment (CSV) name').default(''),
