@@ -61,7 +61,7 @@ const csvWith = (name: string, cells: Record<number, string>) => json(name, `${H
 
 const LLAMA_CFG = { model_type: 'llama', hidden_size: 2048, num_hidden_layers: 16, num_attention_heads: 32, num_key_value_heads: 8, intermediate_size: 8192, vocab_size: 128256, max_position_embeddings: 131072 };
 
-interface Case { id: string; args: () => string[]; expect: RegExp }
+interface Case { id: string; args: () => string[]; expect: RegExp; fix?: RegExp }
 
 const P = () => ['--profile-dir', REF_PROFILES];
 const G = ['--gpus', 'A40', '2'];
@@ -168,7 +168,8 @@ export const CASES: Case[] = [
   { id: 'model-config-too-many-layers', args: () => [...G, '--model-config', json('deep.json', { ...LLAMA_CFG, num_hidden_layers: 10_000_000 }), ...P()], expect: /num_layers must be at most 1024/ },
   { id: 'model-config-fifo', args: () => [...G, '--model-config', fifo('config-fifo.json'), ...P()], expect: /cannot read model config .*config-fifo\.json: ENOTREG/ },
   { id: 'catalog-dev-zero', args: () => [...G, '--catalog', toDevZero('cat-zero.json'), ...P()], expect: /cannot read catalog file .*cat-zero\.json: ENOTREG/ },
-  { id: 'seq-length-bad', args: () => [...G, '--model-config', json('tiny2.json', LLAMA_CFG), '--seq-length', 'long', ...P()], expect: /--seq-length must be a whole number >= 1, got 'long'/ },
+  { id: 'seq-length-bad', args: () => [...G, '--model-config', json('tiny2.json', LLAMA_CFG), '--seq-length', 'long', ...P()], expect: /--seq-length must be a whole number >= 1, got 'long'/, fix: /pass e\.g\. --seq-length 4096$/ },
+  { id: 'cp-zero', args: () => [...G, '--cp', '0', ...P()], expect: /--cp must be a whole number from 1 to 1024, got '0'/, fix: /pass e\.g\. --cp 2$/ },
   { id: 'seq-length-beyond-positions', args: () => [...G, '--model-type', 'llama70b', '--seq-length', '200000', ...P()], expect: /model llama70b: sequence length 200000 is beyond the model's 131072 positions/ },
   { id: 'seq-length-beyond-config-positions', args: () => [...G, '--model-config', json('short.json', { ...LLAMA_CFG, max_position_embeddings: 4096 }), '--seq-length', '8192', ...P()], expect: /short\.json: sequence length 8192 is beyond the model's 4096 positions/ },
   { id: 'seq-length-beyond-grid', args: () => ['--gpus', 'H200', '1', '--model-config', json('long.json', { ...LLAMA_CFG, max_position_embeddings: 1048576 }), '--seq-length', '262144'], expect: /sequence length 262144 is beyond the reach of operator profile .*ops_H200\.json \(attention measured up to 32768, priced up to 4x that: 131072\)/ },
@@ -241,6 +242,7 @@ describe('user errors: one line, exit 2, nothing written', () => {
       assert.ok(m, `'fasop: error: … — fix: …', got: ${lines[0]}`);
       assert.match(m[1]!, c.expect);
       assert.ok(m[2]!.length > 5, 'a fix is named');
+      if (c.fix) assert.match(m[2]!, c.fix);
       assert.doesNotMatch(run.err + run.out, /\n\s+at .+:\d+:\d+/, 'no stack trace');
       assert.deepEqual(diffTrees(beforeRun, snapshotTree(world)), [], 'nothing created, changed or deleted');
       assert.equal(readFileSync(join(cwd, 'main_logs', 'llama70b.csv'), 'utf8'), PREVIOUS_CSV);
