@@ -194,52 +194,39 @@ test('the harness\'s runs with torchtitan\'s per-operator recompute (op): LLaMA-
   }
 });
 
-test('the H100 shapes set, priced from ops_H100.json: within 10 % step time and 2 % peak memory each, and the run that ran out of memory is predicted not to fit', async () => {
+/**
+ * One validation set scored with the fasop estimator: the run count, every run's step and memory error
+ * within its bound, MAPE within 5 %, and each run that ran out of memory predicted not to fit.
+ */
+async function scoreSet(dir: string, o: { runs: number; step: number; memory: number; ooms: number }) {
   const { compareRecords, formatComparison } = await import('../src/validate/compare.js');
-  const recs = readValidationRecords(resolve(import.meta.dirname, '../validation/results/shapes_h100'));
+  const recs = readValidationRecords(resolve(import.meta.dirname, '../validation/results', dir));
   const s = await compareRecords(recs, catalog, ProfileDb.open(PROFILES), 'fasop');
-  assert.equal(s.plans.length, 14);
+  assert.equal(s.plans.length, o.runs, dir);
   for (const p of s.plans) {
-    assert.ok(Math.abs(p.stepError) < 0.1, `${p.scenario}: step ${p.stepError}`);
-    assert.ok(Math.abs(p.memoryError) < 0.02, `${p.scenario}: memory ${p.memoryError}`);
+    assert.ok(Math.abs(p.stepError) < o.step, `${dir} ${p.scenario}: step ${p.stepError}`);
+    assert.ok(Math.abs(p.memoryError) < o.memory, `${dir} ${p.scenario}: memory ${p.memoryError}`);
   }
-  assert.ok(s.overall.stepMape < 0.05, `MAPE ${s.overall.stepMape}`);
-  assert.equal(s.outOfMemory.length, 1);
-  const [oom] = s.outOfMemory;
-  assert.ok(oom!.predictedOom && oom!.predictedPeak_GiB > oom!.limit_GiB, JSON.stringify(oom));
-  assert.match(formatComparison(s), /runs that ran out of GPU memory: 1, predicted not to fit: 1 \(.*32L.*GiB predicted, limit 79\.\d\d GiB\)/);
+  assert.ok(s.overall.stepMape < 0.05, `${dir} MAPE ${s.overall.stepMape}`);
+  assert.equal(s.outOfMemory.length, o.ooms, dir);
+  for (const x of s.outOfMemory) assert.ok(x.predictedOom && x.predictedPeak_GiB > x.limit_GiB, JSON.stringify(x));
+  return { recs, text: formatComparison(s) };
+}
+
+test('the H100 shapes set, priced from ops_H100.json: within 10 % step time and 2 % peak memory each, and the run that ran out of memory is predicted not to fit', async () => {
+  const { text } = await scoreSet('shapes_h100', { runs: 14, step: 0.1, memory: 0.02, ooms: 1 });
+  assert.match(text, /runs that ran out of GPU memory: 1, predicted not to fit: 1 \(.*32L.*GiB predicted, limit 79\.\d\d GiB\)/);
 });
 
 test('the whole-models sets: each run within 10 % step time and 1 % peak memory, MAPE within 5 %, and on the H100 both runs that ran out of memory are predicted not to fit', async () => {
-  const { compareRecords, formatComparison } = await import('../src/validate/compare.js');
   for (const [dir, runs, ooms] of [['whole', 6, 0], ['whole_h100', 4, 2]] as const) {
-    const recs = readValidationRecords(resolve(import.meta.dirname, '../validation/results', dir));
-    const s = await compareRecords(recs, catalog, ProfileDb.open(PROFILES), 'fasop');
-    assert.equal(s.plans.length, runs, dir);
-    for (const p of s.plans) {
-      assert.ok(Math.abs(p.stepError) < 0.1, `${dir} ${p.scenario}: step ${p.stepError}`);
-      assert.ok(Math.abs(p.memoryError) < 0.01, `${dir} ${p.scenario}: memory ${p.memoryError}`);
-    }
-    assert.ok(s.overall.stepMape < 0.05, `${dir} MAPE ${s.overall.stepMape}`);
-    assert.equal(s.outOfMemory.length, ooms, dir);
-    for (const o of s.outOfMemory) assert.ok(o.predictedOom && o.predictedPeak_GiB > o.limit_GiB, JSON.stringify(o));
-    if (ooms) assert.match(formatComparison(s), new RegExp(`runs that ran out of GPU memory: ${ooms}, predicted not to fit: ${ooms} `));
+    const { text } = await scoreSet(dir, { runs, step: 0.1, memory: 0.01, ooms });
+    if (ooms) assert.match(text, new RegExp(`runs that ran out of GPU memory: ${ooms}, predicted not to fit: ${ooms} `));
   }
 });
 
 test('the long-sequence set (16384-65536) on the H100: each run within 6 % step time and 1 % peak memory, MAPE within 5 %, the 65536 run flagged as extrapolated, and the run that ran out of memory predicted not to fit', async () => {
-  const { compareRecords } = await import('../src/validate/compare.js');
-  const recs = readValidationRecords(resolve(import.meta.dirname, '../validation/results/long_h100'));
-  const s = await compareRecords(recs, catalog, ProfileDb.open(PROFILES), 'fasop');
-  assert.equal(s.plans.length, 6);
-  for (const p of s.plans) {
-    assert.ok(Math.abs(p.stepError) < 0.06, `${p.scenario}: step ${p.stepError}`);
-    assert.ok(Math.abs(p.memoryError) < 0.01, `${p.scenario}: memory ${p.memoryError}`);
-  }
-  assert.ok(s.overall.stepMape < 0.05, `MAPE ${s.overall.stepMape}`);
-  assert.equal(s.outOfMemory.length, 1);
-  const [oom] = s.outOfMemory;
-  assert.ok(oom!.predictedOom && oom!.predictedPeak_GiB > oom!.limit_GiB, JSON.stringify(oom));
+  const { recs } = await scoreSet('long_h100', { runs: 6, step: 0.06, memory: 0.01, ooms: 1 });
   for (const r of recs.filter((x) => !x.measured.oom)) {
     const src = planOfRecord(r, catalog, ProfileDb.open(PROFILES)).profiles['H100']!.shapeSource!;
     if (r.file.includes('s65536')) assert.ok(src.outside.some((o) => /attn_core: seq 65536 > 32768/.test(o)), src.outside.join('; '));

@@ -69,7 +69,7 @@ function executionNote(plan: ResolvedPlan, chosen: boolean): string {
 /** `--exhaustive`: estimate the one plan the user names and print its full breakdown. */
 export async function runExhaustive(io: CliIo, raw: RawSearchOptions, resolved: ResolvedSearchOptions, profiles: ProfileDb, estimator: Estimator): Promise<void> {
   const v = await askMissing(io, raw);
-  const want = { mbs: intFlag(v.mbs, '--mbs', { example: 1 }), tp: intFlag(v.tp, '--tp', { example: 2 }), dp: intFlag(v.dp, '--dp', { example: 2 }), pp: intFlag(v.pp, '--pp', { example: 2 }) };
+  const want = { mbs: intFlag(v.mbs, '--mbs'), tp: intFlag(v.tp, '--tp'), dp: intFlag(v.dp, '--dp'), pp: intFlag(v.pp, '--pp') };
   const req = resolved.request;
   const settings = { ...want, gbs: req.gbsValues[0]! };
   const one = { ...req, gbsValues: [settings.gbs], pareto: false };

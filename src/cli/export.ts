@@ -78,7 +78,7 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
   if (raw.csv !== undefined || raw.rank !== undefined) {
     if (raw.csv === undefined) throw new FasopError('--rank needs --csv FILE', 'pass the results CSV, e.g. --csv main_logs/llama70b.csv --rank 1');
     const path = resolve(io.cwd, raw.csv);
-    const rank = raw.rank === undefined ? 1 : intFlag(raw.rank, '--rank', { example: 1 });
+    const rank = raw.rank === undefined ? 1 : intFlag(raw.rank, '--rank');
     const rows = readPlanCsvFile(path);
     const hits = rows.filter((r) => r.rank === rank).sort((a, b) => a.index - b.index);
     if (hits.length === 0) {
@@ -96,7 +96,7 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
     // the sequence length the plan was estimated at (files fasop wrote carry it); a different one is another plan
     const csvSeq = row.record.seq_length;
     if (csvSeq !== null) {
-      if (raw.seqLength !== undefined && intFlag(raw.seqLength, '--seq-length', { example: 4096 }) !== csvSeq) {
+      if (raw.seqLength !== undefined && intFlag(raw.seqLength, '--seq-length') !== csvSeq) {
         throw new FasopError(`--seq-length ${raw.seqLength} disagrees with ${raw.csv}, whose rank ${rank} was estimated at seq_length ${csvSeq}`,
           `drop --seq-length (export takes ${csvSeq} from the CSV), or search again at --seq-length ${raw.seqLength}`);
       }
@@ -154,7 +154,7 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
 
   const missing = ['tp', 'dp', 'pp', 'mbs'].filter((k) => !explicit.includes(k));
   if (missing.length) throw new FasopError(`explicit degrees need ${missing.map((k) => `--${k}`).join(', ')} too`, 'pass --tp N --dp N --pp N --mbs N');
-  const want = { tp: intFlag(raw.tp, '--tp', { example: 2 }), dp: intFlag(raw.dp, '--dp', { example: 2 }), pp: intFlag(raw.pp, '--pp', { example: 2 }), mbs: intFlag(raw.mbs, '--mbs', { example: 1 }), gbs: req.gbsValues[0]! };
+  const want = { tp: intFlag(raw.tp, '--tp'), dp: intFlag(raw.dp, '--dp'), pp: intFlag(raw.pp, '--pp'), mbs: intFlag(raw.mbs, '--mbs'), gbs: req.gbsValues[0]! };
   const best = await resolveBestPlacement(req, ctx, want);
   await out(best.record, req, best.plan, estimator, { mode: 'explicit' });
 }

@@ -61,7 +61,7 @@ export async function runSearch(io: CliIo, raw: RawSearchOptions, gpuTokens: str
   const { request: req, catalog } = resolved;
   const profiles = ProfileDb.open(resolved.profileDir);
   const estimator = getEstimator(req.estimator);
-  const workers = raw.workers === undefined ? defaultWorkers() : intFlag(raw.workers, '--workers', { max: 256, example: 2 });
+  const workers = raw.workers === undefined ? defaultWorkers() : intFlag(raw.workers, '--workers', { max: 256 });
 
   if (raw.exhaustive) {
     await runExhaustive(io, raw, resolved, profiles, estimator);

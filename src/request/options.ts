@@ -148,13 +148,13 @@ export function executionsOfOptions(raw: Pick<RawSearchOptions, 'recompute' | 'r
   if (plain && given.length > 0) throw new FasopError(`--plain searches the plain DP × TP × PP space; it cannot be combined with ${given.join(', ')}`, 'drop --plain to search those techniques, or drop the technique flags');
   const recomputes = raw.recompute === undefined ? (plain ? ['none' as const] : [...DEFAULT_RECOMPUTE]) : listFlag(raw.recompute, '--recompute', RECOMPUTE, 'none,full');
   const shardings = raw.dpSharding === undefined ? (plain ? ['none' as const] : [...DEFAULT_DP_SHARDING]) : listFlag(raw.dpSharding, '--dp-sharding', DP_SHARDING, 'optimizer');
-  const vs = raw.virtualStages === undefined ? (plain ? [1] : virtualStageCounts(numLayers)) : [...new Set(raw.virtualStages.split(',').map((x) => intFlag(x.trim(), '--virtual-stages', { max: 64, example: 2 })))];
-  const cps = raw.cp === undefined ? (plain || ctx.seqLength === undefined || ctx.gpus === undefined ? [1] : defaultCpDegrees(ctx.seqLength, ctx.gpus)) : [...new Set(raw.cp.split(',').map((x) => intFlag(x.trim(), '--cp', { max: 1024, example: 2 })))];
+  const vs = raw.virtualStages === undefined ? (plain ? [1] : virtualStageCounts(numLayers)) : [...new Set(raw.virtualStages.split(',').map((x) => intFlag(x.trim(), '--virtual-stages', { max: 64 })))];
+  const cps = raw.cp === undefined ? (plain || ctx.seqLength === undefined || ctx.gpus === undefined ? [1] : defaultCpDegrees(ctx.seqLength, ctx.gpus)) : [...new Set(raw.cp.split(',').map((x) => intFlag(x.trim(), '--cp', { max: 1024 })))];
   const sequenceParallel = raw.sequenceParallel ?? !plain;
   let recomputeLayers: number | undefined;
   if (raw.recomputeLayers !== undefined) {
     if (!recomputes.includes('full')) throw new FasopError('--recompute-layers applies only to --recompute full', 'add --recompute full, or drop --recompute-layers');
-    recomputeLayers = intFlag(raw.recomputeLayers, '--recompute-layers', { max: 1024, example: 4 });
+    recomputeLayers = intFlag(raw.recomputeLayers, '--recompute-layers', { max: 1024 });
   }
   if (raw.shardGroup !== undefined && !shardings.includes('parameters')) {
     throw new FasopError('--shard-group applies only to dp sharding parameters (FSDP), which --dp-sharding leaves out', 'add parameters to --dp-sharding, or drop --shard-group');
@@ -182,12 +182,18 @@ function checkCpDegrees(executions: readonly RequestExecution[] | undefined, mod
 
 export const PARTITION_METHODS = ['minmax', 'even', 'optimus-even', 'dp', 'ilp', 'bruteforce', 'dp-original'] as const;
 
+/** The value a whole-number flag's error suggests (32 where none is listed: a batch size). */
+const FLAG_EXAMPLES: Readonly<Record<string, number>> = {
+  '--cp': 2, '--tp': 2, '--dp': 2, '--pp': 2, '--mbs': 1, '--virtual-stages': 2, '--recompute-layers': 4,
+  '--seq-length': 4096, '--gpu-per-node': 8, '--precision': 16, '--workers': 2, '--rank': 1,
+};
+
 /** A positive whole number from a flag, or a FasopError naming the flag. */
-export function intFlag(value: string | undefined, flag: string, opts: { min?: number; max?: number; example?: number } = {}): number {
+export function intFlag(value: string | undefined, flag: string, opts: { min?: number; max?: number } = {}): number {
   const min = opts.min ?? 1;
   const v = value === undefined ? NaN : Number(value);
   if (value === undefined || !/^\s*[+-]?\d+\s*$/.test(value) || !Number.isSafeInteger(v) || v < min || (opts.max !== undefined && v > opts.max)) {
-    throw new FasopError(`${flag} must be a whole number${opts.max !== undefined ? ` from ${min} to ${opts.max}` : ` >= ${min}`}, got '${value ?? ''}'`, `pass e.g. ${flag} ${opts.example ?? (Math.max(min, 1) === 1 ? 32 : min)}`);
+    throw new FasopError(`${flag} must be a whole number${opts.max !== undefined ? ` from ${min} to ${opts.max}` : ` >= ${min}`}, got '${value ?? ''}'`, `pass e.g. ${flag} ${FLAG_EXAMPLES[flag] ?? (Math.max(min, 1) === 1 ? 32 : min)}`);
   }
   return v;
 }
@@ -276,7 +282,7 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
   const catalog = loadCatalog(raw.catalog);
   if (!gpuTokens) throw new FasopError('--gpus is required', 'write --gpus TYPE NODES [TYPE NODES ...], e.g. --gpus A40 8');
   const gpus = parseGpuTokens(gpuTokens, catalog);
-  const seqLength = raw.seqLength === undefined ? undefined : intFlag(raw.seqLength, '--seq-length', { example: 4096 });
+  const seqLength = raw.seqLength === undefined ? undefined : intFlag(raw.seqLength, '--seq-length');
   const model = raw.modelConfigJson !== undefined
     ? modelFromHfConfig(raw.modelConfigJson, 'the uploaded config.json', seqLength, Object.values(catalog.models))
     : raw.modelConfig
@@ -288,8 +294,8 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
   const gbs = intFlag(raw.gbs, '--gbs', { max: MAX_GBS });
   const pareto = Boolean(raw.pareto);
   const gpuPerNodeDefaulted = raw.gpuPerNode === undefined;
-  const gpusPerNode = gpuPerNodeDefaulted ? defaultGpusPerNode(gpus.map((g) => getGpu(catalog, g.type).gpusPerNode), pareto) : intFlag(raw.gpuPerNode, '--gpu-per-node', { max: 64, example: 8 });
-  const precision = intFlag(raw.precision, '--precision', { example: 16 });
+  const gpusPerNode = gpuPerNodeDefaulted ? defaultGpusPerNode(gpus.map((g) => getGpu(catalog, g.type).gpusPerNode), pareto) : intFlag(raw.gpuPerNode, '--gpu-per-node', { max: 64 });
+  const precision = intFlag(raw.precision, '--precision');
   if (precision !== 16 && precision !== 32) throw new FasopError(`--precision must be 16 or 32, got ${precision}`, 'pass --precision 16 or --precision 32');
   const gbsValues = raw.paretoGbsMax === undefined ? [gbs] : gbsSweep(intFlag(raw.paretoGbsMax, '--pareto-gbs-max', { max: MAX_GBS }));
   const tooBig = gbsValues.filter((g) => g > dataset.samples);
