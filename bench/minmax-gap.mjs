@@ -8,7 +8,7 @@ const REF = new URL('../../shared/reference/profiles', import.meta.url).pathname
 const catalog = loadCatalog();
 const profiles = loadProfiles(REF);
 const estimator = process.argv[2] ?? 'reference';
-const base = { gpus: [{ type: 'A40', nodes: 8 }], model: getModel(catalog, 'llama70b'), dataset: getDataset(catalog, 'squad'), gbsValues: [32], gpusPerNode: 4, precision: 16, estimator, pareto: false };
+const base = { gpus: [{ type: 'A40', nodes: 8 }], model: getModel(catalog, 'llama70b'), dataset: getDataset(catalog, 'squad'), gbsValues: [32], gpusPerNode: 4, precision: 16, estimator, pareto: false, eachExecution: true }; // every plan, the same list for both methods
 const ctx = { catalog, profiles, estimator: getEstimator(estimator) };
 console.log(`estimator: ${estimator}`);
 const mm = await search({ ...base, partitionMethod: 'minmax' }, ctx);

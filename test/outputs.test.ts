@@ -194,3 +194,22 @@ test("the original README's mixed-cluster command finds plans that fit; on half 
   // every micro-batch size that divides gbs/dp (1 among them) was searched: a smaller one is no advice
   assert.doesNotMatch(r.stdout, /micro-batch/);
 });
+
+test('--parsing: a strategy that fits and one that does not carry the same execution fields, and a fitting line agrees with its CSV row', async () => {
+  const run = await runCli(['--gpus', 'H100', '2', '--gbs', '32', '--parsing', '--parsing-file', 'p.jsonl']);
+  assert.equal(run.code, 0, run.err);
+  const lines = readFileSync(join(run.cwd, 'p.jsonl'), 'utf8').trimEnd().split('\n').slice(1).map((l) => JSON.parse(l));
+  const fit = lines.filter((x) => !x.is_oom);
+  const oom = lines.filter((x) => x.is_oom);
+  assert.ok(fit.length > 0 && oom.length > 0, `${fit.length} fit, ${oom.length} do not`);
+  const execution = ['cp', 'recompute', 'recompute_layers', 'dp_sharding', 'shard_group', 'sequence_parallel', 'virtual_stages'];
+  for (const x of lines) for (const k of execution) assert.ok(k in x, `index ${x.index} lacks ${k}`);
+  const rows = parseCsvText(readFileSync(savedCsvPath(run.out), 'utf8'));
+  // the CSV numbers its own rows (the strategies that fit): the row is found by its plan and step time
+  const row = rows.find((r) => ['mbs', 'tp', 'dp', 'pp'].every((k) => Number(r[k]) === fit[0][k]) && Number(r['step_time(s)']) === fit[0].step_time)!;
+  assert.ok(row, `CSV row of JSONL index ${fit[0].index}`);
+  // the CSV writes Python's True/False and an empty cell for none
+  const asCsv = (v: unknown) => (v === true ? 'True' : v === false ? 'False' : String(v ?? ''));
+  for (const k of [...execution, 'seq_length']) assert.equal(asCsv(fit[0][k]), row[k], k);
+  assert.ok(Math.abs(fit[0].mfu - Number(row['mfu'])) < 1e-12 && fit[0].mfu > 0);
+});

@@ -33,7 +33,7 @@ test('fasop search: CSV rank 1 fits, OOM rows rank last; the summary names every
   const firstOom = Math.min(...rows.filter((r) => r['is_oom'] === 'True').map((r) => Number(r['rank'])));
   assert.ok(lastFit < firstOom, `${lastFit} < ${firstOom}`);
   const b = rows[0]!;
-  assert.match(run.out, new RegExp(`Batch: gbs 32 = micro-batch ${b['mbs']} × \\d+ micro-batches × DP ${b['dp']}`));
+  assert.match(run.out, new RegExp(`Batch: gbs 32 = micro-batch ${b['mbs']} × \\d+ micro-batch(es)? × DP ${b['dp']}`));
   assert.match(run.out, /GPUs: H100:4 — 32 GPUs \(4 nodes × 8\)/);
   assert.match(run.out, new RegExp(`Parallelism: TP=${b['tp']}, PP=${b['pp']}, DP=${b['dp']}, MBS=${b['mbs']}`));
   assert.ok(run.out.includes(`Layers per stage: ${b['partition_layers']}`), `${b['partition_layers']} in\n${run.out}`);

@@ -1,8 +1,7 @@
 import { z } from 'zod';
 
 /** A positive catalog figure; bounded so that no time, cost or memory term can overflow to infinity. */
-const positive = (what: string) => z.number({ error: `${what} must be a number` }).positive({ error: `${what} must be > 0` })
-  .min(1e-9, { error: `${what} must be at least 1e-9` }).max(1e18, { error: `${what} must be at most 1e18` });
+const positive = (what: string) => z.number({ error: `${what} must be a number` }).min(1e-9, { error: `${what} must be > 0 (at least 1e-9)` }).max(1e18, { error: `${what} must be at most 1e18` });
 
 const tiersSchema = z.object({
   nvlinkPair: positive('nvlinkPair'),
@@ -112,9 +111,6 @@ export const modelSpecSchema = z
     /** the longest sequence the model's positions cover (config max_position_embeddings / n_positions) */
     max_position_embeddings: z.number().int().positive().optional(),
     source: z.string().optional(),
-  })
-  .refine((m) => m.hidden_size % m.num_attention_heads === 0, {
-    message: 'hidden_size must be a multiple of num_attention_heads',
   })
   .refine((m) => m.num_attention_heads % m.num_key_value_heads === 0, {
     message: 'num_attention_heads must be a multiple of num_key_value_heads',

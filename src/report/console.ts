@@ -58,7 +58,7 @@ export function planLines(b: PlanRecord, x: PlanExtras | undefined, gpusPerNode:
   const nodes = b.node_type.length;
   const layers = x?.layersPerStage ?? b.partition_layers;
   return [
-    `  Batch: gbs ${b.gbs} = micro-batch ${b.mbs} × ${microBatches(b)} micro-batches × DP ${b.dp}`,
+    `  Batch: gbs ${b.gbs} = micro-batch ${b.mbs} × ${microBatches(b)} micro-batch${microBatches(b) === 1 ? '' : 'es'} × DP ${b.dp}`,
     `  GPUs: ${b.gpu_cluster_str} — ${gpus} GPUs (${nodes} node${nodes === 1 ? '' : 's'}${gpusPerNode ? ` × ${gpusPerNode}` : ''})`,
     `  Parallelism: TP=${b.tp}, PP=${b.pp}, DP=${b.dp}, MBS=${b.mbs}${b.cp > 1 ? `, CP=${b.cp}` : ''}`,
     ...executionLine(b),

@@ -2,6 +2,9 @@ import type { PlanRecord } from '../search/record.js';
 import type { OomRecord } from '../search/search.js';
 import { PyFloat, pyJson } from './pyformat.js';
 
+/** A float, or null where there is none (an MFU without the GPU's peak). */
+const finite = (x: number) => (Number.isFinite(x) ? new PyFloat(x) : null);
+
 /** One JSONL result line (SPEC §13.3): {"index": k, <SearchResult fields>, <our additions>}. */
 export function jsonlRecord(index: number, r: PlanRecord): string {
   return pyJson({
@@ -28,6 +31,17 @@ export function jsonlRecord(index: number, r: PlanRecord): string {
     estimator: r.estimator,
     partition_method: r.partition_method,
     cost_source: r.cost_source,
+    // after the original's fields: the plan's execution and utilisation, as the CSV's last columns
+    cp: r.cp,
+    recompute: r.recompute,
+    recompute_layers: r.recompute_layers,
+    dp_sharding: r.dp_sharding,
+    shard_group: r.shard_group,
+    sequence_parallel: r.sequence_parallel,
+    virtual_stages: r.virtual_stages,
+    mfu: finite(r.mfu),
+    tokens_per_s_per_gpu: finite(r.tokens_per_s_per_gpu),
+    seq_length: r.seq_length,
   });
 }
 
@@ -54,6 +68,7 @@ export function jsonlOom(index: number, r: OomRecord): string {
     oom_gpumem_is: r.timed ? 'estimated' : 'at least',
     placement: r.placement,
     recompute: r.execution.recompute,
+    recompute_layers: r.execution.recomputeLayers ?? null,
     dp_sharding: r.execution.dpSharding,
     shard_group: r.execution.shardGroup ?? null,
     sequence_parallel: r.execution.sequenceParallel,
