@@ -302,3 +302,26 @@ test('export warns when a pipeline plan has fewer micro-batches than stages (PyT
   assert.ok((await run('8')).some((w) => /2 micro-batches per step for 4 pipeline stages; PyTorch's Schedule1F1B refuses/.test(w)));
   assert.ok(!(await run('16')).some((w) => /Schedule1F1B/.test(w)), '4 micro-batches for 4 stages');
 });
+
+test('export --best --format torchtitan passes over plans torchtitan cannot express, says so, and exports the best it runs; megatron takes rank 1', async () => {
+  const args = ['export', '--best', '--gpus', 'H100', '4', '--gbs', '64'];
+  const json = await runCli([...args, '--format', 'json']);
+  assert.equal(json.code, 0, json.err);
+  const top = JSON.parse(json.out);
+  // the default space's rank 1 here recomputes a layer count no every-k-th-block pattern gives
+  assert.equal(top.plan.source.rank, 1);
+  assert.ok(top.refused.torchtitan && /every k-th transformer block/.test(top.refused.torchtitan.message), JSON.stringify(top.refused));
+  const mg = await runCli([...args, '--format', 'megatron']);
+  assert.equal(mg.code, 0, mg.err);
+  assert.doesNotMatch(mg.err, /NOTICE/);
+  assert.match(mg.out, /--recompute-method block/);
+  const tt = await runCli([...args, '--format', 'torchtitan']);
+  assert.equal(tt.code, 0, tt.err);
+  const notice = /\[NOTICE\] torchtitan cannot run the (?:plan|(\d+) plans) ranked above this one \(rank 1: torchtitan recomputes every k-th.*\); exporting rank (\d+), the best plan torchtitan runs/.exec(tt.err);
+  assert.ok(notice, tt.err);
+  assert.ok(Number(notice[2]) > 1);
+  assert.match(tt.out, /\[parallelism\]/);
+  assert.match(tt.out, /estimated step time: ([\d.]+) s/);
+  // slower than rank 1, as ranked
+  assert.ok(Number(/estimated step time: ([\d.]+) s/.exec(tt.out)![1]) >= top.plan.stepTime_s);
+});

@@ -144,12 +144,37 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
   if (raw.best) {
     const records = await search(req, ctx);
     const ranked = rankRecords(records);
-    const chosen = ranked.find((r) => raw.allowOom || !r.record.is_oom);
-    if (!chosen) throw new FasopError(`all ${records.length} plans are estimated to run out of GPU memory`, 'add nodes, use a smaller model or gbs, or pass --allow-oom');
-    const rec = chosen.record;
-    const plan = resolvePlansOf(req, resolved.catalog, profiles, { ...rec, execution: executionOf(rec) }, rec.placement)[0]!;
-    await out(rec, req, plan, estimator, { mode: 'best', rank: chosen.rank, plans: records.length, oomSkipped: ranked.indexOf(chosen) });
-    return;
+    const candidates = ranked.filter((r) => raw.allowOom || !r.record.is_oom);
+    if (!candidates.length) throw new FasopError(`all ${records.length} plans are estimated to run out of GPU memory`, 'add nodes, use a smaller model or gbs, or pass --allow-oom');
+    // the best plan the chosen launcher runs: plans it cannot express (a recompute count torchtitan has no
+    // pattern for, FSDP with pipeline stages in Megatron-LM) are passed over, and a notice names them
+    const launcher = raw.format === 'megatron' ? 'Megatron-LM' : raw.format === 'torchtitan' ? 'torchtitan' : 'either launcher';
+    const passed: Array<{ rank: number; why: string; hint: string }> = [];
+    for (const chosen of candidates) {
+      const rec = chosen.record;
+      const plan = resolvePlansOf(req, resolved.catalog, profiles, { ...rec, execution: executionOf(rec) }, rec.placement)[0]!;
+      const source = { mode: 'best', rank: chosen.rank, plans: records.length, oomSkipped: ranked.indexOf(chosen) - passed.length, ...(passed.length ? { launcherSkipped: passed.map((x) => x.rank) } : {}) };
+      let r: Awaited<ReturnType<typeof exportPlan>>;
+      try {
+        r = await exportPlan(rec, { model: req.model, gpusPerNode: req.gpusPerNode, plan, estimator, torchtitanDp: raw.torchtitanDp, recipe: req.estimator === 'fasop' ? req.recipe?.name : undefined, source });
+      } catch (err) {
+        if (!(err instanceof FasopError)) throw err;
+        passed.push({ rank: chosen.rank, why: err.message, hint: err.hint });
+        continue;
+      }
+      const refusal = raw.format === 'json' ? undefined : r.refused[raw.format];
+      if (refusal) {
+        passed.push({ rank: chosen.rank, why: refusal.message, hint: refusal.hint });
+        continue;
+      }
+      if (passed.length) {
+        io.err(`[NOTICE] ${launcher} cannot run the ${passed.length === 1 ? 'plan' : `${passed.length} plans`} ranked above this one (rank ${passed[0]!.rank}: ${passed[0]!.why}); ` +
+          `exporting rank ${chosen.rank}, the best plan ${launcher} runs`);
+      }
+      io.out(formatExport(r, raw.format));
+      return;
+    }
+    throw new FasopError(`${launcher} can run none of the ${candidates.length} plans${raw.allowOom ? '' : ' that fit'} (rank ${passed[0]!.rank}: ${passed[0]!.why})`, passed[0]!.hint || 'export with another --format');
   }
 
   const missing = ['tp', 'dp', 'pp', 'mbs'].filter((k) => !explicit.includes(k));
