@@ -321,6 +321,8 @@ test('export --best --format torchtitan passes over plans torchtitan cannot expr
   assert.ok(notice, tt.err);
   assert.ok(Number(notice[2]) > 1);
   assert.match(tt.out, /\[parallelism\]/);
+  // the default recipe is Megatron-LM's: the torchtitan export says how to price it as torchtitan runs
+  assert.match(tt.out, /# note: torchtitan: the plan was priced under megatron-mixed .*--recipe fp32-master-adamw/);
   assert.match(tt.out, /estimated step time: ([\d.]+) s/);
   // slower than rank 1, as ranked
   assert.ok(Number(/estimated step time: ([\d.]+) s/.exec(tt.out)![1]) >= top.plan.stepTime_s);

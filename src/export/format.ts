@@ -9,7 +9,7 @@ const fmtS = (x: number | null) => (x === null || !Number.isFinite(x) ? 'n/a' : 
 export function commentLines(r: ExportResult, format: ExportFormat = 'json'): string[] {
   const p = r.plan;
   const lines = [
-    `plan: tp=${p.tp}${p.cp > 1 ? ` cp=${p.cp}` : ''} dp=${p.dp} pp=${p.pp} mbs=${p.mbs} gbs=${p.gbs} (${p.microBatches} micro-batches per step) on ${p.cluster}: ${p.nodes} node(s) × ${p.gpusPerNode} GPUs = ${p.worldSize} GPUs; ${p.model} (${p.numLayers} layers)`,
+    `plan: tp=${p.tp}${p.cp > 1 ? ` cp=${p.cp}` : ''} dp=${p.dp} pp=${p.pp} mbs=${p.mbs} gbs=${p.gbs} (${p.microBatches} micro-batch${p.microBatches === 1 ? '' : 'es'} per step) on ${p.cluster}: ${p.nodes} node(s) × ${p.gpusPerNode} GPUs = ${p.worldSize} GPUs; ${p.model} (${p.numLayers} layers)`,
     `execution: ${p.execution.label}${p.recipe ? `; recipe ${p.recipe}` : ''}`,
     `estimated step time: ${fmtS(p.stepTime_s)}${p.estimator ? ` (${p.estimator} estimator${p.partitionMethod ? `, ${p.partitionMethod} partition` : ''})` : ''}${p.isOom ? '  — OOM estimated' : ''}`,
     `layers per stage: [${r.layerPartition.layersPerStage.join(', ')}]` + (r.layerPartition.exact ? ' (the plan\'s own partition: it cuts only between layers)' : ' (rounded, see below)'),

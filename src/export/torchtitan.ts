@@ -150,6 +150,7 @@ export function torchtitanConfig(p: { tp: number; dp: number; pp: number; mbs: n
   if (p.tp > 1 && !e.sequenceParallel) notes.push('torchtitan: tensor parallelism always runs with sequence parallelism (apply_tp shards the norms over the sequence); the plan priced TP without it');
   // parallel_dims.py: fsdp_enabled = dp_shard_enabled or cp_enabled; the FSDP mesh is dp_shard × cp
   if (e.cp > 1) notes.push(`torchtitan: with context parallelism FSDP2 is on and shards over dp_shard·cp = ${shard}·${e.cp} = ${shard * e.cp} ranks${e.dpSharding === 'none' && dpMode !== 'shard' ? ' although the plan keeps full copies (dp_sharding none)' : ''}`);
+  if (opts.recipe?.startsWith('megatron-mixed')) notes.push(`torchtitan: the plan was priced under ${opts.recipe} (Megatron-LM's optimizer and gradient buffers); torchtitan keeps fp32 parameters and AdamW states and FSDP2 reduces gradients in fp32: search with --recipe fp32-master-adamw to price it as torchtitan runs it`);
   if (opts.recipe?.startsWith('bf16-adamw')) notes.push(`torchtitan: the ${opts.recipe} recipe keeps no fp32 master weights; torchtitan keeps fp32 parameters and AdamW states (FSDP2 computes in mixed_precision_param = "bfloat16"; DDP and single-device runs use autocast)`);
   const training: TorchtitanConfig['training'] = { local_batch_size: p.pp > 1 ? p.gbs / p.dp : p.mbs, global_batch_size: p.gbs };
   if (opts.seqLength !== undefined) training.seq_len = opts.seqLength;
