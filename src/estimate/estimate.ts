@@ -10,6 +10,7 @@ export { microBatchesOf } from './plan-costs.js';
 import { trainingFlopsPerToken } from '../model/flops.js';
 import { layerSharesPerStage, layersPerStage } from '../model/graph.js';
 import { simulate1F1BKept } from '../pipeline/memo.js';
+import type { SimulationOptions } from '../pipeline/onef1b.js';
 import { stageLists, stageTime_s, type StageLists } from './boundaries.js';
 import { dpAllreduce_s, embeddingSync_s } from './data-parallel.js';
 import { roundingOf } from './f32.js';
@@ -106,8 +107,8 @@ function evaluate(ctx: Context, candidate: Candidate, known?: MemoryOutcome, wit
   const ends = sizes.length === 1
     ? [round(m * round(lists.compute_s[0]!))]
     : v > 1
-      ? simulate1F1BKept({ ...lists, forward_s: lists.forward_s.map((x) => x / v), backward_s: lists.backward_s.map((x) => x / v) }, m * v, { stage0SkipsOwnSend: policy.stage0SkipsOwnSend })
-      : simulate1F1BKept(lists, m, { stage0SkipsOwnSend: policy.stage0SkipsOwnSend });
+      ? simulate1F1BKept({ ...lists, forward_s: lists.forward_s.map((x) => x / v), backward_s: lists.backward_s.map((x) => x / v) }, m * v, simulationOf(policy))
+      : simulate1F1BKept(lists, m, simulationOf(policy));
   const dpFull = dpAllreduce_s({ plan, policy, recipe, stageTypes: ctx.stageTypes, sizes, stageParams: memory.params, lastBackward_s: lists.backward_s });
   // FSDP reduce-scatters per micro-batch (above); hybrid shards still all-reduce their 1/Z across replicas
   const dp = exec.dpSharding === 'parameters' && Z > 1 ? replicaAllreduce_s({ plan, policy, recipe, stageTypes: ctx.stageTypes, sizes, stageParams: memory.params, lastBackward_s: lists.backward_s }, Z) : dpFull;
@@ -120,6 +121,11 @@ function evaluate(ctx: Context, candidate: Candidate, known?: MemoryOutcome, wit
   const emb = embeddingSync_s(plan, policy, recipe);
   const stepTime = round(Math.max(...ends.map((e, s) => round(round(e) + dp[s]! + opt[s]!))) + round(emb));
   return { candidate, lists, ends, memory, dp, opt, emb, stepTime, host };
+}
+
+/** The 1F1B simulation's options under a policy. */
+function simulationOf(policy: EstimatorPolicy): SimulationOptions {
+  return { stage0SkipsOwnSend: policy.stage0SkipsOwnSend, extendSteadyState: policy.pipelineSteadyState === 'extended' };
 }
 
 function hostNote(recipe: TrainingRecipe, host: HostTerm[] | undefined): string {

@@ -25,6 +25,8 @@ export interface EstimatorPolicy {
   links: 'bandwidth-only' | 'alpha-beta';
   /** stage 0 starts its backward without waiting for its own forward send (the original, SPEC Q20) */
   stage0SkipsOwnSend: boolean;
+  /** the 1F1B steady state: 'simulated' step by step (the original), or 'extended' once it repeats (pipeline/onef1b.ts) */
+  pipelineSteadyState: 'simulated' | 'extended';
   /** DP all-reduce: 'stage0-params' charged to every stage (the original) or 'per-stage' own parameters and ring */
   dpAllreduce: 'stage0-params' | 'per-stage';
   /** DP all-reduce overlapped with the last backward where the recipe's runtime does (DDP buckets) */
@@ -76,6 +78,7 @@ export const REFERENCE: EstimatorPolicy = Object.freeze({
   boundaries: 'first-and-last',
   links: 'bandwidth-only',
   stage0SkipsOwnSend: true,
+  pipelineSteadyState: 'simulated',
   dpAllreduce: 'stage0-params',
   dpOverlap: false,
   embeddingSync: 'whenever-pipelined',
@@ -106,6 +109,7 @@ export const FASOP: EstimatorPolicy = Object.freeze({
   boundaries: 'every-boundary',
   links: 'alpha-beta',
   stage0SkipsOwnSend: false,
+  pipelineSteadyState: 'extended',
   dpAllreduce: 'per-stage',
   dpOverlap: true,
   embeddingSync: 'tied-only',

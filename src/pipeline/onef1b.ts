@@ -1,7 +1,7 @@
 /**
  * Event simulation of the 1F1B pipeline schedule (SPEC §10): per stage, forward F_s and backward
  * B_s per micro-batch, a forward send after each forward and a backward send after each backward.
- * Returns each stage's end time (its last backward). Pure; O(pp·m).
+ * Returns each stage's end time (its last backward). Pure; O(pp·m), less where the steady state is extended.
  */
 export interface PipelineStageTimes {
   forward_s: number[];
@@ -15,6 +15,12 @@ export interface PipelineStageTimes {
 export interface SimulationOptions {
   /** the original lets stage 0's backward start without waiting for its own forward send (quirk Q20) */
   stage0SkipsOwnSend: boolean;
+  /**
+   * once every time a step carries to the next has moved by the same amount as in the step before,
+   * the schedule repeats: the steady state is extended to its last step instead of simulated
+   * (the same schedule in exact arithmetic; within a few rounding steps of the simulated one)
+   */
+  extendSteadyState?: boolean;
 }
 
 /** Largest scratch buffer kept between calls (elements; 32 MiB): bigger simulations allocate their own. */
@@ -27,6 +33,16 @@ function scratchOf(n: number): Float64Array {
   if (scratch.length < n) scratch = new Float64Array(Math.max(n, 2 * scratch.length));
   scratch.fill(0, 0, n);
   return scratch;
+}
+
+/** Whether every time step j hands on is the one step j − 1 handed on, plus d (exact: the values are close). */
+function repeats(T: Float64Array, P: number, m: number, w: readonly number[], j: number, d: number, FSE: number, BSE: number): boolean {
+  for (let s = 1; s < P; s++) if (T[BSE + s * m + j]! - T[BSE + s * m + j - 1]! !== d) return false;
+  for (let s = 0; s < P - 1; s++) {
+    const f = FSE + s * m + j + w[s]!;
+    if (T[f]! - T[f - 1]! !== d) return false;
+  }
+  return true;
 }
 
 export function simulate1F1B(t: PipelineStageTimes, microBatches: number, opts: SimulationOptions): number[] {
@@ -66,7 +82,9 @@ export function simulate1F1B(t: PipelineStageTimes, microBatches: number, opts: 
     }
   }
 
-  // Phase 2: steady state, one forward then one backward per step.
+  // Phase 2: steady state, one forward then one backward per step. Steps 1 … last run the same
+  // recurrence (every stage has a forward to run and one more to receive).
+  const last = m - w[0]! - 2;
   for (let j = 0; j < m; j++) {
     for (let s = 0; s < P; s++) {
       const f = j + w[s]!;
@@ -101,6 +119,18 @@ export function simulate1F1B(t: PipelineStageTimes, microBatches: number, opts: 
         T[BSE + s * m + j] = Math.max(T[BE + s * m + j]!, T[BRS + (s - 1) * m + j]!) + Sb[s]!;
       } else if (j === m - 1 - w[s]! && j + 1 < m) {
         T[BRS + s * m + (j + 1)] = T[BE + s * m + j]!;
+      }
+    }
+    // steps 1 … last share one recurrence; what step j hands on is stage 0's backward end, each later
+    // stage's backward send end and each earlier stage's forward send end (the rest is read in-step)
+    if (opts.extendSteadyState && j >= 1 && j < last) {
+      const d = T[BE + j]! - T[BE + j - 1]!;
+      if (d > 0 && repeats(T, P, m, w, j, d, FSE, BSE)) {
+        const k = last - j;
+        T[BE + last] = T[BE + j]! + k * d;
+        for (let q = 1; q < P; q++) T[BSE + q * m + last] = T[BSE + q * m + j]! + k * d;
+        for (let q = 0; q < P - 1; q++) T[FSE + q * m + last + w[q]!] = T[FSE + q * m + j + w[q]!]! + k * d;
+        j = last;
       }
     }
   }
