@@ -35,6 +35,22 @@ export function withExecutions(req: SearchRequest, strategies: Strategy[], gbs: 
   return out;
 }
 
+/**
+ * Step times within this relative distance of each other are one time: the earlier execution in the
+ * request's order is chosen, whatever the last bits of their sums (a host-bound plan gains nothing
+ * from selective recompute; rounding should not decide for it).
+ */
+export const STEP_TIE_REL = 1e-12;
+
+/** Of fitting candidates, the one the search keeps: the earliest in the request's order within STEP_TIE_REL of the fastest. */
+export function chosenOf<T extends { stepTime_s: number; at: number }>(fits: readonly T[]): T | undefined {
+  if (fits.length === 0) return undefined;
+  const best = fits.reduce((a, x) => Math.min(a, x.stepTime_s), Infinity);
+  let out: T | undefined;
+  for (const x of fits) if (x.stepTime_s <= best * (1 + STEP_TIE_REL) && (!out || x.at < out.at)) out = x;
+  return out;
+}
+
 /** What chooseExecution found: the fastest execution that fits, else the leanest one that does not. */
 export interface ExecutionChoice {
   fit?: { plan: ResolvedPlan; estimate: Estimate };
@@ -49,7 +65,9 @@ export interface ExecutionChoice {
  * With memoryParts false the chosen estimate's stages carry their memory but not its parts.
  */
 export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, choice: readonly Strategy[], gbs: number, memoryParts = true): Promise<ExecutionChoice> {
-  let fit: Kept | undefined;
+  // every execution timed that fits, and the fastest step time among them
+  const fits: Array<Kept & { stepTime_s: number }> = [];
+  let best_s = Infinity;
   // the leanest execution that does not fit (the least over its limit; the earlier on ties); its record is built at the end
   let lean: Lean | undefined;
   const keepLean = (ratio: number, at: number, plan: ResolvedPlan, peak_GiB: number, limit_GiB: number, timed: boolean) => {
@@ -71,10 +89,10 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
       outcome[at] = 'oom';
       continue;
     }
-    // an execution whose step-time floor is above the fastest one that fits cannot take its place (on a tie, the earlier in the request's order wins)
-    if (fit && estimator.stepFloor_s) {
+    // an execution whose step-time floor is past the fastest one that fits (and its tie distance) cannot take its place
+    if (fits.length && estimator.stepFloor_s) {
       const f = (await estimator.stepFloor_s(plan)) * (1 - 1e-9);
-      if (f > fit.timing.stepTime_s || (f >= fit.timing.stepTime_s && at > fit.at)) {
+      if (f > best_s * (1 + STEP_TIE_REL)) {
         outcome[at] = 'skipped';
         continue;
       }
@@ -89,7 +107,8 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
     }
     outcome[at] = 'fit';
     if (t.memoryCapped) cappedFit[at] = true;
-    if (!fit || t.stepTime_s < fit.timing.stepTime_s || (t.stepTime_s === fit.timing.stepTime_s && at < fit.at)) fit = { plan, timing: t, at };
+    fits.push({ plan, timing: t, at, stepTime_s: t.stepTime_s });
+    best_s = Math.min(best_s, t.stepTime_s);
   }
   // partial recompute: for each full recompute that may fit where its sibling without recompute does not
   if (req.fewestRecomputeLayers) {
@@ -100,12 +119,16 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
       const none = noneSiblingsOf(choice)[at]!;
       // fewer recomputed layers are slower than none at all, on the same partition
       if (none >= 0 && outcome[none] === 'fit' && !cappedFit[none]) continue;
-      const p = await fewestLayers(req, profiles, estimator, place, st, gbs, fit?.timing.stepTime_s);
+      const p = await fewestLayers(req, profiles, estimator, place, st, gbs, fits.length ? best_s : undefined);
       estimated += p.estimated;
       // just before its full recompute in the request's order: fewer layers recomputed
-      if (p.fit && (!fit || p.fit.timing.stepTime_s < fit.timing.stepTime_s || (p.fit.timing.stepTime_s === fit.timing.stepTime_s && at - 0.5 < fit.at))) fit = { ...p.fit, at: at - 0.5 };
+      if (p.fit) {
+        fits.push({ ...p.fit, at: at - 0.5, stepTime_s: p.fit.timing.stepTime_s });
+        best_s = Math.min(best_s, p.fit.timing.stepTime_s);
+      }
     }
   }
+  const fit = chosenOf(fits);
   if (fit) return { fit: { plan: fit.plan, estimate: fit.timing.estimate!(memoryParts) } };
   const { plan, ratio, peak_GiB, limit_GiB, timed } = lean!;
   const st = choice[lean!.at]!;
@@ -143,7 +166,7 @@ async function fewestLayers(req: SearchRequest, profiles: ProfileDb, estimator: 
   };
   if (best_s !== undefined && estimator.moreRecomputeFloor_s) {
     const plan = resolvePlan(req, profiles, place, { ...st, gbs, execution: { ...e, recomputeLayers: v } });
-    if ((await estimator.moreRecomputeFloor_s(plan)) * (1 - 1e-9) >= best_s) return { estimated };
+    if ((await estimator.moreRecomputeFloor_s(plan)) * (1 - 1e-9) > best_s * (1 + STEP_TIE_REL)) return { estimated };
   }
   let lo = 1;
   let hi = J;
@@ -161,12 +184,15 @@ async function fewestLayers(req: SearchRequest, profiles: ProfileDb, estimator: 
   }
   // partitions within memory up to the first k whose minmax partition fits: the fastest of them (the fewest layers of equals)
   if (found.timing.memoryCapped) {
+    const counts = [{ ...found, at: lo, stepTime_s: found.timing.stepTime_s }];
     for (let j = lo + 1; j <= J; j++) {
       const r = kept.get(j) ?? await probe(j);
       if (!r) continue;
-      if (r.timing.stepTime_s < found.timing.stepTime_s) found = r;
+      counts.push({ ...r, at: j, stepTime_s: r.timing.stepTime_s });
       if (!r.timing.memoryCapped) break;
     }
+    const { plan, timing } = chosenOf(counts)!;
+    found = { plan, timing };
   }
   return { fit: found, estimated };
 }
