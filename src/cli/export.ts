@@ -67,13 +67,11 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
     throw new FasopError('choose the plan one way: --csv FILE [--rank N], --best, or --tp N --dp N --pp N --mbs N',
       'e.g. fasop export --csv main_logs/llama70b.csv --rank 1 --format megatron');
   }
-  const out = async (p: ExportablePlan, req: SearchRequest, plan: ResolvedPlan | undefined, estimator: Estimator | undefined, source: Record<string, unknown>, why?: string) => {
-    const r = await exportPlan(p, {
-      model: req.model, gpusPerNode: req.gpusPerNode, plan, estimator, torchtitanDp: raw.torchtitanDp,
-      recipe: req.estimator === 'fasop' ? req.recipe?.name : undefined, source, ...(why ? { unavailable: why } : {}),
-    });
-    io.out(formatExport(r, raw.format));
-  };
+  const exportOf = (p: ExportablePlan, req: SearchRequest, plan: ResolvedPlan | undefined, estimator: Estimator | undefined, source: Record<string, unknown>, why?: string) => exportPlan(p, {
+    model: req.model, gpusPerNode: req.gpusPerNode, plan, estimator, torchtitanDp: raw.torchtitanDp,
+    recipe: req.estimator === 'fasop' ? req.recipe?.name : undefined, source, ...(why ? { unavailable: why } : {}),
+  });
+  const out = async (...args: Parameters<typeof exportOf>) => io.out(formatExport(await exportOf(...args), raw.format));
 
   if (raw.csv !== undefined || raw.rank !== undefined) {
     if (raw.csv === undefined) throw new FasopError('--rank needs --csv FILE', 'pass the results CSV, e.g. --csv main_logs/llama70b.csv --rank 1');
@@ -156,7 +154,7 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
       const source = { mode: 'best', rank: chosen.rank, plans: records.length, oomSkipped: ranked.indexOf(chosen) - passed.length, ...(passed.length ? { launcherSkipped: passed.map((x) => x.rank) } : {}) };
       let r: Awaited<ReturnType<typeof exportPlan>>;
       try {
-        r = await exportPlan(rec, { model: req.model, gpusPerNode: req.gpusPerNode, plan, estimator, torchtitanDp: raw.torchtitanDp, recipe: req.estimator === 'fasop' ? req.recipe?.name : undefined, source });
+        r = await exportOf(rec, req, plan, estimator, source);
       } catch (err) {
         if (!(err instanceof FasopError)) throw err;
         passed.push({ rank: chosen.rank, why: err.message, hint: err.hint });

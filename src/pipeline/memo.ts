@@ -5,7 +5,7 @@
  */
 import { simulate1F1B, type PipelineStageTimes, type SimulationOptions } from './onef1b.js';
 
-interface Kept { inputs: Float64Array; m: number; skip: number; ends: number[] }
+interface Kept { inputs: Float64Array; m: number; flags: number; ends: number[] }
 
 /** Results kept at most (then forgotten all at once). */
 const KEEP = 1 << 14;
@@ -26,8 +26,8 @@ function inputsOf(t: PipelineStageTimes): Float64Array {
   return x;
 }
 
-function hashOf(x: Float64Array, m: number, skip: number): number {
-  let h = (2166136261 ^ m ^ Math.imul(skip, 0x9e3779b9)) >>> 0;
+function hashOf(x: Float64Array, m: number, flags: number): number {
+  let h = (2166136261 ^ m ^ Math.imul(flags, 0x9e3779b9)) >>> 0;
   for (let i = 0; i < x.length; i++) {
     bits[0] = x[i]!;
     h = Math.imul(h ^ words[0]!, 16777619);
@@ -46,16 +46,16 @@ const same = (a: Float64Array, b: Float64Array) => {
 export function simulate1F1BKept(t: PipelineStageTimes, m: number, opts: SimulationOptions): number[] {
   const x = inputsOf(t);
   // the two options as one number: 1 stage 0 skips its own send, 2 the steady state is extended
-  const skip = (opts.stage0SkipsOwnSend ? 1 : 0) + (opts.extendSteadyState ? 2 : 0);
-  const h = hashOf(x, m, skip);
+  const flags = (opts.stage0SkipsOwnSend ? 1 : 0) + (opts.extendSteadyState ? 2 : 0);
+  const h = hashOf(x, m, flags);
   const bucket = kept.get(h);
-  if (bucket) for (const k of bucket) if (k.m === m && k.skip === skip && same(k.inputs, x)) return k.ends.slice();
+  if (bucket) for (const k of bucket) if (k.m === m && k.flags === flags && same(k.inputs, x)) return k.ends.slice();
   const ends = simulate1F1B(t, m, opts);
   if (count >= KEEP) {
     kept.clear();
     count = 0;
   }
-  const entry = { inputs: x, m, skip, ends: ends.slice() };
+  const entry = { inputs: x, m, flags, ends: ends.slice() };
   if (bucket) bucket.push(entry);
   else kept.set(h, [entry]);
   count += 1;

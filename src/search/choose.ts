@@ -43,11 +43,10 @@ export function withExecutions(req: SearchRequest, strategies: Strategy[], gbs: 
 export const STEP_TIE_REL = 1e-12;
 
 /** Of fitting candidates, the one the search keeps: the earliest in the request's order within STEP_TIE_REL of the fastest. */
-export function chosenOf<T extends { stepTime_s: number; at: number }>(fits: readonly T[]): T | undefined {
-  if (fits.length === 0) return undefined;
-  const best = fits.reduce((a, x) => Math.min(a, x.stepTime_s), Infinity);
+function chosenOf<T extends { timing: { stepTime_s: number }; at: number }>(fits: readonly T[]): T | undefined {
+  const best = fits.reduce((a, x) => Math.min(a, x.timing.stepTime_s), Infinity);
   let out: T | undefined;
-  for (const x of fits) if (x.stepTime_s <= best * (1 + STEP_TIE_REL) && (!out || x.at < out.at)) out = x;
+  for (const x of fits) if (x.timing.stepTime_s <= best * (1 + STEP_TIE_REL) && (!out || x.at < out.at)) out = x;
   return out;
 }
 
@@ -66,7 +65,7 @@ export interface ExecutionChoice {
  */
 export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, choice: readonly Strategy[], gbs: number, memoryParts = true): Promise<ExecutionChoice> {
   // every execution timed that fits, and the fastest step time among them
-  const fits: Array<Kept & { stepTime_s: number }> = [];
+  const fits: Kept[] = [];
   let best_s = Infinity;
   // the leanest execution that does not fit (the least over its limit; the earlier on ties); its record is built at the end
   let lean: Lean | undefined;
@@ -107,7 +106,7 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
     }
     outcome[at] = 'fit';
     if (t.memoryCapped) cappedFit[at] = true;
-    fits.push({ plan, timing: t, at, stepTime_s: t.stepTime_s });
+    fits.push({ plan, timing: t, at });
     best_s = Math.min(best_s, t.stepTime_s);
   }
   // partial recompute: for each full recompute that may fit where its sibling without recompute does not
@@ -123,7 +122,7 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
       estimated += p.estimated;
       // just before its full recompute in the request's order: fewer layers recomputed
       if (p.fit) {
-        fits.push({ ...p.fit, at: at - 0.5, stepTime_s: p.fit.timing.stepTime_s });
+        fits.push({ ...p.fit, at: at - 0.5 });
         best_s = Math.min(best_s, p.fit.timing.stepTime_s);
       }
     }
@@ -184,11 +183,11 @@ async function fewestLayers(req: SearchRequest, profiles: ProfileDb, estimator: 
   }
   // partitions within memory up to the first k whose minmax partition fits: the fastest of them (the fewest layers of equals)
   if (found.timing.memoryCapped) {
-    const counts = [{ ...found, at: lo, stepTime_s: found.timing.stepTime_s }];
+    const counts = [{ ...found, at: lo }];
     for (let j = lo + 1; j <= J; j++) {
       const r = kept.get(j) ?? await probe(j);
       if (!r) continue;
-      counts.push({ ...r, at: j, stepTime_s: r.timing.stepTime_s });
+      counts.push({ ...r, at: j });
       if (!r.timing.memoryCapped) break;
     }
     const { plan, timing } = chosenOf(counts)!;
