@@ -211,6 +211,16 @@ export const CASES: Case[] = [
   { id: 'parsing-file-folder-missing', args: () => [...G, '--parsing', '--parsing-file', join(fx, 'missing-folder', 'run.jsonl'), ...P()], expect: /output folder .*missing-folder does not exist/ },
   { id: 'log-file-folder-missing', args: () => [...G, '--log-file', join(fx, 'missing-folder', 'run.log'), ...P()], expect: /output folder .*missing-folder does not exist/ },
   { id: 'parsing-file-without-parsing', args: () => [...G, '--parsing-file', 'run.jsonl', ...P()], expect: /--parsing-file requires --parsing/ },
+  // flags that would do nothing or keep one value of several
+  { id: 'flag-repeated', args: () => [...G, '--gbs', '32', '--gbs', '64', ...P()], expect: /--gbs is given 2 times \(32, 64\); only one would count/ },
+  { id: 'gbs-with-sweep', args: () => [...G, '--pareto', '--pareto-gbs-max', '8', '--gbs', '64', ...P()], expect: /--pareto-gbs-max sweeps gbs 1, 2, 4, … in place of --gbs/ },
+  { id: 'exhaustive-original-names', args: () => [...G, '--exhaustive', '--mbs', '1', '--tp', '1', '--dp', '8', '--pp', '1', '--original-names', ...P()], expect: /--exhaustive prints one plan and writes no file; --original-names would do nothing/ },
+  { id: 'recompute-layers-above-model', args: () => [...G, '--recompute', 'full', '--recompute-layers', '81', ...P()], expect: /--recompute-layers 81 is more than the model's 80 decoder layers/ },
+  { id: 'epochs-bad', args: () => [...G, '--epochs', '2e7', ...P()], expect: /--epochs must be a number above 0 and at most 1000000/ },
+  { id: 'gbs-above-epochs', args: () => [...G, '--epochs', '0.001', '--gbs', '64', ...P()], expect: /--gbs 64 is larger than the training budget \(dataset squad's 10334 samples × --epochs 0\.001 = 10\)/, fix: /more --epochs/ },
+  { id: 'catalog-limit-above-memory', args: () => [...G, '--catalog', json('cat-limit.json', { gpus: { X2: { ...JSON.parse(readFileSync(join(REPO, 'src', 'catalog', 'data', 'gpus.json'), 'utf8')).gpus.A40, memoryLimit_GiB: 200 } } }), ...P()], expect: /cat-limit\.json is invalid: .*memoryLimit_GiB .* must be at most the GPU's memory_GB/ },
+  { id: 'gpus-with-profiles', args: () => ['profiles', '--gpus', 'A40', '--profile-dir', REF_PROFILES], expect: /--gpus does nothing with 'fasop profiles'/, fix: /--gpu TYPE/ },
+  { id: 'gpus-with-validate', args: () => ['validate', fx, '--gpus', 'A40', '2'], expect: /--gpus does nothing with 'fasop validate'/ },
   // fasop profiles
   { id: 'profiles-dir-missing', args: () => ['profiles', '--profile-dir', join(fx, 'no-such-dir')], expect: /profile directory .*no-such-dir does not exist/ },
   { id: 'profiles-none-match', args: () => ['profiles', '--profile-dir', REF_PROFILES, '--gpu', 'H100'], expect: /no profile files on GPU H100 in / },

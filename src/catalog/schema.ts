@@ -80,6 +80,10 @@ export const gpuSpecSchema = z.object({
     })
     .optional(),
   source: z.string().optional(),
+}).refine((g) => g.memoryLimit_GiB <= g.memory_GB, {
+  // HBM sizes are binary: an "80 GB" H100 holds 80 GiB, of which CUDA can use 79.1
+  error: 'memoryLimit_GiB (what a process can allocate) must be at most the GPU\'s memory_GB',
+  path: ['memoryLimit_GiB'],
 });
 export type GpuSpec = z.infer<typeof gpuSpecSchema> & { name: string };
 

@@ -13,10 +13,31 @@ const FLAG: Record<string, string> = {
   optimizer: '--optimizer', launch: '--launch', tpRuntime: '--tp-runtime', trainTokens: '--train-tokens', epochs: '--epochs',
   plain: '--plain', eachExecution: '--each-execution', listOom: '--list-oom', recompute: '--recompute', dpSharding: '--dp-sharding', shardGroup: '--shard-group',
   sequenceParallel: '--sequence-parallel', virtualStages: '--virtual-stages', cp: '--cp', recomputeLayers: '--recompute-layers',
+  originalNames: '--original-names',
 };
 
 /** Flags that only shape files a full search writes; `--exhaustive` prints one plan and writes none. */
-const OUTPUT_ONLY = ['workers', 'eachExecution', 'listOom', 'pareto', 'paretoGbsMax', 'makePareto', 'paretoTitle', 'parsing', 'parsingFile', 'logFile', 'verbose', 'addExpName', 'saveCsv', 'outputDir'];
+const OUTPUT_ONLY = ['workers', 'eachExecution', 'listOom', 'pareto', 'paretoGbsMax', 'makePareto', 'paretoTitle', 'parsing', 'parsingFile', 'logFile', 'verbose', 'addExpName', 'saveCsv', 'outputDir', 'originalNames'];
+
+/** Flags that may be given more than once (each adds a value); any other given twice would keep only its last value. */
+const REPEATABLE: ReadonlySet<string> = new Set(['--catalog', '--substitute-profile', '--gpus']);
+
+/** A flag the command line gives more than once, where only one value counts, with its values; undefined if none. */
+export function repeatedFlag(argv: readonly string[]): { flag: string; values: string[] } | undefined {
+  const seen = new Map<string, string[]>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--') || a === '--') continue;
+    const eq = a.indexOf('=');
+    const flag = eq < 0 ? a : a.slice(0, eq);
+    if (REPEATABLE.has(flag)) continue;
+    const value = eq >= 0 ? a.slice(eq + 1) : argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('-') ? argv[i + 1]! : '';
+    const values = seen.get(flag);
+    if (values) return { flag, values: [...values, value] };
+    seen.set(flag, [value]);
+  }
+  return undefined;
+}
 
 const flags = (keys: readonly string[]) => keys.map((k) => FLAG[k] ?? k).join(', ');
 
@@ -53,6 +74,7 @@ export function checkSearchFlagModes(raw: RawSearchOptions, given: ReadonlySet<s
     if (idle.length) throw new FasopError(`--exhaustive prints one plan and writes no file; ${flags(idle)} would do nothing`, 'drop them, or drop --exhaustive to run the full search');
     return;
   }
+  if (has('gbs') && has('paretoGbsMax')) throw new FasopError('--pareto-gbs-max sweeps gbs 1, 2, 4, … in place of --gbs, which would do nothing', 'drop --gbs, or drop --pareto-gbs-max to search that one gbs');
   const degrees = ['mbs', 'tp', 'dp', 'pp'].filter(has);
   if (degrees.length) throw new FasopError(`${flags(degrees)} choose the one plan of --exhaustive; a full search tries every degree`, 'add --exhaustive, or drop them');
   if (has('makePareto') && !raw.pareto) throw new FasopError('--make-pareto draws the chart of a --pareto search', 'add --pareto, or drop --make-pareto (or draw an existing CSV with --only-make-pareto FILE)');
@@ -64,7 +86,7 @@ export function checkSearchFlagModes(raw: RawSearchOptions, given: ReadonlySet<s
 export function checkExportFlagModes(raw: { best?: boolean; format: string }, given: ReadonlySet<string>): void {
   if (given.has('allowOom') && !raw.best) throw new FasopError('--allow-oom applies only to --best', 'add --best, or drop --allow-oom');
   if (given.has('torchtitanDp') && raw.format === 'megatron') throw new FasopError('--torchtitan-dp shapes the torchtitan output; --format megatron does not print it', 'use --format torchtitan or json, or drop --torchtitan-dp');
-  const searchOnly = ['workers', 'eachExecution', 'listOom', 'onlyMakePareto', 'makePareto', 'paretoTitle', 'parsing', 'parsingFile', 'logFile', 'verbose', 'addExpName', 'saveCsv', 'outputDir', 'exhaustive'].filter((k) => given.has(k));
+  const searchOnly = ['workers', 'eachExecution', 'listOom', 'onlyMakePareto', 'makePareto', 'paretoTitle', 'parsing', 'parsingFile', 'logFile', 'verbose', 'addExpName', 'saveCsv', 'outputDir', 'exhaustive', 'originalNames'].filter((k) => given.has(k));
   if (searchOnly.length) throw new FasopError(`${flags(searchOnly)} ${searchOnly.length === 1 ? 'belongs' : 'belong'} to fasop search; fasop export prints one plan and writes no file`, 'drop them');
   if (given.has('modelType') && given.has('modelConfig')) throw new FasopError('--model-type and --model-config both name the model', 'give one of them');
 }

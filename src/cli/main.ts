@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { isFasopError } from '../errors.js';
+import { FasopError, isFasopError } from '../errors.js';
 import { writeError } from '../guard/write.js';
 import { ExitStatus } from './exit.js';
 import { processIo, type CliIo } from './io.js';
@@ -9,6 +9,7 @@ import { profilesCommand } from './profiles.js';
 import { searchCommand } from './search.js';
 import { serveCommand } from './serve.js';
 import { extractGpus } from './search-options.js';
+import { repeatedFlag } from './flag-modes.js';
 import { validateCommand } from './validate.js';
 
 /** System error codes that come from the disk or permissions, reported as one line and exit 2. */
@@ -51,6 +52,17 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     : argv;
   // `--gpus T C ...` is taken out before commander parses: its variadic would read `-1` as a flag.
   const { rest, gpus } = extractGpus(args);
+  // only search and export read --gpus; elsewhere it would be dropped without a word
+  if (gpus !== undefined && ['profiles', 'serve', 'validate'].includes(rest[0] ?? '')) {
+    const fix = rest[0] === 'profiles' ? "pick a GPU with --gpu TYPE (see 'fasop profiles --help')" : `drop --gpus (see 'fasop ${rest[0]} --help')`;
+    io.err(new FasopError(`--gpus does nothing with 'fasop ${rest[0]}'`, fix).oneLine());
+    return 2;
+  }
+  const twice = repeatedFlag(rest);
+  if (twice) {
+    io.err(new FasopError(`${twice.flag} is given ${twice.values.length} times (${twice.values.map((v) => v || '(no value)').join(', ')}); only one would count`, `give ${twice.flag} once`).oneLine());
+    return 2;
+  }
   const program = buildProgram(io, gpus);
   try {
     await program.parseAsync(rest, { from: 'user' });

@@ -100,7 +100,8 @@ export function extractGpus(argv: readonly string[]): { rest: string[]; gpus: st
     if (a === '--gpus' || a.startsWith('--gpus=')) {
       gpus = gpus ?? [];
       if (a.startsWith('--gpus=')) gpus.push(...a.slice(7).split(/[\s,]+/).filter(Boolean));
-      while (i + 1 < argv.length && !argv[i + 1]!.startsWith('--')) gpus.push(argv[++i]!);
+      // up to the next flag (a short one such as -h too; '-1' stays a value, for the node-count error)
+      while (i + 1 < argv.length && !argv[i + 1]!.startsWith('--') && !/^-[a-zA-Z]/.test(argv[i + 1]!)) gpus.push(argv[++i]!);
       continue;
     }
     rest.push(a);

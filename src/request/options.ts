@@ -155,6 +155,7 @@ export function executionsOfOptions(raw: Pick<RawSearchOptions, 'recompute' | 'r
   if (raw.recomputeLayers !== undefined) {
     if (!recomputes.includes('full')) throw new FasopError('--recompute-layers applies only to --recompute full', 'add --recompute full, or drop --recompute-layers');
     recomputeLayers = intFlag(raw.recomputeLayers, '--recompute-layers', { max: 1024 });
+    if (recomputeLayers > numLayers) throw new FasopError(`--recompute-layers ${recomputeLayers} is more than the model's ${numLayers} decoder layers`, `pass at most ${numLayers} (layers per stage recomputed; a stage recomputes at most its own)`);
   }
   if (raw.shardGroup !== undefined && !shardings.includes('parameters')) {
     throw new FasopError('--shard-group applies only to dp sharding parameters (FSDP), which --dp-sharding leaves out', 'add parameters to --dp-sharding, or drop --shard-group');
@@ -300,17 +301,18 @@ export function resolveSearchOptions(raw: RawSearchOptions, gpuTokens: string[] 
   const gbsValues = raw.paretoGbsMax === undefined ? [gbs] : gbsSweep(intFlag(raw.paretoGbsMax, '--pareto-gbs-max', { max: MAX_GBS }));
   const tooBig = gbsValues.filter((g) => g > dataset.samples);
   if (tooBig.length > 0) {
-    const what = budget.tokens !== undefined ? `the training budget (${budget.tokens} tokens = ${dataset.samples} sequences of ${model.seq_length})` : `dataset ${dataset.name} (${dataset.samples} samples)`;
+    const part = budget.epochs !== 1 ? ` × --epochs ${raw.epochs}` : '';
+    const what = budget.tokens !== undefined ? `the training budget (${budget.tokens} tokens${budget.from === 'dataset-tokens' ? ` of dataset ${dataset.name}${part}` : ''} = ${dataset.samples} sequences of ${model.seq_length})` : part ? `the training budget (dataset ${dataset.name}'s ${catalogDataset.samples} samples${part} = ${dataset.samples})` : `dataset ${dataset.name} (${dataset.samples} samples)`;
     throw new FasopError(`${raw.paretoGbsMax === undefined ? '--gbs' : '--pareto-gbs-max'} ${tooBig.at(-1)} is larger than ${what}: training would have 0 iterations`,
-      `use a global batch size <= ${dataset.samples}, ${budget.from === 'train-tokens' ? 'or a larger --train-tokens' : 'or a larger --dataset'}`);
+      `use a global batch size <= ${dataset.samples}, ${budget.from === 'train-tokens' ? 'or a larger --train-tokens' : budget.epochs !== 1 ? 'or more --epochs' : 'or a larger --dataset'}`);
   }
   const notices: string[] = [];
-  if (!gpuPerNodeDefaulted) {
-    for (const g of gpus) {
-      const spec = getGpu(catalog, g.type);
-      if (spec.gpusPerNode !== gpusPerNode) {
-        notices.push(`[NOTICE] --gpu-per-node ${gpusPerNode}: the catalog's ${spec.name} node (${spec.instance.name}) has ${spec.gpusPerNode} GPUs; plans use ${gpusPerNode} per node, each node still priced as a whole ${spec.instance.name}`);
-      }
+  for (const g of gpus) {
+    const spec = getGpu(catalog, g.type);
+    if (spec.gpusPerNode !== gpusPerNode) {
+      // without --gpu-per-node, the original's default for a mixed cluster (4) or a Pareto sweep (8) decides
+      const why = gpuPerNodeDefaulted ? `--gpu-per-node not given, so the original's default for ${pareto ? 'a Pareto sweep' : 'GPU types of different node sizes'}, ${gpusPerNode}` : `--gpu-per-node ${gpusPerNode}`;
+      notices.push(`[NOTICE] ${why}: the catalog's ${spec.name} node (${spec.instance.name}) has ${spec.gpusPerNode} GPUs; plans use ${gpusPerNode} per node, each node still priced as a whole ${spec.instance.name}`);
     }
   }
   if (raw.parsingFile !== undefined && !raw.parsing) throw new FasopError('--parsing-file requires --parsing', 'add --parsing, or drop --parsing-file');
@@ -366,7 +368,7 @@ export function resolveBudget(raw: Pick<RawSearchOptions, 'trainTokens' | 'epoch
   let epochs: number | undefined;
   if (raw.epochs !== undefined) {
     epochs = Number(raw.epochs);
-    if (!/^\s*\d+(\.\d+)?\s*$/.test(raw.epochs) || !(epochs > 0) || epochs > 1e6) throw new FasopError(`--epochs must be a positive number, got '${raw.epochs}'`, 'pass e.g. --epochs 1 or --epochs 2.5');
+    if (!/^\s*(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/.test(raw.epochs) || !(epochs > 0) || epochs > 1e6) throw new FasopError(`--epochs must be a number above 0 and at most 1000000 (passes over --dataset), got '${raw.epochs}'`, 'pass e.g. --epochs 1, 2.5 or 0.5');
   }
   return trainingBudget(dataset, seqLength, { ...(trainTokens !== undefined ? { trainTokens } : {}), ...(epochs !== undefined ? { epochs } : {}), countTokens: !reference });
 }
