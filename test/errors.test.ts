@@ -216,6 +216,7 @@ export const CASES: Case[] = [
   { id: 'gbs-with-sweep', args: () => [...G, '--pareto', '--pareto-gbs-max', '8', '--gbs', '64', ...P()], expect: /--pareto-gbs-max sweeps gbs 1, 2, 4, … in place of --gbs/ },
   { id: 'exhaustive-original-names', args: () => [...G, '--exhaustive', '--mbs', '1', '--tp', '1', '--dp', '8', '--pp', '1', '--original-names', ...P()], expect: /--exhaustive prints one plan and writes no file; --original-names would do nothing/ },
   { id: 'recompute-layers-above-model', args: () => [...G, '--recompute', 'full', '--recompute-layers', '81', ...P()], expect: /--recompute-layers 81 is more than the model's 80 decoder layers/ },
+  { id: 'virtual-stages-no-divisor', args: () => [...G, '--virtual-stages', '3', ...P()], expect: /--virtual-stages 3: interleaving v virtual stages needs the model's 80 layers divisible by pp·v/ },
   { id: 'epochs-bad', args: () => [...G, '--epochs', '2e7', ...P()], expect: /--epochs must be a number above 0 and at most 1000000/ },
   { id: 'gbs-above-epochs', args: () => [...G, '--epochs', '0.001', '--gbs', '64', ...P()], expect: /--gbs 64 is larger than the training budget \(dataset squad's 10334 samples × --epochs 0\.001 = 10\)/, fix: /more --epochs/ },
   { id: 'catalog-limit-above-memory', args: () => [...G, '--catalog', json('cat-limit.json', { gpus: { X2: { ...JSON.parse(readFileSync(join(REPO, 'src', 'catalog', 'data', 'gpus.json'), 'utf8')).gpus.A40, memoryLimit_GiB: 200 } } }), ...P()], expect: /cat-limit\.json is invalid: .*memoryLimit_GiB .* must be at most the GPU's memory_GB/ },
