@@ -1,3 +1,4 @@
+import type { HfModelSpec } from '../catalog/hf-config.js';
 import type { ModelSpec } from '../catalog/schema.js';
 import { FasopError } from '../errors.js';
 
@@ -17,11 +18,11 @@ export function vocabDivisor(vocab: number, tp: number): number | null {
 /**
  * The model's own Megatron-LM arguments (megatron/training/arguments.py, _add_network_size_args,
  * _add_regularization_args, _add_tokenizer_args, _add_data_args). LLaMA: RoPE, RMSNorm, SwiGLU, no
- * linear biases, no dropout, grouped-query attention; GPT-2: learned absolute positions, LayerNorm,
+ * linear biases (but q/k/v biases for a Qwen2 config: `--add-qkv-bias`), no dropout, grouped-query attention; GPT-2: learned absolute positions, LayerNorm,
  * GeLU with biases (Megatron's defaults). The vocabulary comes from a NullTokenizer (vocab_size + 1
  * with its end-of-document token, so `--vocab-size V−1` gives the model's V rows).
  */
-export function megatronModelArgs(model: ModelSpec, tp: number): { flags: Flag[]; notes: string[] } {
+export function megatronModelArgs(model: ModelSpec | HfModelSpec, tp: number): { flags: Flag[]; notes: string[] } {
   const notes: string[] = [];
   const seq = model.seq_length;
   const maxPos = model.max_position_embeddings ?? seq;
@@ -38,6 +39,7 @@ export function megatronModelArgs(model: ModelSpec, tp: number): { flags: Flag[]
   flags.push(['--seq-length', String(seq)], ['--max-position-embeddings', String(maxPos)]);
   if (model.architecture === 'llama') {
     flags.push(['--position-embedding-type', 'rope'], ['--normalization', 'RMSNorm'], ['--swiglu'], ['--disable-bias-linear'], ['--attention-dropout', '0'], ['--hidden-dropout', '0']);
+    if ('qkv_bias' in model && model.qkv_bias) flags.push(['--add-qkv-bias']);
     notes.push(`rotary base: the catalog does not record ${model.name}'s rope_theta; Megatron-LM's --rotary-base defaults to 10000: add --rotary-base <rope_theta> (and --use-rope-scaling for Llama-3.1 style scaling) from the model's config.json`);
   } else {
     flags.push(['--position-embedding-type', 'learned_absolute'], ['--normalization', 'LayerNorm']);
