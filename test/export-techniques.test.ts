@@ -112,7 +112,12 @@ test('recompute: none, selective, full (uniform 1), full N layers per stage (blo
   assert.deepEqual(inter.torchtitan!.activation_checkpoint, { mode: 'selective', selective_ac_option: '2' });
 
   // neither launcher: Megatron's per-chunk count and torchtitan's every-k-th pattern both fail
-  await assert.rejects(run(plan({ recompute: 'full', recompute_layers: 5, virtual_stages: 2 })), /neither launcher can run the plan: Megatron-LM: .*5 layers per stage do not split over 2 virtual stages.*torchtitan: /);
+  await assert.rejects(run(plan({ recompute: 'full', recompute_layers: 5, virtual_stages: 2 })), (err: Error & { hint: string }) => {
+    assert.match(err.message, /neither launcher can run the plan: Megatron-LM: .*5 layers per stage do not split over 2 virtual stages.*torchtitan: /);
+    // each launcher's fix, without the other launcher's --format (which refuses the plan too)
+    assert.equal(err.hint, 'for Megatron-LM: use a plan whose recompute_layers is a multiple of 2, or full recompute of every layer; for torchtitan: use a plan with full recompute of every layer');
+    return true;
+  });
 
   // uneven stages: no single "every k-th block" pattern gives 10 per stage
   const uneven = await run(plan({ layers: [22, 18, 20, 20], recompute: 'full', recompute_layers: 10 }));

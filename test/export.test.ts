@@ -1,6 +1,6 @@
 /** Launch export (docs/export.md): layout strings, rounding, torchtitan module lists, `fasop export`. */
 import assert from 'node:assert/strict';
-import { copyFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -11,7 +11,7 @@ import { formatMegatronLayout, layoutLayersPerStage, parseMegatronLayout, valida
 import { placementReport } from '../src/export/placement.js';
 import { layerToNodePartition, roundToLayers } from '../src/model/layer-rounding.js';
 import { checkModuleFqns, moduleFqnsPerModelPart, torchtitanConfig } from '../src/export/torchtitan.js';
-import { REF_OUTPUTS, REF_PROFILES, runCli, tmp } from './helpers/cli.js';
+import { REF_OUTPUTS, REF_PROFILES, runCli, savedCsvPath, tmp } from './helpers/cli.js';
 
 const S1 = join(REF_OUTPUTS, 's1_A40x8_gbs32_squad_minmax.csv');
 const llama70b = getModel(loadCatalog(), 'llama70b');
@@ -326,4 +326,114 @@ test('export --best --format torchtitan passes over plans torchtitan cannot expr
   assert.match(tt.out, /estimated step time: ([\d.]+) s/);
   // slower than rank 1, as ranked
   assert.ok(Number(/estimated step time: ([\d.]+) s/.exec(tt.out)![1]) >= top.plan.stepTime_s);
+});
+
+// ---------- export --csv takes the search's model, recipe and cluster from the CSV ----------
+
+/** A search in a fresh folder; its results CSV and the folder. */
+async function searchCsv(argv: string[]): Promise<{ csv: string; cwd: string }> {
+  const cwd = tmp();
+  const s = await runCli(argv, cwd);
+  assert.equal(s.code, 0, s.err);
+  return { csv: savedCsvPath(s.out), cwd };
+}
+const exportIn = (cwd: string, argv: string[]) => runCli(['export', ...argv], cwd);
+const oneError = (r: { code: number; out: string; err: string }, re: RegExp) => {
+  assert.equal(r.code, 2, r.out + r.err);
+  assert.equal(r.out, '', 'no partial output');
+  assert.equal(r.err.trim().split('\n').length, 1, r.err);
+  assert.match(r.err, /^fasop: error: .* — fix: /);
+  assert.match(r.err, re);
+};
+
+const Q72 = JSON.stringify({ model_type: 'qwen2', hidden_size: 8192, intermediate_size: 29568, num_hidden_layers: 80, num_attention_heads: 64, num_key_value_heads: 8, max_position_embeddings: 32768, vocab_size: 152064 });
+
+test('export --csv of a --model-config search: the model must be the CSV\'s (no silent llama70b), and the config file exports it', async () => {
+  const cfg = join(tmp(), 'q72.json');
+  writeFileSync(cfg, Q72);
+  const { csv, cwd } = await searchCsv(['--gpus', 'H100', '4', '--model-config', cfg]);
+  const bare = await exportIn(cwd, ['--csv', csv, '--format', 'megatron']);
+  oneError(bare, /was searched with model qwen2-80L-8192h, which is not in the catalog .*export would use llama70b — fix: pass the search's --model-config FILE/);
+  const wrong = await exportIn(cwd, ['--csv', csv, '--format', 'megatron', '--model-type', 'llama70b']);
+  oneError(wrong, /--model-type llama70b is not the model of rank 1 of .*, which was searched with model qwen2-80L-8192h — fix: pass the search's --model-config FILE/);
+  const right = await exportIn(cwd, ['--csv', csv, '--format', 'megatron', '--model-config', cfg]);
+  assert.equal(right.code, 0, right.err);
+  assert.match(right.out, /# plan: .*; qwen2-80L-8192h \(80 layers\)/);
+  assert.match(right.out, /^--ffn-hidden-size 29568 \\$/m);
+  assert.match(right.out, /^--vocab-size 152063 \\$/m);
+  assert.doesNotMatch(right.out, /re-estimating the exported partition gives/, 'the same model re-estimates to the recorded step time');
+});
+
+test('export --csv of a catalog-model search takes the model from the CSV\'s model column, whatever the file is called', async () => {
+  const { csv, cwd } = await searchCsv(['--gpus', 'H100', '1', '--model-type', 'llama8b', '--gbs', '16', '--plain']);
+  const renamed = join(cwd, 'results.csv');
+  copyFileSync(csv, renamed);
+  const run = await exportIn(cwd, ['--csv', renamed, '--format', 'json']);
+  assert.equal(run.code, 0, run.err);
+  assert.equal(JSON.parse(run.out).plan.model, 'llama8b');
+  oneError(await exportIn(cwd, ['--csv', renamed, '--model-type', 'llama70b']), /--model-type llama70b is not the model of rank 1 of .*searched with model llama8b — fix: pass --model-type llama8b, or drop the flag/);
+});
+
+test('export --csv: the recipe, cluster and estimator come from the CSV; search flags that do nothing there are refused; tied ranks are explained', async () => {
+  const { csv, cwd } = await searchCsv(['--gpus', 'H100', '2', '--model-type', 'llama8b', '--gbs', '64', '--optimizer', 'fp32-master-adamw', '--recompute', 'none,selective,op,full', '--each-execution']);
+  const rows = readPlanCsvFile(csv);
+  assert.ok(rows.every((r) => /; recipe fp32-master-adamw\b/.test(r.record.cost_source)));
+
+  // the recipe: taken from the CSV (and said so), re-estimated under it
+  const taken = await exportIn(cwd, ['--csv', csv, '--rank', '1', '--format', 'json']);
+  assert.equal(taken.code, 0, taken.err);
+  assert.match(taken.err, /\[NOTICE\] rank 1 of .* was priced under recipe fp32-master-adamw \(its cost_source\): exporting under fp32-master-adamw, not the default megatron-mixed/);
+  const j = JSON.parse(taken.out);
+  assert.equal(j.plan.recipe, 'fp32-master-adamw');
+  assert.deepEqual(j.warnings.filter((w: string) => /re-estimating/.test(w)), [], 'the re-estimate matches the recorded step time');
+  const mg = await exportIn(cwd, ['--csv', csv, '--rank', '1', '--format', 'megatron']);
+  assert.equal(mg.code, 0, mg.err);
+  assert.match(mg.out, /# execution: .*; recipe fp32-master-adamw$/m);
+  const same = await exportIn(cwd, ['--csv', csv, '--rank', '1', '--format', 'json', '--optimizer', 'fp32-master-adamw']);
+  assert.equal(same.code, 0, same.err);
+  assert.doesNotMatch(same.err, /NOTICE/);
+  assert.equal(JSON.parse(same.out).plan.recipe, 'fp32-master-adamw');
+  oneError(await exportIn(cwd, ['--csv', csv, '--recipe', 'megatron-mixed']), /--recipe megatron-mixed disagrees with rank 1 of .*, which was priced under recipe fp32-master-adamw — fix: drop --recipe \(export takes fp32-master-adamw from the CSV\)/);
+  oneError(await exportIn(cwd, ['--csv', csv, '--launch', 'cuda-graph']), /--launch cuda-graph \(recipe fp32-master-adamw-graph\) disagrees with rank 1 of .*priced under recipe fp32-master-adamw/);
+
+  // the cluster and estimator: the CSV's; another is one clear error naming both
+  const sameCluster = await exportIn(cwd, ['--csv', csv, '--gpus', 'H100', '2', '--estimator', 'fasop', '--format', 'json']);
+  assert.equal(sameCluster.code, 0, sameCluster.err);
+  oneError(await exportIn(cwd, ['--csv', csv, '--gpus', 'H100', '4']), /--gpus H100 4 \(H100:4\) is not the cluster of rank 1 of .*, which runs on H100:2 — fix: drop --gpus/);
+  const a40 = await exportIn(cwd, ['--csv', csv, '--gpus', 'A40', '4']);
+  oneError(a40, /--gpus A40 4 \(A40:4\) is not the cluster of .*H100:2/);
+  assert.doesNotMatch(a40.err, /gpu-per-node/);
+  oneError(await exportIn(cwd, ['--csv', csv, '--estimator', 'reference']), /--estimator reference disagrees with rank 1 of .*, which the fasop estimator priced — fix: drop --estimator/);
+
+  // flags that would shape another plan do nothing with --csv
+  const idle: Array<[string[], string]> = [
+    [['--gbs', '64'], '--gbs'], [['--recompute', 'none'], '--recompute'], [['--dataset', 'c4'], '--dataset'], [['--train-tokens', '1T'], '--train-tokens'],
+    [['--pareto'], '--pareto'], [['--pp-partition-method', 'dp'], '--pp-partition-method'], [['--virtual-stages', '2'], '--virtual-stages'],
+    [['--no-sequence-parallel'], '--no-sequence-parallel'], [['--dp-sharding', 'none'], '--dp-sharding'], [['--cp', '1'], '--cp'], [['--plain'], '--plain'],
+  ];
+  for (const [flag, name] of idle) {
+    oneError(await exportIn(cwd, ['--csv', csv, ...flag]), new RegExp(`: error: ${name} does nothing with --csv: the plan comes from the CSV row \\(rank 1 of .*\\) — fix: drop it`));
+  }
+  oneError(await exportIn(cwd, ['--csv', csv, '--gbs', '8', '--recompute-layers', '2']), /--gbs, --recompute-layers do nothing with --csv: .* — fix: drop them/);
+
+  // a rank that ties skip: the message names the ranks that exist around it
+  const ranks = new Set(rows.map((r) => r.rank));
+  const skipped = [...Array(Math.max(...ranks)).keys()].map((i) => i + 1).find((r) => !ranks.has(r));
+  assert.ok(skipped !== undefined, 'the search has tied rows');
+  const below = Math.max(...[...ranks].filter((r) => r < skipped));
+  const above = Math.min(...[...ranks].filter((r) => r > skipped));
+  const tied = rows.filter((r) => r.rank === below).length;
+  assert.ok(tied >= 2);
+  oneError(await exportIn(cwd, ['--csv', csv, '--rank', String(skipped)]),
+    new RegExp(`no row of rank ${skipped} in .*: tied rows share the smallest rank, and ${tied} rows tie at rank ${below}, so the next rank is ${above} — fix: pass --rank ${below} \\(the first of the tied rows\\) or --rank ${above}$`, 'm'));
+  oneError(await exportIn(cwd, ['--csv', csv, '--rank', String(rows.length + 1)]), new RegExp(`no row of rank ${rows.length + 1} .* — fix: pass a rank from 1 to ${Math.max(...ranks)}$`, 'm'));
+  const first = await exportIn(cwd, ['--csv', csv, '--rank', String(below), '--format', 'json']);
+  assert.equal(first.code, 0, first.err);
+  assert.equal(JSON.parse(first.out).plan.source.tiedRows.length, tied);
+});
+
+test('export of a plan neither launcher runs: the fix does not suggest the --format already given', async () => {
+  const run = await runCli(['export', '--gpus', 'H100', '2', '--best', '--virtual-stages', '5', '--recompute', 'full', '--recompute-layers', '2', '--format', 'megatron']);
+  oneError(run, /Megatron-LM cannot run the one plan that fits \(rank 1: neither launcher can run the plan: .*\) — fix: for Megatron-LM: use a plan whose recompute_layers is a multiple of 5, or full recompute of every layer; for torchtitan: use a plan with full recompute of every layer$/m);
+  assert.doesNotMatch(run.err, /--format/);
 });

@@ -4,7 +4,12 @@ import { Command, Option } from 'commander';
 import { FasopError } from '../errors.js';
 import { getEstimator } from '../estimate/index.js';
 import type { ResolvedPlan } from '../estimate/plan.js';
-import { readPlanCsvFile } from '../export/csv-row.js';
+import { readPlanCsv, type CsvPlanRow } from '../export/csv-row.js';
+import { loadCatalog } from '../catalog/catalog.js';
+import { RECIPE_AXES } from '../estimate/recipe.js';
+import { clusterString, parseGpuTokens } from '../request/cluster.js';
+import { recipeOfOptions } from '../request/options.js';
+import { parseResultsCsv, readCsvText } from '../report/csv-read.js';
 import { exportPlan, type ExportablePlan } from '../export/export.js';
 import { executionOf } from '../export/plan-execution.js';
 import { formatExport, type ExportFormat } from '../export/format.js';
@@ -77,20 +82,40 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
     if (raw.csv === undefined) throw new FasopError('--rank needs --csv FILE', 'pass the results CSV, e.g. --csv main_logs/llama70b.csv --rank 1');
     const path = resolve(io.cwd, raw.csv);
     const rank = raw.rank === undefined ? 1 : intFlag(raw.rank, '--rank');
-    const rows = readPlanCsvFile(path);
+    const text = readCsvText(path);
+    const rows = readPlanCsv(text, path);
     const hits = rows.filter((r) => r.rank === rank).sort((a, b) => a.index - b.index);
-    if (hits.length === 0) {
-      const ranks = rows.map((r) => r.rank);
-      throw new FasopError(`no row of rank ${rank} in ${raw.csv}`, rows.length ? `ranks go from ${Math.min(...ranks)} to ${Math.max(...ranks)}` : 'the CSV has no rows');
-    }
+    if (hits.length === 0) throw missingRank(rows, rank, raw.csv);
     const row = hits[0]!;
+    const at = `rank ${rank} of ${raw.csv}`;
+    // the row is the plan: search flags that would shape another plan do nothing here
+    const idle = CSV_IDLE.filter(([k]) => fromCli(k)).map(([k, flag]) => (k === 'sequenceParallel' && raw.sequenceParallel === false ? '--no-sequence-parallel' : flag));
+    if (idle.length) {
+      throw new FasopError(`${idle.join(', ')} ${idle.length === 1 ? 'does' : 'do'} nothing with --csv: the plan comes from the CSV row (${at})`,
+        `drop ${idle.length === 1 ? 'it' : 'them'}, or search again with ${idle.length === 1 ? 'it' : 'them'} and export from the new CSV`);
+    }
+    const catalog = loadCatalog(raw.catalog);
+    const csvTokens = clusterTokens(row.record.gpu_cluster_str);
+    if (gpuTokens) {
+      const norm = (t: string[]) => clusterString(parseGpuTokens(t, catalog).sort((a, b) => a.type.localeCompare(b.type)));
+      const mine = norm(gpuTokens);
+      if (mine !== norm(csvTokens)) {
+        throw new FasopError(`--gpus ${gpuTokens.join(' ')} (${mine}) is not the cluster of ${at}, which runs on ${row.record.gpu_cluster_str}`,
+          `drop --gpus (export takes the cluster from the CSV), or search again with --gpus ${gpuTokens.join(' ')} and export from the new CSV`);
+      }
+    }
+    const csvEstimator = row.record.estimator === 'fasop' ? 'fasop' : 'reference';
+    if (fromCli('estimator') && raw.estimator !== csvEstimator) {
+      throw new FasopError(`--estimator ${raw.estimator} disagrees with ${at}, which the ${csvEstimator} estimator priced`,
+        `drop --estimator (export takes ${csvEstimator} from the CSV), or search again with --estimator ${raw.estimator}`);
+    }
     if (row.record.is_oom) {
       const fit = rows.filter((r) => !r.record.is_oom).sort((a, b) => a.rank - b.rank || a.index - b.index)[0];
       io.err(`[NOTICE] rank ${rank} of ${raw.csv} is estimated to run out of GPU memory (${row.record.oom_gpumem.toFixed(2)} GiB per GPU); ` +
         (fit ? `the best plan that fits is rank ${fit.rank}: --rank ${fit.rank}` : 'no plan in this file fits'));
     }
-    // Flags the user did not give come from the CSV: cluster, gbs, estimator, model (by file name).
-    const adj: RawExportOptions = { ...raw, gbs: String(row.record.gbs), paretoGbsMax: undefined };
+    // Flags the user did not give come from the CSV: cluster, gbs, estimator, recipe, model.
+    const adj: RawExportOptions = { ...raw, gbs: String(row.record.gbs), paretoGbsMax: undefined, estimator: csvEstimator };
     // the sequence length the plan was estimated at (files fasop wrote carry it); a different one is another plan
     const csvSeq = row.record.seq_length;
     if (csvSeq !== null) {
@@ -100,17 +125,27 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
       }
       adj.seqLength = String(csvSeq);
     }
-    // a CSV without an estimator column was written by the original FASOP: its numbers are the reference's
-    if (!fromCli('estimator')) adj.estimator = row.record.estimator === 'fasop' ? 'fasop' : 'reference';
-    const tokens = gpuTokens ?? clusterTokens(row.record.gpu_cluster_str);
-    let catalogModels: string[] = [];
-    const resolved = (() => {
-      const first = resolveSearchOptions(adj, tokens);
-      catalogModels = Object.keys(first.catalog.models);
-      if (fromCli('modelType') || raw.modelConfig) return first;
+    Object.assign(adj, csvRecipe(io, raw, row.record.cost_source, csvEstimator, at, fromCli));
+    // the model: the CSV's model column names it (fasop's files); --model-type / --model-config must agree
+    const csvModel = (parseResultsCsv(text, path, { required: [] })[rows.indexOf(row)]?.extra['model'] ?? '').trim();
+    const catalogModels = Object.keys(catalog.models);
+    const modelGiven = fromCli('modelType') || raw.modelConfig !== undefined;
+    if (!modelGiven) {
+      // files without the model column (the original's) name the model by their file name
       const stem = basename(path).replace(/\.csv$/i, '').split('_')[0]!;
-      return catalogModels.includes(stem) && stem !== first.request.model.name ? resolveSearchOptions({ ...adj, modelType: stem }, tokens) : first;
-    })();
+      const byName = catalogModels.includes(stem) ? stem : adj.modelType;
+      if (csvModel && !catalogModels.includes(csvModel)) {
+        throw new FasopError(`${at} was searched with model ${csvModel}, which is not in the catalog (a --model-config model); without the flag export would use ${byName}`,
+          `pass the search's --model-config FILE (the config.json of ${csvModel})`);
+      }
+      adj.modelType = csvModel || byName;
+    }
+    const resolved = resolveSearchOptions(adj, csvTokens);
+    if (csvModel && resolved.request.model.name !== csvModel) {
+      const flag = raw.modelConfig !== undefined ? `--model-config ${raw.modelConfig} (model ${resolved.request.model.name})` : `--model-type ${raw.modelType}`;
+      throw new FasopError(`${flag} is not the model of ${at}, which was searched with model ${csvModel}`,
+        catalogModels.includes(csvModel) ? `pass --model-type ${csvModel}, or drop the flag (export takes the model from the CSV)` : `pass the search's --model-config FILE (the config.json of ${csvModel})`);
+    }
     const req = resolved.request;
     const record = row.record;
     const placement = record.placement.map((t) => canonicalType(resolved.catalog, t));
@@ -172,7 +207,7 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
       io.out(formatExport(r, raw.format));
       return;
     }
-    throw new FasopError(`${launcher} can run none of the ${candidates.length} plans${raw.allowOom ? '' : ' that fit'} (rank ${passed[0]!.rank}: ${passed[0]!.why})`, passed[0]!.hint || 'export with another --format');
+    throw new FasopError(`${launcher} ${candidates.length === 1 ? `cannot run the one plan${raw.allowOom ? '' : ' that fits'}` : `can run none of the ${candidates.length} plans${raw.allowOom ? '' : ' that fit'}`} (rank ${passed[0]!.rank}: ${passed[0]!.why})`, passed[0]!.hint || 'export with another --format');
   }
 
   const missing = ['tp', 'dp', 'pp', 'mbs'].filter((k) => !explicit.includes(k));
@@ -180,6 +215,64 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
   const want = { tp: intFlag(raw.tp, '--tp'), dp: intFlag(raw.dp, '--dp'), pp: intFlag(raw.pp, '--pp'), mbs: intFlag(raw.mbs, '--mbs'), gbs: req.gbsValues[0]! };
   const best = await resolveBestPlacement(req, ctx, want);
   await out(best.record, req, best.plan, estimator, { mode: 'explicit' });
+}
+
+/** Search flags that shape the plan (or the search) rather than price the one a CSV row holds. */
+const CSV_IDLE: ReadonlyArray<readonly [string, string]> = [
+  ['gbs', '--gbs'], ['dataset', '--dataset'], ['trainTokens', '--train-tokens'], ['epochs', '--epochs'],
+  ['pareto', '--pareto'], ['paretoGbsMax', '--pareto-gbs-max'], ['ppPartitionMethod', '--pp-partition-method'],
+  ['recompute', '--recompute'], ['recomputeLayers', '--recompute-layers'], ['dpSharding', '--dp-sharding'], ['shardGroup', '--shard-group'],
+  ['sequenceParallel', '--sequence-parallel'], ['virtualStages', '--virtual-stages'], ['cp', '--cp'], ['plain', '--plain'],
+];
+
+const RECIPE_FLAGS = [['recipe', '--recipe'], ['optimizer', '--optimizer'], ['launch', '--launch'], ['tpRuntime', '--tp-runtime']] as const;
+
+/**
+ * The recipe a CSV row was priced under (its cost_source's `recipe NAME`): taken when no recipe flag
+ * is given; recipe flags that give another recipe are refused (the plan was ranked under the CSV's).
+ */
+function csvRecipe(io: CliIo, raw: RawExportOptions, costSource: string, estimator: string, at: string, fromCli: (option: string) => boolean): Partial<RawExportOptions> {
+  const given = RECIPE_FLAGS.filter(([k]) => fromCli(k));
+  const named = /(?:^|;\s*)recipe ([^;\s]+)/.exec(costSource)?.[1];
+  const typed = given.map(([k, flag]) => `${flag} ${raw[k]}`).join(' ');
+  if (estimator === 'reference') {
+    if (given.length) {
+      throw new FasopError(`${given.map(([, f]) => f).join(', ')} ${given.length === 1 ? 'does' : 'do'} nothing with --csv: ${at} was priced by the reference estimator, which has no training recipe`,
+        `drop ${given.length === 1 ? 'it' : 'them'}`);
+    }
+    return {};
+  }
+  // a fasop row without the recipe note: the flags (or the default) price it, as before
+  if (named === undefined) return {};
+  if (!RECIPE_AXES.has(named)) {
+    throw new FasopError(`${at} was priced under recipe '${named.length > 60 ? `${named.slice(0, 60)}…` : named}', which fasop export cannot select`,
+      `export a plan of a fasop search CSV (recipes: ${[...RECIPE_AXES.keys()].join(', ')})`);
+  }
+  if (given.length) {
+    // --optimizer, --launch, --tp-runtime change one axis of --recipe, or else of the CSV's recipe
+    const mine = recipeOfOptions({ ...raw, recipe: fromCli('recipe') ? raw.recipe : named }).name;
+    if (mine !== named) {
+      throw new FasopError(`${typed}${given.length === 1 && given[0]![0] === 'recipe' ? '' : ` (recipe ${mine})`} disagrees with ${at}, which was priced under recipe ${named}`,
+        `drop ${given.map(([, f]) => f).join(', ')} (export takes ${named} from the CSV), or search again under ${mine} and export from the new CSV`);
+    }
+    return {};
+  }
+  if (named !== raw.recipe) io.err(`[NOTICE] ${at} was priced under recipe ${named} (its cost_source): exporting under ${named}, not the default ${raw.recipe}`);
+  return { recipe: named, optimizer: undefined, launch: undefined, tpRuntime: undefined };
+}
+
+/** No row has this rank: out of the file's range, or skipped because tied rows share the smallest rank. */
+function missingRank(rows: readonly CsvPlanRow[], rank: number, csv: string): FasopError {
+  if (!rows.length) return new FasopError(`no row of rank ${rank} in ${csv}`, 'the CSV has no rows: pass a results CSV with plans');
+  const ranks = [...new Set(rows.map((r) => r.rank))].sort((a, b) => a - b);
+  const lo = ranks[0]!;
+  const hi = ranks.at(-1)!;
+  if (rank < lo || rank > hi) return new FasopError(`no row of rank ${rank} in ${csv}`, `pass a rank from ${lo} to ${hi}`);
+  const below = ranks.filter((r) => r < rank).at(-1)!;
+  const above = ranks.find((r) => r > rank)!;
+  const tied = rows.filter((r) => r.rank === below).length;
+  return new FasopError(`no row of rank ${rank} in ${csv}: tied rows share the smallest rank, and ${tied} rows tie at rank ${below}, so the next rank is ${above}`,
+    `pass --rank ${below} (the first of the tied rows) or --rank ${above}`);
 }
 
 /** Placement cells hold GPU type names (ours) or instance names (the original's node_type); anything else is an error. */

@@ -155,6 +155,12 @@ function harnessUnsupported(e: Execution): string[] {
   return out;
 }
 
+/** A launcher's fix without its alternatives that switch --format (the other launcher refuses the plan too). */
+function planFix(hint: string): string {
+  const kept = hint.split(/, or /).filter((alt) => !/--format\b/.test(alt));
+  return kept.length ? kept.join(', or ') : 'use a plan that fasop search enumerated for this launcher';
+}
+
 /** The step time a re-estimate gives against the recorded one: a warning when they differ. */
 function reestimateMismatch(what: string, got: number, recorded: number): string | null {
   if (!Number.isFinite(recorded) || Math.abs(got - recorded) <= 1e-9 * Math.max(1, recorded)) return null;
@@ -232,7 +238,11 @@ export async function exportPlan(p: ExportablePlan, opts: ExportOptions): Promis
   const nodes = p.placement.length;
   const mg = attempt(() => megatronArgs({ ...degrees, cp: e.cp }, L, chunkLayers, { execution: e, model, recipe: opts.recipe }));
   const tt = attempt(() => torchtitanConfig(degrees, chunkLayers, opts.torchtitanDp, { execution: e, seqLength: model.seq_length, recipe: opts.recipe }));
-  if (!mg.value && !tt.value) throw new FasopError(`neither launcher can run the plan: Megatron-LM: ${mg.refusal!.message}; torchtitan: ${tt.refusal!.message}`, `${mg.refusal!.hint}; or ${tt.refusal!.hint}`);
+  if (!mg.value && !tt.value) {
+    // each launcher's fix may point at the other launcher (--format ...), which refuses the plan too
+    throw new FasopError(`neither launcher can run the plan: Megatron-LM: ${mg.refusal!.message}; torchtitan: ${tt.refusal!.message}`,
+      `for Megatron-LM: ${planFix(mg.refusal!.hint)}; for torchtitan: ${planFix(tt.refusal!.hint)}`);
+  }
   const ttp = tt.value?.parallelism;
   if (ttp && ttp.data_parallel_replicate_degree > 1 && ttp.data_parallel_shard_degree === 1 && e.cp === 1 && (p.tp > 1 || p.pp > 1)) {
     warnings.push("torchtitan: DDP (data_parallel_replicate_degree) with TP or PP is refused by torchtitan versions that raise 'DDP has not supported > 1D parallelism'; if yours does, export with --torchtitan-dp shard (FSDP: fasop's DP all-reduce estimate then only approximates its reduce-scatter/all-gather)");
