@@ -12,6 +12,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSy
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isFasopError } from '../src/errors.js';
+import { nonEmptyPath, checkPathFlags } from '../src/guard/output-path.js';
 import { LineFile, writeFileAtomic } from '../src/guard/write.js';
 import { BIN, REPO, ensureBuilt } from './helpers/build.js';
 import { REF_PROFILES, runCli, tmp } from './helpers/cli.js';
@@ -82,6 +83,10 @@ const asRoot = process.getuid?.() === 0;
 const FAIL_WRITES = join(REPO, 'test', 'helpers', 'fail-writes.mjs');
 const EARLIER_CSV = 'index,gbs\n0,32 (earlier result)\n';
 const EARLIER_PNG = 'earlier chart';
+const EARLIER_LOG = '[LOG] Output will be saved to: main_logs/run.log\n';
+const EARLIER_JSONL = '{"type": "meta", "total_count": 53, "gbs": 32, "cluster": {"A40": 4}}\n{"earlier": true}\n';
+/** A results CSV of an earlier run under the new names (not this run's output, so not a collision). */
+const OTHER_CSV = 'llama8b_H100x1_gbs32.csv';
 const SEARCH = ['--gpus', 'A40', '8', '--pareto', '--make-pareto', '--original-names', '--profile-dir', REF_PROFILES];
 
 /** A folder this test owns that the CLI's user may enter but not write: root's 0755 (as root, the CLI runs as nobody), else 0555. */
@@ -135,7 +140,8 @@ const CASES: WriteCase[] = [
     id: 'log-file-permission',
     unprivileged: true,
     args: ({ out, w }) => {
-      writeFileSync(join(w, 'run.log'), 'an earlier log\n');
+      // an earlier log of fasop's (any other file is refused before the write is tried)
+      writeFileSync(join(w, 'run.log'), `${EARLIER_LOG}an earlier log\n`);
       chmodSync(join(w, 'run.log'), 0o444);
       return [...SEARCH, '--output-dir', out, '--log-file', join(w, 'run.log')];
     },
@@ -146,7 +152,7 @@ const CASES: WriteCase[] = [
     id: 'parsing-file-permission',
     unprivileged: true,
     args: ({ out, w }) => {
-      writeFileSync(join(w, 'run.jsonl'), '{"earlier": true}\n');
+      writeFileSync(join(w, 'run.jsonl'), EARLIER_JSONL);
       chmodSync(join(w, 'run.jsonl'), 0o444);
       return [...SEARCH, '--output-dir', out, '--parsing', '--parsing-file', join(w, 'run.jsonl')];
     },
@@ -213,10 +219,63 @@ const CASES: WriteCase[] = [
       const prof = join(root, 'prof');
       mkdirSync(prof);
       for (const tp of [1, 2, 4, 8]) copyFileSync(join(REF_PROFILES, `llama70b_A40_${tp}.npz`), join(prof, `llama70b_A40_${tp}.npz`));
-      return [...SEARCH, '--profile-dir', prof, '--output-dir', out, '--parsing', '--parsing-file', join(prof, 'llama70b_A40_4.npz')];
+      // SEARCH without its --profile-dir (a flag given twice is an error)
+      return [...SEARCH.slice(0, -2), '--profile-dir', prof, '--output-dir', out, '--parsing', '--parsing-file', join(prof, 'llama70b_A40_4.npz')];
     },
     expect: /^--parsing-file .*\/prof\/llama70b_A40_4\.npz is the same file as a profile \(.*\/prof\/llama70b_A40_4\.npz\)$/,
     fix: /^name another file for --parsing-file/,
+  },
+  {
+    // Node 20's mkdirSync(…, { recursive: true }) loops forever under /proc: a hang fails the spawn's timeout
+    id: 'output-dir-in-proc',
+    args: () => [...SEARCH, '--output-dir', '/proc/fasop-no-such-folder'],
+    expect: /^cannot create output directory \/proc\/fasop-no-such-folder: ENOENT \(\/proc accepts no new folders\)$/,
+    fix: /^pass a folder on an ordinary file system with --output-dir$/,
+  },
+  {
+    id: 'output-dir-in-sys',
+    args: () => [...SEARCH, '--output-dir', '/sys/fasop-no-such-folder/out'],
+    expect: /^cannot create output directory \/sys\/fasop-no-such-folder\/out: making \/sys\/fasop-no-such-folder failed with (EPERM \(operation not permitted\)|EACCES \(permission denied\))$/,
+    fix: /^give this user write permission on \/sys, or pass a folder it may write to with --output-dir$/,
+  },
+  {
+    id: 'output-dir-is-a-file',
+    args: ({ out }) => [...SEARCH, '--output-dir', join(out, 'llama70b_pareto.csv')],
+    expect: /^output directory .*\/out\/llama70b_pareto\.csv is a file, not a folder$/,
+    fix: /^give a folder with --output-dir \(a missing one is created\)$/,
+  },
+  {
+    id: 'output-dir-under-a-file',
+    args: ({ out }) => [...SEARCH, '--output-dir', join(out, 'llama70b_pareto.csv', 'sub', 'dir')],
+    expect: /^output directory .*\/out\/llama70b_pareto\.csv\/sub\/dir is not writable \(ENOTDIR\): .*\/out\/llama70b_pareto\.csv is a file, not a folder$/,
+    fix: /^give a folder with --output-dir \(a missing one is created\)$/,
+  },
+  {
+    id: 'log-file-is-an-earlier-csv',
+    args: ({ out, w }) => {
+      writeFileSync(join(w, OTHER_CSV), EARLIER_CSV);
+      return [...SEARCH, '--output-dir', out, '--log-file', join(w, OTHER_CSV)];
+    },
+    expect: /^--log-file .*\/w\/llama8b_H100x1_gbs32\.csv is an existing file that is not a fasop log$/,
+    fix: /^name a new file for --log-file, or remove .*\/w\/llama8b_H100x1_gbs32\.csv first: --log-file replaces only an earlier file of its own kind$/,
+  },
+  {
+    id: 'parsing-file-is-an-earlier-csv',
+    args: ({ out, w }) => {
+      writeFileSync(join(w, OTHER_CSV), EARLIER_CSV);
+      return [...SEARCH, '--output-dir', out, '--parsing', '--parsing-file', join(w, OTHER_CSV)];
+    },
+    expect: /^--parsing-file .*\/w\/llama8b_H100x1_gbs32\.csv is an existing file that is not a fasop --parsing JSONL$/,
+    fix: /^name a new file for --parsing-file, or remove .*\/w\/llama8b_H100x1_gbs32\.csv first/,
+  },
+  {
+    id: 'parsing-file-is-an-earlier-log',
+    args: ({ out, w }) => {
+      writeFileSync(join(w, 'run.log'), EARLIER_LOG);
+      return [...SEARCH, '--output-dir', out, '--parsing', '--parsing-file', join(w, 'run.log')];
+    },
+    expect: /^--parsing-file .*\/w\/run\.log is an existing file that is not a fasop --parsing JSONL$/,
+    fix: /^name a new file for --parsing-file/,
   },
 ];
 
@@ -252,6 +311,55 @@ for (const c of CASES) {
     assert.ok(!existsSync(join(wd.out, 'llama70b_pareto.svg')), 'no chart half written');
   });
 }
+
+test('write errors: an earlier fasop log or JSONL named again is replaced; an empty file is taken as new', { timeout: 120_000 }, async () => {
+  const dir = tmp('fasop-replace-');
+  const log = join(dir, 'run.log');
+  const jsonl = join(dir, 'run.jsonl');
+  const empty = join(dir, 'empty.log');
+  writeFileSync(log, `${EARLIER_LOG}an earlier log\n`);
+  writeFileSync(jsonl, EARLIER_JSONL);
+  writeFileSync(empty, '');
+  const small = ['--gpus', 'A40', '2', '--profile-dir', REF_PROFILES, '--no-save-csv', '--output-dir', join(dir, 'out')];
+  const r = await runCli([...small, '--log-file', log, '--parsing', '--parsing-file', jsonl], dir);
+  assert.ok(r.code === 0 || r.code === 3, r.err);
+  const logText = readFileSync(log, 'utf8');
+  assert.ok(logText.startsWith(`[LOG] Output will be saved to: ${log}\n`), logText.slice(0, 200));
+  assert.doesNotMatch(logText, /an earlier log/);
+  const jsonlText = readFileSync(jsonl, 'utf8');
+  assert.match(jsonlText, /^\{"type": "meta", "total_count": \d+, "gbs": 32, "cluster": \{"A40": 2\}\}\n/);
+  assert.doesNotMatch(jsonlText, /"earlier"/);
+  const r2 = await runCli([...small, '--log-file', empty], dir);
+  assert.ok(r2.code === 0 || r2.code === 3, r2.err);
+  assert.ok(readFileSync(empty, 'utf8').startsWith('[LOG] Output will be saved to: '));
+});
+
+test('write errors: an empty --output-dir, --log-file or --parsing-file is refused, never a fallback to the default', () => {
+  for (const [flag, what] of [['--output-dir', 'a folder'], ['--log-file', 'a file'], ['--parsing-file', 'a file']] as const) {
+    assert.throws(() => nonEmptyPath(flag, what)(''), (e: unknown) => isFasopError(e) && e.oneLine() === `fasop: error: ${flag} is empty — fix: give ${what}, or leave the flag out`);
+    assert.equal(nonEmptyPath(flag, what)('x'), 'x');
+  }
+  assert.throws(() => checkPathFlags({ outputDir: 'out', logFile: '', parsingFile: 'r.jsonl' }), (e: unknown) => isFasopError(e) && e.message === '--log-file is empty');
+  assert.throws(() => checkPathFlags({ parsingFile: '' }), (e: unknown) => isFasopError(e) && e.message === '--parsing-file is empty');
+  assert.throws(() => checkPathFlags({ outputDir: '' }), (e: unknown) => isFasopError(e) && e.message === '--output-dir is empty');
+  checkPathFlags({});
+  checkPathFlags({ outputDir: 'out', logFile: 'run.log', parsingFile: 'r.jsonl' });
+});
+
+// TODO(lead): drop `todo` once src/cli/search-options.ts passes these flags through nonEmptyPath (see the report)
+test('write errors: the CLI refuses an empty path flag with one line, exit 2, and writes nothing', { todo: 'needs nonEmptyPath in search-options.ts', timeout: 120_000 }, async () => {
+  for (const [args, flag, what] of [
+    [['--output-dir', ''], '--output-dir', 'a folder'],
+    [['--log-file', ''], '--log-file', 'a file'],
+    [['--parsing', '--parsing-file', ''], '--parsing-file', 'a file'],
+  ] as const) {
+    const cwd = tmp('fasop-empty-');
+    const r = await runCli(['--gpus', 'A40', '2', '--profile-dir', REF_PROFILES, ...args], cwd);
+    assert.equal(r.code, 2, `${flag}: ${r.err}`);
+    assert.equal(r.err, `fasop: error: ${flag} is empty — fix: give ${what}, or leave the flag out\n`);
+    assert.deepEqual(readdirSync(cwd), [], `${flag}: nothing written (no main_logs/)`);
+  }
+});
 
 test('write errors: docs/errors.md has a row for every case of this file', () => {
   const doc = readFileSync(join(REPO, 'docs', 'errors.md'), 'utf8');

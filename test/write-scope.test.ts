@@ -44,6 +44,8 @@ test('searches write only main_logs/, --output-dir and the named files; $HOME, $
     ['--gpus', 'A40', '2', ...P],
     ['--gpus', 'A40', '2', '--gbs', '16', '--verbose', '--parsing', ...P],
     ['--gpus', 'A40', '1', '--output-dir', 'out', '--parsing', ...P],
+    // missing parents are made one at a time
+    ['--gpus', 'A40', '1', '--output-dir', 'deep/er/out', ...P],
     ['--gpus', 'A40', '1', '--no-save-csv', '--parsing', '--parsing-file', join(s.root, 'named', 'r.jsonl'), '--log-file', join(s.root, 'named', 'r.log'), ...P],
     ['--gpus', 'A40', '2', 'A100', '1', '--substitute-profile', 'A100=A40', '--pareto', '--no-save-csv', ...P],
     ['--gpus', 'A40', '2', '--exhaustive', '--mbs', '1', '--tp', '1', '--dp', '1', '--pp', '8', ...P],
@@ -58,9 +60,10 @@ test('searches write only main_logs/, --output-dir and the named files; $HOME, $
   const diffs = diffTrees(beforeRuns, snapshotTree(s.root));
   const allowed = (d: string) => /^created work\/main_logs(\/llama70b_A40x2_gbs(32|16)\.csv|\/llama70b_A402_gbs16_\d{8}_\d{6}\.(jsonl|log))?$/.test(d)
     || /^created work\/out(\/llama70b_A40x1_gbs32\.csv|\/llama70b_A401_gbs32_\d{8}_\d{6}\.jsonl)?$/.test(d)
-    || /^created named\/r\.(jsonl|log)$/.test(d);
+    || /^created named\/r\.(jsonl|log)$/.test(d)
+    || /^created work\/deep(\/er(\/out(\/llama70b_A40x1_gbs32\.csv)?)?)?$/.test(d);
   assert.deepEqual(diffs.filter((d) => !allowed(d)), [], 'only the outputs appeared');
-  for (const must of ['created work/main_logs/llama70b_A40x2_gbs32.csv', 'created work/out/llama70b_A40x1_gbs32.csv', 'created named/r.jsonl', 'created named/r.log']) {
+  for (const must of ['created work/main_logs/llama70b_A40x2_gbs32.csv', 'created work/out/llama70b_A40x1_gbs32.csv', 'created work/deep/er/out/llama70b_A40x1_gbs32.csv', 'created named/r.jsonl', 'created named/r.log']) {
     assert.ok(diffs.includes(must), `${must} (got ${diffs.join(', ')})`);
   }
 });
@@ -72,6 +75,11 @@ test('a failing run (bad profile found late, unwritable output) creates and dele
   for (const args of [
     ['--gpus', 'A40', '2', '--profile-dir', join(s.root, 'bad-profiles.txt')],
     ['--gpus', 'A40', '2', '--profile-dir', s.profiles, '--output-dir', join(s.root, 'bad-profiles.txt', 'out')],
+    // an existing file as the output folder, and a folder that cannot be made (Node's recursive mkdir hangs under /proc)
+    ['--gpus', 'A40', '2', '--profile-dir', s.profiles, '--output-dir', join(s.root, 'bad-profiles.txt')],
+    ['--gpus', 'A40', '2', '--profile-dir', s.profiles, '--output-dir', '/proc/fasop-no-such-folder/out'],
+    // an earlier file that is not a fasop log is not truncated by --log-file
+    ['--gpus', 'A40', '2', '--profile-dir', s.profiles, '--log-file', join(s.work, 'notes.txt')],
     ['--gpus', 'A40', '2', '--profile-dir', s.profiles, '--parsing', '--parsing-file', join(s.root, 'no', 'such', 'dir', 'x.jsonl')],
     ['--gpus', 'A40', '2', '--profile-dir', s.profiles, '--exhaustive'],
     ['--gpus', 'A40', '200', '--gbs', '1', '--profile-dir', s.profiles, '--parsing', '--verbose'],

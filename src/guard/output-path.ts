@@ -23,3 +23,22 @@ export function confinedPath(dir: string, name: string, flag: string): string {
   }
   return path;
 }
+
+/**
+ * A path flag's value, refused when empty: `--output-dir ''` (an unset shell variable) must not
+ * fall back to ./main_logs, nor `--log-file ''` to no log. `what` is what the flag takes ('a folder',
+ * 'a file'). Usable as a commander argParser: `.argParser(nonEmptyPath('--output-dir', 'a folder'))`.
+ */
+export function nonEmptyPath(flag: string, what: 'a folder' | 'a file'): (value: string) => string {
+  return (value: string) => {
+    if (value === '') throw new FasopError(`${flag} is empty`, `give ${what}, or leave the flag out`);
+    return value;
+  };
+}
+
+/** The same check for options already parsed (`raw` of a search): each path flag given must not be empty. */
+export function checkPathFlags(raw: { outputDir?: string | undefined; logFile?: string | undefined; parsingFile?: string | undefined }): void {
+  if (raw.outputDir !== undefined) nonEmptyPath('--output-dir', 'a folder')(raw.outputDir);
+  if (raw.logFile !== undefined) nonEmptyPath('--log-file', 'a file')(raw.logFile);
+  if (raw.parsingFile !== undefined) nonEmptyPath('--parsing-file', 'a file')(raw.parsingFile);
+}

@@ -74,3 +74,32 @@ export function readInputFile(path: string, what: string, maxBytes: number, hint
     throw err;
   }
 }
+
+/**
+ * The first `maxBytes` bytes of a regular file (links followed), or undefined when `path` is not a
+ * readable regular file. Opened non-blocking and checked with fstat, like readFileCapped, so a
+ * FIFO or device is never read.
+ */
+export function readHead(path: string, maxBytes: number): Buffer | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (constants.O_NOCTTY ?? 0));
+  } catch {
+    return undefined;
+  }
+  try {
+    if (!fstatSync(fd).isFile()) return undefined;
+    const buf = Buffer.alloc(maxBytes);
+    let got = 0;
+    while (got < maxBytes) {
+      const n = readSync(fd, buf, got, maxBytes - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return buf.subarray(0, got);
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}

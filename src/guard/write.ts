@@ -1,6 +1,7 @@
-import { accessSync, closeSync, constants, mkdirSync, openSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, mkdirSync, openSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { FasopError } from '../errors.js';
+import { readHead } from './read.js';
 
 /** A file's content: whole, or as chunks of text written one after another (a large CSV). */
 export type FileData = string | Uint8Array | Iterable<string>;
@@ -131,23 +132,81 @@ export class LineFile {
   }
 }
 
+const errCode = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? 'error';
+
 /**
  * Check a directory we are about to write into, before any work starts. With `create` it is made
  * (with its parents) when missing; without, a missing directory is an error — a file path the
  * user names never makes folders appear elsewhere on the disk. `flag` names the flag that chose it.
+ *
+ * Missing folders are made one at a time from the first existing ancestor (never with
+ * `mkdirSync(…, { recursive: true })`, which loops forever under /proc on Node 20), and removed
+ * again when a later step fails, so a refused folder leaves nothing behind.
  */
 export function ensureWritableDir(dir: string, flag: string, create = true): void {
+  const permissionFix = (where: string, code: string) => code === 'EACCES' || code === 'EPERM'
+    ? `give this user write permission on ${where}, or pass a folder it may write to with ${flag}`
+    : code === 'EROFS' ? `pass a folder on a writable file system with ${flag}` : `pass a writable folder with ${flag}`;
+  const notFolderFix = create ? `give a folder with ${flag} (a missing one is created)` : `give ${flag} a path inside an existing folder`;
+  // the first existing ancestor (dir itself when it exists); the folders below it are missing
+  const missing: string[] = [];
+  let cur = resolve(dir);
+  let st: Stats;
+  for (;;) {
+    try {
+      st = statSync(cur);
+      break;
+    } catch (err) {
+      const code = errCode(err);
+      // ENOTDIR: a part of the path is a file; walking up finds it
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && dirname(cur) !== cur) {
+        missing.push(cur);
+        cur = dirname(cur);
+        continue;
+      }
+      throw new FasopError(`output directory ${dir} is not writable (${code})`, permissionFix(dir, code));
+    }
+  }
+  if (!st.isDirectory()) {
+    const what = st.isFile() ? 'a file, not a folder' : 'not a folder';
+    if (missing.length === 0) throw new FasopError(`output directory ${dir} is ${what}`, notFolderFix);
+    throw new FasopError(`output directory ${dir} is not writable (ENOTDIR): ${cur} is ${what}`, notFolderFix);
+  }
+  if (missing.length > 0 && !create) throw new FasopError(`output folder ${dir} does not exist`, `pass a writable folder with ${flag} (create the folder first)`);
+  const made: string[] = [];
+  const undo = () => {
+    for (const d of made.reverse()) {
+      try {
+        rmdirSync(d);
+      } catch {
+        // something else put a file there meanwhile: leave it
+      }
+    }
+  };
+  for (const d of missing.reverse()) {
+    try {
+      mkdirSync(d);
+      made.push(d);
+    } catch (err) {
+      const code = errCode(err);
+      // made meanwhile by another run: fine when it is a folder
+      if (code === 'EEXIST' && statSync(d, { throwIfNoEntry: false })?.isDirectory()) continue;
+      undo();
+      const parent = dirname(d);
+      const why = code === 'ENOENT' ? `${parent} accepts no new folders` : code === 'EEXIST' ? `${d} exists and is not a folder` : Object.hasOwn(WHY, code) ? WHY[code] : undefined;
+      const fix = code === 'ENOENT' ? `pass a folder on an ordinary file system with ${flag}`
+        : code === 'ENOSPC' || code === 'EDQUOT' ? `free space, or pass a folder on another disk with ${flag}`
+        : code === 'EEXIST' ? notFolderFix : permissionFix(parent, code);
+      const failed = `${code}${why ? ` (${why})` : ''}`;
+      throw new FasopError(`cannot create output directory ${dir}: ${d === resolve(dir) ? failed : `making ${d} failed with ${failed}`}`, fix);
+    }
+  }
   try {
-    if (create) mkdirSync(dir, { recursive: true });
-    if (!statSync(dir).isDirectory()) throw Object.assign(new Error(), { code: 'ENOTDIR' });
     accessSync(dir, constants.W_OK);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    if (code === 'ENOENT' && !create) throw new FasopError(`output folder ${dir} does not exist`, `pass a writable folder with ${flag} (create the folder first)`);
-    const fix = code === 'EACCES' || code === 'EPERM'
-      ? `give this user write permission on ${dir}, or pass a folder it may write to with ${flag}`
-      : code === 'EROFS' ? `pass a folder on a writable file system with ${flag}` : `pass a writable folder with ${flag}`;
-    throw new FasopError(`output directory ${dir} is not writable (${code})`, fix);
+    undo();
+    const code = errCode(err);
+    throw new FasopError(`output directory ${dir} is not writable (${code})`, permissionFix(dir, code));
   }
 }
 
@@ -168,9 +227,33 @@ function fileIdentity(path: string): string | undefined {
 }
 
 /**
+ * What an earlier file of a flag's own kind starts with: a named file that exists is replaced only
+ * when fasop (or the original FASOP) wrote it — its log, or its --parsing JSONL, whose first line
+ * is a meta record. Any other file (a results CSV, notes, a script) is refused, never truncated.
+ */
+const OWN_KIND: Record<string, { what: string; first: RegExp }> = {
+  '--log-file': { what: 'a fasop log', first: /^\[LOG\] Output will be saved to: / },
+  '--parsing-file': { what: 'a fasop --parsing JSONL', first: /^\{\s*"type"\s*:\s*"(?:pareto_)?meta"/ },
+};
+
+/** Refuse an existing regular file that `flag` would truncate unless it is an earlier output of that flag (empty counts). */
+function checkReplaceable(path: string, flag: string): void {
+  const kind = Object.hasOwn(OWN_KIND, flag) ? OWN_KIND[flag]! : undefined;
+  if (kind === undefined) return;
+  const st = statSync(path, { throwIfNoEntry: false });
+  // a new file, or /dev/null, a FIFO, a folder (LineFile says what is wrong with those)
+  if (st === undefined || !st.isFile() || st.size === 0) return;
+  const head = readHead(path, 512);
+  if (head !== undefined && kind.first.test(head.toString('utf8'))) return;
+  throw new FasopError(`${flag} ${path} is an existing file that is not ${kind.what}`,
+    `name a new file for ${flag}, or remove ${path} first: ${flag} replaces only an earlier file of its own kind`);
+}
+
+/**
  * Refuse a file named by a flag (--log-file, --parsing-file) that is also another output of the
  * run or one of its inputs: opening it would truncate that file, and the two writers would
- * overwrite each other. Checked before anything is written; links and hard links count as the same file.
+ * overwrite each other. An existing file is refused too unless it is an earlier output of the same
+ * flag (a log, a JSONL). Checked before anything is written; links and hard links count as the same file.
  */
 export function checkDistinctFiles(named: readonly { path: string; flag: string }[], others: readonly { path: string; what: string }[]): void {
   const seen = new Map<string, string>();
@@ -187,4 +270,5 @@ export function checkDistinctFiles(named: readonly { path: string; flag: string 
     }
     seen.set(id, `${n.flag} (${n.path})`);
   }
+  for (const n of named) checkReplaceable(n.path, n.flag);
 }
