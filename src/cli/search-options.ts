@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { LAUNCHES, OPTIMIZER_RECIPES, RECIPE_AXES, TP_RUNTIMES } from '../estimate/recipe.js';
 import { PARTITION_METHODS } from '../request/options.js';
+import { nonEmptyPath } from '../guard/output-path.js';
 
 export { intFlag, resolveSearchOptions, profileDirFor, PARTITION_METHODS, type RawSearchOptions, type ResolvedSearchOptions } from '../request/options.js';
 
@@ -55,15 +56,15 @@ export function addSearchOptions(cmd: Command, hidden: ReadonlySet<keyof typeof 
     new Option('--each-execution', 'one result per execution of each plan rather than the fastest one that fits (every execution timed, those out of memory too)'),
     new Option('--cp <degrees>', 'context parallelism (ring attention, the sequence split over cp ranks) to search: a degree or several comma-separated, e.g. 1,2,4; world = tp·cp·dp·pp, the sequence divisible by 2·cp (--estimator fasop; priced from an operator profile). Default: 1 below sequence 16384; from 16384, 1 and every power of two with at least 4096 tokens a rank that divides the GPUs (and 2·cp the sequence)'));
   group('output',
-    new Option('--output-dir <dir>', 'where CSV, JSONL, logs and charts go (default: ./main_logs)'),
+    new Option('--output-dir <dir>', 'where CSV, JSONL, logs and charts go (default: ./main_logs)').argParser(nonEmptyPath('--output-dir', 'a folder')),
     new Option('--add-exp-name <suffix>', 'suffix of the experiment (CSV) name').default(''),
     new Option('--original-names', 'the original\'s result names: main_logs/{model}[_heterogeneous][_pareto]{suffix}.csv, replaced by every run (default with --estimator reference)'),
     new Option('--no-original-names', 'results named by model, cluster and gbs, with a suffix rather than replacing an earlier file (default with --estimator fasop)'),
     new Option('--no-save-csv', 'do not write the results CSV'),
     new Option('--parsing', 'write every plan as a JSONL line as soon as it is estimated'),
-    new Option('--parsing-file <file>', 'JSONL path for --parsing (default main_logs/{model}_{gpus}_gbs{gbs}_{time}.jsonl)'),
+    new Option('--parsing-file <file>', 'JSONL path for --parsing (default main_logs/{model}_{gpus}_gbs{gbs}_{time}.jsonl)').argParser(nonEmptyPath('--parsing-file', 'a file')),
     new Option('--verbose', 'print one progress line per plan (also written to a log file)'),
-    new Option('--log-file <file>', 'also write the console output to this file'),
+    new Option('--log-file <file>', 'also write the console output to this file').argParser(nonEmptyPath('--log-file', 'a file')),
     new Option('--list-oom', 'also write the plans that do not fit in memory to {results}_oom.csv (they are not timed)'),
     new Option('--workers <n>', 'threads the search splits over (default: all cores); searches of fewer than 3000 plans run on one; the output is the same for any number'));
   group('pareto',
