@@ -60,7 +60,7 @@ test('budget flags that do not apply are refused with a fix', async () => {
     [['--estimator', 'reference', '--epochs', '2'], /--epochs needs --estimator fasop/],
     [['--train-tokens', '1T', '--epochs', '2'], /--train-tokens and --epochs both set the training budget/],
     [['--train-tokens', 'lots'], /--train-tokens must be a positive token count, got 'lots'/],
-    [['--epochs', '0'], /--epochs must be a positive number/],
+    [['--epochs', '0'], /--epochs must be a number above 0 and at most 1000000/],
     [['--train-tokens', '1000', '--gbs', '32'], /--train-tokens 1000 is less than one sequence \(1024 tokens\)/],
     [['--train-tokens', '10k', '--gbs', '32'], /--gbs 32 is larger than the training budget \(10000 tokens = 9 sequences of 1024\)/],
   ] as const) {
