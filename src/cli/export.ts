@@ -4,12 +4,11 @@ import { Command, Option } from 'commander';
 import { FasopError } from '../errors.js';
 import { getEstimator } from '../estimate/index.js';
 import type { ResolvedPlan } from '../estimate/plan.js';
-import { readPlanCsv, type CsvPlanRow } from '../export/csv-row.js';
+import { readPlanCsvFile, type CsvPlanRow } from '../export/csv-row.js';
 import { loadCatalog } from '../catalog/catalog.js';
 import { RECIPE_AXES } from '../estimate/recipe.js';
 import { clusterString, parseGpuTokens } from '../request/cluster.js';
 import { recipeOfOptions } from '../request/options.js';
-import { parseResultsCsv, readCsvText } from '../report/csv-read.js';
 import { exportPlan, type ExportablePlan } from '../export/export.js';
 import { executionOf } from '../export/plan-execution.js';
 import { formatExport, type ExportFormat } from '../export/format.js';
@@ -21,7 +20,7 @@ import { rankRecords } from '../report/csv.js';
 import { search, type Estimator, type SearchRequest } from '../search/search.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { ownGet } from '../guard/lookup.js';
-import { checkExportFlagModes, givenFlags } from './flag-modes.js';
+import { checkExportFlagModes, flagOf, givenFlags } from './flag-modes.js';
 import type { CliIo } from './io.js';
 import { addSearchOptions, intFlag, resolveSearchOptions, type RawSearchOptions } from './search-options.js';
 
@@ -82,14 +81,13 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
     if (raw.csv === undefined) throw new FasopError('--rank needs --csv FILE', 'pass the results CSV, e.g. --csv main_logs/llama70b.csv --rank 1');
     const path = resolve(io.cwd, raw.csv);
     const rank = raw.rank === undefined ? 1 : intFlag(raw.rank, '--rank');
-    const text = readCsvText(path);
-    const rows = readPlanCsv(text, path);
+    const rows = readPlanCsvFile(path);
     const hits = rows.filter((r) => r.rank === rank).sort((a, b) => a.index - b.index);
     if (hits.length === 0) throw missingRank(rows, rank, raw.csv);
     const row = hits[0]!;
     const at = `rank ${rank} of ${raw.csv}`;
     // the row is the plan: search flags that would shape another plan do nothing here
-    const idle = CSV_IDLE.filter(([k]) => fromCli(k)).map(([k, flag]) => (k === 'sequenceParallel' && raw.sequenceParallel === false ? '--no-sequence-parallel' : flag));
+    const idle = CSV_IDLE.filter(fromCli).map((k) => (k === 'sequenceParallel' && raw.sequenceParallel === false ? '--no-sequence-parallel' : flagOf(k)));
     if (idle.length) {
       throw new FasopError(`${idle.join(', ')} ${idle.length === 1 ? 'does' : 'do'} nothing with --csv: the plan comes from the CSV row (${at})`,
         `drop ${idle.length === 1 ? 'it' : 'them'}, or search again with ${idle.length === 1 ? 'it' : 'them'} and export from the new CSV`);
@@ -127,7 +125,7 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
     }
     Object.assign(adj, csvRecipe(io, raw, row.record.cost_source, csvEstimator, at, fromCli));
     // the model: the CSV's model column names it (fasop's files); --model-type / --model-config must agree
-    const csvModel = (parseResultsCsv(text, path, { required: [] })[rows.indexOf(row)]?.extra['model'] ?? '').trim();
+    const csvModel = row.model;
     const catalogModels = Object.keys(catalog.models);
     const modelGiven = fromCli('modelType') || raw.modelConfig !== undefined;
     if (!modelGiven) {
@@ -218,14 +216,10 @@ export async function runExport(io: CliIo, raw: RawExportOptions, gpuTokens: str
 }
 
 /** Search flags that shape the plan (or the search) rather than price the one a CSV row holds. */
-const CSV_IDLE: ReadonlyArray<readonly [string, string]> = [
-  ['gbs', '--gbs'], ['dataset', '--dataset'], ['trainTokens', '--train-tokens'], ['epochs', '--epochs'],
-  ['pareto', '--pareto'], ['paretoGbsMax', '--pareto-gbs-max'], ['ppPartitionMethod', '--pp-partition-method'],
-  ['recompute', '--recompute'], ['recomputeLayers', '--recompute-layers'], ['dpSharding', '--dp-sharding'], ['shardGroup', '--shard-group'],
-  ['sequenceParallel', '--sequence-parallel'], ['virtualStages', '--virtual-stages'], ['cp', '--cp'], ['plain', '--plain'],
-];
+const CSV_IDLE = ['gbs', 'dataset', 'trainTokens', 'epochs', 'pareto', 'paretoGbsMax', 'ppPartitionMethod',
+  'recompute', 'recomputeLayers', 'dpSharding', 'shardGroup', 'sequenceParallel', 'virtualStages', 'cp', 'plain'] as const;
 
-const RECIPE_FLAGS = [['recipe', '--recipe'], ['optimizer', '--optimizer'], ['launch', '--launch'], ['tpRuntime', '--tp-runtime']] as const;
+const RECIPE_FLAGS = (['recipe', 'optimizer', 'launch', 'tpRuntime'] as const).map((k) => [k, flagOf(k)] as const);
 
 /**
  * The recipe a CSV row was priced under (its cost_source's `recipe NAME`): taken when no recipe flag

@@ -39,7 +39,10 @@ export function repeatedFlag(argv: readonly string[]): { flag: string; values: s
   return undefined;
 }
 
-const flags = (keys: readonly string[]) => keys.map((k) => FLAG[k] ?? k).join(', ');
+/** The command-line flag of an option key (`gbs` → `--gbs`). */
+export const flagOf = (key: string): string => FLAG[key] ?? key;
+
+const flags = (keys: readonly string[]) => keys.map(flagOf).join(', ');
 
 /**
  * Refuse flags that would do nothing in the mode the command line selects (docs/errors.md):

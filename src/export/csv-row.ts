@@ -50,6 +50,8 @@ export interface CsvPlanRow {
   record: PlanRecord;
   /** true when the file has our `placement` column (else placement comes from node_type) */
   hasPlacement: boolean;
+  /** the model the search planned (column model; '' in a file without it, such as the original's) */
+  model: string;
 }
 
 const REQUIRED = ['index', 'gbs', 'mbs', 'tp', 'dp', 'pp', 'node_type', 'gpu_cluster', 'partition', 'partition_layers', 'step_time(s)', 'is_oom', 'rank'];
@@ -87,7 +89,7 @@ export function readPlanCsv(text: string, origin: string): CsvPlanRow[] {
       tokens_per_s_per_gpu: Number(r.extra['tokens_per_s_per_gpu'] || NaN),
       seq_length: seqLengthCell(r.extra, () => `${origin} line ${r.line}`),
     };
-    return { index: r.index!, rank: r.rank!, record, hasPlacement };
+    return { index: r.index!, rank: r.rank!, record, hasPlacement, model: (r.extra['model'] ?? '').trim() };
   });
 }
 

@@ -35,10 +35,3 @@ export function nonEmptyPath(flag: string, what: 'a folder' | 'a file'): (value:
     return value;
   };
 }
-
-/** The same check for options already parsed (`raw` of a search): each path flag given must not be empty. */
-export function checkPathFlags(raw: { outputDir?: string | undefined; logFile?: string | undefined; parsingFile?: string | undefined }): void {
-  if (raw.outputDir !== undefined) nonEmptyPath('--output-dir', 'a folder')(raw.outputDir);
-  if (raw.logFile !== undefined) nonEmptyPath('--log-file', 'a file')(raw.logFile);
-  if (raw.parsingFile !== undefined) nonEmptyPath('--parsing-file', 'a file')(raw.parsingFile);
-}

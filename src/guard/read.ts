@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { FasopError } from '../errors.js';
 
 /** Why an input file could not be read: a short code for messages (ENOENT, EISDIR, ENOTREG, EFBIG, ...). */
@@ -22,17 +22,8 @@ const describe = (code: string): string =>
  * plus one byte, so a file that grows while it is read is refused too. Throws ReadFailure.
  */
 export function readFileCapped(path: string, maxBytes: number): Buffer {
-  let fd: number;
+  const { fd, st } = openRegular(path);
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (constants.O_NOCTTY ?? 0));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new ReadFailure(code, describe(code));
-  }
-  try {
-    const st = fstatSync(fd);
-    if (st.isDirectory()) throw new ReadFailure('EISDIR', describe('EISDIR'));
-    if (!st.isFile()) throw new ReadFailure('ENOTREG', describe('ENOTREG'));
     if (st.size > maxBytes) throw new ReadFailure('EFBIG', `${st.size} bytes, more than the limit of ${maxBytes}`);
     const buf = Buffer.allocUnsafe(Math.min(st.size, maxBytes) + 1);
     let got = 0;
@@ -52,6 +43,26 @@ export function readFileCapped(path: string, maxBytes: number): Buffer {
     return buf.subarray(0, got);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** A regular file opened non-blocking (links followed) and its fstat; a directory, FIFO, socket or device is a ReadFailure. */
+function openRegular(path: string): { fd: number; st: Stats } {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (constants.O_NOCTTY ?? 0));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new ReadFailure(code, describe(code));
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw new ReadFailure('EISDIR', describe('EISDIR'));
+    if (!st.isFile()) throw new ReadFailure('ENOTREG', describe('ENOTREG'));
+    return { fd, st };
+  } catch (err) {
+    closeSync(fd);
+    throw err;
   }
 }
 
@@ -83,12 +94,11 @@ export function readInputFile(path: string, what: string, maxBytes: number, hint
 export function readHead(path: string, maxBytes: number): Buffer | undefined {
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (constants.O_NOCTTY ?? 0));
+    fd = openRegular(path).fd;
   } catch {
     return undefined;
   }
   try {
-    if (!fstatSync(fd).isFile()) return undefined;
     const buf = Buffer.alloc(maxBytes);
     let got = 0;
     while (got < maxBytes) {
