@@ -6,8 +6,8 @@
  * the final norm, lm_head and loss with the last (the only cuts Megatron-LM and torchtitan run).
  */
 import { FasopError } from '../errors.js';
-import { COL, columnOfNode, layersPerStage } from '../model/graph.js';
-import { partitioners, referenceDpPartition } from '../partition/index.js';
+import { COL, columnOfNode, layersPerStage, nodeCount } from '../model/graph.js';
+import { BRUTEFORCE_MAX_COMPOSITIONS, binomial, partitioners, referenceDpPartition } from '../partition/index.js';
 import { evenSplit, optimusEvenPartition } from '../partition/even.js';
 import { minmaxSearch } from '../partition/minmax.js';
 import type { PartitionProblem } from '../partition/types.js';
@@ -268,18 +268,43 @@ function evenCandidate(x: PartitionInputs, starts: UnitStarts | null): Candidate
 /** The original's own dynamic program (SPEC §9.3, its objective, O(pp·units³): small models only). */
 function originalDp(x: PartitionInputs, starts: UnitStarts | null): Candidate {
   const { plan } = x;
-  const units = starts ? starts.length - 1 : x.n;
-  const what = starts ? 'decoder layers' : 'graph operators';
-  const steps = plan.pp * units ** 3;
-  if (steps > DP_ORIGINAL_MAX_STEPS) {
-    throw new FasopError(`dp-original on ${units} ${what} and pp ${plan.pp} needs ~${steps.toExponential(1)} steps (the original never finishes such runs)`,
-      'use --pp-partition-method dp (exact, fast) or a smaller model');
-  }
+  checkPartitionReach('dp-original', x.policy, plan.model.num_layers, plan.pp, plan.execution?.virtualStages ?? 1);
   const problem = unitProblem(x, starts);
   const costC = (k: number, j: number) => (x.boundary.length ? problem.boundaryCost_s(k, Math.min(j, x.boundary.length - 1)) : 0);
   const sizes = toOperators(referenceDpPartition(problem.nodeCost_s, costC, roundingOf(x.policy)(x.m), plan.pp), starts);
   return { sizes, partitionLayers: starts ? layersPerStage(sizes) : null };
 }
+
+/**
+ * Refuse a plan the exhaustive enumerators (bruteforce, the original's dp) cannot finish, from its
+ * degrees alone: the search checks every plan this way before any output.
+ */
+export function checkPartitionReach(method: string, policy: Pick<EstimatorPolicy, 'partitionUnit'>, layers: number, pp: number, virtualStages: number): void {
+  if (pp < 2 || (method !== 'bruteforce' && method !== 'dp-original')) return;
+  const byLayer = policy.partitionUnit === 'layer';
+  const units = byLayer ? layers / virtualStages : nodeCount({ num_layers: layers });
+  const what = byLayer ? (virtualStages > 1 ? `units of ${virtualStages} decoder layers` : 'decoder layers') : 'graph operators';
+  if (method === 'bruteforce') {
+    const count = binomial(units - 1, pp - 1);
+    if (count > BRUTEFORCE_MAX_COMPOSITIONS) {
+      throw new FasopError(`--pp-partition-method bruteforce would enumerate C(${units - 1}, ${pp - 1}) ≈ ${count.toPrecision(3)} partitions of ${units} ${what} for pp ${pp}, more than its limit of ${BRUTEFORCE_MAX_COMPOSITIONS}`,
+        `use --pp-partition-method dp (exact on the same objective, and fast) or fewer GPUs (${bruteforceReach(units)} stages at most here)`);
+    }
+    return;
+  }
+  const steps = pp * units ** 3;
+  if (steps > DP_ORIGINAL_MAX_STEPS) {
+    throw new FasopError(`dp-original on ${units} ${what} and pp ${pp} needs ~${steps.toExponential(1)} steps (the original never finishes such runs)`,
+      'use --pp-partition-method dp (exact, fast) or a smaller model');
+  }
+}
+
+/** The largest pipeline degree bruteforce enumerates over `units` units. */
+const bruteforceReach = (units: number): number => {
+  let pp = 1;
+  while (pp < units && binomial(units - 1, pp) <= BRUTEFORCE_MAX_COMPOSITIONS) pp++;
+  return pp;
+};
 
 /** The partitions to simulate for this plan (the estimate keeps the fastest; the first of equals). */
 export async function candidatePartitions(x: PartitionInputs): Promise<Candidate[]> {

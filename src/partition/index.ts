@@ -22,7 +22,7 @@ export const partitioners: Record<PartitionMethod, Partitioner> = {
 
 export { evaluatePartition, TIE_REL, type PartitionEvaluation } from './objective.js';
 export { dpPartition, type DpOptions, type DpStats } from './dp.js';
-export { bruteforcePartition, compositions, BRUTEFORCE_MAX_COMPOSITIONS, type BruteforceOptions } from './bruteforce.js';
+export { binomial, bruteforcePartition, compositions, BRUTEFORCE_MAX_COMPOSITIONS, type BruteforceOptions } from './bruteforce.js';
 export { ilpPartition, closeIlpWorker, type IlpOptions, type IlpResult } from './ilp.js';
 export { referenceDpPartition } from './reference-dp.js';
 export { groupProblem, expandSizes, type UnitStarts } from './units.js';

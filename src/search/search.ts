@@ -3,6 +3,8 @@ import { FasopError } from '../errors.js';
 import type { Estimator } from '../estimate/index.js';
 import { PLAIN_EXECUTION, type Execution } from '../estimate/execution.js';
 import type { Estimate, ResolvedPlan } from '../estimate/plan.js';
+import { checkPartitionReach } from '../estimate/partition-choice.js';
+import { POLICIES } from '../estimate/policy.js';
 import { costLookupOf, planExecution, planExecutionProblems, placementOf, resolvePlan } from '../plan/resolve.js';
 import type { ProfileDb } from '../profiles/db.js';
 import { clusterObject, clusterString, placements, subClusters, type NodeGroup } from '../request/cluster.js';
@@ -120,10 +122,24 @@ export function planJobs(req: SearchRequest, profiles: ProfileDb, catalog: Catal
         }
       }
       const job = { gbs, base };
+      checkPartitionsReach(req, job);
       jobs.push({ gbs, groups, tps, base, count: countChoices(req, job), placements: placements(groups), key: `${gbs} ${gpus} ${tps.join(',')}` });
     }
   }
   return jobs;
+}
+
+/** Refuse, before any output, a job with a plan whose partition method could not finish (bruteforce, dp-original). */
+function checkPartitionsReach(req: SearchRequest, job: Pick<ClusterJob, 'base' | 'gbs'>): void {
+  const policy = POLICIES.get(req.estimator);
+  if (!policy || (req.partitionMethod !== 'bruteforce' && req.partitionMethod !== 'dp-original')) return;
+  const seen = new Set<string>();
+  for (const st of jobChoices(req, job).flat()) {
+    const v = st.execution?.virtualStages ?? 1;
+    if (seen.has(`${st.pp} ${v}`)) continue;
+    seen.add(`${st.pp} ${v}`);
+    checkPartitionReach(req.partitionMethod, policy, req.model.num_layers, st.pp, v);
+  }
 }
 
 /** Strategies (with their executions) kept at most by sharedChoices before it forgets them all. */
