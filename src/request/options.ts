@@ -151,7 +151,7 @@ export function executionsOfOptions(raw: Pick<RawSearchOptions, 'recompute' | 'r
   const vs = raw.virtualStages === undefined ? (plain ? [1] : virtualStageCounts(numLayers)) : [...new Set(raw.virtualStages.split(',').map((x) => intFlag(x.trim(), '--virtual-stages', { max: 64 })))];
   // v virtual stages need layers divisible by pp·v (execution.ts): a v that divides no layer count leaves no plan
   const stray = raw.virtualStages === undefined ? [] : vs.filter((v) => numLayers % v !== 0);
-  if (stray.length && stray.length === vs.length) throw new FasopError(`--virtual-stages ${stray.join(',')}: interleaving v virtual stages needs the model's ${numLayers} layers divisible by pp·v, which no pipeline degree gives`, `use a v that divides ${numLayers} (${virtualStageCounts(numLayers).join(', ')} are searched by default)`);
+  if (stray.length) throw new FasopError(`--virtual-stages ${stray.join(',')}: interleaving v virtual stages needs the model's ${numLayers} layers divisible by pp·v, which no pipeline degree gives`, `use a v that divides ${numLayers} (${virtualStageCounts(numLayers).join(', ')} are searched by default)`);
   const cps = raw.cp === undefined ? (plain || ctx.seqLength === undefined || ctx.gpus === undefined ? [1] : defaultCpDegrees(ctx.seqLength, ctx.gpus)) : [...new Set(raw.cp.split(',').map((x) => intFlag(x.trim(), '--cp', { max: 1024 })))];
   const sequenceParallel = raw.sequenceParallel ?? !plain;
   let recomputeLayers: number | undefined;
