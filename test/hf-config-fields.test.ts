@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { modelFromHfConfig } from '../src/catalog/hf-config.js';
 import { megatronModelArgs } from '../src/export/model-args.js';
+import { paramsPerColumn } from '../src/estimate/memory-bytes.js';
+import { COL } from '../src/model/graph.js';
+import { decoderShapes } from '../src/model/shapes.js';
 import { runCli, tmp } from './helpers/cli.js';
 
 const LLAMA = { model_type: 'llama', hidden_size: 2048, num_hidden_layers: 16, num_attention_heads: 32, num_key_value_heads: 8, intermediate_size: 8192, vocab_size: 128256, max_position_embeddings: 8192 };
@@ -87,6 +90,33 @@ test('Qwen2 configs export --add-qkv-bias to Megatron-LM; LLaMA and Mistral do n
   const known = [{ ...modelFromHfConfig(LLAMA, 'l.json'), name: 'llama1b' }];
   assert.equal(modelFromHfConfig(LLAMA, 'l.json', undefined, known).name, 'llama1b');
   assert.equal(modelFromHfConfig({ ...LLAMA, model_type: 'qwen2' }, 'q.json', undefined, known).name, 'qwen2-16L-2048h');
+});
+
+test('Qwen2\'s q/k/v biases are priced: their gradient sums in the layer, their parameters in memory, a slower step than the bias-free model of the same dimensions', async () => {
+  const qwen = modelFromHfConfig(QWEN2, 'q.json', 4096);
+  const plain = { ...qwen, qkv_bias: undefined };
+  const q = decoderShapes(qwen, { tp: 2, mbs: 1, seq: 4096 });
+  const p = decoderShapes(plain, { tp: 2, mbs: 1, seq: 4096 });
+  const biases = q.layer.filter((o) => o.table === 'bias_grad').map((o) => [o.name, o.dims['width']]);
+  assert.deepEqual(biases, [['attn_q_bias', 1792], ['attn_k_bias', 256], ['attn_v_bias', 256]]);
+  assert.ok(!p.layer.some((o) => o.table === 'bias_grad'));
+  assert.equal(q.parameters.perLayer - p.parameters.perLayer, 3584 + 2 * 512);
+  const diff = paramsPerColumn(qwen, 2).map((x, i) => x - paramsPerColumn(plain, 2)[i]!);
+  assert.deepEqual(diff.slice(COL.attn_q, COL.attn_v + 1), [1792, 256, 256]);
+  assert.equal(diff.reduce((a, b) => a + b, 0), 2304);
+  // the CLI: the Qwen2 config against the same dimensions as a LLaMA config, one plan
+  const dir = tmp('qkv-bias-');
+  const step = async (cfg: object) => {
+    writeFileSync(join(dir, 'c.json'), JSON.stringify(cfg));
+    const r = await runCli(['--gpus', 'H100', '1', '--model-config', join(dir, 'c.json'), '--seq-length', '4096', '--exhaustive', '--mbs', '1', '--tp', '2', '--dp', '1', '--pp', '4', '--gbs', '8', '--recompute', 'none', '--dp-sharding', 'none', '--virtual-stages', '1'], dir);
+    assert.equal(r.code, 0, r.err);
+    const hit = /step time: ([0-9.]+) s/.exec(r.out);
+    assert.ok(hit, r.out);
+    return Number(hit[1]);
+  };
+  const withBias = await step(QWEN2);
+  const without = await step({ ...QWEN2, model_type: 'llama', sliding_window: undefined, use_sliding_window: undefined });
+  assert.ok(withBias > without && withBias < without * 1.01, `${withBias} vs ${without}`);
 });
 
 test('a config without max_position_embeddings / n_positions does not cap the sequence length', () => {

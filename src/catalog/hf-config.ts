@@ -19,8 +19,6 @@ const SUPPORTED = [...LLAMA_LIKE, 'gpt2'].join(', ');
 /** Mistral's config class defaults sliding_window to 4096 (transformers MistralConfig) when the key is absent. */
 const MISTRAL_DEFAULT_WINDOW = 4096;
 
-/** A model spec from a config; `qkv_bias` (Qwen2's q/k/v projections) is read by the Megatron export. */
-export type HfModelSpec = ModelSpec & { qkv_bias?: true };
 const MOE_HINTS = ['num_local_experts', 'num_experts', 'n_routed_experts', 'moe_intermediate_size'];
 
 function int(cfg: Record<string, unknown>, key: string, origin: string, fallback?: number): number {
@@ -54,8 +52,8 @@ const DIM_KEYS = ['architecture', 'hidden_size', 'num_layers', 'vocab_size', 'nu
  * The model's name, from the config's contents: the catalog model with the same dimensions, else
  * model type, layers and hidden size (e.g. qwen2-28L-3584h). The file's name plays no part.
  */
-export function nameOfConfig(spec: Omit<HfModelSpec, 'name'>, type: string, known: readonly ModelSpec[]): string {
-  const same = known.find((m) => DIM_KEYS.every((k) => m[k] === spec[k]) && (m as HfModelSpec).qkv_bias === spec.qkv_bias);
+export function nameOfConfig(spec: Omit<ModelSpec, 'name'>, type: string, known: readonly ModelSpec[]): string {
+  const same = known.find((m) => DIM_KEYS.every((k) => m[k] === spec[k]) && (m.qkv_bias ?? false) === (spec.qkv_bias ?? false));
   return same ? same.name : `${type || spec.architecture}-${spec.num_layers}L-${spec.hidden_size}h`;
 }
 
@@ -64,7 +62,7 @@ export function nameOfConfig(spec: Omit<HfModelSpec, 'name'>, type: string, know
  * (llama, mistral, qwen2, …) and GPT-2-style configs are understood; anything else, MoE in
  * particular, is an error.
  */
-export function modelFromHfConfig(cfg: unknown, origin: string, seqLength?: number, known: readonly ModelSpec[] = []): HfModelSpec {
+export function modelFromHfConfig(cfg: unknown, origin: string, seqLength?: number, known: readonly ModelSpec[] = []): ModelSpec {
   if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) {
     throw new FasopError(`model config ${origin} is not a JSON object`, 'pass a Hugging Face config.json');
   }
@@ -84,7 +82,7 @@ export function modelFromHfConfig(cfg: unknown, origin: string, seqLength?: numb
     throw new FasopError(`model config ${origin}: unsupported model_type '${type}' (${unpriced})`,
       `use a config whose model_type is one of: ${SUPPORTED}`);
   }
-  let spec: Omit<HfModelSpec, 'name'>;
+  let spec: Omit<ModelSpec, 'name'>;
   if (LLAMA_LIKE.has(type)) {
     const hidden = int(c, 'hidden_size', origin);
     const heads = int(c, 'num_attention_heads', origin);
@@ -152,8 +150,8 @@ export function modelFromHfConfig(cfg: unknown, origin: string, seqLength?: numb
       'check the head counts and sizes in the config');
   }
   // Qwen2's q, k and v projections have biases (transformers Qwen2Attention: bias=True)
-  const data: Omit<HfModelSpec, 'name'> = type === 'qwen2' ? { ...checked.data, qkv_bias: true } : checked.data;
-  const model: HfModelSpec = { ...data, name: nameOfConfig(data, type, known) };
+  const data: Omit<ModelSpec, 'name'> = type === 'qwen2' ? { ...checked.data, qkv_bias: true } : checked.data;
+  const model: ModelSpec = { ...data, name: nameOfConfig(data, type, known) };
   checkSeqLength(model, `model config ${origin}`);
   return model;
 }
@@ -191,6 +189,6 @@ export function checkSeqLength(model: ModelSpec, what: string): void {
   }
 }
 
-export function loadHfModelConfig(path: string, seqLength?: number, known: readonly ModelSpec[] = []): HfModelSpec {
+export function loadHfModelConfig(path: string, seqLength?: number, known: readonly ModelSpec[] = []): ModelSpec {
   return modelFromHfConfig(readJsonFile(path, 'model config'), path, seqLength, known);
 }

@@ -112,12 +112,17 @@ export const modelSpecSchema = z
     num_key_value_heads: dim('num_key_value_heads', MODEL_LIMITS.num_attention_heads),
     intermediate_size: dim('intermediate_size', MODEL_LIMITS.intermediate_size),
     tie_word_embeddings: z.boolean(),
+    /** the q, k and v projections carry biases (Qwen2); GPT-2's always do */
+    qkv_bias: z.boolean().optional(),
     /** the longest sequence the model's positions cover (config max_position_embeddings / n_positions) */
     max_position_embeddings: z.number().int().positive().optional(),
     source: z.string().optional(),
   })
   .refine((m) => m.num_attention_heads % m.num_key_value_heads === 0, {
     message: 'num_attention_heads must be a multiple of num_key_value_heads',
+  })
+  .refine((m) => !m.qkv_bias || m.architecture === 'llama', {
+    message: 'qkv_bias is a llama-architecture field (GPT-2 has every bias already)',
   })
   .refine((m) => m.hidden_size % m.num_attention_heads === 0, {
     message: 'hidden_size must be a multiple of num_attention_heads (each head gets hidden_size / heads dimensions)',

@@ -16,6 +16,11 @@ import { idOf, TupleCache } from './keyed-cache.js';
  */
 export function paramsPerColumn(model: ModelSpec, tp: number): number[] {
   const p = paramsByColumn(model, tp, model.intermediate_size, false);
+  if (model.qkv_bias) {
+    p[COL.attn_q] += model.hidden_size / tp;
+    p[COL.attn_k] += (model.num_key_value_heads * headDim(model)) / tp;
+    p[COL.attn_v] += (model.num_key_value_heads * headDim(model)) / tp;
+  }
   if (model.architecture === 'gpt2') {
     p[COL.mlp_up] = 0;
     p[COL.embed] += (model.max_position_embeddings ?? model.seq_length) * model.hidden_size;

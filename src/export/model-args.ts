@@ -1,4 +1,3 @@
-import type { HfModelSpec } from '../catalog/hf-config.js';
 import type { ModelSpec } from '../catalog/schema.js';
 import { FasopError } from '../errors.js';
 
@@ -22,7 +21,7 @@ export function vocabDivisor(vocab: number, tp: number): number | null {
  * GeLU with biases (Megatron's defaults). The vocabulary comes from a NullTokenizer (vocab_size + 1
  * with its end-of-document token, so `--vocab-size V−1` gives the model's V rows).
  */
-export function megatronModelArgs(model: ModelSpec | HfModelSpec, tp: number): { flags: Flag[]; notes: string[] } {
+export function megatronModelArgs(model: ModelSpec, tp: number): { flags: Flag[]; notes: string[] } {
   const notes: string[] = [];
   const seq = model.seq_length;
   const maxPos = model.max_position_embeddings ?? seq;
@@ -39,7 +38,7 @@ export function megatronModelArgs(model: ModelSpec | HfModelSpec, tp: number): {
   flags.push(['--seq-length', String(seq)], ['--max-position-embeddings', String(maxPos)]);
   if (model.architecture === 'llama') {
     flags.push(['--position-embedding-type', 'rope'], ['--normalization', 'RMSNorm'], ['--swiglu'], ['--disable-bias-linear'], ['--attention-dropout', '0'], ['--hidden-dropout', '0']);
-    if ('qkv_bias' in model && model.qkv_bias) flags.push(['--add-qkv-bias']);
+    if (model.qkv_bias) flags.push(['--add-qkv-bias']);
     notes.push(`rotary base: the catalog does not record ${model.name}'s rope_theta; Megatron-LM's --rotary-base defaults to 10000: add --rotary-base <rope_theta> (and --use-rope-scaling for Llama-3.1 style scaling) from the model's config.json`);
   } else {
     flags.push(['--position-embedding-type', 'learned_absolute'], ['--normalization', 'LayerNorm']);

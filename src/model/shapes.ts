@@ -129,6 +129,7 @@ export function decoderShapes(model: ModelSpec, req: ShapeRequest): DecoderShape
       linear('attn_q', h, hq * hd, M),
       linear('attn_k', h, hkv * hd, M),
       linear('attn_v', h, hkv * hd, M),
+      ...(model.qkv_bias ? [biasGrad('attn_q_bias', hq * hd, M), biasGrad('attn_k_bias', hkv * hd, M), biasGrad('attn_v_bias', hkv * hd, M)] : []),
       { name: 'rope_q', table: 'rope', dims: { head_dim: hd, width: hq * hd, tokens: M }, count: 1 },
       { name: 'rope_k', table: 'rope', dims: { head_dim: hd, width: hkv * hd, tokens: M }, count: 1 },
       attention,
@@ -144,7 +145,7 @@ export function decoderShapes(model: ModelSpec, req: ShapeRequest): DecoderShape
       linear('mlp_down', ffn, h, M),
     ];
     first = [embed];
-    perLayer = 2 * h + h * heads * hd + 2 * h * kv * hd + heads * hd * h + 3 * h * model.intermediate_size;
+    perLayer = 2 * h + h * heads * hd + 2 * h * kv * hd + heads * hd * h + 3 * h * model.intermediate_size + (model.qkv_bias ? heads * hd + 2 * kv * hd : 0);
   } else {
     norm = 'layernorm';
     layer = [

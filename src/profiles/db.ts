@@ -24,8 +24,8 @@ export interface CostLookup {
 }
 
 const DIMS = ['architecture', 'hidden_size', 'vocab_size', 'num_attention_heads', 'num_key_value_heads', 'intermediate_size'] as const;
-/** The dimensions the per-node costs depend on, as one key (layer count and tied embeddings change no node's cost). */
-const dimsKey = (m: ModelSpec) => DIMS.map((k) => String(m[k])).join('|');
+/** The dimensions the per-node costs depend on, and q/k/v biases, as one key (layer count and tied embeddings change no node's cost). */
+const dimsKey = (m: ModelSpec) => `${DIMS.map((k) => String(m[k])).join('|')}|${m.qkv_bias ? 'qkv-bias' : ''}`;
 const modelKeys = new WeakMap<ModelSpec, string>();
 /** One key per model object: name, dimensions and sequence length (computed once per object). */
 function modelKey(m: ModelSpec): string {

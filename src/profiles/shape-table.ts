@@ -23,6 +23,9 @@ export const COLUMN_OF: Record<string, { column: number; share: number }[]> = {
   attn_q: [{ column: COL.attn_q, share: 1 }],
   attn_k: [{ column: COL.attn_k, share: 1 }],
   attn_v: [{ column: COL.attn_v, share: 1 }],
+  attn_q_bias: [{ column: COL.attn_q, share: 1 }], // Qwen2's q/k/v biases
+  attn_k_bias: [{ column: COL.attn_k, share: 1 }],
+  attn_v_bias: [{ column: COL.attn_v, share: 1 }],
   attn_qkv: QKV, // GPT-2's fused qkv
   // GPT-2's fused-qkv bias gradient and its gradient stack belong with the q/k/v projections
   attn_qkv_bias: QKV,
