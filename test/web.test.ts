@@ -388,7 +388,7 @@ test('web: --watch follows a JSONL file written by `fasop search --parsing` (and
 
 test('web: `fasop serve` flags are checked (exit 2, one line); the command starts and stops the server', { timeout: 30_000 }, async () => {
   for (const [args, re] of [
-    [['serve', '--port', 'abc'], /--port must be a whole number from 0 to 65535/],
+    [['serve', '--port', 'abc'], /--port must be a whole number from 0 to 65535, got 'abc' — fix: pass e.g. --port 8080/],
     [['serve', '--port', '70000'], /--port must be a whole number from 0 to 65535/],
     [['serve', '--host', '127.0.0.1;ls'], /--host must be an address/],
     [['serve', '--profile-dir', '/nonexistent/profiles'], /profile directory .* does not exist/],

@@ -189,7 +189,7 @@ export const PARTITION_METHODS = ['minmax', 'even', 'optimus-even', 'dp', 'ilp',
 /** The value a whole-number flag's error suggests (32 where none is listed: a batch size). */
 const FLAG_EXAMPLES: Readonly<Record<string, number>> = {
   '--cp': 2, '--tp': 2, '--dp': 2, '--pp': 2, '--mbs': 1, '--virtual-stages': 2, '--recompute-layers': 4,
-  '--seq-length': 4096, '--gpu-per-node': 8, '--precision': 16, '--workers': 2, '--rank': 1,
+  '--seq-length': 4096, '--gpu-per-node': 8, '--precision': 16, '--workers': 2, '--rank': 1, '--port': 8080,
 };
 
 /** A positive whole number from a flag, or a FasopError naming the flag. */
