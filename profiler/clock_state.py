@@ -12,22 +12,19 @@ For LLaMA 1B/8B/70B at TP 1/2/4/8 and micro-batch 1-32 (sequence 1024), each lay
 forward (Y = X W^T) and backward (input gradient + weight gradient) is timed both ways, in two
 passes: on a cool GPU (after --rest idle seconds), then right after --heat seconds of back-to-back
 GEMMs. The SM clock, power and temperature are sampled with nvidia-smi every 100 ms. Writes OUT
-(JSON: GPU, driver, torch, date, every row). validation/checks/clock_state.ts compares the rows
+(JSON: GPU, driver, torch, date, every row). validation/checks/gemm_timings.ts compares the rows
 with the per-model profiles' columns (docs/operator-profiles.md, "What limits it").
 
 Usage: python3 profiler/clock_state.py --out validation/results/clock_state/clock_state_H100.json
 """
 import argparse
-import datetime
 import json
-import os
-import subprocess
-import threading
 import time
 
 import torch
 import torch.nn.functional as F
 
+import sustained_clock
 from operators import Bench
 
 MODELS = {  # hidden, ffn, query heads, kv heads, head dim (the catalog's llama1b / llama8b / llama70b)
@@ -48,14 +45,10 @@ def columns(h, ffn, hq, hkv, hd, tp):
             ("attn_o", hq * hd // tp, h), ("mlp_gate", h, ffn // tp), ("mlp_up", h, ffn // tp), ("mlp_down", ffn // tp, h)]
 
 
-class Sampler:
+class Sampler(sustained_clock.Sampler):
     """nvidia-smi samples (SM clock MHz, power W, temperature C) every 100 ms, in a thread."""
 
-    def __init__(self):
-        self.samples = []
-        self.proc = subprocess.Popen(["nvidia-smi", "--query-gpu=clocks.sm,power.draw,temperature.gpu", "--format=csv,noheader,nounits",
-                                      "-lms", "100", "-i", "0"], stdout=subprocess.PIPE, text=True)
-        threading.Thread(target=self._read, daemon=True).start()
+    FIELDS = "clocks.sm,power.draw,temperature.gpu"
 
     def _read(self):
         for line in self.proc.stdout:
@@ -135,15 +128,9 @@ def main():
     t0 = time.time()
     rows += measure(bench, dev, "warm")
     passes["warm"] = sampler.between(t0, time.time())
-    sampler.proc.terminate()
-    smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,clocks.max.sm,power.limit", "--format=csv,noheader", "-i", "0"],
-                         capture_output=True, text=True).stdout.strip()
-    out = {"gpu": torch.cuda.get_device_name(0), "nvidia_smi": smi, "torch": torch.__version__, "cuda": torch.version.cuda,
-           "date": datetime.datetime.now().isoformat(timespec="seconds"), "seq": SEQ, "spaced_reps": SPACED_REPS,
-           "spaced_sleep_ms": SPACED_SLEEP_MS, "rest_s": args.rest, "heat_s": args.heat, "passes": passes, "rows": rows}
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(out, f, indent=1)
+    sampler.stop()
+    sustained_clock.write_run(args.out, seq=SEQ, spaced_reps=SPACED_REPS, spaced_sleep_ms=SPACED_SLEEP_MS, rest_s=args.rest,
+                              heat_s=args.heat, passes=passes, rows=rows)
     print(json.dumps(passes))
 
 

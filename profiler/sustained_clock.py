@@ -71,6 +71,17 @@ class Sampler:
         self.proc.terminate()
 
 
+def write_run(path, **fields):
+    """Write a probe's JSON: the GPU, driver, clock and power limits, torch, CUDA and the date, then `fields`."""
+    smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,clocks.max.sm,power.limit", "--format=csv,noheader", "-i", "0"],
+                         capture_output=True, text=True).stdout.strip()
+    out = {"gpu": torch.cuda.get_device_name(0), "nvidia_smi": smi, "torch": torch.__version__, "cuda": torch.version.cuda,
+           "date": datetime.datetime.now().isoformat(timespec="seconds"), **fields}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+
+
 def burst_ms(fn, cycles_per_ms):
     for _ in range(2):
         fn()
@@ -138,13 +149,7 @@ def main():
     c = torch.randn_like(a)
     probe("add of two 64 MiB bf16 tensors", lambda: a + c, None, 3 * a.numel() * 2)
     sampler.stop()
-    smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,clocks.max.sm,power.limit", "--format=csv,noheader", "-i", "0"],
-                         capture_output=True, text=True).stdout.strip()
-    out = {"gpu": torch.cuda.get_device_name(0), "nvidia_smi": smi, "torch": torch.__version__, "cuda": torch.version.cuda,
-           "date": datetime.datetime.now().isoformat(timespec="seconds"), "burst_reps": REPS, "sustained_s": args.seconds, "rows": rows}
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(out, f, indent=1)
+    write_run(args.out, burst_reps=REPS, sustained_s=args.seconds, rows=rows)
 
 
 if __name__ == "__main__":

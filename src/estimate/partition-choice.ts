@@ -268,7 +268,6 @@ function evenCandidate(x: PartitionInputs, starts: UnitStarts | null): Candidate
 /** The original's own dynamic program (SPEC §9.3, its objective, O(pp·units³): small models only). */
 function originalDp(x: PartitionInputs, starts: UnitStarts | null): Candidate {
   const { plan } = x;
-  checkPartitionReach('dp-original', x.policy, plan.model.num_layers, plan.pp, plan.execution?.virtualStages ?? 1);
   const problem = unitProblem(x, starts);
   const costC = (k: number, j: number) => (x.boundary.length ? problem.boundaryCost_s(k, Math.min(j, x.boundary.length - 1)) : 0);
   const sizes = toOperators(referenceDpPartition(problem.nodeCost_s, costC, roundingOf(x.policy)(x.m), plan.pp), starts);
@@ -277,7 +276,7 @@ function originalDp(x: PartitionInputs, starts: UnitStarts | null): Candidate {
 
 /**
  * Refuse a plan the exhaustive enumerators (bruteforce, the original's dp) cannot finish, from its
- * degrees alone: the search checks every plan this way before any output.
+ * degrees alone (the search checks every plan of a job this way before any output).
  */
 export function checkPartitionReach(method: string, policy: Pick<EstimatorPolicy, 'partitionUnit'>, layers: number, pp: number, virtualStages: number): void {
   if (pp < 2 || (method !== 'bruteforce' && method !== 'dp-original')) return;
@@ -316,6 +315,7 @@ export async function candidatePartitions(x: PartitionInputs): Promise<Candidate
     throw new FasopError(`${plan.pp} pipeline stages cannot each hold ${v > 1 ? `${v} (one per virtual stage)` : 'one'} of ${plan.model.name}'s ${plan.model.num_layers} decoder layers`,
       'use a pipeline degree no larger than layers / virtual stages');
   }
+  checkPartitionReach(plan.partitionMethod, x.policy, plan.model.num_layers, plan.pp, plan.execution?.virtualStages ?? 1);
   switch (plan.partitionMethod) {
     case 'minmax':
       return [minmaxCandidate(x, starts)];

@@ -1,6 +1,9 @@
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { FasopError } from '../errors.js';
 
+/** A system error's code (ENOENT, EACCES, ...), or 'error' when it has none. */
+export const errCode = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? 'error';
+
 /** Why an input file could not be read: a short code for messages (ENOENT, EISDIR, ENOTREG, EFBIG, ...). */
 export class ReadFailure extends Error {
   constructor(readonly code: string, readonly detail: string) {
@@ -32,7 +35,7 @@ export function readFileCapped(path: string, maxBytes: number): Buffer {
       try {
         n = readSync(fd, buf, got, buf.length - got, got);
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? 'error';
+        const code = errCode(err);
         throw new ReadFailure(code, describe(code));
       }
       if (n === 0) break;
@@ -52,7 +55,7 @@ function openRegular(path: string): { fd: number; st: Stats } {
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | (constants.O_NOCTTY ?? 0));
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    const code = errCode(err);
     throw new ReadFailure(code, describe(code));
   }
   try {

@@ -1,7 +1,7 @@
 import { accessSync, closeSync, constants, mkdirSync, openSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { FasopError } from '../errors.js';
-import { readHead } from './read.js';
+import { errCode, readHead } from './read.js';
 
 /** A file's content: whole, or as chunks of text written one after another (a large CSV). */
 export type FileData = string | Uint8Array | Iterable<string>;
@@ -77,7 +77,7 @@ function writeHint(code: string): string {
 /** A failed write as the user's error: one line naming the file, the reason (ENOSPC, EACCES, EIO, ...) and what to do. */
 export function writeError(path: string, err: unknown, hint?: string): FasopError {
   if (err instanceof FasopError) return err;
-  const code = (err as NodeJS.ErrnoException).code ?? 'error';
+  const code = errCode(err);
   const why = Object.hasOwn(WHY, code) ? ` (${WHY[code]})` : '';
   return new FasopError(`cannot write ${path}: ${code}${why}`, hint ?? writeHint(code));
 }
@@ -131,8 +131,6 @@ export class LineFile {
     }
   }
 }
-
-const errCode = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? 'error';
 
 /**
  * Check a directory we are about to write into, before any work starts. With `create` it is made

@@ -4,7 +4,7 @@
  * per-model profile timed them, as the shipped operator profile (ops_GPU.json) prices them, and as
  * each method and pass of clock_state.py timed them.
  *
- * Usage: node --import tsx validation/checks/clock_state.ts FILE [GPU]   (GPU default: the file's, H100 or H200)
+ * Usage: node --import tsx validation/checks/gemm_timings.ts FILE [GPU]   (GPU default: the file's, H100 or H200)
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +21,7 @@ const LINEAR = ['attn_q', 'attn_k', 'attn_v', 'attn_o', 'mlp_gate', 'mlp_up', 'm
 
 function main(): void {
   const file = process.argv[2];
-  if (!file) throw new Error('usage: clock_state.ts FILE [GPU]');
+  if (!file) throw new Error('usage: gemm_timings.ts FILE [GPU]');
   const data = JSON.parse(readFileSync(file, 'utf8')) as { gpu: string; rows: Row[]; passes: Record<string, unknown> };
   const gpu = process.argv[3] ?? (data.gpu.includes('H200') ? 'H200' : 'H100');
   const dir = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'profiles');
