@@ -48,6 +48,7 @@ VERSION = 1
 FLUSH_BYTES = 128 * 2**20  # more than twice the L2 of an H100/H200 (50/60 MiB)
 MAX_ELEMENTS = 2**31  # one tensor's elements, memory-bound grids
 CAP_MS = 25.0         # a series along its last axis stops once a point exceeds this
+SPACED_SLEEP_MS = 1.0  # GEMMs: the least sleep before each repetition (the per-model profiler's floor)
 
 
 def log(*a):
@@ -101,9 +102,11 @@ def sleep_cycles_per_ms():
 class Bench:
     """Median GPU milliseconds of a callable (see the module docstring)."""
 
-    def __init__(self, dev, l2_flush=False):
+    def __init__(self, dev, l2_flush=False, gemm_rest=0.0):
         self.dev = dev
         self.l2_flush = l2_flush
+        self.gemm_rest = gemm_rest  # idle seconds after a GEMM cell per second of its GPU time
+        self.busy_ms = 0.0  # GPU time of the timings since the last rest
         self.flush = torch.empty(FLUSH_BYTES // 4, dtype=torch.int32, device=dev)
         self.cycles_per_ms = sleep_cycles_per_ms()
         s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -118,8 +121,9 @@ class Bench:
         self.events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(8)]
         self.calls = 0
 
-    def ms(self, fn, flush=True):
-        """Median ms of fn() (after two warm-ups), L2 flushed before each repetition (when flush)."""
+    def ms(self, fn, flush=True, spaced=False):
+        """Median ms of fn() (after two warm-ups), L2 flushed before each repetition (when flush); spaced:
+        a sleep kernel of at least SPACED_SLEEP_MS before every repetition, not one before them all."""
         fn()
         torch.cuda.synchronize()
         t0 = time.perf_counter()
@@ -131,11 +135,16 @@ class Bench:
         torch.cuda.synchronize()
         est = s.elapsed_time(e)
         reps = 7 if est < 1.0 else 5 if est < 10.0 else 3
-        # the queued sleep must outlast the CPU's enqueueing of all repetitions
-        sleep_ms = min(reps * (cpu_ms + 0.03) * 1.5 + 0.05, 50.0)
-        torch.cuda._sleep(int(sleep_ms * self.cycles_per_ms))
+        # the queued sleep must outlast the CPU's enqueueing of all repetitions (spaced: of the next one)
+        if spaced:
+            sleep_ms = min(max(2.0 * cpu_ms + 0.1, SPACED_SLEEP_MS), 25.0)
+        else:
+            sleep_ms = min(reps * (cpu_ms + 0.03) * 1.5 + 0.05, 50.0)
+            torch.cuda._sleep(int(sleep_ms * self.cycles_per_ms))
         for i in range(reps):
             a, b = self.events[i]
+            if spaced:
+                torch.cuda._sleep(int(sleep_ms * self.cycles_per_ms))
             if flush and self.l2_flush:
                 self.flush.zero_()
             a.record()
@@ -144,7 +153,17 @@ class Bench:
         torch.cuda.synchronize()
         self.calls += 1
         ts = sorted(a.elapsed_time(b) for a, b in self.events[:reps])
+        self.busy_ms += est * 2 + sum(ts)
         return ts[len(ts) // 2]
+
+    def gemm(self, fn, flush):
+        """A GEMM's median ms, timed spaced (as the per-model profiler times its layers)."""
+        return self.ms(fn, flush, spaced=True)
+
+    def rest(self):
+        """Idle gemm_rest x the GPU time since the last rest, so a long grid does not hold the GPU at its power cap."""
+        time.sleep(self.gemm_rest * self.busy_ms / 1e3)
+        self.busy_ms = 0.0
 
 
 def rnd(shape, dev, grad=False, dtype=torch.bfloat16, scale=1.0):
@@ -197,9 +216,10 @@ def measure_linear(bench, dev, quick):
         for M in tokens:
             x, g = X[:M], G[:M]
             fl = 2 * (M * K + N * K + M * N) < 2 * FLUSH_BYTES  # larger operands cannot stay in L2
-            r = oom_safe(lambda: (bench.ms(lambda: F.linear(x, W), fl),
-                                  bench.ms(lambda: torch.mm(g, W), fl),
-                                  bench.ms(lambda: torch.mm(g.t(), x), fl)))
+            r = oom_safe(lambda: (bench.gemm(lambda: F.linear(x, W), fl),
+                                  bench.gemm(lambda: torch.mm(g, W), fl),
+                                  bench.gemm(lambda: torch.mm(g.t(), x), fl)))
+            bench.rest()
             if r is None:
                 log(f"  linear K={K} N={N} M={M}: out of memory, series stopped")
                 break
@@ -228,9 +248,10 @@ def measure_linear_unaligned(bench, dev, quick):
             for M in tokens:
                 x, g = X[:M], G[:M]
                 fl = 2 * (M * K + N * K + M * N) < 2 * FLUSH_BYTES
-                r = oom_safe(lambda: (bench.ms(lambda: F.linear(x, W), fl),
-                                      bench.ms(lambda: torch.mm(g, W), fl),
-                                      bench.ms(lambda: torch.mm(g.t(), x), fl)))
+                r = oom_safe(lambda: (bench.gemm(lambda: F.linear(x, W), fl),
+                                      bench.gemm(lambda: torch.mm(g, W), fl),
+                                      bench.gemm(lambda: torch.mm(g.t(), x), fl)))
+                bench.rest()
                 if r is None:
                     break
                 points.append([K, N, M, *(round(v, 5) for v in r)])
@@ -499,11 +520,87 @@ def measure_optimizer(bench, dev, quick):
     return res
 
 
+# ---------------------------------------------------------------- sustained load
+
+LOAD_SHARES = [1.0, 0.75, 0.5, 0.25, 0.0]  # GEMM shares of a loop's boost-clock time
+
+
+def measure_load(bench, dev, quick, sampler):
+    """GEMM time under sustained load against its spaced (boost-clock) time, by the GEMM share of the work.
+
+    A loop of one 8192^3 GEMM and k adds of two 64 MiB tensors (k sets the GEMM's share of the loop's
+    spaced time) runs back to back for a few seconds; the loop's settled time less its adds at their
+    spaced time, over the GEMM's spaced time, is the GEMM's slowdown at that share (share 0: the adds alone).
+    """
+    seconds, rest_s = (1.0, 0.5) if quick else (8.0, 5.0)
+    x = rnd((8192, 8192), dev)
+    w = rnd((8192, 8192), dev, scale=0.02)
+    a = rnd((32 * 2**20,), dev)
+    c = rnd((32 * 2**20,), dev)
+    gemm = lambda: F.linear(x, w)  # noqa: E731
+    add = lambda: a + c  # noqa: E731
+    time.sleep(rest_s)
+    g0 = bench.gemm(gemm, False)
+    a0 = bench.ms(add, False, spaced=True)
+    rows = []
+    for share in LOAD_SHARES:
+        k = 64 if share == 0 else round(g0 * (1 - share) / (share * a0))
+        body = (lambda k=k: [add() for _ in range(k)]) if share == 0 else (lambda k=k: (gemm(), [add() for _ in range(k)]))
+        per_chunk = max(1, round(20.0 / (g0 * (share > 0) + k * a0)))  # about 20 ms a chunk
+        time.sleep(rest_s)
+        times, t0 = [], time.time()
+        while time.time() - t0 < seconds:
+            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            s.record()
+            for _ in range(per_chunk):
+                body()
+            e.record()
+            torch.cuda.synchronize()
+            times.append(s.elapsed_time(e) / per_chunk)
+        t1 = time.time()
+        settled = sorted(times[len(times) // 2:])
+        loop_ms = settled[len(settled) // 2]
+        spaced_ms = (g0 if share > 0 else 0) + k * a0
+        row = dict(gemm_share=round(g0 / spaced_ms, 4) if share > 0 else 0.0, adds=k, loop_ms=round(loop_ms, 5),
+                   loop_slowdown=round(loop_ms / spaced_ms, 4),
+                   gemm_slowdown=round((loop_ms - k * a0) / g0, 4) if share > 0 else None,
+                   clock=sampler.between((t0 + t1) / 2, t1) if sampler else None)
+        rows.append(row)
+        log(f"  load share {row['gemm_share']}: {k} adds, loop {loop_ms:.3f} ms, x{row['loop_slowdown']} (GEMM x{row['gemm_slowdown']})")
+    del x, w, a, c
+    torch.cuda.empty_cache()
+    return dict(gemm="F.linear 8192 tokens x 8192 in x 8192 out", add="a + c, two 32M-element bf16 tensors",
+                gemm_spaced_ms=round(g0, 5), add_spaced_ms=round(a0, 5), seconds=seconds, rest_s=rest_s, rows=rows)
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def cmd(args):
     try:
         return subprocess.run(args, capture_output=True, text=True, timeout=20).stdout.strip()
     except Exception:  # noqa: BLE001 - metadata only
         return ""
+
+
+FAMILIES = ["linear", "linear_unaligned", "attention", "memory", "layout", "optimizer", "load"]
+
+
+def previous_profile(path, name, only):
+    """The file --update adds to: same GPU, driver and torch, else exit with the fix."""
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        sys.exit(f"operators.py: --update needs {path} ({e}) — fix: run without --update to measure every family")
+    driver = cmd(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]).split("\n")[0]
+    for key, now in (("gpu_name", name), ("driver_version", driver), ("torch_version", torch.__version__)):
+        if doc.get(key) != now:
+            sys.exit(f"operators.py: {path} has {key} {doc.get(key)!r}, this machine {now!r} — fix: measure every family (no --update)")
+    for fam in only:
+        doc.get("phase_s", {}).pop(fam, None)
+    return doc
 
 
 def main():
@@ -512,53 +609,74 @@ def main():
     ap.add_argument("--quick", action="store_true", help="a tiny grid (a check that it runs, not a profile)")
     ap.add_argument("--l2-flush", action="store_true",
                     help="write a 128 MiB buffer before every repetition (cold L2); default: L2-warm operands")
-    ap.add_argument("--only", default="linear,linear_unaligned,attention,memory,layout,optimizer",
-                    help="comma-separated families to measure (default: all)")
+    ap.add_argument("--only", default=",".join(FAMILIES), help="comma-separated families to measure (default: all)")
+    ap.add_argument("--update", action="store_true",
+                    help="keep the other families' tables of the existing OUT/ops_{GPU}.json (same GPU, driver and torch)")
+    ap.add_argument("--gemm-rest", type=float, default=0.5,
+                    help="idle seconds after each GEMM cell per second of its GPU time (default 0.5: off the power cap)")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         sys.exit("operators.py: no CUDA GPU visible — fix: run it on the GPU to be profiled")
+    families = args.only.split(",")
+    if set(families) - set(FAMILIES):
+        sys.exit(f"operators.py: unknown family in --only {args.only} — fix: use {','.join(FAMILIES)}")
     dev = torch.device("cuda")
     torch.backends.cuda.matmul.allow_tf32 = False
     name = torch.cuda.get_device_name(0)
     gpu = gpu_short_name(name)
     props = torch.cuda.get_device_properties(0)
+    path = os.path.join(args.out, f"ops_{gpu}{'_quick' if args.quick else ''}.json")
+    prev = previous_profile(path, name, families) if args.update else {}
+    import sustained_clock  # its nvidia-smi sampler (imported here: it imports this module)
+    sampler = sustained_clock.Sampler() if cmd(["nvidia-smi", "-L"]) else None
     t_start = time.time()
-    bench = Bench(dev, l2_flush=args.l2_flush)
+    bench = Bench(dev, l2_flush=args.l2_flush, gemm_rest=args.gemm_rest)
     log(f"{name}: sleep {bench.cycles_per_ms / 1e6:.3f} Mcycles/ms, L2 flush {bench.flush_ms * 1e3:.1f} us")
-    families = set(args.only.split(","))
-    if families - {"linear", "linear_unaligned", "attention", "memory", "layout", "optimizer"}:
-        sys.exit(f"operators.py: unknown family in --only {args.only} — fix: use linear,linear_unaligned,attention,memory,layout,optimizer")
-    tables, phase_s = {}, {}
+    run = dict(tables=dict(prev.get("tables", {})), phase_s=dict(prev.get("phase_s", {})), date=prev.get("date"),
+               table_dates=dict(prev.get("table_dates", {})), phase_clock=dict(prev.get("phase_clock", {})),
+               sustained_load=prev.get("sustained_load"))
     for fam, fn in [("linear", lambda: {"linear": measure_linear(bench, dev, args.quick)}),
                     ("linear_unaligned", lambda: {"linear_unaligned": measure_linear_unaligned(bench, dev, args.quick)}),
                     ("attention", lambda: {"attention": measure_attention(bench, dev, args.quick),
                                            "attention_flash": measure_attention(bench, dev, args.quick, "flash")}),
                     ("memory", lambda: measure_memory_bound(bench, dev, args.quick)),
                     ("layout", lambda: measure_layout(bench, dev, args.quick)),
-                    ("optimizer", lambda: measure_optimizer(bench, dev, args.quick))]:
+                    ("optimizer", lambda: measure_optimizer(bench, dev, args.quick)),
+                    ("load", lambda: measure_load(bench, dev, args.quick, sampler))]:
         if fam not in families:
             continue
         t0 = time.time()
-        tables.update(fn())
-        phase_s[fam] = round(time.time() - t0, 1)
-        log(f"{fam}: {phase_s[fam]} s")
-        write(args, gpu, name, props, bench, tables, phase_s, t_start)
+        measured = {"sustained_load": fn()} if fam == "load" else fn()
+        if fam == "load":
+            run.update(measured)
+        else:
+            run["tables"].update(measured)
+        if args.update:  # the file's date stays its first run's; each table measured since says when
+            run["table_dates"].update({t: utc_now() for t in measured})
+        run["phase_s"][fam] = round(time.time() - t0, 1)
+        if sampler:
+            run["phase_clock"][fam] = sampler.between(t0, time.time())
+        log(f"{fam}: {run['phase_s'][fam]} s, clock {run['phase_clock'].get(fam)}")
+        write(path, args, gpu, name, props, bench, run, t_start)
+    if sampler:
+        sampler.stop()
     return 0
 
 
-def write(args, gpu, name, props, bench, tables, phase_s, t_start):
+def write(path, args, gpu, name, props, bench, run, t_start):
     """Write (or rewrite, after each family) OUT/ops_{GPU}.json atomically."""
     doc = dict(
         format=FORMAT, version=VERSION, gpu=gpu, gpu_name=name,
         driver_version=cmd(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]).split("\n")[0],
         cuda_version=str(torch.version.cuda), torch_version=torch.__version__,
         cudnn_version=str(torch.backends.cudnn.version()),
-        date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        dtype="bf16", quick=args.quick,
+        date=run["date"] or utc_now(), dtype="bf16", quick=args.quick,
         device=dict(sm_count=props.multi_processor_count, memory_GiB=round(props.total_memory / 2**30, 2),
                     l2_MiB=round(getattr(props, "L2_cache_size", 0) / 2**20, 1)),
         method=dict(
             timer="cuda events per repetition; GPU sleep kernel queued ahead of the repetitions",
+            gemms=(f"spaced: a sleep kernel of at least {SPACED_SLEEP_MS} ms before each repetition, then "
+                   f"{args.gemm_rest} s idle per second of GPU time after each (M, K, N) cell"),
             warmup_calls=2, repetitions="7 below 1 ms, 5 below 10 ms, else 3", statistic="median",
             l2=(f"flushed: a {FLUSH_BYTES // 2**20} MiB buffer written before each repetition (GEMMs: only where "
                 f"their operands total less than {2 * FLUSH_BYTES // 2**20} MiB)") if args.l2_flush else
@@ -570,15 +688,19 @@ def write(args, gpu, name, props, bench, tables, phase_s, t_start):
                       "batch 1 (query_heads = batch x heads); table attention: torch's default backend choice "
                       "(what Hugging Face models and the harness run), attention_flash: the flash backend alone",
             l2_flush_ms=round(bench.flush_ms, 4)),
-        phase_s=phase_s, wall_s=round(time.time() - t_start, 1), tables=tables)
+        phase_s=run["phase_s"], phase_clock=run["phase_clock"],
+        wall_s=round(sum(run["phase_s"].values()), 1), tables=run["tables"])
+    if run["table_dates"]:
+        doc["table_dates"] = run["table_dates"]
+    if run["sustained_load"]:
+        doc["sustained_load"] = run["sustained_load"]
     os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"ops_{gpu}{'_quick' if args.quick else ''}.json")
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(doc, f, separators=(",", ":"))
     os.replace(tmp, path)
-    log(f"wrote {path}: {sum(len(t['points']) for t in tables.values())} points, {bench.calls} timings, "
-        f"{doc['wall_s']} s")
+    log(f"wrote {path}: {sum(len(t['points']) for t in run['tables'].values())} points, {bench.calls} timings, "
+        f"{round(time.time() - t_start, 1)} s")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
  * README commands on GPUs nobody profiled here.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
@@ -80,8 +80,9 @@ test('a GPU without an operator profile is derived from the measured one by its 
   // the measured GPU nearest an A100 in peak and bandwidth is the H100
   assert.equal(a100.shapeSource!.derivedFrom, 'H100');
   assert.match(a100.shapeSource!.words, /derived from H100 \(compute x3\.170: 989\/312 TFLOP\/s, memory x2\.154: 3350\/1555 GB\/s\)/);
-  // a 16384-token GEMM 8192 x 28672 is compute-bound on both
-  const ratio = a100.forward_ms[0]![COL.mlp_gate]! / h100.forward_ms[0]![COL.mlp_gate]!;
+  // a 16384-token GEMM 8192 x 28672 is compute-bound on both; each carries the H100's load slowdown at its own GEMM share
+  const unloaded = (t: typeof h100) => t.forward_ms[0]![COL.mlp_gate]! / t.shapeSource!.load!.slowdown;
+  const ratio = unloaded(a100) / unloaded(h100);
   assert.ok(Math.abs(ratio - peak) < 1e-9, `${ratio} vs ${peak}`);
   // a norm is bandwidth-bound: its fixed part (the smallest RMSNorm time measured on the H100) stays, the rest scales with the bandwidth
   const j = a100.extraNames.indexOf('input_norm');
@@ -89,6 +90,33 @@ test('a GPU without an operator profile is derived from the measured one by its 
   const t = h100.extraForward_ms![0]![j]!;
   assert.ok(fixed > 0 && fixed < t / 10, `${fixed} of ${t}`);
   assert.ok(Math.abs(a100.extraForward_ms![0]![j]! - (fixed + (t - fixed) * bw)) < 1e-9 * t, `${a100.extraForward_ms![0]![j]!} vs ${fixed + (t - fixed) * bw}`);
+});
+
+test('sustained load: a measured GPU\'s GEMMs are priced at the load family\'s slowdown for the layer\'s GEMM share, every other operator as measured', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fasop-load-'));
+  const doc = JSON.parse(readFileSync(join(PROFILES, 'ops_H100.json'), 'utf8'));
+  const rows = doc.sustained_load.rows as { gemm_share: number; gemm_slowdown: number | null }[];
+  delete doc.sustained_load;
+  writeFileSync(join(dir, 'ops_H100.json'), JSON.stringify(doc));
+  const model = { ...getModel(catalog, 'llama8b'), seq_length: 4096 };
+  const loaded = ProfileDb.open(PROFILES).costTable(model, 'H100', 1, 2, lookup);
+  const plain = ProfileDb.open(dir).costTable(model, 'H100', 1, 2, lookup);
+  const load = loaded.shapeSource!.load!;
+  assert.equal(plain.shapeSource!.load, undefined);
+  assert.match(loaded.shapeSource!.words, new RegExp(`GEMMs x${load.slowdown.toFixed(3)} under sustained load \\(${(100 * load.gemmShare).toFixed(0)} % of the layer's time\\)`));
+  // the slowdown is the measured rows' line at that share: between the two rows around it
+  const pts = rows.filter((r) => r.gemm_slowdown !== null).sort((a, b) => a.gemm_share - b.gemm_share);
+  const hi = pts.findIndex((r) => r.gemm_share >= load.gemmShare);
+  assert.ok(hi > 0 && load.gemmShare > 0.3 && load.gemmShare < 0.9, `share ${load.gemmShare}`);
+  const [a, b] = [pts[hi - 1]!, pts[hi]!];
+  assert.ok(Math.abs(load.slowdown - (a.gemm_slowdown! + ((load.gemmShare - a.gemm_share) / (b.gemm_share - a.gemm_share)) * (b.gemm_slowdown! - a.gemm_slowdown!))) < 1e-12);
+  assert.ok(load.slowdown > 1.02);
+  for (const c of [COL.attn_q, COL.mlp_gate, COL.mlp_down, COL.lm_head]) {
+    assert.ok(Math.abs(loaded.forward_ms[0]![c]! - load.slowdown * plain.forward_ms[0]![c]!) < 1e-12, `column ${c}`);
+    assert.ok(Math.abs(loaded.backward_ms[0]![c]! - load.slowdown * plain.backward_ms[0]![c]!) < 1e-12, `column ${c}`);
+  }
+  assert.deepEqual(loaded.extraForward_ms, plain.extraForward_ms); // attention, norms, RoPE, adds, loss
+  assert.equal(loaded.forward_ms[0]![COL.mlp_act_fn], plain.forward_ms[0]![COL.mlp_act_fn]);
 });
 
 test('TP degrees by shape where an operator profile prices the model; the files\' TPs where none does', () => {

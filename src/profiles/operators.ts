@@ -44,7 +44,13 @@ const profileSchema = z.object({
   quick: z.boolean().optional(),
   wall_s: z.number().nonnegative().optional(),
   tables: z.record(z.string(), tableSchema),
+  sustained_load: z.object({
+    rows: z.array(z.object({ gemm_share: z.number().min(0).max(1), gemm_slowdown: z.number().positive().nullable() })).min(1),
+  }).optional(),
 });
+
+/** A GEMM's time under sustained load over its spaced time, at a GEMM share of the work (the profiler's `load` family). */
+export interface LoadPoint { share: number; slowdown: number }
 
 export interface OperatorProfile {
   path: string;
@@ -55,6 +61,8 @@ export interface OperatorProfile {
   torchVersion: string;
   date: string;
   tables: Partial<Record<TableName, OperatorTable>>;
+  /** measured GEMM slowdowns by GEMM share, ascending in share (absent: not measured) */
+  sustainedLoad?: LoadPoint[];
 }
 
 const FIX = 'regenerate it with python3 profiler/operators.py --out profiles (docs/operator-profiles.md)';
@@ -102,9 +110,12 @@ export function parseOperatorProfile(text: string, path: string): OperatorProfil
     checkTable(path, name as TableName, t);
     tables[name as TableName] = t;
   }
+  const load = r.data.sustained_load?.rows.flatMap((x) => (x.gemm_slowdown === null ? [] : [{ share: x.gemm_share, slowdown: x.gemm_slowdown }]))
+    .sort((a, b) => a.share - b.share);
   return {
     path, gpu: r.data.gpu, gpuName: r.data.gpu_name, driverVersion: r.data.driver_version,
     cudaVersion: r.data.cuda_version, torchVersion: r.data.torch_version, date: r.data.date, tables,
+    ...(load?.length ? { sustainedLoad: load } : {}),
   };
 }
 

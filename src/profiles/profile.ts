@@ -40,7 +40,7 @@ export interface ProfileTable {
   /** legacy 1-D per-layer file: [embedding, layer..., post_process] ms per sample */
   legacyPerSample_ms?: number[];
   /** tables built from an operator profile: how (profile, derivation), what was extrapolated, why a per-model file was not used */
-  shapeSource?: { words: string; derivedFrom?: string; outside: string[]; note?: string };
+  shapeSource?: { words: string; derivedFrom?: string; outside: string[]; note?: string; load?: { slowdown: number; gemmShare: number } };
   /** a per-model profile of another GPU scaled to this one (derive-table.ts): which, and the cost_source words */
   derivedFrom?: { gpu: string; words: string };
   /** every array of the file that this reader does not interpret, kept so a rewrite loses nothing */

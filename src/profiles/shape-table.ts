@@ -9,7 +9,7 @@ import { COL, NODE_COLUMNS } from '../model/graph.js';
 import { decoderShapes, type OperatorShape } from '../model/shapes.js';
 import { derivationNote, derivedTime_ms, workOf, type Roofline } from './derive.js';
 import { operatorCost, type OperatorCost } from './operator-costs.js';
-import type { OperatorProfile, TableName } from './operators.js';
+import type { LoadPoint, OperatorProfile, TableName } from './operators.js';
 import type { ProfileTable } from './profile.js';
 
 /** How many times the largest measured attention sequence length the lookup may reach by extrapolation. */
@@ -48,6 +48,19 @@ export const EXTRA_OF: Record<string, string[]> = {
   attn_core: ['attn_core'], rope: ['rope_q', 'rope_k'], input_norm: ['input_norm'], post_attn_norm: ['post_attn_norm'],
   residual_add: ['residual_add', 'residual_grad_sum'], mlp_mul: ['mlp_mul'], final_norm: ['final_norm'], loss: ['loss'],
 };
+
+/** The GEMM tables, whose slowdown under sustained load the profiler's `load` family measures. */
+const LOADED: ReadonlySet<TableName> = new Set(['linear', 'linear_unaligned']);
+
+/** The measured slowdown at a GEMM share (linear between the profile's points, held at its ends; never below 1). */
+export function loadSlowdown(points: readonly LoadPoint[], share: number): number {
+  const hi = points.findIndex((p) => p.share >= share);
+  if (hi < 0) return Math.max(1, points[points.length - 1]!.slowdown);
+  if (hi === 0) return Math.max(1, points[0]!.slowdown);
+  const a = points[hi - 1]!;
+  const b = points[hi]!;
+  return Math.max(1, a.slowdown + ((share - a.share) / (b.share - a.share)) * (b.slowdown - a.slowdown));
+}
 
 export interface ShapeTableRequest {
   model: ModelSpec;
@@ -124,8 +137,19 @@ export function shapeProfileTable(profile: OperatorProfile, req: ShapeTableReque
   const fwd = NODE_COLUMNS.map(() => 0);
   const bwd = NODE_COLUMNS.map(() => 0);
   const byName = new Map<string, OperatorCost>();
-  for (const s of shapes.layer) {
-    const c = cost(s);
+  const layerCosts = shapes.layer.map(cost);
+  // GEMMs under the sustained load of the layer's mix (a derived GPU: its source's measured curve)
+  let load = 1;
+  let share = 0;
+  if (profile.sustainedLoad) {
+    const busy = (pick: (i: number) => boolean) => shapes.layer.reduce((a, s, i) => a + (pick(i) ? s.count * (layerCosts[i]!.forward_ms + layerCosts[i]!.backward_ms) : 0), 0);
+    share = busy((i) => LOADED.has(shapes.layer[i]!.table)) / busy(() => true);
+    load = loadSlowdown(profile.sustainedLoad, share);
+  }
+  const loaded = (s: OperatorShape, c: OperatorCost): OperatorCost =>
+    load === 1 || !LOADED.has(s.table) ? c : { ...c, forward_ms: load * c.forward_ms, backward_ms: load * c.backward_ms };
+  for (const [i, s] of shapes.layer.entries()) {
+    const c = loaded(s, layerCosts[i]!);
     // the per-model format's attn_core is the layer's whole attention: all cp ring steps of it
     byName.set(s.name, s.name === 'attn_core' ? { ...c, forward_ms: s.count * c.forward_ms, backward_ms: s.count * c.backward_ms } : c);
     for (const { column, share } of COLUMN_OF[s.name] ?? []) {
@@ -139,7 +163,7 @@ export function shapeProfileTable(profile: OperatorProfile, req: ShapeTableReque
     bwd[COL.embed]! += s.count * c.backward_ms;
   }
   for (const s of shapes.last) {
-    const c = cost(s);
+    const c = loaded(s, cost(s));
     byName.set(s.name, c);
     if (s.name === 'lm_head') {
       fwd[COL.lm_head]! += c.forward_ms;
@@ -148,7 +172,8 @@ export function shapeProfileTable(profile: OperatorProfile, req: ShapeTableReque
   }
   const extraNames = Object.keys(EXTRA_OF).filter((e) => EXTRA_OF[e]!.some((n) => byName.has(n)));
   const extra = (f: 'forward_ms' | 'backward_ms') => extraNames.map((e) => EXTRA_OF[e]!.reduce((a, n) => a + (byName.get(n)?.[f] ?? 0), 0));
-  const words = `operator profile ${profile.gpu} (${profile.date})${cp > 1 ? `, a cp ${cp} rank (s/${cp} tokens, ${cp} attention ring steps)` : ''}`;
+  const words = `operator profile ${profile.gpu} (${profile.date})${cp > 1 ? `, a cp ${cp} rank (s/${cp} tokens, ${cp} attention ring steps)` : ''}` +
+    (load > 1 ? `, GEMMs x${load.toFixed(3)} under sustained load (${(100 * share).toFixed(0)} % of the layer's time)` : '');
   return {
     file: profile.path,
     format: 'operators',
@@ -168,6 +193,7 @@ export function shapeProfileTable(profile: OperatorProfile, req: ShapeTableReque
       derivedFrom: req.derive?.from.gpu,
       outside: [...outside],
       ...(req.note ? { note: req.note } : {}),
+      ...(load > 1 ? { load: { slowdown: load, gemmShare: share } } : {}),
     },
   };
 }
