@@ -532,6 +532,7 @@ def measure_load(bench, dev, quick, sampler):
     spaced time) runs back to back for a few seconds; the loop's settled time less its adds at their
     spaced time, over the GEMM's spaced time, is the GEMM's slowdown at that share (share 0: the adds alone).
     """
+    import sustained_clock  # its back-to-back timer (imported here: it imports this module)
     seconds, rest_s = (1.0, 0.5) if quick else (8.0, 5.0)
     x = rnd((8192, 8192), dev)
     w = rnd((8192, 8192), dev, scale=0.02)
@@ -548,18 +549,9 @@ def measure_load(bench, dev, quick, sampler):
         body = (lambda k=k: [add() for _ in range(k)]) if share == 0 else (lambda k=k: (gemm(), [add() for _ in range(k)]))
         per_chunk = max(1, round(20.0 / (g0 * (share > 0) + k * a0)))  # about 20 ms a chunk
         time.sleep(rest_s)
-        times, t0 = [], time.time()
-        while time.time() - t0 < seconds:
-            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            s.record()
-            for _ in range(per_chunk):
-                body()
-            e.record()
-            torch.cuda.synchronize()
-            times.append(s.elapsed_time(e) / per_chunk)
+        t0 = time.time()
+        loop_ms, _ = sustained_clock.sustained_ms(body, seconds, chunk=per_chunk)
         t1 = time.time()
-        settled = sorted(times[len(times) // 2:])
-        loop_ms = settled[len(settled) // 2]
         spaced_ms = (g0 if share > 0 else 0) + k * a0
         row = dict(gemm_share=round(g0 / spaced_ms, 4) if share > 0 else 0.0, adds=k, loop_ms=round(loop_ms, 5),
                    loop_slowdown=round(loop_ms / spaced_ms, 4),
