@@ -7,7 +7,7 @@ import { PLAIN_EXECUTION, executionProblems, type Execution } from '../src/estim
 import { stageMemory } from '../src/estimate/memory-bytes.js';
 import type { ResolvedPlan } from '../src/estimate/plan.js';
 import { RECIPES } from '../src/estimate/recipe.js';
-import { nonEmbeddingParams, trainingFlopsPerToken } from '../src/model/flops.js';
+import { flopsOfLayerForward, nonEmbeddingParams, trainingFlopsPerToken } from '../src/model/flops.js';
 import { nodeCount } from '../src/model/graph.js';
 import { defaultProfileDir } from '../src/paths.js';
 import { ProfileDb } from '../src/profiles/db.js';
@@ -105,6 +105,8 @@ test('MFU: PaLM\'s FLOPs per token; LLaMA-8B at seq 8192', () => {
   // 32 layers of (2·4096² + 2·4096·1024 + 3·4096·14336) weights + the 4096 × 128256 output
   assert.equal(nonEmbeddingParams(m), 32 * (2 * 4096 ** 2 + 2 * 4096 * 1024 + 3 * 4096 * 14336) + 4096 * 128256);
   assert.equal(trainingFlopsPerToken(m), 6 * nonEmbeddingParams(m) + 12 * 32 * 4096 * 8192);
+  // one layer's forward at mbs 2: 2 FLOPs per weight per token, and causal attention's half of 4·s·(heads·dh) per token
+  assert.equal(flopsOfLayerForward(m, 2), 2 * 16384 * (2 * 4096 ** 2 + 2 * 4096 * 1024 + 3 * 4096 * 14336) + 2 * 16384 * 8192 * 4096);
 });
 
 test('flags: techniques reach the CSV columns; no-ops are recorded as not applied; refused with the reference estimator', async () => {

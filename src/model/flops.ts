@@ -24,3 +24,9 @@ export function nonEmbeddingParams(model: ModelSpec): number {
 export function trainingFlopsPerToken(model: ModelSpec): number {
   return 6 * nonEmbeddingParams(model) + 12 * model.num_layers * model.num_attention_heads * headDim(model) * model.seq_length;
 }
+
+/** FLOPs one decoder layer's forward executes for mbs sequences: its weights, and causal attention (half the score matrix). */
+export function flopsOfLayerForward(model: ModelSpec, mbs: number): number {
+  const tokens = mbs * model.seq_length;
+  return 2 * tokens * layerWeights(model) + 2 * tokens * model.seq_length * model.num_attention_heads * headDim(model);
+}

@@ -15,6 +15,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getGpu, getModel, loadCatalog } from '../../src/catalog/catalog.js';
+import { flopsOfLayerForward } from '../../src/model/flops.js';
 import { LAYER_COLUMNS, NODE_COLUMNS } from '../../src/model/graph.js';
 import { rooflineOf } from '../../src/profiles/derive.js';
 import { derivedProfileTable } from '../../src/profiles/derive-table.js';
@@ -26,7 +27,7 @@ import { shapeProfileTable } from '../../src/profiles/shape-table.js';
 const LAYER_EXTRAS: Record<string, number> = { attn_core: 1, rope: 1, input_norm: 1, post_attn_norm: 1, residual_add: 2, mlp_mul: 1 };
 const ORIGINAL_SEQ = 1024;
 
-export interface TransferRow { model: string; tp: number; mbs: number; measuredForward_ms: number; predictedForward_ms: number; measuredBackward_ms?: number; predictedBackward_ms?: number }
+export interface TransferRow { model: string; tp: number; mbs: number; forwardFlops: number; measuredForward_ms: number; predictedForward_ms: number; measuredBackward_ms?: number; predictedBackward_ms?: number }
 
 export function transferRows(dir: string, target: string, source: string, opsDir: string, fromFiles = false): TransferRow[] {
   const catalog = loadCatalog();
@@ -51,7 +52,7 @@ export function transferRows(dir: string, target: string, source: string, opsDir
       const layer = (m: number[][] | undefined, extra: number[][] | undefined, names: string[], row: number) =>
         cols.reduce((a, c) => a + m![row]![c]!, 0) + (withExtras ? names.reduce((a, n, j) => a + (LAYER_EXTRAS[n] ?? 0) * extra![row]![j]!, 0) : 0);
       rows.push({
-        model: name.model, tp: name.tp, mbs,
+        model: name.model, tp: name.tp, mbs, forwardFlops: flopsOfLayerForward(model, mbs) / name.tp,
         measuredForward_ms: layer(t.forward_ms, t.extraForward_ms, t.extraNames, r),
         predictedForward_ms: layer(p.forward_ms, p.extraForward_ms, p.extraNames, row),
         ...(t.backward_ms ? {
@@ -84,11 +85,13 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (!existsSync(dir)) throw new Error(`no folder ${dir}`);
   const rows = transferRows(dir, target, source, here, fromFiles);
   if (rows.length === 0) throw new Error(`no ${target} per-model profile in ${dir}${fromFiles ? ` with a ${source} file of the same model and TP` : ''}`);
-  console.log(`| model | TP | mbs | forward measured (ms) | predicted | error | backward measured (ms) | predicted | error |`);
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  const peak_TFLOPS = getGpu(loadCatalog(), target).bf16Dense_TFLOPS;
+  console.log(`| model | TP | mbs | forward measured (ms) | its TFLOP/s (of ${peak_TFLOPS} dense) | predicted | error | backward measured (ms) | predicted | error |`);
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const b = r.measuredBackward_ms === undefined ? '| — | — | — |' : `| ${r.measuredBackward_ms.toFixed(3)} | ${r.predictedBackward_ms!.toFixed(3)} | ${pct(r.predictedBackward_ms!, r.measuredBackward_ms).toFixed(1)} % |`;
-    console.log(`| ${r.model} | ${r.tp} | ${r.mbs} | ${r.measuredForward_ms.toFixed(3)} | ${r.predictedForward_ms.toFixed(3)} | ${pct(r.predictedForward_ms, r.measuredForward_ms).toFixed(1)} % ${b}`);
+    const tflops = r.forwardFlops / r.measuredForward_ms / 1e9;
+    console.log(`| ${r.model} | ${r.tp} | ${r.mbs} | ${r.measuredForward_ms.toFixed(3)} | ${tflops.toFixed(1)} (${((100 * tflops) / peak_TFLOPS).toFixed(0)} %) | ${r.predictedForward_ms.toFixed(3)} | ${pct(r.predictedForward_ms, r.measuredForward_ms).toFixed(1)} % ${b}`);
   }
   const what = `${target} from ${source}${fromFiles ? '\'s per-model files' : '\'s operator profile'}`;
   console.log(`\n${what}: forward ${summary(rows.map((r) => pct(r.predictedForward_ms, r.measuredForward_ms)))}`);
