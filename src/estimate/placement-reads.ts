@@ -46,6 +46,21 @@ export function onNodes(plan: ResolvedPlan, on: PlacementOf): ResolvedPlan {
   return { ...rest, nodes: on.nodes, profiles: on.profiles, ...(on.dtensorTp ? { dtensorTp: on.dtensorTp } : {}) };
 }
 
+/** The last replayOn: a tape's reads of one plan come one after another, so consecutive replays share it. */
+let lastReplay: { plan: ResolvedPlan; on: PlacementOf; out: ResolvedPlan } | undefined;
+
+/**
+ * onNodes for a replayed read, which only reads the plan: the same values (no tape, the other
+ * placement's DTensor extras), its absent fields left undefined rather than dropped; reused while
+ * the same plan replays on the same placement.
+ */
+export function replayOn(plan: ResolvedPlan, on: PlacementOf): ResolvedPlan {
+  if (lastReplay !== undefined && lastReplay.plan === plan && lastReplay.on === on) return lastReplay.out;
+  const out: ResolvedPlan = { ...plan, nodes: on.nodes, profiles: on.profiles, dtensorTp: on.dtensorTp, readTape: undefined };
+  lastReplay = { plan, on, out };
+  return out;
+}
+
 export function sameLink(a: Link, b: Link): boolean {
   return a === b || (a.latency_s === b.latency_s && a.bandwidth_Bps === b.bandwidth_Bps && a.source === b.source && a.samples === b.samples && a.samplesGroup === b.samplesGroup);
 }

@@ -22,6 +22,7 @@ import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import { RECIPES, type TrainingRecipe } from './recipe.js';
 import { attentionCoreShare } from './technique-terms.js';
+import { nodeOfType } from './node-of-type.js';
 
 interface ComputeSums {
   all_s: number;
@@ -113,7 +114,7 @@ export function stepTimeFloor_s(plan: ResolvedPlan, policy: EstimatorPolicy): nu
  */
 export function stage0AfterPipeline_s(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe, stageTypes: readonly string[], e: Execution,
   P = stage0ParamsFloor(plan.model, plan.tp, plan.pp === 1 ? plan.model.num_layers : e.virtualStages, plan.pp === 1)): number {
-  const gpu = plan.nodes.find((x) => x.gpu.name === stageTypes[0])!.gpu;
+  const gpu = nodeOfType(plan.nodes, stageTypes[0]!)!.gpu;
   const opt = policy.optimizerStep ? optimizerStep_s(gpu, recipe, P / shardDegree(e, plan.dp)) : 0;
   const dp = e.dpSharding === 'parameters' ? 0 : dpAllreduceFloor_s(plan, policy, recipe, stageTypes, 0, P);
   return opt + dp;
