@@ -11,7 +11,8 @@ import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
 import { widthsOf } from './boundaries.js';
-import { TupleCache } from './keyed-cache.js';
+import { idOf, TupleCache } from './keyed-cache.js';
+import type { ModelSpec } from '../catalog/schema.js';
 
 export interface MemoryOutcome {
   /** peak GiB per stage, before any margin */
@@ -25,9 +26,24 @@ export interface MemoryOutcome {
 /** Peak memory per stage; with `withParts` false the byte model's parts are left out (the same totals). */
 export function memoryOf(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe, sizes: readonly number[], n: number, m: number, withParts = true): MemoryOutcome {
   if (policy.memory === 'elements') return elementStageMemory(plan, sizes, m, widthsOf(plan, policy).ffn);
-  if (!withParts) return stageTotals(plan.model, sizes, n, plan.mbs, plan.tp, plan.dp, m, recipe, plan.execution);
+  if (!withParts) return sharedTotals(plan, recipe, sizes, n, m);
   const parts = stageMemory(plan.model, sizes, n, plan.mbs, plan.tp, plan.dp, m, recipe, plan.execution);
   return { total_GiB: parts.map((x) => x.total_GiB), params: parts.map((x) => x.params), parts };
+}
+
+/** Distinct totals kept per model at most (then forgotten at once). */
+const TOTALS_KEPT = 1 << 13;
+const totalsCache = new TupleCache<ModelSpec, MemoryOutcome>(TOTALS_KEPT);
+
+/**
+ * stageTotals once per (model, recipe, operators, micro-batch, tp, dp, micro-batches, execution
+ * object, partition): it reads nothing of the placement, so a strategy's executions on placements
+ * that partition alike share it. Shared: callers must not change it.
+ */
+function sharedTotals(plan: ResolvedPlan, recipe: TrainingRecipe, sizes: readonly number[], n: number, m: number): MemoryOutcome {
+  const key = [idOf(recipe), plan.execution ? idOf(plan.execution) : 0, n, plan.mbs, plan.tp, plan.dp, m, sizes.length];
+  for (let s = 0; s < sizes.length; s++) key.push(sizes[s]!);
+  return totalsCache.get(plan.model, key) ?? totalsCache.set(plan.model, key, stageTotals(plan.model, sizes, n, plan.mbs, plan.tp, plan.dp, m, recipe, plan.execution));
 }
 
 /**

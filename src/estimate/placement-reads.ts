@@ -46,8 +46,8 @@ export function onNodes(plan: ResolvedPlan, on: PlacementOf): ResolvedPlan {
   return { ...rest, nodes: on.nodes, profiles: on.profiles, ...(on.dtensorTp ? { dtensorTp: on.dtensorTp } : {}) };
 }
 
-/** The last replayOn: a tape's reads of one plan come one after another, so consecutive replays share it. */
-let lastReplay: { plan: ResolvedPlan; on: PlacementOf; out: ResolvedPlan } | undefined;
+/** Each plan's latest replayOn: a tape's reads of one plan replay on one placement one after another. */
+const lastReplay = new WeakMap<ResolvedPlan, { on: PlacementOf; out: ResolvedPlan }>();
 
 /**
  * onNodes for a replayed read, which only reads the plan: the same values (no tape, the other
@@ -55,9 +55,10 @@ let lastReplay: { plan: ResolvedPlan; on: PlacementOf; out: ResolvedPlan } | und
  * the same plan replays on the same placement.
  */
 export function replayOn(plan: ResolvedPlan, on: PlacementOf): ResolvedPlan {
-  if (lastReplay !== undefined && lastReplay.plan === plan && lastReplay.on === on) return lastReplay.out;
+  const last = lastReplay.get(plan);
+  if (last !== undefined && last.on === on) return last.out;
   const out: ResolvedPlan = { ...plan, nodes: on.nodes, profiles: on.profiles, dtensorTp: on.dtensorTp, readTape: undefined };
-  lastReplay = { plan, on, out };
+  lastReplay.set(plan, { on, out });
   return out;
 }
 
