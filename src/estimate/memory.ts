@@ -41,10 +41,20 @@ const totalsCache = new TupleCache<ModelSpec, MemoryOutcome>(TOTALS_KEPT);
  * that partition alike share it. Shared: callers must not change it.
  */
 function sharedTotals(plan: ResolvedPlan, recipe: TrainingRecipe, sizes: readonly number[], n: number, m: number): MemoryOutcome {
-  const key = [idOf(recipe), plan.execution ? idOf(plan.execution) : 0, n, plan.mbs, plan.tp, plan.dp, m, sizes.length];
-  for (let s = 0; s < sizes.length; s++) key.push(sizes[s]!);
-  return totalsCache.get(plan.model, key) ?? totalsCache.set(plan.model, key, stageTotals(plan.model, sizes, n, plan.mbs, plan.tp, plan.dp, m, recipe, plan.execution));
+  const key = (TOTALS_KEYS[sizes.length] ??= new Array<number>(7 + sizes.length).fill(0));
+  key[0] = idOf(recipe);
+  key[1] = plan.execution ? idOf(plan.execution) : 0;
+  key[2] = n;
+  key[3] = plan.mbs;
+  key[4] = plan.tp;
+  key[5] = plan.dp;
+  key[6] = m;
+  for (let s = 0; s < sizes.length; s++) key[7 + s] = sizes[s]!;
+  return totalsCache.get(plan.model, key) ?? totalsCache.set(plan.model, key.slice(), stageTotals(plan.model, sizes, n, plan.mbs, plan.tp, plan.dp, m, recipe, plan.execution));
 }
+
+/** sharedTotals' lookup keys by stage count, rewritten per call (an entry keeps a copy). */
+const TOTALS_KEYS: number[][] = [];
 
 /**
  * Node whose memory limit applies to stage s in the original (SPEC §12), where its mapping is
