@@ -13,7 +13,7 @@ import type { TrainingRecipe } from './recipe.js';
 import { widthsOf } from './boundaries.js';
 import { idOfName, TupleCache } from './keyed-cache.js';
 import { LINK_KEY, linkKey } from './node-window.js';
-import { noteRead, replayOn, READ, readKey, sameLink, wantsRead } from './placement-reads.js';
+import { noteRead, onNodes, READ, readKey, sameLink, wantsRead } from './placement-reads.js';
 import { nodeOfType } from './node-of-type.js';
 
 /** What the DP terms need to know of the plan's stages. */
@@ -141,7 +141,7 @@ function ringLinkAt(plan: ResolvedPlan, recipe: TrainingRecipe, links: Array<Lin
   const read = readKey(READ.dpRing, cpOf(plan), s, (kind === 'shard' ? 0 : 65536) + k);
   if (wantsRead(plan, read)) {
     const want = link;
-    noteRead(plan, read, (on) => sameLink(dpRingLink(replayOn(plan, on), recipe, s, kind, k), want));
+    noteRead(plan, read, (on) => sameLink(dpRingLink(onNodes(plan, on), recipe, s, kind, k), want));
   }
   return link;
 }
@@ -280,7 +280,7 @@ function embeddingLinkOf(plan: ResolvedPlan, recipe: TrainingRecipe): Link {
 function alphaBetaEmbeddingSync_s(plan: ResolvedPlan, recipe: TrainingRecipe): number {
   const link = embeddingLinkOf(plan, recipe);
   const read = readKey(READ.embedding, cpOf(plan));
-  if (wantsRead(plan, read)) noteRead(plan, read, (on) => sameLink(embeddingLinkOf(replayOn(plan, on), recipe), link));
+  if (wantsRead(plan, read)) noteRead(plan, read, (on) => sameLink(embeddingLinkOf(onNodes(plan, on), recipe), link));
   const bytes = ((plan.model.hidden_size * plan.model.vocab_size) / plan.tp) * recipe.gradBytes;
   return allreduceTime_s(link, bytes, 2);
 }

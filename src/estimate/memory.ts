@@ -3,7 +3,7 @@
  * elements or the recipe's bytes, and which GPUs' limit a stage is held to. Pure functions.
  */
 import { nodeOfRank, stageNodeIndices } from './links.js';
-import { noteRead, replayOn, READ, readKey, sameNumbers, wantsRead } from './placement-reads.js';
+import { noteRead, onNodes, READ, readKey, sameNumbers, wantsRead } from './placement-reads.js';
 import { elementStageMemory } from './memory-elements.js';
 import { stageMemory, stageTotals, type StageMemory } from './memory-bytes.js';
 import { roundingOf } from './f32.js';
@@ -133,7 +133,7 @@ export function stageLimitsOf(plan: ResolvedPlan): { perStage_GiB: number[]; mos
   const read = readKey(READ.limits, plan.execution?.cp ?? 1);
   if (wantsRead(plan, read)) {
     const want = limits.perStage_GiB;
-    noteRead(plan, read, (on) => sameNumbers(stageLimitsOf(replayOn(plan, on)).perStage_GiB, want));
+    noteRead(plan, read, (on) => sameNumbers(stageLimitsOf(onNodes(plan, on)).perStage_GiB, want));
   }
   return limits;
 }

@@ -46,22 +46,6 @@ export function onNodes(plan: ResolvedPlan, on: PlacementOf): ResolvedPlan {
   return { ...rest, nodes: on.nodes, profiles: on.profiles, ...(on.dtensorTp ? { dtensorTp: on.dtensorTp } : {}) };
 }
 
-/** Each plan's latest replayOn: a tape's reads of one plan replay on one placement one after another. */
-const lastReplay = new WeakMap<ResolvedPlan, { on: PlacementOf; out: ResolvedPlan }>();
-
-/**
- * onNodes for a replayed read, which only reads the plan: the same values (no tape, the other
- * placement's DTensor extras), its absent fields left undefined rather than dropped; reused while
- * the same plan replays on the same placement.
- */
-export function replayOn(plan: ResolvedPlan, on: PlacementOf): ResolvedPlan {
-  const last = lastReplay.get(plan);
-  if (last !== undefined && last.on === on) return last.out;
-  const out: ResolvedPlan = { ...plan, nodes: on.nodes, profiles: on.profiles, dtensorTp: on.dtensorTp, readTape: undefined };
-  lastReplay.set(plan, { on, out });
-  return out;
-}
-
 export function sameLink(a: Link, b: Link): boolean {
   return a === b || (a.latency_s === b.latency_s && a.bandwidth_Bps === b.bandwidth_Bps && a.source === b.source && a.samples === b.samples && a.samplesGroup === b.samplesGroup);
 }

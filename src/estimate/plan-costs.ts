@@ -9,7 +9,7 @@ import { sharedBoundaryCosts } from './boundaries.js';
 import { sharedTypeCosts, type TypeCosts } from './compute.js';
 import { idOf, TupleCache } from './keyed-cache.js';
 import { cpOf, nodeOfRank } from './links.js';
-import { noteRead, replayOn, READ, readKey, sameNumbers, wantsRead } from './placement-reads.js';
+import { noteRead, onNodes, READ, readKey, sameNumbers, wantsRead } from './placement-reads.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
@@ -103,7 +103,7 @@ export function sharedPlanCosts(plan: ResolvedPlan, policy: EstimatorPolicy, rec
   const read = readKey(READ.planCosts, plan.execution?.cp ?? 1);
   if (wantsRead(plan, read)) {
     noteRead(plan, read, (on) => {
-      const o = sharedPlanCosts(replayOn(plan, on), policy, recipe);
+      const o = sharedPlanCosts(onNodes(plan, on), policy, recipe);
       // the types' order too: the cost source lists them as the placement first has them
       return o.stageTypes.every((t, s) => t === pc.stageTypes[s]) && o.sources.every((x, i) => x === pc.sources[i]) && o.boundary.every((row, j) => sameNumbers(row, pc.boundary[j]!));
     });

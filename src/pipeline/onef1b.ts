@@ -69,8 +69,8 @@ export function simulate1F1B(t: PipelineStageTimes, microBatches: number, opts: 
 
   // Phase 1: warm-up forwards (stage s runs w[s] ≤ w[0] of them).
   for (let j = 0; j < w[0]!; j++) {
-    for (let s = 0; s < P; s++) {
-      if (j >= w[s]!) continue;
+    // w falls with s: the stages with a j-th warm-up forward are a prefix
+    for (let s = 0; s < P && j < w[s]!; s++) {
       let st: number;
       if (s === 0) st = j === 0 ? 0 : T[FSE + (j - 1) * P + s]!;
       else if (j === 0 || s === P - 1) st = T[FSE + j * P + s - 1]!;
@@ -87,9 +87,11 @@ export function simulate1F1B(t: PipelineStageTimes, microBatches: number, opts: 
   // recurrence (every stage has a forward to run and one more to receive).
   const last = m - w[0]! - 2;
   for (let j = 0; j < m; j++) {
-    for (let s = 0; s < P; s++) {
+    // the stages with a forward left at step j are a suffix (w falls with s)
+    let first = 0;
+    while (first < P && j + w[first]! > m - 1) first++;
+    for (let s = first; s < P; s++) {
       const f = j + w[s]!;
-      if (f > m - 1) continue;
       if (j === 0) {
         const p = f - 1;
         const st = Math.max(p >= 0 ? T[FSE + p * P + s]! : 0, s > 0 ? T[FSE + f * P + s - 1]! : 0);
@@ -108,8 +110,8 @@ export function simulate1F1B(t: PipelineStageTimes, microBatches: number, opts: 
         }
       }
     }
-    for (let s = P - 1; s >= 0; s--) {
-      if (j > m - w[s]! - 1) continue;
+    // and those with a backward at step j, from the last stage back, a prefix
+    for (let s = P - 1; s >= 0 && j <= m - w[s]! - 1; s--) {
       const p = j + w[s]!;
       const ownSend = s > 0 || !opts.stage0SkipsOwnSend ? T[FSE + p * P + s]! : 0;
       const st = Math.max(ownSend, (s < P - 1 ? T[BSE + j * P + s + 1]! : 0), T[FE + p * P + s]!);
@@ -138,8 +140,10 @@ export function simulate1F1B(t: PipelineStageTimes, microBatches: number, opts: 
 
   // Phase 3: cool-down backwards (stage s runs the last w[s] ≤ w[0] of them).
   for (let j = m - w[0]!; j < m; j++) {
-    for (let s = P - 1; s >= 0; s--) {
-      if (j < m - w[s]!) continue;
+    // the stages with a j-th cool-down backward, from the last back: all below the first that has one
+    let top = P - 1;
+    while (top >= 0 && j < m - w[top]!) top--;
+    for (let s = top; s >= 0; s--) {
       const prevBE = j > 0 ? T[BE + (j - 1) * P + s]! : 0;
       const prevBSE = j > 0 ? T[BSE + (j - 1) * P + s]! : 0;
       const st = Math.max(prevBE, (s < P - 1 ? T[BSE + j * P + s + 1]! : 0), prevBSE);
