@@ -248,10 +248,12 @@ const QUICK_PARTITIONS: ReadonlySet<string> = new Set(['minmax', 'even']);
 /**
  * A floor under the plan's step time (time-bound.ts): stepTimeFloor_s, and where the plan's one
  * partition is found quickly, the chain floor of that partition's stages with its recompute, then
- * stage 0's all-reduce and optimizer step at its own parameters and the embedding sync.
+ * stage 0's all-reduce and optimizer step at its own parameters and the embedding sync. Where
+ * stepTimeFloor_s is already above `past_s`, it alone (the caller needs no tighter floor).
  */
-export async function stepFloorOf(plan: ResolvedPlan, policy: EstimatorPolicy = FASOP): Promise<number> {
+export async function stepFloorOf(plan: ResolvedPlan, policy: EstimatorPolicy = FASOP, past_s = Infinity): Promise<number> {
   const generic = stepTimeFloor_s(plan, policy);
+  if (generic > past_s) return generic;
   if (policy.stage0SkipsOwnSend || policy.backward !== 'measured' || (!plan.fixedPartition && !QUICK_PARTITIONS.has(plan.partitionMethod))) return generic;
   const ctx = contextOf(plan, policy);
   const { candidates } = await partitionsOf(ctx);
