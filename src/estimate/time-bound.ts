@@ -16,7 +16,7 @@ import { TupleCache } from './keyed-cache.js';
 import { sharedParamsPerColumn } from './memory-bytes.js';
 import { optimizerStep_s } from './step-terms.js';
 import type { TypeCosts } from './compute.js';
-import { sharedPlanCosts } from './plan-costs.js';
+import { sharedPlanCosts, type PlanCosts } from './plan-costs.js';
 import { PLAIN_EXECUTION, shardDegree, type Execution } from './execution.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
@@ -83,12 +83,21 @@ function cachedSums(costs: readonly TypeCosts[]): ComputeSums {
   return s;
 }
 
+const sumsByPlanCosts = new WeakMap<PlanCosts, ComputeSums>();
+
+/** cachedSums of a plan's GPU types' costs, once per shared PlanCosts (no list of its types built per call). */
+function sumsOfPlanCosts(shared: PlanCosts): ComputeSums {
+  let s = sumsByPlanCosts.get(shared);
+  if (!s) sumsByPlanCosts.set(shared, (s = cachedSums([...shared.costs.values()])));
+  return s;
+}
+
 /** The floor of the plan's step time in seconds (policy: the corrected estimator's measured backward). */
 export function stepTimeFloor_s(plan: ResolvedPlan, policy: EstimatorPolicy): number {
   const recipe = plan.recipe ?? RECIPES['megatron-mixed']!;
   const e = plan.execution ?? PLAIN_EXECUTION;
   const shared = sharedPlanCosts(plan, policy, recipe);
-  const sums = cachedSums([...shared.costs.values()]);
+  const sums = sumsOfPlanCosts(shared);
   const share = e.recompute === 'full' && e.recomputeLayers === undefined ? 1 : e.recompute === 'selective' ? attentionCoreShare(plan) : 0;
   const T = sums.all_s + sums.decoderForward_s * share;
   const m = plan.gbs / (plan.dp * plan.mbs);
