@@ -16,6 +16,7 @@ import { interpolateRow } from './interpolate.js';
 import { opKeptMatmulColumns } from './op-checkpoint.js';
 import { tpRuntimeTerms } from './tp-runtime.js';
 import { hbmBytesPerSecond } from './step-terms.js';
+import { nodeOfType } from './node-of-type.js';
 
 /** Which node column absorbs each extra operator of the profiler (per layer unless noted). */
 export const EXTRA_TO_COLUMN: Record<string, { column: number; times: number }> = {
@@ -215,7 +216,7 @@ const typeCostCache = new TupleCache<ProfileTable, TypeCosts>();
  * or execution. The result is shared: callers must not change it.
  */
 export function sharedTypeCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe, gpu: string, profile: ProfileTable, n: number): TypeCosts {
-  const node = plan.nodes.find((x) => x.gpu.name === gpu);
+  const node = nodeOfType(plan.nodes, gpu);
   if (!node) return typeCosts(plan, policy, recipe, gpu, profile, n);
   const key = [idOf(policy), idOf(recipe), idOf(plan.model), idOfName(gpu), idOf(node.gpu), node.intraNode_bps, n, plan.tp, plan.mbs, cpOf(plan), plan.dtensorTp ? idOf(plan.dtensorTp) : 0];
   return typeCostCache.get(profile, key) ?? typeCostCache.set(profile, key, typeCosts(plan, policy, recipe, gpu, profile, n));

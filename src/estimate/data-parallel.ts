@@ -14,6 +14,7 @@ import { widthsOf } from './boundaries.js';
 import { idOfName, TupleCache } from './keyed-cache.js';
 import { LINK_KEY, linkKey } from './node-window.js';
 import { noteRead, onNodes, READ, readKey, sameLink, wantsRead } from './placement-reads.js';
+import { nodeOfType } from './node-of-type.js';
 
 /** What the DP terms need to know of the plan's stages. */
 export interface DpInputs {
@@ -54,7 +55,9 @@ export function dpAllreduce_s(x: DpInputs): number[] {
     ? sizes.map(() => stage0Params(plan, policy, sizes[0]!))
     : x.stageParams;
   if (policy.links === 'bandwidth-only') return originalDp_s(plan, params, x.stageTypes);
-  return sizes.map((_, s) => alphaBetaDp_s(x, s, params[s]!));
+  // the placement's stage links looked up once for all stages
+  const links = stageLinksOf(plan, x.recipe, 'shard', plan.dp);
+  return sizes.map((_, s) => alphaBetaDp_s(x, s, params[s]!, ringLinkAt(plan, x.recipe, links, s, 'shard', plan.dp)));
 }
 
 /** The original's DP formula (SPEC §11.1): its slowest ring bandwidth, its divisors, 16-bit gradients. */
@@ -105,15 +108,47 @@ function replicaRings(dp: number, cp: number, k: number): Ring[] {
 }
 
 /** Stage s's slowest ring of one kind, once per (its nodes' window, tp, dp, cp, GPUs per node, launch, kind, k). */
-function dpRingLink(plan: ResolvedPlan, recipe: TrainingRecipe, s: number, kind: 'shard' | 'replica', k: number): Link {
+function ringLinkOf(plan: ResolvedPlan, recipe: TrainingRecipe, s: number, kind: 'shard' | 'replica', k: number): Link {
   const cp = cpOf(plan);
   const G = plan.tp * cp * plan.dp;
   // keyed by the stage's nodes' contents where it can be (rotations share them), else by placement
   const owner = linkKey(plan.nodes, plan.gpusPerNode, s * G, (s + 1) * G, s, plan.tp, plan.dp, cp, plan.gpusPerNode, idOfName(recipe.launch), kind === 'shard' ? 0 : 1, k);
-  const link = dpLinkCache.get(owner, LINK_KEY) ?? dpLinkCache.set(owner, LINK_KEY.slice(), ringsLink(plan, recipe, s, kind === 'shard' ? shardRings(plan.dp, cp, k) : replicaRings(plan.dp, cp, k)));
-  const read = readKey(READ.dpRing, cp, s, (kind === 'shard' ? 0 : 65536) + k);
-  if (wantsRead(plan, read)) noteRead(plan, read, (on) => sameLink(dpRingLink(onNodes(plan, on), recipe, s, kind, k), link));
+  return dpLinkCache.get(owner, LINK_KEY) ?? dpLinkCache.set(owner, LINK_KEY.slice(), ringsLink(plan, recipe, s, kind === 'shard' ? shardRings(plan.dp, cp, k) : replicaRings(plan.dp, cp, k)));
+}
+
+/** Each stage's ringLinkOf by placement (its nodes array), tp, dp, cp, GPUs per node, launch, kind and k: filled as stages ask. */
+const stageRingLinks = new TupleCache<readonly unknown[], Array<Link | undefined>>();
+/** stageRingLinks' lookup key, rewritten per call (an entry keeps a copy). */
+const RING_KEY: number[] = new Array<number>(7).fill(0);
+
+/** The placement's ring links of one kind, one per stage as they are asked for (ringLinkAt). */
+function stageLinksOf(plan: ResolvedPlan, recipe: TrainingRecipe, kind: 'shard' | 'replica', k: number): Array<Link | undefined> {
+  const key = RING_KEY;
+  key[0] = plan.tp;
+  key[1] = plan.dp;
+  key[2] = cpOf(plan);
+  key[3] = plan.gpusPerNode;
+  key[4] = idOfName(recipe.launch);
+  key[5] = kind === 'shard' ? 0 : 1;
+  key[6] = k;
+  return stageRingLinks.get(plan.nodes, key) ?? stageRingLinks.set(plan.nodes, key.slice(), []);
+}
+
+/** Stage s's ring link from the placement's stage links (stageLinksOf of the same kind and k), the read recorded. */
+function ringLinkAt(plan: ResolvedPlan, recipe: TrainingRecipe, links: Array<Link | undefined>, s: number, kind: 'shard' | 'replica', k: number): Link {
+  let link = links[s];
+  if (link === undefined) links[s] = link = ringLinkOf(plan, recipe, s, kind, k);
+  const read = readKey(READ.dpRing, cpOf(plan), s, (kind === 'shard' ? 0 : 65536) + k);
+  if (wantsRead(plan, read)) {
+    const want = link;
+    noteRead(plan, read, (on) => sameLink(dpRingLink(onNodes(plan, on), recipe, s, kind, k), want));
+  }
   return link;
+}
+
+/** Stage s's slowest ring of one kind (ringLinkOf), the read recorded. */
+function dpRingLink(plan: ResolvedPlan, recipe: TrainingRecipe, s: number, kind: 'shard' | 'replica', k: number): Link {
+  return ringLinkAt(plan, recipe, stageLinksOf(plan, recipe, kind, k), s, kind, k);
 }
 
 /** The slowest ring of stage s's whole gradient groups (dp·cp ranks each). */
@@ -164,7 +199,7 @@ function alphaBetaDp_s(x: DpInputs, s: number, params: number, link = dpLink(x.p
   const lastBytes = Math.min(bytes, s === 0 ? Math.max(embeddingGradBytes, bucket) : bucket);
   const last = allreduceTime_s(link, lastBytes, group);
   const rest = Math.max(0, total - last);
-  const gpu: GpuSpec = plan.nodes.find((n) => n.gpu.name === x.stageTypes[s])!.gpu;
+  const gpu: GpuSpec = nodeOfType(plan.nodes, x.stageTypes[s]!)!.gpu;
   const exposed = gpu.measured?.allreduceExposedFraction ?? 1;
   const window = x.lastBackward_s[s]!;
   return last + exposed * Math.min(rest, window) + Math.max(0, rest - window);
@@ -206,7 +241,8 @@ export function replicaAllreduce_s(x: DpInputs, Z: number): number[] {
   if (policy.hybridSharding === 'whole-group' || policy.links === 'bandwidth-only') return dpAllreduce_s(x).map((t) => t / Z);
   const params = policy.dpAllreduce === 'stage0-params' ? sizes.map(() => stage0Params(plan, policy, sizes[0]!)) : x.stageParams;
   const k = Z / cpOf(plan);
-  return sizes.map((_, s) => alphaBetaDp_s(x, s, params[s]!, dpRingLink(plan, x.recipe, s, 'replica', k), plan.dp / k, 1 / Z));
+  const links = stageLinksOf(plan, x.recipe, 'replica', k);
+  return sizes.map((_, s) => alphaBetaDp_s(x, s, params[s]!, ringLinkAt(plan, x.recipe, links, s, 'replica', k), plan.dp / k, 1 / Z));
 }
 
 /** Embedding/LM-head gradient sync, when the policy charges it: the original's formula or an α–β all-reduce of two. */

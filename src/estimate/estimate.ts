@@ -27,6 +27,7 @@ import { chainFloor_s, stage0AfterPipeline_s, stepTimeFloor_s } from './time-bou
 import { stageParamCount } from './memory-bytes.js';
 import { contextParallelExtra_s, fsdpExposed_s, recomputeExtra_s } from './technique-terms.js';
 import { dpGather_s, replicaAllreduce_s } from './data-parallel.js';
+import { nodeOfType } from './node-of-type.js';
 
 interface Context extends PartitionInputs {
   recipe: TrainingRecipe;
@@ -49,7 +50,7 @@ interface Evaluation {
 }
 
 function gpuOfStage(ctx: Context, s: number) {
-  return ctx.plan.nodes.find((x) => x.gpu.name === ctx.stageTypes[s])!.gpu;
+  return nodeOfType(ctx.plan.nodes, ctx.stageTypes[s]!)!.gpu;
 }
 
 /** Stretch or extend a stage's compute; under 'twice-forward' its stored total follows. */
@@ -149,21 +150,26 @@ function result(ctx: Context, best: Evaluation, oom = oomCheck(ctx.plan, ctx.pol
   const { plan, policy, recipe } = ctx;
   const { candidate, lists, ends, memory, dp, opt, emb, stepTime, host } = best;
   const { sizes } = candidate;
-  const stages: StageBreakdown[] = sizes.map((size, s) => ({
-    gpu: ctx.stageTypes[s]!,
-    nodes: size,
-    compute_s: lists.compute_s[s]!,
-    forwardSend_s: lists.forwardSend_s[s]!,
-    backwardSend_s: lists.backwardSend_s[s]!,
-    stageTime_s: stageTime_s(lists, s, policy),
-    end_s: ends[s]!,
-    dpAllreduce_s: dp[s]!,
-    optimizerStep_s: opt[s]!,
-    memory_GiB: memory.total_GiB[s]!,
-    memoryLimit_GiB: oom.limits_GiB[s]!,
-    ...(memory.parts ? { memoryParts_GiB: inGiB(memory.parts[s]!.parts) } : {}),
-    ...(host ? { hostIssue_s: host[s]!.issue_s } : {}),
-  }));
+  // a plain loop, the optional fields set after the others (the same fields, in the same order)
+  const stages = new Array<StageBreakdown>(sizes.length);
+  for (let s = 0; s < sizes.length; s++) {
+    const stage: StageBreakdown = {
+      gpu: ctx.stageTypes[s]!,
+      nodes: sizes[s]!,
+      compute_s: lists.compute_s[s]!,
+      forwardSend_s: lists.forwardSend_s[s]!,
+      backwardSend_s: lists.backwardSend_s[s]!,
+      stageTime_s: stageTime_s(lists, s, policy),
+      end_s: ends[s]!,
+      dpAllreduce_s: dp[s]!,
+      optimizerStep_s: opt[s]!,
+      memory_GiB: memory.total_GiB[s]!,
+      memoryLimit_GiB: oom.limits_GiB[s]!,
+    };
+    if (memory.parts) stage.memoryParts_GiB = inGiB(memory.parts[s]!.parts);
+    if (host) stage.hostIssue_s = host[s]!.issue_s;
+    stages[s] = stage;
+  }
   const pricePerStep = plan.pricePerSecond_usd * stepTime;
   const usesRecipe = policy.memory === 'bytes' || policy.optimizerStep;
   return {
@@ -242,10 +248,12 @@ const QUICK_PARTITIONS: ReadonlySet<string> = new Set(['minmax', 'even']);
 /**
  * A floor under the plan's step time (time-bound.ts): stepTimeFloor_s, and where the plan's one
  * partition is found quickly, the chain floor of that partition's stages with its recompute, then
- * stage 0's all-reduce and optimizer step at its own parameters and the embedding sync.
+ * stage 0's all-reduce and optimizer step at its own parameters and the embedding sync. Where
+ * stepTimeFloor_s is already above `past_s`, it alone (the caller needs no tighter floor).
  */
-export async function stepFloorOf(plan: ResolvedPlan, policy: EstimatorPolicy = FASOP): Promise<number> {
+export async function stepFloorOf(plan: ResolvedPlan, policy: EstimatorPolicy = FASOP, past_s = Infinity): Promise<number> {
   const generic = stepTimeFloor_s(plan, policy);
+  if (generic > past_s) return generic;
   if (policy.stage0SkipsOwnSend || policy.backward !== 'measured' || (!plan.fixedPartition && !QUICK_PARTITIONS.has(plan.partitionMethod))) return generic;
   const ctx = contextOf(plan, policy);
   const { candidates } = await partitionsOf(ctx);

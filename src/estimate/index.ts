@@ -23,8 +23,11 @@ export function policyOf(name: string): EstimatorPolicy {
  */
 export type Estimator = ((plan: ResolvedPlan) => Estimate | Promise<Estimate>) & {
   memoryFloor?: (plan: ResolvedPlan) => FloorCheck | undefined;
-  /** a floor under the plan's step time in seconds, as the estimate partitions it (time-bound.ts) */
-  stepFloor_s?: (plan: ResolvedPlan) => number | Promise<number>;
+  /**
+   * a floor under the plan's step time in seconds, as the estimate partitions it (time-bound.ts);
+   * where the floor of any partition is already above `past_s`, that looser floor (no partition is found)
+   */
+  stepFloor_s?: (plan: ResolvedPlan, past_s?: number) => number | Promise<number>;
   /**
    * a floor under the step time of the plan with at least its recomputed layers per stage, on the
    * partition each layer count takes (estimate.ts)
@@ -50,7 +53,7 @@ export function getEstimator(policy: string | EstimatorPolicy): Estimator {
   const run: Estimator = (plan) => estimate(plan, p);
   if (floorsApply(p)) run.memoryFloor = (plan) => floorCheck(plan, p);
   if (floorsApply(p) && timeFloorApplies(p)) {
-    run.stepFloor_s = (plan) => stepFloorOf(plan, p);
+    run.stepFloor_s = (plan, past_s) => stepFloorOf(plan, p, past_s);
     run.moreRecomputeFloor_s = (plan) => moreRecomputeFloorOf(plan, p);
   }
   run.timing = (plan) => timeEstimate(plan, p);

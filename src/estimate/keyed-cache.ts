@@ -31,7 +31,8 @@ function hashOf(key: readonly number[]): number {
     h = Math.imul(h ^ (x | 0), 16777619);
     h = Math.imul(h ^ ((x / 4294967296) | 0), 16777619);
   }
-  return h;
+  // within V8's small-integer range: a Map key that needs no boxing
+  return h & 0x3fffffff;
 }
 
 function sameKey(a: readonly number[], b: readonly number[]): boolean {

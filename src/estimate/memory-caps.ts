@@ -28,11 +28,17 @@ export function unitCaps(x: PartitionInputs, recipe: TrainingRecipe, starts: Uni
   const { plan } = x;
   const e = plan.execution ?? PLAIN_EXECUTION;
   const key = [...memoryKeyOf(plan, recipe, e), starts.length, 0];
-  // a placement's stages take a few distinct limits (one per GPU type): every stage's cap under each, once
+  // a placement's stages take a few distinct limits (one per GPU type): every stage's cap under each,
+  // once; neighbouring stages mostly share one, so the last limit's caps are kept at hand
+  let lastLimit = 0;
+  let lastCaps: readonly number[] | undefined;
   return limits_GiB.map((limit, s) => {
-    key[key.length - 1] = limit;
-    const caps = capsKept.get(plan.model, key) ?? capsKept.set(plan.model, key.slice(), capsUnder(x, recipe, starts, limit));
-    return caps[s]!;
+    if (lastCaps === undefined || !Object.is(limit, lastLimit)) {
+      key[key.length - 1] = limit;
+      lastCaps = capsKept.get(plan.model, key) ?? capsKept.set(plan.model, key.slice(), capsUnder(x, recipe, starts, limit));
+      lastLimit = limit;
+    }
+    return lastCaps[s]!;
   });
 }
 

@@ -250,10 +250,19 @@ const minmaxKept = new TupleCache<readonly (readonly number[])[], Candidate>();
  * nothing else, so a plan's executions that share them (recompute, sharding) share the partition.
  */
 function keptUnitMinmax(x: PartitionInputs, starts: UnitStarts): Candidate {
+  // the plan's own stage-cost and boundary arrays (shared by its executions) first: no key to build
+  let byCosts = minmaxByArrays.get(x.stageCosts);
+  if (!byCosts) minmaxByArrays.set(x.stageCosts, (byCosts = []));
+  for (const e of byCosts) if (e.boundary === x.boundary && e.starts === starts && e.policy === x.policy && e.pp === x.plan.pp) return e.candidate;
   const key = [idOf(x.policy), idOf(starts), x.plan.pp, x.stageCosts.length];
   for (const c of x.stageCosts) key.push(idOf(c));
-  return minmaxKept.get(x.boundary, key) ?? minmaxKept.set(x.boundary, key, unitMinmax(x, starts));
+  const candidate = minmaxKept.get(x.boundary, key) ?? minmaxKept.set(x.boundary, key, unitMinmax(x, starts));
+  byCosts.push({ boundary: x.boundary, starts, policy: x.policy, pp: x.plan.pp, candidate });
+  return candidate;
 }
+
+/** keptUnitMinmax's candidates by the stage-cost array itself, then its boundary array, unit starts, policy and pp. */
+const minmaxByArrays = new WeakMap<readonly TypeCosts[], Array<{ boundary: PartitionInputs['boundary']; starts: UnitStarts; policy: EstimatorPolicy; pp: number; candidate: Candidate }>>();
 
 /** `even`: the original's optimus-even over operators, or an even split of the decoder layers. */
 function evenCandidate(x: PartitionInputs, starts: UnitStarts | null): Candidate {

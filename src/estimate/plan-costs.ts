@@ -79,12 +79,27 @@ function planCostsOf(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: Traini
   };
 }
 
+/** sharedPlanCosts' lookup key, rewritten per call (an entry keeps a copy). */
+const PLAN_KEY: number[] = new Array<number>(12).fill(0);
+
 const planCostCache = new TupleCache<Record<string, unknown>, PlanCosts>();
 
 /** planCostsOf once per (cost tables, placement, policy, recipe, model, degrees, batch, cp, DTensor extras). */
 export function sharedPlanCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe): PlanCosts {
-  const key = [idOf(plan.nodes), idOf(policy), idOf(recipe), idOf(plan.model), plan.tp, plan.dp, plan.pp, plan.mbs, plan.gbs, plan.execution?.cp ?? 1, plan.gpusPerNode, plan.dtensorTp ? idOf(plan.dtensorTp) : 0];
-  const pc = planCostCache.get(plan.profiles, key) ?? planCostCache.set(plan.profiles, key, planCostsOf(plan, policy, recipe));
+  const key = PLAN_KEY;
+  key[0] = idOf(plan.nodes);
+  key[1] = idOf(policy);
+  key[2] = idOf(recipe);
+  key[3] = idOf(plan.model);
+  key[4] = plan.tp;
+  key[5] = plan.dp;
+  key[6] = plan.pp;
+  key[7] = plan.mbs;
+  key[8] = plan.gbs;
+  key[9] = plan.execution?.cp ?? 1;
+  key[10] = plan.gpusPerNode;
+  key[11] = plan.dtensorTp ? idOf(plan.dtensorTp) : 0;
+  const pc = planCostCache.get(plan.profiles, key) ?? planCostCache.set(plan.profiles, key.slice(), planCostsOf(plan, policy, recipe));
   const read = readKey(READ.planCosts, plan.execution?.cp ?? 1);
   if (wantsRead(plan, read)) {
     noteRead(plan, read, (on) => {

@@ -16,12 +16,13 @@ import { TupleCache } from './keyed-cache.js';
 import { sharedParamsPerColumn } from './memory-bytes.js';
 import { optimizerStep_s } from './step-terms.js';
 import type { TypeCosts } from './compute.js';
-import { sharedPlanCosts } from './plan-costs.js';
+import { sharedPlanCosts, type PlanCosts } from './plan-costs.js';
 import { PLAIN_EXECUTION, shardDegree, type Execution } from './execution.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import { RECIPES, type TrainingRecipe } from './recipe.js';
 import { attentionCoreShare } from './technique-terms.js';
+import { nodeOfType } from './node-of-type.js';
 
 interface ComputeSums {
   all_s: number;
@@ -82,12 +83,21 @@ function cachedSums(costs: readonly TypeCosts[]): ComputeSums {
   return s;
 }
 
+const sumsByPlanCosts = new WeakMap<PlanCosts, ComputeSums>();
+
+/** cachedSums of a plan's GPU types' costs, once per shared PlanCosts (no list of its types built per call). */
+function sumsOfPlanCosts(shared: PlanCosts): ComputeSums {
+  let s = sumsByPlanCosts.get(shared);
+  if (!s) sumsByPlanCosts.set(shared, (s = cachedSums([...shared.costs.values()])));
+  return s;
+}
+
 /** The floor of the plan's step time in seconds (policy: the corrected estimator's measured backward). */
 export function stepTimeFloor_s(plan: ResolvedPlan, policy: EstimatorPolicy): number {
   const recipe = plan.recipe ?? RECIPES['megatron-mixed']!;
   const e = plan.execution ?? PLAIN_EXECUTION;
   const shared = sharedPlanCosts(plan, policy, recipe);
-  const sums = cachedSums([...shared.costs.values()]);
+  const sums = sumsOfPlanCosts(shared);
   const share = e.recompute === 'full' && e.recomputeLayers === undefined ? 1 : e.recompute === 'selective' ? attentionCoreShare(plan) : 0;
   const T = sums.all_s + sums.decoderForward_s * share;
   const m = plan.gbs / (plan.dp * plan.mbs);
@@ -113,7 +123,7 @@ export function stepTimeFloor_s(plan: ResolvedPlan, policy: EstimatorPolicy): nu
  */
 export function stage0AfterPipeline_s(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe, stageTypes: readonly string[], e: Execution,
   P = stage0ParamsFloor(plan.model, plan.tp, plan.pp === 1 ? plan.model.num_layers : e.virtualStages, plan.pp === 1)): number {
-  const gpu = plan.nodes.find((x) => x.gpu.name === stageTypes[0])!.gpu;
+  const gpu = nodeOfType(plan.nodes, stageTypes[0]!)!.gpu;
   const opt = policy.optimizerStep ? optimizerStep_s(gpu, recipe, P / shardDegree(e, plan.dp)) : 0;
   const dp = e.dpSharding === 'parameters' ? 0 : dpAllreduceFloor_s(plan, policy, recipe, stageTypes, 0, P);
   return opt + dp;

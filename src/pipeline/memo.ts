@@ -33,7 +33,8 @@ function hashOf(x: Float64Array, m: number, flags: number): number {
     h = Math.imul(h ^ words[0]!, 16777619);
     h = Math.imul(h ^ words[1]!, 16777619);
   }
-  return h >>> 0;
+  // within V8's small-integer range: a Map key that needs no boxing
+  return h & 0x3fffffff;
 }
 
 const same = (a: Float64Array, b: Float64Array) => {

@@ -37,10 +37,10 @@ function scratchOf(n: number): Float64Array {
 
 /** Whether every time step j hands on is the one step j − 1 handed on, plus d (exact: the values are close). */
 function repeats(T: Float64Array, P: number, m: number, w: readonly number[], j: number, d: number, FSE: number, BSE: number): boolean {
-  for (let s = 1; s < P; s++) if (T[BSE + s * m + j]! - T[BSE + s * m + j - 1]! !== d) return false;
+  for (let s = 1; s < P; s++) if (T[BSE + j * P + s]! - T[BSE + (j - 1) * P + s]! !== d) return false;
   for (let s = 0; s < P - 1; s++) {
-    const f = FSE + s * m + j + w[s]!;
-    if (T[f]! - T[f - 1]! !== d) return false;
+    const f = FSE + (j + w[s]!) * P + s;
+    if (T[f]! - T[f - P]! !== d) return false;
   }
   return true;
 }
@@ -53,8 +53,9 @@ export function simulate1F1B(t: PipelineStageTimes, microBatches: number, opts: 
   const B = t.backward_s;
   const Sf = t.forwardSend_s;
   const Sb = t.backwardSend_s;
-  // six P×m tables in one zeroed buffer, X[s][j] at X + s·m + j; a stage receives a micro-batch when its
-  // neighbour's send ends, so what stage s receives is read from stage s ∓ 1's send (0 where none is sent)
+  // six m×P tables in one zeroed buffer, X[s][j] at X + j·P + s (a step's stages side by side, as the
+  // loops visit them); a stage receives a micro-batch when its neighbour's send ends, so what stage s
+  // receives is read from stage s ∓ 1's send (0 where none is sent)
   const PM = P * m;
   const T = scratchOf(6 * PM);
   const FE = 0; // forward end
@@ -68,16 +69,16 @@ export function simulate1F1B(t: PipelineStageTimes, microBatches: number, opts: 
 
   // Phase 1: warm-up forwards (stage s runs w[s] ≤ w[0] of them).
   for (let j = 0; j < w[0]!; j++) {
-    for (let s = 0; s < P; s++) {
-      if (j >= w[s]!) continue;
+    // w falls with s: the stages with a j-th warm-up forward are a prefix
+    for (let s = 0; s < P && j < w[s]!; s++) {
       let st: number;
-      if (s === 0) st = j === 0 ? 0 : T[FSE + s * m + (j - 1)]!;
-      else if (j === 0 || s === P - 1) st = T[FSE + (s - 1) * m + j]!;
-      else st = Math.max(T[FSE + s * m + (j - 1)]!, T[FSE + (s - 1) * m + j]!);
-      T[FE + s * m + j] = st + F[s]!;
-      if (s > 0 && j < w[s]! - 1) T[FRS + s * m + (j + 1)] = T[FE + s * m + j]!;
+      if (s === 0) st = j === 0 ? 0 : T[FSE + (j - 1) * P + s]!;
+      else if (j === 0 || s === P - 1) st = T[FSE + j * P + s - 1]!;
+      else st = Math.max(T[FSE + (j - 1) * P + s]!, T[FSE + j * P + s - 1]!);
+      T[FE + j * P + s] = st + F[s]!;
+      if (s > 0 && j < w[s]! - 1) T[FRS + (j + 1) * P + s] = T[FE + j * P + s]!;
       if (s < P - 1) {
-        T[FSE + s * m + j] = (j === 0 ? T[FE + s * m + j]! : Math.max(T[FE + s * m + j]!, T[FRS + (s + 1) * m + j]!)) + Sf[s]!;
+        T[FSE + j * P + s] = (j === 0 ? T[FE + j * P + s]! : Math.max(T[FE + j * P + s]!, T[FRS + j * P + s + 1]!)) + Sf[s]!;
       }
     }
   }
@@ -86,50 +87,52 @@ export function simulate1F1B(t: PipelineStageTimes, microBatches: number, opts: 
   // recurrence (every stage has a forward to run and one more to receive).
   const last = m - w[0]! - 2;
   for (let j = 0; j < m; j++) {
-    for (let s = 0; s < P; s++) {
+    // the stages with a forward left at step j are a suffix (w falls with s)
+    let first = 0;
+    while (first < P && j + w[first]! > m - 1) first++;
+    for (let s = first; s < P; s++) {
       const f = j + w[s]!;
-      if (f > m - 1) continue;
       if (j === 0) {
         const p = f - 1;
-        const st = Math.max(p >= 0 ? T[FSE + s * m + p]! : 0, s > 0 ? T[FSE + (s - 1) * m + f]! : 0);
-        T[FE + s * m + f] = st + F[s]!;
+        const st = Math.max(p >= 0 ? T[FSE + p * P + s]! : 0, s > 0 ? T[FSE + f * P + s - 1]! : 0);
+        T[FE + f * P + s] = st + F[s]!;
         if (s < P - 1) {
-          T[BRS + s * m + 0] = T[FE + s * m + f]!;
-          const r = p >= 0 ? T[FRS + (s + 1) * m + f]! : 0;
-          T[FSE + s * m + f] = Math.max(T[FE + s * m + f]!, r) + Sf[s]!;
+          T[BRS + s] = T[FE + f * P + s]!;
+          const r = p >= 0 ? T[FRS + f * P + s + 1]! : 0;
+          T[FSE + f * P + s] = Math.max(T[FE + f * P + s]!, r) + Sf[s]!;
         }
       } else {
-        const st = s === 0 ? T[BE + s * m + (j - 1)]! : Math.max(T[BSE + s * m + (j - 1)]!, T[FSE + (s - 1) * m + f]!);
-        T[FE + s * m + f] = st + F[s]!;
+        const st = s === 0 ? T[BE + (j - 1) * P + s]! : Math.max(T[BSE + (j - 1) * P + s]!, T[FSE + f * P + s - 1]!);
+        T[FE + f * P + s] = st + F[s]!;
         if (s < P - 1) {
-          T[BRS + s * m + j] = T[FE + s * m + f]!;
-          T[FSE + s * m + f] = Math.max(T[FRS + (s + 1) * m + f]!, T[FE + s * m + f]!) + Sf[s]!;
+          T[BRS + j * P + s] = T[FE + f * P + s]!;
+          T[FSE + f * P + s] = Math.max(T[FRS + f * P + s + 1]!, T[FE + f * P + s]!) + Sf[s]!;
         }
       }
     }
-    for (let s = P - 1; s >= 0; s--) {
-      if (j > m - w[s]! - 1) continue;
+    // and those with a backward at step j, from the last stage back, a prefix
+    for (let s = P - 1; s >= 0 && j <= m - w[s]! - 1; s--) {
       const p = j + w[s]!;
-      const ownSend = s > 0 || !opts.stage0SkipsOwnSend ? T[FSE + s * m + p]! : 0;
-      const st = Math.max(ownSend, (s < P - 1 ? T[BSE + (s + 1) * m + j]! : 0), T[FE + s * m + p]!);
-      T[BE + s * m + j] = st + B[s]!;
+      const ownSend = s > 0 || !opts.stage0SkipsOwnSend ? T[FSE + p * P + s]! : 0;
+      const st = Math.max(ownSend, (s < P - 1 ? T[BSE + j * P + s + 1]! : 0), T[FE + p * P + s]!);
+      T[BE + j * P + s] = st + B[s]!;
       if (s > 0) {
-        if (p + 1 < m) T[FRS + s * m + (p + 1)] = T[BE + s * m + j]!;
-        else if (j + 1 < m) T[BRS + s * m + (j + 1)] = T[BE + s * m + j]!;
-        T[BSE + s * m + j] = Math.max(T[BE + s * m + j]!, T[BRS + (s - 1) * m + j]!) + Sb[s]!;
+        if (p + 1 < m) T[FRS + (p + 1) * P + s] = T[BE + j * P + s]!;
+        else if (j + 1 < m) T[BRS + (j + 1) * P + s] = T[BE + j * P + s]!;
+        T[BSE + j * P + s] = Math.max(T[BE + j * P + s]!, T[BRS + j * P + s - 1]!) + Sb[s]!;
       } else if (j === m - 1 - w[s]! && j + 1 < m) {
-        T[BRS + s * m + (j + 1)] = T[BE + s * m + j]!;
+        T[BRS + (j + 1) * P + s] = T[BE + j * P + s]!;
       }
     }
     // steps 1 … last share one recurrence; what step j hands on is stage 0's backward end, each later
     // stage's backward send end and each earlier stage's forward send end (the rest is read in-step)
     if (opts.extendSteadyState && j >= 1 && j < last) {
-      const d = T[BE + j]! - T[BE + j - 1]!;
+      const d = T[BE + j * P]! - T[BE + (j - 1) * P]!;
       if (d > 0 && repeats(T, P, m, w, j, d, FSE, BSE)) {
         const k = last - j;
-        T[BE + last] = T[BE + j]! + k * d;
-        for (let q = 1; q < P; q++) T[BSE + q * m + last] = T[BSE + q * m + j]! + k * d;
-        for (let q = 0; q < P - 1; q++) T[FSE + q * m + last + w[q]!] = T[FSE + q * m + j + w[q]!]! + k * d;
+        T[BE + last * P] = T[BE + j * P]! + k * d;
+        for (let q = 1; q < P; q++) T[BSE + last * P + q] = T[BSE + j * P + q]! + k * d;
+        for (let q = 0; q < P - 1; q++) T[FSE + (last + w[q]!) * P + q] = T[FSE + (j + w[q]!) * P + q]! + k * d;
         j = last;
       }
     }
@@ -137,19 +140,21 @@ export function simulate1F1B(t: PipelineStageTimes, microBatches: number, opts: 
 
   // Phase 3: cool-down backwards (stage s runs the last w[s] ≤ w[0] of them).
   for (let j = m - w[0]!; j < m; j++) {
-    for (let s = P - 1; s >= 0; s--) {
-      if (j < m - w[s]!) continue;
-      const prevBE = j > 0 ? T[BE + s * m + (j - 1)]! : 0;
-      const prevBSE = j > 0 ? T[BSE + s * m + (j - 1)]! : 0;
-      const st = Math.max(prevBE, (s < P - 1 ? T[BSE + (s + 1) * m + j]! : 0), prevBSE);
-      T[BE + s * m + j] = st + B[s]!;
-      if (j < m - 1) T[BRS + s * m + (j + 1)] = T[BE + s * m + j]!;
+    // the stages with a j-th cool-down backward, from the last back: all below the first that has one
+    let top = P - 1;
+    while (top >= 0 && j < m - w[top]!) top--;
+    for (let s = top; s >= 0; s--) {
+      const prevBE = j > 0 ? T[BE + (j - 1) * P + s]! : 0;
+      const prevBSE = j > 0 ? T[BSE + (j - 1) * P + s]! : 0;
+      const st = Math.max(prevBE, (s < P - 1 ? T[BSE + j * P + s + 1]! : 0), prevBSE);
+      T[BE + j * P + s] = st + B[s]!;
+      if (j < m - 1) T[BRS + (j + 1) * P + s] = T[BE + j * P + s]!;
       if (s > 0) {
-        T[BSE + s * m + j] = Math.max(T[BE + s * m + j]!, T[BRS + (s - 1) * m + j]!) + Sb[s]!;
+        T[BSE + j * P + s] = Math.max(T[BE + j * P + s]!, T[BRS + j * P + s - 1]!) + Sb[s]!;
       }
     }
   }
   const ends = new Array<number>(P);
-  for (let s = 0; s < P; s++) ends[s] = T[BE + s * m + m - 1]!;
+  for (let s = 0; s < P; s++) ends[s] = T[BE + (m - 1) * P + s]!;
   return ends;
 }

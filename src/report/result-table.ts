@@ -145,6 +145,17 @@ export class ResultTable {
         && (x.tightestStage | 0) === x.tightestStage));
   }
 
+  /** The last where kept, by its lists and cluster: records of one placement come one after another with the same ones. */
+  private lastWhere: { node_type: string[]; placement: string[]; gpu_cluster_str: string; id: number } | undefined;
+
+  private whereOf(r: PlanRecord): number {
+    const w = this.lastWhere;
+    if (w && w.node_type === r.node_type && w.placement === r.placement && w.gpu_cluster_str === r.gpu_cluster_str) return w.id;
+    const id = this.wheres.id(`${r.gpu_cluster_str}\u0000${r.node_type.join('\u0001')}\u0000${r.placement.join('\u0001')}`, { node_type: r.node_type, gpu_cluster_str: r.gpu_cluster_str, placement: r.placement });
+    this.lastWhere = { node_type: r.node_type, placement: r.placement, gpu_cluster_str: r.gpu_cluster_str, id };
+    return id;
+  }
+
   /** Keep one record (and the extras the reports show with it). */
   add(r: PlanRecord, x?: PlanExtras): void {
     if (this.n === this.cap) this.grow();
@@ -154,7 +165,7 @@ export class ResultTable {
       this.kept.set(i, { record: r, extras: x });
       return;
     }
-    this.where[i] = this.wheres.id(`${r.gpu_cluster_str}\u0000${r.node_type.join('\u0001')}\u0000${r.placement.join('\u0001')}`, { node_type: r.node_type, gpu_cluster_str: r.gpu_cluster_str, placement: r.placement });
+    this.where[i] = this.whereOf(r);
     this.what[i] = this.whats.id(`${r.gbs} ${r.mbs} ${r.tp} ${r.dp} ${r.pp} ${r.iterations} ${r.seq_length} ${r.estimator}\u0000${r.partition_method}`,
       { gbs: r.gbs, mbs: r.mbs, tp: r.tp, dp: r.dp, pp: r.pp, iterations: r.iterations, estimator: r.estimator, partition_method: r.partition_method, seq_length: r.seq_length });
     this.how[i] = this.hows.id(`${r.cp} ${r.recompute} ${r.recompute_layers} ${r.dp_sharding} ${r.shard_group} ${r.sequence_parallel} ${r.virtual_stages}`,

@@ -90,7 +90,8 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
     }
     // an execution whose step-time floor is past the fastest one that fits (and its tie distance) cannot take its place
     if (fits.length && estimator.stepFloor_s) {
-      const f = (await estimator.stepFloor_s(plan)) * (1 - 1e-9);
+      // a floor of any partition already this far past it skips it as surely (1e-6 over: rounding cannot undo it)
+      const f = (await estimator.stepFloor_s(plan, (best_s * (1 + STEP_TIE_REL) * (1 + 1e-6)) / (1 - 1e-9))) * (1 - 1e-9);
       if (f > best_s * (1 + STEP_TIE_REL)) {
         outcome[at] = 'skipped';
         continue;

@@ -24,7 +24,13 @@ const stringLists = new Pool<string[]>();
 const numberLists = new Pool<number[]>();
 
 const shared = (s: string) => strings.get(s, s);
-const sharedStrings = (xs: string[]) => stringLists.get(xs.join('\u0000'), xs);
+/** Each list already shared, by the list object: records of one placement pass the same lists. */
+const sharedByList = new WeakMap<string[], string[]>();
+const sharedStrings = (xs: string[]) => {
+  let out = sharedByList.get(xs);
+  if (out === undefined) sharedByList.set(xs, (out = stringLists.get(xs.join('\u0000'), xs)));
+  return out;
+};
 const sharedNumbers = (xs: number[]) => numberLists.get(xs.join(','), xs);
 
 /** The record with its repeated parts shared with earlier records (the same values). */

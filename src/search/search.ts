@@ -2,7 +2,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import { FasopError } from '../errors.js';
 import type { Estimator } from '../estimate/index.js';
 import { PLAIN_EXECUTION, type Execution } from '../estimate/execution.js';
-import type { Estimate, ResolvedPlan } from '../estimate/plan.js';
+import type { ClusterNode, Estimate, ResolvedPlan } from '../estimate/plan.js';
 import { checkPartitionReach } from '../estimate/partition-choice.js';
 import { POLICIES } from '../estimate/policy.js';
 import { costLookupOf, planExecution, planExecutionProblems, placementOf, resolvePlan } from '../plan/resolve.js';
@@ -233,6 +233,15 @@ export async function* searchEvents(
   }
 }
 
+const namesByNodes = new WeakMap<readonly ClusterNode[], string[]>();
+
+/** The instance name of each node, once per nodes array (records share it: they never change it). */
+function instanceNames(nodes: readonly ClusterNode[]): string[] {
+  let out = namesByNodes.get(nodes);
+  if (!out) namesByNodes.set(nodes, (out = nodes.map((n) => n.gpu.instance.name)));
+  return out;
+}
+
 export function toRecord(plan: ResolvedPlan, est: Estimate, nodeTypes: string[], clusterStr: string, req: SearchRequest): PlanRecord {
   return compactRecord({
     gbs: plan.gbs,
@@ -240,7 +249,7 @@ export function toRecord(plan: ResolvedPlan, est: Estimate, nodeTypes: string[],
     tp: plan.tp,
     dp: plan.dp,
     pp: plan.pp,
-    node_type: plan.nodes.map((n) => n.gpu.instance.name),
+    node_type: instanceNames(plan.nodes),
     gpu_cluster_str: clusterStr,
     partition: est.partition,
     partition_layers: est.partitionLayers,
