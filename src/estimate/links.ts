@@ -78,10 +78,14 @@ export function originalBoundaryBandwidth_bps(plan: ResolvedPlan, j: number): nu
 }
 
 /** The GPUs hosting stage s: nodes of ranks [s·tp·cp·dp, (s+1)·tp·cp·dp). */
-export function stageNodeIndices(plan: Pick<ResolvedPlan, 'tp' | 'dp' | 'gpusPerNode' | 'execution'>, s: number): number[] {
+/** The first and last node (indices into plan.nodes) that stage s's ranks occupy. */
+export function stageNodeRange(plan: Pick<ResolvedPlan, 'tp' | 'dp' | 'gpusPerNode' | 'execution'>, s: number): { first: number; last: number } {
   const per = plan.tp * cpOf(plan) * plan.dp;
-  const first = nodeOfRank(plan, s * per);
-  const last = nodeOfRank(plan, (s + 1) * per - 1);
+  return { first: nodeOfRank(plan, s * per), last: nodeOfRank(plan, (s + 1) * per - 1) };
+}
+
+export function stageNodeIndices(plan: Pick<ResolvedPlan, 'tp' | 'dp' | 'gpusPerNode' | 'execution'>, s: number): number[] {
+  const { first, last } = stageNodeRange(plan, s);
   const out = new Array<number>(last - first + 1);
   for (let i = 0; i < out.length; i++) out[i] = first + i;
   return out;

@@ -2,7 +2,7 @@
  * Peak memory per stage and the out-of-memory check, as the policy counts them: the original's
  * elements or the recipe's bytes, and which GPUs' limit a stage is held to. Pure functions.
  */
-import { nodeOfRank, stageNodeIndices } from './links.js';
+import { stageNodeIndices, stageNodeRange } from './links.js';
 import { noteRead, onNodes, READ, readKey, sameNumbers, wantsRead } from './placement-reads.js';
 import { elementStageMemory } from './memory-elements.js';
 import { stageMemory, stageTotals, type StageMemory } from './memory-bytes.js';
@@ -121,11 +121,10 @@ export function stageLimitsOf(plan: ResolvedPlan): { perStage_GiB: number[]; mos
   if (!limits) {
     // each stage's nodes' smallest limit: Math.min pairwise over them (the same value), in a plain loop
     const perStage_GiB = new Array<number>(plan.pp);
-    const per = plan.tp * (plan.execution?.cp ?? 1) * plan.dp;
     for (let s = 0; s < plan.pp; s++) {
       let least = Infinity;
-      const last = nodeOfRank(plan, (s + 1) * per - 1);
-      for (let i = nodeOfRank(plan, s * per); i <= last; i++) least = Math.min(least, plan.nodes[i]!.gpu.memoryLimit_GiB);
+      const { first, last } = stageNodeRange(plan, s);
+      for (let i = first; i <= last; i++) least = Math.min(least, plan.nodes[i]!.gpu.memoryLimit_GiB);
       perStage_GiB[s] = least;
     }
     limits = limitsCache.set(plan.nodes, key.slice(), { perStage_GiB, most_GiB: Math.max(...perStage_GiB) });

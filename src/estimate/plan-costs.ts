@@ -8,7 +8,7 @@ import { nodeCount } from '../model/graph.js';
 import { sharedBoundaryCosts } from './boundaries.js';
 import { sharedTypeCosts, type TypeCosts } from './compute.js';
 import { idOf, TupleCache } from './keyed-cache.js';
-import { cpOf, nodeOfRank } from './links.js';
+import { stageNodeRange } from './links.js';
 import { noteRead, onNodes, READ, readKey, sameNumbers, wantsRead } from './placement-reads.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
@@ -48,9 +48,8 @@ function stageType(plan: ResolvedPlan, s: number, costs: ReadonlyMap<string, Typ
     return c.layer_s;
   };
   // the stage's nodes in order; the first of the slowest types (every type's costs must exist)
-  const per = plan.tp * cpOf(plan) * plan.dp;
-  const last = nodeOfRank(plan, (s + 1) * per - 1);
-  let i = nodeOfRank(plan, s * per);
+  const { first, last } = stageNodeRange(plan, s);
+  let i = first;
   let slowest = plan.nodes[i]!.gpu.name;
   let slowest_s = layer(slowest);
   for (i += 1; i <= last; i++) {
