@@ -40,10 +40,18 @@ export function noteRead(plan: Pick<ResolvedPlan, 'readTape'>, key: number, repl
   plan.readTape!.reads.push(replay);
 }
 
-/** The plan on another placement, recording nothing. */
+/** The last plan onNodes rebound, its placement and the result: a tape's reads of one plan replay on one placement in a row. */
+let lastPlan: ResolvedPlan | undefined;
+let lastOn: PlacementOf | undefined;
+let lastOnNodes: ResolvedPlan | undefined;
+
+/** The plan on another placement, recording nothing (plans are never changed: a repeated call gives the same object). */
 export function onNodes(plan: ResolvedPlan, on: PlacementOf): ResolvedPlan {
+  if (plan === lastPlan && on === lastOn) return lastOnNodes!;
   const { readTape: _, dtensorTp: __, ...rest } = plan;
-  return { ...rest, nodes: on.nodes, profiles: on.profiles, ...(on.dtensorTp ? { dtensorTp: on.dtensorTp } : {}) };
+  lastPlan = plan;
+  lastOn = on;
+  return (lastOnNodes = { ...rest, nodes: on.nodes, profiles: on.profiles, ...(on.dtensorTp ? { dtensorTp: on.dtensorTp } : {}) });
 }
 
 export function sameLink(a: Link, b: Link): boolean {
