@@ -54,13 +54,18 @@ export function boundaryCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recip
   // a row depends on the link and the volumes only: placements whose boundary takes the same link share it
   const key = [idOf(policy), idOf(recipe), idOf(plan.model), plan.tp, cp, plan.mbs];
   const out: number[][] = [];
+  // neighbouring boundaries mostly take the same link (within one run of equal nodes): its row is looked up once
+  let lastLink: Link | undefined;
+  let lastRow: number[] = [];
   for (let j = 0; j < plan.pp - 1; j++) {
     if (policy.links === 'bandwidth-only') {
       const bw = originalBoundaryBandwidth_bps(plan, j);
       out.push(volumes().map((v) => round(round(16 * v) / bw))); // bf16: 16 bits per element
     } else {
       const link = boundaryLink(plan, recipe, j);
-      out.push(rowCache.get(link, key) ?? rowCache.set(link, key, volumes().map((v) => linkTime_s(link, v * recipe.activationBytes))));
+      if (link !== lastLink) lastRow = rowCache.get(link, key) ?? rowCache.set(link, key, volumes().map((v) => linkTime_s(link, v * recipe.activationBytes)));
+      lastLink = link;
+      out.push(lastRow);
     }
   }
   return out;
