@@ -29,9 +29,11 @@ export function readKey(kind: number, cp: number, s = 0, k = 0): number {
   return ((kind * 256 + cp) * 8192 + s) * 1048576 + k;
 }
 
-/** Whether a plan's tape still lacks this read (false without a tape). */
-export function wantsRead(plan: Pick<ResolvedPlan, 'readTape'>, key: number): boolean {
-  return plan.readTape !== undefined && !plan.readTape.keys.has(key);
+/** The key of a read (readKey) that the plan's tape still lacks, else −1 (always without a tape, the key not built). */
+export function readToNote(plan: Pick<ResolvedPlan, 'readTape'>, kind: number, cp: number, s = 0, k = 0): number {
+  if (plan.readTape === undefined) return -1;
+  const key = readKey(kind, cp, s, k);
+  return plan.readTape.keys.has(key) ? -1 : key;
 }
 
 /** Add a read to the plan's tape: `replay` reads it again on another placement (a plan without a tape). */

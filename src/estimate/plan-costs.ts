@@ -9,7 +9,7 @@ import { sharedBoundaryCosts } from './boundaries.js';
 import { sharedTypeCosts, type TypeCosts } from './compute.js';
 import { idOf, TupleCache } from './keyed-cache.js';
 import { stageNodeRange } from './links.js';
-import { noteRead, onNodes, READ, readKey, sameNumbers, wantsRead } from './placement-reads.js';
+import { noteRead, onNodes, READ, readToNote, sameNumbers } from './placement-reads.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
@@ -99,13 +99,16 @@ export function sharedPlanCosts(plan: ResolvedPlan, policy: EstimatorPolicy, rec
   key[10] = plan.gpusPerNode;
   key[11] = plan.dtensorTp ? idOf(plan.dtensorTp) : 0;
   const pc = planCostCache.get(plan.profiles, key) ?? planCostCache.set(plan.profiles, key.slice(), planCostsOf(plan, policy, recipe));
-  const read = readKey(READ.planCosts, plan.execution?.cp ?? 1);
-  if (wantsRead(plan, read)) {
-    noteRead(plan, read, (on) => {
-      const o = sharedPlanCosts(onNodes(plan, on), policy, recipe);
-      // the types' order too: the cost source lists them as the placement first has them
-      return o.stageTypes.every((t, s) => t === pc.stageTypes[s]) && o.sources.every((x, i) => x === pc.sources[i]) && o.boundary.every((row, j) => sameNumbers(row, pc.boundary[j]!));
-    });
-  }
+  const read = readToNote(plan, READ.planCosts, plan.execution?.cp ?? 1);
+  if (read >= 0) notePlanCostsRead(plan, policy, recipe, read, pc);
   return pc;
+}
+
+/** Record the plan's costs as read (apart from sharedPlanCosts, which then creates no closure context per call). */
+function notePlanCostsRead(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe, read: number, pc: PlanCosts): void {
+  noteRead(plan, read, (on) => {
+    const o = sharedPlanCosts(onNodes(plan, on), policy, recipe);
+    // the types' order too: the cost source lists them as the placement first has them
+    return o.stageTypes.every((t, s) => t === pc.stageTypes[s]) && o.sources.every((x, i) => x === pc.sources[i]) && o.boundary.every((row, j) => sameNumbers(row, pc.boundary[j]!));
+  });
 }
