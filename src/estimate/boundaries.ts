@@ -32,6 +32,21 @@ function boundaryLink(plan: ResolvedPlan, recipe: TrainingRecipe, j: number): Li
   return linkCache.get(owner, LINK_KEY) ?? linkCache.set(owner, LINK_KEY.slice(), boundaryLinkOf(plan, recipe, j));
 }
 
+/** Each boundary's link (boundaryLink) by placement (its nodes array), tp, cp, dp, GPUs per node and launch: filled as boundaries ask, shared by the plans of every pp and micro-batch. */
+const placementLinks = new TupleCache<readonly unknown[], Array<Link | undefined>>();
+/** placementLinks' lookup key, rewritten per call (an entry keeps a copy). */
+const PLACEMENT_LINKS_KEY: number[] = new Array<number>(5).fill(0);
+
+function boundaryLinksOf(plan: ResolvedPlan, recipe: TrainingRecipe): Array<Link | undefined> {
+  const key = PLACEMENT_LINKS_KEY;
+  key[0] = plan.tp;
+  key[1] = cpOf(plan);
+  key[2] = plan.dp;
+  key[3] = plan.gpusPerNode;
+  key[4] = idOfName(recipe.launch);
+  return placementLinks.get(plan.nodes, key) ?? placementLinks.set(plan.nodes, key.slice(), []);
+}
+
 /** The α–β link a boundary uses: the slowest of its tp·cp·dp parallel streams (compared at a typical activation size). */
 function boundaryLinkOf(plan: ResolvedPlan, recipe: TrainingRecipe, j: number): Link {
   const probe = 64 * 2 ** 20;
@@ -57,12 +72,13 @@ export function boundaryCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recip
   // neighbouring boundaries mostly take the same link (within one run of equal nodes): its row is looked up once
   let lastLink: Link | undefined;
   let lastRow: number[] = [];
+  const links = policy.links !== 'bandwidth-only' && boundaryLinkCache.enabled ? boundaryLinksOf(plan, recipe) : undefined;
   for (let j = 0; j < plan.pp - 1; j++) {
     if (policy.links === 'bandwidth-only') {
       const bw = originalBoundaryBandwidth_bps(plan, j);
       out.push(volumes().map((v) => round(round(16 * v) / bw))); // bf16: 16 bits per element
     } else {
-      const link = boundaryLink(plan, recipe, j);
+      const link = links ? (links[j] ??= boundaryLink(plan, recipe, j)) : boundaryLink(plan, recipe, j);
       if (link !== lastLink) lastRow = rowCache.get(link, key) ?? rowCache.set(link, key, volumes().map((v) => linkTime_s(link, v * recipe.activationBytes)));
       lastLink = link;
       out.push(lastRow);
