@@ -13,7 +13,7 @@ import type { TrainingRecipe } from './recipe.js';
 import { widthsOf } from './boundaries.js';
 import { idOfName, TupleCache } from './keyed-cache.js';
 import { LINK_KEY, linkKey } from './node-window.js';
-import { noteRead, onNodes, READ, readToNote, sameLink } from './placement-reads.js';
+import { noteKey, noteRead, onNodes, READ, readKey, readToNote, sameLink, type ReadTape } from './placement-reads.js';
 import { nodeOfType } from './node-of-type.js';
 
 /** What the DP terms need to know of the plan's stages. */
@@ -145,9 +145,36 @@ function ringLinkAt(plan: ResolvedPlan, recipe: TrainingRecipe, links: Array<Lin
   return link;
 }
 
-/** Record stage s's ring link as read (apart from ringLinkAt, which then creates no closure context per call). */
+/** The stages whose ring of one kind and k a tape has read, and the link each read: one replay checks them all. */
+interface RingReads { stages: number[]; want: Link[] }
+/** Each tape's ring reads by (cp, kind, k). */
+const ringReadsOf = new WeakMap<ReadTape, Map<number, RingReads>>();
+
+/**
+ * Record stage s's ring link as read (apart from ringLinkAt, which then creates no closure context
+ * per call). A tape's plans share their degrees, so the first plan to read a ring of this kind and k
+ * replays every stage's on another placement.
+ */
 function noteRingRead(plan: ResolvedPlan, recipe: TrainingRecipe, s: number, kind: 'shard' | 'replica', k: number, read: number, want: Link): void {
-  noteRead(plan, read, (on) => sameLink(dpRingLink(onNodes(plan, on), recipe, s, kind, k), want));
+  const tape = plan.readTape!;
+  let byGroup = ringReadsOf.get(tape);
+  if (!byGroup) ringReadsOf.set(tape, (byGroup = new Map()));
+  const group = readKey(READ.dpRing, cpOf(plan), 0, (kind === 'shard' ? 0 : 65536) + k);
+  const reads = byGroup.get(group);
+  if (reads) {
+    noteKey(plan, read);
+    reads.stages.push(s);
+    reads.want.push(want);
+    return;
+  }
+  const own: RingReads = { stages: [s], want: [want] };
+  byGroup.set(group, own);
+  noteRead(plan, read, (on) => {
+    const o = onNodes(plan, on);
+    const links = stageLinksOf(o, recipe, kind, k);
+    for (let i = 0; i < own.stages.length; i++) if (!sameLink(ringLinkAt(o, recipe, links, own.stages[i]!, kind, k), own.want[i]!)) return false;
+    return true;
+  });
 }
 
 /** Stage s's slowest ring of one kind (ringLinkOf), the read recorded. */

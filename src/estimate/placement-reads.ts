@@ -47,6 +47,11 @@ let lastPlan: ResolvedPlan | undefined;
 let lastOn: PlacementOf | undefined;
 let lastOnNodes: ResolvedPlan | undefined;
 
+/** Add a read's key only: a replay already on the tape checks its value (a group of reads, e.g. every stage's ring). */
+export function noteKey(plan: Pick<ResolvedPlan, 'readTape'>, key: number): void {
+  plan.readTape!.keys.add(key);
+}
+
 /** The plan on another placement, recording nothing (plans are never changed: a repeated call gives the same object). */
 export function onNodes(plan: ResolvedPlan, on: PlacementOf): ResolvedPlan {
   if (plan === lastPlan && on === lastOn) return lastOnNodes!;
