@@ -58,14 +58,9 @@ function boundaryLinkOf(plan: ResolvedPlan, recipe: TrainingRecipe, j: number): 
 
 /** cost[j][column]: seconds to send one micro-batch's output of a node of that column across boundary j. */
 export function boundaryCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe): number[][] {
-  // with context parallelism each of the parallel streams carries its rank's s/cp tokens
   const cp = cpOf(plan);
+  // each column's output volume, computed where a row is (no closure: no context allocated per call)
   let vols: number[] | undefined;
-  const volumes = () => {
-    const model = cp > 1 ? { ...plan.model, seq_length: plan.model.seq_length / cp } : plan.model;
-    return (vols ??= outputVolumeByColumn(model, plan.mbs, plan.tp, widthsOf(plan, policy)));
-  };
-  const round = roundingOf(policy);
   // a row depends on the link and the volumes only: placements whose boundary takes the same link share it
   const key = [idOf(policy), idOf(recipe), idOf(plan.model), plan.tp, cp, plan.mbs];
   const out: number[][] = [];
@@ -75,16 +70,32 @@ export function boundaryCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recip
   const links = policy.links !== 'bandwidth-only' && boundaryLinkCache.enabled ? boundaryLinksOf(plan, recipe) : undefined;
   for (let j = 0; j < plan.pp - 1; j++) {
     if (policy.links === 'bandwidth-only') {
-      const bw = originalBoundaryBandwidth_bps(plan, j);
-      out.push(volumes().map((v) => round(round(16 * v) / bw))); // bf16: 16 bits per element
+      out.push(bandwidthRow(policy, (vols ??= volumesOf(plan, policy, cp)), originalBoundaryBandwidth_bps(plan, j)));
     } else {
       const link = links ? (links[j] ??= boundaryLink(plan, recipe, j)) : boundaryLink(plan, recipe, j);
-      if (link !== lastLink) lastRow = rowCache.get(link, key) ?? rowCache.set(link, key, volumes().map((v) => linkTime_s(link, v * recipe.activationBytes)));
+      if (link !== lastLink) lastRow = rowCache.get(link, key) ?? rowCache.set(link, key, linkRow(recipe, (vols ??= volumesOf(plan, policy, cp)), link));
       lastLink = link;
       out.push(lastRow);
     }
   }
   return out;
+}
+
+/** Each column's output volume (elements) of one micro-batch: with context parallelism each of the parallel streams carries its rank's s/cp tokens. */
+function volumesOf(plan: ResolvedPlan, policy: EstimatorPolicy, cp: number): number[] {
+  const model = cp > 1 ? { ...plan.model, seq_length: plan.model.seq_length / cp } : plan.model;
+  return outputVolumeByColumn(model, plan.mbs, plan.tp, widthsOf(plan, policy));
+}
+
+/** A boundary's row under the original's bandwidth-only links: bf16, 16 bits per element. */
+function bandwidthRow(policy: EstimatorPolicy, vols: readonly number[], bw: number): number[] {
+  const round = roundingOf(policy);
+  return vols.map((v) => round(round(16 * v) / bw));
+}
+
+/** A boundary's row on an α–β link. */
+function linkRow(recipe: TrainingRecipe, vols: readonly number[], link: Link): number[] {
+  return vols.map((v) => linkTime_s(link, v * recipe.activationBytes));
 }
 
 /** Boundary cost rows by link and what sets the volumes (policy, recipe, model, tp, cp, micro-batch). Shared: callers must not change them. */

@@ -42,20 +42,15 @@ export function microBatchesOf(plan: Pick<ResolvedPlan, 'gbs' | 'dp' | 'mbs'>): 
  * different types): the slowest of them, since the slowest replica sets the pace.
  */
 function stageType(plan: ResolvedPlan, s: number, costs: ReadonlyMap<string, TypeCosts>): string {
-  const layer = (gpu: string) => {
-    const c = costs.get(gpu);
-    if (!c) throw new FasopError(`no ${plan.model.name} profile for GPU ${gpu} at TP ${plan.tp}`, 'add the profile file or remove the GPU type from --gpus');
-    return c.layer_s;
-  };
   // the stage's nodes in order; the first of the slowest types (every type's costs must exist)
   const { first, last } = stageNodeRange(plan, s);
   let i = first;
   let slowest = plan.nodes[i]!.gpu.name;
-  let slowest_s = layer(slowest);
+  let slowest_s = layerOf(plan, costs, slowest);
   for (i += 1; i <= last; i++) {
     const t = plan.nodes[i]!.gpu.name;
     if (t === slowest) continue;
-    const x = layer(t);
+    const x = layerOf(plan, costs, t);
     if (x > slowest_s) {
       slowest = t;
       slowest_s = x;
@@ -64,12 +59,20 @@ function stageType(plan: ResolvedPlan, s: number, costs: ReadonlyMap<string, Typ
   return slowest;
 }
 
+/** A decoder layer's seconds on a GPU type (its costs must exist). */
+function layerOf(plan: ResolvedPlan, costs: ReadonlyMap<string, TypeCosts>, gpu: string): number {
+  const c = costs.get(gpu);
+  if (!c) throw new FasopError(`no ${plan.model.name} profile for GPU ${gpu} at TP ${plan.tp}`, 'add the profile file or remove the GPU type from --gpus');
+  return c.layer_s;
+}
+
 function planCostsOf(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe): PlanCosts {
   const n = nodeCount(plan.model);
   const m = microBatchesOf(plan);
   const costs = new Map<string, TypeCosts>();
   for (const [gpu, profile] of Object.entries(plan.profiles)) costs.set(gpu, sharedTypeCosts(plan, policy, recipe, gpu, profile, n));
-  const stageTypes = Array.from({ length: plan.pp }, (_, s) => stageType(plan, s, costs));
+  const stageTypes = new Array<string>(plan.pp);
+  for (let s = 0; s < plan.pp; s++) stageTypes[s] = stageType(plan, s, costs);
   return {
     n, m, costs, stageTypes,
     stageCosts: stageTypes.map((t) => costs.get(t)!),
