@@ -210,7 +210,8 @@ export const placementMemo = { minChooses: 2048 };
  * nodes (placement-reads.ts): on a placement where every read gives the same value the choice is
  * the same, and is reused (the plan rebound to this placement's nodes). For estimators whose reads
  * are all recorded (Estimator.placementReads); the latest placement per strategy is kept (on the
- * scale benchmarks' clusters an older one never matched where the latest did not: docs/benchmarks.md).
+ * scale benchmarks' clusters an older one matched where the latest did not only for strategies
+ * none of whose executions is timed: docs/benchmarks.md).
  */
 export class PlacementMemo {
   private readonly kept = new Map<readonly Strategy[], Array<{ tape: ReadTape; choice: ExecutionChoice }>>();
