@@ -32,6 +32,21 @@ function boundaryLink(plan: ResolvedPlan, recipe: TrainingRecipe, j: number): Li
   return linkCache.get(owner, LINK_KEY) ?? linkCache.set(owner, LINK_KEY.slice(), boundaryLinkOf(plan, recipe, j));
 }
 
+/** Each boundary's link (boundaryLink) by placement (its nodes array), tp, cp, dp, GPUs per node and launch: filled as boundaries ask, shared by the plans of every pp and micro-batch. */
+const placementLinks = new TupleCache<readonly unknown[], Array<Link | undefined>>();
+/** placementLinks' lookup key, rewritten per call (an entry keeps a copy). */
+const PLACEMENT_LINKS_KEY: number[] = new Array<number>(5).fill(0);
+
+function boundaryLinksOf(plan: ResolvedPlan, recipe: TrainingRecipe): Array<Link | undefined> {
+  const key = PLACEMENT_LINKS_KEY;
+  key[0] = plan.tp;
+  key[1] = cpOf(plan);
+  key[2] = plan.dp;
+  key[3] = plan.gpusPerNode;
+  key[4] = idOfName(recipe.launch);
+  return placementLinks.get(plan.nodes, key) ?? placementLinks.set(plan.nodes, key.slice(), []);
+}
+
 /** The α–β link a boundary uses: the slowest of its tp·cp·dp parallel streams (compared at a typical activation size). */
 function boundaryLinkOf(plan: ResolvedPlan, recipe: TrainingRecipe, j: number): Link {
   const probe = 64 * 2 ** 20;
@@ -43,27 +58,44 @@ function boundaryLinkOf(plan: ResolvedPlan, recipe: TrainingRecipe, j: number): 
 
 /** cost[j][column]: seconds to send one micro-batch's output of a node of that column across boundary j. */
 export function boundaryCosts(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe): number[][] {
-  // with context parallelism each of the parallel streams carries its rank's s/cp tokens
   const cp = cpOf(plan);
+  // each column's output volume, computed where a row is (no closure: no context allocated per call)
   let vols: number[] | undefined;
-  const volumes = () => {
-    const model = cp > 1 ? { ...plan.model, seq_length: plan.model.seq_length / cp } : plan.model;
-    return (vols ??= outputVolumeByColumn(model, plan.mbs, plan.tp, widthsOf(plan, policy)));
-  };
-  const round = roundingOf(policy);
   // a row depends on the link and the volumes only: placements whose boundary takes the same link share it
   const key = [idOf(policy), idOf(recipe), idOf(plan.model), plan.tp, cp, plan.mbs];
   const out: number[][] = [];
+  // neighbouring boundaries mostly take the same link (within one run of equal nodes): its row is looked up once
+  let lastLink: Link | undefined;
+  let lastRow: number[] = [];
+  const links = policy.links !== 'bandwidth-only' && boundaryLinkCache.enabled ? boundaryLinksOf(plan, recipe) : undefined;
   for (let j = 0; j < plan.pp - 1; j++) {
     if (policy.links === 'bandwidth-only') {
-      const bw = originalBoundaryBandwidth_bps(plan, j);
-      out.push(volumes().map((v) => round(round(16 * v) / bw))); // bf16: 16 bits per element
+      out.push(bandwidthRow(policy, (vols ??= volumesOf(plan, policy, cp)), originalBoundaryBandwidth_bps(plan, j)));
     } else {
-      const link = boundaryLink(plan, recipe, j);
-      out.push(rowCache.get(link, key) ?? rowCache.set(link, key, volumes().map((v) => linkTime_s(link, v * recipe.activationBytes))));
+      const link = links ? (links[j] ??= boundaryLink(plan, recipe, j)) : boundaryLink(plan, recipe, j);
+      if (link !== lastLink) lastRow = rowCache.get(link, key) ?? rowCache.set(link, key, linkRow(recipe, (vols ??= volumesOf(plan, policy, cp)), link));
+      lastLink = link;
+      out.push(lastRow);
     }
   }
   return out;
+}
+
+/** Each column's output volume (elements) of one micro-batch: with context parallelism each of the parallel streams carries its rank's s/cp tokens. */
+function volumesOf(plan: ResolvedPlan, policy: EstimatorPolicy, cp: number): number[] {
+  const model = cp > 1 ? { ...plan.model, seq_length: plan.model.seq_length / cp } : plan.model;
+  return outputVolumeByColumn(model, plan.mbs, plan.tp, widthsOf(plan, policy));
+}
+
+/** A boundary's row under the original's bandwidth-only links: bf16, 16 bits per element. */
+function bandwidthRow(policy: EstimatorPolicy, vols: readonly number[], bw: number): number[] {
+  const round = roundingOf(policy);
+  return vols.map((v) => round(round(16 * v) / bw));
+}
+
+/** A boundary's row on an α–β link. */
+function linkRow(recipe: TrainingRecipe, vols: readonly number[], link: Link): number[] {
+  return vols.map((v) => linkTime_s(link, v * recipe.activationBytes));
 }
 
 /** Boundary cost rows by link and what sets the volumes (policy, recipe, model, tp, cp, micro-batch). Shared: callers must not change them. */

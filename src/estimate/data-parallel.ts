@@ -13,7 +13,7 @@ import type { TrainingRecipe } from './recipe.js';
 import { widthsOf } from './boundaries.js';
 import { idOfName, TupleCache } from './keyed-cache.js';
 import { LINK_KEY, linkKey } from './node-window.js';
-import { noteRead, onNodes, READ, readKey, sameLink, wantsRead } from './placement-reads.js';
+import { noteKey, noteRead, onNodes, READ, readKey, readToNote, sameLink, type ReadTape } from './placement-reads.js';
 import { nodeOfType } from './node-of-type.js';
 
 /** What the DP terms need to know of the plan's stages. */
@@ -57,7 +57,9 @@ export function dpAllreduce_s(x: DpInputs): number[] {
   if (policy.links === 'bandwidth-only') return originalDp_s(plan, params, x.stageTypes);
   // the placement's stage links looked up once for all stages
   const links = stageLinksOf(plan, x.recipe, 'shard', plan.dp);
-  return sizes.map((_, s) => alphaBetaDp_s(x, s, params[s]!, ringLinkAt(plan, x.recipe, links, s, 'shard', plan.dp)));
+  const out = new Array<number>(sizes.length);
+  for (let s = 0; s < sizes.length; s++) out[s] = alphaBetaDp_s(x, s, params[s]!, ringLinkAt(plan, x.recipe, links, s, 'shard', plan.dp));
+  return out;
 }
 
 /** The original's DP formula (SPEC §11.1): its slowest ring bandwidth, its divisors, 16-bit gradients. */
@@ -138,12 +140,41 @@ function stageLinksOf(plan: ResolvedPlan, recipe: TrainingRecipe, kind: 'shard' 
 function ringLinkAt(plan: ResolvedPlan, recipe: TrainingRecipe, links: Array<Link | undefined>, s: number, kind: 'shard' | 'replica', k: number): Link {
   let link = links[s];
   if (link === undefined) links[s] = link = ringLinkOf(plan, recipe, s, kind, k);
-  const read = readKey(READ.dpRing, cpOf(plan), s, (kind === 'shard' ? 0 : 65536) + k);
-  if (wantsRead(plan, read)) {
-    const want = link;
-    noteRead(plan, read, (on) => sameLink(dpRingLink(onNodes(plan, on), recipe, s, kind, k), want));
-  }
+  const read = readToNote(plan, READ.dpRing, cpOf(plan), s, (kind === 'shard' ? 0 : 65536) + k);
+  if (read >= 0) noteRingRead(plan, recipe, s, kind, k, read, link);
   return link;
+}
+
+/** The stages whose ring of one kind and k a tape has read, and the link each read: one replay checks them all. */
+interface RingReads { stages: number[]; want: Link[] }
+/** Each tape's ring reads by (cp, kind, k). */
+const ringReadsOf = new WeakMap<ReadTape, Map<number, RingReads>>();
+
+/**
+ * Record stage s's ring link as read (apart from ringLinkAt, which then creates no closure context
+ * per call). A tape's plans share their degrees, so the first plan to read a ring of this kind and k
+ * replays every stage's on another placement.
+ */
+function noteRingRead(plan: ResolvedPlan, recipe: TrainingRecipe, s: number, kind: 'shard' | 'replica', k: number, read: number, want: Link): void {
+  const tape = plan.readTape!;
+  let byGroup = ringReadsOf.get(tape);
+  if (!byGroup) ringReadsOf.set(tape, (byGroup = new Map()));
+  const group = readKey(READ.dpRing, cpOf(plan), 0, (kind === 'shard' ? 0 : 65536) + k);
+  const reads = byGroup.get(group);
+  if (reads) {
+    noteKey(plan, read);
+    reads.stages.push(s);
+    reads.want.push(want);
+    return;
+  }
+  const own: RingReads = { stages: [s], want: [want] };
+  byGroup.set(group, own);
+  noteRead(plan, read, (on) => {
+    const o = onNodes(plan, on);
+    const links = stageLinksOf(o, recipe, kind, k);
+    for (let i = 0; i < own.stages.length; i++) if (!sameLink(ringLinkAt(o, recipe, links, own.stages[i]!, kind, k), own.want[i]!)) return false;
+    return true;
+  });
 }
 
 /** Stage s's slowest ring of one kind (ringLinkOf), the read recorded. */
@@ -277,10 +308,15 @@ function embeddingLinkOf(plan: ResolvedPlan, recipe: TrainingRecipe): Link {
   return na === nb ? intraAllreduce(node.gpu, node.intraNode_bps, 2, recipe.launch) : interNode(node, plan.nodes[nb]!, plan.tp * cpOf(plan) * plan.dp);
 }
 
+/** Record the embedding link as read (apart from its caller: no closure context per call there). */
+function noteEmbeddingRead(plan: ResolvedPlan, recipe: TrainingRecipe, read: number, want: Link): void {
+  noteRead(plan, read, (on) => sameLink(embeddingLinkOf(onNodes(plan, on), recipe), want));
+}
+
 function alphaBetaEmbeddingSync_s(plan: ResolvedPlan, recipe: TrainingRecipe): number {
   const link = embeddingLinkOf(plan, recipe);
-  const read = readKey(READ.embedding, cpOf(plan));
-  if (wantsRead(plan, read)) noteRead(plan, read, (on) => sameLink(embeddingLinkOf(onNodes(plan, on), recipe), link));
+  const read = readToNote(plan, READ.embedding, cpOf(plan));
+  if (read >= 0) noteEmbeddingRead(plan, recipe, read, link);
   const bytes = ((plan.model.hidden_size * plan.model.vocab_size) / plan.tp) * recipe.gradBytes;
   return allreduceTime_s(link, bytes, 2);
 }

@@ -21,7 +21,7 @@ import { memoryCappedCandidate } from './memory-caps.js';
 import type { Estimate, ResolvedPlan, StageBreakdown } from './plan.js';
 import { FASOP, type EstimatorPolicy } from './policy.js';
 import { RECIPES, type TrainingRecipe } from './recipe.js';
-import { gradAccumulate_s, hostIssuePerMicroBatch_s, optimizerStep_s } from './step-terms.js';
+import { gradAccumulate_s, hostIssueFigures, optimizerStep_s, stageHostIssue_s } from './step-terms.js';
 import { PLAIN_EXECUTION, RECOMPUTE, executionLabel, isPlain, shardDegree, type Execution } from './execution.js';
 import { chainFloor_s, stage0AfterPipeline_s, stepTimeFloor_s } from './time-bound.js';
 import { stageParamCount } from './memory-bytes.js';
@@ -35,7 +35,8 @@ interface Context extends PartitionInputs {
   sources: readonly string[];
 }
 
-interface HostTerm { issue_s: number; gpu_s: number; bound: boolean; sensitive: boolean }
+/** Per stage, the CPU's and the GPU's seconds for one micro-batch (policy hostIssueFloor): bound where the CPU's is longer. */
+interface HostTerms { issue_s: number[]; gpu_s: number[] }
 
 interface Evaluation {
   candidate: Candidate;
@@ -46,7 +47,7 @@ interface Evaluation {
   opt: number[];
   emb: number;
   stepTime: number;
-  host?: HostTerm[];
+  host?: HostTerms;
 }
 
 function gpuOfStage(ctx: Context, s: number) {
@@ -74,67 +75,100 @@ function evaluate(ctx: Context, candidate: Candidate, known?: MemoryOutcome, wit
   const Z = shardDegree(exec, plan.dp);
   if (exec.recompute !== 'none') {
     const extra = recomputeExtraOf(ctx, candidate, exec);
-    extra.forEach((x, s) => setStage(ctx, lists, s, lists.forward_s[s]!, lists.backward_s[s]! + x));
+    for (let s = 0; s < extra.length; s++) setStage(ctx, lists, s, lists.forward_s[s]!, lists.backward_s[s]! + extra[s]!);
   }
   if (exec.cp > 1) {
     const ring = contextParallelExtra_s(plan, policy, recipe, exec, ctx.stageTypes, sizes);
-    sizes.forEach((_, s) => setStage(ctx, lists, s, lists.forward_s[s]! + ring.forward[s]!, lists.backward_s[s]! + ring.backward[s]!));
+    for (let s = 0; s < sizes.length; s++) setStage(ctx, lists, s, lists.forward_s[s]! + ring.forward[s]!, lists.backward_s[s]! + ring.backward[s]!);
   }
   if (exec.dpSharding === 'parameters' && Z > 1) {
-    memory.params.forEach((p, s) => {
-      const x = fsdpExposed_s(lists.forward_s[s]!, lists.backward_s[s]!, dpGather_s(plan, policy, recipe, s, p * recipe.stateSplit.weights, Z));
+    for (let s = 0; s < memory.params.length; s++) {
+      const x = fsdpExposed_s(lists.forward_s[s]!, lists.backward_s[s]!, dpGather_s(plan, policy, recipe, s, memory.params[s]! * recipe.stateSplit.weights, Z));
       setStage(ctx, lists, s, lists.forward_s[s]! + x.forward, lists.backward_s[s]! + x.backward);
-    });
+    }
   }
   if (policy.optimizerStep) {
     // every micro-batch after the first adds its weight gradients into the accumulated ones
-    memory.params.forEach((p, s) => {
-      setStage(ctx, lists, s, lists.forward_s[s]!, lists.backward_s[s]! + ((m - 1) / m) * gradAccumulate_s(gpuOfStage(ctx, s), recipe, p));
-    });
+    for (let s = 0; s < memory.params.length; s++) {
+      setStage(ctx, lists, s, lists.forward_s[s]!, lists.backward_s[s]! + ((m - 1) / m) * gradAccumulate_s(gpuOfStage(ctx, s), recipe, memory.params[s]!));
+    }
   }
   // policy hostIssueFloor: a stage cannot run micro-batches faster than its CPU issues them; the CPU
   // runs ahead within a step, so the floor holds for a micro-batch's forward and backward together
-  const issue = policy.hostIssueFloor ? hostIssuePerMicroBatch_s(plan, recipe, shares) : undefined;
-  const host = issue && sizes.map((_, s): HostTerm => {
-    const gpu_s = lists.forward_s[s]! + lists.backward_s[s]!;
-    const issue_s = issue.forward[s]! + issue.backward[s]!;
-    const bound = issue_s > gpu_s;
-    if (bound && gpu_s > 0) setStage(ctx, lists, s, lists.forward_s[s]! * (issue_s / gpu_s), lists.backward_s[s]! * (issue_s / gpu_s));
-    return { issue_s, gpu_s, bound, sensitive: issue_s * recipe.hostIssue!.hostSpreadFactor > gpu_s };
-  });
+  const figures = policy.hostIssueFloor ? hostIssueFigures(plan, recipe) : undefined;
+  let host: HostTerms | undefined;
+  if (figures) {
+    host = { issue_s: new Array<number>(sizes.length), gpu_s: new Array<number>(sizes.length) };
+    for (let s = 0; s < sizes.length; s++) {
+      const gpu_s = lists.forward_s[s]! + lists.backward_s[s]!;
+      const issue_s = stageHostIssue_s(figures, shares[s]!, s === sizes.length - 1);
+      if (issue_s > gpu_s && gpu_s > 0) setStage(ctx, lists, s, lists.forward_s[s]! * (issue_s / gpu_s), lists.backward_s[s]! * (issue_s / gpu_s));
+      host.issue_s[s] = issue_s;
+      host.gpu_s[s] = gpu_s;
+    }
+  }
   const v = exec.virtualStages;
   // interleaved 1F1B: each rank runs v chunks of 1/v of its stage, m·v chunk-micro-batches in all,
   // so the bubble is (pp − 1)/v of a stage's time (Narayanan et al. 2021) and every chunk boundary sends
   const ends = sizes.length === 1
     ? [round(m * round(lists.compute_s[0]!))]
     : v > 1
-      ? simulate1F1BKept({ ...lists, forward_s: lists.forward_s.map((x) => x / v), backward_s: lists.backward_s.map((x) => x / v) }, m * v, simulationOf(policy))
+      ? simulate1F1BKept({ ...lists, forward_s: dividedBy(lists.forward_s, v), backward_s: dividedBy(lists.backward_s, v) }, m * v, simulationOf(policy))
       : simulate1F1BKept(lists, m, simulationOf(policy));
   const dpFull = dpAllreduce_s({ plan, policy, recipe, stageTypes: ctx.stageTypes, sizes, stageParams: memory.params, lastBackward_s: lists.backward_s });
   // FSDP reduce-scatters per micro-batch (above); hybrid shards still all-reduce their 1/Z across replicas
   const dp = exec.dpSharding === 'parameters' && Z > 1 ? replicaAllreduce_s({ plan, policy, recipe, stageTypes: ctx.stageTypes, sizes, stageParams: memory.params, lastBackward_s: lists.backward_s }, Z) : dpFull;
   const last = sizes.length - 1;
-  const opt = memory.params.map((p, s) => {
+  const opt = new Array<number>(memory.params.length);
+  for (let s = 0; s < opt.length; s++) {
     const rt = ctx.stageCosts[s]!.step;
     // a sharded optimizer steps over its 1/Z of the parameters (ZeRO-1 and up; Megatron's distributed optimizer)
-    return (policy.optimizerStep ? optimizerStep_s(gpuOfStage(ctx, s), recipe, p / Z) : 0) + rt.perLayer_s * shares[s]! + (s === last ? rt.fixed_s : 0);
-  });
+    opt[s] = (policy.optimizerStep ? optimizerStep_s(gpuOfStage(ctx, s), recipe, memory.params[s]! / Z) : 0) + rt.perLayer_s * shares[s]! + (s === last ? rt.fixed_s : 0);
+  }
   const emb = embeddingSync_s(plan, policy, recipe);
-  const stepTime = round(Math.max(...ends.map((e, s) => round(round(e) + dp[s]! + opt[s]!))) + round(emb));
+  // Math.max over the stages, pairwise in a plain loop (the same value)
+  let slowest_s = -Infinity;
+  for (let s = 0; s < ends.length; s++) slowest_s = Math.max(slowest_s, round(round(ends[s]!) + dp[s]! + opt[s]!));
+  const stepTime = round(slowest_s + round(emb));
   return { candidate, lists, ends, memory, dp, opt, emb, stepTime, host };
 }
 
-/** The 1F1B simulation's options under a policy. */
-function simulationOf(policy: EstimatorPolicy): SimulationOptions {
-  return { stage0SkipsOwnSend: policy.stage0SkipsOwnSend, extendSteadyState: policy.pipelineSteadyState === 'extended' };
+/** Each of xs / v (a plain loop: no closure, so evaluate allocates no context per call). */
+function dividedBy(xs: readonly number[], v: number): number[] {
+  const out = new Array<number>(xs.length);
+  for (let i = 0; i < xs.length; i++) out[i] = xs[i]! / v;
+  return out;
 }
 
-function hostNote(recipe: TrainingRecipe, host: HostTerm[] | undefined): string {
-  if (!host || !host.some((x) => x.sensitive)) return '';
-  const bound = host.some((x) => x.bound);
-  const worst = host.reduce((a, x) => (x.issue_s / x.gpu_s > a.issue_s / a.gpu_s ? x : a));
+const simulations = new WeakMap<EstimatorPolicy, SimulationOptions>();
+
+/** The 1F1B simulation's options under a policy (once per policy). */
+function simulationOf(policy: EstimatorPolicy): SimulationOptions {
+  let o = simulations.get(policy);
+  if (!o) simulations.set(policy, (o = { stage0SkipsOwnSend: policy.stage0SkipsOwnSend, extendSteadyState: policy.pipelineSteadyState === 'extended' }));
+  return o;
+}
+
+/** Whether some stage's CPU issue is longer than its GPU work (bound), or would be on a host `spread` times slower (sensitive). */
+function hostFlags(recipe: TrainingRecipe, host: HostTerms): { bound: boolean; sensitive: boolean } {
+  let bound = false;
+  let sensitive = false;
+  for (let s = 0; s < host.issue_s.length; s++) {
+    bound ||= host.issue_s[s]! > host.gpu_s[s]!;
+    sensitive ||= host.issue_s[s]! * recipe.hostIssue!.hostSpreadFactor > host.gpu_s[s]!;
+  }
+  return { bound, sensitive };
+}
+
+function hostNote(recipe: TrainingRecipe, host: HostTerms | undefined): string {
+  if (!host) return '';
+  const { bound, sensitive } = hostFlags(recipe, host);
+  if (!sensitive) return '';
+  // the stage whose CPU issue is the largest share of its GPU work (the first of equals)
+  let w = 0;
+  for (let s = 1; s < host.issue_s.length; s++) if (host.issue_s[s]! / host.gpu_s[s]! > host.issue_s[w]! / host.gpu_s[w]!) w = s;
   const spread = recipe.hostIssue?.hostSpreadFactor ?? 1;
-  return `; HOST-${bound ? 'BOUND' : 'SENSITIVE'}: issuing a micro-batch takes the CPU ${(worst.issue_s * 1e3).toFixed(1)} ms, its GPU work ${(worst.gpu_s * 1e3).toFixed(1)} ms (stage ${host.indexOf(worst)}); ${bound
+  return `; HOST-${bound ? 'BOUND' : 'SENSITIVE'}: issuing a micro-batch takes the CPU ${(host.issue_s[w]! * 1e3).toFixed(1)} ms, its GPU work ${(host.gpu_s[w]! * 1e3).toFixed(1)} ms (stage ${w}); ${bound
     ? `the step time uses the CPU's, and hosts of this kind were seen up to ${spread}x slower`
     : `on a host up to ${spread}x slower (seen on hosts of this kind) the CPU would set the pace`} (CPU issue figures: ${recipe.hostIssue!.source})`;
 }
@@ -167,7 +201,7 @@ function result(ctx: Context, best: Evaluation, oom = oomCheck(ctx.plan, ctx.pol
       memoryLimit_GiB: oom.limits_GiB[s]!,
     };
     if (memory.parts) stage.memoryParts_GiB = inGiB(memory.parts[s]!.parts);
-    if (host) stage.hostIssue_s = host[s]!.issue_s;
+    if (host) stage.hostIssue_s = host.issue_s[s]!;
     stages[s] = stage;
   }
   const pricePerStep = plan.pricePerSecond_usd * stepTime;
@@ -191,9 +225,15 @@ function result(ctx: Context, best: Evaluation, oom = oomCheck(ctx.plan, ctx.pol
       pipeline_s: Math.max(...ends),
       embeddingSync_s: emb,
       costSource: ctx.sources.join('; ') + (usesRecipe ? `; recipe ${recipe.name}` : '') + (candidate.memoryCapped ? '; partition: minmax\'s overfilled a stage\'s memory, so the fastest whole-layer partition that fits' : '') + (plan.execution && !isPlain(plan.execution) ? `; execution ${executionLabel(plan.execution)}` : '') + hostNote(recipe, host),
-      ...(host ? { hostBound: host.some((x) => x.bound), hostSensitive: host.some((x) => x.sensitive) } : {}),
+      ...(host ? hostBreakdown(recipe, host) : {}),
     },
   };
+}
+
+/** The breakdown's host flags. */
+function hostBreakdown(recipe: TrainingRecipe, host: HostTerms): { hostBound: boolean; hostSensitive: boolean } {
+  const { bound, sensitive } = hostFlags(recipe, host);
+  return { hostBound: bound, hostSensitive: sensitive };
 }
 
 /** MFU and tokens/s per GPU of a plan at this step time (every GPU of its nodes takes part). */

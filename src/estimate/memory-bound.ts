@@ -76,11 +76,19 @@ export function memoryKeyOf(plan: Pick<ResolvedPlan, 'tp' | 'dp' | 'pp' | 'mbs' 
   return [idOfName(recipe.name), plan.tp, plan.dp, plan.pp, plan.mbs, plan.gbs, RECOMPUTE.indexOf(e.recompute), e.recomputeLayers ?? -1, DP_SHARDING.indexOf(e.dpSharding), e.shardGroup ?? -1, e.sequenceParallel ? 1 : 0, e.virtualStages, e.cp];
 }
 
+/** The last floors looked up per execution object, with what they were for: a strategy's executions come again on every placement. */
+interface LastFloor { model: ModelSpec; recipe: TrainingRecipe; tp: number; dp: number; pp: number; mbs: number; gbs: number; floor: MemoryFloor & { even_GiB?: number[] } }
+const lastFloors = new WeakMap<Execution, LastFloor>();
+
 /** The floors of a plan, computed once per (model, recipe, degrees, batch, execution). */
 function floorOf(plan: ResolvedPlan, recipe: TrainingRecipe): MemoryFloor & { even_GiB?: number[] } {
   const e = plan.execution ?? PLAIN_EXECUTION;
+  const last = lastFloors.get(e);
+  if (last && last.model === plan.model && last.recipe === recipe && last.tp === plan.tp && last.dp === plan.dp && last.pp === plan.pp && last.mbs === plan.mbs && last.gbs === plan.gbs) return last.floor;
   const key = memoryKeyOf(plan, recipe, e);
-  return floorCache.get(plan.model, key) ?? floorCache.set(plan.model, key, memoryFloor(plan.model, plan, recipe, e));
+  const floor = floorCache.get(plan.model, key) ?? floorCache.set(plan.model, key, memoryFloor(plan.model, plan, recipe, e));
+  lastFloors.set(e, { model: plan.model, recipe, tp: plan.tp, dp: plan.dp, pp: plan.pp, mbs: plan.mbs, gbs: plan.gbs, floor });
+  return floor;
 }
 
 /** A plan's memory floor against its limits: ratio > 1 means no partition of it fits. */

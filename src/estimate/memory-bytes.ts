@@ -274,7 +274,9 @@ function stageMemoryInto(model: ModelSpec, sizes: readonly number[], n: number, 
   const layers = layerSharesPerStage(sizes);
   const out: StageMemory[] | undefined = withParts ? [] : undefined;
   let a = 0;
-  sizes.forEach((size, s) => {
+  // a plain loop: this runs for every stage of every plan timed
+  for (let s = 0; s < pp; s++) {
+    const size = sizes[s]!;
     if (rangeStarts) a = rangeStarts[s]!;
     let P = 0;
     let A = 0;
@@ -350,7 +352,7 @@ function stageMemoryInto(model: ModelSpec, sizes: readonly number[], n: number, 
     totals[s] = total_GiB;
     if (out) out.push({ params: P, stateBytes, activationBytes, transientBytes, total_GiB, parts: parts! });
     a += size;
-  });
+  }
   return out;
 }
 

@@ -3,7 +3,7 @@
  * elements or the recipe's bytes, and which GPUs' limit a stage is held to. Pure functions.
  */
 import { stageNodeIndices, stageNodeRange } from './links.js';
-import { noteRead, onNodes, READ, readKey, sameNumbers, wantsRead } from './placement-reads.js';
+import { noteRead, onNodes, READ, readToNote, sameNumbers } from './placement-reads.js';
 import { elementStageMemory } from './memory-elements.js';
 import { stageMemory, stageTotals, type StageMemory } from './memory-bytes.js';
 import { roundingOf } from './f32.js';
@@ -129,10 +129,12 @@ export function stageLimitsOf(plan: ResolvedPlan): { perStage_GiB: number[]; mos
     }
     limits = limitsCache.set(plan.nodes, key.slice(), { perStage_GiB, most_GiB: Math.max(...perStage_GiB) });
   }
-  const read = readKey(READ.limits, plan.execution?.cp ?? 1);
-  if (wantsRead(plan, read)) {
-    const want = limits.perStage_GiB;
-    noteRead(plan, read, (on) => sameNumbers(stageLimitsOf(onNodes(plan, on)).perStage_GiB, want));
-  }
+  const read = readToNote(plan, READ.limits, plan.execution?.cp ?? 1);
+  if (read >= 0) noteLimitsRead(plan, read, limits.perStage_GiB);
   return limits;
+}
+
+/** Record the stage limits as read (apart from stageLimitsOf, which then creates no closure context per call). */
+function noteLimitsRead(plan: ResolvedPlan, read: number, want: readonly number[]): void {
+  noteRead(plan, read, (on) => sameNumbers(stageLimitsOf(onNodes(plan, on)).perStage_GiB, want));
 }

@@ -29,9 +29,11 @@ export function readKey(kind: number, cp: number, s = 0, k = 0): number {
   return ((kind * 256 + cp) * 8192 + s) * 1048576 + k;
 }
 
-/** Whether a plan's tape still lacks this read (false without a tape). */
-export function wantsRead(plan: Pick<ResolvedPlan, 'readTape'>, key: number): boolean {
-  return plan.readTape !== undefined && !plan.readTape.keys.has(key);
+/** The key of a read (readKey) that the plan's tape still lacks, else −1 (always without a tape, the key not built). */
+export function readToNote(plan: Pick<ResolvedPlan, 'readTape'>, kind: number, cp: number, s = 0, k = 0): number {
+  if (plan.readTape === undefined) return -1;
+  const key = readKey(kind, cp, s, k);
+  return plan.readTape.keys.has(key) ? -1 : key;
 }
 
 /** Add a read to the plan's tape: `replay` reads it again on another placement (a plan without a tape). */
@@ -40,10 +42,23 @@ export function noteRead(plan: Pick<ResolvedPlan, 'readTape'>, key: number, repl
   plan.readTape!.reads.push(replay);
 }
 
-/** The plan on another placement, recording nothing. */
+/** The last plan onNodes rebound, its placement and the result: a tape's reads of one plan replay on one placement in a row. */
+let lastPlan: ResolvedPlan | undefined;
+let lastOn: PlacementOf | undefined;
+let lastOnNodes: ResolvedPlan | undefined;
+
+/** Add a read's key only: a replay already on the tape checks its value (a group of reads, e.g. every stage's ring). */
+export function noteKey(plan: Pick<ResolvedPlan, 'readTape'>, key: number): void {
+  plan.readTape!.keys.add(key);
+}
+
+/** The plan on another placement, recording nothing (plans are never changed: a repeated call gives the same object). */
 export function onNodes(plan: ResolvedPlan, on: PlacementOf): ResolvedPlan {
+  if (plan === lastPlan && on === lastOn) return lastOnNodes!;
   const { readTape: _, dtensorTp: __, ...rest } = plan;
-  return { ...rest, nodes: on.nodes, profiles: on.profiles, ...(on.dtensorTp ? { dtensorTp: on.dtensorTp } : {}) };
+  lastPlan = plan;
+  lastOn = on;
+  return (lastOnNodes = { ...rest, nodes: on.nodes, profiles: on.profiles, ...(on.dtensorTp ? { dtensorTp: on.dtensorTp } : {}) });
 }
 
 export function sameLink(a: Link, b: Link): boolean {

@@ -9,7 +9,7 @@ import { sharedBoundaryCosts } from './boundaries.js';
 import { sharedTypeCosts, type TypeCosts } from './compute.js';
 import { idOf, TupleCache } from './keyed-cache.js';
 import { stageNodeRange } from './links.js';
-import { noteRead, onNodes, READ, readKey, sameNumbers, wantsRead } from './placement-reads.js';
+import { noteRead, onNodes, READ, readToNote, sameNumbers } from './placement-reads.js';
 import type { ResolvedPlan } from './plan.js';
 import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
@@ -42,20 +42,15 @@ export function microBatchesOf(plan: Pick<ResolvedPlan, 'gbs' | 'dp' | 'mbs'>): 
  * different types): the slowest of them, since the slowest replica sets the pace.
  */
 function stageType(plan: ResolvedPlan, s: number, costs: ReadonlyMap<string, TypeCosts>): string {
-  const layer = (gpu: string) => {
-    const c = costs.get(gpu);
-    if (!c) throw new FasopError(`no ${plan.model.name} profile for GPU ${gpu} at TP ${plan.tp}`, 'add the profile file or remove the GPU type from --gpus');
-    return c.layer_s;
-  };
   // the stage's nodes in order; the first of the slowest types (every type's costs must exist)
   const { first, last } = stageNodeRange(plan, s);
   let i = first;
   let slowest = plan.nodes[i]!.gpu.name;
-  let slowest_s = layer(slowest);
+  let slowest_s = layerOf(plan, costs, slowest);
   for (i += 1; i <= last; i++) {
     const t = plan.nodes[i]!.gpu.name;
     if (t === slowest) continue;
-    const x = layer(t);
+    const x = layerOf(plan, costs, t);
     if (x > slowest_s) {
       slowest = t;
       slowest_s = x;
@@ -64,12 +59,20 @@ function stageType(plan: ResolvedPlan, s: number, costs: ReadonlyMap<string, Typ
   return slowest;
 }
 
+/** A decoder layer's seconds on a GPU type (its costs must exist). */
+function layerOf(plan: ResolvedPlan, costs: ReadonlyMap<string, TypeCosts>, gpu: string): number {
+  const c = costs.get(gpu);
+  if (!c) throw new FasopError(`no ${plan.model.name} profile for GPU ${gpu} at TP ${plan.tp}`, 'add the profile file or remove the GPU type from --gpus');
+  return c.layer_s;
+}
+
 function planCostsOf(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe): PlanCosts {
   const n = nodeCount(plan.model);
   const m = microBatchesOf(plan);
   const costs = new Map<string, TypeCosts>();
   for (const [gpu, profile] of Object.entries(plan.profiles)) costs.set(gpu, sharedTypeCosts(plan, policy, recipe, gpu, profile, n));
-  const stageTypes = Array.from({ length: plan.pp }, (_, s) => stageType(plan, s, costs));
+  const stageTypes = new Array<string>(plan.pp);
+  for (let s = 0; s < plan.pp; s++) stageTypes[s] = stageType(plan, s, costs);
   return {
     n, m, costs, stageTypes,
     stageCosts: stageTypes.map((t) => costs.get(t)!),
@@ -99,13 +102,16 @@ export function sharedPlanCosts(plan: ResolvedPlan, policy: EstimatorPolicy, rec
   key[10] = plan.gpusPerNode;
   key[11] = plan.dtensorTp ? idOf(plan.dtensorTp) : 0;
   const pc = planCostCache.get(plan.profiles, key) ?? planCostCache.set(plan.profiles, key.slice(), planCostsOf(plan, policy, recipe));
-  const read = readKey(READ.planCosts, plan.execution?.cp ?? 1);
-  if (wantsRead(plan, read)) {
-    noteRead(plan, read, (on) => {
-      const o = sharedPlanCosts(onNodes(plan, on), policy, recipe);
-      // the types' order too: the cost source lists them as the placement first has them
-      return o.stageTypes.every((t, s) => t === pc.stageTypes[s]) && o.sources.every((x, i) => x === pc.sources[i]) && o.boundary.every((row, j) => sameNumbers(row, pc.boundary[j]!));
-    });
-  }
+  const read = readToNote(plan, READ.planCosts, plan.execution?.cp ?? 1);
+  if (read >= 0) notePlanCostsRead(plan, policy, recipe, read, pc);
   return pc;
+}
+
+/** Record the plan's costs as read (apart from sharedPlanCosts, which then creates no closure context per call). */
+function notePlanCostsRead(plan: ResolvedPlan, policy: EstimatorPolicy, recipe: TrainingRecipe, read: number, pc: PlanCosts): void {
+  noteRead(plan, read, (on) => {
+    const o = sharedPlanCosts(onNodes(plan, on), policy, recipe);
+    // the types' order too: the cost source lists them as the placement first has them
+    return o.stageTypes.every((t, s) => t === pc.stageTypes[s]) && o.sources.every((x, i) => x === pc.sources[i]) && o.boundary.every((row, j) => sameNumbers(row, pc.boundary[j]!));
+  });
 }

@@ -29,19 +29,21 @@ export function gradAccumulate_s(gpu: GpuSpec, recipe: TrainingRecipe, params: n
   return (3 * recipe.gradBytes * params) / hbmBytesPerSecond(gpu);
 }
 
-/**
- * CPU seconds to issue one micro-batch's forward and its backward on each stage (policy
- * hostIssueFloor): its layers (a cut layer by its share), plus the fixed model-level work on the last
- * stage (its final norm, lm_head and loss are most of it). Undefined when the recipe has no figures.
- */
-export function hostIssuePerMicroBatch_s(plan: ResolvedPlan, recipe: TrainingRecipe, layers: readonly number[]): { forward: number[]; backward: number[] } | undefined {
+type HostFigures = NonNullable<TrainingRecipe['hostIssue']>['tp1'];
+
+/** The recipe's CPU issue figures that apply to the plan (policy hostIssueFloor); undefined when the recipe has none. */
+export function hostIssueFigures(plan: ResolvedPlan, recipe: TrainingRecipe): HostFigures | undefined {
   const h = recipe.hostIssue;
   if (!h) return undefined;
   // DDP's hooks run wherever gradients are reduced: over dp·cp ranks
-  const f = plan.tp > 1 ? h.tpN : plan.dp * (plan.execution?.cp ?? 1) > 1 && h.tp1Ddp ? h.tp1Ddp : h.tp1;
-  const fixed = (s: number, ms: number) => (s === layers.length - 1 ? ms : 0);
-  return {
-    forward: layers.map((l, s) => (l * f.forwardPerLayer_ms + fixed(s, f.forwardFixed_ms)) * 1e-3),
-    backward: layers.map((l, s) => (l * f.backwardPerLayer_ms + fixed(s, f.backwardFixed_ms)) * 1e-3),
-  };
+  return plan.tp > 1 ? h.tpN : plan.dp * (plan.execution?.cp ?? 1) > 1 && h.tp1Ddp ? h.tp1Ddp : h.tp1;
+}
+
+/**
+ * CPU seconds to issue one micro-batch's forward plus its backward on a stage: its layers (a cut
+ * layer by its share, `layers`), plus the fixed model-level work on the last stage (its final norm,
+ * lm_head and loss are most of it).
+ */
+export function stageHostIssue_s(f: HostFigures, layers: number, last: boolean): number {
+  return (layers * f.forwardPerLayer_ms + (last ? f.forwardFixed_ms : 0)) * 1e-3 + (layers * f.backwardPerLayer_ms + (last ? f.backwardFixed_ms : 0)) * 1e-3;
 }

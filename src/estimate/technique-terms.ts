@@ -16,7 +16,7 @@ import type { EstimatorPolicy } from './policy.js';
 import type { TrainingRecipe } from './recipe.js';
 import { idOfName, TupleCache } from './keyed-cache.js';
 import { LINK_KEY, linkKey } from './node-window.js';
-import { noteRead, onNodes, READ, readKey, sameLink, wantsRead } from './placement-reads.js';
+import { noteRead, onNodes, READ, readToNote, sameLink } from './placement-reads.js';
 
 /** Forward seconds of the decoder layers of a stage (embedding and lm_head excluded). */
 function decoderForward_s(c: TypeCosts, first: number, size: number, n: number): number {
@@ -95,9 +95,14 @@ export function ringLink(plan: ResolvedPlan, recipe: Pick<TrainingRecipe, 'launc
   // once per (the stage's nodes by content where it can be, else placement and stage; degrees, launch)
   const owner = linkKey(plan.nodes, plan.gpusPerNode, s * G, (s + 1) * G, s, plan.tp, cp, plan.dp, plan.gpusPerNode, idOfName(recipe.launch));
   const link = cpLinkCache.get(owner, LINK_KEY) ?? cpLinkCache.set(owner, LINK_KEY.slice(), ringLinkOf(plan, recipe, s));
-  const read = readKey(READ.cpRing, cp, s);
-  if (wantsRead(plan, read)) noteRead(plan, read, (on) => sameLink(ringLink(onNodes(plan, on), recipe, s), link));
+  const read = readToNote(plan, READ.cpRing, cp, s);
+  if (read >= 0) noteCpRingRead(plan, recipe, s, read, link);
   return link;
+}
+
+/** Record stage s's context-parallel ring link as read (apart from ringLink: no closure context per call there). */
+function noteCpRingRead(plan: ResolvedPlan, recipe: Pick<TrainingRecipe, 'launch'>, s: number, read: number, want: Link): void {
+  noteRead(plan, read, (on) => sameLink(ringLink(onNodes(plan, on), recipe, s), want));
 }
 
 const cpLinkCache = new TupleCache<readonly unknown[], Link>();

@@ -66,6 +66,7 @@ export function simulate1F1B(t: PipelineStageTimes, microBatches: number, opts: 
   const BRS = 5 * PM; // ready to receive the next backward
   const w = new Array<number>(P);
   for (let s = 0; s < P; s++) w[s] = Math.min(P - s - 1, m);
+  const skipsOwnSend = opts.stage0SkipsOwnSend;
 
   // Phase 1: warm-up forwards (stage s runs w[s] ≤ w[0] of them).
   for (let j = 0; j < w[0]!; j++) {
@@ -102,26 +103,33 @@ export function simulate1F1B(t: PipelineStageTimes, microBatches: number, opts: 
           T[FSE + f * P + s] = Math.max(T[FE + f * P + s]!, r) + Sf[s]!;
         }
       } else {
-        const st = s === 0 ? T[BE + (j - 1) * P + s]! : Math.max(T[BSE + (j - 1) * P + s]!, T[FSE + f * P + s - 1]!);
-        T[FE + f * P + s] = st + F[s]!;
+        // what this step writes is kept in locals too: the same values, read back without a load
+        const at = f * P + s;
+        const st = s === 0 ? T[BE + (j - 1) * P + s]! : Math.max(T[BSE + (j - 1) * P + s]!, T[FSE + at - 1]!);
+        const fe = st + F[s]!;
+        T[FE + at] = fe;
         if (s < P - 1) {
-          T[BRS + j * P + s] = T[FE + f * P + s]!;
-          T[FSE + f * P + s] = Math.max(T[FRS + f * P + s + 1]!, T[FE + f * P + s]!) + Sf[s]!;
+          T[BRS + j * P + s] = fe;
+          T[FSE + at] = Math.max(T[FRS + at + 1]!, fe) + Sf[s]!;
         }
       }
     }
-    // and those with a backward at step j, from the last stage back, a prefix
+    // and those with a backward at step j, from the last stage back, a prefix (stage s + 1's backward
+    // send end at this step, just written, is carried to stage s in sendIn)
+    let sendIn = 0;
     for (let s = P - 1; s >= 0 && j <= m - w[s]! - 1; s--) {
       const p = j + w[s]!;
-      const ownSend = s > 0 || !opts.stage0SkipsOwnSend ? T[FSE + p * P + s]! : 0;
-      const st = Math.max(ownSend, (s < P - 1 ? T[BSE + j * P + s + 1]! : 0), T[FE + p * P + s]!);
-      T[BE + j * P + s] = st + B[s]!;
+      const ownSend = s > 0 || !skipsOwnSend ? T[FSE + p * P + s]! : 0;
+      const st = Math.max(ownSend, sendIn, T[FE + p * P + s]!);
+      const be = st + B[s]!;
+      T[BE + j * P + s] = be;
       if (s > 0) {
-        if (p + 1 < m) T[FRS + (p + 1) * P + s] = T[BE + j * P + s]!;
-        else if (j + 1 < m) T[BRS + (j + 1) * P + s] = T[BE + j * P + s]!;
-        T[BSE + j * P + s] = Math.max(T[BE + j * P + s]!, T[BRS + j * P + s - 1]!) + Sb[s]!;
+        if (p + 1 < m) T[FRS + (p + 1) * P + s] = be;
+        else if (j + 1 < m) T[BRS + (j + 1) * P + s] = be;
+        sendIn = Math.max(be, T[BRS + j * P + s - 1]!) + Sb[s]!;
+        T[BSE + j * P + s] = sendIn;
       } else if (j === m - 1 - w[s]! && j + 1 < m) {
-        T[BRS + (j + 1) * P + s] = T[BE + j * P + s]!;
+        T[BRS + (j + 1) * P + s] = be;
       }
     }
     // steps 1 … last share one recurrence; what step j hands on is stage 0's backward end, each later

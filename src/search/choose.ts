@@ -209,7 +209,9 @@ export const placementMemo = { minChooses: 2048 };
  * Each strategy's choice on the placements of one job so far, with what its estimates read of the
  * nodes (placement-reads.ts): on a placement where every read gives the same value the choice is
  * the same, and is reused (the plan rebound to this placement's nodes). For estimators whose reads
- * are all recorded (Estimator.placementReads); the few latest placements per strategy are kept.
+ * are all recorded (Estimator.placementReads); the latest placement per strategy is kept (on the
+ * scale benchmarks' clusters an older one matched where the latest did not only for strategies
+ * none of whose executions is timed: docs/benchmarks.md).
  */
 export class PlacementMemo {
   private readonly kept = new Map<readonly Strategy[], Array<{ tape: ReadTape; choice: ExecutionChoice }>>();
@@ -218,10 +220,10 @@ export class PlacementMemo {
   private readonly small: boolean;
   /**
    * chooses: the job's placements × strategies (below placementMemo.minChooses the memo is off);
-   * perStrategy: placements kept per strategy; the memo stops for the rest of its job once `probe`
+   * perStrategy: placements kept per strategy (a miss compares with each); the memo stops for the rest of its job once `probe`
    * lookups found fewer than `minHitRate` of them reusable.
    */
-  constructor(chooses: number, private readonly perStrategy = 4, private readonly probe = 512, private readonly minHitRate = 0.05) {
+  constructor(chooses: number, private readonly perStrategy = 1, private readonly probe = 512, private readonly minHitRate = 0.05) {
     this.small = chooses < placementMemo.minChooses;
   }
 

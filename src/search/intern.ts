@@ -31,7 +31,13 @@ const sharedStrings = (xs: string[]) => {
   if (out === undefined) sharedByList.set(xs, (out = stringLists.get(xs.join('\u0000'), xs)));
   return out;
 };
-const sharedNumbers = (xs: number[]) => numberLists.get(xs.join(','), xs);
+/** Each number list already shared, by the list object: a choice reused on a later placement passes the same estimate's lists. */
+const sharedByNumbers = new WeakMap<number[], number[]>();
+const sharedNumbers = (xs: number[]) => {
+  let out = sharedByNumbers.get(xs);
+  if (out === undefined) sharedByNumbers.set(xs, (out = numberLists.get(xs.join(','), xs)));
+  return out;
+};
 
 /** The record with its repeated parts shared with earlier records (the same values). */
 export function compactRecord(r: PlanRecord): PlanRecord {
