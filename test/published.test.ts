@@ -107,10 +107,11 @@ test('the scorer runs on the whole set: a finite prediction for every in-scope r
   }
   assert.ok(s.unscored.every((u) => /fp8|context parallel/.test(u.reason)), JSON.stringify(s.unscored));
   assert.equal(s.heldOut.records + s.rest.records, s.scores.length);
-  // H100 records are priced from H100's own operator profile; A100-80G ones derived from the nearest measured GPU, the H100
+  // H100 records are priced from H100's own operator profile; A100-80G and H100-96G (torchtitan's 2.4 TB/s part) ones derived from the nearest measured GPU, the H100
   const byShape = (gpu: string) => s.scores.filter((p) => p.gpu === gpu && /operator profile/.test(p.costSource));
   assert.ok(byShape('H100').length > 0 && byShape('H100').every((p) => /operator profile H100/.test(p.costSource) && !/derived/.test(p.costSource)));
   assert.ok(byShape('A100-80G').length > 0 && byShape('A100-80G').every((p) => /derived from H100/.test(p.costSource)));
+  assert.ok(byShape('H100-96G').length > 0 && byShape('H100-96G').every((p) => /derived from H100 \(compute x1\.000: 989\/989 TFLOP\/s, memory x1\.396/.test(p.costSource)));
   // the plan carries the record's execution
   const fsdp = recs.find((r) => r.id === 'tt-llama3.1-8b-fsdp8-h100')!;
   const plan = planOfPublished(fsdp, catalog, profiles);
