@@ -160,10 +160,9 @@ function hostFlags(recipe: TrainingRecipe, host: HostTerms): { bound: boolean; s
   return { bound, sensitive };
 }
 
-function hostNote(recipe: TrainingRecipe, host: HostTerms | undefined): string {
-  if (!host) return '';
-  const { bound, sensitive } = hostFlags(recipe, host);
-  if (!sensitive) return '';
+function hostNote(recipe: TrainingRecipe, host: HostTerms | undefined, flags: { bound: boolean; sensitive: boolean } | undefined): string {
+  if (!host || !flags?.sensitive) return '';
+  const { bound } = flags;
   // the stage whose CPU issue is the largest share of its GPU work (the first of equals)
   let w = 0;
   for (let s = 1; s < host.issue_s.length; s++) if (host.issue_s[s]! / host.gpu_s[s]! > host.issue_s[w]! / host.gpu_s[w]!) w = s;
@@ -183,6 +182,7 @@ function inGiB(parts: MemoryParts): NonNullable<StageBreakdown['memoryParts_GiB'
 function result(ctx: Context, best: Evaluation, oom = oomCheck(ctx.plan, ctx.policy, best.memory.total_GiB)): Estimate {
   const { plan, policy, recipe } = ctx;
   const { candidate, lists, ends, memory, dp, opt, emb, stepTime, host } = best;
+  const flags = host && hostFlags(recipe, host);
   const { sizes } = candidate;
   // a plain loop, the optional fields set after the others (the same fields, in the same order)
   const stages = new Array<StageBreakdown>(sizes.length);
@@ -224,16 +224,10 @@ function result(ctx: Context, best: Evaluation, oom = oomCheck(ctx.plan, ctx.pol
       stages,
       pipeline_s: Math.max(...ends),
       embeddingSync_s: emb,
-      costSource: ctx.sources.join('; ') + (usesRecipe ? `; recipe ${recipe.name}` : '') + (candidate.memoryCapped ? '; partition: minmax\'s overfilled a stage\'s memory, so the fastest whole-layer partition that fits' : '') + (plan.execution && !isPlain(plan.execution) ? `; execution ${executionLabel(plan.execution)}` : '') + hostNote(recipe, host),
-      ...(host ? hostBreakdown(recipe, host) : {}),
+      costSource: ctx.sources.join('; ') + (usesRecipe ? `; recipe ${recipe.name}` : '') + (candidate.memoryCapped ? '; partition: minmax\'s overfilled a stage\'s memory, so the fastest whole-layer partition that fits' : '') + (plan.execution && !isPlain(plan.execution) ? `; execution ${executionLabel(plan.execution)}` : '') + hostNote(recipe, host, flags),
+      ...(flags ? { hostBound: flags.bound, hostSensitive: flags.sensitive } : {}),
     },
   };
-}
-
-/** The breakdown's host flags. */
-function hostBreakdown(recipe: TrainingRecipe, host: HostTerms): { hostBound: boolean; hostSensitive: boolean } {
-  const { bound, sensitive } = hostFlags(recipe, host);
-  return { hostBound: bound, hostSensitive: sensitive };
 }
 
 /** MFU and tokens/s per GPU of a plan at this step time (every GPU of its nodes takes part). */

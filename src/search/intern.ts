@@ -24,20 +24,18 @@ const stringLists = new Pool<string[]>();
 const numberLists = new Pool<number[]>();
 
 const shared = (s: string) => strings.get(s, s);
-/** Each list already shared, by the list object: records of one placement pass the same lists. */
-const sharedByList = new WeakMap<string[], string[]>();
-const sharedStrings = (xs: string[]) => {
-  let out = sharedByList.get(xs);
-  if (out === undefined) sharedByList.set(xs, (out = stringLists.get(xs.join('\u0000'), xs)));
-  return out;
-};
-/** Each number list already shared, by the list object: a choice reused on a later placement passes the same estimate's lists. */
-const sharedByNumbers = new WeakMap<number[], number[]>();
-const sharedNumbers = (xs: number[]) => {
-  let out = sharedByNumbers.get(xs);
-  if (out === undefined) sharedByNumbers.set(xs, (out = numberLists.get(xs.join(','), xs)));
-  return out;
-};
+
+/** A list's shared copy: by the list object first (records of one placement, and a choice reused on later placements, pass the same lists), else by its contents. */
+function listSharer<T extends string | number>(pool: Pool<T[]>, separator: string): (xs: T[]) => T[] {
+  const byList = new WeakMap<T[], T[]>();
+  return (xs) => {
+    let out = byList.get(xs);
+    if (out === undefined) byList.set(xs, (out = pool.get(xs.join(separator), xs)));
+    return out;
+  };
+}
+const sharedStrings = listSharer(stringLists, '\u0000');
+const sharedNumbers = listSharer(numberLists, ',');
 
 /** The record with its repeated parts shared with earlier records (the same values). */
 export function compactRecord(r: PlanRecord): PlanRecord {
