@@ -80,12 +80,19 @@ try {
     const t = performance.now();
     const dir = mkdtempSync(join(tmpdir(), 'fasop-csv-'));
     const opts = { order: r.request.estimator === 'reference' ? 'time' : 'fits-first', fillLayers: r.request.estimator !== 'reference' };
-    if (table) {
-      const { writeFileAtomic } = await imp('guard/write.js');
-      writeFileAtomic(join(dir, 'r.csv'), csv.csvChunks(table, opts));
-    } else writeFileSync(join(dir, 'r.csv'), csv.formatCsv(records, { ...opts, extras }));
-    rmSync(dir, { recursive: true, force: true });
-    return { plans: results, timed, seconds, hash_s: hash_ms / 1000, cpu_s: (c.user + c.system) / 1e6 - hash_ms / 1000, csv_s: (performance.now() - t) / 1000, capped, hash: hash.digest('hex').slice(0, 16) };
+    // a build that cannot write this CSV (one string past V8's longest) still reports its search
+    let csv_error;
+    try {
+      if (table) {
+        const { writeFileAtomic } = await imp('guard/write.js');
+        writeFileAtomic(join(dir, 'r.csv'), csv.csvChunks(table, opts));
+      } else writeFileSync(join(dir, 'r.csv'), csv.formatCsv(records, { ...opts, extras }));
+    } catch (err) {
+      csv_error = String(err?.message ?? err).split('\n')[0];
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return { plans: results, timed, seconds, hash_s: hash_ms / 1000, cpu_s: (c.user + c.system) / 1e6 - hash_ms / 1000, csv_s: (performance.now() - t) / 1000, ...(csv_error ? { csv_error } : {}), capped, hash: hash.digest('hex').slice(0, 16) };
   };
   let res;
   let threads = 1;

@@ -58,7 +58,7 @@ const run = (root, mode, s, capS, workers = 1) => {
 const n = (x, d = 0) => (x === undefined || x === null || !Number.isFinite(x) ? '—' : x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
 const cells = (r) => (r.error
   ? `error: ${r.error.slice(0, 90)} | — | — | — | ${n(r.peakRss_MiB)}`
-  : `${n(r.plans)}${r.capped ? ` of ${n(r.total)} (capped)` : ''} | ${r.threads > 1 ? '—' : n(r.timed)} | ${n(r.seconds, 2)}${r.capped ? ` (projected ${n(r.projected_s)})` : ''} | ${n(r.plansPerSecond)} | ${n(r.peakRss_MiB)}`);
+  : `${n(r.plans)}${r.capped ? ` of ${n(r.total)} (capped)` : ''} | ${r.threads > 1 ? '—' : n(r.timed)} | ${n(r.seconds, 2)}${r.capped ? ` (projected ${n(r.projected_s)})` : ''} | ${n(r.plansPerSecond)} | ${n(r.peakRss_MiB)}${r.csv_error ? ` (its CSV not written: ${r.csv_error.slice(0, 40)})` : ''}`);
 
 console.log(`machine: ${cpus()[0]?.model ?? '?'} (${cpus().length} cores), node ${process.version}, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}, ${new Date().toISOString()}; before = ${ref}; cap ${cap} s`);
 // how many cores this process really gets now: a pure CPU loop on 1 and on 2 threads at once
