@@ -26,7 +26,9 @@ Busy processes on the host: every rank of the launch runs the measurement at the
     torchrun --standalone --nproc_per_node 2 profiler/host_issue.py --out DIR    2 processes, tp 2
     torchrun --standalone --nproc_per_node 2 profiler/host_issue.py --tp-impl dtensor --out DIR
                                                                                  2 processes, DTensor tp 2
-Writes DIR/host_issue_<GPU>.json, merging entries "<model> tp<T> procs<P>[ ddp][ dtensor][ pinned]" of earlier runs.
+    python3 profiler/host_issue.py --model gpt2-xl-like --recompute op --out DIR
+                                                                                 GPT-2 blocks under per-operator checkpointing
+Writes DIR/host_issue_<GPU>.json, merging entries "<model> tp<T> procs<P>[ ddp][ dtensor][ pinned][ recompute-<mode>]" of earlier runs.
 Also records the host's CPU steal time over the measurement (/proc/stat), to tell a busy neighbour VM,
 and the host's speed before and after (validation/train_step.py host_speed_probe(): µs per Python loop,
 CPU op and CUDA launch), which the validation runs record between their steps too.
@@ -56,7 +58,10 @@ def median(xs):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="profiles")
-    ap.add_argument("--model", default="llama1b", choices=["llama1b", "llama8b"])
+    ap.add_argument("--model", default="llama1b", choices=["llama1b", "llama8b", "gpt2-xl-like"],
+                    help="the harness model's widths: LLaMA 1B/8B blocks, or GPT-2 XL's (LayerNorm, GELU, biases)")
+    ap.add_argument("--recompute", default="none", choices=["none", "full", "op"],
+                    help="each block under the harness's activation checkpointing (full; op: torchtitan's per-operator policy)")
     ap.add_argument("--layers", type=int, nargs=2, default=[1, 5])
     ap.add_argument("--seqs", type=int, nargs="+", default=[16, 64])
     ap.add_argument("--reps", type=int, default=30)
@@ -82,7 +87,7 @@ def main():
                                  int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     tp = 1 if (args.independent or args.ddp) else world
     rank, _, dev = ts.init_cuda_rank(world)
-    mdef = dict(ts.LLAMA1B if args.model == "llama1b" else ts.LLAMA8B)
+    mdef = dict({"llama1b": ts.LLAMA1B, "llama8b": ts.LLAMA8B, "gpt2-xl-like": ts.GPT2XL}[args.model], recompute=args.recompute)
     V = mdef["vocab_size"]
 
     def barrier():
@@ -180,7 +185,7 @@ def main():
         entry = dict(forwardPerLayer_ms=pf, backwardPerLayer_ms=pb,
                      forwardFixed_ms=pick("fwd_ms", L1) - L1 * pf, backwardFixed_ms=pick("bwd_ms", L1) - L1 * pb,
                      optimizerPerLayer_ms=po, optimizerFixed_ms=opt_issue(L1) - L1 * po,
-                     processes_on_host=world, tp=tp, tp_impl=args.tp_impl if tp > 1 else None, model=args.model, ddp=bool(args.ddp and world > 1), host_cpu=host_cpu,
+                     processes_on_host=world, tp=tp, recompute=args.recompute, architecture=mdef.get("architecture", "llama"), tp_impl=args.tp_impl if tp > 1 else None, model=args.model, ddp=bool(args.ddp and world > 1), host_cpu=host_cpu,
                      elapsed_s=elapsed, host_speed_us_per_rank=all_speeds, rows_per_rank=all_rows)
         gpu_name = torch.cuda.get_device_name(dev)
         path = os.path.join(args.out, f"host_issue_{ts.gpu_short_name(gpu_name)}.json")
@@ -194,7 +199,8 @@ def main():
                           f"median of {args.reps} after {args.warmup}; slowest rank; all ranks at once"),
             "entries", f"{args.model} tp{tp} procs{world}" + (" ddp" if args.ddp and world > 1 else "")
             + (" dtensor" if tp > 1 and args.tp_impl == "dtensor" else "")
-            + (" pinned" if args.pin_fastest else ""), entry)
+            + (" pinned" if args.pin_fastest else "")
+            + (f" recompute-{args.recompute}" if args.recompute != "none" else ""), entry)
         print(f"wrote {path}: {args.model} tp{tp} procs{world}: fwd {pf:.3f} ms/layer + {entry['forwardFixed_ms']:.3f}, "
               f"bwd {pb:.3f} ms/layer + {entry['backwardFixed_ms']:.3f}, opt {po:.3f}/layer + {entry['optimizerFixed_ms']:.3f}; "
               f"host CPUs {host_cpu}", flush=True)

@@ -40,6 +40,27 @@ test('host profile: the measured file parses; figures are chosen by tp class, bu
   assert.equal(RECIPES['bf16-adamw']!.hostIssue!.tp1Ddp, undefined);
 });
 
+test('host profile: entries measured under recompute are read and never priced', () => {
+  const path = join(SETS, 'host_issue', 'host_issue_H100_recompute.json');
+  const p = readHostIssueProfile(path);
+  const doc = JSON.parse(readFileSync(path, 'utf8')).entries;
+  assert.deepEqual(p.entries.filter((e) => e.recompute).map((e) => `${e.model} ${e.recompute}`).sort(),
+    ['gpt2-xl-like full', 'gpt2-xl-like op', 'llama1b full', 'llama1b op']);
+  // the per-operator policy's Python dispatch: more CPU per layer than the same blocks without it
+  const op = p.entries.find((e) => e.model === 'gpt2-xl-like' && e.recompute === 'op')!;
+  const none = p.entries.find((e) => e.model === 'gpt2-xl-like' && !e.recompute)!;
+  assert.ok(op.figures.forwardPerLayer_ms > 2 * none.figures.forwardPerLayer_ms);
+  // with a tp > 1 entry beside them, the recipe takes the model's figures without recompute
+  const withTp2 = { ...p, entries: [...p.entries, { ...none, tp: 2 }] };
+  const r = recipeWithHostProfile(RECIPES['bf16-adamw']!, withTp2, { model: 'gpt2-xl-like', processesPerHost: 1 }).hostIssue!;
+  assert.equal(r.tp1.backwardPerLayer_ms, doc['gpt2-xl-like tp1 procs1'].backwardPerLayer_ms);
+  assert.match(r.source, /\(gpt2-xl-like tp1 procs1, gpt2-xl-like tp2 procs1;/);
+  // recompute entries alone are no tp1 entry
+  const e = '{"forwardPerLayer_ms": 1, "backwardPerLayer_ms": 2, "forwardFixed_ms": 1, "backwardFixed_ms": 1}';
+  assert.throws(() => parseHostIssueProfile(`{"entries": {"m tp1 procs1 recompute-op": ${e}}}`, 'z.json'), /no tp1 entry/);
+  assert.throws(() => parseHostIssueProfile(`{"entries": {"m tp1 procs1 recompute-selective": ${e}}}`, 'z.json'), /recompute-full\|recompute-op/);
+});
+
 test('host profile: bad files and recipes without a CPU term are FasopErrors naming the fix', () => {
   const bad = (text: string, re: RegExp) => assert.throws(() => parseHostIssueProfile(text, 'x.json'), (e: unknown) => e instanceof FasopError && re.test(e.message) && /host_issue\.py/.test(e.hint ?? ''));
   bad('{', /not valid JSON/);

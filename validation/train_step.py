@@ -68,6 +68,9 @@ LLAMA8B = dict(name="llama8b", hidden_size=4096, num_attention_heads=32, num_key
                intermediate_size=14336, vocab_size=128256, seq_length=1024)
 LLAMA1B = dict(name="llama1b", hidden_size=2048, num_attention_heads=32, num_key_value_heads=8,
                intermediate_size=8192, vocab_size=128256, seq_length=1024)
+GPT2XL = dict(name="gpt2-xl-like", hidden_size=1600, num_attention_heads=25, num_key_value_heads=25,
+              intermediate_size=6400, vocab_size=50257, seq_length=2048, tie_word_embeddings=True,
+              architecture="gpt2")
 TINY = dict(name="tiny", hidden_size=256, num_attention_heads=8, num_key_value_heads=2,
             intermediate_size=512, vocab_size=1024, seq_length=64)
 
@@ -798,7 +801,6 @@ def init_cuda_rank(world):
     if world > 1:
         dist.init_process_group("nccl")
     rank = dist.get_rank() if world > 1 else 0
-    lay = Layout(args.tp, args.pp, args.dp, rank)
     local = int(os.environ.get("LOCAL_RANK", "0"))
     torch.cuda.set_device(local)
     return rank, local, torch.device("cuda", local)

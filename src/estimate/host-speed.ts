@@ -59,7 +59,8 @@ export function recipeAtHostSpeed(recipe: TrainingRecipe, hostLaunch_us: number)
  * the plan is data parallel and it was measured.
  */
 function pick(profile: HostIssueProfile, model: string, tpN: boolean, processes: number, ddp: boolean, dtensor = false): HostIssueEntry | undefined {
-  const fits = (e: HostIssueEntry) => (e.tp > 1) === tpN && e.dtensor === (tpN && dtensor);
+  // entries measured under recompute are recorded, not priced: the estimator's CPU term has no recompute part
+  const fits = (e: HostIssueEntry) => !e.recompute && (e.tp > 1) === tpN && e.dtensor === (tpN && dtensor);
   const models = [...new Set(profile.entries.filter(fits).map((e) => e.model))];
   const m = models.includes(model) ? model : models[0];
   const pool = profile.entries.filter((e) => e.model === m && fits(e));

@@ -25,6 +25,8 @@ export interface HostIssueEntry {
   dtensor: boolean;
   /** its processes were pinned to the fastest CPUs (host_issue.py --pin-fastest) */
   pinned: boolean;
+  /** its blocks ran under activation checkpointing (host_issue.py --recompute): recorded, not priced (the estimator's CPU issue term has no recompute part) */
+  recompute?: 'full' | 'op';
   figures: HostIssueFigures;
   /** the host's speed over the measurement (µs per CUDA launch of a tiny PyTorch op; slowest rank, mean of before and after), when recorded */
   launch_us?: number;
@@ -36,7 +38,7 @@ export interface HostIssueProfile {
 }
 
 const FIX = 'write it with profiler/host_issue.py (python3 profiler/host_issue.py --out DIR; torchrun --nproc_per_node 2 ... for 2 processes)';
-const KEY = /^(\S+) tp(\d+) procs(\d+)( ddp)?( dtensor)?( pinned)?$/;
+const KEY = /^(\S+) tp(\d+) procs(\d+)( ddp)?( dtensor)?( pinned)?(?: recompute-(full|op))?$/;
 const FIELDS = ['forwardPerLayer_ms', 'backwardPerLayer_ms', 'forwardFixed_ms', 'backwardFixed_ms'] as const;
 
 /** The slowest rank's mean of its speed before and after the measurement (host_speed_us_per_rank), if every rank has both. */
@@ -63,7 +65,7 @@ export function parseHostIssueProfile(text: string, path: string): HostIssueProf
   const entries: HostIssueEntry[] = [];
   for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
     const m = KEY.exec(key);
-    if (!m) throw new FasopError(`host profile ${path}: entry "${key}" is not "<model> tp<N> procs<N>[ ddp][ dtensor][ pinned]"`, FIX);
+    if (!m) throw new FasopError(`host profile ${path}: entry "${key}" is not "<model> tp<N> procs<N>[ ddp][ dtensor][ pinned][ recompute-full|recompute-op]"`, FIX);
     const v = value as Record<string, unknown>;
     const figures = {} as Record<(typeof FIELDS)[number], number>;
     for (const f of FIELDS) {
@@ -76,9 +78,9 @@ export function parseHostIssueProfile(text: string, path: string): HostIssueProf
     }
     if (m[5] !== undefined && Number(m[2]) === 1) throw new FasopError(`host profile ${path}: entry "${key}" is marked dtensor but has tp 1`, FIX);
     entries.push({ model: m[1]!, tp: Number(m[2]), processes: Number(m[3]), ddp: m[4] !== undefined, dtensor: m[5] !== undefined, pinned: m[6] !== undefined, figures,
-      launch_us: speedOf(v?.['host_speed_us_per_rank']) });
+      ...(m[7] ? { recompute: m[7] as 'full' | 'op' } : {}), launch_us: speedOf(v?.['host_speed_us_per_rank']) });
   }
-  if (!entries.some((e) => e.tp === 1)) throw new FasopError(`host profile ${path} has no tp1 entry`, FIX);
+  if (!entries.some((e) => e.tp === 1 && !e.recompute)) throw new FasopError(`host profile ${path} has no tp1 entry`, FIX);
   return { path, entries };
 }
 
