@@ -60,7 +60,7 @@ test('--shard-group: full, node and counts expand dp sharding parameters only; t
 test('--shard-group errors: one line, exit 2, with the fix', async () => {
   const cases: Array<[string[], RegExp]> = [
     [['--dp-sharding', 'none,optimizer', '--shard-group', 'node', ...TT], /--shard-group applies only to dp sharding parameters .* fix: add parameters to --dp-sharding/],
-    [['--estimator', 'reference', '--shard-group', 'node'], /--shard-group needs --estimator fasop .* fix: drop them, or use --estimator fasop/],
+    [['--estimator', 'reference', '--shard-group', 'node'], /--shard-group needs --estimator fasop .* fix: drop it, or use --estimator fasop/],
     [['--shard-group', '1', ...TT], /--shard-group takes full, node or a whole number >= 2 .*got '1' — fix: pass e\.g\. --shard-group full,node/],
     [['--shard-group', 'rack', ...TT], /got 'rack'/],
     [['--shard-group', 'node'], /hybrid sharding runs under torchtitan's FSDP2; the Megatron-LM recipe's HSDP flags are not checked .* fix: use a PyTorch recipe/],

@@ -43,6 +43,8 @@ export function repeatedFlag(argv: readonly string[]): { flag: string; values: s
 export const flagOf = (key: string): string => FLAG[key] ?? key;
 
 const flags = (keys: readonly string[]) => keys.map(flagOf).join(', ');
+/** 'it' for one flag, 'them' for several. */
+export const them = (keys: readonly unknown[]) => (keys.length === 1 ? 'it' : 'them');
 
 /**
  * Refuse flags that would do nothing in the mode the command line selects (docs/errors.md):
@@ -55,7 +57,7 @@ export function checkSearchFlagModes(raw: RawSearchOptions, given: ReadonlySet<s
     if (gpusGiven) idle.unshift('--gpus');
     if (idle.length) {
       throw new FasopError(`--only-make-pareto draws the chart of an existing CSV; ${flags(idle)} would do nothing with it`,
-        'drop them (only --pareto-title applies), or run the search without --only-make-pareto');
+        `drop ${them(idle)} (only --pareto-title applies), or run the search without --only-make-pareto`);
     }
     return;
   }
@@ -64,22 +66,22 @@ export function checkSearchFlagModes(raw: RawSearchOptions, given: ReadonlySet<s
   }
   const recipeFlags = ['recipe', 'optimizer', 'launch', 'tpRuntime'].filter(has);
   if (raw.estimator === 'reference' && recipeFlags.length) {
-    throw new FasopError(`${flags(recipeFlags)} choose the training recipe of the corrected estimator; --estimator reference costs every plan the original's way`, 'drop them, or use --estimator fasop');
+    throw new FasopError(`${flags(recipeFlags)} ${recipeFlags.length === 1 ? 'chooses' : 'choose'} the training recipe of the corrected estimator; --estimator reference costs every plan the original's way`, `drop ${them(recipeFlags)}, or use --estimator fasop`);
   }
   const searchShape = ['eachExecution', 'listOom'].filter(has);
   if (raw.estimator === 'reference' && searchShape.length) {
-    throw new FasopError(`${flags(searchShape)} ${searchShape.length === 1 ? 'shapes' : 'shape'} the corrected estimator's search; --estimator reference times and lists every plan, as the original`, 'drop them, or use --estimator fasop');
+    throw new FasopError(`${flags(searchShape)} ${searchShape.length === 1 ? 'shapes' : 'shape'} the corrected estimator's search; --estimator reference times and lists every plan, as the original`, `drop ${them(searchShape)}, or use --estimator fasop`);
   }
   if (has('listOom') && !raw.saveCsv && !raw.exhaustive) throw new FasopError('--list-oom writes an _oom.csv beside the results CSV, which --no-save-csv turns off', 'drop --no-save-csv or --list-oom');
   if (has('listOom') && raw.eachExecution) throw new FasopError('--each-execution times every plan and lists those out of memory in the results CSV; --list-oom would do nothing', 'drop one of them');
   if (raw.exhaustive) {
     const idle = OUTPUT_ONLY.filter(has);
-    if (idle.length) throw new FasopError(`--exhaustive prints one plan and writes no file; ${flags(idle)} would do nothing`, 'drop them, or drop --exhaustive to run the full search');
+    if (idle.length) throw new FasopError(`--exhaustive prints one plan and writes no file; ${flags(idle)} would do nothing`, `drop ${them(idle)}, or drop --exhaustive to run the full search`);
     return;
   }
   if (has('gbs') && has('paretoGbsMax')) throw new FasopError('--pareto-gbs-max sweeps gbs 1, 2, 4, … in place of --gbs, which would do nothing', 'drop --gbs, or drop --pareto-gbs-max to search that one gbs');
   const degrees = ['mbs', 'tp', 'dp', 'pp'].filter(has);
-  if (degrees.length) throw new FasopError(`${flags(degrees)} choose the one plan of --exhaustive; a full search tries every degree`, 'add --exhaustive, or drop them');
+  if (degrees.length) throw new FasopError(`${flags(degrees)} ${degrees.length === 1 ? 'chooses' : 'choose'} the one plan of --exhaustive; a full search tries every degree`, `add --exhaustive, or drop ${them(degrees)}`);
   if (has('makePareto') && !raw.pareto) throw new FasopError('--make-pareto draws the chart of a --pareto search', 'add --pareto, or drop --make-pareto (or draw an existing CSV with --only-make-pareto FILE)');
   if (has('makePareto') && !raw.saveCsv) throw new FasopError('--make-pareto draws the chart from the results CSV, which --no-save-csv turns off', 'drop --no-save-csv or --make-pareto');
   if (has('paretoTitle') && !has('makePareto')) throw new FasopError('--pareto-title names the chart of --make-pareto or --only-make-pareto', 'add --make-pareto (with --pareto), or drop --pareto-title');
@@ -90,7 +92,7 @@ export function checkExportFlagModes(raw: { best?: boolean; format: string }, gi
   if (given.has('allowOom') && !raw.best) throw new FasopError('--allow-oom applies only to --best', 'add --best, or drop --allow-oom');
   if (given.has('torchtitanDp') && raw.format === 'megatron') throw new FasopError('--torchtitan-dp shapes the torchtitan output; --format megatron does not print it', 'use --format torchtitan or json, or drop --torchtitan-dp');
   const searchOnly = ['workers', 'eachExecution', 'listOom', 'onlyMakePareto', 'makePareto', 'paretoTitle', 'parsing', 'parsingFile', 'logFile', 'verbose', 'addExpName', 'saveCsv', 'outputDir', 'exhaustive', 'originalNames'].filter((k) => given.has(k));
-  if (searchOnly.length) throw new FasopError(`${flags(searchOnly)} ${searchOnly.length === 1 ? 'belongs' : 'belong'} to fasop search; fasop export prints one plan and writes no file`, 'drop them');
+  if (searchOnly.length) throw new FasopError(`${flags(searchOnly)} ${searchOnly.length === 1 ? 'belongs' : 'belong'} to fasop search; fasop export prints one plan and writes no file`, `drop ${them(searchOnly)}`);
   if (given.has('modelType') && given.has('modelConfig')) throw new FasopError('--model-type and --model-config both name the model', 'give one of them');
 }
 

@@ -142,7 +142,7 @@ export function executionsOfOptions(raw: Pick<RawSearchOptions, 'recompute' | 'r
     raw.sequenceParallel === true && '--sequence-parallel', raw.sequenceParallel === false && '--no-sequence-parallel', raw.virtualStages !== undefined && '--virtual-stages', raw.cp !== undefined && '--cp'].filter((x): x is string => Boolean(x));
   if (raw.estimator !== 'fasop') {
     if (given.length === 0) return undefined;
-    throw new FasopError(`${given.join(', ')} ${given.length === 1 ? 'needs' : 'need'} --estimator fasop (the reference prices plain plans only)`, 'drop them, or use --estimator fasop');
+    throw new FasopError(`${given.join(', ')} ${given.length === 1 ? 'needs' : 'need'} --estimator fasop (the reference prices plain plans only)`, `drop ${given.length === 1 ? 'it' : 'them'}, or use --estimator fasop`);
   }
   const plain = Boolean(raw.plain);
   if (plain && given.length > 0) throw new FasopError(`--plain searches the plain DP × TP × PP space; it cannot be combined with ${given.join(', ')}`, 'drop --plain to search those techniques, or drop the technique flags');
