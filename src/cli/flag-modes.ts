@@ -44,7 +44,7 @@ export const flagOf = (key: string): string => FLAG[key] ?? key;
 
 const flags = (keys: readonly string[]) => keys.map(flagOf).join(', ');
 /** 'it' for one flag, 'them' for several. */
-export const them = (keys: readonly unknown[]) => (keys.length === 1 ? 'it' : 'them');
+const them = (keys: readonly unknown[]) => (keys.length === 1 ? 'it' : 'them');
 
 /**
  * Refuse flags that would do nothing in the mode the command line selects (docs/errors.md):
