@@ -43,8 +43,9 @@ export function repeatedFlag(argv: readonly string[]): { flag: string; values: s
 export const flagOf = (key: string): string => FLAG[key] ?? key;
 
 const flags = (keys: readonly string[]) => keys.map(flagOf).join(', ');
-/** 'it' for one flag, 'them' for several. */
-const them = (keys: readonly unknown[]) => (keys.length === 1 ? 'it' : 'them');
+/** The word that agrees with how many flags there are: `one` for one, else `many`. */
+const agree = (keys: readonly unknown[], one: string, many: string) => (keys.length === 1 ? one : many);
+const them = (keys: readonly unknown[]) => agree(keys, 'it', 'them');
 
 /**
  * Refuse flags that would do nothing in the mode the command line selects (docs/errors.md):
@@ -66,11 +67,11 @@ export function checkSearchFlagModes(raw: RawSearchOptions, given: ReadonlySet<s
   }
   const recipeFlags = ['recipe', 'optimizer', 'launch', 'tpRuntime'].filter(has);
   if (raw.estimator === 'reference' && recipeFlags.length) {
-    throw new FasopError(`${flags(recipeFlags)} ${recipeFlags.length === 1 ? 'chooses' : 'choose'} the training recipe of the corrected estimator; --estimator reference costs every plan the original's way`, `drop ${them(recipeFlags)}, or use --estimator fasop`);
+    throw new FasopError(`${flags(recipeFlags)} ${agree(recipeFlags, 'chooses', 'choose')} the training recipe of the corrected estimator; --estimator reference costs every plan the original's way`, `drop ${them(recipeFlags)}, or use --estimator fasop`);
   }
   const searchShape = ['eachExecution', 'listOom'].filter(has);
   if (raw.estimator === 'reference' && searchShape.length) {
-    throw new FasopError(`${flags(searchShape)} ${searchShape.length === 1 ? 'shapes' : 'shape'} the corrected estimator's search; --estimator reference times and lists every plan, as the original`, `drop ${them(searchShape)}, or use --estimator fasop`);
+    throw new FasopError(`${flags(searchShape)} ${agree(searchShape, 'shapes', 'shape')} the corrected estimator's search; --estimator reference times and lists every plan, as the original`, `drop ${them(searchShape)}, or use --estimator fasop`);
   }
   if (has('listOom') && !raw.saveCsv && !raw.exhaustive) throw new FasopError('--list-oom writes an _oom.csv beside the results CSV, which --no-save-csv turns off', 'drop --no-save-csv or --list-oom');
   if (has('listOom') && raw.eachExecution) throw new FasopError('--each-execution times every plan and lists those out of memory in the results CSV; --list-oom would do nothing', 'drop one of them');
@@ -81,7 +82,7 @@ export function checkSearchFlagModes(raw: RawSearchOptions, given: ReadonlySet<s
   }
   if (has('gbs') && has('paretoGbsMax')) throw new FasopError('--pareto-gbs-max sweeps gbs 1, 2, 4, … in place of --gbs, which would do nothing', 'drop --gbs, or drop --pareto-gbs-max to search that one gbs');
   const degrees = ['mbs', 'tp', 'dp', 'pp'].filter(has);
-  if (degrees.length) throw new FasopError(`${flags(degrees)} ${degrees.length === 1 ? 'chooses' : 'choose'} the one plan of --exhaustive; a full search tries every degree`, `add --exhaustive, or drop ${them(degrees)}`);
+  if (degrees.length) throw new FasopError(`${flags(degrees)} ${agree(degrees, 'chooses', 'choose')} the one plan of --exhaustive; a full search tries every degree`, `add --exhaustive, or drop ${them(degrees)}`);
   if (has('makePareto') && !raw.pareto) throw new FasopError('--make-pareto draws the chart of a --pareto search', 'add --pareto, or drop --make-pareto (or draw an existing CSV with --only-make-pareto FILE)');
   if (has('makePareto') && !raw.saveCsv) throw new FasopError('--make-pareto draws the chart from the results CSV, which --no-save-csv turns off', 'drop --no-save-csv or --make-pareto');
   if (has('paretoTitle') && !has('makePareto')) throw new FasopError('--pareto-title names the chart of --make-pareto or --only-make-pareto', 'add --make-pareto (with --pareto), or drop --pareto-title');
@@ -92,7 +93,7 @@ export function checkExportFlagModes(raw: { best?: boolean; format: string }, gi
   if (given.has('allowOom') && !raw.best) throw new FasopError('--allow-oom applies only to --best', 'add --best, or drop --allow-oom');
   if (given.has('torchtitanDp') && raw.format === 'megatron') throw new FasopError('--torchtitan-dp shapes the torchtitan output; --format megatron does not print it', 'use --format torchtitan or json, or drop --torchtitan-dp');
   const searchOnly = ['workers', 'eachExecution', 'listOom', 'onlyMakePareto', 'makePareto', 'paretoTitle', 'parsing', 'parsingFile', 'logFile', 'verbose', 'addExpName', 'saveCsv', 'outputDir', 'exhaustive', 'originalNames'].filter((k) => given.has(k));
-  if (searchOnly.length) throw new FasopError(`${flags(searchOnly)} ${searchOnly.length === 1 ? 'belongs' : 'belong'} to fasop search; fasop export prints one plan and writes no file`, `drop ${them(searchOnly)}`);
+  if (searchOnly.length) throw new FasopError(`${flags(searchOnly)} ${agree(searchOnly, 'belongs', 'belong')} to fasop search; fasop export prints one plan and writes no file`, `drop ${them(searchOnly)}`);
   if (given.has('modelType') && given.has('modelConfig')) throw new FasopError('--model-type and --model-config both name the model', 'give one of them');
 }
 
