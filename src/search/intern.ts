@@ -23,7 +23,8 @@ const strings = new Pool<string>();
 const stringLists = new Pool<string[]>();
 const numberLists = new Pool<number[]>();
 
-const shared = (s: string) => strings.get(s, s);
+/** The string's shared copy. */
+export const sharedString = (s: string) => strings.get(s, s);
 
 /** A list's shared copy: by the list object first (records of one placement, and a choice reused on later placements, pass the same lists), else by its contents. */
 function listSharer<T extends string | number>(pool: Pool<T[]>, separator: string): (xs: T[]) => T[] {
@@ -34,16 +35,18 @@ function listSharer<T extends string | number>(pool: Pool<T[]>, separator: strin
     return out;
   };
 }
-const sharedStrings = listSharer(stringLists, '\u0000');
-const sharedNumbers = listSharer(numberLists, ',');
+/** A string list's shared copy. */
+export const sharedStringList = listSharer(stringLists, '\u0000');
+/** A number list's shared copy. */
+export const sharedNumberList = listSharer(numberLists, ',');
 
 /** The record with its repeated parts shared with earlier records (the same values). */
 export function compactRecord(r: PlanRecord): PlanRecord {
-  r.node_type = sharedStrings(r.node_type);
-  r.placement = sharedStrings(r.placement);
-  r.partition = sharedNumbers(r.partition);
-  if (r.partition_layers) r.partition_layers = sharedNumbers(r.partition_layers);
-  r.cost_source = shared(r.cost_source);
-  r.gpu_cluster_str = shared(r.gpu_cluster_str);
+  r.node_type = sharedStringList(r.node_type);
+  r.placement = sharedStringList(r.placement);
+  r.partition = sharedNumberList(r.partition);
+  if (r.partition_layers) r.partition_layers = sharedNumberList(r.partition_layers);
+  r.cost_source = sharedString(r.cost_source);
+  r.gpu_cluster_str = sharedString(r.gpu_cluster_str);
   return r;
 }

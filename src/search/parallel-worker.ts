@@ -9,7 +9,8 @@ import { isFasopError } from '../errors.js';
 import { getEstimator } from '../estimate/index.js';
 import { ProfileDb } from '../profiles/db.js';
 import { resolveSearchOptions } from '../request/options.js';
-import { chunkOf, ownerOf, slimEstimate, type ShardInput, type ShardItem, type ShardMessage } from './parallel.js';
+import { chunkOf, ownerOf, type ShardInput, type ShardItem, type ShardMessage } from './parallel.js';
+import { ResultPacker } from './wire.js';
 import { searchEvents } from './search.js';
 
 async function run(d: ShardInput): Promise<void> {
@@ -19,14 +20,21 @@ async function run(d: ShardInput): Promise<void> {
   const estimator = getEstimator(request.estimator);
   const ctl = new Int32Array(d.control);
   let batch: ShardItem[] = [];
+  // slim estimates go packed: the calling thread reads them without a structured clone
+  const packer = d.slimEstimates ? new ResultPacker() : undefined;
+  const flush = () => {
+    const packed = packer?.take();
+    if (packed) parentPort!.postMessage({ type: 'packed', packed } satisfies ShardMessage, [packed.f64.buffer as ArrayBuffer]);
+    if (batch.length) post({ type: 'results', items: batch });
+    batch = [];
+  };
   let chunk = -1;
   const only = (index: number, slot: number, slots: number) => {
     const c = chunkOf(index, d.chunk);
     if (c !== chunk) {
       // a new chunk: what this thread has of the earlier ones goes out first, then it waits while too far ahead
       chunk = c;
-      if (batch.length) post({ type: 'results', items: batch });
-      batch = [];
+      flush();
       for (;;) {
         const seen = Atomics.load(ctl, 0);
         if (Atomics.load(ctl, 1) === 1 || c <= seen + d.window) break;
@@ -37,10 +45,12 @@ async function run(d: ShardInput): Promise<void> {
   };
   for await (const ev of searchEvents(request, { catalog, profiles, estimator, only })) {
     if (Atomics.load(ctl, 1) === 1) return;
-    if (ev.type === 'result') batch.push({ index: ev.index, record: ev.record, estimate: d.slimEstimates ? slimEstimate(ev.estimate) : ev.estimate });
-    else if (ev.type === 'oom') batch.push({ index: ev.index, oom: ev.oom });
+    if (ev.type !== 'result' && ev.type !== 'oom') continue;
+    const item: ShardItem = ev.type === 'result' ? { index: ev.index, record: ev.record, estimate: ev.estimate } : { index: ev.index, oom: ev.oom };
+    if (packer) packer.add(item);
+    else batch.push(item);
   }
-  if (batch.length) post({ type: 'results', items: batch });
+  flush();
   post({ type: 'end' });
 }
 

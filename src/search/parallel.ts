@@ -14,13 +14,12 @@ import { Worker } from 'node:worker_threads';
 import type { Catalog } from '../catalog/catalog.js';
 import { FasopError } from '../errors.js';
 import type { Estimator } from '../estimate/index.js';
-import type { Estimate } from '../estimate/plan.js';
 import type { ProfileDb } from '../profiles/db.js';
 import type { RawSearchOptions } from '../request/options.js';
 import { validateRequest, type SearchRequest } from '../request/request.js';
-import type { PlanRecord } from './record.js';
 import { compactRecord } from './intern.js';
-import { countPlans, planJobs, searchEvents, type OomRecord, type SearchEvent } from './search.js';
+import { ResultUnpacker, type PackedResults, type ShardItem } from './wire.js';
+import { countPlans, planJobs, searchEvents, type SearchEvent } from './search.js';
 
 /** Below this many plans the search runs on the calling thread alone: a thread's start-up (module loading, profiles) would cost more than it saves. */
 export const PARALLEL_MIN_PLANS = 3000;
@@ -49,7 +48,7 @@ export interface ParallelOptions {
   onThreads?: (threads: number, plans: number) => void;
   /**
    * Estimates from other threads keep of each stage its memory and limit only (what planExtras
-   * reads), and no other breakdown: much less to clone between threads. Records are unchanged.
+   * reads), and no other breakdown; they come packed (wire.ts), not cloned. Records are unchanged.
    */
   slimEstimates?: boolean;
 }
@@ -68,10 +67,12 @@ export interface ShardInput {
   slimEstimates?: boolean;
 }
 
-export type ShardItem = { index: number; record: PlanRecord; estimate: Estimate } | { index: number; oom: OomRecord };
+export type { ShardItem };
 
 export type ShardMessage =
   | { type: 'results'; items: ShardItem[] }
+  /** with slimEstimates: the results packed (wire.ts) */
+  | { type: 'packed'; packed: PackedResults }
   | { type: 'end' }
   | { type: 'error'; message: string; hint?: string; fasop: boolean };
 
@@ -99,12 +100,6 @@ export function chunkOf(index: number, chunk = CHUNK_PLANS): number {
   return Math.floor((index - 1) / chunk);
 }
 
-/** The estimate as slimEstimates sends it: each stage's memory and limit, no other breakdown. */
-export function slimEstimate(e: Estimate): Estimate {
-  const stages = e.breakdown.stages.map((s) => ({ memory_GiB: s.memory_GiB, memoryLimit_GiB: s.memoryLimit_GiB }));
-  return { ...e, breakdown: { microBatches: e.breakdown.microBatches, stages, pipeline_s: e.breakdown.pipeline_s, embeddingSync_s: e.breakdown.embeddingSync_s, costSource: e.breakdown.costSource } as Estimate['breakdown'] };
-}
-
 export function defaultWorkers(): number {
   return availableParallelism();
 }
@@ -117,6 +112,9 @@ function spawn(input: ShardInput): Worker {
     : new Worker(new URL('./parallel-worker.js', here), { workerData: input });
 }
 
+/** A record cloned from a thread shares its repeated parts again, as this thread's do (unpacked ones already do). */
+const compactRecordOf = (it: ShardItem): ShardItem => ('oom' in it ? it : { ...it, record: compactRecord(it.record) });
+
 /** One worker's results as they arrive, taken in order. */
 class ShardQueue {
   private items: ShardItem[] = [];
@@ -124,10 +122,12 @@ class ShardQueue {
   private ended = false;
   private failure: Error | undefined;
   private wake: (() => void) | undefined;
+  private readonly unpacker = new ResultUnpacker();
 
   constructor(readonly worker: Worker) {
     worker.on('message', (m: ShardMessage) => {
-      if (m.type === 'results') for (const it of m.items) this.items.push(it);
+      if (m.type === 'packed') this.unpacker.unpack(m.packed, this.items);
+      else if (m.type === 'results') for (const it of m.items) this.items.push(compactRecordOf(it));
       else if (m.type === 'end') this.ended = true;
       else this.failure = m.fasop ? new FasopError(m.message, m.hint ?? '') : new Error(m.message);
       this.notify();
@@ -215,8 +215,7 @@ export async function* parallelSearchEvents(
       const it = await queues[owner - 1]!.take();
       if (it.index !== index) throw new Error(`parallel search: expected plan ${index}, a thread sent plan ${it.index}`);
       pass(index);
-      // a record cloned from a thread shares its repeated parts again, as this thread's do
-      yield 'oom' in it ? { type: 'oom', index, oom: it.oom } : { type: 'result', index, record: compactRecord(it.record), estimate: it.estimate };
+      yield 'oom' in it ? { type: 'oom', index, oom: it.oom } : { type: 'result', index, record: it.record, estimate: it.estimate };
     }
   };
   try {
