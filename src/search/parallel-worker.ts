@@ -29,7 +29,7 @@ async function run(d: ShardInput): Promise<void> {
     batch = [];
   };
   let chunk = -1;
-  const only = (index: number, slot: number, slots: number, job: number) => {
+  const only = (index: number, slot: number, slots: number) => {
     const c = chunkOf(index, d.chunk);
     if (c !== chunk) {
       // a new chunk: what this thread has of the earlier ones goes out first, then it waits while too far ahead
@@ -41,7 +41,7 @@ async function run(d: ShardInput): Promise<void> {
         Atomics.wait(ctl, 0, seen, 1000);
       }
     }
-    return ownerOf(slot, slots, d.threads, job, d.group) === d.shard;
+    return ownerOf(slot, slots, d.threads, d.group) === d.shard;
   };
   for await (const ev of searchEvents(request, { catalog, profiles, estimator, only })) {
     if (Atomics.load(ctl, 1) === 1) return;

@@ -25,10 +25,8 @@ import { countPlans, planJobs, searchEvents, type SearchEvent } from './search.j
 export const PARALLEL_MIN_PLANS = 3000;
 /** Plan indices per chunk: a worker sends its results once per chunk and waits on chunks passed. */
 export const CHUNK_PLANS = 64;
-/** Consecutive strategies of a job dealt to one thread, at most. */
+/** Consecutive strategies of a job dealt to one thread. */
 export const GROUP_STRATEGIES = 4;
-/** Rounds of the deal a job gets at least, where it has the strategies (smaller groups): the threads' shares then differ by at most one group in this many. */
-export const DEAL_ROUNDS = 4;
 /** How many chunks a worker may run ahead of the ones already passed on (bounds the reorder buffer). */
 export const WINDOW_CHUNKS = 32;
 
@@ -87,16 +85,13 @@ export function threadsFor(plans: number, workers: number, minPlans = PARALLEL_M
 /**
  * The thread that owns a job's strategy at this (0-based) slot of its list of `slots`, on every
  * placement: of every 2T − 1 groups, one goes to the calling thread (it also merges, records and
- * reports) and two to each worker; groups are smaller in jobs of few strategies (at least
- * DEAL_ROUNDS rounds), down to one. The
- * deal starts one group further on in each (0-based) job, so that jobs of fewer strategies than
- * groups do not all go to the first threads.
+ * reports) and two to each worker; groups are smaller in jobs of few strategies, down to one.
  */
-export function ownerOf(slot: number, slots: number, threads: number, job = 0, group = GROUP_STRATEGIES): number {
+export function ownerOf(slot: number, slots: number, threads: number, group = GROUP_STRATEGIES): number {
   if (threads === 1) return 0;
   const cycle = 2 * threads - 1;
-  const size = Math.max(1, Math.min(group, Math.floor(slots / (cycle * DEAL_ROUNDS))));
-  const k = (Math.floor(slot / size) + job) % cycle;
+  const size = Math.max(1, Math.min(group, Math.floor(slots / cycle)));
+  const k = Math.floor(slot / size) % cycle;
   return k === 0 ? 0 : Math.ceil(k / 2);
 }
 
@@ -199,8 +194,8 @@ export async function* parallelSearchEvents(
   // indices owned by workers, in order, whose results come before the next event of this thread
   let pending: Array<{ index: number; owner: number }> = [];
   let passed = -1;
-  const only = (index: number, slot: number, slots: number, job: number) => {
-    const owner = ownerOf(slot, slots, threads, job);
+  const only = (index: number, slot: number, slots: number) => {
+    const owner = ownerOf(slot, slots, threads);
     if (owner === 0) return true;
     pending.push({ index, owner });
     return false;

@@ -186,7 +186,7 @@ export function countPlans(jobs: readonly ClusterJob[]): number {
  */
 export async function* searchEvents(
   req: SearchRequest,
-  ctx: { catalog: Catalog; profiles: ProfileDb; estimator: Estimator; signal?: AbortSignal; only?: (index: number, slot: number, slots: number, job: number) => boolean },
+  ctx: { catalog: Catalog; profiles: ProfileDb; estimator: Estimator; signal?: AbortSignal; only?: (index: number, slot: number, slots: number) => boolean },
 ): AsyncGenerator<SearchEvent> {
   validateRequest(req);
   const jobs = planJobs(req, ctx.profiles, ctx.catalog);
@@ -204,7 +204,7 @@ export async function* searchEvents(
   let index = 0;
   const grouped = perStrategy(req);
   const choicesOfJob = sharedChoices(req);
-  for (const [jobIndex, job] of jobs.entries()) {
+  for (const job of jobs) {
     const choices = choicesOfJob(job);
     yield { type: 'meta', total_count: choices.length, gbs: job.gbs, cluster: clusterObject(job.groups), placements: job.placements, tpCandidates: job.tps, strategies: job.base.flatMap((b) => b.strategies) };
     const clusterStr = clusterString(job.groups);
@@ -217,7 +217,7 @@ export async function* searchEvents(
         if (ctx.signal?.aborted) return;
         index += 1;
         // a thread of the parallel search (parallel.ts) estimates only its share: by the strategy's slot in the job
-        if (ctx.only && !ctx.only(index, slot, choices.length, jobIndex)) continue;
+        if (ctx.only && !ctx.only(index, slot, choices.length)) continue;
         if (!grouped) {
           const plan = resolvePlan(req, ctx.profiles, place, { ...choice[0]!, gbs: job.gbs });
           const est = await ctx.estimator(plan);
