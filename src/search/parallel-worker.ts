@@ -9,8 +9,8 @@ import { isFasopError } from '../errors.js';
 import { getEstimator } from '../estimate/index.js';
 import { ProfileDb } from '../profiles/db.js';
 import { resolveSearchOptions } from '../request/options.js';
-import { chunkOf, ownerOf, type ShardInput, type ShardItem, type ShardMessage } from './parallel.js';
-import { ResultPacker } from './wire.js';
+import { chunkOf, ownerOf, type ShardInput, type ShardMessage } from './parallel.js';
+import { ResultPacker, type ShardItem } from './wire.js';
 import { searchEvents } from './search.js';
 
 async function run(d: ShardInput): Promise<void> {

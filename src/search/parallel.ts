@@ -67,8 +67,6 @@ export interface ShardInput {
   slimEstimates?: boolean;
 }
 
-export type { ShardItem };
-
 export type ShardMessage =
   | { type: 'results'; items: ShardItem[] }
   /** with slimEstimates: the results packed (wire.ts) */
