@@ -35,8 +35,8 @@ export class ResultPacker {
   private f64 = new Float64Array(4096);
   private n = 0;
   private stringIds = new Map<string, number>();
-  private listIds = new Map<string, number>();
-  private listsSeen = new WeakMap<readonly unknown[], number>();
+  /** by the list object: a thread's records already share each distinct list (compactRecord) */
+  private listIds = new Map<readonly unknown[], number>();
   private strings: string[] = [];
   private lists: Array<string[] | number[]> = [];
   private ooms: OomRecord[] = [];
@@ -58,7 +58,6 @@ export class ResultPacker {
     if (this.stringIds.size < this.tableLimit && this.listIds.size < this.tableLimit) return;
     this.stringIds.clear();
     this.listIds.clear();
-    this.listsSeen = new WeakMap();
     this.strings = [];
     this.lists = [];
     this.reset = true;
@@ -75,15 +74,11 @@ export class ResultPacker {
 
   private list(xs: string[] | number[] | null): number {
     if (xs === null) return NULL;
-    let id = this.listsSeen.get(xs);
-    if (id !== undefined) return id;
-    const key = (typeof xs[0] === 'number' ? '#' : '$') + xs.join('\u0000');
-    id = this.listIds.get(key);
+    let id = this.listIds.get(xs);
     if (id === undefined) {
-      this.listIds.set(key, (id = this.listIds.size));
+      this.listIds.set(xs, (id = this.listIds.size));
       this.lists.push(xs);
     }
-    this.listsSeen.set(xs, id);
     return id;
   }
 
