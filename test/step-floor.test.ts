@@ -44,3 +44,44 @@ for (const c of CASES) {
     assert.ok(median > c.minMedian, `median floor / step ${median.toFixed(3)}`);
   });
 }
+
+// chooseExecution skips an execution whose pipeline inputs are at least a fitting one's (estimate.ts dominanceFloorsOf)
+for (const c of CASES.slice(0, 2)) {
+  test(`the dominance floor from another timed execution is at most the estimated step: ${c.name}`, async () => {
+    const raw = addSearchOptions(new Command('search')).exitOverride().parse(c.args, { from: 'user' }).opts() as RawSearchOptions;
+    const r = resolveSearchOptions(raw, c.gpus);
+    const base = getEstimator(r.request.estimator);
+    assert.ok(base.dominanceFloors_s && base.timing);
+    // every timed execution that fits, by strategy and placement
+    const byStrategy = new Map<string, Array<{ plan: Parameters<Estimator>[0]; step_s: number; run: NonNullable<Awaited<ReturnType<NonNullable<Estimator['timing']>>>['pipeline']> }>>();
+    // without the step floors, every execution that may fit is timed
+    const estimator: Estimator = Object.assign((p: Parameters<Estimator>[0]) => base(p), base, { stepFloor_s: undefined, dominanceFloors_s: undefined });
+    estimator.timing = async (plan) => {
+      const t = await base.timing!(plan);
+      if (t.timed && !t.isOom) {
+        assert.ok(t.pipeline, 'a timed execution carries its pipeline run');
+        const k = `${plan.tp} ${plan.dp} ${plan.pp} ${plan.mbs} ${plan.nodes.map((n) => n.gpu.name).join(',')}`;
+        byStrategy.set(k, [...(byStrategy.get(k) ?? []), { plan, step_s: t.stepTime_s, run: t.pipeline }]);
+      }
+      return t;
+    };
+    for await (const _ of searchEvents(r.request, { catalog: r.catalog, profiles: ProfileDb.open(r.profileDir), estimator })) { /* drain */ }
+    let compared = 0;
+    let atLeast = 0;
+    for (const list of byStrategy.values()) {
+      for (const x of list) {
+        const floors = await base.dominanceFloors_s!(x.plan, list.map((y) => y.run));
+        floors.forEach((f, i) => {
+          if (f === undefined) return;
+          compared += 1;
+          const what = `${executionLabel(x.plan.execution!)} against ${executionLabel(list[i]!.plan.execution!)}, tp ${x.plan.tp} dp ${x.plan.dp} pp ${x.plan.pp} mbs ${x.plan.mbs}`;
+          assert.ok(f <= x.step_s * (1 + 1e-12), `floor ${f} above step ${x.step_s}: ${what}`);
+          if (x.plan.execution!.recompute === 'selective' && list[i]!.plan.execution!.recompute === 'none' && f >= list[i]!.step_s) atLeast += 1;
+        });
+      }
+    }
+    assert.ok(compared > 2000, `${compared} pairs compared`);
+    // selective recompute beside its sibling without it: the floor shows it no faster, so it is not timed
+    assert.ok(atLeast > 200, `${atLeast} selective executions shown no faster than none`);
+  });
+}

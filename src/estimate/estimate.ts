@@ -62,9 +62,11 @@ function setStage(ctx: Context, l: StageLists, s: number, forward: number, backw
   l.compute_s[s] = ctx.policy.backward === 'twice-forward' ? l.compute_s[s]! + delta : forward + backward;
 }
 
-function evaluate(ctx: Context, candidate: Candidate, known?: MemoryOutcome, withParts = true): Evaluation {
+/** What the 1F1B simulation takes of a candidate: its stage lists with every technique's terms, its memory and host terms. */
+interface Prepared { lists: StageLists; memory: MemoryOutcome; shares: number[]; host?: HostTerms }
+
+function prepare(ctx: Context, candidate: Candidate, known?: MemoryOutcome, withParts = true): Prepared {
   const { plan, policy, recipe, m } = ctx;
-  const round = roundingOf(policy);
   const { sizes } = candidate;
   const base = baseListsOf(ctx, candidate);
   // the shared lists stay as they are: the stages' times are copied before the terms below stretch them
@@ -107,16 +109,17 @@ function evaluate(ctx: Context, candidate: Candidate, known?: MemoryOutcome, wit
       host.gpu_s[s] = gpu_s;
     }
   }
-  const v = exec.virtualStages;
-  // interleaved 1F1B: each rank runs v chunks of 1/v of its stage, m·v chunk-micro-batches in all,
-  // so the bubble is (pp − 1)/v of a stage's time (Narayanan et al. 2021) and every chunk boundary sends
-  const ends = sizes.length === 1
-    ? [round(m * round(lists.compute_s[0]!))]
-    : v > 1
-      ? simulate1F1BKept({ ...lists, forward_s: dividedBy(lists.forward_s, v), backward_s: dividedBy(lists.backward_s, v) }, m * v, simulationOf(policy))
-      : simulate1F1BKept(lists, m, simulationOf(policy));
+  return { lists, memory, shares, host };
+}
+
+/** What follows the pipeline on each stage: its DP all-reduce (or FSDP's replica all-reduce) and optimizer step; and the embedding sync. */
+function afterPipeline(ctx: Context, sizes: readonly number[], p: Prepared): { dp: number[]; opt: number[]; emb: number } {
+  const { plan, policy, recipe } = ctx;
+  const { lists, memory, shares } = p;
+  const exec = plan.execution ?? PLAIN_EXECUTION;
+  const Z = shardDegree(exec, plan.dp);
   const dpFull = dpAllreduce_s({ plan, policy, recipe, stageTypes: ctx.stageTypes, sizes, stageParams: memory.params, lastBackward_s: lists.backward_s });
-  // FSDP reduce-scatters per micro-batch (above); hybrid shards still all-reduce their 1/Z across replicas
+  // FSDP reduce-scatters per micro-batch (prepare); hybrid shards still all-reduce their 1/Z across replicas
   const dp = exec.dpSharding === 'parameters' && Z > 1 ? replicaAllreduce_s({ plan, policy, recipe, stageTypes: ctx.stageTypes, sizes, stageParams: memory.params, lastBackward_s: lists.backward_s }, Z) : dpFull;
   const last = sizes.length - 1;
   const opt = new Array<number>(memory.params.length);
@@ -125,12 +128,33 @@ function evaluate(ctx: Context, candidate: Candidate, known?: MemoryOutcome, wit
     // a sharded optimizer steps over its 1/Z of the parameters (ZeRO-1 and up; Megatron's distributed optimizer)
     opt[s] = (policy.optimizerStep ? optimizerStep_s(gpuOfStage(ctx, s), recipe, memory.params[s]! / Z) : 0) + rt.perLayer_s * shares[s]! + (s === last ? rt.fixed_s : 0);
   }
-  const emb = embeddingSync_s(plan, policy, recipe);
+  return { dp, opt, emb: embeddingSync_s(plan, policy, recipe) };
+}
+
+/** The step time from each stage's pipeline end and what follows it (the slowest stage, then the embedding sync). */
+function stepOf(round: (x: number) => number, ends: readonly number[], dp: readonly number[], opt: readonly number[], emb: number): number {
   // Math.max over the stages, pairwise in a plain loop (the same value)
   let slowest_s = -Infinity;
   for (let s = 0; s < ends.length; s++) slowest_s = Math.max(slowest_s, round(round(ends[s]!) + dp[s]! + opt[s]!));
-  const stepTime = round(slowest_s + round(emb));
-  return { candidate, lists, ends, memory, dp, opt, emb, stepTime, host };
+  return round(slowest_s + round(emb));
+}
+
+function evaluate(ctx: Context, candidate: Candidate, known?: MemoryOutcome, withParts = true): Evaluation {
+  const { plan, policy, m } = ctx;
+  const round = roundingOf(policy);
+  const { sizes } = candidate;
+  const p = prepare(ctx, candidate, known, withParts);
+  const { lists, memory, host } = p;
+  const v = (plan.execution ?? PLAIN_EXECUTION).virtualStages;
+  // interleaved 1F1B: each rank runs v chunks of 1/v of its stage, m·v chunk-micro-batches in all,
+  // so the bubble is (pp − 1)/v of a stage's time (Narayanan et al. 2021) and every chunk boundary sends
+  const ends = sizes.length === 1
+    ? [round(m * round(lists.compute_s[0]!))]
+    : v > 1
+      ? simulate1F1BKept({ ...lists, forward_s: dividedBy(lists.forward_s, v), backward_s: dividedBy(lists.backward_s, v) }, m * v, simulationOf(policy))
+      : simulate1F1BKept(lists, m, simulationOf(policy));
+  const { dp, opt, emb } = afterPipeline(ctx, sizes, p);
+  return { candidate, lists, ends, memory, dp, opt, emb, stepTime: stepOf(round, ends, dp, opt, emb), host };
 }
 
 /** Each of xs / v (a plain loop: no closure, so evaluate allocates no context per call). */
@@ -381,6 +405,46 @@ export interface Timing {
    * false its stages carry no per-part memory breakdown (the same totals, nothing recounted)
    */
   estimate?: (memoryParts?: boolean) => Estimate;
+  /** what the pipeline was given and gave (timed plans): dominanceFloorOf compares another execution with it */
+  pipeline?: PipelineRun;
+}
+
+/** A timed execution's pipeline: its micro-batches, virtual stages, stage lists and each stage's end. */
+export interface PipelineRun { m: number; v: number; lists: StageLists; ends: readonly number[] }
+
+/** Whether every stage's times in `a` are at least those in `b` (the 1F1B simulation is monotone in each). */
+function listsAtLeast(a: StageLists, b: StageLists): boolean {
+  for (let s = 0; s < a.forward_s.length; s++) {
+    if (!(a.forward_s[s]! >= b.forward_s[s]! && a.backward_s[s]! >= b.backward_s[s]! && a.compute_s[s]! >= b.compute_s[s]! &&
+      a.forwardSend_s[s]! >= b.forwardSend_s[s]! && a.backwardSend_s[s]! >= b.backwardSend_s[s]!)) return false;
+  }
+  return true;
+}
+
+/**
+ * Floors under the plan's step time from executions already timed with as many stages, micro-batches
+ * and virtual stages (one per run): where this plan's stage lists are at least a run's, stage by stage,
+ * each stage ends no earlier than there (the pipeline is a chain of sums and maxima), and this plan's
+ * own all-reduce, optimizer step and embedding sync follow. Undefined where the lists do not compare;
+ * all undefined where the plan has several partitions to simulate.
+ */
+export async function dominanceFloorsOf(plan: ResolvedPlan, runs: readonly PipelineRun[], policy: EstimatorPolicy = FASOP): Promise<Array<number | undefined>> {
+  const out = new Array<number | undefined>(runs.length).fill(undefined);
+  const ctx = contextOf(plan, policy);
+  const v = (plan.execution ?? PLAIN_EXECUTION).virtualStages;
+  if (!runs.some((r) => r.m === ctx.m && r.v === v && r.ends.length === plan.pp)) return out;
+  const { candidates, known } = await partitionsOf(ctx);
+  if (candidates.length !== 1) return out;
+  const c = candidates[0]!;
+  const p = prepare(ctx, c, known, false);
+  let after: ReturnType<typeof afterPipeline> | undefined;
+  for (let i = 0; i < runs.length; i++) {
+    const r = runs[i]!;
+    if (r.m !== ctx.m || r.v !== v || r.ends.length !== c.sizes.length || !listsAtLeast(p.lists, r.lists)) continue;
+    after ??= afterPipeline(ctx, c.sizes, p);
+    out[i] = stepOf(roundingOf(policy), r.ends, after.dp, after.opt, after.emb);
+  }
+  return out;
 }
 
 function tightest(total_GiB: readonly number[], limits_GiB: readonly number[]): { tightMemory_GiB: number; tightLimit_GiB: number } {
@@ -403,5 +467,6 @@ export async function timeEstimate(plan: ResolvedPlan, policy: EstimatorPolicy =
   const oom = oomCheck(plan, policy, best.memory.total_GiB);
   // the breakdown's memory parts: the same byte model, its parts kept this time
   const estimate = (memoryParts = true) => result(ctx, memoryParts ? { ...best, memory: memoryOf(plan, policy, ctx.recipe, best.candidate.sizes, ctx.n, ctx.m) } : best, oom);
-  return { stepTime_s: best.stepTime, isOom: oom.isOom, ...tightest(best.memory.total_GiB, oom.limits_GiB), timed: true, ...(best.candidate.memoryCapped ? { memoryCapped: true } : {}), estimate };
+  const pipeline: PipelineRun = { m: ctx.m, v: (plan.execution ?? PLAIN_EXECUTION).virtualStages, lists: best.lists, ends: best.ends };
+  return { stepTime_s: best.stepTime, isOom: oom.isOom, ...tightest(best.memory.total_GiB, oom.limits_GiB), timed: true, ...(best.candidate.memoryCapped ? { memoryCapped: true } : {}), estimate, pipeline };
 }

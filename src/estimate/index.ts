@@ -1,13 +1,13 @@
 /** The estimator's public face: one `estimate(plan, policy)`, the named policies, and an estimator by name. */
 import { FasopError } from '../errors.js';
-import { estimate, moreRecomputeFloorOf, stepFloorOf, timeEstimate, type Timing } from './estimate.js';
+import { dominanceFloorsOf, estimate, moreRecomputeFloorOf, stepFloorOf, timeEstimate, type PipelineRun, type Timing } from './estimate.js';
 import { floorCheck, floorsApply, type FloorCheck } from './memory-bound.js';
 import { timeFloorApplies } from './time-bound.js';
 import type { Estimate, ResolvedPlan } from './plan.js';
 import { POLICIES, type EstimatorPolicy } from './policy.js';
 import { readsTracked } from './placement-reads.js';
 
-export { estimate, microBatchesOf, timeEstimate, type Timing } from './estimate.js';
+export { estimate, microBatchesOf, timeEstimate, type PipelineRun, type Timing } from './estimate.js';
 export { FASOP, REFERENCE, POLICIES, withPolicy, type EstimatorPolicy } from './policy.js';
 
 /** The policy of a name ('reference' reproduces the original; 'fasop' is the corrected model). */
@@ -33,6 +33,8 @@ export type Estimator = ((plan: ResolvedPlan) => Estimate | Promise<Estimate>) &
    * partition each layer count takes (estimate.ts)
    */
   moreRecomputeFloor_s?: (plan: ResolvedPlan) => Promise<number>;
+  /** floors under the plan's step time from executions already timed whose pipeline inputs its own are at least (estimate.ts dominanceFloorsOf) */
+  dominanceFloors_s?: (plan: ResolvedPlan, runs: readonly PipelineRun[]) => Promise<Array<number | undefined>>;
   /** the plan's Timing (estimate.ts): the figures of the estimate, its breakdown built on demand, memory before time */
   timing?: (plan: ResolvedPlan) => Promise<Timing>;
   /** whether the estimator reads the plan's nodes only through the recorded readers (placement-reads.ts) */
@@ -55,6 +57,7 @@ export function getEstimator(policy: string | EstimatorPolicy): Estimator {
   if (floorsApply(p) && timeFloorApplies(p)) {
     run.stepFloor_s = (plan, past_s) => stepFloorOf(plan, p, past_s);
     run.moreRecomputeFloor_s = (plan) => moreRecomputeFloorOf(plan, p);
+    run.dominanceFloors_s = (plan, runs) => dominanceFloorsOf(plan, runs, p);
   }
   run.timing = (plan) => timeEstimate(plan, p);
   if (readsTracked(p)) run.placementReads = true;

@@ -6,7 +6,7 @@
 import type { Catalog } from '../catalog/catalog.js';
 import { FasopError } from '../errors.js';
 import { PLAIN_EXECUTION, executionLabel } from '../estimate/execution.js';
-import { timingOf, type Estimator, type Timing } from '../estimate/index.js';
+import { timingOf, type Estimator, type PipelineRun, type Timing } from '../estimate/index.js';
 import type { Estimate, ResolvedPlan } from '../estimate/plan.js';
 import { newTape, onNodes, readsSame, type ReadTape } from '../estimate/placement-reads.js';
 import { checkedPlacements, planExecution, planExecutionProblems, resolvePlan, type Placement, type PlanSettings } from '../plan/resolve.js';
@@ -59,7 +59,8 @@ export interface ExecutionChoice {
 /**
  * Of one strategy's executions on a placement, the fastest that fits (the first of equals, in the
  * request's order). Not timed: an execution whose memory floor is over the limit, or whose step-time
- * floor cannot beat the fastest fitting one so far. With fewestRecomputeLayers, a full recompute
+ * floor cannot beat the fastest fitting one so far, or no faster than an earlier fitting one (its
+ * pipeline inputs at least that one's, stage by stage: estimate.ts dominanceFloorsOf). With fewestRecomputeLayers, a full recompute
  * whose sibling without recompute does not fit is also tried with the fewest layers that fit.
  * With memoryParts false the chosen estimate's stages carry their memory but not its parts.
  */
@@ -78,6 +79,8 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
   // executions that fit only on a partition within memory (minmax's did not fit): more recompute may loosen it
   const cappedFit: boolean[] = new Array(choice.length).fill(false);
   const settings = settingsOf(choice, gbs);
+  // executions not timed because an earlier fitting one is no slower (its step time is a floor under theirs)
+  const dominated: Array<{ at: number; plan: ResolvedPlan; by: Kept }> = [];
   for (const at of timingOrder(choice)) {
     const st = choice[at]!;
     const plan = resolvePlan(req, profiles, place, settings[at]!);
@@ -94,6 +97,24 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
       const f = (await estimator.stepFloor_s(plan, (best_s * (1 + STEP_TIE_REL) * (1 + 1e-6)) / (1 - 1e-9))) * (1 - 1e-9);
       if (f > best_s * (1 + STEP_TIE_REL)) {
         outcome[at] = 'skipped';
+        continue;
+      }
+    }
+    // an execution whose pipeline inputs are at least a fitting one's ends no earlier (more recompute on the same partition)
+    if (fits.length && estimator.dominanceFloors_s) {
+      const floors = await estimator.dominanceFloors_s(plan, fits.map((y) => y.timing.pipeline ?? NO_RUN));
+      let by: Kept | undefined;
+      let past = false;
+      for (let i = 0; i < fits.length && !past; i++) {
+        const f = floors[i];
+        if (f === undefined) continue;
+        past = f * (1 - 1e-9) > best_s * (1 + STEP_TIE_REL);
+        // no faster than an earlier execution in the request's order: never chosen over it
+        if (!by && fits[i]!.at < at && f >= fits[i]!.timing.stepTime_s) by = fits[i];
+      }
+      if (past || by) {
+        outcome[at] = 'skipped';
+        if (!past) dominated.push({ at, plan, by: by! });
         continue;
       }
     }
@@ -128,6 +149,24 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
       }
     }
   }
+  // the floor holds to rounding: where the execution that rules one out lies just past the tie distance of the fastest, time it
+  for (let again = true; again;) {
+    again = false;
+    const window_s = best_s * (1 + STEP_TIE_REL);
+    for (let i = 0; i < dominated.length; i++) {
+      const d = dominated[i]!;
+      if (!(d.by.timing.stepTime_s > window_s && d.by.timing.stepTime_s * (1 - 1e-9) <= window_s)) continue;
+      dominated.splice(i, 1);
+      const t = await timingOf(estimator, d.plan);
+      estimated += 1;
+      if (!t.isOom) {
+        fits.push({ plan: d.plan, timing: t, at: d.at });
+        best_s = Math.min(best_s, t.stepTime_s);
+      }
+      again = true;
+      break;
+    }
+  }
   const fit = chosenOf(fits);
   if (fit) return { fit: { plan: fit.plan, estimate: fit.timing.estimate!(memoryParts) } };
   const { plan, ratio, peak_GiB, limit_GiB, timed } = lean!;
@@ -137,6 +176,9 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
 
 /** The leanest execution that does not fit, so far. */
 interface Lean { ratio: number; at: number; plan: ResolvedPlan; peak_GiB: number; limit_GiB: number; timed: boolean }
+
+/** Where a timing carries no pipeline run: no floor compares with it. */
+const NO_RUN: PipelineRun = { m: 0, v: 0, lists: { forward_s: [], backward_s: [], compute_s: [], forwardSend_s: [], backwardSend_s: [], comm_s: [] }, ends: [] };
 
 /** An execution that fits, as timed (its whole estimate is built only if it is the one kept). */
 interface Kept { plan: ResolvedPlan; timing: Timing; at: number }
