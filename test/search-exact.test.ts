@@ -5,12 +5,16 @@ import { test } from 'node:test';
 import { Command } from 'commander';
 import { addSearchOptions, resolveSearchOptions, type RawSearchOptions } from '../src/cli/search-options.js';
 import { getEstimator } from '../src/estimate/index.js';
+import { dominance } from '../src/estimate/estimate.js';
 import { memoryFloor } from '../src/estimate/memory-bound.js';
 import { RECIPES } from '../src/estimate/recipe.js';
 import { ProfileDb } from '../src/profiles/db.js';
 import { searchEvents, type SearchEvent } from '../src/search/search.js';
 import { STEP_TIE_REL } from '../src/search/choose.js';
 import type { PlanRecord } from '../src/search/record.js';
+
+// the pruned search compares executions by their pipelines on every size here (it times short ones by default)
+dominance.minCells = 0;
 
 function setup(gpuTokens: string[], args: string[]) {
   const raw = addSearchOptions(new Command('search')).exitOverride().parse(args, { from: 'user' }).opts() as RawSearchOptions;

@@ -422,6 +422,12 @@ function listsAtLeast(a: StageLists, b: StageLists): boolean {
 }
 
 /**
+ * Pipelines of fewer stage-micro-batches (pp·v·m) than this are timed rather than compared (timing them
+ * costs about what the comparison does; docs/benchmarks.md). A setting, so that tests can compare small ones.
+ */
+export const dominance = { minCells: 1024 };
+
+/**
  * Floors under the plan's step time from executions already timed with as many stages, micro-batches
  * and virtual stages (one per run): where this plan's stage lists are at least a run's, stage by stage,
  * each stage ends no earlier than there (the pipeline is a chain of sums and maxima), and this plan's
@@ -430,8 +436,10 @@ function listsAtLeast(a: StageLists, b: StageLists): boolean {
  */
 export async function dominanceFloorsOf(plan: ResolvedPlan, runs: readonly PipelineRun[], policy: EstimatorPolicy = FASOP): Promise<Array<number | undefined>> {
   const out = new Array<number | undefined>(runs.length).fill(undefined);
-  const ctx = contextOf(plan, policy);
   const v = (plan.execution ?? PLAIN_EXECUTION).virtualStages;
+  // where the pipeline is short to simulate, timing costs about what the comparison does
+  if (plan.pp * v * (plan.gbs / (plan.dp * plan.mbs)) < dominance.minCells) return out;
+  const ctx = contextOf(plan, policy);
   if (!runs.some((r) => r.m === ctx.m && r.v === v && r.ends.length === plan.pp)) return out;
   const { candidates, known } = await partitionsOf(ctx);
   if (candidates.length !== 1) return out;
