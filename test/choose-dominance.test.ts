@@ -35,7 +35,7 @@ function scripted(steps: Record<string, number>, timed: string[]): Estimator {
     timing: async (plan: ResolvedPlan): Promise<Timing> => {
       const k = key(plan);
       timed.push(k);
-      const pipeline: PipelineRun = { m: 1, v: 1, lists: { forward_s: [], backward_s: [], compute_s: [], forwardSend_s: [], backwardSend_s: [], comm_s: [] }, ends: [] };
+      const pipeline: PipelineRun = { m: 1, v: 1, sp: false, cp: 1, lists: { forward_s: [], backward_s: [], compute_s: [], forwardSend_s: [], backwardSend_s: [], comm_s: [] }, ends: [] };
       runs.set(pipeline, k);
       return { stepTime_s: steps[k]!, isOom: false, tightMemory_GiB: 1, tightLimit_GiB: 2, timed: true, estimate: () => ({ stepTime_s: steps[k]! } as Estimate), pipeline };
     },

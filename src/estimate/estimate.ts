@@ -409,8 +409,8 @@ export interface Timing {
   pipeline?: PipelineRun;
 }
 
-/** A timed execution's pipeline: its micro-batches, virtual stages, stage lists and each stage's end. */
-export interface PipelineRun { m: number; v: number; lists: StageLists; ends: readonly number[] }
+/** A timed execution's pipeline: its micro-batches, virtual stages, sequence parallelism and cp, stage lists and each stage's end. */
+export interface PipelineRun { m: number; v: number; sp: boolean; cp: number; lists: StageLists; ends: readonly number[] }
 
 /** Whether every stage's times in `a` are at least those in `b` (the 1F1B simulation is monotone in each). */
 function listsAtLeast(a: StageLists, b: StageLists): boolean {
@@ -429,18 +429,23 @@ export const dominance = { minCells: 1024 };
 
 /**
  * Floors under the plan's step time from executions already timed with as many stages, micro-batches
- * and virtual stages (one per run): where this plan's stage lists are at least a run's, stage by stage,
+ * and virtual stages, and the same sequence parallelism and cp (one per run): where this plan's stage lists are at least a run's, stage by stage,
  * each stage ends no earlier than there (the pipeline is a chain of sums and maxima), and this plan's
  * own all-reduce, optimizer step and embedding sync follow. Undefined where the lists do not compare;
  * all undefined where the plan has several partitions to simulate.
  */
 export async function dominanceFloorsOf(plan: ResolvedPlan, runs: readonly PipelineRun[], policy: EstimatorPolicy = FASOP): Promise<Array<number | undefined>> {
   const out = new Array<number | undefined>(runs.length).fill(undefined);
-  const v = (plan.execution ?? PLAIN_EXECUTION).virtualStages;
+  const e = plan.execution ?? PLAIN_EXECUTION;
+  const v = e.virtualStages;
+  const m = plan.gbs / (plan.dp * plan.mbs);
   // where the pipeline is short to simulate, timing costs about what the comparison does
-  if (plan.pp * v * (plan.gbs / (plan.dp * plan.mbs)) < dominance.minCells) return out;
+  if (plan.pp * v * m < dominance.minCells) return out;
+  // the runs worth comparing: the same pipeline shape, and the same sequence parallelism and cp (whose
+  // collectives move some stages' times up and others down, so that their lists seldom compare)
+  const comparable = (r: PipelineRun) => r.m === m && r.v === v && r.ends.length === plan.pp && r.sp === e.sequenceParallel && r.cp === e.cp;
+  if (!runs.some(comparable)) return out;
   const ctx = contextOf(plan, policy);
-  if (!runs.some((r) => r.m === ctx.m && r.v === v && r.ends.length === plan.pp)) return out;
   const { candidates, known } = await partitionsOf(ctx);
   if (candidates.length !== 1) return out;
   const c = candidates[0]!;
@@ -448,7 +453,7 @@ export async function dominanceFloorsOf(plan: ResolvedPlan, runs: readonly Pipel
   let after: ReturnType<typeof afterPipeline> | undefined;
   for (let i = 0; i < runs.length; i++) {
     const r = runs[i]!;
-    if (r.m !== ctx.m || r.v !== v || r.ends.length !== c.sizes.length || !listsAtLeast(p.lists, r.lists)) continue;
+    if (!comparable(r) || r.ends.length !== c.sizes.length || !listsAtLeast(p.lists, r.lists)) continue;
     after ??= afterPipeline(ctx, c.sizes, p);
     out[i] = stepOf(roundingOf(policy), r.ends, after.dp, after.opt, after.emb);
   }
@@ -475,6 +480,7 @@ export async function timeEstimate(plan: ResolvedPlan, policy: EstimatorPolicy =
   const oom = oomCheck(plan, policy, best.memory.total_GiB);
   // the breakdown's memory parts: the same byte model, its parts kept this time
   const estimate = (memoryParts = true) => result(ctx, memoryParts ? { ...best, memory: memoryOf(plan, policy, ctx.recipe, best.candidate.sizes, ctx.n, ctx.m) } : best, oom);
-  const pipeline: PipelineRun = { m: ctx.m, v: (plan.execution ?? PLAIN_EXECUTION).virtualStages, lists: best.lists, ends: best.ends };
+  const e = plan.execution ?? PLAIN_EXECUTION;
+  const pipeline: PipelineRun = { m: ctx.m, v: e.virtualStages, sp: e.sequenceParallel, cp: e.cp, lists: best.lists, ends: best.ends };
   return { stepTime_s: best.stepTime, isOom: oom.isOom, ...tightest(best.memory.total_GiB, oom.limits_GiB), timed: true, ...(best.candidate.memoryCapped ? { memoryCapped: true } : {}), estimate, pipeline };
 }

@@ -178,7 +178,7 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
 interface Lean { ratio: number; at: number; plan: ResolvedPlan; peak_GiB: number; limit_GiB: number; timed: boolean }
 
 /** Where a timing carries no pipeline run: no floor compares with it. */
-const NO_RUN: PipelineRun = { m: 0, v: 0, lists: { forward_s: [], backward_s: [], compute_s: [], forwardSend_s: [], backwardSend_s: [], comm_s: [] }, ends: [] };
+const NO_RUN: PipelineRun = { m: 0, v: 0, sp: false, cp: 0, lists: { forward_s: [], backward_s: [], compute_s: [], forwardSend_s: [], backwardSend_s: [], comm_s: [] }, ends: [] };
 
 /** An execution that fits, as timed (its whole estimate is built only if it is the one kept). */
 interface Kept { plan: ResolvedPlan; timing: Timing; at: number }
