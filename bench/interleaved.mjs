@@ -1,13 +1,14 @@
 // One build against another where single runs move more than the change (docs/benchmarks.md):
-//   npm run build && node bench/interleaved.mjs BEFORE_REF [--rounds R] [--runs N] [--only a,s]
+//   npm run build && node bench/interleaved.mjs BEFORE_REF [--rounds R] [--runs N] [--only a,b,s]
 // BEFORE_REF is exported with `git archive` and built beside this checkout, as bench/search-scale.mjs
 // does. Each round runs before and after in turn, each in a fresh process that searches N times on one
 // thread; a process reports the least CPU time of its runs after the first (the JIT's warm-up left out).
 //   (a) LLaMA-70B, --gpus H100 64 H200 64 --gbs 1024
+//   (b) LLaMA-3.1-405B dimensions, --gpus H100 256 A100 128 --seq-length 8192 --gbs 2048
 //   (s) the small sweep, --gpus H100 4 H200 4 --pareto --pareto-gbs-max 32
 // Child mode (internal): node bench/interleaved.mjs --child DIST GPUS_JSON ARGS_JSON N
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -49,17 +50,24 @@ const flag = (name, dflt) => {
 };
 const rounds = Number(flag('--rounds', '3'));
 const runs = Number(flag('--runs', '4'));
-const only = new Set(flag('--only', 'a,s').split(','));
+const only = new Set(flag('--only', 'a,b,s').split(','));
 const ref = argv[0];
-if (!ref) throw new Error('usage: node bench/interleaved.mjs BEFORE_REF [--rounds R] [--runs N] [--only a,s]');
+if (!ref) throw new Error('usage: node bench/interleaved.mjs BEFORE_REF [--rounds R] [--runs N] [--only a,b,s]');
 
 const before = mkdtempSync(join(tmpdir(), 'fasop-before-'));
 execFileSync('sh', ['-c', `git -C "${ROOT}" archive "${ref}" | tar -x -C "${before}"`]);
 symlinkSync(join(ROOT, 'node_modules'), join(before, 'node_modules'));
 execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(before, 'tsconfig.json')], { stdio: 'inherit' });
 
+// LLaMA-3.1-405B's shape (Meta's config.json), as an extra catalog (as bench/search-scale.mjs gives it)
+const extra = join(mkdtempSync(join(tmpdir(), 'fasop-catalog-')), 'llama405b.json');
+writeFileSync(extra, JSON.stringify({ models: { llama405b: {
+  architecture: 'llama', hidden_size: 16384, seq_length: 1024, num_layers: 126, vocab_size: 128256, num_attention_heads: 128,
+  num_key_value_heads: 8, intermediate_size: 53248, tie_word_embeddings: false, max_position_embeddings: 131072, source: 'Llama-3.1-405B config.json',
+} } }));
 const scenarios = {
   a: { name: '(a) llama70b, H100×64 + H200×64 nodes, gbs 1024', gpus: ['H100', '64', 'H200', '64'], args: ['--gbs', '1024'] },
+  b: { name: '(b) 405B dims, H100×256 + A100×128 nodes, seq 8192, gbs 2048', gpus: ['H100', '256', 'A100', '128'], args: ['--model-type', 'llama405b', '--seq-length', '8192', '--gbs', '2048', '--catalog', extra] },
   s: { name: '(s) H100×4 + H200×4, --pareto --pareto-gbs-max 32', gpus: ['H100', '4', 'H200', '4'], args: ['--pareto', '--pareto-gbs-max', '32'] },
 };
 const child = (root, s) => JSON.parse(execFileSync(process.execPath, [new URL(import.meta.url).pathname, '--child', join(root, 'dist'), JSON.stringify(s.gpus), JSON.stringify(s.args), String(runs)], { encoding: 'utf8' }));
@@ -69,7 +77,7 @@ console.log('');
 console.log('| scenario | results | before: least CPU (s) per round | after: least CPU (s) per round | after / before (medians) |');
 console.log('|---|---|---|---|---|');
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
-for (const key of ['a', 's']) {
+for (const key of ['a', 'b', 's']) {
   if (!only.has(key)) continue;
   const s = scenarios[key];
   const b = [];
