@@ -13,17 +13,11 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { importBuild } from './scale-common.mjs';
 
 const [dist, mode, capArg, gpuJson, argsJson, workersArg] = process.argv.slice(2);
-const imp = (p) => import(pathToFileURL(join(dist, p)).href);
-// the heap growth bin/fasop.js sets, where the build has it (earlier builds ran with V8's default)
-(await imp('cli/heap.js').catch(() => undefined))?.boundHeapGrowth();
-const { Command } = await import('commander');
-const { addSearchOptions, resolveSearchOptions } = await imp('cli/search-options.js');
-const { ProfileDb } = await imp('profiles/db.js');
-const { getEstimator } = await imp('estimate/index.js');
-const { searchEvents, planJobs, countPlans } = await imp('search/search.js');
+const { imp, getEstimator, search, resolve } = await importBuild(dist);
+const { searchEvents, planJobs, countPlans } = search;
 const csv = await imp('report/csv.js');
 const { planExtras } = await imp('report/plan-extras.js');
 const tableModule = await imp('report/result-table.js').catch(() => undefined);
@@ -33,15 +27,15 @@ const cap_s = Number(capArg);
 const t0 = performance.now();
 let out;
 try {
-  const raw = addSearchOptions(new Command('search')).exitOverride().parse(args, { from: 'user' }).opts();
-  const r = resolveSearchOptions(raw, gpuTokens);
   // every plan the estimator times is counted (a build with the technique space times several per result)
-  const base = getEstimator(r.request.estimator);
   let timed = 0;
-  const estimator = Object.assign((plan) => { timed += 1; return base(plan); }, base);
-  // a build whose estimator times through `timing` (memory before time) counts the plans it simulated
-  if (base.timing) estimator.timing = async (plan) => { const t = await base.timing(plan); if (t.timed) timed += 1; return t; };
-  const ctx = { catalog: r.catalog, profiles: ProfileDb.open(r.profileDir), estimator };
+  const { raw, r, ctx } = resolve(gpuTokens, args, (name) => {
+    const base = getEstimator(name);
+    const estimator = Object.assign((plan) => { timed += 1; return base(plan); }, base);
+    // a build whose estimator times through `timing` (memory before time) counts the plans it simulated
+    if (base.timing) estimator.timing = async (plan) => { const t = await base.timing(plan); if (t.timed) timed += 1; return t; };
+    return estimator;
+  });
   const total = countPlans(planJobs(r.request, ctx.profiles, ctx.catalog));
   const run = async (events) => {
     const start = performance.now();

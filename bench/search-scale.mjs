@@ -10,42 +10,18 @@
 //   (d) the hot path: (a) run twice on one thread, the second run's plans per CPU second
 // Searches longer than --cap seconds (default 120) stop there; their total is projected from the rate.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { ROOT, buildRef, llama405bCatalog, scenarios as allScenarios, takeFlag } from './scale-common.mjs';
 
-const ROOT = new URL('..', import.meta.url).pathname;
 const CHILD = new URL('./scale-child.mjs', import.meta.url).pathname;
 const argv = process.argv.slice(2);
-const flag = (name, dflt) => {
-  const i = argv.indexOf(name);
-  if (i < 0) return dflt;
-  const v = argv[i + 1];
-  argv.splice(i, 2);
-  return v;
-};
-const cap = Number(flag('--cap', '120'));
-const only = new Set(flag('--only', 'a,b,c,d').split(','));
+const cap = Number(takeFlag(argv, '--cap', '120'));
+const only = new Set(takeFlag(argv, '--only', 'a,b,c,d').split(','));
 const ref = argv[0] ?? '84ee787';
-
-const before = mkdtempSync(join(tmpdir(), 'fasop-before-'));
-execFileSync('sh', ['-c', `git -C "${ROOT}" archive "${ref}" | tar -x -C "${before}"`]);
-symlinkSync(join(ROOT, 'node_modules'), join(before, 'node_modules'));
-execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(before, 'tsconfig.json')], { stdio: 'inherit' });
-
-// LLaMA-3.1-405B's shape (Meta's config.json), as an extra catalog, for builds whose catalog lacks it
-const extra = join(mkdtempSync(join(tmpdir(), 'fasop-catalog-')), 'llama405b.json');
-writeFileSync(extra, JSON.stringify({ models: { llama405b: {
-  architecture: 'llama', hidden_size: 16384, seq_length: 1024, num_layers: 126, vocab_size: 128256, num_attention_heads: 128,
-  num_key_value_heads: 8, intermediate_size: 53248, tie_word_embeddings: false, max_position_embeddings: 131072, source: 'Llama-3.1-405B config.json',
-} } }));
-
-const scenarios = {
-  a: { name: '(a) llama70b, H100×64 + H200×64 nodes, gbs 1024', gpus: ['H100', '64', 'H200', '64'], args: ['--gbs', '1024'] },
-  b: { name: '(b) 405B dims, H100×256 + A100×128 nodes, seq 8192, gbs 2048', gpus: ['H100', '256', 'A100', '128'], args: ['--model-type', 'llama405b', '--seq-length', '8192', '--gbs', '2048', '--catalog', extra] },
-  c: { name: '(c) llama70b, H100×20 + H200×20, --pareto --pareto-gbs-max 64', gpus: ['H100', '20', 'H200', '20'], args: ['--pareto', '--pareto-gbs-max', '64'] },
-};
+const before = buildRef(ref);
+const scenarios = allScenarios(llama405bCatalog());
 const threads = availableParallelism();
 const run = (root, mode, s, capS, workers = 1) => {
   try {
