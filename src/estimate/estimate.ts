@@ -405,7 +405,7 @@ export interface Timing {
    * false its stages carry no per-part memory breakdown (the same totals, nothing recounted)
    */
   estimate?: (memoryParts?: boolean) => Estimate;
-  /** what the pipeline was given and gave (timed plans): dominanceFloorOf compares another execution with it */
+  /** what the pipeline was given and gave (timed plans): dominanceFloorsOf compares another execution with it */
   pipeline?: PipelineRun;
 }
 
@@ -429,10 +429,10 @@ export const dominance = { minCells: 1024 };
 
 /**
  * Floors under the plan's step time from executions already timed with as many stages, micro-batches
- * and virtual stages, and the same sequence parallelism and cp (one per run): where this plan's stage lists are at least a run's, stage by stage,
- * each stage ends no earlier than there (the pipeline is a chain of sums and maxima), and this plan's
- * own all-reduce, optimizer step and embedding sync follow. Undefined where the lists do not compare;
- * all undefined where the plan has several partitions to simulate.
+ * and virtual stages, and the same sequence parallelism and cp (one per run): where this plan's stage
+ * lists are at least a run's, stage by stage, each stage ends no earlier than there (the pipeline is a
+ * chain of sums and maxima), and this plan's own all-reduce, optimizer step and embedding sync follow.
+ * Undefined where the lists do not compare; all undefined where the plan has several partitions to simulate.
  */
 export async function dominanceFloorsOf(plan: ResolvedPlan, runs: readonly PipelineRun[], policy: EstimatorPolicy = FASOP): Promise<Array<number | undefined>> {
   const out = new Array<number | undefined>(runs.length).fill(undefined);

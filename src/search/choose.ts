@@ -60,8 +60,9 @@ export interface ExecutionChoice {
  * Of one strategy's executions on a placement, the fastest that fits (the first of equals, in the
  * request's order). Not timed: an execution whose memory floor is over the limit, or whose step-time
  * floor cannot beat the fastest fitting one so far, or no faster than an earlier fitting one (its
- * pipeline inputs at least that one's, stage by stage: estimate.ts dominanceFloorsOf). With fewestRecomputeLayers, a full recompute
- * whose sibling without recompute does not fit is also tried with the fewest layers that fit.
+ * pipeline inputs at least that one's, stage by stage: estimate.ts dominanceFloorsOf). With
+ * fewestRecomputeLayers, a full recompute whose sibling without recompute does not fit is also tried
+ * with the fewest layers that fit.
  * With memoryParts false the chosen estimate's stages carry their memory but not its parts.
  */
 export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, estimator: Estimator, place: Placement, choice: readonly Strategy[], gbs: number, memoryParts = true): Promise<ExecutionChoice> {
