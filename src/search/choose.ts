@@ -199,8 +199,15 @@ async function fewestLayers(req: SearchRequest, profiles: ProfileDb, estimator: 
   const J = Math.floor((most - 1) / v);
   let estimated = 0;
   if (J < 1) return { estimated };
+  // one plan per layer count: the floor below and the probes ask for the same (its partitions are counted once)
+  const plans = new Map<number, ResolvedPlan>();
+  const planOf = (j: number) => {
+    let plan = plans.get(j);
+    if (!plan) plans.set(j, (plan = resolvePlan(req, profiles, place, { ...st, gbs, execution: { ...e, recomputeLayers: j * v } })));
+    return plan;
+  };
   const probe = async (j: number) => {
-    const plan = resolvePlan(req, profiles, place, { ...st, gbs, execution: { ...e, recomputeLayers: j * v } });
+    const plan = planOf(j);
     const floor = estimator.memoryFloor?.(plan);
     if (floor && floor.ratio > 1) return undefined;
     const timing = await timingOf(estimator, plan);
@@ -208,7 +215,7 @@ async function fewestLayers(req: SearchRequest, profiles: ProfileDb, estimator: 
     return timing.isOom ? undefined : { plan, timing };
   };
   if (best_s !== undefined && estimator.moreRecomputeFloor_s) {
-    const plan = resolvePlan(req, profiles, place, { ...st, gbs, execution: { ...e, recomputeLayers: v } });
+    const plan = planOf(1);
     if ((await estimator.moreRecomputeFloor_s(plan)) * (1 - 1e-9) > best_s * (1 + STEP_TIE_REL)) return { estimated };
   }
   let lo = 1;
