@@ -4,7 +4,7 @@
  * all-reduce, the optimizer step, the embedding sync and memory; the fastest is reported.
  */
 import { FasopError } from '../errors.js';
-import { sharedPlanCosts } from './plan-costs.js';
+import { microBatchesOf, sharedPlanCosts } from './plan-costs.js';
 
 export { microBatchesOf } from './plan-costs.js';
 import { trainingFlopsPerToken } from '../model/flops.js';
@@ -438,7 +438,7 @@ export async function dominanceFloorsOf(plan: ResolvedPlan, runs: readonly Pipel
   const out = new Array<number | undefined>(runs.length).fill(undefined);
   const e = plan.execution ?? PLAIN_EXECUTION;
   const v = e.virtualStages;
-  const m = plan.gbs / (plan.dp * plan.mbs);
+  const m = microBatchesOf(plan);
   // where the pipeline is short to simulate, timing costs about what the comparison does
   if (plan.pp * v * m < dominance.minCells) return out;
   // the runs worth comparing: the same pipeline shape, and the same sequence parallelism and cp (whose
@@ -453,7 +453,7 @@ export async function dominanceFloorsOf(plan: ResolvedPlan, runs: readonly Pipel
   let after: ReturnType<typeof afterPipeline> | undefined;
   for (let i = 0; i < runs.length; i++) {
     const r = runs[i]!;
-    if (!comparable(r) || r.ends.length !== c.sizes.length || !listsAtLeast(p.lists, r.lists)) continue;
+    if (!comparable(r) || !listsAtLeast(p.lists, r.lists)) continue;
     after ??= afterPipeline(ctx, c.sizes, p);
     out[i] = stepOf(roundingOf(policy), r.ends, after.dp, after.opt, after.emb);
   }

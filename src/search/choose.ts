@@ -151,21 +151,17 @@ export async function chooseExecution(req: SearchRequest, profiles: ProfileDb, e
     }
   }
   // the floor holds to rounding: where the execution that rules one out lies just past the tie distance of the fastest, time it
-  for (let again = true; again;) {
-    again = false;
+  const justPast = (d: { by: Kept }) => {
     const window_s = best_s * (1 + STEP_TIE_REL);
-    for (let i = 0; i < dominated.length; i++) {
-      const d = dominated[i]!;
-      if (!(d.by.timing.stepTime_s > window_s && d.by.timing.stepTime_s * (1 - 1e-9) <= window_s)) continue;
-      dominated.splice(i, 1);
-      const t = await timingOf(estimator, d.plan);
-      estimated += 1;
-      if (!t.isOom) {
-        fits.push({ plan: d.plan, timing: t, at: d.at });
-        best_s = Math.min(best_s, t.stepTime_s);
-      }
-      again = true;
-      break;
+    return d.by.timing.stepTime_s > window_s && d.by.timing.stepTime_s * (1 - 1e-9) <= window_s;
+  };
+  for (let i = dominated.findIndex(justPast); i >= 0; i = dominated.findIndex(justPast)) {
+    const [d] = dominated.splice(i, 1);
+    const t = await timingOf(estimator, d!.plan);
+    estimated += 1;
+    if (!t.isOom) {
+      fits.push({ plan: d!.plan, timing: t, at: d!.at });
+      best_s = Math.min(best_s, t.stepTime_s);
     }
   }
   const fit = chosenOf(fits);
