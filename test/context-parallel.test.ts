@@ -262,7 +262,7 @@ test('search: cp degrees with tp·cp·dp·pp = GPUs; the CSV records cp; export 
   assert.match(tt.out, /context_parallel_degree = 2/);
 });
 
-test('validate --published: a context-parallel record is placed and priced; today\'s only one is fp8, out of scope for that', async () => {
+test('validate --published: a context-parallel record is placed and priced (an fp8 one is listed out of scope)', async () => {
   const sets = readPublishedSets(join(import.meta.dirname, '..', 'validation', 'published'));
   const cpRecords = sets.flatMap((s) => s.records).filter((r) => r.cp > 1);
   assert.ok(cpRecords.length >= 1);

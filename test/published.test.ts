@@ -23,7 +23,7 @@ test('the published files parse: at least 10 records from at least 3 sources, ea
   const sets = readPublishedSets(DIR);
   assert.ok(sets.length >= 3, String(sets.length));
   const recs = sets.flatMap((s) => s.records);
-  assert.ok(recs.length >= 10 && recs.length <= 40, String(recs.length));
+  assert.ok(recs.length >= 10 && recs.length <= 400, String(recs.length));
   assert.ok(new Set(recs.map((r) => r.source.repo ?? r.source.url)).size >= 3, 'three distinct sources');
   for (const r of recs) {
     assert.ok(r.source.url !== undefined || (r.source.repo !== undefined && r.source.path !== undefined), r.id);
@@ -88,6 +88,8 @@ test('bad files are refused naming the file and the problem', () => {
   refused(folderWith((d) => { (d as Record<string, unknown>)['recipe'] = 'torchtitan'; }), /recipe must be one of megatron-mixed/);
   refused(folderWith((d) => { d.records[0]!['cp'] = 2; d.records[0]!['dp'] = 2; }), /an unfused attention runs without context parallelism/);
   refused(folderWith((d) => { d.records[0]!['attention'] = 'sdpa'; }), /attention/);
+  refused(folderWith((d) => { d.records[0]!['recipe'] = 'pure-bf16'; }), /recipe must be one of megatron-mixed/);
+  refused(folderWith((d) => { (d.records[0]!['gpu'] as Record<string, unknown>)['interNode_Gbps'] = -1; }), /interNode_Gbps/);
   refused(mkdtempSync(join(tmpdir(), 'fasop-published-')), /no \*\.json published measurements/);
 });
 
@@ -127,6 +129,31 @@ test('the scorer runs on the whole set: a finite prediction for every in-scope r
   assert.equal(planOfPublished(mlm, catalog, profiles).recipe!.name, 'megatron-mixed+unfused-attention');
 });
 
+test('a record\'s own recipe wins over its file\'s; a stated network replaces the catalog type\'s between nodes only', async () => {
+  const catalog = loadCatalog();
+  const profiles = ProfileDb.open(defaultProfileDir());
+  const file = 'llm-foundry-a100-40g.json';
+  // the file's recipe (bf16-adamw) unless a record names another
+  const dir = folderWith((d) => { d.records[1]!['recipe'] = 'fp32-master-adamw'; }, file);
+  const [r0, r1] = readPublishedSets(dir)[0]!.records;
+  assert.equal(planOfPublished(r0!, catalog, profiles).recipe!.name, 'bf16-adamw');
+  assert.equal(planOfPublished(r1!, catalog, profiles).recipe!.name, 'fp32-master-adamw');
+  // 16 nodes of A100 at the table's 1600 Gb/s, against the catalog A100's 40 Gb/s
+  const multi = readPublishedSets(DIR).flatMap((s) => s.records).find((r) => r.id === 'mpt-70b-s2048-128xa100-40g')!;
+  assert.equal(multi.gpu.interNode_Gbps, 1600);
+  const stated = planOfPublished(multi, catalog, profiles);
+  const { interNode_Gbps: _, ...gpu } = multi.gpu;
+  const plain = planOfPublished({ ...multi, gpu }, catalog, profiles);
+  assert.ok(stated.nodes.every((n) => n.interNode_bps === 1.6e12) && plain.nodes.every((n) => n.interNode_bps === 4e10));
+  const estimator = getEstimator('fasop');
+  const [fast, slow] = [await estimator(stated), await estimator(plain)];
+  assert.ok(fast.stepTime_s < slow.stepTime_s, `${fast.stepTime_s} < ${slow.stepTime_s}`);
+  // on one node the network between nodes is not used
+  const one = readPublishedSets(DIR).flatMap((s) => s.records).find((r) => r.id === 'mpt-7b-s2048-8xa100-40g')!;
+  const onePlan = planOfPublished({ ...one, gpu: { ...one.gpu, interNode_Gbps: 1600 } }, catalog, profiles);
+  assert.equal((await estimator(onePlan)).stepTime_s, (await estimator(planOfPublished(one, catalog, profiles))).stepTime_s);
+});
+
 test('a published pipeline plan takes the launcher\'s even layer split, not a partition fasop would choose', async () => {
   const catalog = loadCatalog();
   const profiles = ProfileDb.open(defaultProfileDir());
@@ -143,7 +170,11 @@ test('fasop validate --published prints every in-scope record; run-only flags ar
   const r = await runCli(['validate', '--published']);
   assert.equal(r.code, 0, r.err);
   for (const rec of all()) assert.ok(r.out.includes(`| ${rec.id} |`), rec.id);
-  assert.match(r.out, /held-out records: step time MAPE [\d.]+ %/);
+  assert.match(r.out, /held-out records: step time MAPE [\d.]+ %, max \|error\| [\d.]+ %, mean signed -?[\d.]+ %/);
+  // the scores by sequence length, overall and for each source with records on both sides
+  assert.match(r.out, /^by sequence ≤ 4096: step time MAPE [\d.]+ %.* over \d+ records/m);
+  assert.match(r.out, /^by sequence > 4096: step time MAPE [\d.]+ %.* over \d+ records/m);
+  assert.match(r.out, /^— llm-foundry-h100\.json, sequence > 4096: step time MAPE/m);
   const bad = await runCli(['validate', '--published', '--estimator', 'reference']);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /--estimator does nothing with --published/);

@@ -57,12 +57,19 @@ const publishedSchema = z.object({
 
 const PRECISIONS = ['bf16', 'fp16', 'fp8'] as const;
 
+const recipeName = z.string().refine((n) => RECIPE_AXES.has(n), { error: `recipe must be one of ${[...RECIPE_AXES.keys()].join(', ')}` });
+
 const recordSchema = z.object({
   id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,95}$/, { error: 'id must be lower-case letters, digits and . _ -' }),
   /** never used to tune any estimator term */
   heldOut: z.boolean(),
   source: sourceSchema,
-  gpu: z.object({ type: z.string().min(1), description: z.string().min(1) }).strict(),
+  gpu: z.object({
+    type: z.string().min(1),
+    description: z.string().min(1),
+    /** the nodes' network as the source states it, where it is not the catalog type's (Gb/s per node) */
+    interNode_Gbps: positive.optional(),
+  }).strict(),
   nodes: count,
   gpusPerNode: count,
   model: z.record(z.string(), z.unknown()),
@@ -75,6 +82,8 @@ const recordSchema = z.object({
   /** training precision of the matmuls; fasop prices 16-bit (bf16, fp16) training, fp8 records are out of scope */
   precision: z.enum(PRECISIONS),
   runtime: z.string().optional(),
+  /** the training recipe of this record where it is not its file's (--recipe name) */
+  recipe: recipeName.optional(),
   /** the attention kernel the run used: flash (the default: what the operator profiles time) or an unfused one that materialises the scores */
   attention: z.enum(['flash', 'unfused']).optional(),
   /** fields the source does not state that the record had to assume (named in notes) */
@@ -92,7 +101,7 @@ const fileSchema = z.object({
   title: z.string().min(1),
   description: z.string().min(1),
   /** the training recipe (--recipe name) the source's framework runs; default: the default recipe (Megatron-LM's) */
-  recipe: z.string().refine((n) => RECIPE_AXES.has(n), { error: `recipe must be one of ${[...RECIPE_AXES.keys()].join(', ')}` }).optional(),
+  recipe: recipeName.optional(),
   records: z.array(recordSchema).min(1),
 }).strict();
 
@@ -116,7 +125,9 @@ export function readPublishedFile(path: string, file: string): PublishedSet {
     const m = modelSpecSchema.safeParse(r.model);
     if (!m.success) throw new FasopError(`published record ${r.id} in ${path}: model is malformed: ${z.prettifyError(m.error).replace(/\n/g, ' ')}`, HINT);
     const model: ModelSpec = { ...m.data, name: String(r.model['name'] ?? r.id), source: `published record ${r.id}` };
-    const rec: PublishedRecord = { ...r, model, file, ...(parsed.data.recipe ? { recipe: parsed.data.recipe } : {}) };
+    // the record's own recipe, else its file's
+    const recipe = r.recipe ?? parsed.data.recipe;
+    const rec: PublishedRecord = { ...r, model, file, ...(recipe ? { recipe } : {}) };
     if (rec.precision !== 'fp8') {
       const why = executionProblems(executionOf(rec), { tp: rec.tp, dp: rec.dp, pp: rec.pp, microBatches: microBatchesOf(rec), numLayers: model.num_layers, seqLength: model.seq_length });
       if (why.length) throw new FasopError(`published record ${r.id} in ${path}: its execution cannot run: ${why.join('; ')}`, HINT);

@@ -29,6 +29,8 @@ export interface PublishedScore {
   stepFrom: string;
   predictedStep_s: number;
   stepError: number;
+  /** the record's sequence length (tokens) */
+  seqLength: number;
   publishedPeak_GiB: number;
   predictedPeak_GiB: number;
   /** NaN where the source gives no memory */
@@ -55,6 +57,8 @@ export interface PublishedStats {
   records: number;
   stepMape: number;
   stepMaxError: number;
+  /** mean signed step-time error (below 0: predicted fast) */
+  stepBias: number;
   memoryRecords: number;
   memoryMape: number;
   memoryMaxError: number;
@@ -71,12 +75,12 @@ export interface PublishedSummary {
 const planLabel = (r: PublishedRecord) => `tp${r.tp} cp${r.cp} dp${r.dp} pp${r.pp} mbs${r.mbs} gbs${r.gbs}`;
 
 /**
- * The request a search of the record's cluster would build: its nodes, its model, one step of its
- * batch, its file's recipe (else the default) with the record's attention kernel, and the launchers'
+ * The request a search of the record's cluster would build (on `hardware`, hardwareOf's): its nodes, its model, one step of its
+ * batch, its recipe (the record's, else its file's, else the default) with the record's attention kernel, and the launchers'
  * own layer split (Megatron-LM and torchtitan give each pipeline stage as many decoder layers).
  */
-export function requestOf(r: PublishedRecord, catalog: Catalog): SearchRequest {
-  const gpu = getGpu(catalog, r.gpu.type);
+function requestOf(r: PublishedRecord, hardware: Catalog): SearchRequest {
+  const gpu = getGpu(hardware, r.gpu.type);
   const recipe = recipeOf(r.recipe ? RECIPE_AXES.get(r.recipe)! : DEFAULT_RECIPE_AXES);
   return {
     gpus: [{ type: gpu.name, nodes: r.nodes }], model: r.model, dataset: { name: r.id, samples: r.gbs, description: 'one step' }, gbsValues: [r.gbs],
@@ -85,10 +89,19 @@ export function requestOf(r: PublishedRecord, catalog: Catalog): SearchRequest {
   };
 }
 
+/** The catalog as the record's hardware: its GPU type with the network the source states, where it states one. */
+export function hardwareOf(r: PublishedRecord, catalog: Catalog): Catalog {
+  const net = r.gpu.interNode_Gbps;
+  if (net === undefined) return catalog;
+  const gpu = getGpu(catalog, r.gpu.type);
+  return { ...catalog, gpus: { ...catalog.gpus, [gpu.name]: { ...gpu, interNode_bps: net * 1e9 } } };
+}
+
 /** The resolved plan of a record, with the record's execution on it. */
 export function planOfPublished(r: PublishedRecord, catalog: Catalog, profiles: ProfileDb): ResolvedPlan {
+  const hardware = hardwareOf(r, catalog);
   // the record's execution places its ranks (tp·cp·dp·pp) and prices its tables (a context-parallel rank's s/cp tokens)
-  const [plan] = resolvePlans(requestOf(r, catalog), catalog, profiles, { tp: r.tp, dp: r.dp, pp: r.pp, mbs: r.mbs, gbs: r.gbs, execution: executionOf(r) });
+  const [plan] = resolvePlans(requestOf(r, hardware), hardware, profiles, { tp: r.tp, dp: r.dp, pp: r.pp, mbs: r.mbs, gbs: r.gbs, execution: executionOf(r) });
   return plan!;
 }
 
@@ -101,6 +114,7 @@ function stats(xs: readonly PublishedScore[]): PublishedStats {
     records: xs.length,
     stepMape: mean(abs(xs.map((s) => s.stepError))),
     stepMaxError: max(abs(xs.map((s) => s.stepError))),
+    stepBias: mean(xs.map((s) => s.stepError)),
     memoryRecords: mem.length,
     memoryMape: mean(abs(mem)),
     memoryMaxError: max(abs(mem)),
@@ -126,7 +140,7 @@ export async function scorePublished(sets: readonly PublishedSet[], catalog: Cat
     const peak = publishedPeak_GiB(rec);
     scores.push({
       id: rec.id, file: rec.file, heldOut: rec.heldOut, gpu: plan.nodes[0]!.gpu.name, gpus: worldOf(rec), plan: planLabel(rec), execution: executionLabel(plan.execution!),
-      publishedStep_s: pub.step_s, stepFrom: pub.from, predictedStep_s: est.stepTime_s, stepError: (est.stepTime_s - pub.step_s) / pub.step_s,
+      publishedStep_s: pub.step_s, stepFrom: pub.from, predictedStep_s: est.stepTime_s, stepError: (est.stepTime_s - pub.step_s) / pub.step_s, seqLength: rec.model.seq_length,
       publishedPeak_GiB: peak, predictedPeak_GiB: predictedPeak, memoryError: Number.isFinite(peak) ? (predictedPeak - peak) / peak : NaN,
       ...(rec.published.memory_metric ? { memoryMetric: rec.published.memory_metric } : {}),
       oom: est.isOom, hostBound: est.breakdown.hostBound === true, costSource: est.breakdown.costSource,
@@ -139,8 +153,25 @@ const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)} %` : '
 const num = (x: number, d: number) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 
 const statsLine = (label: string, s: PublishedStats) => s.records === 0 ? `${label}: none` :
-  `${label}: step time MAPE ${pct(s.stepMape)}, max |error| ${pct(s.stepMaxError)} over ${s.records} records; ` +
+  `${label}: step time MAPE ${pct(s.stepMape)}, max |error| ${pct(s.stepMaxError)}, mean signed ${pct(s.stepBias)} over ${s.records} records; ` +
   (s.memoryRecords ? `peak memory mean |error| ${pct(s.memoryMape)}, max ${pct(s.memoryMaxError)} over ${s.memoryRecords}` : 'no published memory');
+
+/** Sequence lengths (tokens) up to which a record is short: longer ones are where attention takes most of a step. */
+export const SHORT_SEQUENCE = 4096;
+
+/** The scores by sequence length, all sources and each source with records on both sides of SHORT_SEQUENCE. */
+function bandLines(scores: readonly PublishedScore[]): string[] {
+  const bands = [
+    { label: `sequence ≤ ${SHORT_SEQUENCE}`, has: (p: PublishedScore) => p.seqLength <= SHORT_SEQUENCE },
+    { label: `sequence > ${SHORT_SEQUENCE}`, has: (p: PublishedScore) => p.seqLength > SHORT_SEQUENCE },
+  ];
+  const out = bands.map((b) => statsLine(`by ${b.label}`, stats(scores.filter(b.has))));
+  for (const f of new Set(scores.map((p) => p.file))) {
+    const mine = scores.filter((p) => p.file === f);
+    if (bands.every((b) => mine.some(b.has))) out.push(...bands.map((b) => statsLine(`— ${f}, ${b.label}`, stats(mine.filter(b.has)))));
+  }
+  return out;
+}
 
 /** Markdown tables of a published-set score. */
 export function formatPublished(s: PublishedSummary): string {
@@ -156,6 +187,8 @@ export function formatPublished(s: PublishedSummary): string {
     statsLine('the other records', s.rest),
     statsLine('all scored records', s.all),
     ...[...new Set(s.scores.map((p) => p.file))].map((f) => statsLine(`— ${f}`, stats(s.scores.filter((p) => p.file === f)))),
+    '',
+    ...bandLines(s.scores),
   ];
   const derived = [...new Set(s.scores.flatMap((p) => {
     const from = /derived from (\S+?)[\s(,;]/.exec(p.costSource)?.[1];
