@@ -75,9 +75,10 @@ export interface PublishedSummary {
 const planLabel = (r: PublishedRecord) => `tp${r.tp} cp${r.cp} dp${r.dp} pp${r.pp} mbs${r.mbs} gbs${r.gbs}`;
 
 /**
- * The request a search of the record's cluster would build (on `hardware`, hardwareOf's): its nodes, its model, one step of its
- * batch, its recipe (the record's, else its file's, else the default) with the record's attention kernel, and the launchers'
- * own layer split (Megatron-LM and torchtitan give each pipeline stage as many decoder layers).
+ * The request a search of the record's cluster would build on its hardware (hardwareOf): its nodes,
+ * its model, one step of its batch, its recipe (the record's, else its file's, else the default)
+ * with the record's attention kernel, and the launchers' own layer split (Megatron-LM and torchtitan
+ * give each pipeline stage as many decoder layers).
  */
 function requestOf(r: PublishedRecord, hardware: Catalog): SearchRequest {
   const gpu = getGpu(hardware, r.gpu.type);
@@ -90,7 +91,7 @@ function requestOf(r: PublishedRecord, hardware: Catalog): SearchRequest {
 }
 
 /** The catalog as the record's hardware: its GPU type with the network the source states, where it states one. */
-export function hardwareOf(r: PublishedRecord, catalog: Catalog): Catalog {
+function hardwareOf(r: PublishedRecord, catalog: Catalog): Catalog {
   const net = r.gpu.interNode_Gbps;
   if (net === undefined) return catalog;
   const gpu = getGpu(catalog, r.gpu.type);
@@ -156,7 +157,7 @@ const statsLine = (label: string, s: PublishedStats) => s.records === 0 ? `${lab
   `${label}: step time MAPE ${pct(s.stepMape)}, max |error| ${pct(s.stepMaxError)}, mean signed ${pct(s.stepBias)} over ${s.records} records; ` +
   (s.memoryRecords ? `peak memory mean |error| ${pct(s.memoryMape)}, max ${pct(s.memoryMaxError)} over ${s.memoryRecords}` : 'no published memory');
 
-/** Sequence lengths (tokens) up to which a record is short: longer ones are where attention takes most of a step. */
+/** Sequence lengths (tokens) up to which a record counts as short: above it attention's share of a step grows with the sequence. */
 export const SHORT_SEQUENCE = 4096;
 
 /** The scores by sequence length, all sources and each source with records on both sides of SHORT_SEQUENCE. */
