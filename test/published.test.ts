@@ -175,6 +175,9 @@ test('fasop validate --published prints every in-scope record; run-only flags ar
   assert.match(r.out, /^by sequence ≤ 4096: step time MAPE [\d.]+ %.* over \d+ records/m);
   assert.match(r.out, /^by sequence > 4096: step time MAPE [\d.]+ %.* over \d+ records/m);
   assert.match(r.out, /^— llm-foundry-h100\.json, sequence > 4096: step time MAPE/m);
+  // runs the sources ran that the estimate finds over memory, counted as the table flags them
+  const flagged = r.out.split('\n').filter((l) => l.startsWith('| ') && l.includes('[OOM]')).length;
+  assert.match(r.out, new RegExp(`^predicted not to fit, though the source ran them: ${flagged} of \\d+ records`, 'm'));
   const bad = await runCli(['validate', '--published', '--estimator', 'reference']);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /--estimator does nothing with --published/);

@@ -174,6 +174,13 @@ function bandLines(scores: readonly PublishedScore[]): string[] {
   return out;
 }
 
+/** How many runs the sources ran the estimate finds over the GPU's memory: a check of the memory model where no peak is published. */
+function oomLine(scores: readonly PublishedScore[]): string {
+  const over = scores.filter((p) => p.oom);
+  const byFile = [...new Set(over.map((p) => p.file))].map((f) => `${f} ${over.filter((p) => p.file === f).length}`);
+  return `predicted not to fit, though the source ran them: ${over.length} of ${scores.length} records${byFile.length ? ` (${byFile.join(', ')})` : ''}`;
+}
+
 /** Markdown tables of a published-set score. */
 export function formatPublished(s: PublishedSummary): string {
   const row = (p: PublishedScore) => `| ${p.id} | ${p.heldOut ? 'yes' : ''} | ${p.gpus}x${p.gpu} | ${p.plan} | ${p.execution} | ${num(p.publishedStep_s, 3)} | ${p.stepFrom} | ${num(p.predictedStep_s, 3)}${p.hostBound ? ' [host-bound]' : ''} | ${pct(p.stepError)} | ${num(p.publishedPeak_GiB, 2)}${p.memoryMetric === 'max_reserved' ? ' (reserved)' : ''} | ${num(p.predictedPeak_GiB, 2)}${p.oom ? ' [OOM]' : ''} | ${pct(p.memoryError)} |`;
@@ -190,6 +197,7 @@ export function formatPublished(s: PublishedSummary): string {
     ...[...new Set(s.scores.map((p) => p.file))].map((f) => statsLine(`— ${f}`, stats(s.scores.filter((p) => p.file === f)))),
     '',
     ...bandLines(s.scores),
+    oomLine(s.scores),
   ];
   const derived = [...new Set(s.scores.flatMap((p) => {
     const from = /derived from (\S+?)[\s(,;]/.exec(p.costSource)?.[1];
