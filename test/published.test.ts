@@ -136,8 +136,8 @@ test('a record\'s own recipe wins over its file\'s; a stated network replaces th
   // the file's recipe (bf16-adamw) unless a record names another
   const dir = folderWith((d) => { d.records[1]!['recipe'] = 'fp32-master-adamw'; }, file);
   const [r0, r1] = readPublishedSets(dir)[0]!.records;
-  assert.equal(planOfPublished(r0!, catalog, profiles).recipe!.name, 'bf16-adamw');
-  assert.equal(planOfPublished(r1!, catalog, profiles).recipe!.name, 'fp32-master-adamw');
+  assert.equal(planOfPublished(r0!, catalog, profiles).recipe!.name, 'bf16-adamw+fused-cross-entropy');
+  assert.equal(planOfPublished(r1!, catalog, profiles).recipe!.name, 'fp32-master-adamw+fused-cross-entropy');
   // 16 nodes of A100 at the table's 1600 Gb/s, against the catalog A100's 40 Gb/s
   const multi = readPublishedSets(DIR).flatMap((s) => s.records).find((r) => r.id === 'mpt-70b-s2048-128xa100-40g')!;
   assert.equal(multi.gpu.interNode_Gbps, 1600);
@@ -152,6 +152,26 @@ test('a record\'s own recipe wins over its file\'s; a stated network replaces th
   const one = readPublishedSets(DIR).flatMap((s) => s.records).find((r) => r.id === 'mpt-7b-s2048-8xa100-40g')!;
   const onePlan = planOfPublished({ ...one, gpu: { ...one.gpu, interNode_Gbps: 1600 } }, catalog, profiles);
   assert.equal((await estimator(onePlan)).stepTime_s, (await estimator(planOfPublished(one, catalog, profiles))).stepTime_s);
+});
+
+test('a record with a fused loss holds its logits and their gradient at the loss\'s peak: 4 B a logit in bf16, not the plain loss\'s 14', async () => {
+  const catalog = loadCatalog();
+  const profiles = ProfileDb.open(defaultProfileDir());
+  // MPT-7B at 2,048 on 8 H100, micro-batch 6, no recompute: llm-foundry's loss
+  const rec = all().find((r) => r.id === 'mpt-7b-s2048-8xh100')!;
+  assert.equal(rec.loss, 'fused');
+  const plain = { ...rec, loss: 'plain' as const };
+  const fusedPlan = planOfPublished(rec, catalog, profiles);
+  assert.equal(fusedPlan.recipe!.name, 'fp32-master-adamw+fused-cross-entropy');
+  assert.equal(fusedPlan.recipe!.lossPeakBytesPerLogit, 4);
+  const estimator = getEstimator('fasop');
+  const [fused, unfused] = [await estimator(fusedPlan), await estimator(planOfPublished(plain, catalog, profiles))];
+  const logits = rec.mbs * rec.model.seq_length * rec.model.vocab_size;
+  const saved_GiB = unfused.breakdown.stages[0]!.memory_GiB - fused.breakdown.stages[0]!.memory_GiB;
+  assert.ok(Math.abs(saved_GiB - ((14 - 4) * logits) / 2 ** 30) < 1e-9, String(saved_GiB));
+  // memory only: the step is the same
+  assert.equal(fused.stepTime_s, unfused.stepTime_s);
+  refused(folderWith((d) => { d.records[0]!['loss'] = 'liger'; }), /loss/);
 });
 
 test('a published pipeline plan takes the launcher\'s even layer split, not a partition fasop would choose', async () => {

@@ -346,6 +346,17 @@ export const RECIPES: Readonly<Record<string, TrainingRecipe>> = Object.freeze(O
 /** The default recipe: what Megatron-LM does (mixed precision, fused Adam, eager launch, its own TP). */
 export const DEFAULT_RECIPE_AXES: RecipeAxes = { optimizer: 'megatron-mixed', launch: 'eager', tpRuntime: 'megatron-style' };
 
+/**
+ * The recipe with a fused cross-entropy (flash-attn's, llm-foundry's default loss) in place of the
+ * plain one over fp32-upcast logits: it reads the logits in their own dtype and writes its gradient in
+ * the same, so the loss's peak holds the logits and their gradient, 2 × activationBytes per logit
+ * (4 in bf16), with TP's vocab-parallel split too. Memory only: its time is the profile's loss.
+ */
+export function withFusedCrossEntropy(r: TrainingRecipe): TrainingRecipe {
+  const perLogit = 2 * r.activationBytes;
+  return { ...r, name: `${r.name}+fused-cross-entropy`, optimizerMeasuredAs: r.optimizerMeasuredAs ?? r.name, lossPeakBytesPerLogit: perLogit, vocabParallelLossPeakBytesPerLogit: perLogit };
+}
+
 /** The recipe with an unfused attention in place of flash (a recipe of its own name). */
 export function withUnfusedAttention(r: TrainingRecipe): TrainingRecipe {
   return { ...r, name: `${r.name}+${UNFUSED_ATTENTION.name}`, optimizerMeasuredAs: r.optimizerMeasuredAs ?? r.name, unfusedAttention: UNFUSED_ATTENTION };

@@ -86,6 +86,8 @@ const recordSchema = z.object({
   recipe: recipeName.optional(),
   /** the attention kernel the run used: flash (the default: what the operator profiles time) or an unfused one that materialises the scores */
   attention: z.enum(['flash', 'unfused']).optional(),
+  /** the loss kernel: plain (PyTorch's cross-entropy over fp32-upcast logits, the default) or a fused one on the logits' own dtype (flash-attn's) */
+  loss: z.enum(['plain', 'fused']).optional(),
   /** fields the source does not state that the record had to assume (named in notes) */
   assumed: z.array(z.string()).optional(),
   published: publishedSchema,

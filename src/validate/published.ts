@@ -7,7 +7,7 @@ import { getGpu, type Catalog } from '../catalog/catalog.js';
 import { executionLabel } from '../estimate/execution.js';
 import { getEstimator } from '../estimate/index.js';
 import type { ResolvedPlan } from '../estimate/plan.js';
-import { DEFAULT_RECIPE_AXES, RECIPE_AXES, recipeOf, withUnfusedAttention } from '../estimate/recipe.js';
+import { DEFAULT_RECIPE_AXES, RECIPE_AXES, recipeOf, withFusedCrossEntropy, withUnfusedAttention } from '../estimate/recipe.js';
 import type { ProfileDb } from '../profiles/db.js';
 import { resolvePlans } from '../plan/resolve.js';
 import type { SearchRequest } from '../request/request.js';
@@ -77,12 +77,13 @@ const planLabel = (r: PublishedRecord) => `tp${r.tp} cp${r.cp} dp${r.dp} pp${r.p
 /**
  * The request a search of the record's cluster would build on its hardware (hardwareOf): its nodes,
  * its model, one step of its batch, its recipe (the record's, else its file's, else the default)
- * with the record's attention kernel, and the launchers' own layer split (Megatron-LM and torchtitan
- * give each pipeline stage as many decoder layers).
+ * with the record's attention and loss kernels, and the launchers' own layer split (Megatron-LM and
+ * torchtitan give each pipeline stage as many decoder layers).
  */
 function requestOf(r: PublishedRecord, hardware: Catalog): SearchRequest {
   const gpu = getGpu(hardware, r.gpu.type);
-  const recipe = recipeOf(r.recipe ? RECIPE_AXES.get(r.recipe)! : DEFAULT_RECIPE_AXES);
+  const base = recipeOf(r.recipe ? RECIPE_AXES.get(r.recipe)! : DEFAULT_RECIPE_AXES);
+  const recipe = r.loss === 'fused' ? withFusedCrossEntropy(base) : base;
   return {
     gpus: [{ type: gpu.name, nodes: r.nodes }], model: r.model, dataset: { name: r.id, samples: r.gbs, description: 'one step' }, gbsValues: [r.gbs],
     gpusPerNode: r.gpusPerNode, precision: 16, partitionMethod: 'even', estimator: 'fasop', pareto: false,
