@@ -109,6 +109,8 @@ test('the scorer runs on the whole set: a finite prediction for every in-scope r
   }
   assert.ok(s.unscored.every((u) => /fp8|context parallel/.test(u.reason)), JSON.stringify(s.unscored));
   assert.equal(s.heldOut.records + s.rest.records, s.scores.length);
+  // every run a source published ran, so none may be predicted over its GPU's memory
+  assert.deepEqual(s.scores.filter((p) => p.oom).map((p) => p.id), []);
   // H100 records are priced from H100's own operator profile; A100-80G and H100-96G (torchtitan's 2.4 TB/s part) ones derived from the nearest measured GPU, the H100
   const byShape = (gpu: string) => s.scores.filter((p) => p.gpu === gpu && /operator profile/.test(p.costSource));
   assert.ok(byShape('H100').length > 0 && byShape('H100').every((p) => /operator profile H100/.test(p.costSource) && !/derived/.test(p.costSource)));
