@@ -450,12 +450,13 @@ export async function dominanceFloorsOf(plan: ResolvedPlan, runs: readonly Pipel
   if (candidates.length !== 1) return out;
   const c = candidates[0]!;
   const p = prepare(ctx, c, known, false);
+  const round = roundingOf(policy);
   let after: ReturnType<typeof afterPipeline> | undefined;
   for (let i = 0; i < runs.length; i++) {
     const r = runs[i]!;
     if (!comparable(r) || !listsAtLeast(p.lists, r.lists)) continue;
     after ??= afterPipeline(ctx, c.sizes, p);
-    out[i] = stepOf(roundingOf(policy), r.ends, after.dp, after.opt, after.emb);
+    out[i] = stepOf(round, r.ends, after.dp, after.opt, after.emb);
   }
   return out;
 }

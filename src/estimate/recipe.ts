@@ -354,10 +354,15 @@ export const DEFAULT_RECIPE_AXES: RecipeAxes = { optimizer: 'megatron-mixed', la
  */
 export function withFusedCrossEntropy(r: TrainingRecipe): TrainingRecipe {
   const perLogit = 2 * r.activationBytes;
-  return { ...r, name: `${r.name}+fused-cross-entropy`, optimizerMeasuredAs: r.optimizerMeasuredAs ?? r.name, lossPeakBytesPerLogit: perLogit, vocabParallelLossPeakBytesPerLogit: perLogit };
+  return variantOf(r, 'fused-cross-entropy', { lossPeakBytesPerLogit: perLogit, vocabParallelLossPeakBytesPerLogit: perLogit });
 }
 
 /** The recipe with an unfused attention in place of flash (a recipe of its own name). */
 export function withUnfusedAttention(r: TrainingRecipe): TrainingRecipe {
-  return { ...r, name: `${r.name}+${UNFUSED_ATTENTION.name}`, optimizerMeasuredAs: r.optimizerMeasuredAs ?? r.name, unfusedAttention: UNFUSED_ATTENTION };
+  return variantOf(r, UNFUSED_ATTENTION.name, { unfusedAttention: UNFUSED_ATTENTION });
+}
+
+/** A recipe of its own name (`NAME+tag`) with some fields changed; its optimizer step is still the measured one of the recipe it came from. */
+function variantOf(r: TrainingRecipe, tag: string, changes: Partial<TrainingRecipe>): TrainingRecipe {
+  return { ...r, ...changes, name: `${r.name}+${tag}`, optimizerMeasuredAs: r.optimizerMeasuredAs ?? r.name };
 }

@@ -82,12 +82,12 @@ const planLabel = (r: PublishedRecord) => `tp${r.tp} cp${r.cp} dp${r.dp} pp${r.p
  */
 function requestOf(r: PublishedRecord, hardware: Catalog): SearchRequest {
   const gpu = getGpu(hardware, r.gpu.type);
-  const base = recipeOf(r.recipe ? RECIPE_AXES.get(r.recipe)! : DEFAULT_RECIPE_AXES);
-  const recipe = r.loss === 'fused' ? withFusedCrossEntropy(base) : base;
+  let recipe = recipeOf(r.recipe ? RECIPE_AXES.get(r.recipe)! : DEFAULT_RECIPE_AXES);
+  if (r.loss === 'fused') recipe = withFusedCrossEntropy(recipe);
+  if (r.attention === 'unfused') recipe = withUnfusedAttention(recipe);
   return {
     gpus: [{ type: gpu.name, nodes: r.nodes }], model: r.model, dataset: { name: r.id, samples: r.gbs, description: 'one step' }, gbsValues: [r.gbs],
-    gpusPerNode: r.gpusPerNode, precision: 16, partitionMethod: 'even', estimator: 'fasop', pareto: false,
-    recipe: r.attention === 'unfused' ? withUnfusedAttention(recipe) : recipe,
+    gpusPerNode: r.gpusPerNode, precision: 16, partitionMethod: 'even', estimator: 'fasop', pareto: false, recipe,
   };
 }
 
